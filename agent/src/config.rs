@@ -1,0 +1,180 @@
+//! Agent configuration: a TOML file, then `APPOS_*` environment variables,
+//! then command-line flags, each layer overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Default data root on a server.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/appos";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Data root: database, app files, the API socket.
+    pub data_dir: PathBuf,
+    /// Optional loopback TCP listener besides the unix socket.
+    pub listen: Option<SocketAddr>,
+    /// Docker endpoint (`unix:///var/run/docker.sock` style); default: the local socket.
+    pub docker_host: Option<String>,
+    /// `text` (default) or `json` logs.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => bail!("unknown log format {other:?}: expected text or json"),
+        }
+    }
+}
+
+/// One layer of settings; `None` leaves the value of the layer below.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub docker_host: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Layer {
+    /// Reads a layer from a TOML file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Layer> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Reads a layer from `APPOS_*` variables, looked up through `env` so that
+    /// tests never touch the process environment.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Layer> {
+        let listen = match env("APPOS_LISTEN").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().with_context(|| format!("APPOS_LISTEN={s:?} is not an address"))?),
+            None => None,
+        };
+        let log_format = match env("APPOS_LOG_FORMAT").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().context("APPOS_LOG_FORMAT")?),
+            None => None,
+        };
+        Ok(Layer {
+            data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
+            listen,
+            docker_host: env("APPOS_DOCKER_HOST").filter(|s| !s.is_empty()),
+            log_format,
+        })
+    }
+
+    fn over(self, lower: Layer) -> Layer {
+        Layer {
+            data_dir: self.data_dir.or(lower.data_dir),
+            listen: self.listen.or(lower.listen),
+            docker_host: self.docker_host.or(lower.docker_host),
+            log_format: self.log_format.or(lower.log_format),
+        }
+    }
+}
+
+impl Config {
+    /// Merges file, environment and flags (highest last) and validates the result.
+    pub fn resolve(file: Layer, env: Layer, flags: Layer) -> anyhow::Result<Config> {
+        let merged = flags.over(env.over(file));
+        let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if !data_dir.is_absolute() {
+            bail!("data dir {} must be an absolute path", data_dir.display());
+        }
+        if let Some(addr) = merged.listen {
+            // The control plane is reached through SSH; a public listener
+            // would be an inbound port to attack.
+            if !addr.ip().is_loopback() {
+                bail!("refusing to listen on {addr}: only loopback addresses are allowed");
+            }
+        }
+        Ok(Config {
+            data_dir,
+            listen: merged.listen,
+            docker_host: merged.docker_host,
+            log_format: merged.log_format.unwrap_or_default(),
+        })
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("appos.db")
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.data_dir.join("run").join("agent.sock")
+    }
+
+    pub fn apps_dir(&self) -> PathBuf {
+        self.data_dir.join("apps")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_override_env_override_file() {
+        let file: Layer = toml::from_str(
+            "data_dir = \"/srv/file\"\nlisten = \"127.0.0.1:7000\"\nlog_format = \"json\"",
+        )
+        .expect("valid toml");
+        let envl = Layer::from_env(env(&[("APPOS_DATA", "/srv/env"), ("APPOS_LISTEN", "127.0.0.1:7001")]))
+            .expect("valid env");
+        let flags = Layer { data_dir: Some("/srv/flag".into()), ..Layer::default() };
+        let cfg = Config::resolve(file, envl, flags).expect("valid config");
+        assert_eq!(cfg.data_dir, PathBuf::from("/srv/flag"));
+        assert_eq!(cfg.listen, Some("127.0.0.1:7001".parse().expect("addr")));
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        assert_eq!(cfg.socket_path(), PathBuf::from("/srv/flag/run/agent.sock"));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let cfg = Config::resolve(Layer::default(), Layer::default(), Layer::default()).expect("ok");
+        assert_eq!(cfg.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(cfg.listen, None);
+    }
+
+    #[test]
+    fn public_listen_is_refused() {
+        let flags = Layer { listen: Some("0.0.0.0:8080".parse().expect("addr")), ..Layer::default() };
+        let err = Config::resolve(Layer::default(), Layer::default(), flags).expect_err("must refuse");
+        assert!(err.to_string().contains("only loopback"), "{err}");
+    }
+
+    #[test]
+    fn relative_data_dir_is_refused() {
+        let flags = Layer { data_dir: Some("data".into()), ..Layer::default() };
+        assert!(Config::resolve(Layer::default(), Layer::default(), flags).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_env_are_errors() {
+        assert!(toml::from_str::<Layer>("data_dri = \"/x\"").is_err());
+        assert!(Layer::from_env(env(&[("APPOS_LISTEN", "not-an-addr")])).is_err());
+        assert!(Layer::from_env(env(&[("APPOS_LOG_FORMAT", "xml")])).is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! The agent's SQLite database: connection setup and schema migrations.
+//!
+//! Migrations are SQL in code, applied in order and recorded in
+//! `PRAGMA user_version`, so an agent upgrade migrates the database on start.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: API tokens, stored as SHA-256 hashes only.
+    "CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('admin', 'read')),
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE UNIQUE INDEX tokens_active_name ON tokens(name) WHERE revoked_at IS NULL;
+    CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('deployed', 'adopted'))
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );",
+];
+
+/// A handle on the database. Statements are short, so one connection behind
+/// a mutex serves the agent; callers on the async runtime hold the lock only
+/// for a statement or two.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> anyhow::Result<Db> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        Self::setup(conn)
+    }
+
+    pub fn open_in_memory() -> anyhow::Result<Db> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> anyhow::Result<Db> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Db { conn: Mutex::new(conn) })
+    }
+
+    pub fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (statements
+        // are atomic), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > MIGRATIONS.len() {
+        anyhow::bail!(
+            "database schema version {current} is newer than this agent knows ({}); upgrade the agent",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).with_context(|| format!("applying migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        drop(Db::open(&path).expect("first open"));
+        let db = Db::open(&path).expect("second open");
+        let v: usize = db.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("v");
+        assert_eq!(v, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        {
+            let c = Connection::open(&path).expect("open");
+            c.pragma_update(None, "user_version", 999).expect("set");
+        }
+        let err = Db::open(&path).err().expect("must refuse");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

@@ -1,0 +1,101 @@
+//! Starting the agent: data directories, the API socket, an optional loopback
+//! TCP listener, and a graceful stop on SIGTERM or Ctrl-C.
+
+use std::future::IntoFuture;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::api::{self, AgentState};
+use crate::config::Config;
+use crate::db::Db;
+
+/// Creates the data layout with restrictive modes.
+pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    for (dir, mode) in [(&config.data_dir, 0o750), (&config.data_dir.join("run"), 0o750), (&config.apps_dir(), 0o750)] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting mode of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Binds the API socket. A socket file left by a dead agent is replaced; one
+/// that still answers means another agent runs on this data dir.
+fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("another agent is already listening on {}", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting mode of {}", path.display()))?;
+    Ok(listener)
+}
+
+pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
+    prepare_data_dir(&config)?;
+    let db = Db::open(&config.db_path())?;
+    let docker = crate::docker::connect(config.docker_host.as_deref()).await?;
+    let compose = crate::docker::detect_compose().await;
+    tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
+    Ok(Arc::new(AgentState { config, db, docker, compose }))
+}
+
+/// Runs the agent until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let state = build_state(config).await?;
+    let socket_path = state.config.socket_path();
+    let unix = bind_socket(&socket_path)?;
+    tracing::info!(socket = %socket_path.display(), "listening");
+    let app = api::router(state.clone());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(
+        axum::serve(unix, app.clone().into_make_service())
+            .with_graceful_shutdown(wait(stop_rx.clone()))
+            .into_future(),
+    );
+    if let Some(addr) = state.config.listen {
+        let tcp = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!(%addr, "listening on loopback TCP");
+        tasks.spawn(axum::serve(tcp, app.into_make_service()).with_graceful_shutdown(wait(stop_rx)).into_future());
+    }
+    while let Some(res) = tasks.join_next().await {
+        res.context("listener task panicked")?.context("serving")?;
+    }
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

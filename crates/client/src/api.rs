@@ -1,0 +1,160 @@
+//! The typed AppOS API client: HTTP/1.1 over whatever stream the transport
+//! opens, with idle connections kept for reuse.
+
+use std::sync::Mutex;
+
+use appos_proto::{AgentInfo, App, Health, Problem};
+use bytes::Bytes;
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+
+use crate::transport::Transport;
+use crate::ClientError;
+
+pub struct Client {
+    transport: Transport,
+    token: Option<String>,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+/// A raw answer, for callers that do not want a typed one (benchmarks, probes).
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl Client {
+    pub fn new(transport: Transport, token: Option<String>) -> Client {
+        Client { transport, token, idle: Mutex::new(Vec::new()) }
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        loop {
+            let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match candidate {
+                Some(mut s) => {
+                    if s.ready().await.is_ok() {
+                        return Ok(s);
+                    }
+                }
+                None => break,
+            }
+        }
+        let io = self.transport.open().await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| ClientError::Protocol(format!("HTTP handshake with the agent failed: {e}")))?;
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%error, "agent connection closed");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Sends one request and returns the status and body.
+    pub async fn request_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<RawResponse, ClientError> {
+        let mut sender = self.sender().await?;
+        let mut req = Request::builder().method(method).uri(path).header(header::HOST, "appos-agent");
+        if let Some(t) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("{}{t}", appos_proto::BEARER));
+        }
+        let req = match body {
+            Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Full::new(Bytes::from(b))),
+            None => req.body(Full::new(Bytes::new())),
+        }
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::AgentMissing(format!("the agent closed the connection: {e}")))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("reading the agent's answer: {e}")))?
+            .to_bytes();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
+        Ok(RawResponse { status, body })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = self.request_raw(Method::GET, path, None).await?;
+        decode(resp)
+    }
+
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.get("/health").await
+    }
+
+    pub async fn info(&self) -> Result<AgentInfo, ClientError> {
+        self.get("/v1/info").await
+    }
+
+    pub async fn apps(&self) -> Result<Vec<App>, ClientError> {
+        self.get("/v1/apps").await
+    }
+
+    pub async fn app(&self, name: &str) -> Result<App, ClientError> {
+        // App names are validated by the agent; percent-encoding keeps a
+        // hostile name from changing the path.
+        self.get(&format!("/v1/apps/{}", encode_segment(name))).await
+    }
+}
+
+fn decode<T: DeserializeOwned>(resp: RawResponse) -> Result<T, ClientError> {
+    if resp.status.is_success() {
+        return serde_json::from_slice(&resp.body)
+            .map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")));
+    }
+    let problem = serde_json::from_slice::<Problem>(&resp.body).unwrap_or_else(|_| Problem {
+        code: "http_error".into(),
+        title: format!("The agent answered {}", resp.status),
+        status: resp.status.as_u16(),
+        detail: Some(String::from_utf8_lossy(&resp.body).chars().take(200).collect()),
+    });
+    Err(ClientError::Api(problem))
+}
+
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(encode_segment("wordpress"), "wordpress");
+        assert_eq!(encode_segment("../x"), "..%2Fx");
+        assert_eq!(encode_segment("a b;c"), "a%20b%3Bc");
+    }
+
+    #[test]
+    fn problems_are_decoded() {
+        let body = br#"{"code":"unauthorized","title":"Missing or invalid token","status":401}"#;
+        let err = decode::<Health>(RawResponse { status: StatusCode::UNAUTHORIZED, body: Bytes::from_static(body) })
+            .expect_err("error");
+        assert_eq!(err.code(), "unauthorized");
+        let err = decode::<Health>(RawResponse { status: StatusCode::BAD_GATEWAY, body: Bytes::from_static(b"<html>") })
+            .expect_err("error");
+        assert!(err.to_string().contains("502"), "{err}");
+    }
+}

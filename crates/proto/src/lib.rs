@@ -1,0 +1,208 @@
+//! Wire types of the AppOS agent API, shared by the agent, the client library,
+//! the CLI and the desktop app.
+//!
+//! Everything here is a compatibility promise: these are the only types in the
+//! workspace that derive `Serialize`. TypeScript declarations for the frontend
+//! and the OpenAPI document are generated from them and committed; tests fail
+//! when the committed copies drift.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+/// Header prefix for bearer tokens.
+pub const BEARER: &str = "Bearer ";
+
+/// Answer of `GET /health`, the only unauthenticated route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Health {
+    /// Always `"ok"` when the agent answers.
+    pub status: String,
+    /// Version of the agent binary.
+    pub version: String,
+}
+
+/// Answer of `GET /v1/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AgentInfo {
+    pub agent_version: String,
+    /// Data root of the agent on the server.
+    pub data_dir: String,
+    pub docker: DockerInfo,
+    pub compose: ComposeInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct DockerInfo {
+    /// Engine version, e.g. `20.10.24`.
+    pub version: String,
+    /// API version the engine speaks at most, e.g. `1.41`.
+    pub api_version: String,
+    /// API version the agent negotiated with the engine.
+    pub negotiated_api_version: String,
+    pub os: String,
+    pub arch: String,
+}
+
+/// Which compose implementation the agent found on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ComposeFlavour {
+    /// `docker compose` (the v2 CLI plugin).
+    Plugin,
+    /// `docker-compose` (a standalone binary, v1 or v2).
+    Standalone,
+    /// No compose implementation was found: deployments will fail.
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct ComposeInfo {
+    pub flavour: ComposeFlavour,
+    /// Version string the tool printed, empty when missing.
+    pub version: String,
+    /// The argv prefix the agent runs, e.g. `["docker", "compose"]`.
+    pub command: Vec<String>,
+}
+
+/// Overall state of an app, folded from the states of its containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AppState {
+    /// Every container runs.
+    Running,
+    /// Some containers run, others do not.
+    Partial,
+    /// A container restarts in a loop or is unhealthy.
+    Degraded,
+    /// No container runs.
+    Stopped,
+    /// The app is known to AppOS but has no containers.
+    Empty,
+}
+
+/// A compose project on the Docker host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct App {
+    /// The compose project name.
+    pub name: String,
+    pub state: AppState,
+    /// Whether AppOS manages the app (deployed by AppOS or adopted), or it was
+    /// created outside AppOS.
+    pub managed: bool,
+    /// The project's working directory, from its labels.
+    pub working_dir: Option<String>,
+    /// The compose files the project was created from, from its labels.
+    pub config_files: Vec<String>,
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Service {
+    pub name: String,
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    /// Docker's state: `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
+    pub state: String,
+    /// Docker's human status, e.g. `Up 5 minutes (healthy)`.
+    pub status: String,
+    pub ports: Vec<PortMapping>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct PortMapping {
+    pub private_port: u16,
+    pub public_port: Option<u16>,
+    pub ip: Option<String>,
+    pub protocol: String,
+}
+
+/// Scope of an API token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Every route.
+    Admin,
+    /// Only routes that change nothing.
+    Read,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Admin => "admin",
+            TokenScope::Read => "read",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(TokenScope::Admin),
+            "read" => Ok(TokenScope::Read),
+            other => Err(format!("unknown token scope {other:?}: expected admin or read")),
+        }
+    }
+}
+
+/// Error body of every failed request (RFC 9457 problem details).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Problem {
+    /// A stable machine-readable code, e.g. `unauthorized`, `not_found`, `docker_unavailable`.
+    pub code: String,
+    /// A short human summary.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this case, for a human.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.detail {
+            Some(d) => write!(f, "{}: {}", self.title, d),
+            None => f.write_str(&self.title),
+        }
+    }
+}
+
+/// TypeScript declarations of every wire type, as committed in
+/// `src-ui/src/api/types.gen.ts`.
+pub fn typescript_declarations() -> String {
+    let cfg = ts_rs::Config::default();
+    let decls = [
+        Health::decl(&cfg),
+        AgentInfo::decl(&cfg),
+        DockerInfo::decl(&cfg),
+        ComposeFlavour::decl(&cfg),
+        ComposeInfo::decl(&cfg),
+        AppState::decl(&cfg),
+        App::decl(&cfg),
+        Service::decl(&cfg),
+        Container::decl(&cfg),
+        PortMapping::decl(&cfg),
+        TokenScope::decl(&cfg),
+        Problem::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated by `cargo xtask gen` from crates/proto. Do not edit by hand.\n\n",
+    );
+    for d in decls {
+        out.push_str("export ");
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
