@@ -1,1 +1,324 @@
-fn main(){}
+//! `appos`: the AppOS command-line client, a thin layer over `appos-client`.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use appos_client::connect::{self, AddServer};
+use appos_client::profile::{self, Profiles, ServerProfile, TokenLocation};
+use appos_client::ssh::{ConnectOptions, NewKeyPolicy};
+use appos_client::{Client, ClientError};
+use appos_proto::{App, AppState};
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod output;
+
+#[derive(Parser)]
+#[command(name = "appos", version, about = "Run self-hosted apps on your servers", propagate_version = true)]
+struct Cli {
+    /// Server to talk to (default: the one added last, or set with `appos server use`).
+    #[arg(long, global = true, env = "APPOS_SERVER")]
+    server: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add, list, remove and choose servers.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+    /// Set the URL and token of the default server (the original design's form).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Show versions of the agent, Docker and compose on the server.
+    Info,
+    /// List the apps (compose projects) on the server.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// Connect to a server, verify its host key, get a token and save it.
+    Add {
+        name: String,
+        /// ssh://USER@HOST[:PORT], unix:///PATH or http://HOST:PORT.
+        url: String,
+        /// SSH key file to use.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Accept and record the server's host key if it is not known yet.
+        #[arg(long)]
+        accept_new_host_key: bool,
+        /// Path of the agent's socket on the server.
+        #[arg(long)]
+        agent_socket: Option<String>,
+        /// Command that runs the agent on the server, e.g. "docker exec appos appos-agent".
+        #[arg(long)]
+        bootstrap_cmd: Option<String>,
+        /// Token to use instead of bootstrapping one (required for unix:// and http://).
+        #[arg(long, env = "APPOS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// List the servers you added.
+    List,
+    /// Forget a server and its token.
+    Rm { name: String },
+    /// Make NAME the default server.
+    Use { name: String },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Point the default server at URL (unix:///PATH or http://HOST:PORT).
+    SetUrl { url: String },
+    /// Store the token of the current server.
+    SetToken { token: String },
+}
+
+/// Name of the server that `config set-url` manages.
+const DEFAULT_SERVER: &str = "default";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("APPOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("appos: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("appos: {}", one_line(&e));
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+/// Distinct codes for the failures scripts branch on.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::HostKeyUnknown { .. } | ClientError::HostKeyChanged { .. }) => 3,
+        Some(ClientError::AuthRejected { .. }) => 4,
+        Some(ClientError::Unreachable { .. }) => 5,
+        Some(ClientError::AgentMissing(_)) => 6,
+        Some(ClientError::Api(p)) if p.status == 401 || p.status == 403 => 4,
+        _ => 1,
+    }
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = profile::config_dir(env);
+    let mut profiles = Profiles::load(&dir)?;
+    match cli.command {
+        Command::Server { command } => server(command, &mut profiles, cli.output).await,
+        Command::Config { command } => config(command, &mut profiles).await,
+        Command::Info => {
+            let client = client(&profiles, cli.server.as_deref()).await?;
+            let info = client.info().await?;
+            match cli.output {
+                Output::Json => output::json(&info),
+                Output::Table => {
+                    println!("agent    {} (data in {})", info.agent_version, info.data_dir);
+                    println!(
+                        "docker   {} (API {}, negotiated {}, {}/{})",
+                        info.docker.version, info.docker.api_version, info.docker.negotiated_api_version, info.docker.os, info.docker.arch
+                    );
+                    println!("compose  {} {:?}", info.compose.command.join(" "), info.compose.version);
+                    Ok(())
+                }
+            }
+        }
+        Command::List => {
+            let client = client(&profiles, cli.server.as_deref()).await?;
+            let apps = client.apps().await?;
+            match cli.output {
+                Output::Json => output::json(&apps),
+                Output::Table => {
+                    output::apps_table(&apps);
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow::Result<Client> {
+    let (name, profile) = profiles.pick(server)?;
+    let token = match env("APPOS_TOKEN").filter(|t| !t.is_empty()) {
+        Some(t) => Some(t),
+        None => profiles.load_token(&name).await?,
+    };
+    let opts = ConnectOptions::for_user(profiles.dir());
+    Ok(connect::connect(&profile, token, &opts).await?)
+}
+
+async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
+    match command {
+        ServerCommand::Add { name, url, identity, accept_new_host_key, agent_socket, bootstrap_cmd, token } => {
+            let req = AddServer {
+                name: name.clone(),
+                url,
+                identity,
+                agent_socket,
+                bootstrap_cmd,
+                token,
+                token_name: profile::token_name("appos-cli"),
+            };
+            let mut opts = ConnectOptions::for_user(profiles.dir());
+            opts.new_key_policy = connect::new_key_policy(accept_new_host_key, None);
+            let added = match connect::add_server(profiles, req.clone(), &opts, now()).await {
+                Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint }) if std::io::stdin().is_terminal() => {
+                    if !confirm_host_key(&host, &algorithm, &fingerprint)? {
+                        anyhow::bail!("host key of {host} not accepted; nothing was saved");
+                    }
+                    opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(fingerprint);
+                    connect::add_server(profiles, req, &opts, now()).await?
+                }
+                Err(e @ ClientError::HostKeyUnknown { .. }) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
+                }
+                other => other?,
+            };
+            if let TokenLocation::File { path, why } = &added.token_location {
+                eprintln!("warning: no OS keyring available ({why}); the token is stored in {} (mode 0600)", path.display());
+            }
+            match out {
+                Output::Json => output::json(&added.info),
+                Output::Table => {
+                    eprintln!(
+                        "added server {name:?}: agent {} on Docker {}{}",
+                        added.info.agent_version,
+                        added.info.docker.version,
+                        added.host_key.map(|k| format!(", host key {k}")).unwrap_or_default()
+                    );
+                    Ok(())
+                }
+            }
+        }
+        ServerCommand::List => {
+            let current = profiles.current().map(str::to_string);
+            let rows: Vec<(String, ServerProfile)> = profiles.servers().map(|(n, p)| (n.clone(), p.clone())).collect();
+            match out {
+                Output::Json => output::servers_json(&rows, current.as_deref()),
+                Output::Table => {
+                    output::servers_table(&rows, current.as_deref());
+                    Ok(())
+                }
+            }
+        }
+        ServerCommand::Rm { name } => {
+            profiles.remove(&name)?;
+            profiles.save()?;
+            profiles.delete_token(&name).await?;
+            eprintln!("removed server {name:?}");
+            Ok(())
+        }
+        ServerCommand::Use { name } => {
+            profiles.set_current(&name)?;
+            profiles.save()?;
+            eprintln!("now using server {name:?}");
+            Ok(())
+        }
+    }
+}
+
+async fn config(command: ConfigCommand, profiles: &mut Profiles) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::SetUrl { url } => {
+            if url.starts_with("ssh://") {
+                anyhow::bail!("for SSH servers use `appos server add NAME {url}`, which verifies the host key and gets a token");
+            }
+            appos_client::Transport::from_url(&url)?;
+            let mut p = profiles.get(DEFAULT_SERVER).cloned().unwrap_or(ServerProfile {
+                url: url.clone(),
+                identity: None,
+                agent_socket: None,
+                bootstrap_cmd: None,
+                host_key: None,
+                added_at: now(),
+            });
+            p.url = url;
+            profiles.upsert(DEFAULT_SERVER, p)?;
+            profiles.save()?;
+            eprintln!("server {DEFAULT_SERVER:?} now points at {}", profiles.get(DEFAULT_SERVER).map(|p| p.url.as_str()).unwrap_or(""));
+            Ok(())
+        }
+        ConfigCommand::SetToken { token } => {
+            let name = profiles.current().unwrap_or(DEFAULT_SERVER).to_string();
+            if profiles.get(&name).is_none() {
+                anyhow::bail!("no server to set a token for: run `appos config set-url URL` first");
+            }
+            if let TokenLocation::File { path, why } = profiles.save_token(&name, token.trim()).await? {
+                eprintln!("warning: no OS keyring available ({why}); the token is stored in {} (mode 0600)", path.display());
+            }
+            eprintln!("token stored for server {name:?}");
+            Ok(())
+        }
+    }
+}
+
+fn confirm_host_key(host: &str, algorithm: &str, fingerprint: &str) -> anyhow::Result<bool> {
+    eprintln!("The authenticity of host {host} can't be established.");
+    eprintln!("{algorithm} key fingerprint is {fingerprint}.");
+    eprint!("Are you sure you want to continue connecting (yes/no)? ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// Short state word for tables.
+fn state_word(s: AppState) -> &'static str {
+    match s {
+        AppState::Running => "running",
+        AppState::Partial => "partial",
+        AppState::Degraded => "degraded",
+        AppState::Stopped => "stopped",
+        AppState::Empty => "empty",
+    }
+}
+
+fn app_ports(app: &App) -> String {
+    let mut ports: Vec<String> = app
+        .services
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter())
+        .filter_map(|p| p.public_port.map(|pp| format!("{pp}->{}/{}", p.private_port, p.protocol)))
+        .collect();
+    ports.sort();
+    ports.dedup();
+    ports.join(", ")
+}

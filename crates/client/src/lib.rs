@@ -7,6 +7,7 @@
 //! - `profile`: the servers a user added, and where their tokens live.
 
 pub mod api;
+pub mod connect;
 pub mod error;
 pub mod profile;
 pub mod ssh;

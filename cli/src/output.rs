@@ -1,0 +1,70 @@
+//! Rendering for humans (tables) and for scripts (JSON).
+
+use appos_client::profile::ServerProfile;
+use appos_proto::App;
+use comfy_table::{presets::NOTHING, Table};
+use serde_json::json;
+
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING).set_header(header.iter().map(|h| h.to_string()));
+    t
+}
+
+pub fn apps_table(apps: &[App]) {
+    if apps.is_empty() {
+        eprintln!("no apps on this server yet");
+        return;
+    }
+    let mut t = table(&["NAME", "STATE", "MANAGED", "SERVICES", "PORTS"]);
+    for a in apps {
+        let services: Vec<&str> = a.services.iter().map(|s| s.name.as_str()).collect();
+        t.add_row(vec![
+            a.name.clone(),
+            crate::state_word(a.state).to_string(),
+            if a.managed { "yes" } else { "no" }.to_string(),
+            services.join(","),
+            crate::app_ports(a),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn servers_table(rows: &[(String, ServerProfile)], current: Option<&str>) {
+    if rows.is_empty() {
+        eprintln!("no servers yet: add one with `appos server add NAME ssh://USER@HOST`");
+        return;
+    }
+    let mut t = table(&["", "NAME", "URL", "HOST KEY"]);
+    for (name, p) in rows {
+        t.add_row(vec![
+            if Some(name.as_str()) == current { "*" } else { "" }.to_string(),
+            name.clone(),
+            p.url.clone(),
+            p.host_key.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn servers_json(rows: &[(String, ServerProfile)], current: Option<&str>) -> anyhow::Result<()> {
+    let list: Vec<_> = rows
+        .iter()
+        .map(|(name, p)| {
+            json!({
+                "name": name,
+                "url": p.url,
+                "current": Some(name.as_str()) == current,
+                "host_key": p.host_key,
+                "identity": p.identity,
+                "agent_socket": p.agent_socket,
+            })
+        })
+        .collect();
+    json(&list)
+}

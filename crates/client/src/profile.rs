@@ -1,0 +1,295 @@
+//! The servers a user added (`servers.toml` in the AppOS config dir), the
+//! current one, and where their tokens live: the OS keyring when one is
+//! available, otherwise a 0600 file, with a warning.
+//!
+//! The CLI and the desktop share these files, so a server added in one shows
+//! up in the other.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ClientError;
+
+const KEYRING_SERVICE: &str = "dev.appos.token";
+
+/// Server names: what users type after `--server`.
+pub fn valid_server_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// The AppOS config dir: `$APPOS_CONFIG_DIR`, else `$XDG_CONFIG_HOME/appos`,
+/// else `~/.config/appos`.
+pub fn config_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(d) = env("APPOS_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = env("XDG_CONFIG_HOME").filter(|d| d.starts_with('/')) {
+        return PathBuf::from(d).join("appos");
+    }
+    let home = env("HOME").unwrap_or_else(|| "/".into());
+    PathBuf::from(home).join(".config").join("appos")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerProfile {
+    /// `ssh://USER@HOST[:PORT]`, `unix:///PATH` or `http://HOST:PORT`.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<PathBuf>,
+    /// Path of the agent's socket on the server (SSH only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_socket: Option<String>,
+    /// Command that runs the agent on the server, for token bootstrap (SSH only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_cmd: Option<String>,
+    /// SHA256 fingerprint of the host key accepted when the server was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    pub added_at: i64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ProfilesFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current: Option<String>,
+    #[serde(default)]
+    servers: BTreeMap<String, ServerProfile>,
+}
+
+/// Where a token was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLocation {
+    Keyring,
+    /// The fallback file, with the reason the keyring could not be used.
+    File { path: PathBuf, why: String },
+}
+
+pub struct Profiles {
+    dir: PathBuf,
+    file: ProfilesFile,
+}
+
+impl Profiles {
+    pub fn load(dir: &Path) -> Result<Profiles, ClientError> {
+        let path = dir.join("servers.toml");
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProfilesFile::default(),
+            Err(e) => return Err(ClientError::Config(format!("reading {}: {e}", path.display()))),
+        };
+        Ok(Profiles { dir: dir.to_path_buf(), file })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn servers(&self) -> impl Iterator<Item = (&String, &ServerProfile)> {
+        self.file.servers.iter()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ServerProfile> {
+        self.file.servers.get(name)
+    }
+
+    pub fn current(&self) -> Option<&str> {
+        self.file.current.as_deref().filter(|c| self.file.servers.contains_key(*c))
+    }
+
+    /// The server to use: the one named, else the current one.
+    pub fn pick(&self, named: Option<&str>) -> Result<(String, ServerProfile), ClientError> {
+        let name = match named {
+            Some(n) => n.to_string(),
+            None => self.current().map(str::to_string).ok_or_else(|| {
+                ClientError::Config("no server configured: add one with `appos server add NAME ssh://USER@HOST`".into())
+            })?,
+        };
+        let profile = self.get(&name).cloned().ok_or_else(|| {
+            ClientError::Config(format!("unknown server {name:?}: `appos server list` shows the servers you added"))
+        })?;
+        Ok((name, profile))
+    }
+
+    /// Adds or replaces a server and makes it the current one.
+    pub fn upsert(&mut self, name: &str, profile: ServerProfile) -> Result<(), ClientError> {
+        if !valid_server_name(name) {
+            return Err(ClientError::Config(format!(
+                "invalid server name {name:?}: use letters, digits, '-', '_' and '.', starting with a letter or digit"
+            )));
+        }
+        self.file.servers.insert(name.to_string(), profile);
+        self.file.current = Some(name.to_string());
+        Ok(())
+    }
+
+    pub fn remove(&mut self, name: &str) -> Result<ServerProfile, ClientError> {
+        let removed = self.file.servers.remove(name).ok_or_else(|| ClientError::Config(format!("unknown server {name:?}")))?;
+        if self.file.current.as_deref() == Some(name) {
+            // Fall back to the most recently added remaining server.
+            self.file.current = self.file.servers.iter().max_by_key(|(_, p)| p.added_at).map(|(n, _)| n.clone());
+        }
+        Ok(removed)
+    }
+
+    pub fn set_current(&mut self, name: &str) -> Result<(), ClientError> {
+        if !self.file.servers.contains_key(name) {
+            return Err(ClientError::Config(format!("unknown server {name:?}")));
+        }
+        self.file.current = Some(name.to_string());
+        Ok(())
+    }
+
+    pub fn save(&self) -> Result<(), ClientError> {
+        let text = toml::to_string_pretty(&self.file).map_err(|e| ClientError::Config(e.to_string()))?;
+        write_private(&self.dir.join("servers.toml"), text.as_bytes())
+    }
+
+    /// Stores a server's token in the keyring, or in the fallback file.
+    pub async fn save_token(&self, server: &str, token: &str) -> Result<TokenLocation, ClientError> {
+        let (s, t) = (server.to_string(), token.to_string());
+        let keyring = tokio::task::spawn_blocking(move || keyring::Entry::new(KEYRING_SERVICE, &s)?.set_password(&t))
+            .await
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let mut tokens = self.token_file()?;
+        match keyring {
+            Ok(()) => {
+                if tokens.remove(server).is_some() {
+                    self.write_token_file(&tokens)?;
+                }
+                Ok(TokenLocation::Keyring)
+            }
+            Err(e) => {
+                tokens.insert(server.to_string(), token.to_string());
+                self.write_token_file(&tokens)?;
+                Ok(TokenLocation::File { path: self.dir.join("tokens.toml"), why: e.to_string() })
+            }
+        }
+    }
+
+    /// The stored token of a server, from the fallback file or the keyring.
+    pub async fn load_token(&self, server: &str) -> Result<Option<String>, ClientError> {
+        if let Some(t) = self.token_file()?.remove(server) {
+            return Ok(Some(t));
+        }
+        let s = server.to_string();
+        let got = tokio::task::spawn_blocking(move || keyring::Entry::new(KEYRING_SERVICE, &s)?.get_password())
+            .await
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        match got {
+            Ok(t) => Ok(Some(t)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => {
+                tracing::debug!(error = %e, "keyring unavailable");
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn delete_token(&self, server: &str) -> Result<(), ClientError> {
+        let mut tokens = self.token_file()?;
+        if tokens.remove(server).is_some() {
+            self.write_token_file(&tokens)?;
+        }
+        let s = server.to_string();
+        let _ = tokio::task::spawn_blocking(move || keyring::Entry::new(KEYRING_SERVICE, &s)?.delete_credential()).await;
+        Ok(())
+    }
+
+    fn token_file(&self) -> Result<BTreeMap<String, String>, ClientError> {
+        let path = self.dir.join("tokens.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(ClientError::Config(format!("reading {}: {e}", path.display()))),
+        }
+    }
+
+    fn write_token_file(&self, tokens: &BTreeMap<String, String>) -> Result<(), ClientError> {
+        let text = toml::to_string(tokens).map_err(|e| ClientError::Config(e.to_string()))?;
+        write_private(&self.dir.join("tokens.toml"), text.as_bytes())
+    }
+}
+
+/// Writes a file readable only by its owner, atomically (temp file + rename).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    let err = |e: std::io::Error| ClientError::Config(format!("writing {}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// A token name that tells the server's admin where a token came from,
+/// e.g. `appos-cli@laptop`.
+pub fn token_name(client: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let clean: String = host
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .take(40)
+        .collect();
+    format!("{client}@{clean}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn profile(url: &str, at: i64) -> ServerProfile {
+        ServerProfile { url: url.into(), identity: None, agent_socket: None, bootstrap_cmd: None, host_key: None, added_at: at }
+    }
+
+    #[test]
+    fn add_pick_remove() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut p = Profiles::load(dir.path()).expect("load");
+        assert!(p.pick(None).is_err());
+        p.upsert("a", profile("ssh://root@a", 1)).expect("a");
+        p.upsert("b", profile("ssh://root@b", 2)).expect("b");
+        assert_eq!(p.pick(None).expect("pick").0, "b");
+        p.set_current("a").expect("use");
+        p.save().expect("save");
+        let mut p = Profiles::load(dir.path()).expect("reload");
+        assert_eq!(p.current(), Some("a"));
+        p.remove("a").expect("rm");
+        assert_eq!(p.current(), Some("b"));
+        assert!(p.pick(Some("zzz")).expect_err("unknown").to_string().contains("unknown server"));
+        let mode = std::fs::metadata(dir.path().join("servers.toml")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut p = Profiles::load(dir.path()).expect("load");
+        for bad in ["", "../x", "a b", "-x", "a/b", &"x".repeat(65)] {
+            assert!(p.upsert(bad, profile("ssh://h", 1)).is_err(), "{bad:?}");
+        }
+        assert_eq!(p.servers().count(), 0);
+    }
+
+    #[test]
+    fn config_dir_order() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        assert_eq!(config_dir(env(&[("APPOS_CONFIG_DIR", "/c"), ("HOME", "/h")])), PathBuf::from("/c"));
+        assert_eq!(config_dir(env(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")])), PathBuf::from("/x/appos"));
+        assert_eq!(config_dir(env(&[("HOME", "/h")])), PathBuf::from("/h/.config/appos"));
+    }
+}

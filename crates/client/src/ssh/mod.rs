@@ -1,0 +1,348 @@
+//! SSH sessions to servers: target resolution, host-key verification,
+//! authentication, keepalive, tunnels to the agent and exec channels.
+
+pub mod config;
+pub mod known_hosts;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
+use russh::ChannelMsg;
+
+pub use self::config::{Resolved, SshTarget};
+pub use self::known_hosts::{fingerprint, KnownHosts, NewKeyPolicy};
+use crate::transport::{BoxIo, RemoteEndpoint};
+use crate::ClientError;
+
+/// How hops of a ProxyJump chain may nest before we call it a loop.
+const MAX_JUMPS: usize = 4;
+
+/// Everything that decides how a connection is made, apart from the target.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// A key file to use (instead of the config's and the default ones).
+    pub identity: Option<PathBuf>,
+    /// Passphrase for an encrypted key file.
+    pub passphrase: Option<String>,
+    /// Password, tried after keys.
+    pub password: Option<String>,
+    /// Try the keys of the ssh-agent at `SSH_AUTH_SOCK`.
+    pub use_agent: bool,
+    pub new_key_policy: NewKeyPolicy,
+    pub known_hosts: KnownHosts,
+    /// Usually `~/.ssh/config`.
+    pub ssh_config: Option<PathBuf>,
+    /// The local user's home, for `~` in config and default key files.
+    pub home: PathBuf,
+    /// The local user's name, the default remote user.
+    pub local_user: String,
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+}
+
+impl ConnectOptions {
+    /// The defaults of a user whose AppOS files live in `app_dir`.
+    pub fn for_user(app_dir: &Path) -> ConnectOptions {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        let local_user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into());
+        ConnectOptions {
+            identity: None,
+            passphrase: None,
+            password: None,
+            use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
+            new_key_policy: NewKeyPolicy::Ask,
+            known_hosts: KnownHosts {
+                app_file: app_dir.join("known_hosts"),
+                user_file: Some(home.join(".ssh").join("known_hosts")),
+            },
+            ssh_config: Some(home.join(".ssh").join("config")),
+            local_user,
+            home,
+            connect_timeout: Duration::from_secs(15),
+            keepalive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Output of a command run over an exec channel.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub status: Option<u32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+struct Verifier {
+    known_hosts: KnownHosts,
+    host: String,
+    port: u16,
+    policy: NewKeyPolicy,
+    seen: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl client::Handler for Verifier {
+    type Error = ClientError;
+
+    async fn check_server_key(&mut self, presented: &russh::keys::PublicKeyOrCertificate) -> Result<bool, ClientError> {
+        // A host certificate is checked as the key it certifies: AppOS pins
+        // keys, it does not trust certificate authorities.
+        let key = &presented.public_key();
+        self.known_hosts.decide(&self.host, self.port, key, &self.policy)?;
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint(key));
+        Ok(true)
+    }
+}
+
+/// An authenticated SSH connection. Channels (tunnels, exec, PTYs) are
+/// multiplexed over it; it is cheap to share behind an `Arc`.
+pub struct SshSession {
+    handle: Handle<Verifier>,
+    resolved: Resolved,
+    host_key: String,
+    // Kept alive for as long as this session tunnels through it.
+    _jump: Option<Arc<SshSession>>,
+}
+
+impl SshSession {
+    /// Resolves, connects, verifies the host key and authenticates.
+    pub async fn connect(target: &SshTarget, opts: &ConnectOptions) -> Result<SshSession, ClientError> {
+        Self::connect_hop(target, opts, 0).await
+    }
+
+    fn connect_hop<'a>(
+        target: &'a SshTarget,
+        opts: &'a ConnectOptions,
+        depth: usize,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<SshSession, ClientError>> + Send + 'a>> {
+        Box::pin(async move {
+            let resolved = config::resolve(target, opts.ssh_config.as_deref(), &opts.home, &opts.local_user)?;
+            let addr = known_hosts::display_host(&resolved.host_name, resolved.port);
+            let seen = Arc::new(std::sync::Mutex::new(None));
+            let verifier = Verifier {
+                known_hosts: opts.known_hosts.clone(),
+                host: resolved.host_name.clone(),
+                port: resolved.port,
+                policy: opts.new_key_policy.clone(),
+                seen: seen.clone(),
+            };
+            let config = Arc::new(client::Config {
+                keepalive_interval: Some(opts.keepalive),
+                keepalive_max: 3,
+                nodelay: true,
+                ..Default::default()
+            });
+
+            let (jump, connecting) = match &resolved.proxy_jump {
+                Some(jump_spec) => {
+                    if depth >= MAX_JUMPS {
+                        return Err(ClientError::Config(format!("ProxyJump chain to {addr} is longer than {MAX_JUMPS} hops")));
+                    }
+                    let jump = Arc::new(Self::connect_hop(&SshTarget::parse(jump_spec)?, opts, depth + 1).await?);
+                    let channel = jump
+                        .handle
+                        .channel_open_direct_tcpip(resolved.host_name.clone(), resolved.port as u32, "127.0.0.1", 0)
+                        .await
+                        .map_err(|e| ClientError::Unreachable { addr: addr.clone(), reason: format!("through {}: {e}", jump.describe()) })?;
+                    let fut = client::connect_stream(config, channel.into_stream(), verifier);
+                    (Some(jump), tokio::time::timeout(opts.connect_timeout, fut).await)
+                }
+                None => {
+                    let tcp = tokio::time::timeout(opts.connect_timeout, tokio::net::TcpStream::connect((resolved.host_name.as_str(), resolved.port)))
+                        .await
+                        .map_err(|_| ClientError::Unreachable { addr: addr.clone(), reason: "timed out".into() })?
+                        .map_err(|e| ClientError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
+                    let _ = tcp.set_nodelay(true);
+                    let fut = client::connect_stream(config, tcp, verifier);
+                    (None, tokio::time::timeout(opts.connect_timeout, fut).await)
+                }
+            };
+            let mut handle = connecting
+                .map_err(|_| ClientError::Unreachable { addr: addr.clone(), reason: "SSH handshake timed out".into() })?
+                .map_err(|e| match e {
+                    ClientError::Ssh(reason) => ClientError::Unreachable { addr: addr.clone(), reason },
+                    other => other,
+                })?;
+            authenticate(&mut handle, &resolved, opts).await?;
+            let host_key = seen.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+            tracing::info!(host = %addr, user = %resolved.user, "ssh session established");
+            Ok(SshSession { handle, resolved, host_key, _jump: jump })
+        })
+    }
+
+    /// `ssh://user@host:port` of the resolved target.
+    pub fn describe(&self) -> String {
+        format!("ssh://{}@{}", self.resolved.user, known_hosts::display_host(&self.resolved.host_name, self.resolved.port))
+    }
+
+    /// SHA256 fingerprint of the key the server proved it holds.
+    pub fn host_key_fingerprint(&self) -> &str {
+        &self.host_key
+    }
+
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Opens a new channel to the agent.
+    pub async fn open_stream(&self, endpoint: &RemoteEndpoint) -> Result<BoxIo, ClientError> {
+        let channel = match endpoint {
+            RemoteEndpoint::Socket(path) => self
+                .handle
+                .channel_open_direct_streamlocal(path.clone())
+                .await
+                .map_err(|e| ClientError::AgentMissing(format!("cannot open {path} on {}: {e} (is the agent running?)", self.describe())))?,
+            RemoteEndpoint::Tcp { host, port } => self
+                .handle
+                .channel_open_direct_tcpip(host.clone(), *port as u32, "127.0.0.1", 0)
+                .await
+                .map_err(|e| ClientError::AgentMissing(format!("cannot open {host}:{port} on {}: {e} (is the agent running?)", self.describe())))?,
+        };
+        Ok(Box::new(channel.into_stream()))
+    }
+
+    /// Runs `argv` on the server. SSH carries a command line, not an argv, so
+    /// every word is shell-quoted; nothing the caller passes is interpreted.
+    pub async fn exec(&self, argv: &[String]) -> Result<ExecOutput, ClientError> {
+        let command = shlex::try_join(argv.iter().map(String::as_str))
+            .map_err(|e| ClientError::Config(format!("cannot quote command {argv:?}: {e}")))?;
+        let mut channel = self.handle.channel_open_session().await?;
+        channel.exec(true, command).await?;
+        let mut out = ExecOutput { status: None, stdout: Vec::new(), stderr: Vec::new() };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// First contact: runs `<agent_cmd> token issue --name NAME --scope admin --replace`
+    /// over an exec channel and returns the token it prints. `agent_cmd` is
+    /// `appos-agent` by default, or e.g. `docker exec appos appos-agent`.
+    pub async fn bootstrap_token(&self, agent_cmd: Option<&str>, token_name: &str) -> Result<String, ClientError> {
+        let prefix = agent_cmd.unwrap_or("appos-agent");
+        let mut argv = shlex::split(prefix)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ClientError::Config(format!("cannot parse bootstrap command {prefix:?}")))?;
+        argv.extend(["token", "issue", "--name", token_name, "--scope", "admin", "--replace"].map(String::from));
+        let out = self.exec(&argv).await?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        match out.status {
+            Some(0) => {}
+            Some(127) => {
+                return Err(ClientError::AgentMissing(format!(
+                    "`{prefix}` was not found on {}: install the AppOS agent there, or pass the command that runs it (--bootstrap-cmd)",
+                    self.describe()
+                )))
+            }
+            status => {
+                return Err(ClientError::AgentMissing(format!(
+                    "`{prefix} token issue` failed on {} (exit {}): {stderr}",
+                    self.describe(),
+                    status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into())
+                )))
+            }
+        }
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !token.starts_with("appos_") || token.contains(char::is_whitespace) {
+            return Err(ClientError::Protocol(format!("`{prefix} token issue` printed something that is not a token")));
+        }
+        Ok(token)
+    }
+}
+
+fn default_identity_files(home: &Path) -> Vec<PathBuf> {
+    ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|f| home.join(".ssh").join(f)).collect()
+}
+
+async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &ConnectOptions) -> Result<(), ClientError> {
+    let mut tried: Vec<String> = Vec::new();
+
+    let files: Vec<PathBuf> = match &opts.identity {
+        Some(path) => vec![path.clone()],
+        None => r.identity_files.iter().cloned().chain(default_identity_files(&opts.home)).collect(),
+    };
+    let explicit = opts.identity.is_some();
+
+    // The agent first, as OpenSSH does, unless a key file was named.
+    if opts.use_agent && !explicit {
+        match russh::keys::agent::client::AgentClient::connect_env().await {
+            Ok(mut agent) => {
+                let keys = agent.request_identities().await.unwrap_or_default();
+                for identity in keys {
+                    let key = identity.public_key().into_owned();
+                    tried.push(format!("agent key {}", fingerprint(&key)));
+                    let hash = rsa_hash(handle, &key).await?;
+                    match handle.authenticate_publickey_with(&r.user, key, hash, &mut agent).await {
+                        Ok(AuthResult::Success) => return Ok(()),
+                        Ok(_) => {}
+                        Err(error) => tracing::debug!(%error, "agent signing failed"),
+                    }
+                }
+            }
+            Err(error) => tracing::debug!(%error, "no ssh-agent"),
+        }
+    }
+
+    for path in files {
+        if !path.exists() {
+            if explicit {
+                return Err(ClientError::Config(format!("identity file {} does not exist", path.display())));
+            }
+            continue;
+        }
+        let key = match russh::keys::load_secret_key(&path, opts.passphrase.as_deref()) {
+            Ok(k) => k,
+            Err(russh::keys::Error::KeyIsEncrypted) => {
+                if explicit {
+                    return Err(ClientError::Config(format!("{} is encrypted: give its passphrase", path.display())));
+                }
+                tracing::debug!(path = %path.display(), "skipping encrypted key without passphrase");
+                continue;
+            }
+            Err(e) => {
+                if explicit {
+                    return Err(ClientError::Config(format!("cannot read key {}: {e}", path.display())));
+                }
+                continue;
+            }
+        };
+        tried.push(path.display().to_string());
+        let hash = rsa_hash(handle, key.public_key()).await?;
+        let res = handle.authenticate_publickey(&r.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash)).await?;
+        if res.success() {
+            return Ok(());
+        }
+    }
+
+    if let Some(password) = &opts.password {
+        tried.push("password".into());
+        if handle.authenticate_password(&r.user, password).await?.success() {
+            return Ok(());
+        }
+    }
+
+    Err(ClientError::AuthRejected {
+        user: r.user.clone(),
+        host: known_hosts::display_host(&r.host_name, r.port),
+        tried: if tried.is_empty() { "no key: none found".into() } else { tried.join(", ") },
+    })
+}
+
+async fn rsa_hash(handle: &Handle<Verifier>, key: &PublicKey) -> Result<Option<russh::keys::HashAlg>, ClientError> {
+    if key.algorithm().is_rsa() {
+        Ok(handle.best_supported_rsa_hash().await?.flatten())
+    } else {
+        Ok(None)
+    }
+}
