@@ -1,1 +1,283 @@
+//! The `appos` CLI as a user runs it, against a real OpenSSH sshd and a real
+//! agent: adding servers, host-key checks, auth errors, listing apps.
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+use appos_test_support as support;
+
+/// A user of the CLI: their own HOME and config dir, no ssh-agent.
+struct User {
+    home: tempfile::TempDir,
+}
+
+impl User {
+    fn new() -> User {
+        User { home: tempfile::Builder::new().prefix("appos-home").tempdir().expect("home") }
+    }
+
+    fn appos(&self, args: &[&str]) -> Output {
+        Command::new(support::bin("appos"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("USER", "nobody-local")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run appos")
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.home.path().join(".config/appos")
+    }
+
+    fn add(&self, sshd: &support::Sshd, agent: &support::Agent, extra: &[&str]) -> Output {
+        let (url, key, sock, boot) = (
+            sshd.url(),
+            sshd.user_key.private.display().to_string(),
+            agent.socket().display().to_string(),
+            agent.bootstrap_cmd(),
+        );
+        let mut args = vec!["server", "add", "test", url.as_str(), "--identity", key.as_str(), "--agent-socket", sock.as_str(), "--bootstrap-cmd", boot.as_str()];
+        args.extend_from_slice(extra);
+        self.appos(&args)
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn servers_json(user: &User) -> serde_json::Value {
+    let o = user.appos(&["server", "list", "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+fn env() -> Option<(support::Sshd, support::Agent)> {
+    let sshd = support::require("sshd", support::Sshd::start())?;
+    let agent = support::Agent::start().expect("agent starts");
+    Some((sshd, agent))
+}
+
+#[test]
+fn add_server_over_ssh_then_info_and_list() {
+    let Some((sshd, agent)) = env() else { return };
+    let docker = support::require("dockerd", support::docker()).is_some();
+    let stack_name = support::unique("cli");
+    let _stack = docker.then(|| support::ComposeStack::up(&stack_name, &support::two_service_compose()).expect("stack"));
+
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "server add failed: {}\nsshd log:\n{}", stderr(&o), sshd.log());
+    let fp = sshd.host_key.fingerprint().expect("fp");
+    assert!(stderr(&o).contains(&fp), "the accepted fingerprint is shown: {}", stderr(&o));
+
+    // The key went to the app's known_hosts; the token to the keyring or a 0600 file.
+    let kh = std::fs::read_to_string(user.config().join("known_hosts")).expect("known_hosts");
+    assert!(kh.contains(&format!("[127.0.0.1]:{}", sshd.port)));
+    let tokens = user.config().join("tokens.toml");
+    if tokens.exists() {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&tokens).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert!(stderr(&o).contains("warning: no OS keyring"), "a file fallback is announced");
+    }
+    let list = agent.cli(&["token", "list"]).expect("token list");
+    assert!(list.contains("appos-cli@"), "the bootstrap issued a named token: {list}");
+
+    let servers = servers_json(&user);
+    assert_eq!(servers[0]["name"], "test");
+    assert_eq!(servers[0]["current"], true);
+    assert_eq!(servers[0]["host_key"], fp.as_str());
+
+    let o = user.appos(&["info"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("agent"));
+
+    let o = user.appos(&["--server", "test", "list", "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let apps: Vec<appos_proto::App> = serde_json::from_slice(&o.stdout).expect("apps json");
+    if docker {
+        let app = apps.iter().find(|a| a.name == stack_name).expect("test stack listed through SSH");
+        assert_eq!(app.services.len(), 2);
+        let o = user.appos(&["list"]);
+        assert!(stdout(&o).contains(&stack_name), "table lists the stack: {}", stdout(&o));
+    }
+
+    // Removing the server forgets it and its token.
+    let o = user.appos(&["server", "rm", "test"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(servers_json(&user), serde_json::json!([]));
+    let o = user.appos(&["info"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no server configured"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_without_acceptance() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let fp = sshd.host_key.fingerprint().expect("fp");
+    let err = stderr(&o);
+    assert!(err.contains(&fp), "names the fingerprint: {err}");
+    assert!(err.contains("--accept-new-host-key"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(servers_json(&user), serde_json::json!([]), "nothing saved");
+    assert!(!user.config().join("known_hosts").exists(), "no key recorded");
+    assert!(!agent.cli(&["token", "list"]).expect("list").contains("appos-cli@"), "no token issued");
+}
+
+#[test]
+fn a_changed_host_key_is_refused_naming_both_fingerprints() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    // The user's OpenSSH known_hosts records another key for this host:port.
+    let other = support::KeyPair::generate(user.home.path(), "other").expect("key");
+    let other_pub = std::fs::read_to_string(&other.public).expect("pub");
+    let ssh_dir = user.home.path().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).expect("mkdir");
+    std::fs::write(ssh_dir.join("known_hosts"), format!("[127.0.0.1]:{} {}", sshd.port, other_pub)).expect("write");
+
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("HOST KEY CHANGED"), "{err}");
+    assert!(err.contains(&sshd.host_key.fingerprint().expect("fp")), "names the presented key: {err}");
+    assert!(err.contains(&other.fingerprint().expect("fp")), "names the recorded key: {err}");
+    assert_eq!(servers_json(&user), serde_json::json!([]), "nothing saved");
+}
+
+#[test]
+fn a_changed_key_in_the_app_known_hosts_is_refused() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Simulate a reinstalled (or impersonated) server: swap the recorded key.
+    let other = support::KeyPair::generate(user.home.path(), "other").expect("key");
+    let other_pub = std::fs::read_to_string(&other.public).expect("pub");
+    std::fs::write(user.config().join("known_hosts"), format!("[127.0.0.1]:{} {}", sshd.port, other_pub)).expect("write");
+    let o = user.appos(&["list"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&other.fingerprint().expect("fp")));
+    assert!(stderr(&o).contains(&sshd.host_key.fingerprint().expect("fp")));
+}
+
+#[test]
+fn a_wrong_user_key_gives_a_clear_auth_error() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let wrong = support::KeyPair::generate(user.home.path(), "wrong").expect("key");
+    let (url, sock, boot) = (sshd.url(), agent.socket().display().to_string(), agent.bootstrap_cmd());
+    let key = wrong.private.display().to_string();
+    let o = user.appos(&[
+        "server", "add", "test", &url, "--identity", &key, "--agent-socket", &sock, "--bootstrap-cmd", &boot, "--accept-new-host-key",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("refused authentication"), "{err}");
+    assert!(err.contains(&key), "names the key it tried: {err}");
+    assert_eq!(servers_json(&user), serde_json::json!([]));
+}
+
+#[test]
+fn a_missing_agent_is_reported() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let (url, key) = (sshd.url(), sshd.user_key.private.display().to_string());
+    let o = user.appos(&[
+        "server", "add", "test", &url, "--identity", &key, "--bootstrap-cmd", "/nonexistent/appos-agent", "--accept-new-host-key",
+    ]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(stderr(&o).contains("was not found"), "{}", stderr(&o));
+
+    // Bootstrap works but nothing listens on the socket path.
+    let boot = agent.bootstrap_cmd();
+    let o = user.appos(&[
+        "server", "add", "test", &url, "--identity", &key, "--bootstrap-cmd", &boot, "--agent-socket", "/nonexistent/agent.sock",
+    ]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/nonexistent/agent.sock"), "{}", stderr(&o));
+    assert_eq!(servers_json(&user), serde_json::json!([]));
+}
+
+#[test]
+fn an_unreachable_host_is_reported() {
+    let user = User::new();
+    let port = support::free_port();
+    let o = user.appos(&["server", "add", "x", &format!("ssh://root@127.0.0.1:{port}"), "--accept-new-host-key"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot reach"), "{}", stderr(&o));
+}
+
+#[test]
+fn unix_socket_server_with_token_and_original_config_commands() {
+    let agent = support::Agent::start().expect("agent starts");
+    let token = agent.issue_token("direct", "admin").expect("token");
+    let url = format!("unix://{}", agent.socket().display());
+
+    // server add with a token.
+    let user = User::new();
+    let o = user.appos(&["server", "add", "local", &url, "--token", &token]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = user.appos(&["list", "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Without a token the add fails and saves nothing.
+    let user2 = User::new();
+    let o = user2.appos(&["server", "add", "local", &url]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("needs a token"), "{}", stderr(&o));
+    let o = user2.appos(&["server", "add", "local", &url, "--token", "appos_wrong"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(servers_json(&user2), serde_json::json!([]));
+
+    // The original design's two commands.
+    let user3 = User::new();
+    let o = user3.appos(&["config", "set-url", &url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = user3.appos(&["info"]);
+    assert_eq!(o.status.code(), Some(4), "no token yet: {}", stderr(&o));
+    let o = user3.appos(&["config", "set-token", &token]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = user3.appos(&["info", "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: appos_proto::AgentInfo = serde_json::from_slice(&o.stdout).expect("info json");
+    assert_eq!(Path::new(&info.data_dir), agent.data.path());
+
+    // APPOS_TOKEN overrides the stored token.
+    let o = Command::new(support::bin("appos"))
+        .args(["info"])
+        .env("HOME", user3.home.path())
+        .env("APPOS_TOKEN", "appos_overridden")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let user = User::new();
+    for (args, needle) in [
+        (vec!["server", "add", "../evil", "unix:///tmp/x.sock", "--token", "appos_x"], "invalid server name"),
+        (vec!["server", "add", "ok", "ftp://host", "--token", "appos_x"], "expected"),
+        (vec!["server", "add", "ok", "ssh://-oProxyCommand=sh", "--accept-new-host-key"], "expected ssh://"),
+        (vec!["server", "add", "ok", "unix://relative.sock", "--token", "appos_x"], "absolute path"),
+        (vec!["--server", "nope", "list"], "unknown server"),
+        (vec!["server", "rm", "nope"], "unknown server"),
+        (vec!["server", "use", "nope"], "unknown server"),
+    ] {
+        let o = user.appos(&args);
+        assert!(!o.status.success(), "{args:?} must fail");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{args:?}: one line: {}", stderr(&o));
+    }
+    assert_eq!(servers_json(&user), serde_json::json!([]));
+}

@@ -1,1 +1,361 @@
+//! Real components for AppOS tests: an OpenSSH sshd on a free port with its
+//! own keys, an agent process on a temporary data dir, Docker images built
+//! `FROM scratch` with busybox, and compose stacks that clean up after
+//! themselves. Everything a test creates in Docker carries the label
+//! [`TEST_LABEL`].
+//!
+//! A missing service fails the test when `CI` is set and skips it loudly
+//! otherwise ([`require`]).
 
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+pub const TEST_LABEL: &str = "dev.appos.test";
+pub const BUSYBOX_IMAGE: &str = "appos-test/busybox:latest";
+
+/// Decides what a test does when `service` is unavailable: panics under CI,
+/// prints a loud skip line otherwise. Returns `None` when the test should stop.
+pub fn require<T>(service: &str, probe: anyhow::Result<T>) -> Option<T> {
+    match probe {
+        Ok(v) => Some(v),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("{service} is required under CI but unavailable: {e:#}"),
+        Err(e) => {
+            eprintln!("\n*** SKIPPED: {service} is not available ({e:#}); run the README's test command to start it ***\n");
+            None
+        }
+    }
+}
+
+/// A short random suffix for names that must not collide between tests.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:08x}", rand::random::<u32>())
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// Path of a workspace binary (`appos`, `appos-agent`) next to the test's own
+/// target dir.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/debug/deps/test-hash -> target/debug/NAME
+    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built: run `cargo build --bins` first", path.display());
+    path
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("timed out after {timeout:?} waiting for {what}")
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A key pair made by `ssh-keygen`.
+pub struct KeyPair {
+    pub private: PathBuf,
+    pub public: PathBuf,
+}
+
+impl KeyPair {
+    pub fn generate(dir: &Path, name: &str) -> anyhow::Result<KeyPair> {
+        let private = dir.join(name);
+        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&private))?;
+        Ok(KeyPair { public: private.with_extension("pub"), private })
+    }
+
+    /// `SHA256:...` as OpenSSH prints it.
+    pub fn fingerprint(&self) -> anyhow::Result<String> {
+        let out = run(Command::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(&self.public))?;
+        out.split_whitespace().nth(1).map(str::to_string).context("ssh-keygen -l printed no fingerprint")
+    }
+}
+
+/// An OpenSSH sshd on 127.0.0.1 with its own host key, accepting one user key
+/// for the current user.
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub host_key: KeyPair,
+    pub user_key: KeyPair,
+    pub user: String,
+    child: Child,
+}
+
+fn sshd_binary() -> anyhow::Result<PathBuf> {
+    let p = PathBuf::from("/usr/sbin/sshd");
+    if p.exists() {
+        Ok(p)
+    } else {
+        bail!("/usr/sbin/sshd not found (apt-get install openssh-server)")
+    }
+}
+
+impl Sshd {
+    pub fn start() -> anyhow::Result<Sshd> {
+        let sshd = sshd_binary()?;
+        std::fs::create_dir_all("/run/sshd").ok();
+        let dir = tempfile::Builder::new().prefix("appos-sshd").tempdir()?;
+        let host_key = KeyPair::generate(dir.path(), "host_key")?;
+        let user_key = KeyPair::generate(dir.path(), "user_key")?;
+        std::fs::copy(&user_key.public, dir.path().join("authorized_keys"))?;
+        let user = run(Command::new("id").arg("-un"))?.trim().to_string();
+        let port = free_port();
+        let config = dir.path().join("sshd_config");
+        let mut f = std::fs::File::create(&config)?;
+        writeln!(
+            f,
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
+             AllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100",
+            hk = host_key.private.display(),
+            ak = dir.path().join("authorized_keys").display(),
+            pid = dir.path().join("sshd.pid").display(),
+        )?;
+        let log = std::fs::File::create(dir.path().join("sshd.log"))?;
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting sshd")?;
+        let mut s = Sshd { dir, port, host_key, user_key, user, child };
+        let up = wait_until("sshd to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if let Err(e) = up {
+            let _ = s.child.kill();
+            bail!("{e}: {}", std::fs::read_to_string(s.dir.path().join("sshd.log")).unwrap_or_default());
+        }
+        Ok(s)
+    }
+
+    pub fn url(&self) -> String {
+        format!("ssh://{}@127.0.0.1:{}", self.user, self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An `appos-agent serve` process on a temporary data dir.
+pub struct Agent {
+    pub data: tempfile::TempDir,
+    child: Child,
+}
+
+impl Agent {
+    pub fn start() -> anyhow::Result<Agent> {
+        let data = tempfile::Builder::new().prefix("appos-agent").tempdir()?;
+        let log = std::fs::File::create(data.path().join("agent.log"))?;
+        let child = Command::new(bin("appos-agent"))
+            .arg("--data")
+            .arg(data.path())
+            .arg("serve")
+            .env("APPOS_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting appos-agent")?;
+        let agent = Agent { data, child };
+        let sock = agent.socket();
+        wait_until("the agent socket", Duration::from_secs(20), || std::os::unix::net::UnixStream::connect(&sock).is_ok())
+            .with_context(|| agent.log())?;
+        Ok(agent)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.data.path().join("run").join("agent.sock")
+    }
+
+    /// The command that runs this agent's CLI on its data dir, as a
+    /// `--bootstrap-cmd` value.
+    pub fn bootstrap_cmd(&self) -> String {
+        format!("{} --data {}", bin("appos-agent").display(), self.data.path().display())
+    }
+
+    /// Runs `appos-agent --data DIR ARGS...` and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        run(Command::new(bin("appos-agent")).arg("--data").arg(self.data.path()).args(args))
+    }
+
+    pub fn issue_token(&self, name: &str, scope: &str) -> anyhow::Result<String> {
+        Ok(self.cli(&["token", "issue", "--name", name, "--scope", scope])?.trim().to_string())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("agent.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Docker CLI that matches the daemon: Debian's, when installed.
+pub fn docker_cli() -> PathBuf {
+    let debian = PathBuf::from("/usr/bin/docker");
+    if debian.exists() {
+        debian
+    } else {
+        PathBuf::from("docker")
+    }
+}
+
+/// Checks that dockerd answers, and builds the busybox test image once.
+pub fn docker() -> anyhow::Result<()> {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            run(Command::new(docker_cli()).args(["info", "--format", "{{.ServerVersion}}"])).map_err(|e| format!("{e:#}"))?;
+            build_busybox_image().map_err(|e| format!("{e:#}"))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// `FROM scratch` + `/bin/busybox` from Debian's busybox-static, made with
+/// `docker import` so that no registry and no builder is needed.
+fn build_busybox_image() -> anyhow::Result<()> {
+    if run(Command::new(docker_cli()).args(["image", "inspect", BUSYBOX_IMAGE])).is_ok() {
+        return Ok(());
+    }
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        bail!("/bin/busybox not found (apt-get install busybox-static)");
+    }
+    let root = tempfile::tempdir()?;
+    let bin_dir = root.path().join("bin");
+    std::fs::create_dir_all(&bin_dir)?;
+    std::fs::copy(busybox, bin_dir.join("busybox"))?;
+    for applet in ["sh", "sleep", "httpd", "echo", "cat", "ls", "env", "stty", "sha256sum", "head", "true", "false"] {
+        std::os::unix::fs::symlink("busybox", bin_dir.join(applet))?;
+    }
+    std::fs::create_dir_all(root.path().join("tmp"))?;
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(root.path())
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running tar")?;
+    let stdout = tar.stdout.context("tar stdout")?;
+    let out = Command::new(docker_cli())
+        .args(["import", "--change", "CMD [\"/bin/sh\"]", "--change", "ENV PATH=/bin", "-", BUSYBOX_IMAGE])
+        .stdin(stdout)
+        .output()
+        .context("running docker import")?;
+    if !out.status.success() {
+        bail!("docker import failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// The compose tool on this machine: the v2 plugin or docker-compose.
+pub fn compose_cmd() -> Vec<String> {
+    if Command::new(docker_cli()).args(["compose", "version"]).output().is_ok_and(|o| o.status.success()) {
+        vec![docker_cli().display().to_string(), "compose".into()]
+    } else {
+        vec!["docker-compose".into()]
+    }
+}
+
+/// A compose project created outside AppOS, taken down (with volumes) on drop.
+pub struct ComposeStack {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl ComposeStack {
+    /// Brings up `compose_yaml` as project `name`.
+    pub fn up(name: &str, compose_yaml: &str) -> anyhow::Result<ComposeStack> {
+        let dir = tempfile::Builder::new().prefix("appos-stack").tempdir()?;
+        std::fs::write(dir.path().join("compose.yml"), compose_yaml)?;
+        let stack = ComposeStack { name: name.to_string(), dir };
+        stack.compose(&["up", "-d"])?;
+        Ok(stack)
+    }
+
+    pub fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
+        let cmd = compose_cmd();
+        run(Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .arg("-p")
+            .arg(&self.name)
+            .arg("-f")
+            .arg(self.dir.path().join("compose.yml"))
+            .args(args)
+            .current_dir(self.dir.path()))
+    }
+}
+
+impl Drop for ComposeStack {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
+    }
+}
+
+/// A two-service stack of busybox containers, one with a published port.
+pub fn two_service_compose() -> String {
+    format!(
+        r#"version: "3.8"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["/bin/busybox", "httpd", "-f", "-p", "8080"]
+    ports: ["127.0.0.1::8080"]
+    stop_signal: SIGKILL
+    labels: ["{TEST_LABEL}=1"]
+  worker:
+    image: {BUSYBOX_IMAGE}
+    command: ["/bin/busybox", "sleep", "3600"]
+    stop_signal: SIGKILL
+    labels: ["{TEST_LABEL}=1"]
+"#
+    )
+}
+
+/// Removes every container that tests created (by label), for a clean slate.
+pub fn cleanup_docker() -> anyhow::Result<()> {
+    let ids = run(Command::new(docker_cli()).args(["ps", "-aq", "--filter", &format!("label={TEST_LABEL}")]))?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        run(Command::new(docker_cli()).args(["rm", "-f"]).args(&ids))?;
+    }
+    Ok(())
+}
