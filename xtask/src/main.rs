@@ -1,1 +1,42 @@
-fn main(){}
+//! `cargo xtask`: developer tasks.
+//!
+//! - `gen`: regenerate committed artefacts (OpenAPI document, TypeScript types).
+//! - `bench`: run the benchmarks and print ratios against baselines measured in the same run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+mod bench;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Every generated file, with its current content.
+fn generated() -> Vec<(PathBuf, String)> {
+    let root = root();
+    vec![
+        (root.join("agent/openapi.json"), appos_agent::api::openapi_json()),
+        (root.join("src-ui/src/api/types.gen.ts"), appos_proto::typescript_declarations()),
+        (root.join("src-ui/src/api/desktop.gen.ts"), appos_proto::typescript_desktop_declarations()),
+    ]
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("gen") => {
+            for (path, content) in generated() {
+                std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.strip_prefix(root()).unwrap_or(&path).display());
+            }
+            Ok(())
+        }
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <gen|bench>");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,1 +1,239 @@
+//! The desktop app's logic, without a window: the server list (shared with
+//! the CLI), live connections, and the built-in "This computer" entry that
+//! runs a local agent. `src-tauri` only adapts these calls to IPC commands,
+//! so everything here is testable with plain `cargo test`.
 
+mod local;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use appos_client::connect::{self, AddServer};
+use appos_client::profile::{self, Profiles};
+use appos_client::ssh::{ConnectOptions, SshTarget};
+use appos_client::{Client, ClientError, Transport};
+use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, ServerEntry, UiError, UiErrorCode};
+use appos_proto::App;
+use tokio::sync::Mutex;
+
+pub use local::LocalAgent;
+
+/// Name of the built-in entry for this computer; not available to users.
+pub const LOCAL: &str = "local";
+
+/// Where the desktop keeps its files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Shared with the CLI: servers, known_hosts, token fallback.
+    pub config_dir: PathBuf,
+    /// The local agent's data root.
+    pub local_agent_data: PathBuf,
+    /// The `appos-agent` binary to run for "This computer".
+    pub agent_bin: PathBuf,
+}
+
+impl Paths {
+    /// The defaults for the user running the app; `env` is the process
+    /// environment (passed in so that tests control it).
+    pub fn from_env(env: impl Fn(&str) -> Option<String> + Copy) -> Paths {
+        let config_dir = profile::config_dir(env);
+        let data_home = env("APPOS_DESKTOP_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            env("XDG_DATA_HOME")
+                .filter(|d| d.starts_with('/'))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env("HOME").unwrap_or_else(|| "/".into())).join(".local/share"))
+                .join("appos")
+        });
+        let agent_bin = env("APPOS_AGENT_BIN").map(PathBuf::from).unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|d| d.join("appos-agent")))
+                .filter(|p| p.exists())
+                .unwrap_or_else(|| PathBuf::from("appos-agent"))
+        });
+        Paths { config_dir, local_agent_data: data_home.join("local-agent"), agent_bin }
+    }
+}
+
+struct Live {
+    client: Arc<Client>,
+}
+
+pub struct Desktop {
+    paths: Paths,
+    live: Mutex<HashMap<String, Live>>,
+    local: Mutex<Option<LocalAgent>>,
+}
+
+impl Desktop {
+    pub fn new(paths: Paths) -> Desktop {
+        Desktop { paths, live: Mutex::new(HashMap::new()), local: Mutex::new(None) }
+    }
+
+    fn profiles(&self) -> Result<Profiles, UiError> {
+        Profiles::load(&self.paths.config_dir).map_err(ui_error)
+    }
+
+    /// "This computer" first, then the servers the user added, by name.
+    pub async fn servers(&self) -> Result<Vec<ServerEntry>, UiError> {
+        let profiles = self.profiles()?;
+        let live = self.live.lock().await;
+        let mut out = vec![ServerEntry {
+            name: LOCAL.into(),
+            url: "local".into(),
+            local: true,
+            host_key: None,
+            connected: live.contains_key(LOCAL),
+        }];
+        out.extend(profiles.servers().filter(|(n, _)| n.as_str() != LOCAL).map(|(name, p)| ServerEntry {
+            name: name.clone(),
+            url: p.url.clone(),
+            local: false,
+            host_key: p.host_key.clone(),
+            connected: live.contains_key(name),
+        }));
+        Ok(out)
+    }
+
+    /// Adds an SSH server: connects, checks the host key (a new key needs
+    /// `accept_fingerprint` equal to the key presented), gets a token and
+    /// saves both. Nothing is saved on failure.
+    pub async fn add_server(&self, form: AddServerForm) -> Result<ServerEntry, UiError> {
+        let name = form.name.trim().to_string();
+        if name == LOCAL {
+            return Err(invalid(format!("{LOCAL:?} is reserved for this computer; choose another name")));
+        }
+        let host = form.host.trim();
+        let user = form.user.trim();
+        if host.is_empty() || user.is_empty() {
+            return Err(invalid("host and user are required".into()));
+        }
+        let target = SshTarget { host: host.to_string(), user: Some(user.to_string()), port: Some(form.port) };
+        let url = target.to_url();
+        SshTarget::parse(&url).map_err(ui_error)?;
+        let mut profiles = self.profiles()?;
+        let mut opts = ConnectOptions::for_user(&self.paths.config_dir);
+        opts.new_key_policy = connect::new_key_policy(false, form.accept_fingerprint.clone());
+        let req = AddServer {
+            name: name.clone(),
+            url: url.clone(),
+            identity: form.identity.filter(|s| !s.trim().is_empty()).map(PathBuf::from),
+            agent_socket: form.agent_socket.filter(|s| !s.trim().is_empty()),
+            bootstrap_cmd: form.bootstrap_cmd.filter(|s| !s.trim().is_empty()),
+            token: None,
+            token_name: profile::token_name("appos-desktop"),
+        };
+        let added = connect::add_server(&mut profiles, req, &opts, unix_now()).await.map_err(ui_error)?;
+        if let profile::TokenLocation::File { path, why } = &added.token_location {
+            tracing::warn!(path = %path.display(), %why, "no OS keyring; token stored in a 0600 file");
+        }
+        self.live.lock().await.remove(&name);
+        Ok(ServerEntry { name, url, local: false, host_key: added.host_key, connected: false })
+    }
+
+    pub async fn remove_server(&self, name: &str) -> Result<(), UiError> {
+        if name == LOCAL {
+            return Err(invalid("this computer cannot be removed".into()));
+        }
+        let mut profiles = self.profiles()?;
+        profiles.remove(name).map_err(ui_error)?;
+        profiles.save().map_err(ui_error)?;
+        profiles.delete_token(name).await.map_err(ui_error)?;
+        self.live.lock().await.remove(name);
+        Ok(())
+    }
+
+    async fn client(&self, name: &str) -> Result<Arc<Client>, UiError> {
+        if let Some(l) = self.live.lock().await.get(name) {
+            let healthy = match l.client.transport() {
+                Transport::Ssh { session, .. } => !session.is_closed(),
+                _ => true,
+            };
+            if healthy {
+                return Ok(l.client.clone());
+            }
+        }
+        let client = if name == LOCAL {
+            let mut local = self.local.lock().await;
+            if local.as_mut().is_none_or(|l| !l.is_running()) {
+                *local = Some(LocalAgent::start(&self.paths.agent_bin, &self.paths.local_agent_data).await.map_err(|e| UiError {
+                    code: UiErrorCode::AgentMissing,
+                    message: format!("cannot start the local agent: {e:#}"),
+                    host_key: None,
+                })?);
+            }
+            let l = local.as_ref().ok_or_else(|| invalid("local agent vanished".into()))?;
+            Client::new(Transport::Unix(l.socket()), Some(l.token().to_string()))
+        } else {
+            let profiles = self.profiles()?;
+            let (name, profile) = profiles.pick(Some(name)).map_err(ui_error)?;
+            let token = profiles.load_token(&name).await.map_err(ui_error)?;
+            let opts = ConnectOptions::for_user(&self.paths.config_dir);
+            connect::connect(&profile, token, &opts).await.map_err(ui_error)?
+        };
+        let client = Arc::new(client);
+        self.live.lock().await.insert(name.to_string(), Live { client: client.clone() });
+        Ok(client)
+    }
+
+    /// Connects (or reuses the live connection) and asks the agent who it is.
+    pub async fn connect(&self, name: &str) -> Result<Connection, UiError> {
+        let client = self.client(name).await?;
+        let info = match client.info().await {
+            Ok(i) => i,
+            Err(e) => {
+                self.live.lock().await.remove(name);
+                return Err(ui_error(e));
+            }
+        };
+        Ok(Connection { server: name.to_string(), via: client.transport().describe(), info })
+    }
+
+    pub async fn apps(&self, name: &str) -> Result<Vec<App>, UiError> {
+        let client = self.client(name).await?;
+        match client.apps().await {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                if matches!(e, ClientError::AgentMissing(_)) {
+                    self.live.lock().await.remove(name);
+                }
+                Err(ui_error(e))
+            }
+        }
+    }
+
+    /// Stops the local agent, if this app started it.
+    pub async fn shutdown(&self) {
+        if let Some(mut l) = self.local.lock().await.take() {
+            l.stop().await;
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn invalid(message: String) -> UiError {
+    UiError { code: UiErrorCode::InvalidInput, message, host_key: None }
+}
+
+/// The one conversion from client errors to what the UI branches on.
+pub fn ui_error(e: ClientError) -> UiError {
+    let message = e.to_string();
+    let (code, host_key) = match e {
+        ClientError::HostKeyUnknown { host, algorithm, fingerprint } => {
+            (UiErrorCode::HostKeyUnknown, Some(HostKeyPrompt { host, algorithm, fingerprint }))
+        }
+        ClientError::HostKeyChanged { .. } => (UiErrorCode::HostKeyChanged, None),
+        ClientError::AuthRejected { .. } => (UiErrorCode::AuthRejected, None),
+        ClientError::Unreachable { .. } => (UiErrorCode::Unreachable, None),
+        ClientError::AgentMissing(_) => (UiErrorCode::AgentMissing, None),
+        ClientError::Api(p) if p.status == 401 || p.status == 403 => (UiErrorCode::Unauthorized, None),
+        ClientError::Api(p) if p.code == "docker_unavailable" => (UiErrorCode::DockerUnavailable, None),
+        ClientError::Config(_) => (UiErrorCode::InvalidInput, None),
+        _ => (UiErrorCode::Other, None),
+    };
+    UiError { code, message, host_key }
+}

@@ -359,3 +359,126 @@ pub fn cleanup_docker() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Kills a whole process group (the child was spawned as its leader).
+fn kill_group(child: &mut Child) {
+    let pid = child.id();
+    let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+    let _ = child.wait();
+}
+
+/// A virtual X display.
+pub struct Xvfb {
+    pub display: String,
+    child: Child,
+}
+
+impl Xvfb {
+    pub fn start() -> anyhow::Result<Xvfb> {
+        use std::os::unix::process::CommandExt as _;
+        if Command::new("Xvfb").arg("-help").stderr(Stdio::null()).stdout(Stdio::null()).status().is_err() {
+            bail!("Xvfb not found (apt-get install xvfb)");
+        }
+        let n = (90..400)
+            .map(|i| i + (rand::random::<u16>() % 200) as u32)
+            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .context("no free X display number")?;
+        let child = Command::new("Xvfb")
+            .arg(format!(":{n}"))
+            .args(["-screen", "0", "1280x820x24", "-nolisten", "tcp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting Xvfb")?;
+        let mut x = Xvfb { display: format!(":{n}"), child };
+        if let Err(e) = wait_until("Xvfb", Duration::from_secs(10), || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()) {
+            kill_group(&mut x.child);
+            return Err(e);
+        }
+        Ok(x)
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// `tauri-driver` (with WebKitWebDriver behind it) in its own D-Bus session
+/// on an X display. The app it starts inherits `env`.
+pub struct TauriDriver {
+    pub port: u16,
+    pub log: PathBuf,
+    child: Child,
+}
+
+pub fn tauri_driver_binary() -> anyhow::Result<PathBuf> {
+    let home_bin = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver"));
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("tauri-driver")).collect::<Vec<_>>())
+        .unwrap_or_default();
+    candidates
+        .into_iter()
+        .chain(home_bin)
+        .find(|p| p.exists())
+        .context("tauri-driver not found (cargo install tauri-driver --locked)")
+}
+
+impl TauriDriver {
+    pub fn start(display: &str, log_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<TauriDriver> {
+        use std::os::unix::process::CommandExt as _;
+        let driver = tauri_driver_binary()?;
+        if !Path::new("/usr/bin/WebKitWebDriver").exists() {
+            bail!("WebKitWebDriver not found (apt-get install webkit2gtk-driver)");
+        }
+        let port = free_port();
+        let native = free_port();
+        let log = log_dir.join("tauri-driver.log");
+        let child = Command::new("dbus-run-session")
+            .arg("--")
+            .arg(driver)
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .env("DISPLAY", display)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(std::fs::File::options().append(true).open(&log)?)
+            .process_group(0)
+            .spawn()
+            .context("starting dbus-run-session tauri-driver")?;
+        let mut d = TauriDriver { port, log, child };
+        if let Err(e) = wait_until("tauri-driver", Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+            kill_group(&mut d.child);
+            bail!("{e}: {}", std::fs::read_to_string(&d.log).unwrap_or_default());
+        }
+        Ok(d)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TauriDriver {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// The workspace's `target/e2e/` directory, where screenshots go.
+pub fn e2e_artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.canonicalize().unwrap_or(dir)
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Shared by run.sh and test.sh: installs what AppOS needs on Debian or Ubuntu
+# and starts the services it uses. Every step checks first, so running it
+# again does nothing new.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Build dependencies of the desktop app (Tauri/WebKitGTK) and the agent.
+PKGS_BUILD=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev
+  libayatana-appindicator3-dev librsvg2-dev curl ca-certificates)
+# What AppOS drives at run time.
+PKGS_RUN=(docker.io docker-compose openssh-client)
+# What the tests start: real sshd, Xvfb + WebKitWebDriver, keyring, redis, proxies, ACME.
+PKGS_TEST=(openssh-server busybox-static redis-server xvfb xauth dbus dbus-x11 webkit2gtk-driver
+  gnome-keyring libsecret-tools caddy nginx pebble procps iproute2)
+
+install_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+  fi
+}
+
+check_toolchains() {
+  command -v cargo >/dev/null || die "Rust is missing: install it with rustup (https://rustup.rs), then run this again"
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    install_packages nodejs npm
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$major" -ge 20 ] || die "Node.js $(node --version) is too old for the frontend build: install Node.js 20 or newer"
+}
+
+# Cargo builds go outside the clone when we may write there, so CI reuses them.
+use_shared_target_dir() {
+  if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+    if mkdir -p /var/cache/appos/target 2>/dev/null && [ -w /var/cache/appos/target ]; then
+      export CARGO_TARGET_DIR=/var/cache/appos/target
+    else
+      export CARGO_TARGET_DIR="$ROOT/target"
+    fi
+  fi
+  log "cargo target dir: $CARGO_TARGET_DIR"
+}
+
+docker_ok() { timeout 10 /usr/bin/docker info >/dev/null 2>&1; }
+
+start_dockerd() {
+  if docker_ok; then return; fi
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl start docker || true
+  fi
+  if ! docker_ok; then
+    log "starting dockerd"
+    $SUDO sh -c 'nohup dockerd >/var/log/appos-dockerd.log 2>&1 &'
+  fi
+  local i
+  for i in $(seq 1 60); do
+    docker_ok && return
+    sleep 1
+  done
+  die "dockerd did not start; see /var/log/appos-dockerd.log"
+}
+
+build_frontend() {
+  cd "$ROOT/src-ui"
+  # npm ci only when the lock file changed since the last install.
+  if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.appos-lock; then
+    log "installing frontend dependencies"
+    npm ci --no-audit --no-fund
+    cp package-lock.json node_modules/.appos-lock
+  fi
+  log "building the frontend"
+  npm run build --silent
+  cd "$ROOT"
+}
+
+ensure_tauri_driver() {
+  if ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+    log "installing tauri-driver"
+    cargo install tauri-driver --locked --version 2.1.0
+  fi
+}

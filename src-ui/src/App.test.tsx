@@ -1,0 +1,161 @@
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { afterEach, describe, expect, it } from "vitest";
+import { App } from "./App";
+import type { Backend } from "./api/backend";
+import type { AddServerForm, Connection, ServerEntry, UiError } from "./api/desktop.gen";
+import type { App as AppT } from "./api/types.gen";
+
+const info: Connection["info"] = {
+  agent_version: "0.1.0",
+  data_dir: "/var/lib/appos",
+  docker: { version: "20.10.24", api_version: "1.41", negotiated_api_version: "1.41", os: "linux", arch: "amd64" },
+  compose: { flavour: "standalone", version: "1.29.2", command: ["docker-compose"] },
+};
+
+const blog: AppT = {
+  name: "blog",
+  state: "running",
+  managed: false,
+  working_dir: "/srv/blog",
+  config_files: ["/srv/blog/compose.yml"],
+  services: [
+    {
+      name: "web",
+      containers: [
+        { id: "1", name: "blog-web-1", image: "nginx", state: "running", status: "Up", ports: [{ private_port: 80, public_port: 8080, ip: "0.0.0.0", protocol: "tcp" }] },
+      ],
+    },
+  ],
+};
+
+const local: ServerEntry = { name: "local", url: "local", local: true, host_key: null, connected: false };
+
+/** A scripted backend: the test decides what each call answers. */
+class FakeBackend implements Backend {
+  servers: ServerEntry[] = [local];
+  apps: Record<string, AppT[] | UiError> = { local: [] };
+  addAnswers: ((f: AddServerForm) => ServerEntry | UiError)[] = [];
+  added: AddServerForm[] = [];
+
+  async listServers() {
+    return [...this.servers];
+  }
+  async addServer(form: AddServerForm) {
+    this.added.push(form);
+    const next = this.addAnswers.shift();
+    const r = next ? next(form) : ({ code: "other", message: "unscripted", host_key: null } as UiError);
+    if ("code" in r) throw r;
+    this.servers.push(r);
+    this.apps[r.name] = [];
+    return r;
+  }
+  async removeServer(name: string) {
+    this.servers = this.servers.filter((s) => s.name !== name);
+  }
+  async connect(name: string): Promise<Connection> {
+    const a = this.apps[name];
+    if (a && "code" in a) throw a;
+    return { server: name, via: `via-${name}`, info };
+  }
+  async listApps(name: string) {
+    const a = this.apps[name] ?? [];
+    if ("code" in a) throw a;
+    return a;
+  }
+}
+
+afterEach(cleanup);
+
+function fill(testId: string, value: string) {
+  fireEvent.change(screen.getByTestId(testId), { target: { value } });
+}
+
+describe("App", () => {
+  it("opens this computer and shows an empty state", async () => {
+    const b = new FakeBackend();
+    render(<App backend={b} />);
+    expect(await screen.findByText("No apps on this server yet")).toBeTruthy();
+    expect(screen.getByTestId("server-title").textContent).toBe("This computer");
+    await waitFor(() => expect(screen.getByTestId("server-status-local").dataset.status).toBe("connected"));
+  });
+
+  it("lists apps with their state, origin and ports", async () => {
+    const b = new FakeBackend();
+    b.apps.local = [blog];
+    render(<App backend={b} />);
+    const row = await screen.findByTestId("app-blog");
+    expect(row.textContent).toContain("created outside AppOS");
+    expect(screen.getByTestId("app-state-blog").textContent).toBe("running");
+    expect(row.textContent).toContain("8080→80/tcp");
+    expect(screen.getByTestId("server-via").textContent).toBe("via-local");
+  });
+
+  it("shows a clear error with a hint when Docker is down", async () => {
+    const b = new FakeBackend();
+    b.apps.local = { code: "docker_unavailable", message: "Docker is not reachable: connection refused", host_key: null };
+    render(<App backend={b} />);
+    const panel = await screen.findByTestId("server-error");
+    expect(panel.dataset.code).toBe("docker_unavailable");
+    expect(panel.textContent).toContain("Start Docker on the server");
+    expect(screen.getByTestId("server-status-local").dataset.status).toBe("error");
+  });
+
+  it("asks to trust a new host key, then adds the server with that exact fingerprint", async () => {
+    const b = new FakeBackend();
+    const fp = "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    b.addAnswers = [
+      () => ({ code: "host_key_unknown", message: "unknown", host_key: { host: "[10.0.0.5]:2222", algorithm: "ssh-ed25519", fingerprint: fp } }),
+      (f) => ({ name: f.name, url: "ssh://root@10.0.0.5:2222", local: false, host_key: fp, connected: false }),
+    ];
+    render(<App backend={b} />);
+    fireEvent.click(await screen.findByTestId("add-server"));
+    fill("srv-name", "prod");
+    fill("srv-host", "10.0.0.5");
+    fill("srv-port", "2222");
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
+    expect((await screen.findByTestId("host-key-fingerprint")).textContent).toBe(fp);
+    await act(async () => fireEvent.click(screen.getByTestId("host-key-accept")));
+    await screen.findByTestId("server-prod");
+    expect(b.added.map((f) => f.accept_fingerprint)).toEqual([null, fp]);
+    expect(b.added[1]).toMatchObject({ name: "prod", host: "10.0.0.5", port: 2222, user: "root", identity: null });
+    await waitFor(() => expect(screen.getByTestId("server-title").textContent).toBe("prod"));
+  });
+
+  it("blocks a changed host key and adds nothing", async () => {
+    const b = new FakeBackend();
+    b.addAnswers = [() => ({ code: "host_key_changed", message: "HOST KEY CHANGED: SHA256:new vs SHA256:old", host_key: null })];
+    render(<App backend={b} />);
+    fireEvent.click(await screen.findByTestId("add-server"));
+    fill("srv-name", "prod");
+    fill("srv-host", "10.0.0.5");
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
+    const d = await screen.findByTestId("host-key-changed-dialog");
+    expect(d.textContent).toContain("SHA256:old");
+    expect(screen.queryByTestId("server-prod")).toBeNull();
+  });
+
+  it("refuses a bad port before calling the backend", async () => {
+    const b = new FakeBackend();
+    render(<App backend={b} />);
+    fireEvent.click(await screen.findByTestId("add-server"));
+    fill("srv-name", "prod");
+    fill("srv-host", "h");
+    fill("srv-port", "70000");
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
+    expect((await screen.findByTestId("add-server-error")).textContent).toContain("1 to 65535");
+    expect(b.added).toHaveLength(0);
+  });
+
+  it("shows auth errors inline with a hint", async () => {
+    const b = new FakeBackend();
+    b.addAnswers = [() => ({ code: "auth_rejected", message: "root@h refused authentication (tried /k)", host_key: null })];
+    render(<App backend={b} />);
+    fireEvent.click(await screen.findByTestId("add-server"));
+    fill("srv-name", "prod");
+    fill("srv-host", "h");
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
+    const e = await screen.findByTestId("add-server-error");
+    expect(e.textContent).toContain("Authentication refused");
+    expect(e.textContent).toContain("ssh-agent");
+  });
+});

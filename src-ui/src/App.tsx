@@ -1,0 +1,77 @@
+import { useCallback, useEffect, useState } from "react";
+import { Server } from "lucide-react";
+import type { Backend } from "./api/backend";
+import type { ServerEntry, UiError } from "./api/desktop.gen";
+import { AddServerDialog } from "./components/AddServerDialog";
+import { ServerView } from "./components/ServerView";
+import { Sidebar, type ServerStatus } from "./components/Sidebar";
+import { EmptyState } from "./components/ui";
+
+export function App({ backend }: { backend: Backend }) {
+  const [servers, setServers] = useState<ServerEntry[]>([]);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [status, setStatus] = useState<Record<string, ServerStatus>>({});
+  const [adding, setAdding] = useState(false);
+  const [loadError, setLoadError] = useState<UiError | null>(null);
+
+  const refresh = useCallback(async () => {
+    try {
+      const list = await backend.listServers();
+      setServers(list);
+      setLoadError(null);
+      return list;
+    } catch (e) {
+      setLoadError(e as UiError);
+      return [];
+    }
+  }, [backend]);
+
+  useEffect(() => {
+    void refresh().then((list) => {
+      // Open the most useful server: the only remote one, else this computer.
+      const remote = list.filter((s) => !s.local);
+      setSelected((cur) => cur ?? (remote.length === 1 ? remote[0].name : list[0]?.name ?? null));
+    });
+  }, [refresh]);
+
+  const onStatus = useCallback((s: ServerStatus) => {
+    setStatus((prev) => (selected && prev[selected] !== s ? { ...prev, [selected]: s } : prev));
+  }, [selected]);
+
+  const current = servers.find((s) => s.name === selected);
+
+  return (
+    <div className="flex h-full">
+      <Sidebar servers={servers} selected={selected} status={status} onSelect={setSelected} onAdd={() => setAdding(true)} />
+      {current ? (
+        <ServerView
+          key={current.name}
+          backend={backend}
+          server={current.name}
+          local={current.local}
+          onStatus={onStatus}
+          onRemove={async () => {
+            await backend.removeServer(current.name);
+            await refresh();
+            setSelected("local");
+          }}
+        />
+      ) : (
+        <main className="flex flex-1 items-center justify-center p-8">
+          <EmptyState icon={<Server className="size-10" />} title={loadError ? "Cannot read your servers" : "No server selected"}>
+            {loadError ? loadError.message : "Pick a server on the left, or add one."}
+          </EmptyState>
+        </main>
+      )}
+      <AddServerDialog
+        backend={backend}
+        open={adding}
+        onClose={() => setAdding(false)}
+        onAdded={async (s) => {
+          await refresh();
+          setSelected(s.name);
+        }}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,29 @@
+import type { UiError, UiErrorCode } from "../api/desktop.gen";
+
+const titles: Record<UiErrorCode, string> = {
+  host_key_unknown: "Unknown host key",
+  host_key_changed: "Host key changed",
+  auth_rejected: "Authentication refused",
+  unreachable: "Server unreachable",
+  agent_missing: "AppOS agent not reachable",
+  unauthorized: "Token rejected",
+  docker_unavailable: "Docker is not reachable",
+  invalid_input: "Check the form",
+  other: "Something went wrong",
+};
+
+const hints: Partial<Record<UiErrorCode, string>> = {
+  auth_rejected: "Check the user name and the key. Without a key file, AppOS tries your ssh-agent and ~/.ssh/id_* keys.",
+  unreachable: "Check the host name and port, and that the server is up.",
+  agent_missing: "Install the AppOS agent on the server, or give the command that runs it under Advanced.",
+  unauthorized: "The server no longer accepts this computer's token. Remove the server and add it again.",
+  docker_unavailable: "The agent runs, but Docker does not answer. Start Docker on the server.",
+};
+
+export function errorTitle(e: UiError): string {
+  return titles[e.code] ?? titles.other;
+}
+
+export function errorHint(e: UiError): string | undefined {
+  return hints[e.code];
+}
