@@ -35,6 +35,9 @@ enum Command {
         /// Log format: text or json.
         #[arg(long)]
         log_format: Option<LogFormat>,
+        /// Stop when the process with this PID exits (the desktop app's local agent).
+        #[arg(long, hide = true)]
+        watch_pid: Option<u32>,
     },
     /// Manage API tokens.
     Token {
@@ -95,12 +98,18 @@ fn init_tracing(format: LogFormat) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve { listen, docker_host, log_format } => {
+        Command::Serve { listen, docker_host, log_format, watch_pid } => {
             let flags = Layer { listen: *listen, docker_host: docker_host.clone(), log_format: *log_format, data_dir: None };
             let config = resolve(&cli, flags)?;
             init_tracing(config.log_format);
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            rt.block_on(appos_agent::serve::run(config, appos_agent::serve::shutdown_signal()))
+            let watch_pid = *watch_pid;
+            rt.block_on(appos_agent::serve::run(config, async move {
+                tokio::select! {
+                    _ = appos_agent::serve::shutdown_signal() => {}
+                    _ = appos_agent::serve::process_exit(watch_pid) => {}
+                }
+            }))
         }
         Command::Token { command } => {
             let config = resolve(&cli, Layer::default())?;

@@ -99,3 +99,13 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
+
+/// Completes when process `pid` is gone; never when `pid` is `None`.
+pub async fn process_exit(pid: Option<u32>) {
+    let Some(pid) = pid else { return std::future::pending().await };
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    while proc_dir.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    tracing::info!(pid, "watched process exited; stopping");
+}

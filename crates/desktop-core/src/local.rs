@@ -30,6 +30,9 @@ impl LocalAgent {
                 .arg("--data")
                 .arg(data)
                 .arg("serve")
+                // The agent stops when the app does, even if the app is killed.
+                .arg("--watch-pid")
+                .arg(std::process::id().to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)

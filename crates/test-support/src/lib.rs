@@ -363,7 +363,7 @@ pub fn cleanup_docker() -> anyhow::Result<()> {
 /// Kills a whole process group (the child was spawned as its leader).
 fn kill_group(child: &mut Child) {
     let pid = child.id();
-    let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
+    let _ = Command::new("kill").args(["-s", "TERM", "--", &format!("-{pid}")]).status();
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -371,7 +371,7 @@ fn kill_group(child: &mut Child) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+    let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status();
     let _ = child.wait();
 }
 
@@ -415,6 +415,20 @@ impl Drop for Xvfb {
     }
 }
 
+const SESSION_BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
 /// `tauri-driver` (with WebKitWebDriver behind it) in its own D-Bus session
 /// on an X display. The app it starts inherits `env`.
 pub struct TauriDriver {
@@ -445,11 +459,18 @@ impl TauriDriver {
         let port = free_port();
         let native = free_port();
         let log = log_dir.join("tauri-driver.log");
+        // A private session bus without activatable services, so that no
+        // portal or accessibility daemon is started that would outlive the test.
+        let bus_config = log_dir.join("session-bus.conf");
+        std::fs::write(&bus_config, SESSION_BUS_CONFIG)?;
         let child = Command::new("dbus-run-session")
+            .arg("--config-file")
+            .arg(&bus_config)
             .arg("--")
             .arg(driver)
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env("DISPLAY", display)
+            .env("NO_AT_BRIDGE", "1")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log)?)

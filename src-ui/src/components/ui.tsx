@@ -124,7 +124,7 @@ export function Dialog({
         aria-label={title}
         data-testid={testId}
         className={cx(
-          "w-full max-w-lg rounded-xl border bg-white shadow-2xl dark:bg-zinc-900",
+          "max-h-[calc(100vh-2rem)] w-full max-w-lg overflow-y-auto rounded-xl border bg-white shadow-2xl dark:bg-zinc-900",
           tone === "danger" ? "border-red-300 dark:border-red-900" : "border-zinc-200 dark:border-zinc-800",
         )}
         onMouseDown={(e) => e.stopPropagation()}

@@ -174,7 +174,7 @@ impl SshSession {
 
     /// `ssh://user@host:port` of the resolved target.
     pub fn describe(&self) -> String {
-        format!("ssh://{}@{}", self.resolved.user, known_hosts::display_host(&self.resolved.host_name, self.resolved.port))
+        SshTarget { host: self.resolved.host_name.clone(), user: Some(self.resolved.user.clone()), port: Some(self.resolved.port) }.to_url()
     }
 
     /// SHA256 fingerprint of the key the server proved it holds.
