@@ -115,22 +115,19 @@ pub fn display_host(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use russh::keys::{Algorithm, PrivateKey};
+    const KEY_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIPggyr+hnrPU3QOqsCpC1bSRPeUhnuNzYmZu9h7vAozb";
+    const KEY_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIK07JJIvkKQHpAFYIEUeiNqpT0vZ07CCTr1ROQDmJfyy";
 
-    fn key() -> PublicKey {
-        PrivateKey::random(&mut rand_core(), Algorithm::Ed25519).expect("key").public_key().clone()
-    }
-
-    fn rand_core() -> impl russh::keys::ssh_key::rand_core::CryptoRngCore {
-        russh::keys::ssh_key::rand_core::OsRng
+    fn key(b64: &str) -> PublicKey {
+        russh::keys::parse_public_key_base64(b64).expect("test key")
     }
 
     #[test]
     fn unknown_then_accepted_then_known_then_changed() {
         let dir = tempfile::tempdir().expect("dir");
         let kh = KnownHosts { app_file: dir.path().join("known_hosts"), user_file: Some(dir.path().join("user_kh")) };
-        let k1 = key();
-        let k2 = key();
+        let k1 = key(KEY_A);
+        let k2 = key(KEY_B);
         let err = kh.decide("h", 2222, &k1, &NewKeyPolicy::Ask).expect_err("unknown");
         assert_eq!(err.code(), "host_key_unknown");
         // A confirmation for a different fingerprint does not accept this key.
@@ -149,7 +146,7 @@ mod tests {
     fn user_file_is_consulted() {
         let dir = tempfile::tempdir().expect("dir");
         let user = dir.path().join("user_kh");
-        let k = key();
+        let k = key(KEY_A);
         std::fs::write(&user, format!("[h]:2200 {}\n", k.to_openssh().expect("openssh"))).expect("write");
         let kh = KnownHosts { app_file: dir.path().join("known_hosts"), user_file: Some(user) };
         assert_eq!(kh.check("h", 2200, &k).expect("check"), Verdict::Known);
