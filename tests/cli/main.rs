@@ -281,3 +281,51 @@ fn bad_input_is_refused_and_changes_nothing() {
     }
     assert_eq!(servers_json(&user), serde_json::json!([]));
 }
+
+/// With an unlocked Secret Service keyring (gnome-keyring in a private D-Bus
+/// session), the token goes there and never to a file.
+#[test]
+fn tokens_go_to_the_os_keyring_when_there_is_one() {
+    let have = ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"]
+        .iter()
+        .map(|b| Command::new("which").arg(b).output().map(|o| o.status.success()).unwrap_or(false))
+        .all(|ok| ok);
+    let probe = if have { Ok(()) } else { Err(anyhow::anyhow!("dbus-run-session, gnome-keyring-daemon or secret-tool missing")) };
+    if support::require("gnome-keyring", probe).is_none() {
+        return;
+    }
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let runtime = user.home.path().join("run");
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let script = format!(
+        "set -e\n\
+         echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null\n\
+         {appos} server add test {url} --identity {key} --agent-socket {sock} --bootstrap-cmd '{boot}' --accept-new-host-key\n\
+         {appos} info --output json >/dev/null\n\
+         secret-tool search --all service dev.appos.token 2>&1\n",
+        appos = support::bin("appos").display(),
+        url = sshd.url(),
+        key = sshd.user_key.private.display(),
+        sock = agent.socket().display(),
+        boot = agent.bootstrap_cmd(),
+    );
+    let o = Command::new("dbus-run-session")
+        .args(["--", "bash", "-c", &script])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", user.home.path())
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run dbus-run-session");
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(!err.contains("no OS keyring"), "{err}");
+    assert!(!user.config().join("tokens.toml").exists(), "the token must not be written to a file");
+    assert!(out.contains("dev.appos.token"), "the keyring holds the token entry: {out}");
+}
