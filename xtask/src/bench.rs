@@ -1,5 +1,193 @@
-//! Benchmarks; filled in below.
+//! `cargo xtask bench`: the numbers the project promises, each next to a
+//! baseline measured in the same run on the same machine, because absolute
+//! times on shared machines mean little.
+//!
+//! - agent idle RSS (target ≤ 20 MB)
+//! - `GET /v1/apps` through the SSH tunnel with 100 containers in 20 stacks,
+//!   against Docker's own `GET /containers/json` over the same tunnel (target ≤ 1.5×)
+//! - SSH connect + tunnel + first API answer (target ≤ 300 ms), against
+//!   OpenSSH's `ssh HOST true` to the same sshd
 
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("benchmarks are not written yet")
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use appos_client::ssh::{ConnectOptions, KnownHosts, NewKeyPolicy, SshSession, SshTarget};
+use appos_client::transport::RemoteEndpoint;
+use appos_client::{Client, Transport};
+use appos_test_support as support;
+
+const STACKS: usize = 20;
+const PER_STACK: usize = 5;
+const ROUNDS: usize = 60;
+const CONNECTS: usize = 15;
+/// What the agent asks Docker for `/v1/apps`: every container of a compose project.
+const DOCKER_LISTING: &str = "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22com.docker.compose.project%22%5D%7D";
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        // Measure optimised code: rebuild the agent and this task in release.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(&cargo).args(["build", "--release", "-p", "appos-agent", "-p", "xtask"]).status()?.success();
+        if !ok {
+            bail!("release build failed");
+        }
+        let ok = Command::new(&cargo).args(["run", "--quiet", "--release", "-p", "xtask", "--", "bench"]).args(args).status()?.success();
+        std::process::exit(if ok { 0 } else { 1 });
+    }
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i.min(samples.len() - 1)]
+}
+
+fn row(name: &str, value: String, baseline: String, ratio: String, target: &str) {
+    println!("{name:<44} {value:>12} {baseline:>14} {ratio:>8}   {target}");
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+}
+
+fn agent_pid(agent: &support::Agent) -> anyhow::Result<u32> {
+    let out = Command::new("pgrep").args(["-f", &format!("appos-agent --data {} serve", agent.data.path().display())]).output()?;
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().context("agent pid")?.parse().context("pid")
+}
+
+/// 100 busybox containers labelled as 20 compose projects of 5 services.
+fn make_containers(prefix: &str) -> anyhow::Result<()> {
+    let docker = support::docker_cli();
+    let mut children = Vec::new();
+    for s in 0..STACKS {
+        for c in 0..PER_STACK {
+            children.push(
+                Command::new(&docker)
+                    .args(["run", "-d", "--label", &format!("{}=1", support::TEST_LABEL)])
+                    .args(["--label", &format!("com.docker.compose.project={prefix}{s:02}")])
+                    .args(["--label", &format!("com.docker.compose.service=svc{c}")])
+                    .args(["--label", "com.docker.compose.project.working_dir=/srv/bench"])
+                    .args(["--name", &format!("{prefix}{s:02}-svc{c}-1"), support::BUSYBOX_IMAGE, "/bin/busybox", "sleep", "3600"])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()?,
+            );
+            if children.len() >= 8 {
+                for mut ch in children.drain(..) {
+                    ch.wait()?;
+                }
+            }
+        }
+    }
+    for mut ch in children {
+        ch.wait()?;
+    }
+    Ok(())
+}
+
+async fn bench() -> anyhow::Result<()> {
+    support::docker().context("dockerd is needed: start it (scripts/test.sh does)")?;
+    support::cleanup_docker()?;
+    let sshd = support::Sshd::start()?;
+    let agent = support::Agent::start()?;
+    let token = agent.issue_token("bench", "admin")?;
+
+    println!("{:<44} {:>12} {:>14} {:>8}   target", "measure", "AppOS", "baseline", "ratio");
+
+    // 1. Idle memory, after one answered request.
+    let local = Client::new(Transport::Unix(agent.socket()), Some(token.clone()));
+    local.info().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = rss_kib(agent_pid(&agent)?)? as f64 / 1024.0;
+    let sshd_rss = rss_kib(std::fs::read_to_string(sshd.dir.path().join("sshd.pid"))?.trim().parse()?)? as f64 / 1024.0;
+    row("agent idle RSS (MB); baseline: the test sshd", format!("{rss:.1}"), format!("{sshd_rss:.1}"), format!("{:.2}", rss / sshd_rss), "≤ 20 MB");
+
+    // 2. Listing through the tunnel, against Docker's own listing.
+    make_containers("bench")?;
+    let kh = tempfile::tempdir()?;
+    let mut opts = ConnectOptions::for_user(kh.path());
+    opts.identity = Some(sshd.user_key.private.clone());
+    opts.use_agent = false;
+    opts.new_key_policy = NewKeyPolicy::AcceptAny;
+    opts.known_hosts = KnownHosts { app_file: kh.path().join("known_hosts"), user_file: None };
+    opts.ssh_config = None;
+    let target = SshTarget::parse(&sshd.url())?;
+    let session = Arc::new(SshSession::connect(&target, &opts).await?);
+    let api = Client::new(
+        Transport::Ssh { session: session.clone(), endpoint: RemoteEndpoint::Socket(agent.socket().display().to_string()) },
+        Some(token.clone()),
+    );
+    let raw = Client::new(Transport::Ssh { session: session.clone(), endpoint: RemoteEndpoint::Socket("/var/run/docker.sock".into()) }, None);
+    let apps = api.apps().await?;
+    let n: usize = apps.iter().filter(|a| a.name.starts_with("bench")).map(|a| a.services.iter().map(|s| s.containers.len()).sum::<usize>()).sum();
+    if n != STACKS * PER_STACK {
+        bail!("expected {} bench containers, the agent lists {n}", STACKS * PER_STACK);
+    }
+    let (mut a, mut d) = (Vec::new(), Vec::new());
+    for i in 0..ROUNDS + 5 {
+        let t = Instant::now();
+        api.apps().await?;
+        let ta = t.elapsed();
+        let t = Instant::now();
+        let r = raw.request_raw(http::Method::GET, DOCKER_LISTING, None).await?;
+        let td = t.elapsed();
+        if !r.status.is_success() {
+            bail!("docker answered {}", r.status);
+        }
+        if i >= 5 {
+            a.push(ta);
+            d.push(td);
+        }
+    }
+    let (a50, d50) = (percentile(&mut a, 0.5), percentile(&mut d, 0.5));
+    row(
+        "GET /v1/apps via SSH, p50 ms (100 ctrs, 20 apps)",
+        format!("{:.2}", ms(a50)),
+        format!("{:.2}", ms(d50)),
+        format!("{:.2}", ms(a50) / ms(d50)),
+        "≤ 1.5× docker /containers/json, same tunnel",
+    );
+    let (a95, d95) = (percentile(&mut a, 0.95), percentile(&mut d, 0.95));
+    row("GET /v1/apps via SSH, p95 ms", format!("{:.2}", ms(a95)), format!("{:.2}", ms(d95)), format!("{:.2}", ms(a95) / ms(d95)), "");
+
+    // 3. Cold start: connect, authenticate, open the tunnel, get an answer.
+    let mut ours = Vec::new();
+    let mut openssh = Vec::new();
+    for _ in 0..CONNECTS {
+        let t = Instant::now();
+        let s = Arc::new(SshSession::connect(&target, &opts).await?);
+        let c = Client::new(Transport::Ssh { session: s, endpoint: RemoteEndpoint::Socket(agent.socket().display().to_string()) }, Some(token.clone()));
+        c.info().await?;
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        let st = Command::new("ssh")
+            .args(["-i", &sshd.user_key.private.display().to_string(), "-p", &sshd.port.to_string()])
+            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+            .arg(format!("{}@127.0.0.1", sshd.user))
+            .arg("true")
+            .status()?;
+        if !st.success() {
+            bail!("OpenSSH baseline failed");
+        }
+        openssh.push(t.elapsed());
+    }
+    let (o50, b50) = (percentile(&mut ours, 0.5), percentile(&mut openssh, 0.5));
+    row(
+        "connect + tunnel + first answer, p50 ms",
+        format!("{:.1}", ms(o50)),
+        format!("{:.1}", ms(b50)),
+        format!("{:.2}", ms(o50) / ms(b50)),
+        "≤ 300 ms; baseline: OpenSSH `ssh host true`",
+    );
+
+    support::cleanup_docker()?;
+    Ok(())
 }

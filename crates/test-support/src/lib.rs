@@ -42,15 +42,16 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
 
-/// Path of a workspace binary (`appos`, `appos-agent`) next to the test's own
-/// target dir.
+/// Path of a workspace binary (`appos`, `appos-agent`) in the same target
+/// profile dir as the running executable (a test in `deps/`, or an xtask).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/debug/deps/test-hash -> target/debug/NAME
-    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is not built: run `cargo build --bins` first", path.display());
-    path
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let candidates = [dir.join(name), dir.parent().map(|d| d.join(name)).unwrap_or_default()];
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(p) => p.clone(),
+        None => panic!("{name} is not built next to {}: run `cargo build --workspace --bins` first", exe.display()),
+    }
 }
 
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> anyhow::Result<()> {

@@ -155,7 +155,7 @@ impl SshSession {
                         .map_err(|_| ClientError::Unreachable { addr: addr.clone(), reason: "timed out".into() })?
                         .map_err(|e| ClientError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
                     let _ = tcp.set_nodelay(true);
-                    let fut = client::connect_stream(config, tcp, verifier);
+                    let fut = client::connect_stream(config, QuickAck(tcp), verifier);
                     (None, tokio::time::timeout(opts.connect_timeout, fut).await)
                 }
             };
@@ -258,6 +258,38 @@ impl SshSession {
             return Err(ClientError::Protocol(format!("`{prefix} token issue` printed something that is not a token")));
         }
         Ok(token)
+    }
+}
+
+/// A TCP stream that acknowledges every read at once. OpenSSH's sshd leaves
+/// Nagle on for forwarded channels, so the tail of a response waits for our
+/// ACK; with Linux's delayed ACKs that is a 40 ms stall on every large answer.
+struct QuickAck(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let res = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if res.is_ready() {
+            // The kernel clears the flag after an ACK; set it again each time.
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+        res
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
