@@ -329,3 +329,40 @@ fn tokens_go_to_the_os_keyring_when_there_is_one() {
     assert!(!user.config().join("tokens.toml").exists(), "the token must not be written to a file");
     assert!(out.contains("dev.appos.token"), "the keyring holds the token entry: {out}");
 }
+
+/// `~/.ssh/config` is honoured: a Host alias with HostName, Port, User and
+/// IdentityFile, and a ProxyJump through a second real sshd.
+#[test]
+fn ssh_config_aliases_and_proxy_jump() {
+    let Some((target, agent)) = env() else { return };
+    let jump = support::Sshd::start().expect("jump sshd");
+    // The jump host accepts the same user key as the target.
+    std::fs::copy(&target.user_key.public, jump.dir.path().join("authorized_keys")).expect("authorize");
+    let user = User::new();
+    let ssh_dir = user.home.path().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).expect("mkdir");
+    std::fs::write(
+        ssh_dir.join("config"),
+        format!(
+            "Host direct\n  HostName 127.0.0.1\n  Port {tp}\n  User {u}\n  IdentityFile {key}\n\n\
+             Host hop\n  HostName 127.0.0.1\n  Port {jp}\n  User {u}\n  IdentityFile {key}\n\n\
+             Host behind\n  HostName 127.0.0.1\n  Port {tp}\n  User {u}\n  IdentityFile {key}\n  ProxyJump hop\n",
+            tp = target.port,
+            jp = jump.port,
+            u = target.user,
+            key = target.user_key.private.display(),
+        ),
+    )
+    .expect("write config");
+    let (sock, boot) = (agent.socket().display().to_string(), agent.bootstrap_cmd());
+    for (name, url) in [("direct", "ssh://direct"), ("behind", "ssh://behind")] {
+        let o = user.appos(&["server", "add", name, url, "--agent-socket", &sock, "--bootstrap-cmd", &boot, "--accept-new-host-key"]);
+        assert!(o.status.success(), "{name}: {}\njump log:\n{}", stderr(&o), jump.log());
+        let o = user.appos(&["--server", name, "info"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    // The second connection really went through the jump host.
+    assert!(jump.log().contains("Accepted publickey"), "jump host saw a login: {}", jump.log());
+    let kh = std::fs::read_to_string(user.config().join("known_hosts")).expect("known_hosts");
+    assert!(kh.contains(&format!("[127.0.0.1]:{}", jump.port)), "the jump host's key was checked too: {kh}");
+}
