@@ -55,7 +55,7 @@ enum ServerCommand {
     /// Connect to a server, verify its host key, get a token and save it.
     Add {
         name: String,
-        /// ssh://USER@HOST[:PORT], unix:///PATH or http://HOST:PORT.
+        /// ssh://USER@HOST[:PORT], unix:///PATH, http://HOST:PORT or https://HOST[:PORT].
         url: String,
         /// SSH key file to use.
         #[arg(long)]
@@ -69,7 +69,10 @@ enum ServerCommand {
         /// Command that runs the agent on the server, e.g. "docker exec appos appos-agent".
         #[arg(long)]
         bootstrap_cmd: Option<String>,
-        /// Token to use instead of bootstrapping one (required for unix:// and http://).
+        /// Extra trusted CA certificates (PEM) for an https:// URL.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Token to use instead of bootstrapping one (required for unix://, http:// and https://).
         #[arg(long, env = "APPOS_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
@@ -83,7 +86,7 @@ enum ServerCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Point the default server at URL (unix:///PATH or http://HOST:PORT).
+    /// Point the default server at URL (unix:///PATH, http://HOST:PORT or https://HOST[:PORT]).
     SetUrl { url: String },
     /// Store the token of the current server.
     SetToken { token: String },
@@ -185,13 +188,14 @@ async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow::Result<Cli
 
 async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
     match command {
-        ServerCommand::Add { name, url, identity, accept_new_host_key, agent_socket, bootstrap_cmd, token } => {
+        ServerCommand::Add { name, url, identity, accept_new_host_key, agent_socket, bootstrap_cmd, ca_file, token } => {
             let req = AddServer {
                 name: name.clone(),
                 url,
                 identity,
                 agent_socket,
                 bootstrap_cmd,
+                ca_file,
                 token,
                 token_name: profile::token_name("appos-cli"),
             };
@@ -260,12 +264,13 @@ async fn config(command: ConfigCommand, profiles: &mut Profiles) -> anyhow::Resu
             if url.starts_with("ssh://") {
                 anyhow::bail!("for SSH servers use `appos server add NAME {url}`, which verifies the host key and gets a token");
             }
-            appos_client::Transport::from_url(&url)?;
+            appos_client::Transport::from_url(&url, None)?;
             let mut p = profiles.get(DEFAULT_SERVER).cloned().unwrap_or(ServerProfile {
                 url: url.clone(),
                 identity: None,
                 agent_socket: None,
                 bootstrap_cmd: None,
+                ca_file: None,
                 host_key: None,
                 added_at: now(),
             });

@@ -366,3 +366,34 @@ fn ssh_config_aliases_and_proxy_jump() {
     let kh = std::fs::read_to_string(user.config().join("known_hosts")).expect("known_hosts");
     assert!(kh.contains(&format!("[127.0.0.1]:{}", jump.port)), "the jump host's key was checked too: {kh}");
 }
+
+/// Direct transports: an agent behind a real nginx TLS proxy (https, with and
+/// without trusting its CA) and on a loopback TCP port (http).
+#[test]
+fn https_and_http_transports() {
+    let http_port = support::free_port();
+    let listen = format!("127.0.0.1:{http_port}");
+    let agent = support::Agent::start_with(&["--listen", &listen]).expect("agent");
+    let token = agent.issue_token("direct", "admin").expect("token");
+    let ca = support::TestCa::new().expect("test CA");
+    let Some(proxy) = support::require("nginx", support::TlsProxy::start(&ca, &agent.socket())) else { return };
+    let user = User::new();
+    let https = format!("https://localhost:{}", proxy.port);
+
+    // Not trusting the proxy's CA: a clear TLS error, nothing saved.
+    let o = user.appos(&["server", "add", "tls", &https, "--token", &token]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("TLS handshake failed"), "{}", stderr(&o));
+    assert_eq!(servers_json(&user), serde_json::json!([]));
+
+    let ca_file = ca.ca_pem.display().to_string();
+    let o = user.appos(&["server", "add", "tls", &https, "--token", &token, "--ca-file", &ca_file]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = user.appos(&["--server", "tls", "info", "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = user.appos(&["server", "add", "plain", &format!("http://{listen}"), "--token", &token]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = user.appos(&["--server", "plain", "list", "--output", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

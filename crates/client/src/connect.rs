@@ -32,7 +32,7 @@ async fn transport_for(profile: &ServerProfile, opts: &ConnectOptions) -> Result
         let socket = profile.agent_socket.clone().unwrap_or_else(|| DEFAULT_AGENT_SOCKET.to_string());
         Ok(Transport::Ssh { session: Arc::new(session), endpoint: RemoteEndpoint::Socket(socket) })
     } else {
-        Transport::from_url(&profile.url)
+        Transport::from_url(&profile.url, profile.ca_file.as_deref())
     }
 }
 
@@ -44,6 +44,8 @@ pub struct AddServer {
     pub identity: Option<PathBuf>,
     pub agent_socket: Option<String>,
     pub bootstrap_cmd: Option<String>,
+    /// Extra trusted CA certificates for an https URL.
+    pub ca_file: Option<PathBuf>,
     /// A token to use as is; SSH servers get one by bootstrap when absent.
     pub token: Option<String>,
     /// Name of the token to issue, e.g. `appos-cli@laptop`.
@@ -72,6 +74,7 @@ pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectO
         identity: req.identity.clone(),
         agent_socket: req.agent_socket.clone(),
         bootstrap_cmd: req.bootstrap_cmd.clone(),
+        ca_file: req.ca_file.clone(),
         host_key: None,
         added_at: now,
     };
@@ -94,7 +97,7 @@ pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectO
         let token = req.token.clone().ok_or_else(|| {
             ClientError::Config(format!("{} needs a token: pass --token (or set APPOS_TOKEN)", req.url))
         })?;
-        (Client::new(Transport::from_url(&req.url)?, Some(token.clone())), token, None)
+        (Client::new(Transport::from_url(&req.url, req.ca_file.as_deref())?, Some(token.clone())), token, None)
     };
     let info = client.info().await?;
     let mut profile = profile;

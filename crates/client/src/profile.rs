@@ -50,6 +50,9 @@ pub struct ServerProfile {
     /// Command that runs the agent on the server, for token bootstrap (SSH only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_cmd: Option<String>,
+    /// Extra trusted CA certificates (PEM) for an https URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// SHA256 fingerprint of the host key accepted when the server was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
@@ -253,7 +256,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     fn profile(url: &str, at: i64) -> ServerProfile {
-        ServerProfile { url: url.into(), identity: None, agent_socket: None, bootstrap_cmd: None, host_key: None, added_at: at }
+        ServerProfile { url: url.into(), identity: None, agent_socket: None, bootstrap_cmd: None, ca_file: None, host_key: None, added_at: at }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Transports: the ways a byte stream reaches the agent's HTTP API.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,14 +29,19 @@ pub enum Transport {
     Unix(PathBuf),
     /// Plain HTTP to a host and port (`http://host:port`), for loopback use.
     Tcp { host: String, port: u16 },
+    /// HTTPS to a host and port (`https://host:port`), e.g. an agent behind a
+    /// TLS-terminating proxy. The certificate is checked against the system
+    /// roots plus an optional CA file.
+    Https { host: String, port: u16, tls: tokio_rustls::TlsConnector },
     /// Through one SSH connection; every stream is a new channel on it.
     Ssh { session: Arc<SshSession>, endpoint: RemoteEndpoint },
 }
 
 impl Transport {
-    /// Parses a `unix://` or `http://` URL. SSH transports are built from a
-    /// connected [`SshSession`] instead.
-    pub fn from_url(url: &str) -> Result<Transport, ClientError> {
+    /// Parses a `unix://`, `http://` or `https://` URL. SSH transports are
+    /// built from a connected [`SshSession`] instead. `ca_file` adds a PEM
+    /// bundle of trusted roots for https.
+    pub fn from_url(url: &str, ca_file: Option<&Path>) -> Result<Transport, ClientError> {
         if let Some(path) = url.strip_prefix("unix://") {
             if !path.starts_with('/') {
                 return Err(ClientError::Config(format!("{url:?}: a unix URL needs an absolute path, e.g. unix:///var/lib/appos/run/agent.sock")));
@@ -49,10 +54,14 @@ impl Transport {
                 .ok_or_else(|| ClientError::Config(format!("{url:?}: expected http://HOST:PORT")))?;
             return Ok(Transport::Tcp { host, port });
         }
-        if url.starts_with("https://") {
-            return Err(ClientError::Config(format!(
-                "{url:?}: https is not supported yet; reach remote agents through ssh://USER@HOST"
-            )));
+        if let Some(rest) = url.strip_prefix("https://") {
+            let hostport = rest.trim_end_matches('/');
+            let (host, port) = match split_host_port(hostport) {
+                Some(hp) => hp,
+                None if !hostport.is_empty() && !hostport.contains(['/', ':', '@']) => (hostport.to_string(), 443),
+                None => return Err(ClientError::Config(format!("{url:?}: expected https://HOST[:PORT]"))),
+            };
+            return Ok(Transport::Https { host, port, tls: tls_connector(ca_file)? });
         }
         Err(ClientError::Config(format!("{url:?}: expected unix:///PATH, http://HOST:PORT or ssh://USER@HOST[:PORT]")))
     }
@@ -73,6 +82,20 @@ impl Transport {
                 let _ = s.set_nodelay(true);
                 Ok(Box::new(s))
             }
+            Transport::Https { host, port, tls } => {
+                let addr = format!("{host}:{port}");
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| ClientError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
+                let _ = tcp.set_nodelay(true);
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| ClientError::Config(format!("{host:?} is not a valid TLS server name: {e}")))?;
+                let s = tls.connect(name, tcp).await.map_err(|e| ClientError::Unreachable {
+                    addr,
+                    reason: format!("TLS handshake failed: {e}"),
+                })?;
+                Ok(Box::new(s))
+            }
             Transport::Ssh { session, endpoint } => session.open_stream(endpoint).await,
         }
     }
@@ -82,12 +105,42 @@ impl Transport {
         match self {
             Transport::Unix(p) => format!("unix://{}", p.display()),
             Transport::Tcp { host, port } => format!("http://{host}:{port}"),
+            Transport::Https { host, port, .. } => format!("https://{host}:{port}"),
             Transport::Ssh { session, endpoint } => match endpoint {
                 RemoteEndpoint::Socket(p) => format!("{} → {p}", session.describe()),
                 RemoteEndpoint::Tcp { host, port } => format!("{} → {host}:{port}", session.describe()),
             },
         }
     }
+}
+
+/// A TLS client that trusts the system's roots and the PEM certificates in
+/// `ca_file`. TLS 1.2+ with the ring provider.
+fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| ClientError::Config(format!("reading CA file {}: {e}", path.display())))?;
+        let mut n = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            roots.add(cert).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(ClientError::Config(format!("{} holds no PEM certificate", path.display())));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
 }
 
 /// Splits `host:port`, `[v6]:port`.
@@ -109,11 +162,16 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(matches!(Transport::from_url("unix:///run/a.sock"), Ok(Transport::Unix(p)) if p == PathBuf::from("/run/a.sock")));
-        assert!(matches!(Transport::from_url("http://127.0.0.1:7171/"), Ok(Transport::Tcp { port: 7171, .. })));
-        assert!(Transport::from_url("unix://relative").is_err());
-        assert!(Transport::from_url("http://nohost").is_err());
-        assert!(Transport::from_url("ftp://x").is_err());
+        assert!(matches!(Transport::from_url("unix:///run/a.sock", None), Ok(Transport::Unix(p)) if p == PathBuf::from("/run/a.sock")));
+        assert!(matches!(Transport::from_url("http://127.0.0.1:7171/", None), Ok(Transport::Tcp { port: 7171, .. })));
+        assert!(matches!(Transport::from_url("https://agent.example.com", None), Ok(Transport::Https { port: 443, .. })));
+        assert!(matches!(Transport::from_url("https://agent.example.com:8443", None), Ok(Transport::Https { port: 8443, .. })));
+        assert!(Transport::from_url("https://", None).is_err());
+        assert!(Transport::from_url("https://a:b:c", None).is_err());
+        assert!(Transport::from_url("https://h", Some(Path::new("/nonexistent/ca.pem"))).is_err());
+        assert!(Transport::from_url("unix://relative", None).is_err());
+        assert!(Transport::from_url("http://nohost", None).is_err());
+        assert!(Transport::from_url("ftp://x", None).is_err());
         assert_eq!(split_host_port("[::1]:22"), Some(("::1".into(), 22)));
         assert_eq!(split_host_port("::1"), None);
     }

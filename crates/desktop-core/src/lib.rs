@@ -121,6 +121,7 @@ impl Desktop {
             identity: form.identity.filter(|s| !s.trim().is_empty()).map(PathBuf::from),
             agent_socket: form.agent_socket.filter(|s| !s.trim().is_empty()),
             bootstrap_cmd: form.bootstrap_cmd.filter(|s| !s.trim().is_empty()),
+            ca_file: None,
             token: None,
             token_name: profile::token_name("appos-desktop"),
         };

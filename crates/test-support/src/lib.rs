@@ -178,12 +178,18 @@ pub struct Agent {
 
 impl Agent {
     pub fn start() -> anyhow::Result<Agent> {
+        Self::start_with(&[])
+    }
+
+    /// Starts `appos-agent --data DIR serve EXTRA...`.
+    pub fn start_with(extra: &[&str]) -> anyhow::Result<Agent> {
         let data = tempfile::Builder::new().prefix("appos-agent").tempdir()?;
         let log = std::fs::File::create(data.path().join("agent.log"))?;
         let child = Command::new(bin("appos-agent"))
             .arg("--data")
             .arg(data.path())
             .arg("serve")
+            .args(extra)
             .env("APPOS_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -503,4 +509,82 @@ pub fn e2e_artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
     let _ = std::fs::create_dir_all(&dir);
     dir.canonicalize().unwrap_or(dir)
+}
+
+/// A throwaway certificate authority and a leaf for `localhost` and
+/// `127.0.0.1`, made with the openssl CLI.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+    pub ca_pem: PathBuf,
+    pub leaf_pem: PathBuf,
+    pub leaf_key: PathBuf,
+}
+
+impl TestCa {
+    pub fn new() -> anyhow::Result<TestCa> {
+        let dir = tempfile::Builder::new().prefix("appos-ca").tempdir()?;
+        let p = |f: &str| dir.path().join(f);
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        run(Command::new("openssl").args(["req", "-x509"]).args(ec).arg("-keyout").arg(p("ca.key")).arg("-out").arg(p("ca.pem"))
+            .args(["-days", "2", "-subj", "/CN=AppOS test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]))?;
+        run(Command::new("openssl").arg("req").args(ec).arg("-keyout").arg(p("leaf.key")).arg("-out").arg(p("leaf.csr")).args(["-subj", "/CN=localhost"]))?;
+        std::fs::write(p("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")?;
+        run(Command::new("openssl").args(["x509", "-req", "-in"]).arg(p("leaf.csr")).arg("-CA").arg(p("ca.pem")).arg("-CAkey").arg(p("ca.key"))
+            .args(["-CAcreateserial", "-days", "2", "-out"]).arg(p("leaf.pem")).arg("-extfile").arg(p("ext")))?;
+        Ok(TestCa { ca_pem: p("ca.pem"), leaf_pem: p("leaf.pem"), leaf_key: p("leaf.key"), dir })
+    }
+}
+
+/// nginx terminating TLS on a free loopback port and proxying to a unix socket.
+pub struct TlsProxy {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+impl TlsProxy {
+    pub fn start(ca: &TestCa, upstream_socket: &Path) -> anyhow::Result<TlsProxy> {
+        let nginx = Path::new("/usr/sbin/nginx");
+        if !nginx.exists() {
+            bail!("/usr/sbin/nginx not found (apt-get install nginx)");
+        }
+        let dir = tempfile::Builder::new().prefix("appos-nginx").tempdir()?;
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{}}\n\
+             http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+             server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {leaf};\n  ssl_certificate_key {key};\n\
+             location / {{ proxy_pass http://unix:{sock}:; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n }}\n}}\n",
+            leaf = ca.leaf_pem.display(),
+            key = ca.leaf_key.display(),
+            sock = upstream_socket.display(),
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf)?;
+        let child = Command::new(nginx)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting nginx")?;
+        let mut proxy = TlsProxy { dir, port, child };
+        if let Err(e) = wait_until("nginx", Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+            let _ = proxy.child.kill();
+            bail!("{e}: {}", std::fs::read_to_string(proxy.dir.path().join("error.log")).unwrap_or_default());
+        }
+        Ok(proxy)
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
