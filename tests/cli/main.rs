@@ -397,3 +397,37 @@ fn https_and_http_transports() {
     let o = user.appos(&["--server", "plain", "list", "--output", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Without --identity, the keys of a running ssh-agent are used.
+#[test]
+fn the_ssh_agent_is_used_when_no_key_is_named() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let sock = user.home.path().join("agent.sock");
+    let mut ssh_agent = Command::new("ssh-agent").args(["-D", "-a"]).arg(&sock).stdout(std::process::Stdio::null()).spawn().expect("ssh-agent");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add").arg(&sshd.user_key.private).env("SSH_AUTH_SOCK", &sock).output().expect("ssh-add");
+    assert!(added.status.success(), "{}", stderr(&added));
+    // No --identity, and no key files in ~/.ssh: only the agent can log in.
+    let o = Command::new(support::bin("appos"))
+        .args(["server", "add", "viaagent", &sshd.url(), "--accept-new-host-key", "--agent-socket"])
+        .arg(agent.socket())
+        .args(["--bootstrap-cmd", &agent.bootstrap_cmd()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", user.home.path())
+        .env("SSH_AUTH_SOCK", &sock)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    let _ = ssh_agent.kill();
+    let _ = ssh_agent.wait();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without the agent the same add is refused.
+    let o = user.appos(&["server", "add", "noagent", &sshd.url(), "--accept-new-host-key", "--bootstrap-cmd", &agent.bootstrap_cmd()]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no key"), "{}", stderr(&o));
+}
