@@ -124,7 +124,7 @@ fn one_line(e: &anyhow::Error) -> String {
 fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::HostKeyUnknown { .. } | ClientError::HostKeyChanged { .. }) => 3,
-        Some(ClientError::AuthRejected { .. }) => 4,
+        Some(ClientError::AuthRejected { .. } | ClientError::KeyEncrypted { .. }) => 4,
         Some(ClientError::Unreachable { .. }) => 5,
         Some(ClientError::AgentMissing(_)) => 6,
         Some(ClientError::Api(p)) if p.status == 401 || p.status == 403 => 4,
@@ -182,8 +182,36 @@ async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow::Result<Cli
         Some(t) => Some(t),
         None => profiles.load_token(&name).await?,
     };
-    let opts = ConnectOptions::for_user(profiles.dir());
-    Ok(connect::connect(&profile, token, &opts).await?)
+    let mut opts = ConnectOptions::for_user(profiles.dir());
+    let mut attempts = 0;
+    loop {
+        match connect::connect(&profile, token.clone(), &opts).await {
+            Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
+                opts.passphrase = Some(passphrase(&path, wrong_passphrase, &mut attempts)?);
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// A passphrase for an encrypted key: `APPOS_SSH_PASSPHRASE` once, else a
+/// prompt on the terminal (three tries), else a clear error.
+fn passphrase(path: &str, wrong: bool, attempts: &mut u32) -> anyhow::Result<String> {
+    *attempts += 1;
+    if *attempts == 1 {
+        if let Some(p) = env("APPOS_SSH_PASSPHRASE") {
+            return Ok(p);
+        }
+    }
+    let from_env = env("APPOS_SSH_PASSPHRASE").is_some();
+    if *attempts > 3 || (from_env && *attempts > 1) || !std::io::stdin().is_terminal() {
+        return Err(anyhow::Error::new(ClientError::KeyEncrypted { path: path.to_string(), wrong_passphrase: wrong })
+            .context("cannot open the SSH key (set APPOS_SSH_PASSPHRASE, add the key to ssh-agent, or run in a terminal to be asked)"));
+    }
+    if wrong {
+        eprintln!("That passphrase does not open {path}.");
+    }
+    Ok(rpassword::prompt_password(format!("Passphrase for {path}: "))?)
 }
 
 async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
@@ -201,19 +229,26 @@ async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) ->
             };
             let mut opts = ConnectOptions::for_user(profiles.dir());
             opts.new_key_policy = connect::new_key_policy(accept_new_host_key, None);
-            let added = match connect::add_server(profiles, req.clone(), &opts, now()).await {
-                Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint }) if std::io::stdin().is_terminal() => {
-                    if !confirm_host_key(&host, &algorithm, &fingerprint)? {
-                        anyhow::bail!("host key of {host} not accepted; nothing was saved");
+            let mut attempts = 0;
+            let added = loop {
+                match connect::add_server(profiles, req.clone(), &opts, now()).await {
+                    Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint })
+                        if std::io::stdin().is_terminal() && opts.new_key_policy == NewKeyPolicy::Ask =>
+                    {
+                        if !confirm_host_key(&host, &algorithm, &fingerprint)? {
+                            anyhow::bail!("host key of {host} not accepted; nothing was saved");
+                        }
+                        opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(fingerprint);
                     }
-                    opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(fingerprint);
-                    connect::add_server(profiles, req, &opts, now()).await?
+                    Err(e @ ClientError::HostKeyUnknown { .. }) => {
+                        return Err(anyhow::Error::new(e)
+                            .context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
+                    }
+                    Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
+                        opts.passphrase = Some(passphrase(&path, wrong_passphrase, &mut attempts)?);
+                    }
+                    other => break other?,
                 }
-                Err(e @ ClientError::HostKeyUnknown { .. }) => {
-                    return Err(anyhow::Error::new(e)
-                        .context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
-                }
-                other => other?,
             };
             if let TokenLocation::File { path, why } = &added.token_location {
                 eprintln!("warning: no OS keyring available ({why}); the token is stored in {} (mode 0600)", path.display());

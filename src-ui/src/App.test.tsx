@@ -146,6 +146,24 @@ describe("App", () => {
     expect(b.added).toHaveLength(0);
   });
 
+  it("asks for the key passphrase and sends it on the next try", async () => {
+    const b = new FakeBackend();
+    b.addAnswers = [
+      () => ({ code: "key_encrypted", message: "the SSH key /k is encrypted: its passphrase is needed", host_key: null }),
+      (f) => ({ name: f.name, url: "ssh://root@h:22", local: false, host_key: "SHA256:x", connected: false }),
+    ];
+    render(<App backend={b} />);
+    fireEvent.click(await screen.findByTestId("add-server"));
+    fill("srv-name", "prod");
+    fill("srv-host", "h");
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
+    expect((await screen.findByTestId("add-server-error")).textContent).toContain("Key passphrase needed");
+    fill("srv-passphrase", "s3cret");
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
+    await screen.findByTestId("server-prod");
+    expect(b.added.map((f) => f.passphrase)).toEqual([null, "s3cret"]);
+  });
+
   it("shows auth errors inline with a hint", async () => {
     const b = new FakeBackend();
     b.addAnswers = [() => ({ code: "auth_rejected", message: "root@h refused authentication (tried /k)", host_key: null })];

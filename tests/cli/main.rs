@@ -431,3 +431,39 @@ fn the_ssh_agent_is_used_when_no_key_is_named() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("no key"), "{}", stderr(&o));
 }
+
+/// An encrypted key: a clear error without its passphrase, a clear error with
+/// a wrong one, success with the right one (from APPOS_SSH_PASSPHRASE).
+#[test]
+fn encrypted_keys_need_their_passphrase() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let key = user.home.path().join("locked_key");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "correct horse", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success());
+    std::fs::copy(key.with_extension("pub"), sshd.dir.path().join("authorized_keys")).expect("authorize");
+    let (url, k, sock, boot) = (sshd.url(), key.display().to_string(), agent.socket().display().to_string(), agent.bootstrap_cmd());
+    let args = ["server", "add", "locked", url.as_str(), "--identity", k.as_str(), "--agent-socket", sock.as_str(), "--bootstrap-cmd", boot.as_str(), "--accept-new-host-key"];
+    let run = |pass: Option<&str>| {
+        let mut c = Command::new(support::bin("appos"));
+        c.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", user.home.path());
+        if let Some(p) = pass {
+            c.env("APPOS_SSH_PASSPHRASE", p);
+        }
+        c.stdin(std::process::Stdio::null()).output().expect("run")
+    };
+
+    let o = run(None);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is encrypted") && stderr(&o).contains("APPOS_SSH_PASSPHRASE"), "{}", stderr(&o));
+    let o = run(Some("wrong"));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not open it"), "{}", stderr(&o));
+    assert_eq!(servers_json(&user), serde_json::json!([]));
+    let o = run(Some("correct horse"));
+    assert!(o.status.success(), "{}", stderr(&o));
+}

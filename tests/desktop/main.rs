@@ -145,6 +145,8 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
     ];
     let driver = support::TauriDriver::start(&xvfb.display, home.path(), &env).expect("tauri-driver");
 
+    // Both rustls providers are in the build; the WebDriver client needs one chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
     caps.insert("tauri:options".into(), json!({ "application": support::bin("appos-desktop") }));

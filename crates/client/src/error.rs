@@ -17,6 +17,9 @@ pub enum ClientError {
     #[error("{user}@{host} refused authentication (tried {tried})")]
     AuthRejected { user: String, host: String, tried: String },
 
+    #[error("the SSH key {path} is encrypted: {}", if *.wrong_passphrase { "the passphrase given does not open it" } else { "its passphrase is needed" })]
+    KeyEncrypted { path: String, wrong_passphrase: bool },
+
     #[error("cannot reach {addr}: {reason}")]
     Unreachable { addr: String, reason: String },
 
@@ -49,6 +52,7 @@ impl ClientError {
             ClientError::HostKeyUnknown { .. } => "host_key_unknown",
             ClientError::HostKeyChanged { .. } => "host_key_changed",
             ClientError::AuthRejected { .. } => "auth_rejected",
+            ClientError::KeyEncrypted { .. } => "key_encrypted",
             ClientError::Unreachable { .. } => "unreachable",
             ClientError::AgentMissing(_) => "agent_missing",
             ClientError::Api(p) if p.status == 401 => "unauthorized",

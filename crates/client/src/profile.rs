@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::ClientError;
 
 const KEYRING_SERVICE: &str = "dev.appos.token";
+const PASSPHRASE_SERVICE: &str = "dev.appos.ssh-passphrase";
 
 /// Server names: what users type after `--server`.
 pub fn valid_server_name(name: &str) -> bool {
@@ -202,8 +203,28 @@ impl Profiles {
             self.write_token_file(&tokens)?;
         }
         let s = server.to_string();
-        let _ = tokio::task::spawn_blocking(move || keyring::Entry::new(KEYRING_SERVICE, &s)?.delete_credential()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = keyring::Entry::new(PASSPHRASE_SERVICE, &s).and_then(|e| e.delete_credential());
+            keyring::Entry::new(KEYRING_SERVICE, &s)?.delete_credential()
+        })
+        .await;
         Ok(())
+    }
+
+    /// Keeps the passphrase of a server's SSH key in the OS keyring. Without a
+    /// keyring it is not stored at all (returns false): a passphrase never
+    /// goes to a file.
+    pub async fn save_passphrase(&self, server: &str, passphrase: &str) -> bool {
+        let (s, p) = (server.to_string(), passphrase.to_string());
+        matches!(
+            tokio::task::spawn_blocking(move || keyring::Entry::new(PASSPHRASE_SERVICE, &s)?.set_password(&p)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    pub async fn load_passphrase(&self, server: &str) -> Option<String> {
+        let s = server.to_string();
+        tokio::task::spawn_blocking(move || keyring::Entry::new(PASSPHRASE_SERVICE, &s)?.get_password()).await.ok()?.ok()
     }
 
     fn token_file(&self) -> Result<BTreeMap<String, String>, ClientError> {

@@ -63,12 +63,14 @@ struct Live {
 pub struct Desktop {
     paths: Paths,
     live: Mutex<HashMap<String, Live>>,
+    /// Passphrases given this session, by server (also kept in the keyring when there is one).
+    passphrases: Mutex<HashMap<String, String>>,
     local: Mutex<Option<LocalAgent>>,
 }
 
 impl Desktop {
     pub fn new(paths: Paths) -> Desktop {
-        Desktop { paths, live: Mutex::new(HashMap::new()), local: Mutex::new(None) }
+        Desktop { paths, live: Mutex::new(HashMap::new()), passphrases: Mutex::new(HashMap::new()), local: Mutex::new(None) }
     }
 
     fn profiles(&self) -> Result<Profiles, UiError> {
@@ -115,6 +117,8 @@ impl Desktop {
         let mut profiles = self.profiles()?;
         let mut opts = ConnectOptions::for_user(&self.paths.config_dir);
         opts.new_key_policy = connect::new_key_policy(false, form.accept_fingerprint.clone());
+        let passphrase = form.passphrase.clone().filter(|p| !p.is_empty());
+        opts.passphrase = passphrase.clone();
         let req = AddServer {
             name: name.clone(),
             url: url.clone(),
@@ -129,6 +133,12 @@ impl Desktop {
         if let profile::TokenLocation::File { path, why } = &added.token_location {
             tracing::warn!(path = %path.display(), %why, "no OS keyring; token stored in a 0600 file");
         }
+        if let Some(p) = passphrase {
+            if !profiles.save_passphrase(&name, &p).await {
+                tracing::warn!("no OS keyring; the key passphrase is kept for this session only");
+            }
+            self.passphrases.lock().await.insert(name.clone(), p);
+        }
         self.live.lock().await.remove(&name);
         Ok(ServerEntry { name, url, local: false, host_key: added.host_key, connected: false })
     }
@@ -142,6 +152,7 @@ impl Desktop {
         profiles.save().map_err(ui_error)?;
         profiles.delete_token(name).await.map_err(ui_error)?;
         self.live.lock().await.remove(name);
+        self.passphrases.lock().await.remove(name);
         Ok(())
     }
 
@@ -170,7 +181,12 @@ impl Desktop {
             let profiles = self.profiles()?;
             let (name, profile) = profiles.pick(Some(name)).map_err(ui_error)?;
             let token = profiles.load_token(&name).await.map_err(ui_error)?;
-            let opts = ConnectOptions::for_user(&self.paths.config_dir);
+            let mut opts = ConnectOptions::for_user(&self.paths.config_dir);
+            let remembered = self.passphrases.lock().await.get(&name).cloned();
+            opts.passphrase = match remembered {
+                Some(p) => Some(p),
+                None => profiles.load_passphrase(&name).await,
+            };
             connect::connect(&profile, token, &opts).await.map_err(ui_error)?
         };
         let client = Arc::new(client);
@@ -229,6 +245,7 @@ pub fn ui_error(e: ClientError) -> UiError {
         }
         ClientError::HostKeyChanged { .. } => (UiErrorCode::HostKeyChanged, None),
         ClientError::AuthRejected { .. } => (UiErrorCode::AuthRejected, None),
+        ClientError::KeyEncrypted { .. } => (UiErrorCode::KeyEncrypted, None),
         ClientError::Unreachable { .. } => (UiErrorCode::Unreachable, None),
         ClientError::AgentMissing(_) => (UiErrorCode::AgentMissing, None),
         ClientError::Api(p) if p.status == 401 || p.status == 403 => (UiErrorCode::Unauthorized, None),

@@ -229,6 +229,8 @@ pub mod desktop {
         pub bootstrap_cmd: Option<String>,
         /// The fingerprint the user confirmed in the host-key dialog.
         pub accept_fingerprint: Option<String>,
+        /// Passphrase of an encrypted key, when the first try said `key_encrypted`.
+        pub passphrase: Option<String>,
     }
 
     /// What the frontend gets when a command fails. `code` is one of the
@@ -247,6 +249,8 @@ pub mod desktop {
         HostKeyUnknown,
         HostKeyChanged,
         AuthRejected,
+        /// The key is encrypted: ask for its passphrase and try again.
+        KeyEncrypted,
         Unreachable,
         AgentMissing,
         Unauthorized,

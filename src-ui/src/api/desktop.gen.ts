@@ -32,7 +32,11 @@ bootstrap_cmd: string | null,
 /**
  * The fingerprint the user confirmed in the host-key dialog.
  */
-accept_fingerprint: string | null, };
+accept_fingerprint: string | null, 
+/**
+ * Passphrase of an encrypted key, when the first try said `key_encrypted`.
+ */
+passphrase: string | null, };
 
 export type UiError = { code: UiErrorCode, message: string, 
 /**
@@ -40,7 +44,7 @@ export type UiError = { code: UiErrorCode, message: string,
  */
 host_key: HostKeyPrompt | null, };
 
-export type UiErrorCode = "host_key_unknown" | "host_key_changed" | "auth_rejected" | "unreachable" | "agent_missing" | "unauthorized" | "docker_unavailable" | "invalid_input" | "other";
+export type UiErrorCode = "host_key_unknown" | "host_key_changed" | "auth_rejected" | "key_encrypted" | "unreachable" | "agent_missing" | "unauthorized" | "docker_unavailable" | "invalid_input" | "other";
 
 export type HostKeyPrompt = { host: string, algorithm: string, fingerprint: string, };
 

@@ -7,7 +7,7 @@ import type { AddServerForm, HostKeyPrompt, ServerEntry, UiError } from "../api/
 import { errorHint, errorTitle } from "../lib/errors";
 import { Button, Dialog, Field, Input } from "./ui";
 
-const empty = { name: "", host: "", port: "22", user: "root", identity: "", agentSocket: "", bootstrapCmd: "" };
+const empty = { name: "", host: "", port: "22", user: "root", identity: "", agentSocket: "", bootstrapCmd: "", passphrase: "" };
 
 export function AddServerDialog({
   backend,
@@ -27,6 +27,7 @@ export function AddServerDialog({
   const [error, setError] = useState<UiError | null>(null);
   const [prompt, setPrompt] = useState<HostKeyPrompt | null>(null);
   const [changed, setChanged] = useState<UiError | null>(null);
+  const [needPassphrase, setNeedPassphrase] = useState(false);
 
   const set = (k: keyof typeof empty) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
 
@@ -35,6 +36,7 @@ export function AddServerDialog({
     setError(null);
     setPrompt(null);
     setChanged(null);
+    setNeedPassphrase(false);
     setBusy(false);
     onClose();
   }
@@ -54,6 +56,7 @@ export function AddServerDialog({
       agent_socket: f.agentSocket.trim() || null,
       bootstrap_cmd: f.bootstrapCmd.trim() || null,
       accept_fingerprint: accept,
+      passphrase: needPassphrase && f.passphrase ? f.passphrase : null,
     };
     setBusy(true);
     setError(null);
@@ -70,6 +73,7 @@ export function AddServerDialog({
         setPrompt(null);
         setChanged(err);
       } else {
+        if (err.code === "key_encrypted") setNeedPassphrase(true);
         setPrompt(null);
         setError(err);
       }
@@ -130,6 +134,11 @@ export function AddServerDialog({
               <Input data-testid="srv-identity" aria-label="Key file" value={f.identity} onChange={set("identity")} placeholder="/home/me/.ssh/id_ed25519" />
             )}
           </fieldset>
+          {needPassphrase && (
+            <Field label="Key passphrase" htmlFor="srv-passphrase">
+              <Input id="srv-passphrase" data-testid="srv-passphrase" type="password" autoComplete="off" value={f.passphrase} onChange={set("passphrase")} autoFocus />
+            </Field>
+          )}
           <button
             type="button"
             className="flex items-center gap-1 text-[13px] font-medium text-zinc-600 hover:text-zinc-900 dark:text-zinc-400 dark:hover:text-zinc-100"

@@ -4,6 +4,7 @@ const titles: Record<UiErrorCode, string> = {
   host_key_unknown: "Unknown host key",
   host_key_changed: "Host key changed",
   auth_rejected: "Authentication refused",
+  key_encrypted: "Key passphrase needed",
   unreachable: "Server unreachable",
   agent_missing: "AppOS agent not reachable",
   unauthorized: "Token rejected",
@@ -15,6 +16,7 @@ const titles: Record<UiErrorCode, string> = {
 const hints: Partial<Record<UiErrorCode, string>> = {
   auth_rejected: "Check the user name and the key. Without a key file, AppOS tries your ssh-agent and ~/.ssh/id_* keys.",
   unreachable: "Check the host name and port, and that the server is up.",
+  key_encrypted: "Enter the passphrase of your SSH key below. It is kept in your OS keyring, never in a file.",
   agent_missing: "Install the AppOS agent on the server, or give the command that runs it under Advanced.",
   unauthorized: "The server no longer accepts this computer's token. Remove the server and add it again.",
   docker_unavailable: "The agent runs, but Docker does not answer. Start Docker on the server.",

@@ -299,6 +299,8 @@ fn default_identity_files(home: &Path) -> Vec<PathBuf> {
 
 async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &ConnectOptions) -> Result<(), ClientError> {
     let mut tried: Vec<String> = Vec::new();
+    // The first encrypted key we could not open, and whether a passphrase was wrong.
+    let mut locked: Option<(String, bool)> = None;
 
     let files: Vec<PathBuf> = match &opts.identity {
         Some(path) => vec![path.clone()],
@@ -335,14 +337,20 @@ async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &Connec
         }
         let key = match russh::keys::load_secret_key(&path, opts.passphrase.as_deref()) {
             Ok(k) => k,
-            Err(russh::keys::Error::KeyIsEncrypted) => {
-                if explicit {
-                    return Err(ClientError::Config(format!("{} is encrypted: give its passphrase", path.display())));
-                }
-                tracing::debug!(path = %path.display(), "skipping encrypted key without passphrase");
-                continue;
-            }
             Err(e) => {
+                let encrypted = matches!(e, russh::keys::Error::KeyIsEncrypted)
+                    || (opts.passphrase.is_some()
+                        && matches!(russh::keys::load_secret_key(&path, None), Err(russh::keys::Error::KeyIsEncrypted)));
+                if encrypted {
+                    let wrong_passphrase = opts.passphrase.is_some();
+                    if explicit {
+                        return Err(ClientError::KeyEncrypted { path: path.display().to_string(), wrong_passphrase });
+                    }
+                    // Ask for it only if nothing else gets us in, as OpenSSH does.
+                    tracing::debug!(path = %path.display(), "skipping an encrypted key for now");
+                    locked.get_or_insert((path.display().to_string(), wrong_passphrase));
+                    continue;
+                }
                 if explicit {
                     return Err(ClientError::Config(format!("cannot read key {}: {e}", path.display())));
                 }
@@ -364,6 +372,9 @@ async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &Connec
         }
     }
 
+    if let Some((path, wrong_passphrase)) = locked {
+        return Err(ClientError::KeyEncrypted { path, wrong_passphrase });
+    }
     Err(ClientError::AuthRejected {
         user: r.user.clone(),
         host: known_hosts::display_host(&r.host_name, r.port),
