@@ -63,12 +63,7 @@ pub struct Added {
 /// token over SSH if none was given, checks that the agent answers with it,
 /// and only then saves the server and its token. Nothing is saved on failure.
 pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectOptions, now: i64) -> Result<Added, ClientError> {
-    if !crate::profile::valid_server_name(&req.name) {
-        return Err(ClientError::Config(format!(
-            "invalid server name {:?}: use letters, digits, '-', '_' and '.', starting with a letter or digit",
-            req.name
-        )));
-    }
+    crate::profile::check_server_name(&req.name)?;
     let profile = ServerProfile {
         url: req.url.clone(),
         identity: req.identity.clone(),

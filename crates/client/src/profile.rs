@@ -26,6 +26,17 @@ pub fn valid_server_name(name: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// [`valid_server_name`] as an error a user can act on.
+pub fn check_server_name(name: &str) -> Result<(), ClientError> {
+    if valid_server_name(name) {
+        Ok(())
+    } else {
+        Err(ClientError::Config(format!(
+            "invalid server name {name:?}: use letters, digits, '-', '_' and '.', starting with a letter or digit"
+        )))
+    }
+}
+
 /// The AppOS config dir: `$APPOS_CONFIG_DIR`, else `$XDG_CONFIG_HOME/appos`,
 /// else `~/.config/appos`.
 pub fn config_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
@@ -124,11 +135,7 @@ impl Profiles {
 
     /// Adds or replaces a server and makes it the current one.
     pub fn upsert(&mut self, name: &str, profile: ServerProfile) -> Result<(), ClientError> {
-        if !valid_server_name(name) {
-            return Err(ClientError::Config(format!(
-                "invalid server name {name:?}: use letters, digits, '-', '_' and '.', starting with a letter or digit"
-            )));
-        }
+        check_server_name(name)?;
         self.file.servers.insert(name.to_string(), profile);
         self.file.current = Some(name.to_string());
         Ok(())
