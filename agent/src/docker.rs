@@ -194,3 +194,38 @@ mod tests {
         assert_eq!(fold_state([c("restarting", "Restarting")].iter()), AppState::Degraded);
     }
 }
+
+/// Why a containerised agent's data root is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SamePathError {
+    #[error(
+        "{data} is mounted from {source_path} on the host; mount it at the same path (-v {data}:{data}) so that bind mounts in app compose files resolve the same for the agent and for Docker"
+    )]
+    Different { data: String, source_path: String },
+    #[error("{data} is not mounted from the host; mount it at the same path (-v {data}:{data}), or app data is lost with the container")]
+    NotMounted { data: String },
+}
+
+/// When the agent runs in a container, its data root must be a bind mount of
+/// the very same host path. Outside a container there is nothing to check;
+/// when Docker cannot say, the agent warns and goes on.
+pub async fn check_same_path(docker: &Docker, data_dir: &std::path::Path) -> Result<(), SamePathError> {
+    if !std::path::Path::new("/.dockerenv").exists() {
+        return Ok(());
+    }
+    let Ok(id) = std::fs::read_to_string("/etc/hostname") else { return Ok(()) };
+    let info = match docker.inspect_container(id.trim(), None).await {
+        Ok(i) => i,
+        Err(error) => {
+            tracing::warn!(%error, "cannot inspect our own container; skipping the same-path check");
+            return Ok(());
+        }
+    };
+    let data = data_dir.display().to_string();
+    let mount = info.mounts.unwrap_or_default().into_iter().find(|m| m.destination.as_deref() == Some(data.as_str()));
+    match mount.and_then(|m| m.source) {
+        Some(source) if source == data => Ok(()),
+        Some(source) => Err(SamePathError::Different { data, source_path: source }),
+        None => Err(SamePathError::NotMounted { data }),
+    }
+}

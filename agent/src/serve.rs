@@ -39,9 +39,10 @@ fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
+    let docker = crate::docker::connect(config.docker_host.as_deref()).await?;
+    crate::docker::check_same_path(&docker, &config.data_dir).await?;
     prepare_data_dir(&config)?;
     let db = Db::open(&config.db_path())?;
-    let docker = crate::docker::connect(config.docker_host.as_deref()).await?;
     let compose = crate::docker::detect_compose().await;
     tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
     Ok(Arc::new(AgentState { config, db, docker, compose }))

@@ -588,3 +588,74 @@ impl Drop for TlsProxy {
         let _ = self.child.wait();
     }
 }
+
+/// Builds the all-in-one image `appos/agent:latest` from the agent binary of
+/// this build (once per test process) with `container/build-image.sh`.
+pub fn agent_image() -> anyhow::Result<String> {
+    static IMAGE: OnceLock<Result<String, String>> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            docker().map_err(|e| format!("{e:#}"))?;
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../container/build-image.sh");
+            run(Command::new("bash").arg(script).arg(bin("appos-agent")))
+                .map(|out| out.trim().to_string())
+                .map_err(|e| format!("{e:#}"))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// A container of the agent image, removed on drop.
+pub struct AgentContainer {
+    pub name: String,
+    pub data: PathBuf,
+}
+
+impl AgentContainer {
+    /// `docker run -d` with the Docker socket and `mounts` (`-v` values).
+    pub fn run(mounts: &[String], env: &[String]) -> anyhow::Result<AgentContainer> {
+        let image = agent_image()?;
+        let name = unique("appos-agent-");
+        let mut cmd = Command::new(docker_cli());
+        cmd.args(["run", "-d", "--name", &name, "--label", &format!("{TEST_LABEL}=1")])
+            .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"]);
+        for m in mounts {
+            cmd.args(["-v", m]);
+        }
+        for e in env {
+            cmd.args(["-e", e]);
+        }
+        run(cmd.arg(&image))?;
+        Ok(AgentContainer { name, data: PathBuf::new() })
+    }
+
+    pub fn logs(&self) -> String {
+        Command::new(docker_cli())
+            .args(["logs", &self.name])
+            .output()
+            .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+            .unwrap_or_default()
+    }
+
+    /// Waits for the container to stop and returns its exit code.
+    pub fn wait_exit(&self, timeout: Duration) -> anyhow::Result<i32> {
+        let mut code = None;
+        wait_until("the container to exit", timeout, || {
+            let out = run(Command::new(docker_cli()).args(["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", &self.name]));
+            match out.as_deref().map(str::trim) {
+                Ok(s) if s.starts_with("false") => {
+                    code = s.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+                    true
+                }
+                _ => false,
+            }
+        })?;
+        code.context("no exit code")
+    }
+}
+
+impl Drop for AgentContainer {
+    fn drop(&mut self) {
+        let _ = Command::new(docker_cli()).args(["rm", "-f", &self.name]).output();
+    }
+}

@@ -1,0 +1,72 @@
+//! The all-in-one image: the agent in a container on the Docker host, reached
+//! from the CLI through real sshd, with its token bootstrapped through
+//! `docker exec`; and its refusal to run without the same-path data mount.
+
+use std::process::Command;
+use std::time::Duration;
+
+use appos_test_support as support;
+
+fn appos(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(support::bin("appos"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run appos")
+}
+
+#[test]
+fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some(sshd) = support::require("sshd", support::Sshd::start()) else { return };
+    let data = tempfile::Builder::new().prefix("appos-cdata").tempdir().expect("data");
+    let d = data.path().display().to_string();
+    let c = support::AgentContainer::run(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}")]).expect("container");
+    let sock = data.path().join("run/agent.sock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let home = tempfile::tempdir().expect("home");
+    let boot = format!("{} exec {} appos-agent", support::docker_cli().display(), c.name);
+    let key = sshd.user_key.private.display().to_string();
+    let sock_s = sock.display().to_string();
+    let o = appos(
+        home.path(),
+        &["server", "add", "box", &sshd.url(), "--identity", &key, "--agent-socket", &sock_s, "--bootstrap-cmd", &boot, "--accept-new-host-key"],
+    );
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stderr), c.logs());
+    let o = appos(home.path(), &["info", "--output", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info: appos_proto::AgentInfo = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(info.data_dir, d);
+    assert_eq!(info.compose.flavour, appos_proto::ComposeFlavour::Standalone, "the image ships docker-compose");
+    let o = appos(home.path(), &["list", "--output", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_container_without_the_same_path_mount_refuses_to_start() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let data = tempfile::Builder::new().prefix("appos-cdata").tempdir().expect("data");
+    // Mounted somewhere else than where it is on the host.
+    let c = support::AgentContainer::run(&[format!("{}:/var/lib/appos", data.path().display())], &[]).expect("container");
+    assert_ne!(c.wait_exit(Duration::from_secs(30)).expect("exits"), 0);
+    let logs = c.logs();
+    assert!(logs.contains("mount it at the same path"), "{logs}");
+    assert!(!data.path().join("appos.db").exists(), "nothing was written");
+
+    // Not mounted at all.
+    let c = support::AgentContainer::run(&[], &[]).expect("container");
+    assert_ne!(c.wait_exit(Duration::from_secs(30)).expect("exits"), 0);
+    assert!(c.logs().contains("is not mounted from the host"), "{}", c.logs());
+}
