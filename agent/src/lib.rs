@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod db;
 pub mod docker;
+pub mod queue;
 pub mod serve;
 pub mod tokens;
 

@@ -659,3 +659,67 @@ impl Drop for AgentContainer {
         let _ = Command::new(docker_cli()).args(["rm", "-f", &self.name]).output();
     }
 }
+
+/// A redis-server on a free loopback port with AOF persistence (fsync on
+/// every write), in its own directory, restartable on the same port and data.
+pub struct Redis {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub fn start() -> anyhow::Result<Redis> {
+        if !Path::new("/usr/bin/redis-server").exists() {
+            bail!("/usr/bin/redis-server not found (apt-get install redis-server)");
+        }
+        let dir = tempfile::Builder::new().prefix("appos-redis").tempdir()?;
+        let mut r = Redis { dir, port: free_port(), child: None };
+        r.spawn()?;
+        Ok(r)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("redis.log"))?;
+        let child = Command::new("/usr/bin/redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting redis-server")?;
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("redis-server", Duration::from_secs(10), || {
+            use std::io::{Read as _, Write as _};
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+            let mut buf = [0u8; 16];
+            s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).map(|n| buf[..n].starts_with(b"+PONG")).unwrap_or(false)
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops the server the way an admin would (SIGTERM: it flushes the AOF)
+    /// and starts it again on the same port and data.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-s", "TERM", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+        self.spawn()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
