@@ -34,7 +34,7 @@ pub struct ApiError(Problem);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, title: &str, detail: Option<String>) -> ApiError {
-        ApiError(Problem { code: code.into(), title: title.into(), status: status.as_u16(), detail })
+        ApiError(Problem { code: code.into(), title: title.into(), status: status.as_u16(), detail, errors: Vec::new() })
     }
     fn unauthorized(detail: &str) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid token", Some(detail.into()))

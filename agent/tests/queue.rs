@@ -77,7 +77,7 @@ async fn failures_retry_with_backoff_then_go_dead<Q: Queue>(q: &Q) {
     for attempt in 1..=3u32 {
         let t = q.claim("w", LEASE).await.expect("claim").expect("task");
         assert_eq!((t.id.as_str(), t.attempts), (id.as_str(), attempt));
-        let outcome = q.fail(&id, "w", &format!("boom {attempt}"), Duration::from_secs(1)).await.expect("fail");
+        let outcome = q.fail(&id, "w", &format!("boom {attempt}"), Some(Duration::from_secs(1))).await.expect("fail");
         if attempt < 3 {
             assert!(matches!(outcome, Failure::Retrying { .. }), "{outcome:?}");
             assert!(q.claim("w", LEASE).await.expect("claim").is_none(), "not before the backoff, and not the app's next task");
@@ -90,6 +90,15 @@ async fn failures_retry_with_backoff_then_go_dead<Q: Queue>(q: &Q) {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error.as_deref(), Some("boom 3"));
     assert_eq!(q.claim("w", LEASE).await.expect("claim").map(|t| t.id), Some(later), "the app's next task runs after the dead one");
+}
+
+async fn permanent_failures_go_dead_at_once<Q: Queue>(q: &Q) {
+    let id = q.enqueue(task("deploy", None)).await.expect("enqueue");
+    q.claim("w", LEASE).await.expect("claim").expect("task");
+    assert_eq!(q.fail(&id, "w", "bad image", None).await.expect("fail"), Failure::Dead);
+    let t = q.get(&id).await.expect("get").expect("exists");
+    assert_eq!((t.state, t.attempts, t.last_error.as_deref()), (TaskState::Dead, 1, Some("bad image")));
+    assert!(matches!(q.fail(&id, "w", "again", None).await, Err(QueueError::LeaseLost(_))));
 }
 
 async fn lease_expiry_uses_up_attempts<Q: Queue>(q: &Q) {
@@ -185,6 +194,7 @@ for_each_backend!(
     a_dead_workers_task_is_taken_again,
     heartbeats_keep_the_lease,
     failures_retry_with_backoff_then_go_dead,
+    permanent_failures_go_dead_at_once,
     lease_expiry_uses_up_attempts,
     cancel_queued_and_running;
     concurrent_workers_run_each_task_once

@@ -128,8 +128,9 @@ pub trait Queue: Send + Sync {
     fn claim(&self, worker: &str, lease: Duration) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
     fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> impl Future<Output = Result<Heartbeat, QueueError>> + Send;
     fn complete(&self, id: &str, worker: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Records a failed attempt: retried after `retry_in`, or dead when out of attempts.
-    fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> impl Future<Output = Result<Failure, QueueError>> + Send;
+    /// Records a failed attempt: retried after `retry_in`, or dead when out of
+    /// attempts or when `retry_in` is `None` (a failure that retrying cannot fix).
+    fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> impl Future<Output = Result<Failure, QueueError>> + Send;
     /// Cancels: a queued task at once, a running one at its next heartbeat.
     /// Returns the state after the call.
     fn cancel(&self, id: &str) -> impl Future<Output = Result<TaskState, QueueError>> + Send;
@@ -187,7 +188,7 @@ impl Queue for AnyQueue {
     async fn complete(&self, id: &str, worker: &str) -> Result<(), QueueError> {
         delegate!(self, q => q.complete(id, worker).await)
     }
-    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> Result<Failure, QueueError> {
+    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
         delegate!(self, q => q.fail(id, worker, error, retry_in).await)
     }
     async fn cancel(&self, id: &str) -> Result<TaskState, QueueError> {

@@ -100,7 +100,7 @@ local p, id, worker, err, retry_in = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumbe
 if not held(p, id, worker) then return false end
 local k = p .. ':task:' .. id
 redis.call('HSET', k, 'last_error', err)
-if tonumber(redis.call('HGET', k, 'attempts')) >= tonumber(redis.call('HGET', k, 'max_attempts')) then
+if retry_in < 0 or tonumber(redis.call('HGET', k, 'attempts')) >= tonumber(redis.call('HGET', k, 'max_attempts')) then
   leave_running(p, id, 'dead', now)
   return -1
 end
@@ -234,10 +234,10 @@ impl Queue for RedisQueue {
         Ok(())
     }
 
-    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> Result<Failure, QueueError> {
+    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
         let mut c = self.conn.clone();
         let r: Option<i64> =
-            self.fail.key(&self.prefix).arg(id).arg(worker).arg(error).arg(ms(retry_in)).invoke_async(&mut c).await.map_err(backend)?;
+            self.fail.key(&self.prefix).arg(id).arg(worker).arg(error).arg(retry_in.map(ms).unwrap_or(-1)).invoke_async(&mut c).await.map_err(backend)?;
         match r {
             None => Err(QueueError::LeaseLost(id.to_string())),
             Some(-1) => Ok(Failure::Dead),

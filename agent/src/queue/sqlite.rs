@@ -208,7 +208,7 @@ impl Queue for SqliteQueue {
         .await
     }
 
-    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> Result<Failure, QueueError> {
+    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
         let (id, worker, error) = (id.to_string(), worker.to_string(), error.to_string());
         self.with(move |c| {
             let now = now_ms();
@@ -224,7 +224,7 @@ impl Queue for SqliteQueue {
             let Some((attempts, max_attempts)) = row else {
                 return Err(QueueError::LeaseLost(id));
             };
-            let outcome = if attempts >= max_attempts {
+            let outcome = if attempts >= max_attempts || retry_in.is_none() {
                 tx.execute(
                     "UPDATE tasks SET state = 'dead', last_error = ?1, lease_owner = NULL, lease_until = NULL, updated = ?2 WHERE id = ?3",
                     params![error, now, id],
@@ -232,7 +232,7 @@ impl Queue for SqliteQueue {
                 .map_err(backend)?;
                 Failure::Dead
             } else {
-                let at = now + ms(retry_in);
+                let at = now + retry_in.map(ms).unwrap_or(0);
                 tx.execute(
                     "UPDATE tasks SET state = 'queued', last_error = ?1, run_after = ?2, lease_owner = NULL, lease_until = NULL, updated = ?3
                      WHERE id = ?4",

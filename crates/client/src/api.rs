@@ -120,6 +120,7 @@ fn decode<T: DeserializeOwned>(resp: RawResponse) -> Result<T, ClientError> {
         title: format!("The agent answered {}", resp.status),
         status: resp.status.as_u16(),
         detail: Some(String::from_utf8_lossy(&resp.body).chars().take(200).collect()),
+        errors: Vec::new(),
     });
     Err(ClientError::Api(problem))
 }

@@ -165,14 +165,120 @@ pub struct Problem {
     /// What went wrong in this case, for a human.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For invalid input: what is wrong with which field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct FieldError {
+    /// The field, e.g. `name`, `compose`, `env.DB_PASSWORD`, `services.web.volumes[0]`.
+    pub field: String,
+    pub message: String,
+}
+
+/// `POST /v1/apps/deploy`: a new app from a compose file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct DeployRequest {
+    /// The app name, also its compose project name.
+    pub name: String,
+    /// The compose file, as YAML text.
+    pub compose: String,
+    /// Variables written to the app's `.env` (mode 0600).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Why, for the history.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `202 Accepted` for a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct DeployAccepted {
+    pub deployment_id: String,
+    pub app: String,
+    pub version: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl DeploymentState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, DeploymentState::Succeeded | DeploymentState::Failed | DeploymentState::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Running,
+    Succeeded,
+    Skipped,
+    Failed,
+}
+
+/// One step of a deployment, with its time and what it printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct DeploymentStep {
+    /// `write_files`, `validate`, `pull`, `up`, `wait`, `record_digests`.
+    pub name: String,
+    pub state: StepState,
+    /// Milliseconds since the epoch.
+    #[ts(type = "number")]
+    pub started_ms: i64,
+    #[ts(type = "number | null")]
+    pub finished_ms: Option<i64>,
+    /// A one-line summary, e.g. `2 images present, 0 pulled`.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Deployment {
+    pub id: String,
+    pub app: String,
+    pub version: u32,
+    pub state: DeploymentState,
+    /// Which try this is (a deployment whose agent died is taken up again).
+    pub attempt: u32,
+    pub error: Option<String>,
+    pub steps: Vec<DeploymentStep>,
+    #[ts(type = "number")]
+    pub created_ms: i64,
+    #[ts(type = "number | null")]
+    pub finished_ms: Option<i64>,
+}
+
+/// A line of a deployment's log, as `GET /v1/deployments/{id}/log` streams
+/// them (one JSON object per line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct LogLine {
+    pub seq: u64,
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    /// The step that printed it.
+    pub step: String,
+    pub text: String,
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.detail {
-            Some(d) => write!(f, "{}: {}", self.title, d),
-            None => f.write_str(&self.title),
+        f.write_str(&self.title)?;
+        if let Some(d) = &self.detail {
+            write!(f, ": {d}")?;
         }
+        for (i, e) in self.errors.iter().enumerate() {
+            write!(f, "{} {}: {}", if i == 0 { ":" } else { ";" }, e.field, e.message)?;
+        }
+        Ok(())
     }
 }
 
@@ -193,6 +299,14 @@ pub fn typescript_declarations() -> String {
         PortMapping::decl(&cfg),
         TokenScope::decl(&cfg),
         Problem::decl(&cfg),
+        FieldError::decl(&cfg),
+        DeployRequest::decl(&cfg),
+        DeployAccepted::decl(&cfg),
+        DeploymentState::decl(&cfg),
+        StepState::decl(&cfg),
+        DeploymentStep::decl(&cfg),
+        Deployment::decl(&cfg),
+        LogLine::decl(&cfg),
     ];
     render_ts(&decls, "")
 }
