@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use appos_proto::{AgentInfo, App, DockerInfo, Health, Problem, TokenScope};
+use appos_proto::{AgentInfo, App, DeployAccepted, DeployRequest, Deployment, DockerInfo, FieldError, Health, LogLine, Problem, TokenScope};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bollard::Docker;
 use utoipa::OpenApi;
@@ -24,6 +24,9 @@ pub struct AgentState {
     pub db: Db,
     pub docker: Docker,
     pub compose: appos_proto::ComposeInfo,
+    pub queue: crate::queue::AnyQueue,
+    /// Wakes idle workers when a task is queued.
+    pub queue_wakeup: tokio::sync::Notify,
 }
 
 pub type Shared = Arc<AgentState>;
@@ -38,6 +41,14 @@ impl ApiError {
     }
     fn unauthorized(detail: &str) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid token", Some(detail.into()))
+    }
+    fn invalid(errors: Vec<FieldError>) -> ApiError {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_input", "Invalid input", None);
+        e.0.errors = errors;
+        e
+    }
+    fn conflict(code: &str, detail: String) -> ApiError {
+        Self::new(StatusCode::CONFLICT, code, "Conflict", Some(detail))
     }
     fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "request failed");
@@ -82,6 +93,11 @@ pub fn router(state: Shared) -> Router {
         .route("/info", get(info))
         .route("/apps", get(list_apps))
         .route("/apps/{app}", get(get_app))
+        .route("/apps/deploy", post(deploy_app))
+        .route("/deployments", get(list_deployments))
+        .route("/deployments/{id}", get(get_deployment))
+        .route("/deployments/{id}/log", get(deployment_log))
+        .route("/deployments/{id}/cancel", post(cancel_deployment))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -214,6 +230,201 @@ async fn get_app(State(state): State<Shared>, Path(app): Path<String>) -> Result
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "app_not_found", "No such app", Some(app)))
 }
 
+async fn db<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) -> rusqlite::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || f(&s.db)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
+}
+
+/// Deploys a new app from a compose file. Everything is checked before
+/// anything is written; then version 1 is written and its deployment queued.
+#[utoipa::path(post, path = "/v1/apps/deploy", security(("bearer" = [])), request_body = DeployRequest, responses(
+    (status = 202, body = DeployAccepted),
+    (status = 400, body = Problem, description = "Invalid input, with field-level errors"),
+    (status = 401, body = Problem),
+    (status = 409, body = Problem, description = "An app or compose project of that name exists"),
+))]
+async fn deploy_app(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    body: Result<Json<DeployRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<DeployAccepted>), ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::invalid(vec![FieldError { field: "body".into(), message: e.body_text() }]))?;
+    let mut errors = Vec::new();
+    if !valid_app_name(&req.name) {
+        errors.push(FieldError { field: "name".into(), message: "app names match ^[a-z0-9][a-z0-9_-]{0,62}$".into() });
+    }
+    errors.extend(crate::compose::check_env(&req.env));
+    if let Err(e) = crate::compose::inspect(&req.compose) {
+        errors.extend(e);
+    }
+    if let Some(m) = &req.message {
+        if m.len() > 1000 {
+            errors.push(FieldError { field: "message".into(), message: "at most 1000 characters".into() });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let name = req.name.clone();
+    let apps_root = state.config.apps_dir();
+    let dir = crate::compose::app_dir(&apps_root, &name);
+    let known = { let n = name.clone(); db(&state, move |db| db.conn().query_row("SELECT COUNT(*) FROM apps WHERE name = ?1", [n], |r| r.get::<_, i64>(0))).await? };
+    if known > 0 || dir.exists() {
+        return Err(ApiError::conflict("app_exists", format!("an app named {name:?} exists; change it with a new version instead")));
+    }
+    let projects = crate::docker::list_apps(&state.docker, &Default::default()).await.map_err(ApiError::docker)?;
+    if projects.iter().any(|a| a.name == name) {
+        return Err(ApiError::conflict("project_exists", format!("a compose project named {name:?} already runs on this server; adopt it instead")));
+    }
+
+    // Stage the files and let the compose tool check them where they will run.
+    let staging = apps_root.join(format!(".staging-{:016x}", rand::random::<u64>()));
+    crate::deploy::write_app_files(&staging, &req.compose, &req.env).map_err(ApiError::internal)?;
+    let argv = crate::compose::command(&state.compose.command, &name, &staging, &["config", "-q"]);
+    if let Err(out) = crate::compose::run(&argv, &staging).await {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(ApiError::invalid(vec![FieldError { field: "compose".into(), message: format!("the compose tool refused the file: {out}") }]));
+    }
+    if let Err(e) = std::fs::rename(&staging, &dir) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(ApiError::conflict("app_exists", format!("cannot create {}: {e}", dir.display())));
+    }
+
+    let id = crate::queue::new_id(crate::deploy::now_ms());
+    let env_json = serde_json::to_string(&req.env).map_err(ApiError::internal)?;
+    let (n, i, compose, author, message) = (name.clone(), id.clone(), req.compose.clone(), who.name.clone(), req.message.clone().unwrap_or_default());
+    db(&state, move |db| {
+        let mut c = db.conn();
+        let tx = c.transaction()?;
+        let now = crate::unix_now();
+        tx.execute("INSERT INTO apps (name, created_at, origin) VALUES (?1, ?2, 'deployed')", rusqlite::params![n, now])?;
+        tx.execute(
+            "INSERT INTO app_versions (app, version, compose, env, author, message, created_at) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![n, compose, env_json, author, message, now],
+        )?;
+        tx.execute(
+            "INSERT INTO deployments (id, app, version, state, created_ms) VALUES (?1, ?2, 1, 'queued', ?3)",
+            rusqlite::params![i, n, crate::deploy::now_ms()],
+        )?;
+        tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, 'app.deploy', ?3)", rusqlite::params![now, author, n])?;
+        tx.commit()
+    })
+    .await?;
+    let task = crate::queue::NewTask {
+        kind: "deploy".into(),
+        app: Some(name.clone()),
+        payload: serde_json::json!({ "deployment_id": id }),
+        max_attempts: 3,
+    };
+    crate::queue::Queue::enqueue_with_id(&state.queue, &id, task).await.map_err(ApiError::internal)?;
+    state.queue_wakeup.notify_waiters();
+    Ok((StatusCode::ACCEPTED, Json(DeployAccepted { deployment_id: id, app: name, version: 1 })))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+struct DeploymentsQuery {
+    /// Only this app's deployments.
+    app: Option<String>,
+}
+
+/// Recent deployments, newest first.
+#[utoipa::path(get, path = "/v1/deployments", security(("bearer" = [])), params(DeploymentsQuery), responses(
+    (status = 200, body = [Deployment]),
+    (status = 401, body = Problem),
+))]
+async fn list_deployments(State(state): State<Shared>, axum::extract::Query(q): axum::extract::Query<DeploymentsQuery>) -> Result<Json<Vec<Deployment>>, ApiError> {
+    Ok(Json(db(&state, move |db| crate::deploy::store::list(db, q.app.as_deref(), 200)).await?))
+}
+
+async fn find_deployment(state: &Shared, id: String) -> Result<Deployment, ApiError> {
+    let i = id.clone();
+    db(state, move |db| crate::deploy::store::get(db, &i))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "deployment_not_found", "No such deployment", Some(id)))
+}
+
+/// A deployment with its steps.
+#[utoipa::path(get, path = "/v1/deployments/{id}", security(("bearer" = [])), params(("id" = String, Path)), responses(
+    (status = 200, body = Deployment),
+    (status = 401, body = Problem),
+    (status = 404, body = Problem),
+))]
+async fn get_deployment(State(state): State<Shared>, Path(id): Path<String>) -> Result<Json<Deployment>, ApiError> {
+    Ok(Json(find_deployment(&state, id).await?))
+}
+
+/// The deployment's log as JSON lines: what is stored, then new lines as
+/// they come, until the deployment ends.
+#[utoipa::path(get, path = "/v1/deployments/{id}/log", security(("bearer" = [])), params(("id" = String, Path)), responses(
+    (status = 200, description = "One LogLine JSON object per line", content_type = "application/x-ndjson", body = LogLine),
+    (status = 401, body = Problem),
+    (status = 404, body = Problem),
+))]
+async fn deployment_log(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    find_deployment(&state, id.clone()).await?;
+    let stream = futures_util::stream::unfold((state, id, 0u64, false), |(state, id, after, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let (i, a) = (id.clone(), after);
+            let lines = match db(&state, move |db| crate::deploy::store::log_after(db, &i, a)).await {
+                Ok(l) => l,
+                Err(_) => return None,
+            };
+            if !lines.is_empty() {
+                let next = lines.last().map(|l| l.seq).unwrap_or(after);
+                let mut chunk = String::new();
+                for l in &lines {
+                    chunk.push_str(&serde_json::to_string(l).unwrap_or_default());
+                    chunk.push('\n');
+                }
+                return Some((Ok::<_, std::convert::Infallible>(chunk), (state, id, next, false)));
+            }
+            let i = id.clone();
+            let finished = matches!(db(&state, move |db| crate::deploy::store::get(db, &i)).await, Ok(Some(d)) if d.state.is_terminal());
+            if finished {
+                // One last look: lines written just before the end.
+                let (i, a) = (id.clone(), after);
+                let tail = db(&state, move |db| crate::deploy::store::log_after(db, &i, a)).await.unwrap_or_default();
+                if tail.is_empty() {
+                    return None;
+                }
+                let next = tail.last().map(|l| l.seq).unwrap_or(after);
+                let chunk: String = tail.iter().map(|l| format!("{}\n", serde_json::to_string(l).unwrap_or_default())).collect();
+                return Some((Ok(chunk), (state, id, next, false)));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let mut resp = Response::new(axum::body::Body::from_stream(stream));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    Ok(resp)
+}
+
+/// Cancels a deployment: a queued one at once, a running one at its next step.
+#[utoipa::path(post, path = "/v1/deployments/{id}/cancel", security(("bearer" = [])), params(("id" = String, Path)), responses(
+    (status = 200, body = Deployment),
+    (status = 401, body = Problem),
+    (status = 404, body = Problem),
+))]
+async fn cancel_deployment(State(state): State<Shared>, Path(id): Path<String>) -> Result<Json<Deployment>, ApiError> {
+    let d = find_deployment(&state, id.clone()).await?;
+    if d.state.is_terminal() {
+        return Ok(Json(d));
+    }
+    match crate::queue::Queue::cancel(&state.queue, &id).await {
+        Ok(crate::queue::TaskState::Cancelled) => {
+            let i = id.clone();
+            db(&state, move |db| crate::deploy::store::set_state(db, &i, appos_proto::DeploymentState::Cancelled, Some("cancelled before it started"), None)).await?;
+        }
+        Ok(_) => {}
+        Err(crate::queue::QueueError::NotFound(_)) => {}
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    Ok(Json(find_deployment(&state, id).await?))
+}
+
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -230,7 +441,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
-    paths(health, info, list_apps, get_app),
+    paths(health, info, list_apps, get_app, deploy_app, list_deployments, get_deployment, deployment_log, cancel_deployment),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -20,6 +20,11 @@ pub struct Config {
     pub docker_host: Option<String>,
     /// `text` (default) or `json` logs.
     pub log_format: LogFormat,
+    /// Redis for the task queue (`redis://HOST:PORT/DB`); the embedded SQLite
+    /// queue when unset.
+    pub redis_url: Option<String>,
+    /// Workers running tasks at once.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -49,6 +54,8 @@ pub struct Layer {
     pub listen: Option<SocketAddr>,
     pub docker_host: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub redis_url: Option<String>,
+    pub workers: Option<usize>,
 }
 
 impl Layer {
@@ -70,11 +77,17 @@ impl Layer {
             Some(s) => Some(s.parse().context("APPOS_LOG_FORMAT")?),
             None => None,
         };
+        let workers = match env("APPOS_WORKERS").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().with_context(|| format!("APPOS_WORKERS={s:?} is not a number"))?),
+            None => None,
+        };
         Ok(Layer {
             data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
             listen,
             docker_host: env("APPOS_DOCKER_HOST").filter(|s| !s.is_empty()),
             log_format,
+            redis_url: env("APPOS_REDIS_URL").filter(|s| !s.is_empty()),
+            workers,
         })
     }
 
@@ -84,6 +97,8 @@ impl Layer {
             listen: self.listen.or(lower.listen),
             docker_host: self.docker_host.or(lower.docker_host),
             log_format: self.log_format.or(lower.log_format),
+            redis_url: self.redis_url.or(lower.redis_url),
+            workers: self.workers.or(lower.workers),
         }
     }
 }
@@ -103,11 +118,17 @@ impl Config {
                 bail!("refusing to listen on {addr}: only loopback addresses are allowed");
             }
         }
+        let workers = merged.workers.unwrap_or(3);
+        if !(1..=64).contains(&workers) {
+            bail!("workers must be between 1 and 64, not {workers}");
+        }
         Ok(Config {
             data_dir,
             listen: merged.listen,
             docker_host: merged.docker_host,
             log_format: merged.log_format.unwrap_or_default(),
+            redis_url: merged.redis_url,
+            workers,
         })
     }
 
@@ -117,6 +138,10 @@ impl Config {
 
     pub fn socket_path(&self) -> PathBuf {
         self.data_dir.join("run").join("agent.sock")
+    }
+
+    pub fn queue_path(&self) -> PathBuf {
+        self.data_dir.join("queue.db")
     }
 
     pub fn apps_dir(&self) -> PathBuf {

@@ -33,6 +33,47 @@ const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL,
         detail TEXT NOT NULL DEFAULT ''
     );",
+    // 2: app versions and deployments.
+    "CREATE TABLE app_versions (
+        app TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        compose TEXT NOT NULL,
+        env TEXT NOT NULL,
+        author TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        digests TEXT,
+        PRIMARY KEY (app, version)
+    );
+    CREATE TABLE deployments (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_ms INTEGER NOT NULL,
+        finished_ms INTEGER
+    );
+    CREATE INDEX deployments_by_app ON deployments(app, created_ms);
+    CREATE TABLE deployment_steps (
+        deployment_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        finished_ms INTEGER,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (deployment_id, idx)
+    );
+    CREATE TABLE deployment_log (
+        deployment_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        step TEXT NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (deployment_id, seq)
+    );",
 ];
 
 /// A handle on the database. Statements are short, so one connection behind
@@ -46,6 +87,10 @@ impl Db {
     pub fn open(path: &Path) -> anyhow::Result<Db> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening database {}", path.display()))?;
+        // It holds app environments (secrets): owner only.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
         Self::setup(conn)
     }
 

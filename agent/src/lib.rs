@@ -6,12 +6,15 @@
 //! can run an agent in-process or as a child process.
 
 pub mod api;
+pub mod compose;
 pub mod config;
 pub mod db;
+pub mod deploy;
 pub mod docker;
 pub mod queue;
 pub mod serve;
 pub mod tokens;
+pub mod worker;
 
 /// Version of this agent build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

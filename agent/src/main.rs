@@ -99,7 +99,7 @@ fn init_tracing(format: LogFormat) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { listen, docker_host, log_format, watch_pid } => {
-            let flags = Layer { listen: *listen, docker_host: docker_host.clone(), log_format: *log_format, data_dir: None };
+            let flags = Layer { listen: *listen, docker_host: docker_host.clone(), log_format: *log_format, ..Layer::default() };
             let config = resolve(&cli, flags)?;
             init_tracing(config.log_format);
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;

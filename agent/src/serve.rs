@@ -45,7 +45,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     let db = Db::open(&config.db_path())?;
     let compose = crate::docker::detect_compose().await;
     tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
-    Ok(Arc::new(AgentState { config, db, docker, compose }))
+    let queue = match &config.redis_url {
+        Some(url) => crate::queue::AnyQueue::Redis(
+            crate::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {url}"))?,
+        ),
+        None => crate::queue::AnyQueue::Sqlite(crate::queue::SqliteQueue::open(&config.queue_path())?),
+    };
+    Ok(Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new() }))
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -55,6 +61,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let unix = bind_socket(&socket_path)?;
     tracing::info!(socket = %socket_path.display(), "listening");
     let app = api::router(state.clone());
+    let stop_workers = tokio_util::sync::CancellationToken::new();
+    let mut workers = crate::worker::start(state.clone(), state.config.workers, stop_workers.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -79,6 +87,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     while let Some(res) = tasks.join_next().await {
         res.context("listener task panicked")?.context("serving")?;
     }
+    // Running tasks stop here; their leases run out and they are taken up
+    // again by the next agent (every step is idempotent).
+    stop_workers.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while workers.join_next().await.is_some() {} }).await;
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("stopped");
     Ok(())

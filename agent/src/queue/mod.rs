@@ -123,7 +123,16 @@ pub enum QueueError {
 /// The queue operations. Implementations are cheap to share (`Arc`) and safe
 /// to call from many workers and processes at once.
 pub trait Queue: Send + Sync {
-    fn enqueue(&self, task: NewTask) -> impl Future<Output = Result<String, QueueError>> + Send;
+    /// Queues a task under an id the caller chose (so that a record such as
+    /// a deployment can share it). Ids must be unique and should come from
+    /// [`new_id`], which keeps them in time order.
+    fn enqueue_with_id(&self, id: &str, task: NewTask) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn enqueue(&self, task: NewTask) -> impl Future<Output = Result<String, QueueError>> + Send {
+        async move {
+            let id = new_id(now_ms());
+            self.enqueue_with_id(&id, task).await.map(|()| id)
+        }
+    }
     /// Takes the oldest claimable task whose app has no running task.
     fn claim(&self, worker: &str, lease: Duration) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
     fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> impl Future<Output = Result<Heartbeat, QueueError>> + Send;
@@ -152,7 +161,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Task ids sort by creation time: 13 hex digits of milliseconds, then randomness.
-pub(crate) fn new_id(now_ms: i64) -> String {
+pub fn new_id(now_ms: i64) -> String {
     format!("t{:013x}{:08x}", now_ms, rand::random::<u32>())
 }
 
@@ -176,8 +185,8 @@ macro_rules! delegate {
 }
 
 impl Queue for AnyQueue {
-    async fn enqueue(&self, task: NewTask) -> Result<String, QueueError> {
-        delegate!(self, q => q.enqueue(task).await)
+    async fn enqueue_with_id(&self, id: &str, task: NewTask) -> Result<(), QueueError> {
+        delegate!(self, q => q.enqueue_with_id(id, task).await)
     }
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, QueueError> {
         delegate!(self, q => q.claim(worker, lease).await)

@@ -12,13 +12,14 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use super::{ms, new_id, now_ms, Failure, Heartbeat, NewTask, Queue, QueueError, Task, TaskState};
+use super::{ms, Failure, Heartbeat, NewTask, Queue, QueueError, Task, TaskState};
 
 const NOW: &str = "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
 const ENQUEUE: &str = "
 local p, id = KEYS[1], ARGV[1]
 local k = p .. ':task:' .. id
+if redis.call('EXISTS', k) == 1 then return redis.error_reply('task ' .. id .. ' exists') end
 local seq = redis.call('INCR', p .. ':seq')
 redis.call('HSET', k, 'id', id, 'seq', seq, 'kind', ARGV[2], 'app', ARGV[3], 'payload', ARGV[4], 'state', 'queued',
   'attempts', 0, 'max_attempts', ARGV[5], 'last_error', '', 'cancel', 0, 'owner', '', 'lease_until', 0,
@@ -190,19 +191,21 @@ fn from_hash(h: HashMap<String, String>) -> Result<Task, QueueError> {
 }
 
 impl Queue for RedisQueue {
-    async fn enqueue(&self, task: NewTask) -> Result<String, QueueError> {
+    async fn enqueue_with_id(&self, id: &str, task: NewTask) -> Result<(), QueueError> {
         let payload = serde_json::to_string(&task.payload).map_err(backend)?;
         let mut c = self.conn.clone();
-        self.enqueue
+        let _: String = self
+            .enqueue
             .key(&self.prefix)
-            .arg(new_id(now_ms()))
+            .arg(id)
             .arg(&task.kind)
             .arg(task.app.as_deref().unwrap_or(""))
             .arg(payload)
             .arg(task.max_attempts.max(1))
             .invoke_async(&mut c)
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, QueueError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{ms, new_id, now_ms, Failure, Heartbeat, NewTask, Queue, QueueError, Task, TaskState};
+use super::{ms, now_ms, Failure, Heartbeat, NewTask, Queue, QueueError, Task, TaskState};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -106,18 +106,18 @@ fn get_task(c: &Connection, id: &str) -> Result<Option<Task>, QueueError> {
 }
 
 impl Queue for SqliteQueue {
-    async fn enqueue(&self, task: NewTask) -> Result<String, QueueError> {
+    async fn enqueue_with_id(&self, id: &str, task: NewTask) -> Result<(), QueueError> {
         let payload = serde_json::to_string(&task.payload).map_err(backend)?;
+        let id = id.to_string();
         self.with(move |c| {
             let now = now_ms();
-            let id = new_id(now);
             c.execute(
                 "INSERT INTO tasks (id, kind, app, payload, state, max_attempts, run_after, created, updated)
                  VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?6, ?6)",
                 params![id, task.kind, task.app, payload, task.max_attempts.max(1), now],
             )
             .map_err(backend)?;
-            Ok(id)
+            Ok(())
         })
         .await
     }

@@ -95,4 +95,64 @@ status: number,
 /**
  * What went wrong in this case, for a human.
  */
-detail?: string | null, };
+detail?: string | null, 
+/**
+ * For invalid input: what is wrong with which field.
+ */
+errors?: Array<FieldError>, };
+
+export type FieldError = { 
+/**
+ * The field, e.g. `name`, `compose`, `env.DB_PASSWORD`, `services.web.volumes[0]`.
+ */
+field: string, message: string, };
+
+export type DeployRequest = { 
+/**
+ * The app name, also its compose project name.
+ */
+name: string, 
+/**
+ * The compose file, as YAML text.
+ */
+compose: string, 
+/**
+ * Variables written to the app's `.env` (mode 0600).
+ */
+env: { [key in string]: string }, 
+/**
+ * Why, for the history.
+ */
+message: string | null, };
+
+export type DeployAccepted = { deployment_id: string, app: string, version: number, };
+
+export type DeploymentState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+export type StepState = "running" | "succeeded" | "skipped" | "failed";
+
+export type DeploymentStep = { 
+/**
+ * `write_files`, `validate`, `pull`, `up`, `wait`, `record_digests`.
+ */
+name: string, state: StepState, 
+/**
+ * Milliseconds since the epoch.
+ */
+started_ms: number, finished_ms: number | null, 
+/**
+ * A one-line summary, e.g. `2 images present, 0 pulled`.
+ */
+detail: string, };
+
+export type Deployment = { id: string, app: string, version: number, state: DeploymentState, 
+/**
+ * Which try this is (a deployment whose agent died is taken up again).
+ */
+attempt: number, error: string | null, steps: Array<DeploymentStep>, created_ms: number, finished_ms: number | null, };
+
+export type LogLine = { seq: bigint, at_ms: number, 
+/**
+ * The step that printed it.
+ */
+step: string, text: string, };

@@ -1,0 +1,263 @@
+//! Compose files as AppOS accepts them: parsed and checked before anything is
+//! written (size, shape, service names, images, bind mounts inside the app's
+//! own directory, `.env` keys and values), then handed to the compose tool.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use appos_proto::FieldError;
+use serde_yaml_ng::Value;
+
+/// Largest compose file accepted.
+pub const MAX_COMPOSE_BYTES: usize = 1 << 20;
+
+/// What the agent needs to know of a valid compose file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeSummary {
+    /// Service name → image.
+    pub services: BTreeMap<String, String>,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), message: message.into() }
+}
+
+fn valid_service_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && b.len() <= 63 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+/// Checks `.env` variables: shell-style names, single-line values.
+pub fn check_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for (k, v) in env {
+        let b = k.as_bytes();
+        let name_ok = !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphabetic() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        if !name_ok {
+            out.push(err(format!("env.{k}"), "variable names use letters, digits and _, and do not start with a digit"));
+        }
+        if v.contains(['\n', '\r', '\0']) {
+            out.push(err(format!("env.{k}"), "values must be a single line"));
+        }
+        if v.len() > 64 * 1024 {
+            out.push(err(format!("env.{k}"), "values are limited to 64 KiB"));
+        }
+    }
+    out
+}
+
+/// Resolves a bind-mount source against the app directory and checks that it
+/// stays inside it. Returns the error message when it does not.
+fn check_bind_source(source: &str) -> Result<(), String> {
+    if source.starts_with('~') {
+        return Err(format!("{source:?}: home-directory paths are not allowed; use a path inside the app's directory (./...)"));
+    }
+    let p = Path::new(source);
+    if p.is_absolute() {
+        return Err(format!("{source:?} is outside the app's directory; bind mounts must stay inside it (use ./...) or use a named volume"));
+    }
+    let mut depth: i32 = 0;
+    for c in p.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(format!("{source:?} leaves the app's directory"));
+        }
+    }
+    Ok(())
+}
+
+/// The source of a short-syntax volume (`SRC:DST[:MODE]`) when it is a bind mount.
+fn short_bind_source(spec: &str) -> Option<&str> {
+    let (src, _) = spec.split_once(':')?;
+    (src.starts_with('/') || src.starts_with('.') || src.starts_with('~')).then_some(src)
+}
+
+/// Parses and checks a compose file. All problems are reported at once.
+pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
+    if yaml.len() > MAX_COMPOSE_BYTES {
+        return Err(vec![err("compose", format!("the compose file is {} bytes; the limit is {MAX_COMPOSE_BYTES}", yaml.len()))]);
+    }
+    let doc: Value = match serde_yaml_ng::from_str(yaml) {
+        Ok(v) => v,
+        Err(e) => return Err(vec![err("compose", format!("not valid YAML: {e}"))]),
+    };
+    let Some(top) = doc.as_mapping() else {
+        return Err(vec![err("compose", "a compose file is a YAML mapping with a `services` key")]);
+    };
+    let Some(services) = top.get("services").and_then(Value::as_mapping) else {
+        return Err(vec![err("compose.services", "a compose file needs a `services` mapping")]);
+    };
+    if services.is_empty() {
+        return Err(vec![err("compose.services", "no services")]);
+    }
+    let mut errors = Vec::new();
+    let mut summary = BTreeMap::new();
+    for (name, svc) in services {
+        let Some(name) = name.as_str() else {
+            errors.push(err("compose.services", "service names are strings"));
+            continue;
+        };
+        let field = format!("services.{name}");
+        if !valid_service_name(name) {
+            errors.push(err(&field, "service names use letters, digits, '_', '-' and '.'"));
+            continue;
+        }
+        let Some(svc) = svc.as_mapping() else {
+            errors.push(err(&field, "a service is a mapping"));
+            continue;
+        };
+        if svc.contains_key("build") {
+            errors.push(err(format!("{field}.build"), "building images is not supported; use an `image`"));
+        }
+        match svc.get("image").and_then(Value::as_str) {
+            Some(img) if !img.trim().is_empty() && !img.contains(char::is_whitespace) => {
+                summary.insert(name.to_string(), img.to_string());
+            }
+            _ => errors.push(err(format!("{field}.image"), "each service needs an image, e.g. `nginx:1.27`")),
+        }
+        if let Some(vols) = svc.get("volumes").and_then(Value::as_sequence) {
+            for (i, v) in vols.iter().enumerate() {
+                let source = match v {
+                    Value::String(s) => short_bind_source(s).map(str::to_string),
+                    Value::Mapping(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
+                        Some(m.get("source").and_then(Value::as_str).unwrap_or("").to_string())
+                    }
+                    _ => None,
+                };
+                if let Some(src) = source {
+                    if let Err(e) = check_bind_source(&src) {
+                        errors.push(err(format!("{field}.volumes[{i}]"), e));
+                    }
+                }
+            }
+        }
+        let env_files: Vec<&str> = match svc.get("env_file") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Sequence(seq)) => seq.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for f in env_files {
+            if let Err(e) = check_bind_source(f) {
+                errors.push(err(format!("{field}.env_file"), e));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(ComposeSummary { services: summary })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The argv of a compose command for `app` in `dir`.
+pub fn command(tool: &[String], app: &str, dir: &Path, args: &[&str]) -> Vec<String> {
+    let mut argv: Vec<String> = tool.to_vec();
+    argv.extend(["-p".into(), app.into(), "-f".into(), dir.join("compose.yml").display().to_string()]);
+    argv.extend(["--env-file".into(), dir.join(".env").display().to_string()]);
+    argv.extend(args.iter().map(|s| s.to_string()));
+    argv
+}
+
+/// Runs a compose command and returns its combined output, or the output as
+/// the error when it fails.
+pub async fn run(argv: &[String], cwd: &Path) -> Result<String, String> {
+    let Some((prog, args)) = argv.split_first() else { return Err("no compose tool found on this server".into()) };
+    let out = tokio::process::Command::new(prog)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("running {prog}: {e}"))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text.trim().to_string())
+    }
+}
+
+/// Renders `.env`: one `KEY=VALUE` per line (values were checked to be single lines).
+pub fn render_env(env: &BTreeMap<String, String>) -> String {
+    env.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+}
+
+/// Where app files live: `<data>/apps/<app>/`.
+pub fn app_dir(apps_root: &Path, app: &str) -> PathBuf {
+    apps_root.join(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_plain_stack() {
+        let s = inspect("services:\n  web:\n    image: nginx:1.27\n    volumes: [\"./html:/usr/share/nginx/html:ro\", \"data:/data\"]\n  db:\n    image: mariadb\nvolumes:\n  data: {}\n")
+            .expect("valid");
+        assert_eq!(s.services.len(), 2);
+        assert_eq!(s.services["web"], "nginx:1.27");
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let errs = inspect(
+            "services:\n  web:\n    build: .\n    volumes: [\"/etc:/host-etc\", \"../x:/x\", \"~/k:/k\"]\n  db:\n    image: mariadb\n    volumes:\n      - type: bind\n        source: /var/run/docker.sock\n        target: /s\n    env_file: ../secrets.env\n",
+        )
+        .expect_err("invalid");
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "services.web.build",
+                "services.web.image",
+                "services.web.volumes[0]",
+                "services.web.volumes[1]",
+                "services.web.volumes[2]",
+                "services.db.volumes[0]",
+                "services.db.env_file"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_shapes() {
+        for (yaml, field) in [
+            ("", "compose"),
+            ("- a\n- b\n", "compose"),
+            ("services: 3\n", "compose.services"),
+            ("services: {}\n", "compose.services"),
+            ("services:\n  web: [1]\n", "services.web"),
+            ("services:\n  'bad name!':\n    image: x\n", "services.bad name!"),
+            ("services: [\n", "compose"),
+        ] {
+            let e = inspect(yaml).expect_err(yaml);
+            assert_eq!(e[0].field, field, "{yaml:?}: {e:?}");
+        }
+        let big = format!("services:\n  web:\n    image: x\n# {}\n", "x".repeat(MAX_COMPOSE_BYTES));
+        assert!(inspect(&big).expect_err("too big")[0].message.contains("limit"));
+    }
+
+    #[test]
+    fn env_rules() {
+        let mut env = BTreeMap::new();
+        env.insert("GOOD_1".to_string(), "v a l".to_string());
+        assert!(check_env(&env).is_empty());
+        env.insert("1BAD".to_string(), "x".to_string());
+        env.insert("MULTI".to_string(), "a\nINJECTED=1".to_string());
+        let errs = check_env(&env);
+        assert_eq!(errs.len(), 2);
+        assert_eq!(render_env(&BTreeMap::from([("A".to_string(), "1".to_string())])), "A=1\n");
+    }
+
+    #[test]
+    fn compose_argv_has_no_shell() {
+        let argv = command(&["docker-compose".into()], "blog", Path::new("/d/apps/blog"), &["up", "-d"]);
+        assert_eq!(argv, ["docker-compose", "-p", "blog", "-f", "/d/apps/blog/compose.yml", "--env-file", "/d/apps/blog/.env", "up", "-d"]);
+    }
+}

@@ -1,0 +1,435 @@
+//! Deployments: their records (state, steps with times and output, log), and
+//! the deploy task that a worker runs step by step. Every step is idempotent,
+//! so a deployment whose agent died is simply run again by the next worker.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use appos_proto::{Deployment, DeploymentState, DeploymentStep, LogLine, StepState};
+use bollard::query_parameters::CreateImageOptions;
+use futures_util::StreamExt as _;
+use rusqlite::{params, OptionalExtension};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::Shared;
+use crate::db::Db;
+use crate::queue::Task;
+use crate::worker::TaskError;
+
+/// How long containers may take to run (and pass their health checks).
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn state_str(s: DeploymentState) -> &'static str {
+    match s {
+        DeploymentState::Queued => "queued",
+        DeploymentState::Running => "running",
+        DeploymentState::Succeeded => "succeeded",
+        DeploymentState::Failed => "failed",
+        DeploymentState::Cancelled => "cancelled",
+    }
+}
+
+fn parse_state(s: &str) -> DeploymentState {
+    match s {
+        "queued" => DeploymentState::Queued,
+        "running" => DeploymentState::Running,
+        "succeeded" => DeploymentState::Succeeded,
+        "cancelled" => DeploymentState::Cancelled,
+        _ => DeploymentState::Failed,
+    }
+}
+
+fn step_str(s: StepState) -> &'static str {
+    match s {
+        StepState::Running => "running",
+        StepState::Succeeded => "succeeded",
+        StepState::Skipped => "skipped",
+        StepState::Failed => "failed",
+    }
+}
+
+fn parse_step(s: &str) -> StepState {
+    match s {
+        "running" => StepState::Running,
+        "succeeded" => StepState::Succeeded,
+        "skipped" => StepState::Skipped,
+        _ => StepState::Failed,
+    }
+}
+
+/// The records. Each call is one or two short statements.
+pub mod store {
+    use super::*;
+
+    pub fn insert(db: &Db, id: &str, app: &str, version: u32, now: i64) -> rusqlite::Result<()> {
+        db.conn().execute(
+            "INSERT INTO deployments (id, app, version, state, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4)",
+            params![id, app, version, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_state(db: &Db, id: &str, state: DeploymentState, error: Option<&str>, attempt: Option<u32>) -> rusqlite::Result<()> {
+        let finished = state.is_terminal().then(now_ms);
+        db.conn().execute(
+            "UPDATE deployments SET state = ?1, error = ?2, attempt = COALESCE(?3, attempt), finished_ms = ?4 WHERE id = ?5",
+            params![state_str(state), error, attempt, finished, id],
+        )?;
+        Ok(())
+    }
+
+    pub fn step_start(db: &Db, id: &str, name: &str) -> rusqlite::Result<i64> {
+        let c = db.conn();
+        let idx: i64 = c.query_row("SELECT COALESCE(MAX(idx), -1) + 1 FROM deployment_steps WHERE deployment_id = ?1", params![id], |r| r.get(0))?;
+        c.execute(
+            "INSERT INTO deployment_steps (deployment_id, idx, name, state, started_ms) VALUES (?1, ?2, ?3, 'running', ?4)",
+            params![id, idx, name, now_ms()],
+        )?;
+        Ok(idx)
+    }
+
+    pub fn step_end(db: &Db, id: &str, idx: i64, state: StepState, detail: &str) -> rusqlite::Result<()> {
+        db.conn().execute(
+            "UPDATE deployment_steps SET state = ?1, detail = ?2, finished_ms = ?3 WHERE deployment_id = ?4 AND idx = ?5",
+            params![step_str(state), detail, now_ms(), id, idx],
+        )?;
+        Ok(())
+    }
+
+    pub fn log(db: &Db, id: &str, step: &str, text: &str) -> rusqlite::Result<()> {
+        let c = db.conn();
+        c.execute(
+            "INSERT INTO deployment_log (deployment_id, seq, at_ms, step, text)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deployment_log WHERE deployment_id = ?1), ?2, ?3, ?4)",
+            params![id, now_ms(), step, text],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(db: &Db, id: &str) -> rusqlite::Result<Option<Deployment>> {
+        let c = db.conn();
+        let d = c
+            .query_row(
+                "SELECT id, app, version, state, attempt, error, created_ms, finished_ms FROM deployments WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(Deployment {
+                        id: r.get(0)?,
+                        app: r.get(1)?,
+                        version: r.get(2)?,
+                        state: parse_state(&r.get::<_, String>(3)?),
+                        attempt: r.get(4)?,
+                        error: r.get(5)?,
+                        steps: Vec::new(),
+                        created_ms: r.get(6)?,
+                        finished_ms: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut d) = d else { return Ok(None) };
+        let mut stmt = c.prepare("SELECT name, state, started_ms, finished_ms, detail FROM deployment_steps WHERE deployment_id = ?1 ORDER BY idx")?;
+        d.steps = stmt
+            .query_map(params![id], |r| {
+                Ok(DeploymentStep {
+                    name: r.get(0)?,
+                    state: parse_step(&r.get::<_, String>(1)?),
+                    started_ms: r.get(2)?,
+                    finished_ms: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(d))
+    }
+
+    pub fn list(db: &Db, app: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Deployment>> {
+        let ids: Vec<String> = {
+            let c = db.conn();
+            let mut stmt = c.prepare(
+                "SELECT id FROM deployments WHERE ?1 IS NULL OR app = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![app, limit], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(d) = get(db, &id)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn log_after(db: &Db, id: &str, after: u64) -> rusqlite::Result<Vec<LogLine>> {
+        let c = db.conn();
+        let mut stmt = c.prepare("SELECT seq, at_ms, step, text FROM deployment_log WHERE deployment_id = ?1 AND seq > ?2 ORDER BY seq LIMIT 1000")?;
+        let rows = stmt.query_map(params![id, after as i64], |r| {
+            Ok(LogLine { seq: r.get::<_, i64>(0)? as u64, at_ms: r.get(1)?, step: r.get(2)?, text: r.get(3)? })
+        })?;
+        rows.collect()
+    }
+
+    /// Deployments that are not finished, for the reconciler.
+    pub fn unfinished(db: &Db) -> rusqlite::Result<Vec<String>> {
+        let c = db.conn();
+        let mut stmt = c.prepare("SELECT id FROM deployments WHERE state IN ('queued', 'running')")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect()
+    }
+
+    /// The compose file and environment of one version.
+    pub fn version_files(db: &Db, app: &str, version: u32) -> rusqlite::Result<Option<(String, BTreeMap<String, String>)>> {
+        let row: Option<(String, String)> = db
+            .conn()
+            .query_row("SELECT compose, env FROM app_versions WHERE app = ?1 AND version = ?2", params![app, version], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.map(|(compose, env)| (compose, serde_json::from_str(&env).unwrap_or_default())))
+    }
+
+    pub fn set_digests(db: &Db, app: &str, version: u32, digests: &BTreeMap<String, String>) -> rusqlite::Result<()> {
+        let json = serde_json::to_string(digests).unwrap_or_default();
+        db.conn().execute("UPDATE app_versions SET digests = ?1 WHERE app = ?2 AND version = ?3", params![json, app, version])?;
+        Ok(())
+    }
+}
+
+/// Runs `f` with the database off the async runtime.
+pub async fn blocking<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) -> rusqlite::Result<T> + Send + 'static) -> Result<T, TaskError> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || f(&s.db))
+        .await
+        .map_err(|e| TaskError::Transient(e.to_string()))?
+        .map_err(|e| TaskError::Transient(format!("database: {e}")))
+}
+
+/// One running step: records its end and its log lines.
+struct Step<'a> {
+    state: &'a Shared,
+    deployment: String,
+    name: &'static str,
+    idx: i64,
+}
+
+impl<'a> Step<'a> {
+    async fn start(state: &'a Shared, deployment: &str, name: &'static str) -> Result<Step<'a>, TaskError> {
+        let (d, n) = (deployment.to_string(), name);
+        let idx = blocking(state, move |db| store::step_start(db, &d, n)).await?;
+        Ok(Step { state, deployment: deployment.to_string(), name, idx })
+    }
+
+    async fn log(&self, text: impl Into<String>) {
+        let (d, n, t) = (self.deployment.clone(), self.name, text.into());
+        if let Err(error) = blocking(self.state, move |db| store::log(db, &d, n, &t)).await {
+            tracing::warn!(?error, "cannot record a deployment log line");
+        }
+    }
+
+    async fn end(self, state: StepState, detail: impl Into<String>) -> Result<(), TaskError> {
+        let (d, i, t) = (self.deployment.clone(), self.idx, detail.into());
+        blocking(self.state, move |db| store::step_end(db, &d, i, state, &t)).await
+    }
+
+    /// Ends the step as failed and turns the message into a task error.
+    async fn fail(self, err: TaskError) -> TaskError {
+        let detail = err.to_string();
+        let _ = self.end(StepState::Failed, detail.chars().take(500).collect::<String>()).await;
+        err
+    }
+}
+
+/// Runs `fut` unless the task is cancelled first.
+async fn or_cancel<T>(cancel: &CancellationToken, fut: impl std::future::Future<Output = T>) -> Result<T, TaskError> {
+    tokio::select! {
+        _ = cancel.cancelled() => Err(TaskError::Cancelled),
+        v = fut => Ok(v),
+    }
+}
+
+/// The `deploy` task.
+pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Result<(), TaskError> {
+    let id = task.payload.get("deployment_id").and_then(|v| v.as_str()).ok_or_else(|| TaskError::Permanent("task has no deployment_id".into()))?.to_string();
+    let dep = {
+        let i = id.clone();
+        blocking(state, move |db| store::get(db, &i)).await?.ok_or_else(|| TaskError::Permanent(format!("no deployment {id}")))?
+    };
+    if dep.state.is_terminal() {
+        return Ok(());
+    }
+    {
+        let (i, attempt) = (id.clone(), task.attempts);
+        blocking(state, move |db| store::set_state(db, &i, DeploymentState::Running, None, Some(attempt))).await?;
+    }
+    let result = steps(state, &id, &dep.app, dep.version, &cancel).await;
+    let (final_state, error) = match &result {
+        Ok(()) => (DeploymentState::Succeeded, None),
+        Err(TaskError::Cancelled) => (DeploymentState::Cancelled, Some("cancelled".to_string())),
+        Err(TaskError::Lost) => return result,
+        Err(TaskError::Transient(e)) if task.attempts < task.max_attempts => {
+            // Back to queued: the next attempt records its own steps.
+            let msg = format!("attempt {} failed: {e}; retrying", task.attempts);
+            let i = id.clone();
+            blocking(state, move |db| store::set_state(db, &i, DeploymentState::Queued, Some(&msg), None)).await?;
+            return result;
+        }
+        Err(e) => (DeploymentState::Failed, Some(e.to_string())),
+    };
+    let i = id.clone();
+    blocking(state, move |db| store::set_state(db, &i, final_state, error.as_deref(), None)).await?;
+    result
+}
+
+async fn steps(state: &Shared, id: &str, app: &str, version: u32, cancel: &CancellationToken) -> Result<(), TaskError> {
+    let dir = crate::compose::app_dir(&state.config.apps_dir(), app);
+
+    // 1. The version's files on disk (they are already there unless this
+    //    deploys an older version).
+    let step = Step::start(state, id, "write_files").await?;
+    let (a, v) = (app.to_string(), version);
+    let files = blocking(state, move |db| store::version_files(db, &a, v)).await?;
+    let Some((compose_text, env)) = files else {
+        return Err(step.fail(TaskError::Permanent(format!("version {version} of {app} is not recorded"))).await);
+    };
+    if let Err(e) = write_app_files(&dir, &compose_text, &env) {
+        return Err(step.fail(TaskError::Transient(format!("writing {}: {e}", dir.display()))).await);
+    }
+    step.end(StepState::Succeeded, format!("version {version} in {}", dir.display())).await?;
+
+    // 2. The compose tool's own check.
+    let step = Step::start(state, id, "validate").await?;
+    let argv = crate::compose::command(&state.compose.command, app, &dir, &["config", "-q"]);
+    if let Err(out) = or_cancel(cancel, crate::compose::run(&argv, &dir)).await? {
+        return Err(step.fail(TaskError::Permanent(format!("the compose file is invalid: {out}"))).await);
+    }
+    step.end(StepState::Succeeded, "compose config accepted the file").await?;
+
+    // 3. Images: pulled with per-layer progress, skipped when present.
+    let summary = crate::compose::inspect(&compose_text).map_err(|e| TaskError::Permanent(format!("{e:?}")))?;
+    let step = Step::start(state, id, "pull").await?;
+    let mut images: Vec<&String> = summary.services.values().collect();
+    images.sort();
+    images.dedup();
+    let (mut present, mut pulled) = (0, 0);
+    for image in images {
+        if state.docker.inspect_image(image).await.is_ok() {
+            present += 1;
+            step.log(format!("{image}: present")).await;
+            continue;
+        }
+        match or_cancel(cancel, pull(state, &step, image)).await? {
+            Ok(()) => pulled += 1,
+            Err(e) => return Err(step.fail(TaskError::Permanent(format!("pulling {image}: {e}"))).await),
+        }
+    }
+    let detail = format!("{present} present, {pulled} pulled");
+    step.end(if pulled == 0 { StepState::Skipped } else { StepState::Succeeded }, detail).await?;
+
+    // 4. Up.
+    let step = Step::start(state, id, "up").await?;
+    let argv = crate::compose::command(&state.compose.command, app, &dir, &["up", "-d", "--remove-orphans"]);
+    match or_cancel(cancel, crate::compose::run(&argv, &dir)).await? {
+        Ok(out) => {
+            for line in out.lines().filter(|l| !l.trim().is_empty()) {
+                step.log(line.to_string()).await;
+            }
+            step.end(StepState::Succeeded, "containers created and started").await?;
+        }
+        Err(out) => {
+            for line in out.lines().filter(|l| !l.trim().is_empty()) {
+                step.log(line.to_string()).await;
+            }
+            let last = out.lines().last().unwrap_or("").to_string();
+            return Err(step.fail(TaskError::Permanent(format!("compose up failed: {last}"))).await);
+        }
+    }
+
+    // 5. Running and healthy.
+    let step = Step::start(state, id, "wait").await?;
+    match or_cancel(cancel, wait_running(state, app, summary.services.len())).await? {
+        Ok(detail) => step.end(StepState::Succeeded, detail).await?,
+        Err(e) => return Err(step.fail(TaskError::Permanent(e)).await),
+    }
+
+    // 6. What actually runs, for the history and for pinned rollbacks.
+    let step = Step::start(state, id, "record_digests").await?;
+    let mut digests = BTreeMap::new();
+    for (service, image) in &summary.services {
+        if let Ok(info) = state.docker.inspect_image(image).await {
+            let digest = info.repo_digests.unwrap_or_default().into_iter().next().or(info.id).unwrap_or_default();
+            digests.insert(service.clone(), digest);
+        }
+    }
+    let (a, n) = (app.to_string(), digests.len());
+    blocking(state, move |db| store::set_digests(db, &a, version, &digests)).await?;
+    step.end(StepState::Succeeded, format!("{n} image digests recorded")).await?;
+    Ok(())
+}
+
+async fn pull(state: &Shared, step: &Step<'_>, image: &str) -> Result<(), String> {
+    let (name, tag) = match image.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        Some((n, t)) => (n.to_string(), t.to_string()),
+        None => (image.to_string(), "latest".to_string()),
+    };
+    let opts = CreateImageOptions { from_image: Some(name), tag: Some(tag), ..Default::default() };
+    let mut stream = state.docker.create_image(Some(opts), None, None);
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| e.to_string())?;
+        let layer = info.id.clone().unwrap_or_default();
+        let status = info.status.clone().unwrap_or_default();
+        let progress = info.progress_detail.as_ref().map(|p| format!(" {}/{}", p.current.unwrap_or(0), p.total.unwrap_or(0))).unwrap_or_default();
+        let line = format!("{image} {layer}: {status}{progress}");
+        // One line per layer and status change, not per progress tick.
+        if last.get(&layer) != Some(&status) {
+            last.insert(layer, status);
+            step.log(line).await;
+        }
+    }
+    Ok(())
+}
+
+async fn wait_running(state: &Shared, app: &str, services: usize) -> Result<String, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let apps = crate::docker::list_apps(&state.docker, &Default::default()).await.map_err(|e| e.to_string())?;
+        if let Some(a) = apps.iter().find(|a| a.name == app) {
+            let containers: Vec<_> = a.services.iter().flat_map(|s| s.containers.iter()).collect();
+            if let Some(bad) = containers.iter().find(|c| c.status.contains("(unhealthy)") || c.state == "dead") {
+                return Err(format!("{} is {}", bad.name, bad.status));
+            }
+            if let Some(exited) = containers.iter().find(|c| c.state == "exited") {
+                return Err(format!("{} exited: {}", exited.name, exited.status));
+            }
+            let ready = containers.iter().filter(|c| c.state == "running" && !c.status.contains("health: starting")).count();
+            if a.services.len() >= services && ready == containers.len() && !containers.is_empty() {
+                return Ok(format!("{ready} containers running after {:.1} s", start.elapsed().as_secs_f64()));
+            }
+        }
+        if start.elapsed() > WAIT_TIMEOUT {
+            return Err(format!("containers were not running and healthy after {} s", WAIT_TIMEOUT.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Writes `compose.yml` (0640) and `.env` (0600) into `dir`, replacing them atomically.
+pub fn write_app_files(dir: &Path, compose: &str, env: &BTreeMap<String, String>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
+    for (name, content, mode) in [("compose.yml", compose.to_string(), 0o640), (".env", crate::compose::render_env(env), 0o600)] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(())
+}
