@@ -11,6 +11,7 @@ use appos_client::{Client, ClientError};
 use appos_proto::{App, AppState};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod deploy;
 mod output;
 
 #[derive(Parser)]
@@ -27,7 +28,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub enum Output {
     Table,
     Json,
 }
@@ -48,6 +49,21 @@ enum Command {
     Info,
     /// List the apps (compose projects) on the server.
     List,
+    /// Deploy a new app from a compose file, and follow it until it runs.
+    Deploy(deploy::DeployArgs),
+    /// An app's state and its latest deployment.
+    Status { app: String },
+    /// Recent deployments, of all apps or of one.
+    Deployments { app: Option<String> },
+    /// One deployment: its steps, or its live log with --follow.
+    Deployment {
+        id: String,
+        /// Stream the log until the deployment ends; the exit code says how it ended.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Cancel a queued or running deployment.
+    Cancel { id: String },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +178,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Deploy(args) => deploy::deploy(&client(&profiles, cli.server.as_deref()).await?, args, cli.output).await,
+        Command::Status { app } => deploy::status(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
+        Command::Deployments { app } => deploy::list(&client(&profiles, cli.server.as_deref()).await?, app.as_deref(), cli.output).await,
+        Command::Deployment { id, follow } => deploy::show(&client(&profiles, cli.server.as_deref()).await?, &id, follow, cli.output).await,
+        Command::Cancel { id } => deploy::cancel(&client(&profiles, cli.server.as_deref()).await?, &id, cli.output).await,
         Command::List => {
             let client = client(&profiles, cli.server.as_deref()).await?;
             let apps = client.apps().await?;
@@ -340,7 +361,7 @@ fn confirm_host_key(host: &str, algorithm: &str, fingerprint: &str) -> anyhow::R
 }
 
 /// Short state word for tables.
-fn state_word(s: AppState) -> &'static str {
+pub fn state_word(s: AppState) -> &'static str {
     match s {
         AppState::Running => "running",
         AppState::Partial => "partial",

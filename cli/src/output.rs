@@ -68,3 +68,24 @@ pub fn servers_json(rows: &[(String, ServerProfile)], current: Option<&str>) -> 
         .collect();
     json(&list)
 }
+
+pub fn deployments_table(ds: &[appos_proto::Deployment]) {
+    if ds.is_empty() {
+        eprintln!("no deployments yet");
+        return;
+    }
+    let mut t = table(&["ID", "APP", "VERSION", "STATE", "ATTEMPT", "DURATION", "ERROR"]);
+    for d in ds {
+        let took = d.finished_ms.map(|f| format!("{:.1}s", (f - d.created_ms) as f64 / 1000.0)).unwrap_or_else(|| "…".into());
+        t.add_row(vec![
+            d.id.clone(),
+            d.app.clone(),
+            d.version.to_string(),
+            format!("{:?}", d.state).to_lowercase(),
+            d.attempt.to_string(),
+            took,
+            d.error.clone().unwrap_or_default().chars().take(60).collect(),
+        ]);
+    }
+    println!("{t}");
+}

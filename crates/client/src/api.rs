@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use appos_proto::{AgentInfo, App, Health, Problem};
+use appos_proto::{AgentInfo, App, DeployAccepted, DeployRequest, Deployment, Health, LogLine, Problem};
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -101,6 +101,64 @@ impl Client {
 
     pub async fn apps(&self) -> Result<Vec<App>, ClientError> {
         self.get("/v1/apps").await
+    }
+
+    pub async fn deploy(&self, req: &DeployRequest) -> Result<DeployAccepted, ClientError> {
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        decode(self.request_raw(Method::POST, "/v1/apps/deploy", Some(body)).await?)
+    }
+
+    pub async fn deployments(&self, app: Option<&str>) -> Result<Vec<Deployment>, ClientError> {
+        match app {
+            Some(a) => self.get(&format!("/v1/deployments?app={}", encode_segment(a))).await,
+            None => self.get("/v1/deployments").await,
+        }
+    }
+
+    pub async fn deployment(&self, id: &str) -> Result<Deployment, ClientError> {
+        self.get(&format!("/v1/deployments/{}", encode_segment(id))).await
+    }
+
+    pub async fn cancel_deployment(&self, id: &str) -> Result<Deployment, ClientError> {
+        decode(self.request_raw(Method::POST, &format!("/v1/deployments/{}/cancel", encode_segment(id)), None).await?)
+    }
+
+    /// Streams a deployment's log: stored lines first, then new ones, until
+    /// the deployment ends. `on_line` sees each line as it arrives.
+    pub async fn follow_deployment_log(&self, id: &str, mut on_line: impl FnMut(LogLine)) -> Result<(), ClientError> {
+        let mut sender = self.sender().await?;
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("/v1/deployments/{}/log", encode_segment(id)))
+            .header(header::HOST, "appos-agent");
+        if let Some(t) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("{}{t}", appos_proto::BEARER));
+        }
+        let req = req.body(Full::new(Bytes::new())).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::AgentMissing(format!("the agent closed the connection: {e}")))?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let bytes = body.collect().await.map_err(|e| ClientError::Protocol(e.to_string()))?.to_bytes();
+            return decode::<()>(RawResponse { status, body: bytes });
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Protocol(format!("reading the log: {e}")))?;
+            let Some(data) = frame.data_ref() else { continue };
+            pending.extend_from_slice(data);
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if let Ok(l) = serde_json::from_slice::<LogLine>(&line[..line.len() - 1]) {
+                    on_line(l);
+                }
+            }
+        }
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
+        Ok(())
     }
 
     pub async fn app(&self, name: &str) -> Result<App, ClientError> {

@@ -1,0 +1,201 @@
+//! `appos deploy`, `status`, `deployments`, `deployment`, `cancel`.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use appos_client::Client;
+use appos_proto::{DeployRequest, Deployment, DeploymentState, StepState};
+use clap::Args;
+
+use crate::{output, Output};
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// The compose file to deploy.
+    #[arg(long, short = 'f')]
+    file: PathBuf,
+    /// The app's name (also its compose project name).
+    #[arg(long)]
+    name: String,
+    /// KEY=VALUE lines for the app's .env.
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// A message for the app's history.
+    #[arg(long, short = 'm')]
+    message: Option<String>,
+    /// Print the deployment id and return at once.
+    #[arg(long)]
+    detach: bool,
+}
+
+fn read_env(path: &PathBuf) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for item in dotenvy::from_path_iter(path).with_context(|| format!("reading {}", path.display()))? {
+        let (k, v) = item.with_context(|| format!("parsing {}", path.display()))?;
+        env.insert(k, v);
+    }
+    Ok(env)
+}
+
+pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::Result<()> {
+    let compose = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let env = match &args.env_file {
+        Some(p) => read_env(p)?,
+        None => BTreeMap::new(),
+    };
+    let accepted = client.deploy(&DeployRequest { name: args.name, compose, env, message: args.message }).await?;
+    if args.detach {
+        return match out {
+            Output::Json => output::json(&accepted),
+            Output::Table => {
+                println!("{}", accepted.deployment_id);
+                Ok(())
+            }
+        };
+    }
+    if out == Output::Table {
+        eprintln!("deploying {} version {} (deployment {})", accepted.app, accepted.version, accepted.deployment_id);
+    }
+    follow(client, &accepted.deployment_id, out).await
+}
+
+fn ms_between(a: i64, b: Option<i64>) -> String {
+    match b {
+        Some(b) => format!("{:.1}s", (b - a) as f64 / 1000.0),
+        None => "…".into(),
+    }
+}
+
+fn step_mark(s: StepState) -> &'static str {
+    match s {
+        StepState::Running => "…",
+        StepState::Succeeded => "✓",
+        StepState::Skipped => "–",
+        StepState::Failed => "✗",
+    }
+}
+
+fn state_word(s: DeploymentState) -> &'static str {
+    match s {
+        DeploymentState::Queued => "queued",
+        DeploymentState::Running => "running",
+        DeploymentState::Succeeded => "succeeded",
+        DeploymentState::Failed => "failed",
+        DeploymentState::Cancelled => "cancelled",
+    }
+}
+
+/// Streams the log and the step changes until the deployment ends; fails
+/// (non-zero exit) unless it succeeded.
+async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
+    let table = out == Output::Table;
+    let log = client.follow_deployment_log(id, |line| {
+        if table {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "  {:<14} {}", line.step, line.text);
+        }
+    });
+    let steps = async {
+        let mut shown: BTreeMap<(usize, String), StepState> = BTreeMap::new();
+        loop {
+            let d = client.deployment(id).await?;
+            for (i, s) in d.steps.iter().enumerate() {
+                let key = (i, s.name.clone());
+                if shown.get(&key) != Some(&s.state) && s.state != StepState::Running {
+                    if table {
+                        eprintln!("{} {:<14} {:>6}  {}", step_mark(s.state), s.name, ms_between(s.started_ms, s.finished_ms), s.detail);
+                    }
+                    shown.insert(key, s.state);
+                }
+            }
+            if d.state.is_terminal() {
+                return Ok::<Deployment, anyhow::Error>(d);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let (log_result, d) = tokio::join!(log, steps);
+    let d = d?;
+    if let Err(e) = log_result {
+        tracing::debug!(error = %e, "log stream ended early");
+    }
+    match out {
+        Output::Json => output::json(&d)?,
+        Output::Table => {
+            let took = ms_between(d.created_ms, d.finished_ms);
+            match &d.error {
+                Some(e) => eprintln!("{} {} in {took} (attempt {}): {e}", d.app, state_word(d.state), d.attempt),
+                None => eprintln!("{} {} in {took}", d.app, state_word(d.state)),
+            }
+        }
+    }
+    if d.state != DeploymentState::Succeeded {
+        bail!("deployment {} {}", d.id, state_word(d.state));
+    }
+    Ok(())
+}
+
+pub async fn show(client: &Client, id: &str, follow_it: bool, out: Output) -> anyhow::Result<()> {
+    if follow_it {
+        return follow(client, id, out).await;
+    }
+    let d = client.deployment(id).await?;
+    match out {
+        Output::Json => output::json(&d),
+        Output::Table => {
+            println!("{}  {} v{}  {} (attempt {})", d.id, d.app, d.version, state_word(d.state), d.attempt);
+            for s in &d.steps {
+                println!("{} {:<14} {:>6}  {}", step_mark(s.state), s.name, ms_between(s.started_ms, s.finished_ms), s.detail);
+            }
+            if let Some(e) = &d.error {
+                println!("error: {e}");
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn list(client: &Client, app: Option<&str>, out: Output) -> anyhow::Result<()> {
+    let ds = client.deployments(app).await?;
+    match out {
+        Output::Json => output::json(&ds),
+        Output::Table => {
+            output::deployments_table(&ds);
+            Ok(())
+        }
+    }
+}
+
+pub async fn cancel(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
+    let d = client.cancel_deployment(id).await?;
+    match out {
+        Output::Json => output::json(&d),
+        Output::Table => {
+            eprintln!("deployment {id}: {}", if d.state.is_terminal() { state_word(d.state) } else { "cancel requested" });
+            Ok(())
+        }
+    }
+}
+
+pub async fn status(client: &Client, app: &str, out: Output) -> anyhow::Result<()> {
+    let a = client.app(app).await?;
+    let last = client.deployments(Some(app)).await?.into_iter().next();
+    match out {
+        Output::Json => output::json(&serde_json::json!({ "app": a, "last_deployment": last })),
+        Output::Table => {
+            println!("{}  {}  {}", a.name, crate::state_word(a.state), if a.managed { "managed by AppOS" } else { "created outside AppOS" });
+            for s in &a.services {
+                for c in &s.containers {
+                    println!("  {:<12} {:<28} {:<10} {}", s.name, c.name, c.state, c.status);
+                }
+            }
+            if let Some(d) = last {
+                println!("last deployment: {} v{} {} ({})", d.id, d.version, state_word(d.state), d.error.unwrap_or_default());
+            }
+            Ok(())
+        }
+    }
+}
