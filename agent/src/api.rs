@@ -242,13 +242,20 @@ async fn db<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) -> rusqlite::
     (status = 400, body = Problem, description = "Invalid input, with field-level errors"),
     (status = 401, body = Problem),
     (status = 409, body = Problem, description = "An app or compose project of that name exists"),
+    (status = 413, body = Problem, description = "The request is larger than 2 MiB"),
 ))]
 async fn deploy_app(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     body: Result<Json<DeployRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<DeployAccepted>), ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::invalid(vec![FieldError { field: "body".into(), message: e.body_text() }]))?;
+    let Json(req) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), "too_large", "Request too large", Some("compose files are limited to 1 MiB".into()))
+        } else {
+            ApiError::invalid(vec![FieldError { field: "body".into(), message: e.body_text() }])
+        }
+    })?;
     let mut errors = Vec::new();
     if !valid_app_name(&req.name) {
         errors.push(FieldError { field: "name".into(), message: "app names match ^[a-z0-9][a-z0-9_-]{0,62}$".into() });

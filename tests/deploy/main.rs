@@ -1,0 +1,221 @@
+//! Deploying apps through a real agent, a real dockerd and the compose tool:
+//! the happy path with the CLI, failures that end with a reason, and hostile
+//! input that is refused before anything is written or started.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use appos_client::{Client, ClientError, Transport};
+use appos_proto::{DeployRequest, DeploymentState, StepState};
+use appos_test_support as support;
+
+/// Takes an app's compose project down when the test ends.
+struct Project {
+    name: String,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let cmd = support::compose_cmd();
+        let _ = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(["-p", &self.name, "-f"])
+            .arg(self.dir.join("compose.yml"))
+            .args(["down", "-v", "--remove-orphans", "-t", "1"])
+            .current_dir(&self.dir)
+            .output();
+    }
+}
+
+struct Env {
+    agent: support::Agent,
+    token: String,
+    home: tempfile::TempDir,
+}
+
+impl Env {
+    fn start() -> Option<Env> {
+        support::require("dockerd", support::docker())?;
+        let agent = support::Agent::start().expect("agent");
+        let token = agent.issue_token("deployer", "admin").expect("token");
+        let home = tempfile::tempdir().expect("home");
+        let env = Env { agent, token, home };
+        let sock = format!("unix://{}", env.agent.socket().display());
+        let o = env.appos(&["server", "add", "here", &sock, "--token", &env.token]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Some(env)
+    }
+
+    fn appos(&self, args: &[&str]) -> Output {
+        Command::new(support::bin("appos"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run appos")
+    }
+
+    fn client(&self) -> Client {
+        Client::new(Transport::Unix(self.agent.socket()), Some(self.token.clone()))
+    }
+
+    fn project(&self, name: &str) -> Project {
+        Project { name: name.to_string(), dir: self.agent.data.path().join("apps").join(name) }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+}
+
+#[test]
+fn deploy_a_compose_file_and_watch_it_run() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("dep");
+    let _p = env.project(&name);
+    let files = tempfile::tempdir().expect("dir");
+    let compose = files.path().join("compose.yml");
+    std::fs::write(&compose, support::two_service_compose()).expect("write");
+    let env_file = files.path().join("app.env");
+    std::fs::write(&env_file, "DB_PASSWORD=s3cret\n# a comment\nGREETING=\"hello world\"\n").expect("write");
+
+    let o = env.appos(&["deploy", "-f", &compose.display().to_string(), "--name", &name, "--env-file", &env_file.display().to_string(), "-m", "first"]);
+    assert!(o.status.success(), "{}\nagent log:\n{}", text(&o), env.agent.log());
+    let out = text(&o);
+    for step in ["write_files", "validate", "pull", "up", "wait", "record_digests"] {
+        assert!(out.contains(step), "progress shows {step}: {out}");
+    }
+    assert!(out.contains("succeeded"), "{out}");
+
+    // Version 1 is on disk, the secrets file readable only by the agent.
+    let dir = env.agent.data.path().join("apps").join(&name);
+    assert_eq!(mode(&dir.join(".env")), 0o600);
+    assert_eq!(mode(&dir.join("compose.yml")), 0o640);
+    let dotenv = std::fs::read_to_string(dir.join(".env")).expect(".env");
+    assert!(dotenv.contains("DB_PASSWORD=s3cret") && dotenv.contains("GREETING=hello world"), "{dotenv}");
+
+    // The app runs and is managed; the deployment recorded every step.
+    let o = env.appos(&["list", "--output", "json"]);
+    let apps: Vec<appos_proto::App> = serde_json::from_slice(&o.stdout).expect("apps");
+    let app = apps.iter().find(|a| a.name == name).expect("listed");
+    assert!(app.managed);
+    assert_eq!(app.state, appos_proto::AppState::Running);
+    let o = env.appos(&["deployments", &name, "--output", "json"]);
+    let ds: Vec<appos_proto::Deployment> = serde_json::from_slice(&o.stdout).expect("deployments");
+    assert_eq!(ds.len(), 1);
+    let d = &ds[0];
+    assert_eq!((d.state, d.version, d.attempt), (DeploymentState::Succeeded, 1, 1));
+    let steps: Vec<(&str, StepState)> = d.steps.iter().map(|s| (s.name.as_str(), s.state)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("write_files", StepState::Succeeded),
+            ("validate", StepState::Succeeded),
+            ("pull", StepState::Skipped),
+            ("up", StepState::Succeeded),
+            ("wait", StepState::Succeeded),
+            ("record_digests", StepState::Succeeded)
+        ]
+    );
+    assert!(d.steps.iter().all(|s| s.finished_ms.is_some_and(|f| f >= s.started_ms)));
+
+    // The log replays after the fact, and `status` summarises.
+    let o = env.appos(&["deployment", &d.id, "--follow"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&format!("{}: present", support::BUSYBOX_IMAGE)), "{}", text(&o));
+    let o = env.appos(&["status", &name]);
+    assert!(text(&o).contains("managed by AppOS") && text(&o).contains("succeeded"), "{}", text(&o));
+
+    // Deploying the same name again is a conflict, not a second app.
+    let o = env.appos(&["deploy", "-f", &compose.display().to_string(), "--name", &name]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("exists"), "{}", text(&o));
+}
+
+#[test]
+fn a_deployment_that_cannot_work_ends_failed_with_a_reason() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("fail");
+    let _p = env.project(&name);
+    let files = tempfile::tempdir().expect("dir");
+    let compose = files.path().join("compose.yml");
+    std::fs::write(&compose, "services:\n  web:\n    image: appos-test/does-not-exist:1\n").expect("write");
+    let o = env.appos(&["deploy", "-f", &compose.display().to_string(), "--name", &name]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("failed"), "{}", text(&o));
+    let o = env.appos(&["deployments", &name, "--output", "json"]);
+    let ds: Vec<appos_proto::Deployment> = serde_json::from_slice(&o.stdout).expect("json");
+    let d = &ds[0];
+    assert_eq!(d.state, DeploymentState::Failed);
+    assert!(d.error.as_deref().unwrap_or("").contains("appos-test/does-not-exist:1"), "{:?}", d.error);
+    let pull = d.steps.iter().find(|s| s.name == "pull").expect("pull step");
+    assert_eq!(pull.state, StepState::Failed);
+    assert!(!d.steps.iter().any(|s| s.name == "up"), "nothing is started after a failed pull");
+}
+
+#[tokio::test]
+async fn hostile_input_is_refused_and_changes_nothing() {
+    let Some(env) = Env::start() else { return };
+    let c = env.client();
+    let ok_compose = support::two_service_compose();
+    let req = |name: &str, compose: &str, env: &[(&str, &str)]| DeployRequest {
+        name: name.to_string(),
+        compose: compose.to_string(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        message: None,
+    };
+    let long = "a".repeat(300);
+    let big = format!("{ok_compose}# {}\n", "x".repeat(10 * 1024 * 1024));
+    let cases: Vec<(DeployRequest, &str)> = vec![
+        (req("../x", &ok_compose, &[]), "name"),
+        (req("a;b", &ok_compose, &[]), "name"),
+        (req("A B", &ok_compose, &[]), "name"),
+        (req(&long, &ok_compose, &[]), "name"),
+        (req("okname1", &ok_compose, &[("PASSWORD", "a\nINJECTED=1")]), "env.PASSWORD"),
+        (req("okname2", &ok_compose, &[("BAD KEY", "x")]), "env.BAD KEY"),
+        (req("okname3", "services: [\n", &[]), "compose"),
+        (req("okname4", "services:\n  web:\n    image: x\n    ports: [\"notaport\"]\n", &[]), "compose"),
+        (req("okname5", &big, &[]), "compose"),
+        (req("okname6", "services:\n  web:\n    image: x\n    volumes: [\"/etc:/host-etc\"]\n", &[]), "services.web.volumes[0]"),
+        (req("okname7", "services:\n  web:\n    image: x\n    volumes: [\"../../:/up\"]\n", &[]), "services.web.volumes[0]"),
+        (
+            req("okname8", "services:\n  web:\n    image: x\n    volumes:\n      - type: bind\n        source: /var/run/docker.sock\n        target: /s\n", &[]),
+            "services.web.volumes[0]",
+        ),
+    ];
+    for (r, field) in cases {
+        let name = r.name.clone();
+        match c.deploy(&r).await {
+            Err(ClientError::Api(p)) => {
+                assert!(p.status == 400 || p.status == 413, "{name}: {p:?}");
+                if p.status == 400 {
+                    assert_eq!(p.code, "invalid_input", "{name}");
+                    assert!(p.errors.iter().any(|e| e.field == field), "{name}: expected an error on {field}, got {:?}", p.errors);
+                }
+            }
+            other => panic!("{name}: expected a refusal, got {other:?}"),
+        }
+    }
+    // Nothing was written, queued or started.
+    let apps_dir = env.agent.data.path().join("apps");
+    let left: Vec<_> = std::fs::read_dir(&apps_dir).expect("apps dir").flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "files left in {}: {left:?}", apps_dir.display());
+    assert!(!env.agent.data.path().join("x").exists() && !env.agent.data.path().parent().expect("parent").join("x").exists());
+    assert!(c.deployments(None).await.expect("deployments").is_empty());
+    let apps = c.apps().await.expect("apps");
+    assert!(!apps.iter().any(|a| a.name.starts_with("okname")), "no container was created");
+    // A malformed body is a 400 too.
+    let r = c.request_raw(http::Method::POST, "/v1/apps/deploy", Some(b"{not json".to_vec())).await.expect("request");
+    assert_eq!(r.status.as_u16(), 400);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
