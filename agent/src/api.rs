@@ -93,7 +93,9 @@ pub fn router(state: Shared) -> Router {
         .route("/info", get(info))
         .route("/apps", get(list_apps))
         .route("/apps/{app}", get(get_app))
-        .route("/apps/deploy", post(deploy_app))
+        // Read whole compose files up to 16 MiB, so that an oversized one gets
+        // a field error rather than a cut connection.
+        .route("/apps/deploy", post(deploy_app).layer(axum::extract::DefaultBodyLimit::max(16 << 20)))
         .route("/deployments", get(list_deployments))
         .route("/deployments/{id}", get(get_deployment))
         .route("/deployments/{id}/log", get(deployment_log))
@@ -242,7 +244,7 @@ async fn db<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) -> rusqlite::
     (status = 400, body = Problem, description = "Invalid input, with field-level errors"),
     (status = 401, body = Problem),
     (status = 409, body = Problem, description = "An app or compose project of that name exists"),
-    (status = 413, body = Problem, description = "The request is larger than 2 MiB"),
+    (status = 413, body = Problem, description = "The request is larger than 16 MiB"),
 ))]
 async fn deploy_app(
     State(state): State<Shared>,

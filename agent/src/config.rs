@@ -25,6 +25,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Workers running tasks at once.
     pub workers: usize,
+    /// How long a task's lease lasts without a heartbeat (workers beat every
+    /// third of it): a dead agent's tasks are taken again after this.
+    pub task_lease: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -56,6 +59,7 @@ pub struct Layer {
     pub log_format: Option<LogFormat>,
     pub redis_url: Option<String>,
     pub workers: Option<usize>,
+    pub task_lease_secs: Option<u64>,
 }
 
 impl Layer {
@@ -81,7 +85,12 @@ impl Layer {
             Some(s) => Some(s.parse().with_context(|| format!("APPOS_WORKERS={s:?} is not a number"))?),
             None => None,
         };
+        let task_lease_secs = match env("APPOS_TASK_LEASE_SECS").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().with_context(|| format!("APPOS_TASK_LEASE_SECS={s:?} is not a number"))?),
+            None => None,
+        };
         Ok(Layer {
+            task_lease_secs,
             data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
             listen,
             docker_host: env("APPOS_DOCKER_HOST").filter(|s| !s.is_empty()),
@@ -99,6 +108,7 @@ impl Layer {
             log_format: self.log_format.or(lower.log_format),
             redis_url: self.redis_url.or(lower.redis_url),
             workers: self.workers.or(lower.workers),
+            task_lease_secs: self.task_lease_secs.or(lower.task_lease_secs),
         }
     }
 }
@@ -122,7 +132,12 @@ impl Config {
         if !(1..=64).contains(&workers) {
             bail!("workers must be between 1 and 64, not {workers}");
         }
+        let lease = merged.task_lease_secs.unwrap_or(30);
+        if !(3..=3600).contains(&lease) {
+            bail!("the task lease must be between 3 and 3600 seconds, not {lease}");
+        }
         Ok(Config {
+            task_lease: std::time::Duration::from_secs(lease),
             data_dir,
             listen: merged.listen,
             docker_host: merged.docker_host,

@@ -51,7 +51,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         ),
         None => crate::queue::AnyQueue::Sqlite(crate::queue::SqliteQueue::open(&config.queue_path())?),
     };
-    Ok(Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new() }))
+    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new() });
+    remove_leftovers(&state).await;
+    Ok(state)
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -121,4 +123,29 @@ pub async fn process_exit(pid: Option<u32>) {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     tracing::info!(pid, "watched process exited; stopping");
+}
+
+/// An agent killed while accepting a deployment can leave a staging directory,
+/// or an app directory whose database rows were never committed. Both hold
+/// only the files AppOS wrote, so they are removed at start.
+async fn remove_leftovers(state: &crate::api::Shared) {
+    let root = state.config.apps_dir();
+    let Ok(entries) = std::fs::read_dir(&root) else { return };
+    let known: std::collections::HashSet<String> = {
+        let conn = state.db.conn();
+        let names = conn.prepare("SELECT name FROM apps").and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect());
+        names.unwrap_or_default()
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let only_our_files = std::fs::read_dir(&path)
+            .map(|d| d.flatten().all(|f| matches!(f.file_name().to_str(), Some("compose.yml" | ".env" | ".compose.yml.tmp" | "..env.tmp"))))
+            .unwrap_or(false);
+        let orphan = name.starts_with(".staging-") || (!known.contains(&name) && only_our_files);
+        if orphan && only_our_files {
+            tracing::info!(path = %path.display(), "removing files of an interrupted deployment request");
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }

@@ -15,10 +15,9 @@ use crate::api::Shared;
 use crate::deploy::{self, store};
 use crate::queue::{backoff, Heartbeat, Queue, Task, TaskState};
 
-/// A task whose worker stops heartbeating is taken again after this; with
-/// heartbeats every 10 s, a dead worker's task is retaken within 35 s.
-pub const LEASE: Duration = Duration::from_secs(30);
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
+// A task whose worker stops heartbeating is taken again once its lease
+// (`Config::task_lease`, 30 s by default) runs out; workers beat every third
+// of it, so a dead worker's task is retaken within 35 s.
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
@@ -48,7 +47,7 @@ pub fn start(state: Shared, workers: usize, stop: CancellationToken) -> tokio::t
 
 async fn worker_loop(state: Shared, name: String, stop: CancellationToken) {
     while !stop.is_cancelled() {
-        match state.queue.claim(&name, LEASE).await {
+        match state.queue.claim(&name, state.config.task_lease).await {
             Ok(Some(task)) => run_task(&state, &name, task).await,
             Ok(None) => {
                 tokio::select! {
@@ -72,9 +71,10 @@ async fn run_task(state: &Shared, worker: &str, task: Task) {
     let beat = {
         let (state, id, worker, cancel, lost) = (state.clone(), task.id.clone(), worker.to_string(), cancel.clone(), lost.clone());
         tokio::spawn(async move {
+            let lease = state.config.task_lease;
             loop {
-                tokio::time::sleep(HEARTBEAT).await;
-                match state.queue.heartbeat(&id, &worker, LEASE).await {
+                tokio::time::sleep(lease / 3).await;
+                match state.queue.heartbeat(&id, &worker, lease).await {
                     Ok(Heartbeat::Extended) => {}
                     Ok(Heartbeat::CancelRequested) => cancel.cancel(),
                     Ok(Heartbeat::Lost) => {

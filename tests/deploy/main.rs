@@ -219,3 +219,100 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     assert_eq!(r.status.as_u16(), 400);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// SIGKILL the agent at random moments while 20 deployments are accepted and
+/// run, restart it each time: every deployment ends succeeded or failed with
+/// a reason, none stays queued or running, none is lost, and no app has
+/// duplicate containers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_survive_agent_crashes() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    // A short lease, so that tasks of a killed agent are taken again quickly.
+    let mut agent = support::Agent::start_env(&[], &[("APPOS_TASK_LEASE_SECS", "3")]).expect("agent");
+    let token = agent.issue_token("t", "admin").expect("token");
+    let c = Client::new(Transport::Unix(agent.socket()), Some(token));
+    let prefix = support::unique("crash");
+    let names: Vec<String> = (0..20).map(|i| format!("{prefix}-{i:02}")).collect();
+    let _projects: Vec<Project> = names
+        .iter()
+        .map(|n| Project { name: n.clone(), dir: agent.data.path().join("apps").join(n) })
+        .collect();
+    let crash_points = [rand_below(20), rand_below(20), rand_below(20)];
+
+    for (i, name) in names.iter().enumerate() {
+        let req = DeployRequest { name: name.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None };
+        // A request cut by a crash is sent again; if the first one went
+        // through, the second one says the app exists.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match c.deploy(&req).await {
+                Ok(_) => break,
+                Err(ClientError::Api(p)) if p.status == 409 => break,
+                Err(e) => {
+                    assert!(std::time::Instant::now() < deadline, "{name}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        for _ in crash_points.iter().filter(|p| **p as usize == i) {
+            tokio::time::sleep(Duration::from_millis(rand_below(800) as u64)).await;
+            agent.crash_and_restart().expect("restart");
+        }
+    }
+    // One more crash while they run.
+    tokio::time::sleep(Duration::from_millis(rand_below(1500) as u64)).await;
+    agent.crash_and_restart().expect("restart");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let finals = loop {
+        let ds = match c.deployments(None).await {
+            Ok(ds) => ds,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let ours: Vec<_> = ds.into_iter().filter(|d| d.app.starts_with(&prefix)).collect();
+        if ours.iter().all(|d| d.state.is_terminal()) && ours.len() >= names.len() {
+            break ours;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deployments still unfinished: {:?}\n{}",
+            ours.iter().filter(|d| !d.state.is_terminal()).map(|d| (&d.app, d.state)).collect::<Vec<_>>(),
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+
+    // Exactly one deployment per app, every one finished, failures explained.
+    let mut per_app: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &finals {
+        *per_app.entry(d.app.as_str()).or_default() += 1;
+        if d.state != DeploymentState::Succeeded {
+            assert!(d.error.as_deref().is_some_and(|e| !e.is_empty()), "{} {:?} without a reason", d.app, d.state);
+        }
+    }
+    assert_eq!(per_app.len(), names.len(), "one deployment per app: {per_app:?}");
+    assert!(per_app.values().all(|n| *n == 1), "{per_app:?}");
+    let succeeded = finals.iter().filter(|d| d.state == DeploymentState::Succeeded).count();
+    eprintln!("{succeeded} of {} deployments succeeded across 4 crashes", finals.len());
+    assert!(succeeded >= names.len() / 2, "most deployments should survive a crash: {finals:#?}");
+
+    // No duplicate containers: each app has exactly its two services.
+    let apps = c.apps().await.expect("apps");
+    for a in apps.iter().filter(|a| a.name.starts_with(&prefix)) {
+        let n: usize = a.services.iter().map(|s| s.containers.len()).sum();
+        assert!(n <= 2, "{} has {n} containers", a.name);
+        if finals.iter().any(|d| d.app == a.name && d.state == DeploymentState::Succeeded) {
+            assert_eq!((n, a.state), (2, appos_proto::AppState::Running), "{}", a.name);
+        }
+    }
+}
+
+fn rand_below(n: u32) -> u32 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(7);
+    nanos % n
+}

@@ -174,6 +174,8 @@ impl Drop for Sshd {
 pub struct Agent {
     pub data: tempfile::TempDir,
     child: Child,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Agent {
@@ -183,24 +185,49 @@ impl Agent {
 
     /// Starts `appos-agent --data DIR serve EXTRA...`.
     pub fn start_with(extra: &[&str]) -> anyhow::Result<Agent> {
+        Self::start_env(extra, &[])
+    }
+
+    /// Like [`Agent::start_with`], with extra environment variables.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Agent> {
         let data = tempfile::Builder::new().prefix("appos-agent").tempdir()?;
-        let log = std::fs::File::create(data.path().join("agent.log"))?;
-        let child = Command::new(bin("appos-agent"))
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let child = Self::spawn(data.path(), &args, &env)?;
+        let agent = Agent { data, child, args, env };
+        agent.wait_ready()?;
+        Ok(agent)
+    }
+
+    fn spawn(data: &Path, args: &[String], env: &[(String, String)]) -> anyhow::Result<Child> {
+        let log = std::fs::File::options().create(true).append(true).open(data.join("agent.log"))?;
+        Command::new(bin("appos-agent"))
             .arg("--data")
-            .arg(data.path())
+            .arg(data)
             .arg("serve")
-            .args(extra)
+            .args(args)
             .env("APPOS_LOG", "debug")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .context("starting appos-agent")?;
-        let agent = Agent { data, child };
-        let sock = agent.socket();
+            .context("starting appos-agent")
+    }
+
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        let sock = self.socket();
         wait_until("the agent socket", Duration::from_secs(20), || std::os::unix::net::UnixStream::connect(&sock).is_ok())
-            .with_context(|| agent.log())?;
-        Ok(agent)
+            .with_context(|| self.log())
+    }
+
+    /// Kills the agent with SIGKILL, as a crash would, and starts it again on
+    /// the same data dir.
+    pub fn crash_and_restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.data.path(), &self.args, &self.env)?;
+        self.wait_ready()
     }
 
     pub fn socket(&self) -> PathBuf {
