@@ -39,22 +39,22 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, title: &str, detail: Option<String>) -> ApiError {
         ApiError(Problem { code: code.into(), title: title.into(), status: status.as_u16(), detail, errors: Vec::new() })
     }
-    fn unauthorized(detail: &str) -> ApiError {
+    pub(crate) fn unauthorized(detail: &str) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid token", Some(detail.into()))
     }
-    fn invalid(errors: Vec<FieldError>) -> ApiError {
+    pub(crate) fn invalid(errors: Vec<FieldError>) -> ApiError {
         let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_input", "Invalid input", None);
         e.0.errors = errors;
         e
     }
-    fn conflict(code: &str, detail: String) -> ApiError {
+    pub(crate) fn conflict(code: &str, detail: String) -> ApiError {
         Self::new(StatusCode::CONFLICT, code, "Conflict", Some(detail))
     }
-    fn internal(error: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "request failed");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", Some(error.to_string()))
     }
-    fn docker(error: bollard::errors::Error) -> ApiError {
+    pub(crate) fn docker(error: bollard::errors::Error) -> ApiError {
         tracing::warn!(%error, "Docker request failed");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -96,6 +96,11 @@ pub fn router(state: Shared) -> Router {
         // Read whole compose files up to 16 MiB, so that an oversized one gets
         // a field error rather than a cut connection.
         .route("/apps/deploy", post(deploy_app).layer(axum::extract::DefaultBodyLimit::max(16 << 20)))
+        .route("/apps/{app}/versions", get(crate::versions::list).post(crate::versions::create))
+        .route("/apps/{app}/versions/{version}", get(crate::versions::show))
+        .route("/apps/{app}/diff", get(crate::versions::diff))
+        .route("/apps/{app}/rollback", post(crate::versions::rollback))
+        .route("/apps/{app}/redeploy", post(crate::versions::redeploy))
         .route("/deployments", get(list_deployments))
         .route("/deployments/{id}", get(get_deployment))
         .route("/deployments/{id}/log", get(deployment_log))
@@ -232,7 +237,7 @@ async fn get_app(State(state): State<Shared>, Path(app): Path<String>) -> Result
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "app_not_found", "No such app", Some(app)))
 }
 
-async fn db<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) -> rusqlite::Result<T> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn db<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) -> rusqlite::Result<T> + Send + 'static) -> Result<T, ApiError> {
     let s = state.clone();
     tokio::task::spawn_blocking(move || f(&s.db)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
 }
@@ -262,37 +267,30 @@ async fn deploy_app(
     if !valid_app_name(&req.name) {
         errors.push(FieldError { field: "name".into(), message: "app names match ^[a-z0-9][a-z0-9_-]{0,62}$".into() });
     }
-    errors.extend(crate::compose::check_env(&req.env));
-    if let Err(e) = crate::compose::inspect(&req.compose) {
-        errors.extend(e);
-    }
     if let Some(m) = &req.message {
         if m.len() > 1000 {
             errors.push(FieldError { field: "message".into(), message: "at most 1000 characters".into() });
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    let staging = check_files(&state, &req.name, &req.compose, &req.env, errors).await?;
     let name = req.name.clone();
-    let apps_root = state.config.apps_dir();
-    let dir = crate::compose::app_dir(&apps_root, &name);
+    let dir = crate::compose::app_dir(&state.config.apps_dir(), &name);
     let known = { let n = name.clone(); db(&state, move |db| db.conn().query_row("SELECT COUNT(*) FROM apps WHERE name = ?1", [n], |r| r.get::<_, i64>(0))).await? };
-    if known > 0 || dir.exists() {
-        return Err(ApiError::conflict("app_exists", format!("an app named {name:?} exists; change it with a new version instead")));
-    }
-    let projects = crate::docker::list_apps(&state.docker, &Default::default()).await.map_err(ApiError::docker)?;
-    if projects.iter().any(|a| a.name == name) {
-        return Err(ApiError::conflict("project_exists", format!("a compose project named {name:?} already runs on this server; adopt it instead")));
-    }
-
-    // Stage the files and let the compose tool check them where they will run.
-    let staging = apps_root.join(format!(".staging-{:016x}", rand::random::<u64>()));
-    crate::deploy::write_app_files(&staging, &req.compose, &req.env).map_err(ApiError::internal)?;
-    let argv = crate::compose::command(&state.compose.command, &name, &staging, &["config", "-q"]);
-    if let Err(out) = crate::compose::run(&argv, &staging).await {
+    let exists = if known > 0 || dir.exists() {
+        Some(ApiError::conflict("app_exists", format!("an app named {name:?} exists; change it with a new version instead")))
+    } else {
+        match crate::docker::list_apps(&state.docker, &Default::default()).await {
+            Ok(projects) if projects.iter().any(|a| a.name == name) => Some(ApiError::conflict(
+                "project_exists",
+                format!("a compose project named {name:?} already runs on this server; adopt it instead"),
+            )),
+            Ok(_) => None,
+            Err(e) => Some(ApiError::docker(e)),
+        }
+    };
+    if let Some(e) = exists {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(ApiError::invalid(vec![FieldError { field: "compose".into(), message: format!("the compose tool refused the file: {out}") }]));
+        return Err(e);
     }
     if let Err(e) = std::fs::rename(&staging, &dir) {
         let _ = std::fs::remove_dir_all(&staging);
@@ -336,6 +334,50 @@ struct DeploymentsQuery {
     app: Option<String>,
 }
 
+/// Checks a compose file and `.env` for app `name` (plus `errors` already
+/// found), then lets the compose tool check them in a staging directory,
+/// which is returned. Nothing else is written; on any error the staging
+/// directory is gone and the error lists every problem.
+pub(crate) async fn check_files(
+    state: &Shared,
+    name: &str,
+    compose: &str,
+    env: &std::collections::BTreeMap<String, String>,
+    mut errors: Vec<FieldError>,
+) -> Result<std::path::PathBuf, ApiError> {
+    errors.extend(crate::compose::check_env(env));
+    if let Err(e) = crate::compose::inspect(compose) {
+        errors.extend(e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let staging = state.config.apps_dir().join(format!(".staging-{:016x}", rand::random::<u64>()));
+    crate::deploy::write_app_files(&staging, compose, env).map_err(ApiError::internal)?;
+    let argv = crate::compose::command(&state.compose.command, name, &staging, &["config", "-q"]);
+    if let Err(out) = crate::compose::run(&argv, &staging).await {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(ApiError::invalid(vec![FieldError { field: "compose".into(), message: format!("the compose tool refused the file: {out}") }]));
+    }
+    Ok(staging)
+}
+
+/// Records a deployment of `version` and queues it.
+pub(crate) async fn queue_deployment(state: &Shared, app: &str, version: u32) -> Result<String, ApiError> {
+    let id = crate::queue::new_id(crate::deploy::now_ms());
+    let (i, a) = (id.clone(), app.to_string());
+    db(state, move |db| crate::deploy::store::insert(db, &i, &a, version, crate::deploy::now_ms())).await?;
+    let task = crate::queue::NewTask {
+        kind: "deploy".into(),
+        app: Some(app.to_string()),
+        payload: serde_json::json!({ "deployment_id": id }),
+        max_attempts: 3,
+    };
+    crate::queue::Queue::enqueue_with_id(&state.queue, &id, task).await.map_err(ApiError::internal)?;
+    state.queue_wakeup.notify_waiters();
+    Ok(id)
+}
+
 /// Recent deployments, newest first.
 #[utoipa::path(get, path = "/v1/deployments", security(("bearer" = [])), params(DeploymentsQuery), responses(
     (status = 200, body = [Deployment]),
@@ -345,7 +387,7 @@ async fn list_deployments(State(state): State<Shared>, axum::extract::Query(q): 
     Ok(Json(db(&state, move |db| crate::deploy::store::list(db, q.app.as_deref(), 200)).await?))
 }
 
-async fn find_deployment(state: &Shared, id: String) -> Result<Deployment, ApiError> {
+pub(crate) async fn find_deployment(state: &Shared, id: String) -> Result<Deployment, ApiError> {
     let i = id.clone();
     db(state, move |db| crate::deploy::store::get(db, &i))
         .await?
@@ -450,7 +492,11 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
-    paths(health, info, list_apps, get_app, deploy_app, list_deployments, get_deployment, deployment_log, cancel_deployment),
+    paths(
+        health, info, list_apps, get_app, deploy_app, list_deployments, get_deployment, deployment_log, cancel_deployment,
+        crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
+        crate::versions::redeploy,
+    ),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -14,6 +14,7 @@ pub mod docker;
 pub mod queue;
 pub mod serve;
 pub mod tokens;
+pub mod versions;
 pub mod worker;
 
 /// Version of this agent build.

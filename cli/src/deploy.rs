@@ -199,3 +199,87 @@ pub async fn status(client: &Client, app: &str, out: Output) -> anyhow::Result<(
         }
     }
 }
+
+pub async fn history(client: &Client, app: &str, out: Output) -> anyhow::Result<()> {
+    let vs = client.versions(app).await?;
+    match out {
+        Output::Json => output::json(&vs),
+        Output::Table => {
+            for v in &vs {
+                let when = time_of(v.created_at);
+                println!("v{:<4} {when}  {:<24} {}", v.version, v.author, v.message);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn time_of(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// Saves a version; with `deploy`, follows its deployment.
+pub async fn save(client: &Client, app: &str, compose: String, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
+    let saved = client.save_version(app, &appos_proto::SaveVersionRequest { compose, env: None, message, deploy }).await?;
+    if out == Output::Table {
+        eprintln!("saved {} version {}", saved.app, saved.version);
+    }
+    match saved.deployment_id {
+        Some(id) => follow(client, &id, out).await,
+        None if out == Output::Json => output::json(&saved),
+        None => Ok(()),
+    }
+}
+
+/// Opens the latest compose file in $EDITOR (else $VISUAL, else vi) and
+/// saves what comes back as a new version, unless nothing changed.
+pub async fn edit(client: &Client, app: &str, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
+    let latest = client.versions(app).await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("{app} has no versions"))?;
+    let current = client.version(app, latest.version).await?.compose;
+    let dir = tempfile_dir()?;
+    let path = dir.join(format!("{app}.compose.yml"));
+    std::fs::write(&path, &current)?;
+    let editor = std::env::var("EDITOR").or_else(|_| std::env::var("VISUAL")).unwrap_or_else(|_| "vi".into());
+    // $EDITOR may carry arguments ("code -w"): split it into an argv, no shell.
+    let mut argv = shlex::split(&editor).filter(|v| !v.is_empty()).ok_or_else(|| anyhow::anyhow!("cannot parse $EDITOR={editor:?}"))?;
+    argv.push(path.display().to_string());
+    let status = std::process::Command::new(&argv[0]).args(&argv[1..]).status().with_context(|| format!("running {}", argv[0]))?;
+    if !status.success() {
+        bail!("the editor exited with {status}; nothing was saved");
+    }
+    let edited = std::fs::read_to_string(&path)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if edited == current {
+        eprintln!("no change; nothing was saved");
+        return Ok(());
+    }
+    save(client, app, edited, message, deploy, out).await
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("appos-edit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+pub async fn rollback(client: &Client, app: &str, version: u32, out: Output) -> anyhow::Result<()> {
+    let saved = client.rollback(app, version).await?;
+    if out == Output::Table {
+        eprintln!("rolling {app} back to version {version} as version {}", saved.version);
+    }
+    match saved.deployment_id {
+        Some(id) => follow(client, &id, out).await,
+        None => Ok(()),
+    }
+}
+
+pub async fn redeploy(client: &Client, app: &str, out: Output) -> anyhow::Result<()> {
+    let saved = client.redeploy(app).await?;
+    match saved.deployment_id {
+        Some(id) => follow(client, &id, out).await,
+        None => Ok(()),
+    }
+}

@@ -64,6 +64,33 @@ enum Command {
     },
     /// Cancel a queued or running deployment.
     Cancel { id: String },
+    /// The versions of an app's compose file and .env.
+    History { app: String },
+    /// A unified diff between two versions.
+    Diff { app: String, from: u32, to: u32 },
+    /// Save a new version of the compose file (and deploy it with --deploy).
+    SetCompose {
+        app: String,
+        #[arg(long, short = 'f')]
+        file: std::path::PathBuf,
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+        #[arg(long)]
+        deploy: bool,
+    },
+    /// Edit the compose file in $EDITOR; saving it makes a new version.
+    Edit {
+        app: String,
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+        /// Deploy the new version.
+        #[arg(long)]
+        deploy: bool,
+    },
+    /// Deploy version N's compose file and .env again, as a new version.
+    Rollback { app: String, version: u32 },
+    /// Deploy the latest version again.
+    Redeploy { app: String },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +210,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deployments { app } => deploy::list(&client(&profiles, cli.server.as_deref()).await?, app.as_deref(), cli.output).await,
         Command::Deployment { id, follow } => deploy::show(&client(&profiles, cli.server.as_deref()).await?, &id, follow, cli.output).await,
         Command::Cancel { id } => deploy::cancel(&client(&profiles, cli.server.as_deref()).await?, &id, cli.output).await,
+        Command::History { app } => deploy::history(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
+        Command::Diff { app, from, to } => {
+            print!("{}", client(&profiles, cli.server.as_deref()).await?.diff(&app, from, to).await?);
+            Ok(())
+        }
+        Command::SetCompose { app, file, message, deploy: d } => {
+            let compose = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, compose, message, d, cli.output).await
+        }
+        Command::Edit { app, message, deploy: d } => deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, cli.output).await,
+        Command::Rollback { app, version } => deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, version, cli.output).await,
+        Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
         Command::List => {
             let client = client(&profiles, cli.server.as_deref()).await?;
             let apps = client.apps().await?;

@@ -3,7 +3,10 @@
 
 use std::sync::Mutex;
 
-use appos_proto::{AgentInfo, App, DeployAccepted, DeployRequest, Deployment, Health, LogLine, Problem};
+use appos_proto::{
+    AgentInfo, App, AppVersion, AppVersionDetail, DeployAccepted, DeployRequest, Deployment, Health, LogLine, Problem, RollbackRequest,
+    SaveVersionRequest, VersionSaved,
+};
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -106,6 +109,37 @@ impl Client {
     pub async fn deploy(&self, req: &DeployRequest) -> Result<DeployAccepted, ClientError> {
         let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
         decode(self.request_raw(Method::POST, "/v1/apps/deploy", Some(body)).await?)
+    }
+
+    pub async fn versions(&self, app: &str) -> Result<Vec<AppVersion>, ClientError> {
+        self.get(&format!("/v1/apps/{}/versions", encode_segment(app))).await
+    }
+
+    pub async fn version(&self, app: &str, version: u32) -> Result<AppVersionDetail, ClientError> {
+        self.get(&format!("/v1/apps/{}/versions/{version}", encode_segment(app))).await
+    }
+
+    /// A unified diff between two versions.
+    pub async fn diff(&self, app: &str, from: u32, to: u32) -> Result<String, ClientError> {
+        let r = self.request_raw(Method::GET, &format!("/v1/apps/{}/diff?from={from}&to={to}", encode_segment(app)), None).await?;
+        if r.status.is_success() {
+            return Ok(String::from_utf8_lossy(&r.body).into_owned());
+        }
+        decode::<String>(r)
+    }
+
+    pub async fn save_version(&self, app: &str, req: &SaveVersionRequest) -> Result<VersionSaved, ClientError> {
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/versions", encode_segment(app)), Some(body)).await?)
+    }
+
+    pub async fn rollback(&self, app: &str, version: u32) -> Result<VersionSaved, ClientError> {
+        let body = serde_json::to_vec(&RollbackRequest { version }).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/rollback", encode_segment(app)), Some(body)).await?)
+    }
+
+    pub async fn redeploy(&self, app: &str) -> Result<VersionSaved, ClientError> {
+        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/redeploy", encode_segment(app)), Some(b"{}".to_vec())).await?)
     }
 
     pub async fn deployments(&self, app: Option<&str>) -> Result<Vec<Deployment>, ClientError> {

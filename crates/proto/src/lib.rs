@@ -257,6 +257,57 @@ pub struct Deployment {
     pub finished_ms: Option<i64>,
 }
 
+/// One saved version of an app's compose file and `.env`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AppVersion {
+    pub version: u32,
+    /// Name of the token that saved it.
+    pub author: String,
+    pub message: String,
+    /// Seconds since the epoch.
+    #[ts(type = "number")]
+    pub created_at: i64,
+    /// Service → image digest it last ran with (empty until deployed).
+    pub digests: std::collections::BTreeMap<String, String>,
+}
+
+/// A version with its content. `.env` values are secrets and are not
+/// returned; their names are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AppVersionDetail {
+    pub version: AppVersion,
+    pub compose: String,
+    pub env_keys: Vec<String>,
+}
+
+/// `POST /v1/apps/{app}/versions`: save a new version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct SaveVersionRequest {
+    pub compose: String,
+    /// The new `.env`; the latest version's is kept when absent.
+    #[serde(default)]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Deploy it right away.
+    #[serde(default)]
+    pub deploy: bool,
+}
+
+/// `POST /v1/apps/{app}/rollback`: make version N current again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct RollbackRequest {
+    pub version: u32,
+}
+
+/// A saved version, and its deployment when one was queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct VersionSaved {
+    pub app: String,
+    pub version: u32,
+    pub deployment_id: Option<String>,
+}
+
 /// A line of a deployment's log, as `GET /v1/deployments/{id}/log` streams
 /// them (one JSON object per line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
@@ -307,6 +358,11 @@ pub fn typescript_declarations() -> String {
         DeploymentStep::decl(&cfg),
         Deployment::decl(&cfg),
         LogLine::decl(&cfg),
+        AppVersion::decl(&cfg),
+        AppVersionDetail::decl(&cfg),
+        SaveVersionRequest::decl(&cfg),
+        RollbackRequest::decl(&cfg),
+        VersionSaved::decl(&cfg),
     ];
     render_ts(&decls, "")
 }

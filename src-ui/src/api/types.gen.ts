@@ -156,3 +156,33 @@ export type LogLine = { seq: bigint, at_ms: number,
  * The step that printed it.
  */
 step: string, text: string, };
+
+export type AppVersion = { version: number, 
+/**
+ * Name of the token that saved it.
+ */
+author: string, message: string, 
+/**
+ * Seconds since the epoch.
+ */
+created_at: number, 
+/**
+ * Service → image digest it last ran with (empty until deployed).
+ */
+digests: { [key in string]: string }, };
+
+export type AppVersionDetail = { version: AppVersion, compose: string, env_keys: Array<string>, };
+
+export type SaveVersionRequest = { compose: string, 
+/**
+ * The new `.env`; the latest version's is kept when absent.
+ */
+env: { [key in string]: string } | null, message: string | null, 
+/**
+ * Deploy it right away.
+ */
+deploy: boolean, };
+
+export type RollbackRequest = { version: number, };
+
+export type VersionSaved = { app: string, version: number, deployment_id: string | null, };
