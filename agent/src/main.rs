@@ -155,3 +155,13 @@ fn fmt_time(t: Option<i64>) -> String {
         .and_then(|d| d.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok())
         .unwrap_or_else(|| t.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks the whole command tree for conflicts (only in debug builds, at parse time).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -88,7 +88,11 @@ enum Command {
         deploy: bool,
     },
     /// Deploy version N's compose file and .env again, as a new version.
-    Rollback { app: String, version: u32 },
+    Rollback {
+        app: String,
+        #[arg(value_name = "VERSION")]
+        to: u32,
+    },
     /// Deploy the latest version again.
     Redeploy { app: String },
 }
@@ -220,7 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, compose, message, d, cli.output).await
         }
         Command::Edit { app, message, deploy: d } => deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, cli.output).await,
-        Command::Rollback { app, version } => deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, version, cli.output).await,
+        Command::Rollback { app, to } => deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, cli.output).await,
         Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
         Command::List => {
             let client = client(&profiles, cli.server.as_deref()).await?;
@@ -421,4 +425,14 @@ fn app_ports(app: &App) -> String {
     ports.sort();
     ports.dedup();
     ports.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks the whole command tree for conflicts (only in debug builds, at parse time).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

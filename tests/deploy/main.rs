@@ -316,3 +316,75 @@ fn rand_below(n: u32) -> u32 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(7);
     nanos % n
 }
+
+fn worker_cmd(project: &str) -> String {
+    let o = Command::new(support::docker_cli())
+        .args(["ps", "--filter", &format!("label=com.docker.compose.project={project}"), "--filter", "label=com.docker.compose.service=worker"])
+        .args(["--format", "{{.Command}}", "--no-trunc"])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Versions, diff, a new version deployed, a rollback as a new version, and
+/// an edit through $EDITOR, against the containers that actually run.
+#[test]
+fn history_diff_and_rollback() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("hist");
+    let _p = env.project(&name);
+    let files = tempfile::tempdir().expect("dir");
+    let v1 = files.path().join("v1.yml");
+    std::fs::write(&v1, support::two_service_compose()).expect("write");
+    let v2 = files.path().join("v2.yml");
+    std::fs::write(&v2, support::two_service_compose().replace("\"3600\"", "\"7200\"")).expect("write");
+    let (v1s, v2s) = (v1.display().to_string(), v2.display().to_string());
+
+    let o = env.appos(&["deploy", "-f", &v1s, "--name", &name, "-m", "first"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(worker_cmd(&name).contains("3600"), "{}", worker_cmd(&name));
+
+    let o = env.appos(&["set-compose", &name, "-f", &v2s, "-m", "sleep longer", "--deploy"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(worker_cmd(&name).contains("7200"), "v2 runs: {}", worker_cmd(&name));
+
+    let o = env.appos(&["diff", &name, "1", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(d.contains("--- v1/compose.yml") && d.contains("+++ v2/compose.yml"), "{d}");
+    assert!(d.lines().any(|l| l.starts_with('-') && l.contains("3600")) && d.lines().any(|l| l.starts_with('+') && l.contains("7200")), "{d}");
+
+    let o = env.appos(&["rollback", &name, "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(worker_cmd(&name).contains("3600"), "rolled back: {}", worker_cmd(&name));
+    let o = env.appos(&["diff", &name, "1", "3"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).lines().any(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")), "v3 is v1");
+
+    // An invalid new version is refused and adds nothing.
+    let bad = files.path().join("bad.yml");
+    std::fs::write(&bad, "services:\n  web:\n    image: x\n    volumes: [\"/:/host\"]\n").expect("write");
+    let o = env.appos(&["set-compose", &name, "-f", &bad.display().to_string()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("services.web.volumes[0]"), "{}", text(&o));
+
+    // $EDITOR is run as an argv, and what it saves becomes version 4.
+    let o = Command::new(support::bin("appos"))
+        .args(["edit", &name, "-m", "via editor"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", env.home.path())
+        .env("EDITOR", "sed -i s/3600/1800/")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = env.appos(&["history", &name, "--output", "json"]);
+    let vs: Vec<appos_proto::AppVersion> = serde_json::from_slice(&o.stdout).expect("json");
+    let summary: Vec<(u32, &str)> = vs.iter().map(|v| (v.version, v.message.as_str())).collect();
+    assert_eq!(summary, [(4, "via editor"), (3, "rollback to version 1"), (2, "sleep longer"), (1, "first")]);
+    assert_eq!(vs[3].author, "deployer");
+    assert!(!vs[3].digests.is_empty(), "deployed versions record their digests");
+    let o = env.appos(&["diff", &name, "3", "4"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1800"));
+}
