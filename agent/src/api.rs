@@ -101,6 +101,8 @@ pub fn router(state: Shared) -> Router {
         .route("/apps/{app}/diff", get(crate::versions::diff))
         .route("/apps/{app}/rollback", post(crate::versions::rollback))
         .route("/apps/{app}/redeploy", post(crate::versions::redeploy))
+        .route("/apps/{app}/{action}", post(crate::versions::action))
+        .route("/apps/{app}", axum::routing::delete(crate::versions::delete))
         .route("/deployments", get(list_deployments))
         .route("/deployments/{id}", get(get_deployment))
         .route("/deployments/{id}/log", get(deployment_log))
@@ -363,12 +365,12 @@ pub(crate) async fn check_files(
 }
 
 /// Records a deployment of `version` and queues it.
-pub(crate) async fn queue_deployment(state: &Shared, app: &str, version: u32) -> Result<String, ApiError> {
+pub(crate) async fn queue_deployment(state: &Shared, app: &str, version: u32, op: appos_proto::Operation, remove_volumes: bool) -> Result<String, ApiError> {
     let id = crate::queue::new_id(crate::deploy::now_ms());
     let (i, a) = (id.clone(), app.to_string());
-    db(state, move |db| crate::deploy::store::insert(db, &i, &a, version, crate::deploy::now_ms())).await?;
+    db(state, move |db| crate::deploy::store::insert(db, &i, &a, version, op, remove_volumes, crate::deploy::now_ms())).await?;
     let task = crate::queue::NewTask {
-        kind: "deploy".into(),
+        kind: op.as_str().into(),
         app: Some(app.to_string()),
         payload: serde_json::json!({ "deployment_id": id }),
         max_attempts: 3,
@@ -495,7 +497,7 @@ impl utoipa::Modify for BearerAuth {
     paths(
         health, info, list_apps, get_app, deploy_app, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
-        crate::versions::redeploy,
+        crate::versions::redeploy, crate::versions::action, crate::versions::delete,
     ),
     modifiers(&BearerAuth),
 )]

@@ -74,6 +74,9 @@ const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL,
         PRIMARY KEY (deployment_id, seq)
     );",
+    // 3: deployments carry their operation; deletes may remove volumes.
+    "ALTER TABLE deployments ADD COLUMN operation TEXT NOT NULL DEFAULT 'deploy';
+     ALTER TABLE deployments ADD COLUMN remove_volumes INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A handle on the database. Statements are short, so one connection behind

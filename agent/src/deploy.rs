@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use appos_proto::{Deployment, DeploymentState, DeploymentStep, LogLine, StepState};
+use appos_proto::{Deployment, DeploymentState, DeploymentStep, LogLine, Operation, StepState};
 use bollard::query_parameters::CreateImageOptions;
 use futures_util::StreamExt as _;
 use rusqlite::{params, OptionalExtension};
@@ -66,12 +66,17 @@ fn parse_step(s: &str) -> StepState {
 pub mod store {
     use super::*;
 
-    pub fn insert(db: &Db, id: &str, app: &str, version: u32, now: i64) -> rusqlite::Result<()> {
+    pub fn insert(db: &Db, id: &str, app: &str, version: u32, op: Operation, remove_volumes: bool, now: i64) -> rusqlite::Result<()> {
         db.conn().execute(
-            "INSERT INTO deployments (id, app, version, state, created_ms) VALUES (?1, ?2, ?3, 'queued', ?4)",
-            params![id, app, version, now],
+            "INSERT INTO deployments (id, app, version, state, created_ms, operation, remove_volumes) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6)",
+            params![id, app, version, now, op.as_str(), remove_volumes],
         )?;
         Ok(())
+    }
+
+    /// Whether a delete should remove the app's volumes.
+    pub fn removes_volumes(db: &Db, id: &str) -> rusqlite::Result<bool> {
+        db.conn().query_row("SELECT remove_volumes FROM deployments WHERE id = ?1", params![id], |r| r.get::<_, i64>(0)).map(|v| v != 0)
     }
 
     pub fn set_state(db: &Db, id: &str, state: DeploymentState, error: Option<&str>, attempt: Option<u32>) -> rusqlite::Result<()> {
@@ -115,12 +120,13 @@ pub mod store {
         let c = db.conn();
         let d = c
             .query_row(
-                "SELECT id, app, version, state, attempt, error, created_ms, finished_ms FROM deployments WHERE id = ?1",
+                "SELECT id, app, version, state, attempt, error, created_ms, finished_ms, operation FROM deployments WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(Deployment {
                         id: r.get(0)?,
                         app: r.get(1)?,
+                        operation: Operation::parse(&r.get::<_, String>(8)?).unwrap_or(Operation::Deploy),
                         version: r.get(2)?,
                         state: parse_state(&r.get::<_, String>(3)?),
                         attempt: r.get(4)?,
@@ -265,7 +271,12 @@ pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Resu
         let (i, attempt) = (id.clone(), task.attempts);
         blocking(state, move |db| store::set_state(db, &i, DeploymentState::Running, None, Some(attempt))).await?;
     }
-    let result = steps(state, &id, &dep.app, dep.version, &cancel).await;
+    let result = match dep.operation {
+        Operation::Deploy => steps(state, &id, &dep.app, dep.version, &cancel).await,
+        Operation::Update => update(state, &id, &dep.app, dep.version, &cancel).await,
+        Operation::Delete => delete(state, &id, &dep.app, &cancel).await,
+        op @ (Operation::Start | Operation::Stop | Operation::Restart) => lifecycle(state, &id, &dep.app, op, &cancel).await,
+    };
     let (final_state, error) = match &result {
         Ok(()) => (DeploymentState::Succeeded, None),
         Err(TaskError::Cancelled) => (DeploymentState::Cancelled, Some("cancelled".to_string())),
@@ -368,6 +379,95 @@ async fn steps(state: &Shared, id: &str, app: &str, version: u32, cancel: &Cance
     blocking(state, move |db| store::set_digests(db, &a, version, &digests)).await?;
     step.end(StepState::Succeeded, format!("{n} image digests recorded")).await?;
     Ok(())
+}
+
+/// Start, stop or restart: one compose command.
+async fn lifecycle(state: &Shared, id: &str, app: &str, op: Operation, cancel: &CancellationToken) -> Result<(), TaskError> {
+    let dir = crate::compose::app_dir(&state.config.apps_dir(), app);
+    let step = Step::start(state, id, op.as_str()).await?;
+    let args: &[&str] = match op {
+        Operation::Start => &["start"],
+        Operation::Stop => &["stop"],
+        _ => &["restart"],
+    };
+    let argv = crate::compose::command(&state.compose.command, app, &dir, args);
+    match or_cancel(cancel, crate::compose::run(&argv, &dir)).await? {
+        Ok(out) => {
+            for line in out.lines().filter(|l| !l.trim().is_empty()) {
+                step.log(line.to_string()).await;
+            }
+            step.end(StepState::Succeeded, format!("compose {}", args[0])).await
+        }
+        Err(out) => Err(step.fail(TaskError::Permanent(format!("compose {} failed: {}", args[0], out.lines().last().unwrap_or("")))).await),
+    }
+}
+
+/// Pulls newer images for every service, then recreates what changed.
+async fn update(state: &Shared, id: &str, app: &str, version: u32, cancel: &CancellationToken) -> Result<(), TaskError> {
+    let (a, v) = (app.to_string(), version);
+    let Some((compose_text, _)) = blocking(state, move |db| store::version_files(db, &a, v)).await? else {
+        return Err(TaskError::Permanent(format!("version {version} of {app} is not recorded")));
+    };
+    let summary = crate::compose::inspect(&compose_text).map_err(|e| TaskError::Permanent(format!("{e:?}")))?;
+    let step = Step::start(state, id, "pull").await?;
+    let mut images: Vec<&String> = summary.services.values().collect();
+    images.sort();
+    images.dedup();
+    let mut kept = 0;
+    for image in images {
+        match or_cancel(cancel, pull(state, &step, image)).await? {
+            Ok(()) => {}
+            // A local image with no registry to ask: keep what runs.
+            Err(e) if state.docker.inspect_image(image).await.is_ok() => {
+                kept += 1;
+                step.log(format!("{image}: no newer image ({e}); keeping the local one")).await;
+            }
+            Err(e) => return Err(step.fail(TaskError::Permanent(format!("pulling {image}: {e}"))).await),
+        }
+    }
+    step.end(StepState::Succeeded, format!("{} images checked, {kept} kept as they are", summary.services.len())).await?;
+    steps(state, id, app, version, cancel).await
+}
+
+/// Takes the app down (with its volumes when asked) and forgets it.
+async fn delete(state: &Shared, id: &str, app: &str, cancel: &CancellationToken) -> Result<(), TaskError> {
+    let dir = crate::compose::app_dir(&state.config.apps_dir(), app);
+    let i = id.to_string();
+    let volumes = blocking(state, move |db| store::removes_volumes(db, &i)).await?;
+    let step = Step::start(state, id, "down").await?;
+    let mut args = vec!["down", "--remove-orphans", "-t", "10"];
+    if volumes {
+        args.push("-v");
+    }
+    let argv = crate::compose::command(&state.compose.command, app, &dir, &args);
+    if dir.join("compose.yml").exists() {
+        match or_cancel(cancel, crate::compose::run(&argv, &dir)).await? {
+            Ok(out) => {
+                for line in out.lines().filter(|l| !l.trim().is_empty()) {
+                    step.log(line.to_string()).await;
+                }
+            }
+            Err(out) => return Err(step.fail(TaskError::Permanent(format!("compose down failed: {}", out.lines().last().unwrap_or("")))).await),
+        }
+    }
+    step.end(StepState::Succeeded, if volumes { "containers, networks and volumes removed" } else { "containers and networks removed; volumes kept" }).await?;
+    let step = Step::start(state, id, "forget").await?;
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(step.fail(TaskError::Transient(format!("removing {}: {e}", dir.display()))).await);
+        }
+    }
+    let a = app.to_string();
+    blocking(state, move |db| {
+        let mut c = db.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM apps WHERE name = ?1", params![a])?;
+        tx.execute("DELETE FROM app_versions WHERE app = ?1", params![a])?;
+        tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'agent', 'app.delete', ?2)", params![crate::unix_now(), a])?;
+        tx.commit()
+    })
+    .await?;
+    step.end(StepState::Succeeded, "files and history removed; deployment records kept").await
 }
 
 async fn pull(state: &Shared, step: &Step<'_>, image: &str) -> Result<(), String> {

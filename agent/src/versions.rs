@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use appos_proto::{AppVersion, AppVersionDetail, FieldError, RollbackRequest, SaveVersionRequest, VersionSaved};
+use appos_proto::{AppVersion, AppVersionDetail, FieldError, Operation, RollbackRequest, SaveVersionRequest, VersionSaved};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -156,7 +156,7 @@ async fn save(state: &Shared, app: &str, who: &Principal, compose: String, env: 
         Ok(v)
     })
     .await?;
-    let deployment_id = if deploy { Some(queue_deployment(state, app, v).await?) } else { None };
+    let deployment_id = if deploy { Some(queue_deployment(state, app, v, Operation::Deploy, false).await?) } else { None };
     Ok(VersionSaved { app: app.to_string(), version: v, deployment_id })
 }
 
@@ -203,6 +203,40 @@ pub async fn rollback(
 pub async fn redeploy(State(state): State<Shared>, Path(app): Path<String>) -> Result<(StatusCode, Json<VersionSaved>), ApiError> {
     managed(&state, &app).await?;
     let v = latest(&state, &app).await?.meta.version;
-    let id = queue_deployment(&state, &app, v).await?;
+    let id = queue_deployment(&state, &app, v, Operation::Deploy, false).await?;
     Ok((StatusCode::ACCEPTED, Json(VersionSaved { app, version: v, deployment_id: Some(id) })))
+}
+
+/// `start`, `stop`, `restart` or `update` (pull newer images, recreate), queued like a deployment.
+#[utoipa::path(post, path = "/v1/apps/{app}/{action}", security(("bearer" = [])),
+    params(("app" = String, Path), ("action" = String, Path, description = "start, stop, restart or update")), responses(
+    (status = 202, body = appos_proto::Deployment), (status = 401, body = appos_proto::Problem), (status = 404, body = appos_proto::Problem),
+))]
+pub async fn action(State(state): State<Shared>, Path((app, action)): Path<(String, String)>) -> Result<(StatusCode, Json<appos_proto::Deployment>), ApiError> {
+    let op = match Operation::parse(&action) {
+        Some(op @ (Operation::Start | Operation::Stop | Operation::Restart | Operation::Update)) => op,
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such action", Some(format!("{action:?}: use start, stop, restart or update")))),
+    };
+    managed(&state, &app).await?;
+    let v = latest(&state, &app).await?.meta.version;
+    let id = queue_deployment(&state, &app, v, op, false).await?;
+    Ok((StatusCode::ACCEPTED, Json(crate::api::find_deployment(&state, id).await?)))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct DeleteQuery {
+    /// Also remove the app's volumes (its data).
+    #[serde(default)]
+    volumes: bool,
+}
+
+/// Takes the app down and forgets it; its volumes are kept unless `volumes=true`.
+#[utoipa::path(delete, path = "/v1/apps/{app}", security(("bearer" = [])), params(("app" = String, Path), DeleteQuery), responses(
+    (status = 202, body = appos_proto::Deployment), (status = 401, body = appos_proto::Problem), (status = 404, body = appos_proto::Problem),
+))]
+pub async fn delete(State(state): State<Shared>, Path(app): Path<String>, Query(q): Query<DeleteQuery>) -> Result<(StatusCode, Json<appos_proto::Deployment>), ApiError> {
+    managed(&state, &app).await?;
+    let v = latest(&state, &app).await?.meta.version;
+    let id = queue_deployment(&state, &app, v, Operation::Delete, q.volumes).await?;
+    Ok((StatusCode::ACCEPTED, Json(crate::api::find_deployment(&state, id).await?)))
 }

@@ -91,9 +91,9 @@ async fn run_task(state: &Shared, worker: &str, task: Task) {
     if task.cancel_requested {
         cancel.cancel();
     }
-    let result = match task.kind.as_str() {
-        "deploy" => deploy::run(state, &task, cancel.clone()).await,
-        other => Err(TaskError::Permanent(format!("unknown task kind {other:?}"))),
+    let result = match appos_proto::Operation::parse(&task.kind) {
+        Some(_) => deploy::run(state, &task, cancel.clone()).await,
+        None => Err(TaskError::Permanent(format!("unknown task kind {:?}", task.kind))),
     };
     beat.abort();
     let q = &state.queue;

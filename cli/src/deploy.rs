@@ -283,3 +283,9 @@ pub async fn redeploy(client: &Client, app: &str, out: Output) -> anyhow::Result
         None => Ok(()),
     }
 }
+
+/// start, stop, restart, update: queued like a deployment and followed.
+pub async fn action(client: &Client, app: &str, action: &str, out: Output) -> anyhow::Result<()> {
+    let d = client.app_action(app, action).await?;
+    follow(client, &d.id, out).await
+}

@@ -95,6 +95,21 @@ enum Command {
     },
     /// Deploy the latest version again.
     Redeploy { app: String },
+    /// Start the app's containers.
+    Start { app: String },
+    /// Stop the app's containers.
+    Stop { app: String },
+    /// Restart the app's containers.
+    Restart { app: String },
+    /// Pull newer images and recreate what changed.
+    Update { app: String },
+    /// Take the app down and forget it; its volumes are kept unless --volumes.
+    Delete {
+        app: String,
+        /// Also remove the app's volumes (its data).
+        #[arg(long)]
+        volumes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,6 +241,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Edit { app, message, deploy: d } => deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, cli.output).await,
         Command::Rollback { app, to } => deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, cli.output).await,
         Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
+        Command::Start { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "start", cli.output).await,
+        Command::Stop { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "stop", cli.output).await,
+        Command::Restart { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "restart", cli.output).await,
+        Command::Update { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "update", cli.output).await,
+        Command::Delete { app, volumes } => {
+            let c = client(&profiles, cli.server.as_deref()).await?;
+            let d = c.delete_app(&app, volumes).await?;
+            deploy::show(&c, &d.id, true, cli.output).await
+        }
         Command::List => {
             let client = client(&profiles, cli.server.as_deref()).await?;
             let apps = client.apps().await?;

@@ -388,3 +388,71 @@ fn history_diff_and_rollback() {
     let o = env.appos(&["diff", &name, "3", "4"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("1800"));
 }
+
+fn volume_exists(name: &str) -> bool {
+    Command::new(support::docker_cli()).args(["volume", "inspect", name]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn app_state(env: &Env, name: &str) -> Option<appos_proto::AppState> {
+    let o = env.appos(&["list", "--output", "json"]);
+    let apps: Vec<appos_proto::App> = serde_json::from_slice(&o.stdout).expect("apps");
+    apps.into_iter().find(|a| a.name == name).map(|a| a.state)
+}
+
+/// stop, start, restart, update and delete (keeping, then removing volumes),
+/// each queued like a deployment and checked against Docker.
+#[test]
+fn lifecycle_actions() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("life");
+    let _p = env.project(&name);
+    let files = tempfile::tempdir().expect("dir");
+    let compose = files.path().join("compose.yml");
+    let yaml = support::two_service_compose().replace(
+        "    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n",
+        "    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n",
+    ) + "volumes:\n  data: {}\n";
+    std::fs::write(&compose, yaml).expect("write");
+    let c = compose.display().to_string();
+    let volume = format!("{name}_data");
+
+    let o = env.appos(&["deploy", "-f", &c, "--name", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(volume_exists(&volume));
+
+    for (action, state) in [
+        ("stop", appos_proto::AppState::Stopped),
+        ("start", appos_proto::AppState::Running),
+        ("restart", appos_proto::AppState::Running),
+        ("update", appos_proto::AppState::Running),
+    ] {
+        let o = env.appos(&[action, &name]);
+        assert!(o.status.success(), "{action}: {}", text(&o));
+        assert_eq!(app_state(&env, &name), Some(state), "after {action}");
+    }
+    let o = env.appos(&["deployments", &name, "--output", "json"]);
+    let ds: Vec<appos_proto::Deployment> = serde_json::from_slice(&o.stdout).expect("json");
+    let ops: Vec<appos_proto::Operation> = ds.iter().rev().map(|d| d.operation).collect();
+    use appos_proto::Operation::*;
+    assert_eq!(ops, [Deploy, Stop, Start, Restart, Update]);
+
+    // Delete keeps the data unless asked.
+    let o = env.appos(&["delete", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(app_state(&env, &name), None, "containers gone");
+    assert!(volume_exists(&volume), "volumes are kept by default");
+    assert!(!env.agent.data.path().join("apps").join(&name).exists(), "files gone");
+    let o = env.appos(&["history", &name]);
+    assert!(!o.status.success() && text(&o).contains("No such app"), "{}", text(&o));
+
+    // The name is free again; this time the volume goes too.
+    let o = env.appos(&["deploy", "-f", &c, "--name", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.appos(&["delete", &name, "--volumes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!volume_exists(&volume), "volumes removed with --volumes");
+
+    // Unknown actions and apps are refused.
+    let o = env.appos(&["stop", "no-such-app"]);
+    assert!(!o.status.success() && text(&o).contains("No such app"), "{}", text(&o));
+}

@@ -142,6 +142,15 @@ impl Client {
         decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/redeploy", encode_segment(app)), Some(b"{}".to_vec())).await?)
     }
 
+    /// `start`, `stop`, `restart` or `update`, queued as a deployment.
+    pub async fn app_action(&self, app: &str, action: &str) -> Result<Deployment, ClientError> {
+        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/{}", encode_segment(app), encode_segment(action)), Some(b"{}".to_vec())).await?)
+    }
+
+    pub async fn delete_app(&self, app: &str, volumes: bool) -> Result<Deployment, ClientError> {
+        decode(self.request_raw(Method::DELETE, &format!("/v1/apps/{}?volumes={volumes}", encode_segment(app)), None).await?)
+    }
+
     pub async fn deployments(&self, app: Option<&str>) -> Result<Vec<Deployment>, ClientError> {
         match app {
             Some(a) => self.get(&format!("/v1/deployments?app={}", encode_segment(a))).await,

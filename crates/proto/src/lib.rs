@@ -241,10 +241,46 @@ pub struct DeploymentStep {
     pub detail: String,
 }
 
+/// What a deployment does to its app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Bring the app to a version (new app, new version, rollback, redeploy).
+    Deploy,
+    Start,
+    Stop,
+    Restart,
+    /// Pull newer images and recreate what changed.
+    Update,
+    /// Take the app down and forget it (volumes too when asked).
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Deploy => "deploy",
+            Operation::Start => "start",
+            Operation::Stop => "stop",
+            Operation::Restart => "restart",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Operation> {
+        [Operation::Deploy, Operation::Start, Operation::Stop, Operation::Restart, Operation::Update, Operation::Delete]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// A deployment: one operation on an app, run by the queue, with its steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct Deployment {
     pub id: String,
     pub app: String,
+    pub operation: Operation,
     pub version: u32,
     pub state: DeploymentState,
     /// Which try this is (a deployment whose agent died is taken up again).
@@ -354,6 +390,7 @@ pub fn typescript_declarations() -> String {
         DeployRequest::decl(&cfg),
         DeployAccepted::decl(&cfg),
         DeploymentState::decl(&cfg),
+        Operation::decl(&cfg),
         StepState::decl(&cfg),
         DeploymentStep::decl(&cfg),
         Deployment::decl(&cfg),

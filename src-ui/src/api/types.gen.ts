@@ -129,6 +129,8 @@ export type DeployAccepted = { deployment_id: string, app: string, version: numb
 
 export type DeploymentState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
+export type Operation = "deploy" | "start" | "stop" | "restart" | "update" | "delete";
+
 export type StepState = "running" | "succeeded" | "skipped" | "failed";
 
 export type DeploymentStep = { 
@@ -145,7 +147,7 @@ started_ms: number, finished_ms: number | null,
  */
 detail: string, };
 
-export type Deployment = { id: string, app: string, version: number, state: DeploymentState, 
+export type Deployment = { id: string, app: string, operation: Operation, version: number, state: DeploymentState, 
 /**
  * Which try this is (a deployment whose agent died is taken up again).
  */
