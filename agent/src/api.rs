@@ -42,6 +42,9 @@ impl ApiError {
     pub(crate) fn unauthorized(detail: &str) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid token", Some(detail.into()))
     }
+    pub(crate) fn add_error(&mut self, e: FieldError) {
+        self.0.errors.push(e);
+    }
     pub(crate) fn invalid(errors: Vec<FieldError>) -> ApiError {
         let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_input", "Invalid input", None);
         e.0.errors = errors;
@@ -101,6 +104,7 @@ pub fn router(state: Shared) -> Router {
         .route("/apps/{app}/diff", get(crate::versions::diff))
         .route("/apps/{app}/rollback", post(crate::versions::rollback))
         .route("/apps/{app}/redeploy", post(crate::versions::redeploy))
+        .route("/apps/{app}/logs", get(crate::logs::logs))
         .route("/apps/{app}/{action}", post(crate::versions::action))
         .route("/apps/{app}", axum::routing::delete(crate::versions::delete))
         .route("/deployments", get(list_deployments))
@@ -497,7 +501,7 @@ impl utoipa::Modify for BearerAuth {
     paths(
         health, info, list_apps, get_app, deploy_app, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
-        crate::versions::redeploy, crate::versions::action, crate::versions::delete,
+        crate::versions::redeploy, crate::versions::action, crate::versions::delete, crate::logs::logs,
     ),
     modifiers(&BearerAuth),
 )]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod deploy;
 pub mod docker;
+pub mod logs;
 pub mod queue;
 pub mod serve;
 pub mod tokens;

@@ -103,6 +103,25 @@ enum Command {
     Restart { app: String },
     /// Pull newer images and recreate what changed.
     Update { app: String },
+    /// What the app's containers print.
+    Logs {
+        app: String,
+        /// Keep printing new lines.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Lines per container from the end (a number or "all").
+        #[arg(long, default_value = "200")]
+        tail: String,
+        /// Only lines since an epoch second or an age (10m, 2h, 1d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only lines matching this regular expression.
+        #[arg(long)]
+        grep: Option<String>,
+    },
     /// Take the app down and forget it; its volumes are kept unless --volumes.
     Delete {
         app: String,
@@ -245,6 +264,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stop { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "stop", cli.output).await,
         Command::Restart { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "restart", cli.output).await,
         Command::Update { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "update", cli.output).await,
+        Command::Logs { app, follow, service, tail, since, grep } => {
+            let c = client(&profiles, cli.server.as_deref()).await?;
+            let mut q = vec![format!("tail={}", appos_client::api::encode_segment(&tail)), format!("follow={follow}")];
+            if let Some(s) = service {
+                q.push(format!("service={}", appos_client::api::encode_segment(&s)));
+            }
+            if let Some(s) = since {
+                q.push(format!("since={}", appos_client::api::encode_segment(&s)));
+            }
+            if let Some(g) = grep {
+                q.push(format!("grep={}", appos_client::api::encode_segment(&g)));
+            }
+            let json = cli.output == Output::Json;
+            c.app_logs(&app, &q.join("&"), |l| {
+                if json {
+                    println!("{}", serde_json::to_string(&l).unwrap_or_default());
+                } else {
+                    println!("{:<12} | {}", l.service, l.text);
+                }
+            })
+            .await?;
+            Ok(())
+        }
         Command::Delete { app, volumes } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
             let d = c.delete_app(&app, volumes).await?;

@@ -456,3 +456,69 @@ fn lifecycle_actions() {
     let o = env.appos(&["stop", "no-such-app"]);
     assert!(!o.status.success() && text(&o).contains("No such app"), "{}", text(&o));
 }
+
+/// Logs of an app's containers: all, one service, tail, grep, bad input, follow.
+#[test]
+fn app_logs() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("logs");
+    let _p = env.project(&name);
+    let files = tempfile::tempdir().expect("dir");
+    let compose = files.path().join("compose.yml");
+    std::fs::write(
+        &compose,
+        format!(
+            "services:\n  printer:\n    image: {img}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"for i in 1 2 3; do echo line-$$i; echo err-$$i >&2; done; exec /bin/busybox sleep 3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n  quiet:\n    image: {img}\n    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n",
+            img = support::BUSYBOX_IMAGE,
+            label = support::TEST_LABEL
+        ),
+    )
+    .expect("write");
+    let o = env.appos(&["deploy", "-f", &compose.display().to_string(), "--name", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let o = env.appos(&["logs", &name, "--tail", "all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let all = String::from_utf8_lossy(&o.stdout).into_owned();
+    for l in ["line-1", "line-3", "err-2"] {
+        assert!(all.contains(&format!("printer      | {l}")), "{l} in {all}");
+    }
+    let o = env.appos(&["logs", &name, "--grep", "line-[23]", "--output", "json"]);
+    let lines: Vec<appos_proto::AppLogLine> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let mut texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    texts.sort();
+    assert_eq!(texts, ["line-2", "line-3"]);
+    assert!(lines.iter().all(|l| l.service == "printer" && l.stream == "stdout"));
+    let o = env.appos(&["logs", &name, "--service", "printer", "--grep", "^err", "--output", "json"]);
+    assert!(String::from_utf8_lossy(&o.stdout).lines().all(|l| l.contains("\"stream\":\"stderr\"")), "{}", text(&o));
+    let o = env.appos(&["logs", &name, "--service", "printer", "--tail", "1"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1, "{}", text(&o));
+
+    for (args, needle) in [
+        (vec!["--grep", "("], "grep"),
+        (vec!["--service", "nope"], "service"),
+        (vec!["--tail", "lots"], "tail"),
+        (vec!["--since", "5y"], "since"),
+    ] {
+        let mut a = vec!["logs", name.as_str()];
+        a.extend(args.iter().copied());
+        let o = env.appos(&a);
+        assert!(!o.status.success() && text(&o).contains(needle), "{args:?}: {}", text(&o));
+    }
+
+    // --follow keeps streaming until stopped.
+    let mut child = Command::new(support::bin("appos"))
+        .args(["logs", &name, "-f", "--service", "printer"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", env.home.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().expect("wait").is_none(), "follow keeps running");
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("line-1"));
+}

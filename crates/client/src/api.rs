@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use appos_proto::{
-    AgentInfo, App, AppVersion, AppVersionDetail, DeployAccepted, DeployRequest, Deployment, Health, LogLine, Problem, RollbackRequest,
+    AgentInfo, App, AppLogLine, AppVersion, AppVersionDetail, DeployAccepted, DeployRequest, Deployment, Health, LogLine, Problem, RollbackRequest,
     SaveVersionRequest, VersionSaved,
 };
 use bytes::Bytes;
@@ -168,12 +168,19 @@ impl Client {
 
     /// Streams a deployment's log: stored lines first, then new ones, until
     /// the deployment ends. `on_line` sees each line as it arrives.
-    pub async fn follow_deployment_log(&self, id: &str, mut on_line: impl FnMut(LogLine)) -> Result<(), ClientError> {
+    pub async fn follow_deployment_log(&self, id: &str, on_line: impl FnMut(LogLine)) -> Result<(), ClientError> {
+        self.stream_ndjson(&format!("/v1/deployments/{}/log", encode_segment(id)), on_line).await
+    }
+
+    /// Streams an app's container logs (`query` is the URL query, e.g. `tail=100&follow=true`).
+    pub async fn app_logs(&self, app: &str, query: &str, on_line: impl FnMut(AppLogLine)) -> Result<(), ClientError> {
+        self.stream_ndjson(&format!("/v1/apps/{}/logs?{query}", encode_segment(app)), on_line).await
+    }
+
+    /// GETs `path` and hands each JSON line of the answer to `on_item` as it arrives.
+    async fn stream_ndjson<T: DeserializeOwned>(&self, path: &str, mut on_item: impl FnMut(T)) -> Result<(), ClientError> {
         let mut sender = self.sender().await?;
-        let mut req = Request::builder()
-            .method(Method::GET)
-            .uri(format!("/v1/deployments/{}/log", encode_segment(id)))
-            .header(header::HOST, "appos-agent");
+        let mut req = Request::builder().method(Method::GET).uri(path).header(header::HOST, "appos-agent");
         if let Some(t) = &self.token {
             req = req.header(header::AUTHORIZATION, format!("{}{t}", appos_proto::BEARER));
         }
@@ -190,13 +197,13 @@ impl Client {
         }
         let mut pending: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ClientError::Protocol(format!("reading the log: {e}")))?;
+            let frame = frame.map_err(|e| ClientError::Protocol(format!("reading the stream: {e}")))?;
             let Some(data) = frame.data_ref() else { continue };
             pending.extend_from_slice(data);
             while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=pos).collect();
-                if let Ok(l) = serde_json::from_slice::<LogLine>(&line[..line.len() - 1]) {
-                    on_line(l);
+                if let Ok(item) = serde_json::from_slice::<T>(&line[..line.len() - 1]) {
+                    on_item(item);
                 }
             }
         }
@@ -226,7 +233,8 @@ fn decode<T: DeserializeOwned>(resp: RawResponse) -> Result<T, ClientError> {
     Err(ClientError::Api(problem))
 }
 
-fn encode_segment(s: &str) -> String {
+/// Percent-encodes a URL path segment or query value.
+pub fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

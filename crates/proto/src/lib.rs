@@ -293,6 +293,17 @@ pub struct Deployment {
     pub finished_ms: Option<i64>,
 }
 
+/// A line an app's container printed, as `GET /v1/apps/{app}/logs` streams
+/// them (one JSON object per line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AppLogLine {
+    pub service: String,
+    pub container: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub text: String,
+}
+
 /// One saved version of an app's compose file and `.env`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct AppVersion {
@@ -395,6 +406,7 @@ pub fn typescript_declarations() -> String {
         DeploymentStep::decl(&cfg),
         Deployment::decl(&cfg),
         LogLine::decl(&cfg),
+        AppLogLine::decl(&cfg),
         AppVersion::decl(&cfg),
         AppVersionDetail::decl(&cfg),
         SaveVersionRequest::decl(&cfg),

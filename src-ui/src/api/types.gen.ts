@@ -159,6 +159,12 @@ export type LogLine = { seq: bigint, at_ms: number,
  */
 step: string, text: string, };
 
+export type AppLogLine = { service: string, container: string, 
+/**
+ * `stdout` or `stderr`.
+ */
+stream: string, text: string, };
+
 export type AppVersion = { version: number, 
 /**
  * Name of the token that saved it.

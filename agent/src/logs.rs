@@ -1,0 +1,138 @@
+//! `GET /v1/apps/{app}/logs`: what an app's containers print, from all of its
+//! services or one, the last N lines and/or since a time, filtered by a
+//! regular expression, and followed live on request.
+
+use appos_proto::{AppLogLine, FieldError};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptions;
+use futures_util::StreamExt as _;
+
+use crate::api::{valid_app_name, ApiError, Shared};
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct LogsQuery {
+    /// Only this service.
+    service: Option<String>,
+    /// Lines per container from the end: a number or `all` (default 200).
+    tail: Option<String>,
+    /// Only lines since: seconds since the epoch, or an age such as `10m`, `2h`, `1d`.
+    since: Option<String>,
+    /// Keep streaming new lines.
+    #[serde(default)]
+    follow: bool,
+    /// Only lines matching this regular expression.
+    grep: Option<String>,
+}
+
+/// Parses `since`: an epoch second count or an age (`30s`, `10m`, `2h`, `1d`).
+pub fn parse_since(s: &str, now: i64) -> Option<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return (n >= 0).then_some(n);
+    }
+    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: i64 = num.parse().ok().filter(|n: &i64| *n >= 0)?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return None,
+    };
+    Some((now - secs).max(0))
+}
+
+fn invalid(field: &str, message: String) -> ApiError {
+    let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "Invalid input", None);
+    e.add_error(FieldError { field: field.into(), message });
+    e
+}
+
+/// Streams the app's logs as JSON lines.
+#[utoipa::path(get, path = "/v1/apps/{app}/logs", security(("bearer" = [])), params(("app" = String, Path), LogsQuery), responses(
+    (status = 200, description = "One AppLogLine JSON object per line", content_type = "application/x-ndjson", body = AppLogLine),
+    (status = 400, body = appos_proto::Problem), (status = 401, body = appos_proto::Problem), (status = 404, body = appos_proto::Problem),
+))]
+pub async fn logs(State(state): State<Shared>, Path(app): Path<String>, Query(q): Query<LogsQuery>) -> Result<Response, ApiError> {
+    if !valid_app_name(&app) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_app_name", "Not a valid app name", None));
+    }
+    let tail = match q.tail.as_deref() {
+        None => "200".to_string(),
+        Some("all") => "all".to_string(),
+        Some(n) => n.parse::<u32>().map(|n| n.to_string()).map_err(|_| invalid("tail", "a number of lines or `all`".into()))?,
+    };
+    let since = match q.since.as_deref() {
+        None => 0,
+        Some(s) => parse_since(s, crate::unix_now()).ok_or_else(|| invalid("since", "seconds since the epoch, or an age like 10m, 2h, 1d".into()))?,
+    };
+    let grep = match q.grep.as_deref() {
+        None | Some("") => None,
+        Some(re) => Some(
+            regex::RegexBuilder::new(re)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| invalid("grep", format!("not a valid regular expression: {e}")))?,
+        ),
+    };
+    let apps = crate::docker::list_apps(&state.docker, &Default::default()).await.map_err(ApiError::docker)?;
+    let a = apps
+        .into_iter()
+        .find(|a| a.name == app)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "app_not_found", "No such app", Some(app.clone())))?;
+    if let Some(s) = &q.service {
+        if !a.services.iter().any(|x| &x.name == s) {
+            return Err(invalid("service", format!("{app} has no service {s:?}")));
+        }
+    }
+    let mut streams = Vec::new();
+    for svc in a.services.into_iter().filter(|s| q.service.as_ref().is_none_or(|want| &s.name == want)) {
+        for c in svc.containers {
+            let opts = LogsOptions { follow: q.follow, stdout: true, stderr: true, since: since.min(i32::MAX as i64) as i32, tail: tail.clone(), ..Default::default() };
+            let (service, container) = (svc.name.clone(), c.name.clone());
+            let grep = grep.clone();
+            let s = state.docker.logs(&c.id, Some(opts)).flat_map(move |item| {
+                let lines: Vec<AppLogLine> = match item {
+                    Ok(out) => {
+                        let (stream, bytes) = match out {
+                            LogOutput::StdErr { message } => ("stderr", message),
+                            LogOutput::StdOut { message } | LogOutput::Console { message } => ("stdout", message),
+                            LogOutput::StdIn { .. } => ("stdin", bytes::Bytes::new()),
+                        };
+                        String::from_utf8_lossy(&bytes)
+                            .lines()
+                            .filter(|l| grep.as_ref().is_none_or(|re| re.is_match(l)))
+                            .map(|l| AppLogLine { service: service.clone(), container: container.clone(), stream: stream.into(), text: l.to_string() })
+                            .collect()
+                    }
+                    Err(e) => vec![AppLogLine { service: service.clone(), container: container.clone(), stream: "error".into(), text: e.to_string() }],
+                };
+                futures_util::stream::iter(lines)
+            });
+            streams.push(s.boxed());
+        }
+    }
+    let body = futures_util::stream::select_all(streams)
+        .map(|l| Ok::<_, std::convert::Infallible>(format!("{}\n", serde_json::to_string(&l).unwrap_or_default())));
+    let mut resp = Response::new(axum::body::Body::from_stream(body));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(parse_since("1700000000", 0), Some(1_700_000_000));
+        assert_eq!(parse_since("10m", 10_000), Some(9_400));
+        assert_eq!(parse_since("2h", 10_000), Some(2_800));
+        assert_eq!(parse_since("1d", 10), Some(0));
+        for bad in ["", "m", "-5", "5y", "ten", "-5m"] {
+            assert_eq!(parse_since(bad, 100), None, "{bad:?}");
+        }
+    }
+}
