@@ -522,3 +522,39 @@ fn app_logs() {
     let out = child.wait_with_output().expect("output");
     assert!(String::from_utf8_lossy(&out.stdout).contains("line-1"));
 }
+
+/// Two deployments of one app queued at once run one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deploys_of_one_app_run_one_after_the_other() {
+    let Some(env) = Env::start() else { return };
+    let c = env.client();
+    let name = support::unique("serial");
+    let _p = env.project(&name);
+    let req = DeployRequest { name: name.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None };
+    let first = c.deploy(&req).await.expect("deploy");
+    let (a, b) = tokio::join!(c.redeploy(&name), c.redeploy(&name));
+    let ids = [first.deployment_id, a.expect("redeploy").deployment_id.expect("id"), b.expect("redeploy").deployment_id.expect("id")];
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut done = Vec::new();
+    for id in &ids {
+        loop {
+            let d = c.deployment(id).await.expect("deployment");
+            if d.state.is_terminal() {
+                assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
+                done.push(d);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Each ran after the previous one had finished: no two overlapped.
+    let mut spans: Vec<(i64, i64)> = done
+        .iter()
+        .map(|d| (d.steps.first().expect("steps").started_ms, d.finished_ms.expect("finished")))
+        .collect();
+    spans.sort();
+    for w in spans.windows(2) {
+        assert!(w[0].1 <= w[1].0, "deployments overlapped: {spans:?}");
+    }
+}
