@@ -7,6 +7,9 @@
 //!   against Docker's own `GET /containers/json` over the same tunnel (target ≤ 1.5×)
 //! - SSH connect + tunnel + first API answer (target ≤ 300 ms), against
 //!   OpenSSH's `ssh HOST true` to the same sshd
+//! - deploying a three-service stack, against `docker-compose up -d` (≤ 1.2×)
+//! - queue: enqueue-to-start latency (p99 ≤ 50 ms) and no-op throughput
+//!   (≥ 500/s SQLite, ≥ 2000/s Redis), per backend
 
 use std::process::Command;
 use std::sync::Arc;
@@ -188,6 +191,152 @@ async fn bench() -> anyhow::Result<()> {
         "≤ 300 ms; baseline: OpenSSH `ssh host true`",
     );
 
+    deploy_vs_compose(&agent, &token).await?;
+    queues().await?;
     support::cleanup_docker()?;
+    Ok(())
+}
+
+mod queue_bench {
+    //! Queue figures per backend: enqueue-to-start latency on an idle queue
+    //! (a worker woken the way the agent wakes its workers) and no-op task
+    //! throughput with three workers.
+
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use appos_agent::queue::{NewTask, Queue};
+
+    fn task(i: usize) -> NewTask {
+        NewTask { kind: "noop".into(), app: None, payload: serde_json::json!(i), max_attempts: 1 }
+    }
+
+    /// p50 and p99 of enqueue → claimed, idle queue, one waiting worker.
+    pub async fn latency<Q: Queue + 'static>(q: Arc<Q>, samples: usize) -> anyhow::Result<(Duration, Duration)> {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        let worker = {
+            let (q, wake) = (q.clone(), wake.clone());
+            tokio::spawn(async move {
+                loop {
+                    match q.claim("bench", Duration::from_secs(30)).await {
+                        Ok(Some(t)) => {
+                            let _ = tx.send(Instant::now());
+                            let _ = q.complete(&t.id, "bench").await;
+                        }
+                        Ok(None) => {
+                            tokio::select! {
+                                _ = wake.notified() => {}
+                                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+        };
+        let mut lat = Vec::with_capacity(samples);
+        for i in 0..samples {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let t0 = Instant::now();
+            q.enqueue(task(i)).await?;
+            wake.notify_one();
+            let t1 = rx.recv().await.ok_or_else(|| anyhow::anyhow!("worker stopped"))?;
+            lat.push(t1 - t0);
+        }
+        worker.abort();
+        lat.sort();
+        Ok((lat[lat.len() / 2], lat[(lat.len() * 99) / 100]))
+    }
+
+    /// No-op tasks per second: `n` queued, then drained by three workers.
+    pub async fn throughput<Q: Queue + 'static>(q: Arc<Q>, n: usize) -> anyhow::Result<f64> {
+        for i in 0..n {
+            q.enqueue(task(i)).await?;
+        }
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        for w in 0..3 {
+            let q = q.clone();
+            workers.push(tokio::spawn(async move {
+                let me = format!("w{w}");
+                let mut done = 0usize;
+                while let Ok(Some(t)) = q.claim(&me, Duration::from_secs(30)).await {
+                    if q.complete(&t.id, &me).await.is_ok() {
+                        done += 1;
+                    }
+                }
+                done
+            }));
+        }
+        let mut total = 0;
+        for w in workers {
+            total += w.await?;
+        }
+        anyhow::ensure!(total == n, "{total} of {n} tasks completed");
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    }
+}
+
+/// Queue latency and throughput per backend, printed as rows.
+pub async fn queues() -> anyhow::Result<()> {
+    use appos_agent::queue::{RedisQueue, SqliteQueue};
+    let dir = tempfile::tempdir()?;
+    let sqlite = Arc::new(SqliteQueue::open(&dir.path().join("q.db"))?);
+    let redis_server = support::Redis::start()?;
+    let redis = Arc::new(RedisQueue::connect(&redis_server.url(), "bench").await?);
+
+    let (s50, s99) = queue_bench::latency(sqlite.clone(), 200).await?;
+    let (r50, r99) = queue_bench::latency(redis.clone(), 200).await?;
+    row("enqueue→start p50 ms (sqlite | redis)", format!("{:.2}", ms(s50)), format!("{:.2}", ms(r50)), "-".into(), "");
+    row("enqueue→start p99 ms (sqlite | redis)", format!("{:.2}", ms(s99)), format!("{:.2}", ms(r99)), "-".into(), "≤ 50 ms each");
+    let st = queue_bench::throughput(sqlite, 2000).await?;
+    let rt = queue_bench::throughput(redis, 5000).await?;
+    row("no-op tasks/s, 3 workers (sqlite | redis)", format!("{st:.0}"), format!("{rt:.0}"), "-".into(), "≥ 500 sqlite, ≥ 2000 redis");
+    Ok(())
+}
+
+/// Deploying a three-service stack through AppOS, against `docker-compose up
+/// -d` of the same file, median of three each.
+pub async fn deploy_vs_compose(agent: &support::Agent, token: &str) -> anyhow::Result<()> {
+    let c = Client::new(Transport::Unix(agent.socket()), Some(token.to_string()));
+    let yaml = format!(
+        "services:\n{}",
+        ["a", "b", "c"]
+            .iter()
+            .map(|s| format!("  {s}:\n    image: {}\n    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n", support::BUSYBOX_IMAGE, support::TEST_LABEL))
+            .collect::<String>()
+    );
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("compose.yml"), &yaml)?;
+    let compose = support::compose_cmd();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..3 {
+        let project = format!("benchplain{i}");
+        let t = Instant::now();
+        let st = Command::new(&compose[0]).args(&compose[1..]).args(["-p", &project, "up", "-d"]).current_dir(dir.path()).output()?;
+        theirs.push(t.elapsed());
+        anyhow::ensure!(st.status.success(), "docker-compose up failed");
+        let _ = Command::new(&compose[0]).args(&compose[1..]).args(["-p", &project, "down", "-t", "1"]).current_dir(dir.path()).output();
+
+        let name = format!("benchappos{i}");
+        let t = Instant::now();
+        let accepted = c.deploy(&appos_proto::DeployRequest { name: name.clone(), compose: yaml.clone(), env: Default::default(), message: None }).await?;
+        loop {
+            let d = c.deployment(&accepted.deployment_id).await?;
+            if d.state.is_terminal() {
+                anyhow::ensure!(d.state == appos_proto::DeploymentState::Succeeded, "deploy failed: {:?}", d.error);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ours.push(t.elapsed());
+        let del = c.delete_app(&name, true).await?;
+        while !c.deployment(&del.id).await?.state.is_terminal() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (o, b) = (percentile(&mut ours, 0.5), percentile(&mut theirs, 0.5));
+    row("deploy 3-service stack, median ms", format!("{:.0}", ms(o)), format!("{:.0}", ms(b)), format!("{:.2}", ms(o) / ms(b)), "≤ 1.2× docker-compose up -d");
     Ok(())
 }

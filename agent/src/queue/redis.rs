@@ -44,23 +44,29 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. ':leases', '-inf', '(' .. n
     'last_error', 'the worker stopped answering (lease expired)')
   redis.call('ZADD', p .. ':s:' .. st, redis.call('HGET', k, 'seq'), id)
 end
+-- Scanned in pages, so that a claim costs little when the head of the queue is free.
 local blocked = {}
-for _, id in ipairs(redis.call('ZRANGE', p .. ':s:queued', 0, -1)) do
-  local k = p .. ':task:' .. id
-  local app = redis.call('HGET', k, 'app')
-  local free = app == '' or (not blocked[app] and redis.call('HEXISTS', p .. ':app_running', app) == 0)
-  if free and tonumber(redis.call('HGET', k, 'run_after')) <= now then
-    redis.call('ZREM', p .. ':s:queued', id)
-    redis.call('ZADD', p .. ':s:running', redis.call('HGET', k, 'seq'), id)
-    redis.call('ZADD', p .. ':leases', now + lease, id)
-    if app ~= '' then redis.call('HSET', p .. ':app_running', app, id) end
-    redis.call('HINCRBY', k, 'attempts', 1)
-    redis.call('HSET', k, 'state', 'running', 'owner', worker, 'lease_until', now + lease, 'updated', now)
-    return id
+local start = 0
+while true do
+  local page = redis.call('ZRANGE', p .. ':s:queued', start, start + 99)
+  if #page == 0 then return false end
+  for _, id in ipairs(page) do
+    local k = p .. ':task:' .. id
+    local app = redis.call('HGET', k, 'app')
+    local free = app == '' or (not blocked[app] and redis.call('HEXISTS', p .. ':app_running', app) == 0)
+    if free and tonumber(redis.call('HGET', k, 'run_after')) <= now then
+      redis.call('ZREM', p .. ':s:queued', id)
+      redis.call('ZADD', p .. ':s:running', redis.call('HGET', k, 'seq'), id)
+      redis.call('ZADD', p .. ':leases', now + lease, id)
+      if app ~= '' then redis.call('HSET', p .. ':app_running', app, id) end
+      redis.call('HINCRBY', k, 'attempts', 1)
+      redis.call('HSET', k, 'state', 'running', 'owner', worker, 'lease_until', now + lease, 'updated', now)
+      return id
+    end
+    if app ~= '' then blocked[app] = true end
   end
-  if app ~= '' then blocked[app] = true end
+  start = start + 100
 end
-return false
 ";
 
 // Shared by the scripts that end a running task: checks ownership, then
