@@ -27,6 +27,9 @@ pub struct AgentState {
     pub queue: crate::queue::AnyQueue,
     /// Wakes idle workers when a task is queued.
     pub queue_wakeup: tokio::sync::Notify,
+    /// When this agent started (seconds since the epoch): versions saved
+    /// since were checked by the same compose tool.
+    pub started_at: i64,
 }
 
 pub type Shared = Arc<AgentState>;

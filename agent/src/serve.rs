@@ -51,7 +51,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         ),
         None => crate::queue::AnyQueue::Sqlite(crate::queue::SqliteQueue::open(&config.queue_path())?),
     };
-    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new() });
+    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new(), started_at: crate::unix_now() });
     remove_leftovers(&state).await;
     Ok(state)
 }
