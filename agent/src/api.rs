@@ -84,6 +84,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A JSON body whose rejection (malformed, wrong shape, too large) is a
+/// problem-JSON answer like every other error.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(e.status(), "too_large", "Request too large", Some("compose files are limited to 1 MiB".into())))
+            }
+            Err(e) => Err(ApiError::invalid(vec![FieldError { field: "body".into(), message: e.body_text() }])),
+        }
+    }
+}
+
 /// Compose project names as Docker normalises them, which is also the rule for
 /// AppOS app names.
 pub fn valid_app_name(name: &str) -> bool {
@@ -263,15 +285,8 @@ pub(crate) async fn db<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) ->
 async fn deploy_app(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
-    body: Result<Json<DeployRequest>, axum::extract::rejection::JsonRejection>,
+    ApiJson(req): ApiJson<DeployRequest>,
 ) -> Result<(StatusCode, Json<DeployAccepted>), ApiError> {
-    let Json(req) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(e.status(), "too_large", "Request too large", Some("compose files are limited to 1 MiB".into()))
-        } else {
-            ApiError::invalid(vec![FieldError { field: "body".into(), message: e.body_text() }])
-        }
-    })?;
     let mut errors = Vec::new();
     if !valid_app_name(&req.name) {
         errors.push(FieldError { field: "name".into(), message: "app names match ^[a-z0-9][a-z0-9_-]{0,62}$".into() });

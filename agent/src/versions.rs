@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use rusqlite::{params, OptionalExtension};
 
-use crate::api::{check_files, db, queue_deployment, valid_app_name, ApiError, Shared};
+use crate::api::{check_files, db, queue_deployment, valid_app_name, ApiError, ApiJson, Shared};
 use crate::tokens::Principal;
 
 fn not_found(app: &str) -> ApiError {
@@ -168,7 +168,7 @@ pub async fn create(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Path(app): Path<String>,
-    Json(req): Json<SaveVersionRequest>,
+    ApiJson(req): ApiJson<SaveVersionRequest>,
 ) -> Result<(StatusCode, Json<VersionSaved>), ApiError> {
     managed(&state, &app).await?;
     let env = match req.env {
@@ -188,7 +188,7 @@ pub async fn rollback(
     State(state): State<Shared>,
     Extension(who): Extension<Principal>,
     Path(app): Path<String>,
-    Json(req): Json<RollbackRequest>,
+    ApiJson(req): ApiJson<RollbackRequest>,
 ) -> Result<(StatusCode, Json<VersionSaved>), ApiError> {
     managed(&state, &app).await?;
     let old = version(&state, &app, req.version).await?;

@@ -215,8 +215,12 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     let apps = c.apps().await.expect("apps");
     assert!(!apps.iter().any(|a| a.name.starts_with("okname")), "no container was created");
     // A malformed body is a 400 too.
-    let r = c.request_raw(http::Method::POST, "/v1/apps/deploy", Some(b"{not json".to_vec())).await.expect("request");
-    assert_eq!(r.status.as_u16(), 400);
+    for (path, body) in [("/v1/apps/deploy", &b"{not json"[..]), ("/v1/apps/deploy", &b"{\"name\": 3}"[..])] {
+        let r = c.request_raw(http::Method::POST, path, Some(body.to_vec())).await.expect("request");
+        assert_eq!(r.status.as_u16(), 400);
+        let p: appos_proto::Problem = serde_json::from_slice(&r.body).expect("a problem JSON body");
+        assert_eq!(p.code, "invalid_input");
+    }
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
