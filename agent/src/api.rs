@@ -30,6 +30,7 @@ pub struct AgentState {
     /// When this agent started (seconds since the epoch): versions saved
     /// since were checked by the same compose tool.
     pub started_at: i64,
+    pub catalog: crate::catalog::Catalog,
 }
 
 pub type Shared = Arc<AgentState>;
@@ -132,6 +133,8 @@ pub fn router(state: Shared) -> Router {
         .route("/apps/{app}/logs", get(crate::logs::logs))
         .route("/apps/{app}/{action}", post(crate::versions::action))
         .route("/apps/{app}", axum::routing::delete(crate::versions::delete))
+        .route("/catalog", get(list_catalog))
+        .route("/catalog/{id}", get(get_catalog_entry))
         .route("/deployments", get(list_deployments))
         .route("/deployments/{id}", get(get_deployment))
         .route("/deployments/{id}/log", get(deployment_log))
@@ -296,6 +299,28 @@ async fn deploy_app(
             errors.push(FieldError { field: "message".into(), message: "at most 1000 characters".into() });
         }
     }
+    // A catalog template renders to a compose file and an .env.
+    let mut req = req;
+    let mut generated = std::collections::BTreeMap::new();
+    if let Some(cat) = req.catalog.take() {
+        if !req.compose.is_empty() {
+            errors.push(FieldError { field: "compose".into(), message: "give a compose file or a catalog template, not both".into() });
+        }
+        match state.catalog.get(&cat.id) {
+            None => errors.push(FieldError { field: "catalog.id".into(), message: format!("no template {:?} in the catalog", cat.id) }),
+            Some(t) => match crate::catalog::render(t, &cat.params) {
+                Ok(r) => {
+                    req.compose = r.compose;
+                    req.env.extend(r.env);
+                    generated = r.generated;
+                }
+                Err(e) => errors.extend(e),
+            },
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+    }
     let staging = check_files(&state, &req.name, &req.compose, &req.env, errors).await?;
     let name = req.name.clone();
     let dir = crate::compose::app_dir(&state.config.apps_dir(), &name);
@@ -349,7 +374,33 @@ async fn deploy_app(
     };
     crate::queue::Queue::enqueue_with_id(&state.queue, &id, task).await.map_err(ApiError::internal)?;
     state.queue_wakeup.notify_waiters();
-    Ok((StatusCode::ACCEPTED, Json(DeployAccepted { deployment_id: id, app: name, version: 1 })))
+    Ok((StatusCode::ACCEPTED, Json(DeployAccepted { deployment_id: id, app: name, version: 1, generated })))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+struct CatalogQuery {
+    /// Only templates whose id, name, description or category contain this.
+    search: Option<String>,
+}
+
+/// The app templates this agent can deploy.
+#[utoipa::path(get, path = "/v1/catalog", security(("bearer" = [])), params(CatalogQuery), responses(
+    (status = 200, body = [appos_proto::CatalogEntry]), (status = 401, body = Problem),
+))]
+async fn list_catalog(State(state): State<Shared>, axum::extract::Query(q): axum::extract::Query<CatalogQuery>) -> Json<Vec<appos_proto::CatalogEntry>> {
+    Json(state.catalog.list(q.search.as_deref()))
+}
+
+/// One template.
+#[utoipa::path(get, path = "/v1/catalog/{id}", security(("bearer" = [])), params(("id" = String, Path)), responses(
+    (status = 200, body = appos_proto::CatalogEntry), (status = 401, body = Problem), (status = 404, body = Problem),
+))]
+async fn get_catalog_entry(State(state): State<Shared>, Path(id): Path<String>) -> Result<Json<appos_proto::CatalogEntry>, ApiError> {
+    state
+        .catalog
+        .get(&id)
+        .map(|t| Json(t.entry.clone()))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "template_not_found", "No such template", Some(id)))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -517,7 +568,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
     paths(
-        health, info, list_apps, get_app, deploy_app, list_deployments, get_deployment, deployment_log, cancel_deployment,
+        health, info, list_apps, get_app, deploy_app, list_catalog, get_catalog_entry, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
         crate::versions::redeploy, crate::versions::action, crate::versions::delete, crate::logs::logs,
     ),

@@ -28,6 +28,8 @@ pub struct Config {
     /// How long a task's lease lasts without a heartbeat (workers beat every
     /// third of it): a dead agent's tasks are taken again after this.
     pub task_lease: std::time::Duration,
+    /// A directory of extra catalog templates (`*.toml`).
+    pub catalog_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -60,6 +62,7 @@ pub struct Layer {
     pub redis_url: Option<String>,
     pub workers: Option<usize>,
     pub task_lease_secs: Option<u64>,
+    pub catalog_dir: Option<PathBuf>,
 }
 
 impl Layer {
@@ -90,6 +93,7 @@ impl Layer {
             None => None,
         };
         Ok(Layer {
+            catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
             task_lease_secs,
             data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
             listen,
@@ -109,6 +113,7 @@ impl Layer {
             redis_url: self.redis_url.or(lower.redis_url),
             workers: self.workers.or(lower.workers),
             task_lease_secs: self.task_lease_secs.or(lower.task_lease_secs),
+            catalog_dir: self.catalog_dir.or(lower.catalog_dir),
         }
     }
 }
@@ -137,6 +142,7 @@ impl Config {
             bail!("the task lease must be between 3 and 3600 seconds, not {lease}");
         }
         Ok(Config {
+            catalog_dir: merged.catalog_dir,
             task_lease: std::time::Duration::from_secs(lease),
             data_dir,
             listen: merged.listen,

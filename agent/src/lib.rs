@@ -6,6 +6,7 @@
 //! can run an agent in-process or as a child process.
 
 pub mod api;
+pub mod catalog;
 pub mod compose;
 pub mod config;
 pub mod db;

@@ -45,13 +45,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     let db = Db::open(&config.db_path())?;
     let compose = crate::docker::detect_compose().await;
     tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
+    let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref());
     let queue = match &config.redis_url {
         Some(url) => crate::queue::AnyQueue::Redis(
             crate::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {url}"))?,
         ),
         None => crate::queue::AnyQueue::Sqlite(crate::queue::SqliteQueue::open(&config.queue_path())?),
     };
-    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new(), started_at: crate::unix_now() });
+    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new(), started_at: crate::unix_now(), catalog });
     remove_leftovers(&state).await;
     Ok(state)
 }

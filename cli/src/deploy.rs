@@ -14,12 +14,18 @@ use crate::{output, Output};
 
 #[derive(Args)]
 pub struct DeployArgs {
-    /// The compose file to deploy.
+    /// A catalog template to deploy (see `appos catalog`).
+    #[arg(conflicts_with = "file", required_unless_present = "file")]
+    catalog_id: Option<String>,
+    /// A compose file to deploy.
     #[arg(long, short = 'f')]
-    file: PathBuf,
-    /// The app's name (also its compose project name).
-    #[arg(long)]
-    name: String,
+    file: Option<PathBuf>,
+    /// The app's name (also its compose project name); default: the template id.
+    #[arg(long, required_unless_present = "catalog_id")]
+    name: Option<String>,
+    /// A template parameter, KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "catalog_id")]
+    set: Vec<String>,
     /// KEY=VALUE lines for the app's .env.
     #[arg(long)]
     env_file: Option<PathBuf>,
@@ -41,12 +47,28 @@ fn read_env(path: &PathBuf) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::Result<()> {
-    let compose = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let env = match &args.env_file {
         Some(p) => read_env(p)?,
         None => BTreeMap::new(),
     };
-    let accepted = client.deploy(&DeployRequest { name: args.name, compose, env, message: args.message }).await?;
+    let mut params = BTreeMap::new();
+    for kv in &args.set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {kv:?}: expected KEY=VALUE"))?;
+        params.insert(k.to_string(), v.to_string());
+    }
+    let (compose, catalog) = match (&args.file, &args.catalog_id) {
+        (Some(f), _) => (std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?, None),
+        (None, Some(id)) => (String::new(), Some(appos_proto::CatalogDeploy { id: id.clone(), params })),
+        (None, None) => bail!("give a catalog template id or -f compose.yml"),
+    };
+    let name = args.name.clone().or_else(|| args.catalog_id.clone()).unwrap_or_default();
+    let accepted = client.deploy(&DeployRequest { name, compose, env, message: args.message, catalog }).await?;
+    if !accepted.generated.is_empty() && out == Output::Table {
+        eprintln!("generated secrets (shown this once; they are in the app's .env on the server):");
+        for (k, v) in &accepted.generated {
+            eprintln!("  {k}={v}");
+        }
+    }
     if args.detach {
         return match out {
             Output::Json => output::json(&accepted),
@@ -288,4 +310,20 @@ pub async fn redeploy(client: &Client, app: &str, out: Output) -> anyhow::Result
 pub async fn action(client: &Client, app: &str, action: &str, out: Output) -> anyhow::Result<()> {
     let d = client.app_action(app, action).await?;
     follow(client, &d.id, out).await
+}
+
+pub async fn catalog(client: &Client, search: Option<&str>, out: Output) -> anyhow::Result<()> {
+    let entries = client.catalog(search).await?;
+    match out {
+        Output::Json => output::json(&entries),
+        Output::Table => {
+            if entries.is_empty() {
+                eprintln!("no template matches");
+            }
+            for e in &entries {
+                println!("{:<16} {:<24} {:<12} {}", e.id, e.name, e.category, e.description);
+            }
+            Ok(())
+        }
+    }
 }

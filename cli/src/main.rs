@@ -49,8 +49,13 @@ enum Command {
     Info,
     /// List the apps (compose projects) on the server.
     List,
-    /// Deploy a new app from a compose file, and follow it until it runs.
+    /// Deploy a new app from the catalog or a compose file, and follow it until it runs.
     Deploy(deploy::DeployArgs),
+    /// The app templates of the server's catalog.
+    Catalog {
+        #[command(subcommand)]
+        command: Option<CatalogCommand>,
+    },
     /// An app's state and its latest deployment.
     Status { app: String },
     /// Recent deployments, of all apps or of one.
@@ -166,6 +171,12 @@ enum ServerCommand {
 }
 
 #[derive(Subcommand)]
+enum CatalogCommand {
+    /// Templates whose id, name, description or category contain TERM.
+    Search { term: String },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Point the default server at URL (unix:///PATH, http://HOST:PORT or https://HOST[:PORT]).
     SetUrl { url: String },
@@ -244,6 +255,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Deploy(args) => deploy::deploy(&client(&profiles, cli.server.as_deref()).await?, args, cli.output).await,
+        Command::Catalog { command } => {
+            let term = command.map(|CatalogCommand::Search { term }| term);
+            deploy::catalog(&client(&profiles, cli.server.as_deref()).await?, term.as_deref(), cli.output).await
+        }
         Command::Status { app } => deploy::status(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
         Command::Deployments { app } => deploy::list(&client(&profiles, cli.server.as_deref()).await?, app.as_deref(), cli.output).await,
         Command::Deployment { id, follow } => deploy::show(&client(&profiles, cli.server.as_deref()).await?, &id, follow, cli.output).await,

@@ -38,8 +38,12 @@ struct Env {
 
 impl Env {
     fn start() -> Option<Env> {
+        Self::start_env(&[])
+    }
+
+    fn start_env(vars: &[(&str, &str)]) -> Option<Env> {
         support::require("dockerd", support::docker())?;
-        let agent = support::Agent::start().expect("agent");
+        let agent = support::Agent::start_env(&[], vars).expect("agent");
         let token = agent.issue_token("deployer", "admin").expect("token");
         let home = tempfile::tempdir().expect("home");
         let env = Env { agent, token, home };
@@ -173,6 +177,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
         compose: compose.to_string(),
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         message: None,
+        catalog: None,
     };
     let long = "a".repeat(300);
     let big = format!("{ok_compose}# {}\n", "x".repeat(10 * 1024 * 1024));
@@ -246,7 +251,7 @@ async fn deployments_survive_agent_crashes() {
     let crash_points = [rand_below(20), rand_below(20), rand_below(20)];
 
     for (i, name) in names.iter().enumerate() {
-        let req = DeployRequest { name: name.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None };
+        let req = DeployRequest { name: name.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None };
         // A request cut by a crash is sent again; if the first one went
         // through, the second one says the app exists.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -534,7 +539,7 @@ async fn two_deploys_of_one_app_run_one_after_the_other() {
     let c = env.client();
     let name = support::unique("serial");
     let _p = env.project(&name);
-    let req = DeployRequest { name: name.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None };
+    let req = DeployRequest { name: name.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None };
     let first = c.deploy(&req).await.expect("deploy");
     let (a, b) = tokio::join!(c.redeploy(&name), c.redeploy(&name));
     let ids = [first.deployment_id, a.expect("redeploy").deployment_id.expect("id"), b.expect("redeploy").deployment_id.expect("id")];
@@ -561,4 +566,57 @@ async fn two_deploys_of_one_app_run_one_after_the_other() {
     for w in spans.windows(2) {
         assert!(w[0].1 <= w[1].0, "deployments overlapped: {spans:?}");
     }
+}
+
+/// The catalog: the shipped templates are listed and searchable; a custom
+/// catalog directory adds a template that deploys for real, with typed
+/// parameters and a generated secret shown once.
+#[test]
+fn deploy_from_the_catalog() {
+    let catalog = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        catalog.path().join("busyweb.toml"),
+        format!(
+            "id = \"busyweb\"\nname = \"Busy web\"\ndescription = \"A tiny web server for tests\"\ncategory = \"test\"\nwebsite = \"https://busybox.net\"\n\n\
+             compose = \"\"\"\nservices:\n  web:\n    image: {img}\n    command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\"]\n    ports: [\"127.0.0.1:${{PORT}}:8080\"]\n    environment:\n      SECRET: ${{SECRET}}\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n\"\"\"\n\n\
+             [[params]]\nkey = \"PORT\"\nlabel = \"Port\"\ntype = \"port\"\nrequired = true\n\n[[params]]\nkey = \"SECRET\"\nlabel = \"Secret\"\ntype = \"password\"\ngenerate = 16\n",
+            img = support::BUSYBOX_IMAGE,
+            label = support::TEST_LABEL
+        ),
+    )
+    .expect("write template");
+    let Some(env) = Env::start_env(&[("APPOS_CATALOG_DIR", &catalog.path().display().to_string())]) else { return };
+
+    let o = env.appos(&["catalog"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for id in ["wordpress", "gitea", "postgresql", "busyweb"] {
+        assert!(String::from_utf8_lossy(&o.stdout).contains(id), "{id} listed: {}", text(&o));
+    }
+    let o = env.appos(&["catalog", "search", "database", "--output", "json"]);
+    let found: Vec<appos_proto::CatalogEntry> = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(found.iter().any(|e| e.id == "postgresql") && !found.iter().any(|e| e.id == "busyweb"));
+
+    let name = support::unique("cat");
+    let _p = env.project(&name);
+    // Bad parameters are refused with field errors.
+    for (set, field) in [("PORT=99999", "catalog.params.PORT"), ("NOPE=1", "catalog.params.NOPE")] {
+        let o = env.appos(&["deploy", "busyweb", "--name", &name, "--set", set]);
+        assert!(!o.status.success() && text(&o).contains(field), "{set}: {}", text(&o));
+    }
+    let o = env.appos(&["deploy", "busyweb", "--name", &name]);
+    assert!(!o.status.success() && text(&o).contains("Port is required"), "{}", text(&o));
+    let o = env.appos(&["deploy", "no-such-template", "--name", &name]);
+    assert!(!o.status.success() && text(&o).contains("catalog.id"), "{}", text(&o));
+
+    let port = support::free_port().to_string();
+    let o = env.appos(&["deploy", "busyweb", "--name", &name, "--set", &format!("PORT={port}")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = text(&o);
+    let secret = shown.lines().find_map(|l| l.trim().strip_prefix("SECRET=")).expect("the generated secret is shown once").to_string();
+    assert_eq!(secret.len(), 16);
+    let dotenv = std::fs::read_to_string(env.agent.data.path().join("apps").join(&name).join(".env")).expect(".env");
+    assert!(dotenv.contains(&format!("SECRET={secret}")) && dotenv.contains(&format!("PORT={port}")), "{dotenv}");
+    assert_eq!(app_state(&env, &name), Some(appos_proto::AppState::Running));
+    // The published port is the one asked for.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port"))).is_ok());
 }

@@ -321,7 +321,7 @@ pub async fn deploy_vs_compose(agent: &support::Agent, token: &str) -> anyhow::R
 
         let name = format!("benchappos{i}");
         let t = Instant::now();
-        let accepted = c.deploy(&appos_proto::DeployRequest { name: name.clone(), compose: yaml.clone(), env: Default::default(), message: None }).await?;
+        let accepted = c.deploy(&appos_proto::DeployRequest { name: name.clone(), compose: yaml.clone(), env: Default::default(), message: None, catalog: None }).await?;
         loop {
             let d = c.deployment(&accepted.deployment_id).await?;
             if d.state.is_terminal() {

@@ -111,6 +111,13 @@ impl Client {
         decode(self.request_raw(Method::POST, "/v1/apps/deploy", Some(body)).await?)
     }
 
+    pub async fn catalog(&self, search: Option<&str>) -> Result<Vec<appos_proto::CatalogEntry>, ClientError> {
+        match search {
+            Some(s) => self.get(&format!("/v1/catalog?search={}", encode_segment(s))).await,
+            None => self.get("/v1/catalog").await,
+        }
+    }
+
     pub async fn versions(&self, app: &str) -> Result<Vec<AppVersion>, ClientError> {
         self.get(&format!("/v1/apps/{}/versions", encode_segment(app))).await
     }

@@ -178,13 +178,70 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// `POST /v1/apps/deploy`: a new app from a compose file.
+/// The type of a catalog template parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    String,
+    Int,
+    Bool,
+    Port,
+    Password,
+    Domain,
+}
+
+/// A parameter of a catalog template; it becomes a variable of the app's `.env`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct CatalogParam {
+    /// The variable name, e.g. `HTTP_PORT`.
+    pub key: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: ParamKind,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// Generate a random secret of this many characters when no value is given.
+    #[serde(default)]
+    pub generate: Option<u32>,
+}
+
+/// An app template of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct CatalogEntry {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub website: String,
+    /// A logo URL, or empty.
+    #[serde(default)]
+    pub logo: String,
+    pub params: Vec<CatalogParam>,
+}
+
+/// Deploy from the catalog: a template id and its parameter values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct CatalogDeploy {
+    pub id: String,
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /v1/apps/deploy`: a new app from a compose file or a catalog template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct DeployRequest {
     /// The app name, also its compose project name.
     pub name: String,
-    /// The compose file, as YAML text.
+    /// The compose file, as YAML text (empty when `catalog` is given).
+    #[serde(default)]
     pub compose: String,
+    /// A catalog template instead of a compose file.
+    #[serde(default)]
+    pub catalog: Option<CatalogDeploy>,
     /// Variables written to the app's `.env` (mode 0600).
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
@@ -199,6 +256,9 @@ pub struct DeployAccepted {
     pub deployment_id: String,
     pub app: String,
     pub version: u32,
+    /// Secrets generated for catalog parameters, shown this once.
+    #[serde(default)]
+    pub generated: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
@@ -398,6 +458,10 @@ pub fn typescript_declarations() -> String {
         TokenScope::decl(&cfg),
         Problem::decl(&cfg),
         FieldError::decl(&cfg),
+        ParamKind::decl(&cfg),
+        CatalogParam::decl(&cfg),
+        CatalogEntry::decl(&cfg),
+        CatalogDeploy::decl(&cfg),
         DeployRequest::decl(&cfg),
         DeployAccepted::decl(&cfg),
         DeploymentState::decl(&cfg),

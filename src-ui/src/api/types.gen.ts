@@ -107,15 +107,39 @@ export type FieldError = {
  */
 field: string, message: string, };
 
+export type ParamKind = "string" | "int" | "bool" | "port" | "password" | "domain";
+
+export type CatalogParam = { 
+/**
+ * The variable name, e.g. `HTTP_PORT`.
+ */
+key: string, label: string, type: ParamKind, description: string, default: string | null, required: boolean, 
+/**
+ * Generate a random secret of this many characters when no value is given.
+ */
+generate: number | null, };
+
+export type CatalogEntry = { id: string, name: string, description: string, category: string, website: string, 
+/**
+ * A logo URL, or empty.
+ */
+logo: string, params: Array<CatalogParam>, };
+
+export type CatalogDeploy = { id: string, params: { [key in string]: string }, };
+
 export type DeployRequest = { 
 /**
  * The app name, also its compose project name.
  */
 name: string, 
 /**
- * The compose file, as YAML text.
+ * The compose file, as YAML text (empty when `catalog` is given).
  */
 compose: string, 
+/**
+ * A catalog template instead of a compose file.
+ */
+catalog: CatalogDeploy | null, 
 /**
  * Variables written to the app's `.env` (mode 0600).
  */
@@ -125,7 +149,11 @@ env: { [key in string]: string },
  */
 message: string | null, };
 
-export type DeployAccepted = { deployment_id: string, app: string, version: number, };
+export type DeployAccepted = { deployment_id: string, app: string, version: number, 
+/**
+ * Secrets generated for catalog parameters, shown this once.
+ */
+generated: { [key in string]: string }, };
 
 export type DeploymentState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
