@@ -31,6 +31,7 @@ pub struct AgentState {
     /// since were checked by the same compose tool.
     pub started_at: i64,
     pub catalog: crate::catalog::Catalog,
+    pub events: crate::events::Events,
 }
 
 pub type Shared = Arc<AgentState>;
@@ -133,6 +134,7 @@ pub fn router(state: Shared) -> Router {
         .route("/apps/{app}/logs", get(crate::logs::logs))
         .route("/apps/{app}/{action}", post(crate::versions::action))
         .route("/apps/{app}", axum::routing::delete(crate::versions::delete))
+        .route("/events", get(crate::events::stream))
         .route("/catalog", get(list_catalog))
         .route("/catalog/{id}", get(get_catalog_entry))
         .route("/deployments", get(list_deployments))
@@ -374,6 +376,7 @@ async fn deploy_app(
     };
     crate::queue::Queue::enqueue_with_id(&state.queue, &id, task).await.map_err(ApiError::internal)?;
     state.queue_wakeup.notify_waiters();
+    crate::deploy::emit(&state, &id).await;
     Ok((StatusCode::ACCEPTED, Json(DeployAccepted { deployment_id: id, app: name, version: 1, generated })))
 }
 
@@ -450,6 +453,7 @@ pub(crate) async fn queue_deployment(state: &Shared, app: &str, version: u32, op
     };
     crate::queue::Queue::enqueue_with_id(&state.queue, &id, task).await.map_err(ApiError::internal)?;
     state.queue_wakeup.notify_waiters();
+    crate::deploy::emit(state, &id).await;
     Ok(id)
 }
 
@@ -568,7 +572,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
     paths(
-        health, info, list_apps, get_app, deploy_app, list_catalog, get_catalog_entry, list_deployments, get_deployment, deployment_log, cancel_deployment,
+        health, info, list_apps, get_app, deploy_app, list_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
         crate::versions::redeploy, crate::versions::action, crate::versions::delete, crate::logs::logs,
     ),

@@ -77,6 +77,14 @@ const MIGRATIONS: &[&str] = &[
     // 3: deployments carry their operation; deletes may remove volumes.
     "ALTER TABLE deployments ADD COLUMN operation TEXT NOT NULL DEFAULT 'deploy';
      ALTER TABLE deployments ADD COLUMN remove_volumes INTEGER NOT NULL DEFAULT 0;",
+    // 4: the event stream's bounded history.
+    "CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        app TEXT,
+        data TEXT NOT NULL
+    );",
 ];
 
 /// A handle on the database. Statements are short, so one connection behind

@@ -223,6 +223,20 @@ pub async fn blocking<T: Send + 'static>(state: &Shared, f: impl FnOnce(&Db) -> 
         .map_err(|e| TaskError::Transient(format!("database: {e}")))
 }
 
+/// Publishes a deployment's current state on the event stream.
+pub async fn emit(state: &Shared, id: &str) {
+    let (s, i) = (state.clone(), id.to_string());
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(Some(d)) = store::get(&s.db, &i) {
+            let data = serde_json::json!({
+                "deployment": d.id, "state": d.state, "operation": d.operation, "version": d.version, "attempt": d.attempt, "error": d.error,
+            });
+            s.events.publish(&s.db, "deployment", Some(&d.app), data);
+        }
+    })
+    .await;
+}
+
 /// One running step: records its end and its log lines.
 struct Step<'a> {
     state: &'a Shared,
@@ -246,8 +260,15 @@ impl<'a> Step<'a> {
     }
 
     async fn end(self, state: StepState, detail: impl Into<String>) -> Result<(), TaskError> {
-        let (d, i, t) = (self.deployment.clone(), self.idx, detail.into());
-        blocking(self.state, move |db| store::step_end(db, &d, i, state, &t)).await
+        let (d, i, t, name) = (self.deployment.clone(), self.idx, detail.into(), self.name);
+        let s = self.state.clone();
+        blocking(self.state, move |db| {
+            store::step_end(db, &d, i, state, &t)?;
+            let app: Option<String> = store::get(db, &d)?.map(|x| x.app);
+            s.events.publish(db, "deployment_step", app.as_deref(), serde_json::json!({ "deployment": d, "step": name, "state": state, "detail": t }));
+            Ok(())
+        })
+        .await
     }
 
     /// Ends the step as failed and turns the message into a task error.
@@ -279,6 +300,7 @@ pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Resu
     {
         let (i, attempt) = (id.clone(), task.attempts);
         blocking(state, move |db| store::set_state(db, &i, DeploymentState::Running, None, Some(attempt))).await?;
+        emit(state, &id).await;
     }
     let result = match dep.operation {
         Operation::Deploy => steps(state, &id, &dep.app, dep.version, &cancel).await,
@@ -295,12 +317,14 @@ pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Resu
             let msg = format!("attempt {} failed: {e}; retrying", task.attempts);
             let i = id.clone();
             blocking(state, move |db| store::set_state(db, &i, DeploymentState::Queued, Some(&msg), None)).await?;
+            emit(state, &id).await;
             return result;
         }
         Err(e) => (DeploymentState::Failed, Some(e.to_string())),
     };
     let i = id.clone();
     blocking(state, move |db| store::set_state(db, &i, final_state, error.as_deref(), None)).await?;
+    emit(state, &id).await;
     result
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod deploy;
 pub mod docker;
+pub mod events;
 pub mod logs;
 pub mod queue;
 pub mod serve;

@@ -52,7 +52,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         ),
         None => crate::queue::AnyQueue::Sqlite(crate::queue::SqliteQueue::open(&config.queue_path())?),
     };
-    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new(), started_at: crate::unix_now(), catalog });
+    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new(), started_at: crate::unix_now(), catalog, events: Default::default() });
     remove_leftovers(&state).await;
     Ok(state)
 }
@@ -66,6 +66,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let app = api::router(state.clone());
     let stop_workers = tokio_util::sync::CancellationToken::new();
     let mut workers = crate::worker::start(state.clone(), state.config.workers, stop_workers.clone());
+    workers.spawn(crate::events::watch_docker(state.clone(), stop_workers.clone()));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -51,6 +51,12 @@ enum Command {
     List,
     /// Deploy a new app from the catalog or a compose file, and follow it until it runs.
     Deploy(deploy::DeployArgs),
+    /// Follow the server's events: deployments, steps, containers.
+    Events {
+        /// Resume after this event id (0 replays the stored history).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
     /// The app templates of the server's catalog.
     Catalog {
         #[command(subcommand)]
@@ -255,6 +261,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Deploy(args) => deploy::deploy(&client(&profiles, cli.server.as_deref()).await?, args, cli.output).await,
+        Command::Events { after } => {
+            let c = client(&profiles, cli.server.as_deref()).await?;
+            let json = cli.output == Output::Json;
+            c.events(after, |e| {
+                if json {
+                    println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                } else {
+                    println!("{:>6} {:<16} {:<20} {}", e.id, e.kind, e.app.as_deref().unwrap_or("-"), e.data);
+                }
+                true
+            })
+            .await?;
+            Ok(())
+        }
         Command::Catalog { command } => {
             let term = command.map(|CatalogCommand::Search { term }| term);
             deploy::catalog(&client(&profiles, cli.server.as_deref()).await?, term.as_deref(), cli.output).await

@@ -620,3 +620,57 @@ fn deploy_from_the_catalog() {
     // The published port is the one asked for.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port"))).is_ok());
 }
+
+/// The event stream carries a deployment's progress and its containers'
+/// Docker events, and a client resumes from the last id it saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_carries_progress_and_resumes() {
+    let Some(env) = Env::start() else { return };
+    let c = std::sync::Arc::new(env.client());
+    let name = support::unique("ev");
+    let _p = env.project(&name);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let sub = {
+        let c = c.clone();
+        tokio::spawn(async move { c.events(0, move |e| tx.send(e).is_ok()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let req = DeployRequest { name: name.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None };
+    c.deploy(&req).await.expect("deploy");
+
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (mut succeeded, mut started) = (false, 0);
+    while !(succeeded && started >= 2) {
+        let e = tokio::time::timeout_at(deadline, rx.recv()).await.expect("events in time").expect("stream open");
+        if e.app.as_deref() == Some(name.as_str()) {
+            succeeded |= e.kind == "deployment" && e.data["state"] == "succeeded";
+            started += usize::from(e.kind == "container" && e.data["action"] == "start");
+            seen.push(e);
+        }
+    }
+    let states: Vec<String> = seen.iter().filter(|e| e.kind == "deployment").map(|e| e.data["state"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(states, ["queued", "running", "succeeded"], "{seen:#?}");
+    assert!(seen.iter().any(|e| e.kind == "deployment_step" && e.data["step"] == "up"));
+    assert!(seen.windows(2).all(|w| w[0].id < w[1].id), "ids grow");
+    sub.abort();
+
+    // Resuming after an id replays only what came later.
+    let mid = seen[seen.len() / 2].id;
+    let mut replay = Vec::new();
+    let last = seen.last().expect("events").id;
+    c.events(mid, |e| {
+        let more = e.id < last;
+        replay.push(e);
+        more
+    })
+    .await
+    .expect("resume");
+    assert!(replay.iter().all(|e| e.id > mid), "only later events");
+    assert!(replay.iter().any(|e| e.id == last));
+
+    // No token, no events.
+    let anon = Client::new(Transport::Unix(env.agent.socket()), None);
+    let err = anon.events(0, |_| true).await.expect_err("refused");
+    assert_eq!(err.code(), "unauthorized", "{err}");
+}

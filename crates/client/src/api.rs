@@ -111,6 +111,44 @@ impl Client {
         decode(self.request_raw(Method::POST, "/v1/apps/deploy", Some(body)).await?)
     }
 
+    /// Subscribes to the event stream from `after` (0: the stored history).
+    /// `on_event` returns false to stop.
+    pub async fn events(&self, after: i64, mut on_event: impl FnMut(appos_proto::Event) -> bool) -> Result<(), ClientError> {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _, Message};
+        let io = self.transport.open().await?;
+        let mut req = format!("ws://appos-agent/v1/events?after={after}")
+            .into_client_request()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if let Some(t) = &self.token {
+            let v = http::HeaderValue::from_str(&format!("{}{t}", appos_proto::BEARER)).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+        }
+        let (mut ws, _) = tokio_tungstenite::client_async(req, io).await.map_err(|e| match e {
+            tungstenite::Error::Http(resp) => {
+                let status = resp.status();
+                let body = Bytes::from(resp.into_body().unwrap_or_default());
+                decode::<()>(RawResponse { status, body }).err().unwrap_or_else(|| ClientError::Protocol(format!("the agent answered {status}")))
+            }
+            other => ClientError::Protocol(format!("event stream: {other}")),
+        })?;
+        while let Some(msg) = ws.next().await {
+            match msg.map_err(|e| ClientError::Protocol(format!("event stream: {e}")))? {
+                Message::Text(t) => {
+                    if let Ok(e) = serde_json::from_str::<appos_proto::Event>(&t) {
+                        if !on_event(e) {
+                            let _ = ws.close(None).await;
+                            break;
+                        }
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     pub async fn catalog(&self, search: Option<&str>) -> Result<Vec<appos_proto::CatalogEntry>, ClientError> {
         match search {
             Some(s) => self.get(&format!("/v1/catalog?search={}", encode_segment(s))).await,

@@ -364,6 +364,25 @@ pub struct AppLogLine {
     pub text: String,
 }
 
+/// An event of `GET /v1/events` (WebSocket, one JSON text message each).
+/// Ids grow monotonically; a client that reconnects with `?after=ID` gets
+/// what it missed (from a bounded history), then live events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Event {
+    #[ts(type = "number")]
+    pub id: i64,
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    /// `deployment` (a deployment changed state), `deployment_step` (a step
+    /// ended) or `container` (Docker reported a container event).
+    pub kind: String,
+    pub app: Option<String>,
+    /// Kind-specific details.
+    #[ts(type = "Record<string, unknown>")]
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
 /// One saved version of an app's compose file and `.env`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct AppVersion {
@@ -471,6 +490,7 @@ pub fn typescript_declarations() -> String {
         Deployment::decl(&cfg),
         LogLine::decl(&cfg),
         AppLogLine::decl(&cfg),
+        Event::decl(&cfg),
         AppVersion::decl(&cfg),
         AppVersionDetail::decl(&cfg),
         SaveVersionRequest::decl(&cfg),

@@ -193,6 +193,17 @@ export type AppLogLine = { service: string, container: string,
  */
 stream: string, text: string, };
 
+export type Event = { id: number, at_ms: number, 
+/**
+ * `deployment` (a deployment changed state), `deployment_step` (a step
+ * ended) or `container` (Docker reported a container event).
+ */
+kind: string, app: string | null, 
+/**
+ * Kind-specific details.
+ */
+data: Record<string, unknown>, };
+
 export type AppVersion = { version: number, 
 /**
  * Name of the token that saved it.
