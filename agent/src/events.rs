@@ -59,14 +59,16 @@ impl Events {
     }
 }
 
-fn stored_after(db: &Db, after: i64) -> rusqlite::Result<Vec<Event>> {
+/// The stored events after `after`, and the newest id stored.
+fn stored_after(db: &Db, after: i64) -> rusqlite::Result<(Vec<Event>, i64)> {
+    let newest: i64 = db.conn().query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
     let c = db.conn();
     let mut stmt = c.prepare("SELECT id, at_ms, kind, app, data FROM events WHERE id > ?1 ORDER BY id LIMIT 5000")?;
     let rows = stmt.query_map(params![after], |r| {
         let data: String = r.get(4)?;
         Ok(Event { id: r.get(0)?, at_ms: r.get(1)?, kind: r.get(2)?, app: r.get(3)?, data: serde_json::from_str(&data).unwrap_or_default() })
     })?;
-    rows.collect()
+    Ok((rows.collect::<rusqlite::Result<_>>()?, newest))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -90,8 +92,10 @@ async fn serve(state: Shared, mut socket: WebSocket, after: i64) {
     let mut live = state.events.subscribe();
     let s = state.clone();
     let replay = tokio::task::spawn_blocking(move || stored_after(&s.db, after)).await;
-    let mut last = after;
-    for e in replay.ok().and_then(Result::ok).unwrap_or_default() {
+    let (replay, newest) = replay.ok().and_then(Result::ok).unwrap_or_default();
+    // An id from the future (a reset database, or "from now on") means: live events only.
+    let mut last = after.min(newest);
+    for e in replay {
         last = e.id;
         if socket.send(Message::Text(serde_json::to_string(&e).unwrap_or_default().into())).await.is_err() {
             return;
@@ -147,6 +151,8 @@ pub async fn watch_docker(state: Shared, stop: tokio_util::sync::CancellationTok
                         "action": action,
                         "container": attrs.get("name"),
                         "service": attrs.get(crate::docker::LABEL_SERVICE),
+                        // When Docker saw it, for latency measurements.
+                        "docker_time_ns": ev.time_nano,
                     });
                     let s = state.clone();
                     let _ = tokio::task::spawn_blocking(move || s.events.publish(&s.db, "container", app.as_deref(), data)).await;

@@ -192,6 +192,7 @@ async fn bench() -> anyhow::Result<()> {
     );
 
     deploy_vs_compose(&agent, &token).await?;
+    event_latency(&api, &raw_docker_client()?).await?;
     queues().await?;
     support::cleanup_docker()?;
     Ok(())
@@ -338,5 +339,84 @@ pub async fn deploy_vs_compose(agent: &support::Agent, token: &str) -> anyhow::R
     }
     let (o, b) = (percentile(&mut ours, 0.5), percentile(&mut theirs, 0.5));
     row("deploy 3-service stack, median ms", format!("{:.0}", ms(o)), format!("{:.0}", ms(b)), format!("{:.2}", ms(o) / ms(b)), "≤ 1.2× docker-compose up -d");
+    Ok(())
+}
+
+fn raw_docker_client() -> anyhow::Result<bollard::Docker> {
+    Ok(bollard::Docker::connect_with_local_defaults()?)
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Docker event → event at the client through the SSH tunnel, against
+/// Docker's own event stream read directly from its socket. Both measure
+/// from Docker's timestamp of the event to its arrival.
+pub async fn event_latency(api: &Client, docker: &bollard::Docker) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let name = "appos-bench-events";
+    let _ = Command::new(support::docker_cli()).args(["rm", "-f", name]).output();
+    let run = Command::new(support::docker_cli())
+        .args(["run", "-d", "--name", name, "--label", &format!("{}=1", support::TEST_LABEL)])
+        .args(["--label", "com.docker.compose.project=benchevents", "--label", "com.docker.compose.service=s"])
+        .args([support::BUSYBOX_IMAGE, "/bin/busybox", "sleep", "3600"])
+        .output()?;
+    anyhow::ensure!(run.status.success(), "docker run failed");
+    const N: usize = 40;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let ours = {
+        let tx = tx.clone();
+        async move {
+            api.events(i64::MAX - 1, |e| {
+                if e.kind == "container" && e.data["action"] == "kill" && e.data["container"] == name {
+                    if let Some(t) = e.data["docker_time_ns"].as_i64() {
+                        let _ = tx.send(now_ns() - t);
+                    }
+                }
+                true
+            })
+            .await
+        }
+    };
+    let (btx, mut brx) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let mut filters = std::collections::HashMap::new();
+    filters.insert("container".to_string(), vec![name.to_string()]);
+    let mut stream = docker.events(Some(bollard::query_parameters::EventsOptions { filters: Some(filters), ..Default::default() }));
+    let baseline = async move {
+        while let Some(Ok(ev)) = stream.next().await {
+            if ev.action.as_deref() == Some("kill") {
+                if let Some(t) = ev.time_nano {
+                    let _ = btx.send(now_ns() - t);
+                }
+            }
+        }
+    };
+    let driver = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for _ in 0..N {
+            // PID 1 ignores SIGHUP: the container keeps running, Docker reports a kill.
+            let _ = Command::new(support::docker_cli()).args(["kill", "-s", "HUP", name]).output();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    tokio::select! {
+        _ = ours => {}
+        _ = baseline => {}
+        _ = driver => {}
+    }
+    let mut a: Vec<Duration> = std::iter::from_fn(|| rx.try_recv().ok()).map(|ns| Duration::from_nanos(ns.max(0) as u64)).collect();
+    let mut b: Vec<Duration> = std::iter::from_fn(|| brx.try_recv().ok()).map(|ns| Duration::from_nanos(ns.max(0) as u64)).collect();
+    let _ = Command::new(support::docker_cli()).args(["rm", "-f", name]).output();
+    anyhow::ensure!(a.len() >= N / 2 && b.len() >= N / 2, "too few events: {} via AppOS, {} direct", a.len(), b.len());
+    let (a95, b95) = (percentile(&mut a, 0.95), percentile(&mut b, 0.95));
+    row(
+        "Docker event → client via SSH, p95 ms",
+        format!("{:.1}", ms(a95)),
+        format!("{:.1}", ms(b95)),
+        format!("{:.2}", ms(a95) / ms(b95).max(0.001)),
+        "≤ 100 ms; baseline: Docker's own stream",
+    );
     Ok(())
 }
