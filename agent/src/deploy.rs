@@ -24,16 +24,6 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn state_str(s: DeploymentState) -> &'static str {
-    match s {
-        DeploymentState::Queued => "queued",
-        DeploymentState::Running => "running",
-        DeploymentState::Succeeded => "succeeded",
-        DeploymentState::Failed => "failed",
-        DeploymentState::Cancelled => "cancelled",
-    }
-}
-
 fn parse_state(s: &str) -> DeploymentState {
     match s {
         "queued" => DeploymentState::Queued,
@@ -83,7 +73,7 @@ pub mod store {
         let finished = state.is_terminal().then(now_ms);
         db.conn().execute(
             "UPDATE deployments SET state = ?1, error = ?2, attempt = COALESCE(?3, attempt), finished_ms = ?4 WHERE id = ?5",
-            params![state_str(state), error, attempt, finished, id],
+            params![state.as_str(), error, attempt, finished, id],
         )?;
         Ok(())
     }

@@ -100,16 +100,6 @@ fn step_mark(s: StepState) -> &'static str {
     }
 }
 
-fn state_word(s: DeploymentState) -> &'static str {
-    match s {
-        DeploymentState::Queued => "queued",
-        DeploymentState::Running => "running",
-        DeploymentState::Succeeded => "succeeded",
-        DeploymentState::Failed => "failed",
-        DeploymentState::Cancelled => "cancelled",
-    }
-}
-
 /// Streams the log and the step changes until the deployment ends; fails
 /// (non-zero exit) unless it succeeded.
 async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
@@ -149,13 +139,13 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
         Output::Table => {
             let took = ms_between(d.created_ms, d.finished_ms);
             match &d.error {
-                Some(e) => eprintln!("{} {} in {took} (attempt {}): {e}", d.app, state_word(d.state), d.attempt),
-                None => eprintln!("{} {} in {took}", d.app, state_word(d.state)),
+                Some(e) => eprintln!("{} {} in {took} (attempt {}): {e}", d.app, d.state.as_str(), d.attempt),
+                None => eprintln!("{} {} in {took}", d.app, d.state.as_str()),
             }
         }
     }
     if d.state != DeploymentState::Succeeded {
-        bail!("deployment {} {}", d.id, state_word(d.state));
+        bail!("deployment {} {}", d.id, d.state.as_str());
     }
     Ok(())
 }
@@ -168,7 +158,7 @@ pub async fn show(client: &Client, id: &str, follow_it: bool, out: Output) -> an
     match out {
         Output::Json => output::json(&d),
         Output::Table => {
-            println!("{}  {} v{}  {} (attempt {})", d.id, d.app, d.version, state_word(d.state), d.attempt);
+            println!("{}  {} v{}  {} (attempt {})", d.id, d.app, d.version, d.state.as_str(), d.attempt);
             for s in &d.steps {
                 println!("{} {:<14} {:>6}  {}", step_mark(s.state), s.name, ms_between(s.started_ms, s.finished_ms), s.detail);
             }
@@ -196,7 +186,7 @@ pub async fn cancel(client: &Client, id: &str, out: Output) -> anyhow::Result<()
     match out {
         Output::Json => output::json(&d),
         Output::Table => {
-            eprintln!("deployment {id}: {}", if d.state.is_terminal() { state_word(d.state) } else { "cancel requested" });
+            eprintln!("deployment {id}: {}", if d.state.is_terminal() { d.state.as_str() } else { "cancel requested" });
             Ok(())
         }
     }
@@ -215,7 +205,7 @@ pub async fn status(client: &Client, app: &str, out: Output) -> anyhow::Result<(
                 }
             }
             if let Some(d) = last {
-                println!("last deployment: {} v{} {} ({})", d.id, d.version, state_word(d.state), d.error.unwrap_or_default());
+                println!("last deployment: {} v{} {} ({})", d.id, d.version, d.state.as_str(), d.error.unwrap_or_default());
             }
             Ok(())
         }

@@ -81,7 +81,7 @@ pub fn deployments_table(ds: &[appos_proto::Deployment]) {
             d.id.clone(),
             d.app.clone(),
             d.version.to_string(),
-            format!("{:?}", d.state).to_lowercase(),
+            d.state.as_str().to_string(),
             d.attempt.to_string(),
             took,
             d.error.clone().unwrap_or_default().chars().take(60).collect(),

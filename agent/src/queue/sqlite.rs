@@ -86,6 +86,25 @@ impl SqliteQueue {
         Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// Ends a running task held by `worker` in state `to`.
+    async fn end_running(&self, id: &str, worker: &str, to: TaskState) -> Result<(), QueueError> {
+        let (id, worker) = (id.to_string(), worker.to_string());
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE tasks SET state = ?1, lease_owner = NULL, lease_until = NULL, updated = ?2
+                     WHERE id = ?3 AND state = 'running' AND lease_owner = ?4",
+                    params![to.as_str(), now_ms(), id, worker],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(QueueError::LeaseLost(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `f` on the connection off the async runtime.
     async fn with<T: Send + 'static>(
         &self,
@@ -191,21 +210,7 @@ impl Queue for SqliteQueue {
     }
 
     async fn complete(&self, id: &str, worker: &str) -> Result<(), QueueError> {
-        let (id, worker) = (id.to_string(), worker.to_string());
-        self.with(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE tasks SET state = 'succeeded', lease_owner = NULL, lease_until = NULL, updated = ?1
-                     WHERE id = ?2 AND state = 'running' AND lease_owner = ?3",
-                    params![now_ms(), id, worker],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(QueueError::LeaseLost(id));
-            }
-            Ok(())
-        })
-        .await
+        self.end_running(id, worker, TaskState::Succeeded).await
     }
 
     async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
@@ -271,21 +276,7 @@ impl Queue for SqliteQueue {
     }
 
     async fn acknowledge_cancel(&self, id: &str, worker: &str) -> Result<(), QueueError> {
-        let (id, worker) = (id.to_string(), worker.to_string());
-        self.with(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE tasks SET state = 'cancelled', lease_owner = NULL, lease_until = NULL, updated = ?1
-                     WHERE id = ?2 AND state = 'running' AND lease_owner = ?3",
-                    params![now_ms(), id, worker],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(QueueError::LeaseLost(id));
-            }
-            Ok(())
-        })
-        .await
+        self.end_running(id, worker, TaskState::Cancelled).await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Task>, QueueError> {

@@ -272,6 +272,16 @@ pub enum DeploymentState {
 }
 
 impl DeploymentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentState::Queued => "queued",
+            DeploymentState::Running => "running",
+            DeploymentState::Succeeded => "succeeded",
+            DeploymentState::Failed => "failed",
+            DeploymentState::Cancelled => "cancelled",
+        }
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(self, DeploymentState::Succeeded | DeploymentState::Failed | DeploymentState::Cancelled)
     }
