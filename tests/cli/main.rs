@@ -17,15 +17,7 @@ impl User {
     }
 
     fn appos(&self, args: &[&str]) -> Output {
-        Command::new(support::bin("appos"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("USER", "nobody-local")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run appos")
+        support::appos(self.home.path()).args(args).env("USER", "nobody-local").output().expect("run appos")
     }
 
     fn config(&self) -> std::path::PathBuf {
@@ -253,12 +245,7 @@ fn unix_socket_server_with_token_and_original_config_commands() {
     assert_eq!(Path::new(&info.data_dir), agent.data.path());
 
     // APPOS_TOKEN overrides the stored token.
-    let o = Command::new(support::bin("appos"))
-        .args(["info"])
-        .env("HOME", user3.home.path())
-        .env("APPOS_TOKEN", "appos_overridden")
-        .output()
-        .expect("run");
+    let o = support::appos(user3.home.path()).args(["info"]).env("APPOS_TOKEN", "appos_overridden").output().expect("run");
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
 }
 
@@ -412,15 +399,11 @@ fn the_ssh_agent_is_used_when_no_key_is_named() {
     let added = Command::new("ssh-add").arg(&sshd.user_key.private).env("SSH_AUTH_SOCK", &sock).output().expect("ssh-add");
     assert!(added.status.success(), "{}", stderr(&added));
     // No --identity, and no key files in ~/.ssh: only the agent can log in.
-    let o = Command::new(support::bin("appos"))
+    let o = support::appos(user.home.path())
         .args(["server", "add", "viaagent", &sshd.url(), "--accept-new-host-key", "--agent-socket"])
         .arg(agent.socket())
         .args(["--bootstrap-cmd", &agent.bootstrap_cmd()])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", user.home.path())
         .env("SSH_AUTH_SOCK", &sock)
-        .stdin(std::process::Stdio::null())
         .output()
         .expect("run");
     let _ = ssh_agent.kill();
@@ -449,12 +432,12 @@ fn encrypted_keys_need_their_passphrase() {
     let (url, k, sock, boot) = (sshd.url(), key.display().to_string(), agent.socket().display().to_string(), agent.bootstrap_cmd());
     let args = ["server", "add", "locked", url.as_str(), "--identity", k.as_str(), "--agent-socket", sock.as_str(), "--bootstrap-cmd", boot.as_str(), "--accept-new-host-key"];
     let run = |pass: Option<&str>| {
-        let mut c = Command::new(support::bin("appos"));
-        c.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", user.home.path());
+        let mut c = support::appos(user.home.path());
+        c.args(args);
         if let Some(p) = pass {
             c.env("APPOS_SSH_PASSPHRASE", p);
         }
-        c.stdin(std::process::Stdio::null()).output().expect("run")
+        c.output().expect("run")
     };
 
     let o = run(None);

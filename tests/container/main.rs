@@ -2,20 +2,12 @@
 //! from the CLI through real sshd, with its token bootstrapped through
 //! `docker exec`; and its refusal to run without the same-path data mount.
 
-use std::process::Command;
 use std::time::Duration;
 
 use appos_test_support as support;
 
 fn appos(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(support::bin("appos"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run appos")
+    support::appos(home).args(args).output().expect("run appos")
 }
 
 #[test]

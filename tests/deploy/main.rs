@@ -54,14 +54,7 @@ impl Env {
     }
 
     fn appos(&self, args: &[&str]) -> Output {
-        Command::new(support::bin("appos"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run appos")
+        support::appos(self.home.path()).args(args).output().expect("run appos")
     }
 
     fn client(&self) -> Client {
@@ -377,13 +370,9 @@ fn history_diff_and_rollback() {
     assert!(text(&o).contains("services.web.volumes[0]"), "{}", text(&o));
 
     // $EDITOR is run as an argv, and what it saves becomes version 4.
-    let o = Command::new(support::bin("appos"))
+    let o = support::appos(env.home.path())
         .args(["edit", &name, "-m", "via editor"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", env.home.path())
         .env("EDITOR", "sed -i s/3600/1800/")
-        .stdin(std::process::Stdio::null())
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", text(&o));
@@ -517,11 +506,8 @@ fn app_logs() {
     }
 
     // --follow keeps streaming until stopped.
-    let mut child = Command::new(support::bin("appos"))
+    let mut child = support::appos(env.home.path())
         .args(["logs", &name, "-f", "--service", "printer"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", env.home.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");

@@ -54,6 +54,15 @@ pub fn bin(name: &str) -> PathBuf {
     }
 }
 
+/// The `appos` CLI as a user whose home is `home` runs it: a clean
+/// environment (PATH and HOME only), no standard input. Callers add
+/// arguments and variables.
+pub fn appos(home: &Path) -> Command {
+    let mut c = Command::new(bin("appos"));
+    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", home).stdin(Stdio::null());
+    c
+}
+
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> anyhow::Result<()> {
     let start = Instant::now();
     while start.elapsed() < timeout {
