@@ -326,8 +326,7 @@ async fn deploy_app(
     let staging = check_files(&state, &req.name, &req.compose, &req.env, errors).await?;
     let name = req.name.clone();
     let dir = crate::compose::app_dir(&state.config.apps_dir(), &name);
-    let known = { let n = name.clone(); db(&state, move |db| db.conn().query_row("SELECT COUNT(*) FROM apps WHERE name = ?1", [n], |r| r.get::<_, i64>(0))).await? };
-    let exists = if known > 0 || dir.exists() {
+    let exists = if app_known(&state, &name).await? || dir.exists() {
         Some(ApiError::conflict("app_exists", format!("an app named {name:?} exists; change it with a new version instead")))
     } else {
         match crate::docker::list_apps(&state.docker, &Default::default()).await {
@@ -368,15 +367,7 @@ async fn deploy_app(
         tx.commit()
     })
     .await?;
-    let task = crate::queue::NewTask {
-        kind: "deploy".into(),
-        app: Some(name.clone()),
-        payload: serde_json::json!({ "deployment_id": id }),
-        max_attempts: 3,
-    };
-    crate::queue::Queue::enqueue_with_id(&state.queue, &id, task).await.map_err(ApiError::internal)?;
-    state.queue_wakeup.notify_waiters();
-    crate::deploy::emit(&state, &id).await;
+    enqueue_deployment(&state, &id, &name, appos_proto::Operation::Deploy).await?;
     Ok((StatusCode::ACCEPTED, Json(DeployAccepted { deployment_id: id, app: name, version: 1, generated })))
 }
 
@@ -445,16 +436,30 @@ pub(crate) async fn queue_deployment(state: &Shared, app: &str, version: u32, op
     let id = crate::queue::new_id(crate::deploy::now_ms());
     let (i, a) = (id.clone(), app.to_string());
     db(state, move |db| crate::deploy::store::insert(db, &i, &a, version, op, remove_volumes, crate::deploy::now_ms())).await?;
+    enqueue_deployment(state, &id, app, op).await?;
+    Ok(id)
+}
+
+/// Queues the task of a recorded deployment (same id), wakes a worker and
+/// announces the deployment on the event stream.
+async fn enqueue_deployment(state: &Shared, id: &str, app: &str, op: appos_proto::Operation) -> Result<(), ApiError> {
     let task = crate::queue::NewTask {
         kind: op.as_str().into(),
         app: Some(app.to_string()),
         payload: serde_json::json!({ "deployment_id": id }),
         max_attempts: 3,
     };
-    crate::queue::Queue::enqueue_with_id(&state.queue, &id, task).await.map_err(ApiError::internal)?;
+    crate::queue::Queue::enqueue_with_id(&state.queue, id, task).await.map_err(ApiError::internal)?;
     state.queue_wakeup.notify_waiters();
-    crate::deploy::emit(state, &id).await;
-    Ok(id)
+    crate::deploy::emit(state, id).await;
+    Ok(())
+}
+
+/// Whether AppOS manages an app of this name.
+pub(crate) async fn app_known(state: &Shared, name: &str) -> Result<bool, ApiError> {
+    let n = name.to_string();
+    let count: i64 = db(state, move |db| db.conn().query_row("SELECT COUNT(*) FROM apps WHERE name = ?1", [n], |r| r.get(0))).await?;
+    Ok(count > 0)
 }
 
 /// Recent deployments, newest first.

@@ -18,6 +18,16 @@ pub struct ComposeSummary {
     pub services: BTreeMap<String, String>,
 }
 
+impl ComposeSummary {
+    /// The images the services use, each once, sorted.
+    pub fn images(&self) -> Vec<&String> {
+        let mut v: Vec<&String> = self.services.values().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
 fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError { field: field.into(), message: message.into() }
 }

@@ -20,9 +20,7 @@ use crate::worker::TaskError;
 /// How long containers may take to run (and pass their health checks).
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use crate::unix_now_ms as now_ms;
 
 fn parse_state(s: &str) -> DeploymentState {
     match s {
@@ -261,6 +259,18 @@ impl<'a> Step<'a> {
         .await
     }
 
+    /// Runs a compose command for `app` and logs what it printed. The inner
+    /// error is the last line of output of a failed command.
+    async fn compose(&self, app: &str, dir: &Path, args: &[&str], cancel: &CancellationToken) -> Result<Result<(), String>, TaskError> {
+        let argv = crate::compose::command(&self.state.compose.command, app, dir, args);
+        let out = or_cancel(cancel, crate::compose::run(&argv, dir)).await?;
+        let (Ok(text) | Err(text)) = &out;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            self.log(line.to_string()).await;
+        }
+        Ok(out.map(drop).map_err(|t| t.lines().last().unwrap_or("").to_string()))
+    }
+
     /// Ends the step as failed and turns the message into a task error.
     async fn fail(self, err: TaskError) -> TaskError {
         let detail = err.to_string();
@@ -351,11 +361,8 @@ async fn steps(state: &Shared, id: &str, app: &str, version: u32, cancel: &Cance
     // 3. Images: pulled with per-layer progress, skipped when present.
     let summary = crate::compose::inspect(&compose_text).map_err(|e| TaskError::Permanent(format!("{e:?}")))?;
     let step = Step::start(state, id, "pull").await?;
-    let mut images: Vec<&String> = summary.services.values().collect();
-    images.sort();
-    images.dedup();
     let (mut present, mut pulled) = (0, 0);
-    for image in images {
+    for image in summary.images() {
         if state.docker.inspect_image(image).await.is_ok() {
             present += 1;
             step.log(format!("{image}: present")).await;
@@ -371,21 +378,9 @@ async fn steps(state: &Shared, id: &str, app: &str, version: u32, cancel: &Cance
 
     // 4. Up.
     let step = Step::start(state, id, "up").await?;
-    let argv = crate::compose::command(&state.compose.command, app, &dir, &["up", "-d", "--remove-orphans"]);
-    match or_cancel(cancel, crate::compose::run(&argv, &dir)).await? {
-        Ok(out) => {
-            for line in out.lines().filter(|l| !l.trim().is_empty()) {
-                step.log(line.to_string()).await;
-            }
-            step.end(StepState::Succeeded, "containers created and started").await?;
-        }
-        Err(out) => {
-            for line in out.lines().filter(|l| !l.trim().is_empty()) {
-                step.log(line.to_string()).await;
-            }
-            let last = out.lines().last().unwrap_or("").to_string();
-            return Err(step.fail(TaskError::Permanent(format!("compose up failed: {last}"))).await);
-        }
+    match step.compose(app, &dir, &["up", "-d", "--remove-orphans"], cancel).await? {
+        Ok(()) => step.end(StepState::Succeeded, "containers created and started").await?,
+        Err(last) => return Err(step.fail(TaskError::Permanent(format!("compose up failed: {last}"))).await),
     }
 
     // 5. Running and healthy.
@@ -419,15 +414,9 @@ async fn lifecycle(state: &Shared, id: &str, app: &str, op: Operation, cancel: &
         Operation::Stop => &["stop"],
         _ => &["restart"],
     };
-    let argv = crate::compose::command(&state.compose.command, app, &dir, args);
-    match or_cancel(cancel, crate::compose::run(&argv, &dir)).await? {
-        Ok(out) => {
-            for line in out.lines().filter(|l| !l.trim().is_empty()) {
-                step.log(line.to_string()).await;
-            }
-            step.end(StepState::Succeeded, format!("compose {}", args[0])).await
-        }
-        Err(out) => Err(step.fail(TaskError::Permanent(format!("compose {} failed: {}", args[0], out.lines().last().unwrap_or("")))).await),
+    match step.compose(app, &dir, args, cancel).await? {
+        Ok(()) => step.end(StepState::Succeeded, format!("compose {}", args[0])).await,
+        Err(last) => Err(step.fail(TaskError::Permanent(format!("compose {} failed: {last}", args[0]))).await),
     }
 }
 
@@ -439,11 +428,8 @@ async fn update(state: &Shared, id: &str, app: &str, version: u32, cancel: &Canc
     };
     let summary = crate::compose::inspect(&compose_text).map_err(|e| TaskError::Permanent(format!("{e:?}")))?;
     let step = Step::start(state, id, "pull").await?;
-    let mut images: Vec<&String> = summary.services.values().collect();
-    images.sort();
-    images.dedup();
     let mut kept = 0;
-    for image in images {
+    for image in summary.images() {
         match or_cancel(cancel, pull(state, &step, image)).await? {
             Ok(()) => {}
             // A local image with no registry to ask: keep what runs.
@@ -468,15 +454,9 @@ async fn delete(state: &Shared, id: &str, app: &str, cancel: &CancellationToken)
     if volumes {
         args.push("-v");
     }
-    let argv = crate::compose::command(&state.compose.command, app, &dir, &args);
     if dir.join("compose.yml").exists() {
-        match or_cancel(cancel, crate::compose::run(&argv, &dir)).await? {
-            Ok(out) => {
-                for line in out.lines().filter(|l| !l.trim().is_empty()) {
-                    step.log(line.to_string()).await;
-                }
-            }
-            Err(out) => return Err(step.fail(TaskError::Permanent(format!("compose down failed: {}", out.lines().last().unwrap_or("")))).await),
+        if let Err(last) = step.compose(app, &dir, &args, cancel).await? {
+            return Err(step.fail(TaskError::Permanent(format!("compose down failed: {last}"))).await);
         }
     }
     step.end(StepState::Succeeded, if volumes { "containers, networks and volumes removed" } else { "containers and networks removed; volumes kept" }).await?;

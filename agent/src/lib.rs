@@ -23,6 +23,11 @@ pub mod worker;
 /// Version of this agent build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Current time in milliseconds since the epoch.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// Current time in seconds since the epoch. Passed into the places that need
 /// it rather than read inside them, so that tests can control it.
 pub fn unix_now() -> i64 {

@@ -23,9 +23,7 @@ async fn managed(state: &Shared, app: &str) -> Result<(), ApiError> {
     if !valid_app_name(app) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_app_name", "Not a valid app name", None));
     }
-    let a = app.to_string();
-    let n: i64 = db(state, move |db| db.conn().query_row("SELECT COUNT(*) FROM apps WHERE name = ?1", [a], |r| r.get(0))).await?;
-    if n == 0 {
+    if !crate::api::app_known(state, app).await? {
         return Err(not_found(app));
     }
     Ok(())

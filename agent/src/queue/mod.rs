@@ -156,9 +156,7 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     base.saturating_mul(factor).min(max)
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub(crate) use crate::unix_now_ms as now_ms;
 
 /// Task ids sort by creation time: 13 hex digits of milliseconds, then randomness.
 pub fn new_id(now_ms: i64) -> String {

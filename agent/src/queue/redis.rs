@@ -166,6 +166,16 @@ impl RedisQueue {
         })
     }
 
+    /// Ends a running task held by `worker` in state `to`.
+    async fn end_running(&self, id: &str, worker: &str, to: TaskState) -> Result<(), QueueError> {
+        let mut c = self.conn.clone();
+        let r: i64 = self.complete.key(&self.prefix).arg(id).arg(worker).arg(to.as_str()).invoke_async(&mut c).await.map_err(backend)?;
+        if r == 0 {
+            return Err(QueueError::LeaseLost(id.to_string()));
+        }
+        Ok(())
+    }
+
     async fn fetch(&self, id: &str) -> Result<Option<Task>, QueueError> {
         let mut c = self.conn.clone();
         let h: HashMap<String, String> =
@@ -235,12 +245,7 @@ impl Queue for RedisQueue {
     }
 
     async fn complete(&self, id: &str, worker: &str) -> Result<(), QueueError> {
-        let mut c = self.conn.clone();
-        let r: i64 = self.complete.key(&self.prefix).arg(id).arg(worker).arg("succeeded").invoke_async(&mut c).await.map_err(backend)?;
-        if r == 0 {
-            return Err(QueueError::LeaseLost(id.to_string()));
-        }
-        Ok(())
+        self.end_running(id, worker, TaskState::Succeeded).await
     }
 
     async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
@@ -264,12 +269,7 @@ impl Queue for RedisQueue {
     }
 
     async fn acknowledge_cancel(&self, id: &str, worker: &str) -> Result<(), QueueError> {
-        let mut c = self.conn.clone();
-        let r: i64 = self.complete.key(&self.prefix).arg(id).arg(worker).arg("cancelled").invoke_async(&mut c).await.map_err(backend)?;
-        if r == 0 {
-            return Err(QueueError::LeaseLost(id.to_string()));
-        }
-        Ok(())
+        self.end_running(id, worker, TaskState::Cancelled).await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Task>, QueueError> {

@@ -34,6 +34,11 @@ impl Client {
         Client { transport, token, idle: Mutex::new(Vec::new()) }
     }
 
+    /// The `Authorization` header value, when there is a token.
+    fn bearer(&self) -> Option<String> {
+        self.token.as_ref().map(|t| format!("{}{t}", appos_proto::BEARER))
+    }
+
     pub fn transport(&self) -> &Transport {
         &self.transport
     }
@@ -66,8 +71,8 @@ impl Client {
     pub async fn request_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<RawResponse, ClientError> {
         let mut sender = self.sender().await?;
         let mut req = Request::builder().method(method).uri(path).header(header::HOST, "appos-agent");
-        if let Some(t) = &self.token {
-            req = req.header(header::AUTHORIZATION, format!("{}{t}", appos_proto::BEARER));
+        if let Some(b) = self.bearer() {
+            req = req.header(header::AUTHORIZATION, b);
         }
         let req = match body {
             Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Full::new(Bytes::from(b))),
@@ -120,8 +125,8 @@ impl Client {
         let mut req = format!("ws://appos-agent/v1/events?after={after}")
             .into_client_request()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if let Some(t) = &self.token {
-            let v = http::HeaderValue::from_str(&format!("{}{t}", appos_proto::BEARER)).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if let Some(b) = self.bearer() {
+            let v = http::HeaderValue::from_str(&b).map_err(|e| ClientError::Protocol(e.to_string()))?;
             req.headers_mut().insert(header::AUTHORIZATION, v);
         }
         let (mut ws, _) = tokio_tungstenite::client_async(req, io).await.map_err(|e| match e {
@@ -226,8 +231,8 @@ impl Client {
     async fn stream_ndjson<T: DeserializeOwned>(&self, path: &str, mut on_item: impl FnMut(T)) -> Result<(), ClientError> {
         let mut sender = self.sender().await?;
         let mut req = Request::builder().method(Method::GET).uri(path).header(header::HOST, "appos-agent");
-        if let Some(t) = &self.token {
-            req = req.header(header::AUTHORIZATION, format!("{}{t}", appos_proto::BEARER));
+        if let Some(b) = self.bearer() {
+            req = req.header(header::AUTHORIZATION, b);
         }
         let req = req.body(Full::new(Bytes::new())).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let resp = sender
