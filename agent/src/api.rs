@@ -135,6 +135,7 @@ pub fn router(state: Shared) -> Router {
         .route("/apps/{app}/{action}", post(crate::versions::action))
         .route("/apps/{app}", axum::routing::delete(crate::versions::delete))
         .route("/events", get(crate::events::stream))
+        .route("/compose/check", post(check_compose).layer(axum::extract::DefaultBodyLimit::max(16 << 20)))
         .route("/catalog", get(list_catalog))
         .route("/catalog/{id}", get(get_catalog_entry))
         .route("/deployments", get(list_deployments))
@@ -371,6 +372,33 @@ async fn deploy_app(
     Ok((StatusCode::ACCEPTED, Json(DeployAccepted { deployment_id: id, app: name, version: 1, generated })))
 }
 
+/// Runs every check of a deploy (name, `.env`, YAML shape, images, bind
+/// mounts, `compose config`) on a compose file and writes nothing: editors
+/// check a file before they save it.
+#[utoipa::path(post, path = "/v1/compose/check", security(("bearer" = [])), request_body = appos_proto::ComposeCheckRequest, responses(
+    (status = 200, body = appos_proto::ComposeCheck),
+    (status = 400, body = Problem, description = "Invalid input, with field-level errors"),
+    (status = 401, body = Problem),
+))]
+async fn check_compose(State(state): State<Shared>, ApiJson(req): ApiJson<appos_proto::ComposeCheckRequest>) -> Result<Json<appos_proto::ComposeCheck>, ApiError> {
+    let mut errors = Vec::new();
+    if !valid_app_name(&req.name) {
+        errors.push(FieldError { field: "name".into(), message: "app names match ^[a-z0-9][a-z0-9_-]{0,62}$".into() });
+        return Err(ApiError::invalid(errors));
+    }
+    let env = match req.env {
+        Some(e) => e,
+        None => {
+            let n = req.name.clone();
+            db(&state, move |db| crate::deploy::store::latest_env(db, &n)).await?.unwrap_or_default()
+        }
+    };
+    let staging = check_files(&state, &req.name, &req.compose, &env, errors).await?;
+    let _ = std::fs::remove_dir_all(&staging);
+    let summary = crate::compose::inspect(&req.compose).map_err(ApiError::invalid)?;
+    Ok(Json(appos_proto::ComposeCheck { services: summary.services }))
+}
+
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 struct CatalogQuery {
     /// Only templates whose id, name, description or category contain this.
@@ -577,7 +605,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
     paths(
-        health, info, list_apps, get_app, deploy_app, list_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
+        health, info, list_apps, get_app, deploy_app, check_compose, list_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
         crate::versions::redeploy, crate::versions::action, crate::versions::delete, crate::logs::logs,
     ),

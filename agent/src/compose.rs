@@ -197,6 +197,70 @@ pub fn render_env(env: &BTreeMap<String, String>) -> String {
     env.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 
+/// Replaces each service's image by the reference in `pins` (service →
+/// `repo@sha256:…` or a local image id), keeping the rest of the file as
+/// written: only the value of each service's `image:` line changes. A file
+/// whose images are not plain `image:` lines is re-serialised instead.
+pub fn pin_images(yaml: &str, pins: &BTreeMap<String, String>) -> Result<String, String> {
+    let summary = inspect(yaml).map_err(|e| format!("{e:?}"))?;
+    let wanted: BTreeMap<&String, &String> = summary.services.keys().filter_map(|s| pins.get(s).map(|p| (s, p))).collect();
+    if let Some(missing) = summary.services.keys().find(|s| !pins.contains_key(*s)) {
+        return Err(format!("no digest is recorded for service {missing:?}"));
+    }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let meaningful = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let mut out = Vec::new();
+    let (mut in_services, mut service_indent, mut current): (bool, Option<usize>, Option<(String, usize)>) = (false, None, None);
+    let mut child_indent: Option<usize> = None;
+    for line in yaml.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let mut replaced = None;
+        if meaningful(body) {
+            let ind = indent(body);
+            if ind == 0 {
+                in_services = body.trim_end() == "services:";
+                service_indent = None;
+                current = None;
+            } else if in_services {
+                let si = *service_indent.get_or_insert(ind);
+                if ind == si {
+                    let key = body.trim().trim_end_matches(':').trim_matches(['"', '\'']).to_string();
+                    current = Some((key, ind));
+                    child_indent = None;
+                } else if let Some((svc, _)) = &current {
+                    let ci = *child_indent.get_or_insert(ind);
+                    if ind == ci {
+                        if let Some(rest) = body.trim_start().strip_prefix("image:") {
+                            let value = rest.split(" #").next().unwrap_or("").trim().trim_matches(['"', '\'']);
+                            if let Some(pin) = wanted.get(svc).filter(|_| summary.services.get(svc).map(String::as_str) == Some(value)) {
+                                let comment = rest.find(" #").map(|i| &rest[i..]).unwrap_or("");
+                                let eol = &line[body.len()..];
+                                replaced = Some(format!("{}image: {pin}{comment}{eol}", &body[..ind]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.push(replaced.unwrap_or_else(|| line.to_string()));
+    }
+    let text: String = out.concat();
+    let pinned_ok = inspect(&text).map(|s| s.services.iter().all(|(k, v)| pins.get(k) == Some(v))).unwrap_or(false);
+    if pinned_ok {
+        return Ok(text);
+    }
+    // Flow style or anchors: edit the parsed document instead.
+    let mut doc: Value = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+    if let Some(services) = doc.get_mut("services").and_then(Value::as_mapping_mut) {
+        for (name, svc) in services.iter_mut() {
+            if let (Some(pin), Some(m)) = (name.as_str().and_then(|n| pins.get(n)), svc.as_mapping_mut()) {
+                m.insert(Value::from("image"), Value::from(pin.as_str()));
+            }
+        }
+    }
+    serde_yaml_ng::to_string(&doc).map_err(|e| e.to_string())
+}
+
 /// Where app files live: `<data>/apps/<app>/`.
 pub fn app_dir(apps_root: &Path, app: &str) -> PathBuf {
     apps_root.join(app)
@@ -263,6 +327,24 @@ mod tests {
         let errs = check_env(&env);
         assert_eq!(errs.len(), 2);
         assert_eq!(render_env(&BTreeMap::from([("A".to_string(), "1".to_string())])), "A=1\n");
+    }
+
+    #[test]
+    fn pins_images_in_place() {
+        let yaml = "# my stack\nservices:\n  web:\n    image: nginx:1.27 # front\n    ports: [\"80:80\"]\n  db:\n    image: 'mariadb:11'\n    environment:\n      image: not-this\nvolumes:\n  image: {}\n";
+        let pins = BTreeMap::from([
+            ("web".to_string(), "nginx@sha256:aaa".to_string()),
+            ("db".to_string(), "sha256:bbb".to_string()),
+        ]);
+        let out = pin_images(yaml, &pins).expect("pinned");
+        assert_eq!(out, yaml.replace("image: nginx:1.27 # front", "image: nginx@sha256:aaa # front").replace("image: 'mariadb:11'", "image: sha256:bbb"));
+        // Flow style falls back to a rewritten document with the same meaning.
+        let flow = "services: {web: {image: nginx:1.27}, db: {image: mariadb}}\n";
+        let out = pin_images(flow, &pins).expect("pinned");
+        assert_eq!(inspect(&out).expect("valid").services, pins);
+        // A service without a recorded digest cannot be pinned.
+        let e = pin_images("services:\n  web:\n    image: x\n  cache:\n    image: redis\n", &pins).expect_err("unpinned");
+        assert!(e.contains("cache"), "{e}");
     }
 
     #[test]

@@ -195,6 +195,15 @@ pub mod store {
         Ok(row.map(|(compose, env, at)| (compose, serde_json::from_str(&env).unwrap_or_default(), at)))
     }
 
+    /// The `.env` of an app's latest version, if AppOS manages it.
+    pub fn latest_env(db: &Db, app: &str) -> rusqlite::Result<Option<BTreeMap<String, String>>> {
+        let env: Option<String> = db
+            .conn()
+            .query_row("SELECT env FROM app_versions WHERE app = ?1 ORDER BY version DESC LIMIT 1", params![app], |r| r.get(0))
+            .optional()?;
+        Ok(env.map(|e| serde_json::from_str(&e).unwrap_or_default()))
+    }
+
     pub fn set_digests(db: &Db, app: &str, version: u32, digests: &BTreeMap<String, String>) -> rusqlite::Result<()> {
         let json = serde_json::to_string(digests).unwrap_or_default();
         db.conn().execute("UPDATE app_versions SET digests = ?1 WHERE app = ?2 AND version = ?3", params![json, app, version])?;

@@ -178,9 +178,11 @@ pub async fn create(
 }
 
 /// Rolls back to version N: its compose file and `.env` become a new version,
-/// which is deployed.
+/// which is deployed. With `pin_digests`, each image is replaced by the
+/// digest version N ran with.
 #[utoipa::path(post, path = "/v1/apps/{app}/rollback", security(("bearer" = [])), params(("app" = String, Path)), request_body = RollbackRequest, responses(
     (status = 202, body = VersionSaved), (status = 401, body = appos_proto::Problem), (status = 404, body = appos_proto::Problem),
+    (status = 409, body = appos_proto::Problem, description = "Pinning asked, but no digests are recorded for that version"),
 ))]
 pub async fn rollback(
     State(state): State<Shared>,
@@ -190,7 +192,19 @@ pub async fn rollback(
 ) -> Result<(StatusCode, Json<VersionSaved>), ApiError> {
     managed(&state, &app).await?;
     let old = version(&state, &app, req.version).await?;
-    let saved = save(&state, &app, &who, old.compose, old.env, format!("rollback to version {}", req.version), true).await?;
+    let (compose, message) = if req.pin_digests {
+        if old.meta.digests.is_empty() {
+            return Err(ApiError::conflict(
+                "no_digests",
+                format!("version {} never ran to the end, so no image digests are recorded for it; roll back without pinning", req.version),
+            ));
+        }
+        let pinned = crate::compose::pin_images(&old.compose, &old.meta.digests).map_err(|e| ApiError::conflict("no_digests", e))?;
+        (pinned, format!("rollback to version {}, images pinned to their recorded digests", req.version))
+    } else {
+        (old.compose, format!("rollback to version {}", req.version))
+    };
+    let saved = save(&state, &app, &who, compose, old.env, message, true).await?;
     Ok((StatusCode::ACCEPTED, Json(saved)))
 }
 

@@ -277,8 +277,8 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-pub async fn rollback(client: &Client, app: &str, version: u32, out: Output) -> anyhow::Result<()> {
-    let saved = client.rollback(app, version).await?;
+pub async fn rollback(client: &Client, app: &str, version: u32, pin_digests: bool, out: Output) -> anyhow::Result<()> {
+    let saved = client.rollback(app, version, pin_digests).await?;
     if out == Output::Table {
         eprintln!("rolling {app} back to version {version} as version {}", saved.version);
     }

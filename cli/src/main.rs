@@ -103,6 +103,9 @@ enum Command {
         app: String,
         #[arg(value_name = "VERSION")]
         to: u32,
+        /// Run exactly the images VERSION last ran with (by digest), not what its tags point to now.
+        #[arg(long)]
+        pin_digests: bool,
     },
     /// Deploy the latest version again.
     Redeploy { app: String },
@@ -293,7 +296,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, compose, message, d, cli.output).await
         }
         Command::Edit { app, message, deploy: d } => deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, cli.output).await,
-        Command::Rollback { app, to } => deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, cli.output).await,
+        Command::Rollback { app, to, pin_digests } => {
+            deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, cli.output).await
+        }
         Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
         Command::Start { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "start", cli.output).await,
         Command::Stop { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "stop", cli.output).await,

@@ -3,39 +3,148 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use std::sync::Arc;
+
 use appos_desktop_core::{Desktop, Paths};
-use appos_proto::desktop::{AddServerForm, Connection, ServerEntry, UiError};
-use appos_proto::App;
+use appos_proto::desktop::{AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, UiError};
+use appos_proto::{
+    App, AppVersion, AppVersionDetail, CatalogEntry, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, Deployment,
+    SaveVersionRequest, VersionSaved,
+};
+use tauri::ipc::Channel;
 use tauri::{Manager, RunEvent, State};
+
+type D = Arc<Desktop>;
 
 #[tauri::command]
 #[tracing::instrument(skip(desktop), err(Debug))]
-async fn list_servers(desktop: State<'_, Desktop>) -> Result<Vec<ServerEntry>, UiError> {
+async fn list_servers(desktop: State<'_, D>) -> Result<Vec<ServerEntry>, UiError> {
     desktop.servers().await
 }
 
 #[tauri::command]
 #[tracing::instrument(skip(desktop, form), fields(name = %form.name, host = %form.host), err(Debug))]
-async fn add_server(desktop: State<'_, Desktop>, form: AddServerForm) -> Result<ServerEntry, UiError> {
+async fn add_server(desktop: State<'_, D>, form: AddServerForm) -> Result<ServerEntry, UiError> {
     desktop.add_server(form).await
 }
 
 #[tauri::command]
 #[tracing::instrument(skip(desktop), err(Debug))]
-async fn remove_server(desktop: State<'_, Desktop>, name: String) -> Result<(), UiError> {
+async fn remove_server(desktop: State<'_, D>, name: String) -> Result<(), UiError> {
     desktop.remove_server(&name).await
 }
 
 #[tauri::command]
 #[tracing::instrument(skip(desktop), err(Debug))]
-async fn connect(desktop: State<'_, Desktop>, name: String) -> Result<Connection, UiError> {
+async fn connect(desktop: State<'_, D>, name: String) -> Result<Connection, UiError> {
     desktop.connect(&name).await
 }
 
 #[tauri::command]
 #[tracing::instrument(skip(desktop), err(Debug))]
-async fn list_apps(desktop: State<'_, Desktop>, name: String) -> Result<Vec<App>, UiError> {
+async fn list_apps(desktop: State<'_, D>, name: String) -> Result<Vec<App>, UiError> {
     desktop.apps(&name).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn get_app(desktop: State<'_, D>, server: String, app: String) -> Result<App, UiError> {
+    desktop.app(&server, &app).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn catalog(desktop: State<'_, D>, server: String, search: Option<String>) -> Result<Vec<CatalogEntry>, UiError> {
+    desktop.catalog(&server, search.as_deref()).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop, req), fields(app = %req.name), err(Debug))]
+async fn deploy(desktop: State<'_, D>, server: String, req: DeployRequest) -> Result<DeployAccepted, UiError> {
+    desktop.deploy(&server, req).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop, req), fields(app = %req.name), err(Debug))]
+async fn check_compose(desktop: State<'_, D>, server: String, req: ComposeCheckRequest) -> Result<ComposeCheck, UiError> {
+    desktop.check_compose(&server, req).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn list_deployments(desktop: State<'_, D>, server: String, app: Option<String>) -> Result<Vec<Deployment>, UiError> {
+    desktop.deployments(&server, app.as_deref()).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn get_deployment(desktop: State<'_, D>, server: String, id: String) -> Result<Deployment, UiError> {
+    desktop.deployment(&server, &id).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn cancel_deployment(desktop: State<'_, D>, server: String, id: String) -> Result<Deployment, UiError> {
+    desktop.cancel_deployment(&server, &id).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn app_action(desktop: State<'_, D>, server: String, app: String, action: String) -> Result<Deployment, UiError> {
+    desktop.app_action(&server, &app, &action).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn redeploy(desktop: State<'_, D>, server: String, app: String) -> Result<VersionSaved, UiError> {
+    desktop.redeploy(&server, &app).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn delete_app(desktop: State<'_, D>, server: String, app: String, volumes: bool) -> Result<Deployment, UiError> {
+    desktop.delete_app(&server, &app, volumes).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn list_versions(desktop: State<'_, D>, server: String, app: String) -> Result<Vec<AppVersion>, UiError> {
+    desktop.versions(&server, &app).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn get_version(desktop: State<'_, D>, server: String, app: String, version: u32) -> Result<AppVersionDetail, UiError> {
+    desktop.version(&server, &app, version).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn diff_versions(desktop: State<'_, D>, server: String, app: String, from: u32, to: u32) -> Result<String, UiError> {
+    desktop.diff(&server, &app, from, to).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop, req), err(Debug))]
+async fn save_version(desktop: State<'_, D>, server: String, app: String, req: SaveVersionRequest) -> Result<VersionSaved, UiError> {
+    desktop.save_version(&server, &app, req).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn rollback(desktop: State<'_, D>, server: String, app: String, version: u32, pin_digests: bool) -> Result<VersionSaved, UiError> {
+    desktop.rollback(&server, &app, version, pin_digests).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop, channel), err(Debug))]
+async fn open_stream(desktop: State<'_, D>, server: String, req: StreamRequest, channel: Channel<StreamItem>) -> Result<u64, UiError> {
+    desktop.open_stream(&server, req, move |item| channel.send(item).is_ok()).await
+}
+
+#[tauri::command]
+fn close_stream(desktop: State<'_, D>, id: u64) {
+    desktop.close_stream(id)
 }
 
 fn main() {
@@ -46,10 +155,33 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let desktop = Desktop::new(Paths::from_env(|k| std::env::var(k).ok()));
+    let desktop: D = Arc::new(Desktop::new(Paths::from_env(|k| std::env::var(k).ok())));
     let app = tauri::Builder::default()
         .manage(desktop)
-        .invoke_handler(tauri::generate_handler![list_servers, add_server, remove_server, connect, list_apps])
+        .invoke_handler(tauri::generate_handler![
+            list_servers,
+            add_server,
+            remove_server,
+            connect,
+            list_apps,
+            get_app,
+            catalog,
+            deploy,
+            check_compose,
+            list_deployments,
+            get_deployment,
+            cancel_deployment,
+            app_action,
+            redeploy,
+            delete_app,
+            list_versions,
+            get_version,
+            diff_versions,
+            save_version,
+            rollback,
+            open_stream,
+            close_stream,
+        ])
         .build(tauri::generate_context!("../tauri.conf.json"));
     let app = match app {
         Ok(app) => app,
@@ -61,7 +193,7 @@ fn main() {
     app.run(|handle, event| {
         if let RunEvent::Exit = event {
             // Stop the local agent this app started, so it does not outlive the window.
-            let desktop = handle.state::<Desktop>();
+            let desktop = handle.state::<D>();
             tauri::async_runtime::block_on(desktop.shutdown());
         }
     });

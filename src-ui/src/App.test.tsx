@@ -30,8 +30,28 @@ const blog: AppT = {
 
 const local: ServerEntry = { name: "local", url: "local", local: true, host_key: null, connected: false };
 
+const unscripted = async (): Promise<never> => {
+  throw { code: "other", message: "unscripted", host_key: null, fields: [] } as UiError;
+};
+
 /** A scripted backend: the test decides what each call answers. */
 class FakeBackend implements Backend {
+  getApp = unscripted;
+  catalog = unscripted;
+  deploy = unscripted;
+  checkCompose = unscripted;
+  listDeployments = unscripted;
+  getDeployment = unscripted;
+  cancelDeployment = unscripted;
+  appAction = unscripted;
+  redeploy = unscripted;
+  deleteApp = unscripted;
+  listVersions = unscripted;
+  getVersion = unscripted;
+  diffVersions = unscripted;
+  saveVersion = unscripted;
+  rollback = unscripted;
+  openStream = unscripted;
   servers: ServerEntry[] = [local];
   apps: Record<string, AppT[] | UiError> = { local: [] };
   addAnswers: ((f: AddServerForm) => ServerEntry | UiError)[] = [];
@@ -43,7 +63,7 @@ class FakeBackend implements Backend {
   async addServer(form: AddServerForm) {
     this.added.push(form);
     const next = this.addAnswers.shift();
-    const r = next ? next(form) : ({ code: "other", message: "unscripted", host_key: null } as UiError);
+    const r = next ? next(form) : ({ code: "other", message: "unscripted", host_key: null, fields: [] } as UiError);
     if ("code" in r) throw r;
     this.servers.push(r);
     this.apps[r.name] = [];
@@ -92,7 +112,7 @@ describe("App", () => {
 
   it("shows a clear error with a hint when Docker is down", async () => {
     const b = new FakeBackend();
-    b.apps.local = { code: "docker_unavailable", message: "Docker is not reachable: connection refused", host_key: null };
+    b.apps.local = { code: "docker_unavailable", message: "Docker is not reachable: connection refused", host_key: null, fields: [] };
     render(<App backend={b} />);
     const panel = await screen.findByTestId("server-error");
     expect(panel.dataset.code).toBe("docker_unavailable");
@@ -104,7 +124,7 @@ describe("App", () => {
     const b = new FakeBackend();
     const fp = "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
     b.addAnswers = [
-      () => ({ code: "host_key_unknown", message: "unknown", host_key: { host: "[10.0.0.5]:2222", algorithm: "ssh-ed25519", fingerprint: fp } }),
+      () => ({ code: "host_key_unknown", message: "unknown", fields: [], host_key: { host: "[10.0.0.5]:2222", algorithm: "ssh-ed25519", fingerprint: fp } }),
       (f) => ({ name: f.name, url: "ssh://root@10.0.0.5:2222", local: false, host_key: fp, connected: false }),
     ];
     render(<App backend={b} />);
@@ -123,7 +143,7 @@ describe("App", () => {
 
   it("blocks a changed host key and adds nothing", async () => {
     const b = new FakeBackend();
-    b.addAnswers = [() => ({ code: "host_key_changed", message: "HOST KEY CHANGED: SHA256:new vs SHA256:old", host_key: null })];
+    b.addAnswers = [() => ({ code: "host_key_changed", message: "HOST KEY CHANGED: SHA256:new vs SHA256:old", host_key: null, fields: [] })];
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
     fill("srv-name", "prod");
@@ -149,7 +169,7 @@ describe("App", () => {
   it("asks for the key passphrase and sends it on the next try", async () => {
     const b = new FakeBackend();
     b.addAnswers = [
-      () => ({ code: "key_encrypted", message: "the SSH key /k is encrypted: its passphrase is needed", host_key: null }),
+      () => ({ code: "key_encrypted", message: "the SSH key /k is encrypted: its passphrase is needed", host_key: null, fields: [] }),
       (f) => ({ name: f.name, url: "ssh://root@h:22", local: false, host_key: "SHA256:x", connected: false }),
     ];
     render(<App backend={b} />);
@@ -166,7 +186,7 @@ describe("App", () => {
 
   it("shows auth errors inline with a hint", async () => {
     const b = new FakeBackend();
-    b.addAnswers = [() => ({ code: "auth_rejected", message: "root@h refused authentication (tried /k)", host_key: null })];
+    b.addAnswers = [() => ({ code: "auth_rejected", message: "root@h refused authentication (tried /k)", host_key: null, fields: [] })];
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
     fill("srv-name", "prod");

@@ -385,6 +385,32 @@ fn history_diff_and_rollback() {
     assert!(!vs[3].digests.is_empty(), "deployed versions record their digests");
     let o = env.appos(&["diff", &name, "3", "4"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("1800"));
+
+    // A rollback pinned to digests runs exactly the images version 2 ran with.
+    let o = env.appos(&["rollback", &name, "2", "--pin-digests"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pinned = &vs[2].digests["worker"];
+    let o = env.appos(&["diff", &name, "2", "5"]);
+    let d = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(d.lines().any(|l| l.starts_with('+') && l.contains(&format!("image: {pinned}"))), "{d}");
+    assert!(worker_cmd(&name).contains("7200"), "v2's command runs: {}", worker_cmd(&name));
+    let image_id = Command::new(support::docker_cli())
+        .args(["ps", "--filter", &format!("label=com.docker.compose.project={name}"), "--filter", "label=com.docker.compose.service=worker"])
+        .args(["--format", "{{.Image}}"])
+        .output()
+        .expect("docker ps");
+    let running = String::from_utf8_lossy(&image_id.stdout).trim().to_string();
+    assert!(pinned.contains(&running) || running.contains(pinned.as_str()), "runs {running}, pinned {pinned}");
+
+    // A version that never ran has no digests to pin to: refused, nothing saved.
+    let o = env.appos(&["set-compose", &name, "-f", &v1s, "-m", "not deployed"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = env.appos(&["rollback", &name, "6", "--pin-digests"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no image digests"), "{}", text(&o));
+    let o = env.appos(&["history", &name, "--output", "json"]);
+    let vs: Vec<appos_proto::AppVersion> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(vs[0].version, 6);
 }
 
 fn volume_exists(name: &str) -> bool {

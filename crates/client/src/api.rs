@@ -154,6 +154,12 @@ impl Client {
         Ok(())
     }
 
+    /// Every check of a deploy on a compose file; nothing is written.
+    pub async fn check_compose(&self, req: &appos_proto::ComposeCheckRequest) -> Result<appos_proto::ComposeCheck, ClientError> {
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        decode(self.request_raw(Method::POST, "/v1/compose/check", Some(body)).await?)
+    }
+
     pub async fn catalog(&self, search: Option<&str>) -> Result<Vec<appos_proto::CatalogEntry>, ClientError> {
         match search {
             Some(s) => self.get(&format!("/v1/catalog?search={}", encode_segment(s))).await,
@@ -183,8 +189,9 @@ impl Client {
         decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/versions", encode_segment(app)), Some(body)).await?)
     }
 
-    pub async fn rollback(&self, app: &str, version: u32) -> Result<VersionSaved, ClientError> {
-        let body = serde_json::to_vec(&RollbackRequest { version }).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    /// Rolls back to `version`; `pin_digests` runs exactly the images it ran with.
+    pub async fn rollback(&self, app: &str, version: u32, pin_digests: bool) -> Result<VersionSaved, ClientError> {
+        let body = serde_json::to_vec(&RollbackRequest { version, pin_digests }).map_err(|e| ClientError::Protocol(e.to_string()))?;
         decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/rollback", encode_segment(app)), Some(body)).await?)
     }
 

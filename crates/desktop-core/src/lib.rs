@@ -3,6 +3,10 @@
 //! runs a local agent. `src-tauri` only adapts these calls to IPC commands,
 //! so everything here is testable with plain `cargo test`.
 
+// UiError is the IPC error value (code, message, host key, field errors);
+// it crosses the boundary once per command, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod local;
 
 use std::collections::HashMap;
@@ -13,8 +17,11 @@ use appos_client::connect::{self, AddServer};
 use appos_client::profile::{self, Profiles};
 use appos_client::ssh::{ConnectOptions, SshTarget};
 use appos_client::{Client, ClientError, Transport};
-use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, ServerEntry, UiError, UiErrorCode};
-use appos_proto::App;
+use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, ServerEntry, StreamItem, StreamRequest, UiError, UiErrorCode};
+use appos_proto::{
+    App, AppVersion, AppVersionDetail, CatalogEntry, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, Deployment,
+    SaveVersionRequest, VersionSaved,
+};
 use tokio::sync::Mutex;
 
 pub use local::LocalAgent;
@@ -66,11 +73,21 @@ pub struct Desktop {
     /// Passphrases given this session, by server (also kept in the keyring when there is one).
     passphrases: Mutex<HashMap<String, String>>,
     local: Mutex<Option<LocalAgent>>,
+    /// Streams the UI opened, by id, so that it can close them.
+    streams: std::sync::Mutex<HashMap<u64, tokio::task::AbortHandle>>,
+    next_stream: std::sync::atomic::AtomicU64,
 }
 
 impl Desktop {
     pub fn new(paths: Paths) -> Desktop {
-        Desktop { paths, live: Mutex::new(HashMap::new()), passphrases: Mutex::new(HashMap::new()), local: Mutex::new(None) }
+        Desktop {
+            paths,
+            live: Mutex::new(HashMap::new()),
+            passphrases: Mutex::new(HashMap::new()),
+            local: Mutex::new(None),
+            streams: std::sync::Mutex::new(HashMap::new()),
+            next_stream: std::sync::atomic::AtomicU64::new(1),
+        }
     }
 
     fn profiles(&self) -> Result<Profiles, UiError> {
@@ -173,6 +190,7 @@ impl Desktop {
                     code: UiErrorCode::AgentMissing,
                     message: format!("cannot start the local agent: {e:#}"),
                     host_key: None,
+                    fields: Vec::new(),
                 })?);
             }
             let l = local.as_ref().ok_or_else(|| invalid("local agent vanished".into()))?;
@@ -207,17 +225,159 @@ impl Desktop {
         Ok(Connection { server: name.to_string(), via: client.transport().describe(), info })
     }
 
-    pub async fn apps(&self, name: &str) -> Result<Vec<App>, UiError> {
-        let client = self.client(name).await?;
-        match client.apps().await {
-            Ok(a) => Ok(a),
+    /// Runs one agent call on a server's live connection; a connection the
+    /// agent dropped is forgotten so that the next call reconnects.
+    async fn call<T, F, Fut>(&self, server: &str, f: F) -> Result<T, UiError>
+    where
+        F: FnOnce(Arc<Client>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        let client = self.client(server).await?;
+        match f(client).await {
+            Ok(v) => Ok(v),
             Err(e) => {
                 if matches!(e, ClientError::AgentMissing(_)) {
-                    self.live.lock().await.remove(name);
+                    self.live.lock().await.remove(server);
                 }
                 Err(ui_error(e))
             }
         }
+    }
+
+    pub async fn apps(&self, server: &str) -> Result<Vec<App>, UiError> {
+        self.call(server, |c| async move { c.apps().await }).await
+    }
+
+    pub async fn app(&self, server: &str, app: &str) -> Result<App, UiError> {
+        self.call(server, |c| async move { c.app(app).await }).await
+    }
+
+    pub async fn catalog(&self, server: &str, search: Option<&str>) -> Result<Vec<CatalogEntry>, UiError> {
+        self.call(server, |c| async move { c.catalog(search).await }).await
+    }
+
+    pub async fn deploy(&self, server: &str, req: DeployRequest) -> Result<DeployAccepted, UiError> {
+        self.call(server, |c| async move { c.deploy(&req).await }).await
+    }
+
+    pub async fn check_compose(&self, server: &str, req: ComposeCheckRequest) -> Result<ComposeCheck, UiError> {
+        self.call(server, |c| async move { c.check_compose(&req).await }).await
+    }
+
+    pub async fn deployments(&self, server: &str, app: Option<&str>) -> Result<Vec<Deployment>, UiError> {
+        self.call(server, |c| async move { c.deployments(app).await }).await
+    }
+
+    pub async fn deployment(&self, server: &str, id: &str) -> Result<Deployment, UiError> {
+        self.call(server, |c| async move { c.deployment(id).await }).await
+    }
+
+    pub async fn cancel_deployment(&self, server: &str, id: &str) -> Result<Deployment, UiError> {
+        self.call(server, |c| async move { c.cancel_deployment(id).await }).await
+    }
+
+    /// `start`, `stop`, `restart` or `update`.
+    pub async fn app_action(&self, server: &str, app: &str, action: &str) -> Result<Deployment, UiError> {
+        if !matches!(action, "start" | "stop" | "restart" | "update") {
+            return Err(invalid(format!("{action:?} is not an app action")));
+        }
+        self.call(server, |c| async move { c.app_action(app, action).await }).await
+    }
+
+    pub async fn redeploy(&self, server: &str, app: &str) -> Result<VersionSaved, UiError> {
+        self.call(server, |c| async move { c.redeploy(app).await }).await
+    }
+
+    pub async fn delete_app(&self, server: &str, app: &str, volumes: bool) -> Result<Deployment, UiError> {
+        self.call(server, |c| async move { c.delete_app(app, volumes).await }).await
+    }
+
+    pub async fn versions(&self, server: &str, app: &str) -> Result<Vec<AppVersion>, UiError> {
+        self.call(server, |c| async move { c.versions(app).await }).await
+    }
+
+    pub async fn version(&self, server: &str, app: &str, version: u32) -> Result<AppVersionDetail, UiError> {
+        self.call(server, |c| async move { c.version(app, version).await }).await
+    }
+
+    pub async fn diff(&self, server: &str, app: &str, from: u32, to: u32) -> Result<String, UiError> {
+        self.call(server, |c| async move { c.diff(app, from, to).await }).await
+    }
+
+    pub async fn save_version(&self, server: &str, app: &str, req: SaveVersionRequest) -> Result<VersionSaved, UiError> {
+        self.call(server, |c| async move { c.save_version(app, &req).await }).await
+    }
+
+    pub async fn rollback(&self, server: &str, app: &str, version: u32, pin_digests: bool) -> Result<VersionSaved, UiError> {
+        self.call(server, |c| async move { c.rollback(app, version, pin_digests).await }).await
+    }
+
+    /// Opens a stream and hands what it delivers to `sink`, ending with one
+    /// `StreamItem::End`. Returns at once with the stream's id, for
+    /// [`Desktop::close_stream`]. `sink` returns false when nobody listens
+    /// any more, which ends the stream too.
+    pub async fn open_stream(
+        self: &Arc<Self>,
+        server: &str,
+        req: StreamRequest,
+        sink: impl Fn(StreamItem) -> bool + Send + Sync + 'static,
+    ) -> Result<u64, UiError> {
+        if let StreamRequest::AppLogs { service: Some(s), .. } = &req {
+            if s.is_empty() || s.len() > 128 {
+                return Err(invalid("a service name has 1 to 128 characters".into()));
+            }
+        }
+        let client = self.client(server).await?;
+        let id = self.next_stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sink = Arc::new(sink);
+        let me = Arc::downgrade(self);
+        let task_sink = sink.clone();
+        let task = tokio::spawn(async move {
+            let sink = task_sink;
+            let result = match req {
+                StreamRequest::Events { after } => client.events(after, |event| sink(StreamItem::Event { event })).await,
+                StreamRequest::DeploymentLog { id } => {
+                    client.follow_deployment_log(&id, |line| {
+                        sink(StreamItem::DeploymentLog { line });
+                    })
+                    .await
+                }
+                StreamRequest::AppLogs { app, service, tail, grep, follow } => {
+                    let mut q = format!("follow={follow}");
+                    if let Some(s) = service {
+                        q.push_str(&format!("&service={}", appos_client::api::encode_segment(&s)));
+                    }
+                    if let Some(t) = tail {
+                        q.push_str(&format!("&tail={t}"));
+                    }
+                    if let Some(g) = grep.filter(|g| !g.is_empty()) {
+                        q.push_str(&format!("&grep={}", appos_client::api::encode_segment(&g)));
+                    }
+                    client.app_logs(&app, &q, |line| {
+                        sink(StreamItem::AppLog { line });
+                    })
+                    .await
+                }
+            };
+            sink(StreamItem::End { error: result.err().map(ui_error) });
+            if let Some(me) = me.upgrade() {
+                me.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            }
+        });
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(id, task.abort_handle());
+        Ok(id)
+    }
+
+    /// Closes a stream the UI no longer shows; closing an ended one is fine.
+    pub fn close_stream(&self, id: u64) {
+        if let Some(h) = self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+            h.abort();
+        }
+    }
+
+    /// How many streams are open (for tests and diagnostics).
+    pub fn open_streams(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Stops the local agent, if this app started it.
@@ -233,12 +393,16 @@ fn unix_now() -> i64 {
 }
 
 fn invalid(message: String) -> UiError {
-    UiError { code: UiErrorCode::InvalidInput, message, host_key: None }
+    UiError { code: UiErrorCode::InvalidInput, message, host_key: None, fields: Vec::new() }
 }
 
 /// The one conversion from client errors to what the UI branches on.
 pub fn ui_error(e: ClientError) -> UiError {
     let message = e.to_string();
+    let fields = match &e {
+        ClientError::Api(p) => p.errors.clone(),
+        _ => Vec::new(),
+    };
     let (code, host_key) = match e {
         ClientError::HostKeyUnknown { host, algorithm, fingerprint } => {
             (UiErrorCode::HostKeyUnknown, Some(HostKeyPrompt { host, algorithm, fingerprint }))
@@ -250,8 +414,9 @@ pub fn ui_error(e: ClientError) -> UiError {
         ClientError::AgentMissing(_) => (UiErrorCode::AgentMissing, None),
         ClientError::Api(p) if p.status == 401 || p.status == 403 => (UiErrorCode::Unauthorized, None),
         ClientError::Api(p) if p.code == "docker_unavailable" => (UiErrorCode::DockerUnavailable, None),
+        ClientError::Api(p) if p.status == 400 => (UiErrorCode::InvalidInput, None),
         ClientError::Config(_) => (UiErrorCode::InvalidInput, None),
         _ => (UiErrorCode::Other, None),
     };
-    UiError { code, message, host_key }
+    UiError { code, message, host_key, fields }
 }

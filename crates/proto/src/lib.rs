@@ -434,6 +434,28 @@ pub struct SaveVersionRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct RollbackRequest {
     pub version: u32,
+    /// Run exactly the images version N last ran with: each service's image
+    /// is replaced by the digest recorded for it.
+    #[serde(default)]
+    pub pin_digests: bool,
+}
+
+/// `POST /v1/compose/check`: the checks of a deploy, with nothing written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct ComposeCheckRequest {
+    /// The app the file is for (its directory is where bind mounts must stay).
+    pub name: String,
+    pub compose: String,
+    /// The `.env` to check with; for an existing app, its latest one when absent.
+    #[serde(default)]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The file passed every check; what the compose tool sees in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct ComposeCheck {
+    /// Service name → image.
+    pub services: std::collections::BTreeMap<String, String>,
 }
 
 /// A saved version, and its deployment when one was queued.
@@ -505,6 +527,8 @@ pub fn typescript_declarations() -> String {
         AppVersionDetail::decl(&cfg),
         SaveVersionRequest::decl(&cfg),
         RollbackRequest::decl(&cfg),
+        ComposeCheckRequest::decl(&cfg),
+        ComposeCheck::decl(&cfg),
         VersionSaved::decl(&cfg),
     ];
     render_ts(&decls, "")
@@ -554,6 +578,9 @@ pub mod desktop {
         pub message: String,
         /// For `host_key_unknown`: the key to show the user.
         pub host_key: Option<HostKeyPrompt>,
+        /// For `invalid_input` from the agent: which field is wrong and why.
+        #[serde(default)]
+        pub fields: Vec<FieldError>,
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -587,6 +614,39 @@ pub mod desktop {
         pub via: String,
         pub info: AgentInfo,
     }
+
+    /// What a stream the UI opened (events, a deployment's log, an app's
+    /// logs) delivers, in order, over its IPC channel.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum StreamItem {
+        Event { event: Event },
+        DeploymentLog { line: LogLine },
+        AppLog { line: AppLogLine },
+        /// The stream is over: the agent ended it, or it failed with `error`.
+        End { error: Option<UiError> },
+    }
+
+    /// Which stream to open.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum StreamRequest {
+        /// `/v1/events` from after this id (0: the stored history too; -1: live only).
+        Events {
+            #[ts(type = "number")]
+            after: i64,
+        },
+        /// A deployment's log: stored lines, then new ones until it ends.
+        DeploymentLog { id: String },
+        /// An app's container logs.
+        AppLogs {
+            app: String,
+            service: Option<String>,
+            tail: Option<u32>,
+            grep: Option<String>,
+            follow: bool,
+        },
+    }
 }
 
 /// TypeScript declarations of the desktop IPC types, as committed in
@@ -601,8 +661,10 @@ pub fn typescript_desktop_declarations() -> String {
         UiErrorCode::decl(&cfg),
         HostKeyPrompt::decl(&cfg),
         Connection::decl(&cfg),
+        StreamItem::decl(&cfg),
+        StreamRequest::decl(&cfg),
     ];
-    render_ts(&decls, "import type { AgentInfo } from \"./types.gen\";\n\n")
+    render_ts(&decls, "import type { AgentInfo, AppLogLine, Event, FieldError, LogLine } from \"./types.gen\";\n\n")
 }
 
 fn render_ts(decls: &[String], imports: &str) -> String {

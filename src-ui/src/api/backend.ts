@@ -1,8 +1,27 @@
 // Every call from the UI to the Rust side goes through this interface: a Tauri
 // implementation for the app, a fake one for unit tests.
-import { invoke } from "@tauri-apps/api/core";
-import type { AddServerForm, Connection, ServerEntry, UiError } from "./desktop.gen";
-import type { App } from "./types.gen";
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "./desktop.gen";
+import type {
+  App,
+  AppVersion,
+  AppVersionDetail,
+  CatalogEntry,
+  ComposeCheck,
+  ComposeCheckRequest,
+  DeployAccepted,
+  DeployRequest,
+  Deployment,
+  SaveVersionRequest,
+  VersionSaved,
+} from "./types.gen";
+
+export type AppAction = "start" | "stop" | "restart" | "update";
+
+/** An open stream; `close()` stops it (safe to call twice or after it ended). */
+export interface StreamHandle {
+  close(): void;
+}
 
 export interface Backend {
   listServers(): Promise<ServerEntry[]>;
@@ -10,15 +29,32 @@ export interface Backend {
   removeServer(name: string): Promise<void>;
   connect(name: string): Promise<Connection>;
   listApps(name: string): Promise<App[]>;
+  getApp(server: string, app: string): Promise<App>;
+  catalog(server: string, search?: string): Promise<CatalogEntry[]>;
+  deploy(server: string, req: DeployRequest): Promise<DeployAccepted>;
+  checkCompose(server: string, req: ComposeCheckRequest): Promise<ComposeCheck>;
+  listDeployments(server: string, app?: string): Promise<Deployment[]>;
+  getDeployment(server: string, id: string): Promise<Deployment>;
+  cancelDeployment(server: string, id: string): Promise<Deployment>;
+  appAction(server: string, app: string, action: AppAction): Promise<Deployment>;
+  redeploy(server: string, app: string): Promise<VersionSaved>;
+  deleteApp(server: string, app: string, volumes: boolean): Promise<Deployment>;
+  listVersions(server: string, app: string): Promise<AppVersion[]>;
+  getVersion(server: string, app: string, version: number): Promise<AppVersionDetail>;
+  diffVersions(server: string, app: string, from: number, to: number): Promise<string>;
+  saveVersion(server: string, app: string, req: SaveVersionRequest): Promise<VersionSaved>;
+  rollback(server: string, app: string, version: number, pinDigests: boolean): Promise<VersionSaved>;
+  /** Opens a stream; `onItem` sees each item, the last one is `{ type: "end" }`. */
+  openStream(server: string, req: StreamRequest, onItem: (item: StreamItem) => void): Promise<StreamHandle>;
 }
 
 /** Turns whatever a call rejected with into a UiError. */
 export function toUiError(e: unknown): UiError {
   if (e && typeof e === "object" && "code" in e && "message" in e) {
     const u = e as UiError;
-    return { code: u.code, message: u.message, host_key: u.host_key ?? null };
+    return { code: u.code, message: u.message, host_key: u.host_key ?? null, fields: u.fields ?? [] };
   }
-  return { code: "other", message: e instanceof Error ? e.message : String(e), host_key: null };
+  return { code: "other", message: e instanceof Error ? e.message : String(e), host_key: null, fields: [] };
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -35,4 +71,34 @@ export const tauriBackend: Backend = {
   removeServer: (name) => call("remove_server", { name }),
   connect: (name) => call("connect", { name }),
   listApps: (name) => call("list_apps", { name }),
+  getApp: (server, app) => call("get_app", { server, app }),
+  catalog: (server, search) => call("catalog", { server, search: search ?? null }),
+  deploy: (server, req) => call("deploy", { server, req }),
+  checkCompose: (server, req) => call("check_compose", { server, req }),
+  listDeployments: (server, app) => call("list_deployments", { server, app: app ?? null }),
+  getDeployment: (server, id) => call("get_deployment", { server, id }),
+  cancelDeployment: (server, id) => call("cancel_deployment", { server, id }),
+  appAction: (server, app, action) => call("app_action", { server, app, action }),
+  redeploy: (server, app) => call("redeploy", { server, app }),
+  deleteApp: (server, app, volumes) => call("delete_app", { server, app, volumes }),
+  listVersions: (server, app) => call("list_versions", { server, app }),
+  getVersion: (server, app, version) => call("get_version", { server, app, version }),
+  diffVersions: (server, app, from, to) => call("diff_versions", { server, app, from, to }),
+  saveVersion: (server, app, req) => call("save_version", { server, app, req }),
+  rollback: (server, app, version, pinDigests) => call("rollback", { server, app, version, pinDigests }),
+  openStream: async (server, req, onItem) => {
+    const channel = new Channel<StreamItem>();
+    let closed = false;
+    channel.onmessage = (item) => {
+      if (!closed) onItem(item);
+    };
+    const id = await call<number>("open_stream", { server, req, channel });
+    return {
+      close: () => {
+        if (closed) return;
+        closed = true;
+        void invoke("close_stream", { id }).catch(() => undefined);
+      },
+    };
+  },
 };

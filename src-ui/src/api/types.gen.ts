@@ -230,6 +230,27 @@ env: { [key in string]: string } | null, message: string | null,
  */
 deploy: boolean, };
 
-export type RollbackRequest = { version: number, };
+export type RollbackRequest = { version: number, 
+/**
+ * Run exactly the images version N last ran with: each service's image
+ * is replaced by the digest recorded for it.
+ */
+pin_digests: boolean, };
+
+export type ComposeCheckRequest = { 
+/**
+ * The app the file is for (its directory is where bind mounts must stay).
+ */
+name: string, compose: string, 
+/**
+ * The `.env` to check with; for an existing app, its latest one when absent.
+ */
+env: { [key in string]: string } | null, };
+
+export type ComposeCheck = { 
+/**
+ * Service name → image.
+ */
+services: { [key in string]: string }, };
 
 export type VersionSaved = { app: string, version: number, deployment_id: string | null, };

@@ -44,7 +44,7 @@ export function AddServerDialog({
   async function submit(accept: string | null) {
     const port = Number(f.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      setError({ code: "invalid_input", message: "The port must be a number from 1 to 65535.", host_key: null });
+      setError({ code: "invalid_input", message: "The port must be a number from 1 to 65535.", host_key: null, fields: [] });
       return;
     }
     const form: AddServerForm = {
