@@ -125,6 +125,7 @@ pub fn router(state: Shared) -> Router {
         .route("/apps/{app}", get(get_app))
         // Read whole compose files up to 16 MiB, so that an oversized one gets
         // a field error rather than a cut connection.
+        .route("/apps/adopt", post(crate::adopt::adopt))
         .route("/apps/deploy", post(deploy_app).layer(axum::extract::DefaultBodyLimit::max(16 << 20)))
         .route("/apps/{app}/versions", get(crate::versions::list).post(crate::versions::create))
         .route("/apps/{app}/versions/{version}", get(crate::versions::show))
@@ -324,7 +325,7 @@ async fn deploy_app(
             return Err(ApiError::invalid(errors));
         }
     }
-    let staging = check_files(&state, &req.name, &req.compose, &req.env, errors).await?;
+    let staging = check_files(&state, &req.name, &req.compose, &req.env, &[], errors).await?;
     let name = req.name.clone();
     let dir = crate::compose::app_dir(&state.config.apps_dir(), &name);
     let exists = if app_known(&state, &name).await? || dir.exists() {
@@ -393,9 +394,11 @@ async fn check_compose(State(state): State<Shared>, ApiJson(req): ApiJson<appos_
             db(&state, move |db| crate::deploy::store::latest_env(db, &n)).await?.unwrap_or_default()
         }
     };
-    let staging = check_files(&state, &req.name, &req.compose, &env, errors).await?;
+    let staging = check_files(&state, &req.name, &req.compose, &env, &[], errors).await?;
     let _ = std::fs::remove_dir_all(&staging);
-    let summary = crate::compose::inspect(&req.compose).map_err(ApiError::invalid)?;
+    let n = req.name.clone();
+    let allowed = db(&state, move |db| crate::deploy::store::bind_allow(db, &n)).await?;
+    let summary = crate::compose::inspect_allowing(&req.compose, &allowed).map_err(ApiError::invalid)?;
     Ok(Json(appos_proto::ComposeCheck { services: summary.services }))
 }
 
@@ -432,7 +435,7 @@ struct DeploymentsQuery {
 }
 
 /// Checks a compose file and `.env` for app `name` (plus `errors` already
-/// found), then lets the compose tool check them in a staging directory,
+/// found; bind mounts the app may keep are `also_allowed` besides its recorded ones), then lets the compose tool check them in a staging directory,
 /// which is returned. Nothing else is written; on any error the staging
 /// directory is gone and the error lists every problem.
 pub(crate) async fn check_files(
@@ -440,10 +443,14 @@ pub(crate) async fn check_files(
     name: &str,
     compose: &str,
     env: &std::collections::BTreeMap<String, String>,
+    also_allowed: &[String],
     mut errors: Vec<FieldError>,
 ) -> Result<std::path::PathBuf, ApiError> {
     errors.extend(crate::compose::check_env(env));
-    if let Err(e) = crate::compose::inspect(compose) {
+    let n = name.to_string();
+    let mut allowed = db(state, move |db| crate::deploy::store::bind_allow(db, &n)).await?;
+    allowed.extend_from_slice(also_allowed);
+    if let Err(e) = crate::compose::inspect_allowing(compose, &allowed) {
         errors.extend(e);
     }
     if !errors.is_empty() {
@@ -605,7 +612,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
     paths(
-        health, info, list_apps, get_app, deploy_app, check_compose, list_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
+        health, info, list_apps, get_app, deploy_app, crate::adopt::adopt, check_compose, list_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
         crate::versions::redeploy, crate::versions::action, crate::versions::delete, crate::logs::logs,
     ),

@@ -57,8 +57,12 @@ pub fn check_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
 }
 
 /// Resolves a bind-mount source against the app directory and checks that it
-/// stays inside it. Returns the error message when it does not.
-fn check_bind_source(source: &str) -> Result<(), String> {
+/// stays inside it, unless it is one of the `allowed` sources (the bind
+/// mounts an adopted stack already had). Returns the error message when not.
+fn check_bind_source(source: &str, allowed: &[String]) -> Result<(), String> {
+    if allowed.iter().any(|a| a.trim_end_matches('/') == source.trim_end_matches('/')) {
+        return Ok(());
+    }
     if source.starts_with('~') {
         return Err(format!("{source:?}: home-directory paths are not allowed; use a path inside the app's directory (./...)"));
     }
@@ -86,8 +90,48 @@ fn short_bind_source(spec: &str) -> Option<&str> {
     (src.starts_with('/') || src.starts_with('.') || src.starts_with('~')).then_some(src)
 }
 
+/// The bind-mount sources of a service's `volumes`, with their index.
+fn bind_sources_of(svc: &serde_yaml_ng::Mapping) -> Vec<(usize, String)> {
+    let Some(vols) = svc.get("volumes").and_then(Value::as_sequence) else { return Vec::new() };
+    vols.iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let source = match v {
+                Value::String(s) => short_bind_source(s).map(str::to_string),
+                Value::Mapping(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
+                    Some(m.get("source").and_then(Value::as_str).unwrap_or("").to_string())
+                }
+                _ => None,
+            };
+            source.map(|s| (i, s))
+        })
+        .collect()
+}
+
+/// Every bind-mount source in a compose file, each once, sorted.
+pub fn bind_sources(yaml: &str) -> Vec<String> {
+    let doc: Value = serde_yaml_ng::from_str(yaml).unwrap_or(Value::Null);
+    let mut out: Vec<String> = doc
+        .get("services")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(Value::as_mapping)
+        .flat_map(|svc| bind_sources_of(svc).into_iter().map(|(_, s)| s))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Parses and checks a compose file. All problems are reported at once.
 pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
+    inspect_allowing(yaml, &[])
+}
+
+/// [`inspect`], with bind mounts of exactly the `allowed` sources accepted
+/// wherever they are (an adopted stack's own mounts).
+pub fn inspect_allowing(yaml: &str, allowed: &[String]) -> Result<ComposeSummary, Vec<FieldError>> {
     if yaml.len() > MAX_COMPOSE_BYTES {
         return Err(vec![err("compose", format!("the compose file is {} bytes; the limit is {MAX_COMPOSE_BYTES}", yaml.len()))]);
     }
@@ -129,20 +173,9 @@ pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
             }
             _ => errors.push(err(format!("{field}.image"), "each service needs an image, e.g. `nginx:1.27`")),
         }
-        if let Some(vols) = svc.get("volumes").and_then(Value::as_sequence) {
-            for (i, v) in vols.iter().enumerate() {
-                let source = match v {
-                    Value::String(s) => short_bind_source(s).map(str::to_string),
-                    Value::Mapping(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
-                        Some(m.get("source").and_then(Value::as_str).unwrap_or("").to_string())
-                    }
-                    _ => None,
-                };
-                if let Some(src) = source {
-                    if let Err(e) = check_bind_source(&src) {
-                        errors.push(err(format!("{field}.volumes[{i}]"), e));
-                    }
-                }
+        for (i, src) in bind_sources_of(svc) {
+            if let Err(e) = check_bind_source(&src, allowed) {
+                errors.push(err(format!("{field}.volumes[{i}]"), e));
             }
         }
         let env_files: Vec<&str> = match svc.get("env_file") {
@@ -151,7 +184,7 @@ pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
             _ => Vec::new(),
         };
         for f in env_files {
-            if let Err(e) = check_bind_source(f) {
+            if let Err(e) = check_bind_source(f, allowed) {
                 errors.push(err(format!("{field}.env_file"), e));
             }
         }
@@ -172,23 +205,42 @@ pub fn command(tool: &[String], app: &str, dir: &Path, args: &[&str]) -> Vec<Str
     argv
 }
 
-/// Runs a compose command and returns its combined output, or the output as
-/// the error when it fails.
-pub async fn run(argv: &[String], cwd: &Path) -> Result<String, String> {
+/// Runs an argv (no shell) in `cwd` with no input.
+async fn exec(argv: &[String], cwd: &Path) -> Result<std::process::Output, String> {
     let Some((prog, args)) = argv.split_first() else { return Err("no compose tool found on this server".into()) };
-    let out = tokio::process::Command::new(prog)
+    tokio::process::Command::new(prog)
         .args(args)
         .current_dir(cwd)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("running {prog}: {e}"))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        .map_err(|e| format!("running {prog}: {e}"))
+}
+
+fn combined(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Runs a compose command and returns its combined output, or the output as
+/// the error when it fails.
+pub async fn run(argv: &[String], cwd: &Path) -> Result<String, String> {
+    let out = exec(argv, cwd).await?;
     if out.status.success() {
-        Ok(text)
+        Ok(combined(&out))
     } else {
-        Err(text.trim().to_string())
+        Err(combined(&out).trim().to_string())
+    }
+}
+
+/// Runs a command and returns what it printed on stdout, or its combined
+/// output as the error when it fails.
+pub async fn run_stdout(argv: &[String], cwd: &Path) -> Result<String, String> {
+    let out = exec(argv, cwd).await?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(combined(&out).trim().to_string())
     }
 }
 
@@ -327,6 +379,19 @@ mod tests {
         let errs = check_env(&env);
         assert_eq!(errs.len(), 2);
         assert_eq!(render_env(&BTreeMap::from([("A".to_string(), "1".to_string())])), "A=1\n");
+    }
+
+    #[test]
+    fn allowed_bind_sources_are_exact() {
+        let yaml = "services:\n  web:\n    image: x\n    volumes: [\"/srv/site/html:/html\", \"./data:/data\"]\n";
+        assert_eq!(bind_sources(yaml), ["./data", "/srv/site/html"]);
+        assert!(inspect(yaml).is_err());
+        assert!(inspect_allowing(yaml, &["/srv/site/html/".to_string()]).is_ok());
+        // Only that source: a neighbour or a parent is still refused.
+        for other in ["/srv/site", "/srv/site/html2", "/etc"] {
+            let y = yaml.replace("/srv/site/html:", &format!("{other}:"));
+            assert!(inspect_allowing(&y, &["/srv/site/html".to_string()]).is_err(), "{other}");
+        }
     }
 
     #[test]

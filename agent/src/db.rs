@@ -85,6 +85,8 @@ const MIGRATIONS: &[&str] = &[
         app TEXT,
         data TEXT NOT NULL
     );",
+    // 5: bind mounts an adopted app may keep outside its directory.
+    "ALTER TABLE apps ADD COLUMN bind_allow TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// A handle on the database. Statements are short, so one connection behind

@@ -195,6 +195,12 @@ pub mod store {
         Ok(row.map(|(compose, env, at)| (compose, serde_json::from_str(&env).unwrap_or_default(), at)))
     }
 
+    /// The bind-mount sources an adopted app may keep outside its directory.
+    pub fn bind_allow(db: &Db, app: &str) -> rusqlite::Result<Vec<String>> {
+        let json: Option<String> = db.conn().query_row("SELECT bind_allow FROM apps WHERE name = ?1", params![app], |r| r.get(0)).optional()?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+    }
+
     /// The `.env` of an app's latest version, if AppOS manages it.
     pub fn latest_env(db: &Db, app: &str) -> rusqlite::Result<Option<BTreeMap<String, String>>> {
         let env: Option<String> = db
@@ -368,7 +374,7 @@ async fn steps(state: &Shared, id: &str, app: &str, version: u32, cancel: &Cance
     }
 
     // 3. Images: pulled with per-layer progress, skipped when present.
-    let summary = crate::compose::inspect(&compose_text).map_err(|e| TaskError::Permanent(format!("{e:?}")))?;
+    let summary = summary_of(state, app, &compose_text).await?;
     let step = Step::start(state, id, "pull").await?;
     let (mut present, mut pulled) = (0, 0);
     for image in summary.images() {
@@ -401,17 +407,31 @@ async fn steps(state: &Shared, id: &str, app: &str, version: u32, cancel: &Cance
 
     // 6. What actually runs, for the history and for pinned rollbacks.
     let step = Step::start(state, id, "record_digests").await?;
+    let digests = image_digests(state, &summary.services).await;
+    let (a, n) = (app.to_string(), digests.len());
+    blocking(state, move |db| store::set_digests(db, &a, version, &digests)).await?;
+    step.end(StepState::Succeeded, format!("{n} image digests recorded")).await?;
+    Ok(())
+}
+
+/// Service → what its image resolves to now: the registry digest
+/// (`repo@sha256:…`), or the local image id for an image from no registry.
+pub async fn image_digests(state: &Shared, services: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut digests = BTreeMap::new();
-    for (service, image) in &summary.services {
+    for (service, image) in services {
         if let Ok(info) = state.docker.inspect_image(image).await {
             let digest = info.repo_digests.unwrap_or_default().into_iter().next().or(info.id).unwrap_or_default();
             digests.insert(service.clone(), digest);
         }
     }
-    let (a, n) = (app.to_string(), digests.len());
-    blocking(state, move |db| store::set_digests(db, &a, version, &digests)).await?;
-    step.end(StepState::Succeeded, format!("{n} image digests recorded")).await?;
-    Ok(())
+    digests
+}
+
+/// The services and images of a saved version (checked when it was saved).
+async fn summary_of(state: &Shared, app: &str, compose: &str) -> Result<crate::compose::ComposeSummary, TaskError> {
+    let a = app.to_string();
+    let allowed = blocking(state, move |db| store::bind_allow(db, &a)).await?;
+    crate::compose::inspect_allowing(compose, &allowed).map_err(|e| TaskError::Permanent(format!("{e:?}")))
 }
 
 /// Start, stop or restart: one compose command.
@@ -435,7 +455,7 @@ async fn update(state: &Shared, id: &str, app: &str, version: u32, cancel: &Canc
     let Some((compose_text, _)) = blocking(state, move |db| store::version_files(db, &a, v)).await? else {
         return Err(TaskError::Permanent(format!("version {version} of {app} is not recorded")));
     };
-    let summary = crate::compose::inspect(&compose_text).map_err(|e| TaskError::Permanent(format!("{e:?}")))?;
+    let summary = summary_of(state, app, &compose_text).await?;
     let step = Step::start(state, id, "pull").await?;
     let mut kept = 0;
     for image in summary.images() {
@@ -495,17 +515,24 @@ async fn pull(state: &Shared, step: &Step<'_>, image: &str) -> Result<(), String
     };
     let opts = CreateImageOptions { from_image: Some(name), tag: Some(tag), ..Default::default() };
     let mut stream = state.docker.create_image(Some(opts), None, None);
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    // Per layer: the last status logged and the tenth of its progress.
+    let mut last: BTreeMap<String, (String, u64)> = BTreeMap::new();
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| e.to_string())?;
         let layer = info.id.clone().unwrap_or_default();
         let status = info.status.clone().unwrap_or_default();
-        let progress = info.progress_detail.as_ref().map(|p| format!(" {}/{}", p.current.unwrap_or(0), p.total.unwrap_or(0))).unwrap_or_default();
-        let line = format!("{image} {layer}: {status}{progress}");
-        // One line per layer and status change, not per progress tick.
-        if last.get(&layer) != Some(&status) {
-            last.insert(layer, status);
-            step.log(line).await;
+        let (current, total) = info
+            .progress_detail
+            .as_ref()
+            .map(|p| (p.current.unwrap_or(0).max(0) as u64, p.total.unwrap_or(0).max(0) as u64))
+            .unwrap_or((0, 0));
+        let progress = if total > 0 { format!(" {current}/{total}") } else { String::new() };
+        let tenth = if total > 0 { current * 10 / total } else { 0 };
+        // One line per layer and status change, and one per tenth of a
+        // download or extraction: enough for progress bars, not a line per tick.
+        if last.get(&layer) != Some(&(status.clone(), tenth)) {
+            step.log(format!("{image} {layer}: {status}{progress}")).await;
+            last.insert(layer, (status, tenth));
         }
     }
     Ok(())

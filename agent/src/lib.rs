@@ -5,6 +5,7 @@
 //! binary in `main.rs` is a thin clap layer over this library so that tests
 //! can run an agent in-process or as a child process.
 
+pub mod adopt;
 pub mod api;
 pub mod catalog;
 pub mod compose;

@@ -288,6 +288,17 @@ pub async fn rollback(client: &Client, app: &str, version: u32, pin_digests: boo
     }
 }
 
+pub async fn adopt(client: &Client, project: &str, out: Output) -> anyhow::Result<()> {
+    let saved = client.adopt(project).await?;
+    match out {
+        Output::Json => output::json(&saved),
+        Output::Table => {
+            println!("{} is now managed by AppOS: its compose files are version {} (`appos history {}`)", saved.app, saved.version, saved.app);
+            Ok(())
+        }
+    }
+}
+
 pub async fn redeploy(client: &Client, app: &str, out: Output) -> anyhow::Result<()> {
     let saved = client.redeploy(app).await?;
     match saved.deployment_id {

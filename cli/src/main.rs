@@ -109,6 +109,11 @@ enum Command {
     },
     /// Deploy the latest version again.
     Redeploy { app: String },
+    /// Manage a compose project started outside AppOS: its compose files become version 1 (nothing restarts).
+    Adopt {
+        /// The compose project name (see `appos list`).
+        project: String,
+    },
     /// Start the app's containers.
     Start { app: String },
     /// Stop the app's containers.
@@ -299,6 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback { app, to, pin_digests } => {
             deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, cli.output).await
         }
+        Command::Adopt { project } => deploy::adopt(&client(&profiles, cli.server.as_deref()).await?, &project, cli.output).await,
         Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
         Command::Start { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "start", cli.output).await,
         Command::Stop { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "stop", cli.output).await,

@@ -96,6 +96,12 @@ async fn app_action(desktop: State<'_, D>, server: String, app: String, action: 
 
 #[tauri::command]
 #[tracing::instrument(skip(desktop), err(Debug))]
+async fn adopt_app(desktop: State<'_, D>, server: String, project: String) -> Result<VersionSaved, UiError> {
+    desktop.adopt(&server, &project).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
 async fn redeploy(desktop: State<'_, D>, server: String, app: String) -> Result<VersionSaved, UiError> {
     desktop.redeploy(&server, &app).await
 }
@@ -157,6 +163,7 @@ fn main() {
         .init();
     let desktop: D = Arc::new(Desktop::new(Paths::from_env(|k| std::env::var(k).ok())));
     let app = tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .manage(desktop)
         .invoke_handler(tauri::generate_handler![
             list_servers,
@@ -172,6 +179,7 @@ fn main() {
             get_deployment,
             cancel_deployment,
             app_action,
+            adopt_app,
             redeploy,
             delete_app,
             list_versions,

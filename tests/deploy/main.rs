@@ -686,3 +686,81 @@ async fn the_event_stream_carries_progress_and_resumes() {
     let err = anon.events(0, |_| true).await.expect_err("refused");
     assert_eq!(err.code(), "unauthorized", "{err}");
 }
+
+/// A stack started with the compose tool by hand, with a relative and an
+/// absolute bind mount and a `.env`, becomes an app without restarting; it
+/// keeps its own mounts, may not add new ones outside its directory, and
+/// AppOS's actions then work on it.
+#[test]
+fn adopt_a_stack_started_by_hand() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("adopt");
+    let stack = tempfile::tempdir().expect("stack dir");
+    let outside = tempfile::tempdir().expect("outside dir");
+    std::fs::create_dir(stack.path().join("html")).expect("mkdir");
+    let compose = format!(
+        "services:\n  web:\n    image: {img}\n    command: [\"/bin/busybox\", \"sleep\", \"${{NAP}}\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n    volumes:\n      - ./html:/html\n      - {outside}:/outside\n",
+        img = support::BUSYBOX_IMAGE,
+        label = support::TEST_LABEL,
+        outside = outside.path().display()
+    );
+    std::fs::write(stack.path().join("docker-compose.yml"), &compose).expect("write");
+    std::fs::write(stack.path().join(".env"), "NAP=3600\n").expect("write");
+    let cmd = support::compose_cmd();
+    let up = Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", &name, "up", "-d"]).current_dir(stack.path()).output().expect("compose up");
+    assert!(up.status.success(), "{}", text(&up));
+    let _p = env.project(&name);
+    let container_id = |env: &Env| -> String {
+        let o = env.appos(&["list", "--output", "json"]);
+        let apps: Vec<appos_proto::App> = serde_json::from_slice(&o.stdout).expect("apps");
+        let app = apps.into_iter().find(|a| a.name == name).expect("listed");
+        app.services[0].containers[0].id.clone()
+    };
+    let before = container_id(&env);
+
+    // Hostile and unknown names are refused.
+    let o = env.appos(&["adopt", "../etc"]);
+    assert!(!o.status.success() && text(&o).contains("project"), "{}", text(&o));
+    let o = env.appos(&["adopt", "no-such-project-here"]);
+    assert!(!o.status.success() && text(&o).contains("No such compose project"), "{}", text(&o));
+
+    let o = env.appos(&["adopt", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(container_id(&env), before, "adopting restarts nothing");
+    let o = env.appos(&["adopt", &name]);
+    assert!(!o.status.success() && text(&o).contains("already manages"), "{}", text(&o));
+
+    let o = env.appos(&["history", &name, "--output", "json"]);
+    let vs: Vec<appos_proto::AppVersion> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(vs.len(), 1);
+    assert!(vs[0].message.starts_with("adopted from "), "{}", vs[0].message);
+    assert!(!vs[0].digests.is_empty(), "the images it runs are recorded");
+    let app_dir = env.agent.data.path().join("apps").join(&name);
+    let saved = std::fs::read_to_string(app_dir.join("compose.yml")).expect("compose.yml");
+    assert!(saved.contains("${NAP}"), "variables stay variables: {saved}");
+    assert!(saved.contains(&format!("{}/html:/html", stack.path().display())), "relative mounts point at the stack's directory: {saved}");
+    assert_eq!(std::fs::read_to_string(app_dir.join(".env")).expect(".env"), "NAP=3600\n");
+
+    // A new version may keep the stack's own mounts…
+    let v2 = stack.path().join("v2.yml");
+    std::fs::write(&v2, saved.replace("${NAP}", "'7200'")).expect("write");
+    let o = env.appos(&["set-compose", &name, "-f", &v2.display().to_string(), "-m", "longer", "--deploy"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(worker_like_cmd(&name).contains("7200"), "{}", worker_like_cmd(&name));
+    // …but not add one outside its directory.
+    let bad = stack.path().join("bad.yml");
+    std::fs::write(&bad, saved.replace("- ./html:/html", "- /etc:/host-etc").replace(&format!("{}/html:/html", stack.path().display()), "/etc:/host-etc")).expect("write");
+    let o = env.appos(&["set-compose", &name, "-f", &bad.display().to_string()]);
+    assert!(!o.status.success() && text(&o).contains("/etc"), "{}", text(&o));
+
+    let o = env.appos(&["restart", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+fn worker_like_cmd(project: &str) -> String {
+    let o = Command::new(support::docker_cli())
+        .args(["ps", "--filter", &format!("label=com.docker.compose.project={project}"), "--format", "{{.Command}}", "--no-trunc"])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}

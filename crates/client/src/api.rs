@@ -154,6 +154,12 @@ impl Client {
         Ok(())
     }
 
+    /// Makes a compose project started outside AppOS an app (version 1).
+    pub async fn adopt(&self, project: &str) -> Result<VersionSaved, ClientError> {
+        let body = serde_json::to_vec(&appos_proto::AdoptRequest { project: project.to_string() }).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        decode(self.request_raw(Method::POST, "/v1/apps/adopt", Some(body)).await?)
+    }
+
     /// Every check of a deploy on a compose file; nothing is written.
     pub async fn check_compose(&self, req: &appos_proto::ComposeCheckRequest) -> Result<appos_proto::ComposeCheck, ClientError> {
         let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;

@@ -284,6 +284,10 @@ impl Desktop {
         self.call(server, |c| async move { c.app_action(app, action).await }).await
     }
 
+    pub async fn adopt(&self, server: &str, project: &str) -> Result<VersionSaved, UiError> {
+        self.call(server, |c| async move { c.adopt(project).await }).await
+    }
+
     pub async fn redeploy(&self, server: &str, app: &str) -> Result<VersionSaved, UiError> {
         self.call(server, |c| async move { c.redeploy(app).await }).await
     }

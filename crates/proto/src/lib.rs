@@ -440,6 +440,15 @@ pub struct RollbackRequest {
     pub pin_digests: bool,
 }
 
+/// `POST /v1/apps/adopt`: manage a compose project that was started outside
+/// AppOS. Its compose files (merged, variables left as `${...}`) and its
+/// `.env` become version 1; its containers are left running as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AdoptRequest {
+    /// The compose project name (`com.docker.compose.project`), which becomes the app name.
+    pub project: String,
+}
+
 /// `POST /v1/compose/check`: the checks of a deploy, with nothing written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct ComposeCheckRequest {
@@ -527,6 +536,7 @@ pub fn typescript_declarations() -> String {
         AppVersionDetail::decl(&cfg),
         SaveVersionRequest::decl(&cfg),
         RollbackRequest::decl(&cfg),
+        AdoptRequest::decl(&cfg),
         ComposeCheckRequest::decl(&cfg),
         ComposeCheck::decl(&cfg),
         VersionSaved::decl(&cfg),

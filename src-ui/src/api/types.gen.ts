@@ -237,6 +237,12 @@ export type RollbackRequest = { version: number,
  */
 pin_digests: boolean, };
 
+export type AdoptRequest = { 
+/**
+ * The compose project name (`com.docker.compose.project`), which becomes the app name.
+ */
+project: string, };
+
 export type ComposeCheckRequest = { 
 /**
  * The app the file is for (its directory is where bind mounts must stay).
