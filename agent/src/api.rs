@@ -30,8 +30,10 @@ pub struct AgentState {
     /// When this agent started (seconds since the epoch): versions saved
     /// since were checked by the same compose tool.
     pub started_at: i64,
-    pub catalog: crate::catalog::Catalog,
+    pub catalog: crate::catalog::Live,
     pub events: crate::events::Events,
+    /// Cancelled when the agent stops (ends the processes it runs, like redis-server).
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 pub type Shared = Arc<AgentState>;
@@ -138,6 +140,7 @@ pub fn router(state: Shared) -> Router {
         .route("/events", get(crate::events::stream))
         .route("/compose/check", post(check_compose).layer(axum::extract::DefaultBodyLimit::max(16 << 20)))
         .route("/catalog", get(list_catalog))
+        .route("/catalog/refresh", post(refresh_catalog))
         .route("/catalog/{id}", get(get_catalog_entry))
         .route("/deployments", get(list_deployments))
         .route("/deployments/{id}", get(get_deployment))
@@ -220,6 +223,11 @@ async fn info(State(state): State<Shared>, Extension(_who): Extension<Principal>
             arch: v.arch.unwrap_or_default(),
         },
         compose: state.compose.clone(),
+        queue: match (&state.queue, &state.config.redis_server) {
+            (crate::queue::AnyQueue::Sqlite(_), _) => "sqlite".into(),
+            (crate::queue::AnyQueue::Redis(_), Some(_)) => "redis (run by the agent, AOF)".into(),
+            (crate::queue::AnyQueue::Redis(_), None) => "redis".into(),
+        },
     }))
 }
 
@@ -310,7 +318,8 @@ async fn deploy_app(
         if !req.compose.is_empty() {
             errors.push(FieldError { field: "compose".into(), message: "give a compose file or a catalog template, not both".into() });
         }
-        match state.catalog.get(&cat.id) {
+        let catalog = state.catalog.get();
+        match catalog.get(&cat.id) {
             None => errors.push(FieldError { field: "catalog.id".into(), message: format!("no template {:?} in the catalog", cat.id) }),
             Some(t) => match crate::catalog::render(t, &cat.params) {
                 Ok(r) => {
@@ -413,7 +422,16 @@ struct CatalogQuery {
     (status = 200, body = [appos_proto::CatalogEntry]), (status = 401, body = Problem),
 ))]
 async fn list_catalog(State(state): State<Shared>, axum::extract::Query(q): axum::extract::Query<CatalogQuery>) -> Json<Vec<appos_proto::CatalogEntry>> {
-    Json(state.catalog.list(q.search.as_deref()))
+    Json(state.catalog.get().list(q.search.as_deref()))
+}
+
+/// Pulls the catalog's git source (if one is configured) and reads every
+/// source again.
+#[utoipa::path(post, path = "/v1/catalog/refresh", security(("bearer" = [])), responses(
+    (status = 200, body = appos_proto::CatalogRefreshed), (status = 401, body = Problem),
+))]
+async fn refresh_catalog(State(state): State<Shared>) -> Json<appos_proto::CatalogRefreshed> {
+    Json(state.catalog.refresh().await)
 }
 
 /// One template.
@@ -423,6 +441,7 @@ async fn list_catalog(State(state): State<Shared>, axum::extract::Query(q): axum
 async fn get_catalog_entry(State(state): State<Shared>, Path(id): Path<String>) -> Result<Json<appos_proto::CatalogEntry>, ApiError> {
     state
         .catalog
+        .get()
         .get(&id)
         .map(|t| Json(t.entry.clone()))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "template_not_found", "No such template", Some(id)))
@@ -612,7 +631,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
     paths(
-        health, info, list_apps, get_app, deploy_app, crate::adopt::adopt, check_compose, list_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
+        health, info, list_apps, get_app, deploy_app, crate::adopt::adopt, check_compose, list_catalog, refresh_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
         crate::versions::redeploy, crate::versions::action, crate::versions::delete, crate::logs::logs,
     ),

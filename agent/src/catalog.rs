@@ -1,11 +1,12 @@
 //! The app catalog: templates shipped in the agent (`agent/catalog/*.toml`)
-//! and, optionally, a directory of the same format that adds to or replaces
-//! them. A template is a compose file that uses `${VARIABLES}` and typed
+//! and, optionally, a git repository and a directory of the same format that
+//! add to or replace them (the directory wins over the repository, which
+//! wins over the shipped ones). A template is a compose file that uses `${VARIABLES}` and typed
 //! parameters for them; rendering fills the app's `.env`, so the compose
 //! tool's own interpolation does the substitution.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use appos_proto::{CatalogEntry, CatalogParam, FieldError, ParamKind};
 use rand::Rng as _;
@@ -180,15 +181,182 @@ pub fn render(t: &Template, given: &BTreeMap<String, String>) -> Result<Rendered
     }
 }
 
+#[derive(Default)]
 pub struct Catalog {
     templates: BTreeMap<String, Template>,
+    skipped: Vec<String>,
+}
+
+/// A git repository of templates: `URL` or `URL#REF` (a branch or tag).
+/// Its top-level `*.toml` files are templates of the shipped format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSource {
+    pub url: String,
+    pub reference: Option<String>,
+}
+
+impl GitSource {
+    pub fn parse(s: &str) -> anyhow::Result<GitSource> {
+        let (url, reference) = match s.rsplit_once('#') {
+            Some((u, r)) => (u, Some(r)),
+            None => (s, None),
+        };
+        let remote = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|p| url.starts_with(p))
+            || url.starts_with('/')
+            || (url.contains('@') && url.contains(':') && !url.contains(' '));
+        if !remote || url.starts_with('-') || url.contains(char::is_whitespace) {
+            anyhow::bail!("catalog git source {url:?}: expected https://…, ssh://…, git@host:path, file://… or an absolute path");
+        }
+        if let Some(r) = reference {
+            let ok = !r.is_empty()
+                && !r.starts_with('-')
+                && !r.contains("..")
+                && r.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+            if !ok {
+                anyhow::bail!("catalog git ref {r:?}: expected a branch or tag name");
+            }
+        }
+        Ok(GitSource { url: url.to_string(), reference: reference.map(str::to_string) })
+    }
+}
+
+/// The catalog the agent serves, reloaded when its git source is pulled.
+pub struct Live {
+    current: std::sync::RwLock<std::sync::Arc<Catalog>>,
+    git: Option<(GitSource, PathBuf)>,
+    dir: Option<PathBuf>,
+    /// Held while a refresh runs (one git at a time in the clone).
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Live {
+    /// Loads the shipped templates, the clone of the git source as it is on
+    /// disk (no network here) and the custom directory.
+    pub fn new(config: &crate::config::Config) -> Live {
+        let git = config
+            .catalog_git
+            .as_deref()
+            .and_then(|g| GitSource::parse(g).ok())
+            .map(|src| (src, config.data_dir.join("catalog-git")));
+        let live = Live { current: Default::default(), git, dir: config.catalog_dir.clone(), refreshing: Default::default() };
+        live.reload();
+        live
+    }
+
+    fn reload(&self) -> std::sync::Arc<Catalog> {
+        let dirs: Vec<PathBuf> = self
+            .git
+            .iter()
+            .map(|(_, d)| d.clone())
+            .filter(|d| d.join(".git").is_dir())
+            .chain(self.dir.clone())
+            .collect();
+        let c = std::sync::Arc::new(Catalog::load(&dirs));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = c.clone();
+        c
+    }
+
+    /// The catalog as it is now.
+    pub fn get(&self) -> std::sync::Arc<Catalog> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn has_git(&self) -> bool {
+        self.git.is_some()
+    }
+
+    /// Pulls the git source (if any) and reloads every source. A failed pull
+    /// keeps the templates of the last good clone.
+    pub async fn refresh(&self) -> appos_proto::CatalogRefreshed {
+        let _one = self.refreshing.lock().await;
+        let (mut git_commit, mut git_error) = (None, None);
+        if let Some((src, dir)) = &self.git {
+            match sync_git(src, dir).await {
+                Ok(c) => git_commit = Some(c),
+                Err(e) => {
+                    tracing::warn!(url = %src.url, error = %e, "cannot update the catalog's git source");
+                    git_error = Some(e);
+                }
+            }
+        }
+        let c = self.reload();
+        appos_proto::CatalogRefreshed {
+            templates: c.templates.len() as u32,
+            git_commit,
+            git_error,
+            skipped: c.skipped().to_vec(),
+        }
+    }
+}
+
+/// Runs git with an argv (never a shell), no prompts, and a time limit.
+async fn git(args: &[&str], cwd: &Path) -> Result<String, String> {
+    let run = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .map_err(|_| format!("git {} took longer than 120 s", args.first().unwrap_or(&"")))?
+        .map_err(|e| format!("running git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("git failed").trim().to_string())
+    }
+}
+
+/// Clones `src` into `dir`, or brings an existing clone to the newest commit
+/// of its ref (a shallow fetch and a hard reset: the clone is the agent's,
+/// nobody edits it). Returns that commit.
+pub async fn sync_git(src: &GitSource, dir: &Path) -> Result<String, String> {
+    let parent = dir.parent().ok_or("the catalog clone needs a parent directory")?;
+    std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    let d = dir.display().to_string();
+    let updated = if dir.join(".git").is_dir() {
+        let fetch = async {
+            git(&["-C", &d, "remote", "set-url", "origin", "--", &src.url], parent).await?;
+            let r = src.reference.as_deref().unwrap_or("HEAD");
+            git(&["-C", &d, "fetch", "--depth", "1", "origin", "--", r], parent).await?;
+            git(&["-C", &d, "reset", "--hard", "FETCH_HEAD"], parent).await
+        };
+        fetch.await.is_ok()
+    } else {
+        false
+    };
+    if !updated {
+        // No clone yet, or one that cannot be updated: clone afresh beside
+        // it, and replace it only when that worked.
+        let fresh = dir.with_extension("new");
+        let f = fresh.display().to_string();
+        let _ = std::fs::remove_dir_all(&fresh);
+        let mut args = vec!["clone", "--depth", "1", "--quiet"];
+        if let Some(r) = &src.reference {
+            args.extend(["--branch", r.as_str()]);
+        }
+        args.extend(["--", src.url.as_str(), f.as_str()]);
+        if let Err(e) = git(&args, parent).await {
+            let _ = std::fs::remove_dir_all(&fresh);
+            return Err(e);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::rename(&fresh, dir).map_err(|e| format!("moving the new clone into {}: {e}", dir.display()))?;
+    }
+    git(&["-C", &d, "rev-parse", "HEAD"], parent).await
 }
 
 impl Catalog {
-    /// The shipped templates, then those of `custom_dir` (a broken custom
-    /// template is reported and skipped; the shipped ones are tested).
-    pub fn load(custom_dir: Option<&Path>) -> Catalog {
+    /// The shipped templates, then those of each directory in order (later
+    /// ones replace earlier ones of the same id). A broken template in a
+    /// directory is skipped and reported in `skipped`; the shipped ones are tested.
+    pub fn load(dirs: &[PathBuf]) -> Catalog {
         let mut templates = BTreeMap::new();
+        let mut skipped = Vec::new();
         for (id, text) in BUILTIN {
             match parse(text) {
                 Ok(t) => {
@@ -197,7 +365,7 @@ impl Catalog {
                 Err(error) => tracing::error!(id, %error, "a shipped catalog template is invalid"),
             }
         }
-        if let Some(dir) = custom_dir {
+        for dir in dirs {
             match std::fs::read_dir(dir) {
                 Ok(entries) => {
                     let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
@@ -207,14 +375,25 @@ impl Catalog {
                             Ok(t) => {
                                 templates.insert(t.entry.id.clone(), t);
                             }
-                            Err(error) => tracing::warn!(path = %path.display(), %error, "skipping an invalid catalog template"),
+                            Err(error) => {
+                                tracing::warn!(path = %path.display(), %error, "skipping an invalid catalog template");
+                                skipped.push(format!("{}: {error}", path.display()));
+                            }
                         }
                     }
                 }
-                Err(error) => tracing::warn!(dir = %dir.display(), %error, "cannot read the custom catalog"),
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), %error, "cannot read a catalog directory");
+                    skipped.push(format!("{}: {error}", dir.display()));
+                }
             }
         }
-        Catalog { templates }
+        Catalog { templates, skipped }
+    }
+
+    /// Template files that were skipped, with why.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
     }
 
     /// Entries whose id, name, description or category contain `search` (any case).
@@ -263,7 +442,7 @@ mod tests {
 
     #[test]
     fn rendering_checks_types_and_generates_secrets() {
-        let c = Catalog::load(None);
+        let c = Catalog::load(&[]);
         let wp = c.get("wordpress").expect("wordpress");
         let r = render(wp, &BTreeMap::new()).expect("defaults render");
         assert_eq!(r.env["HTTP_PORT"], "8080");
@@ -281,8 +460,21 @@ mod tests {
     }
 
     #[test]
+    fn git_sources() {
+        let g = GitSource::parse("https://github.com/acme/templates.git#v2").expect("ok");
+        assert_eq!((g.url.as_str(), g.reference.as_deref()), ("https://github.com/acme/templates.git", Some("v2")));
+        for ok in ["git@github.com:acme/t.git", "/srv/catalog", "file:///srv/catalog", "ssh://git@h/t#release/1.0"] {
+            assert!(GitSource::parse(ok).is_ok(), "{ok}");
+        }
+        // Option injection, other schemes, spaces and odd refs are refused.
+        for bad in ["-oProxyCommand=touch /tmp/x", "ext::sh -c id", "relative/dir", "https://h/x y", "https://h/x#--upload-pack=x", "https://h/x#a..b", "https://h/x#"] {
+            assert!(GitSource::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn search_and_domains() {
-        let c = Catalog::load(None);
+        let c = Catalog::load(&[]);
         assert!(c.list(Some("DATABASE")).iter().any(|e| e.id == "postgresql"));
         assert!(c.list(Some("zzz-nothing")).is_empty());
         assert!(valid_domain("app.example.com"));

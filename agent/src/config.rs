@@ -23,6 +23,9 @@ pub struct Config {
     /// Redis for the task queue (`redis://HOST:PORT/DB`); the embedded SQLite
     /// queue when unset.
     pub redis_url: Option<String>,
+    /// A `redis-server` binary the agent runs itself for the queue (unix
+    /// socket in the data dir, AOF); the all-in-one container sets it.
+    pub redis_server: Option<PathBuf>,
     /// Workers running tasks at once.
     pub workers: usize,
     /// How long a task's lease lasts without a heartbeat (workers beat every
@@ -30,6 +33,9 @@ pub struct Config {
     pub task_lease: std::time::Duration,
     /// A directory of extra catalog templates (`*.toml`).
     pub catalog_dir: Option<PathBuf>,
+    /// A git repository of extra templates (`URL` or `URL#REF`), cloned into
+    /// the data dir and pulled again on `POST /v1/catalog/refresh`.
+    pub catalog_git: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -60,9 +66,11 @@ pub struct Layer {
     pub docker_host: Option<String>,
     pub log_format: Option<LogFormat>,
     pub redis_url: Option<String>,
+    pub redis_server: Option<PathBuf>,
     pub workers: Option<usize>,
     pub task_lease_secs: Option<u64>,
     pub catalog_dir: Option<PathBuf>,
+    pub catalog_git: Option<String>,
 }
 
 impl Layer {
@@ -94,12 +102,14 @@ impl Layer {
         };
         Ok(Layer {
             catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
+            catalog_git: env("APPOS_CATALOG_GIT").filter(|s| !s.is_empty()),
             task_lease_secs,
             data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
             listen,
             docker_host: env("APPOS_DOCKER_HOST").filter(|s| !s.is_empty()),
             log_format,
             redis_url: env("APPOS_REDIS_URL").filter(|s| !s.is_empty()),
+            redis_server: env("APPOS_REDIS_SERVER").filter(|s| !s.is_empty()).map(PathBuf::from),
             workers,
         })
     }
@@ -111,9 +121,11 @@ impl Layer {
             docker_host: self.docker_host.or(lower.docker_host),
             log_format: self.log_format.or(lower.log_format),
             redis_url: self.redis_url.or(lower.redis_url),
+            redis_server: self.redis_server.or(lower.redis_server),
             workers: self.workers.or(lower.workers),
             task_lease_secs: self.task_lease_secs.or(lower.task_lease_secs),
             catalog_dir: self.catalog_dir.or(lower.catalog_dir),
+            catalog_git: self.catalog_git.or(lower.catalog_git),
         }
     }
 }
@@ -141,14 +153,22 @@ impl Config {
         if !(3..=3600).contains(&lease) {
             bail!("the task lease must be between 3 and 3600 seconds, not {lease}");
         }
+        if merged.redis_url.is_some() && merged.redis_server.is_some() {
+            bail!("give either a Redis URL or a redis-server to run, not both");
+        }
+        if let Some(g) = &merged.catalog_git {
+            crate::catalog::GitSource::parse(g)?;
+        }
         Ok(Config {
             catalog_dir: merged.catalog_dir,
+            catalog_git: merged.catalog_git,
             task_lease: std::time::Duration::from_secs(lease),
             data_dir,
             listen: merged.listen,
             docker_host: merged.docker_host,
             log_format: merged.log_format.unwrap_or_default(),
             redis_url: merged.redis_url,
+            redis_server: merged.redis_server,
             workers,
         })
     }

@@ -16,6 +16,7 @@ pub mod docker;
 pub mod events;
 pub mod logs;
 pub mod queue;
+pub mod redis_server;
 pub mod serve;
 pub mod tokens;
 pub mod versions;

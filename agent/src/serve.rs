@@ -45,14 +45,35 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     let db = Db::open(&config.db_path())?;
     let compose = crate::docker::detect_compose().await;
     tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
-    let catalog = crate::catalog::Catalog::load(config.catalog_dir.as_deref());
-    let queue = match &config.redis_url {
+    let catalog = crate::catalog::Live::new(&config);
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let redis_url = match &config.redis_server {
+        Some(bin) => {
+            let server = crate::redis_server::RedisServer::new(bin, &config.data_dir);
+            let url = server.url();
+            server.start(stopping.clone()).await?;
+            Some(url)
+        }
+        None => config.redis_url.clone(),
+    };
+    let queue = match &redis_url {
         Some(url) => crate::queue::AnyQueue::Redis(
             crate::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {url}"))?,
         ),
         None => crate::queue::AnyQueue::Sqlite(crate::queue::SqliteQueue::open(&config.queue_path())?),
     };
-    let state = Arc::new(AgentState { config, db, docker, compose, queue, queue_wakeup: tokio::sync::Notify::new(), started_at: crate::unix_now(), catalog, events: Default::default() });
+    let state = Arc::new(AgentState {
+        config,
+        db,
+        docker,
+        compose,
+        queue,
+        queue_wakeup: tokio::sync::Notify::new(),
+        started_at: crate::unix_now(),
+        catalog,
+        events: Default::default(),
+        stopping,
+    });
     remove_leftovers(&state).await;
     Ok(state)
 }
@@ -67,6 +88,21 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let stop_workers = tokio_util::sync::CancellationToken::new();
     let mut workers = crate::worker::start(state.clone(), state.config.workers, stop_workers.clone());
     workers.spawn(crate::events::watch_docker(state.clone(), stop_workers.clone()));
+    if state.catalog.has_git() {
+        // Pulled in the background: a slow or unreachable remote never
+        // delays the agent; the last good clone serves meanwhile.
+        let (s, stop) = (state.clone(), stop_workers.clone());
+        workers.spawn(async move {
+            loop {
+                let r = s.catalog.refresh().await;
+                tracing::info!(templates = r.templates, commit = ?r.git_commit, error = ?r.git_error, "catalog refreshed");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                }
+            }
+        });
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -96,6 +132,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     stop_workers.cancel();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while workers.join_next().await.is_some() {} }).await;
     let _ = std::fs::remove_file(&socket_path);
+    state.stopping.cancel();
     tracing::info!("stopped");
     Ok(())
 }

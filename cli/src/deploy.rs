@@ -313,6 +313,24 @@ pub async fn action(client: &Client, app: &str, action: &str, out: Output) -> an
     follow(client, &d.id, out).await
 }
 
+pub async fn refresh_catalog(client: &Client, out: Output) -> anyhow::Result<()> {
+    let r = client.refresh_catalog().await?;
+    if out == Output::Json {
+        return output::json(&r);
+    }
+    println!("{} templates", r.templates);
+    if let Some(c) = &r.git_commit {
+        println!("git source at {c}");
+    }
+    for s in &r.skipped {
+        eprintln!("skipped {s}");
+    }
+    if let Some(e) = &r.git_error {
+        bail!("cannot pull the catalog's git source (its last good copy stays in use): {e}");
+    }
+    Ok(())
+}
+
 pub async fn catalog(client: &Client, search: Option<&str>, out: Output) -> anyhow::Result<()> {
     let entries = client.catalog(search).await?;
     match out {

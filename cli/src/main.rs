@@ -188,6 +188,8 @@ enum ServerCommand {
 enum CatalogCommand {
     /// Templates whose id, name, description or category contain TERM.
     Search { term: String },
+    /// Pull the catalog's git repository (APPOS_CATALOG_GIT on the agent) and read every source again.
+    Refresh,
 }
 
 #[derive(Subcommand)]
@@ -283,8 +285,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             Ok(())
         }
+        Command::Catalog { command: Some(CatalogCommand::Refresh) } => {
+            deploy::refresh_catalog(&client(&profiles, cli.server.as_deref()).await?, cli.output).await
+        }
         Command::Catalog { command } => {
-            let term = command.map(|CatalogCommand::Search { term }| term);
+            let term = match command {
+                Some(CatalogCommand::Search { term }) => Some(term),
+                _ => None,
+            };
             deploy::catalog(&client(&profiles, cli.server.as_deref()).await?, term.as_deref(), cli.output).await
         }
         Command::Status { app } => deploy::status(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,

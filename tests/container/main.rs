@@ -40,8 +40,37 @@ fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
     let info: appos_proto::AgentInfo = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(info.data_dir, d);
     assert_eq!(info.compose.flavour, appos_proto::ComposeFlavour::Standalone, "the image ships docker-compose");
+    assert_eq!(info.queue, "redis (run by the agent, AOF)", "the image runs Redis for the queue");
     let o = appos(home.path(), &["list", "--output", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A deployment goes through the Redis queue, which persists to the data dir.
+    let name = support::unique("inbox");
+    let file = data.path().join("in.yml");
+    std::fs::write(&file, support::two_service_compose()).expect("write");
+    let o = appos(home.path(), &["deploy", "-f", &file.display().to_string(), "--name", &name]);
+    let down = || {
+        let cmd = support::compose_cmd();
+        let dir = data.path().join("apps").join(&name);
+        let _ = std::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(["-p", &name, "-f"])
+            .arg(dir.join("compose.yml"))
+            .args(["down", "-t", "1"])
+            .current_dir(&dir)
+            .output();
+    };
+    if !o.status.success() {
+        down();
+        panic!("{}\n{}", String::from_utf8_lossy(&o.stderr), c.logs());
+    }
+    down();
+    let aof: u64 = std::fs::read_dir(data.path().join("redis/appendonlydir"))
+        .expect("AOF dir")
+        .flatten()
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
+    assert!(aof > 0, "the queue's writes are in the AOF");
 }
 
 #[test]

@@ -633,6 +633,72 @@ fn deploy_from_the_catalog() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port"))).is_ok());
 }
 
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(o.status.success(), "git {args:?}: {}", text(&o));
+}
+
+fn busybox_template(id: &str) -> String {
+    format!(
+        "id = \"{id}\"\nname = \"{id}\"\ndescription = \"From git\"\ncategory = \"test\"\nwebsite = \"https://busybox.net\"\n\n\
+         compose = \"\"\"\nservices:\n  web:\n    image: {img}\n    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n\"\"\"\n",
+        img = support::BUSYBOX_IMAGE,
+        label = support::TEST_LABEL
+    )
+}
+
+/// A catalog from a git repository: cloned at start, pulled again on
+/// `appos catalog refresh` (new templates appear, broken ones are reported
+/// and skipped), and an unreachable remote keeps the last good copy.
+#[test]
+fn catalog_from_a_git_repository() {
+    let repo = tempfile::tempdir().expect("repo");
+    git(repo.path(), &["init", "-q"]);
+    std::fs::write(repo.path().join("gitone.toml"), busybox_template("gitone")).expect("write");
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-qm", "one"]);
+    let source = format!("{}#main", repo.path().display());
+    let Some(env) = Env::start_env(&[("APPOS_CATALOG_GIT", &source)]) else { return };
+
+    // The first pull runs in the background at start.
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = String::from_utf8_lossy(&env.appos(&["catalog"]).stdout).into_owned();
+        if listed.contains("gitone") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed.contains("gitone") && listed.contains("wordpress"), "{listed}");
+
+    std::fs::write(repo.path().join("gittwo.toml"), busybox_template("gittwo")).expect("write");
+    std::fs::write(repo.path().join("broken.toml"), "id = \"Not Valid\"\n").expect("write");
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-qm", "two"]);
+    let o = env.appos(&["catalog", "refresh", "--output", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: appos_proto::CatalogRefreshed = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(r.git_error.is_none() && r.git_commit.as_deref().is_some_and(|c| c.len() == 40), "{r:?}");
+    assert!(r.skipped.iter().any(|s| s.contains("broken.toml")), "{r:?}");
+    assert!(String::from_utf8_lossy(&env.appos(&["catalog"]).stdout).contains("gittwo"));
+
+    let name = support::unique("gitcat");
+    let _p = env.project(&name);
+    let o = env.appos(&["deploy", "gittwo", "--name", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The remote goes away: the refresh says so, the templates stay.
+    drop(repo);
+    let o = env.appos(&["catalog", "refresh"]);
+    assert!(!o.status.success() && text(&o).contains("last good copy"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&env.appos(&["catalog"]).stdout).contains("gittwo"));
+}
+
 /// The event stream carries a deployment's progress and its containers'
 /// Docker events, and a client resumes from the last id it saw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

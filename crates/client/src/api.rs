@@ -166,6 +166,11 @@ impl Client {
         decode(self.request_raw(Method::POST, "/v1/compose/check", Some(body)).await?)
     }
 
+    /// Pulls the catalog's git source and reads every source again.
+    pub async fn refresh_catalog(&self) -> Result<appos_proto::CatalogRefreshed, ClientError> {
+        decode(self.request_raw(Method::POST, "/v1/catalog/refresh", Some(b"{}".to_vec())).await?)
+    }
+
     pub async fn catalog(&self, search: Option<&str>) -> Result<Vec<appos_proto::CatalogEntry>, ClientError> {
         match search {
             Some(s) => self.get(&format!("/v1/catalog?search={}", encode_segment(s))).await,

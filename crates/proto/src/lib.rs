@@ -30,6 +30,9 @@ pub struct AgentInfo {
     pub data_dir: String,
     pub docker: DockerInfo,
     pub compose: ComposeInfo,
+    /// The task queue's backend: `sqlite`, `redis`, or `redis (run by the agent, AOF)`.
+    #[serde(default)]
+    pub queue: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
@@ -221,6 +224,19 @@ pub struct CatalogEntry {
     #[serde(default)]
     pub logo: String,
     pub params: Vec<CatalogParam>,
+}
+
+/// `POST /v1/catalog/refresh`: the catalog's sources were read again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct CatalogRefreshed {
+    /// Templates in the catalog now.
+    pub templates: u32,
+    /// The commit of the git source now in use, when it was pulled.
+    pub git_commit: Option<String>,
+    /// Why pulling the git source failed (its last good clone stays in use).
+    pub git_error: Option<String>,
+    /// Template files that were skipped, each with why.
+    pub skipped: Vec<String>,
 }
 
 /// Deploy from the catalog: a template id and its parameter values.
@@ -521,6 +537,7 @@ pub fn typescript_declarations() -> String {
         ParamKind::decl(&cfg),
         CatalogParam::decl(&cfg),
         CatalogEntry::decl(&cfg),
+        CatalogRefreshed::decl(&cfg),
         CatalogDeploy::decl(&cfg),
         DeployRequest::decl(&cfg),
         DeployAccepted::decl(&cfg),

@@ -14,7 +14,11 @@ export type AgentInfo = { agent_version: string,
 /**
  * Data root of the agent on the server.
  */
-data_dir: string, docker: DockerInfo, compose: ComposeInfo, };
+data_dir: string, docker: DockerInfo, compose: ComposeInfo, 
+/**
+ * The task queue's backend: `sqlite`, `redis`, or `redis (run by the agent, AOF)`.
+ */
+queue: string, };
 
 export type DockerInfo = { 
 /**
@@ -124,6 +128,24 @@ export type CatalogEntry = { id: string, name: string, description: string, cate
  * A logo URL, or empty.
  */
 logo: string, params: Array<CatalogParam>, };
+
+export type CatalogRefreshed = { 
+/**
+ * Templates in the catalog now.
+ */
+templates: number, 
+/**
+ * The commit of the git source now in use, when it was pulled.
+ */
+git_commit: string | null, 
+/**
+ * Why pulling the git source failed (its last good clone stays in use).
+ */
+git_error: string | null, 
+/**
+ * Template files that were skipped, each with why.
+ */
+skipped: Array<string>, };
 
 export type CatalogDeploy = { id: string, params: { [key in string]: string }, };
 
