@@ -1,16 +1,8 @@
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import { App } from "./App";
-import type { Backend } from "./api/backend";
-import type { AddServerForm, Connection, ServerEntry, UiError } from "./api/desktop.gen";
 import type { App as AppT } from "./api/types.gen";
-
-const info: Connection["info"] = {
-  agent_version: "0.1.0",
-  data_dir: "/var/lib/appos",
-  docker: { version: "20.10.24", api_version: "1.41", negotiated_api_version: "1.41", os: "linux", arch: "amd64" },
-  compose: { flavour: "standalone", version: "1.29.2", command: ["docker-compose"] },
-};
+import { FakeBackend } from "./test/fakeBackend";
 
 const blog: AppT = {
   name: "blog",
@@ -27,62 +19,6 @@ const blog: AppT = {
     },
   ],
 };
-
-const local: ServerEntry = { name: "local", url: "local", local: true, host_key: null, connected: false };
-
-const unscripted = async (): Promise<never> => {
-  throw { code: "other", message: "unscripted", host_key: null, fields: [] } as UiError;
-};
-
-/** A scripted backend: the test decides what each call answers. */
-class FakeBackend implements Backend {
-  getApp = unscripted;
-  catalog = unscripted;
-  deploy = unscripted;
-  checkCompose = unscripted;
-  listDeployments = unscripted;
-  getDeployment = unscripted;
-  cancelDeployment = unscripted;
-  appAction = unscripted;
-  redeploy = unscripted;
-  deleteApp = unscripted;
-  listVersions = unscripted;
-  getVersion = unscripted;
-  diffVersions = unscripted;
-  saveVersion = unscripted;
-  rollback = unscripted;
-  openStream = unscripted;
-  servers: ServerEntry[] = [local];
-  apps: Record<string, AppT[] | UiError> = { local: [] };
-  addAnswers: ((f: AddServerForm) => ServerEntry | UiError)[] = [];
-  added: AddServerForm[] = [];
-
-  async listServers() {
-    return [...this.servers];
-  }
-  async addServer(form: AddServerForm) {
-    this.added.push(form);
-    const next = this.addAnswers.shift();
-    const r = next ? next(form) : ({ code: "other", message: "unscripted", host_key: null, fields: [] } as UiError);
-    if ("code" in r) throw r;
-    this.servers.push(r);
-    this.apps[r.name] = [];
-    return r;
-  }
-  async removeServer(name: string) {
-    this.servers = this.servers.filter((s) => s.name !== name);
-  }
-  async connect(name: string): Promise<Connection> {
-    const a = this.apps[name];
-    if (a && "code" in a) throw a;
-    return { server: name, via: `via-${name}`, info };
-  }
-  async listApps(name: string) {
-    const a = this.apps[name] ?? [];
-    if ("code" in a) throw a;
-    return a;
-  }
-}
 
 afterEach(cleanup);
 
@@ -103,7 +39,7 @@ describe("App", () => {
     const b = new FakeBackend();
     b.apps.local = [blog];
     render(<App backend={b} />);
-    const row = await screen.findByTestId("app-blog");
+    const row = await screen.findByTestId("app-row-blog");
     expect(row.textContent).toContain("created outside AppOS");
     expect(screen.getByTestId("app-state-blog").textContent).toBe("running");
     expect(row.textContent).toContain("8080→80/tcp");

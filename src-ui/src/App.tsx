@@ -6,6 +6,7 @@ import { AddServerDialog } from "./components/AddServerDialog";
 import { ServerView } from "./components/ServerView";
 import { Sidebar, type ServerStatus } from "./components/Sidebar";
 import { EmptyState } from "./components/ui";
+import { newSession, SessionProvider } from "./lib/session";
 
 export function App({ backend }: { backend: Backend }) {
   const [servers, setServers] = useState<ServerEntry[]>([]);
@@ -13,6 +14,8 @@ export function App({ backend }: { backend: Backend }) {
   const [status, setStatus] = useState<Record<string, ServerStatus>>({});
   const [adding, setAdding] = useState(false);
   const [loadError, setLoadError] = useState<UiError | null>(null);
+  // Views, drafts and filters of every server, kept while the app runs.
+  const [session] = useState(newSession);
 
   const refresh = useCallback(async () => {
     try {
@@ -41,37 +44,39 @@ export function App({ backend }: { backend: Backend }) {
   const current = servers.find((s) => s.name === selected);
 
   return (
-    <div className="flex h-full">
-      <Sidebar servers={servers} selected={selected} status={status} onSelect={setSelected} onAdd={() => setAdding(true)} />
-      {current ? (
-        <ServerView
-          key={current.name}
+    <SessionProvider session={session}>
+      <div className="flex h-full">
+        <Sidebar servers={servers} selected={selected} status={status} onSelect={setSelected} onAdd={() => setAdding(true)} />
+        {current ? (
+          <ServerView
+            key={current.name}
+            backend={backend}
+            server={current.name}
+            local={current.local}
+            onStatus={onStatus}
+            onRemove={async () => {
+              await backend.removeServer(current.name);
+              await refresh();
+              setSelected("local");
+            }}
+          />
+        ) : (
+          <main className="flex flex-1 items-center justify-center p-8">
+            <EmptyState icon={<Server className="size-10" />} title={loadError ? "Cannot read your servers" : "No server selected"}>
+              {loadError ? loadError.message : "Pick a server on the left, or add one."}
+            </EmptyState>
+          </main>
+        )}
+        <AddServerDialog
           backend={backend}
-          server={current.name}
-          local={current.local}
-          onStatus={onStatus}
-          onRemove={async () => {
-            await backend.removeServer(current.name);
+          open={adding}
+          onClose={() => setAdding(false)}
+          onAdded={async (s) => {
             await refresh();
-            setSelected("local");
+            setSelected(s.name);
           }}
         />
-      ) : (
-        <main className="flex flex-1 items-center justify-center p-8">
-          <EmptyState icon={<Server className="size-10" />} title={loadError ? "Cannot read your servers" : "No server selected"}>
-            {loadError ? loadError.message : "Pick a server on the left, or add one."}
-          </EmptyState>
-        </main>
-      )}
-      <AddServerDialog
-        backend={backend}
-        open={adding}
-        onClose={() => setAdding(false)}
-        onAdded={async (s) => {
-          await refresh();
-          setSelected(s.name);
-        }}
-      />
-    </div>
+      </div>
+    </SessionProvider>
   );
 }

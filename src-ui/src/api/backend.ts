@@ -1,6 +1,7 @@
 // Every call from the UI to the Rust side goes through this interface: a Tauri
 // implementation for the app, a fake one for unit tests.
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { isPermissionGranted, requestPermission, sendNotification } from "@tauri-apps/plugin-notification";
 import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "./desktop.gen";
 import type {
   App,
@@ -46,6 +47,8 @@ export interface Backend {
   rollback(server: string, app: string, version: number, pinDigests: boolean): Promise<VersionSaved>;
   /** Opens a stream; `onItem` sees each item, the last one is `{ type: "end" }`. */
   openStream(server: string, req: StreamRequest, onItem: (item: StreamItem) => void): Promise<StreamHandle>;
+  /** A native desktop notification; never fails (no notification daemon is fine). */
+  notify(title: string, body: string): Promise<void>;
 }
 
 /** Turns whatever a call rejected with into a UiError. */
@@ -100,5 +103,14 @@ export const tauriBackend: Backend = {
         void invoke("close_stream", { id }).catch(() => undefined);
       },
     };
+  },
+  notify: async (title, body) => {
+    try {
+      let granted = await isPermissionGranted();
+      if (!granted) granted = (await requestPermission()) === "granted";
+      if (granted) sendNotification({ title, body });
+    } catch {
+      // No notification daemon, or the plugin is missing: the UI goes on without.
+    }
   },
 };

@@ -1,25 +1,62 @@
-// The connected server: who answers, and its apps with live state.
-import { useCallback, useEffect, useRef, useState } from "react";
-import { AlertTriangle, Boxes, RefreshCw, Trash2 } from "lucide-react";
+// The connected server: who answers, a tab bar (Apps, Catalog, Deployments)
+// and the view picked there. Owns the server's live event stream: the apps
+// list, app pages and deployment views follow it, and deployments that end
+// are notified from it.
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { AlertTriangle, ArrowLeft, Boxes, LayoutGrid, RefreshCw, Rocket, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
-import type { Connection, UiError } from "../api/desktop.gen";
-import type { App, AppState } from "../api/types.gen";
+import { toUiError } from "../api/backend";
+import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
+import type { App, Event } from "../api/types.gen";
 import { errorHint, errorTitle } from "../lib/errors";
-import { Badge, Button, EmptyState, Spinner } from "./ui";
+import { useDebounced, useStream } from "../lib/hooks";
+import {
+  deploymentNotice,
+  sectionOf,
+  ServerContext,
+  type DeploymentNoticeInput,
+  type Nav,
+  type Route,
+  type Section,
+  type ServerCtx,
+} from "../lib/server";
+import { SessionProvider, useSession, useSessionState } from "../lib/session";
+import { AppDetail } from "./AppDetail";
+import { AppsList } from "./AppsList";
+import { CatalogBrowser, TemplatePage } from "./Catalog";
+import { DeploymentView } from "./DeploymentView";
+import { DeploymentsList } from "./DeploymentsList";
+import { Badge, Button, cx, LoadingBlock, Tabs } from "./ui";
 import type { ServerStatus } from "./Sidebar";
 
-/** How often the apps list refreshes while it is on screen. */
-export const POLL_MS = 3000;
+/** The apps list refreshes this long after the last container or deployment event. */
+export const EVENT_REFRESH_MS = 300;
+/** ...and this often anyway, in case an event was lost. */
+export const FALLBACK_REFRESH_MS = 30_000;
+/** Reconnect delays of the event stream: doubling from the first to the last. */
+export const RECONNECT_MS = [1000, 30_000] as const;
+/** Terminal deployment events older than this before the session began are history, not news. */
+const NOTIFY_GRACE_MS = 60_000;
 
-const stateTone: Record<AppState, "green" | "amber" | "red" | "zinc"> = {
-  running: "green",
-  partial: "amber",
-  degraded: "red",
-  stopped: "zinc",
-  empty: "zinc",
-};
+export type LiveState = { state: "off" | "connecting" | "live" } | { state: "retrying"; error: UiError | null; delayMs: number };
 
-export function ServerView({
+interface NavState {
+  route: Route;
+  stack: Route[];
+  /** The last view of each section, to come back to it from the tab bar. */
+  last: Partial<Record<Section, Route>>;
+}
+
+export function ServerView(props: { backend: Backend; server: string; local: boolean; onStatus: (s: ServerStatus) => void; onRemove: () => void }) {
+  const session = useSession();
+  return (
+    <SessionProvider session={session}>
+      <ServerViewInner {...props} />
+    </SessionProvider>
+  );
+}
+
+function ServerViewInner({
   backend,
   server,
   local,
@@ -32,9 +69,11 @@ export function ServerView({
   onStatus: (s: ServerStatus) => void;
   onRemove: () => void;
 }) {
+  const session = useSession();
   const [conn, setConn] = useState<Connection | null>(null);
   const [apps, setApps] = useState<App[] | null>(null);
   const [error, setError] = useState<UiError | null>(null);
+  const [connError, setConnError] = useState<UiError | null>(null);
   const [refreshing, setRefreshing] = useState(false);
   const gen = useRef(0);
 
@@ -45,11 +84,23 @@ export function ServerView({
         setConn(null);
         setApps(null);
         setError(null);
+        setConnError(null);
         onStatus("connecting");
       }
       setRefreshing(true);
+      let c: Connection | null = null;
       try {
-        const c = first ? await backend.connect(server) : null;
+        c = first ? await backend.connect(server) : null;
+      } catch (e) {
+        if (my !== gen.current) return;
+        const err = toUiError(e);
+        setConnError(err);
+        setError(err);
+        setRefreshing(false);
+        onStatus("error");
+        return;
+      }
+      try {
         const a = await backend.listApps(server);
         if (my !== gen.current) return;
         if (c) setConn(c);
@@ -58,7 +109,8 @@ export function ServerView({
         onStatus("connected");
       } catch (e) {
         if (my !== gen.current) return;
-        setError(e as UiError);
+        if (c) setConn(c);
+        setError(toUiError(e));
         onStatus("error");
       } finally {
         if (my === gen.current) setRefreshing(false);
@@ -71,63 +123,270 @@ export function ServerView({
     void load(true);
     const t = setInterval(() => {
       if (!document.hidden) void load(false);
-    }, POLL_MS);
+    }, FALLBACK_REFRESH_MS);
     return () => {
       gen.current++;
       clearInterval(t);
     };
   }, [load]);
 
+  const refreshSoon = useDebounced(() => void load(false), EVENT_REFRESH_MS);
+
+  // Notifications: once per deployment, whoever sees its end first.
+  const deploymentEnded = useCallback(
+    (d: DeploymentNoticeInput) => {
+      const key = `${server}/${d.id}`;
+      if (session.notified.has(key)) return;
+      const n = deploymentNotice(server, d);
+      if (!n) return;
+      session.notified.add(key);
+      void backend.notify(n.title, n.body).catch(() => undefined);
+    },
+    [backend, server, session],
+  );
+
+  // The event stream: resumes after the last event seen when it breaks.
+  const subscribers = useRef(new Set<(e: Event) => void>());
+  const subscribe = useCallback((fn: (e: Event) => void) => {
+    subscribers.current.add(fn);
+    return () => {
+      subscribers.current.delete(fn);
+    };
+  }, []);
+  const [live, setLive] = useState<LiveState>({ state: "off" });
+  const [stream, setStream] = useState({ after: -1, epoch: 0 });
+  const lastId = useRef(-1);
+  const delay = useRef<number>(RECONNECT_MS[0]);
+  const openedAt = useRef(0);
+  const retry = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(
+    () => () => {
+      if (retry.current) clearTimeout(retry.current);
+    },
+    [],
+  );
+  useEffect(() => {
+    setLive(conn ? { state: "connecting" } : { state: "off" });
+  }, [conn]);
+
+  const onItem = useCallback(
+    (item: StreamItem) => {
+      if (item.type === "event") {
+        const e = item.event;
+        lastId.current = Math.max(lastId.current, e.id);
+        delay.current = RECONNECT_MS[0];
+        if (e.kind === "container" || e.kind === "deployment") refreshSoon();
+        if (e.kind === "deployment" && e.at_ms >= session.startedMs - NOTIFY_GRACE_MS) {
+          const d = e.data as Record<string, unknown>;
+          if (typeof d.deployment === "string" && typeof d.state === "string")
+            deploymentEnded({
+              id: d.deployment,
+              app: e.app ?? "?",
+              operation: typeof d.operation === "string" ? d.operation : "deploy",
+              state: d.state,
+              version: typeof d.version === "number" ? d.version : null,
+              error: typeof d.error === "string" ? d.error : null,
+            });
+        }
+        for (const fn of subscribers.current) fn(e);
+      } else if (item.type === "end") {
+        // A stream that ran for a while starts over with short delays.
+        if (Date.now() - openedAt.current > 10_000) delay.current = RECONNECT_MS[0];
+        const wait = delay.current;
+        delay.current = Math.min(wait * 2, RECONNECT_MS[1]);
+        setLive({ state: "retrying", error: item.error, delayMs: wait });
+        if (retry.current) clearTimeout(retry.current);
+        retry.current = setTimeout(() => {
+          retry.current = null;
+          setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
+          setLive({ state: "connecting" });
+          // Whatever happened meanwhile: the replay covers events, a refresh covers the rest.
+          refreshSoon();
+        }, wait);
+      }
+    },
+    [deploymentEnded, refreshSoon, session],
+  );
+  const onOpen = useCallback(() => {
+    openedAt.current = Date.now();
+    setLive((l) => (l.state === "connecting" ? { state: "live" } : l));
+  }, []);
+  useStream(backend, server, conn ? { type: "events", after: stream.after } : null, onItem, stream.epoch, onOpen);
+
+  // Navigation, remembered per server for the whole session.
+  const [navState, setNavState] = useSessionState<NavState>(`nav:${server}`, { route: { view: "apps" }, stack: [], last: {} });
+  const nav: Nav = useMemo(() => {
+    const to = (r: Route, push: boolean) =>
+      setNavState((s) => ({
+        route: r,
+        stack: push ? [...s.stack, s.route].slice(-50) : s.stack,
+        last: { ...s.last, [sectionOf(r)]: r },
+      }));
+    return {
+      route: navState.route,
+      canBack: navState.stack.length > 0,
+      go: (r) => to(r, true),
+      replace: (r) => to(r, false),
+      back: () =>
+        setNavState((s) => {
+          const prev = s.stack[s.stack.length - 1];
+          if (!prev) return s;
+          return { route: prev, stack: s.stack.slice(0, -1), last: { ...s.last, [sectionOf(prev)]: prev } };
+        }),
+    };
+  }, [navState, setNavState]);
+
+  const ctx: ServerCtx = useMemo(() => ({ backend, server, nav, subscribe, deploymentEnded }), [backend, server, nav, subscribe, deploymentEnded]);
+
+  const route = navState.route;
+  const section = sectionOf(route);
+  const openSection = (s: Section) => {
+    if (s === section) {
+      if (route.view !== s) nav.go({ view: s } as Route);
+      return;
+    }
+    nav.go(navState.last[s] ?? ({ view: s } as Route));
+  };
+
   const title = local ? "This computer" : server;
   return (
-    <section className="flex min-w-0 flex-1 flex-col">
-      <header className="flex h-14 shrink-0 items-center gap-3 border-b border-zinc-200 px-6 dark:border-zinc-800">
-        <div className="min-w-0 flex-1">
-          <h1 className="truncate text-[15px] font-semibold" data-testid="server-title">
-            {title}
-          </h1>
-          <p className="truncate text-xs text-zinc-500" data-testid="server-via">
-            {conn ? conn.via : error ? "not connected" : "connecting…"}
-          </p>
-        </div>
-        {conn && (
-          <div className="hidden items-center gap-1.5 md:flex">
-            <Badge tone="indigo">agent {conn.info.agent_version}</Badge>
-            <Badge>Docker {conn.info.docker.version}</Badge>
-            <Badge>{conn.info.compose.command.join(" ") || "no compose"}</Badge>
+    <ServerContext.Provider value={ctx}>
+      <section className="flex min-w-0 flex-1 flex-col">
+        <header className="flex h-14 shrink-0 items-center gap-3 border-b border-zinc-200 px-6 dark:border-zinc-800">
+          <div className="min-w-0 flex-1">
+            <h1 className="truncate text-[15px] font-semibold" data-testid="server-title">
+              {title}
+            </h1>
+            <p className="truncate text-xs text-zinc-500" data-testid="server-via">
+              {conn ? conn.via : connError ? "not connected" : "connecting…"}
+            </p>
           </div>
-        )}
-        <Button size="sm" variant="ghost" onClick={() => void load(!conn)} aria-label="Refresh" data-testid="refresh">
-          <RefreshCw className={`size-4 ${refreshing ? "animate-spin" : ""}`} />
-        </Button>
-        {!local && (
-          <Button size="sm" variant="ghost" onClick={onRemove} aria-label="Remove server" data-testid="remove-server">
-            <Trash2 className="size-4" />
+          {conn && (
+            <div className="hidden items-center gap-1.5 md:flex">
+              <Badge tone="indigo">agent {conn.info.agent_version}</Badge>
+              <Badge>Docker {conn.info.docker.version}</Badge>
+              <Badge>{conn.info.compose.command.join(" ") || "no compose"}</Badge>
+            </div>
+          )}
+          <Button size="sm" variant="ghost" onClick={() => void load(!conn)} aria-label="Refresh" data-testid="refresh">
+            <RefreshCw className={`size-4 ${refreshing ? "animate-spin" : ""}`} />
           </Button>
-        )}
-      </header>
-      <div className="flex-1 overflow-y-auto p-6">
-        <div className="mb-4 flex items-baseline justify-between">
-          <h2 className="text-lg font-semibold tracking-tight">Apps</h2>
-          {apps && <span className="text-xs text-zinc-500">{apps.length} on this server · refreshes every {POLL_MS / 1000} s</span>}
+          {!local && (
+            <Button size="sm" variant="ghost" onClick={onRemove} aria-label="Remove server" data-testid="remove-server">
+              <Trash2 className="size-4" />
+            </Button>
+          )}
+        </header>
+        <div className="flex shrink-0 items-end gap-3 px-6 pt-2">
+          <Tabs<Section>
+            label="Server sections"
+            className="flex-1"
+            active={section}
+            onSelect={openSection}
+            items={[
+              { key: "apps", label: "Apps", icon: <Boxes className="size-4" />, testId: "nav-apps", count: apps?.length ?? null },
+              { key: "catalog", label: "Catalog", icon: <LayoutGrid className="size-4" />, testId: "nav-catalog" },
+              { key: "deployments", label: "Deployments", icon: <Rocket className="size-4" />, testId: "nav-deployments" },
+            ]}
+          />
+          <LiveIndicator live={live} />
         </div>
-        {error ? (
-          <ErrorPanel error={error} onRetry={() => void load(true)} />
-        ) : apps === null ? (
-          <LoadingRows />
-        ) : apps.length === 0 ? (
-          <EmptyState icon={<Boxes className="size-10" />} title="No apps on this server yet">
-            Compose projects started on this server appear here, whether AppOS deployed them or not.
-          </EmptyState>
-        ) : (
-          <AppsTable apps={apps} />
-        )}
-      </div>
-    </section>
+        <div className="min-h-0 flex-1 overflow-y-auto px-6 pt-4 pb-8" data-testid="server-content">
+          {nav.canBack && (
+            <button
+              type="button"
+              data-testid="nav-back"
+              onClick={nav.back}
+              className="mb-3 inline-flex items-center gap-1 text-[13px] font-medium text-zinc-500 hover:text-zinc-900 dark:hover:text-zinc-100"
+            >
+              <ArrowLeft className="size-4" /> Back
+            </button>
+          )}
+          {connError ? (
+            <ErrorPanel error={connError} onRetry={() => void load(true)} />
+          ) : !conn && route.view !== "apps" ? (
+            <LoadingBlock label="Connecting…" />
+          ) : (
+            <RouteView route={route} apps={apps} appsError={error} onRetry={() => void load(!conn)} refreshing={refreshing} live={live} />
+          )}
+        </div>
+      </section>
+    </ServerContext.Provider>
   );
 }
 
-function ErrorPanel({ error, onRetry }: { error: UiError; onRetry: () => void }) {
+function RouteView({
+  route,
+  apps,
+  appsError,
+  onRetry,
+  refreshing,
+  live,
+}: {
+  route: Route;
+  apps: App[] | null;
+  appsError: UiError | null;
+  onRetry: () => void;
+  refreshing: boolean;
+  live: LiveState;
+}) {
+  switch (route.view) {
+    case "apps":
+      return appsError && !apps ? (
+        <ErrorPanel error={appsError} onRetry={onRetry} />
+      ) : (
+        <AppsList apps={apps} error={appsError} refreshing={refreshing} live={live.state === "live"} />
+      );
+    case "app":
+      return <AppDetail key={route.app} name={route.app} tab={route.tab} />;
+    case "catalog":
+      return <CatalogBrowser />;
+    case "template":
+      return <TemplatePage key={route.id} id={route.id} />;
+    case "deployments":
+      return <DeploymentsList />;
+    case "deployment":
+      return <DeploymentView key={route.id} id={route.id} secrets={route.secrets} />;
+  }
+}
+
+function LiveIndicator({ live }: { live: LiveState }) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (live.state !== "retrying") return;
+    const t = setInterval(() => setTick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [live.state]);
+  const text =
+    live.state === "live"
+      ? "Live"
+      : live.state === "connecting"
+        ? "Connecting to events…"
+        : live.state === "retrying"
+          ? `Live updates interrupted${live.error ? `: ${live.error.message}` : ""} — reconnecting`
+          : "Offline";
+  return (
+    <span
+      data-testid="live-status"
+      data-state={live.state}
+      title={text}
+      className={cx(
+        "mb-2 inline-flex max-w-[22rem] items-center gap-1.5 truncate text-xs",
+        live.state === "retrying" ? "text-amber-700 dark:text-amber-400" : "text-zinc-500",
+      )}
+    >
+      <span
+        className={cx(
+          "size-2 shrink-0 rounded-full",
+          live.state === "live" ? "bg-emerald-500" : live.state === "retrying" ? "bg-amber-500" : live.state === "connecting" ? "animate-pulse bg-zinc-400" : "bg-zinc-300 dark:bg-zinc-600",
+        )}
+      />
+      <span className="truncate">{text}</span>
+    </span>
+  );
+}
+
+export function ErrorPanel({ error, onRetry }: { error: UiError; onRetry: () => void }) {
   const hint = errorHint(error);
   return (
     <div role="alert" data-testid="server-error" data-code={error.code} className="rounded-xl border border-red-200 bg-red-50/60 p-5 dark:border-red-900/60 dark:bg-red-950/30">
@@ -142,74 +401,6 @@ function ErrorPanel({ error, onRetry }: { error: UiError; onRetry: () => void })
           </Button>
         </div>
       </div>
-    </div>
-  );
-}
-
-function LoadingRows() {
-  return (
-    <div className="space-y-2" aria-busy="true">
-      <Spinner label="Loading apps…" />
-      {[0, 1, 2].map((i) => (
-        <div key={i} className="h-14 animate-pulse rounded-lg bg-zinc-100 dark:bg-zinc-800/60" />
-      ))}
-    </div>
-  );
-}
-
-function ports(app: App): string[] {
-  const out = new Set<string>();
-  for (const s of app.services)
-    for (const c of s.containers)
-      for (const p of c.ports) if (p.public_port) out.add(`${p.public_port}→${p.private_port}/${p.protocol}`);
-  return [...out].sort();
-}
-
-function AppsTable({ apps }: { apps: App[] }) {
-  return (
-    <div className="overflow-hidden rounded-xl border border-zinc-200 dark:border-zinc-800">
-      <table className="w-full text-sm" data-testid="apps-table">
-        <thead className="bg-zinc-50 text-left text-xs font-medium text-zinc-500 dark:bg-zinc-900">
-          <tr>
-            <th className="px-4 py-2.5">Name</th>
-            <th className="px-4 py-2.5">State</th>
-            <th className="px-4 py-2.5">Services</th>
-            <th className="px-4 py-2.5">Ports</th>
-          </tr>
-        </thead>
-        <tbody className="divide-y divide-zinc-100 dark:divide-zinc-800">
-          {apps.map((a) => {
-            const containers = a.services.flatMap((s) => s.containers);
-            const running = containers.filter((c) => c.state === "running").length;
-            return (
-              <tr key={a.name} data-testid={`app-${a.name}`} className="hover:bg-zinc-50/60 dark:hover:bg-zinc-900/40">
-                <td className="px-4 py-3">
-                  <div className="font-medium">{a.name}</div>
-                  <div className="mt-0.5">
-                    {a.managed ? <Badge tone="indigo">managed</Badge> : <Badge>created outside AppOS</Badge>}
-                  </div>
-                </td>
-                <td className="px-4 py-3">
-                  <Badge tone={stateTone[a.state]} data-testid={`app-state-${a.name}`}>
-                    {a.state}
-                  </Badge>
-                  <div className="mt-1 text-xs text-zinc-500">
-                    {running}/{containers.length} running
-                  </div>
-                </td>
-                <td className="px-4 py-3 text-zinc-700 dark:text-zinc-300">
-                  {a.services.map((s) => (
-                    <div key={s.name} className="truncate">
-                      {s.name} <span className="text-xs text-zinc-500">{s.containers[0]?.image}</span>
-                    </div>
-                  ))}
-                </td>
-                <td className="px-4 py-3 font-mono text-xs text-zinc-600 dark:text-zinc-400">{ports(a).join(", ") || "—"}</td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
     </div>
   );
 }

@@ -1,6 +1,8 @@
 // Small shadcn/ui-style building blocks: one look for every screen.
-import { useEffect, type ButtonHTMLAttributes, type InputHTMLAttributes, type ReactNode } from "react";
-import { Loader2 } from "lucide-react";
+import { useEffect, useState, type ButtonHTMLAttributes, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from "react";
+import { AlertTriangle, Check, Copy, Loader2 } from "lucide-react";
+import type { UiError } from "../api/desktop.gen";
+import { errorHint, errorTitle } from "../lib/errors";
 
 export function cx(...classes: (string | false | null | undefined)[]) {
   return classes.filter(Boolean).join(" ");
@@ -64,7 +66,7 @@ export function Field({ label, hint, children, htmlFor }: { label: string; hint?
   );
 }
 
-type Tone = "green" | "amber" | "red" | "zinc" | "indigo";
+export type Tone = "green" | "amber" | "red" | "zinc" | "indigo";
 const tones: Record<Tone, string> = {
   green: "bg-emerald-50 text-emerald-700 ring-emerald-600/20 dark:bg-emerald-500/10 dark:text-emerald-400 dark:ring-emerald-500/20",
   amber: "bg-amber-50 text-amber-800 ring-amber-600/20 dark:bg-amber-500/10 dark:text-amber-400 dark:ring-amber-500/20",
@@ -73,9 +75,9 @@ const tones: Record<Tone, string> = {
   indigo: "bg-indigo-50 text-indigo-700 ring-indigo-600/20 dark:bg-indigo-500/10 dark:text-indigo-300 dark:ring-indigo-500/20",
 };
 
-export function Badge({ tone = "zinc", children, ...rest }: { tone?: Tone; children: ReactNode; "data-testid"?: string }) {
+export function Badge({ tone = "zinc", children, className, ...rest }: { tone?: Tone; children: ReactNode; className?: string; "data-testid"?: string; title?: string }) {
   return (
-    <span className={cx("inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset", tones[tone])} {...rest}>
+    <span className={cx(className, "inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset", tones[tone])} {...rest}>
       {children}
     </span>
   );
@@ -152,4 +154,198 @@ export function EmptyState({ icon, title, children }: { icon: ReactNode; title: 
       {children && <div className="mt-1 max-w-sm text-sm text-zinc-500 dark:text-zinc-400">{children}</div>}
     </div>
   );
+}
+
+/** A failed call, shown where it happened, with an optional retry. */
+export function ErrorAlert({
+  error,
+  testId,
+  onRetry,
+  title,
+  className,
+}: {
+  error: UiError;
+  testId?: string;
+  onRetry?: () => void;
+  title?: string;
+  className?: string;
+}) {
+  const hint = errorHint(error);
+  return (
+    <div
+      role="alert"
+      data-testid={testId}
+      data-code={error.code}
+      className={cx("rounded-lg border border-red-200 bg-red-50 px-3 py-2 text-sm dark:border-red-900 dark:bg-red-950/40", className)}
+    >
+      <div className="flex items-start gap-2">
+        <AlertTriangle className="mt-0.5 size-4 shrink-0 text-red-500" aria-hidden />
+        <div className="min-w-0 flex-1">
+          <p className="font-medium text-red-800 dark:text-red-300">{title ?? errorTitle(error)}</p>
+          <p className="mt-0.5 break-words whitespace-pre-wrap text-red-700 dark:text-red-400">{error.message}</p>
+          {error.fields.length > 0 && (
+            <ul className="mt-1 list-disc pl-4 text-red-700 dark:text-red-400">
+              {error.fields.map((f) => (
+                <li key={f.field + f.message}>
+                  <code className="font-mono text-xs">{f.field}</code>: {f.message}
+                </li>
+              ))}
+            </ul>
+          )}
+          {hint && <p className="mt-1 text-red-700/80 dark:text-red-400/80">{hint}</p>}
+        </div>
+        {onRetry && (
+          <Button size="sm" variant="ghost" onClick={onRetry} className="-my-1 shrink-0">
+            Retry
+          </Button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+export function Skeleton({ className }: { className?: string }) {
+  return <div aria-hidden className={cx("animate-pulse rounded-md bg-zinc-100 dark:bg-zinc-800/70", className)} />;
+}
+
+/** Inline "Loading…" text with skeleton rows under it: never a blocking spinner. */
+export function LoadingBlock({ label, rows = 3, rowClass = "h-10" }: { label: string; rows?: number; rowClass?: string }) {
+  return (
+    <div className="space-y-2" aria-busy="true">
+      <p className="text-xs text-zinc-500" role="status">
+        {label}
+      </p>
+      {Array.from({ length: rows }, (_, i) => (
+        <Skeleton key={i} className={rowClass} />
+      ))}
+    </div>
+  );
+}
+
+export function FieldMessage({ message, testId }: { message?: string; testId?: string }) {
+  if (!message) return null;
+  return (
+    <p className="text-xs text-red-600 dark:text-red-400" data-testid={testId} role="alert">
+      {message}
+    </p>
+  );
+}
+
+export function Select({ className, children, ...rest }: SelectHTMLAttributes<HTMLSelectElement>) {
+  return (
+    <select
+      className={cx(
+        "h-8 rounded-md border border-zinc-300 bg-white px-2 text-[13px] shadow-sm focus:border-indigo-500 focus:ring-2 focus:ring-indigo-500/20 focus:outline-none dark:border-zinc-700 dark:bg-zinc-900",
+        className,
+      )}
+      {...rest}
+    >
+      {children}
+    </select>
+  );
+}
+
+export function Checkbox({ label, className, ...rest }: InputHTMLAttributes<HTMLInputElement> & { label: ReactNode }) {
+  return (
+    <label className={cx("inline-flex cursor-pointer items-center gap-2 text-[13px] select-none", rest.disabled && "cursor-not-allowed opacity-60", className)}>
+      <input type="checkbox" className="size-4 rounded border-zinc-300 accent-indigo-600" {...rest} />
+      <span>{label}</span>
+    </label>
+  );
+}
+
+export interface TabItem<K extends string> {
+  key: K;
+  label: ReactNode;
+  icon?: ReactNode;
+  testId?: string;
+  count?: number | null;
+}
+
+/** An underlined tab bar. */
+export function Tabs<K extends string>({ items, active, onSelect, className, label }: { items: TabItem<K>[]; active: K; onSelect: (k: K) => void; className?: string; label: string }) {
+  return (
+    <div role="tablist" aria-label={label} className={cx("flex items-center gap-1 border-b border-zinc-200 dark:border-zinc-800", className)}>
+      {items.map((t) => (
+        <button
+          key={t.key}
+          role="tab"
+          type="button"
+          aria-selected={t.key === active}
+          data-testid={t.testId}
+          data-active={t.key === active}
+          onClick={() => onSelect(t.key)}
+          className={cx(
+            "-mb-px inline-flex h-9 items-center gap-1.5 border-b-2 px-3 text-[13px] font-medium transition-colors",
+            t.key === active
+              ? "border-indigo-600 text-zinc-900 dark:border-indigo-400 dark:text-zinc-100"
+              : "border-transparent text-zinc-500 hover:border-zinc-300 hover:text-zinc-800 dark:hover:border-zinc-600 dark:hover:text-zinc-200",
+          )}
+        >
+          {t.icon}
+          {t.label}
+          {t.count != null && <span className="rounded-full bg-zinc-100 px-1.5 text-[11px] text-zinc-600 tabular-nums dark:bg-zinc-800 dark:text-zinc-400">{t.count}</span>}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+/** Copies `value` to the clipboard and says so (or says why not). */
+export function CopyButton({ value, testId, label = "Copy" }: { value: string; testId?: string; label?: string }) {
+  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
+  useEffect(() => {
+    if (state === "idle") return;
+    const t = setTimeout(() => setState("idle"), 2000);
+    return () => clearTimeout(t);
+  }, [state]);
+  return (
+    <Button
+      type="button"
+      size="sm"
+      variant="ghost"
+      data-testid={testId}
+      aria-label={`${label} to clipboard`}
+      onClick={() => {
+        const clip = navigator.clipboard;
+        if (!clip) {
+          setState("failed");
+          return;
+        }
+        clip.writeText(value).then(
+          () => setState("copied"),
+          () => setState("failed"),
+        );
+      }}
+    >
+      {state === "copied" ? <Check className="size-4 text-emerald-600" /> : <Copy className="size-4" />}
+      <span className="text-xs">{state === "copied" ? "Copied" : state === "failed" ? "Copy failed — select and copy by hand" : label}</span>
+    </Button>
+  );
+}
+
+/** A state dot + text for deployment, step and app states. */
+export function StateBadge({ state, testId, tone }: { state: string; testId?: string; tone?: Tone }) {
+  return (
+    <Badge tone={tone ?? stateTone(state)} data-testid={testId}>
+      {state}
+    </Badge>
+  );
+}
+
+export function stateTone(state: string): Tone {
+  switch (state) {
+    case "running":
+    case "succeeded":
+      return "green";
+    case "queued":
+    case "partial":
+      return "amber";
+    case "failed":
+    case "degraded":
+    case "dead":
+      return "red";
+    default:
+      return "zinc";
+  }
 }

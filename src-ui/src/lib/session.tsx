@@ -1,0 +1,53 @@
+// What the UI remembers while the app runs: the open view of each server,
+// unsaved drafts, form values and filters. Lives in <App>, so switching
+// servers or tabs loses nothing; a restart starts fresh (no secrets on disk).
+import { createContext, useCallback, useContext, useRef, useState, type ReactNode, type SetStateAction } from "react";
+
+export interface Session {
+  store: Map<string, unknown>;
+  /** `server/deployment-id` of every deployment already notified. */
+  notified: Set<string>;
+  /** When this session began (ms since the epoch). */
+  startedMs: number;
+}
+
+export function newSession(): Session {
+  return { store: new Map(), notified: new Set(), startedMs: Date.now() };
+}
+
+const SessionContext = createContext<Session | null>(null);
+
+export function SessionProvider({ session, children }: { session: Session; children: ReactNode }) {
+  return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
+}
+
+/** The surrounding session, or a private one for a component rendered alone. */
+export function useSession(): Session {
+  const outer = useContext(SessionContext);
+  const own = useRef<Session | null>(null);
+  if (outer) return outer;
+  own.current ??= newSession();
+  return own.current;
+}
+
+/** Like useState, but the value survives the component being unmounted. */
+export function useSessionState<T>(key: string, init: T | (() => T)): [T, (next: SetStateAction<T>) => void] {
+  const s = useSession();
+  const [value, setValue] = useState<T>(() => {
+    if (s.store.has(key)) return s.store.get(key) as T;
+    const v = typeof init === "function" ? (init as () => T)() : init;
+    s.store.set(key, v);
+    return v;
+  });
+  const set = useCallback(
+    (next: SetStateAction<T>) => {
+      setValue((prev) => {
+        const v = typeof next === "function" ? (next as (p: T) => T)(prev) : next;
+        s.store.set(key, v);
+        return v;
+      });
+    },
+    [s, key],
+  );
+  return [value, set];
+}
