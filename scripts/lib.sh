@@ -18,7 +18,7 @@ PKGS_BUILD=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-d
 PKGS_RUN=(docker.io docker-compose openssh-client)
 # What the tests start: real sshd, Xvfb + WebKitWebDriver, keyring, redis, proxies, ACME.
 PKGS_TEST=(openssh-server busybox-static redis-server xvfb xauth dbus dbus-x11 webkit2gtk-driver
-  gnome-keyring libsecret-tools openssl debootstrap caddy nginx pebble procps iproute2)
+  gnome-keyring libsecret-tools openssl debootstrap caddy nginx pebble procps iproute2 docker-registry)
 
 install_packages() {
   local missing=() p

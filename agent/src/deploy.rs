@@ -526,12 +526,12 @@ async fn pull(state: &Shared, step: &Step<'_>, image: &str) -> Result<(), String
             .as_ref()
             .map(|p| (p.current.unwrap_or(0).max(0) as u64, p.total.unwrap_or(0).max(0) as u64))
             .unwrap_or((0, 0));
-        let progress = if total > 0 { format!(" {current}/{total}") } else { String::new() };
         let tenth = if total > 0 { current * 10 / total } else { 0 };
         // One line per layer and status change, and one per tenth of a
         // download or extraction: enough for progress bars, not a line per tick.
         if last.get(&layer) != Some(&(status.clone(), tenth)) {
-            step.log(format!("{image} {layer}: {status}{progress}")).await;
+            let line = appos_proto::PullProgress { image: image.to_string(), layer: layer.clone(), status: status.clone(), current, total };
+            step.log(line.line()).await;
             last.insert(layer, (status, tenth));
         }
     }

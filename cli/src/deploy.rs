@@ -1,7 +1,6 @@
 //! `appos deploy`, `status`, `deployments`, `deployment`, `cancel`.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -100,14 +99,85 @@ fn step_mark(s: StepState) -> &'static str {
     }
 }
 
+/// What a deployment shows while it runs: on a terminal, a bar per image
+/// layer being pulled and a spinner for the running step above the log; in
+/// a pipe, plain lines.
+struct Progress {
+    multi: indicatif::MultiProgress,
+    layers: std::sync::Mutex<BTreeMap<String, indicatif::ProgressBar>>,
+    step: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn new(show: bool) -> Progress {
+        let target = if show { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() };
+        let multi = indicatif::MultiProgress::with_draw_target(target);
+        let step = multi.add(indicatif::ProgressBar::new_spinner());
+        step.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        step.enable_steady_tick(Duration::from_millis(120));
+        Progress { multi, layers: Default::default(), step }
+    }
+
+    /// A line above the bars (or plain, when they are hidden).
+    fn println(&self, line: &str) {
+        if self.multi.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
+    }
+
+    fn log(&self, line: &appos_proto::LogLine) {
+        if line.step == "pull" && !self.multi.is_hidden() {
+            if let Some(p) = appos_proto::PullProgress::parse(&line.text).filter(appos_proto::PullProgress::is_layer) {
+                let mut layers = self.layers.lock().unwrap_or_else(|e| e.into_inner());
+                let bar = layers.entry(p.layer.clone()).or_insert_with(|| {
+                    let b = self.multi.insert_before(&self.step, indicatif::ProgressBar::new(0));
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template("  {prefix:12} {bar:30} {bytes:>10}/{total_bytes:10} {msg}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    b.set_prefix(p.layer.clone());
+                    b
+                });
+                if p.total > 0 {
+                    bar.set_length(p.total);
+                    bar.set_position(p.current);
+                }
+                bar.set_message(p.status.clone());
+                if matches!(p.status.as_str(), "Pull complete" | "Already exists") {
+                    bar.finish();
+                }
+                return;
+            }
+        }
+        self.println(&format!("  {:<14} {}", line.step, line.text));
+    }
+
+    fn step(&self, s: &appos_proto::DeploymentStep) {
+        if s.state == StepState::Running {
+            self.step.set_message(format!("{} …", s.name));
+        } else {
+            self.println(&format!("{} {:<14} {:>6}  {}", step_mark(s.state), s.name, ms_between(s.started_ms, s.finished_ms), s.detail));
+        }
+    }
+
+    fn finish(&self) {
+        self.step.finish_and_clear();
+        for b in self.layers.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            b.finish();
+        }
+    }
+}
+
 /// Streams the log and the step changes until the deployment ends; fails
 /// (non-zero exit) unless it succeeded.
 async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
     let table = out == Output::Table;
+    let progress = Progress::new(table && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let log = client.follow_deployment_log(id, |line| {
         if table {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "  {:<14} {}", line.step, line.text);
+            progress.log(&line);
         }
     });
     let steps = async {
@@ -116,9 +186,9 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
             let d = client.deployment(id).await?;
             for (i, s) in d.steps.iter().enumerate() {
                 let key = (i, s.name.clone());
-                if shown.get(&key) != Some(&s.state) && s.state != StepState::Running {
+                if shown.get(&key) != Some(&s.state) {
                     if table {
-                        eprintln!("{} {:<14} {:>6}  {}", step_mark(s.state), s.name, ms_between(s.started_ms, s.finished_ms), s.detail);
+                        progress.step(s);
                     }
                     shown.insert(key, s.state);
                 }
@@ -130,6 +200,7 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
         }
     };
     let (log_result, d) = tokio::join!(log, steps);
+    progress.finish();
     let d = d?;
     if let Err(e) = log_result {
         tracing::debug!(error = %e, "log stream ended early");

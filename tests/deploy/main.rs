@@ -830,3 +830,42 @@ fn worker_like_cmd(project: &str) -> String {
         .expect("docker ps");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
+
+/// An image that is not on the server is pulled from a real registry, and
+/// the pull step logs each layer's progress in the format front ends draw
+/// bars from; the image's digest is recorded from the registry.
+#[test]
+fn pulling_logs_per_layer_progress() {
+    let Some(env) = Env::start() else { return };
+    let Some(registry) = support::require("docker-registry", support::Registry::start()) else { return };
+    let image = registry.push_unique_image(3 << 20).expect("push");
+    let name = support::unique("pull");
+    let _p = env.project(&name);
+    let file = env.home.path().join("pull.yml");
+    std::fs::write(
+        &file,
+        format!("services:\n  app:\n    image: {image}\n    command: [\"/bin/sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n", support::TEST_LABEL),
+    )
+    .expect("write");
+    let o = env.appos(&["deploy", "-f", &file.display().to_string(), "--name", &name, "--output", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d: appos_proto::Deployment = serde_json::from_slice(&o.stdout).expect("json");
+    let pull = d.steps.iter().find(|s| s.name == "pull").expect("pull step");
+    assert_eq!((pull.state, pull.detail.as_str()), (StepState::Succeeded, "0 present, 1 pulled"));
+
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let mut lines = Vec::new();
+    rt.block_on(env.client().follow_deployment_log(&d.id, |l| lines.push(l))).expect("log");
+    let layers: Vec<appos_proto::PullProgress> =
+        lines.iter().filter(|l| l.step == "pull").filter_map(|l| appos_proto::PullProgress::parse(&l.text)).filter(appos_proto::PullProgress::is_layer).collect();
+    let downloading: Vec<&appos_proto::PullProgress> = layers.iter().filter(|p| p.status == "Downloading" && p.total > 0).collect();
+    assert!(!downloading.is_empty(), "download progress with sizes: {lines:?}");
+    assert!(downloading.iter().all(|p| p.current <= p.total && p.total > 3_000_000), "{downloading:?}");
+    assert!(layers.iter().any(|p| p.status == "Pull complete"), "{layers:?}");
+    // A line per tenth of progress at most, not one per tick.
+    assert!(downloading.len() <= 11 * layers.iter().map(|p| &p.layer).collect::<std::collections::BTreeSet<_>>().len(), "{}", downloading.len());
+
+    let o = env.appos(&["history", &name, "--output", "json"]);
+    let vs: Vec<appos_proto::AppVersion> = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(vs[0].digests["app"].contains("@sha256:"), "a registry digest: {:?}", vs[0].digests);
+}

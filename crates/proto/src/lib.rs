@@ -503,6 +503,49 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// A pull step's log line about one image layer:
+/// `<image> <layer>: <status>[ <current>/<total>]` (bytes), e.g.
+/// `nginx:1.27 a2abf6c4d29d: Downloading 1048576/29123456`. Front ends draw
+/// a progress bar per layer from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullProgress {
+    pub image: String,
+    pub layer: String,
+    pub status: String,
+    pub current: u64,
+    pub total: u64,
+}
+
+impl PullProgress {
+    pub fn line(&self) -> String {
+        let bytes = if self.total > 0 { format!(" {}/{}", self.current, self.total) } else { String::new() };
+        format!("{} {}: {}{bytes}", self.image, self.layer, self.status)
+    }
+
+    /// Whether this line is about a layer (a 12-hex-digit id), not the
+    /// image as a whole (`Pulling from …`, `Digest: …`).
+    pub fn is_layer(&self) -> bool {
+        self.layer.len() == 12 && self.layer.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+
+    /// Reads a line written by [`PullProgress::line`]; other lines give `None`.
+    pub fn parse(text: &str) -> Option<PullProgress> {
+        let (head, rest) = text.split_once(": ")?;
+        let (image, layer) = head.split_once(' ')?;
+        if image.is_empty() || layer.contains(' ') {
+            return None;
+        }
+        let (status, current, total) = match rest.rsplit_once(' ') {
+            Some((st, bytes)) => match bytes.split_once('/').and_then(|(c, t)| Some((c.parse().ok()?, t.parse().ok()?))) {
+                Some((c, t)) => (st, c, t),
+                None => (rest, 0, 0),
+            },
+            None => (rest, 0, 0),
+        };
+        Some(PullProgress { image: image.into(), layer: layer.into(), status: status.into(), current, total })
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.title)?;
@@ -705,6 +748,22 @@ fn render_ts(decls: &[String], imports: &str) -> String {
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod pull_tests {
+    use super::PullProgress;
+
+    #[test]
+    fn pull_lines_round_trip() {
+        let p = PullProgress { image: "nginx:1.27".into(), layer: "a2abf6c4d29d".into(), status: "Downloading".into(), current: 5, total: 10 };
+        assert_eq!(p.line(), "nginx:1.27 a2abf6c4d29d: Downloading 5/10");
+        assert_eq!(PullProgress::parse(&p.line()), Some(p));
+        let done = PullProgress::parse("nginx:1.27 a2abf6c4d29d: Pull complete").expect("parsed");
+        assert_eq!((done.status.as_str(), done.total), ("Pull complete", 0));
+        assert!(PullProgress::parse("busybox: present").is_none());
+        assert_eq!(PullProgress::parse("redis:7 : Digest: sha256:x").map(|p| p.layer), Some(String::new()));
+    }
 }
 
 #[cfg(test)]

@@ -759,3 +759,86 @@ impl Drop for Redis {
         }
     }
 }
+
+/// A Docker registry (Debian's docker-registry) on a free loopback port with
+/// its storage in a temp dir. dockerd trusts 127.0.0.1 registries without
+/// TLS, so images pushed here are pulled for real, layer by layer.
+pub struct Registry {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Registry {
+    pub fn start() -> anyhow::Result<Registry> {
+        let bin = Path::new("/usr/bin/docker-registry");
+        if !bin.exists() {
+            bail!("/usr/bin/docker-registry not found (apt-get install docker-registry)");
+        }
+        docker()?;
+        let dir = tempfile::Builder::new().prefix("appos-registry").tempdir()?;
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )?;
+        let log = std::fs::File::create(dir.path().join("registry.log"))?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting docker-registry")?;
+        let r = Registry { dir, port, child: Some(child) };
+        wait_until("docker-registry", Duration::from_secs(15), || {
+            use std::io::{Read as _, Write as _};
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+            let mut buf = [0u8; 32];
+            s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").is_ok() && s.read(&mut buf).map(|n| buf[..n].starts_with(b"HTTP/1.0 200")).unwrap_or(false)
+        })?;
+        Ok(r)
+    }
+
+    /// Pushes a busybox image with a layer of `blob_bytes` random bytes
+    /// (unique, so pulling it downloads it) and removes it locally. Returns
+    /// the reference to pull.
+    pub fn push_unique_image(&self, blob_bytes: usize) -> anyhow::Result<String> {
+        let reference = format!("127.0.0.1:{}/appos-test/pull:{}", self.port, unique("t"));
+        let root = tempfile::tempdir()?;
+        std::fs::create_dir_all(root.path().join("bin"))?;
+        std::fs::copy("/bin/busybox", root.path().join("bin/busybox"))?;
+        for applet in ["sh", "sleep"] {
+            std::os::unix::fs::symlink("busybox", root.path().join("bin").join(applet))?;
+        }
+        let blob: Vec<u8> = (0..blob_bytes).map(|_| rand::random::<u8>()).collect();
+        std::fs::write(root.path().join("blob"), blob)?;
+        let tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().context("running tar")?;
+        let stdout = tar.stdout.context("tar stdout")?;
+        let out = Command::new(docker_cli())
+            .args(["import", "--change", "ENV PATH=/bin", "-", &reference])
+            .stdin(stdout)
+            .output()
+            .context("running docker import")?;
+        if !out.status.success() {
+            bail!("docker import failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        run(Command::new(docker_cli()).args(["push", &reference]))?;
+        run(Command::new(docker_cli()).args(["rmi", &reference]))?;
+        Ok(reference)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
