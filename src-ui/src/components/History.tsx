@@ -1,6 +1,6 @@
 // An app's versions: who saved what when, a side-by-side diff of any two,
 // and rollback (optionally pinned to the image digests a version ran with).
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { GitCompare, History as HistoryIcon, Undo2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
@@ -17,13 +17,11 @@ export function History({ app }: { app: string }) {
   const versions = useMemo(() => (list.data ? [...list.data].sort((a, b) => b.version - a.version) : null), [list.data]);
   const newest = versions?.[0]?.version ?? null;
 
-  const [from, setFrom] = useState<number | null>(null);
-  const [to, setTo] = useState<number | null>(null);
-  useEffect(() => {
-    if (!versions?.length) return;
-    setTo((t) => t ?? versions[0].version);
-    setFrom((f) => f ?? (versions[1] ?? versions[0]).version);
-  }, [versions]);
+  // The user's picks; by default the previous version against the newest.
+  const [fromPick, setFrom] = useState<number | null>(null);
+  const [toPick, setTo] = useState<number | null>(null);
+  const from = fromPick ?? (versions ? (versions[1] ?? versions[0])?.version ?? null : null);
+  const to = toPick ?? newest;
 
   const [rollback, setRollback] = useState<AppVersion | null>(null);
   const [pin, setPin] = useState(false);

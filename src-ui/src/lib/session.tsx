@@ -39,13 +39,14 @@ export function useSessionState<T>(key: string, init: T | (() => T)): [T, (next:
     s.store.set(key, v);
     return v;
   });
+  // The store is the source of truth, updated at once: a value set just
+  // before the component unmounts is kept too.
   const set = useCallback(
     (next: SetStateAction<T>) => {
-      setValue((prev) => {
-        const v = typeof next === "function" ? (next as (p: T) => T)(prev) : next;
-        s.store.set(key, v);
-        return v;
-      });
+      const prev = s.store.get(key) as T;
+      const v = typeof next === "function" ? (next as (p: T) => T)(prev) : next;
+      s.store.set(key, v);
+      setValue(v);
     },
     [s, key],
   );

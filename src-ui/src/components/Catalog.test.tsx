@@ -1,0 +1,155 @@
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { CatalogEntry, DeployRequest } from "../api/types.gen";
+import { deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { byId, renderServer } from "../test/render";
+
+afterEach(cleanup);
+
+const ghost: CatalogEntry = {
+  id: "ghost",
+  name: "Ghost",
+  description: "A blogging platform for publishers",
+  category: "cms",
+  website: "https://ghost.org",
+  logo: "",
+  params: [
+    { key: "HTTP_PORT", label: "HTTP port", type: "port", description: "Port on the server", default: "8080", required: true, generate: null },
+    { key: "DOMAIN", label: "Domain", type: "domain", description: "", default: null, required: false, generate: null },
+    { key: "DB_PASSWORD", label: "Database password", type: "password", description: "", default: null, required: true, generate: 32 },
+    { key: "ADMIN_EMAIL", label: "Admin e-mail", type: "string", description: "", default: null, required: true, generate: null },
+    { key: "WORKERS", label: "Workers", type: "int", description: "", default: "2", required: false, generate: null },
+    { key: "SIGNUP", label: "Allow sign-up", type: "bool", description: "", default: "true", required: false, generate: null },
+  ],
+};
+const redis: CatalogEntry = { id: "redis", name: "Redis", description: "In-memory data store", category: "database", website: "", logo: "https://x/redis.png", params: [] };
+const uptime: CatalogEntry = { id: "uptime-kuma", name: "Uptime Kuma", description: "Monitoring dashboard", category: "monitoring", website: "", logo: "", params: [] };
+
+function setup() {
+  const b = new FakeBackend();
+  b.on("catalog", [ghost, redis, uptime]);
+  return b;
+}
+
+async function openGhost(b: FakeBackend) {
+  renderServer(b, { view: "catalog" });
+  fireEvent.click(await screen.findByTestId("catalog-item-ghost"));
+  return screen.findByTestId("install-form");
+}
+
+describe("Catalog", () => {
+  it("filters by search text and category", async () => {
+    const b = setup();
+    renderServer(b, { view: "catalog" });
+    await screen.findByTestId("catalog-item-ghost");
+    expect(screen.getByTestId("catalog-item-redis").querySelector("img")?.getAttribute("src")).toBe("https://x/redis.png");
+    expect(byId("catalog-item-ghost").textContent).toContain("G"); // initial instead of a logo
+
+    fireEvent.change(byId("catalog-search"), { target: { value: "monitor" } });
+    expect(screen.queryByTestId("catalog-item-ghost")).toBeNull();
+    expect(screen.getByTestId("catalog-item-uptime-kuma")).toBeTruthy();
+
+    fireEvent.change(byId("catalog-search"), { target: { value: "" } });
+    fireEvent.click(byId("catalog-category-database"));
+    expect(screen.getAllByTestId(/^catalog-item-/).map((e) => e.dataset.testid)).toEqual(["catalog-item-redis"]);
+    fireEvent.click(byId("catalog-category-all"));
+    expect(screen.getAllByTestId(/^catalog-item-/)).toHaveLength(3);
+    expect(b.callsOf("catalog")).toEqual([["local", undefined]]);
+  });
+
+  it("shows a failed catalog load with a retry", async () => {
+    const b = new FakeBackend();
+    b.on("catalog", uiError("unreachable", "connection reset"), [redis]);
+    renderServer(b, { view: "catalog" });
+    const err = await screen.findByTestId("catalog-error");
+    expect(err.textContent).toContain("connection reset");
+    fireEvent.click(within(err).getByText("Retry"));
+    expect(await screen.findByTestId("catalog-item-redis")).toBeTruthy();
+  });
+
+  it("generates an input per parameter type", async () => {
+    const b = setup();
+    await openGhost(b);
+    expect(byId("template-description").textContent).toContain("blogging platform");
+    expect(byId("template-website").getAttribute("href")).toBe("https://ghost.org");
+    expect((byId("install-name") as HTMLInputElement).value).toBe("ghost");
+
+    const port = byId("param-HTTP_PORT") as HTMLInputElement;
+    expect(port.type).toBe("number");
+    expect(port.value).toBe("8080");
+    expect((byId("param-WORKERS") as HTMLInputElement).type).toBe("number");
+    const signup = byId("param-SIGNUP") as HTMLInputElement;
+    expect(signup.type).toBe("checkbox");
+    expect(signup.checked).toBe(true);
+    const pw = byId("param-DB_PASSWORD") as HTMLInputElement;
+    expect(pw.type).toBe("password");
+    expect(pw.placeholder).toBe("leave empty to generate");
+    fireEvent.click(byId("param-DB_PASSWORD-reveal"));
+    expect(pw.type).toBe("text");
+    expect((byId("param-DOMAIN") as HTMLInputElement).type).toBe("text");
+  });
+
+  it("checks the form before sending, and shows the agent's field errors next to the fields", async () => {
+    const b = setup();
+    b.on("deploy", uiError("invalid_input", "invalid input", [
+      { field: "params.HTTP_PORT", message: "port 8080 is already used by blog" },
+      { field: "services.web.image", message: "image ghost:9 not found" },
+    ]));
+    await openGhost(b);
+
+    fireEvent.change(byId("install-name"), { target: { value: "My Blog" } });
+    expect(byId("field-error-name").textContent).toContain("lowercase");
+    await act(async () => fireEvent.click(byId("install-submit")));
+    expect(byId("field-error-params.ADMIN_EMAIL").textContent).toBe("Required.");
+    expect(screen.queryByTestId("field-error-params.DB_PASSWORD")).toBeNull(); // generated when empty
+    expect(b.callsOf("deploy")).toHaveLength(0);
+
+    fireEvent.change(byId("install-name"), { target: { value: "blog2" } });
+    fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
+    fireEvent.click(byId("param-SIGNUP"));
+    await act(async () => fireEvent.click(byId("install-submit")));
+    await waitFor(() => expect(b.callsOf("deploy")).toHaveLength(1));
+    const [server, req] = b.callsOf("deploy")[0] as [string, DeployRequest];
+    expect(server).toBe("local");
+    expect(req).toEqual({
+      name: "blog2",
+      compose: "",
+      catalog: { id: "ghost", params: { HTTP_PORT: "8080", ADMIN_EMAIL: "me@example.com", WORKERS: "2", SIGNUP: "false" } },
+      env: {},
+      message: null,
+    });
+    expect((await screen.findByTestId("field-error-params.HTTP_PORT")).textContent).toContain("already used by blog");
+    const alert = byId("install-error");
+    expect(alert.textContent).toContain("services.web.image");
+    expect(alert.textContent).toContain("image ghost:9 not found");
+    expect(alert.textContent).not.toContain("already used");
+  });
+
+  it("shows generated secrets once, with copy, then the deployment", async () => {
+    const b = setup();
+    const writeText = vi.fn(async () => undefined);
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    b.on("deploy", { deployment_id: "d-1", app: "ghost", version: 1, generated: { DB_PASSWORD: "s3cr3t-generated" } });
+    b.on("getDeployment", deployment("d-1", { app: "ghost", state: "queued" }));
+    await openGhost(b);
+    fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
+    await act(async () => fireEvent.click(byId("install-submit")));
+
+    const panel = await screen.findByTestId("generated-secrets");
+    expect(panel.textContent).toContain("shown only once");
+    expect(byId("generated-DB_PASSWORD").textContent).toBe("s3cr3t-generated");
+    await act(async () => fireEvent.click(byId("copy-DB_PASSWORD")));
+    expect(writeText).toHaveBeenCalledWith("s3cr3t-generated");
+    expect(byId("copy-DB_PASSWORD").textContent).toContain("Copied");
+    expect(byId("deployment-view").dataset.id).toBe("d-1");
+    await waitFor(() => expect(byId("deployment-state").textContent).toBe("queued"));
+
+    fireEvent.click(byId("secrets-dismiss"));
+    expect(screen.queryByTestId("generated-secrets")).toBeNull();
+    expect(screen.queryByText("s3cr3t-generated")).toBeNull();
+    // Going back to the form and forward again does not bring them back.
+    fireEvent.click(byId("nav-back"));
+    expect(await screen.findByTestId("install-form")).toBeTruthy();
+    expect((byId("param-ADMIN_EMAIL") as HTMLInputElement).value).toBe("");
+  });
+});

@@ -1,0 +1,124 @@
+import { act, cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
+import { afterEach, describe, expect, it } from "vitest";
+import type { AppVersion } from "../api/types.gen";
+import { app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { byId, renderServer } from "../test/render";
+import { editorViewIn } from "./CodeEditor";
+
+afterEach(cleanup);
+
+const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `v${version}`, created_at: 1_700_000_000 + version, digests: {}, ...over });
+const compose1 = "services:\n  web:\n    image: nginx:1.26\n";
+const compose2 = "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: postgres:16\n";
+
+function setup() {
+  const b = new FakeBackend();
+  b.on("getApp", app("blog"));
+  b.on("listVersions", [v(1), v(2)]);
+  b.on("getVersion", (_s: string, _a: string, n: number) => ({ version: v(n), compose: n === 1 ? compose1 : compose2, env_keys: ["DB_PASSWORD"] }));
+  b.on("checkCompose", { services: { web: "nginx:1.28", db: "postgres:16" } });
+  b.on("getDeployment", deployment("d-save", { state: "queued" }));
+  return b;
+}
+
+async function openEditor(b: FakeBackend) {
+  renderServer(b, { view: "app", app: "blog", tab: "compose" });
+  const host = await screen.findByTestId("compose-editor");
+  await waitFor(() => expect(host.querySelector(".cm-content")?.textContent).toContain("postgres:16"));
+  return host;
+}
+
+function type(host: HTMLElement, text: string) {
+  const view = editorViewIn(host)!;
+  act(() => view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }));
+}
+
+describe("Compose editor", () => {
+  it("loads the newest version into CodeMirror", async () => {
+    const b = setup();
+    const host = await openEditor(b);
+    expect(b.callsOf("getVersion")).toEqual([["local", "blog", 2]]);
+    expect(host.querySelector(".cm-editor")).toBeTruthy();
+    expect(editorViewIn(host)!.state.doc.toString()).toBe(compose2);
+    expect((byId("compose-save") as HTMLButtonElement).disabled).toBe(true); // nothing changed
+    expect((byId("compose-deploy") as HTMLInputElement).checked).toBe(true);
+  });
+
+  it("shows YAML syntax errors at once and refuses to save them", async () => {
+    const b = setup();
+    const host = await openEditor(b);
+    type(host, "services:\n  web:\n    image: nginx\n   ports: [1\n");
+    const errs = await screen.findByTestId("compose-syntax-errors");
+    expect(errs.textContent).toMatch(/line 4, column \d+/);
+    expect((byId("compose-save") as HTMLButtonElement).disabled).toBe(true);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(b.callsOf("checkCompose")).toHaveLength(0);
+  });
+
+  it("shows the agent's check: field errors, then valid", async () => {
+    const b = setup();
+    b.on("checkCompose", uiError("invalid_input", "invalid input", [{ field: "services.web.image", message: "image nginx:nope not found" }]), {
+      services: { web: "nginx:1.28", db: "postgres:16" },
+    });
+    const host = await openEditor(b);
+    type(host, compose2.replace("nginx:1.27", "nginx:nope"));
+    const errs = await screen.findByTestId("compose-errors", {}, { timeout: 2000 });
+    expect(errs.textContent).toContain("services.web.image");
+    expect(errs.textContent).toContain("image nginx:nope not found");
+    expect(b.callsOf("checkCompose")[0]).toEqual(["local", { name: "blog", compose: compose2.replace("nginx:1.27", "nginx:nope"), env: null }]);
+
+    type(host, compose2.replace("nginx:1.27", "nginx:1.28"));
+    expect((await screen.findByTestId("compose-valid", {}, { timeout: 2000 })).textContent).toContain("Valid: 2 services");
+    expect(screen.queryByTestId("compose-errors")).toBeNull();
+  });
+
+  it("saves with the message and the deploy choice, then opens the deployment", async () => {
+    const b = setup();
+    b.on("saveVersion", { app: "blog", version: 3, deployment_id: "d-save" });
+    const host = await openEditor(b);
+    const next = compose2.replace("nginx:1.27", "nginx:1.28");
+    type(host, next);
+    expect(byId("compose-dirty")).toBeTruthy();
+    fireEvent.change(byId("compose-message"), { target: { value: "nginx 1.28" } });
+    const save = byId("compose-save") as HTMLButtonElement;
+    expect(save.disabled).toBe(false);
+    await act(async () => fireEvent.click(save));
+    expect(b.callsOf("saveVersion")).toEqual([["local", "blog", { compose: next, env: null, message: "nginx 1.28", deploy: true }]]);
+    await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-save"));
+  });
+
+  it("saves without deploying, and shows the agent's refusal like a check", async () => {
+    const b = setup();
+    b.on("saveVersion", uiError("invalid_input", "invalid input", [{ field: "services.web.volumes[0]", message: "bind mount outside the app directory" }]), {
+      app: "blog",
+      version: 3,
+      deployment_id: null,
+    });
+    const host = await openEditor(b);
+    const text = compose2 + "    volumes: [/etc:/etc]\n";
+    type(host, text);
+    fireEvent.click(byId("compose-deploy"));
+    await act(async () => fireEvent.click(byId("compose-save")));
+    expect(b.callsOf("saveVersion")[0][2]).toMatchObject({ deploy: false, message: null });
+    expect((await screen.findByTestId("compose-errors")).textContent).toContain("bind mount outside the app directory");
+
+    b.on("listVersions", [v(1), v(2), v(3)]);
+    b.on("getVersion", (_s: string, _a: string, n: number) => ({ version: v(n), compose: n === 3 ? text : compose2, env_keys: [] }));
+    await act(async () => fireEvent.click(byId("compose-save")));
+    expect((await screen.findByTestId("compose-saved")).textContent).toContain("Saved version 3");
+    expect(screen.getByTestId("compose-tab")).toBeTruthy();
+  });
+
+  it("keeps an unsaved draft when switching tabs", async () => {
+    const b = setup();
+    b.on("listDeployments", []);
+    const host = await openEditor(b);
+    type(host, compose2 + "# draft\n");
+    fireEvent.click(byId("tab-deployments"));
+    await screen.findByText("No deployments yet");
+    fireEvent.click(byId("tab-compose"));
+    const again = await screen.findByTestId("compose-editor");
+    await waitFor(() => expect(editorViewIn(again)?.state.doc.toString()).toBe(compose2 + "# draft\n"));
+    expect(byId("compose-dirty")).toBeTruthy();
+  });
+});

@@ -1,0 +1,99 @@
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { afterEach, describe, expect, it } from "vitest";
+import { App } from "../App";
+import { app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { byId, connected, renderServer } from "../test/render";
+
+afterEach(cleanup);
+
+describe("Apps list", () => {
+  it("refreshes on container and deployment events, not on others", async () => {
+    const b = new FakeBackend();
+    b.apps.local = [app("blog")];
+    renderServer(b);
+    const events = await connected(b);
+    expect(events.req).toEqual({ type: "events", after: -1 });
+    expect(byId("app-state-blog").textContent).toBe("running");
+    expect(byId("live-status").dataset.state).toBe("live");
+    const lists = () => b.callsOf("listApps").length;
+    const before = lists();
+
+    b.apps.local = [app("blog", { state: "degraded" })];
+    events.event("deployment_step", "blog", { deployment: "d", step: "pull", state: "succeeded" });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(lists()).toBe(before);
+
+    // A burst of events gives one refresh.
+    events.event("container", "blog", { action: "die", container: "blog-web-1" });
+    events.event("container", "blog", { action: "start", container: "blog-web-1" });
+    await waitFor(() => expect(byId("app-state-blog").textContent).toBe("degraded"));
+    expect(lists()).toBe(before + 1);
+  });
+
+  it("closes its stream when it goes away", async () => {
+    const b = new FakeBackend();
+    const { unmount } = render(<App backend={b} />);
+    const events = await connected(b);
+    unmount();
+    expect(events.closed).toBe(true);
+    expect(b.openStreams()).toHaveLength(0);
+  });
+
+  it("reconnects a broken stream after a delay, resuming after the last event", async () => {
+    const b = new FakeBackend();
+    renderServer(b);
+    const events = await connected(b);
+    events.event("container", "blog", { action: "start" }, 42);
+    events.end(uiError("unreachable", "the SSH connection dropped"));
+    expect(byId("live-status").dataset.state).toBe("retrying");
+    expect(byId("live-status").textContent).toContain("the SSH connection dropped");
+    await waitFor(() => expect(b.streams.filter((s) => s.req.type === "events")).toHaveLength(2), { timeout: 2500 });
+    expect(b.stream("events").req).toEqual({ type: "events", after: 42 });
+    await waitFor(() => expect(byId("live-status").dataset.state).toBe("live"));
+  });
+
+  it("opens an app from its row", async () => {
+    const b = new FakeBackend();
+    b.apps.local = [app("blog")];
+    b.on("getApp", app("blog"));
+    renderServer(b);
+    fireEvent.click(await screen.findByTestId("app-row-blog"));
+    expect((await screen.findByTestId("app-title")).textContent).toBe("blog");
+    expect(b.callsOf("getApp")).toEqual([["local", "blog"]]);
+  });
+
+  it("notifies a deployment that ends, once, from the events stream", async () => {
+    const b = new FakeBackend();
+    renderServer(b);
+    const events = await connected(b);
+    events.event("deployment", "blog", { deployment: "d-9", state: "running", operation: "deploy", version: 2, error: null });
+    events.event("deployment", "blog", { deployment: "d-9", state: "failed", operation: "deploy", version: 2, error: "pull: manifest unknown" });
+    events.event("deployment", "blog", { deployment: "d-9", state: "failed", operation: "deploy", version: 2, error: "pull: manifest unknown" });
+    events.event("deployment", "shop", { deployment: "d-10", state: "succeeded", operation: "restart", version: 1, error: null });
+    expect(b.notifications.map((n) => n.title)).toEqual(["blog failed: pull: manifest unknown", "shop restarted"]);
+  });
+
+  it("lists deployments and opens one", async () => {
+    const b = new FakeBackend();
+    const old = deployment("d-old", { state: "succeeded", created_ms: Date.now() - 3_600_000, finished_ms: Date.now() - 3_590_000, version: 1 });
+    const cur = deployment("d-new", { state: "failed", error: "boom", version: 2, operation: "update" });
+    b.on("listDeployments", [old, cur]);
+    b.on("getDeployment", cur);
+    renderServer(b);
+    await connected(b);
+    fireEvent.click(byId("nav-deployments"));
+    const rows = await screen.findAllByTestId(/^deployment-row-d-/);
+    expect(rows.map((r) => r.dataset.testid)).toEqual(["deployment-row-d-new", "deployment-row-d-old"]);
+    expect(rows[0].textContent).toContain("update");
+    expect(rows[0].textContent).toContain("v2");
+    expect(byId("deployment-row-state-d-new").textContent).toBe("failed");
+    expect(rows[1].textContent).toContain("10 s");
+    fireEvent.click(rows[0]);
+    await waitFor(() => expect(byId("deployment-state").textContent).toBe("failed"));
+    // The tab bar keeps each section's last view; Apps is where it was.
+    fireEvent.click(byId("nav-apps"));
+    expect(await screen.findByText("No apps on this server yet")).toBeTruthy();
+    fireEvent.click(byId("nav-deployments"));
+    expect(byId("deployment-view").dataset.id).toBe("d-new");
+  });
+});

@@ -1,0 +1,28 @@
+// Renders a connected server's view on a given route, with a fresh session.
+import { render, screen, waitFor } from "@testing-library/react";
+import { expect } from "vitest";
+import { ServerView } from "../components/ServerView";
+import type { Route } from "../lib/server";
+import { newSession, SessionProvider } from "../lib/session";
+import type { FakeBackend } from "./fakeBackend";
+
+const noop = () => undefined;
+
+export function renderServer(b: FakeBackend, route: Route = { view: "apps" }) {
+  const session = newSession();
+  session.store.set("nav:local", { route, stack: [], last: {} });
+  const r = render(
+    <SessionProvider session={session}>
+      <ServerView backend={b} server="local" local onStatus={noop} onRemove={noop} />
+    </SessionProvider>,
+  );
+  return { ...r, session };
+}
+
+/** Waits until the event stream is open (the server view is connected). */
+export async function connected(b: FakeBackend) {
+  await waitFor(() => expect(b.openStreams("events")).toHaveLength(1));
+  return b.stream("events");
+}
+
+export const byId = (id: string) => screen.getByTestId(id);
