@@ -6,16 +6,16 @@ import { AddServerDialog } from "./components/AddServerDialog";
 import { ServerView } from "./components/ServerView";
 import { Sidebar, type ServerStatus } from "./components/Sidebar";
 import { EmptyState } from "./components/ui";
-import { newSession, SessionProvider } from "./lib/session";
+import { newSession, SessionProvider, type Session } from "./lib/session";
 
-export function App({ backend }: { backend: Backend }) {
+export function App({ backend, session: given }: { backend: Backend; session?: Session }) {
   const [servers, setServers] = useState<ServerEntry[]>([]);
   const [selected, setSelected] = useState<string | null>(null);
   const [status, setStatus] = useState<Record<string, ServerStatus>>({});
   const [adding, setAdding] = useState(false);
   const [loadError, setLoadError] = useState<UiError | null>(null);
   // Views, drafts and filters of every server, kept while the app runs.
-  const [session] = useState(newSession);
+  const [session] = useState(() => given ?? newSession());
 
   const refresh = useCallback(async () => {
     try {

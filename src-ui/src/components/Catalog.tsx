@@ -347,7 +347,7 @@ function ParamInput({ param: p, value, error, onChange }: { param: CatalogParam;
   );
   if (p.type === "bool")
     return (
-      <div className="space-y-1 sm:col-span-2">
+      <div className="space-y-1 sm:pt-6">
         <label className="inline-flex cursor-pointer items-center gap-2 text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
           <input id={id} data-testid={id} type="checkbox" className="size-4 accent-indigo-600" checked={value === "true"} onChange={(e) => onChange(e.target.checked ? "true" : "false")} />
           {label}
@@ -357,7 +357,7 @@ function ParamInput({ param: p, value, error, onChange }: { param: CatalogParam;
     );
   const placeholder = p.generate != null ? "leave empty to generate" : p.type === "domain" ? "app.example.com" : p.default ?? "";
   return (
-    <div className={cx("space-y-1.5", (p.type === "string" || p.type === "domain") && "sm:col-span-2")}>
+    <div className="space-y-1.5">
       <label htmlFor={id} className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
         {label}
       </label>

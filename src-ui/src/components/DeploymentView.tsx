@@ -175,7 +175,7 @@ function Steps({ steps }: { steps: DeploymentStep[] }) {
         <li key={`${s.name}-${i}`} data-testid={`deployment-step-${s.name}`} data-state={s.state} className="flex items-center gap-3 px-3 py-2 text-sm">
           {stepIcon[s.state] ?? <CircleDashed className="size-4" />}
           <span className="w-32 shrink-0 font-mono text-[13px]">{s.name}</span>
-          <span className={cx("min-w-0 flex-1 truncate", s.state === "failed" ? "text-red-700 dark:text-red-400" : "text-zinc-600 dark:text-zinc-400")} title={s.detail}>
+          <span className={cx("min-w-0 flex-1 truncate text-[13px]", s.state === "failed" ? "text-red-700 dark:text-red-400" : "text-zinc-600 dark:text-zinc-400")} title={s.detail}>
             {s.detail || (s.state === "running" ? "…" : "")}
           </span>
           <span className="shrink-0 text-xs text-zinc-500 tabular-nums">{fmtDuration((s.finished_ms ?? Date.now()) - s.started_ms)}</span>

@@ -91,9 +91,11 @@ export function History({ app }: { app: string }) {
                     {digests || "—"}
                   </td>
                   <td className="px-3 py-2 text-right whitespace-nowrap">
-                    <Button size="sm" variant="ghost" onClick={() => { setFrom(v.version); if (to === v.version) setTo(newest); }} title="Compare this version with the one on the right">
-                      <GitCompare className="size-4" /> Compare
-                    </Button>
+                    {v.version !== newest && (
+                      <Button size="sm" variant="ghost" data-testid={`version-compare-${v.version}`} onClick={() => { setFrom(v.version); setTo(newest); }} title="Compare this version with the newest">
+                        <GitCompare className="size-4" /> Compare
+                      </Button>
+                    )}
                     {v.version !== newest && (
                       <Button
                         size="sm"

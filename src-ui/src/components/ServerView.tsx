@@ -277,10 +277,11 @@ function ServerViewInner({
             </Button>
           )}
         </header>
-        <div className="flex shrink-0 items-end gap-3 px-6 pt-2">
+        <div className="flex shrink-0 items-end gap-3 border-b border-zinc-200 px-6 pt-2 dark:border-zinc-800">
           <Tabs<Section>
             label="Server sections"
             className="flex-1"
+            underline={false}
             active={section}
             onSelect={openSection}
             items={[

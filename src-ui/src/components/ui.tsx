@@ -263,9 +263,24 @@ export interface TabItem<K extends string> {
 }
 
 /** An underlined tab bar. */
-export function Tabs<K extends string>({ items, active, onSelect, className, label }: { items: TabItem<K>[]; active: K; onSelect: (k: K) => void; className?: string; label: string }) {
+export function Tabs<K extends string>({
+  items,
+  active,
+  onSelect,
+  className,
+  label,
+  underline = true,
+}: {
+  items: TabItem<K>[];
+  active: K;
+  onSelect: (k: K) => void;
+  className?: string;
+  label: string;
+  /** Draw the bar's bottom line (off when the parent draws it). */
+  underline?: boolean;
+}) {
   return (
-    <div role="tablist" aria-label={label} className={cx("flex items-center gap-1 border-b border-zinc-200 dark:border-zinc-800", className)}>
+    <div role="tablist" aria-label={label} className={cx("flex items-center gap-1", underline && "border-b border-zinc-200 dark:border-zinc-800", className)}>
       {items.map((t) => (
         <button
           key={t.key}

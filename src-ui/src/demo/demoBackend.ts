@@ -1,0 +1,272 @@
+// A browser-only Backend with made-up data and a simulated deployment, for
+// working on the UI without Tauri (`npm run dev`, then open /demo.html).
+import type { AppAction, Backend, StreamHandle } from "../api/backend";
+import type { ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
+import type { App, AppVersion, CatalogEntry, Deployment, DeploymentStep, Event, LogLine } from "../api/types.gen";
+
+const now = () => Date.now();
+const err = (code: UiError["code"], message: string, fields: UiError["fields"] = []): UiError => ({ code, message, host_key: null, fields });
+
+const container = (app: string, service: string, image: string, state = "running", status = "Up 2 hours", ports: App["services"][0]["containers"][0]["ports"] = []) => ({
+  id: `${app}-${service}`,
+  name: `${app}-${service}-1`,
+  image,
+  state,
+  status,
+  ports,
+});
+
+const apps: App[] = [
+  {
+    name: "blog",
+    state: "running",
+    managed: true,
+    working_dir: "/var/lib/appos/apps/blog",
+    config_files: ["/var/lib/appos/apps/blog/compose.yml"],
+    services: [
+      { name: "web", containers: [container("blog", "web", "ghost:5.96", "running", "Up 2 hours (healthy)", [{ private_port: 2368, public_port: 8080, ip: "0.0.0.0", protocol: "tcp" }])] },
+      { name: "db", containers: [container("blog", "db", "mysql:8.4")] },
+    ],
+  },
+  {
+    name: "monitoring",
+    state: "partial",
+    managed: true,
+    working_dir: "/var/lib/appos/apps/monitoring",
+    config_files: ["/var/lib/appos/apps/monitoring/compose.yml"],
+    services: [
+      { name: "kuma", containers: [container("monitoring", "kuma", "louislam/uptime-kuma:1", "running", "Up 3 days", [{ private_port: 3001, public_port: 3001, ip: "127.0.0.1", protocol: "tcp" }])] },
+      { name: "worker", containers: [container("monitoring", "worker", "busybox:1.36", "exited", "Exited (1) 5 minutes ago")] },
+    ],
+  },
+  {
+    name: "legacy-wiki",
+    state: "running",
+    managed: false,
+    working_dir: "/opt/wiki",
+    config_files: ["/opt/wiki/docker-compose.yml"],
+    services: [{ name: "wiki", containers: [container("legacy-wiki", "wiki", "requarks/wiki:2", "running", "Up 12 days", [{ private_port: 3000, public_port: 80, ip: "0.0.0.0", protocol: "tcp" }])] }],
+  },
+];
+
+const catalog: CatalogEntry[] = [
+  {
+    id: "ghost",
+    name: "Ghost",
+    description: "A modern publishing platform for blogs and newsletters, with a MySQL database.",
+    category: "cms",
+    website: "https://ghost.org",
+    logo: "",
+    params: [
+      { key: "HTTP_PORT", label: "HTTP port", type: "port", description: "Port on the server that serves the blog.", default: "8080", required: true, generate: null },
+      { key: "DOMAIN", label: "Domain", type: "domain", description: "Public address of the blog.", default: null, required: false, generate: null },
+      { key: "DB_PASSWORD", label: "Database password", type: "password", description: "", default: null, required: true, generate: 32 },
+      { key: "MAIL_FROM", label: "Sender address", type: "string", description: "From address of the newsletters.", default: null, required: true, generate: null },
+      { key: "WORKERS", label: "Workers", type: "int", description: "", default: "2", required: false, generate: null },
+      { key: "SIGNUP", label: "Allow sign-up", type: "bool", description: "Let readers create accounts.", default: "true", required: false, generate: null },
+    ],
+  },
+  { id: "uptime-kuma", name: "Uptime Kuma", description: "Self-hosted monitoring: HTTP, TCP, DNS checks and status pages.", category: "monitoring", website: "https://uptime.kuma.pet", logo: "", params: [] },
+  { id: "redis", name: "Redis", description: "In-memory data store, with AOF persistence.", category: "database", website: "https://redis.io", logo: "", params: [] },
+  { id: "postgres", name: "PostgreSQL", description: "The relational database, with a generated superuser password.", category: "database", website: "https://postgresql.org", logo: "", params: [] },
+  { id: "gitea", name: "Gitea", description: "Lightweight self-hosted Git service with issues and CI.", category: "development", website: "https://gitea.io", logo: "", params: [] },
+  { id: "nextcloud", name: "Nextcloud", description: "Files, calendars and contacts on your own server.", category: "productivity", website: "https://nextcloud.com", logo: "", params: [] },
+];
+
+const composes: Record<number, string> = {
+  1: "services:\n  web:\n    image: ghost:5.94\n    ports:\n      - \"8080:2368\"\n  db:\n    image: mysql:8.0\n",
+  2: "services:\n  web:\n    image: ghost:5.96\n    restart: unless-stopped\n    ports:\n      - \"8080:2368\"\n    environment:\n      database__client: mysql\n  db:\n    image: mysql:8.4\n    restart: unless-stopped\n    volumes:\n      - db:/var/lib/mysql\nvolumes:\n  db: {}\n",
+};
+const versions: AppVersion[] = [
+  { version: 1, author: "desktop", message: "install ghost", created_at: Math.floor(now() / 1000) - 86400 * 3, digests: { web: "sha256:1b2c…", db: "sha256:77af…" } },
+  { version: 2, author: "desktop", message: "ghost 5.96, mysql 8.4, restart policy", created_at: Math.floor(now() / 1000) - 3600, digests: {} },
+];
+
+const deployments: Deployment[] = [
+  { id: "d-100", app: "blog", operation: "deploy", version: 2, state: "succeeded", attempt: 1, error: null, steps: [], created_ms: now() - 3_600_000, finished_ms: now() - 3_560_000 },
+  { id: "d-101", app: "monitoring", operation: "restart", version: 4, state: "failed", attempt: 1, error: "worker exited: Exited (1)", steps: [], created_ms: now() - 600_000, finished_ms: now() - 590_000 },
+];
+
+type Listener = (item: StreamItem) => void;
+
+export function demoBackend(): Backend {
+  const streams = new Set<{ req: StreamRequest; fn: Listener }>();
+  const logs = new Map<string, LogLine[]>();
+  let eventId = 1;
+  let seq = 0;
+  const emit = (kind: string, app: string | null, data: Record<string, unknown>) => {
+    const event: Event = { id: eventId++, at_ms: now(), kind, app, data };
+    for (const s of streams) if (s.req.type === "events") s.fn({ type: "event", event });
+  };
+  const log = (d: Deployment, step: string, text: string) => {
+    const line: LogLine = { seq: BigInt(++seq), at_ms: now(), step, text };
+    logs.get(d.id)!.push(line);
+    for (const s of streams) if (s.req.type === "deployment_log" && s.req.id === d.id) s.fn({ type: "deployment_log", line });
+  };
+
+  function run(app: string, operation: Deployment["operation"], version: number): Deployment {
+    const d: Deployment = { id: `d-${Math.random().toString(36).slice(2, 8)}`, app, operation, version, state: "queued", attempt: 1, error: null, steps: [], created_ms: now(), finished_ms: null };
+    deployments.push(d);
+    logs.set(d.id, []);
+    const plan: [string, number, (s: DeploymentStep) => void][] = [
+      ["write_files", 300, () => log(d, "write_files", "compose.yml and .env written")],
+      ["validate", 500, () => log(d, "validate", "docker compose config: ok")],
+      [
+        "pull",
+        5000,
+        () => {
+          const layers = ["a2abf6c4d29d", "a9edb18cadd1", "589b7251471a", "186b1aaa4aa6"];
+          log(d, "pull", "ghost:5.96 : Pulling from library/ghost");
+          layers.forEach((l, i) => log(d, "pull", `ghost:5.96 ${l}: ${i === 0 ? "Already exists" : "Pulling fs layer"}`));
+          let t = 0;
+          for (const [i, l] of layers.slice(1).entries()) {
+            const total = [29123456, 4_200_000, 61_000_000][i];
+            setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Downloading ${Math.floor(total / 3)}/${total}`), (t += 400));
+            setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Download complete`), (t += 600));
+            setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Extracting ${Math.floor(total / 2)}/${total}`), (t += 300));
+            if (i < 2) setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Pull complete`), (t += 300));
+          }
+        },
+      ],
+      ["up", 800, () => log(d, "up", "Container blog-db-1  Started\nContainer blog-web-1  Started")],
+      ["wait", 600, () => log(d, "wait", "2 containers running after 1.4 s")],
+    ];
+    let at = 400;
+    setTimeout(() => {
+      d.state = "running";
+      emit("deployment", app, { deployment: d.id, state: d.state, operation, version });
+    }, at);
+    for (const [name, ms, act] of plan) {
+      setTimeout(() => {
+        const s: DeploymentStep = { name, state: "running", started_ms: now(), finished_ms: null, detail: "" };
+        d.steps.push(s);
+        act(s);
+        setTimeout(() => {
+          s.state = "succeeded";
+          s.finished_ms = now();
+          s.detail = name === "pull" ? "1 image present, 1 pulled" : name === "wait" ? "2 containers running" : "";
+          emit("deployment_step", app, { deployment: d.id, step: name, state: "succeeded" });
+        }, ms);
+      }, (at += 50));
+      at += ms;
+    }
+    setTimeout(() => {
+      d.state = "succeeded";
+      d.finished_ms = now();
+      emit("deployment", app, { deployment: d.id, state: d.state, operation, version, error: null });
+      for (const s of streams) if (s.req.type === "deployment_log" && s.req.id === d.id) s.fn({ type: "end", error: null });
+    }, at + 100);
+    return structuredClone(d);
+  }
+
+  const find = (a: string) => {
+    const x = apps.find((p) => p.name === a);
+    if (!x) throw err("other", `no app ${a}`);
+    return structuredClone(x);
+  };
+
+  return {
+    listServers: async (): Promise<ServerEntry[]> => [
+      { name: "local", url: "local", local: true, host_key: null, connected: true },
+      { name: "prod", url: "ssh://root@203.0.113.10:22", local: false, host_key: "SHA256:x", connected: true },
+    ],
+    addServer: async () => {
+      throw err("unreachable", "demo");
+    },
+    removeServer: async () => undefined,
+    connect: async (name) => ({
+      server: name,
+      via: name === "local" ? "local agent" : "ssh://root@203.0.113.10:22 → /var/lib/appos/run/agent.sock",
+      info: { agent_version: "0.1.0", data_dir: "/var/lib/appos", docker: { version: "27.3.1", api_version: "1.47", negotiated_api_version: "1.47", os: "linux", arch: "amd64" }, compose: { flavour: "plugin", version: "2.29.7", command: ["docker", "compose"] }, queue: "sqlite" } as never,
+    }),
+    listApps: async () => structuredClone(apps),
+    getApp: async (_s, a) => find(a),
+    catalog: async () => structuredClone(catalog),
+    deploy: async (_s, req) => {
+      if (apps.some((a) => a.name === req.name)) throw err("invalid_input", "invalid input", [{ field: "name", message: `an app named ${req.name} exists` }]);
+      const d = run(req.name, "deploy", 1);
+      const generated: Record<string, string> = req.catalog?.params.DB_PASSWORD ? {} : { DB_PASSWORD: "q7Vn2pXkR4sL9wTzB1mC6hJd8fYgE3aU" };
+      return { deployment_id: d.id, app: req.name, version: 1, generated };
+    },
+    checkCompose: async (_s, req) => {
+      if (req.compose.includes("latest")) throw err("invalid_input", "invalid input", [{ field: "services.web.image", message: "pin a version: :latest changes under you" }]);
+      const services: Record<string, string> = {};
+      for (const m of req.compose.matchAll(/^ {2}(\w[\w-]*):\n {4}image: (\S+)/gm)) services[m[1]] = m[2];
+      return { services };
+    },
+    listDeployments: async (_s, app) => structuredClone(deployments.filter((d) => !app || d.app === app)),
+    getDeployment: async (_s, id) => {
+      const d = deployments.find((x) => x.id === id);
+      if (!d) throw err("other", "no such deployment");
+      return structuredClone(d);
+    },
+    cancelDeployment: async (_s, id) => {
+      const d = deployments.find((x) => x.id === id)!;
+      return structuredClone(d);
+    },
+    appAction: async (_s, app, action: AppAction) => run(app, action, 2),
+    redeploy: async (_s, app) => ({ app, version: 2, deployment_id: run(app, "deploy", 2).id }),
+    deleteApp: async (_s, app) => run(app, "delete", 0),
+    listVersions: async () => structuredClone(versions),
+    getVersion: async (_s, _a, v) => ({ version: structuredClone(versions[v - 1]), compose: composes[v], env_keys: ["DB_PASSWORD", "MAIL_FROM"] }),
+    diffVersions: async () => "",
+    saveVersion: async (_s, app, req) => {
+      const v = versions.length + 1;
+      versions.push({ version: v, author: "desktop", message: req.message ?? "", created_at: Math.floor(now() / 1000), digests: {} });
+      composes[v] = req.compose;
+      return { app, version: v, deployment_id: req.deploy ? run(app, "deploy", v).id : null };
+    },
+    rollback: async (_s, app, version) => {
+      const v = versions.length + 1;
+      versions.push({ version: v, author: "desktop", message: `rollback to ${version}`, created_at: Math.floor(now() / 1000), digests: {} });
+      composes[v] = composes[version];
+      return { app, version: v, deployment_id: run(app, "deploy", v).id };
+    },
+    openStream: async (_s, req, fn): Promise<StreamHandle> => {
+      const entry = { req, fn };
+      streams.add(entry);
+      let timer: ReturnType<typeof setInterval> | null = null;
+      if (req.type === "deployment_log") {
+        setTimeout(() => {
+          for (const line of logs.get(req.id) ?? []) fn({ type: "deployment_log", line });
+          const d = deployments.find((x) => x.id === req.id);
+          if (d && d.finished_ms) fn({ type: "end", error: null });
+        }, 10);
+      }
+      if (req.type === "app_logs") {
+        const app = apps.find((a) => a.name === req.app);
+        const services = (app?.services ?? []).map((s) => s.name).filter((s) => !req.service || s === req.service);
+        const re = req.grep ? new RegExp(req.grep) : null;
+        let n = 0;
+        const make = () => {
+          const service = services[n % services.length] ?? "web";
+          const stderr = n % 7 === 3;
+          const text = stderr ? `WARN slow query took ${200 + n} ms` : `GET /posts/${n} 200 ${(n * 7) % 90} ms`;
+          n++;
+          return { service, container: `${req.app}-${service}-1`, stream: stderr ? "stderr" : "stdout", text };
+        };
+        setTimeout(() => {
+          for (let i = 0; i < 60; i++) {
+            const line = make();
+            if (!re || re.test(line.text)) fn({ type: "app_log", line });
+          }
+          if (!req.follow) fn({ type: "end", error: null });
+        }, 10);
+        if (req.follow)
+          timer = setInterval(() => {
+            const line = make();
+            if (!re || re.test(line.text)) fn({ type: "app_log", line });
+          }, 800);
+      }
+      return {
+        close: () => {
+          streams.delete(entry);
+          if (timer) clearInterval(timer);
+        },
+      };
+    },
+    notify: async (title, body) => {
+      console.info(`[notification] ${title} — ${body}`);
+    },
+  };
+}
