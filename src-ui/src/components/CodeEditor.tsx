@@ -41,6 +41,7 @@ export function CodeEditor({
   testId,
   readOnly = false,
   ariaLabel,
+  onSave,
 }: {
   value: string;
   onChange: (v: string) => void;
@@ -48,11 +49,15 @@ export function CodeEditor({
   testId?: string;
   readOnly?: boolean;
   ariaLabel?: string;
+  /** Ctrl/Cmd+S. */
+  onSave?: () => void;
 }) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const change = useRef(onChange);
   change.current = onChange;
+  const save = useRef(onSave);
+  save.current = onSave;
 
   useEffect(() => {
     if (!host.current) return;
@@ -75,7 +80,16 @@ export function CodeEditor({
           yaml(),
           EditorState.tabSize.of(2),
           EditorState.readOnly.of(readOnly),
-          keymap.of([...defaultKeymap, ...historyKeymap, ...searchKeymap, ...foldKeymap, indentWithTab]),
+          keymap.of([
+            {
+              key: "Mod-s",
+              preventDefault: true,
+              run: () => {
+                save.current?.();
+                return true;
+              },
+            },
+            ...defaultKeymap, ...historyKeymap, ...searchKeymap, ...foldKeymap, indentWithTab]),
           theme,
           EditorView.contentAttributes.of({ "aria-label": ariaLabel ?? "Editor", spellcheck: "false" }),
           EditorView.updateListener.of((u) => {

@@ -155,7 +155,11 @@ export function ComposeEditor({ app }: { app: string }) {
         </div>
       )}
       <div className="h-[26rem] overflow-hidden rounded-xl border border-zinc-200 bg-white dark:border-zinc-800 dark:bg-zinc-950">
-        <CodeEditor testId="compose-editor" ariaLabel="Compose file" value={text} onChange={(v) => setDraft((d) => ({ text: v, base: d?.base ?? b.version.version }))} diagnostics={diagnostics} />
+        <CodeEditor testId="compose-editor" ariaLabel="Compose file" value={text} onChange={(v) => setDraft((d) => ({ text: v, base: d?.base ?? b.version.version }))} diagnostics={diagnostics}
+          onSave={() => {
+            if (dirty && syntax.length === 0 && !saving) void save();
+          }}
+        />
       </div>
 
       {syntax.length > 0 ? (
@@ -202,7 +206,7 @@ export function ComposeEditor({ app }: { app: string }) {
           data-testid="compose-save"
           busy={saving}
           disabled={!dirty || syntax.length > 0}
-          title={syntax.length ? "Fix the YAML syntax first" : !dirty ? "Nothing changed" : undefined}
+          title={syntax.length ? "Fix the YAML syntax first" : !dirty ? "Nothing changed" : "Save (Ctrl+S)"}
           onClick={() => void save()}
         >
           <Save className="size-4" /> {deploy ? "Save and deploy" : "Save"}

@@ -1,5 +1,5 @@
 // One deployment, live: state, steps, per-layer pull progress and the log.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Ban, CircleCheck, CircleDashed, CircleMinus, CircleX, KeyRound, LoaderCircle, ShieldAlert } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { StreamItem, UiError } from "../api/desktop.gen";
@@ -78,6 +78,10 @@ export function DeploymentView({ id, secrets }: { id: string; secrets?: Record<s
     [dep],
   );
   useStream(backend, server, { type: "deployment_log", id }, onItem, epoch);
+  const reconnect = useCallback(() => {
+    setLogEnd(null);
+    setEpoch((n) => n + 1);
+  }, []);
 
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<UiError | null>(null);
@@ -116,10 +120,7 @@ export function DeploymentView({ id, secrets }: { id: string; secrets?: Record<s
         </>
       )}
       {pulls.length > 0 && <PullProgress pulls={pulls} running={pullStep?.state === "running"} />}
-      <LogPanel lines={lines} end={logEnd} onReconnect={() => {
-        setLogEnd(null);
-        setEpoch((n) => n + 1);
-      }} />
+      <LogPanel lines={lines} end={logEnd} onReconnect={reconnect} />
     </div>
   );
 }
@@ -243,7 +244,8 @@ function PullProgress({ pulls, running }: { pulls: ImagePull[]; running: boolean
   );
 }
 
-function LogPanel({ lines, end, onReconnect }: { lines: LogLine[]; end: { error: UiError | null } | null; onReconnect: () => void }) {
+// Memoised: the header ticks every second, the log need not re-render with it.
+const LogPanel = memo(function LogPanel({ lines, end, onReconnect }: { lines: LogLine[]; end: { error: UiError | null } | null; onReconnect: () => void }) {
   const box = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   useEffect(() => {
@@ -251,12 +253,15 @@ function LogPanel({ lines, end, onReconnect }: { lines: LogLine[]; end: { error:
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   }, [lines]);
   // Consecutive lines of one step form a group under the step's name.
-  const groups: { step: string; lines: LogLine[] }[] = [];
-  for (const l of lines) {
-    const g = groups[groups.length - 1];
-    if (g && g.step === l.step) g.lines.push(l);
-    else groups.push({ step: l.step, lines: [l] });
-  }
+  const groups = useMemo(() => {
+    const out: { step: string; lines: LogLine[] }[] = [];
+    for (const l of lines) {
+      const g = out[out.length - 1];
+      if (g && g.step === l.step) g.lines.push(l);
+      else out.push({ step: l.step, lines: [l] });
+    }
+    return out;
+  }, [lines]);
   return (
     <section aria-label="Deployment log">
       <div className="mb-1.5 flex items-center gap-2">
@@ -296,7 +301,7 @@ function LogPanel({ lines, end, onReconnect }: { lines: LogLine[]; end: { error:
       </div>
     </section>
   );
-}
+});
 
 function GeneratedSecrets({ secrets, onDismiss }: { secrets: Record<string, string>; onDismiss: () => void }) {
   return (

@@ -1,5 +1,5 @@
 // An app's container logs, streamed: service filter, server-side grep, follow.
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { Eraser, Pause, Play, RefreshCw, Search } from "lucide-react";
 import type { StreamItem, UiError } from "../api/desktop.gen";
 import type { AppLogLine } from "../api/types.gen";
@@ -80,7 +80,7 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
           setDropped((d) => d + next.length - MAX_LOG_LINES);
           return next.slice(next.length - MAX_LOG_LINES);
         });
-      }, 30);
+      }, 60);
     } else if (item.type === "end") {
       setEnd({ error: item.error });
     }
@@ -160,22 +160,28 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
       >
         {rows.length === 0 && <p className="px-3 py-2 text-zinc-500">{end ? "No log lines." : "Waiting for log lines…"}</p>}
         {rows.map(({ n, line }) => (
-          <div
-            key={n}
-            data-stream={line.stream}
-            data-service={line.service}
-            className={cx("flex gap-3 px-3", line.stream === "stderr" ? "bg-red-50 text-red-800 dark:bg-red-950/30 dark:text-red-300" : "hover:bg-zinc-100 dark:hover:bg-zinc-900")}
-          >
-            <span className={cx("w-24 shrink-0 truncate select-none", colorOf(line.service))} title={line.container}>
-              {line.service}
-            </span>
-            <span className="min-w-0 break-all whitespace-pre-wrap">{mark(line.text, highlight)}</span>
-          </div>
+          <LogRow key={n} line={line} highlight={highlight} />
         ))}
       </div>
     </div>
   );
 }
+
+// Memoised: a new batch of lines renders only the new rows.
+const LogRow = memo(function LogRow({ line, highlight }: { line: AppLogLine; highlight: RegExp | null }) {
+  return (
+    <div
+      data-stream={line.stream}
+      data-service={line.service}
+      className={cx("flex gap-3 px-3", line.stream === "stderr" ? "bg-red-50 text-red-800 dark:bg-red-950/30 dark:text-red-300" : "hover:bg-zinc-100 dark:hover:bg-zinc-900")}
+    >
+      <span className={cx("w-24 shrink-0 truncate select-none", colorOf(line.service))} title={line.container}>
+        {line.service}
+      </span>
+      <span className="min-w-0 break-all whitespace-pre-wrap">{mark(line.text, highlight)}</span>
+    </div>
+  );
+});
 
 function mark(text: string, re: RegExp | null) {
   if (!re) return text;

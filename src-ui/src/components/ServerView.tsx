@@ -130,7 +130,8 @@ function ServerViewInner({
     };
   }, [load]);
 
-  const refreshSoon = useDebounced(() => void load(false), EVENT_REFRESH_MS);
+  // A crash-looping container sends events without pause: refresh at least every 2 s then.
+  const refreshSoon = useDebounced(() => void load(false), EVENT_REFRESH_MS, 2000);
 
   // Notifications: once per deployment, whoever sees its end first.
   const deploymentEnded = useCallback(

@@ -10,10 +10,14 @@ export function useLatest<T>(value: T) {
   return r;
 }
 
-/** A debounced call of the latest `fn`; pending calls are dropped on unmount. */
-export function useDebounced<A extends unknown[]>(fn: (...args: A) => void, ms: number) {
+/**
+ * A debounced call of the latest `fn`; pending calls are dropped on unmount.
+ * With `maxWaitMs`, a steady stream of calls still runs `fn` that often.
+ */
+export function useDebounced<A extends unknown[]>(fn: (...args: A) => void, ms: number, maxWaitMs?: number) {
   const f = useLatest(fn);
   const t = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const first = useRef(0);
   useEffect(
     () => () => {
       if (t.current) clearTimeout(t.current);
@@ -22,13 +26,16 @@ export function useDebounced<A extends unknown[]>(fn: (...args: A) => void, ms: 
   );
   return useCallback(
     (...args: A) => {
+      const now = Date.now();
       if (t.current) clearTimeout(t.current);
+      else first.current = now;
+      const wait = maxWaitMs === undefined ? ms : Math.max(0, Math.min(ms, first.current + maxWaitMs - now));
       t.current = setTimeout(() => {
         t.current = null;
         f.current(...args);
-      }, ms);
+      }, wait);
     },
-    [f, ms],
+    [f, ms, maxWaitMs],
   );
 }
 
