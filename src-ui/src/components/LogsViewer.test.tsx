@@ -55,7 +55,9 @@ describe("Logs viewer", () => {
     third.push({ type: "app_log", line: l("web", "an error here") });
     await waitFor(() => expect(byId("logs-output").querySelector("mark")?.textContent).toBe("error"));
 
+    expect((byId("logs-follow") as HTMLInputElement).checked).toBe(true);
     fireEvent.click(byId("logs-follow"));
+    expect((byId("logs-follow") as HTMLInputElement).checked).toBe(false);
     await waitFor(() => expect(third.closed).toBe(true));
     expect(b.stream("app_logs").req).toMatchObject({ follow: false, grep: "error|warn" });
     expect(b.openStreams("app_logs")).toHaveLength(1);

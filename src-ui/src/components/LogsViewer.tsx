@@ -125,17 +125,19 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
             onChange={(e) => setOpts((o) => ({ ...o, grep: e.target.value }))}
           />
         </div>
-        <Button
-          size="sm"
-          variant={opts.follow ? "primary" : "secondary"}
-          data-testid="logs-follow"
-          aria-pressed={opts.follow}
-          title={opts.follow ? "Following new lines; click to stop" : "Click to follow new lines"}
-          onClick={() => setOpts((o) => ({ ...o, follow: !o.follow }))}
+        <label
+          title={opts.follow ? "Following new lines; uncheck to stop" : "Check to follow new lines"}
+          className={cx(
+            "inline-flex h-8 cursor-pointer items-center gap-2 rounded-md border px-2.5 text-[13px] font-medium select-none",
+            opts.follow
+              ? "border-indigo-300 bg-indigo-50 text-indigo-700 dark:border-indigo-500/40 dark:bg-indigo-500/10 dark:text-indigo-300"
+              : "border-zinc-300 text-zinc-700 dark:border-zinc-700 dark:text-zinc-300",
+          )}
         >
-          {opts.follow ? <Pause className="size-4" /> : <Play className="size-4" />}
-          {opts.follow ? "Following" : "Follow"}
-        </Button>
+          <input type="checkbox" data-testid="logs-follow" className="size-3.5 accent-indigo-600" checked={opts.follow} onChange={(e) => setOpts((o) => ({ ...o, follow: e.target.checked }))} />
+          {opts.follow ? <Pause className="size-3.5" /> : <Play className="size-3.5" />}
+          Follow
+        </label>
         <Button size="sm" variant="ghost" aria-label="Clear the screen" data-testid="logs-clear" onClick={() => setRows([])}>
           <Eraser className="size-4" />
         </Button>
