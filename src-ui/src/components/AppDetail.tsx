@@ -1,17 +1,19 @@
 // One app: state, services and containers, actions, and its sub-tabs
 // (logs, compose editor, history, deployments).
-import { useState, type ReactNode } from "react";
+import { lazy, Suspense, useState, type ReactNode } from "react";
 import { Download, FileCode, History as HistoryIcon, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { App, Deployment } from "../api/types.gen";
 import { useDebounced, useLoad } from "../lib/hooks";
 import { useServer, useServerEvents, type AppTab } from "../lib/server";
-import { ComposeEditor } from "./ComposeEditor";
 import { DeploymentsList } from "./DeploymentsList";
 import { History } from "./History";
 import { LogsViewer } from "./LogsViewer";
 import { Badge, Button, Checkbox, Dialog, ErrorAlert, LoadingBlock, stateTone, Tabs, type TabItem } from "./ui";
+
+// CodeMirror and the YAML parser load with the first visit of the Compose tab.
+const ComposeEditor = lazy(() => import("./ComposeEditor").then((m) => ({ default: m.ComposeEditor })));
 
 type Action = "start" | "stop" | "restart" | "update" | "redeploy" | "delete";
 
@@ -108,7 +110,11 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
           <Tabs<AppTab> label="App sections" className="mt-4 mb-4" items={tabs} active={shownTab} onSelect={setTab} />
           {shownTab === "overview" && <Overview app={a} />}
           {shownTab === "logs" && <LogsViewer app={name} services={a.services.map((s) => s.name)} />}
-          {shownTab === "compose" && <ComposeEditor app={name} />}
+          {shownTab === "compose" && (
+            <Suspense fallback={<LoadingBlock label="Loading the editor…" rows={1} rowClass="h-72" />}>
+              <ComposeEditor app={name} />
+            </Suspense>
+          )}
           {shownTab === "history" && <History app={name} />}
           {shownTab === "deployments" && <DeploymentsList app={name} />}
         </>
