@@ -32,6 +32,7 @@ pub struct AgentState {
     pub started_at: i64,
     pub catalog: crate::catalog::Live,
     pub events: crate::events::Events,
+    pub terminals: crate::terminals::Terminals,
     /// Cancelled when the agent stops (ends the processes it runs, like redis-server).
     pub stopping: tokio_util::sync::CancellationToken,
 }
@@ -138,6 +139,9 @@ pub fn router(state: Shared) -> Router {
         .route("/apps/{app}/{action}", post(crate::versions::action))
         .route("/apps/{app}", axum::routing::delete(crate::versions::delete))
         .route("/events", get(crate::events::stream))
+        .route("/terminals", get(crate::terminals::routes::list).post(crate::terminals::routes::open))
+        .route("/terminals/{id}", axum::routing::delete(crate::terminals::routes::kill))
+        .route("/terminals/{id}/attach", get(crate::terminals::routes::attach))
         .route("/compose/check", post(check_compose).layer(axum::extract::DefaultBodyLimit::max(16 << 20)))
         .route("/catalog", get(list_catalog))
         .route("/catalog/refresh", post(refresh_catalog))
@@ -634,6 +638,7 @@ impl utoipa::Modify for BearerAuth {
         health, info, list_apps, get_app, deploy_app, crate::adopt::adopt, check_compose, list_catalog, refresh_catalog, get_catalog_entry, crate::events::stream, list_deployments, get_deployment, deployment_log, cancel_deployment,
         crate::versions::list, crate::versions::show, crate::versions::diff, crate::versions::create, crate::versions::rollback,
         crate::versions::redeploy, crate::versions::action, crate::versions::delete, crate::logs::logs,
+        crate::terminals::routes::open, crate::terminals::routes::list, crate::terminals::routes::attach, crate::terminals::routes::kill,
     ),
     modifiers(&BearerAuth),
 )]

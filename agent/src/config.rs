@@ -33,6 +33,10 @@ pub struct Config {
     pub task_lease: std::time::Duration,
     /// A directory of extra catalog templates (`*.toml`).
     pub catalog_dir: Option<PathBuf>,
+    /// Terminal sessions open at once, at most.
+    pub max_terminals: usize,
+    /// A terminal with no viewer and no traffic for this long is closed.
+    pub terminal_idle: std::time::Duration,
     /// A git repository of extra templates (`URL` or `URL#REF`), cloned into
     /// the data dir and pulled again on `POST /v1/catalog/refresh`.
     pub catalog_git: Option<String>,
@@ -71,6 +75,8 @@ pub struct Layer {
     pub task_lease_secs: Option<u64>,
     pub catalog_dir: Option<PathBuf>,
     pub catalog_git: Option<String>,
+    pub max_terminals: Option<usize>,
+    pub terminal_idle_secs: Option<u64>,
 }
 
 impl Layer {
@@ -100,7 +106,15 @@ impl Layer {
             Some(s) => Some(s.parse().with_context(|| format!("APPOS_TASK_LEASE_SECS={s:?} is not a number"))?),
             None => None,
         };
+        let num = |key: &str| -> anyhow::Result<Option<u64>> {
+            match env(key).filter(|s| !s.is_empty()) {
+                Some(s) => Ok(Some(s.parse().with_context(|| format!("{key}={s:?} is not a number"))?)),
+                None => Ok(None),
+            }
+        };
         Ok(Layer {
+            max_terminals: num("APPOS_MAX_TERMINALS")?.map(|n| n as usize),
+            terminal_idle_secs: num("APPOS_TERMINAL_IDLE_SECS")?,
             catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
             catalog_git: env("APPOS_CATALOG_GIT").filter(|s| !s.is_empty()),
             task_lease_secs,
@@ -126,6 +140,8 @@ impl Layer {
             task_lease_secs: self.task_lease_secs.or(lower.task_lease_secs),
             catalog_dir: self.catalog_dir.or(lower.catalog_dir),
             catalog_git: self.catalog_git.or(lower.catalog_git),
+            max_terminals: self.max_terminals.or(lower.max_terminals),
+            terminal_idle_secs: self.terminal_idle_secs.or(lower.terminal_idle_secs),
         }
     }
 }
@@ -159,7 +175,17 @@ impl Config {
         if let Some(g) = &merged.catalog_git {
             crate::catalog::GitSource::parse(g)?;
         }
+        let max_terminals = merged.max_terminals.unwrap_or(32);
+        if !(1..=1024).contains(&max_terminals) {
+            bail!("max terminals must be between 1 and 1024, not {max_terminals}");
+        }
+        let idle = merged.terminal_idle_secs.unwrap_or(3600);
+        if !(10..=7 * 86400).contains(&idle) {
+            bail!("the terminal idle time must be between 10 s and 7 days, not {idle} s");
+        }
         Ok(Config {
+            max_terminals,
+            terminal_idle: std::time::Duration::from_secs(idle),
             catalog_dir: merged.catalog_dir,
             catalog_git: merged.catalog_git,
             task_lease: std::time::Duration::from_secs(lease),

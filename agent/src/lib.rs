@@ -18,6 +18,7 @@ pub mod logs;
 pub mod queue;
 pub mod redis_server;
 pub mod serve;
+pub mod terminals;
 pub mod tokens;
 pub mod versions;
 pub mod worker;

@@ -47,6 +47,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
     let catalog = crate::catalog::Live::new(&config);
     let stopping = tokio_util::sync::CancellationToken::new();
+    let (config_max_terminals, config_idle) = (config.max_terminals, config.terminal_idle);
     let redis_url = match &config.redis_server {
         Some(bin) => {
             let server = crate::redis_server::RedisServer::new(bin, &config.data_dir);
@@ -72,6 +73,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         started_at: crate::unix_now(),
         catalog,
         events: Default::default(),
+        terminals: crate::terminals::Terminals::new(config_max_terminals, config_idle),
         stopping,
     });
     remove_leftovers(&state).await;
@@ -88,6 +90,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let stop_workers = tokio_util::sync::CancellationToken::new();
     let mut workers = crate::worker::start(state.clone(), state.config.workers, stop_workers.clone());
     workers.spawn(crate::events::watch_docker(state.clone(), stop_workers.clone()));
+    {
+        // Idle terminals expire.
+        let (s, stop) = (state.clone(), stop_workers.clone());
+        let every = (state.config.terminal_idle / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+        workers.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(every) => { s.terminals.expire(); }
+                }
+            }
+        });
+    }
     if state.catalog.has_git() {
         // Pulled in the background: a slow or unreachable remote never
         // delays the agent; the last good clone serves meanwhile.
@@ -132,6 +147,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     stop_workers.cancel();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while workers.join_next().await.is_some() {} }).await;
     let _ = std::fs::remove_file(&socket_path);
+    for t in state.terminals.list() {
+        let _ = state.terminals.kill(&t.id);
+    }
     state.stopping.cancel();
     tracing::info!("stopped");
     Ok(())

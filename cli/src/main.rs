@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod deploy;
 mod output;
+mod term;
 
 #[derive(Parser)]
 #[command(name = "appos", version, about = "Run self-hosted apps on your servers", propagate_version = true)]
@@ -109,6 +110,28 @@ enum Command {
     },
     /// Deploy the latest version again.
     Redeploy { app: String },
+    /// Run a command in an app's container (default: a shell), interactive on a terminal.
+    Exec {
+        app: String,
+        /// The service (needed when the app has several).
+        #[arg(long, short)]
+        service: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// A shell next to the agent (in its container, for the all-in-one image).
+    Shell,
+    /// A shell on the server itself, over the SSH connection (no agent involved).
+    Ssh {
+        /// The server (default: the current one).
+        server: Option<String>,
+    },
+    /// Terminal sessions on the agent: list them, attach to one, or close one.
+    Terminals {
+        #[command(subcommand)]
+        command: Option<TerminalsCommand>,
+    },
     /// Manage a compose project started outside AppOS: its compose files become version 1 (nothing restarts).
     Adopt {
         /// The compose project name (see `appos list`).
@@ -190,6 +213,14 @@ enum CatalogCommand {
     Search { term: String },
     /// Pull the catalog's git repository (APPOS_CATALOG_GIT on the agent) and read every source again.
     Refresh,
+}
+
+#[derive(Subcommand)]
+enum TerminalsCommand {
+    /// Attach to a session: its screen is replayed, then it is live.
+    Attach { id: String },
+    /// Close a session and end its process.
+    Kill { id: String },
 }
 
 #[derive(Subcommand)]
@@ -311,6 +342,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Edit { app, message, deploy: d } => deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, cli.output).await,
         Command::Rollback { app, to, pin_digests } => {
             deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, cli.output).await
+        }
+        Command::Exec { app, service, command } => term::exec(&client(&profiles, cli.server.as_deref()).await?, &app, service, command).await,
+        Command::Shell => term::shell(&client(&profiles, cli.server.as_deref()).await?).await,
+        Command::Ssh { server } => term::ssh(&client(&profiles, server.as_deref().or(cli.server.as_deref())).await?).await,
+        Command::Terminals { command } => {
+            let c = client(&profiles, cli.server.as_deref()).await?;
+            match command {
+                None => term::list(&c, cli.output).await,
+                Some(TerminalsCommand::Attach { id }) => term::attach(&c, &id).await,
+                Some(TerminalsCommand::Kill { id }) => term::kill(&c, &id).await,
+            }
         }
         Command::Adopt { project } => deploy::adopt(&client(&profiles, cli.server.as_deref()).await?, &project, cli.output).await,
         Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,

@@ -116,27 +116,33 @@ impl Client {
         decode(self.request_raw(Method::POST, "/v1/apps/deploy", Some(body)).await?)
     }
 
-    /// Subscribes to the event stream from `after` (0: the stored history).
-    /// `on_event` returns false to stop.
-    pub async fn events(&self, after: i64, mut on_event: impl FnMut(appos_proto::Event) -> bool) -> Result<(), ClientError> {
-        use futures_util::StreamExt as _;
-        use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _, Message};
+    /// Opens a WebSocket to `path` on the agent, with the token.
+    async fn websocket(&self, path: &str) -> Result<tokio_tungstenite::WebSocketStream<crate::transport::BoxIo>, ClientError> {
+        use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
         let io = self.transport.open().await?;
-        let mut req = format!("ws://appos-agent/v1/events?after={after}")
-            .into_client_request()
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut req = format!("ws://appos-agent{path}").into_client_request().map_err(|e| ClientError::Protocol(e.to_string()))?;
         if let Some(b) = self.bearer() {
             let v = http::HeaderValue::from_str(&b).map_err(|e| ClientError::Protocol(e.to_string()))?;
             req.headers_mut().insert(header::AUTHORIZATION, v);
         }
-        let (mut ws, _) = tokio_tungstenite::client_async(req, io).await.map_err(|e| match e {
+        let config = tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(4 << 20));
+        let (ws, _) = tokio_tungstenite::client_async_with_config(req, io, Some(config)).await.map_err(|e| match e {
             tungstenite::Error::Http(resp) => {
                 let status = resp.status();
                 let body = Bytes::from(resp.into_body().unwrap_or_default());
                 decode::<()>(RawResponse { status, body }).err().unwrap_or_else(|| ClientError::Protocol(format!("the agent answered {status}")))
             }
-            other => ClientError::Protocol(format!("event stream: {other}")),
+            other => ClientError::Protocol(format!("websocket: {other}")),
         })?;
+        Ok(ws)
+    }
+
+    /// Subscribes to the event stream from `after` (0: the stored history).
+    /// `on_event` returns false to stop.
+    pub async fn events(&self, after: i64, mut on_event: impl FnMut(appos_proto::Event) -> bool) -> Result<(), ClientError> {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        let mut ws = self.websocket(&format!("/v1/events?after={after}")).await?;
         while let Some(msg) = ws.next().await {
             match msg.map_err(|e| ClientError::Protocol(format!("event stream: {e}")))? {
                 Message::Text(t) => {
@@ -152,6 +158,31 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    pub async fn open_terminal(&self, req: &appos_proto::NewTerminal) -> Result<appos_proto::Terminal, ClientError> {
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        decode(self.request_raw(Method::POST, "/v1/terminals", Some(body)).await?)
+    }
+
+    pub async fn terminals(&self) -> Result<Vec<appos_proto::Terminal>, ClientError> {
+        self.get("/v1/terminals").await
+    }
+
+    pub async fn kill_terminal(&self, id: &str) -> Result<(), ClientError> {
+        let r = self.request_raw(Method::DELETE, &format!("/v1/terminals/{}", encode_segment(id)), None).await?;
+        if r.status.is_success() {
+            return Ok(());
+        }
+        decode::<()>(r)
+    }
+
+    /// Attaches to a terminal session: what the viewer sends goes in through
+    /// the returned sender; output, the end of the replay and the exit
+    /// status come out of the receiver (which ends when the session does).
+    pub async fn attach_terminal(&self, id: &str) -> Result<crate::terminal::TerminalIo, ClientError> {
+        let ws = self.websocket(&format!("/v1/terminals/{}/attach", encode_segment(id))).await?;
+        Ok(crate::terminal::TerminalIo::pump(ws))
     }
 
     /// Makes a compose project started outside AppOS an app (version 1).

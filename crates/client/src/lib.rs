@@ -11,6 +11,7 @@ pub mod connect;
 pub mod error;
 pub mod profile;
 pub mod ssh;
+pub mod terminal;
 pub mod transport;
 
 pub use api::Client;

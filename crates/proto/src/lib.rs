@@ -503,6 +503,79 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// `POST /v1/terminals`: what the new terminal session runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NewTerminal {
+    /// A login shell in the agent's environment, on a PTY.
+    Shell {
+        #[serde(default)]
+        cols: Option<u16>,
+        #[serde(default)]
+        rows: Option<u16>,
+    },
+    /// A command in a running container of an app's service (default: the
+    /// first of bash and sh the container has).
+    Exec {
+        app: String,
+        service: String,
+        #[serde(default)]
+        command: Vec<String>,
+        /// A TTY (the default) for interactive use; without one, stdout and
+        /// stderr stay apart and the session ends with the command's exit status.
+        #[serde(default = "yes")]
+        tty: bool,
+        #[serde(default)]
+        cols: Option<u16>,
+        #[serde(default)]
+        rows: Option<u16>,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A terminal session of the agent. It outlives its viewers until it exits
+/// or stays idle too long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Terminal {
+    pub id: String,
+    /// `shell` or `exec`.
+    pub kind: String,
+    pub app: Option<String>,
+    pub service: Option<String>,
+    pub command: Vec<String>,
+    pub tty: bool,
+    pub cols: u16,
+    pub rows: u16,
+    /// Viewers attached now.
+    pub viewers: u32,
+    #[ts(type = "number")]
+    pub created_ms: i64,
+    /// Last input, output or attach.
+    #[ts(type = "number")]
+    pub active_ms: i64,
+    /// The exit status, once the process ended.
+    pub exit_status: Option<i64>,
+}
+
+/// A text frame of `GET /v1/terminals/{id}/attach`. Binary frames carry the
+/// terminal's bytes (to the agent: input; from it: output, and on a session
+/// without a TTY, each frame starts with 1 for stdout or 2 for stderr).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TerminalControl {
+    /// Viewer → agent: the window's size.
+    Resize { cols: u16, rows: u16 },
+    /// Viewer → agent: no more input (closes stdin).
+    Eof,
+    /// Agent → viewer: the replayed screen has been sent; live output follows.
+    Replayed,
+    /// Agent → viewer: the process ended.
+    Exit { status: i64 },
+}
+
 /// A pull step's log line about one image layer:
 /// `<image> <layer>: <status>[ <current>/<total>]` (bytes), e.g.
 /// `nginx:1.27 a2abf6c4d29d: Downloading 1048576/29123456`. Front ends draw
@@ -598,6 +671,9 @@ pub fn typescript_declarations() -> String {
         RollbackRequest::decl(&cfg),
         AdoptRequest::decl(&cfg),
         ComposeCheckRequest::decl(&cfg),
+        NewTerminal::decl(&cfg),
+        Terminal::decl(&cfg),
+        TerminalControl::decl(&cfg),
         ComposeCheck::decl(&cfg),
         VersionSaved::decl(&cfg),
     ];

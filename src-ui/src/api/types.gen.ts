@@ -275,6 +275,33 @@ name: string, compose: string,
  */
 env: { [key in string]: string } | null, };
 
+export type NewTerminal = { "kind": "shell", cols: number | null, rows: number | null, } | { "kind": "exec", app: string, service: string, command: Array<string>, 
+/**
+ * A TTY (the default) for interactive use; without one, stdout and
+ * stderr stay apart and the session ends with the command's exit status.
+ */
+tty: boolean, cols: number | null, rows: number | null, };
+
+export type Terminal = { id: string, 
+/**
+ * `shell` or `exec`.
+ */
+kind: string, app: string | null, service: string | null, command: Array<string>, tty: boolean, cols: number, rows: number, 
+/**
+ * Viewers attached now.
+ */
+viewers: number, created_ms: number, 
+/**
+ * Last input, output or attach.
+ */
+active_ms: number, 
+/**
+ * The exit status, once the process ended.
+ */
+exit_status: bigint | null, };
+
+export type TerminalControl = { "type": "resize", cols: number, rows: number, } | { "type": "eof" } | { "type": "replayed" } | { "type": "exit", status: bigint, };
+
 export type ComposeCheck = { 
 /**
  * Service name → image.

@@ -226,6 +226,58 @@ impl SshSession {
         Ok(out)
     }
 
+    /// A login shell on the server itself on a PTY of `cols`×`rows`
+    /// (`xterm-256color`): no agent involved.
+    pub async fn open_shell(&self, cols: u16, rows: u16) -> Result<crate::terminal::TerminalIo, ClientError> {
+        use crate::terminal::{TermIn, TermOut};
+        let channel = self.handle.channel_open_session().await?;
+        channel.request_pty(true, "xterm-256color", cols.into(), rows.into(), 0, 0, &[]).await?;
+        channel.request_shell(true).await?;
+        let (mut read, write) = channel.split();
+        let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<TermIn>();
+        let (out_tx, out_rx) = tokio::sync::mpsc::channel::<TermOut>(256);
+        tokio::spawn(async move {
+            while let Some(i) = in_rx.recv().await {
+                let sent = match i {
+                    TermIn::Bytes(b) => write.data_bytes(b).await,
+                    TermIn::Resize { cols, rows } => write.window_change(cols.into(), rows.into(), 0, 0).await,
+                    TermIn::Eof => write.eof().await,
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _ = out_tx.send(TermOut::Replayed).await;
+            let mut status = None;
+            while let Some(msg) = read.wait().await {
+                let out = match msg {
+                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => TermOut::Bytes(data),
+                    ChannelMsg::ExitStatus { exit_status } => {
+                        status = Some(exit_status as i64);
+                        continue;
+                    }
+                    ChannelMsg::Eof | ChannelMsg::Close => break,
+                    _ => continue,
+                };
+                if out_tx.send(out).await.is_err() {
+                    return;
+                }
+            }
+            // The exit status may arrive after EOF.
+            while status.is_none() {
+                match tokio::time::timeout(std::time::Duration::from_millis(500), read.wait()).await {
+                    Ok(Some(ChannelMsg::ExitStatus { exit_status })) => status = Some(exit_status as i64),
+                    Ok(Some(_)) => {}
+                    _ => break,
+                }
+            }
+            let _ = out_tx.send(TermOut::Exit(status.unwrap_or(-1))).await;
+        });
+        Ok(crate::terminal::TerminalIo { input: in_tx, output: out_rx })
+    }
+
     /// First contact: runs `<agent_cmd> token issue --name NAME --scope admin --replace`
     /// over an exec channel and returns the token it prints. `agent_cmd` is
     /// `appos-agent` by default, or e.g. `docker exec appos appos-agent`.

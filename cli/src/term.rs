@@ -1,0 +1,188 @@
+//! `appos exec`, `shell`, `ssh` and `terminals`: a local terminal wired to
+//! a session. On a terminal, stdin goes raw and window-size changes are
+//! forwarded; in pipes, stdin, stdout and stderr stay apart and the exit
+//! status of the command becomes this process's.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use anyhow::{bail, Context};
+use appos_client::terminal::{TermIn, TermOut, TerminalIo};
+use appos_client::Client;
+use appos_proto::NewTerminal;
+use tokio::io::AsyncReadExt as _;
+
+use crate::{output, Output};
+
+/// Puts the local terminal in raw mode for as long as it lives.
+struct RawMode;
+
+impl RawMode {
+    fn enable() -> anyhow::Result<RawMode> {
+        crossterm::terminal::enable_raw_mode().context("putting the terminal in raw mode")?;
+        Ok(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+fn window_size() -> (u16, u16) {
+    crossterm::terminal::size().unwrap_or((80, 24))
+}
+
+/// Runs a viewer until the session ends; returns its exit status.
+pub async fn run(mut io: TerminalIo, tty: bool) -> anyhow::Result<i64> {
+    let raw = if tty { Some(RawMode::enable()?) } else { None };
+    if tty {
+        let (cols, rows) = window_size();
+        let _ = io.input.send(TermIn::Resize { cols, rows });
+        let input = io.input.clone();
+        tokio::spawn(async move {
+            let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else { return };
+            while winch.recv().await.is_some() {
+                let (cols, rows) = window_size();
+                if input.send(TermIn::Resize { cols, rows }).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let input = io.input.clone();
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = input.send(TermIn::Eof);
+                    break;
+                }
+                Ok(n) => {
+                    if input.send(TermIn::Bytes(bytes::Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let mut status = None;
+    while let Some(out) = io.output.recv().await {
+        match out {
+            TermOut::Bytes(b) if tty => {
+                stdout.write_all(&b)?;
+                stdout.flush()?;
+            }
+            TermOut::Bytes(b) => match b.split_first() {
+                Some((2, rest)) => {
+                    stderr.write_all(rest)?;
+                    stderr.flush()?;
+                }
+                Some((_, rest)) => {
+                    stdout.write_all(rest)?;
+                    stdout.flush()?;
+                }
+                None => {}
+            },
+            TermOut::Replayed => {}
+            TermOut::Exit(s) => {
+                status = Some(s);
+                break;
+            }
+        }
+    }
+    drop(raw);
+    status.context("the connection to the terminal was lost before the command ended")
+}
+
+/// Ends the process with a command's exit status (stdin's reader thread
+/// would otherwise keep it alive).
+pub fn exit_with(status: i64) -> ! {
+    let _ = std::io::stdout().flush();
+    std::process::exit(if (0..=255).contains(&status) { status as i32 } else { 255 })
+}
+
+/// `appos exec APP [--service S] [-- CMD...]`.
+pub async fn exec(client: &Client, app: &str, service: Option<String>, command: Vec<String>) -> anyhow::Result<()> {
+    let service = match service {
+        Some(s) => s,
+        None => {
+            let a = client.app(app).await?;
+            match a.services.as_slice() {
+                [one] => one.name.clone(),
+                [] => bail!("{app} has no services"),
+                many => bail!("{app} has several services ({}): choose one with --service", many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")),
+            }
+        }
+    };
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (cols, rows) = window_size();
+    let t = client
+        .open_terminal(&NewTerminal::Exec { app: app.to_string(), service, command, tty, cols: Some(cols), rows: Some(rows) })
+        .await?;
+    let io = client.attach_terminal(&t.id).await?;
+    let status = run(io, tty).await;
+    // A TTY session would otherwise linger until it expires.
+    let _ = client.kill_terminal(&t.id).await;
+    exit_with(status?)
+}
+
+/// `appos shell`: a shell in the agent's environment.
+pub async fn shell(client: &Client) -> anyhow::Result<()> {
+    let (cols, rows) = window_size();
+    let t = client.open_terminal(&NewTerminal::Shell { cols: Some(cols), rows: Some(rows) }).await?;
+    eprintln!("terminal {} (detach by closing this window; `appos terminals attach {}` brings it back)", t.id, t.id);
+    let io = client.attach_terminal(&t.id).await?;
+    let tty = std::io::stdin().is_terminal();
+    exit_with(run(io, tty).await?)
+}
+
+/// `appos ssh`: a shell on the server itself, over the SSH connection.
+pub async fn ssh(client: &Client) -> anyhow::Result<()> {
+    let appos_client::Transport::Ssh { session, .. } = client.transport() else {
+        bail!("this server is not reached over SSH ({}); use `appos shell` for a shell next to its agent", client.transport().describe());
+    };
+    let (cols, rows) = window_size();
+    let io = session.open_shell(cols, rows).await?;
+    let tty = std::io::stdin().is_terminal();
+    exit_with(run(io, tty).await?)
+}
+
+pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
+    let ts = client.terminals().await?;
+    match out {
+        Output::Json => output::json(&ts),
+        Output::Table => {
+            if ts.is_empty() {
+                eprintln!("no terminals are open");
+            }
+            for t in &ts {
+                let what = match (&t.app, &t.service) {
+                    (Some(a), Some(s)) => format!("{a}/{s}"),
+                    _ => "agent".into(),
+                };
+                let state = match t.exit_status {
+                    Some(s) => format!("exited {s}"),
+                    None => format!("{} viewer(s)", t.viewers),
+                };
+                println!("{:<22} {:<6} {:<24} {:<14} {}", t.id, t.kind, what, state, t.command.join(" "));
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn attach(client: &Client, id: &str) -> anyhow::Result<()> {
+    let t = client.terminals().await?.into_iter().find(|t| t.id == id).with_context(|| format!("no terminal {id}"))?;
+    let io = client.attach_terminal(id).await?;
+    exit_with(run(io, t.tty && std::io::stdin().is_terminal()).await?)
+}
+
+pub async fn kill(client: &Client, id: &str) -> anyhow::Result<()> {
+    client.kill_terminal(id).await?;
+    eprintln!("terminal {id} closed");
+    Ok(())
+}
