@@ -73,7 +73,8 @@ fn stored_after(db: &Db, after: i64) -> rusqlite::Result<(Vec<Event>, i64)> {
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct EventsQuery {
-    /// Resume after this event id (0, the default, replays the stored history).
+    /// Resume after this event id (0, the default, replays the stored
+    /// history; a negative id means live events only).
     #[serde(default)]
     after: i64,
 }
@@ -91,10 +92,10 @@ async fn serve(state: Shared, mut socket: WebSocket, after: i64) {
     // Subscribe before replaying, so that nothing falls between the two.
     let mut live = state.events.subscribe();
     let s = state.clone();
-    let replay = tokio::task::spawn_blocking(move || stored_after(&s.db, after)).await;
+    let replay = tokio::task::spawn_blocking(move || stored_after(&s.db, if after < 0 { i64::MAX } else { after })).await;
     let (replay, newest) = replay.ok().and_then(Result::ok).unwrap_or_default();
-    // An id from the future (a reset database, or "from now on") means: live events only.
-    let mut last = after.min(newest);
+    // An id from the future (a reset database), or a negative one: live events only.
+    let mut last = if after < 0 { newest } else { after.min(newest) };
     for e in replay {
         last = e.id;
         if socket.send(Message::Text(serde_json::to_string(&e).unwrap_or_default().into())).await.is_err() {

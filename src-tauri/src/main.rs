@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use appos_desktop_core::{Desktop, Paths};
-use appos_proto::desktop::{AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, UiError};
+use appos_proto::desktop::{
+    AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError, UiErrorCode,
+};
 use appos_proto::{
     App, AppVersion, AppVersionDetail, CatalogEntry, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, Deployment,
-    SaveVersionRequest, VersionSaved,
+    SaveVersionRequest, Terminal, VersionSaved,
 };
-use tauri::ipc::Channel;
+use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody};
 use tauri::{Manager, RunEvent, State};
 
 type D = Arc<Desktop>;
@@ -149,6 +151,61 @@ async fn open_stream(desktop: State<'_, D>, server: String, req: StreamRequest, 
 }
 
 #[tauri::command]
+#[tracing::instrument(skip(desktop, data, events), err(Debug))]
+async fn open_terminal(
+    desktop: State<'_, D>,
+    server: String,
+    kind: TerminalKind,
+    cols: u16,
+    rows: u16,
+    data: Channel<InvokeResponseBody>,
+    events: Channel<TerminalEvent>,
+) -> Result<TerminalTab, UiError> {
+    // Output crosses as raw bytes (an ArrayBuffer in the webview), never as text.
+    desktop
+        .open_terminal(&server, kind, cols, rows, move |bytes| data.send(InvokeResponseBody::Raw(bytes)).is_ok(), move |e| events.send(e).is_ok())
+        .await
+}
+
+/// Input arrives as the raw request body; the tab's handle in a header.
+#[tauri::command]
+fn terminal_input(desktop: State<'_, D>, request: tauri::ipc::Request<'_>) -> Result<(), UiError> {
+    let handle = request
+        .headers()
+        .get("appos-terminal")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| UiError { code: UiErrorCode::InvalidInput, message: "no terminal handle".into(), host_key: None, fields: Vec::new() })?;
+    let bytes = match request.body() {
+        InvokeBody::Raw(b) => b.clone(),
+        InvokeBody::Json(v) => v.as_str().map(|s| s.as_bytes().to_vec()).unwrap_or_default(),
+    };
+    desktop.terminal_input(handle, bytes)
+}
+
+#[tauri::command]
+fn terminal_resize(desktop: State<'_, D>, handle: u64, cols: u16, rows: u16) -> Result<(), UiError> {
+    desktop.terminal_resize(handle, cols, rows)
+}
+
+#[tauri::command]
+fn terminal_close(desktop: State<'_, D>, handle: u64) {
+    desktop.terminal_close(handle)
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn list_terminals(desktop: State<'_, D>, server: String) -> Result<Vec<Terminal>, UiError> {
+    desktop.terminals(&server).await
+}
+
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn kill_terminal(desktop: State<'_, D>, server: String, id: String) -> Result<(), UiError> {
+    desktop.kill_terminal(&server, &id).await
+}
+
+#[tauri::command]
 fn close_stream(desktop: State<'_, D>, id: u64) {
     desktop.close_stream(id)
 }
@@ -164,6 +221,7 @@ fn main() {
     let desktop: D = Arc::new(Desktop::new(Paths::from_env(|k| std::env::var(k).ok())));
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
         .manage(desktop)
         .invoke_handler(tauri::generate_handler![
             list_servers,
@@ -189,6 +247,12 @@ fn main() {
             rollback,
             open_stream,
             close_stream,
+            open_terminal,
+            terminal_input,
+            terminal_resize,
+            terminal_close,
+            list_terminals,
+            kill_terminal,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"));
     let app = match app {

@@ -747,6 +747,25 @@ async fn the_event_stream_carries_progress_and_resumes() {
     assert!(replay.iter().all(|e| e.id > mid), "only later events");
     assert!(replay.iter().any(|e| e.id == last));
 
+    // after=-1: live events only, nothing stored is replayed.
+    let live = {
+        let c2 = env.client();
+        tokio::spawn(async move {
+            let mut first = None;
+            let _ = tokio::time::timeout(Duration::from_secs(20), c2.events(-1, |e| {
+                first = Some(e.id);
+                false
+            }))
+            .await;
+            first
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let o = env.appos(&["restart", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = live.await.expect("join").expect("a live event");
+    assert!(first > last, "the first event after -1 is new: {first} vs {last}");
+
     // No token, no events.
     let anon = Client::new(Transport::Unix(env.agent.socket()), None);
     let err = anon.events(0, |_| true).await.expect_err("refused");

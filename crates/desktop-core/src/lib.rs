@@ -17,7 +17,9 @@ use appos_client::connect::{self, AddServer};
 use appos_client::profile::{self, Profiles};
 use appos_client::ssh::{ConnectOptions, SshTarget};
 use appos_client::{Client, ClientError, Transport};
-use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, ServerEntry, StreamItem, StreamRequest, UiError, UiErrorCode};
+use appos_proto::desktop::{
+    AddServerForm, Connection, HostKeyPrompt, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError, UiErrorCode,
+};
 use appos_proto::{
     App, AppVersion, AppVersionDetail, CatalogEntry, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, Deployment,
     SaveVersionRequest, VersionSaved,
@@ -67,12 +69,19 @@ struct Live {
     client: Arc<Client>,
 }
 
+struct TermConn {
+    input: tokio::sync::mpsc::UnboundedSender<appos_client::terminal::TermIn>,
+    task: tokio::task::AbortHandle,
+}
+
 pub struct Desktop {
     paths: Paths,
     live: Mutex<HashMap<String, Live>>,
     /// Passphrases given this session, by server (also kept in the keyring when there is one).
     passphrases: Mutex<HashMap<String, String>>,
     local: Mutex<Option<LocalAgent>>,
+    /// Terminal tabs' connections, by handle.
+    terms: std::sync::Mutex<HashMap<u64, TermConn>>,
     /// Streams the UI opened, by id, so that it can close them.
     streams: std::sync::Mutex<HashMap<u64, tokio::task::AbortHandle>>,
     next_stream: std::sync::atomic::AtomicU64,
@@ -86,6 +95,7 @@ impl Desktop {
             passphrases: Mutex::new(HashMap::new()),
             local: Mutex::new(None),
             streams: std::sync::Mutex::new(HashMap::new()),
+            terms: std::sync::Mutex::new(HashMap::new()),
             next_stream: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -377,6 +387,150 @@ impl Desktop {
         if let Some(h) = self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
             h.abort();
         }
+    }
+
+    /// Opens a terminal tab. Output bytes go to `on_data`, coalesced for a
+    /// few milliseconds (a burst becomes one IPC message, a keystroke's echo
+    /// is not delayed noticeably); `on_event` hears the replay's end, the
+    /// exit status or a lost connection. Either returning false (nobody
+    /// listens any more) closes the tab's connection.
+    pub async fn open_terminal(
+        self: &Arc<Self>,
+        server: &str,
+        kind: TerminalKind,
+        cols: u16,
+        rows: u16,
+        on_data: impl Fn(Vec<u8>) -> bool + Send + Sync + 'static,
+        on_event: impl Fn(TerminalEvent) -> bool + Send + Sync + 'static,
+    ) -> Result<TerminalTab, UiError> {
+        use appos_client::terminal::{TermIn, TermOut};
+        let client = self.client(server).await?;
+        let (io, session, title) = match kind {
+            TerminalKind::ServerShell => {
+                let Transport::Ssh { session, .. } = client.transport() else {
+                    return Err(invalid("a server shell needs an SSH server; on this computer, open an agent shell".into()));
+                };
+                let io = session.open_shell(cols, rows).await.map_err(ui_error)?;
+                (io, None, format!("{server}: server shell"))
+            }
+            TerminalKind::AgentShell => {
+                let t = client.open_terminal(&appos_proto::NewTerminal::Shell { cols: Some(cols), rows: Some(rows) }).await.map_err(ui_error)?;
+                (client.attach_terminal(&t.id).await.map_err(ui_error)?, Some(t.id), format!("{server}: agent shell"))
+            }
+            TerminalKind::Container { app, service } => {
+                let req = appos_proto::NewTerminal::Exec {
+                    app: app.clone(),
+                    service: service.clone(),
+                    command: Vec::new(),
+                    tty: true,
+                    cols: Some(cols),
+                    rows: Some(rows),
+                };
+                let t = client.open_terminal(&req).await.map_err(ui_error)?;
+                (client.attach_terminal(&t.id).await.map_err(ui_error)?, Some(t.id), format!("{app}/{service}"))
+            }
+            TerminalKind::Attach { id } => {
+                let t = client.terminals().await.map_err(ui_error)?.into_iter().find(|t| t.id == id).ok_or_else(|| invalid(format!("no terminal {id} on {server}")))?;
+                let title = match (&t.app, &t.service) {
+                    (Some(a), Some(s)) => format!("{a}/{s}"),
+                    _ => format!("{server}: agent shell"),
+                };
+                let io = client.attach_terminal(&id).await.map_err(ui_error)?;
+                if t.tty && (t.cols, t.rows) != (cols, rows) {
+                    let _ = io.input.send(TermIn::Resize { cols, rows });
+                }
+                (io, Some(id), title)
+            }
+        };
+        let handle = self.next_stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let input = io.input.clone();
+        let mut output = io.output;
+        let me = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            const COALESCE: std::time::Duration = std::time::Duration::from_millis(4);
+            const MAX: usize = 256 << 10;
+            let mut pending: Vec<u8> = Vec::new();
+            let mut listening = true;
+            let mut ended = false;
+            while listening && !ended {
+                let next = if pending.is_empty() {
+                    output.recv().await
+                } else {
+                    match tokio::time::timeout(COALESCE, output.recv()).await {
+                        Ok(m) => m,
+                        Err(_) => {
+                            listening = on_data(std::mem::take(&mut pending));
+                            continue;
+                        }
+                    }
+                };
+                match next {
+                    Some(TermOut::Bytes(b)) => {
+                        pending.extend_from_slice(&b);
+                        if pending.len() >= MAX {
+                            listening = on_data(std::mem::take(&mut pending));
+                        }
+                    }
+                    Some(TermOut::Replayed) => {
+                        if !pending.is_empty() {
+                            listening = on_data(std::mem::take(&mut pending));
+                        }
+                        listening &= on_event(TerminalEvent::Replayed);
+                    }
+                    Some(TermOut::Exit(status)) => {
+                        if !pending.is_empty() {
+                            on_data(std::mem::take(&mut pending));
+                        }
+                        on_event(TerminalEvent::Exit { status });
+                        ended = true;
+                    }
+                    None => {
+                        if !pending.is_empty() {
+                            on_data(std::mem::take(&mut pending));
+                        }
+                        on_event(TerminalEvent::Lost { error: invalid("the connection to the terminal was lost; reopen it to reattach".into()) });
+                        ended = true;
+                    }
+                }
+            }
+            if let Some(me) = me.upgrade() {
+                me.terms.lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
+            }
+        });
+        self.terms.lock().unwrap_or_else(|e| e.into_inner()).insert(handle, TermConn { input, task: task.abort_handle() });
+        Ok(TerminalTab { handle, session, title })
+    }
+
+    /// Bytes typed or pasted into a tab.
+    pub fn terminal_input(&self, handle: u64, bytes: Vec<u8>) -> Result<(), UiError> {
+        self.term_send(handle, appos_client::terminal::TermIn::Bytes(bytes.into()))
+    }
+
+    pub fn terminal_resize(&self, handle: u64, cols: u16, rows: u16) -> Result<(), UiError> {
+        self.term_send(handle, appos_client::terminal::TermIn::Resize { cols, rows })
+    }
+
+    fn term_send(&self, handle: u64, msg: appos_client::terminal::TermIn) -> Result<(), UiError> {
+        let terms = self.terms.lock().unwrap_or_else(|e| e.into_inner());
+        let t = terms.get(&handle).ok_or_else(|| invalid("this terminal is closed".into()))?;
+        t.input.send(msg).map_err(|_| invalid("this terminal is closed".into()))
+    }
+
+    /// Closes a tab's connection; an agent session lives on (reattach it later).
+    pub fn terminal_close(&self, handle: u64) {
+        if let Some(t) = self.terms.lock().unwrap_or_else(|e| e.into_inner()).remove(&handle) {
+            t.task.abort();
+        }
+    }
+
+    /// The agent's open sessions (to reattach after a reconnect).
+    pub async fn terminals(&self, server: &str) -> Result<Vec<appos_proto::Terminal>, UiError> {
+        self.call(server, |c| async move { c.terminals().await }).await
+    }
+
+    /// Ends an agent session and its process.
+    pub async fn kill_terminal(&self, server: &str, id: &str) -> Result<(), UiError> {
+        self.call(server, |c| async move { c.kill_terminal(id).await }).await
     }
 
     /// How many streams are open (for tests and diagnostics).

@@ -773,6 +773,46 @@ pub mod desktop {
         End { error: Option<UiError> },
     }
 
+    /// What a terminal tab runs.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum TerminalKind {
+        /// A PTY on the server itself over the SSH connection (no agent involved).
+        ServerShell,
+        /// A shell next to the agent.
+        AgentShell,
+        /// A shell in a running container of an app's service.
+        Container { app: String, service: String },
+        /// An agent session that is already open (its screen is replayed).
+        Attach { id: String },
+    }
+
+    /// A terminal tab the desktop opened.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    pub struct TerminalTab {
+        /// Names this tab's connection in `terminal_input`, `terminal_resize`, `terminal_close`.
+        #[ts(type = "number")]
+        pub handle: u64,
+        /// The agent's session id (none for a server shell, which lives in the SSH connection).
+        pub session: Option<String>,
+        pub title: String,
+    }
+
+    /// What a terminal tab hears besides its bytes (which come as raw binary).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum TerminalEvent {
+        /// The replayed screen has been delivered.
+        Replayed,
+        /// The process ended.
+        Exit {
+            #[ts(type = "number")]
+            status: i64,
+        },
+        /// The connection to the session was lost (the session may live on).
+        Lost { error: UiError },
+    }
+
     /// Which stream to open.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
     #[serde(tag = "type", rename_all = "snake_case")]
@@ -809,6 +849,9 @@ pub fn typescript_desktop_declarations() -> String {
         Connection::decl(&cfg),
         StreamItem::decl(&cfg),
         StreamRequest::decl(&cfg),
+        TerminalKind::decl(&cfg),
+        TerminalTab::decl(&cfg),
+        TerminalEvent::decl(&cfg),
     ];
     render_ts(&decls, "import type { AgentInfo, AppLogLine, Event, FieldError, LogLine } from \"./types.gen\";\n\n")
 }

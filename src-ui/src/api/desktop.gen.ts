@@ -61,3 +61,17 @@ via: string, info: AgentInfo, };
 export type StreamItem = { "type": "event", event: Event, } | { "type": "deployment_log", line: LogLine, } | { "type": "app_log", line: AppLogLine, } | { "type": "end", error: UiError | null, };
 
 export type StreamRequest = { "type": "events", after: number, } | { "type": "deployment_log", id: string, } | { "type": "app_logs", app: string, service: string | null, tail: number | null, grep: string | null, follow: boolean, };
+
+export type TerminalKind = { "type": "server_shell" } | { "type": "agent_shell" } | { "type": "container", app: string, service: string, } | { "type": "attach", id: string, };
+
+export type TerminalTab = { 
+/**
+ * Names this tab's connection in `terminal_input`, `terminal_resize`, `terminal_close`.
+ */
+handle: number, 
+/**
+ * The agent's session id (none for a server shell, which lives in the SSH connection).
+ */
+session: string | null, title: string, };
+
+export type TerminalEvent = { "type": "replayed" } | { "type": "exit", status: number, } | { "type": "lost", error: UiError, };
