@@ -33,10 +33,13 @@ fn window_size() -> (u16, u16) {
     crossterm::terminal::size().unwrap_or((80, 24))
 }
 
-/// Runs a viewer until the session ends; returns its exit status.
-pub async fn run(mut io: TerminalIo, tty: bool) -> anyhow::Result<i64> {
-    let raw = if tty { Some(RawMode::enable()?) } else { None };
-    if tty {
+/// Runs a viewer until the session ends; returns its exit status. `tty`:
+/// the session has a TTY (its output is one byte stream; without one, each
+/// frame starts with its stream). `local_tty`: this process runs on a
+/// terminal, which goes raw and forwards its size.
+pub async fn run(mut io: TerminalIo, tty: bool, local_tty: bool) -> anyhow::Result<i64> {
+    let raw = if tty && local_tty { Some(RawMode::enable()?) } else { None };
+    if raw.is_some() {
         let (cols, rows) = window_size();
         let _ = io.input.send(TermIn::Resize { cols, rows });
         let input = io.input.clone();
@@ -124,7 +127,7 @@ pub async fn exec(client: &Client, app: &str, service: Option<String>, command: 
         .open_terminal(&NewTerminal::Exec { app: app.to_string(), service, command, tty, cols: Some(cols), rows: Some(rows) })
         .await?;
     let io = client.attach_terminal(&t.id).await?;
-    let status = run(io, tty).await;
+    let status = run(io, tty, tty).await;
     // A TTY session would otherwise linger until it expires.
     let _ = client.kill_terminal(&t.id).await;
     exit_with(status?)
@@ -136,8 +139,7 @@ pub async fn shell(client: &Client) -> anyhow::Result<()> {
     let t = client.open_terminal(&NewTerminal::Shell { cols: Some(cols), rows: Some(rows) }).await?;
     eprintln!("terminal {} (detach by closing this window; `appos terminals attach {}` brings it back)", t.id, t.id);
     let io = client.attach_terminal(&t.id).await?;
-    let tty = std::io::stdin().is_terminal();
-    exit_with(run(io, tty).await?)
+    exit_with(run(io, true, std::io::stdin().is_terminal()).await?)
 }
 
 /// `appos ssh`: a shell on the server itself, over the SSH connection.
@@ -147,8 +149,7 @@ pub async fn ssh(client: &Client) -> anyhow::Result<()> {
     };
     let (cols, rows) = window_size();
     let io = session.open_shell(cols, rows).await?;
-    let tty = std::io::stdin().is_terminal();
-    exit_with(run(io, tty).await?)
+    exit_with(run(io, true, std::io::stdin().is_terminal()).await?)
 }
 
 pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
@@ -178,7 +179,7 @@ pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
 pub async fn attach(client: &Client, id: &str) -> anyhow::Result<()> {
     let t = client.terminals().await?.into_iter().find(|t| t.id == id).with_context(|| format!("no terminal {id}"))?;
     let io = client.attach_terminal(id).await?;
-    exit_with(run(io, t.tty && std::io::stdin().is_terminal()).await?)
+    exit_with(run(io, t.tty, std::io::stdin().is_terminal()).await?)
 }
 
 pub async fn kill(client: &Client, id: &str) -> anyhow::Result<()> {

@@ -67,15 +67,120 @@ async fn shot(c: &Client, name: &str) -> anyhow::Result<()> {
 struct World {
     sshd: support::Sshd,
     agent: support::Agent,
+    token: String,
     stack: String,
     home: std::path::PathBuf,
+    /// The app the catalog scenario installs.
+    app: String,
+}
+
+/// The catalog template the remote agent offers (busybox, no registry needed).
+fn e2e_template() -> String {
+    format!(
+        "id = \"e2eweb\"\nname = \"E2E web\"\ndescription = \"A tiny web server for the desktop test\"\ncategory = \"test\"\nwebsite = \"https://busybox.net\"\n\n\
+         compose = \"\"\"\nservices:\n  web:\n    image: {img}\n    command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\"]\n    ports: [\"127.0.0.1:${{PORT}}:8080\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n    environment:\n      SECRET: ${{SECRET}}\n      GREETING: hello\n\"\"\"\n\n\
+         [[params]]\nkey = \"PORT\"\nlabel = \"Port\"\ntype = \"port\"\nrequired = true\n\n[[params]]\nkey = \"SECRET\"\nlabel = \"Secret\"\ntype = \"password\"\ngenerate = 16\n",
+        img = support::BUSYBOX_IMAGE,
+        label = support::TEST_LABEL
+    )
+}
+
+fn container_env(name: &str) -> String {
+    let o = std::process::Command::new(support::docker_cli())
+        .args(["ps", "-q", "--filter", &format!("label=com.docker.compose.project={name}")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let id = o.lines().next().unwrap_or_default().to_string();
+    std::process::Command::new(support::docker_cli())
+        .args(["inspect", "-f", "{{json .Config.Env}}", &id])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Waits for the deployment view to show `succeeded`, failing early on `failed`.
+async fn deployment_succeeds(c: &Client) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state = text(c, "deployment-state").await?;
+        match state.trim() {
+            "succeeded" => return Ok(()),
+            "failed" | "cancelled" => anyhow::bail!("the deployment {state}: {}", text(c, "deployment-view").await.unwrap_or_default()),
+            _ => {}
+        }
+        ensure!(Instant::now() < deadline, "the deployment never finished: {state}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Install from the catalog, watch it reach running, edit its compose file
+/// in the editor, deploy the edit, and roll back from the history.
+async fn catalog_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
+    use fantoccini::key::Key;
+    let api = appos_client::Client::new(appos_client::Transport::Unix(w.agent.socket()), Some(w.token.clone()));
+
+    click(c, "nav-catalog").await?;
+    type_into(c, "catalog-search", "e2e").await?;
+    click(c, "catalog-item-e2eweb").await?;
+    type_into(c, "install-name", &w.app).await?;
+    type_into(c, "param-PORT", &support::free_port().to_string()).await?;
+    shot(c, "06-install-form").await?;
+    click(c, "install-submit").await?;
+
+    // The generated secret is shown once, and it is the one in the app's .env.
+    let secret = wait_text(c, "generated-SECRET", |t| t.trim().len() == 16).await?;
+    deployment_succeeds(c).await?;
+    let steps = c.find_all(Locator::Css("[data-testid^=\"deployment-step-\"]")).await?;
+    ensure!(steps.len() >= 5, "the steps are shown: {}", steps.len());
+    shot(c, "07-deployed").await?;
+    let dotenv = std::fs::read_to_string(w.agent.data.path().join("apps").join(&w.app).join(".env"))?;
+    ensure!(dotenv.contains(&format!("SECRET={}", secret.trim())), "{dotenv}");
+
+    // The app is running, in the list and in its page.
+    click(c, "nav-apps").await?;
+    wait_text(c, &format!("app-state-{}", w.app), |t| t == "running").await?;
+    click(c, &format!("app-row-{}", w.app)).await?;
+    wait_text(c, "app-state", |t| t.contains("running")).await?;
+
+    // Edit the compose file: a new environment variable after the last line.
+    click(c, "tab-compose").await?;
+    el(c, "compose-editor").await?;
+    let editor = c.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=\"compose-editor\"] .cm-content")).await?;
+    wait_text(c, "compose-editor", |t| t.contains("GREETING: hello")).await?;
+    editor.click().await?;
+    editor.send_keys(&format!("{}{}", Key::Control as char, Key::End as char)).await?;
+    editor.send_keys(&format!("{}{}EDITED: desktop", Key::Backspace as char, Key::Enter as char)).await?;
+    wait_text(c, "compose-valid", |t| t.contains("Valid")).await?;
+    type_into(c, "compose-message", "edited in the desktop").await?;
+    shot(c, "08-compose-edited").await?;
+    click(c, "compose-save").await?;
+    deployment_succeeds(c).await?;
+    let v2 = api.version(&w.app, 2).await?;
+    ensure!(v2.compose.contains("      EDITED: desktop\n"), "version 2 has the edit: {}", v2.compose);
+    ensure!(container_env(&w.app).contains("EDITED=desktop"), "the container runs the edit: {}", container_env(&w.app));
+
+    // History: the diff shows the edit; roll back to version 1.
+    click(c, "nav-back").await?;
+    click(c, "tab-history").await?;
+    el(c, "version-row-2").await?;
+    wait_text(c, "diff-view", |t| t.contains("EDITED")).await?;
+    shot(c, "09-history").await?;
+    click(c, "version-rollback-1").await?;
+    click(c, "rollback-confirm").await?;
+    deployment_succeeds(c).await?;
+    shot(c, "10-rolled-back").await?;
+    let versions = api.versions(&w.app).await?;
+    ensure!(versions.len() == 3 && versions[0].message == "rollback to version 1", "{versions:?}");
+    ensure!(!container_env(&w.app).contains("EDITED"), "the rollback runs version 1 again: {}", container_env(&w.app));
+    Ok(())
 }
 
 async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     // First screen: "This computer" runs a local agent and lists the same Docker host.
     el(c, "server-list").await?;
     wait_text(c, "server-title", |t| t == "This computer").await?;
-    el(c, &format!("app-{}", w.stack)).await?;
+    el(c, &format!("app-row-{}", w.stack)).await?;
     shot(c, "01-this-computer").await?;
 
     // Add the test server over SSH.
@@ -102,7 +207,7 @@ async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     // The server is added, selected and lists the test stack.
     el(c, "server-e2e").await?;
     wait_text(c, "server-title", |t| t == "e2e").await?;
-    let row = wait_text(c, &format!("app-{}", w.stack), |_| true).await?;
+    let row = wait_text(c, &format!("app-row-{}", w.stack), |_| true).await?;
     ensure!(row.contains("created outside AppOS"), "{row}");
     wait_text(c, &format!("app-state-{}", w.stack), |t| t == "running").await?;
     let via = wait_text(c, "server-via", |t| t.contains("agent.sock")).await?;
@@ -130,7 +235,11 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
-    let agent = support::Agent::start().expect("agent");
+    let catalog = tempfile::tempdir().expect("catalog");
+    std::fs::write(catalog.path().join("e2eweb.toml"), e2e_template()).expect("template");
+    let agent = support::Agent::start_env(&[], &[("APPOS_CATALOG_DIR", &catalog.path().display().to_string())]).expect("agent");
+    let token = agent.issue_token("e2e-check", "admin").expect("token");
+    let app = support::unique("deskapp");
     let stack = support::unique("desk");
     let _stack = support::ComposeStack::up(&stack, &support::two_service_compose()).expect("stack");
 
@@ -157,8 +266,12 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
         .await
         .unwrap_or_else(|e| panic!("WebDriver session failed: {e}\n{}", std::fs::read_to_string(&driver.log).unwrap_or_default()));
 
-    let world = World { sshd, agent, stack, home: home.path().to_path_buf() };
-    let result = scenario(&c, &world).await;
+    let world = World { sshd, agent, token, stack, home: home.path().to_path_buf(), app };
+    let result = match scenario(&c, &world).await {
+        Ok(()) => catalog_scenario(&c, &world).await,
+        Err(e) => Err(e),
+    };
+    let _ = appos_client::Client::new(appos_client::Transport::Unix(world.agent.socket()), Some(world.token.clone())).delete_app(&world.app, true).await;
     if result.is_err() {
         let _ = shot(&c, "failed").await;
     }

@@ -10,6 +10,9 @@
 //! - deploying a three-service stack, against `docker-compose up -d` (≤ 1.2×)
 //! - queue: enqueue-to-start latency (p99 ≤ 50 ms) and no-op throughput
 //!   (≥ 500/s SQLite, ≥ 2000/s Redis), per backend
+//! - terminals: keystroke-to-echo through client → SSH → agent → PTY, against
+//!   OpenSSH's `ssh -tt` to the same sshd (added p50 ≤ 5 ms, p95 ≤ 16 ms), and
+//!   PTY output throughput through the tunnel (≥ 50 MB/s)
 
 use std::process::Command;
 use std::sync::Arc;
@@ -39,7 +42,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let ok = Command::new(&cargo).args(["run", "--quiet", "--release", "-p", "xtask", "--", "bench"]).args(args).status()?.success();
         std::process::exit(if ok { 0 } else { 1 });
     }
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench())
+    let only = args.first().cloned();
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench(only))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -96,7 +100,8 @@ fn make_containers(prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bench() -> anyhow::Result<()> {
+/// Every measure, or only `terminals` (`cargo xtask bench terminals`).
+async fn bench(only: Option<String>) -> anyhow::Result<()> {
     support::docker().context("dockerd is needed: start it (scripts/test.sh does)")?;
     support::cleanup_docker()?;
     let sshd = support::Sshd::start()?;
@@ -104,6 +109,12 @@ async fn bench() -> anyhow::Result<()> {
     let token = agent.issue_token("bench", "admin")?;
 
     println!("{:<44} {:>12} {:>14} {:>8}   target", "measure", "AppOS", "baseline", "ratio");
+    if only.as_deref() == Some("terminals") {
+        let kh = tempfile::tempdir()?;
+        let session = Arc::new(SshSession::connect(&SshTarget::parse(&sshd.url())?, &bench_ssh_options(&sshd, kh.path())).await?);
+        let api = Client::new(Transport::Ssh { session, endpoint: RemoteEndpoint::Socket(agent.socket().display().to_string()) }, Some(token.clone()));
+        return terminals(&api, &sshd).await;
+    }
 
     // 1. Idle memory, after one answered request.
     let local = Client::new(Transport::Unix(agent.socket()), Some(token.clone()));
@@ -116,12 +127,7 @@ async fn bench() -> anyhow::Result<()> {
     // 2. Listing through the tunnel, against Docker's own listing.
     make_containers("bench")?;
     let kh = tempfile::tempdir()?;
-    let mut opts = ConnectOptions::for_user(kh.path());
-    opts.identity = Some(sshd.user_key.private.clone());
-    opts.use_agent = false;
-    opts.new_key_policy = NewKeyPolicy::AcceptAny;
-    opts.known_hosts = KnownHosts { app_file: kh.path().join("known_hosts"), user_file: None };
-    opts.ssh_config = None;
+    let opts = bench_ssh_options(&sshd, kh.path());
     let target = SshTarget::parse(&sshd.url())?;
     let session = Arc::new(SshSession::connect(&target, &opts).await?);
     let api = Client::new(
@@ -191,6 +197,7 @@ async fn bench() -> anyhow::Result<()> {
         "≤ 300 ms; baseline: OpenSSH `ssh host true`",
     );
 
+    terminals(&api, &sshd).await?;
     deploy_vs_compose(&agent, &token).await?;
     event_latency(&api, &raw_docker_client()?).await?;
     queues().await?;
@@ -339,6 +346,131 @@ pub async fn deploy_vs_compose(agent: &support::Agent, token: &str) -> anyhow::R
     }
     let (o, b) = (percentile(&mut ours, 0.5), percentile(&mut theirs, 0.5));
     row("deploy 3-service stack, median ms", format!("{:.0}", ms(o)), format!("{:.0}", ms(b)), format!("{:.2}", ms(o) / ms(b)), "≤ 1.2× docker-compose up -d");
+    Ok(())
+}
+
+/// Key auth with the test user's key; any host key (a fresh test sshd).
+fn bench_ssh_options(sshd: &support::Sshd, dir: &std::path::Path) -> ConnectOptions {
+    let mut opts = ConnectOptions::for_user(dir);
+    opts.identity = Some(sshd.user_key.private.clone());
+    opts.use_agent = false;
+    opts.new_key_policy = NewKeyPolicy::AcceptAny;
+    opts.known_hosts = KnownHosts { app_file: dir.join("known_hosts"), user_file: None };
+    opts.ssh_config = None;
+    opts
+}
+
+const KEYS: usize = 300;
+
+/// Waits for `want` in the terminal's output; returns how many bytes came.
+async fn until(io: &mut appos_client::terminal::TerminalIo, want: &[u8]) -> anyhow::Result<usize> {
+    use appos_client::terminal::TermOut;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut total = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), io.output.recv()).await.context("terminal output timed out")? {
+            Some(TermOut::Bytes(b)) => {
+                total += b.len();
+                tail.extend_from_slice(&b);
+                if tail.windows(want.len()).any(|w| w == want) {
+                    return Ok(total);
+                }
+                if tail.len() > 4096 {
+                    tail.drain(..tail.len() - want.len());
+                }
+            }
+            Some(_) => {}
+            None => bail!("the terminal ended"),
+        }
+    }
+}
+
+/// Keystroke-to-echo through the agent, against OpenSSH, and output throughput.
+async fn terminals(api: &Client, sshd: &support::Sshd) -> anyhow::Result<()> {
+    use appos_client::terminal::TermIn;
+    use std::io::{Read as _, Write as _};
+    let t = api.open_terminal(&appos_proto::NewTerminal::Shell { cols: Some(200), rows: Some(50) }).await?;
+    let mut io = api.attach_terminal(&t.id).await?;
+    // `cat` in cooked mode: the kernel's line discipline echoes each key.
+    io.input.send(TermIn::Bytes(bytes::Bytes::from_static(b"exec cat\n")))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), io.output.recv()).await {}
+    // One key at a time, no newline: the line stays in the tty's buffer
+    // (well under its 4 KiB), so the only output is each key's echo.
+    let mut ours = Vec::new();
+    for _ in 0..KEYS {
+        let t0 = Instant::now();
+        io.input.send(TermIn::Bytes(bytes::Bytes::from_static(b"k")))?;
+        until(&mut io, b"k").await?;
+        ours.push(t0.elapsed());
+    }
+    api.kill_terminal(&t.id).await?;
+
+    let mut ssh = std::process::Command::new("ssh")
+        .args(["-tt", "-i", &sshd.user_key.private.display().to_string(), "-p", &sshd.port.to_string()])
+        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+        .arg(format!("{}@127.0.0.1", sshd.user))
+        .arg("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let (mut stdin, mut stdout) = (ssh.stdin.take().context("stdin")?, ssh.stdout.take().context("stdout")?);
+    let baseline = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Duration>> {
+        std::thread::sleep(Duration::from_millis(800));
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Drain whatever arrived at the start (motd, etc.).
+        stdin.write_all(b"ready\n")?;
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).matches("ready").count().ge(&2) {
+            let n = stdout.read(&mut buf)?;
+            anyhow::ensure!(n > 0, "ssh ended");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        for _ in 0..KEYS {
+            let t0 = Instant::now();
+            stdin.write_all(b"k")?;
+            stdin.flush()?;
+            loop {
+                let n = stdout.read(&mut buf)?;
+                anyhow::ensure!(n > 0, "ssh ended");
+                if buf[..n].contains(&b'k') {
+                    break;
+                }
+            }
+            out.push(t0.elapsed());
+        }
+        Ok(out)
+    })
+    .await??;
+    let _ = ssh.kill();
+    let _ = ssh.wait();
+    let mut openssh = baseline;
+    let (o50, b50, o95, b95) = (percentile(&mut ours, 0.5), percentile(&mut openssh, 0.5), percentile(&mut ours, 0.95), percentile(&mut openssh, 0.95));
+    row("keystroke to echo via SSH+agent, p50 ms", format!("{:.2}", ms(o50)), format!("{:.2}", ms(b50)), format!("+{:.2}", ms(o50) - ms(b50)), "added ≤ 5 ms; baseline: ssh -tt");
+    row("keystroke to echo via SSH+agent, p95 ms", format!("{:.2}", ms(o95)), format!("{:.2}", ms(b95)), format!("+{:.2}", ms(o95) - ms(b95)), "added ≤ 16 ms");
+
+    // Throughput: 100 MB of output through the PTY, the agent and the tunnel.
+    let t = api.open_terminal(&appos_proto::NewTerminal::Shell { cols: Some(200), rows: Some(50) }).await?;
+    let mut io = api.attach_terminal(&t.id).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), io.output.recv()).await {}
+    let t0 = Instant::now();
+    io.input.send(TermIn::Bytes(bytes::Bytes::from_static(b"head -c 100000000 /dev/zero | tr '\\0' x; echo; echo THE-END-$((40+2))\n")))?;
+    let got = until(&mut io, b"THE-END-42").await?;
+    let secs = t0.elapsed().as_secs_f64();
+    api.kill_terminal(&t.id).await?;
+    let t0 = Instant::now();
+    let o = std::process::Command::new("ssh")
+        .args(["-tt", "-i", &sshd.user_key.private.display().to_string(), "-p", &sshd.port.to_string()])
+        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+        .arg(format!("{}@127.0.0.1", sshd.user))
+        .arg("head -c 100000000 /dev/zero | tr '\\0' x")
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let base = o.stdout.len() as f64 / t0.elapsed().as_secs_f64() / 1e6;
+    let ours = got as f64 / secs / 1e6;
+    row("PTY output through SSH+agent, MB/s", format!("{ours:.0}"), format!("{base:.0}"), format!("{:.2}", ours / base), "≥ 50 MB/s; baseline: ssh -tt");
     Ok(())
 }
 

@@ -27,6 +27,8 @@ use replay::Replay;
 
 /// Frames queued for the slowest viewer before output waits for it.
 const QUEUE: usize = 512;
+/// Queued output sent to a viewer as one message, at most.
+const COALESCE: usize = 256 << 10;
 /// How long output waits for a stuck viewer before leaving it behind.
 const STUCK: Duration = Duration::from_secs(5);
 
@@ -629,6 +631,20 @@ pub async fn serve_viewer(session: Arc<Session>, mut socket: axum::extract::ws::
         }
         tokio::select! {
             out = rx.recv() => match out {
+                Ok(frame) if tty => {
+                    // Coalesce what is already queued into one message (bulk output
+                    // costs a frame per 256 KiB, not per PTY read).
+                    let mut batch = bytes::BytesMut::from(&frame[..]);
+                    while batch.len() < COALESCE {
+                        match rx.try_recv() {
+                            Ok(more) => batch.extend_from_slice(&more),
+                            Err(_) => break,
+                        }
+                    }
+                    if socket.send(Message::Binary(batch.freeze())).await.is_err() {
+                        return;
+                    }
+                }
                 Ok(frame) => {
                     if socket.send(Message::Binary(frame)).await.is_err() {
                         return;

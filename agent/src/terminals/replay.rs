@@ -110,18 +110,35 @@ impl Default for Replay {
 
 impl Replay {
     pub fn push(&mut self, bytes: &[u8]) {
-        let mut pos = self.start + self.data.len() as u64;
-        for &b in bytes {
-            self.state = self.state.step(b);
-            pos += 1;
-            if self.state == Vt::Ground && pos - self.last_mark >= MARK_EVERY {
-                self.safe.push_back(pos);
-                self.last_mark = pos;
+        let base = self.start + self.data.len() as u64;
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.state == Vt::Ground {
+                // Fast path: plain ASCII and controls keep the parser in the ground state.
+                let run = bytes[i..].iter().position(|&b| b >= 0x80 || b == 0x1b).unwrap_or(bytes.len() - i);
+                if run > 0 {
+                    i += run;
+                    self.mark(base + i as u64);
+                    continue;
+                }
+            }
+            self.state = self.state.step(bytes[i]);
+            i += 1;
+            if self.state == Vt::Ground {
+                self.mark(base + i as u64);
             }
         }
         self.data.extend(bytes);
         if self.data.len() > HIGH {
             self.trim();
+        }
+    }
+
+    /// Remembers `pos` (in the ground state) as a place to cut, now and then.
+    fn mark(&mut self, pos: u64) {
+        if pos - self.last_mark >= MARK_EVERY {
+            self.safe.push_back(pos);
+            self.last_mark = pos;
         }
     }
 
