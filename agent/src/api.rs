@@ -111,6 +111,25 @@ where
     }
 }
 
+/// A query string whose rejection (a missing or malformed parameter) is a
+/// problem-JSON answer like every other error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::invalid(vec![FieldError { field: "query".into(), message: e.body_text() }])),
+        }
+    }
+}
+
 /// Compose project names as Docker normalises them, which is also the rule for
 /// AppOS app names.
 pub fn valid_app_name(name: &str) -> bool {
@@ -425,7 +444,7 @@ struct CatalogQuery {
 #[utoipa::path(get, path = "/v1/catalog", security(("bearer" = [])), params(CatalogQuery), responses(
     (status = 200, body = [appos_proto::CatalogEntry]), (status = 401, body = Problem),
 ))]
-async fn list_catalog(State(state): State<Shared>, axum::extract::Query(q): axum::extract::Query<CatalogQuery>) -> Json<Vec<appos_proto::CatalogEntry>> {
+async fn list_catalog(State(state): State<Shared>, ApiQuery(q): ApiQuery<CatalogQuery>) -> Json<Vec<appos_proto::CatalogEntry>> {
     Json(state.catalog.get().list(q.search.as_deref()))
 }
 
@@ -525,7 +544,7 @@ pub(crate) async fn app_known(state: &Shared, name: &str) -> Result<bool, ApiErr
     (status = 200, body = [Deployment]),
     (status = 401, body = Problem),
 ))]
-async fn list_deployments(State(state): State<Shared>, axum::extract::Query(q): axum::extract::Query<DeploymentsQuery>) -> Result<Json<Vec<Deployment>>, ApiError> {
+async fn list_deployments(State(state): State<Shared>, ApiQuery(q): ApiQuery<DeploymentsQuery>) -> Result<Json<Vec<Deployment>>, ApiError> {
     Ok(Json(db(&state, move |db| crate::deploy::store::list(db, q.app.as_deref(), 200)).await?))
 }
 

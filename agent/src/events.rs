@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use appos_proto::Event;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt as _;
@@ -84,7 +84,7 @@ pub struct EventsQuery {
     (status = 101, description = "WebSocket: one Event JSON text message each", body = Event),
     (status = 401, body = appos_proto::Problem),
 ))]
-pub async fn stream(State(state): State<Shared>, Query(q): Query<EventsQuery>, ws: WebSocketUpgrade) -> Response {
+pub async fn stream(State(state): State<Shared>, crate::api::ApiQuery(q): crate::api::ApiQuery<EventsQuery>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| serve(state, socket, q.after))
 }
 

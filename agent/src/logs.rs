@@ -3,7 +3,7 @@
 //! regular expression, and followed live on request.
 
 use appos_proto::{AppLogLine, FieldError};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bollard::container::LogOutput;
@@ -55,7 +55,7 @@ fn invalid(field: &str, message: String) -> ApiError {
     (status = 200, description = "One AppLogLine JSON object per line", content_type = "application/x-ndjson", body = AppLogLine),
     (status = 400, body = appos_proto::Problem), (status = 401, body = appos_proto::Problem), (status = 404, body = appos_proto::Problem),
 ))]
-pub async fn logs(State(state): State<Shared>, Path(app): Path<String>, Query(q): Query<LogsQuery>) -> Result<Response, ApiError> {
+pub async fn logs(State(state): State<Shared>, Path(app): Path<String>, crate::api::ApiQuery(q): crate::api::ApiQuery<LogsQuery>) -> Result<Response, ApiError> {
     if !valid_app_name(&app) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_app_name", "Not a valid app name", None));
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use appos_proto::{AppVersion, AppVersionDetail, FieldError, Operation, RollbackRequest, SaveVersionRequest, VersionSaved};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -106,7 +106,7 @@ pub struct DiffQuery {
     (status = 200, description = "Unified diff", content_type = "text/plain", body = String),
     (status = 401, body = appos_proto::Problem), (status = 404, body = appos_proto::Problem),
 ))]
-pub async fn diff(State(state): State<Shared>, Path(app): Path<String>, Query(q): Query<DiffQuery>) -> Result<Response, ApiError> {
+pub async fn diff(State(state): State<Shared>, Path(app): Path<String>, crate::api::ApiQuery(q): crate::api::ApiQuery<DiffQuery>) -> Result<Response, ApiError> {
     managed(&state, &app).await?;
     let (a, b) = (version(&state, &app, q.from).await?, version(&state, &app, q.to).await?);
     let mut out = similar::TextDiff::from_lines(&a.compose, &b.compose)
@@ -246,7 +246,7 @@ pub struct DeleteQuery {
 #[utoipa::path(delete, path = "/v1/apps/{app}", security(("bearer" = [])), params(("app" = String, Path), DeleteQuery), responses(
     (status = 202, body = appos_proto::Deployment), (status = 401, body = appos_proto::Problem), (status = 404, body = appos_proto::Problem),
 ))]
-pub async fn delete(State(state): State<Shared>, Path(app): Path<String>, Query(q): Query<DeleteQuery>) -> Result<(StatusCode, Json<appos_proto::Deployment>), ApiError> {
+pub async fn delete(State(state): State<Shared>, Path(app): Path<String>, crate::api::ApiQuery(q): crate::api::ApiQuery<DeleteQuery>) -> Result<(StatusCode, Json<appos_proto::Deployment>), ApiError> {
     managed(&state, &app).await?;
     let v = latest(&state, &app).await?.meta.version;
     let id = queue_deployment(&state, &app, v, Operation::Delete, q.volumes).await?;

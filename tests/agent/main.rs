@@ -85,6 +85,28 @@ async fn hostile_app_names_are_refused() {
     }
 }
 
+/// Malformed query strings and bodies get problem JSON naming what is wrong.
+#[tokio::test]
+async fn malformed_queries_and_bodies_are_problems() {
+    let agent = support::Agent::start().expect("agent starts");
+    let token = agent.issue_token("t", "admin").expect("issue");
+    let c = client(&agent, Some(&token));
+    for (method, path, body) in [
+        (Method::GET, "/v1/events?after=soon", None),
+        (Method::GET, "/v1/apps/blog/diff?from=one&to=2", None),
+        (Method::GET, "/v1/apps/blog/logs?tail=-5", None),
+        (Method::DELETE, "/v1/apps/blog?volumes=maybe", None),
+        (Method::POST, "/v1/terminals", Some(br#"{"kind":"telnet"}"#.to_vec())),
+        (Method::POST, "/v1/compose/check", Some(b"not json".to_vec())),
+    ] {
+        let r = c.request_raw(method.clone(), path, body).await.expect("request");
+        assert_eq!(r.status.as_u16(), 400, "{method} {path}: {}", String::from_utf8_lossy(&r.body));
+        let p: Problem = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{path}: not problem JSON ({e}): {:?}", r.body));
+        assert_eq!(p.code, "invalid_input", "{path}");
+        assert!(!p.errors.is_empty(), "{path}: says what is wrong");
+    }
+}
+
 #[tokio::test]
 async fn a_stack_created_outside_appos_is_listed() {
     if support::require("dockerd", support::docker()).is_none() {
