@@ -307,7 +307,7 @@ async fn git(args: &[&str], cwd: &Path) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("git failed").trim().to_string())
+        Err(err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("git failed").trim().to_string())
     }
 }
 

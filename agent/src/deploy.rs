@@ -182,8 +182,11 @@ pub mod store {
         Ok(version_files_at(db, app, version)?.map(|(c, e, _)| (c, e)))
     }
 
+    /// A version's compose file, `.env`, and when it was saved (seconds since the epoch).
+    pub type VersionFiles = (String, BTreeMap<String, String>, i64);
+
     /// The files of a version and when it was saved (seconds since the epoch).
-    pub fn version_files_at(db: &Db, app: &str, version: u32) -> rusqlite::Result<Option<(String, BTreeMap<String, String>, i64)>> {
+    pub fn version_files_at(db: &Db, app: &str, version: u32) -> rusqlite::Result<Option<VersionFiles>> {
         let row: Option<(String, String, i64)> = db
             .conn()
             .query_row(
@@ -526,7 +529,7 @@ async fn pull(state: &Shared, step: &Step<'_>, image: &str) -> Result<(), String
             .as_ref()
             .map(|p| (p.current.unwrap_or(0).max(0) as u64, p.total.unwrap_or(0).max(0) as u64))
             .unwrap_or((0, 0));
-        let tenth = if total > 0 { current * 10 / total } else { 0 };
+        let tenth = (current * 10).checked_div(total).unwrap_or(0);
         // One line per layer and status change, and one per tenth of a
         // download or extraction: enough for progress bars, not a line per tick.
         if last.get(&layer) != Some(&(status.clone(), tenth)) {

@@ -2,6 +2,8 @@
 //! `appos_desktop_core::Desktop`; all logic lives there.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+// UiError is the one IPC error value; its size does not matter once per command.
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
 

@@ -135,7 +135,7 @@ async fn a_stack_created_outside_appos_is_listed() {
     let one = c.app(&name).await.expect("get app");
     assert_eq!(&one, app);
     let err = c.app("no-such-app-xyz").await.expect_err("404");
-    assert_eq!(err.to_string().contains("No such app"), true, "{err}");
+    assert!(err.to_string().contains("No such app"), "{err}");
 
     stack.compose(&["stop", "-t", "1", "worker"]).expect("stop worker");
     let app = c.app(&name).await.expect("get app");

@@ -275,8 +275,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 fn tokens_go_to_the_os_keyring_when_there_is_one() {
     let have = ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"]
         .iter()
-        .map(|b| Command::new("which").arg(b).output().map(|o| o.status.success()).unwrap_or(false))
-        .all(|ok| ok);
+        .all(|b| Command::new("which").arg(b).output().map(|o| o.status.success()).unwrap_or(false));
     let probe = if have { Ok(()) } else { Err(anyhow::anyhow!("dbus-run-session, gnome-keyring-daemon or secret-tool missing")) };
     if support::require("gnome-keyring", probe).is_none() {
         return;

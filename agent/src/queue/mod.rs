@@ -168,6 +168,7 @@ pub(crate) fn ms(d: Duration) -> i64 {
 }
 
 /// The backend the agent runs with, chosen by configuration.
+#[allow(clippy::large_enum_variant)] // one per agent, never moved around
 pub enum AnyQueue {
     Sqlite(SqliteQueue),
     Redis(RedisQueue),
