@@ -302,6 +302,24 @@ fn size(cols: Option<u16>, rows: Option<u16>) -> (u16, u16) {
     (cols.filter(|c| (1..=1000).contains(c)).unwrap_or(80), rows.filter(|r| (1..=1000).contains(r)).unwrap_or(24))
 }
 
+/// A new session's description: nobody attached, no exit yet.
+fn new_info(id: &str, kind: &str, app_service: Option<(&str, &str)>, command: Vec<String>, tty: bool, (cols, rows): (u16, u16)) -> Terminal {
+    Terminal {
+        id: id.to_string(),
+        kind: kind.to_string(),
+        app: app_service.map(|(a, _)| a.to_string()),
+        service: app_service.map(|(_, s)| s.to_string()),
+        command,
+        tty,
+        cols,
+        rows,
+        viewers: 0,
+        created_ms: now_ms(),
+        active_ms: now_ms(),
+        exit_status: None,
+    }
+}
+
 fn new_session(info: Terminal, kept: Kept, resizer: Resizer, input: mpsc::UnboundedSender<Input>) -> Arc<Session> {
     let (out, _) = broadcast::channel(QUEUE * 2);
     let (exit, _) = watch::channel(None);
@@ -347,20 +365,7 @@ fn open_shell(id: &str, (cols, rows): (u16, u16)) -> Result<Arc<Session>, Termin
     let mut writer = pty.master.take_writer().map_err(|e| TerminalError::Start(e.to_string()))?;
     let mut killer = child.clone_killer();
 
-    let info = Terminal {
-        id: id.to_string(),
-        kind: "shell".into(),
-        app: None,
-        service: None,
-        command: vec![shell],
-        tty: true,
-        cols,
-        rows,
-        viewers: 0,
-        created_ms: now_ms(),
-        active_ms: now_ms(),
-        exit_status: None,
-    };
+    let info = new_info(id, "shell", None, vec![shell], true, (cols, rows));
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
     let session = new_session(info, Kept::Tty(Replay::default()), Resizer::Pty(Mutex::new(pty.master)), tx);
 
@@ -498,20 +503,7 @@ async fn open_exec(
         ..Default::default()
     };
     let exec = docker.create_exec(&container, config).await.map_err(|e| TerminalError::Start(e.to_string()))?;
-    let info = Terminal {
-        id: id.to_string(),
-        kind: "exec".into(),
-        app: Some(app.to_string()),
-        service: Some(service.to_string()),
-        command,
-        tty,
-        cols,
-        rows,
-        viewers: 0,
-        created_ms: now_ms(),
-        active_ms: now_ms(),
-        exit_status: None,
-    };
+    let info = new_info(id, "exec", Some((app, service)), command, tty, (cols, rows));
     let kept = if tty { Kept::Tty(Replay::default()) } else { Kept::Frames { frames: Default::default(), bytes: 0 } };
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
     let resizer = if tty { Resizer::Exec { docker: docker.clone(), exec_id: exec.id.clone() } } else { Resizer::None };
