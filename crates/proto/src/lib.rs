@@ -557,6 +557,7 @@ pub struct Terminal {
     #[ts(type = "number")]
     pub active_ms: i64,
     /// The exit status, once the process ended.
+    #[ts(type = "number | null")]
     pub exit_status: Option<i64>,
 }
 
@@ -573,7 +574,10 @@ pub enum TerminalControl {
     /// Agent → viewer: the replayed screen has been sent; live output follows.
     Replayed,
     /// Agent → viewer: the process ended.
-    Exit { status: i64 },
+    Exit {
+        #[ts(type = "number")]
+        status: i64,
+    },
 }
 
 /// A pull step's log line about one image layer:

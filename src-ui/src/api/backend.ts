@@ -2,7 +2,18 @@
 // implementation for the app, a fake one for unit tests.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { isPermissionGranted, requestPermission, sendNotification } from "@tauri-apps/plugin-notification";
-import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "./desktop.gen";
+import { openUrl } from "@tauri-apps/plugin-opener";
+import type {
+  AddServerForm,
+  Connection,
+  ServerEntry,
+  StreamItem,
+  StreamRequest,
+  TerminalEvent,
+  TerminalKind,
+  TerminalTab,
+  UiError,
+} from "./desktop.gen";
 import type {
   App,
   AppVersion,
@@ -14,6 +25,7 @@ import type {
   DeployRequest,
   Deployment,
   SaveVersionRequest,
+  Terminal,
   VersionSaved,
 } from "./types.gen";
 
@@ -49,6 +61,32 @@ export interface Backend {
   openStream(server: string, req: StreamRequest, onItem: (item: StreamItem) => void): Promise<StreamHandle>;
   /** A native desktop notification; never fails (no notification daemon is fine). */
   notify(title: string, body: string): Promise<void>;
+  /** Makes a compose project started outside AppOS an app (version 1). */
+  adoptApp(server: string, project: string): Promise<VersionSaved>;
+  /** Opens a URL in the system browser. */
+  openUrl(url: string): Promise<void>;
+  /**
+   * Opens a terminal tab. Output arrives as raw bytes in `onData` (coalesced
+   * by the Rust side); `onEvent` hears the end of the replay, the exit status
+   * or a lost connection.
+   */
+  openTerminal(
+    server: string,
+    kind: TerminalKind,
+    cols: number,
+    rows: number,
+    onData: (bytes: Uint8Array) => void,
+    onEvent: (e: TerminalEvent) => void,
+  ): Promise<TerminalTab>;
+  /** Keystrokes or a paste, as UTF-8 text or raw bytes. */
+  terminalInput(handle: number, data: string | Uint8Array): Promise<void>;
+  terminalResize(handle: number, cols: number, rows: number): Promise<void>;
+  /** Closes the tab's connection; an agent session lives on and can be reattached. */
+  terminalClose(handle: number): Promise<void>;
+  /** The agent's open sessions (to reattach after a reconnect). */
+  listTerminals(server: string): Promise<Terminal[]>;
+  /** Ends an agent session and its process. */
+  killTerminal(server: string, id: string): Promise<void>;
 }
 
 /** Turns whatever a call rejected with into a UiError. */
@@ -113,4 +151,33 @@ export const tauriBackend: Backend = {
       // No notification daemon, or the plugin is missing: the UI goes on without.
     }
   },
+  adoptApp: (server, project) => call("adopt_app", { server, project }),
+  openUrl: async (url) => {
+    if (!/^https?:\/\//.test(url)) throw toUiError({ code: "invalid_input", message: `not a web link: ${url}` });
+    try {
+      await openUrl(url);
+    } catch (e) {
+      throw toUiError(e);
+    }
+  },
+  openTerminal: async (server, kind, cols, rows, onData, onEvent) => {
+    const data = new Channel<ArrayBuffer>();
+    data.onmessage = (buf) => onData(new Uint8Array(buf));
+    const events = new Channel<TerminalEvent>();
+    events.onmessage = onEvent;
+    return call<TerminalTab>("open_terminal", { server, kind, cols, rows, data, events });
+  },
+  terminalInput: async (handle, input) => {
+    // The raw request body: no JSON encoding of every keystroke or paste.
+    const body = typeof input === "string" ? new TextEncoder().encode(input) : input;
+    try {
+      await invoke("terminal_input", body, { headers: { "appos-terminal": String(handle) } });
+    } catch (e) {
+      throw toUiError(e);
+    }
+  },
+  terminalResize: (handle, cols, rows) => call("terminal_resize", { handle, cols, rows }),
+  terminalClose: (handle) => call("terminal_close", { handle }),
+  listTerminals: (server) => call("list_terminals", { server }),
+  killTerminal: (server, id) => call("kill_terminal", { server, id }),
 };

@@ -298,9 +298,9 @@ active_ms: number,
 /**
  * The exit status, once the process ended.
  */
-exit_status: bigint | null, };
+exit_status: number | null, };
 
-export type TerminalControl = { "type": "resize", cols: number, rows: number, } | { "type": "eof" } | { "type": "replayed" } | { "type": "exit", status: bigint, };
+export type TerminalControl = { "type": "resize", cols: number, rows: number, } | { "type": "eof" } | { "type": "replayed" } | { "type": "exit", status: number, };
 
 export type ComposeCheck = { 
 /**

@@ -1,7 +1,7 @@
 // One app: state, services and containers, actions, and its sub-tabs
 // (logs, compose editor, history, deployments).
 import { lazy, Suspense, useState, type ReactNode } from "react";
-import { Download, FileCode, History as HistoryIcon, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, Trash2 } from "lucide-react";
+import { Download, FileCode, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { App, Deployment } from "../api/types.gen";
@@ -10,6 +10,7 @@ import { useServer, useServerEvents, type AppTab } from "../lib/server";
 import { DeploymentsList } from "./DeploymentsList";
 import { History } from "./History";
 import { LogsViewer } from "./LogsViewer";
+import { useTerminals } from "./Terminals";
 import { Badge, Button, Checkbox, Dialog, ErrorAlert, LoadingBlock, stateTone, Tabs, type TabItem } from "./ui";
 
 // CodeMirror and the YAML parser load with the first visit of the Compose tab.
@@ -29,6 +30,24 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
   const [actionError, setActionError] = useState<{ action: Action; error: UiError } | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [deleteVolumes, setDeleteVolumes] = useState(false);
+  const [confirmAdopt, setConfirmAdopt] = useState(false);
+  const [adopting, setAdopting] = useState(false);
+  const [adoptError, setAdoptError] = useState<UiError | null>(null);
+
+  async function adopt() {
+    setAdopting(true);
+    setAdoptError(null);
+    try {
+      await backend.adoptApp(server, name);
+      setConfirmAdopt(false);
+      void app.reload();
+    } catch (e) {
+      setConfirmAdopt(false);
+      setAdoptError(toUiError(e));
+    } finally {
+      setAdopting(false);
+    }
+  }
 
   async function run(action: Action) {
     setBusy(action);
@@ -102,9 +121,30 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
       )}
       {a && !a.managed && (
         <p className="mt-3 rounded-lg border border-zinc-200 bg-zinc-50 px-3 py-2 text-[13px] text-zinc-600 dark:border-zinc-800 dark:bg-zinc-900 dark:text-zinc-400" data-testid="app-unmanaged-note">
-          This app was created outside AppOS (e.g. with <code className="font-mono">docker compose up</code> on the server). AppOS shows its services and logs, but has no versions of it and does not run actions on it.
+          This app was created outside AppOS (e.g. with <code className="font-mono">docker compose up</code> on the server). AppOS shows its services and logs, but has no versions of it and does not run actions on it.{" "}
+          <Button size="sm" variant="secondary" className="ml-1" data-testid="action-adopt" onClick={() => setConfirmAdopt(true)}>
+            <Import className="size-3.5" /> Adopt
+          </Button>
         </p>
       )}
+      {adoptError && <ErrorAlert className="mt-3" error={adoptError} title={`Could not adopt ${name}`} testId="adopt-error" />}
+      <Dialog
+        open={confirmAdopt}
+        onClose={() => setConfirmAdopt(false)}
+        title={`Adopt ${name}?`}
+        testId="adopt-dialog"
+        description="Its compose files (merged, with their variables) and its .env become version 1 of an AppOS app; its own bind mounts stay allowed. Nothing is restarted: the next deployment recreates it from AppOS's copy."
+        footer={
+          <>
+            <Button variant="secondary" onClick={() => setConfirmAdopt(false)}>
+              Cancel
+            </Button>
+            <Button variant="primary" busy={adopting} data-testid="adopt-confirm" onClick={() => void adopt()}>
+              Adopt
+            </Button>
+          </>
+        }
+      />
       {a && (
         <>
           <Tabs<AppTab> label="App sections" className="mt-4 mb-4" items={tabs} active={shownTab} onSelect={setTab} />
@@ -154,6 +194,7 @@ function ActionButton({ action, busy, onRun, icon, label, title }: { action: Act
 }
 
 function Overview({ app }: { app: App }) {
+  const terminals = useTerminals();
   const containers = app.services.flatMap((s) => s.containers.map((c) => ({ service: s.name, c })));
   const ports = containers.flatMap(({ service, c }) => c.ports.map((p) => ({ service, p })));
   return (
@@ -187,6 +228,18 @@ function Overview({ app }: { app: App }) {
                     <tr key={c.id} data-testid={`container-${c.name}`}>
                       <td className="px-3 py-2 font-medium" data-testid={i === 0 ? `service-${s.name}` : undefined}>
                         {i === 0 ? s.name : ""}
+                        {i === 0 && terminals && c.state === "running" && (
+                          <Button
+                            size="sm"
+                            variant="ghost"
+                            className="ml-2"
+                            title={`Open a shell in ${s.name}`}
+                            data-testid={`action-terminal-${s.name}`}
+                            onClick={() => terminals.open({ type: "container", app: app.name, service: s.name })}
+                          >
+                            <SquareTerminal className="size-3.5" /> Shell
+                          </Button>
+                        )}
                       </td>
                       <td className="px-3 py-2 font-mono text-xs">{c.name}</td>
                       <td className="max-w-64 truncate px-3 py-2 font-mono text-xs text-zinc-600 dark:text-zinc-400" title={c.image}>

@@ -72,6 +72,10 @@ describe("Catalog", () => {
     await openGhost(b);
     expect(byId("template-description").textContent).toContain("blogging platform");
     expect(byId("template-website").getAttribute("href")).toBe("https://ghost.org");
+    // Opened in the system browser, not in the app's webview.
+    b.on("openUrl", undefined as never);
+    fireEvent.click(byId("template-website"));
+    await waitFor(() => expect(b.callsOf("openUrl")).toEqual([["https://ghost.org"]]));
     expect((byId("install-name") as HTMLInputElement).value).toBe("ghost");
 
     const port = byId("param-HTTP_PORT") as HTMLInputElement;

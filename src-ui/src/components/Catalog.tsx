@@ -154,6 +154,7 @@ function Logo({ entry, large }: { entry: CatalogEntry; large?: boolean }) {
 }
 
 export function TemplatePage({ id }: { id: string }) {
+  const { backend } = useServer();
   const { entries, error, load } = useCatalog();
   const entry = entries?.find((e) => e.id === id);
   if (error && !entries) return <ErrorAlert error={error} title="Could not load the catalog" onRetry={() => void load()} />;
@@ -180,6 +181,11 @@ export function TemplatePage({ id }: { id: string }) {
                 href={entry.website}
                 target="_blank"
                 rel="noreferrer noopener"
+                onClick={(e) => {
+                  // The system browser, not the app's own webview.
+                  e.preventDefault();
+                  void backend.openUrl(entry.website).catch(() => undefined);
+                }}
                 data-testid="template-website"
                 className="inline-flex items-center gap-1 text-indigo-600 hover:underline dark:text-indigo-400"
               >

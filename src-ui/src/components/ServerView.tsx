@@ -26,6 +26,7 @@ import { AppsList } from "./AppsList";
 import { CatalogBrowser, TemplatePage } from "./Catalog";
 import { DeploymentView } from "./DeploymentView";
 import { DeploymentsList } from "./DeploymentsList";
+import { TerminalArea } from "./Terminals";
 import { Badge, Button, cx, LoadingBlock, Tabs } from "./ui";
 import type { ServerStatus } from "./Sidebar";
 
@@ -293,6 +294,7 @@ function ServerViewInner({
           />
           <LiveIndicator live={live} />
         </div>
+        <TerminalArea backend={backend} server={server} local={local} connected={!!conn}>
         <div className="min-h-0 flex-1 overflow-y-auto px-6 pt-4 pb-8" data-testid="server-content">
           {nav.canBack && (
             <button
@@ -312,6 +314,7 @@ function ServerViewInner({
             <RouteView route={route} apps={apps} appsError={error} onRetry={() => void load(!conn)} refreshing={refreshing} live={live} />
           )}
         </div>
+        </TerminalArea>
       </section>
     </ServerContext.Provider>
   );

@@ -231,13 +231,18 @@ export function FieldMessage({ message, testId }: { message?: string; testId?: s
   );
 }
 
-export function Select({ className, children, ...rest }: SelectHTMLAttributes<HTMLSelectElement>) {
+const CHEVRON = `url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16' fill='none' stroke='%2371717a' stroke-width='2'%3E%3Cpath d='M4 6l4 4 4-4'/%3E%3C/svg%3E")`;
+
+export function Select({ className, children, style, ...rest }: SelectHTMLAttributes<HTMLSelectElement>) {
   return (
     <select
       className={cx(
-        "h-8 rounded-md border border-zinc-300 bg-white px-2 text-[13px] shadow-sm focus:border-indigo-500 focus:ring-2 focus:ring-indigo-500/20 focus:outline-none dark:border-zinc-700 dark:bg-zinc-900",
+        // appearance-none: WebKitGTK otherwise paints the GTK theme's light
+        // box under the app's dark text colour, and the value disappears.
+        "h-8 appearance-none rounded-md border border-zinc-300 bg-white bg-[length:12px] bg-[right_0.5rem_center] bg-no-repeat pr-7 pl-2 text-[13px] text-zinc-900 shadow-sm focus:border-indigo-500 focus:ring-2 focus:ring-indigo-500/20 focus:outline-none dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100",
         className,
       )}
+      style={{ backgroundImage: CHEVRON, ...style }}
       {...rest}
     >
       {children}

@@ -268,5 +268,34 @@ export function demoBackend(): Backend {
     notify: async (title, body) => {
       console.info(`[notification] ${title} — ${body}`);
     },
+    adoptApp: async (_server, project) => ({ app: project, version: 1, deployment_id: null }),
+    openUrl: async (url) => {
+      window.open(url, "_blank", "noopener");
+    },
+    // A terminal that echoes what is typed, like a shell in cooked mode.
+    openTerminal: async (_server, kind, _cols, _rows, onData, onEvent) => {
+      const handle = ++terminalHandles;
+      const enc = new TextEncoder();
+      terminalSinks.set(handle, onData);
+      setTimeout(() => {
+        onData(enc.encode(`\x1b[1;32mdemo\x1b[0m:\x1b[1;34m~\x1b[0m$ `));
+        onEvent({ type: "replayed" });
+      }, 150);
+      return { handle, session: kind.type === "server_shell" ? null : `term-demo-${handle}`, title: kind.type === "container" ? `${kind.app}/${kind.service}` : kind.type.replace("_", " ") };
+    },
+    terminalInput: async (handle, data) => {
+      const text = typeof data === "string" ? data : new TextDecoder().decode(data);
+      const out = text.replace(/\r/g, "\r\n\x1b[1;32mdemo\x1b[0m:\x1b[1;34m~\x1b[0m$ ");
+      terminalSinks.get(handle)?.(new TextEncoder().encode(out));
+    },
+    terminalResize: async () => undefined,
+    terminalClose: async (handle) => {
+      terminalSinks.delete(handle);
+    },
+    listTerminals: async () => [],
+    killTerminal: async () => undefined,
   };
 }
+
+let terminalHandles = 0;
+const terminalSinks = new Map<number, (b: Uint8Array) => void>();

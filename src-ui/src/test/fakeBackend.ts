@@ -2,7 +2,7 @@
 // every call made, and drives streams by pushing items into them.
 import { act } from "@testing-library/react";
 import type { AppAction, Backend, StreamHandle } from "../api/backend";
-import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
+import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
 import type { App, Deployment, Event } from "../api/types.gen";
 
 export const info = {
@@ -46,7 +46,32 @@ export class FakeStream {
 
 type Fn = (...args: never[]) => unknown;
 type Answer<F extends Fn> = Awaited<ReturnType<F>> | UiError | ((...args: Parameters<F>) => Awaited<ReturnType<F>> | Promise<Awaited<ReturnType<F>>>);
-type Scripted = Exclude<keyof Backend, "openStream" | "notify" | "listServers" | "addServer" | "removeServer" | "connect" | "listApps">;
+type Scripted = Exclude<
+  keyof Backend,
+  "openStream" | "notify" | "listServers" | "addServer" | "removeServer" | "connect" | "listApps" | "openTerminal" | "terminalInput" | "terminalResize" | "terminalClose"
+>;
+
+/** A terminal tab the UI opened on the fake: the test pushes bytes and events. */
+export class FakeTerminal {
+  closed = false;
+  input: (string | Uint8Array)[] = [];
+  sizes: [number, number][] = [];
+  constructor(
+    readonly handle: number,
+    readonly server: string,
+    readonly kind: TerminalKind,
+    readonly cols: number,
+    readonly rows: number,
+    private readonly onData: (b: Uint8Array) => void,
+    private readonly onEvent: (e: TerminalEvent) => void,
+  ) {}
+  write(text: string | Uint8Array) {
+    act(() => this.onData(typeof text === "string" ? new TextEncoder().encode(text) : text));
+  }
+  event(e: TerminalEvent) {
+    act(() => this.onEvent(e));
+  }
+}
 
 function isUiError(v: unknown): v is UiError {
   return !!v && typeof v === "object" && "code" in v && "message" in v && "fields" in v;
@@ -59,6 +84,7 @@ export class FakeBackend implements Backend {
   addAnswers: ((f: AddServerForm) => ServerEntry | UiError)[] = [];
   added: AddServerForm[] = [];
   streams: FakeStream[] = [];
+  terminals: FakeTerminal[] = [];
   notifications: { title: string; body: string }[] = [];
   /** Every call, in order: method name and arguments. */
   calls: { method: string; args: unknown[] }[] = [];
@@ -158,6 +184,33 @@ export class FakeBackend implements Backend {
 
   async notify(title: string, body: string) {
     this.notifications.push({ title, body });
+  }
+
+  adoptApp = (server: string, project: string) => this.answer("adoptApp", [server, project]);
+  openUrl = (url: string) => this.answer("openUrl", [url]);
+  listTerminals = (server: string) => this.answer("listTerminals", [server]);
+  killTerminal = (server: string, id: string) => this.answer("killTerminal", [server, id]);
+
+  async openTerminal(server: string, kind: TerminalKind, cols: number, rows: number, onData: (b: Uint8Array) => void, onEvent: (e: TerminalEvent) => void): Promise<TerminalTab> {
+    this.calls.push({ method: "openTerminal", args: [server, kind, cols, rows] });
+    const t = new FakeTerminal(this.terminals.length + 1, server, kind, cols, rows, onData, onEvent);
+    this.terminals.push(t);
+    const session = kind.type === "attach" ? kind.id : kind.type === "server_shell" ? null : `term-${t.handle}`;
+    return { handle: t.handle, session, title: kind.type };
+  }
+  private term(handle: number): FakeTerminal {
+    const t = this.terminals.find((x) => x.handle === handle);
+    if (!t) throw uiError("invalid_input", "this terminal is closed");
+    return t;
+  }
+  async terminalInput(handle: number, data: string | Uint8Array) {
+    this.term(handle).input.push(data);
+  }
+  async terminalResize(handle: number, cols: number, rows: number) {
+    this.term(handle).sizes.push([cols, rows]);
+  }
+  async terminalClose(handle: number) {
+    this.term(handle).closed = true;
   }
 }
 
