@@ -123,6 +123,99 @@ async fn deployment_succeeds(c: &Client) -> anyhow::Result<()> {
     }
 }
 
+/// The text xterm.js shows in the visible terminal (its DOM renderer's rows).
+async fn terminal_text(c: &Client) -> anyhow::Result<String> {
+    let v = c
+        .execute(
+            "const rows = document.querySelector('[data-testid=\"terminal-view\"] .xterm-rows'); return rows ? rows.innerText : null;",
+            vec![],
+        )
+        .await?;
+    v.as_str().map(str::to_string).context("the terminal has no DOM rows to read (WebGL renderer?)")
+}
+
+/// Types into the visible terminal and waits for `expect` on its screen.
+async fn type_in_terminal(c: &Client, keys: &str, expect: impl Fn(&str) -> bool) -> anyhow::Result<String> {
+    let input = c.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea")).await?;
+    c.execute("document.querySelector('[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea').focus();", vec![]).await?;
+    if input.send_keys(keys).await.is_err() {
+        c.active_element().await?.send_keys(keys).await?;
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let t = terminal_text(c).await?;
+        if expect(&t) {
+            return Ok(t);
+        }
+        ensure!(Instant::now() < deadline, "the terminal never showed it; it shows:\n{t}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A shell in the app's container and a shell on the server over SSH, each
+/// typed into and read back from the xterm.js screen.
+async fn terminal_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
+    let n: u32 = rand_suffix();
+    let api = appos_client::Client::new(appos_client::Transport::Unix(w.agent.socket()), Some(w.token.clone()));
+
+    // GPU rendering (the default): the screen is a WebGL canvas, so what was
+    // typed is checked in the agent's copy of the session's screen.
+    click(c, "terminal-new").await?;
+    click(c, &format!("terminal-new-container-{}-web", w.app)).await?;
+    wait_attr(c, "terminal-tab-0", "data-state", "live").await?;
+    let input = c.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea")).await?;
+    c.execute("document.querySelector('[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea').focus();", vec![]).await?;
+    input.send_keys(&format!("echo gpu-$(({n}*2))\n")).await?;
+    let session = api.terminals().await?.into_iter().find(|t| t.app.as_deref() == Some(w.app.as_str())).context("the container shell is an agent session")?;
+    let mut viewer = api.attach_terminal(&session.id).await?;
+    let want = format!("gpu-{}", n * 2);
+    let mut screen = String::new();
+    let deadline = Instant::now() + WAIT;
+    while !screen.lines().any(|l| l.trim() == want) {
+        match tokio::time::timeout_at(deadline.into(), viewer.output.recv()).await {
+            Ok(Some(appos_client::terminal::TermOut::Bytes(b))) => screen.push_str(&String::from_utf8_lossy(&b)),
+            Ok(Some(_)) => {}
+            _ => anyhow::bail!("the session never showed {want}: {screen}"),
+        }
+    }
+    drop(viewer);
+    shot(c, "11-container-shell-webgl").await?;
+
+    // The DOM renderer (GPU rendering off): the screen's text is read back.
+    click(c, "terminal-new").await?;
+    click(c, "terminal-gpu").await?;
+    click(c, &format!("terminal-new-container-{}-web", w.app)).await?;
+    wait_attr(c, "terminal-tab-1", "data-state", "live").await?;
+    let marker = format!("hello-{n}");
+    type_in_terminal(c, &format!("echo hello-{n}\n"), |t| t.lines().any(|l| l.trim() == marker)).await?;
+    shot(c, "12-container-shell").await?;
+
+    click(c, "terminal-new").await?;
+    click(c, "terminal-new-server").await?;
+    wait_attr(c, "terminal-tab-2", "data-state", "live").await?;
+    let marker = format!("server-{}", n + 1);
+    type_in_terminal(c, &format!("echo server-$(({n}+1))\n"), |t| t.lines().any(|l| l.trim() == marker)).await?;
+    shot(c, "13-server-shell").await?;
+    Ok(())
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() % 100_000).unwrap_or(4242)
+}
+
+/// Polls until `test_id` has `attr` equal to `want`.
+async fn wait_attr(c: &Client, test_id: &str, attr: &str, want: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = el(c, test_id).await?.attr(attr).await?.unwrap_or_default();
+        if v == want {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "{test_id} {attr} stayed {v:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Install from the catalog, watch it reach running, edit its compose file
 /// in the editor, deploy the edit, and roll back from the history.
 async fn catalog_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
@@ -277,7 +370,10 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
 
     let world = World { sshd, agent, token, stack, home: home.path().to_path_buf(), app };
     let result = match scenario(&c, &world).await {
-        Ok(()) => catalog_scenario(&c, &world).await,
+        Ok(()) => match catalog_scenario(&c, &world).await {
+            Ok(()) => terminal_scenario(&c, &world).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let _ = appos_client::Client::new(appos_client::Transport::Unix(world.agent.socket()), Some(world.token.clone())).delete_app(&world.app, true).await;

@@ -43,6 +43,12 @@ export function useTerminals(): TerminalsApi | null {
 }
 
 const FONT_KEY = "appos.terminal.fontSize";
+/** "off": draw terminals with the DOM renderer (for GPUs or drivers WebGL misbehaves on). */
+const GPU_KEY = "appos.terminal.gpu";
+
+function gpuEnabled(): boolean {
+  return localStorage.getItem(GPU_KEY) !== "off";
+}
 
 function fontSize(): number {
   const n = Number(localStorage.getItem(FONT_KEY));
@@ -250,6 +256,7 @@ function NewTerminalMenu({ backend, server, local, onOpen }: { backend: Backend;
   const [open, setOpen] = useState(false);
   const [apps, setApps] = useState<App[] | null>(null);
   const [error, setError] = useState<UiError | null>(null);
+  const [gpu, setGpu] = useState(gpuEnabled);
   useEffect(() => {
     if (!open) return;
     let gone = false;
@@ -294,6 +301,19 @@ function NewTerminalMenu({ backend, server, local, onOpen }: { backend: Backend;
               </span>
             </MenuItem>
           ))}
+          <label className="mt-1 flex cursor-pointer items-center gap-2 border-t border-zinc-100 px-2 pt-2 pb-1 text-xs text-zinc-500 dark:border-zinc-800">
+            <input
+              type="checkbox"
+              data-testid="terminal-gpu"
+              className="size-3.5 accent-indigo-600"
+              checked={gpu}
+              onChange={(e) => {
+                localStorage.setItem(GPU_KEY, e.target.checked ? "on" : "off");
+                setGpu(e.target.checked);
+              }}
+            />
+            GPU rendering (new tabs)
+          </label>
         </div>
       )}
     </div>
@@ -353,8 +373,8 @@ function TermView({
     t.loadAddon(s);
     t.loadAddon(new WebLinksAddon((_e, uri) => void backend.openUrl(uri).catch(() => undefined)));
     t.open(el);
-    // WebGL when the webview has it; the DOM renderer otherwise.
-    void import("@xterm/addon-webgl")
+    // WebGL when the webview has it (and the user did not turn it off); the DOM renderer otherwise.
+    void (gpuEnabled() ? import("@xterm/addon-webgl") : Promise.reject(new Error("GPU rendering is off")))
       .then(({ WebglAddon }) => {
         if (disposed) return;
         const gl = new WebglAddon();
