@@ -376,7 +376,14 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
         },
         Err(e) => Err(e),
     };
-    let _ = appos_client::Client::new(appos_client::Transport::Unix(world.agent.socket()), Some(world.token.clone())).delete_app(&world.app, true).await;
+    // Take the installed app down (and wait: an agent that stops first would leave it running).
+    let api = appos_client::Client::new(appos_client::Transport::Unix(world.agent.socket()), Some(world.token.clone()));
+    if let Ok(d) = api.delete_app(&world.app, true).await {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !api.deployment(&d.id).await.map(|d| d.state.is_terminal()).unwrap_or(true) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     if result.is_err() {
         let _ = shot(&c, "failed").await;
     }

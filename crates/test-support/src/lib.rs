@@ -286,10 +286,30 @@ pub fn docker() -> anyhow::Result<()> {
     READY
         .get_or_init(|| {
             run(Command::new(docker_cli()).args(["info", "--format", "{{.ServerVersion}}"])).map_err(|e| format!("{e:#}"))?;
+            remove_leftover_networks();
             build_busybox_image().map_err(|e| format!("{e:#}"))
         })
         .clone()
         .map_err(anyhow::Error::msg)
+}
+
+/// Networks that earlier test runs left behind (a run killed half-way never
+/// takes its stacks down): compose networks of test-named projects
+/// (`unique()` names) with nothing attached. Docker has about 30 address
+/// pools, so leftovers would make later deployments fail.
+fn remove_leftover_networks() {
+    let Ok(out) = run(Command::new(docker_cli()).args(["network", "ls", "--filter", "label=com.docker.compose.project", "--format", "{{.Name}}"])) else {
+        return;
+    };
+    let test_named = |n: &str| {
+        let project = n.strip_suffix("_default").unwrap_or(n);
+        let (prefix, suffix) = project.split_at(project.len().saturating_sub(8));
+        !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()) && suffix.len() == 8 && suffix.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    for name in out.lines().map(str::trim).filter(|n| test_named(n)) {
+        // Fails, harmlessly, for a network still in use.
+        let _ = Command::new(docker_cli()).args(["network", "rm", name]).output();
+    }
 }
 
 /// `FROM scratch` + `/bin/busybox` from Debian's busybox-static, made with
