@@ -6,6 +6,7 @@ import { AddServerDialog } from "./components/AddServerDialog";
 import { ServerView } from "./components/ServerView";
 import { Sidebar, type ServerStatus } from "./components/Sidebar";
 import { EmptyState } from "./components/ui";
+import { closeTerminals } from "./components/terminal/manager";
 import { newSession, SessionProvider, type Session } from "./lib/session";
 
 export function App({ backend, session: given }: { backend: Backend; session?: Session }) {
@@ -16,6 +17,8 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
   const [loadError, setLoadError] = useState<UiError | null>(null);
   // Views, drafts and filters of every server, kept while the app runs.
   const [session] = useState(() => given ?? newSession());
+  // Terminal tabs outlive a server's view, not the app: nothing leaks.
+  useEffect(() => () => closeTerminals(session), [session]);
 
   const refresh = useCallback(async () => {
     try {

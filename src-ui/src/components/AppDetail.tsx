@@ -1,7 +1,7 @@
 // One app: state, services and containers, actions, and its sub-tabs
 // (logs, compose editor, history, deployments).
-import { lazy, Suspense, useState, type ReactNode } from "react";
-import { Download, FileCode, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
+import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "react";
+import { ChevronDown, Download, FileCode, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { App, Deployment } from "../api/types.gen";
@@ -42,7 +42,7 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
       setConfirmAdopt(false);
       void app.reload();
     } catch (e) {
-      setConfirmAdopt(false);
+      // Shown in the dialog, where it happened (e.g. "cannot read the compose files").
       setAdoptError(toUiError(e));
     } finally {
       setAdopting(false);
@@ -99,6 +99,7 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
           </>
         )}
         <div className="flex-1" />
+        {a && <ShellButton app={a} />}
         {a?.managed && (
           <div className="flex flex-wrap items-center gap-1.5" role="toolbar" aria-label="App actions">
             <ActionButton action="start" busy={busy} onRun={run} icon={<Play className="size-4" />} label="Start" title="Start the stopped containers" />
@@ -120,31 +121,43 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
         </div>
       )}
       {a && !a.managed && (
-        <p className="mt-3 rounded-lg border border-zinc-200 bg-zinc-50 px-3 py-2 text-[13px] text-zinc-600 dark:border-zinc-800 dark:bg-zinc-900 dark:text-zinc-400" data-testid="app-unmanaged-note">
-          This app was created outside AppOS (e.g. with <code className="font-mono">docker compose up</code> on the server). AppOS shows its services and logs, but has no versions of it and does not run actions on it.{" "}
-          <Button size="sm" variant="secondary" className="ml-1" data-testid="action-adopt" onClick={() => setConfirmAdopt(true)}>
+        <div className="mt-3 flex flex-wrap items-center gap-3 rounded-lg border border-zinc-200 bg-zinc-50 px-3 py-2 text-[13px] text-zinc-600 dark:border-zinc-800 dark:bg-zinc-900 dark:text-zinc-400" data-testid="app-unmanaged-note">
+          <p className="min-w-64 flex-1">
+            This app was created outside AppOS (e.g. with <code className="font-mono">docker compose up</code> on the server). AppOS shows its services and logs, but has no versions of it and does not run actions on it until you adopt it.
+          </p>
+          <Button size="sm" variant="secondary" data-testid="action-adopt" onClick={() => { setAdoptError(null); setConfirmAdopt(true); }}>
             <Import className="size-3.5" /> Adopt
           </Button>
-        </p>
+        </div>
       )}
-      {adoptError && <ErrorAlert className="mt-3" error={adoptError} title={`Could not adopt ${name}`} testId="adopt-error" />}
       <Dialog
         open={confirmAdopt}
         onClose={() => setConfirmAdopt(false)}
         title={`Adopt ${name}?`}
         testId="adopt-dialog"
-        description="Its compose files (merged, with their variables) and its .env become version 1 of an AppOS app; its own bind mounts stay allowed. Nothing is restarted: the next deployment recreates it from AppOS's copy."
+        description="AppOS takes over this compose project, as if it had deployed it."
         footer={
           <>
             <Button variant="secondary" onClick={() => setConfirmAdopt(false)}>
               Cancel
             </Button>
             <Button variant="primary" busy={adopting} data-testid="adopt-confirm" onClick={() => void adopt()}>
-              Adopt
+              <Import className="size-4" /> Adopt
             </Button>
           </>
         }
-      />
+      >
+        <ul className="list-disc space-y-1.5 pl-5 text-sm text-zinc-700 dark:text-zinc-300">
+          <li>
+            Its compose files (merged, with their variables) and its <code className="font-mono text-xs">.env</code> become <strong>version 1</strong> of an AppOS app; its own bind mounts stay allowed.
+          </li>
+          <li>
+            <strong>Nothing is restarted</strong> now: the containers keep running as they are.
+          </li>
+          <li>From then on it has a history, and start, stop, update, redeploy and rollback work on it; the next deployment recreates it from AppOS's copy.</li>
+        </ul>
+        {adoptError && <ErrorAlert className="mt-4" error={adoptError} title={`Could not adopt ${name}`} testId="adopt-error" />}
+      </Dialog>
       {a && (
         <>
           <Tabs<AppTab> label="App sections" className="mt-4 mb-4" items={tabs} active={shownTab} onSelect={setTab} />
@@ -193,6 +206,66 @@ function ActionButton({ action, busy, onRun, icon, label, title }: { action: Act
   );
 }
 
+/** Opens a shell in one of the app's running containers (a picker when several run). */
+function ShellButton({ app }: { app: App }) {
+  const terminals = useTerminals();
+  const [open, setOpen] = useState(false);
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: MouseEvent) => {
+      if (ref.current && !ref.current.contains(e.target as Node)) setOpen(false);
+    };
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && setOpen(false);
+    document.addEventListener("mousedown", onDown);
+    document.addEventListener("keydown", onKey);
+    return () => {
+      document.removeEventListener("mousedown", onDown);
+      document.removeEventListener("keydown", onKey);
+    };
+  }, [open]);
+  if (!terminals) return null;
+  const services = app.services.filter((s) => s.containers.some((c) => c.state === "running")).map((s) => s.name);
+  const go = (service: string) => {
+    setOpen(false);
+    terminals.open({ type: "container", app: app.name, service });
+  };
+  return (
+    <div className="relative" ref={ref}>
+      <Button
+        size="sm"
+        variant="secondary"
+        data-testid="action-terminal"
+        disabled={services.length === 0}
+        aria-haspopup={services.length > 1 ? "menu" : undefined}
+        aria-expanded={services.length > 1 ? open : undefined}
+        title={services.length === 0 ? "No container of this app is running" : services.length === 1 ? `Open a shell in ${services[0]}` : "Open a shell in one of its containers"}
+        onClick={() => (services.length === 1 ? go(services[0]) : setOpen((o) => !o))}
+      >
+        <SquareTerminal className="size-4" /> Shell
+        {services.length > 1 && <ChevronDown className="-ml-1 size-3.5 opacity-60" />}
+      </Button>
+      {open && (
+        <div role="menu" aria-label="Open a shell in" className="absolute top-9 right-0 z-20 w-52 rounded-lg border border-zinc-200 bg-white p-1 text-[13px] shadow-xl dark:border-zinc-700 dark:bg-zinc-900">
+          <p className="px-2 pt-1 pb-1.5 text-[11px] font-semibold tracking-wide text-zinc-500 uppercase">Shell in service</p>
+          {services.map((s) => (
+            <button
+              key={s}
+              type="button"
+              role="menuitem"
+              data-testid={`action-terminal-service-${s}`}
+              onClick={() => go(s)}
+              className="flex w-full items-center gap-2 rounded-md px-2 py-1.5 text-left font-mono text-xs hover:bg-zinc-100 dark:hover:bg-zinc-800"
+            >
+              <SquareTerminal className="size-3.5 text-zinc-400" /> {s}
+            </button>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
+
 function Overview({ app }: { app: App }) {
   const terminals = useTerminals();
   const containers = app.services.flatMap((s) => s.containers.map((c) => ({ service: s.name, c })));
@@ -228,11 +301,11 @@ function Overview({ app }: { app: App }) {
                     <tr key={c.id} data-testid={`container-${c.name}`}>
                       <td className="px-3 py-2 font-medium" data-testid={i === 0 ? `service-${s.name}` : undefined}>
                         {i === 0 ? s.name : ""}
-                        {i === 0 && terminals && c.state === "running" && (
+                        {i === 0 && terminals && s.containers.some((x) => x.state === "running") && (
                           <Button
                             size="sm"
                             variant="ghost"
-                            className="ml-2"
+                            className="ml-2 h-6 px-2 text-xs"
                             title={`Open a shell in ${s.name}`}
                             data-testid={`action-terminal-${s.name}`}
                             onClick={() => terminals.open({ type: "container", app: app.name, service: s.name })}

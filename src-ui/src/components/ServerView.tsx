@@ -26,6 +26,7 @@ import { AppsList } from "./AppsList";
 import { CatalogBrowser, TemplatePage } from "./Catalog";
 import { DeploymentView } from "./DeploymentView";
 import { DeploymentsList } from "./DeploymentsList";
+import { closeTerminals } from "./terminal/manager";
 import { TerminalArea } from "./Terminals";
 import { Badge, Button, cx, LoadingBlock, Tabs } from "./ui";
 import type { ServerStatus } from "./Sidebar";
@@ -274,7 +275,17 @@ function ServerViewInner({
             <RefreshCw className={`size-4 ${refreshing ? "animate-spin" : ""}`} />
           </Button>
           {!local && (
-            <Button size="sm" variant="ghost" onClick={onRemove} aria-label="Remove server" data-testid="remove-server">
+            <Button
+              size="sm"
+              variant="ghost"
+              onClick={() => {
+                // Its terminals go with it.
+                closeTerminals(session, server);
+                onRemove();
+              }}
+              aria-label="Remove server"
+              data-testid="remove-server"
+            >
               <Trash2 className="size-4" />
             </Button>
           )}

@@ -2,6 +2,7 @@
 // working on the UI without Tauri (`npm run dev`, then open /demo.html).
 import type { AppAction, Backend, StreamHandle } from "../api/backend";
 import type { ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
+import { demoTerminals } from "./demoTerminal";
 import type { App, AppVersion, CatalogEntry, Deployment, DeploymentStep, Event, LogLine } from "../api/types.gen";
 
 const now = () => Date.now();
@@ -268,34 +269,15 @@ export function demoBackend(): Backend {
     notify: async (title, body) => {
       console.info(`[notification] ${title} — ${body}`);
     },
-    adoptApp: async (_server, project) => ({ app: project, version: 1, deployment_id: null }),
+    adoptApp: async (_server, project) => {
+      const a = apps.find((p) => p.name === project);
+      if (!a) throw err("other", `no compose project ${project}`);
+      a.managed = true;
+      return { app: project, version: 1, deployment_id: null };
+    },
     openUrl: async (url) => {
       window.open(url, "_blank", "noopener");
     },
-    // A terminal that echoes what is typed, like a shell in cooked mode.
-    openTerminal: async (_server, kind, _cols, _rows, onData, onEvent) => {
-      const handle = ++terminalHandles;
-      const enc = new TextEncoder();
-      terminalSinks.set(handle, onData);
-      setTimeout(() => {
-        onData(enc.encode(`\x1b[1;32mdemo\x1b[0m:\x1b[1;34m~\x1b[0m$ `));
-        onEvent({ type: "replayed" });
-      }, 150);
-      return { handle, session: kind.type === "server_shell" ? null : `term-demo-${handle}`, title: kind.type === "container" ? `${kind.app}/${kind.service}` : kind.type.replace("_", " ") };
-    },
-    terminalInput: async (handle, data) => {
-      const text = typeof data === "string" ? data : new TextDecoder().decode(data);
-      const out = text.replace(/\r/g, "\r\n\x1b[1;32mdemo\x1b[0m:\x1b[1;34m~\x1b[0m$ ");
-      terminalSinks.get(handle)?.(new TextEncoder().encode(out));
-    },
-    terminalResize: async () => undefined,
-    terminalClose: async (handle) => {
-      terminalSinks.delete(handle);
-    },
-    listTerminals: async () => [],
-    killTerminal: async () => undefined,
+    ...demoTerminals(),
   };
 }
-
-let terminalHandles = 0;
-const terminalSinks = new Map<number, (b: Uint8Array) => void>();

@@ -191,12 +191,24 @@ export class FakeBackend implements Backend {
   listTerminals = (server: string) => this.answer("listTerminals", [server]);
   killTerminal = (server: string, id: string) => this.answer("killTerminal", [server, id]);
 
+  /** While set, openTerminal waits for it (keys typed meanwhile are queued by the UI). */
+  terminalGate: Promise<void> | null = null;
+  /** openTerminal answers this error instead, once. */
+  terminalError: UiError | null = null;
+
   async openTerminal(server: string, kind: TerminalKind, cols: number, rows: number, onData: (b: Uint8Array) => void, onEvent: (e: TerminalEvent) => void): Promise<TerminalTab> {
     this.calls.push({ method: "openTerminal", args: [server, kind, cols, rows] });
+    if (this.terminalError) {
+      const e = this.terminalError;
+      this.terminalError = null;
+      throw e;
+    }
     const t = new FakeTerminal(this.terminals.length + 1, server, kind, cols, rows, onData, onEvent);
     this.terminals.push(t);
+    if (this.terminalGate) await this.terminalGate;
     const session = kind.type === "attach" ? kind.id : kind.type === "server_shell" ? null : `term-${t.handle}`;
-    return { handle: t.handle, session, title: kind.type };
+    const title = kind.type === "container" ? `${kind.app}/${kind.service}` : kind.type === "server_shell" ? `${server}: server shell` : kind.type === "agent_shell" ? `${server}: agent shell` : "blog/db";
+    return { handle: t.handle, session, title };
   }
   private term(handle: number): FakeTerminal {
     const t = this.terminals.find((x) => x.handle === handle);
@@ -204,12 +216,15 @@ export class FakeBackend implements Backend {
     return t;
   }
   async terminalInput(handle: number, data: string | Uint8Array) {
+    this.calls.push({ method: "terminalInput", args: [handle, data] });
     this.term(handle).input.push(data);
   }
   async terminalResize(handle: number, cols: number, rows: number) {
+    this.calls.push({ method: "terminalResize", args: [handle, cols, rows] });
     this.term(handle).sizes.push([cols, rows]);
   }
   async terminalClose(handle: number) {
+    this.calls.push({ method: "terminalClose", args: [handle] });
     this.term(handle).closed = true;
   }
 }

@@ -3,17 +3,18 @@ import { render, screen, waitFor } from "@testing-library/react";
 import { expect } from "vitest";
 import { ServerView } from "../components/ServerView";
 import type { Route } from "../lib/server";
-import { newSession, SessionProvider } from "../lib/session";
+import { newSession, SessionProvider, type Session } from "../lib/session";
 import type { FakeBackend } from "./fakeBackend";
 
 const noop = () => undefined;
 
-export function renderServer(b: FakeBackend, route: Route = { view: "apps" }) {
-  const session = newSession();
-  session.store.set("nav:local", { route, stack: [], last: {} });
+export function renderServer(b: FakeBackend, route: Route = { view: "apps" }, opts: { server?: string; local?: boolean; session?: Session } = {}) {
+  const server = opts.server ?? "local";
+  const session = opts.session ?? newSession();
+  if (!opts.session) session.store.set(`nav:${server}`, { route, stack: [], last: {} });
   const r = render(
     <SessionProvider session={session}>
-      <ServerView backend={b} server="local" local onStatus={noop} onRemove={noop} />
+      <ServerView backend={b} server={server} local={opts.local ?? server === "local"} onStatus={noop} onRemove={noop} />
     </SessionProvider>,
   );
   return { ...r, session };

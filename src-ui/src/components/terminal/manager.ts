@@ -1,0 +1,415 @@
+// The terminal tabs of one server, outside React: a tab and its connection
+// live until the user closes it, not as long as a component. Switching to
+// another server and back, or folding the panel, keeps every shell running
+// and its screen; the panel only lends its element to the tab it shows.
+import type { Backend } from "../../api/backend";
+import { toUiError } from "../../api/backend";
+import type { TerminalEvent, TerminalKind, UiError } from "../../api/desktop.gen";
+import type { Terminal } from "../../api/types.gen";
+import type { Session } from "../../lib/session";
+import type { Engine, SearchResults } from "./engine";
+import type { Renderer } from "./settings";
+
+export type TabState = "connecting" | "live" | "exited" | "lost";
+
+export interface TabInfo {
+  /** Stable for the tab's connection (a reopened tab gets a new one). */
+  key: number;
+  /** What this connection opened. */
+  kind: TerminalKind;
+  /** What "Reopen" opens after the process exited. */
+  origin: TerminalKind;
+  title: string;
+  state: TabState;
+  /** The agent's session id; none for a server shell. */
+  session: string | null;
+  /** The exit status, once exited. */
+  status: number | null;
+  /** Why the connection was lost, or could not be opened. */
+  error: UiError | null;
+  cols: number;
+  rows: number;
+  renderer: Renderer | null;
+  searching: boolean;
+}
+
+export interface PanelState {
+  tabs: TabInfo[];
+  active: number | null;
+  shown: boolean;
+  /** The agent's open sessions, as listed at the last (re)connect. */
+  offers: Terminal[];
+}
+
+let engineModule: Promise<typeof import("./engine")> | null = null;
+
+/** xterm.js and its addons, loaded with the first terminal. */
+export function loadEngine(): Promise<typeof import("./engine")> {
+  engineModule ??= import("./engine").catch((e) => {
+    engineModule = null;
+    throw e;
+  });
+  return engineModule;
+}
+
+export function titleOf(kind: TerminalKind): string {
+  switch (kind.type) {
+    case "server_shell":
+      return "server shell";
+    case "agent_shell":
+      return "agent shell";
+    case "container":
+      return `${kind.app}/${kind.service}`;
+    case "attach":
+      return "session";
+  }
+}
+
+/** What a listed agent session was opened as. */
+export function originOf(t: Terminal): TerminalKind {
+  return t.app && t.service ? { type: "container", app: t.app, service: t.service } : { type: "agent_shell" };
+}
+
+const encoder = new TextEncoder();
+
+/** Keys and pastes, in order, as one call per batch. */
+function join(parts: (string | Uint8Array)[]): string | Uint8Array {
+  if (parts.every((p) => typeof p === "string")) return parts.join("");
+  const bytes = parts.map((p) => (typeof p === "string" ? encoder.encode(p) : p));
+  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of bytes) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+/** One tab's xterm and its connection. */
+class Conn {
+  /** Where xterm draws; moved into whichever panel shows the tab. */
+  readonly host: HTMLDivElement;
+  engine: Engine | null = null;
+  handle: number | null = null;
+  private started = false;
+  private gone = false;
+  /** The size the server was last told. */
+  private sent: [number, number] | null = null;
+  private queue: (string | Uint8Array)[] = [];
+  private sending = false;
+
+  constructor(
+    private readonly mgr: TerminalManager,
+    readonly key: number,
+    readonly kind: TerminalKind,
+  ) {
+    this.host = document.createElement("div");
+    this.host.className = "appos-term h-full w-full";
+  }
+
+  attach(slot: HTMLElement) {
+    if (this.gone) return;
+    if (this.host.parentElement !== slot) slot.appendChild(this.host);
+    if (!this.started) {
+      this.started = true;
+      void this.start();
+    } else this.engine?.shown();
+  }
+
+  detach(slot: HTMLElement) {
+    if (this.host.parentElement === slot) slot.removeChild(this.host);
+  }
+
+  private async start() {
+    const { backend, server } = this.mgr;
+    let mod: typeof import("./engine");
+    try {
+      mod = await loadEngine();
+    } catch (e) {
+      this.mgr.patch(this.key, { state: "lost", error: toUiError(e) });
+      return;
+    }
+    if (this.gone) return;
+    const engine = new mod.Engine(this.host, {
+      input: (d) => this.input(d),
+      resized: (cols, rows) => this.resized(cols, rows),
+      openLink: (url) => void backend.openUrl(url).catch(() => undefined),
+      find: () => this.mgr.setSearching(this.key, true),
+      renderer: (r) => this.mgr.patch(this.key, { renderer: r }),
+    });
+    this.engine = engine;
+    engine.fit();
+    this.mgr.patch(this.key, { cols: engine.cols, rows: engine.rows });
+    if (this.mgr.snapshot().active === this.key) engine.focus();
+
+    const onData = (bytes: Uint8Array) => {
+      if (!this.gone) engine.write(bytes);
+    };
+    const onEvent = (e: TerminalEvent) => {
+      if (this.gone) return;
+      if (e.type === "replayed") this.mgr.patch(this.key, (t) => (t.state === "connecting" ? { state: "live" } : {}));
+      else if (e.type === "exit") this.end({ state: "exited", status: e.status });
+      else this.end({ state: "lost", error: e.error });
+    };
+    const cols = engine.cols;
+    const rows = engine.rows;
+    try {
+      const tab = await backend.openTerminal(server, this.kind, cols, rows, onData, onEvent);
+      if (this.gone) {
+        void backend.terminalClose(tab.handle).catch(() => undefined);
+        return;
+      }
+      this.handle = tab.handle;
+      this.sent = [cols, rows];
+      const prefix = `${server}: `;
+      this.mgr.patch(this.key, (t) => ({
+        session: tab.session,
+        title: tab.title.startsWith(prefix) ? tab.title.slice(prefix.length) : tab.title,
+        // The SSH shell has nothing to replay; its event may come first or not at all.
+        ...(t.state === "connecting" && this.kind.type === "server_shell" ? { state: "live" as const } : {}),
+      }));
+      // The panel may have changed size while connecting.
+      this.resized(engine.cols, engine.rows);
+      this.flush();
+    } catch (e) {
+      if (!this.gone) this.end({ state: "lost", error: toUiError(e) });
+    }
+  }
+
+  /** The process exited or the connection broke: no more input goes anywhere. */
+  private end(patch: Partial<TabInfo>) {
+    this.queue = [];
+    this.mgr.patch(this.key, patch);
+  }
+
+  private input(data: string | Uint8Array) {
+    const state = this.mgr.tab(this.key)?.state;
+    if (state !== "connecting" && state !== "live") return;
+    // Keys typed while connecting go out once connected; order is kept
+    // whatever the IPC does, by one call in flight at a time.
+    this.queue.push(data);
+    this.flush();
+  }
+
+  private flush() {
+    if (this.sending || this.handle === null || this.queue.length === 0 || this.gone) return;
+    const batch = join(this.queue);
+    this.queue = [];
+    this.sending = true;
+    this.mgr.backend
+      .terminalInput(this.handle, batch)
+      .catch(() => undefined)
+      .finally(() => {
+        this.sending = false;
+        this.flush();
+      });
+  }
+
+  private resized(cols: number, rows: number) {
+    if (this.gone) return;
+    this.mgr.patch(this.key, { cols, rows });
+    if (this.handle === null) return;
+    if (this.sent && this.sent[0] === cols && this.sent[1] === rows) return;
+    this.sent = [cols, rows];
+    void this.mgr.backend.terminalResize(this.handle, cols, rows).catch(() => undefined);
+  }
+
+  find(query: string, backwards: boolean, incremental?: boolean) {
+    return this.engine?.find(query, backwards, incremental) ?? false;
+  }
+
+  onSearchResults(fn: (r: SearchResults) => void) {
+    return this.engine?.onSearchResults(fn) ?? (() => undefined);
+  }
+
+  focus() {
+    this.engine?.focus();
+  }
+
+  close() {
+    if (this.gone) return;
+    this.gone = true;
+    this.queue = [];
+    if (this.handle !== null) void this.mgr.backend.terminalClose(this.handle).catch(() => undefined);
+    this.handle = null;
+    this.engine?.dispose();
+    this.engine = null;
+    this.host.remove();
+  }
+}
+
+export class TerminalManager {
+  private state: PanelState = { tabs: [], active: null, shown: false, offers: [] };
+  private readonly listeners = new Set<() => void>();
+  private readonly conns = new Map<number, Conn>();
+  private next = 0;
+  private offersAsked = 0;
+
+  constructor(
+    readonly backend: Backend,
+    readonly server: string,
+  ) {}
+
+  subscribe = (fn: () => void) => {
+    this.listeners.add(fn);
+    return () => {
+      this.listeners.delete(fn);
+    };
+  };
+
+  snapshot = () => this.state;
+
+  private set(next: Partial<PanelState>) {
+    this.state = { ...this.state, ...next };
+    for (const fn of this.listeners) fn();
+  }
+
+  tab(key: number): TabInfo | undefined {
+    return this.state.tabs.find((t) => t.key === key);
+  }
+
+  conn(key: number): Conn | undefined {
+    return this.conns.get(key);
+  }
+
+  patch(key: number, p: Partial<TabInfo> | ((t: TabInfo) => Partial<TabInfo>)) {
+    const tabs = this.state.tabs.map((t) => (t.key === key ? { ...t, ...(typeof p === "function" ? p(t) : p) } : t));
+    this.set({ tabs });
+  }
+
+  private newTab(kind: TerminalKind, origin: TerminalKind): TabInfo {
+    const key = this.next++;
+    this.conns.set(key, new Conn(this, key, kind));
+    return {
+      key,
+      kind,
+      origin,
+      title: kind.type === "attach" ? titleOf(origin) : titleOf(kind),
+      state: "connecting",
+      session: kind.type === "attach" ? kind.id : null,
+      status: null,
+      error: null,
+      cols: 0,
+      rows: 0,
+      renderer: null,
+      searching: false,
+    };
+  }
+
+  /** Opens a tab, shows it and the panel. */
+  open(kind: TerminalKind, origin: TerminalKind = kind): number {
+    const tab = this.newTab(kind, origin);
+    this.set({ tabs: [...this.state.tabs, tab], active: tab.key, shown: true });
+    return tab.key;
+  }
+
+  /** Closes a tab's connection (an agent session lives on); `end` also ends the session. */
+  close(key: number, end = false) {
+    const tab = this.tab(key);
+    if (!tab) return;
+    if (end && tab.session && tab.state !== "exited") void this.backend.killTerminal(this.server, tab.session).catch(() => undefined);
+    this.conns.get(key)?.close();
+    this.conns.delete(key);
+    const i = this.state.tabs.indexOf(tab);
+    const tabs = this.state.tabs.filter((t) => t.key !== key);
+    const active = this.state.active === key ? (tabs[Math.min(i, tabs.length - 1)]?.key ?? null) : this.state.active;
+    this.set({ tabs, active });
+  }
+
+  /**
+   * Opens the tab again in its place: a lost agent session is reattached
+   * (its screen replayed); an exited process or a lost server shell starts anew.
+   */
+  reopen(key: number) {
+    const tab = this.tab(key);
+    if (!tab) return;
+    const kind: TerminalKind = tab.state === "lost" && tab.session ? { type: "attach", id: tab.session } : tab.origin;
+    this.conns.get(key)?.close();
+    this.conns.delete(key);
+    const fresh = this.newTab(kind, tab.origin);
+    this.set({ tabs: this.state.tabs.map((t) => (t.key === key ? fresh : t)), active: fresh.key, shown: true });
+  }
+
+  select(key: number) {
+    this.set({ active: key, shown: true });
+    this.conns.get(key)?.focus();
+  }
+
+  setShown(shown: boolean) {
+    this.set({ shown });
+  }
+
+  setSearching(key: number, searching: boolean) {
+    this.patch(key, { searching });
+    if (!searching) {
+      this.conns.get(key)?.engine?.clearFind();
+      this.conns.get(key)?.focus();
+    }
+  }
+
+  attach(key: number, slot: HTMLElement) {
+    this.conns.get(key)?.attach(slot);
+  }
+
+  detach(key: number, slot: HTMLElement) {
+    this.conns.get(key)?.detach(slot);
+  }
+
+  /** Asks the agent which sessions are open (after a (re)connect). */
+  async refreshOffers() {
+    const my = ++this.offersAsked;
+    try {
+      const list = await this.backend.listTerminals(this.server);
+      if (my === this.offersAsked) this.set({ offers: list.filter((t) => t.exit_status === null) });
+    } catch {
+      // An older agent, or the connection dropped again: nothing to offer.
+    }
+  }
+
+  /** The open sessions no tab shows. */
+  unshown(): Terminal[] {
+    const shown = new Set(this.state.tabs.map((t) => t.session));
+    return this.state.offers.filter((o) => !shown.has(o.id));
+  }
+
+  dismissOffers() {
+    this.offersAsked++;
+    this.set({ offers: [] });
+  }
+
+  /** Reattaches open sessions; their screens are replayed. */
+  reattach(list: Terminal[]) {
+    for (const t of list) this.open({ type: "attach", id: t.id }, originOf(t));
+    const ids = new Set(list.map((t) => t.id));
+    this.set({ offers: this.state.offers.filter((o) => !ids.has(o.id)) });
+  }
+
+  /** Ends a session no tab shows. */
+  async kill(id: string) {
+    await this.backend.killTerminal(this.server, id);
+    this.set({ offers: this.state.offers.filter((o) => o.id !== id) });
+  }
+
+  /** Closes every tab (the server was removed, or the window closes). */
+  closeAll() {
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
+    this.set({ tabs: [], active: null });
+  }
+}
+
+/** The terminals of a server, kept in the session: they outlive its view. */
+export function terminalsOf(session: Session, backend: Backend, server: string): TerminalManager {
+  const key = `terminals:${server}`;
+  let m = session.store.get(key);
+  if (!(m instanceof TerminalManager) || m.backend !== backend) {
+    m = new TerminalManager(backend, server);
+    session.store.set(key, m);
+  }
+  return m as TerminalManager;
+}
+
+/** Closes every terminal of the session, or of one server. */
+export function closeTerminals(session: Session, server?: string) {
+  for (const [key, m] of session.store) if (m instanceof TerminalManager && (server === undefined || key === `terminals:${server}`)) m.closeAll();
+}
