@@ -305,7 +305,8 @@ function ServerViewInner({
           />
           <LiveIndicator live={live} />
         </div>
-        <TerminalArea backend={backend} server={server} local={local} connected={!!conn}>
+        {/* Open agent sessions are offered again each time the server's event stream is back. */}
+        <TerminalArea backend={backend} server={server} local={local} connected={!!conn && live.state === "live"}>
         <div className="min-h-0 flex-1 overflow-y-auto px-6 pt-4 pb-8" data-testid="server-content">
           {nav.canBack && (
             <button

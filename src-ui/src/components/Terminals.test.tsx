@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "../App";
 import { app, FakeBackend, localServer, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
-import { closeTerminals } from "./terminal/manager";
+import { newSession } from "../lib/session";
+import { closeTerminals, loadEngine, terminalsOf } from "./terminal/manager";
 
 // xterm.js needs a canvas and real layout: recording stand-ins instead, which
 // keep what xterm would get and let a test type, select and resize.
@@ -397,6 +398,20 @@ describe("Terminal panel", () => {
     expect(b.terminals[2].kind).toEqual({ type: "container", app: "blog", service: "db" });
   });
 
+  it("asks again when the server's event stream is back after a break", async () => {
+    const b = setup();
+    const open = { id: "term-abc", kind: "shell", app: null, service: null, command: ["/bin/bash"], tty: true, cols: 80, rows: 24, viewers: 0, created_ms: 1, active_ms: 1, exit_status: null };
+    b.on("listTerminals", [], [open]);
+    renderServer(b);
+    const events = await connected(b);
+    await waitFor(() => expect(b.callsOf("listTerminals")).toHaveLength(1));
+    expect(screen.queryByTestId("terminal-reattach")).toBeNull();
+    events.end(uiError("unreachable", "connection reset"));
+    await waitFor(() => expect(b.streams.filter((x) => x.req.type === "events")).toHaveLength(2), { timeout: 3000 });
+    await waitFor(() => expect(b.callsOf("listTerminals")).toHaveLength(2));
+    expect((await screen.findByTestId("terminal-reattach")).textContent).toContain("1 session still open");
+  });
+
   it("lists detached sessions in the menu to attach one or end it; the offer can be dismissed", async () => {
     const b = setup();
     const open = { id: "term-abc", kind: "exec", app: "blog", service: "db", command: ["/bin/sh"], tty: true, cols: 80, rows: 24, viewers: 1, created_ms: 1, active_ms: Date.now(), exit_status: null };
@@ -436,6 +451,34 @@ describe("Terminal panel", () => {
     act(() => closeTerminals(session));
     expect(b.terminals[0].closed).toBe(true);
     expect(terms[0].disposed).toBe(true);
+  });
+
+  it("opens xterm for a tab only once it is in the page (it measures its font there)", async () => {
+    const b = setup();
+    const session = newSession();
+    session.store.set("nav:local", { route: { view: "apps" }, stack: [], last: {} });
+    terminalsOf(session, b, "local").open({ type: "agent_shell" });
+    await act(() => loadEngine());
+    expect(terms).toHaveLength(0);
+    expect(b.terminals).toHaveLength(0);
+    renderServer(b, { view: "apps" }, { session });
+    await waitFor(() => expect(b.terminals).toHaveLength(1));
+    expect(terms).toHaveLength(1);
+    expect(terms[0].opened?.isConnected).toBe(true);
+    expect([b.terminals[0].cols, b.terminals[0].rows]).toEqual([100, 30]);
+
+    // Opened, then the view changed before xterm had loaded: it opens on return.
+    cleanup();
+    const other = newSession();
+    const first = renderServer(b, { view: "apps" }, { session: other });
+    await connected(b);
+    act(() => void terminalsOf(other, b, "local").open({ type: "agent_shell" }));
+    first.unmount();
+    await act(() => loadEngine());
+    expect(terms).toHaveLength(1);
+    renderServer(b, { view: "apps" }, { session: other });
+    await waitFor(() => expect(b.terminals).toHaveLength(2));
+    expect(terms[1].opened?.isConnected).toBe(true);
   });
 
   it("keeps each server's tabs when switching servers, and closes them all when the app goes", async () => {

@@ -91,6 +91,7 @@ class Conn {
   readonly host: HTMLDivElement;
   engine: Engine | null = null;
   handle: number | null = null;
+  private mod: typeof import("./engine") | null = null;
   private started = false;
   private gone = false;
   /** The size the server was last told. */
@@ -113,7 +114,8 @@ class Conn {
     if (!this.started) {
       this.started = true;
       void this.start();
-    } else this.engine?.shown();
+    } else if (this.engine) this.engine.shown();
+    else if (this.mod) this.connect(this.mod);
   }
 
   detach(slot: HTMLElement) {
@@ -121,15 +123,20 @@ class Conn {
   }
 
   private async start() {
-    const { backend, server } = this.mgr;
-    let mod: typeof import("./engine");
     try {
-      mod = await loadEngine();
+      this.mod = await loadEngine();
     } catch (e) {
       this.mgr.patch(this.key, { state: "lost", error: toUiError(e) });
       return;
     }
-    if (this.gone) return;
+    // xterm measures its font when opened: not in an element out of the
+    // page (another server's view came first); the next attach opens it.
+    if (!this.gone && this.host.isConnected) void this.connect(this.mod);
+  }
+
+  private async connect(mod: typeof import("./engine")) {
+    if (this.engine || this.gone) return;
+    const { backend, server } = this.mgr;
     const engine = new mod.Engine(this.host, {
       input: (d) => this.input(d),
       resized: (cols, rows) => this.resized(cols, rows),
