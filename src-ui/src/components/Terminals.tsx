@@ -17,6 +17,8 @@ import {
   ChevronUp,
   Container,
   Cpu,
+  Maximize2,
+  Minimize2,
   Plus,
   Power,
   RotateCcw,
@@ -97,6 +99,7 @@ export function TerminalArea({ backend, server, local, connected, children }: { 
   const mgr = useMemo(() => terminalsOf(session, backend, server), [session, backend, server]);
   const st = useSyncExternalStore(mgr.subscribe, mgr.snapshot);
   const [height, setHeight] = useState(panelHeight);
+  const [maximized, setMaximized] = useState(false);
 
   // After (re)connecting: agent sessions still open that no tab shows.
   useEffect(() => {
@@ -130,7 +133,7 @@ export function TerminalArea({ backend, server, local, connected, children }: { 
           data-shown={st.shown}
           aria-label="Terminals"
           className="relative flex shrink-0 flex-col border-t border-zinc-200 bg-zinc-50 dark:border-zinc-800 dark:bg-zinc-900/40"
-          style={{ height: st.shown ? height : undefined, maxHeight: st.shown ? "calc(100% - 120px)" : undefined }}
+          style={{ height: st.shown ? (maximized ? "calc(100% - 48px)" : height) : undefined, maxHeight: st.shown ? "calc(100% - 48px)" : undefined }}
         >
           {st.shown && (
             <div
@@ -146,6 +149,7 @@ export function TerminalArea({ backend, server, local, connected, children }: { 
                 let h = from;
                 const move = (ev: PointerEvent) => {
                   h = Math.min(Math.max(from + start - ev.clientY, MIN_HEIGHT), window.innerHeight - 140);
+                  setMaximized(false);
                   setHeight(h);
                 };
                 const up = () => {
@@ -156,6 +160,7 @@ export function TerminalArea({ backend, server, local, connected, children }: { 
                 window.addEventListener("pointermove", move);
                 window.addEventListener("pointerup", up);
               }}
+              onDoubleClick={() => setMaximized((m) => !m)}
             />
           )}
           <div className="flex h-9 shrink-0 items-center gap-1 pr-2 pl-2">
@@ -178,6 +183,18 @@ export function TerminalArea({ backend, server, local, connected, children }: { 
               <NewTerminalMenu mgr={mgr} backend={backend} server={server} local={local} onWarm={warm} compact={st.tabs.length > 0} />
             </div>
             {offers.length > 0 && <Offers mgr={mgr} offers={offers} />}
+            {st.shown && (
+              <button
+                type="button"
+                data-testid="terminal-maximize"
+                aria-label={maximized ? "Restore the panel's height" : "Maximize the panel"}
+                title={maximized ? "Restore the panel's height" : "Maximize the panel"}
+                onClick={() => setMaximized((m) => !m)}
+                className="shrink-0 rounded-md p-1 text-zinc-500 hover:bg-zinc-200/70 hover:text-zinc-800 dark:hover:bg-zinc-800 dark:hover:text-zinc-200"
+              >
+                {maximized ? <Minimize2 className="size-3.5" /> : <Maximize2 className="size-3.5" />}
+              </button>
+            )}
             <button
               type="button"
               aria-label={st.shown ? "Hide the terminals" : "Show the terminals"}

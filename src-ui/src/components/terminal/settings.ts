@@ -48,7 +48,7 @@ export function setGpuEnabled(on: boolean) {
 
 export function panelHeight(): number {
   const n = Number(read(HEIGHT_KEY));
-  return n >= 120 && n <= 4000 ? n : 320;
+  return n >= 120 && n <= 4000 ? n : 360;
 }
 
 export function setPanelHeight(h: number) {
