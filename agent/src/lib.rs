@@ -22,6 +22,7 @@ pub mod terminals;
 pub mod tokens;
 pub mod versions;
 pub mod worker;
+pub mod zygote;
 
 /// Version of this agent build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

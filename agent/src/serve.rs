@@ -45,6 +45,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     let db = Db::open(&config.db_path())?;
     let compose = crate::docker::detect_compose().await;
     tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
+    if std::env::var("APPOS_WARM_COMPOSE").as_deref() != Ok("0") {
+        crate::zygote::start(&compose.command, &config.data_dir.join("run/compose")).await;
+    }
     let catalog = crate::catalog::Live::new(&config);
     let stopping = tokio_util::sync::CancellationToken::new();
     let (config_max_terminals, config_idle) = (config.max_terminals, config.terminal_idle);

@@ -888,3 +888,67 @@ fn pulling_logs_per_layer_progress() {
     let vs: Vec<appos_proto::AppVersion> = serde_json::from_slice(&o.stdout).expect("json");
     assert!(vs[0].digests["app"].contains("@sha256:"), "a registry digest: {:?}", vs[0].digests);
 }
+
+/// Cancelling a deployment whose `up` is still running ends it at once and
+/// kills the compose process (with the warm docker-compose: the forked child).
+#[test]
+fn cancelling_a_running_up_kills_the_compose_process() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("cancel");
+    let _p = env.project(&name);
+    let file = env.home.path().join("slow.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  dep:\n    image: {img}\n    command: [\"/bin/sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n    healthcheck:\n      test: [\"CMD\", \"/bin/false\"]\n      interval: 1s\n      retries: 1000\n  app:\n    image: {img}\n    command: [\"/bin/sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n    depends_on:\n      dep:\n        condition: service_healthy\n",
+            img = support::BUSYBOX_IMAGE,
+            label = support::TEST_LABEL
+        ),
+    )
+    .expect("write");
+    let o = env.appos(&["deploy", "-f", &file.display().to_string(), "--name", &name, "--detach"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let c = env.client();
+    // `up` waits for a dependency that never becomes healthy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = rt.block_on(c.deployment(&id)).expect("deployment");
+        if d.steps.iter().any(|s| s.name == "up" && s.state == StepState::Running) {
+            break;
+        }
+        assert!(!d.state.is_terminal(), "ended before up: {d:?}");
+        assert!(std::time::Instant::now() < deadline, "up never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let compose_children = || -> Vec<String> {
+        // The agent's compose processes: its children, and their children (the warm process forks).
+        let agent = env.agent.pid().to_string();
+        let kids = Command::new("pgrep").args(["-P", &agent]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        let mut all: Vec<String> = Vec::new();
+        for k in kids.split_whitespace() {
+            let grand = Command::new("pgrep").args(["-P", k]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            all.extend(grand.split_whitespace().map(str::to_string));
+            // A compose run of its own (not the warm process, whose argv is `python3 -c SCRIPT`).
+            let cmdline = std::fs::read_to_string(format!("/proc/{k}/cmdline")).unwrap_or_default();
+            if cmdline.split('\0').any(|a| a.ends_with("docker-compose") || a == "compose") {
+                all.push(k.to_string());
+            }
+        }
+        all
+    };
+    assert!(!compose_children().is_empty(), "a compose process runs `up`");
+    let o = env.appos(&["cancel", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let d = rt.block_on(c.deployment(&id)).expect("deployment");
+        if d.state == DeploymentState::Cancelled && compose_children().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {:?} with compose processes {:?}", d.state, compose_children());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

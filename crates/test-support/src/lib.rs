@@ -261,6 +261,11 @@ impl Agent {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("agent.log")).unwrap_or_default()
     }
+
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Agent {
