@@ -488,7 +488,13 @@ impl Desktop {
                         if !pending.is_empty() {
                             on_data(std::mem::take(&mut pending));
                         }
-                        on_event(TerminalEvent::Lost { error: invalid("the connection to the terminal was lost; reopen it to reattach".into()) });
+                        let error = UiError {
+                            code: UiErrorCode::Unreachable,
+                            message: "the connection to the terminal was lost; reattach to get its screen back".into(),
+                            host_key: None,
+                            fields: Vec::new(),
+                        };
+                        on_event(TerminalEvent::Lost { error });
                         ended = true;
                     }
                 }
