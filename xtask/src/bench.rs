@@ -100,7 +100,7 @@ fn make_containers(prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every measure, or only `terminals` (`cargo xtask bench terminals`).
+/// Every measure, or only `terminals` or `queues` (`cargo xtask bench terminals`).
 async fn bench(only: Option<String>) -> anyhow::Result<()> {
     support::docker().context("dockerd is needed: start it (scripts/test.sh does)")?;
     support::cleanup_docker()?;
@@ -109,6 +109,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     let token = agent.issue_token("bench", "admin")?;
 
     println!("{:<44} {:>12} {:>14} {:>8}   target", "measure", "AppOS", "baseline", "ratio");
+    if only.as_deref() == Some("queues") {
+        return queues().await;
+    }
     if only.as_deref() == Some("terminals") {
         let kh = tempfile::tempdir()?;
         let session = Arc::new(SshSession::connect(&SshTarget::parse(&sshd.url())?, &bench_ssh_options(&sshd, kh.path())).await?);
