@@ -96,13 +96,12 @@ pub async fn adopt(
 
     // Its own bind mounts stay allowed; everything else is checked like a deploy.
     let allowed = crate::compose::bind_sources(&compose);
-    let staging = check_files(&state, &name, &compose, &env, &allowed, Vec::new()).await?;
+    let (staging, summary) = check_files(&state, &name, &compose, &env, &allowed, Vec::new()).await?;
     if let Err(e) = std::fs::rename(&staging, &dir) {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(ApiError::conflict("app_exists", format!("cannot create {}: {e}", dir.display())));
     }
-    let services = crate::compose::inspect_allowing(&compose, &allowed).map_err(ApiError::invalid)?.services;
-    let digests = crate::deploy::image_digests(&state, &services).await;
+    let digests = crate::deploy::image_digests(&state, &summary.services).await;
 
     let env_json = serde_json::to_string(&env).map_err(ApiError::internal)?;
     let allowed_json = serde_json::to_string(&allowed).map_err(ApiError::internal)?;

@@ -357,7 +357,7 @@ async fn deploy_app(
             return Err(ApiError::invalid(errors));
         }
     }
-    let staging = check_files(&state, &req.name, &req.compose, &req.env, &[], errors).await?;
+    let (staging, _) = check_files(&state, &req.name, &req.compose, &req.env, &[], errors).await?;
     let name = req.name.clone();
     let dir = crate::compose::app_dir(&state.config.apps_dir(), &name);
     let exists = if app_known(&state, &name).await? || dir.exists() {
@@ -426,11 +426,8 @@ async fn check_compose(State(state): State<Shared>, ApiJson(req): ApiJson<appos_
             db(&state, move |db| crate::deploy::store::latest_env(db, &n)).await?.unwrap_or_default()
         }
     };
-    let staging = check_files(&state, &req.name, &req.compose, &env, &[], errors).await?;
+    let (staging, summary) = check_files(&state, &req.name, &req.compose, &env, &[], errors).await?;
     let _ = std::fs::remove_dir_all(&staging);
-    let n = req.name.clone();
-    let allowed = db(&state, move |db| crate::deploy::store::bind_allow(db, &n)).await?;
-    let summary = crate::compose::inspect_allowing(&req.compose, &allowed).map_err(ApiError::invalid)?;
     Ok(Json(appos_proto::ComposeCheck { services: summary.services }))
 }
 
@@ -477,9 +474,11 @@ struct DeploymentsQuery {
 }
 
 /// Checks a compose file and `.env` for app `name` (plus `errors` already
-/// found; bind mounts the app may keep are `also_allowed` besides its recorded ones), then lets the compose tool check them in a staging directory,
-/// which is returned. Nothing else is written; on any error the staging
-/// directory is gone and the error lists every problem.
+/// found; bind mounts the app may keep are `also_allowed` besides its
+/// recorded ones), then lets the compose tool check them in a staging
+/// directory. Returns that directory and what the file holds. Nothing else
+/// is written; on any error the staging directory is gone and the error
+/// lists every problem.
 pub(crate) async fn check_files(
     state: &Shared,
     name: &str,
@@ -487,17 +486,19 @@ pub(crate) async fn check_files(
     env: &std::collections::BTreeMap<String, String>,
     also_allowed: &[String],
     mut errors: Vec<FieldError>,
-) -> Result<std::path::PathBuf, ApiError> {
+) -> Result<(std::path::PathBuf, crate::compose::ComposeSummary), ApiError> {
     errors.extend(crate::compose::check_env(env));
     let n = name.to_string();
     let mut allowed = db(state, move |db| crate::deploy::store::bind_allow(db, &n)).await?;
     allowed.extend_from_slice(also_allowed);
-    if let Err(e) = crate::compose::inspect_allowing(compose, &allowed) {
-        errors.extend(e);
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    let summary = match crate::compose::inspect_allowing(compose, &allowed) {
+        Ok(s) if errors.is_empty() => s,
+        Ok(_) => return Err(ApiError::invalid(errors)),
+        Err(e) => {
+            errors.extend(e);
+            return Err(ApiError::invalid(errors));
+        }
+    };
     let staging = state.config.apps_dir().join(format!(".staging-{:016x}", rand::random::<u64>()));
     crate::deploy::write_app_files(&staging, compose, env).map_err(ApiError::internal)?;
     let argv = crate::compose::command(&state.compose.command, name, &staging, &["config", "-q"]);
@@ -505,7 +506,7 @@ pub(crate) async fn check_files(
         let _ = std::fs::remove_dir_all(&staging);
         return Err(ApiError::invalid(vec![FieldError { field: "compose".into(), message: format!("the compose tool refused the file: {out}") }]));
     }
-    Ok(staging)
+    Ok((staging, summary))
 }
 
 /// Records a deployment of `version` and queues it.

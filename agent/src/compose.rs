@@ -32,7 +32,7 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError { field: field.into(), message: message.into() }
 }
 
-fn valid_service_name(s: &str) -> bool {
+pub(crate) fn valid_service_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty() && b.len() <= 63 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }

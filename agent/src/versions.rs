@@ -136,7 +136,7 @@ async fn save(state: &Shared, app: &str, who: &Principal, compose: String, env: 
     if message.len() > 1000 {
         errors.push(FieldError { field: "message".into(), message: "at most 1000 characters".into() });
     }
-    let staging = check_files(state, app, &compose, &env, &[], errors).await?;
+    let (staging, _) = check_files(state, app, &compose, &env, &[], errors).await?;
     let _ = std::fs::remove_dir_all(&staging);
     let env_json = serde_json::to_string(&env).map_err(ApiError::internal)?;
     let (a, author) = (app.to_string(), who.name.clone());

@@ -320,8 +320,16 @@ fn rand_below(n: u32) -> u32 {
 }
 
 fn worker_cmd(project: &str) -> String {
+    service_cmd(project, Some("worker"))
+}
+
+/// The commands of a project's running containers (of one service, if given).
+fn service_cmd(project: &str, service: Option<&str>) -> String {
+    let mut filters = vec![format!("label=com.docker.compose.project={project}")];
+    filters.extend(service.map(|s| format!("label=com.docker.compose.service={s}")));
     let o = Command::new(support::docker_cli())
-        .args(["ps", "--filter", &format!("label=com.docker.compose.project={project}"), "--filter", "label=com.docker.compose.service=worker"])
+        .arg("ps")
+        .args(filters.iter().flat_map(|f| ["--filter", f.as_str()]))
         .args(["--format", "{{.Command}}", "--no-trunc"])
         .output()
         .expect("docker ps");
@@ -831,7 +839,7 @@ fn adopt_a_stack_started_by_hand() {
     std::fs::write(&v2, saved.replace("${NAP}", "'7200'")).expect("write");
     let o = env.appos(&["set-compose", &name, "-f", &v2.display().to_string(), "-m", "longer", "--deploy"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(worker_like_cmd(&name).contains("7200"), "{}", worker_like_cmd(&name));
+    assert!(service_cmd(&name, None).contains("7200"), "{}", service_cmd(&name, None));
     // …but not add one outside its directory.
     let bad = stack.path().join("bad.yml");
     std::fs::write(&bad, saved.replace("- ./html:/html", "- /etc:/host-etc").replace(&format!("{}/html:/html", stack.path().display()), "/etc:/host-etc")).expect("write");
@@ -840,14 +848,6 @@ fn adopt_a_stack_started_by_hand() {
 
     let o = env.appos(&["restart", &name]);
     assert!(o.status.success(), "{}", text(&o));
-}
-
-fn worker_like_cmd(project: &str) -> String {
-    let o = Command::new(support::docker_cli())
-        .args(["ps", "--filter", &format!("label=com.docker.compose.project={project}"), "--format", "{{.Command}}", "--no-trunc"])
-        .output()
-        .expect("docker ps");
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// An image that is not on the server is pulled from a real registry, and

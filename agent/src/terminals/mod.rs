@@ -120,6 +120,12 @@ impl Session {
         while self.out.len() >= QUEUE && tokio::time::Instant::now() < deadline && !self.stop.is_cancelled() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        self.publish(frame);
+    }
+
+    /// Appends to the replay and broadcasts under one lock, so a viewer that
+    /// subscribes sees each frame exactly once: in its replay or live.
+    fn publish(&self, frame: Bytes) {
         self.touch();
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.push(&frame);
@@ -132,10 +138,7 @@ impl Session {
         while self.out.len() >= QUEUE && std::time::Instant::now() < deadline && !self.stop.is_cancelled() {
             std::thread::sleep(Duration::from_millis(1));
         }
-        self.touch();
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.push(&frame);
-        let _ = self.out.send(frame);
+        self.publish(frame);
     }
 
     fn finish(&self, status: i64) {
@@ -476,7 +479,7 @@ async fn open_exec(
     if !crate::api::valid_app_name(app) {
         return Err(TerminalError::Invalid("app names match ^[a-z0-9][a-z0-9_-]{0,62}$".into()));
     }
-    if service.is_empty() || service.len() > 128 || !service.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+    if !crate::compose::valid_service_name(service) {
         return Err(TerminalError::Invalid("service names use letters, digits, '_', '-' and '.'".into()));
     }
     if command.len() > 256 || command.iter().any(|a| a.len() > 8192 || a.contains('\0')) {
