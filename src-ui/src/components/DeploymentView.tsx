@@ -5,7 +5,7 @@ import { toUiError } from "../api/backend";
 import type { StreamItem, UiError } from "../api/desktop.gen";
 import type { Deployment, DeploymentStep, LogLine } from "../api/types.gen";
 import { fmtAgo, fmtBytes, fmtClock, fmtDuration, fmtTime } from "../lib/format";
-import { useLoad, useStream, useTick } from "../lib/hooks";
+import { useLoad, useStickToBottom, useStream, useTick } from "../lib/hooks";
 import { foldPull, layerFraction, layerPhase, type ImagePull } from "../lib/pull";
 import { isTerminal, useServer, useServerEvents } from "../lib/server";
 import { Badge, Button, CopyButton, cx, ErrorAlert, LoadingBlock, stateTone } from "./ui";
@@ -246,12 +246,7 @@ function PullProgress({ pulls, running }: { pulls: ImagePull[]; running: boolean
 
 // Memoised: the header ticks every second, the log need not re-render with it.
 const LogPanel = memo(function LogPanel({ lines, end, onReconnect }: { lines: LogLine[]; end: { error: UiError | null } | null; onReconnect: () => void }) {
-  const box = useRef<HTMLDivElement>(null);
-  const stick = useRef(true);
-  useEffect(() => {
-    const el = box.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
-  }, [lines]);
+  const { box, onScroll } = useStickToBottom([lines]);
   // Consecutive lines of one step form a group under the step's name.
   const groups = useMemo(() => {
     const out: { step: string; lines: LogLine[] }[] = [];
@@ -278,10 +273,7 @@ const LogPanel = memo(function LogPanel({ lines, end, onReconnect }: { lines: Lo
       <div
         ref={box}
         data-testid="deployment-log"
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-        }}
+        onScroll={onScroll}
         className="max-h-[28rem] min-h-24 overflow-auto rounded-xl border border-zinc-200 bg-zinc-50 py-1 font-mono text-xs leading-5 dark:border-zinc-800 dark:bg-zinc-950"
       >
         {lines.length === 0 && <p className="px-3 py-2 text-zinc-500">{end ? "No log lines." : "Waiting for log lines…"}</p>}

@@ -3,7 +3,7 @@ import { memo, useCallback, useEffect, useMemo, useRef, useState, type ReactNode
 import { Eraser, Pause, Play, RefreshCw, Search } from "lucide-react";
 import type { StreamItem, UiError } from "../api/desktop.gen";
 import type { AppLogLine } from "../api/types.gen";
-import { useDebouncedValue, useStream } from "../lib/hooks";
+import { useDebouncedValue, useStickToBottom, useStream } from "../lib/hooks";
 import { useServer } from "../lib/server";
 import { useSessionState } from "../lib/session";
 import { Button, cx, ErrorAlert, Input, Select } from "./ui";
@@ -87,12 +87,7 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
   }, []);
   useStream(backend, server, req, onItem, epoch);
 
-  const box = useRef<HTMLDivElement>(null);
-  const atBottom = useRef(true);
-  useEffect(() => {
-    const el = box.current;
-    if (el && opts.follow && atBottom.current) el.scrollTop = el.scrollHeight;
-  }, [rows, opts.follow]);
+  const { box, onScroll } = useStickToBottom([rows], opts.follow);
 
   const highlight = useMemo(() => {
     if (!grep) return null;
@@ -154,10 +149,7 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
       <div
         ref={box}
         data-testid="logs-output"
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-        }}
+        onScroll={onScroll}
         className="h-[32rem] overflow-auto rounded-xl border border-zinc-200 bg-zinc-50 py-1 font-mono text-xs leading-5 dark:border-zinc-800 dark:bg-zinc-950"
       >
         {rows.length === 0 && <p className="px-3 py-2 text-zinc-500">{end ? "No log lines." : "Waiting for log lines…"}</p>}

@@ -144,3 +144,23 @@ export function useTick(on: boolean, ms = 1000) {
     return () => clearInterval(t);
   }, [on, ms]);
 }
+
+/**
+ * A scrolling log box that stays at the bottom while the reader is there:
+ * scrolled up, it stays put. Returns the box's ref and its onScroll handler;
+ * `deps` are what grows the content, `enabled` turns following off.
+ */
+export function useStickToBottom(deps: DependencyList, enabled = true) {
+  const box = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  useEffect(() => {
+    const el = box.current;
+    if (el && enabled && atBottom.current) el.scrollTop = el.scrollHeight;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, enabled]);
+  const onScroll = useCallback((e: { currentTarget: HTMLElement }) => {
+    const el = e.currentTarget;
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+  }, []);
+  return { box, onScroll };
+}
