@@ -547,7 +547,10 @@ impl TauriDriver {
             .spawn()
             .context("starting dbus-run-session tauri-driver")?;
         let mut d = TauriDriver { port, log, child };
-        if let Err(e) = wait_until("tauri-driver", Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+        // Both tauri-driver and the WebKitWebDriver it starts must listen:
+        // a session asked for before the second does fails to connect.
+        let listening = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+        if let Err(e) = wait_until("tauri-driver", Duration::from_secs(15), || listening(port) && listening(native)) {
             kill_group(&mut d.child);
             bail!("{e}: {}", std::fs::read_to_string(&d.log).unwrap_or_default());
         }
