@@ -1,42 +1,30 @@
 //! The AppOS agent: a headless daemon on one Docker host.
 //!
-//! It owns the server side of the AppOS API: tokens (`tokens`), storage
-//! (`db`), the Docker inventory (`docker`) and the HTTP routes (`api`). The
-//! binary in `main.rs` is a thin clap layer over this library so that tests
-//! can run an agent in-process or as a child process.
+//! Layers, each importing only those below it (`tests/tidy.rs` enforces it):
+//!
+//! - `http`: the router, the token gate, extractors, problem JSON, OpenAPI,
+//!   and one thin route file per area. The only module that knows axum.
+//! - `services`: what the agent does (apps, versions, deployments, tasks,
+//!   catalog, events, logs, terminals, tokens). They take the shared
+//!   [`state::AgentState`] and return [`error::AgentError`] (or an error of
+//!   their own area), which `http` turns into answers.
+//! - `infra`: configuration, Docker, the compose tool, the queue backends,
+//!   SQLite (one module per table). Never imports a service.
+//! - `core`, `error`, `clock`: pure decisions with table-driven tests, the
+//!   domain error, the clock. No I/O.
+//!
+//! `state.rs` holds the shared handles; `serve.rs` is the composition root
+//! that builds them and starts the listeners and background loops; the
+//! binary in `main.rs` is a thin clap layer over this library.
 
-pub mod adopt;
-pub mod api;
-pub mod catalog;
-pub mod compose;
-pub mod config;
-pub mod db;
-pub mod deploy;
-pub mod docker;
-pub mod events;
-pub mod logs;
-pub mod queue;
-pub mod redis_server;
+pub mod clock;
+pub mod core;
+pub mod error;
+pub mod http;
+pub mod infra;
 pub mod serve;
-pub mod terminals;
-pub mod tokens;
-pub mod versions;
-pub mod worker;
-pub mod zygote;
+pub mod services;
+pub mod state;
 
 /// Version of this agent build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Current time in milliseconds since the epoch.
-pub fn unix_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// Current time in seconds since the epoch. Passed into the places that need
-/// it rather than read inside them, so that tests can control it.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use appos_agent::config::{Config, Layer, LogFormat};
-use appos_agent::{db::Db, tokens};
+use appos_agent::infra::config::{Config, Layer, LogFormat};
+use appos_agent::infra::db::Db;
+use appos_agent::services::tokens;
 use appos_proto::TokenScope;
 use clap::{Parser, Subcommand};
 
@@ -115,7 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = resolve(&cli, Layer::default())?;
             appos_agent::serve::prepare_data_dir(&config)?;
             let db = Db::open(&config.db_path())?;
-            let now = appos_agent::unix_now();
+            let now = appos_agent::clock::Clock::now(&appos_agent::clock::SystemClock);
             match command {
                 TokenCommand::Issue { name, scope, replace } => {
                     let secret = tokens::issue(&db, name, *scope, *replace, now)?;
@@ -142,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi => {
-            print!("{}", appos_agent::api::openapi_json());
+            print!("{}", appos_agent::http::openapi_json());
             Ok(())
         }
     }

@@ -1,5 +1,8 @@
-//! Starting the agent: data directories, the API socket, an optional loopback
-//! TCP listener, and a graceful stop on SIGTERM or Ctrl-C.
+//! The composition root: builds the shared state (data directories,
+//! database, Docker, compose tool, queue, catalog), the task registry and
+//! the router, starts the listeners (the API socket and an optional loopback
+//! TCP port), the workers and the background loops, and stops gracefully on
+//! SIGTERM or Ctrl-C.
 
 use std::future::IntoFuture;
 use std::os::unix::fs::PermissionsExt;
@@ -9,9 +12,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio::net::{TcpListener, UnixListener};
 
-use crate::api::{self, AgentState};
-use crate::config::Config;
-use crate::db::Db;
+use crate::infra::config::Config;
+use crate::infra::db::Db;
+use crate::state::AgentState;
 
 /// Creates the data layout with restrictive modes.
 pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
@@ -39,21 +42,21 @@ fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
-    let docker = crate::docker::connect(config.docker_host.as_deref()).await?;
-    crate::docker::check_same_path(&docker, &config.data_dir).await?;
+    let docker = crate::infra::docker::connect(config.docker_host.as_deref()).await?;
+    crate::infra::docker::check_same_path(&docker, &config.data_dir).await?;
     prepare_data_dir(&config)?;
-    let db = Db::open(&config.db_path())?;
-    let compose = crate::docker::detect_compose().await;
+    let db = Arc::new(Db::open(&config.db_path())?);
+    let compose = crate::infra::docker::detect_compose().await;
     tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
     if std::env::var("APPOS_WARM_COMPOSE").as_deref() != Ok("0") {
-        crate::zygote::start(&compose.command, &config.data_dir.join("run/compose")).await;
+        crate::infra::zygote::start(&compose.command, &config.data_dir.join("run/compose")).await;
     }
-    let catalog = crate::catalog::Live::new(&config);
+    let catalog = crate::services::catalog::Live::new(&config);
     let stopping = tokio_util::sync::CancellationToken::new();
     let (config_max_terminals, config_idle) = (config.max_terminals, config.terminal_idle);
     let redis_url = match &config.redis_server {
         Some(bin) => {
-            let server = crate::redis_server::RedisServer::new(bin, &config.data_dir);
+            let server = crate::infra::redis_server::RedisServer::new(bin, &config.data_dir);
             let url = server.url();
             server.start(stopping.clone()).await?;
             Some(url)
@@ -61,11 +64,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         None => config.redis_url.clone(),
     };
     let queue = match &redis_url {
-        Some(url) => crate::queue::AnyQueue::Redis(
-            crate::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {url}"))?,
+        Some(url) => crate::infra::queue::AnyQueue::Redis(
+            crate::infra::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {url}"))?,
         ),
-        None => crate::queue::AnyQueue::Sqlite(crate::queue::SqliteQueue::open(&config.queue_path())?),
+        None => crate::infra::queue::AnyQueue::Sqlite(crate::infra::queue::SqliteQueue::open(&config.queue_path())?),
     };
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
     let state = Arc::new(AgentState {
         config,
         db,
@@ -73,10 +77,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         compose,
         queue,
         queue_wakeup: tokio::sync::Notify::new(),
-        started_at: crate::unix_now(),
+        started_at: clock.now(),
+        clock,
         catalog,
         events: Default::default(),
-        terminals: crate::terminals::Terminals::new(config_max_terminals, config_idle),
+        terminals: crate::services::terminals::Terminals::new(config_max_terminals, config_idle),
         stopping,
     });
     remove_leftovers(&state).await;
@@ -89,10 +94,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let socket_path = state.config.socket_path();
     let unix = bind_socket(&socket_path)?;
     tracing::info!(socket = %socket_path.display(), "listening");
-    let app = api::router(state.clone());
+    let app = crate::http::router(state.clone());
     let stop_workers = tokio_util::sync::CancellationToken::new();
-    let mut workers = crate::worker::start(state.clone(), state.config.workers, stop_workers.clone());
-    workers.spawn(crate::events::watch_docker(state.clone(), stop_workers.clone()));
+    let registry = Arc::new(crate::services::tasks::registry());
+    let mut workers = crate::services::tasks::start(state.clone(), registry, state.config.workers, stop_workers.clone());
+    workers.spawn(crate::services::docker_events::watch(state.clone(), stop_workers.clone()));
     {
         // Idle terminals expire.
         let (s, stop) = (state.clone(), stop_workers.clone());
@@ -188,14 +194,10 @@ pub async fn process_exit(pid: Option<u32>) {
 /// An agent killed while accepting a deployment can leave a staging directory,
 /// or an app directory whose database rows were never committed. Both hold
 /// only the files AppOS wrote, so they are removed at start.
-async fn remove_leftovers(state: &crate::api::Shared) {
+async fn remove_leftovers(state: &crate::state::Shared) {
     let root = state.config.apps_dir();
     let Ok(entries) = std::fs::read_dir(&root) else { return };
-    let known: std::collections::HashSet<String> = {
-        let conn = state.db.conn();
-        let names = conn.prepare("SELECT name FROM apps").and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect());
-        names.unwrap_or_default()
-    };
+    let known = crate::infra::db::apps::names(&state.db).unwrap_or_default();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();

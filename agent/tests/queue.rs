@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use appos_agent::queue::{Failure, Heartbeat, NewTask, Queue, QueueError, RedisQueue, SqliteQueue, TaskState};
+use appos_agent::infra::queue::{Failure, Heartbeat, NewTask, Queue, QueueError, RedisQueue, SqliteQueue, TaskState};
 use appos_test_support as support;
 use serde_json::json;
 

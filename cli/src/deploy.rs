@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use appos_client::Client;
-use appos_proto::{DeployRequest, Deployment, DeploymentState, StepState};
+use appos_proto::calls::*;
+use appos_proto::{AppAction, AppName, DeployRequest, Deployment, DeploymentState, StepState};
 use clap::Args;
 
 use crate::{output, Output};
@@ -61,7 +62,8 @@ pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::R
         (None, None) => bail!("give a catalog template id or -f compose.yml"),
     };
     let name = args.name.clone().or_else(|| args.catalog_id.clone()).unwrap_or_default();
-    let accepted = client.deploy(&DeployRequest { name, compose, env, message: args.message, catalog }).await?;
+    let name = AppName::parse(&name).with_context(|| format!("cannot name an app {name:?}"))?;
+    let accepted = client.call(&DeployRequest { name, compose, env, message: args.message, catalog }).await?;
     if !accepted.generated.is_empty() && out == Output::Table {
         eprintln!("generated secrets (shown this once; they are in the app's .env on the server):");
         for (k, v) in &accepted.generated {
@@ -96,6 +98,7 @@ fn step_mark(s: StepState) -> &'static str {
         StepState::Succeeded => "✓",
         StepState::Skipped => "–",
         StepState::Failed => "✗",
+        StepState::Interrupted => "↯",
     }
 }
 
@@ -129,7 +132,7 @@ impl Progress {
 
     fn log(&self, line: &appos_proto::LogLine) {
         if line.step == "pull" && !self.multi.is_hidden() {
-            if let Some(p) = appos_proto::PullProgress::parse(&line.text).filter(appos_proto::PullProgress::is_layer) {
+            if let Some(p) = line.pull.as_ref().filter(|p| p.is_layer()) {
                 let mut layers = self.layers.lock().unwrap_or_else(|e| e.into_inner());
                 let bar = layers.entry(p.layer.clone()).or_insert_with(|| {
                     let b = self.multi.insert_before(&self.step, indicatif::ProgressBar::new(0));
@@ -175,7 +178,7 @@ impl Progress {
 async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
     let table = out == Output::Table;
     let progress = Progress::new(table && std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let log = client.follow_deployment_log(id, |line| {
+    let log = client.stream(&FollowDeploymentLog { id: id.to_string() }, |line| {
         if table {
             progress.log(&line);
         }
@@ -183,7 +186,7 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
     let steps = async {
         let mut shown: BTreeMap<(usize, String), StepState> = BTreeMap::new();
         loop {
-            let d = client.deployment(id).await?;
+            let d = client.call(&GetDeployment { id: id.to_string() }).await?;
             for (i, s) in d.steps.iter().enumerate() {
                 let key = (i, s.name.clone());
                 if shown.get(&key) != Some(&s.state) {
@@ -225,7 +228,7 @@ pub async fn show(client: &Client, id: &str, follow_it: bool, out: Output) -> an
     if follow_it {
         return follow(client, id, out).await;
     }
-    let d = client.deployment(id).await?;
+    let d = client.call(&GetDeployment { id: id.to_string() }).await?;
     match out {
         Output::Json => output::json(&d),
         Output::Table => {
@@ -241,8 +244,8 @@ pub async fn show(client: &Client, id: &str, follow_it: bool, out: Output) -> an
     }
 }
 
-pub async fn list(client: &Client, app: Option<&str>, out: Output) -> anyhow::Result<()> {
-    let ds = client.deployments(app).await?;
+pub async fn list(client: &Client, app: Option<AppName>, out: Output) -> anyhow::Result<()> {
+    let ds = client.call(&ListDeployments { app }).await?;
     match out {
         Output::Json => output::json(&ds),
         Output::Table => {
@@ -253,7 +256,7 @@ pub async fn list(client: &Client, app: Option<&str>, out: Output) -> anyhow::Re
 }
 
 pub async fn cancel(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
-    let d = client.cancel_deployment(id).await?;
+    let d = client.call(&CancelDeployment { id: id.to_string() }).await?;
     match out {
         Output::Json => output::json(&d),
         Output::Table => {
@@ -263,13 +266,13 @@ pub async fn cancel(client: &Client, id: &str, out: Output) -> anyhow::Result<()
     }
 }
 
-pub async fn status(client: &Client, app: &str, out: Output) -> anyhow::Result<()> {
-    let a = client.app(app).await?;
-    let last = client.deployments(Some(app)).await?.into_iter().next();
+pub async fn status(client: &Client, app: &AppName, out: Output) -> anyhow::Result<()> {
+    let a = client.call(&GetApp { app: app.clone() }).await?;
+    let last = client.call(&ListDeployments { app: Some(app.clone()) }).await?.into_iter().next();
     match out {
         Output::Json => output::json(&serde_json::json!({ "app": a, "last_deployment": last })),
         Output::Table => {
-            println!("{}  {}  {}", a.name, crate::state_word(a.state), if a.managed { "managed by AppOS" } else { "created outside AppOS" });
+            println!("{}  {}  {}", a.name, crate::state_word(&a), if a.managed { "managed by AppOS" } else { "created outside AppOS" });
             for s in &a.services {
                 for c in &s.containers {
                     println!("  {:<12} {:<28} {:<10} {}", s.name, c.name, c.state, c.status);
@@ -283,8 +286,8 @@ pub async fn status(client: &Client, app: &str, out: Output) -> anyhow::Result<(
     }
 }
 
-pub async fn history(client: &Client, app: &str, out: Output) -> anyhow::Result<()> {
-    let vs = client.versions(app).await?;
+pub async fn history(client: &Client, app: &AppName, out: Output) -> anyhow::Result<()> {
+    let vs = client.call(&ListVersions { app: app.clone() }).await?;
     match out {
         Output::Json => output::json(&vs),
         Output::Table => {
@@ -305,8 +308,9 @@ fn time_of(secs: i64) -> String {
 }
 
 /// Saves a version; with `deploy`, follows its deployment.
-pub async fn save(client: &Client, app: &str, compose: String, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
-    let saved = client.save_version(app, &appos_proto::SaveVersionRequest { compose, env: None, message, deploy }).await?;
+pub async fn save(client: &Client, app: &AppName, compose: String, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
+    let request = appos_proto::SaveVersionRequest { compose, env: None, message, deploy };
+    let saved = client.call(&SaveVersion { app: app.clone(), request }).await?;
     if out == Output::Table {
         eprintln!("saved {} version {}", saved.app, saved.version);
     }
@@ -319,9 +323,9 @@ pub async fn save(client: &Client, app: &str, compose: String, message: Option<S
 
 /// Opens the latest compose file in $EDITOR (else $VISUAL, else vi) and
 /// saves what comes back as a new version, unless nothing changed.
-pub async fn edit(client: &Client, app: &str, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
-    let latest = client.versions(app).await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("{app} has no versions"))?;
-    let current = client.version(app, latest.version).await?.compose;
+pub async fn edit(client: &Client, app: &AppName, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
+    let latest = client.call(&ListVersions { app: app.clone() }).await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("{app} has no versions"))?;
+    let current = client.call(&GetVersion { app: app.clone(), version: latest.version }).await?.compose;
     let dir = tempfile_dir()?;
     let path = dir.join(format!("{app}.compose.yml"));
     std::fs::write(&path, &current)?;
@@ -348,8 +352,8 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-pub async fn rollback(client: &Client, app: &str, version: u32, pin_digests: bool, out: Output) -> anyhow::Result<()> {
-    let saved = client.rollback(app, version, pin_digests).await?;
+pub async fn rollback(client: &Client, app: &AppName, version: u32, pin_digests: bool, out: Output) -> anyhow::Result<()> {
+    let saved = client.call(&RollbackApp { app: app.clone(), request: appos_proto::RollbackRequest { version, pin_digests } }).await?;
     if out == Output::Table {
         eprintln!("rolling {app} back to version {version} as version {}", saved.version);
     }
@@ -359,8 +363,8 @@ pub async fn rollback(client: &Client, app: &str, version: u32, pin_digests: boo
     }
 }
 
-pub async fn adopt(client: &Client, project: &str, out: Output) -> anyhow::Result<()> {
-    let saved = client.adopt(project).await?;
+pub async fn adopt(client: &Client, project: AppName, out: Output) -> anyhow::Result<()> {
+    let saved = client.call(&appos_proto::AdoptRequest { project }).await?;
     match out {
         Output::Json => output::json(&saved),
         Output::Table => {
@@ -370,8 +374,8 @@ pub async fn adopt(client: &Client, project: &str, out: Output) -> anyhow::Resul
     }
 }
 
-pub async fn redeploy(client: &Client, app: &str, out: Output) -> anyhow::Result<()> {
-    let saved = client.redeploy(app).await?;
+pub async fn redeploy(client: &Client, app: &AppName, out: Output) -> anyhow::Result<()> {
+    let saved = client.call(&RedeployApp { app: app.clone() }).await?;
     match saved.deployment_id {
         Some(id) => follow(client, &id, out).await,
         None => Ok(()),
@@ -379,13 +383,13 @@ pub async fn redeploy(client: &Client, app: &str, out: Output) -> anyhow::Result
 }
 
 /// start, stop, restart, update: queued like a deployment and followed.
-pub async fn action(client: &Client, app: &str, action: &str, out: Output) -> anyhow::Result<()> {
-    let d = client.app_action(app, action).await?;
+pub async fn action(client: &Client, app: &AppName, action: AppAction, out: Output) -> anyhow::Result<()> {
+    let d = client.call(&RunAppAction { app: app.clone(), action }).await?;
     follow(client, &d.id, out).await
 }
 
 pub async fn refresh_catalog(client: &Client, out: Output) -> anyhow::Result<()> {
-    let r = client.refresh_catalog().await?;
+    let r = client.call(&RefreshCatalog {}).await?;
     if out == Output::Json {
         return output::json(&r);
     }
@@ -402,8 +406,8 @@ pub async fn refresh_catalog(client: &Client, out: Output) -> anyhow::Result<()>
     Ok(())
 }
 
-pub async fn catalog(client: &Client, search: Option<&str>, out: Output) -> anyhow::Result<()> {
-    let entries = client.catalog(search).await?;
+pub async fn catalog(client: &Client, search: Option<String>, out: Output) -> anyhow::Result<()> {
+    let entries = client.call(&ListCatalog { search }).await?;
     match out {
         Output::Json => output::json(&entries),
         Output::Table => {

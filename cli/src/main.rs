@@ -8,7 +8,8 @@ use appos_client::connect::{self, AddServer};
 use appos_client::profile::{self, Profiles, ServerProfile, TokenLocation};
 use appos_client::ssh::{ConnectOptions, NewKeyPolicy};
 use appos_client::{Client, ClientError};
-use appos_proto::{App, AppState};
+use appos_proto::calls::{DeleteApp, DiffVersions, GetAppLogs, GetInfo, ListApps};
+use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod deploy;
@@ -64,9 +65,9 @@ enum Command {
         command: Option<CatalogCommand>,
     },
     /// An app's state and its latest deployment.
-    Status { app: String },
+    Status { app: AppName },
     /// Recent deployments, of all apps or of one.
-    Deployments { app: Option<String> },
+    Deployments { app: Option<AppName> },
     /// One deployment: its steps, or its live log with --follow.
     Deployment {
         id: String,
@@ -77,12 +78,12 @@ enum Command {
     /// Cancel a queued or running deployment.
     Cancel { id: String },
     /// The versions of an app's compose file and .env.
-    History { app: String },
+    History { app: AppName },
     /// A unified diff between two versions.
-    Diff { app: String, from: u32, to: u32 },
+    Diff { app: AppName, from: u32, to: u32 },
     /// Save a new version of the compose file (and deploy it with --deploy).
     SetCompose {
-        app: String,
+        app: AppName,
         #[arg(long, short = 'f')]
         file: std::path::PathBuf,
         #[arg(long, short = 'm')]
@@ -92,7 +93,7 @@ enum Command {
     },
     /// Edit the compose file in $EDITOR; saving it makes a new version.
     Edit {
-        app: String,
+        app: AppName,
         #[arg(long, short = 'm')]
         message: Option<String>,
         /// Deploy the new version.
@@ -101,7 +102,7 @@ enum Command {
     },
     /// Deploy version N's compose file and .env again, as a new version.
     Rollback {
-        app: String,
+        app: AppName,
         #[arg(value_name = "VERSION")]
         to: u32,
         /// Run exactly the images VERSION last ran with (by digest), not what its tags point to now.
@@ -109,13 +110,13 @@ enum Command {
         pin_digests: bool,
     },
     /// Deploy the latest version again.
-    Redeploy { app: String },
+    Redeploy { app: AppName },
     /// Run a command in an app's container (default: a shell), interactive on a terminal.
     Exec {
-        app: String,
+        app: AppName,
         /// The service (needed when the app has several).
         #[arg(long, short)]
-        service: Option<String>,
+        service: Option<ServiceName>,
         /// The command and its arguments, after `--`.
         #[arg(last = true)]
         command: Vec<String>,
@@ -135,25 +136,25 @@ enum Command {
     /// Manage a compose project started outside AppOS: its compose files become version 1 (nothing restarts).
     Adopt {
         /// The compose project name (see `appos list`).
-        project: String,
+        project: AppName,
     },
     /// Start the app's containers.
-    Start { app: String },
+    Start { app: AppName },
     /// Stop the app's containers.
-    Stop { app: String },
+    Stop { app: AppName },
     /// Restart the app's containers.
-    Restart { app: String },
+    Restart { app: AppName },
     /// Pull newer images and recreate what changed.
-    Update { app: String },
+    Update { app: AppName },
     /// What the app's containers print.
     Logs {
-        app: String,
+        app: AppName,
         /// Keep printing new lines.
         #[arg(long, short = 'f')]
         follow: bool,
         /// Only this service.
         #[arg(long)]
-        service: Option<String>,
+        service: Option<ServiceName>,
         /// Lines per container from the end (a number or "all").
         #[arg(long, default_value = "200")]
         tail: String,
@@ -166,7 +167,7 @@ enum Command {
     },
     /// Take the app down and forget it; its volumes are kept unless --volumes.
     Delete {
-        app: String,
+        app: AppName,
         /// Also remove the app's volumes (its data).
         #[arg(long)]
         volumes: bool,
@@ -259,16 +260,9 @@ fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
-/// Distinct codes for the failures scripts branch on.
+/// Distinct codes for the failures scripts branch on (`ErrorClass::exit_code`).
 fn exit_code(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<ClientError>() {
-        Some(ClientError::HostKeyUnknown { .. } | ClientError::HostKeyChanged { .. }) => 3,
-        Some(ClientError::AuthRejected { .. } | ClientError::KeyEncrypted { .. }) => 4,
-        Some(ClientError::Unreachable { .. }) => 5,
-        Some(ClientError::AgentMissing(_)) => 6,
-        Some(ClientError::Api(p)) if p.status == 401 || p.status == 403 => 4,
-        _ => 1,
-    }
+    e.downcast_ref::<ClientError>().map(|c| c.class().exit_code()).unwrap_or(1)
 }
 
 fn env(k: &str) -> Option<String> {
@@ -287,7 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command } => config(command, &mut profiles).await,
         Command::Info => {
             let client = client(&profiles, cli.server.as_deref()).await?;
-            let info = client.info().await?;
+            let info = client.call(&GetInfo {}).await?;
             match cli.output {
                 Output::Json => output::json(&info),
                 Output::Table => {
@@ -324,15 +318,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(CatalogCommand::Search { term }) => Some(term),
                 _ => None,
             };
-            deploy::catalog(&client(&profiles, cli.server.as_deref()).await?, term.as_deref(), cli.output).await
+            deploy::catalog(&client(&profiles, cli.server.as_deref()).await?, term, cli.output).await
         }
         Command::Status { app } => deploy::status(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
-        Command::Deployments { app } => deploy::list(&client(&profiles, cli.server.as_deref()).await?, app.as_deref(), cli.output).await,
+        Command::Deployments { app } => deploy::list(&client(&profiles, cli.server.as_deref()).await?, app, cli.output).await,
         Command::Deployment { id, follow } => deploy::show(&client(&profiles, cli.server.as_deref()).await?, &id, follow, cli.output).await,
         Command::Cancel { id } => deploy::cancel(&client(&profiles, cli.server.as_deref()).await?, &id, cli.output).await,
         Command::History { app } => deploy::history(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
         Command::Diff { app, from, to } => {
-            print!("{}", client(&profiles, cli.server.as_deref()).await?.diff(&app, from, to).await?);
+            print!("{}", client(&profiles, cli.server.as_deref()).await?.call(&DiffVersions { app, from, to }).await?);
             Ok(())
         }
         Command::SetCompose { app, file, message, deploy: d } => {
@@ -354,26 +348,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(TerminalsCommand::Kill { id }) => term::kill(&c, &id).await,
             }
         }
-        Command::Adopt { project } => deploy::adopt(&client(&profiles, cli.server.as_deref()).await?, &project, cli.output).await,
+        Command::Adopt { project } => deploy::adopt(&client(&profiles, cli.server.as_deref()).await?, project, cli.output).await,
         Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
-        Command::Start { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "start", cli.output).await,
-        Command::Stop { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "stop", cli.output).await,
-        Command::Restart { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "restart", cli.output).await,
-        Command::Update { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, "update", cli.output).await,
+        Command::Start { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Start, cli.output).await,
+        Command::Stop { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Stop, cli.output).await,
+        Command::Restart { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Restart, cli.output).await,
+        Command::Update { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Update, cli.output).await,
         Command::Logs { app, follow, service, tail, since, grep } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
-            let mut q = vec![format!("tail={}", appos_client::api::encode_segment(&tail)), format!("follow={follow}")];
-            if let Some(s) = service {
-                q.push(format!("service={}", appos_client::api::encode_segment(&s)));
-            }
-            if let Some(s) = since {
-                q.push(format!("since={}", appos_client::api::encode_segment(&s)));
-            }
-            if let Some(g) = grep {
-                q.push(format!("grep={}", appos_client::api::encode_segment(&g)));
-            }
+            let query = LogsQuery { service, tail: Some(tail), since, follow, grep };
             let json = cli.output == Output::Json;
-            c.app_logs(&app, &q.join("&"), |l| {
+            c.stream(&GetAppLogs { app, query }, |l| {
                 if json {
                     println!("{}", serde_json::to_string(&l).unwrap_or_default());
                 } else {
@@ -385,12 +370,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Delete { app, volumes } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
-            let d = c.delete_app(&app, volumes).await?;
+            let d = c.call(&DeleteApp { app, volumes }).await?;
             deploy::show(&c, &d.id, true, cli.output).await
         }
         Command::List => {
             let client = client(&profiles, cli.server.as_deref()).await?;
-            let apps = client.apps().await?;
+            let apps = client.call(&ListApps {}).await?;
             match cli.output {
                 Output::Json => output::json(&apps),
                 Output::Table => {
@@ -565,14 +550,17 @@ fn confirm_host_key(host: &str, algorithm: &str, fingerprint: &str) -> anyhow::R
     Ok(line.trim().eq_ignore_ascii_case("yes"))
 }
 
-/// Short state word for tables.
-pub fn state_word(s: AppState) -> &'static str {
-    match s {
+/// Short state words for tables: the containers' state, and for an app
+/// with none, whether its last deployment failed.
+pub fn state_word(app: &App) -> &'static str {
+    let failed = app.last_deployment.as_ref().is_some_and(|d| d.state == appos_proto::DeploymentState::Failed);
+    match app.state {
         AppState::Running => "running",
         AppState::Partial => "partial",
         AppState::Degraded => "degraded",
         AppState::Stopped => "stopped",
-        AppState::Empty => "empty",
+        AppState::Empty if failed => "last deployment failed",
+        AppState::Empty => "not running",
     }
 }
 

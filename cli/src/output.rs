@@ -26,7 +26,7 @@ pub fn apps_table(apps: &[App]) {
         let services: Vec<&str> = a.services.iter().map(|s| s.name.as_str()).collect();
         t.add_row(vec![
             a.name.clone(),
-            crate::state_word(a.state).to_string(),
+            crate::state_word(a).to_string(),
             if a.managed { "yes" } else { "no" }.to_string(),
             services.join(","),
             crate::app_ports(a),

@@ -8,7 +8,8 @@ use std::io::{IsTerminal as _, Write as _};
 use anyhow::{bail, Context};
 use appos_client::terminal::{TermIn, TermOut, TerminalIo};
 use appos_client::Client;
-use appos_proto::NewTerminal;
+use appos_proto::calls::{GetApp, KillTerminal, ListTerminals, OpenTerminal};
+use appos_proto::{AppName, NewTerminal, ServiceName};
 use tokio::io::AsyncReadExt as _;
 
 use crate::{output, Output};
@@ -109,13 +110,13 @@ pub fn exit_with(status: i64) -> ! {
 }
 
 /// `appos exec APP [--service S] [-- CMD...]`.
-pub async fn exec(client: &Client, app: &str, service: Option<String>, command: Vec<String>) -> anyhow::Result<()> {
+pub async fn exec(client: &Client, app: &AppName, service: Option<ServiceName>, command: Vec<String>) -> anyhow::Result<()> {
     let service = match service {
         Some(s) => s,
         None => {
-            let a = client.app(app).await?;
+            let a = client.call(&GetApp { app: app.clone() }).await?;
             match a.services.as_slice() {
-                [one] => one.name.clone(),
+                [one] => ServiceName::parse(&one.name).with_context(|| format!("{app}'s only service is named {:?}", one.name))?,
                 [] => bail!("{app} has no services"),
                 many => bail!("{app} has several services ({}): choose one with --service", many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")),
             }
@@ -123,20 +124,19 @@ pub async fn exec(client: &Client, app: &str, service: Option<String>, command: 
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = window_size();
-    let t = client
-        .open_terminal(&NewTerminal::Exec { app: app.to_string(), service, command, tty, cols: Some(cols), rows: Some(rows) })
-        .await?;
+    let request = NewTerminal::Exec { app: app.clone(), service, command, tty, cols: Some(cols), rows: Some(rows) };
+    let t = client.call(&OpenTerminal { request }).await?;
     let io = client.attach_terminal(&t.id).await?;
     let status = run(io, tty, tty).await;
     // A TTY session would otherwise linger until it expires.
-    let _ = client.kill_terminal(&t.id).await;
+    let _ = client.call(&KillTerminal { id: t.id.clone() }).await;
     exit_with(status?)
 }
 
 /// `appos shell`: a shell in the agent's environment.
 pub async fn shell(client: &Client) -> anyhow::Result<()> {
     let (cols, rows) = window_size();
-    let t = client.open_terminal(&NewTerminal::Shell { cols: Some(cols), rows: Some(rows) }).await?;
+    let t = client.call(&OpenTerminal { request: NewTerminal::Shell { cols: Some(cols), rows: Some(rows) } }).await?;
     eprintln!("terminal {} (detach by closing this window; `appos terminals attach {}` brings it back)", t.id, t.id);
     let io = client.attach_terminal(&t.id).await?;
     exit_with(run(io, true, std::io::stdin().is_terminal()).await?)
@@ -153,7 +153,7 @@ pub async fn ssh(client: &Client) -> anyhow::Result<()> {
 }
 
 pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
-    let ts = client.terminals().await?;
+    let ts = client.call(&ListTerminals {}).await?;
     match out {
         Output::Json => output::json(&ts),
         Output::Table => {
@@ -177,13 +177,13 @@ pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
 }
 
 pub async fn attach(client: &Client, id: &str) -> anyhow::Result<()> {
-    let t = client.terminals().await?.into_iter().find(|t| t.id == id).with_context(|| format!("no terminal {id}"))?;
+    let t = client.call(&ListTerminals {}).await?.into_iter().find(|t| t.id == id).with_context(|| format!("no terminal {id}"))?;
     let io = client.attach_terminal(id).await?;
     exit_with(run(io, t.tty, std::io::stdin().is_terminal()).await?)
 }
 
 pub async fn kill(client: &Client, id: &str) -> anyhow::Result<()> {
-    client.kill_terminal(id).await?;
+    client.call(&KillTerminal { id: id.to_string() }).await?;
     eprintln!("terminal {id} closed");
     Ok(())
 }

@@ -8,13 +8,8 @@
 use std::sync::Arc;
 
 use appos_desktop_core::{Desktop, Paths};
-use appos_proto::desktop::{
-    AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError, UiErrorCode,
-};
-use appos_proto::{
-    App, AppVersion, AppVersionDetail, CatalogEntry, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, Deployment,
-    SaveVersionRequest, Terminal, VersionSaved,
-};
+use appos_proto::desktop::{AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
+use appos_proto::{AgentCall, ErrorClass};
 use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody};
 use tauri::{Manager, RunEvent, State};
 
@@ -44,106 +39,10 @@ async fn connect(desktop: State<'_, D>, name: String) -> Result<Connection, UiEr
     desktop.connect(&name).await
 }
 
+/// Every agent call the screens make: one command, typed by `AgentCall`.
 #[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn list_apps(desktop: State<'_, D>, name: String) -> Result<Vec<App>, UiError> {
-    desktop.apps(&name).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn get_app(desktop: State<'_, D>, server: String, app: String) -> Result<App, UiError> {
-    desktop.app(&server, &app).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn catalog(desktop: State<'_, D>, server: String, search: Option<String>) -> Result<Vec<CatalogEntry>, UiError> {
-    desktop.catalog(&server, search.as_deref()).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop, req), fields(app = %req.name), err(Debug))]
-async fn deploy(desktop: State<'_, D>, server: String, req: DeployRequest) -> Result<DeployAccepted, UiError> {
-    desktop.deploy(&server, req).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop, req), fields(app = %req.name), err(Debug))]
-async fn check_compose(desktop: State<'_, D>, server: String, req: ComposeCheckRequest) -> Result<ComposeCheck, UiError> {
-    desktop.check_compose(&server, req).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn list_deployments(desktop: State<'_, D>, server: String, app: Option<String>) -> Result<Vec<Deployment>, UiError> {
-    desktop.deployments(&server, app.as_deref()).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn get_deployment(desktop: State<'_, D>, server: String, id: String) -> Result<Deployment, UiError> {
-    desktop.deployment(&server, &id).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn cancel_deployment(desktop: State<'_, D>, server: String, id: String) -> Result<Deployment, UiError> {
-    desktop.cancel_deployment(&server, &id).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn app_action(desktop: State<'_, D>, server: String, app: String, action: String) -> Result<Deployment, UiError> {
-    desktop.app_action(&server, &app, &action).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn adopt_app(desktop: State<'_, D>, server: String, project: String) -> Result<VersionSaved, UiError> {
-    desktop.adopt(&server, &project).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn redeploy(desktop: State<'_, D>, server: String, app: String) -> Result<VersionSaved, UiError> {
-    desktop.redeploy(&server, &app).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn delete_app(desktop: State<'_, D>, server: String, app: String, volumes: bool) -> Result<Deployment, UiError> {
-    desktop.delete_app(&server, &app, volumes).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn list_versions(desktop: State<'_, D>, server: String, app: String) -> Result<Vec<AppVersion>, UiError> {
-    desktop.versions(&server, &app).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn get_version(desktop: State<'_, D>, server: String, app: String, version: u32) -> Result<AppVersionDetail, UiError> {
-    desktop.version(&server, &app, version).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn diff_versions(desktop: State<'_, D>, server: String, app: String, from: u32, to: u32) -> Result<String, UiError> {
-    desktop.diff(&server, &app, from, to).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop, req), err(Debug))]
-async fn save_version(desktop: State<'_, D>, server: String, app: String, req: SaveVersionRequest) -> Result<VersionSaved, UiError> {
-    desktop.save_version(&server, &app, req).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn rollback(desktop: State<'_, D>, server: String, app: String, version: u32, pin_digests: bool) -> Result<VersionSaved, UiError> {
-    desktop.rollback(&server, &app, version, pin_digests).await
+async fn agent_call(desktop: State<'_, D>, server: String, req: AgentCall) -> Result<serde_json::Value, UiError> {
+    desktop.call(&server, req).await
 }
 
 #[tauri::command]
@@ -177,7 +76,7 @@ fn terminal_input(desktop: State<'_, D>, request: tauri::ipc::Request<'_>) -> Re
         .get("appos-terminal")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| UiError { code: UiErrorCode::InvalidInput, message: "no terminal handle".into(), host_key: None, fields: Vec::new() })?;
+        .ok_or_else(|| UiError { code: ErrorClass::InvalidInput, message: "no terminal handle".into(), host_key: None, fields: Vec::new() })?;
     let bytes = match request.body() {
         InvokeBody::Raw(b) => b.clone(),
         InvokeBody::Json(v) => v.as_str().map(|s| s.as_bytes().to_vec()).unwrap_or_default(),
@@ -193,18 +92,6 @@ fn terminal_resize(desktop: State<'_, D>, handle: u64, cols: u16, rows: u16) -> 
 #[tauri::command]
 fn terminal_close(desktop: State<'_, D>, handle: u64) {
     desktop.terminal_close(handle)
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn list_terminals(desktop: State<'_, D>, server: String) -> Result<Vec<Terminal>, UiError> {
-    desktop.terminals(&server).await
-}
-
-#[tauri::command]
-#[tracing::instrument(skip(desktop), err(Debug))]
-async fn kill_terminal(desktop: State<'_, D>, server: String, id: String) -> Result<(), UiError> {
-    desktop.kill_terminal(&server, &id).await
 }
 
 #[tauri::command]
@@ -230,31 +117,13 @@ fn main() {
             add_server,
             remove_server,
             connect,
-            list_apps,
-            get_app,
-            catalog,
-            deploy,
-            check_compose,
-            list_deployments,
-            get_deployment,
-            cancel_deployment,
-            app_action,
-            adopt_app,
-            redeploy,
-            delete_app,
-            list_versions,
-            get_version,
-            diff_versions,
-            save_version,
-            rollback,
+            agent_call,
             open_stream,
             close_stream,
             open_terminal,
             terminal_input,
             terminal_resize,
             terminal_close,
-            list_terminals,
-            kill_terminal,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"));
     let app = match app {

@@ -10,6 +10,7 @@ const blog: AppT = {
   managed: false,
   working_dir: "/srv/blog",
   config_files: ["/srv/blog/compose.yml"],
+  last_deployment: null,
   services: [
     {
       name: "web",

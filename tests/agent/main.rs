@@ -2,7 +2,10 @@
 //! socket: the token gate, the Docker inventory, start-up refusals.
 
 use appos_client::{Client, Transport};
-use appos_proto::{App, AppState, Problem};
+use std::collections::BTreeMap;
+
+use appos_proto::calls::{GetApp, GetHealth, GetInfo, ListApps, ListDeployments, ListTerminals};
+use appos_proto::{App, AppName, AppState, FieldError, Problem, ProblemCode, ServiceName};
 use appos_test_support as support;
 use http::Method;
 
@@ -10,17 +13,31 @@ fn client(agent: &support::Agent, token: Option<&str>) -> Client {
     Client::new(Transport::Unix(agent.socket()), token.map(str::to_string))
 }
 
-const V1_ROUTES: &[&str] = &["/v1/info", "/v1/apps", "/v1/apps/some-app", "/v1/no-such-route"];
+/// Every operation of the committed OpenAPI document: method and a concrete
+/// path (parameters filled with plausible values).
+fn documented_operations() -> Vec<(Method, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/openapi.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("openapi.json")).expect("json");
+    let mut ops = Vec::new();
+    for (route, item) in doc["paths"].as_object().expect("paths") {
+        let concrete = route.replace("{app}", "blog").replace("{version}", "1").replace("{id}", "x").replace("{action}", "restart");
+        for method in item.as_object().expect("item").keys() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            ops.push((m, concrete.clone()));
+        }
+    }
+    assert!(ops.len() >= 28, "the document lists every operation: {ops:?}");
+    ops
+}
 
 async fn assert_all_unauthorized(c: &Client, why: &str) {
-    for route in V1_ROUTES {
-        for method in [Method::GET, Method::POST, Method::DELETE] {
-            let r = c.request_raw(method.clone(), route, None).await.expect("request");
-            assert_eq!(r.status.as_u16(), 401, "{method} {route} with {why} answered {}", r.status);
-            let p: Problem = serde_json::from_slice(&r.body).expect("problem json body");
-            assert_eq!(p.code, "unauthorized");
-            assert_eq!(p.status, 401);
-        }
+    let mut routes: Vec<(Method, String)> = documented_operations().into_iter().filter(|(_, p)| p.starts_with("/v1/")).collect();
+    // Routes that do not exist are refused the same way: the gate comes first.
+    routes.extend([Method::GET, Method::POST, Method::DELETE].map(|m| (m, "/v1/no-such-route".to_string())));
+    for (method, route) in routes {
+        let r = c.request_raw(method.clone(), &route, Some(b"{}".to_vec())).await.expect("request");
+        let p: Problem = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{method} {route}: not problem JSON ({e})"));
+        assert_eq!((r.status.as_u16(), p.code, p.status), (401, ProblemCode::Unauthorized, 401), "{method} {route} with {why}");
     }
 }
 
@@ -29,7 +46,7 @@ async fn every_v1_route_rejects_missing_wrong_and_revoked_tokens() {
     let agent = support::Agent::start().expect("agent starts");
 
     // /health is the only open route.
-    let h = client(&agent, None).health().await.expect("health");
+    let h = client(&agent, None).call(&GetHealth {}).await.expect("health");
     assert_eq!(h.status, "ok");
 
     assert_all_unauthorized(&client(&agent, None), "no token").await;
@@ -39,20 +56,21 @@ async fn every_v1_route_rejects_missing_wrong_and_revoked_tokens() {
     let token = agent.issue_token("laptop", "admin").expect("issue");
     let good = client(&agent, Some(&token));
     let r = good.request_raw(Method::GET, "/v1/no-such-route", None).await.expect("request");
-    assert_eq!(r.status.as_u16(), 404, "a valid token reaches the router");
+    let p: Problem = serde_json::from_slice(&r.body).expect("problem");
+    assert_eq!((r.status.as_u16(), p.code), (404, ProblemCode::NotFound), "a valid token reaches the router");
 
     // A token in the query string is never accepted.
     let anon = client(&agent, None);
-    let r = anon.request_raw(Method::GET, &format!("/v1/apps?token={token}"), None).await.expect("request");
-    assert_eq!(r.status.as_u16(), 401);
-    let r = anon.request_raw(Method::GET, &format!("/v1/apps?access_token={token}"), None).await.expect("request");
-    assert_eq!(r.status.as_u16(), 401);
+    for q in ["token", "access_token"] {
+        let r = anon.request_raw(Method::GET, &format!("/v1/apps?{q}={token}"), None).await.expect("request");
+        assert_eq!(r.status.as_u16(), 401);
+    }
 
     agent.cli(&["token", "revoke", "laptop"]).expect("revoke");
     assert_all_unauthorized(&good, "a revoked token").await;
     let r = good.request_raw(Method::GET, "/v1/apps", None).await.expect("request");
     let p: Problem = serde_json::from_slice(&r.body).expect("problem");
-    assert!(p.detail.unwrap_or_default().contains("revoked"));
+    assert_eq!(p.detail.as_deref(), Some("this token was revoked"));
 
     // Token names are listed, secrets never.
     let list = agent.cli(&["token", "list"]).expect("list");
@@ -61,13 +79,37 @@ async fn every_v1_route_rejects_missing_wrong_and_revoked_tokens() {
     assert!(!agent.log().contains(&token), "the token must not appear in logs");
 }
 
+/// A read-scope token gets 403 on every operation that is not a GET, even
+/// with a body that an admin token would get accepted, and nothing changes.
 #[tokio::test]
 async fn read_tokens_cannot_change_anything() {
     let agent = support::Agent::start().expect("agent starts");
     let token = agent.issue_token("viewer", "read").expect("issue");
     let c = client(&agent, Some(&token));
-    let r = c.request_raw(Method::POST, "/v1/apps", None).await.expect("request");
-    assert_eq!(r.status.as_u16(), 403);
+    let bodies: BTreeMap<&str, serde_json::Value> = [
+        ("/v1/apps/deploy", serde_json::json!({"name": "blog", "compose": support::two_service_compose()})),
+        ("/v1/apps/adopt", serde_json::json!({"project": "blog"})),
+        ("/v1/compose/check", serde_json::json!({"name": "blog", "compose": support::two_service_compose()})),
+        ("/v1/apps/blog/versions", serde_json::json!({"compose": support::two_service_compose(), "deploy": true})),
+        ("/v1/apps/blog/rollback", serde_json::json!({"version": 1})),
+        ("/v1/terminals", serde_json::json!({"kind": "shell"})),
+    ]
+    .into();
+    let writes: Vec<(Method, String)> = documented_operations().into_iter().filter(|(m, p)| *m != Method::GET && p.starts_with("/v1/")).collect();
+    assert!(writes.len() >= 12, "{writes:?}");
+    for (method, route) in &writes {
+        let body = bodies.get(route.as_str()).cloned().unwrap_or(serde_json::json!({}));
+        let r = c.request_raw(method.clone(), route, Some(body.to_string().into_bytes())).await.expect("request");
+        let p: Problem = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{method} {route}: not problem JSON ({e})"));
+        assert_eq!((r.status.as_u16(), p.code), (403, ProblemCode::Forbidden), "{method} {route}");
+        assert_eq!(p.detail.as_deref(), Some("token \"viewer\" has the read scope: it may only look"), "{method} {route}");
+    }
+    // Nothing was written, queued or opened.
+    assert!(c.call(&ListDeployments { app: None }).await.expect("deployments").is_empty());
+    assert!(c.call(&ListTerminals {}).await.expect("terminals").is_empty());
+    let apps_dir = agent.data.path().join("apps");
+    assert_eq!(std::fs::read_dir(&apps_dir).expect("apps dir").count(), 0, "nothing in {}", apps_dir.display());
+    // Reading still works.
     let r = c.request_raw(Method::GET, "/v1/no-such-route", None).await.expect("request");
     assert_eq!(r.status.as_u16(), 404);
 }
@@ -77,33 +119,43 @@ async fn hostile_app_names_are_refused() {
     let agent = support::Agent::start().expect("agent starts");
     let token = agent.issue_token("t", "admin").expect("issue");
     let c = client(&agent, Some(&token));
-    for name in ["..%2Fx", "a%3Bb", "A%20B", "UPPER", &"a".repeat(300)] {
-        let r = c.request_raw(Method::GET, &format!("/v1/apps/{name}"), None).await.expect("request");
-        assert_eq!(r.status.as_u16(), 400, "{name}");
-        let p: Problem = serde_json::from_slice(&r.body).expect("problem");
-        assert_eq!(p.code, "invalid_app_name");
+    let long = "a".repeat(300);
+    for name in ["..%2Fx", "a%3Bb", "A%20B", "UPPER", long.as_str()] {
+        for path in [format!("/v1/apps/{name}"), format!("/v1/apps/{name}/versions"), format!("/v1/apps/{name}/logs")] {
+            let r = c.request_raw(Method::GET, &path, None).await.expect("request");
+            let p: Problem = serde_json::from_slice(&r.body).expect("problem");
+            assert_eq!((r.status.as_u16(), p.code), (400, ProblemCode::InvalidInput), "{path}");
+            assert_eq!(p.errors, [FieldError::new("app", AppName::RULE)], "{path}");
+        }
     }
 }
 
-/// Malformed query strings and bodies get problem JSON naming what is wrong.
+/// Malformed query strings and bodies get problem JSON naming the field
+/// that is wrong and why.
 #[tokio::test]
 async fn malformed_queries_and_bodies_are_problems() {
     let agent = support::Agent::start().expect("agent starts");
     let token = agent.issue_token("t", "admin").expect("issue");
     let c = client(&agent, Some(&token));
-    for (method, path, body) in [
-        (Method::GET, "/v1/events?after=soon", None),
-        (Method::GET, "/v1/apps/blog/diff?from=one&to=2", None),
-        (Method::GET, "/v1/apps/blog/logs?tail=-5", None),
-        (Method::DELETE, "/v1/apps/blog?volumes=maybe", None),
-        (Method::POST, "/v1/terminals", Some(br#"{"kind":"telnet"}"#.to_vec())),
-        (Method::POST, "/v1/compose/check", Some(b"not json".to_vec())),
+    for (method, path, body, field, message) in [
+        (Method::GET, "/v1/events?after=soon", None, "after", "invalid digit found in string"),
+        (Method::GET, "/v1/apps/blog/diff?from=one&to=2", None, "from", "invalid digit found in string"),
+        (Method::GET, "/v1/apps/blog/diff?to=2", None, "query", "missing field `from`"),
+        (Method::GET, "/v1/apps/blog/logs?tail=-5", None, "tail", "a number of lines or `all`"),
+        (Method::GET, "/v1/apps/blog/logs?service=a%3Bb", None, "service", ServiceName::RULE),
+        (Method::GET, "/v1/deployments?app=..%2Fx", None, "app", AppName::RULE),
+        (Method::GET, "/v1/apps/blog/versions/latest", None, "version", "expected u32"),
+        (Method::DELETE, "/v1/apps/blog?volumes=maybe", None, "volumes", "provided string was not `true` or `false`"),
+        (Method::POST, "/v1/apps/blog/reboot", Some(b"{}".to_vec()), "action", "unknown variant `reboot`, expected one of `start`, `stop`, `restart`, `update`"),
+        (Method::POST, "/v1/terminals", Some(br#"{"kind":"telnet"}"#.to_vec()), "kind", "unknown variant `telnet`, expected `shell` or `exec`"),
+        (Method::POST, "/v1/compose/check", Some(b"not json".to_vec()), "body", "expected ident"),
+        (Method::POST, "/v1/apps/blog/rollback", None, "body", "EOF while parsing a value"),
+        (Method::POST, "/v1/apps/blog/rollback", Some(br#"{"version": -1}"#.to_vec()), "version", "invalid value: integer `-1`, expected u32"),
     ] {
         let r = c.request_raw(method.clone(), path, body).await.expect("request");
-        assert_eq!(r.status.as_u16(), 400, "{method} {path}: {}", String::from_utf8_lossy(&r.body));
         let p: Problem = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{path}: not problem JSON ({e}): {:?}", r.body));
-        assert_eq!(p.code, "invalid_input", "{path}");
-        assert!(!p.errors.is_empty(), "{path}: says what is wrong");
+        assert_eq!((r.status.as_u16(), p.code), (400, ProblemCode::InvalidInput), "{method} {path}: {p:?}");
+        assert_eq!(p.errors, [FieldError::new(field, message)], "{method} {path}");
     }
 }
 
@@ -118,7 +170,7 @@ async fn a_stack_created_outside_appos_is_listed() {
     let name = support::unique("ext");
     let stack = support::ComposeStack::up(&name, &support::two_service_compose()).expect("compose up");
 
-    let apps = c.apps().await.expect("apps");
+    let apps = c.call(&ListApps {}).await.expect("apps");
     let app: &App = apps.iter().find(|a| a.name == name).expect("the stack is listed");
     assert!(!app.managed, "created outside AppOS");
     assert_eq!(app.state, AppState::Running);
@@ -132,16 +184,21 @@ async fn a_stack_created_outside_appos_is_listed() {
     assert_eq!(port.protocol, "tcp");
     assert!(app.config_files.iter().any(|f| f.ends_with("compose.yml")), "{:?}", app.config_files);
 
-    let one = c.app(&name).await.expect("get app");
+    let one = c.call(&GetApp { app: AppName::parse(&name).expect("name") }).await.expect("get app");
     assert_eq!(&one, app);
-    let err = c.app("no-such-app-xyz").await.expect_err("404");
-    assert!(err.to_string().contains("No such app"), "{err}");
+    match c.call(&GetApp { app: AppName::parse("no-such-app-xyz").expect("name") }).await {
+        Err(appos_client::ClientError::Api(p)) => {
+            assert_eq!((p.status, p.code), (404, ProblemCode::AppNotFound));
+            assert_eq!(p.detail.as_deref(), Some("no app or compose project is named \"no-such-app-xyz\""));
+        }
+        other => panic!("{other:?}"),
+    }
 
     stack.compose(&["stop", "-t", "1", "worker"]).expect("stop worker");
-    let app = c.app(&name).await.expect("get app");
+    let app = c.call(&GetApp { app: AppName::parse(&name).expect("name") }).await.expect("get app");
     assert_eq!(app.state, AppState::Partial);
 
-    let info = c.info().await.expect("info");
+    let info = c.call(&GetInfo {}).await.expect("info");
     assert!(!info.docker.version.is_empty());
     assert_ne!(info.compose.flavour, appos_proto::ComposeFlavour::Missing);
 }

@@ -2,6 +2,8 @@
 //! driven through tauri-driver and WebKitWebDriver, adding a real sshd-backed
 //! server and seeing a real compose stack. Screenshots go to `target/e2e/`.
 
+use appos_proto::calls::{DeleteApp, GetDeployment, GetVersion, ListTerminals, ListVersions};
+use appos_proto::AppName;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context};
@@ -166,7 +168,7 @@ async fn terminal_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     let input = c.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea")).await?;
     c.execute("document.querySelector('[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea').focus();", vec![]).await?;
     input.send_keys(&format!("echo gpu-$(({n}*2))\n")).await?;
-    let session = api.terminals().await?.into_iter().find(|t| t.app.as_deref() == Some(w.app.as_str())).context("the container shell is an agent session")?;
+    let session = api.call(&ListTerminals {}).await?.into_iter().find(|t| t.app.as_deref() == Some(w.app.as_str())).context("the container shell is an agent session")?;
     let mut viewer = api.attach_terminal(&session.id).await?;
     let want = format!("gpu-{}", n * 2);
     let mut screen = String::new();
@@ -258,7 +260,7 @@ async fn catalog_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     shot(c, "08-compose-edited").await?;
     click(c, "compose-save").await?;
     deployment_succeeds(c).await?;
-    let v2 = api.version(&w.app, 2).await?;
+    let v2 = api.call(&GetVersion { app: AppName::parse(&w.app)?, version: 2 }).await?;
     ensure!(v2.compose.contains("\n      EDITED: desktop"), "version 2 has the edit: {}", v2.compose);
     ensure!(container_env(&w.app).contains("EDITED=desktop"), "the container runs the edit: {}", container_env(&w.app));
 
@@ -272,7 +274,7 @@ async fn catalog_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     click(c, "rollback-confirm").await?;
     deployment_succeeds(c).await?;
     shot(c, "10-rolled-back").await?;
-    let versions = api.versions(&w.app).await?;
+    let versions = api.call(&ListVersions { app: AppName::parse(&w.app)? }).await?;
     ensure!(versions.len() == 3 && versions[0].message == "rollback to version 1", "{versions:?}");
     ensure!(!container_env(&w.app).contains("EDITED"), "the rollback runs version 1 again: {}", container_env(&w.app));
     Ok(())
@@ -378,9 +380,10 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
     };
     // Take the installed app down (and wait: an agent that stops first would leave it running).
     let api = appos_client::Client::new(appos_client::Transport::Unix(world.agent.socket()), Some(world.token.clone()));
-    if let Ok(d) = api.delete_app(&world.app, true).await {
+    let app = AppName::parse(&world.app).expect("app name");
+    if let Ok(d) = api.call(&DeleteApp { app, volumes: true }).await {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline && !api.deployment(&d.id).await.map(|d| d.state.is_terminal()).unwrap_or(true) {
+        while Instant::now() < deadline && !api.call(&GetDeployment { id: d.id.clone() }).await.map(|d| d.state.is_terminal()).unwrap_or(true) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use appos_client::terminal::{TermIn, TermOut, TerminalIo};
 use appos_client::{Client, ClientError, Transport};
-use appos_proto::NewTerminal;
+use appos_proto::calls::{KillTerminal, ListTerminals, OpenTerminal};
+use appos_proto::{AppName, FieldError, NewTerminal, Problem, ProblemCode, ServiceName};
 use appos_test_support as support;
 use bytes::Bytes;
 
@@ -44,8 +45,8 @@ impl Env {
 
     fn exec(&self, command: &[&str], tty: bool) -> NewTerminal {
         NewTerminal::Exec {
-            app: self.app.clone(),
-            service: "worker".into(),
+            app: AppName::parse(&self.app).expect("app"),
+            service: ServiceName::parse("worker").expect("service"),
             command: command.iter().map(|s| s.to_string()).collect(),
             tty,
             cols: Some(100),
@@ -80,7 +81,7 @@ async fn exec_resize_replay_and_two_viewers() {
     let c = env.client();
 
     // A TTY exec into the container: its size is the one asked for, then the new one.
-    let t = c.open_terminal(&env.exec(&["/bin/sh"], true)).await.expect("open");
+    let t = c.call(&OpenTerminal { request: env.exec(&["/bin/sh"], true) }).await.expect("open");
     assert_eq!((t.kind.as_str(), t.tty, t.cols, t.rows), ("exec", true, 100, 30));
     let mut a = c.attach_terminal(&t.id).await.expect("attach");
     send(&a, "stty size\n");
@@ -97,13 +98,13 @@ async fn exec_resize_replay_and_two_viewers() {
     send(&a, "echo both-$((6*7))\n");
     read_until(&mut a, "both-42").await;
     read_until(&mut b, "both-42").await;
-    assert_eq!(c.terminals().await.expect("list").iter().find(|x| x.id == t.id).map(|x| x.viewers), Some(2));
+    assert_eq!(c.call(&ListTerminals {}).await.expect("list").iter().find(|x| x.id == t.id).map(|x| x.viewers), Some(2));
 
     // Both leave; the session stays; a new viewer sees the screen replayed.
     drop(a);
     drop(b);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let listed = c.terminals().await.expect("list");
+    let listed = c.call(&ListTerminals {}).await.expect("list");
     assert_eq!(listed.iter().find(|x| x.id == t.id).map(|x| x.viewers), Some(0), "{listed:?}");
     let mut again = c.attach_terminal(&t.id).await.expect("reattach");
     let replay = read_until(&mut again, "both-42").await;
@@ -119,7 +120,7 @@ async fn exec_resize_replay_and_two_viewers() {
     assert_eq!(status, 3);
 
     // Without a TTY: stdout and stderr apart, stdin to EOF, the exit status.
-    let t = c.open_terminal(&env.exec(&["/bin/sh", "-c", "cat; echo oops >&2; exit 5"], false)).await.expect("open");
+    let t = c.call(&OpenTerminal { request: env.exec(&["/bin/sh", "-c", "cat; echo oops >&2; exit 5"], false) }).await.expect("open");
     let mut io = c.attach_terminal(&t.id).await.expect("attach");
     send(&io, "from stdin\n");
     io.input.send(TermIn::Eof).expect("eof");
@@ -137,22 +138,35 @@ async fn exec_resize_replay_and_two_viewers() {
     }
     assert_eq!((out.as_slice(), err.as_slice(), status), (&b"from stdin\n"[..], &b"oops\n"[..], Some(5)));
 
-    // Bad input changes nothing.
-    for bad in [
-        NewTerminal::Exec { app: "../x".into(), service: "worker".into(), command: vec![], tty: true, cols: None, rows: None },
-        NewTerminal::Exec { app: env.app.clone(), service: "a;b".into(), command: vec![], tty: true, cols: None, rows: None },
-        NewTerminal::Exec { app: env.app.clone(), service: "nope".into(), command: vec![], tty: true, cols: None, rows: None },
+    // Bad input changes nothing; each refusal says exactly what is wrong.
+    let before = c.call(&ListTerminals {}).await.expect("list").len();
+    for (body, field, message) in [
+        (serde_json::json!({"kind": "exec", "app": "../x", "service": "worker"}), "app", AppName::RULE),
+        (serde_json::json!({"kind": "exec", "app": env.app, "service": "a;b"}), "service", ServiceName::RULE),
+        (serde_json::json!({"kind": "exec", "app": env.app, "service": "worker", "command": ["a\u{0}b"]}), "command", "the command is too long or contains NUL"),
     ] {
-        match c.open_terminal(&bad).await {
-            Err(ClientError::Api(p)) => assert!(p.status == 400 || p.status == 409, "{p:?}"),
-            other => panic!("{bad:?} was accepted: {other:?}"),
+        let r = c.request_raw(http::Method::POST, "/v1/terminals", Some(body.to_string().into_bytes())).await.expect("request");
+        let p: Problem = serde_json::from_slice(&r.body).expect("problem");
+        assert_eq!((r.status.as_u16(), p.code), (400, ProblemCode::InvalidInput), "{body}: {p:?}");
+        assert_eq!(p.errors, [FieldError::new(field, message)], "{body}");
+    }
+    let nope = NewTerminal::Exec { app: AppName::parse(&env.app).expect("app"), service: ServiceName::parse("nope").expect("service"), command: vec![], tty: true, cols: None, rows: None };
+    match c.call(&OpenTerminal { request: nope }).await {
+        Err(ClientError::Api(p)) => {
+            assert_eq!((p.status, p.code), (409, ProblemCode::NoContainer), "{p:?}");
+            assert_eq!(p.detail, Some(format!("{} has no running container for service \"nope\"", env.app)));
         }
+        other => panic!("a terminal in a service that does not exist: {other:?}"),
     }
     match c.attach_terminal("term-0000000000000000").await {
-        Err(ClientError::Api(p)) => assert_eq!(p.status, 404),
+        Err(ClientError::Api(p)) => {
+            assert_eq!((p.status, p.code), (404, ProblemCode::TerminalNotFound), "{p:?}");
+            assert_eq!(p.detail.as_deref(), Some("no terminal term-0000000000000000"));
+        }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("attached to nothing"),
     }
+    assert_eq!(c.call(&ListTerminals {}).await.expect("list").len(), before, "no session was opened");
 }
 
 /// The CLI: exit codes and pipes, 10 MB checksummed through SSH and the
@@ -219,35 +233,41 @@ async fn limits_and_the_agent_shell() {
     let c = env.client();
     let reader = Client::new(Transport::Unix(env.agent.socket()), Some(env.agent.issue_token("viewer", "read").expect("token")));
 
-    let t = c.open_terminal(&NewTerminal::Shell { cols: Some(90), rows: Some(20) }).await.expect("shell");
+    let t = c.call(&OpenTerminal { request: NewTerminal::Shell { cols: Some(90), rows: Some(20) } }).await.expect("shell");
     assert_eq!(t.kind, "shell");
     let mut io = c.attach_terminal(&t.id).await.expect("attach");
     send(&io, "echo TERM=$TERM; stty size\n");
     let seen = read_until(&mut io, "20 90").await;
     assert!(seen.contains("TERM=xterm-256color"), "{seen}");
 
-    match reader.open_terminal(&NewTerminal::Shell { cols: None, rows: None }).await {
-        Err(ClientError::Api(p)) => assert_eq!(p.status, 403),
+    match reader.call(&OpenTerminal { request: NewTerminal::Shell { cols: None, rows: None } }).await {
+        Err(ClientError::Api(p)) => assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden), "{p:?}"),
         other => panic!("a read-only token opened a terminal: {other:?}"),
     }
     match reader.attach_terminal(&t.id).await {
-        Err(ClientError::Api(p)) => assert_eq!(p.status, 403),
+        Err(ClientError::Api(p)) => {
+            assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden), "{p:?}");
+            assert_eq!(p.detail.as_deref(), Some("terminals need an admin token"));
+        }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("a read-only token attached"),
     }
-    assert_eq!(reader.terminals().await.expect("list").len(), 1, "listing is reading");
+    assert_eq!(reader.call(&ListTerminals {}).await.expect("list").len(), 1, "listing is reading");
 
-    let second = c.open_terminal(&env.exec(&[], true)).await.expect("second");
+    let second = c.call(&OpenTerminal { request: env.exec(&[], true) }).await.expect("second");
     assert!(second.command[0].ends_with("sh"), "the container's shell: {:?}", second.command);
-    match c.open_terminal(&NewTerminal::Shell { cols: None, rows: None }).await {
-        Err(ClientError::Api(p)) => assert_eq!(p.status, 429),
+    match c.call(&OpenTerminal { request: NewTerminal::Shell { cols: None, rows: None } }).await {
+        Err(ClientError::Api(p)) => {
+            assert_eq!((p.status, p.code), (429, ProblemCode::TooManyTerminals), "{p:?}");
+            assert_eq!(p.detail.as_deref(), Some("2 terminals are open, the most this agent allows; close one first"));
+        }
         other => panic!("a third session was opened: {other:?}"),
     }
 
     // The watched session stays; the unwatched one expires after 10 s idle.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let ids: Vec<String> = c.terminals().await.expect("list").into_iter().map(|t| t.id).collect();
+        let ids: Vec<String> = c.call(&ListTerminals {}).await.expect("list").into_iter().map(|t| t.id).collect();
         if !ids.contains(&second.id) {
             assert!(ids.contains(&t.id), "the watched session stays: {ids:?}");
             break;
@@ -256,7 +276,7 @@ async fn limits_and_the_agent_shell() {
         send(&io, "\n");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    c.kill_terminal(&t.id).await.expect("kill");
+    c.call(&KillTerminal { id: t.id.clone() }).await.expect("kill");
     let end = loop {
         match tokio::time::timeout(WAIT, io.output.recv()).await.expect("ends") {
             Some(TermOut::Exit(s)) => break s,
@@ -265,5 +285,5 @@ async fn limits_and_the_agent_shell() {
         }
     };
     assert_ne!(end, 0, "killed, not exited normally");
-    assert!(c.terminals().await.expect("list").is_empty());
+    assert!(c.call(&ListTerminals {}).await.expect("list").is_empty());
 }

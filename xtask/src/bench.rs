@@ -14,6 +14,7 @@
 //!   OpenSSH's `ssh -tt` to the same sshd (added p50 ≤ 5 ms, p95 ≤ 16 ms), and
 //!   PTY output throughput through the tunnel (≥ 50 MB/s)
 
+use appos_proto::calls::{DeleteApp, GetDeployment, GetInfo, KillTerminal, ListApps, OpenTerminal};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,7 +122,7 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
 
     // 1. Idle memory, after one answered request.
     let local = Client::new(Transport::Unix(agent.socket()), Some(token.clone()));
-    local.info().await?;
+    local.call(&GetInfo {}).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = rss_kib(agent_pid(&agent)?)? as f64 / 1024.0;
     let sshd_rss = rss_kib(std::fs::read_to_string(sshd.dir.path().join("sshd.pid"))?.trim().parse()?)? as f64 / 1024.0;
@@ -138,7 +139,7 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
         Some(token.clone()),
     );
     let raw = Client::new(Transport::Ssh { session: session.clone(), endpoint: RemoteEndpoint::Socket("/var/run/docker.sock".into()) }, None);
-    let apps = api.apps().await?;
+    let apps = api.call(&ListApps {}).await?;
     let n: usize = apps.iter().filter(|a| a.name.starts_with("bench")).map(|a| a.services.iter().map(|s| s.containers.len()).sum::<usize>()).sum();
     if n != STACKS * PER_STACK {
         bail!("expected {} bench containers, the agent lists {n}", STACKS * PER_STACK);
@@ -146,7 +147,7 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     let (mut a, mut d) = (Vec::new(), Vec::new());
     for i in 0..ROUNDS + 5 {
         let t = Instant::now();
-        api.apps().await?;
+        api.call(&ListApps {}).await?;
         let ta = t.elapsed();
         let t = Instant::now();
         let r = raw.request_raw(http::Method::GET, DOCKER_LISTING, None).await?;
@@ -177,7 +178,7 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
         let t = Instant::now();
         let s = Arc::new(SshSession::connect(&target, &opts).await?);
         let c = Client::new(Transport::Ssh { session: s, endpoint: RemoteEndpoint::Socket(agent.socket().display().to_string()) }, Some(token.clone()));
-        c.info().await?;
+        c.call(&GetInfo {}).await?;
         ours.push(t.elapsed());
         let t = Instant::now();
         let st = Command::new("ssh")
@@ -216,7 +217,7 @@ mod queue_bench {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use appos_agent::queue::{NewTask, Queue};
+    use appos_agent::infra::queue::{NewTask, Queue};
 
     fn task(i: usize) -> NewTask {
         NewTask { kind: "noop".into(), app: None, payload: serde_json::json!(i), max_attempts: 1 }
@@ -291,7 +292,7 @@ mod queue_bench {
 
 /// Queue latency and throughput per backend, printed as rows.
 pub async fn queues() -> anyhow::Result<()> {
-    use appos_agent::queue::{RedisQueue, SqliteQueue};
+    use appos_agent::infra::queue::{RedisQueue, SqliteQueue};
     let dir = tempfile::tempdir()?;
     let sqlite = Arc::new(SqliteQueue::open(&dir.path().join("q.db"))?);
     let redis_server = support::Redis::start()?;
@@ -330,11 +331,11 @@ pub async fn deploy_vs_compose(agent: &support::Agent, token: &str) -> anyhow::R
         anyhow::ensure!(st.status.success(), "docker-compose up failed");
         let _ = Command::new(&compose[0]).args(&compose[1..]).args(["-p", &project, "down", "-t", "1"]).current_dir(dir.path()).output();
 
-        let name = format!("benchappos{i}");
+        let name = appos_proto::AppName::parse(&format!("benchappos{i}"))?;
         let t = Instant::now();
-        let accepted = c.deploy(&appos_proto::DeployRequest { name: name.clone(), compose: yaml.clone(), env: Default::default(), message: None, catalog: None }).await?;
+        let accepted = c.call(&appos_proto::DeployRequest { name: name.clone(), compose: yaml.clone(), env: Default::default(), message: None, catalog: None }).await?;
         loop {
-            let d = c.deployment(&accepted.deployment_id).await?;
+            let d = c.call(&GetDeployment { id: accepted.deployment_id.clone() }).await?;
             if d.state.is_terminal() {
                 anyhow::ensure!(d.state == appos_proto::DeploymentState::Succeeded, "deploy failed: {:?}", d.error);
                 break;
@@ -342,8 +343,8 @@ pub async fn deploy_vs_compose(agent: &support::Agent, token: &str) -> anyhow::R
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ours.push(t.elapsed());
-        let del = c.delete_app(&name, true).await?;
-        while !c.deployment(&del.id).await?.state.is_terminal() {
+        let del = c.call(&DeleteApp { app: name, volumes: true }).await?;
+        while !c.call(&GetDeployment { id: del.id.clone() }).await?.state.is_terminal() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -392,7 +393,7 @@ async fn until(io: &mut appos_client::terminal::TerminalIo, want: &[u8]) -> anyh
 async fn terminals(api: &Client, sshd: &support::Sshd) -> anyhow::Result<()> {
     use appos_client::terminal::TermIn;
     use std::io::{Read as _, Write as _};
-    let t = api.open_terminal(&appos_proto::NewTerminal::Shell { cols: Some(200), rows: Some(50) }).await?;
+    let t = api.call(&OpenTerminal { request: appos_proto::NewTerminal::Shell { cols: Some(200), rows: Some(50) } }).await?;
     let mut io = api.attach_terminal(&t.id).await?;
     // `cat` in cooked mode: the kernel's line discipline echoes each key.
     io.input.send(TermIn::Bytes(bytes::Bytes::from_static(b"exec cat\n")))?;
@@ -407,7 +408,7 @@ async fn terminals(api: &Client, sshd: &support::Sshd) -> anyhow::Result<()> {
         until(&mut io, b"k").await?;
         ours.push(t0.elapsed());
     }
-    api.kill_terminal(&t.id).await?;
+    api.call(&KillTerminal { id: t.id.clone() }).await?;
 
     let mut ssh = std::process::Command::new("ssh")
         .args(["-tt", "-i", &sshd.user_key.private.display().to_string(), "-p", &sshd.port.to_string()])
@@ -454,7 +455,7 @@ async fn terminals(api: &Client, sshd: &support::Sshd) -> anyhow::Result<()> {
     row("keystroke to echo via SSH+agent, p95 ms", format!("{:.2}", ms(o95)), format!("{:.2}", ms(b95)), format!("+{:.2}", ms(o95) - ms(b95)), "added ≤ 16 ms");
 
     // Throughput: 100 MB of output through the PTY, the agent and the tunnel.
-    let t = api.open_terminal(&appos_proto::NewTerminal::Shell { cols: Some(200), rows: Some(50) }).await?;
+    let t = api.call(&OpenTerminal { request: appos_proto::NewTerminal::Shell { cols: Some(200), rows: Some(50) } }).await?;
     let mut io = api.attach_terminal(&t.id).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), io.output.recv()).await {}
@@ -462,7 +463,7 @@ async fn terminals(api: &Client, sshd: &support::Sshd) -> anyhow::Result<()> {
     io.input.send(TermIn::Bytes(bytes::Bytes::from_static(b"head -c 100000000 /dev/zero | tr '\\0' x; echo; echo THE-END-$((40+2))\n")))?;
     let got = until(&mut io, b"THE-END-42").await?;
     let secs = t0.elapsed().as_secs_f64();
-    api.kill_terminal(&t.id).await?;
+    api.call(&KillTerminal { id: t.id.clone() }).await?;
     let t0 = Instant::now();
     let o = std::process::Command::new("ssh")
         .args(["-tt", "-i", &sshd.user_key.private.display().to_string(), "-p", &sshd.port.to_string()])

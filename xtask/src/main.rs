@@ -17,9 +17,10 @@ fn root() -> PathBuf {
 fn generated() -> Vec<(PathBuf, String)> {
     let root = root();
     vec![
-        (root.join("agent/openapi.json"), appos_agent::api::openapi_json()),
+        (root.join("agent/openapi.json"), appos_agent::http::openapi_json()),
         (root.join("src-ui/src/api/types.gen.ts"), appos_proto::typescript_declarations()),
         (root.join("src-ui/src/api/desktop.gen.ts"), appos_proto::typescript_desktop_declarations()),
+        (root.join("src-ui/src/api/calls.gen.ts"), appos_proto::calls::typescript_call_declarations()),
     ]
 }
 

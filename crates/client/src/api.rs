@@ -3,10 +3,8 @@
 
 use std::sync::Mutex;
 
-use appos_proto::{
-    AgentInfo, App, AppLogLine, AppVersion, AppVersionDetail, DeployAccepted, DeployRequest, Deployment, Health, LogLine, Problem, RollbackRequest,
-    SaveVersionRequest, VersionSaved,
-};
+use appos_proto::calls::{Answer, Call, StreamCall};
+use appos_proto::{AgentCall, Problem};
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -94,26 +92,51 @@ impl Client {
         Ok(RawResponse { status, body })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let resp = self.request_raw(Method::GET, path, None).await?;
-        decode(resp)
+    /// Sends one call and decodes its answer (or the agent's problem).
+    pub async fn call<C: Call>(&self, call: &C) -> Result<C::Response, ClientError> {
+        let method = match C::METHOD {
+            appos_proto::calls::Method::Get => Method::GET,
+            appos_proto::calls::Method::Post => Method::POST,
+            appos_proto::calls::Method::Delete => Method::DELETE,
+        };
+        // A POST always carries a JSON body, `{}` when the call has none.
+        let body = match (call.body(), C::METHOD) {
+            (Some(v), _) => Some(serde_json::to_vec(&v).map_err(|e| ClientError::Protocol(e.to_string()))?),
+            (None, appos_proto::calls::Method::Post) => Some(b"{}".to_vec()),
+            (None, _) => None,
+        };
+        let resp = self.request_raw(method, &call.path(), body).await?;
+        if !resp.status.is_success() {
+            return Err(problem(resp));
+        }
+        let value = match C::ANSWER {
+            Answer::Json => return decode(resp),
+            Answer::Text => serde_json::Value::String(String::from_utf8_lossy(&resp.body).into_owned()),
+            Answer::Empty => serde_json::Value::Null,
+        };
+        serde_json::from_value(value).map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")))
     }
 
-    pub async fn health(&self) -> Result<Health, ClientError> {
-        self.get("/health").await
+    /// Any call, answered as JSON: what the desktop's one IPC command runs.
+    pub async fn call_any(&self, call: AgentCall) -> Result<serde_json::Value, ClientError> {
+        macro_rules! dispatch {
+            ($($variant:ident($ty:ty)),* $(,)?) => {
+                match call {
+                    $(AgentCall::$variant(c) => serde_json::to_value(self.call(&c).await?),)*
+                }
+            };
+        }
+        appos_proto::agent_calls!(dispatch).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    pub async fn info(&self) -> Result<AgentInfo, ClientError> {
-        self.get("/v1/info").await
-    }
-
-    pub async fn apps(&self) -> Result<Vec<App>, ClientError> {
-        self.get("/v1/apps").await
-    }
-
-    pub async fn deploy(&self, req: &DeployRequest) -> Result<DeployAccepted, ClientError> {
-        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        decode(self.request_raw(Method::POST, "/v1/apps/deploy", Some(body)).await?)
+    /// Streams a call's JSON lines, handing each to `on_item` as it arrives,
+    /// until the agent ends the answer.
+    pub fn stream<'a, C: StreamCall>(&'a self, call: &C, on_item: impl FnMut(C::Item) + 'a) -> impl std::future::Future<Output = Result<(), ClientError>> + 'a
+    where
+        C::Item: 'a,
+    {
+        let path = call.path();
+        async move { self.stream_ndjson(&path, on_item).await }
     }
 
     /// Opens a WebSocket to `path` on the agent, with the token.
@@ -160,120 +183,12 @@ impl Client {
         Ok(())
     }
 
-    pub async fn open_terminal(&self, req: &appos_proto::NewTerminal) -> Result<appos_proto::Terminal, ClientError> {
-        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        decode(self.request_raw(Method::POST, "/v1/terminals", Some(body)).await?)
-    }
-
-    pub async fn terminals(&self) -> Result<Vec<appos_proto::Terminal>, ClientError> {
-        self.get("/v1/terminals").await
-    }
-
-    pub async fn kill_terminal(&self, id: &str) -> Result<(), ClientError> {
-        let r = self.request_raw(Method::DELETE, &format!("/v1/terminals/{}", encode_segment(id)), None).await?;
-        if r.status.is_success() {
-            return Ok(());
-        }
-        decode::<()>(r)
-    }
-
     /// Attaches to a terminal session: what the viewer sends goes in through
     /// the returned sender; output, the end of the replay and the exit
     /// status come out of the receiver (which ends when the session does).
     pub async fn attach_terminal(&self, id: &str) -> Result<crate::terminal::TerminalIo, ClientError> {
         let ws = self.websocket(&format!("/v1/terminals/{}/attach", encode_segment(id))).await?;
         Ok(crate::terminal::TerminalIo::pump(ws))
-    }
-
-    /// Makes a compose project started outside AppOS an app (version 1).
-    pub async fn adopt(&self, project: &str) -> Result<VersionSaved, ClientError> {
-        let body = serde_json::to_vec(&appos_proto::AdoptRequest { project: project.to_string() }).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        decode(self.request_raw(Method::POST, "/v1/apps/adopt", Some(body)).await?)
-    }
-
-    /// Every check of a deploy on a compose file; nothing is written.
-    pub async fn check_compose(&self, req: &appos_proto::ComposeCheckRequest) -> Result<appos_proto::ComposeCheck, ClientError> {
-        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        decode(self.request_raw(Method::POST, "/v1/compose/check", Some(body)).await?)
-    }
-
-    /// Pulls the catalog's git source and reads every source again.
-    pub async fn refresh_catalog(&self) -> Result<appos_proto::CatalogRefreshed, ClientError> {
-        decode(self.request_raw(Method::POST, "/v1/catalog/refresh", Some(b"{}".to_vec())).await?)
-    }
-
-    pub async fn catalog(&self, search: Option<&str>) -> Result<Vec<appos_proto::CatalogEntry>, ClientError> {
-        match search {
-            Some(s) => self.get(&format!("/v1/catalog?search={}", encode_segment(s))).await,
-            None => self.get("/v1/catalog").await,
-        }
-    }
-
-    pub async fn versions(&self, app: &str) -> Result<Vec<AppVersion>, ClientError> {
-        self.get(&format!("/v1/apps/{}/versions", encode_segment(app))).await
-    }
-
-    pub async fn version(&self, app: &str, version: u32) -> Result<AppVersionDetail, ClientError> {
-        self.get(&format!("/v1/apps/{}/versions/{version}", encode_segment(app))).await
-    }
-
-    /// A unified diff between two versions.
-    pub async fn diff(&self, app: &str, from: u32, to: u32) -> Result<String, ClientError> {
-        let r = self.request_raw(Method::GET, &format!("/v1/apps/{}/diff?from={from}&to={to}", encode_segment(app)), None).await?;
-        if r.status.is_success() {
-            return Ok(String::from_utf8_lossy(&r.body).into_owned());
-        }
-        decode::<String>(r)
-    }
-
-    pub async fn save_version(&self, app: &str, req: &SaveVersionRequest) -> Result<VersionSaved, ClientError> {
-        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/versions", encode_segment(app)), Some(body)).await?)
-    }
-
-    /// Rolls back to `version`; `pin_digests` runs exactly the images it ran with.
-    pub async fn rollback(&self, app: &str, version: u32, pin_digests: bool) -> Result<VersionSaved, ClientError> {
-        let body = serde_json::to_vec(&RollbackRequest { version, pin_digests }).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/rollback", encode_segment(app)), Some(body)).await?)
-    }
-
-    pub async fn redeploy(&self, app: &str) -> Result<VersionSaved, ClientError> {
-        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/redeploy", encode_segment(app)), Some(b"{}".to_vec())).await?)
-    }
-
-    /// `start`, `stop`, `restart` or `update`, queued as a deployment.
-    pub async fn app_action(&self, app: &str, action: &str) -> Result<Deployment, ClientError> {
-        decode(self.request_raw(Method::POST, &format!("/v1/apps/{}/{}", encode_segment(app), encode_segment(action)), Some(b"{}".to_vec())).await?)
-    }
-
-    pub async fn delete_app(&self, app: &str, volumes: bool) -> Result<Deployment, ClientError> {
-        decode(self.request_raw(Method::DELETE, &format!("/v1/apps/{}?volumes={volumes}", encode_segment(app)), None).await?)
-    }
-
-    pub async fn deployments(&self, app: Option<&str>) -> Result<Vec<Deployment>, ClientError> {
-        match app {
-            Some(a) => self.get(&format!("/v1/deployments?app={}", encode_segment(a))).await,
-            None => self.get("/v1/deployments").await,
-        }
-    }
-
-    pub async fn deployment(&self, id: &str) -> Result<Deployment, ClientError> {
-        self.get(&format!("/v1/deployments/{}", encode_segment(id))).await
-    }
-
-    pub async fn cancel_deployment(&self, id: &str) -> Result<Deployment, ClientError> {
-        decode(self.request_raw(Method::POST, &format!("/v1/deployments/{}/cancel", encode_segment(id)), None).await?)
-    }
-
-    /// Streams a deployment's log: stored lines first, then new ones, until
-    /// the deployment ends. `on_line` sees each line as it arrives.
-    pub async fn follow_deployment_log(&self, id: &str, on_line: impl FnMut(LogLine)) -> Result<(), ClientError> {
-        self.stream_ndjson(&format!("/v1/deployments/{}/log", encode_segment(id)), on_line).await
-    }
-
-    /// Streams an app's container logs (`query` is the URL query, e.g. `tail=100&follow=true`).
-    pub async fn app_logs(&self, app: &str, query: &str, on_line: impl FnMut(AppLogLine)) -> Result<(), ClientError> {
-        self.stream_ndjson(&format!("/v1/apps/{}/logs?{query}", encode_segment(app)), on_line).await
     }
 
     /// GETs `path` and hands each JSON line of the answer to `on_item` as it arrives.
@@ -309,41 +224,26 @@ impl Client {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
         Ok(())
     }
-
-    pub async fn app(&self, name: &str) -> Result<App, ClientError> {
-        // App names are validated by the agent; percent-encoding keeps a
-        // hostile name from changing the path.
-        self.get(&format!("/v1/apps/{}", encode_segment(name))).await
-    }
 }
 
 fn decode<T: DeserializeOwned>(resp: RawResponse) -> Result<T, ClientError> {
     if resp.status.is_success() {
-        return serde_json::from_slice(&resp.body)
-            .map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")));
+        return serde_json::from_slice(&resp.body).map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")));
     }
-    let problem = serde_json::from_slice::<Problem>(&resp.body).unwrap_or_else(|_| Problem {
-        code: "http_error".into(),
-        title: format!("The agent answered {}", resp.status),
-        status: resp.status.as_u16(),
-        detail: Some(String::from_utf8_lossy(&resp.body).chars().take(200).collect()),
-        errors: Vec::new(),
-    });
-    Err(ClientError::Api(problem))
+    Err(problem(resp))
 }
 
-/// Percent-encodes a URL path segment or query value.
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// The agent's problem answer, or one made up from what else came back.
+fn problem(resp: RawResponse) -> ClientError {
+    let problem = serde_json::from_slice::<Problem>(&resp.body).unwrap_or_else(|_| Problem {
+        title: format!("The agent answered {}", resp.status),
+        status: resp.status.as_u16(),
+        ..Problem::new(appos_proto::ProblemCode::Unknown, Some(String::from_utf8_lossy(&resp.body).chars().take(200).collect()))
+    });
+    ClientError::Api(problem)
 }
+
+pub use appos_proto::calls::encode as encode_segment;
 
 #[cfg(test)]
 mod tests {
@@ -359,11 +259,10 @@ mod tests {
     #[test]
     fn problems_are_decoded() {
         let body = br#"{"code":"unauthorized","title":"Missing or invalid token","status":401}"#;
-        let err = decode::<Health>(RawResponse { status: StatusCode::UNAUTHORIZED, body: Bytes::from_static(body) })
-            .expect_err("error");
-        assert_eq!(err.code(), "unauthorized");
-        let err = decode::<Health>(RawResponse { status: StatusCode::BAD_GATEWAY, body: Bytes::from_static(b"<html>") })
-            .expect_err("error");
+        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::UNAUTHORIZED, body: Bytes::from_static(body) }).expect_err("error");
+        assert_eq!(err.class(), appos_proto::ErrorClass::Unauthorized);
+        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::BAD_GATEWAY, body: Bytes::from_static(b"<html>") }).expect_err("error");
         assert!(err.to_string().contains("502"), "{err}");
+        assert_eq!(err.class(), appos_proto::ErrorClass::Other);
     }
 }

@@ -94,7 +94,7 @@ pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectO
         })?;
         (Client::new(Transport::from_url(&req.url, req.ca_file.as_deref())?, Some(token.clone())), token, None)
     };
-    let info = client.info().await?;
+    let info = client.call(&appos_proto::calls::GetInfo {}).await?;
     let mut profile = profile;
     profile.host_key = host_key.clone();
     profiles.upsert(&req.name, profile)?;

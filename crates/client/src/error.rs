@@ -1,7 +1,7 @@
 //! The client's error type. Its variants are the cases that callers branch
 //! on (ask the user to accept a key, show an auth error, ...).
 
-use appos_proto::Problem;
+use appos_proto::{ErrorClass, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -46,20 +46,48 @@ impl From<russh::Error> for ClientError {
 }
 
 impl ClientError {
-    /// A stable short code for front ends that branch on the kind of failure.
-    pub fn code(&self) -> &'static str {
+    /// The one classification of a failure, shared by the CLI's exit codes
+    /// and the desktop's `UiError`.
+    pub fn class(&self) -> ErrorClass {
         match self {
-            ClientError::HostKeyUnknown { .. } => "host_key_unknown",
-            ClientError::HostKeyChanged { .. } => "host_key_changed",
-            ClientError::AuthRejected { .. } => "auth_rejected",
-            ClientError::KeyEncrypted { .. } => "key_encrypted",
-            ClientError::Unreachable { .. } => "unreachable",
-            ClientError::AgentMissing(_) => "agent_missing",
-            ClientError::Api(p) if p.status == 401 => "unauthorized",
-            ClientError::Api(_) => "api",
-            ClientError::Ssh(_) => "ssh",
-            ClientError::Config(_) => "config",
-            ClientError::Protocol(_) => "protocol",
+            ClientError::HostKeyUnknown { .. } => ErrorClass::HostKeyUnknown,
+            ClientError::HostKeyChanged { .. } => ErrorClass::HostKeyChanged,
+            ClientError::AuthRejected { .. } => ErrorClass::AuthRejected,
+            ClientError::KeyEncrypted { .. } => ErrorClass::KeyEncrypted,
+            ClientError::Unreachable { .. } => ErrorClass::Unreachable,
+            ClientError::AgentMissing(_) => ErrorClass::AgentMissing,
+            ClientError::Api(p) => ErrorClass::of_problem(p),
+            ClientError::Config(_) => ErrorClass::InvalidInput,
+            ClientError::Ssh(_) | ClientError::Protocol(_) => ErrorClass::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appos_proto::ProblemCode;
+
+    #[test]
+    fn classes() {
+        let api = |code: ProblemCode| ClientError::Api(Problem::new(code, None));
+        for (e, class) in [
+            (ClientError::HostKeyUnknown { host: "h".into(), algorithm: "a".into(), fingerprint: "f".into() }, ErrorClass::HostKeyUnknown),
+            (ClientError::HostKeyChanged { host: "h".into(), presented: "p".into(), expected: "e".into(), recorded_in: "r".into() }, ErrorClass::HostKeyChanged),
+            (ClientError::AuthRejected { user: "u".into(), host: "h".into(), tried: "t".into() }, ErrorClass::AuthRejected),
+            (ClientError::KeyEncrypted { path: "k".into(), wrong_passphrase: false }, ErrorClass::KeyEncrypted),
+            (ClientError::Unreachable { addr: "a".into(), reason: "r".into() }, ErrorClass::Unreachable),
+            (ClientError::AgentMissing("x".into()), ErrorClass::AgentMissing),
+            (api(ProblemCode::Unauthorized), ErrorClass::Unauthorized),
+            (api(ProblemCode::Forbidden), ErrorClass::Forbidden),
+            (api(ProblemCode::InvalidInput), ErrorClass::InvalidInput),
+            (api(ProblemCode::DockerUnavailable), ErrorClass::DockerUnavailable),
+            (api(ProblemCode::VersionNotFound), ErrorClass::NotFound),
+            (ClientError::Config("x".into()), ErrorClass::InvalidInput),
+            (ClientError::Ssh("x".into()), ErrorClass::Other),
+            (ClientError::Protocol("x".into()), ErrorClass::Other),
+        ] {
+            assert_eq!(e.class(), class, "{e}");
         }
     }
 }

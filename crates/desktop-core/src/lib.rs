@@ -7,6 +7,7 @@
 // it crosses the boundary once per command, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod coalesce;
 mod local;
 
 use std::collections::HashMap;
@@ -17,15 +18,12 @@ use appos_client::connect::{self, AddServer};
 use appos_client::profile::{self, Profiles};
 use appos_client::ssh::{ConnectOptions, SshTarget};
 use appos_client::{Client, ClientError, Transport};
-use appos_proto::desktop::{
-    AddServerForm, Connection, HostKeyPrompt, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError, UiErrorCode,
-};
-use appos_proto::{
-    App, AppVersion, AppVersionDetail, CatalogEntry, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, Deployment,
-    SaveVersionRequest, VersionSaved,
-};
+use appos_proto::calls::{FollowDeploymentLog, GetAppLogs, GetInfo, ListTerminals, OpenTerminal};
+use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
+use appos_proto::{AgentCall, ErrorClass, LogsQuery, NewTerminal};
 use tokio::sync::Mutex;
 
+pub use coalesce::{Coalescer, COALESCE_FOR};
 pub use local::LocalAgent;
 
 /// Name of the built-in entry for this computer; not available to users.
@@ -197,7 +195,7 @@ impl Desktop {
             let mut local = self.local.lock().await;
             if local.as_mut().is_none_or(|l| !l.is_running()) {
                 *local = Some(LocalAgent::start(&self.paths.agent_bin, &self.paths.local_agent_data).await.map_err(|e| UiError {
-                    code: UiErrorCode::AgentMissing,
+                    code: ErrorClass::AgentMissing,
                     message: format!("cannot start the local agent: {e:#}"),
                     host_key: None,
                     fields: Vec::new(),
@@ -225,7 +223,7 @@ impl Desktop {
     /// Connects (or reuses the live connection) and asks the agent who it is.
     pub async fn connect(&self, name: &str) -> Result<Connection, UiError> {
         let client = self.client(name).await?;
-        let info = match client.info().await {
+        let info = match client.call(&GetInfo {}).await {
             Ok(i) => i,
             Err(e) => {
                 self.live.lock().await.remove(name);
@@ -235,9 +233,9 @@ impl Desktop {
         Ok(Connection { server: name.to_string(), via: client.transport().describe(), info })
     }
 
-    /// Runs one agent call on a server's live connection; a connection the
-    /// agent dropped is forgotten so that the next call reconnects.
-    async fn call<T, F, Fut>(&self, server: &str, f: F) -> Result<T, UiError>
+    /// Runs `f` on a server's live connection; a connection the agent
+    /// dropped is forgotten so that the next call reconnects.
+    async fn on_live<T, F, Fut>(&self, server: &str, f: F) -> Result<T, UiError>
     where
         F: FnOnce(Arc<Client>) -> Fut,
         Fut: std::future::Future<Output = Result<T, ClientError>>,
@@ -254,76 +252,11 @@ impl Desktop {
         }
     }
 
-    pub async fn apps(&self, server: &str) -> Result<Vec<App>, UiError> {
-        self.call(server, |c| async move { c.apps().await }).await
-    }
-
-    pub async fn app(&self, server: &str, app: &str) -> Result<App, UiError> {
-        self.call(server, |c| async move { c.app(app).await }).await
-    }
-
-    pub async fn catalog(&self, server: &str, search: Option<&str>) -> Result<Vec<CatalogEntry>, UiError> {
-        self.call(server, |c| async move { c.catalog(search).await }).await
-    }
-
-    pub async fn deploy(&self, server: &str, req: DeployRequest) -> Result<DeployAccepted, UiError> {
-        self.call(server, |c| async move { c.deploy(&req).await }).await
-    }
-
-    pub async fn check_compose(&self, server: &str, req: ComposeCheckRequest) -> Result<ComposeCheck, UiError> {
-        self.call(server, |c| async move { c.check_compose(&req).await }).await
-    }
-
-    pub async fn deployments(&self, server: &str, app: Option<&str>) -> Result<Vec<Deployment>, UiError> {
-        self.call(server, |c| async move { c.deployments(app).await }).await
-    }
-
-    pub async fn deployment(&self, server: &str, id: &str) -> Result<Deployment, UiError> {
-        self.call(server, |c| async move { c.deployment(id).await }).await
-    }
-
-    pub async fn cancel_deployment(&self, server: &str, id: &str) -> Result<Deployment, UiError> {
-        self.call(server, |c| async move { c.cancel_deployment(id).await }).await
-    }
-
-    /// `start`, `stop`, `restart` or `update`.
-    pub async fn app_action(&self, server: &str, app: &str, action: &str) -> Result<Deployment, UiError> {
-        if !matches!(action, "start" | "stop" | "restart" | "update") {
-            return Err(invalid(format!("{action:?} is not an app action")));
-        }
-        self.call(server, |c| async move { c.app_action(app, action).await }).await
-    }
-
-    pub async fn adopt(&self, server: &str, project: &str) -> Result<VersionSaved, UiError> {
-        self.call(server, |c| async move { c.adopt(project).await }).await
-    }
-
-    pub async fn redeploy(&self, server: &str, app: &str) -> Result<VersionSaved, UiError> {
-        self.call(server, |c| async move { c.redeploy(app).await }).await
-    }
-
-    pub async fn delete_app(&self, server: &str, app: &str, volumes: bool) -> Result<Deployment, UiError> {
-        self.call(server, |c| async move { c.delete_app(app, volumes).await }).await
-    }
-
-    pub async fn versions(&self, server: &str, app: &str) -> Result<Vec<AppVersion>, UiError> {
-        self.call(server, |c| async move { c.versions(app).await }).await
-    }
-
-    pub async fn version(&self, server: &str, app: &str, version: u32) -> Result<AppVersionDetail, UiError> {
-        self.call(server, |c| async move { c.version(app, version).await }).await
-    }
-
-    pub async fn diff(&self, server: &str, app: &str, from: u32, to: u32) -> Result<String, UiError> {
-        self.call(server, |c| async move { c.diff(app, from, to).await }).await
-    }
-
-    pub async fn save_version(&self, server: &str, app: &str, req: SaveVersionRequest) -> Result<VersionSaved, UiError> {
-        self.call(server, |c| async move { c.save_version(app, &req).await }).await
-    }
-
-    pub async fn rollback(&self, server: &str, app: &str, version: u32, pin_digests: bool) -> Result<VersionSaved, UiError> {
-        self.call(server, |c| async move { c.rollback(app, version, pin_digests).await }).await
+    /// Runs any agent call on a server and answers it as JSON: the one
+    /// entry point of every screen's agent calls.
+    #[tracing::instrument(skip(self, req), fields(call = %req.describe()), err(Debug))]
+    pub async fn call(&self, server: &str, req: AgentCall) -> Result<serde_json::Value, UiError> {
+        self.on_live(server, |c| async move { c.call_any(req).await }).await
     }
 
     /// Opens a stream and hands what it delivers to `sink`, ending with one
@@ -336,11 +269,6 @@ impl Desktop {
         req: StreamRequest,
         sink: impl Fn(StreamItem) -> bool + Send + Sync + 'static,
     ) -> Result<u64, UiError> {
-        if let StreamRequest::AppLogs { service: Some(s), .. } = &req {
-            if s.is_empty() || s.len() > 128 {
-                return Err(invalid("a service name has 1 to 128 characters".into()));
-            }
-        }
         let client = self.client(server).await?;
         let id = self.next_stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sink = Arc::new(sink);
@@ -351,26 +279,19 @@ impl Desktop {
             let result = match req {
                 StreamRequest::Events { after } => client.events(after, |event| sink(StreamItem::Event { event })).await,
                 StreamRequest::DeploymentLog { id } => {
-                    client.follow_deployment_log(&id, |line| {
-                        sink(StreamItem::DeploymentLog { line });
-                    })
-                    .await
+                    client
+                        .stream(&FollowDeploymentLog { id }, |line| {
+                            sink(StreamItem::DeploymentLog { line });
+                        })
+                        .await
                 }
                 StreamRequest::AppLogs { app, service, tail, grep, follow } => {
-                    let mut q = format!("follow={follow}");
-                    if let Some(s) = service {
-                        q.push_str(&format!("&service={}", appos_client::api::encode_segment(&s)));
-                    }
-                    if let Some(t) = tail {
-                        q.push_str(&format!("&tail={t}"));
-                    }
-                    if let Some(g) = grep.filter(|g| !g.is_empty()) {
-                        q.push_str(&format!("&grep={}", appos_client::api::encode_segment(&g)));
-                    }
-                    client.app_logs(&app, &q, |line| {
-                        sink(StreamItem::AppLog { line });
-                    })
-                    .await
+                    let query = LogsQuery { service, tail: tail.map(|t| t.to_string()), since: None, follow, grep };
+                    client
+                        .stream(&GetAppLogs { app, query }, |line| {
+                            sink(StreamItem::AppLog { line });
+                        })
+                        .await
                 }
             };
             sink(StreamItem::End { error: result.err().map(ui_error) });
@@ -414,23 +335,16 @@ impl Desktop {
                 (io, None, format!("{server}: server shell"))
             }
             TerminalKind::AgentShell => {
-                let t = client.open_terminal(&appos_proto::NewTerminal::Shell { cols: Some(cols), rows: Some(rows) }).await.map_err(ui_error)?;
+                let t = client.call(&OpenTerminal { request: NewTerminal::Shell { cols: Some(cols), rows: Some(rows) } }).await.map_err(ui_error)?;
                 (client.attach_terminal(&t.id).await.map_err(ui_error)?, Some(t.id), format!("{server}: agent shell"))
             }
             TerminalKind::Container { app, service } => {
-                let req = appos_proto::NewTerminal::Exec {
-                    app: app.clone(),
-                    service: service.clone(),
-                    command: Vec::new(),
-                    tty: true,
-                    cols: Some(cols),
-                    rows: Some(rows),
-                };
-                let t = client.open_terminal(&req).await.map_err(ui_error)?;
+                let request = NewTerminal::Exec { app: app.clone(), service: service.clone(), command: Vec::new(), tty: true, cols: Some(cols), rows: Some(rows) };
+                let t = client.call(&OpenTerminal { request }).await.map_err(ui_error)?;
                 (client.attach_terminal(&t.id).await.map_err(ui_error)?, Some(t.id), format!("{app}/{service}"))
             }
             TerminalKind::Attach { id } => {
-                let t = client.terminals().await.map_err(ui_error)?.into_iter().find(|t| t.id == id).ok_or_else(|| invalid(format!("no terminal {id} on {server}")))?;
+                let t = client.call(&ListTerminals {}).await.map_err(ui_error)?.into_iter().find(|t| t.id == id).ok_or_else(|| invalid(format!("no terminal {id} on {server}")))?;
                 let title = match (&t.app, &t.service) {
                     (Some(a), Some(s)) => format!("{a}/{s}"),
                     _ => format!("{server}: agent shell"),
@@ -447,49 +361,44 @@ impl Desktop {
         let mut output = io.output;
         let me = Arc::downgrade(self);
         let task = tokio::spawn(async move {
-            const COALESCE: std::time::Duration = std::time::Duration::from_millis(4);
-            const MAX: usize = 256 << 10;
-            let mut pending: Vec<u8> = Vec::new();
+            let mut batch = Coalescer::default();
             let mut listening = true;
             let mut ended = false;
             while listening && !ended {
-                let next = if pending.is_empty() {
+                let next = if batch.is_empty() {
                     output.recv().await
                 } else {
-                    match tokio::time::timeout(COALESCE, output.recv()).await {
+                    match tokio::time::timeout(COALESCE_FOR, output.recv()).await {
                         Ok(m) => m,
                         Err(_) => {
-                            listening = on_data(std::mem::take(&mut pending));
+                            listening = batch.take().is_none_or(&on_data);
                             continue;
                         }
                     }
                 };
                 match next {
                     Some(TermOut::Bytes(b)) => {
-                        pending.extend_from_slice(&b);
-                        if pending.len() >= MAX {
-                            listening = on_data(std::mem::take(&mut pending));
+                        if let Some(full) = batch.push(&b) {
+                            listening = on_data(full);
                         }
                     }
                     Some(TermOut::Replayed) => {
-                        if !pending.is_empty() {
-                            listening = on_data(std::mem::take(&mut pending));
-                        }
+                        listening = batch.take().is_none_or(&on_data);
                         listening &= on_event(TerminalEvent::Replayed);
                     }
                     Some(TermOut::Exit(status)) => {
-                        if !pending.is_empty() {
-                            on_data(std::mem::take(&mut pending));
+                        if let Some(b) = batch.take() {
+                            on_data(b);
                         }
                         on_event(TerminalEvent::Exit { status });
                         ended = true;
                     }
                     None => {
-                        if !pending.is_empty() {
-                            on_data(std::mem::take(&mut pending));
+                        if let Some(b) = batch.take() {
+                            on_data(b);
                         }
                         let error = UiError {
-                            code: UiErrorCode::Unreachable,
+                            code: ErrorClass::Unreachable,
                             message: "the connection to the terminal was lost; reattach to get its screen back".into(),
                             host_key: None,
                             fields: Vec::new(),
@@ -529,16 +438,6 @@ impl Desktop {
         }
     }
 
-    /// The agent's open sessions (to reattach after a reconnect).
-    pub async fn terminals(&self, server: &str) -> Result<Vec<appos_proto::Terminal>, UiError> {
-        self.call(server, |c| async move { c.terminals().await }).await
-    }
-
-    /// Ends an agent session and its process.
-    pub async fn kill_terminal(&self, server: &str, id: &str) -> Result<(), UiError> {
-        self.call(server, |c| async move { c.kill_terminal(id).await }).await
-    }
-
     /// How many streams are open (for tests and diagnostics).
     pub fn open_streams(&self) -> usize {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -557,30 +456,18 @@ fn unix_now() -> i64 {
 }
 
 fn invalid(message: String) -> UiError {
-    UiError { code: UiErrorCode::InvalidInput, message, host_key: None, fields: Vec::new() }
+    UiError { code: ErrorClass::InvalidInput, message, host_key: None, fields: Vec::new() }
 }
 
-/// The one conversion from client errors to what the UI branches on.
+/// The one conversion from client errors to what the UI branches on: the
+/// client's classification, plus the host key and field errors to show.
 pub fn ui_error(e: ClientError) -> UiError {
     let message = e.to_string();
-    let fields = match &e {
-        ClientError::Api(p) => p.errors.clone(),
-        _ => Vec::new(),
-    };
-    let (code, host_key) = match e {
-        ClientError::HostKeyUnknown { host, algorithm, fingerprint } => {
-            (UiErrorCode::HostKeyUnknown, Some(HostKeyPrompt { host, algorithm, fingerprint }))
-        }
-        ClientError::HostKeyChanged { .. } => (UiErrorCode::HostKeyChanged, None),
-        ClientError::AuthRejected { .. } => (UiErrorCode::AuthRejected, None),
-        ClientError::KeyEncrypted { .. } => (UiErrorCode::KeyEncrypted, None),
-        ClientError::Unreachable { .. } => (UiErrorCode::Unreachable, None),
-        ClientError::AgentMissing(_) => (UiErrorCode::AgentMissing, None),
-        ClientError::Api(p) if p.status == 401 || p.status == 403 => (UiErrorCode::Unauthorized, None),
-        ClientError::Api(p) if p.code == "docker_unavailable" => (UiErrorCode::DockerUnavailable, None),
-        ClientError::Api(p) if p.status == 400 => (UiErrorCode::InvalidInput, None),
-        ClientError::Config(_) => (UiErrorCode::InvalidInput, None),
-        _ => (UiErrorCode::Other, None),
+    let code = e.class();
+    let (host_key, fields) = match e {
+        ClientError::HostKeyUnknown { host, algorithm, fingerprint } => (Some(HostKeyPrompt { host, algorithm, fingerprint }), Vec::new()),
+        ClientError::Api(p) => (None, p.errors),
+        _ => (None, Vec::new()),
     };
     UiError { code, message, host_key, fields }
 }

@@ -10,6 +10,16 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use utoipa::ToSchema;
 
+pub mod calls;
+mod classify;
+mod names;
+mod problem;
+
+pub use calls::{AgentCall, AppAction, LogsQuery};
+pub use classify::ErrorClass;
+pub use names::{AppName, InvalidName, ServiceName};
+pub use problem::{FieldError, Problem, ProblemCode};
+
 /// Header prefix for bearer tokens.
 pub const BEARER: &str = "Bearer ";
 
@@ -80,7 +90,8 @@ pub enum AppState {
     Degraded,
     /// No container runs.
     Stopped,
-    /// The app is known to AppOS but has no containers.
+    /// The app is known to AppOS but has no containers (never deployed, its
+    /// first deployment failed, or it was brought down): not running.
     Empty,
 }
 
@@ -98,6 +109,18 @@ pub struct App {
     /// The compose files the project was created from, from its labels.
     pub config_files: Vec<String>,
     pub services: Vec<Service>,
+    /// For an app AppOS manages: its latest deployment.
+    #[serde(default)]
+    pub last_deployment: Option<DeploymentSummary>,
+}
+
+/// An app's latest deployment, as the apps list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct DeploymentSummary {
+    pub id: String,
+    pub operation: Operation,
+    pub state: DeploymentState,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
@@ -154,31 +177,6 @@ impl std::str::FromStr for TokenScope {
             other => Err(format!("unknown token scope {other:?}: expected admin or read")),
         }
     }
-}
-
-/// Error body of every failed request (RFC 9457 problem details).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
-pub struct Problem {
-    /// A stable machine-readable code, e.g. `unauthorized`, `not_found`, `docker_unavailable`.
-    pub code: String,
-    /// A short human summary.
-    pub title: String,
-    /// The HTTP status code.
-    pub status: u16,
-    /// What went wrong in this case, for a human.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// For invalid input: what is wrong with which field.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-}
-
-/// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
-pub struct FieldError {
-    /// The field, e.g. `name`, `compose`, `env.DB_PASSWORD`, `services.web.volumes[0]`.
-    pub field: String,
-    pub message: String,
 }
 
 /// The type of a catalog template parameter.
@@ -251,7 +249,7 @@ pub struct CatalogDeploy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct DeployRequest {
     /// The app name, also its compose project name.
-    pub name: String,
+    pub name: AppName,
     /// The compose file, as YAML text (empty when `catalog` is given).
     #[serde(default)]
     pub compose: String,
@@ -310,6 +308,8 @@ pub enum StepState {
     Succeeded,
     Skipped,
     Failed,
+    /// The agent stopped while the step ran; a later attempt runs it again.
+    Interrupted,
 }
 
 /// One step of a deployment, with its time and what it printed.
@@ -462,14 +462,14 @@ pub struct RollbackRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct AdoptRequest {
     /// The compose project name (`com.docker.compose.project`), which becomes the app name.
-    pub project: String,
+    pub project: AppName,
 }
 
 /// `POST /v1/compose/check`: the checks of a deploy, with nothing written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct ComposeCheckRequest {
     /// The app the file is for (its directory is where bind mounts must stay).
-    pub name: String,
+    pub name: AppName,
     pub compose: String,
     /// The `.env` to check with; for an existing app, its latest one when absent.
     #[serde(default)]
@@ -501,6 +501,10 @@ pub struct LogLine {
     /// The step that printed it.
     pub step: String,
     pub text: String,
+    /// For a pull step's line about an image or layer: its progress, typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pull: Option<PullProgress>,
 }
 
 /// `POST /v1/terminals`: what the new terminal session runs.
@@ -517,8 +521,8 @@ pub enum NewTerminal {
     /// A command in a running container of an app's service (default: the
     /// first of bash and sh the container has).
     Exec {
-        app: String,
-        service: String,
+        app: AppName,
+        service: ServiceName,
         #[serde(default)]
         command: Vec<String>,
         /// A TTY (the default) for interactive use; without one, stdout and
@@ -580,59 +584,34 @@ pub enum TerminalControl {
     },
 }
 
-/// A pull step's log line about one image layer:
-/// `<image> <layer>: <status>[ <current>/<total>]` (bytes), e.g.
-/// `nginx:1.27 a2abf6c4d29d: Downloading 1048576/29123456`. Front ends draw
-/// a progress bar per layer from these.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Progress of an image pull, carried by a pull step's log lines: one per
+/// layer and status change, and one per tenth of a download or extraction.
+/// Front ends draw a progress bar per layer from these; the line's `text`
+/// says the same for a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct PullProgress {
     pub image: String,
+    /// The layer's short id (12 hex digits), or empty for a line about the
+    /// image as a whole (`Pulling from …`, `Digest: …`).
     pub layer: String,
     pub status: String,
+    /// Bytes done and in all (0 when Docker gave no numbers).
+    #[ts(type = "number")]
     pub current: u64,
+    #[ts(type = "number")]
     pub total: u64,
 }
 
 impl PullProgress {
+    /// The line's human text: `<image> <layer>: <status>[ <current>/<total>]`.
     pub fn line(&self) -> String {
         let bytes = if self.total > 0 { format!(" {}/{}", self.current, self.total) } else { String::new() };
         format!("{} {}: {}{bytes}", self.image, self.layer, self.status)
     }
 
-    /// Whether this line is about a layer (a 12-hex-digit id), not the
-    /// image as a whole (`Pulling from …`, `Digest: …`).
+    /// Whether this is about a layer (a 12-hex-digit id), not the image as a whole.
     pub fn is_layer(&self) -> bool {
         self.layer.len() == 12 && self.layer.bytes().all(|b| b.is_ascii_hexdigit())
-    }
-
-    /// Reads a line written by [`PullProgress::line`]; other lines give `None`.
-    pub fn parse(text: &str) -> Option<PullProgress> {
-        let (head, rest) = text.split_once(": ")?;
-        let (image, layer) = head.split_once(' ')?;
-        if image.is_empty() || layer.contains(' ') {
-            return None;
-        }
-        let (status, current, total) = match rest.rsplit_once(' ') {
-            Some((st, bytes)) => match bytes.split_once('/').and_then(|(c, t)| Some((c.parse().ok()?, t.parse().ok()?))) {
-                Some((c, t)) => (st, c, t),
-                None => (rest, 0, 0),
-            },
-            None => (rest, 0, 0),
-        };
-        Some(PullProgress { image: image.into(), layer: layer.into(), status: status.into(), current, total })
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.title)?;
-        if let Some(d) = &self.detail {
-            write!(f, ": {d}")?;
-        }
-        for (i, e) in self.errors.iter().enumerate() {
-            write!(f, "{} {}: {}", if i == 0 { ":" } else { ";" }, e.field, e.message)?;
-        }
-        Ok(())
     }
 }
 
@@ -648,10 +627,14 @@ pub fn typescript_declarations() -> String {
         ComposeInfo::decl(&cfg),
         AppState::decl(&cfg),
         App::decl(&cfg),
+        DeploymentSummary::decl(&cfg),
         Service::decl(&cfg),
         Container::decl(&cfg),
         PortMapping::decl(&cfg),
         TokenScope::decl(&cfg),
+        AppName::decl(&cfg),
+        ServiceName::decl(&cfg),
+        ProblemCode::decl(&cfg),
         Problem::decl(&cfg),
         FieldError::decl(&cfg),
         ParamKind::decl(&cfg),
@@ -666,6 +649,7 @@ pub fn typescript_declarations() -> String {
         StepState::decl(&cfg),
         DeploymentStep::decl(&cfg),
         Deployment::decl(&cfg),
+        PullProgress::decl(&cfg),
         LogLine::decl(&cfg),
         AppLogLine::decl(&cfg),
         Event::decl(&cfg),
@@ -724,29 +708,13 @@ pub mod desktop {
     /// cases the UI branches on.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
     pub struct UiError {
-        pub code: UiErrorCode,
+        pub code: ErrorClass,
         pub message: String,
         /// For `host_key_unknown`: the key to show the user.
         pub host_key: Option<HostKeyPrompt>,
         /// For `invalid_input` from the agent: which field is wrong and why.
         #[serde(default)]
         pub fields: Vec<FieldError>,
-    }
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-    #[serde(rename_all = "snake_case")]
-    pub enum UiErrorCode {
-        HostKeyUnknown,
-        HostKeyChanged,
-        AuthRejected,
-        /// The key is encrypted: ask for its passphrase and try again.
-        KeyEncrypted,
-        Unreachable,
-        AgentMissing,
-        Unauthorized,
-        DockerUnavailable,
-        InvalidInput,
-        Other,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -786,7 +754,7 @@ pub mod desktop {
         /// A shell next to the agent.
         AgentShell,
         /// A shell in a running container of an app's service.
-        Container { app: String, service: String },
+        Container { app: AppName, service: ServiceName },
         /// An agent session that is already open (its screen is replayed).
         Attach { id: String },
     }
@@ -830,8 +798,8 @@ pub mod desktop {
         DeploymentLog { id: String },
         /// An app's container logs.
         AppLogs {
-            app: String,
-            service: Option<String>,
+            app: AppName,
+            service: Option<ServiceName>,
             tail: Option<u32>,
             grep: Option<String>,
             follow: bool,
@@ -848,7 +816,7 @@ pub fn typescript_desktop_declarations() -> String {
         ServerEntry::decl(&cfg),
         AddServerForm::decl(&cfg),
         UiError::decl(&cfg),
-        UiErrorCode::decl(&cfg),
+        ErrorClass::decl(&cfg),
         HostKeyPrompt::decl(&cfg),
         Connection::decl(&cfg),
         StreamItem::decl(&cfg),
@@ -857,10 +825,10 @@ pub fn typescript_desktop_declarations() -> String {
         TerminalTab::decl(&cfg),
         TerminalEvent::decl(&cfg),
     ];
-    render_ts(&decls, "import type { AgentInfo, AppLogLine, Event, FieldError, LogLine } from \"./types.gen\";\n\n")
+    render_ts(&decls, "import type { AgentInfo, AppLogLine, AppName, Event, FieldError, LogLine, ServiceName } from \"./types.gen\";\n\n")
 }
 
-fn render_ts(decls: &[String], imports: &str) -> String {
+pub(crate) fn render_ts(decls: &[String], imports: &str) -> String {
     let mut out = String::from("// Generated by `cargo xtask gen` from crates/proto. Do not edit by hand.\n\n");
     out.push_str(imports);
     for d in decls {
@@ -878,14 +846,13 @@ mod pull_tests {
     use super::PullProgress;
 
     #[test]
-    fn pull_lines_round_trip() {
+    fn pull_lines_read_for_humans() {
         let p = PullProgress { image: "nginx:1.27".into(), layer: "a2abf6c4d29d".into(), status: "Downloading".into(), current: 5, total: 10 };
         assert_eq!(p.line(), "nginx:1.27 a2abf6c4d29d: Downloading 5/10");
-        assert_eq!(PullProgress::parse(&p.line()), Some(p));
-        let done = PullProgress::parse("nginx:1.27 a2abf6c4d29d: Pull complete").expect("parsed");
-        assert_eq!((done.status.as_str(), done.total), ("Pull complete", 0));
-        assert!(PullProgress::parse("busybox: present").is_none());
-        assert_eq!(PullProgress::parse("redis:7 : Digest: sha256:x").map(|p| p.layer), Some(String::new()));
+        assert!(p.is_layer());
+        let whole = PullProgress { layer: String::new(), status: "Pulling from library/nginx".into(), current: 0, total: 0, ..p };
+        assert_eq!(whole.line(), "nginx:1.27 : Pulling from library/nginx");
+        assert!(!whole.is_layer());
     }
 }
 
@@ -898,6 +865,7 @@ mod tests {
         for (file, expected) in [
             ("types.gen.ts", super::typescript_declarations()),
             ("desktop.gen.ts", super::typescript_desktop_declarations()),
+            ("calls.gen.ts", super::calls::typescript_call_declarations()),
         ] {
             let committed = std::fs::read_to_string(format!("{dir}{file}")).unwrap_or_default();
             assert!(committed == expected, "src-ui/src/api/{file} is out of date: run `cargo xtask gen` and commit the result");

@@ -14,22 +14,7 @@ import type {
   TerminalTab,
   UiError,
 } from "./desktop.gen";
-import type {
-  App,
-  AppVersion,
-  AppVersionDetail,
-  CatalogEntry,
-  ComposeCheck,
-  ComposeCheckRequest,
-  DeployAccepted,
-  DeployRequest,
-  Deployment,
-  SaveVersionRequest,
-  Terminal,
-  VersionSaved,
-} from "./types.gen";
-
-export type AppAction = "start" | "stop" | "restart" | "update";
+import type { AgentCallResponse, CallName, CallOf } from "./calls.gen";
 
 /** An open stream; `close()` stops it (safe to call twice or after it ended). */
 export interface StreamHandle {
@@ -41,28 +26,16 @@ export interface Backend {
   addServer(form: AddServerForm): Promise<ServerEntry>;
   removeServer(name: string): Promise<void>;
   connect(name: string): Promise<Connection>;
-  listApps(name: string): Promise<App[]>;
-  getApp(server: string, app: string): Promise<App>;
-  catalog(server: string, search?: string): Promise<CatalogEntry[]>;
-  deploy(server: string, req: DeployRequest): Promise<DeployAccepted>;
-  checkCompose(server: string, req: ComposeCheckRequest): Promise<ComposeCheck>;
-  listDeployments(server: string, app?: string): Promise<Deployment[]>;
-  getDeployment(server: string, id: string): Promise<Deployment>;
-  cancelDeployment(server: string, id: string): Promise<Deployment>;
-  appAction(server: string, app: string, action: AppAction): Promise<Deployment>;
-  redeploy(server: string, app: string): Promise<VersionSaved>;
-  deleteApp(server: string, app: string, volumes: boolean): Promise<Deployment>;
-  listVersions(server: string, app: string): Promise<AppVersion[]>;
-  getVersion(server: string, app: string, version: number): Promise<AppVersionDetail>;
-  diffVersions(server: string, app: string, from: number, to: number): Promise<string>;
-  saveVersion(server: string, app: string, req: SaveVersionRequest): Promise<VersionSaved>;
-  rollback(server: string, app: string, version: number, pinDigests: boolean): Promise<VersionSaved>;
+  /**
+   * Runs one agent API call on a server, e.g.
+   * `call(server, { call: "get_app", args: { app: "blog" } })`; resolves to
+   * the call's answer or rejects with a UiError.
+   */
+  call<K extends CallName>(server: string, req: CallOf<K>): Promise<AgentCallResponse[K]>;
   /** Opens a stream; `onItem` sees each item, the last one is `{ type: "end" }`. */
   openStream(server: string, req: StreamRequest, onItem: (item: StreamItem) => void): Promise<StreamHandle>;
   /** A native desktop notification; never fails (no notification daemon is fine). */
   notify(title: string, body: string): Promise<void>;
-  /** Makes a compose project started outside AppOS an app (version 1). */
-  adoptApp(server: string, project: string): Promise<VersionSaved>;
   /** Opens a URL in the system browser. */
   openUrl(url: string): Promise<void>;
   /**
@@ -83,10 +56,6 @@ export interface Backend {
   terminalResize(handle: number, cols: number, rows: number): Promise<void>;
   /** Closes the tab's connection; an agent session lives on and can be reattached. */
   terminalClose(handle: number): Promise<void>;
-  /** The agent's open sessions (to reattach after a reconnect). */
-  listTerminals(server: string): Promise<Terminal[]>;
-  /** Ends an agent session and its process. */
-  killTerminal(server: string, id: string): Promise<void>;
 }
 
 /** Turns whatever a call rejected with into a UiError. */
@@ -98,7 +67,7 @@ export function toUiError(e: unknown): UiError {
   return { code: "other", message: e instanceof Error ? e.message : String(e), host_key: null, fields: [] };
 }
 
-async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+async function invokeCmd<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(cmd, args);
   } catch (e) {
@@ -107,33 +76,18 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 }
 
 export const tauriBackend: Backend = {
-  listServers: () => call("list_servers"),
-  addServer: (form) => call("add_server", { form }),
-  removeServer: (name) => call("remove_server", { name }),
-  connect: (name) => call("connect", { name }),
-  listApps: (name) => call("list_apps", { name }),
-  getApp: (server, app) => call("get_app", { server, app }),
-  catalog: (server, search) => call("catalog", { server, search: search ?? null }),
-  deploy: (server, req) => call("deploy", { server, req }),
-  checkCompose: (server, req) => call("check_compose", { server, req }),
-  listDeployments: (server, app) => call("list_deployments", { server, app: app ?? null }),
-  getDeployment: (server, id) => call("get_deployment", { server, id }),
-  cancelDeployment: (server, id) => call("cancel_deployment", { server, id }),
-  appAction: (server, app, action) => call("app_action", { server, app, action }),
-  redeploy: (server, app) => call("redeploy", { server, app }),
-  deleteApp: (server, app, volumes) => call("delete_app", { server, app, volumes }),
-  listVersions: (server, app) => call("list_versions", { server, app }),
-  getVersion: (server, app, version) => call("get_version", { server, app, version }),
-  diffVersions: (server, app, from, to) => call("diff_versions", { server, app, from, to }),
-  saveVersion: (server, app, req) => call("save_version", { server, app, req }),
-  rollback: (server, app, version, pinDigests) => call("rollback", { server, app, version, pinDigests }),
+  listServers: () => invokeCmd("list_servers"),
+  addServer: (form) => invokeCmd("add_server", { form }),
+  removeServer: (name) => invokeCmd("remove_server", { name }),
+  connect: (name) => invokeCmd("connect", { name }),
+  call: (server, req) => invokeCmd("agent_call", { server, req }),
   openStream: async (server, req, onItem) => {
     const channel = new Channel<StreamItem>();
     let closed = false;
     channel.onmessage = (item) => {
       if (!closed) onItem(item);
     };
-    const id = await call<number>("open_stream", { server, req, channel });
+    const id = await invokeCmd<number>("open_stream", { server, req, channel });
     return {
       close: () => {
         if (closed) return;
@@ -151,7 +105,6 @@ export const tauriBackend: Backend = {
       // No notification daemon, or the plugin is missing: the UI goes on without.
     }
   },
-  adoptApp: (server, project) => call("adopt_app", { server, project }),
   openUrl: async (url) => {
     if (!/^https?:\/\//.test(url)) throw toUiError({ code: "invalid_input", message: `not a web link: ${url}` });
     try {
@@ -165,7 +118,7 @@ export const tauriBackend: Backend = {
     data.onmessage = (buf) => onData(new Uint8Array(buf));
     const events = new Channel<TerminalEvent>();
     events.onmessage = onEvent;
-    return call<TerminalTab>("open_terminal", { server, kind, cols, rows, data, events });
+    return invokeCmd<TerminalTab>("open_terminal", { server, kind, cols, rows, data, events });
   },
   terminalInput: async (handle, input) => {
     // The raw request body: no JSON encoding of every keystroke or paste.
@@ -176,8 +129,6 @@ export const tauriBackend: Backend = {
       throw toUiError(e);
     }
   },
-  terminalResize: (handle, cols, rows) => call("terminal_resize", { handle, cols, rows }),
-  terminalClose: (handle) => call("terminal_close", { handle }),
-  listTerminals: (server) => call("list_terminals", { server }),
-  killTerminal: (server, id) => call("kill_terminal", { server, id }),
+  terminalResize: (handle, cols, rows) => invokeCmd("terminal_resize", { handle, cols, rows }),
+  terminalClose: (handle) => invokeCmd("terminal_close", { handle }),
 };

@@ -65,7 +65,13 @@ working_dir: string | null,
 /**
  * The compose files the project was created from, from its labels.
  */
-config_files: Array<string>, services: Array<Service>, };
+config_files: Array<string>, services: Array<Service>, 
+/**
+ * For an app AppOS manages: its latest deployment.
+ */
+last_deployment: DeploymentSummary | null, };
+
+export type DeploymentSummary = { id: string, operation: Operation, state: DeploymentState, error: string | null, };
 
 export type Service = { name: string, containers: Array<Container>, };
 
@@ -83,11 +89,13 @@ export type PortMapping = { private_port: number, public_port: number | null, ip
 
 export type TokenScope = "admin" | "read";
 
-export type Problem = { 
-/**
- * A stable machine-readable code, e.g. `unauthorized`, `not_found`, `docker_unavailable`.
- */
-code: string, 
+export type AppName = string;
+
+export type ServiceName = string;
+
+export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
+
+export type Problem = { code: ProblemCode, 
 /**
  * A short human summary.
  */
@@ -99,11 +107,15 @@ status: number,
 /**
  * What went wrong in this case, for a human.
  */
-detail?: string | null, 
+detail?: string, 
 /**
  * For invalid input: what is wrong with which field.
  */
-errors?: Array<FieldError>, };
+errors?: Array<FieldError>, 
+/**
+ * Names the request in the agent's log (also the `x-request-id` header).
+ */
+request_id?: string, };
 
 export type FieldError = { 
 /**
@@ -153,7 +165,7 @@ export type DeployRequest = {
 /**
  * The app name, also its compose project name.
  */
-name: string, 
+name: AppName, 
 /**
  * The compose file, as YAML text (empty when `catalog` is given).
  */
@@ -181,7 +193,7 @@ export type DeploymentState = "queued" | "running" | "succeeded" | "failed" | "c
 
 export type Operation = "deploy" | "start" | "stop" | "restart" | "update" | "delete";
 
-export type StepState = "running" | "succeeded" | "skipped" | "failed";
+export type StepState = "running" | "succeeded" | "skipped" | "failed" | "interrupted";
 
 export type DeploymentStep = { 
 /**
@@ -203,11 +215,26 @@ export type Deployment = { id: string, app: string, operation: Operation, versio
  */
 attempt: number, error: string | null, steps: Array<DeploymentStep>, created_ms: number, finished_ms: number | null, };
 
+export type PullProgress = { image: string, 
+/**
+ * The layer's short id (12 hex digits), or empty for a line about the
+ * image as a whole (`Pulling from …`, `Digest: …`).
+ */
+layer: string, status: string, 
+/**
+ * Bytes done and in all (0 when Docker gave no numbers).
+ */
+current: number, total: number, };
+
 export type LogLine = { seq: bigint, at_ms: number, 
 /**
  * The step that printed it.
  */
-step: string, text: string, };
+step: string, text: string, 
+/**
+ * For a pull step's line about an image or layer: its progress, typed.
+ */
+pull?: PullProgress, };
 
 export type AppLogLine = { service: string, container: string, 
 /**
@@ -263,19 +290,19 @@ export type AdoptRequest = {
 /**
  * The compose project name (`com.docker.compose.project`), which becomes the app name.
  */
-project: string, };
+project: AppName, };
 
 export type ComposeCheckRequest = { 
 /**
  * The app the file is for (its directory is where bind mounts must stay).
  */
-name: string, compose: string, 
+name: AppName, compose: string, 
 /**
  * The `.env` to check with; for an existing app, its latest one when absent.
  */
 env: { [key in string]: string } | null, };
 
-export type NewTerminal = { "kind": "shell", cols: number | null, rows: number | null, } | { "kind": "exec", app: string, service: string, command: Array<string>, 
+export type NewTerminal = { "kind": "shell", cols: number | null, rows: number | null, } | { "kind": "exec", app: AppName, service: ServiceName, command: Array<string>, 
 /**
  * A TTY (the default) for interactive use; without one, stdout and
  * stderr stay apart and the session ends with the command's exit status.

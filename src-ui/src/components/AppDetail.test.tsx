@@ -8,8 +8,8 @@ afterEach(cleanup);
 function setup(managed = true) {
   const b = new FakeBackend();
   b.apps.local = [app("blog", { managed })];
-  b.on("getApp", app("blog", { managed }));
-  b.on("getDeployment", (_s: string, id: string) => deployment(id, { state: "queued" }));
+  b.on("get_app", app("blog", { managed }));
+  b.on("get_deployment", ({ id }) => deployment(id, { state: "queued" }));
   return b;
 }
 
@@ -33,7 +33,7 @@ describe("App detail", () => {
 
   it("follows container events of this app", async () => {
     const b = setup();
-    b.on("getApp", app("blog"), app("blog", { state: "stopped" }));
+    b.on("get_app", app("blog"), app("blog", { state: "stopped" }));
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     const events = await connected(b);
     await waitFor(() => expect(byId("app-state").textContent).toBe("running"));
@@ -43,10 +43,10 @@ describe("App detail", () => {
 
   it("runs an action and opens its deployment", async () => {
     const b = setup();
-    b.on("appAction", deployment("d-restart", { operation: "restart", state: "queued" }));
+    b.on("run_app_action", deployment("d-restart", { operation: "restart", state: "queued" }));
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     await click("action-restart");
-    expect(b.callsOf("appAction")).toEqual([["local", "blog", "restart"]]);
+    expect(b.callsOf("run_app_action")).toEqual([["local", { app: "blog", action: "restart" }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-restart"));
     // Back returns to the app.
     fireEvent.click(byId("nav-back"));
@@ -55,30 +55,30 @@ describe("App detail", () => {
 
   it("redeploys through a new version's deployment", async () => {
     const b = setup();
-    b.on("redeploy", { app: "blog", version: 3, deployment_id: "d-redeploy" });
+    b.on("redeploy_app", { app: "blog", version: 3, deployment_id: "d-redeploy" });
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     await click("action-redeploy");
-    expect(b.callsOf("redeploy")).toEqual([["local", "blog"]]);
+    expect(b.callsOf("redeploy_app")).toEqual([["local", { app: "blog" }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-redeploy"));
   });
 
   it("asks before deleting, with the volumes choice", async () => {
     const b = setup();
-    b.on("deleteApp", deployment("d-del", { operation: "delete", state: "queued" }));
+    b.on("delete_app", deployment("d-del", { operation: "delete", state: "queued" }));
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     await click("action-delete");
-    expect(b.callsOf("deleteApp")).toHaveLength(0);
+    expect(b.callsOf("delete_app")).toHaveLength(0);
     const volumes = byId("delete-volumes") as HTMLInputElement;
     expect(volumes.checked).toBe(false);
     fireEvent.click(volumes);
     await click("delete-confirm");
-    expect(b.callsOf("deleteApp")).toEqual([["local", "blog", true]]);
+    expect(b.callsOf("delete_app")).toEqual([["local", { app: "blog", volumes: true }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-del"));
   });
 
   it("shows a failed action next to the actions", async () => {
     const b = setup();
-    b.on("appAction", uiError("docker_unavailable", "Docker is not reachable"));
+    b.on("run_app_action", uiError("docker_unavailable", "Docker is not reachable"));
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     await click("action-stop");
     const err = await screen.findByTestId("action-error");
@@ -97,6 +97,6 @@ describe("App detail", () => {
     expect(screen.queryByTestId("tab-history")).toBeNull();
     expect(byId("tab-logs")).toBeTruthy();
     expect(byId("app-overview")).toBeTruthy();
-    expect(b.callsOf("listVersions")).toHaveLength(0);
+    expect(b.callsOf("list_versions")).toHaveLength(0);
   });
 });

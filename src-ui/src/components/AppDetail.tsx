@@ -4,7 +4,9 @@ import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "rea
 import { ChevronDown, Download, FileCode, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
-import type { App, Deployment } from "../api/types.gen";
+import type { AppAction } from "../api/calls.gen";
+import type { App } from "../api/types.gen";
+import { appStateWord } from "../lib/format";
 import { useDebounced, useLoad } from "../lib/hooks";
 import { useServer, useServerEvents, type AppTab } from "../lib/server";
 import { DeploymentsList } from "./DeploymentsList";
@@ -16,11 +18,11 @@ import { Badge, Button, Checkbox, Dialog, ErrorAlert, LoadingBlock, stateTone, T
 // CodeMirror and the YAML parser load with the first visit of the Compose tab.
 const ComposeEditor = lazy(() => import("./ComposeEditor").then((m) => ({ default: m.ComposeEditor })));
 
-type Action = "start" | "stop" | "restart" | "update" | "redeploy" | "delete";
+type Action = AppAction | "redeploy" | "delete";
 
 export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
   const { backend, server, nav } = useServer();
-  const app = useLoad(() => backend.getApp(server, name), [backend, server, name]);
+  const app = useLoad(() => backend.call(server, { call: "get_app", args: { app: name } }), [backend, server, name]);
   const refreshSoon = useDebounced(() => void app.reload(), 300);
   useServerEvents((e) => {
     if (e.app === name && (e.kind === "container" || e.kind === "deployment")) refreshSoon();
@@ -38,7 +40,7 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
     setAdopting(true);
     setAdoptError(null);
     try {
-      await backend.adoptApp(server, name);
+      await backend.call(server, { call: "adopt_app", args: { project: name } });
       setConfirmAdopt(false);
       void app.reload();
     } catch (e) {
@@ -54,9 +56,9 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
     setActionError(null);
     try {
       let id: string | null;
-      if (action === "redeploy") id = (await backend.redeploy(server, name)).deployment_id;
-      else if (action === "delete") id = (await backend.deleteApp(server, name, deleteVolumes)).id;
-      else id = ((await backend.appAction(server, name, action)) as Deployment).id;
+      if (action === "redeploy") id = (await backend.call(server, { call: "redeploy_app", args: { app: name } })).deployment_id;
+      else if (action === "delete") id = (await backend.call(server, { call: "delete_app", args: { app: name, volumes: deleteVolumes } })).id;
+      else id = (await backend.call(server, { call: "run_app_action", args: { app: name, action } })).id;
       setConfirmDelete(false);
       if (id) nav.go({ view: "deployment", id });
       else void app.reload();
@@ -93,7 +95,7 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
         {a && (
           <>
             <Badge tone={stateTone(a.state)} data-testid="app-state">
-              {a.state}
+              {appStateWord(a)}
             </Badge>
             {a.managed ? <Badge tone="indigo">managed</Badge> : <Badge>created outside AppOS</Badge>}
           </>

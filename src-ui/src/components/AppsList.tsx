@@ -3,6 +3,7 @@ import { useState } from "react";
 import { Boxes, ChevronRight, Plus, Search } from "lucide-react";
 import type { UiError } from "../api/desktop.gen";
 import type { App, AppState } from "../api/types.gen";
+import { appStateWord } from "../lib/format";
 import { useServer } from "../lib/server";
 import { Badge, Button, EmptyState, ErrorAlert, Input, LoadingBlock } from "./ui";
 
@@ -100,7 +101,7 @@ function AppsTable({ apps, onOpen }: { apps: App[]; onOpen: (name: string) => vo
                 </td>
                 <td className="px-4 py-2.5">
                   <Badge tone={stateTone[a.state]} data-testid={`app-state-${a.name}`}>
-                    {a.state}
+                    {appStateWord(a)}
                   </Badge>
                   <div className="mt-1 text-xs text-zinc-500 tabular-nums">
                     {running}/{containers.length} running

@@ -27,7 +27,7 @@ const uptime: CatalogEntry = { id: "uptime-kuma", name: "Uptime Kuma", descripti
 
 function setup() {
   const b = new FakeBackend();
-  b.on("catalog", [ghost, redis, uptime]);
+  b.on("list_catalog", [ghost, redis, uptime]);
   return b;
 }
 
@@ -54,12 +54,12 @@ describe("Catalog", () => {
     expect(screen.getAllByTestId(/^catalog-item-/).map((e) => e.dataset.testid)).toEqual(["catalog-item-redis"]);
     fireEvent.click(byId("catalog-category-all"));
     expect(screen.getAllByTestId(/^catalog-item-/)).toHaveLength(3);
-    expect(b.callsOf("catalog")).toEqual([["local", undefined]]);
+    expect(b.callsOf("list_catalog")).toEqual([["local", { search: null }]]);
   });
 
   it("shows a failed catalog load with a retry", async () => {
     const b = new FakeBackend();
-    b.on("catalog", uiError("unreachable", "connection reset"), [redis]);
+    b.on("list_catalog", uiError("unreachable", "connection reset"), [redis]);
     renderServer(b, { view: "catalog" });
     const err = await screen.findByTestId("catalog-error");
     expect(err.textContent).toContain("connection reset");
@@ -73,7 +73,6 @@ describe("Catalog", () => {
     expect(byId("template-description").textContent).toContain("blogging platform");
     expect(byId("template-website").getAttribute("href")).toBe("https://ghost.org");
     // Opened in the system browser, not in the app's webview.
-    b.on("openUrl", undefined as never);
     fireEvent.click(byId("template-website"));
     await waitFor(() => expect(b.callsOf("openUrl")).toEqual([["https://ghost.org"]]));
     expect((byId("install-name") as HTMLInputElement).value).toBe("ghost");
@@ -95,7 +94,7 @@ describe("Catalog", () => {
 
   it("checks the form before sending, and shows the agent's field errors next to the fields", async () => {
     const b = setup();
-    b.on("deploy", uiError("invalid_input", "invalid input", [
+    b.on("deploy_app", uiError("invalid_input", "invalid input", [
       { field: "params.HTTP_PORT", message: "port 8080 is already used by blog" },
       { field: "services.web.image", message: "image ghost:9 not found" },
     ]));
@@ -106,14 +105,14 @@ describe("Catalog", () => {
     await act(async () => fireEvent.click(byId("install-submit")));
     expect(byId("field-error-params.ADMIN_EMAIL").textContent).toBe("Required.");
     expect(screen.queryByTestId("field-error-params.DB_PASSWORD")).toBeNull(); // generated when empty
-    expect(b.callsOf("deploy")).toHaveLength(0);
+    expect(b.callsOf("deploy_app")).toHaveLength(0);
 
     fireEvent.change(byId("install-name"), { target: { value: "blog2" } });
     fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
     fireEvent.click(byId("param-SIGNUP"));
     await act(async () => fireEvent.click(byId("install-submit")));
-    await waitFor(() => expect(b.callsOf("deploy")).toHaveLength(1));
-    const [server, req] = b.callsOf("deploy")[0] as [string, DeployRequest];
+    await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
+    const [server, req]: [string, DeployRequest] = b.callsOf("deploy_app")[0];
     expect(server).toBe("local");
     expect(req).toEqual({
       name: "blog2",
@@ -133,8 +132,8 @@ describe("Catalog", () => {
     const b = setup();
     const writeText = vi.fn(async () => undefined);
     Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
-    b.on("deploy", { deployment_id: "d-1", app: "ghost", version: 1, generated: { DB_PASSWORD: "s3cr3t-generated" } });
-    b.on("getDeployment", deployment("d-1", { app: "ghost", state: "queued" }));
+    b.on("deploy_app", { deployment_id: "d-1", app: "ghost", version: 1, generated: { DB_PASSWORD: "s3cr3t-generated" } });
+    b.on("get_deployment", deployment("d-1", { app: "ghost", state: "queued" }));
     await openGhost(b);
     fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
     await act(async () => fireEvent.click(byId("install-submit")));

@@ -18,7 +18,7 @@ function useCatalog() {
   const load = useCallback(async () => {
     setLoading(true);
     try {
-      setEntries(await backend.catalog(server));
+      setEntries(await backend.call(server, { call: "list_catalog", args: { search: null } }));
       setError(null);
     } catch (e) {
       setError(toUiError(e));
@@ -264,7 +264,7 @@ function InstallForm({ entry }: { entry: CatalogEntry }) {
     }
     setBusy(true);
     try {
-      const r = await backend.deploy(server, { name: draft.name, compose: "", catalog: { id: entry.id, params }, env: {}, message: null });
+      const r = await backend.call(server, { call: "deploy_app", args: { name: draft.name, compose: "", catalog: { id: entry.id, params }, env: {}, message: null } });
       setDraft(initialDraft(entry));
       const secrets = Object.keys(r.generated).length ? r.generated : undefined;
       nav.go({ view: "deployment", id: r.deployment_id, secrets });

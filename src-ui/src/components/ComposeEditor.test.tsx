@@ -13,11 +13,11 @@ const compose2 = "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: po
 
 function setup() {
   const b = new FakeBackend();
-  b.on("getApp", app("blog"));
-  b.on("listVersions", [v(1), v(2)]);
-  b.on("getVersion", (_s: string, _a: string, n: number) => ({ version: v(n), compose: n === 1 ? compose1 : compose2, env_keys: ["DB_PASSWORD"] }));
-  b.on("checkCompose", { services: { web: "nginx:1.28", db: "postgres:16" } });
-  b.on("getDeployment", deployment("d-save", { state: "queued" }));
+  b.on("get_app", app("blog"));
+  b.on("list_versions", [v(1), v(2)]);
+  b.on("get_version", ({ version: n }) => ({ version: v(n), compose: n === 1 ? compose1 : compose2, env_keys: ["DB_PASSWORD"] }));
+  b.on("check_compose", { services: { web: "nginx:1.28", db: "postgres:16" } });
+  b.on("get_deployment", deployment("d-save", { state: "queued" }));
   return b;
 }
 
@@ -37,7 +37,7 @@ describe("Compose editor", () => {
   it("loads the newest version into CodeMirror", async () => {
     const b = setup();
     const host = await openEditor(b);
-    expect(b.callsOf("getVersion")).toEqual([["local", "blog", 2]]);
+    expect(b.callsOf("get_version")).toEqual([["local", { app: "blog", version: 2 }]]);
     expect(host.querySelector(".cm-editor")).toBeTruthy();
     expect(editorViewIn(host)!.state.doc.toString()).toBe(compose2);
     expect((byId("compose-save") as HTMLButtonElement).disabled).toBe(true); // nothing changed
@@ -52,12 +52,12 @@ describe("Compose editor", () => {
     expect(errs.textContent).toMatch(/line 4, column \d+/);
     expect((byId("compose-save") as HTMLButtonElement).disabled).toBe(true);
     await new Promise((r) => setTimeout(r, 700));
-    expect(b.callsOf("checkCompose")).toHaveLength(0);
+    expect(b.callsOf("check_compose")).toHaveLength(0);
   });
 
   it("shows the agent's check: field errors, then valid", async () => {
     const b = setup();
-    b.on("checkCompose", uiError("invalid_input", "invalid input", [{ field: "services.web.image", message: "image nginx:nope not found" }]), {
+    b.on("check_compose", uiError("invalid_input", "invalid input", [{ field: "services.web.image", message: "image nginx:nope not found" }]), {
       services: { web: "nginx:1.28", db: "postgres:16" },
     });
     const host = await openEditor(b);
@@ -65,7 +65,7 @@ describe("Compose editor", () => {
     const errs = await screen.findByTestId("compose-errors", {}, { timeout: 2000 });
     expect(errs.textContent).toContain("services.web.image");
     expect(errs.textContent).toContain("image nginx:nope not found");
-    expect(b.callsOf("checkCompose")[0]).toEqual(["local", { name: "blog", compose: compose2.replace("nginx:1.27", "nginx:nope"), env: null }]);
+    expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "blog", compose: compose2.replace("nginx:1.27", "nginx:nope"), env: null }]);
 
     type(host, compose2.replace("nginx:1.27", "nginx:1.28"));
     expect((await screen.findByTestId("compose-valid", {}, { timeout: 2000 })).textContent).toContain("Valid: 2 services");
@@ -74,7 +74,7 @@ describe("Compose editor", () => {
 
   it("saves with the message and the deploy choice, then opens the deployment", async () => {
     const b = setup();
-    b.on("saveVersion", { app: "blog", version: 3, deployment_id: "d-save" });
+    b.on("save_version", { app: "blog", version: 3, deployment_id: "d-save" });
     const host = await openEditor(b);
     const next = compose2.replace("nginx:1.27", "nginx:1.28");
     type(host, next);
@@ -83,13 +83,13 @@ describe("Compose editor", () => {
     const save = byId("compose-save") as HTMLButtonElement;
     expect(save.disabled).toBe(false);
     await act(async () => fireEvent.click(save));
-    expect(b.callsOf("saveVersion")).toEqual([["local", "blog", { compose: next, env: null, message: "nginx 1.28", deploy: true }]]);
+    expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: next, env: null, message: "nginx 1.28", deploy: true } }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-save"));
   });
 
   it("saves without deploying, and shows the agent's refusal like a check", async () => {
     const b = setup();
-    b.on("saveVersion", uiError("invalid_input", "invalid input", [{ field: "services.web.volumes[0]", message: "bind mount outside the app directory" }]), {
+    b.on("save_version", uiError("invalid_input", "invalid input", [{ field: "services.web.volumes[0]", message: "bind mount outside the app directory" }]), {
       app: "blog",
       version: 3,
       deployment_id: null,
@@ -99,11 +99,11 @@ describe("Compose editor", () => {
     type(host, text);
     fireEvent.click(byId("compose-deploy"));
     await act(async () => fireEvent.click(byId("compose-save")));
-    expect(b.callsOf("saveVersion")[0][2]).toMatchObject({ deploy: false, message: null });
+    expect(b.callsOf("save_version")[0][1].request).toMatchObject({ deploy: false, message: null });
     expect((await screen.findByTestId("compose-errors")).textContent).toContain("bind mount outside the app directory");
 
-    b.on("listVersions", [v(1), v(2), v(3)]);
-    b.on("getVersion", (_s: string, _a: string, n: number) => ({ version: v(n), compose: n === 3 ? text : compose2, env_keys: [] }));
+    b.on("list_versions", [v(1), v(2), v(3)]);
+    b.on("get_version", ({ version: n }) => ({ version: v(n), compose: n === 3 ? text : compose2, env_keys: [] }));
     await act(async () => fireEvent.click(byId("compose-save")));
     expect((await screen.findByTestId("compose-saved")).textContent).toContain("Saved version 3");
     expect(screen.getByTestId("compose-tab")).toBeTruthy();
@@ -111,7 +111,7 @@ describe("Compose editor", () => {
 
   it("keeps an unsaved draft when switching tabs", async () => {
     const b = setup();
-    b.on("listDeployments", []);
+    b.on("list_deployments", []);
     const host = await openEditor(b);
     type(host, compose2 + "# draft\n");
     fireEvent.click(byId("tab-deployments"));

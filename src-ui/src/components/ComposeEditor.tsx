@@ -38,7 +38,7 @@ async function newestVersion(list: Promise<{ version: number }[]>, get: (v: numb
 export function ComposeEditor({ app }: { app: string }) {
   const { backend, server, nav } = useServer();
   const base = useLoad(
-    () => newestVersion(backend.listVersions(server, app), (v) => backend.getVersion(server, app, v)),
+    () => newestVersion(backend.call(server, { call: "list_versions", args: { app } }), (version) => backend.call(server, { call: "get_version", args: { app, version } })),
     [backend, server, app],
   );
   const [draft, setDraft] = useSessionState<Draft | null>(`compose:${server}:${app}`, null);
@@ -72,7 +72,7 @@ export function ComposeEditor({ app }: { app: string }) {
     }
     setCheck({ status: "checking" });
     const t = setTimeout(() => {
-      backend.checkCompose(server, { name: app, compose: text, env: null }).then(
+      backend.call(server, { call: "check_compose", args: { name: app, compose: text, env: null } }).then(
         (result) => my === seq.current && setCheck({ status: "valid", result }),
         (e) => {
           if (my !== seq.current) return;
@@ -99,7 +99,7 @@ export function ComposeEditor({ app }: { app: string }) {
     setSaveError(null);
     setSaved(null);
     try {
-      const r = await backend.saveVersion(server, app, { compose: text, env: null, message: message.trim() || null, deploy });
+      const r = await backend.call(server, { call: "save_version", args: { app, request: { compose: text, env: null, message: message.trim() || null, deploy } } });
       setDraft({ text, base: r.version });
       setMessage("");
       setSaved({ version: r.version, deployed: !!r.deployment_id });

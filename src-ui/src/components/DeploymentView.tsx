@@ -1,9 +1,9 @@
 // One deployment, live: state, steps, per-layer pull progress and the log.
-import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Ban, CircleCheck, CircleDashed, CircleMinus, CircleX, KeyRound, LoaderCircle, ShieldAlert } from "lucide-react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { Ban, CircleCheck, CircleDashed, CircleMinus, CircleX, KeyRound, LoaderCircle, ShieldAlert, Zap } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { StreamItem, UiError } from "../api/desktop.gen";
-import type { Deployment, DeploymentStep, LogLine } from "../api/types.gen";
+import type { Deployment, DeploymentStep, LogLine, StepState } from "../api/types.gen";
 import { fmtAgo, fmtBytes, fmtClock, fmtDuration, fmtTime } from "../lib/format";
 import { useLoad, useStickToBottom, useStream, useTick } from "../lib/hooks";
 import { foldPull, layerFraction, layerPhase, type ImagePull } from "../lib/pull";
@@ -17,7 +17,7 @@ const MAX_LOG = 20_000;
 
 export function DeploymentView({ id, secrets }: { id: string; secrets?: Record<string, string> }) {
   const { backend, server, nav, deploymentEnded } = useServer();
-  const dep = useLoad(() => backend.getDeployment(server, id), [backend, server, id]);
+  const dep = useLoad(() => backend.call(server, { call: "get_deployment", args: { id } }), [backend, server, id]);
   const d = dep.data;
   const active = d ? !isTerminal(d.state) : true;
 
@@ -89,7 +89,7 @@ export function DeploymentView({ id, secrets }: { id: string; secrets?: Record<s
     setCancelling(true);
     setCancelError(null);
     try {
-      dep.setData(await backend.cancelDeployment(server, id));
+      dep.setData(await backend.call(server, { call: "cancel_deployment", args: { id } }));
     } catch (e) {
       setCancelError(toUiError(e));
     } finally {
@@ -97,7 +97,7 @@ export function DeploymentView({ id, secrets }: { id: string; secrets?: Record<s
     }
   }
 
-  const pulls = useMemo(() => foldPull(lines.filter((l) => l.step === "pull").map((l) => l.text)), [lines]);
+  const pulls = useMemo(() => foldPull(lines), [lines]);
   const pullStep = d?.steps.find((s) => s.name === "pull");
 
   return (
@@ -156,11 +156,17 @@ function DeploymentHeader({ d, onCancel, cancelling }: { d: Deployment; onCancel
   );
 }
 
-const stepIcon = {
-  running: <LoaderCircle className="size-4 animate-spin text-indigo-500" />,
-  succeeded: <CircleCheck className="size-4 text-emerald-500" />,
-  failed: <CircleX className="size-4 text-red-500" />,
-  skipped: <CircleMinus className="size-4 text-zinc-400" />,
+/** Each step state's icon, and its wording (the icon's label, and the line's text when the step has no detail). */
+const stepStates: Record<StepState, { icon: ReactNode; label: string; text: string }> = {
+  running: { icon: <LoaderCircle className="size-4 animate-spin text-indigo-500" />, label: "running", text: "…" },
+  succeeded: { icon: <CircleCheck className="size-4 text-emerald-500" />, label: "succeeded", text: "" },
+  failed: { icon: <CircleX className="size-4 text-red-500" />, label: "failed", text: "" },
+  skipped: { icon: <CircleMinus className="size-4 text-zinc-400" />, label: "skipped", text: "" },
+  interrupted: {
+    icon: <Zap className="size-4 text-amber-500" />,
+    label: "interrupted",
+    text: "interrupted: the agent stopped while this step ran; a later attempt runs it again",
+  },
 };
 
 function Steps({ steps }: { steps: DeploymentStep[] }) {
@@ -174,10 +180,18 @@ function Steps({ steps }: { steps: DeploymentStep[] }) {
     <ol className="divide-y divide-zinc-100 rounded-xl border border-zinc-200 dark:divide-zinc-800 dark:border-zinc-800" data-testid="deployment-steps">
       {steps.map((s, i) => (
         <li key={`${s.name}-${i}`} data-testid={`deployment-step-${s.name}`} data-state={s.state} className="flex items-center gap-3 px-3 py-2 text-sm">
-          {stepIcon[s.state] ?? <CircleDashed className="size-4" />}
+          <span className="shrink-0" role="img" aria-label={stepStates[s.state]?.label ?? s.state} title={stepStates[s.state]?.label ?? s.state}>
+            {stepStates[s.state]?.icon ?? <CircleDashed className="size-4" />}
+          </span>
           <span className="w-32 shrink-0 font-mono text-[13px]">{s.name}</span>
-          <span className={cx("min-w-0 flex-1 truncate text-[13px]", s.state === "failed" ? "text-red-700 dark:text-red-400" : "text-zinc-600 dark:text-zinc-400")} title={s.detail}>
-            {s.detail || (s.state === "running" ? "…" : "")}
+          <span
+            className={cx(
+              "min-w-0 flex-1 truncate text-[13px]",
+              s.state === "failed" ? "text-red-700 dark:text-red-400" : s.state === "interrupted" ? "text-amber-700 dark:text-amber-400" : "text-zinc-600 dark:text-zinc-400",
+            )}
+            title={s.detail || stepStates[s.state]?.text}
+          >
+            {s.detail || stepStates[s.state]?.text}
           </span>
           <span className="shrink-0 text-xs text-zinc-500 tabular-nums">{fmtDuration((s.finished_ms ?? Date.now()) - s.started_ms)}</span>
         </li>

@@ -8,7 +8,7 @@ import { Badge, Button, cx, EmptyState, ErrorAlert, LoadingBlock, stateTone } fr
 
 export function DeploymentsList({ app }: { app?: string }) {
   const { backend, server, nav } = useServer();
-  const list = useLoad(() => backend.listDeployments(server, app), [backend, server, app]);
+  const list = useLoad(() => backend.call(server, { call: "list_deployments", args: { app: app ?? null } }), [backend, server, app]);
   const refreshSoon = useDebounced(() => void list.reload(), 300);
   useServerEvents((e) => {
     if ((e.kind === "deployment" || e.kind === "deployment_step") && (!app || e.app === app)) refreshSoon();

@@ -15,10 +15,10 @@ const composes: Record<number, string> = {
 
 function setup() {
   const b = new FakeBackend();
-  b.on("getApp", app("blog"));
-  b.on("listVersions", [v(1, { digests: { web: "sha256:aaa" } }), v(2), v(3, { digests: { web: "sha256:ccc" } })]);
-  b.on("getVersion", (_s: string, _a: string, n: number) => ({ version: v(n), compose: composes[n], env_keys: [] }));
-  b.on("getDeployment", deployment("d-rb", { state: "queued" }));
+  b.on("get_app", app("blog"));
+  b.on("list_versions", [v(1, { digests: { web: "sha256:aaa" } }), v(2), v(3, { digests: { web: "sha256:ccc" } })]);
+  b.on("get_version", ({ version: n }) => ({ version: v(n), compose: composes[n], env_keys: [] }));
+  b.on("get_deployment", deployment("d-rb", { state: "queued" }));
   renderServer(b, { view: "app", app: "blog", tab: "history" });
   return b;
 }
@@ -42,12 +42,12 @@ describe("History", () => {
     fireEvent.change(byId("diff-from"), { target: { value: "1" } });
     await waitFor(() => expect(kinds("removed")).toEqual(["    image: nginx:1.25"]));
     expect(kinds("added")).toEqual(["    image: nginx:1.27", "    restart: always"]);
-    expect(b.callsOf("getVersion").map((c) => c[2]).sort()).toEqual([1, 2, 3]);
+    expect(b.callsOf("get_version").map(([, a]) => a.version).sort()).toEqual([1, 2, 3]);
   });
 
   it("rolls back pinned to the recorded digests", async () => {
     const b = setup();
-    b.on("rollback", { app: "blog", version: 4, deployment_id: "d-rb" });
+    b.on("rollback_app", { app: "blog", version: 4, deployment_id: "d-rb" });
     await screen.findByTestId("version-row-3");
     expect(screen.queryByTestId("version-rollback-3")).toBeNull(); // the newest
     fireEvent.click(byId("version-rollback-1"));
@@ -55,18 +55,18 @@ describe("History", () => {
     expect(pin.disabled).toBe(false);
     fireEvent.click(pin);
     await act(async () => fireEvent.click(byId("rollback-confirm")));
-    expect(b.callsOf("rollback")).toEqual([["local", "blog", 1, true]]);
+    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 1, pin_digests: true } }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-rb"));
   });
 
   it("cannot pin a version that never ran, and shows a failed rollback in the dialog", async () => {
     const b = setup();
-    b.on("rollback", uiError("other", "the agent is busy"));
+    b.on("rollback_app", uiError("other", "the agent is busy"));
     await screen.findByTestId("version-row-2");
     fireEvent.click(byId("version-rollback-2"));
     expect((byId("rollback-pin") as HTMLInputElement).disabled).toBe(true);
     await act(async () => fireEvent.click(byId("rollback-confirm")));
-    expect(b.callsOf("rollback")).toEqual([["local", "blog", 2, false]]);
+    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 2, pin_digests: false } }]]);
     expect((await screen.findByTestId("rollback-error")).textContent).toContain("the agent is busy");
   });
 });

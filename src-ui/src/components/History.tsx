@@ -13,7 +13,7 @@ import { Badge, Button, Checkbox, cx, Dialog, EmptyState, ErrorAlert, LoadingBlo
 
 export function History({ app }: { app: string }) {
   const { backend, server, nav } = useServer();
-  const list = useLoad(() => backend.listVersions(server, app), [backend, server, app]);
+  const list = useLoad(() => backend.call(server, { call: "list_versions", args: { app } }), [backend, server, app]);
   const versions = useMemo(() => (list.data ? [...list.data].sort((a, b) => b.version - a.version) : null), [list.data]);
   const newest = versions?.[0]?.version ?? null;
 
@@ -34,7 +34,7 @@ export function History({ app }: { app: string }) {
     setBusy(true);
     setRbError(null);
     try {
-      const r = await backend.rollback(server, app, rollback.version, pin && Object.keys(rollback.digests).length > 0);
+      const r = await backend.call(server, { call: "rollback_app", args: { app, request: { version: rollback.version, pin_digests: pin && Object.keys(rollback.digests).length > 0 } } });
       setRollback(null);
       if (r.deployment_id) nav.go({ view: "deployment", id: r.deployment_id });
       else {
@@ -191,7 +191,7 @@ function VersionDiff({ app, from, to }: { app: string; from: number; to: number 
   const get = (v: number) => {
     let p = cache.current.get(v);
     if (!p) {
-      p = backend.getVersion(server, app, v).then((d) => d.compose);
+      p = backend.call(server, { call: "get_version", args: { app, version: v } }).then((d) => d.compose);
       p.catch(() => cache.current.delete(v));
       cache.current.set(v, p);
     }

@@ -10,7 +10,7 @@ const l = (service: string, text: string, stream = "stdout"): AppLogLine => ({ s
 
 async function openLogs() {
   const b = new FakeBackend();
-  b.on("getApp", app("blog"));
+  b.on("get_app", app("blog"));
   renderServer(b, { view: "app", app: "blog", tab: "logs" });
   await screen.findByTestId("logs-view");
   await waitFor(() => expect(b.openStreams("app_logs")).toHaveLength(1));

@@ -15,7 +15,7 @@ describe("Apps list", () => {
     expect(events.req).toEqual({ type: "events", after: -1 });
     expect(byId("app-state-blog").textContent).toBe("running");
     expect(byId("live-status").dataset.state).toBe("live");
-    const lists = () => b.callsOf("listApps").length;
+    const lists = () => b.callsOf("list_apps").length;
     const before = lists();
 
     b.apps.local = [app("blog", { state: "degraded" })];
@@ -55,11 +55,39 @@ describe("Apps list", () => {
   it("opens an app from its row", async () => {
     const b = new FakeBackend();
     b.apps.local = [app("blog")];
-    b.on("getApp", app("blog"));
+    b.on("get_app", app("blog"));
     renderServer(b);
     fireEvent.click(await screen.findByTestId("app-row-blog"));
     expect((await screen.findByTestId("app-title")).textContent).toBe("blog");
-    expect(b.callsOf("getApp")).toEqual([["local", "blog"]]);
+    expect(b.callsOf("get_app")).toEqual([["local", { app: "blog" }]]);
+  });
+
+  it("says why an app with no containers is not running, in the list and on its page", async () => {
+    const b = new FakeBackend();
+    const empty = { state: "empty" as const, services: [] };
+    const apps = [
+      app("idle", { ...empty, last_deployment: { id: "d-1", operation: "stop", state: "succeeded", error: null } }),
+      app("broken", { ...empty, last_deployment: { id: "d-2", operation: "deploy", state: "failed", error: "pull: manifest unknown" } }),
+      app("never", { ...empty, last_deployment: null }),
+    ];
+    b.apps.local = apps;
+    b.on("get_app", ({ app: name }) => apps.find((a) => a.name === name) ?? uiError("not_found", `no app ${name}`));
+    renderServer(b);
+    await screen.findByTestId("app-row-broken");
+    expect(byId("app-state-idle").textContent).toBe("not running");
+    expect(byId("app-state-broken").textContent).toBe("last deployment failed");
+    expect(byId("app-state-never").textContent).toBe("not running");
+
+    fireEvent.click(byId("app-row-broken"));
+    await waitFor(() => expect(byId("app-state").textContent).toBe("last deployment failed"));
+    fireEvent.click(byId("nav-back"));
+    fireEvent.click(await screen.findByTestId("app-row-idle"));
+    await waitFor(() => expect(byId("app-title").textContent).toBe("idle"));
+    await waitFor(() => expect(byId("app-state").textContent).toBe("not running"));
+    expect(b.callsOf("get_app")).toEqual([
+      ["local", { app: "broken" }],
+      ["local", { app: "idle" }],
+    ]);
   });
 
   it("notifies a deployment that ends, once, from the events stream", async () => {
@@ -77,8 +105,8 @@ describe("Apps list", () => {
     const b = new FakeBackend();
     const old = deployment("d-old", { state: "succeeded", created_ms: Date.now() - 3_600_000, finished_ms: Date.now() - 3_590_000, version: 1 });
     const cur = deployment("d-new", { state: "failed", error: "boom", version: 2, operation: "update" });
-    b.on("listDeployments", [old, cur]);
-    b.on("getDeployment", cur);
+    b.on("list_deployments", [old, cur]);
+    b.on("get_deployment", cur);
     renderServer(b);
     await connected(b);
     fireEvent.click(byId("nav-deployments"));

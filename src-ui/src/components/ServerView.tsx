@@ -103,7 +103,7 @@ function ServerViewInner({
         return;
       }
       try {
-        const a = await backend.listApps(server);
+        const a = await backend.call(server, { call: "list_apps", args: {} });
         if (my !== gen.current) return;
         if (c) setConn(c);
         setApps(a);

@@ -196,10 +196,9 @@ function setup() {
   b.apps.local = [app("blog")];
   b.apps.prod = [app("blog")];
   b.servers = [localServer, { name: "prod", url: "ssh://root@prod:22", local: false, host_key: null, connected: false }];
-  b.on("getApp", app("blog"));
-  b.on("listTerminals", []);
-  b.on("killTerminal", undefined as never);
-  b.on("openUrl", undefined as never);
+  b.on("get_app", app("blog"));
+  b.on("list_terminals", []);
+  b.on("kill_terminal", null);
   return b;
 }
 
@@ -329,7 +328,7 @@ describe("Terminal panel", () => {
     expect(b.terminals[2].kind).toEqual({ type: "attach", id: "term-2" });
 
     await click("terminal-end");
-    await waitFor(() => expect(b.callsOf("killTerminal")).toEqual([["local", "term-2"]]));
+    await waitFor(() => expect(b.callsOf("kill_terminal")).toEqual([["local", { id: "term-2" }]]));
     expect(b.terminals[2].closed).toBe(true);
     expect(screen.queryByTestId("terminal-tab-0")).toBeNull();
   });
@@ -373,7 +372,7 @@ describe("Terminal panel", () => {
   it("offers the agent's open sessions after connecting, and reattaches them", async () => {
     const b = setup();
     const open = { id: "term-abc", kind: "exec", app: "blog", service: "db", command: ["/bin/sh"], tty: true, cols: 80, rows: 24, viewers: 0, created_ms: 1, active_ms: 1, exit_status: null };
-    b.on("listTerminals", [open, { ...open, id: "term-shell", app: null, service: null }, { ...open, id: "term-done", exit_status: 0 }]);
+    b.on("list_terminals", [open, { ...open, id: "term-shell", app: null, service: null }, { ...open, id: "term-done", exit_status: 0 }]);
     renderServer(b);
     await connected(b);
     const offer = await screen.findByTestId("terminal-reattach");
@@ -401,28 +400,28 @@ describe("Terminal panel", () => {
   it("asks again when the server's event stream is back after a break", async () => {
     const b = setup();
     const open = { id: "term-abc", kind: "shell", app: null, service: null, command: ["/bin/bash"], tty: true, cols: 80, rows: 24, viewers: 0, created_ms: 1, active_ms: 1, exit_status: null };
-    b.on("listTerminals", [], [open]);
+    b.on("list_terminals", [], [open]);
     renderServer(b);
     const events = await connected(b);
-    await waitFor(() => expect(b.callsOf("listTerminals")).toHaveLength(1));
+    await waitFor(() => expect(b.callsOf("list_terminals")).toHaveLength(1));
     expect(screen.queryByTestId("terminal-reattach")).toBeNull();
     events.end(uiError("unreachable", "connection reset"));
     await waitFor(() => expect(b.streams.filter((x) => x.req.type === "events")).toHaveLength(2), { timeout: 3000 });
-    await waitFor(() => expect(b.callsOf("listTerminals")).toHaveLength(2));
+    await waitFor(() => expect(b.callsOf("list_terminals")).toHaveLength(2));
     expect((await screen.findByTestId("terminal-reattach")).textContent).toContain("1 session still open");
   });
 
   it("lists detached sessions in the menu to attach one or end it; the offer can be dismissed", async () => {
     const b = setup();
     const open = { id: "term-abc", kind: "exec", app: "blog", service: "db", command: ["/bin/sh"], tty: true, cols: 80, rows: 24, viewers: 1, created_ms: 1, active_ms: Date.now(), exit_status: null };
-    b.on("listTerminals", [open, { ...open, id: "term-old" }]);
+    b.on("list_terminals", [open, { ...open, id: "term-old" }]);
     renderServer(b);
     await connected(b);
     await click("terminal-reattach-dismiss");
     expect(screen.queryByTestId("terminal-reattach")).toBeNull();
     await click("terminal-new");
     await click("terminal-kill-term-old");
-    await waitFor(() => expect(b.callsOf("killTerminal")).toEqual([["local", "term-old"]]));
+    await waitFor(() => expect(b.callsOf("kill_terminal")).toEqual([["local", { id: "term-old" }]]));
     await waitFor(() => expect(screen.queryByTestId("terminal-kill-term-old")).toBeNull());
     await click("terminal-attach-term-abc");
     await waitFor(() => expect(b.terminals).toHaveLength(1));
@@ -516,7 +515,7 @@ describe("Terminal panel", () => {
     const b = setup();
     const stopped = app("blog");
     for (const s of stopped.services) for (const c of s.containers) c.state = "exited";
-    b.on("getApp", stopped);
+    b.on("get_app", stopped);
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     expect(((await screen.findByTestId("action-terminal")) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.queryByTestId("action-terminal-web")).toBeNull();
@@ -633,15 +632,15 @@ describe("Adopt", () => {
   it("adopts an app created outside AppOS after confirming", async () => {
     const b = setup();
     b.apps.local = [app("legacy", { managed: false })];
-    b.on("getApp", app("legacy", { managed: false }), app("legacy", { managed: true }));
-    b.on("adoptApp", { app: "legacy", version: 1, deployment_id: null });
+    b.on("get_app", app("legacy", { managed: false }), app("legacy", { managed: true }));
+    b.on("adopt_app", { app: "legacy", version: 1, deployment_id: null });
     renderServer(b, { view: "app", app: "legacy", tab: "overview" });
     await click("action-adopt");
     const dialog = byId("adopt-dialog");
     expect(dialog.textContent).toContain("version 1");
     expect(dialog.textContent).toContain("Nothing is restarted");
     await click("adopt-confirm");
-    await waitFor(() => expect(b.callsOf("adoptApp")).toEqual([["local", "legacy"]]));
+    await waitFor(() => expect(b.callsOf("adopt_app")).toEqual([["local", { project: "legacy" }]]));
     await waitFor(() => expect(screen.queryByTestId("action-adopt")).toBeNull());
     expect(screen.queryByTestId("adopt-dialog")).toBeNull();
     expect(byId("tab-history")).toBeTruthy();
@@ -650,8 +649,8 @@ describe("Adopt", () => {
   it("shows a refusal in the dialog, and cancelling adopts nothing", async () => {
     const b = setup();
     b.apps.local = [app("legacy", { managed: false })];
-    b.on("getApp", app("legacy", { managed: false }));
-    b.on("adoptApp", uiError("other", "Cannot adopt this project: cannot read the compose files: /srv/legacy/compose.yml: permission denied"));
+    b.on("get_app", app("legacy", { managed: false }));
+    b.on("adopt_app", uiError("other", "Cannot adopt this project: cannot read the compose files: /srv/legacy/compose.yml: permission denied"));
     renderServer(b, { view: "app", app: "legacy", tab: "overview" });
     await click("action-adopt");
     await click("adopt-confirm");
@@ -661,6 +660,6 @@ describe("Adopt", () => {
     fireEvent.click(screen.getByText("Cancel"));
     expect(screen.queryByTestId("adopt-dialog")).toBeNull();
     expect(byId("action-adopt")).toBeTruthy();
-    expect(b.callsOf("adoptApp")).toHaveLength(1);
+    expect(b.callsOf("adopt_app")).toHaveLength(1);
   });
 });

@@ -353,11 +353,11 @@ function NewTerminalMenu({ mgr, backend, server, local, onWarm, compact }: { mgr
     setError(null);
     setFilter("");
     backend
-      .listApps(server)
+      .call(server, { call: "list_apps", args: {} })
       .then((a) => !gone && setApps(a))
       .catch((e) => !gone && setError(toUiError(e)));
     backend
-      .listTerminals(server)
+      .call(server, { call: "list_terminals", args: {} })
       .then((l) => !gone && setSessions(l.filter((t) => t.exit_status === null)))
       .catch(() => !gone && setSessions([]));
     return () => {

@@ -360,6 +360,7 @@ export function stateTone(state: string): Tone {
       return "green";
     case "queued":
     case "partial":
+    case "interrupted":
       return "amber";
     case "failed":
     case "degraded":

@@ -1,9 +1,10 @@
 // A browser-only Backend with made-up data and a simulated deployment, for
 // working on the UI without Tauri (`npm run dev`, then open /demo.html).
-import type { AppAction, Backend, StreamHandle } from "../api/backend";
-import type { ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
+import type { Backend, StreamHandle } from "../api/backend";
+import type { AgentCall, AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
+import type { Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
-import type { App, AppVersion, CatalogEntry, Deployment, DeploymentStep, Event, LogLine } from "../api/types.gen";
+import type { AgentInfo, App, AppVersion, CatalogEntry, Deployment, DeploymentStep, Event, LogLine, PullProgress } from "../api/types.gen";
 
 const now = () => Date.now();
 const err = (code: UiError["code"], message: string, fields: UiError["fields"] = []): UiError => ({ code, message, host_key: null, fields });
@@ -24,6 +25,7 @@ const apps: App[] = [
     managed: true,
     working_dir: "/var/lib/appos/apps/blog",
     config_files: ["/var/lib/appos/apps/blog/compose.yml"],
+    last_deployment: { id: "d-100", operation: "deploy", state: "succeeded", error: null },
     services: [
       { name: "web", containers: [container("blog", "web", "ghost:5.96", "running", "Up 2 hours (healthy)", [{ private_port: 2368, public_port: 8080, ip: "0.0.0.0", protocol: "tcp" }])] },
       { name: "db", containers: [container("blog", "db", "mysql:8.4")] },
@@ -35,6 +37,7 @@ const apps: App[] = [
     managed: true,
     working_dir: "/var/lib/appos/apps/monitoring",
     config_files: ["/var/lib/appos/apps/monitoring/compose.yml"],
+    last_deployment: { id: "d-101", operation: "restart", state: "failed", error: "worker exited: Exited (1)" },
     services: [
       { name: "kuma", containers: [container("monitoring", "kuma", "louislam/uptime-kuma:1", "running", "Up 3 days", [{ private_port: 3001, public_port: 3001, ip: "127.0.0.1", protocol: "tcp" }])] },
       { name: "worker", containers: [container("monitoring", "worker", "busybox:1.36", "exited", "Exited (1) 5 minutes ago")] },
@@ -46,6 +49,7 @@ const apps: App[] = [
     managed: false,
     working_dir: "/opt/wiki",
     config_files: ["/opt/wiki/docker-compose.yml"],
+    last_deployment: null,
     services: [{ name: "wiki", containers: [container("legacy-wiki", "wiki", "requarks/wiki:2", "running", "Up 12 days", [{ private_port: 3000, public_port: 80, ip: "0.0.0.0", protocol: "tcp" }])] }],
   },
 ];
@@ -88,6 +92,14 @@ const deployments: Deployment[] = [
   { id: "d-101", app: "monitoring", operation: "restart", version: 4, state: "failed", attempt: 1, error: "worker exited: Exited (1)", steps: [], created_ms: now() - 600_000, finished_ms: now() - 590_000 },
 ];
 
+const info: AgentInfo = {
+  agent_version: "0.1.0",
+  data_dir: "/var/lib/appos",
+  docker: { version: "27.3.1", api_version: "1.47", negotiated_api_version: "1.47", os: "linux", arch: "amd64" },
+  compose: { flavour: "plugin", version: "2.29.7", command: ["docker", "compose"] },
+  queue: "sqlite",
+};
+
 type Listener = (item: StreamItem) => void;
 
 export function demoBackend(): Backend {
@@ -99,8 +111,8 @@ export function demoBackend(): Backend {
     const event: Event = { id: eventId++, at_ms: now(), kind, app, data };
     for (const s of streams) if (s.req.type === "events") s.fn({ type: "event", event });
   };
-  const log = (d: Deployment, step: string, text: string) => {
-    const line: LogLine = { seq: BigInt(++seq), at_ms: now(), step, text };
+  const log = (d: Deployment, step: string, text: string, pull?: PullProgress) => {
+    const line: LogLine = { seq: BigInt(++seq), at_ms: now(), step, text, ...(pull ? { pull } : {}) };
     logs.get(d.id)!.push(line);
     for (const s of streams) if (s.req.type === "deployment_log" && s.req.id === d.id) s.fn({ type: "deployment_log", line });
   };
@@ -116,16 +128,19 @@ export function demoBackend(): Backend {
         "pull",
         5000,
         () => {
+          // As the agent sends them: typed progress, and the same as text for humans.
+          const pull = (layer: string, status: string, current = 0, total = 0) =>
+            log(d, "pull", `ghost:5.96 ${layer}: ${status}${total > 0 ? ` ${current}/${total}` : ""}`, { image: "ghost:5.96", layer, status, current, total });
           const layers = ["a2abf6c4d29d", "a9edb18cadd1", "589b7251471a", "186b1aaa4aa6"];
-          log(d, "pull", "ghost:5.96 : Pulling from library/ghost");
-          layers.forEach((l, i) => log(d, "pull", `ghost:5.96 ${l}: ${i === 0 ? "Already exists" : "Pulling fs layer"}`));
+          pull("", "Pulling from library/ghost");
+          layers.forEach((l, i) => pull(l, i === 0 ? "Already exists" : "Pulling fs layer"));
           let t = 0;
           for (const [i, l] of layers.slice(1).entries()) {
             const total = [29123456, 4_200_000, 61_000_000][i];
-            setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Downloading ${Math.floor(total / 3)}/${total}`), (t += 400));
-            setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Download complete`), (t += 600));
-            setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Extracting ${Math.floor(total / 2)}/${total}`), (t += 300));
-            if (i < 2) setTimeout(() => log(d, "pull", `ghost:5.96 ${l}: Pull complete`), (t += 300));
+            setTimeout(() => pull(l, "Downloading", Math.floor(total / 3), total), (t += 400));
+            setTimeout(() => pull(l, "Download complete"), (t += 600));
+            setTimeout(() => pull(l, "Extracting", Math.floor(total / 2), total), (t += 300));
+            if (i < 2) setTimeout(() => pull(l, "Pull complete"), (t += 300));
           }
         },
       ],
@@ -166,6 +181,100 @@ export function demoBackend(): Backend {
     return structuredClone(x);
   };
 
+  const { listTerminals, killTerminal, ...terminalApi } = demoTerminals();
+
+  type Answers = AgentCallResponse;
+  /** One agent call; each answer is checked against its call's answer type. */
+  async function answer(req: AgentCall): Promise<Answers[CallName]> {
+    switch (req.call) {
+      case "get_info":
+        return structuredClone(info) satisfies Answers["get_info"];
+      case "list_apps":
+        return structuredClone(apps) satisfies Answers["list_apps"];
+      case "get_app":
+        return find(req.args.app) satisfies Answers["get_app"];
+      case "list_catalog":
+        return structuredClone(catalog) satisfies Answers["list_catalog"];
+      case "get_template": {
+        const t = catalog.find((c) => c.id === req.args.id);
+        if (!t) throw err("not_found", `no template ${req.args.id}`);
+        return structuredClone(t) satisfies Answers["get_template"];
+      }
+      case "refresh_catalog":
+        return { templates: catalog.length, git_commit: null, git_error: null, skipped: [] } satisfies Answers["refresh_catalog"];
+      case "deploy_app": {
+        const r = req.args;
+        if (apps.some((a) => a.name === r.name)) throw err("invalid_input", "invalid input", [{ field: "name", message: `an app named ${r.name} exists` }]);
+        const d = run(r.name, "deploy", 1);
+        const generated: Record<string, string> = r.catalog?.params.DB_PASSWORD ? {} : { DB_PASSWORD: "q7Vn2pXkR4sL9wTzB1mC6hJd8fYgE3aU" };
+        return { deployment_id: d.id, app: r.name, version: 1, generated } satisfies Answers["deploy_app"];
+      }
+      case "check_compose": {
+        const r = req.args;
+        if (r.compose.includes("latest")) throw err("invalid_input", "invalid input", [{ field: "services.web.image", message: "pin a version: :latest changes under you" }]);
+        const services: Record<string, string> = {};
+        for (const m of r.compose.matchAll(/^ {2}(\w[\w-]*):\n {4}image: (\S+)/gm)) services[m[1]] = m[2];
+        return { services } satisfies Answers["check_compose"];
+      }
+      case "list_deployments": {
+        const app = req.args.app;
+        return structuredClone(deployments.filter((d) => !app || d.app === app)) satisfies Answers["list_deployments"];
+      }
+      case "get_deployment": {
+        const d = deployments.find((x) => x.id === req.args.id);
+        if (!d) throw err("other", "no such deployment");
+        return structuredClone(d) satisfies Answers["get_deployment"];
+      }
+      case "cancel_deployment": {
+        const d = deployments.find((x) => x.id === req.args.id)!;
+        return structuredClone(d) satisfies Answers["cancel_deployment"];
+      }
+      case "run_app_action":
+        return run(req.args.app, req.args.action, 2) satisfies Answers["run_app_action"];
+      case "redeploy_app":
+        return { app: req.args.app, version: 2, deployment_id: run(req.args.app, "deploy", 2).id } satisfies Answers["redeploy_app"];
+      case "delete_app":
+        return run(req.args.app, "delete", 0) satisfies Answers["delete_app"];
+      case "list_versions":
+        return structuredClone(versions) satisfies Answers["list_versions"];
+      case "get_version": {
+        const v = req.args.version;
+        return { version: structuredClone(versions[v - 1]), compose: composes[v], env_keys: ["DB_PASSWORD", "MAIL_FROM"] } satisfies Answers["get_version"];
+      }
+      case "diff_versions":
+        return "" satisfies Answers["diff_versions"];
+      case "save_version": {
+        const { app, request } = req.args;
+        const v = versions.length + 1;
+        versions.push({ version: v, author: "desktop", message: request.message ?? "", created_at: Math.floor(now() / 1000), digests: {} });
+        composes[v] = request.compose;
+        return { app, version: v, deployment_id: request.deploy ? run(app, "deploy", v).id : null } satisfies Answers["save_version"];
+      }
+      case "rollback_app": {
+        const { app, request } = req.args;
+        const v = versions.length + 1;
+        versions.push({ version: v, author: "desktop", message: `rollback to ${request.version}`, created_at: Math.floor(now() / 1000), digests: {} });
+        composes[v] = composes[request.version];
+        return { app, version: v, deployment_id: run(app, "deploy", v).id } satisfies Answers["rollback_app"];
+      }
+      case "adopt_app": {
+        const project = req.args.project;
+        const a = apps.find((p) => p.name === project);
+        if (!a) throw err("other", `no compose project ${project}`);
+        a.managed = true;
+        return { app: project, version: 1, deployment_id: null } satisfies Answers["adopt_app"];
+      }
+      case "list_terminals":
+        return listTerminals() satisfies Answers["list_terminals"];
+      case "kill_terminal":
+        killTerminal(req.args.id);
+        return null satisfies Answers["kill_terminal"];
+      case "open_terminal":
+        // The desktop opens terminals with openTerminal, which streams them.
+        throw err("other", "the demo opens terminals with openTerminal");
+    }
+  }
+
   return {
     listServers: async (): Promise<ServerEntry[]> => [
       { name: "local", url: "local", local: true, host_key: null, connected: true },
@@ -175,54 +284,12 @@ export function demoBackend(): Backend {
       throw err("unreachable", "demo");
     },
     removeServer: async () => undefined,
-    connect: async (name) => ({
+    connect: async (name): Promise<Connection> => ({
       server: name,
       via: name === "local" ? "local agent" : "ssh://root@203.0.113.10:22 → /var/lib/appos/run/agent.sock",
-      info: { agent_version: "0.1.0", data_dir: "/var/lib/appos", docker: { version: "27.3.1", api_version: "1.47", negotiated_api_version: "1.47", os: "linux", arch: "amd64" }, compose: { flavour: "plugin", version: "2.29.7", command: ["docker", "compose"] }, queue: "sqlite" } as never,
+      info: structuredClone(info),
     }),
-    listApps: async () => structuredClone(apps),
-    getApp: async (_s, a) => find(a),
-    catalog: async () => structuredClone(catalog),
-    deploy: async (_s, req) => {
-      if (apps.some((a) => a.name === req.name)) throw err("invalid_input", "invalid input", [{ field: "name", message: `an app named ${req.name} exists` }]);
-      const d = run(req.name, "deploy", 1);
-      const generated: Record<string, string> = req.catalog?.params.DB_PASSWORD ? {} : { DB_PASSWORD: "q7Vn2pXkR4sL9wTzB1mC6hJd8fYgE3aU" };
-      return { deployment_id: d.id, app: req.name, version: 1, generated };
-    },
-    checkCompose: async (_s, req) => {
-      if (req.compose.includes("latest")) throw err("invalid_input", "invalid input", [{ field: "services.web.image", message: "pin a version: :latest changes under you" }]);
-      const services: Record<string, string> = {};
-      for (const m of req.compose.matchAll(/^ {2}(\w[\w-]*):\n {4}image: (\S+)/gm)) services[m[1]] = m[2];
-      return { services };
-    },
-    listDeployments: async (_s, app) => structuredClone(deployments.filter((d) => !app || d.app === app)),
-    getDeployment: async (_s, id) => {
-      const d = deployments.find((x) => x.id === id);
-      if (!d) throw err("other", "no such deployment");
-      return structuredClone(d);
-    },
-    cancelDeployment: async (_s, id) => {
-      const d = deployments.find((x) => x.id === id)!;
-      return structuredClone(d);
-    },
-    appAction: async (_s, app, action: AppAction) => run(app, action, 2),
-    redeploy: async (_s, app) => ({ app, version: 2, deployment_id: run(app, "deploy", 2).id }),
-    deleteApp: async (_s, app) => run(app, "delete", 0),
-    listVersions: async () => structuredClone(versions),
-    getVersion: async (_s, _a, v) => ({ version: structuredClone(versions[v - 1]), compose: composes[v], env_keys: ["DB_PASSWORD", "MAIL_FROM"] }),
-    diffVersions: async () => "",
-    saveVersion: async (_s, app, req) => {
-      const v = versions.length + 1;
-      versions.push({ version: v, author: "desktop", message: req.message ?? "", created_at: Math.floor(now() / 1000), digests: {} });
-      composes[v] = req.compose;
-      return { app, version: v, deployment_id: req.deploy ? run(app, "deploy", v).id : null };
-    },
-    rollback: async (_s, app, version) => {
-      const v = versions.length + 1;
-      versions.push({ version: v, author: "desktop", message: `rollback to ${version}`, created_at: Math.floor(now() / 1000), digests: {} });
-      composes[v] = composes[version];
-      return { app, version: v, deployment_id: run(app, "deploy", v).id };
-    },
+    call: <K extends CallName>(_server: string, req: CallOf<K>) => answer(req) as Promise<AgentCallResponse[K]>,
     openStream: async (_s, req, fn): Promise<StreamHandle> => {
       const entry = { req, fn };
       streams.add(entry);
@@ -269,15 +336,9 @@ export function demoBackend(): Backend {
     notify: async (title, body) => {
       console.info(`[notification] ${title} — ${body}`);
     },
-    adoptApp: async (_server, project) => {
-      const a = apps.find((p) => p.name === project);
-      if (!a) throw err("other", `no compose project ${project}`);
-      a.managed = true;
-      return { app: project, version: 1, deployment_id: null };
-    },
     openUrl: async (url) => {
       window.open(url, "_blank", "noopener");
     },
-    ...demoTerminals(),
+    ...terminalApi,
   };
 }

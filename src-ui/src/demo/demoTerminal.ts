@@ -5,7 +5,12 @@ import type { Backend } from "../api/backend";
 import type { TerminalEvent, TerminalKind } from "../api/desktop.gen";
 import type { Terminal } from "../api/types.gen";
 
-type TerminalApi = Pick<Backend, "openTerminal" | "terminalInput" | "terminalResize" | "terminalClose" | "listTerminals" | "killTerminal">;
+type TerminalApi = Pick<Backend, "openTerminal" | "terminalInput" | "terminalResize" | "terminalClose"> & {
+  /** The agent's `list_terminals`. */
+  listTerminals(): Terminal[];
+  /** The agent's `kill_terminal`. */
+  killTerminal(id: string): void;
+};
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -163,8 +168,8 @@ export function demoTerminals(): TerminalApi {
     terminalClose: async (handle) => {
       shells.delete(handle);
     },
-    listTerminals: async () => detached.map((t) => ({ ...t })),
-    killTerminal: async (_server, id) => {
+    listTerminals: () => detached.map((t) => ({ ...t })),
+    killTerminal: (id) => {
       const i = detached.findIndex((t) => t.id === id);
       if (i >= 0) detached.splice(i, 1);
     },

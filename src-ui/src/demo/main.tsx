@@ -33,7 +33,7 @@ async function start() {
       route = { view: "deployments" };
       break;
     case "deployment": {
-      const d = await backend.appAction("local", "blog", "update");
+      const d = await backend.call("local", { call: "run_app_action", args: { app: "blog", action: "update" } });
       route = { view: "deployment", id: d.id, secrets: q.has("secrets") ? { DB_PASSWORD: "q7Vn2pXkR4sL9wTzB1mC6hJd8fYgE3aU" } : undefined };
       break;
     }

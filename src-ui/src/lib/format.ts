@@ -1,4 +1,14 @@
-// Numbers, times and sizes for people.
+// Numbers, times, sizes and states for people.
+import type { App } from "../api/types.gen";
+
+/**
+ * The word for an app's state: its containers' state, and for an app with
+ * none, whether its last deployment failed.
+ */
+export function appStateWord(app: Pick<App, "state" | "last_deployment">): string {
+  if (app.state !== "empty") return app.state;
+  return app.last_deployment?.state === "failed" ? "last deployment failed" : "not running";
+}
 
 export function fmtBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return "?";

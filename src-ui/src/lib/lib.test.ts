@@ -1,32 +1,42 @@
 import { describe, expect, it } from "vitest";
 import { fmtBytes, fmtDuration } from "./format";
-import { foldPull, layerFraction, parsePullLine } from "./pull";
+import type { LogLine } from "../api/types.gen";
+import { foldPull, layerFraction } from "./pull";
 import { deploymentNotice } from "./server";
 import { sideBySide } from "./sidebyside";
 import { fieldPath, locateField, parseYaml } from "./yamlcheck";
 
+let seq = 0;
+/** A pull step's log line as the agent sends it: typed progress (0/0 when Docker gave no numbers), and its text. */
+const pullLine = (image: string, layer: string, status: string, current = 0, total = 0): LogLine => ({
+  seq: BigInt(++seq),
+  at_ms: 0,
+  step: "pull",
+  text: `${image} ${layer}: ${status}${total > 0 ? ` ${current}/${total}` : ""}`,
+  pull: { image, layer, status, current, total },
+});
+const textLine = (step: string, text: string): LogLine => ({ seq: BigInt(++seq), at_ms: 0, step, text });
+
 describe("pull progress", () => {
-  it("parses pull lines with and without sizes and layers", () => {
-    expect(parsePullLine("nginx:1.27 a2abf6c4d29d: Downloading 1048576/29123456")).toEqual({
-      image: "nginx:1.27",
-      layer: "a2abf6c4d29d",
-      status: "Downloading",
-      current: 1048576,
-      total: 29123456,
-    });
-    expect(parsePullLine("nginx:1.27 a2abf6c4d29d: Pull complete")).toMatchObject({ status: "Pull complete", current: null, total: null });
-    expect(parsePullLine("ghcr.io/o/app:v1 : Digest: sha256:abc")).toMatchObject({ image: "ghcr.io/o/app:v1", layer: "", status: "Digest: sha256:abc" });
-    expect(parsePullLine("Creating network blog_default")).toBeNull();
+  it("reads typed pull progress with and without sizes and layers", () => {
+    expect(foldPull([pullLine("nginx:1.27", "a2abf6c4d29d", "Downloading", 1048576, 29123456)])).toEqual([
+      { image: "nginx:1.27", status: "", layers: [{ id: "a2abf6c4d29d", status: "Downloading", current: 1048576, total: 29123456 }] },
+    ]);
+    expect(foldPull([pullLine("nginx:1.27", "a2abf6c4d29d", "Pull complete")])[0].layers[0]).toMatchObject({ status: "Pull complete", current: null, total: null });
+    expect(foldPull([pullLine("ghcr.io/o/app:v1", "", "Digest: sha256:abc")])).toEqual([{ image: "ghcr.io/o/app:v1", status: "Digest: sha256:abc", layers: [] }]);
+    // Lines without typed progress are not pulls, whatever their text says.
+    expect(foldPull([textLine("up", "Creating network blog_default"), textLine("pull", "nginx:1.27 a2abf6c4d29d: Downloading 1/2")])).toEqual([]);
   });
 
   it("keeps the latest status per layer, in first-seen order", () => {
     const pulls = foldPull([
-      "nginx:1.27 : Pulling from library/nginx",
-      "nginx:1.27 aaaaaaaaaaaa: Pulling fs layer",
-      "nginx:1.27 bbbbbbbbbbbb: Already exists",
-      "nginx:1.27 aaaaaaaaaaaa: Downloading 50/100",
-      "nginx:1.27 aaaaaaaaaaaa: Download complete",
-      "redis:7 cccccccccccc: Extracting 10/20",
+      pullLine("nginx:1.27", "", "Pulling from library/nginx"),
+      pullLine("nginx:1.27", "aaaaaaaaaaaa", "Pulling fs layer"),
+      pullLine("nginx:1.27", "bbbbbbbbbbbb", "Already exists"),
+      textLine("pull", "a line in between"),
+      pullLine("nginx:1.27", "aaaaaaaaaaaa", "Downloading", 50, 100),
+      pullLine("nginx:1.27", "aaaaaaaaaaaa", "Download complete"),
+      pullLine("redis:7", "cccccccccccc", "Extracting", 10, 20),
     ]);
     expect(pulls.map((p) => p.image)).toEqual(["nginx:1.27", "redis:7"]);
     expect(pulls[0].status).toBe("Pulling from library/nginx");

@@ -1,64 +1,54 @@
-// Per-layer image pull progress from a deployment's pull log lines:
-// `<image> <layer>: <status>[ <current>/<total>]`, layer a 12-hex id or empty.
+// Per-layer image pull progress, folded from the typed `pull` of a
+// deployment's log lines (the agent sends one per layer and status change).
+import type { LogLine, PullProgress } from "../api/types.gen";
 
 export interface LayerProgress {
   id: string;
   status: string;
+  /** Bytes done and in all; null when unknown. */
   current: number | null;
   total: number | null;
 }
 
 export interface ImagePull {
   image: string;
-  /** The latest line without a layer, e.g. `Pulling from library/nginx`. */
+  /** The latest line about the image as a whole, e.g. `Pulling from library/nginx`. */
   status: string;
   layers: LayerProgress[];
 }
 
-export interface PullLine {
-  image: string;
-  layer: string;
-  status: string;
-  current: number | null;
-  total: number | null;
+/** A layer's short id: 12 hex digits. Anything else (empty) is about the image as a whole. */
+function isLayer(id: string): boolean {
+  return /^[0-9a-f]{12}$/i.test(id);
 }
 
-const LINE = /^(\S+) ([0-9a-f]{12}|): (.*?)(?: (\d+)\/(\d+))?$/;
-
-export function parsePullLine(text: string): PullLine | null {
-  const m = LINE.exec(text.trimEnd());
-  if (!m) return null;
-  return {
-    image: m[1],
-    layer: m[2],
-    status: m[3],
-    current: m[4] !== undefined ? Number(m[4]) : null,
-    total: m[5] !== undefined ? Number(m[5]) : null,
-  };
-}
-
-/** Folds lines into images and layers, in first-seen order; the latest status wins. */
-export function foldPull(lines: Iterable<string>): ImagePull[] {
+/**
+ * Folds the pull progress of log lines into images and layers, in
+ * first-seen order; the latest status wins. Lines without `pull` are skipped.
+ */
+export function foldPull(lines: Iterable<LogLine>): ImagePull[] {
   const images = new Map<string, { status: string; layers: Map<string, LayerProgress> }>();
-  for (const text of lines) {
-    const p = parsePullLine(text);
+  for (const line of lines) {
+    const p: PullProgress | undefined = line.pull;
     if (!p) continue;
     let img = images.get(p.image);
     if (!img) {
       img = { status: "", layers: new Map() };
       images.set(p.image, img);
     }
-    if (!p.layer) {
+    if (!isLayer(p.layer)) {
       img.status = p.status;
       continue;
     }
     const prev = img.layers.get(p.layer);
-    // A status without numbers keeps the last known size (e.g. "Download complete").
+    // Docker gave no numbers when total is 0: such a status (e.g. "Download
+    // complete") keeps the last known size.
+    const sized = p.total > 0;
     img.layers.set(p.layer, {
       id: p.layer,
       status: p.status,
-      current: p.current,
-      total: p.total ?? prev?.total ?? null,
+      current: sized ? p.current : null,
+      total: sized ? p.total : (prev?.total ?? null),
     });
   }
   return [...images].map(([image, v]) => ({ image, status: v.status, layers: [...v.layers.values()] }));

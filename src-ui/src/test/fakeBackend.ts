@@ -1,7 +1,8 @@
 // A scripted Backend for tests: each test says what each call answers, sees
 // every call made, and drives streams by pushing items into them.
 import { act } from "@testing-library/react";
-import type { AppAction, Backend, StreamHandle } from "../api/backend";
+import type { Backend, StreamHandle } from "../api/backend";
+import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
 import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
 import type { App, Deployment, Event } from "../api/types.gen";
 
@@ -44,12 +45,13 @@ export class FakeStream {
   static ids = 1000;
 }
 
-type Fn = (...args: never[]) => unknown;
-type Answer<F extends Fn> = Awaited<ReturnType<F>> | UiError | ((...args: Parameters<F>) => Awaited<ReturnType<F>> | Promise<Awaited<ReturnType<F>>>);
-type Scripted = Exclude<
-  keyof Backend,
-  "openStream" | "notify" | "listServers" | "addServer" | "removeServer" | "connect" | "listApps" | "openTerminal" | "terminalInput" | "terminalResize" | "terminalClose"
->;
+/** The arguments of the agent call named `K`. */
+export type ArgsOf<K extends CallName> = CallOf<K>["args"];
+/** What a scripted agent call answers: a value, a UiError (thrown), or a function of the call's arguments. */
+export type Answer<K extends CallName> =
+  | AgentCallResponse[K]
+  | UiError
+  | ((args: ArgsOf<K>, server: string) => AgentCallResponse[K] | UiError | Promise<AgentCallResponse[K] | UiError>);
 
 /** A terminal tab the UI opened on the fake: the test pushes bytes and events. */
 export class FakeTerminal {
@@ -79,29 +81,36 @@ function isUiError(v: unknown): v is UiError {
 
 export class FakeBackend implements Backend {
   servers: ServerEntry[] = [localServer];
-  /** listApps per server: a list, an error, or a queue of answers (the last one repeats). */
+  /** What `list_apps` answers per server: a list or an error. */
   apps: Record<string, App[] | UiError> = { local: [] };
   addAnswers: ((f: AddServerForm) => ServerEntry | UiError)[] = [];
   added: AddServerForm[] = [];
   streams: FakeStream[] = [];
   terminals: FakeTerminal[] = [];
   notifications: { title: string; body: string }[] = [];
-  /** Every call, in order: method name and arguments. */
+  /**
+   * Every call, in order: for an agent call its name and `[server, args]`,
+   * for another Backend method its name and arguments.
+   */
   calls: { method: string; args: unknown[] }[] = [];
-  private answers = new Map<string, unknown[]>();
+  private answers = new Map<CallName, unknown[]>();
 
   /**
-   * Scripts `method`: each answer is used once in order, the last one for
-   * every further call. An answer is a value, a UiError (thrown) or a function.
+   * Scripts the agent call `name`: each answer is used once in order, the
+   * last one for every further call. An answer is a value, a UiError
+   * (thrown) or a function `(args, server)` giving either.
    */
-  on<K extends Scripted>(method: K, ...answers: Answer<Backend[K]>[]) {
-    this.answers.set(method, answers);
+  on<K extends CallName>(name: K, ...answers: Answer<K>[]) {
+    this.answers.set(name, answers);
     return this;
   }
 
-  /** The arguments of each call of `method`. */
-  callsOf(method: keyof Backend): unknown[][] {
-    return this.calls.filter((c) => c.method === method).map((c) => c.args);
+  /** Each call of the agent call `name`: `[server, args]`. */
+  callsOf<K extends CallName>(name: K): [string, ArgsOf<K>][];
+  /** The arguments of each call of a Backend method. */
+  callsOf(method: Exclude<keyof Backend, "call">): unknown[][];
+  callsOf(name: string): unknown[][] {
+    return this.calls.filter((c) => c.method === name).map((c) => c.args);
   }
 
   /** The newest stream of a type (`events`, `deployment_log`, `app_logs`). */
@@ -115,14 +124,23 @@ export class FakeBackend implements Backend {
     return this.streams.filter((s) => !s.closed && (!type || s.req.type === type));
   }
 
-  private async answer(method: string, args: unknown[]): Promise<never> {
-    this.calls.push({ method, args });
-    const list = this.answers.get(method);
-    if (!list || list.length === 0) throw uiError("other", `unscripted: ${method}`);
-    const a = list.length > 1 ? list.shift() : list[0];
-    const v = typeof a === "function" ? await (a as (...x: unknown[]) => unknown)(...args) : a;
+  async call<K extends CallName>(server: string, req: CallOf<K>): Promise<AgentCallResponse[K]> {
+    const name: K = req.call;
+    // CallOf<K> is the request of K, so its args are ArgsOf<K>; TypeScript does not narrow that far.
+    const args = req.args as ArgsOf<K>;
+    this.calls.push({ method: name, args: [server, args] });
+    if (name === "list_apps") {
+      // Answered from `apps`, which tests change between refreshes.
+      const a = this.apps[server] ?? [];
+      if (isUiError(a)) throw a;
+      return structuredClone(a) as AgentCallResponse[K];
+    }
+    const list = this.answers.get(name) as Answer<K>[] | undefined;
+    if (!list || list.length === 0) throw uiError("other", `unscripted: ${name}`);
+    const a = list.length > 1 ? list.shift()! : list[0];
+    const v = typeof a === "function" ? await a(args, server) : a;
     if (isUiError(v)) throw v;
-    return structuredClone(v) as never;
+    return structuredClone(v);
   }
 
   async listServers() {
@@ -147,28 +165,6 @@ export class FakeBackend implements Backend {
     if (a && "code" in a) throw a;
     return { server: name, via: `via-${name}`, info };
   }
-  async listApps(name: string) {
-    this.calls.push({ method: "listApps", args: [name] });
-    const a = this.apps[name] ?? [];
-    if ("code" in a) throw a;
-    return structuredClone(a);
-  }
-
-  getApp = (server: string, app: string) => this.answer("getApp", [server, app]);
-  catalog = (server: string, search?: string) => this.answer("catalog", [server, search]);
-  deploy = (...a: Parameters<Backend["deploy"]>) => this.answer("deploy", a);
-  checkCompose = (...a: Parameters<Backend["checkCompose"]>) => this.answer("checkCompose", a);
-  listDeployments = (server: string, app?: string) => this.answer("listDeployments", [server, app]);
-  getDeployment = (server: string, id: string) => this.answer("getDeployment", [server, id]);
-  cancelDeployment = (server: string, id: string) => this.answer("cancelDeployment", [server, id]);
-  appAction = (server: string, app: string, action: AppAction) => this.answer("appAction", [server, app, action]);
-  redeploy = (server: string, app: string) => this.answer("redeploy", [server, app]);
-  deleteApp = (server: string, app: string, volumes: boolean) => this.answer("deleteApp", [server, app, volumes]);
-  listVersions = (server: string, app: string) => this.answer("listVersions", [server, app]);
-  getVersion = (server: string, app: string, version: number) => this.answer("getVersion", [server, app, version]);
-  diffVersions = (server: string, app: string, from: number, to: number) => this.answer("diffVersions", [server, app, from, to]);
-  saveVersion = (...a: Parameters<Backend["saveVersion"]>) => this.answer("saveVersion", a);
-  rollback = (server: string, app: string, version: number, pinDigests: boolean) => this.answer("rollback", [server, app, version, pinDigests]);
 
   async openStream(server: string, req: StreamRequest, onItem: (item: StreamItem) => void): Promise<StreamHandle> {
     this.calls.push({ method: "openStream", args: [server, req] });
@@ -186,10 +182,13 @@ export class FakeBackend implements Backend {
     this.notifications.push({ title, body });
   }
 
-  adoptApp = (server: string, project: string) => this.answer("adoptApp", [server, project]);
-  openUrl = (url: string) => this.answer("openUrl", [url]);
-  listTerminals = (server: string) => this.answer("listTerminals", [server]);
-  killTerminal = (server: string, id: string) => this.answer("killTerminal", [server, id]);
+  /** openUrl answers this error instead, while set. */
+  openUrlError: UiError | null = null;
+
+  async openUrl(url: string) {
+    this.calls.push({ method: "openUrl", args: [url] });
+    if (this.openUrlError) throw this.openUrlError;
+  }
 
   /** While set, openTerminal waits for it (keys typed meanwhile are queued by the UI). */
   terminalGate: Promise<void> | null = null;
@@ -238,6 +237,7 @@ export function app(name: string, over: Partial<App> = {}): App {
     managed: true,
     working_dir: `/var/lib/appos/apps/${name}`,
     config_files: [`/var/lib/appos/apps/${name}/compose.yml`],
+    last_deployment: null,
     services: [
       {
         name: "web",

@@ -129,10 +129,10 @@ mod tests {
         let k1 = key(KEY_A);
         let k2 = key(KEY_B);
         let err = kh.decide("h", 2222, &k1, &NewKeyPolicy::Ask).expect_err("unknown");
-        assert_eq!(err.code(), "host_key_unknown");
+        assert_eq!(err.class(), appos_proto::ErrorClass::HostKeyUnknown);
         // A confirmation for a different fingerprint does not accept this key.
         let err = kh.decide("h", 2222, &k1, &NewKeyPolicy::AcceptFingerprint(fingerprint(&k2))).expect_err("other fp");
-        assert_eq!(err.code(), "host_key_unknown");
+        assert_eq!(err.class(), appos_proto::ErrorClass::HostKeyUnknown);
         kh.decide("h", 2222, &k1, &NewKeyPolicy::AcceptFingerprint(fingerprint(&k1))).expect("accepted");
         assert_eq!(kh.check("h", 2222, &k1).expect("check"), Verdict::Known);
         // Same host, other port: unrelated.

@@ -314,7 +314,7 @@ export class TerminalManager {
   close(key: number, end = false) {
     const tab = this.tab(key);
     if (!tab) return;
-    if (end && tab.session && tab.state !== "exited") void this.backend.killTerminal(this.server, tab.session).catch(() => undefined);
+    if (end && tab.session && tab.state !== "exited") void this.backend.call(this.server, { call: "kill_terminal", args: { id: tab.session } }).catch(() => undefined);
     this.conns.get(key)?.close();
     this.conns.delete(key);
     const i = this.state.tabs.indexOf(tab);
@@ -366,7 +366,7 @@ export class TerminalManager {
   async refreshOffers() {
     const my = ++this.offersAsked;
     try {
-      const list = await this.backend.listTerminals(this.server);
+      const list = await this.backend.call(this.server, { call: "list_terminals", args: {} });
       if (my === this.offersAsked) this.set({ offers: list.filter((t) => t.exit_status === null) });
     } catch {
       // An older agent, or the connection dropped again: nothing to offer.
@@ -393,7 +393,7 @@ export class TerminalManager {
 
   /** Ends a session no tab shows. */
   async kill(id: string) {
-    await this.backend.killTerminal(this.server, id);
+    await this.backend.call(this.server, { call: "kill_terminal", args: { id } });
     this.set({ offers: this.state.offers.filter((o) => o.id !== id) });
   }
 

@@ -1,0 +1,358 @@
+//! Compose files as AppOS accepts them: parsed and checked before anything is
+//! written (size, shape, service names, images, bind mounts inside the app's
+//! own directory, `.env` keys and values). Pure: running the compose tool is
+//! `infra::compose`.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use appos_proto::FieldError;
+use serde_yaml_ng::Value;
+
+/// Largest compose file accepted.
+pub const MAX_COMPOSE_BYTES: usize = 1 << 20;
+
+/// What the agent needs to know of a valid compose file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeSummary {
+    /// Service name → image.
+    pub services: BTreeMap<String, String>,
+}
+
+impl ComposeSummary {
+    /// The images the services use, each once, sorted.
+    pub fn images(&self) -> Vec<&String> {
+        let mut v: Vec<&String> = self.services.values().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), message: message.into() }
+}
+
+
+/// Checks `.env` variables: shell-style names, single-line values.
+pub fn check_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for (k, v) in env {
+        let b = k.as_bytes();
+        let name_ok = !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphabetic() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        if !name_ok {
+            out.push(err(format!("env.{k}"), "variable names use letters, digits and _, and do not start with a digit"));
+        }
+        if v.contains(['\n', '\r', '\0']) {
+            out.push(err(format!("env.{k}"), "values must be a single line"));
+        }
+        if v.len() > 64 * 1024 {
+            out.push(err(format!("env.{k}"), "values are limited to 64 KiB"));
+        }
+    }
+    out
+}
+
+/// Resolves a bind-mount source against the app directory and checks that it
+/// stays inside it, unless it is one of the `allowed` sources (the bind
+/// mounts an adopted stack already had). Returns the error message when not.
+fn check_bind_source(source: &str, allowed: &[String]) -> Result<(), String> {
+    if allowed.iter().any(|a| a.trim_end_matches('/') == source.trim_end_matches('/')) {
+        return Ok(());
+    }
+    if source.starts_with('~') {
+        return Err(format!("{source:?}: home-directory paths are not allowed; use a path inside the app's directory (./...)"));
+    }
+    let p = Path::new(source);
+    if p.is_absolute() {
+        return Err(format!("{source:?} is outside the app's directory; bind mounts must stay inside it (use ./...) or use a named volume"));
+    }
+    let mut depth: i32 = 0;
+    for c in p.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(format!("{source:?} leaves the app's directory"));
+        }
+    }
+    Ok(())
+}
+
+/// The source of a short-syntax volume (`SRC:DST[:MODE]`) when it is a bind mount.
+fn short_bind_source(spec: &str) -> Option<&str> {
+    let (src, _) = spec.split_once(':')?;
+    (src.starts_with('/') || src.starts_with('.') || src.starts_with('~')).then_some(src)
+}
+
+/// The bind-mount sources of a service's `volumes`, with their index.
+fn bind_sources_of(svc: &serde_yaml_ng::Mapping) -> Vec<(usize, String)> {
+    let Some(vols) = svc.get("volumes").and_then(Value::as_sequence) else { return Vec::new() };
+    vols.iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let source = match v {
+                Value::String(s) => short_bind_source(s).map(str::to_string),
+                Value::Mapping(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
+                    Some(m.get("source").and_then(Value::as_str).unwrap_or("").to_string())
+                }
+                _ => None,
+            };
+            source.map(|s| (i, s))
+        })
+        .collect()
+}
+
+/// Every bind-mount source in a compose file, each once, sorted.
+pub fn bind_sources(yaml: &str) -> Vec<String> {
+    let doc: Value = serde_yaml_ng::from_str(yaml).unwrap_or(Value::Null);
+    let mut out: Vec<String> = doc
+        .get("services")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(Value::as_mapping)
+        .flat_map(|svc| bind_sources_of(svc).into_iter().map(|(_, s)| s))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Parses and checks a compose file. All problems are reported at once.
+pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
+    inspect_allowing(yaml, &[])
+}
+
+/// [`inspect`], with bind mounts of exactly the `allowed` sources accepted
+/// wherever they are (an adopted stack's own mounts).
+pub fn inspect_allowing(yaml: &str, allowed: &[String]) -> Result<ComposeSummary, Vec<FieldError>> {
+    if yaml.len() > MAX_COMPOSE_BYTES {
+        return Err(vec![err("compose", format!("the compose file is {} bytes; the limit is {MAX_COMPOSE_BYTES}", yaml.len()))]);
+    }
+    let doc: Value = match serde_yaml_ng::from_str(yaml) {
+        Ok(v) => v,
+        Err(e) => return Err(vec![err("compose", format!("not valid YAML: {e}"))]),
+    };
+    let Some(top) = doc.as_mapping() else {
+        return Err(vec![err("compose", "a compose file is a YAML mapping with a `services` key")]);
+    };
+    let Some(services) = top.get("services").and_then(Value::as_mapping) else {
+        return Err(vec![err("compose.services", "a compose file needs a `services` mapping")]);
+    };
+    if services.is_empty() {
+        return Err(vec![err("compose.services", "no services")]);
+    }
+    let mut errors = Vec::new();
+    let mut summary = BTreeMap::new();
+    for (name, svc) in services {
+        let Some(name) = name.as_str() else {
+            errors.push(err("compose.services", "service names are strings"));
+            continue;
+        };
+        let field = format!("services.{name}");
+        if appos_proto::ServiceName::parse(name).is_err() {
+            errors.push(err(&field, appos_proto::ServiceName::RULE));
+            continue;
+        }
+        let Some(svc) = svc.as_mapping() else {
+            errors.push(err(&field, "a service is a mapping"));
+            continue;
+        };
+        if svc.contains_key("build") {
+            errors.push(err(format!("{field}.build"), "building images is not supported; use an `image`"));
+        }
+        match svc.get("image").and_then(Value::as_str) {
+            Some(img) if !img.trim().is_empty() && !img.contains(char::is_whitespace) => {
+                summary.insert(name.to_string(), img.to_string());
+            }
+            _ => errors.push(err(format!("{field}.image"), "each service needs an image, e.g. `nginx:1.27`")),
+        }
+        for (i, src) in bind_sources_of(svc) {
+            if let Err(e) = check_bind_source(&src, allowed) {
+                errors.push(err(format!("{field}.volumes[{i}]"), e));
+            }
+        }
+        let env_files: Vec<&str> = match svc.get("env_file") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Sequence(seq)) => seq.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for f in env_files {
+            if let Err(e) = check_bind_source(f, allowed) {
+                errors.push(err(format!("{field}.env_file"), e));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(ComposeSummary { services: summary })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Renders `.env`: one `KEY=VALUE` per line (values were checked to be single lines).
+pub fn render_env(env: &BTreeMap<String, String>) -> String {
+    env.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+}
+
+/// Replaces each service's image by the reference in `pins` (service →
+/// `repo@sha256:…` or a local image id), keeping the rest of the file as
+/// written: only the value of each service's `image:` line changes. A file
+/// whose images are not plain `image:` lines is re-serialised instead.
+pub fn pin_images(yaml: &str, pins: &BTreeMap<String, String>) -> Result<String, String> {
+    let summary = inspect(yaml).map_err(|e| format!("{e:?}"))?;
+    let wanted: BTreeMap<&String, &String> = summary.services.keys().filter_map(|s| pins.get(s).map(|p| (s, p))).collect();
+    if let Some(missing) = summary.services.keys().find(|s| !pins.contains_key(*s)) {
+        return Err(format!("no digest is recorded for service {missing:?}"));
+    }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let meaningful = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let mut out = Vec::new();
+    let (mut in_services, mut service_indent, mut current): (bool, Option<usize>, Option<(String, usize)>) = (false, None, None);
+    let mut child_indent: Option<usize> = None;
+    for line in yaml.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let mut replaced = None;
+        if meaningful(body) {
+            let ind = indent(body);
+            if ind == 0 {
+                in_services = body.trim_end() == "services:";
+                service_indent = None;
+                current = None;
+            } else if in_services {
+                let si = *service_indent.get_or_insert(ind);
+                if ind == si {
+                    let key = body.trim().trim_end_matches(':').trim_matches(['"', '\'']).to_string();
+                    current = Some((key, ind));
+                    child_indent = None;
+                } else if let Some((svc, _)) = &current {
+                    let ci = *child_indent.get_or_insert(ind);
+                    if ind == ci {
+                        if let Some(rest) = body.trim_start().strip_prefix("image:") {
+                            let value = rest.split(" #").next().unwrap_or("").trim().trim_matches(['"', '\'']);
+                            if let Some(pin) = wanted.get(svc).filter(|_| summary.services.get(svc).map(String::as_str) == Some(value)) {
+                                let comment = rest.find(" #").map(|i| &rest[i..]).unwrap_or("");
+                                let eol = &line[body.len()..];
+                                replaced = Some(format!("{}image: {pin}{comment}{eol}", &body[..ind]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.push(replaced.unwrap_or_else(|| line.to_string()));
+    }
+    let text: String = out.concat();
+    let pinned_ok = inspect(&text).map(|s| s.services.iter().all(|(k, v)| pins.get(k) == Some(v))).unwrap_or(false);
+    if pinned_ok {
+        return Ok(text);
+    }
+    // Flow style or anchors: edit the parsed document instead.
+    let mut doc: Value = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+    if let Some(services) = doc.get_mut("services").and_then(Value::as_mapping_mut) {
+        for (name, svc) in services.iter_mut() {
+            if let (Some(pin), Some(m)) = (name.as_str().and_then(|n| pins.get(n)), svc.as_mapping_mut()) {
+                m.insert(Value::from("image"), Value::from(pin.as_str()));
+            }
+        }
+    }
+    serde_yaml_ng::to_string(&doc).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_plain_stack() {
+        let s = inspect("services:\n  web:\n    image: nginx:1.27\n    volumes: [\"./html:/usr/share/nginx/html:ro\", \"data:/data\"]\n  db:\n    image: mariadb\nvolumes:\n  data: {}\n")
+            .expect("valid");
+        assert_eq!(s.services.len(), 2);
+        assert_eq!(s.services["web"], "nginx:1.27");
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let errs = inspect(
+            "services:\n  web:\n    build: .\n    volumes: [\"/etc:/host-etc\", \"../x:/x\", \"~/k:/k\"]\n  db:\n    image: mariadb\n    volumes:\n      - type: bind\n        source: /var/run/docker.sock\n        target: /s\n    env_file: ../secrets.env\n",
+        )
+        .expect_err("invalid");
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "services.web.build",
+                "services.web.image",
+                "services.web.volumes[0]",
+                "services.web.volumes[1]",
+                "services.web.volumes[2]",
+                "services.db.volumes[0]",
+                "services.db.env_file"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_shapes() {
+        for (yaml, field) in [
+            ("", "compose"),
+            ("- a\n- b\n", "compose"),
+            ("services: 3\n", "compose.services"),
+            ("services: {}\n", "compose.services"),
+            ("services:\n  web: [1]\n", "services.web"),
+            ("services:\n  'bad name!':\n    image: x\n", "services.bad name!"),
+            ("services: [\n", "compose"),
+        ] {
+            let e = inspect(yaml).expect_err(yaml);
+            assert_eq!(e[0].field, field, "{yaml:?}: {e:?}");
+        }
+        let big = format!("services:\n  web:\n    image: x\n# {}\n", "x".repeat(MAX_COMPOSE_BYTES));
+        assert!(inspect(&big).expect_err("too big")[0].message.contains("limit"));
+    }
+
+    #[test]
+    fn env_rules() {
+        let mut env = BTreeMap::new();
+        env.insert("GOOD_1".to_string(), "v a l".to_string());
+        assert!(check_env(&env).is_empty());
+        env.insert("1BAD".to_string(), "x".to_string());
+        env.insert("MULTI".to_string(), "a\nINJECTED=1".to_string());
+        let errs = check_env(&env);
+        assert_eq!(errs.len(), 2);
+        assert_eq!(render_env(&BTreeMap::from([("A".to_string(), "1".to_string())])), "A=1\n");
+    }
+
+    #[test]
+    fn allowed_bind_sources_are_exact() {
+        let yaml = "services:\n  web:\n    image: x\n    volumes: [\"/srv/site/html:/html\", \"./data:/data\"]\n";
+        assert_eq!(bind_sources(yaml), ["./data", "/srv/site/html"]);
+        assert!(inspect(yaml).is_err());
+        assert!(inspect_allowing(yaml, &["/srv/site/html/".to_string()]).is_ok());
+        // Only that source: a neighbour or a parent is still refused.
+        for other in ["/srv/site", "/srv/site/html2", "/etc"] {
+            let y = yaml.replace("/srv/site/html:", &format!("{other}:"));
+            assert!(inspect_allowing(&y, &["/srv/site/html".to_string()]).is_err(), "{other}");
+        }
+    }
+
+    #[test]
+    fn pins_images_in_place() {
+        let yaml = "# my stack\nservices:\n  web:\n    image: nginx:1.27 # front\n    ports: [\"80:80\"]\n  db:\n    image: 'mariadb:11'\n    environment:\n      image: not-this\nvolumes:\n  image: {}\n";
+        let pins = BTreeMap::from([
+            ("web".to_string(), "nginx@sha256:aaa".to_string()),
+            ("db".to_string(), "sha256:bbb".to_string()),
+        ]);
+        let out = pin_images(yaml, &pins).expect("pinned");
+        assert_eq!(out, yaml.replace("image: nginx:1.27 # front", "image: nginx@sha256:aaa # front").replace("image: 'mariadb:11'", "image: sha256:bbb"));
+        // Flow style falls back to a rewritten document with the same meaning.
+        let flow = "services: {web: {image: nginx:1.27}, db: {image: mariadb}}\n";
+        let out = pin_images(flow, &pins).expect("pinned");
+        assert_eq!(inspect(&out).expect("valid").services, pins);
+        // A service without a recorded digest cannot be pinned.
+        let e = pin_images("services:\n  web:\n    image: x\n  cache:\n    image: redis\n", &pins).expect_err("unpinned");
+        assert!(e.contains("cache"), "{e}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure decisions, apart from I/O, each with table-driven tests: what a
+//! compose file may hold, when a deployment is ready, what the reconciler
+//! concludes, what state an app is in, what a failed pull means.
+
+pub mod apps;
+pub mod compose;
+pub mod pull;
+pub mod readiness;
+pub mod reconcile;

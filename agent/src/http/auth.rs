@@ -1,0 +1,67 @@
+//! In front of every request: a request id and a tracing span (route, token
+//! name, request id); in front of `/v1`: the bearer-token gate. Tokens come
+//! only from the `Authorization` header, never from the URL.
+
+use appos_proto::{ProblemCode, TokenScope};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument as _;
+
+use super::problem::{ApiError, REQUEST_ID};
+use crate::services::tokens::{self, Verdict};
+use crate::state::Shared;
+
+/// Gives the request an id (also the `x-request-id` header of the answer)
+/// and runs it in a span that the other layers fill in.
+pub async fn request_span(req: Request, next: Next) -> Response {
+    let id = format!("{:016x}", rand::random::<u64>());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = tracing::field::Empty, token = tracing::field::Empty);
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Records the matched route (`/v1/apps/{app}`, never the values) in the span.
+pub async fn record_route(req: Request, next: Next) -> Response {
+    if let Some(route) = req.extensions().get::<MatchedPath>() {
+        tracing::Span::current().record("route", route.as_str());
+    }
+    next.run(req).await
+}
+
+/// The gate in front of every `/v1` route.
+pub async fn require_token(State(state): State<Shared>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(appos_proto::BEARER))
+        .map(str::trim)
+        .map(str::to_owned);
+    let Some(presented) = presented else {
+        return Err(ApiError::new(ProblemCode::Unauthorized, "send an Authorization: Bearer <token> header"));
+    };
+    let verdict = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || tokens::verify(&state.db, &presented, state.clock.now()))
+            .await
+            .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))?
+            .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))?
+    };
+    let principal = match verdict {
+        Verdict::Valid(p) => p,
+        Verdict::Revoked => return Err(ApiError::new(ProblemCode::Unauthorized, "this token was revoked")),
+        Verdict::Unknown => return Err(ApiError::new(ProblemCode::Unauthorized, "this token is not known to the agent")),
+    };
+    tracing::Span::current().record("token", principal.name.as_str());
+    let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
+    if principal.scope == TokenScope::Read && !read_only {
+        return Err(ApiError::new(ProblemCode::Forbidden, format!("token {:?} has the read scope: it may only look", principal.name)));
+    }
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}

@@ -1,0 +1,63 @@
+//! `GET /v1/events`: the event stream over a WebSocket.
+
+use appos_proto::Event;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+use utoipa::IntoParams;
+
+use super::extract::ApiQuery;
+use crate::services::events;
+use crate::state::Shared;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventsQuery {
+    /// Resume after this event id (0, the default, replays the stored
+    /// history; a negative id means live events only).
+    #[serde(default)]
+    after: i64,
+}
+
+/// The event stream (WebSocket). Each text message is one `Event`.
+#[utoipa::path(get, path = "/v1/events", security(("bearer" = [])), params(EventsQuery), responses(
+    (status = 101, description = "WebSocket: one Event JSON text message each", body = Event),
+))]
+pub async fn stream(State(state): State<Shared>, ApiQuery(q): ApiQuery<EventsQuery>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| serve(state, socket, q.after))
+}
+
+fn text(e: &Event) -> Message {
+    Message::Text(serde_json::to_string(e).unwrap_or_default().into())
+}
+
+async fn serve(state: Shared, mut socket: WebSocket, after: i64) {
+    // Subscribe before replaying, so that nothing falls between the two.
+    let mut live = state.events.subscribe();
+    let Ok(events::Resume { replay, mut last }) = events::resume(&state.db, after).await else { return };
+    for e in &replay {
+        if socket.send(text(e)).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            e = live.recv() => match e {
+                Ok(e) if e.id > last => {
+                    last = e.id;
+                    if socket.send(text(&e)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // Too slow: the client reconnects with ?after and replays.
+                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Extractors whose rejections are problem answers naming the field that is
+//! wrong: `ApiJson` (bodies), `ApiQuery` (query strings), `ApiPath` (path
+//! parameters). Names validate while they are read (`AppName`, ...), so a
+//! hostile one never reaches a handler.
+
+use appos_proto::{FieldError, Problem, ProblemCode};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::problem::ApiError;
+
+/// Largest JSON body read (compose files are limited to 1 MiB; a larger one
+/// gets a field error rather than a cut connection).
+pub const MAX_BODY: usize = 16 << 20;
+
+/// serde_json appends where in the text it stopped; the field says it better.
+fn without_position(message: String) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
+        _ => message,
+    }
+}
+
+/// A field error from a deserialisation error with its path.
+fn field_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
+    let path = e.path().to_string();
+    let field = if path == "." || path.is_empty() { whole.to_string() } else { path };
+    FieldError::new(field, without_position(e.into_inner().to_string()))
+}
+
+/// A JSON body.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError(Problem::new(ProblemCode::TooLarge, Some(format!("request bodies are limited to {} MiB", MAX_BODY >> 20)))));
+            }
+            Err(e) => return Err(ApiError(Problem::invalid(vec![FieldError::new("body", e.body_text())]))),
+        };
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError(Problem::invalid(vec![field_error(e, "body")])))?;
+        de.end().map_err(|e| ApiError(Problem::invalid(vec![FieldError::new("body", without_position(e.to_string()))])))?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A query string.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded(query));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| ApiError(Problem::invalid(vec![field_error(e, "query")])))
+    }
+}
+
+fn form_urlencoded(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Path parameters, read into a struct whose field names are the route's
+/// parameter names.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::ErrorKind;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let error = match e.into_kind() {
+                    ErrorKind::DeserializeError { key, message, .. } => FieldError::new(key, message),
+                    ErrorKind::ParseErrorAtKey { key, expected_type, .. } => FieldError::new(key, format!("expected {expected_type}")),
+                    ErrorKind::InvalidUtf8InPathParam { key } => FieldError::new(key, "not valid UTF-8"),
+                    other => FieldError::new("path", other.to_string()),
+                };
+                Err(ApiError(Problem::invalid(vec![error])))
+            }
+            Err(other) => Err(ApiError(Problem::new(ProblemCode::Internal, Some(other.body_text())))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_dropped() {
+        assert_eq!(without_position("invalid type: string \"x\", expected u32 at line 1 column 9".into()), "invalid type: string \"x\", expected u32");
+        assert_eq!(without_position("app names match ^x$".into()), "app names match ^x$");
+    }
+}

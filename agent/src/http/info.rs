@@ -1,0 +1,41 @@
+//! `/health` and `/v1/info`.
+
+use appos_proto::{AgentInfo, DockerInfo, Health, Problem};
+use axum::extract::State;
+use axum::Json;
+
+use super::problem::ApiResult;
+use crate::error::AgentError;
+use crate::state::Shared;
+
+/// Liveness probe; the only route that needs no token.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into(), version: crate::VERSION.into() })
+}
+
+/// Versions of the agent, the Docker engine and the compose tool.
+#[utoipa::path(get, path = "/v1/info", security(("bearer" = [])), responses(
+    (status = 200, body = AgentInfo),
+    (status = 503, body = Problem, description = "Docker is not reachable"),
+))]
+pub async fn info(State(state): State<Shared>) -> ApiResult<Json<AgentInfo>> {
+    let v = state.docker.version().await.map_err(AgentError::docker)?;
+    Ok(Json(AgentInfo {
+        agent_version: crate::VERSION.into(),
+        data_dir: state.config.data_dir.display().to_string(),
+        docker: DockerInfo {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            negotiated_api_version: state.docker.client_version().to_string(),
+            os: v.os.unwrap_or_default(),
+            arch: v.arch.unwrap_or_default(),
+        },
+        compose: state.compose.clone(),
+        queue: match (&state.queue, &state.config.redis_server) {
+            (crate::infra::queue::AnyQueue::Sqlite(_), _) => "sqlite".into(),
+            (crate::infra::queue::AnyQueue::Redis(_), Some(_)) => "redis (run by the agent, AOF)".into(),
+            (crate::infra::queue::AnyQueue::Redis(_), None) => "redis".into(),
+        },
+    }))
+}

@@ -1,0 +1,128 @@
+//! The OpenAPI document, generated from the route annotations and the proto
+//! types, and committed as `agent/openapi.json`. The statuses every route
+//! shares are added here, once: 401 and 500 on every `/v1` operation, 403
+//! (read-scope tokens) on every one that is not a GET, 400 on every one that
+//! takes parameters or a body, 413 on every one with a body. Problems are
+//! documented as `application/problem+json`, as they are sent.
+
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::OpenApi;
+
+struct Amend;
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem")))).build())
+}
+
+fn amend(path: &str, method: &str, op: &mut Operation) {
+    let responses = &mut op.responses.responses;
+    // Route annotations say `body = Problem`, which utoipa files under
+    // application/json: move it to the media type actually sent.
+    for resp in responses.values_mut() {
+        if let RefOr::T(r) = resp {
+            if let Some(content) = r.content.shift_remove("application/json") {
+                let is_problem = matches!(&content.schema, Some(RefOr::Ref(rf)) if rf.ref_location.ends_with("/Problem"));
+                let key = if is_problem { "application/problem+json" } else { "application/json" };
+                r.content.insert(key.to_string(), content);
+            }
+        }
+    }
+    let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let has_body = op.request_body.is_some();
+    let mut add = |status: &str, description: &str| {
+        responses.entry(status.to_string()).or_insert_with(|| problem_response(description));
+    };
+    if has_params || has_body {
+        add("400", "Invalid input, with an error per field");
+    }
+    if path.starts_with("/v1/") {
+        add("401", "No token, an unknown one, or a revoked one");
+        if method != "get" {
+            add("403", "The token's scope does not allow this");
+        }
+        add("500", "The agent failed; the problem's request_id names it in the agent's log");
+    }
+    if has_body {
+        add("413", "The request body is larger than 16 MiB");
+    }
+}
+
+impl utoipa::Modify for Amend {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let PathItem { get, post, delete, .. } = item;
+            for (method, op) in [("get", get), ("post", post), ("delete", delete)] {
+                if let Some(op) = op {
+                    amend(path, method, op);
+                }
+            }
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
+    paths(
+        super::info::health, super::info::info,
+        super::apps::list, super::apps::get, super::apps::deploy, super::apps::adopt, super::apps::check,
+        super::apps::redeploy, super::apps::action, super::apps::delete, super::apps::logs,
+        super::versions::list, super::versions::show, super::versions::diff, super::versions::create, super::versions::rollback,
+        super::catalog::list, super::catalog::refresh, super::catalog::get,
+        super::deployments::list, super::deployments::get, super::deployments::log, super::deployments::cancel,
+        super::events::stream,
+        super::terminals::open, super::terminals::list, super::terminals::attach, super::terminals::kill,
+    ),
+    components(schemas(appos_proto::Problem, appos_proto::ProblemCode, appos_proto::FieldError)),
+    modifiers(&Amend),
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as committed in `agent/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_openapi_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(committed == openapi_json(), "agent/openapi.json is out of date: run `cargo xtask gen` and commit the result");
+    }
+
+    #[test]
+    fn problems_are_documented_as_sent() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi_json()).expect("json");
+        let mut problems = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                for (status, resp) in op["responses"].as_object().expect("responses") {
+                    let content = resp["content"].as_object().cloned().unwrap_or_default();
+                    if status.starts_with('4') || status.starts_with('5') {
+                        problems += 1;
+                        assert_eq!(content.keys().collect::<Vec<_>>(), ["application/problem+json"], "{method} {path} {status}");
+                    }
+                }
+                if path.starts_with("/v1/") {
+                    for status in ["401", "500"] {
+                        assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
+                    }
+                    if method != "get" {
+                        assert!(op["responses"].get("403").is_some(), "{method} {path} lacks 403");
+                    }
+                }
+            }
+        }
+        assert!(problems > 50, "{problems}");
+    }
+}

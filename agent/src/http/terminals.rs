@@ -1,0 +1,161 @@
+//! `/v1/terminals`: open, list, attach (WebSocket) and kill sessions.
+
+use std::sync::Arc;
+
+use appos_proto::{NewTerminal, Problem, ProblemCode, Terminal, TerminalControl, TokenScope};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+use utoipa::IntoParams;
+
+use super::extract::{ApiJson, ApiPath};
+use super::problem::{ApiError, ApiResult};
+use crate::services::terminals::{self, Input, Session};
+use crate::services::tokens::Principal;
+use crate::state::Shared;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TerminalPath {
+    pub id: String,
+}
+
+/// Opens a terminal: a shell in the agent's environment, or a command in an
+/// app's container.
+#[utoipa::path(post, path = "/v1/terminals", security(("bearer" = [])), request_body = NewTerminal, responses(
+    (status = 201, body = Terminal),
+    (status = 409, body = Problem, description = "The app's service has no running container, or no shell"),
+    (status = 429, body = Problem, description = "As many terminals as allowed are open"),
+))]
+pub async fn open(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<NewTerminal>) -> ApiResult<(StatusCode, Json<Terminal>)> {
+    let t = state.terminals.open(&state.docker, req).await?;
+    tracing::info!(terminal = %t.id, kind = %t.kind, app = ?t.app, token = %who.name, "terminal opened");
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// The open terminal sessions.
+#[utoipa::path(get, path = "/v1/terminals", security(("bearer" = [])), responses((status = 200, body = [Terminal])))]
+pub async fn list(State(state): State<Shared>) -> Json<Vec<Terminal>> {
+    Json(state.terminals.list())
+}
+
+/// Attaches to a session (WebSocket). Binary frames carry bytes both ways;
+/// text frames carry `TerminalControl` JSON. The replayed screen comes
+/// first, then `replayed`, live output, and `exit` when the process ends.
+#[utoipa::path(get, path = "/v1/terminals/{id}/attach", security(("bearer" = [])), params(TerminalPath), responses(
+    (status = 101, description = "WebSocket"),
+    (status = 403, body = Problem, description = "A read-only token"),
+    (status = 404, body = Problem, description = "No such terminal"),
+))]
+pub async fn attach(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<TerminalPath>, ws: WebSocketUpgrade) -> ApiResult<Response> {
+    // Typing into a terminal is writing, whatever the HTTP method.
+    if who.scope == TokenScope::Read {
+        return Err(ApiError::new(ProblemCode::Forbidden, "terminals need an admin token"));
+    }
+    let session = state.terminals.get(&p.id)?;
+    Ok(ws.max_message_size(1 << 20).on_upgrade(move |socket| serve_viewer(session, socket)).into_response())
+}
+
+/// Ends a session and its process.
+#[utoipa::path(delete, path = "/v1/terminals/{id}", security(("bearer" = [])), params(TerminalPath), responses(
+    (status = 204, description = "Ended"),
+    (status = 404, body = Problem, description = "No such terminal"),
+))]
+pub async fn kill(State(state): State<Shared>, ApiPath(p): ApiPath<TerminalPath>) -> ApiResult<StatusCode> {
+    state.terminals.kill(&p.id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Serves one viewer on a WebSocket until it leaves or the session ends:
+/// the replay, `Replayed`, live output, then `Exit`.
+async fn serve_viewer(session: Arc<Session>, mut socket: WebSocket) {
+    let _guard = session.attach();
+    let tty = session.is_tty();
+    let (replayed, mut rx) = session.subscribe();
+    let control = |c: &TerminalControl| Message::Text(serde_json::to_string(c).unwrap_or_default().into());
+    for chunk in replayed {
+        for part in chunk.chunks(64 << 10) {
+            if socket.send(Message::Binary(Bytes::copy_from_slice(part))).await.is_err() {
+                return;
+            }
+        }
+    }
+    if socket.send(control(&TerminalControl::Replayed)).await.is_err() {
+        return;
+    }
+    let mut exit = session.exit_status();
+    let mut ended = exit.borrow().is_some();
+    loop {
+        if ended {
+            // Everything emitted before the exit is already queued.
+            while let Ok(frame) = rx.try_recv() {
+                if socket.send(Message::Binary(frame)).await.is_err() {
+                    return;
+                }
+            }
+            let status = exit.borrow().unwrap_or(-1);
+            let _ = socket.send(control(&TerminalControl::Exit { status })).await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+        tokio::select! {
+            out = rx.recv() => match out {
+                Ok(frame) if tty => {
+                    // Coalesce what is already queued into one message (bulk output
+                    // costs a frame per 256 KiB, not per PTY read).
+                    let mut batch = bytes::BytesMut::from(&frame[..]);
+                    while batch.len() < terminals::COALESCE {
+                        match rx.try_recv() {
+                            Ok(more) => batch.extend_from_slice(&more),
+                            Err(_) => break,
+                        }
+                    }
+                    if socket.send(Message::Binary(batch.freeze())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(frame) => {
+                    if socket.send(Message::Binary(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    if !tty {
+                        tracing::warn!(skipped = n, "a viewer fell behind a terminal without a TTY");
+                        let _ = socket.send(Message::Close(None)).await;
+                        return;
+                    }
+                    // Redraw: reset the viewer's screen and replay.
+                    let (again, fresh) = session.subscribe();
+                    rx = fresh;
+                    let _ = socket.send(Message::Binary(Bytes::from_static(b"\x1bc"))).await;
+                    for chunk in again {
+                        if socket.send(Message::Binary(chunk)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            changed = exit.changed() => {
+                ended = changed.is_err() || exit.borrow().is_some();
+            }
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Binary(b))) => session.send(Input::Bytes(b)),
+                Some(Ok(Message::Text(t))) => match serde_json::from_str::<TerminalControl>(&t) {
+                    Ok(TerminalControl::Resize { cols, rows }) => session.resize(cols, rows).await,
+                    Ok(TerminalControl::Eof) => session.send(Input::Eof),
+                    _ => {}
+                },
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            },
+        }
+    }
+}
+

@@ -1,0 +1,272 @@
+//! Agent configuration: a TOML file, then `APPOS_*` environment variables,
+//! then command-line flags, each layer overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Default data root on a server.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/appos";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Data root: database, app files, the API socket.
+    pub data_dir: PathBuf,
+    /// Optional loopback TCP listener besides the unix socket.
+    pub listen: Option<SocketAddr>,
+    /// Docker endpoint (`unix:///var/run/docker.sock` style); default: the local socket.
+    pub docker_host: Option<String>,
+    /// `text` (default) or `json` logs.
+    pub log_format: LogFormat,
+    /// Redis for the task queue (`redis://HOST:PORT/DB`); the embedded SQLite
+    /// queue when unset.
+    pub redis_url: Option<String>,
+    /// A `redis-server` binary the agent runs itself for the queue (unix
+    /// socket in the data dir, AOF); the all-in-one container sets it.
+    pub redis_server: Option<PathBuf>,
+    /// Workers running tasks at once.
+    pub workers: usize,
+    /// How long a task's lease lasts without a heartbeat (workers beat every
+    /// third of it): a dead agent's tasks are taken again after this.
+    pub task_lease: std::time::Duration,
+    /// A directory of extra catalog templates (`*.toml`).
+    pub catalog_dir: Option<PathBuf>,
+    /// Terminal sessions open at once, at most.
+    pub max_terminals: usize,
+    /// A terminal with no viewer and no traffic for this long is closed.
+    pub terminal_idle: std::time::Duration,
+    /// A git repository of extra templates (`URL` or `URL#REF`), cloned into
+    /// the data dir and pulled again on `POST /v1/catalog/refresh`.
+    pub catalog_git: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => bail!("unknown log format {other:?}: expected text or json"),
+        }
+    }
+}
+
+/// One layer of settings; `None` leaves the value of the layer below.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub docker_host: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub redis_url: Option<String>,
+    pub redis_server: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub task_lease_secs: Option<u64>,
+    pub catalog_dir: Option<PathBuf>,
+    pub catalog_git: Option<String>,
+    pub max_terminals: Option<usize>,
+    pub terminal_idle_secs: Option<u64>,
+}
+
+impl Layer {
+    /// Reads a layer from a TOML file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Layer> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Reads a layer from `APPOS_*` variables, looked up through `env` so that
+    /// tests never touch the process environment.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Layer> {
+        let listen = match env("APPOS_LISTEN").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().with_context(|| format!("APPOS_LISTEN={s:?} is not an address"))?),
+            None => None,
+        };
+        let log_format = match env("APPOS_LOG_FORMAT").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().context("APPOS_LOG_FORMAT")?),
+            None => None,
+        };
+        let workers = match env("APPOS_WORKERS").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().with_context(|| format!("APPOS_WORKERS={s:?} is not a number"))?),
+            None => None,
+        };
+        let task_lease_secs = match env("APPOS_TASK_LEASE_SECS").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().with_context(|| format!("APPOS_TASK_LEASE_SECS={s:?} is not a number"))?),
+            None => None,
+        };
+        let num = |key: &str| -> anyhow::Result<Option<u64>> {
+            match env(key).filter(|s| !s.is_empty()) {
+                Some(s) => Ok(Some(s.parse().with_context(|| format!("{key}={s:?} is not a number"))?)),
+                None => Ok(None),
+            }
+        };
+        Ok(Layer {
+            max_terminals: num("APPOS_MAX_TERMINALS")?.map(|n| n as usize),
+            terminal_idle_secs: num("APPOS_TERMINAL_IDLE_SECS")?,
+            catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
+            catalog_git: env("APPOS_CATALOG_GIT").filter(|s| !s.is_empty()),
+            task_lease_secs,
+            data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
+            listen,
+            docker_host: env("APPOS_DOCKER_HOST").filter(|s| !s.is_empty()),
+            log_format,
+            redis_url: env("APPOS_REDIS_URL").filter(|s| !s.is_empty()),
+            redis_server: env("APPOS_REDIS_SERVER").filter(|s| !s.is_empty()).map(PathBuf::from),
+            workers,
+        })
+    }
+
+    fn over(self, lower: Layer) -> Layer {
+        Layer {
+            data_dir: self.data_dir.or(lower.data_dir),
+            listen: self.listen.or(lower.listen),
+            docker_host: self.docker_host.or(lower.docker_host),
+            log_format: self.log_format.or(lower.log_format),
+            redis_url: self.redis_url.or(lower.redis_url),
+            redis_server: self.redis_server.or(lower.redis_server),
+            workers: self.workers.or(lower.workers),
+            task_lease_secs: self.task_lease_secs.or(lower.task_lease_secs),
+            catalog_dir: self.catalog_dir.or(lower.catalog_dir),
+            catalog_git: self.catalog_git.or(lower.catalog_git),
+            max_terminals: self.max_terminals.or(lower.max_terminals),
+            terminal_idle_secs: self.terminal_idle_secs.or(lower.terminal_idle_secs),
+        }
+    }
+}
+
+impl Config {
+    /// Merges file, environment and flags (highest last) and validates the result.
+    pub fn resolve(file: Layer, env: Layer, flags: Layer) -> anyhow::Result<Config> {
+        let merged = flags.over(env.over(file));
+        let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if !data_dir.is_absolute() {
+            bail!("data dir {} must be an absolute path", data_dir.display());
+        }
+        if let Some(addr) = merged.listen {
+            // The control plane is reached through SSH; a public listener
+            // would be an inbound port to attack.
+            if !addr.ip().is_loopback() {
+                bail!("refusing to listen on {addr}: only loopback addresses are allowed");
+            }
+        }
+        let workers = merged.workers.unwrap_or(3);
+        if !(1..=64).contains(&workers) {
+            bail!("workers must be between 1 and 64, not {workers}");
+        }
+        let lease = merged.task_lease_secs.unwrap_or(30);
+        if !(3..=3600).contains(&lease) {
+            bail!("the task lease must be between 3 and 3600 seconds, not {lease}");
+        }
+        if merged.redis_url.is_some() && merged.redis_server.is_some() {
+            bail!("give either a Redis URL or a redis-server to run, not both");
+        }
+        if let Some(g) = &merged.catalog_git {
+            crate::infra::git::GitSource::parse(g)?;
+        }
+        let max_terminals = merged.max_terminals.unwrap_or(32);
+        if !(1..=1024).contains(&max_terminals) {
+            bail!("max terminals must be between 1 and 1024, not {max_terminals}");
+        }
+        let idle = merged.terminal_idle_secs.unwrap_or(3600);
+        if !(10..=7 * 86400).contains(&idle) {
+            bail!("the terminal idle time must be between 10 s and 7 days, not {idle} s");
+        }
+        Ok(Config {
+            max_terminals,
+            terminal_idle: std::time::Duration::from_secs(idle),
+            catalog_dir: merged.catalog_dir,
+            catalog_git: merged.catalog_git,
+            task_lease: std::time::Duration::from_secs(lease),
+            data_dir,
+            listen: merged.listen,
+            docker_host: merged.docker_host,
+            log_format: merged.log_format.unwrap_or_default(),
+            redis_url: merged.redis_url,
+            redis_server: merged.redis_server,
+            workers,
+        })
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("appos.db")
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.data_dir.join("run").join("agent.sock")
+    }
+
+    pub fn queue_path(&self) -> PathBuf {
+        self.data_dir.join("queue.db")
+    }
+
+    pub fn apps_dir(&self) -> PathBuf {
+        self.data_dir.join("apps")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_override_env_override_file() {
+        let file: Layer = toml::from_str(
+            "data_dir = \"/srv/file\"\nlisten = \"127.0.0.1:7000\"\nlog_format = \"json\"",
+        )
+        .expect("valid toml");
+        let envl = Layer::from_env(env(&[("APPOS_DATA", "/srv/env"), ("APPOS_LISTEN", "127.0.0.1:7001")]))
+            .expect("valid env");
+        let flags = Layer { data_dir: Some("/srv/flag".into()), ..Layer::default() };
+        let cfg = Config::resolve(file, envl, flags).expect("valid config");
+        assert_eq!(cfg.data_dir, PathBuf::from("/srv/flag"));
+        assert_eq!(cfg.listen, Some("127.0.0.1:7001".parse().expect("addr")));
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        assert_eq!(cfg.socket_path(), PathBuf::from("/srv/flag/run/agent.sock"));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let cfg = Config::resolve(Layer::default(), Layer::default(), Layer::default()).expect("ok");
+        assert_eq!(cfg.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(cfg.listen, None);
+    }
+
+    #[test]
+    fn public_listen_is_refused() {
+        let flags = Layer { listen: Some("0.0.0.0:8080".parse().expect("addr")), ..Layer::default() };
+        let err = Config::resolve(Layer::default(), Layer::default(), flags).expect_err("must refuse");
+        assert!(err.to_string().contains("only loopback"), "{err}");
+    }
+
+    #[test]
+    fn relative_data_dir_is_refused() {
+        let flags = Layer { data_dir: Some("data".into()), ..Layer::default() };
+        assert!(Config::resolve(Layer::default(), Layer::default(), flags).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_env_are_errors() {
+        assert!(toml::from_str::<Layer>("data_dri = \"/x\"").is_err());
+        assert!(Layer::from_env(env(&[("APPOS_LISTEN", "not-an-addr")])).is_err());
+        assert!(Layer::from_env(env(&[("APPOS_LOG_FORMAT", "xml")])).is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! The agent's SQLite database: connection setup, schema migrations, and
+//! one module per table or aggregate holding its SQL. Nothing outside this
+//! module writes SQL against the agent's database.
+//!
+//! Migrations are SQL in code, applied in order and recorded in
+//! `PRAGMA user_version`, so an agent upgrade migrates the database on start.
+
+pub mod apps;
+pub mod audit;
+pub mod deployments;
+pub mod events;
+pub mod tokens;
+pub mod versions;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: API tokens, stored as SHA-256 hashes only.
+    "CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('admin', 'read')),
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE UNIQUE INDEX tokens_active_name ON tokens(name) WHERE revoked_at IS NULL;
+    CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('deployed', 'adopted'))
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );",
+    // 2: app versions and deployments.
+    "CREATE TABLE app_versions (
+        app TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        compose TEXT NOT NULL,
+        env TEXT NOT NULL,
+        author TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        digests TEXT,
+        PRIMARY KEY (app, version)
+    );
+    CREATE TABLE deployments (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_ms INTEGER NOT NULL,
+        finished_ms INTEGER
+    );
+    CREATE INDEX deployments_by_app ON deployments(app, created_ms);
+    CREATE TABLE deployment_steps (
+        deployment_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        finished_ms INTEGER,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (deployment_id, idx)
+    );
+    CREATE TABLE deployment_log (
+        deployment_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        step TEXT NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (deployment_id, seq)
+    );",
+    // 3: deployments carry their operation; deletes may remove volumes.
+    "ALTER TABLE deployments ADD COLUMN operation TEXT NOT NULL DEFAULT 'deploy';
+     ALTER TABLE deployments ADD COLUMN remove_volumes INTEGER NOT NULL DEFAULT 0;",
+    // 4: the event stream's bounded history.
+    "CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        app TEXT,
+        data TEXT NOT NULL
+    );",
+    // 5: bind mounts an adopted app may keep outside its directory.
+    "ALTER TABLE apps ADD COLUMN bind_allow TEXT NOT NULL DEFAULT '[]';",
+    // 6: a pull step's log lines carry their progress, typed (JSON).
+    "ALTER TABLE deployment_log ADD COLUMN pull TEXT;",
+];
+
+/// A database call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database task stopped: {0}")]
+    Join(String),
+}
+
+impl From<DbError> for crate::error::AgentError {
+    fn from(e: DbError) -> Self {
+        crate::error::AgentError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+/// A handle on the database. Statements are short, so one connection behind
+/// a mutex serves the agent; callers on the async runtime hold the lock only
+/// for a statement or two.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> anyhow::Result<Db> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        // It holds app environments (secrets): owner only.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+        Self::setup(conn)
+    }
+
+    pub fn open_in_memory() -> anyhow::Result<Db> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> anyhow::Result<Db> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Db { conn: Mutex::new(conn) })
+    }
+
+    pub fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (statements
+        // are atomic), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs `f` on the database off the async runtime.
+pub async fn call<T: Send + 'static>(db: &Arc<Db>, f: impl FnOnce(&Db) -> rusqlite::Result<T> + Send + 'static) -> Result<T, DbError> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || f(&db)).await.map_err(|e| DbError::Join(e.to_string()))?.map_err(DbError::from)
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > MIGRATIONS.len() {
+        anyhow::bail!(
+            "database schema version {current} is newer than this agent knows ({}); upgrade the agent",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).with_context(|| format!("applying migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        drop(Db::open(&path).expect("first open"));
+        let db = Db::open(&path).expect("second open");
+        let v: usize = db.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("v");
+        assert_eq!(v, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        {
+            let c = Connection::open(&path).expect("open");
+            c.pragma_update(None, "user_version", 999).expect("set");
+        }
+        let err = Db::open(&path).err().expect("must refuse");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

@@ -1,0 +1,89 @@
+//! App versions: every compose file and `.env` an app had, with the image
+//! digests it last ran with.
+
+use std::collections::BTreeMap;
+
+use appos_proto::AppVersion;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{audit, Db};
+
+/// A version with its content.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub meta: AppVersion,
+    pub compose: String,
+    pub env: BTreeMap<String, String>,
+}
+
+const SELECT: &str = "SELECT version, author, message, created_at, compose, env, digests FROM app_versions";
+
+fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
+    let env: String = r.get(5)?;
+    let digests: Option<String> = r.get(6)?;
+    Ok(Version {
+        meta: AppVersion {
+            version: r.get(0)?,
+            author: r.get(1)?,
+            message: r.get(2)?,
+            created_at: r.get(3)?,
+            digests: digests.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
+        },
+        compose: r.get(4)?,
+        env: serde_json::from_str(&env).unwrap_or_default(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)] // one column each
+pub(super) fn insert_in(
+    c: &Connection,
+    app: &str,
+    version: u32,
+    compose: &str,
+    env: &BTreeMap<String, String>,
+    digests: Option<&BTreeMap<String, String>>,
+    author: &str,
+    message: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let env = serde_json::to_string(env).unwrap_or_else(|_| "{}".into());
+    let digests = digests.map(|d| serde_json::to_string(d).unwrap_or_default());
+    c.execute(
+        "INSERT INTO app_versions (app, version, compose, env, author, message, created_at, digests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![app, version, compose, env, author, message, now, digests],
+    )?;
+    Ok(())
+}
+
+/// Saves the next version of an app (with its audit entry) and returns its number.
+pub fn save(db: &Db, app: &str, compose: &str, env: &BTreeMap<String, String>, author: &str, message: &str, now: i64) -> rusqlite::Result<u32> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    let v: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM app_versions WHERE app = ?1", params![app], |r| r.get(0))?;
+    insert_in(&tx, app, v, compose, env, None, author, message, now)?;
+    audit::record(&tx, now, author, "app.version", &format!("{app} v{v}"))?;
+    tx.commit()?;
+    Ok(v)
+}
+
+pub fn get(db: &Db, app: &str, version: u32) -> rusqlite::Result<Option<Version>> {
+    db.conn().query_row(&format!("{SELECT} WHERE app = ?1 AND version = ?2"), params![app, version], read).optional()
+}
+
+pub fn latest(db: &Db, app: &str) -> rusqlite::Result<Option<Version>> {
+    db.conn().query_row(&format!("{SELECT} WHERE app = ?1 ORDER BY version DESC LIMIT 1"), params![app], read).optional()
+}
+
+/// Newest first.
+pub fn list(db: &Db, app: &str) -> rusqlite::Result<Vec<AppVersion>> {
+    let c = db.conn();
+    let mut stmt = c.prepare(&format!("{SELECT} WHERE app = ?1 ORDER BY version DESC"))?;
+    let rows = stmt.query_map(params![app], read)?;
+    rows.map(|r| r.map(|v| v.meta)).collect()
+}
+
+pub fn set_digests(db: &Db, app: &str, version: u32, digests: &BTreeMap<String, String>) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(digests).unwrap_or_default();
+    db.conn().execute("UPDATE app_versions SET digests = ?1 WHERE app = ?2 AND version = ?3", params![json, app, version])?;
+    Ok(())
+}

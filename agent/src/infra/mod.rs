@@ -1,0 +1,12 @@
+//! What the agent stands on: configuration, Docker, the compose tool, git,
+//! the queue backends, SQLite, and the processes it runs beside itself.
+//! Nothing here imports a service.
+
+pub mod compose;
+pub mod config;
+pub mod db;
+pub mod docker;
+pub mod git;
+pub mod queue;
+pub mod redis_server;
+pub mod zygote;

@@ -1,0 +1,15 @@
+//! What the agent does, one module per area. Services take the shared
+//! state and return `AgentError` (or their area's own error); they know
+//! nothing of HTTP.
+
+pub mod adopt;
+pub mod apps;
+pub mod catalog;
+pub mod deployments;
+pub mod docker_events;
+pub mod events;
+pub mod logs;
+pub mod tasks;
+pub mod terminals;
+pub mod tokens;
+pub mod versions;

@@ -1,0 +1,33 @@
+//! The shared handles every service works with, built once by `serve`.
+//!
+//! The services held here (catalog, events, terminals) take only the
+//! handles they need, never the whole state, so that nothing below the
+//! services depends on this module.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::infra::config::Config;
+use crate::infra::db::Db;
+use crate::infra::queue::AnyQueue;
+
+pub struct AgentState {
+    pub config: Config,
+    pub db: Arc<Db>,
+    pub docker: bollard::Docker,
+    pub compose: appos_proto::ComposeInfo,
+    pub queue: AnyQueue,
+    /// Wakes idle workers when a task is queued.
+    pub queue_wakeup: tokio::sync::Notify,
+    pub clock: Arc<dyn Clock>,
+    /// When this agent started (seconds since the epoch): versions saved
+    /// since were checked by the same compose tool.
+    pub started_at: i64,
+    pub catalog: crate::services::catalog::Live,
+    pub events: crate::services::events::Events,
+    pub terminals: crate::services::terminals::Terminals,
+    /// Cancelled when the agent stops (ends the processes it runs, like redis-server).
+    pub stopping: tokio_util::sync::CancellationToken,
+}
+
+pub type Shared = Arc<AgentState>;

@@ -1,0 +1,722 @@
+//! One request type per agent call, each named verb + noun. A call knows
+//! its method, its path (with the query) and the type of its answer, so
+//! the client has one generic `call`, the desktop one IPC command for all of
+//! them, and the frontend's types are generated from [`AgentCall`].
+//!
+//! Adding an endpoint: a type here (and a line in [`agent_calls!`]), the
+//! service and the route in the agent, and the screen or command that uses it.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// How a successful answer is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `application/json`.
+    Json,
+    /// `text/plain`, read as a `String`.
+    Text,
+    /// No body (204), read as `()`.
+    Empty,
+}
+
+/// A call to the agent.
+pub trait Call {
+    const METHOD: Method;
+    const ANSWER: Answer = Answer::Json;
+    type Response: DeserializeOwned + Serialize;
+    /// The path and query, percent-encoded.
+    fn path(&self) -> String;
+    /// The JSON body, for calls that send one.
+    fn body(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// A call whose answer is a stream of JSON lines (`application/x-ndjson`).
+pub trait StreamCall {
+    type Item: DeserializeOwned;
+    fn path(&self) -> String;
+}
+
+/// Percent-encodes a URL path segment or query value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `?a=1&b=x` from the pairs that have a value; empty when none has.
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+fn json(v: &impl Serialize) -> Option<serde_json::Value> {
+    Some(serde_json::to_value(v).unwrap_or(serde_json::Value::Null))
+}
+
+/// `start`, `stop`, `restart` or `update` (pull newer images, recreate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AppAction {
+    Start,
+    Stop,
+    Restart,
+    Update,
+}
+
+/// Read from a string inside the visitor, so that a path parameter that is
+/// no action is reported under its name (`action`).
+impl<'de> Deserialize<'de> for AppAction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AppAction, D::Error> {
+        const NAMES: &[&str] = &["start", "stop", "restart", "update"];
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = AppAction;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("start, stop, restart or update")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AppAction, E> {
+                match v {
+                    "start" => Ok(AppAction::Start),
+                    "stop" => Ok(AppAction::Stop),
+                    "restart" => Ok(AppAction::Restart),
+                    "update" => Ok(AppAction::Update),
+                    other => Err(E::unknown_variant(other, NAMES)),
+                }
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+impl AppAction {
+    pub fn operation(self) -> Operation {
+        match self {
+            AppAction::Start => Operation::Start,
+            AppAction::Stop => Operation::Stop,
+            AppAction::Restart => Operation::Restart,
+            AppAction::Update => Operation::Update,
+        }
+    }
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetHealth {}
+
+/// `GET /v1/info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetInfo {}
+
+/// `GET /v1/apps`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListApps {}
+
+/// `GET /v1/apps/{app}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetApp {
+    pub app: AppName,
+}
+
+/// `GET /v1/apps/{app}/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListVersions {
+    pub app: AppName,
+}
+
+/// `GET /v1/apps/{app}/versions/{version}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetVersion {
+    pub app: AppName,
+    pub version: u32,
+}
+
+/// `GET /v1/apps/{app}/diff?from=&to=`: a unified diff (text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DiffVersions {
+    pub app: AppName,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// The query of [`DiffVersions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+pub struct DiffQuery {
+    pub from: u32,
+    pub to: u32,
+}
+
+/// `POST /v1/apps/{app}/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SaveVersion {
+    pub app: AppName,
+    pub request: SaveVersionRequest,
+}
+
+/// `POST /v1/apps/{app}/rollback`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RollbackApp {
+    pub app: AppName,
+    pub request: RollbackRequest,
+}
+
+/// `POST /v1/apps/{app}/redeploy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RedeployApp {
+    pub app: AppName,
+}
+
+/// `POST /v1/apps/{app}/{action}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RunAppAction {
+    pub app: AppName,
+    pub action: AppAction,
+}
+
+/// `DELETE /v1/apps/{app}?volumes=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DeleteApp {
+    pub app: AppName,
+    /// Also remove the app's volumes (its data).
+    #[serde(default)]
+    pub volumes: bool,
+}
+
+/// The query of [`DeleteApp`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+pub struct DeleteQuery {
+    /// Also remove the app's volumes (its data).
+    #[serde(default)]
+    pub volumes: bool,
+}
+
+/// `GET /v1/catalog?search=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
+pub struct ListCatalog {
+    /// Only templates whose id, name, description or category contain this.
+    #[serde(default)]
+    pub search: Option<String>,
+}
+
+/// `GET /v1/catalog/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetTemplate {
+    pub id: String,
+}
+
+/// `POST /v1/catalog/refresh`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RefreshCatalog {}
+
+/// `GET /v1/deployments?app=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
+pub struct ListDeployments {
+    /// Only this app's deployments.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    pub app: Option<AppName>,
+}
+
+/// `GET /v1/deployments/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetDeployment {
+    pub id: String,
+}
+
+/// `POST /v1/deployments/{id}/cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct CancelDeployment {
+    pub id: String,
+}
+
+/// `GET /v1/terminals`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListTerminals {}
+
+/// `POST /v1/terminals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct OpenTerminal {
+    pub request: NewTerminal,
+}
+
+/// `DELETE /v1/terminals/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct KillTerminal {
+    pub id: String,
+}
+
+/// `GET /v1/deployments/{id}/log`: stored lines, then new ones until the deployment ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FollowDeploymentLog {
+    pub id: String,
+}
+
+/// `GET /v1/apps/{app}/logs`: what the app's containers print.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// Only this service.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    pub service: Option<ServiceName>,
+    /// Lines per container from the end: a number or `all` (default 200).
+    #[serde(default)]
+    pub tail: Option<String>,
+    /// Only lines since: seconds since the epoch, or an age such as `10m`, `2h`, `1d`.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Keep streaming new lines.
+    #[serde(default)]
+    pub follow: bool,
+    /// Only lines matching this regular expression.
+    #[serde(default)]
+    pub grep: Option<String>,
+}
+
+/// [`LogsQuery`] for one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetAppLogs {
+    pub app: AppName,
+    pub query: LogsQuery,
+}
+
+impl Call for GetHealth {
+    const METHOD: Method = Method::Get;
+    type Response = Health;
+    fn path(&self) -> String {
+        "/health".into()
+    }
+}
+
+impl Call for GetInfo {
+    const METHOD: Method = Method::Get;
+    type Response = AgentInfo;
+    fn path(&self) -> String {
+        "/v1/info".into()
+    }
+}
+
+impl Call for ListApps {
+    const METHOD: Method = Method::Get;
+    type Response = Vec<App>;
+    fn path(&self) -> String {
+        "/v1/apps".into()
+    }
+}
+
+impl Call for GetApp {
+    const METHOD: Method = Method::Get;
+    type Response = App;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}", encode(&self.app))
+    }
+}
+
+impl Call for DeployRequest {
+    const METHOD: Method = Method::Post;
+    type Response = DeployAccepted;
+    fn path(&self) -> String {
+        "/v1/apps/deploy".into()
+    }
+    fn body(&self) -> Option<serde_json::Value> {
+        json(self)
+    }
+}
+
+impl Call for AdoptRequest {
+    const METHOD: Method = Method::Post;
+    type Response = VersionSaved;
+    fn path(&self) -> String {
+        "/v1/apps/adopt".into()
+    }
+    fn body(&self) -> Option<serde_json::Value> {
+        json(self)
+    }
+}
+
+impl Call for ComposeCheckRequest {
+    const METHOD: Method = Method::Post;
+    type Response = ComposeCheck;
+    fn path(&self) -> String {
+        "/v1/compose/check".into()
+    }
+    fn body(&self) -> Option<serde_json::Value> {
+        json(self)
+    }
+}
+
+impl Call for ListVersions {
+    const METHOD: Method = Method::Get;
+    type Response = Vec<AppVersion>;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}/versions", encode(&self.app))
+    }
+}
+
+impl Call for GetVersion {
+    const METHOD: Method = Method::Get;
+    type Response = AppVersionDetail;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}/versions/{}", encode(&self.app), self.version)
+    }
+}
+
+impl Call for DiffVersions {
+    const METHOD: Method = Method::Get;
+    const ANSWER: Answer = Answer::Text;
+    type Response = String;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}/diff?from={}&to={}", encode(&self.app), self.from, self.to)
+    }
+}
+
+impl Call for SaveVersion {
+    const METHOD: Method = Method::Post;
+    type Response = VersionSaved;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}/versions", encode(&self.app))
+    }
+    fn body(&self) -> Option<serde_json::Value> {
+        json(&self.request)
+    }
+}
+
+impl Call for RollbackApp {
+    const METHOD: Method = Method::Post;
+    type Response = VersionSaved;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}/rollback", encode(&self.app))
+    }
+    fn body(&self) -> Option<serde_json::Value> {
+        json(&self.request)
+    }
+}
+
+impl Call for RedeployApp {
+    const METHOD: Method = Method::Post;
+    type Response = VersionSaved;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}/redeploy", encode(&self.app))
+    }
+}
+
+impl Call for RunAppAction {
+    const METHOD: Method = Method::Post;
+    type Response = Deployment;
+    fn path(&self) -> String {
+        let action = serde_json::to_value(self.action).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        format!("/v1/apps/{}/{action}", encode(&self.app))
+    }
+}
+
+impl Call for DeleteApp {
+    const METHOD: Method = Method::Delete;
+    type Response = Deployment;
+    fn path(&self) -> String {
+        format!("/v1/apps/{}?volumes={}", encode(&self.app), self.volumes)
+    }
+}
+
+impl Call for ListCatalog {
+    const METHOD: Method = Method::Get;
+    type Response = Vec<CatalogEntry>;
+    fn path(&self) -> String {
+        format!("/v1/catalog{}", query(&[("search", self.search.clone())]))
+    }
+}
+
+impl Call for GetTemplate {
+    const METHOD: Method = Method::Get;
+    type Response = CatalogEntry;
+    fn path(&self) -> String {
+        format!("/v1/catalog/{}", encode(&self.id))
+    }
+}
+
+impl Call for RefreshCatalog {
+    const METHOD: Method = Method::Post;
+    type Response = CatalogRefreshed;
+    fn path(&self) -> String {
+        "/v1/catalog/refresh".into()
+    }
+}
+
+impl Call for ListDeployments {
+    const METHOD: Method = Method::Get;
+    type Response = Vec<Deployment>;
+    fn path(&self) -> String {
+        format!("/v1/deployments{}", query(&[("app", self.app.as_ref().map(|a| a.to_string()))]))
+    }
+}
+
+impl Call for GetDeployment {
+    const METHOD: Method = Method::Get;
+    type Response = Deployment;
+    fn path(&self) -> String {
+        format!("/v1/deployments/{}", encode(&self.id))
+    }
+}
+
+impl Call for CancelDeployment {
+    const METHOD: Method = Method::Post;
+    type Response = Deployment;
+    fn path(&self) -> String {
+        format!("/v1/deployments/{}/cancel", encode(&self.id))
+    }
+}
+
+impl Call for ListTerminals {
+    const METHOD: Method = Method::Get;
+    type Response = Vec<Terminal>;
+    fn path(&self) -> String {
+        "/v1/terminals".into()
+    }
+}
+
+impl Call for OpenTerminal {
+    const METHOD: Method = Method::Post;
+    type Response = Terminal;
+    fn path(&self) -> String {
+        "/v1/terminals".into()
+    }
+    fn body(&self) -> Option<serde_json::Value> {
+        json(&self.request)
+    }
+}
+
+impl Call for KillTerminal {
+    const METHOD: Method = Method::Delete;
+    const ANSWER: Answer = Answer::Empty;
+    type Response = ();
+    fn path(&self) -> String {
+        format!("/v1/terminals/{}", encode(&self.id))
+    }
+}
+
+impl StreamCall for FollowDeploymentLog {
+    type Item = LogLine;
+    fn path(&self) -> String {
+        format!("/v1/deployments/{}/log", encode(&self.id))
+    }
+}
+
+impl StreamCall for GetAppLogs {
+    type Item = AppLogLine;
+    fn path(&self) -> String {
+        let q = &self.query;
+        let pairs = [
+            ("service", q.service.as_ref().map(|s| s.to_string())),
+            ("tail", q.tail.clone()),
+            ("since", q.since.clone()),
+            ("follow", q.follow.then(|| "true".to_string())),
+            ("grep", q.grep.clone().filter(|g| !g.is_empty())),
+        ];
+        format!("/v1/apps/{}/logs{}", encode(&self.app), query(&pairs))
+    }
+}
+
+/// Calls `$m!` with every request/response call as `Variant(Type) => "name"`:
+/// the one list from which the desktop's IPC enum, its dispatch and the
+/// frontend's types are made.
+#[macro_export]
+macro_rules! agent_calls {
+    ($m:ident) => {
+        $m! {
+            GetInfo(GetInfo),
+            ListApps(ListApps),
+            GetApp(GetApp),
+            DeployApp(DeployRequest),
+            AdoptApp(AdoptRequest),
+            CheckCompose(ComposeCheckRequest),
+            ListVersions(ListVersions),
+            GetVersion(GetVersion),
+            DiffVersions(DiffVersions),
+            SaveVersion(SaveVersion),
+            RollbackApp(RollbackApp),
+            RedeployApp(RedeployApp),
+            RunAppAction(RunAppAction),
+            DeleteApp(DeleteApp),
+            ListCatalog(ListCatalog),
+            GetTemplate(GetTemplate),
+            RefreshCatalog(RefreshCatalog),
+            ListDeployments(ListDeployments),
+            GetDeployment(GetDeployment),
+            CancelDeployment(CancelDeployment),
+            ListTerminals(ListTerminals),
+            OpenTerminal(OpenTerminal),
+            KillTerminal(KillTerminal),
+        }
+    };
+}
+
+macro_rules! define_agent_call {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// Any agent call, as the desktop's frontend sends it over IPC:
+        /// `{ call: "list_apps", args: {} }`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+        #[serde(tag = "call", content = "args", rename_all = "snake_case")]
+        pub enum AgentCall {
+            $($variant($ty),)*
+        }
+
+        impl AgentCall {
+            /// The call's name on the wire (`list_apps`).
+            pub fn name(&self) -> String {
+                serde_json::to_value(self).ok().and_then(|v| v.get("call").and_then(|c| c.as_str()).map(str::to_string)).unwrap_or_default()
+            }
+
+            /// Its method and path, for logs.
+            pub fn describe(&self) -> String {
+                match self {
+                    $(AgentCall::$variant(c) => format!("{} {}", <$ty as Call>::METHOD.as_str(), c.path()),)*
+                }
+            }
+        }
+
+        /// TypeScript: the answer type of each call, by name.
+        pub fn typescript_call_responses() -> String {
+            let cfg = ts_rs::Config::default();
+            let mut out = String::from("export type AgentCallResponse = {\n");
+            $(
+                let name = serde_json::to_value(AgentCall::$variant(example::<$ty>()))
+                    .ok()
+                    .and_then(|v| v.get("call").and_then(|c| c.as_str()).map(str::to_string))
+                    .unwrap_or_default();
+                out.push_str(&format!("  {name}: {};\n", <<$ty as Call>::Response as TS>::name(&cfg)));
+            )*
+            out.push_str("};\n");
+            out
+        }
+    };
+}
+
+agent_calls!(define_agent_call);
+
+/// TypeScript declarations of the call types, as committed in
+/// `src-ui/src/api/calls.gen.ts`.
+pub fn typescript_call_declarations() -> String {
+    let cfg = ts_rs::Config::default();
+    let decls = [
+        AppAction::decl(&cfg),
+        GetInfo::decl(&cfg),
+        ListApps::decl(&cfg),
+        GetApp::decl(&cfg),
+        ListVersions::decl(&cfg),
+        GetVersion::decl(&cfg),
+        DiffVersions::decl(&cfg),
+        SaveVersion::decl(&cfg),
+        RollbackApp::decl(&cfg),
+        RedeployApp::decl(&cfg),
+        RunAppAction::decl(&cfg),
+        DeleteApp::decl(&cfg),
+        ListCatalog::decl(&cfg),
+        GetTemplate::decl(&cfg),
+        RefreshCatalog::decl(&cfg),
+        ListDeployments::decl(&cfg),
+        GetDeployment::decl(&cfg),
+        CancelDeployment::decl(&cfg),
+        ListTerminals::decl(&cfg),
+        OpenTerminal::decl(&cfg),
+        KillTerminal::decl(&cfg),
+        LogsQuery::decl(&cfg),
+        AgentCall::decl(&cfg),
+    ];
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  ComposeCheckRequest,\n  DeployAccepted,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  VersionSaved,\n} from \"./types.gen\";\n\n";
+    let mut out = crate::render_ts(&decls, imports);
+    out.push('\n');
+    out.push_str("/** The answer of each call, by its name. */\n");
+    out.push_str(&typescript_call_responses());
+    out.push_str("\nexport type CallName = AgentCall[\"call\"];\n\n/** The request of the call named `K`. */\nexport type CallOf<K extends CallName> = Extract<AgentCall, { call: K }>;\n");
+    out
+}
+
+/// A value of a call type, only to learn its variant's name.
+fn example<T: DeserializeOwned>() -> T {
+    // Every field of every call has a default or a simple value that this JSON satisfies.
+    let candidates = [
+        serde_json::json!({}),
+        serde_json::json!({"app": "a", "version": 1, "from": 1, "to": 2, "id": "x", "action": "start", "project": "a", "name": "a", "compose": "",
+            "request": {"compose": "", "version": 1, "kind": "shell"}, "query": {}}),
+    ];
+    for c in candidates {
+        if let Ok(v) = serde_json::from_value(c) {
+            return v;
+        }
+    }
+    panic!("no example value for a call type")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_encoded() {
+        let app = AppName::parse("blog").expect("name");
+        assert_eq!(GetApp { app: app.clone() }.path(), "/v1/apps/blog");
+        assert_eq!(DiffVersions { app: app.clone(), from: 1, to: 2 }.path(), "/v1/apps/blog/diff?from=1&to=2");
+        assert_eq!(RunAppAction { app: app.clone(), action: AppAction::Restart }.path(), "/v1/apps/blog/restart");
+        assert_eq!(DeleteApp { app: app.clone(), volumes: true }.path(), "/v1/apps/blog?volumes=true");
+        assert_eq!(ListCatalog { search: Some("a b;c".into()) }.path(), "/v1/catalog?search=a%20b%3Bc");
+        assert_eq!(ListCatalog { search: None }.path(), "/v1/catalog");
+        assert_eq!(GetTemplate { id: "../x".into() }.path(), "/v1/catalog/..%2Fx");
+        assert_eq!(ListDeployments { app: Some(app.clone()) }.path(), "/v1/deployments?app=blog");
+        let logs = GetAppLogs {
+            app,
+            query: LogsQuery { service: ServiceName::parse("db").ok(), tail: Some("all".into()), grep: Some("err|warn".into()), follow: true, since: None },
+        };
+        assert_eq!(logs.path(), "/v1/apps/blog/logs?service=db&tail=all&follow=true&grep=err%7Cwarn");
+    }
+
+    #[test]
+    fn agent_calls_travel_as_tagged_json() {
+        let c: AgentCall = serde_json::from_value(serde_json::json!({"call": "get_version", "args": {"app": "blog", "version": 3}})).expect("call");
+        assert_eq!(c.describe(), "GET /v1/apps/blog/versions/3");
+        assert_eq!(c.name(), "get_version");
+        let e = serde_json::from_value::<AgentCall>(serde_json::json!({"call": "get_app", "args": {"app": "../etc"}})).expect_err("invalid");
+        assert!(e.to_string().contains(AppName::RULE), "{e}");
+        let unit: AgentCall = serde_json::from_value(serde_json::json!({"call": "list_apps", "args": {}})).expect("call");
+        assert_eq!(unit.describe(), "GET /v1/apps");
+    }
+
+    #[test]
+    fn every_call_has_an_answer_type() {
+        let ts = typescript_call_responses();
+        for line in ["  list_apps: Array<App>;", "  diff_versions: string;", "  kill_terminal: null;", "  deploy_app: DeployAccepted;"] {
+            assert!(ts.contains(line), "{line} missing from\n{ts}");
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The one problem vocabulary: every failed agent call answers a
+//! [`Problem`] whose [`ProblemCode`] says what happened; the HTTP status
+//! follows from the code.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+/// What went wrong, for programs: each code has one meaning and one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// 400: the request is malformed or breaks a rule; `errors` names each field.
+    InvalidInput,
+    /// 401: no token, an unknown one, or a revoked one.
+    Unauthorized,
+    /// 403: the token's scope does not allow this.
+    Forbidden,
+    /// 404: no such route.
+    NotFound,
+    /// 405: the route exists, but not with this method.
+    MethodNotAllowed,
+    /// 413: the request body is too large.
+    TooLarge,
+    /// 404: AppOS manages no app of that name, and Docker has no such compose project.
+    AppNotFound,
+    /// 409: a compose project of that name runs, but AppOS does not manage it (adopt it first).
+    AppNotManaged,
+    /// 404: the app has no such version.
+    VersionNotFound,
+    /// 404: no such deployment.
+    DeploymentNotFound,
+    /// 404: no such catalog template.
+    TemplateNotFound,
+    /// 404: no such terminal session.
+    TerminalNotFound,
+    /// 404: no compose project of that name runs here.
+    ProjectNotFound,
+    /// 409: AppOS already manages an app of that name.
+    AppExists,
+    /// 409: a compose project of that name already runs; adopt it instead.
+    ProjectExists,
+    /// 409: pinning was asked for, but no image digests are recorded for that version.
+    NoDigests,
+    /// 409: the project's compose files cannot be read or merged.
+    CannotAdopt,
+    /// 409: the app's service has no running container, or no shell.
+    NoContainer,
+    /// 429: as many terminals are open as the agent allows.
+    TooManyTerminals,
+    /// 500: the terminal's process could not start.
+    TerminalFailed,
+    /// 500: the agent failed; its log has the details under the problem's `request_id`.
+    Internal,
+    /// 503: Docker is not reachable.
+    DockerUnavailable,
+    /// A code this build does not know (a newer agent), or an answer that was not a problem at all.
+    Unknown,
+}
+
+impl ProblemCode {
+    /// Every code an agent sends.
+    pub const ALL: [ProblemCode; 22] = [
+        ProblemCode::InvalidInput,
+        ProblemCode::Unauthorized,
+        ProblemCode::Forbidden,
+        ProblemCode::NotFound,
+        ProblemCode::MethodNotAllowed,
+        ProblemCode::TooLarge,
+        ProblemCode::AppNotFound,
+        ProblemCode::AppNotManaged,
+        ProblemCode::VersionNotFound,
+        ProblemCode::DeploymentNotFound,
+        ProblemCode::TemplateNotFound,
+        ProblemCode::TerminalNotFound,
+        ProblemCode::ProjectNotFound,
+        ProblemCode::AppExists,
+        ProblemCode::ProjectExists,
+        ProblemCode::NoDigests,
+        ProblemCode::CannotAdopt,
+        ProblemCode::NoContainer,
+        ProblemCode::TooManyTerminals,
+        ProblemCode::TerminalFailed,
+        ProblemCode::Internal,
+        ProblemCode::DockerUnavailable,
+    ];
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> u16 {
+        use ProblemCode::*;
+        match self {
+            InvalidInput => 400,
+            Unauthorized => 401,
+            Forbidden => 403,
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound => 404,
+            MethodNotAllowed => 405,
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer => 409,
+            TooLarge => 413,
+            TooManyTerminals => 429,
+            TerminalFailed | Internal | Unknown => 500,
+            DockerUnavailable => 503,
+        }
+    }
+
+    /// A short human summary, the problem's `title`.
+    pub fn title(self) -> &'static str {
+        use ProblemCode::*;
+        match self {
+            InvalidInput => "Invalid input",
+            Unauthorized => "Missing or invalid token",
+            Forbidden => "This token may not do that",
+            NotFound => "No such route",
+            MethodNotAllowed => "Method not allowed",
+            TooLarge => "Request too large",
+            AppNotFound => "No such app",
+            AppNotManaged => "AppOS does not manage this app",
+            VersionNotFound => "No such version",
+            DeploymentNotFound => "No such deployment",
+            TemplateNotFound => "No such template",
+            TerminalNotFound => "No such terminal",
+            ProjectNotFound => "No such compose project",
+            AppExists => "The app exists",
+            ProjectExists => "A compose project of that name exists",
+            NoDigests => "No digests are recorded",
+            CannotAdopt => "Cannot adopt this project",
+            NoContainer => "Nothing to run the command in",
+            TooManyTerminals => "Too many terminals",
+            TerminalFailed => "The terminal could not start",
+            Internal => "Internal error",
+            DockerUnavailable => "Docker is not reachable",
+            Unknown => "Unexpected answer",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ProblemCode::*;
+        match self {
+            InvalidInput => "invalid_input",
+            Unauthorized => "unauthorized",
+            Forbidden => "forbidden",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            TooLarge => "too_large",
+            AppNotFound => "app_not_found",
+            AppNotManaged => "app_not_managed",
+            VersionNotFound => "version_not_found",
+            DeploymentNotFound => "deployment_not_found",
+            TemplateNotFound => "template_not_found",
+            TerminalNotFound => "terminal_not_found",
+            ProjectNotFound => "project_not_found",
+            AppExists => "app_exists",
+            ProjectExists => "project_exists",
+            NoDigests => "no_digests",
+            CannotAdopt => "cannot_adopt",
+            NoContainer => "no_container",
+            TooManyTerminals => "too_many_terminals",
+            TerminalFailed => "terminal_failed",
+            Internal => "internal",
+            DockerUnavailable => "docker_unavailable",
+            Unknown => "unknown",
+        }
+    }
+}
+
+/// A code this build does not know reads as [`ProblemCode::Unknown`].
+impl<'de> Deserialize<'de> for ProblemCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ProblemCode, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(ProblemCode::ALL.into_iter().find(|c| c.as_str() == s).unwrap_or(ProblemCode::Unknown))
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error body of every failed request (RFC 9457 problem details), sent as
+/// `application/problem+json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Problem {
+    pub code: ProblemCode,
+    /// A short human summary.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this case, for a human.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub detail: Option<String>,
+    /// For invalid input: what is wrong with which field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Names the request in the agent's log (also the `x-request-id` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(code: ProblemCode, detail: Option<String>) -> Problem {
+        Problem { code, title: code.title().into(), status: code.status(), detail, errors: Vec::new(), request_id: None }
+    }
+
+    /// A 400 with one error per field.
+    pub fn invalid(errors: Vec<FieldError>) -> Problem {
+        Problem { errors, ..Problem::new(ProblemCode::InvalidInput, None) }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.title)?;
+        if let Some(d) = &self.detail {
+            write!(f, ": {d}")?;
+        }
+        for (i, e) in self.errors.iter().enumerate() {
+            write!(f, "{} {}: {}", if i == 0 { ":" } else { ";" }, e.field, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct FieldError {
+    /// The field, e.g. `name`, `compose`, `env.DB_PASSWORD`, `services.web.volumes[0]`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_unknown_ones_are_read() {
+        for code in ProblemCode::ALL {
+            let json = serde_json::to_string(&code).expect("json");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ProblemCode>(&json).expect("back"), code);
+            assert!((400..600).contains(&code.status()), "{code}");
+        }
+        assert_eq!(serde_json::from_str::<ProblemCode>("\"from_the_future\"").expect("read"), ProblemCode::Unknown);
+    }
+
+    #[test]
+    fn statuses_by_code() {
+        for (code, status) in [
+            (ProblemCode::InvalidInput, 400),
+            (ProblemCode::Unauthorized, 401),
+            (ProblemCode::Forbidden, 403),
+            (ProblemCode::AppNotFound, 404),
+            (ProblemCode::AppNotManaged, 409),
+            (ProblemCode::TooLarge, 413),
+            (ProblemCode::TooManyTerminals, 429),
+            (ProblemCode::Internal, 500),
+            (ProblemCode::DockerUnavailable, 503),
+        ] {
+            assert_eq!(code.status(), status, "{code}");
+        }
+    }
+}
