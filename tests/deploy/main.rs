@@ -143,22 +143,38 @@ fn deploy_a_compose_file_and_watch_it_run() {
 #[test]
 fn a_deployment_that_cannot_work_ends_failed_with_a_reason() {
     let Some(env) = Env::start() else { return };
-    let name = support::unique("fail");
-    let _p = env.project(&name);
-    let files = tempfile::tempdir().expect("dir");
-    let compose = files.path().join("compose.yml");
-    std::fs::write(&compose, "services:\n  web:\n    image: appos-test/does-not-exist:1\n").expect("write");
-    let o = env.appos(&["deploy", "-f", &compose.display().to_string(), "--name", &name]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("failed"), "{}", text(&o));
-    let o = env.appos(&["deployments", &name, "--output", "json"]);
-    let ds: Vec<appos_proto::Deployment> = serde_json::from_slice(&o.stdout).expect("json");
-    let d = &ds[0];
-    assert_eq!(d.state, DeploymentState::Failed);
-    assert!(d.error.as_deref().unwrap_or("").contains("appos-test/does-not-exist:1"), "{:?}", d.error);
-    let pull = d.steps.iter().find(|s| s.name == "pull").expect("pull step");
-    assert_eq!(pull.state, StepState::Failed);
-    assert!(!d.steps.iter().any(|s| s.name == "up"), "nothing is started after a failed pull");
+    // Each image fails to pull for its own reason, said in plain words first.
+    for (image, plain) in [
+        ("nonexistent.invalid/appos/x:1", "pulling nonexistent.invalid/appos/x:1: DNS lookup failed: this server cannot resolve the registry nonexistent.invalid ("),
+        ("127.0.0.1:1/appos/x:1", "pulling 127.0.0.1:1/appos/x:1: registry unreachable: this server cannot connect to 127.0.0.1:1 ("),
+    ] {
+        let name = support::unique("fail");
+        let _p = env.project(&name);
+        let files = tempfile::tempdir().expect("dir");
+        let compose = files.path().join("compose.yml");
+        std::fs::write(&compose, format!("services:\n  web:\n    image: {image}\n")).expect("write");
+        let o = env.appos(&["deploy", "-f", &compose.display().to_string(), "--name", &name]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("failed"), "{}", text(&o));
+        let o = env.appos(&["deployments", &name, "--output", "json"]);
+        let ds: Vec<appos_proto::Deployment> = serde_json::from_slice(&o.stdout).expect("json");
+        let d = &ds[0];
+        assert_eq!(d.state, DeploymentState::Failed);
+        assert!(d.error.as_deref().unwrap_or("").starts_with(plain), "{:?} does not start with {plain:?}", d.error);
+        let pull = d.steps.iter().find(|s| s.name == "pull").expect("pull step");
+        assert_eq!(pull.state, StepState::Failed);
+        assert!(pull.detail.starts_with(plain), "{:?}", pull.detail);
+        assert!(!d.steps.iter().any(|s| s.name == "up"), "nothing is started after a failed pull");
+        // The app is listed, not running, with its failed deployment, so that it can be fixed or deleted.
+        let o = env.appos(&["list", "--output", "json"]);
+        let apps: Vec<appos_proto::App> = serde_json::from_slice(&o.stdout).expect("apps");
+        let app = apps.iter().find(|a| a.name == name).expect("the app is listed");
+        assert_eq!((app.state, app.managed), (appos_proto::AppState::Empty, true));
+        assert_eq!(app.last_deployment.as_ref().map(|l| (l.id.as_str(), l.state)), Some((d.id.as_str(), DeploymentState::Failed)));
+        let table = String::from_utf8_lossy(&env.appos(&["list"]).stdout).into_owned();
+        let row = table.lines().find(|l| l.contains(&name)).unwrap_or_default().to_string();
+        assert!(row.contains("last deployment failed"), "{table}");
+    }
 }
 
 #[tokio::test]
@@ -850,7 +866,8 @@ fn adopt_a_stack_started_by_hand() {
 
     // Hostile and unknown names are refused.
     let o = env.appos(&["adopt", "../etc"]);
-    assert!(!o.status.success() && text(&o).contains("project"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("invalid value '../etc' for '<PROJECT>': app names match ^[a-z0-9][a-z0-9_-]{0,62}$"), "{}", text(&o));
     let o = env.appos(&["adopt", "no-such-project-here"]);
     assert!(!o.status.success() && text(&o).contains("No such compose project"), "{}", text(&o));
 

@@ -47,7 +47,7 @@ impl PullFailure {
             PullFailure::RegistryUnreachable => format!("registry unreachable: this server cannot connect to {registry}"),
             PullFailure::AuthenticationRequired => format!("authentication required: {registry} refused to serve {image} without a login (or it does not exist)"),
             PullFailure::ImageNotFound => format!("image not found: {registry} has no {image}"),
-            PullFailure::Other => format!("pulling {image} failed"),
+            PullFailure::Other => format!("the pull of {image} failed"),
         }
     }
 }
@@ -60,9 +60,14 @@ pub fn registry_of(image: &str) -> &str {
     }
 }
 
-/// The message a deployment shows for a failed pull: plain words, then Docker's text.
+/// The message a deployment shows for a failed pull: the image, plain
+/// words, then Docker's text.
 pub fn message(image: &str, docker: &str) -> String {
-    format!("{} ({})", PullFailure::of(docker).explain(image, registry_of(image)), docker.trim())
+    let docker = docker.trim().trim_start_matches("Docker responded with status code 500: ");
+    match PullFailure::of(docker) {
+        PullFailure::Other => format!("pulling {image} failed: {docker}"),
+        f => format!("pulling {image}: {} ({docker})", f.explain(image, registry_of(image))),
+    }
 }
 
 #[cfg(test)]
@@ -99,8 +104,9 @@ mod tests {
             assert_eq!(registry_of(image), registry, "{image}");
         }
         assert_eq!(
-            message("127.0.0.1:1/x:1", "dial tcp 127.0.0.1:1: connect: connection refused\n"),
-            "registry unreachable: this server cannot connect to 127.0.0.1:1 (dial tcp 127.0.0.1:1: connect: connection refused)"
+            message("127.0.0.1:1/x:1", "Docker responded with status code 500: dial tcp 127.0.0.1:1: connect: connection refused\n"),
+            "pulling 127.0.0.1:1/x:1: registry unreachable: this server cannot connect to 127.0.0.1:1 (dial tcp 127.0.0.1:1: connect: connection refused)"
         );
+        assert_eq!(message("x:1", "Docker responded with status code 500: disk full"), "pulling x:1 failed: disk full");
     }
 }

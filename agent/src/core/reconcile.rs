@@ -1,7 +1,11 @@
-//! What the reconciler concludes about a deployment that is not finished,
-//! from what the queue says of its task.
+//! What the reconciler does with a deployment that is not finished, from
+//! what the queue says of its task.
 
 use appos_proto::DeploymentState;
+
+/// How long a recorded deployment may go without a task: the API records
+/// it, then queues it, and the reconciler must not race that.
+pub const QUEUE_GRACE_MS: i64 = 10_000;
 
 /// The task of an unfinished deployment, as the queue has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,14 +20,25 @@ pub enum TaskSeen {
     Cancelled,
 }
 
-/// The state to close the deployment with, and why; `None` leaves it to its worker.
-pub fn verdict(task: &TaskSeen) -> Option<(DeploymentState, String)> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A worker has it, or had it and is about to record the end.
+    Leave,
+    /// The deployment was recorded but its task never reached the queue (the
+    /// agent stopped in between, or the queue lost it): queue it again.
+    Requeue,
+    /// Close the deployment with this state and reason.
+    Close(DeploymentState, String),
+}
+
+/// `age_ms`: how long ago the deployment was recorded.
+pub fn verdict(task: &TaskSeen, age_ms: i64) -> Verdict {
     match task {
-        TaskSeen::Missing => Some((DeploymentState::Failed, "the agent stopped before the deployment was queued".into())),
-        TaskSeen::Dead(error) => Some((DeploymentState::Failed, error.clone().unwrap_or_else(|| "failed".into()))),
-        TaskSeen::Cancelled => Some((DeploymentState::Cancelled, "cancelled".into())),
-        // A worker has it, or had it and is about to record the end.
-        TaskSeen::Queued | TaskSeen::Running | TaskSeen::Succeeded => None,
+        TaskSeen::Missing if age_ms < QUEUE_GRACE_MS => Verdict::Leave,
+        TaskSeen::Missing => Verdict::Requeue,
+        TaskSeen::Dead(error) => Verdict::Close(DeploymentState::Failed, error.clone().unwrap_or_else(|| "failed".into())),
+        TaskSeen::Cancelled => Verdict::Close(DeploymentState::Cancelled, "cancelled".into()),
+        TaskSeen::Queued | TaskSeen::Running | TaskSeen::Succeeded => Verdict::Leave,
     }
 }
 
@@ -33,16 +48,18 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        for (task, want) in [
-            (TaskSeen::Missing, Some((DeploymentState::Failed, "the agent stopped before the deployment was queued"))),
-            (TaskSeen::Dead(Some("pulling x: not found".into())), Some((DeploymentState::Failed, "pulling x: not found"))),
-            (TaskSeen::Dead(None), Some((DeploymentState::Failed, "failed"))),
-            (TaskSeen::Cancelled, Some((DeploymentState::Cancelled, "cancelled"))),
-            (TaskSeen::Queued, None),
-            (TaskSeen::Running, None),
-            (TaskSeen::Succeeded, None),
+        let old = QUEUE_GRACE_MS + 1;
+        for (task, age, want) in [
+            (TaskSeen::Missing, old, Verdict::Requeue),
+            (TaskSeen::Missing, 500, Verdict::Leave),
+            (TaskSeen::Dead(Some("pulling x: image not found".into())), old, Verdict::Close(DeploymentState::Failed, "pulling x: image not found".into())),
+            (TaskSeen::Dead(None), old, Verdict::Close(DeploymentState::Failed, "failed".into())),
+            (TaskSeen::Cancelled, 0, Verdict::Close(DeploymentState::Cancelled, "cancelled".into())),
+            (TaskSeen::Queued, old, Verdict::Leave),
+            (TaskSeen::Running, old, Verdict::Leave),
+            (TaskSeen::Succeeded, old, Verdict::Leave),
         ] {
-            assert_eq!(verdict(&task), want.map(|(s, w)| (s, w.to_string())), "{task:?}");
+            assert_eq!(verdict(&task, age), want, "{task:?} after {age} ms");
         }
     }
 }

@@ -26,7 +26,8 @@ fn without_position(message: String) -> String {
 /// A field error from a deserialisation error with its path.
 fn field_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
     let path = e.path().to_string();
-    let field = if path == "." || path.is_empty() { whole.to_string() } else { path };
+    // `.` is the whole document, `?` a key that could not be read.
+    let field = if matches!(path.as_str(), "." | "?" | "") { whole.to_string() } else { path };
     FieldError::new(field, without_position(e.into_inner().to_string()))
 }
 

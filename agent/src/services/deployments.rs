@@ -27,7 +27,9 @@ pub async fn enqueue(state: &Shared, id: &str, app: &AppName, op: Operation) -> 
         kind: op.as_str().into(),
         app: Some(app.to_string()),
         payload: serde_json::json!({ "deployment_id": id }),
-        max_attempts: 3,
+        // Attempts cut by the agent's death count too (a deployment that
+        // kills its agent must not run forever), so allow a few.
+        max_attempts: 5,
     };
     state.queue.enqueue_with_id(id, task).await?;
     state.queue_wakeup.notify_waiters();
