@@ -18,7 +18,7 @@ PKGS_BUILD=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-d
 PKGS_RUN=(docker.io docker-compose openssh-client)
 # What the tests start: real sshd, Xvfb + WebKitWebDriver, keyring, redis, proxies, ACME.
 PKGS_TEST=(openssh-server busybox-static redis-server xvfb xauth dbus dbus-x11 webkit2gtk-driver
-  gnome-keyring libsecret-tools openssl debootstrap caddy nginx pebble procps iproute2 docker-registry)
+  gnome-keyring libsecret-tools openssl debootstrap caddy nginx pebble procps iproute2 docker-registry python3-venv)
 
 install_packages() {
   local missing=() p
@@ -91,4 +91,19 @@ ensure_tauri_driver() {
     log "installing tauri-driver"
     cargo install tauri-driver --locked --version 2.1.0
   fi
+}
+
+# schemathesis (PyPI), the schema-driven fuzzer the agent's OpenAPI document
+# is held to, in a venv beside the cargo cache; the tests find it through
+# APPOS_SCHEMATHESIS.
+ensure_schemathesis() {
+  local base=/var/cache/appos
+  mkdir -p "$base" 2>/dev/null && [ -w "$base" ] || base="${XDG_CACHE_HOME:-$HOME/.cache}/appos"
+  local venv="$base/venv"
+  if [ ! -x "$venv/bin/st" ]; then
+    log "installing schemathesis into $venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check schemathesis
+  fi
+  export APPOS_SCHEMATHESIS="$venv/bin/st"
 }

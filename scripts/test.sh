@@ -9,6 +9,7 @@ check_toolchains
 use_shared_target_dir
 start_dockerd
 ensure_tauri_driver
+ensure_schemathesis
 build_frontend
 
 cd "$ROOT"

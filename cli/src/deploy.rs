@@ -300,7 +300,7 @@ pub async fn history(client: &Client, app: &AppName, out: Output) -> anyhow::Res
     }
 }
 
-fn time_of(secs: i64) -> String {
+pub fn time_of(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
         .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())

@@ -8,7 +8,7 @@ use appos_client::connect::{self, AddServer};
 use appos_client::profile::{self, Profiles, ServerProfile, TokenLocation};
 use appos_client::ssh::{ConnectOptions, NewKeyPolicy};
 use appos_client::{Client, ClientError};
-use appos_proto::calls::{DeleteApp, DiffVersions, GetAppLogs, GetInfo, ListApps};
+use appos_proto::calls::{DeleteApp, DiffVersions, GetAppLogs, GetInfo, ListApps, ListTokens};
 use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -133,6 +133,8 @@ enum Command {
         #[command(subcommand)]
         command: Option<TerminalsCommand>,
     },
+    /// The server's API tokens: name, scope, created, last used, revoked (never the secrets; admin tokens only).
+    Tokens,
     /// Manage a compose project started outside AppOS: its compose files become version 1 (nothing restarts).
     Adopt {
         /// The compose project name (see `appos list`).
@@ -340,6 +342,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Exec { app, service, command } => term::exec(&client(&profiles, cli.server.as_deref()).await?, &app, service, command).await,
         Command::Shell => term::shell(&client(&profiles, cli.server.as_deref()).await?).await,
         Command::Ssh { server } => term::ssh(&client(&profiles, server.as_deref().or(cli.server.as_deref())).await?).await,
+        Command::Tokens => {
+            let tokens = client(&profiles, cli.server.as_deref()).await?.call(&ListTokens {}).await?;
+            match cli.output {
+                Output::Json => output::json(&tokens),
+                Output::Table => {
+                    output::tokens_table(&tokens);
+                    Ok(())
+                }
+            }
+        }
         Command::Terminals { command } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
             match command {

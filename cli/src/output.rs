@@ -89,3 +89,12 @@ pub fn deployments_table(ds: &[appos_proto::Deployment]) {
     }
     println!("{t}");
 }
+
+pub fn tokens_table(tokens: &[appos_proto::calls::TokenInfo]) {
+    let when = |t: Option<i64>| t.map(crate::deploy::time_of).unwrap_or_else(|| "-".into());
+    let mut t = table(&["NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED"]);
+    for k in tokens {
+        t.add_row(vec![k.name.clone(), k.scope.as_str().to_string(), crate::deploy::time_of(k.created_at), when(k.last_used_at), when(k.revoked_at)]);
+    }
+    println!("{t}");
+}

@@ -141,9 +141,9 @@ async fn exec_resize_replay_and_two_viewers() {
     // Bad input changes nothing; each refusal says exactly what is wrong.
     let before = c.call(&ListTerminals {}).await.expect("list").len();
     for (body, field, message) in [
-        (serde_json::json!({"kind": "exec", "app": "../x", "service": "worker"}), "app", AppName::RULE),
-        (serde_json::json!({"kind": "exec", "app": env.app, "service": "a;b"}), "service", ServiceName::RULE),
-        (serde_json::json!({"kind": "exec", "app": env.app, "service": "worker", "command": ["a\u{0}b"]}), "command", "the command is too long or contains NUL"),
+        (serde_json::json!({"exec": {"app": "../x", "service": "worker"}}), "exec.app", AppName::RULE),
+        (serde_json::json!({"exec": {"app": env.app, "service": "a;b"}}), "exec.service", ServiceName::RULE),
+        (serde_json::json!({"exec": {"app": env.app, "service": "worker", "command": ["a\u{0}b"]}}), "command", "the command is too long or contains NUL"),
     ] {
         let r = c.request_raw(http::Method::POST, "/v1/terminals", Some(body.to_string().into_bytes())).await.expect("request");
         let p: Problem = serde_json::from_slice(&r.body).expect("problem");

@@ -36,7 +36,7 @@ pub struct ActionPath {
 
 /// AppOS's own apps (with their latest deployment, running or not) and every
 /// other compose project on the Docker host.
-#[utoipa::path(get, path = "/v1/apps", security(("bearer" = [])), responses(
+#[utoipa::path(get, operation_id = "list_apps", tag = "apps", path = "/apps", security(("bearer" = [])), responses(
     (status = 200, body = [App]),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]
@@ -45,7 +45,7 @@ pub async fn list(State(state): State<Shared>) -> ApiResult<Json<Vec<App>>> {
 }
 
 /// One app or compose project.
-#[utoipa::path(get, path = "/v1/apps/{app}", security(("bearer" = [])), params(AppPath), responses(
+#[utoipa::path(get, operation_id = "get_app", tag = "apps", path = "/apps/{app}", security(("bearer" = [])), params(AppPath), responses(
     (status = 200, body = App),
     (status = 404, body = Problem, description = "No such app"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
@@ -57,7 +57,7 @@ pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> A
 /// Deploys a new app from a compose file or a catalog template. Everything
 /// is checked before anything is written; then version 1 is written and its
 /// deployment queued.
-#[utoipa::path(post, path = "/v1/apps/deploy", security(("bearer" = [])), request_body = DeployRequest, responses(
+#[utoipa::path(post, operation_id = "deploy_app", tag = "apps", path = "/apps/deploy", security(("bearer" = [])), request_body = DeployRequest, responses(
     (status = 202, body = DeployAccepted),
     (status = 409, body = Problem, description = "An app or compose project of that name exists"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
@@ -69,7 +69,7 @@ pub async fn deploy(State(state): State<Shared>, Extension(who): Extension<Princ
 /// Runs every check of a deploy (name, `.env`, YAML shape, images, bind
 /// mounts, `compose config`) on a compose file and writes nothing: editors
 /// check a file before they save it.
-#[utoipa::path(post, path = "/v1/compose/check", security(("bearer" = [])), request_body = ComposeCheckRequest, responses(
+#[utoipa::path(post, operation_id = "check_compose", tag = "apps", path = "/compose/check", security(("bearer" = [])), request_body = ComposeCheckRequest, responses(
     (status = 200, body = ComposeCheck),
 ))]
 pub async fn check(State(state): State<Shared>, ApiJson(req): ApiJson<ComposeCheckRequest>) -> ApiResult<Json<ComposeCheck>> {
@@ -78,7 +78,7 @@ pub async fn check(State(state): State<Shared>, ApiJson(req): ApiJson<ComposeChe
 
 /// Makes a compose project started outside AppOS an app: its merged compose
 /// files and `.env` become version 1. Nothing is restarted.
-#[utoipa::path(post, path = "/v1/apps/adopt", security(("bearer" = [])), request_body = AdoptRequest, responses(
+#[utoipa::path(post, operation_id = "adopt_app", tag = "apps", path = "/apps/adopt", security(("bearer" = [])), request_body = AdoptRequest, responses(
     (status = 201, body = VersionSaved),
     (status = 404, body = Problem, description = "No compose project of that name runs here"),
     (status = 409, body = Problem, description = "Already an app, or its compose files cannot be read"),
@@ -89,7 +89,7 @@ pub async fn adopt(State(state): State<Shared>, Extension(who): Extension<Princi
 }
 
 /// Deploys the latest version again (e.g. after a failed deployment).
-#[utoipa::path(post, path = "/v1/apps/{app}/redeploy", security(("bearer" = [])), params(AppPath), responses(
+#[utoipa::path(post, operation_id = "redeploy_app", tag = "apps", path = "/apps/{app}/redeploy", security(("bearer" = [])), params(AppPath), responses(
     (status = 202, body = VersionSaved),
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
@@ -99,7 +99,7 @@ pub async fn redeploy(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>)
 }
 
 /// `start`, `stop`, `restart` or `update` (pull newer images, recreate), queued like a deployment.
-#[utoipa::path(post, path = "/v1/apps/{app}/{action}", security(("bearer" = [])), params(ActionPath), responses(
+#[utoipa::path(post, operation_id = "run_app_action", tag = "apps", path = "/apps/{app}/{action}", security(("bearer" = [])), params(ActionPath), responses(
     (status = 202, body = Deployment),
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
@@ -109,7 +109,7 @@ pub async fn action(State(state): State<Shared>, ApiPath(p): ApiPath<ActionPath>
 }
 
 /// Takes the app down and forgets it; its volumes are kept unless `volumes=true`.
-#[utoipa::path(delete, path = "/v1/apps/{app}", security(("bearer" = [])), params(AppPath, DeleteQuery), responses(
+#[utoipa::path(delete, operation_id = "delete_app", tag = "apps", path = "/apps/{app}", security(("bearer" = [])), params(AppPath, DeleteQuery), responses(
     (status = 202, body = Deployment),
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
@@ -121,7 +121,7 @@ pub async fn delete(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>, A
 /// What the app's containers print, as JSON lines: from all services or
 /// one, the last N lines and/or since a time, filtered by a regular
 /// expression, and followed live on request.
-#[utoipa::path(get, path = "/v1/apps/{app}/logs", security(("bearer" = [])), params(AppPath, LogsQuery), responses(
+#[utoipa::path(get, operation_id = "get_app_logs", tag = "apps", path = "/apps/{app}/logs", security(("bearer" = [])), params(AppPath, LogsQuery), responses(
     (status = 200, description = "One AppLogLine JSON object per line", content_type = "application/x-ndjson", body = AppLogLine),
     (status = 404, body = Problem, description = "The app has no containers"),
     (status = 503, body = Problem, description = "Docker is not reachable"),

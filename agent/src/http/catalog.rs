@@ -18,20 +18,20 @@ pub struct TemplatePath {
 }
 
 /// The app templates this agent can deploy.
-#[utoipa::path(get, path = "/v1/catalog", security(("bearer" = [])), params(ListCatalog), responses((status = 200, body = [CatalogEntry])))]
+#[utoipa::path(get, operation_id = "list_catalog", tag = "catalog", path = "/catalog", security(("bearer" = [])), params(ListCatalog), responses((status = 200, body = [CatalogEntry])))]
 pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListCatalog>) -> Json<Vec<CatalogEntry>> {
     Json(state.catalog.get().list(q.search.as_deref()))
 }
 
 /// Pulls the catalog's git source (if one is configured) and reads every
 /// source again.
-#[utoipa::path(post, path = "/v1/catalog/refresh", security(("bearer" = [])), responses((status = 200, body = CatalogRefreshed)))]
+#[utoipa::path(post, operation_id = "refresh_catalog", tag = "catalog", path = "/catalog/refresh", security(("bearer" = [])), responses((status = 200, body = CatalogRefreshed)))]
 pub async fn refresh(State(state): State<Shared>) -> Json<CatalogRefreshed> {
     Json(state.catalog.refresh().await)
 }
 
 /// One template.
-#[utoipa::path(get, path = "/v1/catalog/{id}", security(("bearer" = [])), params(TemplatePath), responses(
+#[utoipa::path(get, operation_id = "get_template", tag = "catalog", path = "/catalog/{id}", security(("bearer" = [])), params(TemplatePath), responses(
     (status = 200, body = CatalogEntry),
     (status = 404, body = Problem, description = "No such template"),
 ))]

@@ -20,7 +20,7 @@ pub struct IdPath {
 }
 
 /// Recent deployments, newest first.
-#[utoipa::path(get, path = "/v1/deployments", security(("bearer" = [])), params(ListDeployments), responses(
+#[utoipa::path(get, operation_id = "list_deployments", tag = "deployments", path = "/deployments", security(("bearer" = [])), params(ListDeployments), responses(
     (status = 200, body = [Deployment]),
 ))]
 pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListDeployments>) -> ApiResult<Json<Vec<Deployment>>> {
@@ -28,7 +28,7 @@ pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListDeploym
 }
 
 /// A deployment with its steps.
-#[utoipa::path(get, path = "/v1/deployments/{id}", security(("bearer" = [])), params(IdPath), responses(
+#[utoipa::path(get, operation_id = "get_deployment", tag = "deployments", path = "/deployments/{id}", security(("bearer" = [])), params(IdPath), responses(
     (status = 200, body = Deployment),
     (status = 404, body = Problem, description = "No such deployment"),
 ))]
@@ -38,7 +38,7 @@ pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<IdPath>) -> Ap
 
 /// The deployment's log as JSON lines: what is stored, then new lines as
 /// they come, until the deployment ends.
-#[utoipa::path(get, path = "/v1/deployments/{id}/log", security(("bearer" = [])), params(IdPath), responses(
+#[utoipa::path(get, operation_id = "follow_deployment_log", tag = "deployments", path = "/deployments/{id}/log", security(("bearer" = [])), params(IdPath), responses(
     (status = 200, description = "One LogLine JSON object per line", content_type = "application/x-ndjson", body = LogLine),
     (status = 404, body = Problem, description = "No such deployment"),
 ))]
@@ -48,7 +48,7 @@ pub async fn log(State(state): State<Shared>, ApiPath(p): ApiPath<IdPath>) -> Ap
 }
 
 /// Cancels a deployment: a queued one at once, a running one at its next step.
-#[utoipa::path(post, path = "/v1/deployments/{id}/cancel", security(("bearer" = [])), params(IdPath), responses(
+#[utoipa::path(post, operation_id = "cancel_deployment", tag = "deployments", path = "/deployments/{id}/cancel", security(("bearer" = [])), params(IdPath), responses(
     (status = 200, body = Deployment),
     (status = 404, body = Problem, description = "No such deployment"),
 ))]

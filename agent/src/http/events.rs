@@ -1,6 +1,7 @@
 //! `GET /v1/events`: the event stream over a WebSocket.
 
 use appos_proto::Event;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -9,10 +10,12 @@ use tokio::sync::broadcast;
 use utoipa::IntoParams;
 
 use super::extract::ApiQuery;
+use super::problem::ApiResult;
 use crate::services::events;
 use crate::state::Shared;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Resume after this event id (0, the default, replays the stored
     /// history; a negative id means live events only).
@@ -21,11 +24,11 @@ pub struct EventsQuery {
 }
 
 /// The event stream (WebSocket). Each text message is one `Event`.
-#[utoipa::path(get, path = "/v1/events", security(("bearer" = [])), params(EventsQuery), responses(
+#[utoipa::path(get, operation_id = "stream_events", tag = "events", path = "/events", security(("bearer" = [])), params(EventsQuery), responses(
     (status = 101, description = "WebSocket: one Event JSON text message each", body = Event),
 ))]
-pub async fn stream(State(state): State<Shared>, ApiQuery(q): ApiQuery<EventsQuery>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| serve(state, socket, q.after))
+pub async fn stream(State(state): State<Shared>, ApiQuery(q): ApiQuery<EventsQuery>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> ApiResult<Response> {
+    Ok(super::extract::websocket(ws)?.on_upgrade(move |socket| serve(state, socket, q.after)))
 }
 
 fn text(e: &Event) -> Message {

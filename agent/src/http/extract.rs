@@ -94,6 +94,11 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// A WebSocket upgrade, or a problem answer saying why the request is none.
+pub fn websocket(ws: Result<axum::extract::ws::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Result<axum::extract::ws::WebSocketUpgrade, ApiError> {
+    ws.map_err(|e| ApiError(Problem::invalid(vec![FieldError::new("upgrade", format!("this route is a WebSocket: {}", e.body_text()))])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

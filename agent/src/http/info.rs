@@ -9,13 +9,13 @@ use crate::error::AgentError;
 use crate::state::Shared;
 
 /// Liveness probe; the only route that needs no token.
-#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, operation_id = "get_health", tag = "agent", path = "/health", responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health { status: "ok".into(), version: crate::VERSION.into() })
 }
 
 /// Versions of the agent, the Docker engine and the compose tool.
-#[utoipa::path(get, path = "/v1/info", security(("bearer" = [])), responses(
+#[utoipa::path(get, operation_id = "get_info", tag = "agent", path = "/info", security(("bearer" = [])), responses(
     (status = 200, body = AgentInfo),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]

@@ -13,6 +13,7 @@ mod info;
 pub mod openapi;
 pub mod problem;
 mod terminals;
+mod tokens;
 mod versions;
 
 use appos_proto::ProblemCode;
@@ -20,8 +21,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use futures_util::{Stream, StreamExt as _};
 use serde::Serialize;
 
@@ -30,44 +32,64 @@ use problem::ApiError;
 
 pub use openapi::openapi_json;
 
+/// Every `/v1` route: one line each registers the handler and its OpenAPI
+/// operation (the path is in the handler's annotation).
+fn v1_routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(info::info))
+        .routes(routes!(apps::list))
+        .routes(routes!(apps::deploy))
+        .routes(routes!(apps::adopt))
+        .routes(routes!(apps::get, apps::delete))
+        .routes(routes!(versions::list, versions::create))
+        .routes(routes!(versions::show))
+        .routes(routes!(versions::diff))
+        .routes(routes!(versions::rollback))
+        .routes(routes!(apps::redeploy))
+        .routes(routes!(apps::logs))
+        .routes(routes!(apps::action))
+        .routes(routes!(apps::check))
+        .routes(routes!(catalog::list))
+        .routes(routes!(catalog::refresh))
+        .routes(routes!(catalog::get))
+        .routes(routes!(deployments::list))
+        .routes(routes!(deployments::get))
+        .routes(routes!(deployments::log))
+        .routes(routes!(deployments::cancel))
+        .routes(routes!(events::stream))
+        .routes(routes!(terminals::list, terminals::open))
+        .routes(routes!(terminals::kill))
+        .routes(routes!(terminals::attach))
+        .routes(routes!(tokens::list))
+}
+
+/// The routes outside `/v1` (no token).
+fn open_routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(info::health))
+}
+
 pub fn router(state: Shared) -> Router {
-    let v1 = Router::new()
-        .route("/info", get(info::info))
-        .route("/apps", get(apps::list))
-        .route("/apps/deploy", post(apps::deploy))
-        .route("/apps/adopt", post(apps::adopt))
-        .route("/apps/{app}", get(apps::get).delete(apps::delete))
-        .route("/apps/{app}/versions", get(versions::list).post(versions::create))
-        .route("/apps/{app}/versions/{version}", get(versions::show))
-        .route("/apps/{app}/diff", get(versions::diff))
-        .route("/apps/{app}/rollback", post(versions::rollback))
-        .route("/apps/{app}/redeploy", post(apps::redeploy))
-        .route("/apps/{app}/logs", get(apps::logs))
-        .route("/apps/{app}/{action}", post(apps::action))
-        .route("/compose/check", post(apps::check))
-        .route("/catalog", get(catalog::list))
-        .route("/catalog/refresh", post(catalog::refresh))
-        .route("/catalog/{id}", get(catalog::get))
-        .route("/deployments", get(deployments::list))
-        .route("/deployments/{id}", get(deployments::get))
-        .route("/deployments/{id}/log", get(deployments::log))
-        .route("/deployments/{id}/cancel", post(deployments::cancel))
-        .route("/events", get(events::stream))
-        .route("/terminals", get(terminals::list).post(terminals::open))
-        .route("/terminals/{id}", delete(terminals::kill))
-        .route("/terminals/{id}/attach", get(terminals::attach))
+    let (v1, _) = v1_routes()
         .route_layer(middleware::from_fn(auth::record_route))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
-    Router::new()
-        .route("/health", get(info::health))
-        .nest("/v1", v1)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .split_for_parts();
+    let (open, _) = open_routes().split_for_parts();
+    open.nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(middleware::from_fn(auth::request_span))
         .with_state(state)
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .merge(open_routes())
+        .nest("/v1", v1_routes())
+        .split_for_parts();
+    openapi::amend(doc)
 }
 
 async fn not_found() -> ApiError {

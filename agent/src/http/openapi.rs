@@ -15,7 +15,7 @@ fn problem_response(description: &str) -> RefOr<Response> {
     RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem")))).build())
 }
 
-fn amend(path: &str, method: &str, op: &mut Operation) {
+fn amend_operation(path: &str, method: &str, op: &mut Operation) {
     let responses = &mut op.responses.responses;
     // Route annotations say `body = Problem`, which utoipa files under
     // application/json: move it to the media type actually sent.
@@ -57,34 +57,30 @@ impl utoipa::Modify for Amend {
             let PathItem { get, post, delete, .. } = item;
             for (method, op) in [("get", get), ("post", post), ("delete", delete)] {
                 if let Some(op) = op {
-                    amend(path, method, op);
+                    amend_operation(path, method, op);
                 }
             }
         }
     }
 }
 
+/// The document's frame; the operations come from the routes (`super::openapi`).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
-    paths(
-        super::info::health, super::info::info,
-        super::apps::list, super::apps::get, super::apps::deploy, super::apps::adopt, super::apps::check,
-        super::apps::redeploy, super::apps::action, super::apps::delete, super::apps::logs,
-        super::versions::list, super::versions::show, super::versions::diff, super::versions::create, super::versions::rollback,
-        super::catalog::list, super::catalog::refresh, super::catalog::get,
-        super::deployments::list, super::deployments::get, super::deployments::log, super::deployments::cancel,
-        super::events::stream,
-        super::terminals::open, super::terminals::list, super::terminals::attach, super::terminals::kill,
-    ),
-    components(schemas(appos_proto::Problem, appos_proto::ProblemCode, appos_proto::FieldError)),
-    modifiers(&Amend),
+    components(schemas(appos_proto::Problem, appos_proto::ProblemCode, appos_proto::FieldError, appos_proto::AppAction)),
 )]
 pub struct ApiDoc;
 
+/// Adds what every operation shares (see the module's comment).
+pub fn amend(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    utoipa::Modify::modify(&Amend, &mut doc);
+    doc
+}
+
 /// The OpenAPI document as committed in `agent/openapi.json`.
 pub fn openapi_json() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    let mut s = super::openapi().to_pretty_json().unwrap_or_default();
     s.push('\n');
     s
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use appos_proto::{NewTerminal, Problem, ProblemCode, Terminal, TerminalControl, TokenScope};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -27,7 +28,7 @@ pub struct TerminalPath {
 
 /// Opens a terminal: a shell in the agent's environment, or a command in an
 /// app's container.
-#[utoipa::path(post, path = "/v1/terminals", security(("bearer" = [])), request_body = NewTerminal, responses(
+#[utoipa::path(post, operation_id = "open_terminal", tag = "terminals", path = "/terminals", security(("bearer" = [])), request_body = NewTerminal, responses(
     (status = 201, body = Terminal),
     (status = 409, body = Problem, description = "The app's service has no running container, or no shell"),
     (status = 429, body = Problem, description = "As many terminals as allowed are open"),
@@ -39,7 +40,7 @@ pub async fn open(State(state): State<Shared>, Extension(who): Extension<Princip
 }
 
 /// The open terminal sessions.
-#[utoipa::path(get, path = "/v1/terminals", security(("bearer" = [])), responses((status = 200, body = [Terminal])))]
+#[utoipa::path(get, operation_id = "list_terminals", tag = "terminals", path = "/terminals", security(("bearer" = [])), responses((status = 200, body = [Terminal])))]
 pub async fn list(State(state): State<Shared>) -> Json<Vec<Terminal>> {
     Json(state.terminals.list())
 }
@@ -47,22 +48,28 @@ pub async fn list(State(state): State<Shared>) -> Json<Vec<Terminal>> {
 /// Attaches to a session (WebSocket). Binary frames carry bytes both ways;
 /// text frames carry `TerminalControl` JSON. The replayed screen comes
 /// first, then `replayed`, live output, and `exit` when the process ends.
-#[utoipa::path(get, path = "/v1/terminals/{id}/attach", security(("bearer" = [])), params(TerminalPath), responses(
+#[utoipa::path(get, operation_id = "attach_terminal", tag = "terminals", path = "/terminals/{id}/attach", security(("bearer" = [])), params(TerminalPath), responses(
     (status = 101, description = "WebSocket"),
     (status = 403, body = Problem, description = "A read-only token"),
     (status = 404, body = Problem, description = "No such terminal"),
 ))]
-pub async fn attach(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<TerminalPath>, ws: WebSocketUpgrade) -> ApiResult<Response> {
+pub async fn attach(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<TerminalPath>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
     // Typing into a terminal is writing, whatever the HTTP method.
     if who.scope == TokenScope::Read {
         return Err(ApiError::new(ProblemCode::Forbidden, "terminals need an admin token"));
     }
     let session = state.terminals.get(&p.id)?;
+    let ws = super::extract::websocket(ws)?;
     Ok(ws.max_message_size(1 << 20).on_upgrade(move |socket| serve_viewer(session, socket)).into_response())
 }
 
 /// Ends a session and its process.
-#[utoipa::path(delete, path = "/v1/terminals/{id}", security(("bearer" = [])), params(TerminalPath), responses(
+#[utoipa::path(delete, operation_id = "kill_terminal", tag = "terminals", path = "/terminals/{id}", security(("bearer" = [])), params(TerminalPath), responses(
     (status = 204, description = "Ended"),
     (status = 404, body = Problem, description = "No such terminal"),
 ))]

@@ -25,7 +25,7 @@ pub struct VersionPath {
 }
 
 /// The versions of an app, newest first.
-#[utoipa::path(get, path = "/v1/apps/{app}/versions", security(("bearer" = [])), params(AppPath), responses(
+#[utoipa::path(get, operation_id = "list_versions", tag = "versions", path = "/apps/{app}/versions", security(("bearer" = [])), params(AppPath), responses(
     (status = 200, body = [AppVersion]),
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
@@ -35,7 +35,7 @@ pub async fn list(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> 
 }
 
 /// One version with its compose file and the names of its `.env` variables.
-#[utoipa::path(get, path = "/v1/apps/{app}/versions/{version}", security(("bearer" = [])), params(VersionPath), responses(
+#[utoipa::path(get, operation_id = "get_version", tag = "versions", path = "/apps/{app}/versions/{version}", security(("bearer" = [])), params(VersionPath), responses(
     (status = 200, body = AppVersionDetail),
     (status = 404, body = Problem, description = "No such app or version"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
@@ -46,7 +46,7 @@ pub async fn show(State(state): State<Shared>, ApiPath(p): ApiPath<VersionPath>)
 
 /// A unified diff between two versions: the compose file, then the `.env`
 /// (values shown only as changed or not: they are secrets).
-#[utoipa::path(get, path = "/v1/apps/{app}/diff", security(("bearer" = [])), params(AppPath, DiffQuery), responses(
+#[utoipa::path(get, operation_id = "diff_versions", tag = "versions", path = "/apps/{app}/diff", security(("bearer" = [])), params(AppPath, DiffQuery), responses(
     (status = 200, description = "Unified diff", content_type = "text/plain", body = String),
     (status = 404, body = Problem, description = "No such app or version"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
@@ -59,7 +59,7 @@ pub async fn diff(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>, Api
 }
 
 /// Saves a new version (checked like a deploy), and deploys it if asked.
-#[utoipa::path(post, path = "/v1/apps/{app}/versions", security(("bearer" = [])), params(AppPath), request_body = SaveVersionRequest, responses(
+#[utoipa::path(post, operation_id = "save_version", tag = "versions", path = "/apps/{app}/versions", security(("bearer" = [])), params(AppPath), request_body = SaveVersionRequest, responses(
     (status = 201, body = VersionSaved),
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
@@ -76,7 +76,7 @@ pub async fn create(
 /// Rolls back to version N: its compose file and `.env` become a new version,
 /// which is deployed. With `pin_digests`, each image is replaced by the
 /// digest version N ran with.
-#[utoipa::path(post, path = "/v1/apps/{app}/rollback", security(("bearer" = [])), params(AppPath), request_body = RollbackRequest, responses(
+#[utoipa::path(post, operation_id = "rollback_app", tag = "versions", path = "/apps/{app}/rollback", security(("bearer" = [])), params(AppPath), request_body = RollbackRequest, responses(
     (status = 202, body = VersionSaved),
     (status = 404, body = Problem, description = "No such app or version"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project, or pinning was asked but no digests are recorded for that version"),

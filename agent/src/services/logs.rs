@@ -16,7 +16,10 @@ pub fn parse_since(s: &str, now: i64) -> Option<i64> {
     if let Ok(n) = s.parse::<i64>() {
         return (n >= 0).then_some(n);
     }
-    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+    // The unit is the last character, whatever its width (a multibyte one
+    // is no unit, and must not split a character in two).
+    let unit_char = s.chars().last()?;
+    let (num, unit) = s.split_at(s.len() - unit_char.len_utf8());
     let n: i64 = num.parse().ok().filter(|n: &i64| *n >= 0)?;
     let secs = match unit {
         "s" => n,
@@ -97,7 +100,7 @@ mod tests {
         assert_eq!(parse_since("10m", 10_000), Some(9_400));
         assert_eq!(parse_since("2h", 10_000), Some(2_800));
         assert_eq!(parse_since("1d", 10), Some(0));
-        for bad in ["", "m", "-5", "5y", "ten", "-5m"] {
+        for bad in ["", "m", "-5", "5y", "ten", "-5m", "\u{80}", "5\u{80}", "5\u{1F600}", "\u{1F600}m"] {
             assert_eq!(parse_since(bad, 100), None, "{bad:?}");
         }
     }

@@ -84,6 +84,18 @@ pub fn revoke(db: &Db, name: &str, now: i64) -> Result<(), TokenError> {
     }
 }
 
+/// Every token, for an admin: what it may do and when it was used, never its secret.
+pub async fn infos(state: &crate::state::Shared, who: &Principal) -> crate::error::Result<Vec<appos_proto::calls::TokenInfo>> {
+    if who.scope != TokenScope::Admin {
+        return Err(crate::error::AgentError::refused(appos_proto::ProblemCode::Forbidden, "only admin tokens may list tokens"));
+    }
+    let rows = crate::infra::db::call(&state.db, store::list).await?;
+    Ok(rows
+        .into_iter()
+        .map(|t| appos_proto::calls::TokenInfo { name: t.name, scope: t.scope, created_at: t.created_at, last_used_at: t.last_used_at, revoked_at: t.revoked_at })
+        .collect())
+}
+
 pub fn list(db: &Db) -> Result<Vec<TokenRecord>, TokenError> {
     Ok(store::list(db)?
         .into_iter()

@@ -174,6 +174,7 @@ pub struct DiffVersions {
 
 /// The query of [`DiffVersions`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     pub from: u32,
     pub to: u32,
@@ -217,6 +218,7 @@ pub struct DeleteApp {
 
 /// The query of [`DeleteApp`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
     /// Also remove the app's volumes (its data).
     #[serde(default)]
@@ -225,6 +227,7 @@ pub struct DeleteQuery {
 
 /// `GET /v1/catalog?search=`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
+#[into_params(parameter_in = Query)]
 pub struct ListCatalog {
     /// Only templates whose id, name, description or category contain this.
     #[serde(default)]
@@ -243,10 +246,11 @@ pub struct RefreshCatalog {}
 
 /// `GET /v1/deployments?app=`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
+#[into_params(parameter_in = Query)]
 pub struct ListDeployments {
     /// Only this app's deployments.
     #[serde(default)]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub app: Option<AppName>,
 }
 
@@ -278,6 +282,34 @@ pub struct KillTerminal {
     pub id: String,
 }
 
+/// `GET /v1/tokens`: the agent's API tokens (admin tokens only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListTokens {}
+
+/// An API token as `GET /v1/tokens` shows it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct TokenInfo {
+    pub name: String,
+    pub scope: TokenScope,
+    /// Seconds since the epoch.
+    #[ts(type = "number")]
+    pub created_at: i64,
+    /// Last request with it (to the minute), seconds since the epoch.
+    #[ts(type = "number | null")]
+    pub last_used_at: Option<i64>,
+    /// When it was revoked; revoked tokens are kept for the record.
+    #[ts(type = "number | null")]
+    pub revoked_at: Option<i64>,
+}
+
+impl Call for ListTokens {
+    const METHOD: Method = Method::Get;
+    type Response = Vec<TokenInfo>;
+    fn path(&self) -> String {
+        "/v1/tokens".into()
+    }
+}
+
 /// `GET /v1/deployments/{id}/log`: stored lines, then new ones until the deployment ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct FollowDeploymentLog {
@@ -290,13 +322,15 @@ pub struct FollowDeploymentLog {
 pub struct LogsQuery {
     /// Only this service.
     #[serde(default)]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
     pub service: Option<ServiceName>,
     /// Lines per container from the end: a number or `all` (default 200).
     #[serde(default)]
+    #[param(pattern = "^([0-9]{1,9}|all)$")]
     pub tail: Option<String>,
     /// Only lines since: seconds since the epoch, or an age such as `10m`, `2h`, `1d`.
     #[serde(default)]
+    #[param(pattern = "^[0-9]{1,12}[smhd]?$")]
     pub since: Option<String>,
     /// Keep streaming new lines.
     #[serde(default)]
@@ -578,6 +612,7 @@ macro_rules! agent_calls {
             ListTerminals(ListTerminals),
             OpenTerminal(OpenTerminal),
             KillTerminal(KillTerminal),
+            ListTokens(ListTokens),
         }
     };
 }
@@ -652,9 +687,11 @@ pub fn typescript_call_declarations() -> String {
         OpenTerminal::decl(&cfg),
         KillTerminal::decl(&cfg),
         LogsQuery::decl(&cfg),
+        ListTokens::decl(&cfg),
+        TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  ComposeCheckRequest,\n  DeployAccepted,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  VersionSaved,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  ComposeCheckRequest,\n  DeployAccepted,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");
@@ -669,7 +706,8 @@ fn example<T: DeserializeOwned>() -> T {
     let candidates = [
         serde_json::json!({}),
         serde_json::json!({"app": "a", "version": 1, "from": 1, "to": 2, "id": "x", "action": "start", "project": "a", "name": "a", "compose": "",
-            "request": {"compose": "", "version": 1, "kind": "shell"}, "query": {}}),
+            "request": {"compose": "", "version": 1}, "query": {}}),
+        serde_json::json!({"request": {"shell": {}}}),
     ];
     for c in candidates {
         if let Ok(v) = serde_json::from_value(c) {

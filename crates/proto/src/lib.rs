@@ -507,9 +507,11 @@ pub struct LogLine {
     pub pull: Option<PullProgress>,
 }
 
-/// `POST /v1/terminals`: what the new terminal session runs.
+/// `POST /v1/terminals`: what the new terminal session runs, as
+/// `{"shell": {...}}` or `{"exec": {...}}` (the variant's key is part of
+/// each field's path in an error: `exec.app`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum NewTerminal {
     /// A login shell in the agent's environment, on a PTY.
     Shell {

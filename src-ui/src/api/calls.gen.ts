@@ -19,6 +19,7 @@ import type {
   SaveVersionRequest,
   ServiceName,
   Terminal,
+  TokenScope,
   VersionSaved,
 } from "./types.gen";
 
@@ -98,7 +99,23 @@ follow: boolean,
  */
 grep: string | null, };
 
-export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal };
+export type ListTokens = Record<symbol, never>;
+
+export type TokenInfo = { name: string, scope: TokenScope, 
+/**
+ * Seconds since the epoch.
+ */
+created_at: number, 
+/**
+ * Last request with it (to the minute), seconds since the epoch.
+ */
+last_used_at: number | null, 
+/**
+ * When it was revoked; revoked tokens are kept for the record.
+ */
+revoked_at: number | null, };
+
+export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens };
 
 /** The answer of each call, by its name. */
 export type AgentCallResponse = {
@@ -125,6 +142,7 @@ export type AgentCallResponse = {
   list_terminals: Array<Terminal>;
   open_terminal: Terminal;
   kill_terminal: null;
+  list_tokens: Array<TokenInfo>;
 };
 
 export type CallName = AgentCall["call"];

@@ -302,12 +302,12 @@ name: AppName, compose: string,
  */
 env: { [key in string]: string } | null, };
 
-export type NewTerminal = { "kind": "shell", cols: number | null, rows: number | null, } | { "kind": "exec", app: AppName, service: ServiceName, command: Array<string>, 
+export type NewTerminal = { "shell": { cols: number | null, rows: number | null, } } | { "exec": { app: AppName, service: ServiceName, command: Array<string>, 
 /**
  * A TTY (the default) for interactive use; without one, stdout and
  * stderr stay apart and the session ends with the command's exit status.
  */
-tty: boolean, cols: number | null, rows: number | null, };
+tty: boolean, cols: number | null, rows: number | null, } };
 
 export type Terminal = { id: string, 
 /**

@@ -1,9 +1,9 @@
-// The connected server: who answers, a tab bar (Apps, Catalog, Deployments)
+// The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Settings)
 // and the view picked there. Owns the server's live event stream: the apps
 // list, app pages and deployment views follow it, and deployments that end
 // are notified from it.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { AlertTriangle, ArrowLeft, Boxes, LayoutGrid, RefreshCw, Rocket, Trash2 } from "lucide-react";
+import { AlertTriangle, ArrowLeft, Boxes, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
 import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
@@ -26,6 +26,7 @@ import { AppsList } from "./AppsList";
 import { CatalogBrowser, TemplatePage } from "./Catalog";
 import { DeploymentView } from "./DeploymentView";
 import { DeploymentsList } from "./DeploymentsList";
+import { ServerSettings } from "./ServerSettings";
 import { closeTerminals } from "./terminal/manager";
 import { TerminalArea } from "./Terminals";
 import { Badge, Button, cx, LoadingBlock, Tabs } from "./ui";
@@ -301,6 +302,7 @@ function ServerViewInner({
               { key: "apps", label: "Apps", icon: <Boxes className="size-4" />, testId: "nav-apps", count: apps?.length ?? null },
               { key: "catalog", label: "Catalog", icon: <LayoutGrid className="size-4" />, testId: "nav-catalog" },
               { key: "deployments", label: "Deployments", icon: <Rocket className="size-4" />, testId: "nav-deployments" },
+              { key: "settings", label: "Settings", icon: <Settings className="size-4" />, testId: "nav-settings" },
             ]}
           />
           <LiveIndicator live={live} />
@@ -364,6 +366,8 @@ function RouteView({
       return <DeploymentsList />;
     case "deployment":
       return <DeploymentView key={route.id} id={route.id} secrets={route.secrets} />;
+    case "settings":
+      return <ServerSettings />;
   }
 }
 

@@ -1,7 +1,7 @@
 // A browser-only Backend with made-up data and a simulated deployment, for
 // working on the UI without Tauri (`npm run dev`, then open /demo.html).
 import type { Backend, StreamHandle } from "../api/backend";
-import type { AgentCall, AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
+import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
 import type { Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
 import type { AgentInfo, App, AppVersion, CatalogEntry, Deployment, DeploymentStep, Event, LogLine, PullProgress } from "../api/types.gen";
@@ -90,6 +90,14 @@ const versions: AppVersion[] = [
 const deployments: Deployment[] = [
   { id: "d-100", app: "blog", operation: "deploy", version: 2, state: "succeeded", attempt: 1, error: null, steps: [], created_ms: now() - 3_600_000, finished_ms: now() - 3_560_000 },
   { id: "d-101", app: "monitoring", operation: "restart", version: 4, state: "failed", attempt: 1, error: "worker exited: Exited (1)", steps: [], created_ms: now() - 600_000, finished_ms: now() - 590_000 },
+];
+
+const secs = (agoS: number) => Math.floor(now() / 1000) - agoS;
+const tokens: TokenInfo[] = [
+  { name: "appos-desktop@laptop", scope: "admin", created_at: secs(86400 * 40), last_used_at: secs(60), revoked_at: null },
+  { name: "appos-cli@old-laptop", scope: "admin", created_at: secs(86400 * 200), last_used_at: secs(86400 * 45), revoked_at: secs(86400 * 30) },
+  { name: "grafana-readonly", scope: "read", created_at: secs(86400 * 12), last_used_at: secs(3600 * 5), revoked_at: null },
+  { name: "appos-cli@ci", scope: "admin", created_at: secs(86400 * 2), last_used_at: null, revoked_at: null },
 ];
 
 const info: AgentInfo = {
@@ -272,6 +280,8 @@ export function demoBackend(): Backend {
       case "open_terminal":
         // The desktop opens terminals with openTerminal, which streams them.
         throw err("other", "the demo opens terminals with openTerminal");
+      case "list_tokens":
+        return structuredClone(tokens) satisfies Answers["list_tokens"];
     }
   }
 
