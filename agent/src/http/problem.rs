@@ -71,3 +71,34 @@ impl From<TerminalError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_keep_their_details_in_the_log() {
+        let problem = REQUEST_ID
+            .scope("0123456789abcdef".to_string(), async { ApiError::from(AgentError::Internal(anyhow::anyhow!("disk I/O error at /var/lib/appos/agent.db"))).0 })
+            .await;
+        assert_eq!((problem.status, problem.code), (500, ProblemCode::Internal));
+        assert_eq!(problem.detail.as_deref(), Some("the agent failed to answer; its log has the details under request id 0123456789abcdef"));
+    }
+
+    #[test]
+    fn domain_errors_become_problems() {
+        for (e, status, code, detail, fields) in [
+            (AgentError::invalid("name", "too long"), 400, ProblemCode::InvalidInput, None, vec!["name"]),
+            (AgentError::refused(ProblemCode::AppExists, "blog exists"), 409, ProblemCode::AppExists, Some("blog exists"), vec![]),
+            (AgentError::refused(ProblemCode::DockerUnavailable, "no socket"), 503, ProblemCode::DockerUnavailable, Some("no socket"), vec![]),
+        ] {
+            let p = ApiError::from(e).0;
+            assert_eq!((p.status, p.code, p.detail.as_deref()), (status, code, detail));
+            assert_eq!(p.errors.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), fields);
+        }
+        let p = ApiError::from(TerminalError::TooMany(2)).0;
+        assert_eq!((p.status, p.code), (429, ProblemCode::TooManyTerminals));
+        let p = ApiError::from(TerminalError::Invalid("the command is too long or contains NUL".into())).0;
+        assert_eq!(p.errors, [appos_proto::FieldError::new("command", "the command is too long or contains NUL")]);
+    }
+}

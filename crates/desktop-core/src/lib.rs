@@ -471,3 +471,42 @@ pub fn ui_error(e: ClientError) -> UiError {
     };
     UiError { code, message, host_key, fields }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appos_proto::{FieldError, Problem, ProblemCode};
+
+    #[test]
+    fn client_errors_reach_the_ui_classified() {
+        let unknown = ClientError::HostKeyUnknown { host: "box:22".into(), algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:abc".into() };
+        let u = ui_error(unknown);
+        assert_eq!(u.code, ErrorClass::HostKeyUnknown);
+        assert_eq!(u.host_key, Some(HostKeyPrompt { host: "box:22".into(), algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:abc".into() }));
+
+        let invalid = Problem::invalid(vec![FieldError::new("name", "app names match ^[a-z0-9][a-z0-9_-]{0,62}$")]);
+        let u = ui_error(ClientError::Api(invalid));
+        assert_eq!((u.code, u.fields.len(), u.host_key), (ErrorClass::InvalidInput, 1, None));
+        assert_eq!(u.message, "Invalid input: name: app names match ^[a-z0-9][a-z0-9_-]{0,62}$");
+
+        for (code, class) in [(ProblemCode::Unauthorized, ErrorClass::Unauthorized), (ProblemCode::Forbidden, ErrorClass::Forbidden), (ProblemCode::AppNotFound, ErrorClass::NotFound)] {
+            assert_eq!(ui_error(ClientError::Api(Problem::new(code, None))).code, class, "{code}");
+        }
+    }
+
+    #[test]
+    fn paths_follow_the_environment() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/ada".to_string()),
+            "XDG_DATA_HOME" => Some("/data".to_string()),
+            "APPOS_AGENT_BIN" => Some("/opt/appos-agent".to_string()),
+            _ => None,
+        };
+        let p = Paths::from_env(env);
+        assert_eq!(p.local_agent_data, PathBuf::from("/data/appos/local-agent"));
+        assert_eq!(p.agent_bin, PathBuf::from("/opt/appos-agent"));
+        // A relative XDG_DATA_HOME is ignored, as the spec says.
+        let p = Paths::from_env(|k| if k == "XDG_DATA_HOME" { Some("rel".into()) } else { env(k).filter(|_| k != "XDG_DATA_HOME") });
+        assert_eq!(p.local_agent_data, PathBuf::from("/home/ada/.local/share/appos/local-agent"));
+    }
+}
