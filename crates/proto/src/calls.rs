@@ -123,6 +123,15 @@ impl<'de> Deserialize<'de> for AppAction {
 }
 
 impl AppAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppAction::Start => "start",
+            AppAction::Stop => "stop",
+            AppAction::Restart => "restart",
+            AppAction::Update => "update",
+        }
+    }
+
     pub fn operation(self) -> Operation {
         match self {
             AppAction::Start => Operation::Start,
@@ -302,13 +311,6 @@ pub struct TokenInfo {
     pub revoked_at: Option<i64>,
 }
 
-impl Call for ListTokens {
-    const METHOD: Method = Method::Get;
-    type Response = Vec<TokenInfo>;
-    fn path(&self) -> String {
-        "/v1/tokens".into()
-    }
-}
 
 /// `GET /v1/deployments/{id}/log`: stored lines, then new ones until the deployment ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -347,218 +349,51 @@ pub struct GetAppLogs {
     pub query: LogsQuery,
 }
 
-impl Call for GetHealth {
-    const METHOD: Method = Method::Get;
-    type Response = Health;
-    fn path(&self) -> String {
-        "/health".into()
-    }
+/// `call!(Type: Method -> Answer, |c| path)`, optionally `, body |c| value`
+/// (sent as JSON) or `, answer Kind`: a `Call` in one line.
+macro_rules! call {
+    ($ty:ty: $method:ident -> $resp:ty, |$c:ident| $path:expr $(, body |$b:ident| $body:expr)? $(, answer $answer:ident)?) => {
+        impl Call for $ty {
+            const METHOD: Method = Method::$method;
+            $(const ANSWER: Answer = Answer::$answer;)?
+            type Response = $resp;
+            fn path(&self) -> String {
+                let $c = self;
+                $path
+            }
+            $(fn body(&self) -> Option<serde_json::Value> {
+                let $b = self;
+                json($body)
+            })?
+        }
+    };
 }
 
-impl Call for GetInfo {
-    const METHOD: Method = Method::Get;
-    type Response = AgentInfo;
-    fn path(&self) -> String {
-        "/v1/info".into()
-    }
-}
-
-impl Call for ListApps {
-    const METHOD: Method = Method::Get;
-    type Response = Vec<App>;
-    fn path(&self) -> String {
-        "/v1/apps".into()
-    }
-}
-
-impl Call for GetApp {
-    const METHOD: Method = Method::Get;
-    type Response = App;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}", encode(&self.app))
-    }
-}
-
-impl Call for DeployRequest {
-    const METHOD: Method = Method::Post;
-    type Response = DeployAccepted;
-    fn path(&self) -> String {
-        "/v1/apps/deploy".into()
-    }
-    fn body(&self) -> Option<serde_json::Value> {
-        json(self)
-    }
-}
-
-impl Call for AdoptRequest {
-    const METHOD: Method = Method::Post;
-    type Response = VersionSaved;
-    fn path(&self) -> String {
-        "/v1/apps/adopt".into()
-    }
-    fn body(&self) -> Option<serde_json::Value> {
-        json(self)
-    }
-}
-
-impl Call for ComposeCheckRequest {
-    const METHOD: Method = Method::Post;
-    type Response = ComposeCheck;
-    fn path(&self) -> String {
-        "/v1/compose/check".into()
-    }
-    fn body(&self) -> Option<serde_json::Value> {
-        json(self)
-    }
-}
-
-impl Call for ListVersions {
-    const METHOD: Method = Method::Get;
-    type Response = Vec<AppVersion>;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}/versions", encode(&self.app))
-    }
-}
-
-impl Call for GetVersion {
-    const METHOD: Method = Method::Get;
-    type Response = AppVersionDetail;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}/versions/{}", encode(&self.app), self.version)
-    }
-}
-
-impl Call for DiffVersions {
-    const METHOD: Method = Method::Get;
-    const ANSWER: Answer = Answer::Text;
-    type Response = String;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}/diff?from={}&to={}", encode(&self.app), self.from, self.to)
-    }
-}
-
-impl Call for SaveVersion {
-    const METHOD: Method = Method::Post;
-    type Response = VersionSaved;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}/versions", encode(&self.app))
-    }
-    fn body(&self) -> Option<serde_json::Value> {
-        json(&self.request)
-    }
-}
-
-impl Call for RollbackApp {
-    const METHOD: Method = Method::Post;
-    type Response = VersionSaved;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}/rollback", encode(&self.app))
-    }
-    fn body(&self) -> Option<serde_json::Value> {
-        json(&self.request)
-    }
-}
-
-impl Call for RedeployApp {
-    const METHOD: Method = Method::Post;
-    type Response = VersionSaved;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}/redeploy", encode(&self.app))
-    }
-}
-
-impl Call for RunAppAction {
-    const METHOD: Method = Method::Post;
-    type Response = Deployment;
-    fn path(&self) -> String {
-        let action = serde_json::to_value(self.action).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        format!("/v1/apps/{}/{action}", encode(&self.app))
-    }
-}
-
-impl Call for DeleteApp {
-    const METHOD: Method = Method::Delete;
-    type Response = Deployment;
-    fn path(&self) -> String {
-        format!("/v1/apps/{}?volumes={}", encode(&self.app), self.volumes)
-    }
-}
-
-impl Call for ListCatalog {
-    const METHOD: Method = Method::Get;
-    type Response = Vec<CatalogEntry>;
-    fn path(&self) -> String {
-        format!("/v1/catalog{}", query(&[("search", self.search.clone())]))
-    }
-}
-
-impl Call for GetTemplate {
-    const METHOD: Method = Method::Get;
-    type Response = CatalogEntry;
-    fn path(&self) -> String {
-        format!("/v1/catalog/{}", encode(&self.id))
-    }
-}
-
-impl Call for RefreshCatalog {
-    const METHOD: Method = Method::Post;
-    type Response = CatalogRefreshed;
-    fn path(&self) -> String {
-        "/v1/catalog/refresh".into()
-    }
-}
-
-impl Call for ListDeployments {
-    const METHOD: Method = Method::Get;
-    type Response = Vec<Deployment>;
-    fn path(&self) -> String {
-        format!("/v1/deployments{}", query(&[("app", self.app.as_ref().map(|a| a.to_string()))]))
-    }
-}
-
-impl Call for GetDeployment {
-    const METHOD: Method = Method::Get;
-    type Response = Deployment;
-    fn path(&self) -> String {
-        format!("/v1/deployments/{}", encode(&self.id))
-    }
-}
-
-impl Call for CancelDeployment {
-    const METHOD: Method = Method::Post;
-    type Response = Deployment;
-    fn path(&self) -> String {
-        format!("/v1/deployments/{}/cancel", encode(&self.id))
-    }
-}
-
-impl Call for ListTerminals {
-    const METHOD: Method = Method::Get;
-    type Response = Vec<Terminal>;
-    fn path(&self) -> String {
-        "/v1/terminals".into()
-    }
-}
-
-impl Call for OpenTerminal {
-    const METHOD: Method = Method::Post;
-    type Response = Terminal;
-    fn path(&self) -> String {
-        "/v1/terminals".into()
-    }
-    fn body(&self) -> Option<serde_json::Value> {
-        json(&self.request)
-    }
-}
-
-impl Call for KillTerminal {
-    const METHOD: Method = Method::Delete;
-    const ANSWER: Answer = Answer::Empty;
-    type Response = ();
-    fn path(&self) -> String {
-        format!("/v1/terminals/{}", encode(&self.id))
-    }
-}
+call!(GetHealth: Get -> Health, |_c| "/health".into());
+call!(GetInfo: Get -> AgentInfo, |_c| "/v1/info".into());
+call!(ListApps: Get -> Vec<App>, |_c| "/v1/apps".into());
+call!(GetApp: Get -> App, |c| format!("/v1/apps/{}", encode(&c.app)));
+call!(DeployRequest: Post -> DeployAccepted, |_c| "/v1/apps/deploy".into(), body |c| c);
+call!(AdoptRequest: Post -> VersionSaved, |_c| "/v1/apps/adopt".into(), body |c| c);
+call!(ComposeCheckRequest: Post -> ComposeCheck, |_c| "/v1/compose/check".into(), body |c| c);
+call!(ListVersions: Get -> Vec<AppVersion>, |c| format!("/v1/apps/{}/versions", encode(&c.app)));
+call!(GetVersion: Get -> AppVersionDetail, |c| format!("/v1/apps/{}/versions/{}", encode(&c.app), c.version));
+call!(DiffVersions: Get -> String, |c| format!("/v1/apps/{}/diff?from={}&to={}", encode(&c.app), c.from, c.to), answer Text);
+call!(SaveVersion: Post -> VersionSaved, |c| format!("/v1/apps/{}/versions", encode(&c.app)), body |c| &c.request);
+call!(RollbackApp: Post -> VersionSaved, |c| format!("/v1/apps/{}/rollback", encode(&c.app)), body |c| &c.request);
+call!(RedeployApp: Post -> VersionSaved, |c| format!("/v1/apps/{}/redeploy", encode(&c.app)));
+call!(RunAppAction: Post -> Deployment, |c| format!("/v1/apps/{}/{}", encode(&c.app), c.action.as_str()));
+call!(DeleteApp: Delete -> Deployment, |c| format!("/v1/apps/{}?volumes={}", encode(&c.app), c.volumes));
+call!(ListCatalog: Get -> Vec<CatalogEntry>, |c| format!("/v1/catalog{}", query(&[("search", c.search.clone())])));
+call!(GetTemplate: Get -> CatalogEntry, |c| format!("/v1/catalog/{}", encode(&c.id)));
+call!(RefreshCatalog: Post -> CatalogRefreshed, |_c| "/v1/catalog/refresh".into());
+call!(ListDeployments: Get -> Vec<Deployment>, |c| format!("/v1/deployments{}", query(&[("app", c.app.as_ref().map(|a| a.to_string()))])));
+call!(GetDeployment: Get -> Deployment, |c| format!("/v1/deployments/{}", encode(&c.id)));
+call!(CancelDeployment: Post -> Deployment, |c| format!("/v1/deployments/{}/cancel", encode(&c.id)));
+call!(ListTerminals: Get -> Vec<Terminal>, |_c| "/v1/terminals".into());
+call!(OpenTerminal: Post -> Terminal, |_c| "/v1/terminals".into(), body |c| &c.request);
+call!(KillTerminal: Delete -> (), |c| format!("/v1/terminals/{}", encode(&c.id)), answer Empty);
+call!(ListTokens: Get -> Vec<TokenInfo>, |_c| "/v1/tokens".into());
 
 impl StreamCall for FollowDeploymentLog {
     type Item = LogLine;
