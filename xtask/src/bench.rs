@@ -14,7 +14,6 @@
 //!   OpenSSH's `ssh -tt` to the same sshd (added p50 ≤ 5 ms, p95 ≤ 16 ms), and
 //!   PTY output throughput through the tunnel (≥ 50 MB/s)
 
-use appos_proto::calls::{DeleteApp, GetDeployment, GetInfo, KillTerminal, ListApps, OpenTerminal};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +22,7 @@ use anyhow::{bail, Context};
 use appos_client::ssh::{ConnectOptions, KnownHosts, NewKeyPolicy, SshSession, SshTarget};
 use appos_client::transport::RemoteEndpoint;
 use appos_client::{Client, Transport};
+use appos_proto::calls::{DeleteApp, GetDeployment, GetInfo, KillTerminal, ListApps, OpenTerminal};
 use appos_test_support as support;
 
 const STACKS: usize = 20;
