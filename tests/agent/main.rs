@@ -184,7 +184,10 @@ fn the_openapi_document_holds_under_a_schema_driven_fuzzer() {
     let agent = support::Agent::start_with(&["--listen", &listen]).expect("agent starts");
     let token = agent.issue_token("fuzzer", "admin").expect("issue");
     let doc = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/openapi.json");
+    // schemathesis keeps a cache where it runs: not in the work tree.
+    let scratch = tempfile::tempdir().expect("scratch dir");
     let out = std::process::Command::new(&st)
+        .current_dir(scratch.path())
         .args(["run", doc, "--url", &format!("http://{listen}"), "-H", &format!("Authorization: Bearer {token}")])
         .args(["--max-examples", "25", "--exclude-checks", "positive_data_acceptance,negative_data_rejection", "--no-color"])
         .output()
