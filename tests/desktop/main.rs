@@ -323,6 +323,13 @@ async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     shot(c, "05-apps-dark").await?;
 
+    // Settings → Access: the agent's tokens, this computer's among them, no secret.
+    click(c, "nav-settings").await?;
+    let tokens = wait_text(c, "tokens-table", |t| t.contains("admin")).await?;
+    ensure!(!tokens.contains("appos_"), "a token secret on screen: {tokens}");
+    shot(c, "14-settings-access").await?;
+    click(c, "nav-apps").await?;
+
     // The server and its key were saved, for the CLI too.
     let saved = std::fs::read_to_string(w.home.join(".config/appos/servers.toml"))?;
     ensure!(saved.contains(&fp), "{saved}");
