@@ -16,5 +16,5 @@ use crate::state::Shared;
     (status = 403, body = Problem, description = "Not an admin token"),
 ))]
 pub async fn list(State(state): State<Shared>, Extension(who): Extension<Principal>) -> ApiResult<Json<Vec<TokenInfo>>> {
-    Ok(Json(tokens::infos(&state, &who).await?))
+    Ok(Json(tokens::list_for(&state, &who).await?))
 }

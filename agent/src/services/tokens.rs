@@ -1,6 +1,7 @@
 //! API tokens: issued at random, stored as SHA-256 hashes, named, scoped,
 //! revocable, compared in constant time.
 
+use appos_proto::calls::TokenInfo;
 use appos_proto::TokenScope;
 use base64::Engine as _;
 use rand::RngCore as _;
@@ -39,15 +40,6 @@ pub enum Verdict {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub name: String,
-    pub scope: TokenScope,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
-
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -84,23 +76,22 @@ pub fn revoke(db: &Db, name: &str, now: i64) -> Result<(), TokenError> {
     }
 }
 
-/// Every token, for an admin: what it may do and when it was used, never its secret.
-pub async fn infos(state: &crate::state::Shared, who: &Principal) -> crate::error::Result<Vec<appos_proto::calls::TokenInfo>> {
-    if who.scope != TokenScope::Admin {
-        return Err(crate::error::AgentError::refused(appos_proto::ProblemCode::Forbidden, "only admin tokens may list tokens"));
-    }
-    let rows = crate::infra::db::call(&state.db, store::list).await?;
-    Ok(rows
+/// Every token ever issued, oldest first: what it may do and when it was
+/// used, never its secret.
+pub fn list(db: &Db) -> Result<Vec<TokenInfo>, TokenError> {
+    Ok(store::list(db)?
         .into_iter()
-        .map(|t| appos_proto::calls::TokenInfo { name: t.name, scope: t.scope, created_at: t.created_at, last_used_at: t.last_used_at, revoked_at: t.revoked_at })
+        .map(|t| TokenInfo { name: t.name, scope: t.scope, created_at: t.created_at, last_used_at: t.last_used_at, revoked_at: t.revoked_at })
         .collect())
 }
 
-pub fn list(db: &Db) -> Result<Vec<TokenRecord>, TokenError> {
-    Ok(store::list(db)?
-        .into_iter()
-        .map(|t| TokenRecord { name: t.name, scope: t.scope, created_at: t.created_at, last_used_at: t.last_used_at, revoked_at: t.revoked_at })
-        .collect())
+/// [`list`], for an admin token only.
+pub async fn list_for(state: &crate::state::Shared, who: &Principal) -> crate::error::Result<Vec<TokenInfo>> {
+    if who.scope != TokenScope::Admin {
+        return Err(crate::error::AgentError::refused(appos_proto::ProblemCode::Forbidden, "only admin tokens may list tokens"));
+    }
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || list(&db)).await.map_err(crate::error::AgentError::internal)?.map_err(crate::error::AgentError::internal)
 }
 
 /// Checks a presented token. The lookup is by hash, so the secret itself is
