@@ -65,7 +65,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     };
     let queue = match &redis_url {
         Some(url) => crate::infra::queue::AnyQueue::Redis(
-            crate::infra::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {url}"))?,
+            crate::infra::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {}", crate::core::redact::urls(url)))?,
         ),
         None => crate::infra::queue::AnyQueue::Sqlite(crate::infra::queue::SqliteQueue::open(&config.queue_path())?),
     };

@@ -29,3 +29,36 @@ fn every_template_renders_and_the_compose_tool_accepts_it() {
     }
     assert!(n >= 30, "{n} templates");
 }
+
+/// A catalog directory from a hostile repository: symbolic links (to a
+/// secret, to an endless device), oversized files and a FIFO are skipped
+/// with a reason, quickly, and the good template next to them loads.
+#[test]
+fn hostile_template_files_are_skipped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let good = "id = \"good\"\nname = \"Good\"\ndescription = \"d\"\ncategory = \"c\"\nwebsite = \"https://example.com\"\n\ncompose = \"\"\"\nservices:\n  web:\n    image: nginx:1.27\n\"\"\"\n";
+    std::fs::write(dir.path().join("good.toml"), good).expect("write");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "root:$6$hash:19000:0:99999:7:::\n").expect("write");
+    std::os::unix::fs::symlink(&secret, dir.path().join("shadow.toml")).expect("symlink");
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.toml")).expect("symlink");
+    std::fs::write(dir.path().join("huge.toml"), "x".repeat(300 << 10)).expect("write");
+    let fifo = dir.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+
+    let started = std::time::Instant::now();
+    let catalog = Catalog::load(&[dir.path().to_path_buf()]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "loading took {:?}", started.elapsed());
+    assert!(catalog.get("good").is_some(), "the good template loads");
+    let skipped = catalog.skipped().join("\n");
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    for want in [
+        format!("{}: not a regular file (symbolic links are not followed)", p("fifo.toml")),
+        format!("{}: 307200 bytes; templates are limited to 262144", p("huge.toml")),
+        format!("{}: not a regular file (symbolic links are not followed)", p("shadow.toml")),
+        format!("{}: not a regular file (symbolic links are not followed)", p("zero.toml")),
+    ] {
+        assert!(skipped.lines().any(|l| l == want), "{want:?} missing from\n{skipped}");
+    }
+    assert!(!skipped.contains("root:"), "the linked file's content leaked: {skipped}");
+}

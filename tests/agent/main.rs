@@ -4,7 +4,7 @@
 use appos_client::{Client, Transport};
 use std::collections::BTreeMap;
 
-use appos_proto::calls::{GetApp, GetHealth, GetInfo, ListApps, ListDeployments, ListTerminals, ListTokens};
+use appos_proto::calls::{GetApp, GetHealth, GetInfo, ListApps, ListDeployments, ListTerminals, ListTokens, RefreshCatalog};
 use appos_proto::{App, AppName, AppState, FieldError, Problem, ProblemCode, ServiceName, TokenScope};
 use appos_test_support as support;
 use http::Method;
@@ -196,6 +196,27 @@ fn the_openapi_document_holds_under_a_schema_driven_fuzzer() {
     assert!(out.status.success(), "schemathesis found mismatches:\n{report}\nagent log:\n{}", agent.log());
     assert!(report.contains(" passed"), "{report}");
     assert!(!agent.log().contains("panicked"), "the agent panicked:\n{}", agent.log());
+}
+
+/// A git catalog reached with credentials in its URL: they appear in no
+/// log line and no answer.
+#[tokio::test]
+async fn credentials_in_urls_never_reach_logs_or_answers() {
+    let secret = "s3cret-token-4711";
+    let url = format!("https://ada:{secret}@127.0.0.1:1/templates.git");
+    let agent = support::Agent::start_env(&[], &[("APPOS_CATALOG_GIT", url.as_str())]).expect("agent starts");
+    let token = agent.issue_token("t", "admin").expect("issue");
+    let c = client(&agent, Some(&token));
+    let r = c.call(&RefreshCatalog {}).await.expect("refresh");
+    let error = r.git_error.expect("the clone fails: nothing listens there");
+    assert!(!error.contains(secret), "{error}");
+    let r = c.request_raw(Method::POST, "/v1/catalog/refresh", Some(b"{}".to_vec())).await.expect("request");
+    assert!(!String::from_utf8_lossy(&r.body).contains(secret));
+    let log = agent.log();
+    assert!(log.contains("cannot update the catalog's git source"), "{log}");
+    assert!(log.contains("https://***@127.0.0.1:1/templates.git"), "the URL is logged, without its user info: {log}");
+    assert!(!log.contains(secret), "{log}");
+    assert!(!log.contains("ada:"), "{log}");
 }
 
 #[tokio::test]

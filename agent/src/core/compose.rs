@@ -314,6 +314,25 @@ mod tests {
     }
 
     #[test]
+    fn alias_bombs_are_refused_quickly() {
+        // Nine levels of ten aliases each: a few hundred bytes that expand to 10^9 nodes.
+        let mut yaml = String::from("x0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            yaml.push_str(&format!("x{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        yaml.push_str("services:\n  web:\n    image: nginx\n    command: *a9\n");
+        let started = std::time::Instant::now();
+        let e = inspect(&yaml).expect_err("refused");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert_eq!(e[0].field, "compose");
+        assert!(e[0].message.starts_with("not valid YAML: "), "{e:?}");
+        // A big file of ordinary anchors is fine.
+        let many = format!("x: &a {{k: v}}\n{}services:\n  web:\n    image: nginx\n    labels: *a\n", "# padding\n".repeat(50_000));
+        assert!(inspect(&many).is_ok());
+    }
+
+    #[test]
     fn env_rules() {
         let mut env = BTreeMap::new();
         env.insert("GOOD_1".to_string(), "v a l".to_string());

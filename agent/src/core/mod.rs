@@ -7,3 +7,4 @@ pub mod compose;
 pub mod pull;
 pub mod readiness;
 pub mod reconcile;
+pub mod redact;

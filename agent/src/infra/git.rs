@@ -22,7 +22,7 @@ impl GitSource {
             || url.starts_with('/')
             || (url.contains('@') && url.contains(':') && !url.contains(' '));
         if !remote || url.starts_with('-') || url.contains(char::is_whitespace) {
-            anyhow::bail!("catalog git source {url:?}: expected https://…, ssh://…, git@host:path, file://… or an absolute path");
+            anyhow::bail!("catalog git source {:?}: expected https://…, ssh://…, git@host:path, file://… or an absolute path", crate::core::redact::urls(url));
         }
         if let Some(r) = reference {
             let ok = !r.is_empty()
@@ -55,7 +55,8 @@ async fn git(args: &[&str], cwd: &Path) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("git failed").trim().to_string())
+        // git quotes the remote's URL in its errors, credentials and all.
+        Err(crate::core::redact::urls(err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("git failed").trim()))
     }
 }
 

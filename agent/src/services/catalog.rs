@@ -6,7 +6,7 @@
 //! tool's own interpolation does the substitution.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use appos_proto::{CatalogEntry, CatalogParam, FieldError, ParamKind};
 use rand::Rng as _;
@@ -241,7 +241,7 @@ impl Live {
             match crate::infra::git::sync(src, dir).await {
                 Ok(c) => git_commit = Some(c),
                 Err(e) => {
-                    tracing::warn!(url = %src.url, error = %e, "cannot update the catalog's git source");
+                    tracing::warn!(url = %crate::core::redact::urls(&src.url), error = %e, "cannot update the catalog's git source");
                     git_error = Some(e);
                 }
             }
@@ -254,6 +254,31 @@ impl Live {
             skipped: c.skipped().to_vec(),
         }
     }
+}
+
+/// Largest template file read.
+pub const MAX_TEMPLATE_BYTES: u64 = 256 << 10;
+
+/// Reads a template file of a catalog directory: a regular file only (a
+/// symlink in a hostile repository could point at `/etc/shadow` or
+/// `/dev/zero`), and at most [`MAX_TEMPLATE_BYTES`].
+fn read_template(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err("not a regular file (symbolic links are not followed)".into());
+    }
+    if meta.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!("{} bytes; templates are limited to {MAX_TEMPLATE_BYTES}", meta.len()));
+    }
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    file.take(MAX_TEMPLATE_BYTES + 1).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_TEMPLATE_BYTES {
+        return Err(format!("more than {MAX_TEMPLATE_BYTES} bytes"));
+    }
+    Ok(text)
 }
 
 impl Catalog {
@@ -277,7 +302,7 @@ impl Catalog {
                     let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
                     paths.sort();
                     for path in paths {
-                        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| parse(&t)) {
+                        match read_template(&path).and_then(|t| parse(&t)) {
                             Ok(t) => {
                                 templates.insert(t.entry.id.clone(), t);
                             }

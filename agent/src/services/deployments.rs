@@ -20,8 +20,8 @@ pub async fn queue(state: &Shared, app: &AppName, version: u32, op: Operation, r
     Ok(id)
 }
 
-/// Queues the task of a recorded deployment (same id), wakes a worker and
-/// announces the deployment on the event stream.
+/// Announces a recorded deployment on the event stream, queues its task
+/// (same id) and wakes a worker.
 pub async fn enqueue(state: &Shared, id: &str, app: &AppName, op: Operation) -> Result<()> {
     let task = queue::NewTask {
         kind: op.as_str().into(),
@@ -31,9 +31,12 @@ pub async fn enqueue(state: &Shared, id: &str, app: &AppName, op: Operation) -> 
         // kills its agent must not run forever), so allow a few.
         max_attempts: 5,
     };
+    // Announced before a worker can see it, so that "queued" comes before
+    // "running" on the stream (the record says queued already; if queuing
+    // fails, the reconciler queues it again).
+    emit(state, id).await;
     state.queue.enqueue_with_id(id, task).await?;
     state.queue_wakeup.notify_waiters();
-    emit(state, id).await;
     Ok(())
 }
 

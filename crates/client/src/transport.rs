@@ -52,6 +52,12 @@ impl Transport {
             let hostport = rest.trim_end_matches('/');
             let (host, port) = split_host_port(hostport)
                 .ok_or_else(|| ClientError::Config(format!("{url:?}: expected http://HOST:PORT")))?;
+            // The bearer token would cross the network in the clear.
+            if !is_loopback(&host) {
+                return Err(ClientError::Config(format!(
+                    "{url:?}: plain http sends the token in the clear, so it is only for loopback (127.0.0.1, ::1, localhost); use https:// or ssh://"
+                )));
+            }
             return Ok(Transport::Tcp { host, port });
         }
         if let Some(rest) = url.strip_prefix("https://") {
@@ -156,9 +162,32 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
+/// A host that names this machine without asking DNS: `localhost`, or a
+/// loopback address.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in ["http://127.0.0.1:7171", "http://127.9.9.9:1", "http://[::1]:7171", "http://localhost:7171", "http://LOCALHOST:1/"] {
+            assert!(matches!(Transport::from_url(ok, None), Ok(Transport::Tcp { .. })), "{ok}");
+        }
+        for bad in ["http://10.0.0.5:7171", "http://agent.example.com:80", "http://0.0.0.0:7171", "http://[::ffff:10.0.0.1]:1", "http://localhost.example.com:1"] {
+            match Transport::from_url(bad, None) {
+                Err(ClientError::Config(m)) => assert_eq!(
+                    m,
+                    format!("{bad:?}: plain http sends the token in the clear, so it is only for loopback (127.0.0.1, ::1, localhost); use https:// or ssh://")
+                ),
+                Err(other) => panic!("{bad}: {other}"),
+                Ok(_) => panic!("{bad} was accepted"),
+            }
+        }
+    }
 
     #[test]
     fn urls() {
