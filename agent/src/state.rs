@@ -26,6 +26,8 @@ pub struct AgentState {
     pub catalog: crate::services::catalog::Live,
     pub events: crate::services::events::Events,
     pub terminals: crate::services::terminals::Terminals,
+    /// Streams held open per token.
+    pub streams: crate::services::streams::StreamLimits,
     /// Cancelled when the agent stops (ends the processes it runs, like redis-server).
     pub stopping: tokio_util::sync::CancellationToken,
 }

@@ -3,6 +3,7 @@
 
 use appos_client::{Client, Transport};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use appos_proto::calls::{GetApp, GetHealth, GetInfo, ListApps, ListDeployments, ListTerminals, ListTokens, RefreshCatalog};
 use appos_proto::{App, AppName, AppState, FieldError, Problem, ProblemCode, ServiceName, TokenScope};
@@ -217,6 +218,49 @@ async fn credentials_in_urls_never_reach_logs_or_answers() {
     assert!(log.contains("https://***@127.0.0.1:1/templates.git"), "the URL is logged, without its user info: {log}");
     assert!(!log.contains(secret), "{log}");
     assert!(!log.contains("ada:"), "{log}");
+}
+
+/// A token may hold only so many streams open (`APPOS_MAX_STREAMS_PER_TOKEN`);
+/// another token is not affected, and a closed stream frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_limited_per_token() {
+    let agent = support::Agent::start_env(&[], &[("APPOS_MAX_STREAMS_PER_TOKEN", "2")]).expect("agent starts");
+    let token = agent.issue_token("watcher", "read").expect("issue");
+    let other = agent.issue_token("other", "read").expect("issue");
+    let open = |t: &str| {
+        let c = client(&agent, Some(t));
+        tokio::spawn(async move { c.events(-1, |_| true).await })
+    };
+    let first = open(&token);
+    let second = open(&token);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    match client(&agent, Some(&token)).events(-1, |_| true).await {
+        Err(appos_client::ClientError::Api(p)) => {
+            assert_eq!((p.status, p.code), (429, ProblemCode::TooManyStreams), "{p:?}");
+            assert_eq!(p.detail.as_deref(), Some("token \"watcher\" holds 2 streams open, the most this agent allows; close one first"));
+        }
+        other => panic!("a third stream was opened: {other:?}"),
+    }
+    // A followed deployment log counts too.
+    let r = client(&agent, Some(&token)).request_raw(Method::GET, "/v1/deployments/x/log", None).await.expect("request");
+    assert_eq!(r.status.as_u16(), 404, "no such deployment comes first");
+    // Another token has its own places.
+    let theirs = open(&other);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!theirs.is_finished(), "the other token's stream stays open");
+    // Closing one frees a place.
+    first.abort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = open(&token);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if !again.is_finished() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the closed stream's place was never freed");
+    }
+    second.abort();
+    theirs.abort();
 }
 
 #[tokio::test]

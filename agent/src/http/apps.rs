@@ -124,9 +124,15 @@ pub async fn delete(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>, A
 #[utoipa::path(get, operation_id = "get_app_logs", tag = "apps", path = "/apps/{app}/logs", security(("bearer" = [])), params(AppPath, LogsQuery), responses(
     (status = 200, description = "One AppLogLine JSON object per line", content_type = "application/x-ndjson", body = AppLogLine),
     (status = 404, body = Problem, description = "The app has no containers"),
+    (status = 429, body = Problem, description = "Following: the token holds as many streams open as the agent allows"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]
-pub async fn logs(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>, ApiQuery(q): ApiQuery<LogsQuery>) -> ApiResult<Response> {
+pub async fn logs(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<AppPath>, ApiQuery(q): ApiQuery<LogsQuery>) -> ApiResult<Response> {
+    // Only a followed log stays open.
+    let place = if q.follow { Some(state.streams.acquire(&who.name)?) } else { None };
     let lines = logs::stream(&state, &p.app, q).await?;
-    Ok(super::ndjson(futures_util::StreamExt::map(lines, |l| vec![l])))
+    Ok(super::ndjson(futures_util::StreamExt::map(lines, move |l| {
+        let _held = &place;
+        vec![l]
+    })))
 }

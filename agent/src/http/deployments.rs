@@ -4,13 +4,14 @@ use appos_proto::calls::ListDeployments;
 use appos_proto::{Deployment, LogLine, Problem};
 use axum::extract::State;
 use axum::response::Response;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::{ApiPath, ApiQuery};
 use super::problem::ApiResult;
 use crate::services::deployments;
+use crate::services::tokens::Principal;
 use crate::state::Shared;
 
 #[derive(Deserialize, IntoParams)]
@@ -41,10 +42,15 @@ pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<IdPath>) -> Ap
 #[utoipa::path(get, operation_id = "follow_deployment_log", tag = "deployments", path = "/deployments/{id}/log", security(("bearer" = [])), params(IdPath), responses(
     (status = 200, description = "One LogLine JSON object per line", content_type = "application/x-ndjson", body = LogLine),
     (status = 404, body = Problem, description = "No such deployment"),
+    (status = 429, body = Problem, description = "The token holds as many streams open as the agent allows"),
 ))]
-pub async fn log(State(state): State<Shared>, ApiPath(p): ApiPath<IdPath>) -> ApiResult<Response> {
+pub async fn log(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<IdPath>) -> ApiResult<Response> {
     deployments::find(&state, &p.id).await?;
-    Ok(super::ndjson(deployments::follow_log(state, p.id)))
+    let place = state.streams.acquire(&who.name)?;
+    Ok(super::ndjson(futures_util::StreamExt::map(deployments::follow_log(state, p.id), move |lines| {
+        let _held = &place;
+        lines
+    })))
 }
 
 /// Cancels a deployment: a queued one at once, a running one at its next step.

@@ -1,9 +1,10 @@
 //! `GET /v1/events`: the event stream over a WebSocket.
 
-use appos_proto::Event;
+use appos_proto::{Event, Problem};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::Extension;
 use axum::response::Response;
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -12,6 +13,7 @@ use utoipa::IntoParams;
 use super::extract::ApiQuery;
 use super::problem::ApiResult;
 use crate::services::events;
+use crate::services::tokens::Principal;
 use crate::state::Shared;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -26,9 +28,19 @@ pub struct EventsQuery {
 /// The event stream (WebSocket). Each text message is one `Event`.
 #[utoipa::path(get, operation_id = "stream_events", tag = "events", path = "/events", security(("bearer" = [])), params(EventsQuery), responses(
     (status = 101, description = "WebSocket: one Event JSON text message each", body = Event),
+    (status = 429, body = Problem, description = "The token holds as many streams open as the agent allows"),
 ))]
-pub async fn stream(State(state): State<Shared>, ApiQuery(q): ApiQuery<EventsQuery>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> ApiResult<Response> {
-    Ok(super::extract::websocket(ws)?.on_upgrade(move |socket| serve(state, socket, q.after)))
+pub async fn stream(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let place = state.streams.acquire(&who.name)?;
+    Ok(super::extract::websocket(ws)?.on_upgrade(move |socket| async move {
+        serve(state, socket, q.after).await;
+        drop(place);
+    }))
 }
 
 fn text(e: &Event) -> Message {

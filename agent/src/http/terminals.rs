@@ -153,10 +153,10 @@ async fn serve_viewer(session: Arc<Session>, mut socket: WebSocket) {
                 ended = changed.is_err() || exit.borrow().is_some();
             }
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(b))) => session.send(Input::Bytes(b)),
+                Some(Ok(Message::Binary(b))) => session.send(Input::Bytes(b)).await,
                 Some(Ok(Message::Text(t))) => match serde_json::from_str::<TerminalControl>(&t) {
                     Ok(TerminalControl::Resize { cols, rows }) => session.resize(cols, rows).await,
-                    Ok(TerminalControl::Eof) => session.send(Input::Eof),
+                    Ok(TerminalControl::Eof) => session.send(Input::Eof).await,
                     _ => {}
                 },
                 Some(Ok(_)) => {}

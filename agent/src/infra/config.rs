@@ -35,6 +35,8 @@ pub struct Config {
     pub catalog_dir: Option<PathBuf>,
     /// Terminal sessions open at once, at most.
     pub max_terminals: usize,
+    /// Streams (events, followed logs) one token may hold open at once.
+    pub max_streams_per_token: usize,
     /// A terminal with no viewer and no traffic for this long is closed.
     pub terminal_idle: std::time::Duration,
     /// A git repository of extra templates (`URL` or `URL#REF`), cloned into
@@ -76,6 +78,7 @@ pub struct Layer {
     pub catalog_dir: Option<PathBuf>,
     pub catalog_git: Option<String>,
     pub max_terminals: Option<usize>,
+    pub max_streams_per_token: Option<usize>,
     pub terminal_idle_secs: Option<u64>,
 }
 
@@ -114,6 +117,7 @@ impl Layer {
         };
         Ok(Layer {
             max_terminals: num("APPOS_MAX_TERMINALS")?.map(|n| n as usize),
+            max_streams_per_token: num("APPOS_MAX_STREAMS_PER_TOKEN")?.map(|n| n as usize),
             terminal_idle_secs: num("APPOS_TERMINAL_IDLE_SECS")?,
             catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
             catalog_git: env("APPOS_CATALOG_GIT").filter(|s| !s.is_empty()),
@@ -141,6 +145,7 @@ impl Layer {
             catalog_dir: self.catalog_dir.or(lower.catalog_dir),
             catalog_git: self.catalog_git.or(lower.catalog_git),
             max_terminals: self.max_terminals.or(lower.max_terminals),
+            max_streams_per_token: self.max_streams_per_token.or(lower.max_streams_per_token),
             terminal_idle_secs: self.terminal_idle_secs.or(lower.terminal_idle_secs),
         }
     }
@@ -179,12 +184,17 @@ impl Config {
         if !(1..=1024).contains(&max_terminals) {
             bail!("max terminals must be between 1 and 1024, not {max_terminals}");
         }
+        let max_streams_per_token = merged.max_streams_per_token.unwrap_or(32);
+        if !(1..=1024).contains(&max_streams_per_token) {
+            bail!("max streams per token must be between 1 and 1024, not {max_streams_per_token}");
+        }
         let idle = merged.terminal_idle_secs.unwrap_or(3600);
         if !(10..=7 * 86400).contains(&idle) {
             bail!("the terminal idle time must be between 10 s and 7 days, not {idle} s");
         }
         Ok(Config {
             max_terminals,
+            max_streams_per_token,
             terminal_idle: std::time::Duration::from_secs(idle),
             catalog_dir: merged.catalog_dir,
             catalog_git: merged.catalog_git,

@@ -9,6 +9,7 @@ pub mod deployments;
 pub mod docker_events;
 pub mod events;
 pub mod logs;
+pub mod streams;
 pub mod tasks;
 pub mod terminals;
 pub mod tokens;

@@ -43,7 +43,9 @@ impl ErrorClass {
             NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound => {
                 ErrorClass::NotFound
             }
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals => ErrorClass::Conflict,
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams => {
+                ErrorClass::Conflict
+            }
             MethodNotAllowed | TerminalFailed | Internal => ErrorClass::Other,
             // Not a problem this build knows: go by the status.
             Unknown => match p.status {

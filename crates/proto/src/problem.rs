@@ -48,6 +48,8 @@ pub enum ProblemCode {
     NoContainer,
     /// 429: as many terminals are open as the agent allows.
     TooManyTerminals,
+    /// 429: the token holds as many streams (events, followed logs) open as the agent allows.
+    TooManyStreams,
     /// 500: the terminal's process could not start.
     TerminalFailed,
     /// 500: the agent failed; its log has the details under the problem's `request_id`.
@@ -60,7 +62,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code an agent sends.
-    pub const ALL: [ProblemCode; 22] = [
+    pub const ALL: [ProblemCode; 23] = [
         ProblemCode::InvalidInput,
         ProblemCode::Unauthorized,
         ProblemCode::Forbidden,
@@ -80,6 +82,7 @@ impl ProblemCode {
         ProblemCode::CannotAdopt,
         ProblemCode::NoContainer,
         ProblemCode::TooManyTerminals,
+        ProblemCode::TooManyStreams,
         ProblemCode::TerminalFailed,
         ProblemCode::Internal,
         ProblemCode::DockerUnavailable,
@@ -96,7 +99,7 @@ impl ProblemCode {
             MethodNotAllowed => 405,
             AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer => 409,
             TooLarge => 413,
-            TooManyTerminals => 429,
+            TooManyTerminals | TooManyStreams => 429,
             TerminalFailed | Internal | Unknown => 500,
             DockerUnavailable => 503,
         }
@@ -125,6 +128,7 @@ impl ProblemCode {
             CannotAdopt => "Cannot adopt this project",
             NoContainer => "Nothing to run the command in",
             TooManyTerminals => "Too many terminals",
+            TooManyStreams => "Too many streams",
             TerminalFailed => "The terminal could not start",
             Internal => "Internal error",
             DockerUnavailable => "Docker is not reachable",
@@ -154,6 +158,7 @@ impl ProblemCode {
             CannotAdopt => "cannot_adopt",
             NoContainer => "no_container",
             TooManyTerminals => "too_many_terminals",
+            TooManyStreams => "too_many_streams",
             TerminalFailed => "terminal_failed",
             Internal => "internal",
             DockerUnavailable => "docker_unavailable",

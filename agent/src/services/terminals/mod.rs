@@ -28,6 +28,8 @@ use replay::Replay;
 const QUEUE: usize = 512;
 /// Queued output sent to a viewer as one message, at most.
 pub const COALESCE: usize = 256 << 10;
+/// Input messages (keystrokes, pastes of up to 1 MiB each) waiting for the process, at most.
+pub const INPUT_QUEUE: usize = 64;
 /// How long output waits for a stuck viewer before leaving it behind.
 const STUCK: Duration = Duration::from_secs(5);
 
@@ -93,7 +95,7 @@ pub struct Session {
     info: Mutex<Terminal>,
     kept: Mutex<Kept>,
     out: broadcast::Sender<Bytes>,
-    input: mpsc::UnboundedSender<Input>,
+    input: mpsc::Sender<Input>,
     resizer: Resizer,
     exit: watch::Sender<Option<i64>>,
     viewers: AtomicU32,
@@ -160,9 +162,11 @@ impl Session {
         self.exit.subscribe()
     }
 
-    pub fn send(&self, input: Input) {
+    /// Hands input to the process; waits while [`INPUT_QUEUE`] messages
+    /// are pending (a viewer cannot pile up memory faster than the process reads).
+    pub async fn send(&self, input: Input) {
         self.touch();
-        let _ = self.input.send(input);
+        let _ = self.input.send(input).await;
     }
 
     pub async fn resize(&self, cols: u16, rows: u16) {
@@ -322,7 +326,7 @@ fn new_info(id: &str, kind: &str, app_service: Option<(&str, &str)>, command: Ve
     }
 }
 
-fn new_session(info: Terminal, kept: Kept, resizer: Resizer, input: mpsc::UnboundedSender<Input>) -> Arc<Session> {
+fn new_session(info: Terminal, kept: Kept, resizer: Resizer, input: mpsc::Sender<Input>) -> Arc<Session> {
     let (out, _) = broadcast::channel(QUEUE * 2);
     let (exit, _) = watch::channel(None);
     let active = info.created_ms;
@@ -368,7 +372,7 @@ fn open_shell(id: &str, (cols, rows): (u16, u16)) -> Result<Arc<Session>, Termin
     let mut killer = child.clone_killer();
 
     let info = new_info(id, "shell", None, vec![shell], true, (cols, rows));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+    let (tx, mut rx) = mpsc::channel::<Input>(INPUT_QUEUE);
     let session = new_session(info, Kept::Tty(Replay::default()), Resizer::Pty(Mutex::new(pty.master)), tx);
 
     // Three blocking loops (output, input, exit) tied by the session's stop token.
@@ -501,7 +505,7 @@ async fn open_exec(
     let exec = docker.create_exec(&container, config).await.map_err(|e| TerminalError::Start(e.to_string()))?;
     let info = new_info(id, "exec", Some((app, service)), command, tty, (cols, rows));
     let kept = if tty { Kept::Tty(Replay::default()) } else { Kept::Frames { frames: Default::default(), bytes: 0 } };
-    let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+    let (tx, mut rx) = mpsc::channel::<Input>(INPUT_QUEUE);
     let resizer = if tty { Resizer::Exec { docker: docker.clone(), exec_id: exec.id.clone() } } else { Resizer::None };
     let session = new_session(info, kept, resizer, tx);
     let (go_tx, go_rx) = tokio::sync::oneshot::channel();
