@@ -626,6 +626,19 @@ describe("Terminal rendering and keys", () => {
     fx.links[0](new MouseEvent("click"), "https://docs.docker.com/compose/");
     await waitFor(() => expect(b.callsOf("openUrl")).toEqual([["https://docs.docker.com/compose/"]]));
   });
+
+  it("opens OSC 8 hyperlinks through the same http(s)-only opener", async () => {
+    const b = setup();
+    renderServer(b);
+    await connected(b);
+    await openFromMenu("terminal-new-agent", 1, b);
+    await waitFor(() => expect(fx.terms).toHaveLength(1));
+    const handler = fx.terms[0].options.linkHandler as { activate: (e: MouseEvent, uri: string) => void; allowNonHttpProtocols: boolean };
+    expect(handler.allowNonHttpProtocols).toBe(false);
+    for (const hostile of ["javascript:alert(1)", "file:///etc/passwd", "tauri://localhost/", "data:text/html,x"]) handler.activate(new MouseEvent("click"), hostile);
+    handler.activate(new MouseEvent("click"), "https://example.com/docs");
+    await waitFor(() => expect(b.callsOf("openUrl")).toEqual([["https://example.com/docs"]]));
+  });
 });
 
 describe("Adopt", () => {

@@ -121,6 +121,11 @@ async function readClipboard(): Promise<string> {
   }
 }
 
+/** Hands a link to the system browser when it is an http(s) URL, and drops anything else. */
+function openWebLink(uri: string, hooks: EngineHooks) {
+  if (/^https?:\/\//i.test(uri)) hooks.openLink(uri);
+}
+
 export class Engine {
   readonly term: Terminal;
   private readonly fitter = new FitAddon();
@@ -148,11 +153,15 @@ export class Engine {
       allowProposedApi: true,
       theme: this.dark ? DARK : LIGHT,
       minimumContrastRatio: this.dark ? 1 : 4.5,
+      // OSC 8 hyperlinks (a program's own links) go through the same
+      // http(s)-only opener as the plain links the addon finds; without
+      // this, xterm would hand them to window.open.
+      linkHandler: { activate: (_ev, uri) => openWebLink(uri, hooks), allowNonHttpProtocols: false },
     });
     this.term = t;
     t.loadAddon(this.fitter);
     t.loadAddon(this.searcher);
-    t.loadAddon(new WebLinksAddon((_ev, uri) => hooks.openLink(uri)));
+    t.loadAddon(new WebLinksAddon((_ev, uri) => openWebLink(uri, hooks)));
     t.open(host);
     this.setGpu(gpuEnabled());
 
