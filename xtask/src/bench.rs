@@ -359,7 +359,7 @@ fn bench_ssh_options(sshd: &support::Sshd, dir: &std::path::Path) -> ConnectOpti
     opts.identity = Some(sshd.user_key.private.clone());
     opts.use_agent = false;
     opts.new_key_policy = NewKeyPolicy::AcceptAny;
-    opts.known_hosts = KnownHosts { app_file: dir.join("known_hosts"), user_file: None };
+    opts.known_hosts = KnownHosts { app_file: dir.join("known_hosts"), user_file: None, system_file: None };
     opts.ssh_config = None;
     opts
 }

@@ -14,6 +14,9 @@ pub enum ClientError {
     )]
     HostKeyChanged { host: String, presented: String, expected: String, recorded_in: String },
 
+    #[error("the host key of {host} ({presented}) is REVOKED in {recorded_in}: refusing to connect")]
+    HostKeyRevoked { host: String, presented: String, recorded_in: String },
+
     #[error("{user}@{host} refused authentication (tried {tried})")]
     AuthRejected { user: String, host: String, tried: String },
 
@@ -51,7 +54,7 @@ impl ClientError {
     pub fn class(&self) -> ErrorClass {
         match self {
             ClientError::HostKeyUnknown { .. } => ErrorClass::HostKeyUnknown,
-            ClientError::HostKeyChanged { .. } => ErrorClass::HostKeyChanged,
+            ClientError::HostKeyChanged { .. } | ClientError::HostKeyRevoked { .. } => ErrorClass::HostKeyChanged,
             ClientError::AuthRejected { .. } => ErrorClass::AuthRejected,
             ClientError::KeyEncrypted { .. } => ErrorClass::KeyEncrypted,
             ClientError::Unreachable { .. } => ErrorClass::Unreachable,

@@ -57,6 +57,7 @@ impl ConnectOptions {
             known_hosts: KnownHosts {
                 app_file: app_dir.join("known_hosts"),
                 user_file: Some(home.join(".ssh").join("known_hosts")),
+                system_file: Some(PathBuf::from("/etc/ssh/ssh_known_hosts")),
             },
             ssh_config: Some(home.join(".ssh").join("config")),
             local_user,
