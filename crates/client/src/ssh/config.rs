@@ -64,6 +64,16 @@ pub struct Resolved {
     pub user: String,
     pub identity_files: Vec<PathBuf>,
     pub proxy_jump: Option<String>,
+    /// `HostKeyAlias`: the name the host key is looked up and recorded under,
+    /// instead of `host_name`.
+    pub host_key_alias: Option<String>,
+}
+
+impl Resolved {
+    /// The name host keys are looked up and recorded under.
+    pub fn host_key_name(&self) -> &str {
+        self.host_key_alias.as_deref().unwrap_or(&self.host_name)
+    }
 }
 
 /// Applies `ssh_config` (if it exists) to `target`. Explicit user and port in
@@ -95,7 +105,13 @@ pub fn resolve(target: &SshTarget, ssh_config: Option<&Path>, home: &Path, local
         .and_then(|p| p.proxy_jump.clone())
         .and_then(|v| v.into_iter().next())
         .filter(|j| !j.eq_ignore_ascii_case("none"));
-    Ok(Resolved { host_name, port, user, identity_files, proxy_jump })
+    // ssh2-config does not interpret HostKeyAlias, but keeps it (lower-cased name).
+    let host_key_alias = params
+        .as_ref()
+        .and_then(|p| p.unsupported_fields.get("hostkeyalias").or_else(|| p.ignored_fields.get("hostkeyalias")))
+        .and_then(|v| v.first().cloned())
+        .filter(|a| !a.is_empty());
+    Ok(Resolved { host_name, port, user, identity_files, proxy_jump, host_key_alias })
 }
 
 #[cfg(test)]
@@ -122,7 +138,7 @@ mod tests {
         let cfg = dir.path().join("config");
         std::fs::write(
             &cfg,
-            "Host prod\n  HostName 10.1.2.3\n  User deploy\n  Port 2201\n  IdentityFile ~/.ssh/prod_key\n  ProxyJump bastion\n\nHost *\n  ServerAliveInterval 30\n",
+            "Host prod\n  HostName 10.1.2.3\n  User deploy\n  Port 2201\n  IdentityFile ~/.ssh/prod_key\n  ProxyJump bastion\n  HostKeyAlias prod-box\n\nHost *\n  ServerAliveInterval 30\n",
         )
         .expect("write");
         let r = resolve(&SshTarget::parse("prod").expect("t"), Some(&cfg), dir.path(), "me").expect("resolve");
@@ -131,11 +147,12 @@ mod tests {
         assert_eq!(r.port, 2201);
         assert_eq!(r.identity_files, vec![dir.path().join(".ssh/prod_key")]);
         assert_eq!(r.proxy_jump.as_deref(), Some("bastion"));
+        assert_eq!((r.host_key_alias.as_deref(), r.host_key_name()), (Some("prod-box"), "prod-box"));
         // Explicit user and port win.
         let r = resolve(&SshTarget::parse("ssh://root@prod:22").expect("t"), Some(&cfg), dir.path(), "me").expect("resolve");
         assert_eq!((r.user.as_str(), r.port), ("root", 22));
         // No config: defaults.
         let r = resolve(&SshTarget::parse("other").expect("t"), None, dir.path(), "me").expect("resolve");
-        assert_eq!((r.host_name.as_str(), r.port, r.user.as_str()), ("other", 22, "me"));
+        assert_eq!((r.host_name.as_str(), r.port, r.user.as_str(), r.host_key_name()), ("other", 22, "me", "other"));
     }
 }

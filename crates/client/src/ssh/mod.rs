@@ -124,7 +124,8 @@ impl SshSession {
             let seen = Arc::new(std::sync::Mutex::new(None));
             let verifier = Verifier {
                 known_hosts: opts.known_hosts.clone(),
-                host: resolved.host_name.clone(),
+                // HostKeyAlias, as OpenSSH: the key is looked up and recorded under the alias.
+                host: resolved.host_key_name().to_string(),
                 port: resolved.port,
                 policy: opts.new_key_policy.clone(),
                 seen: seen.clone(),
