@@ -121,6 +121,12 @@ async fn exec_resize_replay_and_two_viewers() {
 
     // Without a TTY: stdout and stderr apart, stdin to EOF, the exit status.
     let t = c.call(&OpenTerminal { request: env.exec(&["/bin/sh", "-c", "cat; echo oops >&2; exit 5"], false) }).await.expect("open");
+    // A read token sees the session, not the command's arguments (they may hold secrets).
+    let reader = Client::new(Transport::Unix(env.agent.socket()), Some(env.agent.issue_token("look", "read").expect("token")));
+    let seen = reader.call(&ListTerminals {}).await.expect("list").into_iter().find(|x| x.id == t.id).expect("listed");
+    assert_eq!(seen.command, ["/bin/sh"]);
+    let full = c.call(&ListTerminals {}).await.expect("list").into_iter().find(|x| x.id == t.id).expect("listed");
+    assert_eq!(full.command, ["/bin/sh", "-c", "cat; echo oops >&2; exit 5"]);
     let mut io = c.attach_terminal(&t.id).await.expect("attach");
     send(&io, "from stdin\n");
     io.input.send(TermIn::Eof).expect("eof");
@@ -247,12 +253,34 @@ async fn limits_and_the_agent_shell() {
     match reader.attach_terminal(&t.id).await {
         Err(ClientError::Api(p)) => {
             assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden), "{p:?}");
-            assert_eq!(p.detail.as_deref(), Some("terminals need an admin token"));
+            assert_eq!(p.detail.as_deref(), Some("terminals need an admin or deploy token"));
         }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("a read-only token attached"),
     }
     assert_eq!(reader.call(&ListTerminals {}).await.expect("list").len(), 1, "listing is reading");
+    // A deploy token: container shells yes, a shell next to the agent no (neither a new one nor the admin's).
+    let deployer = Client::new(Transport::Unix(env.agent.socket()), Some(env.agent.issue_token("ci", "deploy").expect("token")));
+    match deployer.call(&OpenTerminal { request: NewTerminal::Shell { cols: None, rows: None } }).await {
+        Err(ClientError::Api(p)) => {
+            assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden), "{p:?}");
+            assert_eq!(p.detail.as_deref(), Some("a shell next to the agent needs an admin token"));
+        }
+        other => panic!("a deploy token opened an agent shell: {other:?}"),
+    }
+    match deployer.attach_terminal(&t.id).await {
+        Err(ClientError::Api(p)) => assert_eq!((p.status, p.code, p.detail.as_deref()), (403, ProblemCode::Forbidden, Some("a shell next to the agent needs an admin token"))),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a deploy token attached to an agent shell"),
+    }
+    match deployer.call(&KillTerminal { id: t.id.clone() }).await {
+        Err(ClientError::Api(p)) => assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden)),
+        other => panic!("a deploy token ended an agent shell: {other:?}"),
+    }
+    match deployer.call(&appos_proto::calls::ListTokens {}).await {
+        Err(ClientError::Api(p)) => assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden)),
+        other => panic!("a deploy token listed tokens: {other:?}"),
+    }
 
     let second = c.call(&OpenTerminal { request: env.exec(&[], true) }).await.expect("second");
     assert!(second.command[0].ends_with("sh"), "the container's shell: {:?}", second.command);

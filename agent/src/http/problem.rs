@@ -65,6 +65,7 @@ impl From<TerminalError> for ApiError {
             TerminalError::TooMany(_) => ProblemCode::TooManyTerminals,
             TerminalError::NoContainer(_) => ProblemCode::NoContainer,
             TerminalError::Start(_) => ProblemCode::TerminalFailed,
+            TerminalError::Forbidden(_) => ProblemCode::Forbidden,
         };
         ApiError::new(code, e.to_string())
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use appos_proto::{NewTerminal, Problem, ProblemCode, Terminal, TerminalControl, TokenScope};
+use appos_proto::{NewTerminal, Problem, Terminal, TerminalControl};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiPath};
-use super::problem::{ApiError, ApiResult};
+use super::problem::ApiResult;
 use crate::services::terminals::{self, Input, Session};
 use crate::services::tokens::Principal;
 use crate::state::Shared;
@@ -30,10 +30,12 @@ pub struct TerminalPath {
 /// app's container.
 #[utoipa::path(post, operation_id = "open_terminal", tag = "terminals", path = "/terminals", security(("bearer" = [])), request_body = NewTerminal, responses(
     (status = 201, body = Terminal),
+    (status = 403, body = Problem, description = "A shell next to the agent needs an admin token"),
     (status = 409, body = Problem, description = "The app's service has no running container, or no shell"),
     (status = 429, body = Problem, description = "As many terminals as allowed are open"),
 ))]
 pub async fn open(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<NewTerminal>) -> ApiResult<(StatusCode, Json<Terminal>)> {
+    terminals::may_use(who.scope, if matches!(req, NewTerminal::Shell { .. }) { "shell" } else { "exec" })?;
     let t = state.terminals.open(&state.docker, req).await?;
     tracing::info!(terminal = %t.id, kind = %t.kind, app = ?t.app, token = %who.name, "terminal opened");
     Ok((StatusCode::CREATED, Json(t)))
@@ -41,8 +43,8 @@ pub async fn open(State(state): State<Shared>, Extension(who): Extension<Princip
 
 /// The open terminal sessions.
 #[utoipa::path(get, operation_id = "list_terminals", tag = "terminals", path = "/terminals", security(("bearer" = [])), responses((status = 200, body = [Terminal])))]
-pub async fn list(State(state): State<Shared>) -> Json<Vec<Terminal>> {
-    Json(state.terminals.list())
+pub async fn list(State(state): State<Shared>, Extension(who): Extension<Principal>) -> Json<Vec<Terminal>> {
+    Json(state.terminals.list().into_iter().map(|t| terminals::seen_by(t, who.scope)).collect())
 }
 
 /// Attaches to a session (WebSocket). Binary frames carry bytes both ways;
@@ -50,7 +52,7 @@ pub async fn list(State(state): State<Shared>) -> Json<Vec<Terminal>> {
 /// first, then `replayed`, live output, and `exit` when the process ends.
 #[utoipa::path(get, operation_id = "attach_terminal", tag = "terminals", path = "/terminals/{id}/attach", security(("bearer" = [])), params(TerminalPath), responses(
     (status = 101, description = "WebSocket"),
-    (status = 403, body = Problem, description = "A read-only token"),
+    (status = 403, body = Problem, description = "A read token, or a deploy token for a shell next to the agent"),
     (status = 404, body = Problem, description = "No such terminal"),
 ))]
 pub async fn attach(
@@ -60,9 +62,7 @@ pub async fn attach(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     // Typing into a terminal is writing, whatever the HTTP method.
-    if who.scope == TokenScope::Read {
-        return Err(ApiError::new(ProblemCode::Forbidden, "terminals need an admin token"));
-    }
+    terminals::may_use(who.scope, &state.terminals.kind(&p.id)?)?;
     let session = state.terminals.get(&p.id)?;
     let ws = super::extract::websocket(ws)?;
     Ok(ws.max_message_size(1 << 20).on_upgrade(move |socket| serve_viewer(session, socket)).into_response())
@@ -71,9 +71,11 @@ pub async fn attach(
 /// Ends a session and its process.
 #[utoipa::path(delete, operation_id = "kill_terminal", tag = "terminals", path = "/terminals/{id}", security(("bearer" = [])), params(TerminalPath), responses(
     (status = 204, description = "Ended"),
+    (status = 403, body = Problem, description = "A deploy token for a shell next to the agent"),
     (status = 404, body = Problem, description = "No such terminal"),
 ))]
-pub async fn kill(State(state): State<Shared>, ApiPath(p): ApiPath<TerminalPath>) -> ApiResult<StatusCode> {
+pub async fn kill(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<TerminalPath>) -> ApiResult<StatusCode> {
+    terminals::may_use(who.scope, &state.terminals.kind(&p.id)?)?;
     state.terminals.kill(&p.id)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -155,6 +155,8 @@ pub struct PortMapping {
 pub enum TokenScope {
     /// Every route.
     Admin,
+    /// Apps, deployments, logs and container shells; never agent shells or tokens.
+    Deploy,
     /// Only routes that change nothing.
     Read,
 }
@@ -163,6 +165,7 @@ impl TokenScope {
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Admin => "admin",
+            TokenScope::Deploy => "deploy",
             TokenScope::Read => "read",
         }
     }
@@ -173,8 +176,9 @@ impl std::str::FromStr for TokenScope {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "admin" => Ok(TokenScope::Admin),
+            "deploy" => Ok(TokenScope::Deploy),
             "read" => Ok(TokenScope::Read),
-            other => Err(format!("unknown token scope {other:?}: expected admin or read")),
+            other => Err(format!("unknown token scope {other:?}: expected admin, deploy or read")),
         }
     }
 }

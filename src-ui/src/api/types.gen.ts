@@ -87,7 +87,7 @@ status: string, ports: Array<PortMapping>, };
 
 export type PortMapping = { private_port: number, public_port: number | null, ip: string | null, protocol: string, };
 
-export type TokenScope = "admin" | "read";
+export type TokenScope = "admin" | "deploy" | "read";
 
 export type AppName = string;
 

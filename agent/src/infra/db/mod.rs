@@ -98,6 +98,20 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE apps ADD COLUMN bind_allow TEXT NOT NULL DEFAULT '[]';",
     // 6: a pull step's log lines carry their progress, typed (JSON).
     "ALTER TABLE deployment_log ADD COLUMN pull TEXT;",
+    // 7: the deploy scope (SQLite cannot change a CHECK: the table is rebuilt).
+    "CREATE TABLE tokens_new (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('admin', 'deploy', 'read')),
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+    );
+    INSERT INTO tokens_new SELECT id, name, scope, hash, created_at, last_used_at, revoked_at FROM tokens;
+    DROP TABLE tokens;
+    ALTER TABLE tokens_new RENAME TO tokens;
+    CREATE UNIQUE INDEX tokens_active_name ON tokens(name) WHERE revoked_at IS NULL;",
 ];
 
 /// A database call that failed.
@@ -188,6 +202,29 @@ mod tests {
         let db = Db::open(&path).expect("second open");
         let v: usize = db.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("v");
         assert_eq!(v, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn tokens_survive_the_deploy_scope_migration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        {
+            let mut c = Connection::open(&path).expect("open");
+            for (i, sql) in MIGRATIONS.iter().enumerate().take(6) {
+                c.execute_batch(sql).expect("migration");
+                c.pragma_update(None, "user_version", i + 1).expect("version");
+            }
+            let tx = c.transaction().expect("tx");
+            tx.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('laptop', 'admin', 'h1', 1)", []).expect("token");
+            tx.commit().expect("commit");
+        }
+        let db = Db::open(&path).expect("migrated");
+        let c = db.conn();
+        let (name, scope): (String, String) = c.query_row("SELECT name, scope FROM tokens", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("kept");
+        assert_eq!((name.as_str(), scope.as_str()), ("laptop", "admin"));
+        c.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('ci', 'deploy', 'h2', 2)", []).expect("deploy scope");
+        assert!(c.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('x', 'root', 'h3', 3)", []).is_err(), "other scopes are refused");
+        assert!(c.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('laptop', 'read', 'h4', 4)", []).is_err(), "one active token per name");
     }
 
     #[test]

@@ -18,10 +18,10 @@ pub struct TokenRow {
 
 fn scope_from_db(s: &str) -> TokenScope {
     // The CHECK constraint admits only these; anything else reads as the weakest scope.
-    if s == "admin" {
-        TokenScope::Admin
-    } else {
-        TokenScope::Read
+    match s {
+        "admin" => TokenScope::Admin,
+        "deploy" => TokenScope::Deploy,
+        _ => TokenScope::Read,
     }
 }
 

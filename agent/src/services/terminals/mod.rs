@@ -51,6 +51,29 @@ pub enum TerminalError {
     NoContainer(String),
     #[error("starting the terminal: {0}")]
     Start(String),
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// Which tokens may open, watch or end which sessions: a shell next to the
+/// agent is for admin tokens only; a container's shell also for deploy
+/// tokens; read tokens only list them (without the commands' arguments).
+pub fn may_use(scope: appos_proto::TokenScope, kind: &str) -> Result<(), TerminalError> {
+    use appos_proto::TokenScope::*;
+    match (scope, kind) {
+        (Admin, _) | (Deploy, "exec") => Ok(()),
+        (Deploy, _) => Err(TerminalError::Forbidden("a shell next to the agent needs an admin token".into())),
+        (Read, _) => Err(TerminalError::Forbidden("terminals need an admin or deploy token".into())),
+    }
+}
+
+/// A session as a token of `scope` may see it: read tokens do not see the
+/// command's arguments (they may hold secrets).
+pub fn seen_by(mut t: Terminal, scope: appos_proto::TokenScope) -> Terminal {
+    if scope == appos_proto::TokenScope::Read {
+        t.command.truncate(1);
+    }
+    t
 }
 
 enum Resizer {
@@ -242,6 +265,11 @@ impl Terminals {
 
     pub fn get(&self, id: &str) -> Result<Arc<Session>, TerminalError> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned().ok_or_else(|| TerminalError::NotFound(id.to_string()))
+    }
+
+    /// The kind (`shell` or `exec`) of a session.
+    pub fn kind(&self, id: &str) -> Result<String, TerminalError> {
+        Ok(self.get(id)?.snapshot().kind)
     }
 
     pub fn info(&self, id: &str) -> Result<Terminal, TerminalError> {
@@ -586,4 +614,24 @@ async fn open_exec(
         s.finish(code);
     });
     Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appos_proto::TokenScope;
+
+    #[test]
+    fn who_may_use_which_session() {
+        for (scope, kind, allowed) in [
+            (TokenScope::Admin, "shell", true),
+            (TokenScope::Admin, "exec", true),
+            (TokenScope::Deploy, "exec", true),
+            (TokenScope::Deploy, "shell", false),
+            (TokenScope::Read, "exec", false),
+            (TokenScope::Read, "shell", false),
+        ] {
+            assert_eq!(may_use(scope, kind).is_ok(), allowed, "{scope:?} {kind}");
+        }
+    }
 }
