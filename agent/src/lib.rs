@@ -3,7 +3,7 @@
 //! Layers, each importing only those below it (`tests/tidy.rs` enforces it):
 //!
 //! - `http`: the router, the token gate, extractors, problem JSON, OpenAPI,
-//!   and one thin route file per area. The only module that knows axum.
+//!   and one thin route file per area. The only module that knows the web framework.
 //! - `services`: what the agent does (apps, versions, deployments, tasks,
 //!   catalog, events, logs, terminals, tokens). They take the shared
 //!   [`state::AgentState`] and return [`error::AgentError`] (or an error of

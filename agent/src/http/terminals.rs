@@ -62,7 +62,7 @@ pub async fn attach(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     // Typing into a terminal is writing, whatever the HTTP method.
-    terminals::may_use(who.scope, &state.terminals.kind(&p.id)?)?;
+    terminals::may_use(who.scope, &state.terminals.info(&p.id)?.kind)?;
     let session = state.terminals.get(&p.id)?;
     let ws = super::extract::websocket(ws)?;
     Ok(ws.max_message_size(1 << 20).on_upgrade(move |socket| serve_viewer(session, socket)).into_response())
@@ -75,7 +75,7 @@ pub async fn attach(
     (status = 404, body = Problem, description = "No such terminal"),
 ))]
 pub async fn kill(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<TerminalPath>) -> ApiResult<StatusCode> {
-    terminals::may_use(who.scope, &state.terminals.kind(&p.id)?)?;
+    terminals::may_use(who.scope, &state.terminals.info(&p.id)?.kind)?;
     state.terminals.kill(&p.id)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -109,13 +109,7 @@ impl<'de> Deserialize<'de> for AppAction {
                 f.write_str("start, stop, restart or update")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AppAction, E> {
-                match v {
-                    "start" => Ok(AppAction::Start),
-                    "stop" => Ok(AppAction::Stop),
-                    "restart" => Ok(AppAction::Restart),
-                    "update" => Ok(AppAction::Update),
-                    other => Err(E::unknown_variant(other, NAMES)),
-                }
+                AppAction::ALL.into_iter().find(|a| a.as_str() == v).ok_or_else(|| E::unknown_variant(v, NAMES))
             }
         }
         d.deserialize_str(Visitor)
@@ -123,6 +117,8 @@ impl<'de> Deserialize<'de> for AppAction {
 }
 
 impl AppAction {
+    pub const ALL: [AppAction; 4] = [AppAction::Start, AppAction::Stop, AppAction::Restart, AppAction::Update];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AppAction::Start => "start",
@@ -465,7 +461,9 @@ macro_rules! define_agent_call {
         impl AgentCall {
             /// The call's name on the wire (`list_apps`).
             pub fn name(&self) -> String {
-                serde_json::to_value(self).ok().and_then(|v| v.get("call").and_then(|c| c.as_str()).map(str::to_string)).unwrap_or_default()
+                match self {
+                    $(AgentCall::$variant(_) => snake_case(stringify!($variant)),)*
+                }
             }
 
             /// Its method and path, for logs.
@@ -481,11 +479,7 @@ macro_rules! define_agent_call {
             let cfg = ts_rs::Config::default();
             let mut out = String::from("export type AgentCallResponse = {\n");
             $(
-                let name = serde_json::to_value(AgentCall::$variant(example::<$ty>()))
-                    .ok()
-                    .and_then(|v| v.get("call").and_then(|c| c.as_str()).map(str::to_string))
-                    .unwrap_or_default();
-                out.push_str(&format!("  {name}: {};\n", <<$ty as Call>::Response as TS>::name(&cfg)));
+                out.push_str(&format!("  {}: {};\n", snake_case(stringify!($variant)), <<$ty as Call>::Response as TS>::name(&cfg)));
             )*
             out.push_str("};\n");
             out
@@ -535,21 +529,16 @@ pub fn typescript_call_declarations() -> String {
     out
 }
 
-/// A value of a call type, only to learn its variant's name.
-fn example<T: DeserializeOwned>() -> T {
-    // Every field of every call has a default or a simple value that this JSON satisfies.
-    let candidates = [
-        serde_json::json!({}),
-        serde_json::json!({"app": "a", "version": 1, "from": 1, "to": 2, "id": "x", "action": "start", "project": "a", "name": "a", "compose": "",
-            "request": {"compose": "", "version": 1}, "query": {}}),
-        serde_json::json!({"request": {"shell": {}}}),
-    ];
-    for c in candidates {
-        if let Ok(v) = serde_json::from_value(c) {
-            return v;
+/// `ListApps` → `list_apps`: a variant's name on the wire (serde's `snake_case` rule).
+fn snake_case(variant: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
         }
+        out.push(c.to_ascii_lowercase());
     }
-    panic!("no example value for a call type")
+    out
 }
 
 #[cfg(test)]
@@ -583,6 +572,9 @@ mod tests {
         assert!(e.to_string().contains(AppName::RULE), "{e}");
         let unit: AgentCall = serde_json::from_value(serde_json::json!({"call": "list_apps", "args": {}})).expect("call");
         assert_eq!(unit.describe(), "GET /v1/apps");
+        // The name the enum carries is the one serde puts on the wire.
+        let wire = serde_json::to_value(&unit).expect("json");
+        assert_eq!(wire["call"], unit.name());
     }
 
     #[test]

@@ -267,11 +267,6 @@ impl Terminals {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned().ok_or_else(|| TerminalError::NotFound(id.to_string()))
     }
 
-    /// The kind (`shell` or `exec`) of a session.
-    pub fn kind(&self, id: &str) -> Result<String, TerminalError> {
-        Ok(self.get(id)?.snapshot().kind)
-    }
-
     pub fn info(&self, id: &str) -> Result<Terminal, TerminalError> {
         Ok(self.get(id)?.snapshot())
     }
