@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use appos_client::Client;
 use appos_proto::calls::*;
-use appos_proto::{AppAction, AppName, DeployRequest, Deployment, DeploymentState, StepState};
+use appos_proto::{AppAction, AppName, ComposeCheckRequest, DeployRequest, Deployment, DeploymentState, HostAccess, StepState};
 use clap::Args;
 
 use crate::{output, Output};
@@ -35,6 +35,27 @@ pub struct DeployArgs {
     /// Print the deployment id and return at once.
     #[arg(long)]
     detach: bool,
+    /// Grant the host access the file asks for (bind mounts outside the
+    /// app's folder, the Docker socket, privileged, ...): the list is printed.
+    #[arg(long)]
+    pub allow_host_access: bool,
+}
+
+/// The host access a compose file (or template) asks for and its app does
+/// not hold yet, printed as it is granted; empty unless `allow`.
+pub async fn grant(client: &Client, allow: bool, name: &AppName, compose: &str, catalog: Option<&appos_proto::CatalogDeploy>, env: Option<BTreeMap<String, String>>) -> anyhow::Result<Vec<HostAccess>> {
+    if !allow {
+        return Ok(Vec::new());
+    }
+    let check = client.call(&ComposeCheckRequest { name: name.clone(), compose: compose.to_string(), catalog: catalog.cloned(), env }).await?;
+    let new: Vec<_> = check.host_access.into_iter().filter(|n| !n.granted).collect();
+    if !new.is_empty() {
+        eprintln!("granting host access to {name}:");
+        for n in &new {
+            eprintln!("  - {}", n.description);
+        }
+    }
+    Ok(new.into_iter().map(|n| n.access).collect())
 }
 
 fn read_env(path: &PathBuf) -> anyhow::Result<BTreeMap<String, String>> {
@@ -63,7 +84,8 @@ pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::R
     };
     let name = args.name.clone().or_else(|| args.catalog_id.clone()).unwrap_or_default();
     let name = AppName::parse(&name).with_context(|| format!("cannot name an app {name:?}"))?;
-    let accepted = client.call(&DeployRequest { name, compose, env, message: args.message, catalog }).await?;
+    let allow_host_access = grant(client, args.allow_host_access, &name, &compose, catalog.as_ref(), Some(env.clone())).await?;
+    let accepted = client.call(&DeployRequest { name, compose, env, message: args.message, catalog, allow_host_access }).await?;
     if !accepted.generated.is_empty() && out == Output::Table {
         eprintln!("generated secrets (shown this once; they are in the app's .env on the server):");
         for (k, v) in &accepted.generated {
@@ -294,6 +316,26 @@ pub async fn history(client: &Client, app: &AppName, out: Output) -> anyhow::Res
             for v in &vs {
                 let when = time_of(v.created_at);
                 println!("v{:<4} {when}  {:<24} {}", v.version, v.author, v.message);
+                for a in &v.host_access {
+                    println!("      host access: {}", a.describe());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The audit log, newest first.
+pub async fn audit(client: &Client, app: Option<AppName>, out: Output) -> anyhow::Result<()> {
+    let entries = client.call(&ListAudit { app, before: None, limit: None }).await?;
+    match out {
+        Output::Json => output::json(&entries),
+        Output::Table => {
+            for e in &entries {
+                println!("{:<6} {}  {:<16} {:<20} {:<16} {}", e.id, time_of(e.at), e.actor, e.action, e.app.as_deref().unwrap_or("-"), e.detail);
+                for a in &e.host_access {
+                    println!("       granted: {}", a.describe());
+                }
             }
             Ok(())
         }
@@ -308,8 +350,9 @@ pub fn time_of(secs: i64) -> String {
 }
 
 /// Saves a version; with `deploy`, follows its deployment.
-pub async fn save(client: &Client, app: &AppName, compose: String, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
-    let request = appos_proto::SaveVersionRequest { compose, env: None, message, deploy };
+pub async fn save(client: &Client, app: &AppName, compose: String, message: Option<String>, deploy: bool, allow: bool, out: Output) -> anyhow::Result<()> {
+    let allow_host_access = grant(client, allow, app, &compose, None, None).await?;
+    let request = appos_proto::SaveVersionRequest { compose, env: None, message, deploy, allow_host_access };
     let saved = client.call(&SaveVersion { app: app.clone(), request }).await?;
     if out == Output::Table {
         eprintln!("saved {} version {}", saved.app, saved.version);
@@ -323,7 +366,7 @@ pub async fn save(client: &Client, app: &AppName, compose: String, message: Opti
 
 /// Opens the latest compose file in $EDITOR (else $VISUAL, else vi) and
 /// saves what comes back as a new version, unless nothing changed.
-pub async fn edit(client: &Client, app: &AppName, message: Option<String>, deploy: bool, out: Output) -> anyhow::Result<()> {
+pub async fn edit(client: &Client, app: &AppName, message: Option<String>, deploy: bool, allow: bool, out: Output) -> anyhow::Result<()> {
     let latest = client.call(&ListVersions { app: app.clone() }).await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("{app} has no versions"))?;
     let current = client.call(&GetVersion { app: app.clone(), version: latest.version }).await?.compose;
     let dir = tempfile_dir()?;
@@ -343,7 +386,7 @@ pub async fn edit(client: &Client, app: &AppName, message: Option<String>, deplo
         eprintln!("no change; nothing was saved");
         return Ok(());
     }
-    save(client, app, edited, message, deploy, out).await
+    save(client, app, edited, message, deploy, allow, out).await
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -352,8 +395,15 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-pub async fn rollback(client: &Client, app: &AppName, version: u32, pin_digests: bool, out: Output) -> anyhow::Result<()> {
-    let saved = client.call(&RollbackApp { app: app.clone(), request: appos_proto::RollbackRequest { version, pin_digests } }).await?;
+pub async fn rollback(client: &Client, app: &AppName, version: u32, pin_digests: bool, allow: bool, out: Output) -> anyhow::Result<()> {
+    let allow_host_access = if allow {
+        let old = client.call(&GetVersion { app: app.clone(), version }).await?;
+        grant(client, true, app, &old.compose, None, None).await?
+    } else {
+        Vec::new()
+    };
+    let request = appos_proto::RollbackRequest { version, pin_digests, allow_host_access };
+    let saved = client.call(&RollbackApp { app: app.clone(), request }).await?;
     if out == Output::Table {
         eprintln!("rolling {app} back to version {version} as version {}", saved.version);
     }

@@ -90,6 +90,9 @@ enum Command {
         message: Option<String>,
         #[arg(long)]
         deploy: bool,
+        /// Grant the host access the file asks for beyond what the app holds (the list is printed).
+        #[arg(long)]
+        allow_host_access: bool,
     },
     /// Edit the compose file in $EDITOR; saving it makes a new version.
     Edit {
@@ -99,6 +102,9 @@ enum Command {
         /// Deploy the new version.
         #[arg(long)]
         deploy: bool,
+        /// Grant the host access the file asks for beyond what the app holds (the list is printed).
+        #[arg(long)]
+        allow_host_access: bool,
     },
     /// Deploy version N's compose file and .env again, as a new version.
     Rollback {
@@ -108,6 +114,9 @@ enum Command {
         /// Run exactly the images VERSION last ran with (by digest), not what its tags point to now.
         #[arg(long)]
         pin_digests: bool,
+        /// Grant the host access the file asks for beyond what the app holds (the list is printed).
+        #[arg(long)]
+        allow_host_access: bool,
     },
     /// Deploy the latest version again.
     Redeploy { app: AppName },
@@ -135,6 +144,12 @@ enum Command {
     },
     /// The server's API tokens: name, scope, created, last used, revoked (never the secrets; admin tokens only).
     Tokens,
+    /// Who changed what, newest first, with the host access each change granted.
+    Audit {
+        /// Only this app's entries.
+        #[arg(long)]
+        app: Option<AppName>,
+    },
     /// Manage a compose project started outside AppOS: its compose files become version 1 (nothing restarts).
     Adopt {
         /// The compose project name (see `appos list`).
@@ -253,6 +268,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("appos: {}", one_line(&e));
+            if needs_host_access(&e) {
+                eprintln!("appos: run it again with --allow-host-access to grant what it asks for");
+            }
             ExitCode::from(exit_code(&e))
         }
     }
@@ -260,6 +278,11 @@ fn main() -> ExitCode {
 
 fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
+}
+
+/// Whether the agent refused a file for host access nobody granted.
+fn needs_host_access(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<ClientError>(), Some(ClientError::Api(p)) if p.errors.iter().any(|f| f.message.starts_with("needs host access")))
 }
 
 /// Distinct codes for the failures scripts branch on (`ErrorClass::exit_code`).
@@ -331,14 +354,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", client(&profiles, cli.server.as_deref()).await?.call(&DiffVersions { app, from, to }).await?);
             Ok(())
         }
-        Command::SetCompose { app, file, message, deploy: d } => {
+        Command::SetCompose { app, file, message, deploy: d, allow_host_access } => {
             let compose = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-            deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, compose, message, d, cli.output).await
+            deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, compose, message, d, allow_host_access, cli.output).await
         }
-        Command::Edit { app, message, deploy: d } => deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, cli.output).await,
-        Command::Rollback { app, to, pin_digests } => {
-            deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, cli.output).await
+        Command::Edit { app, message, deploy: d, allow_host_access } => {
+            deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, allow_host_access, cli.output).await
         }
+        Command::Rollback { app, to, pin_digests, allow_host_access } => {
+            deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, allow_host_access, cli.output).await
+        }
+        Command::Audit { app } => deploy::audit(&client(&profiles, cli.server.as_deref()).await?, app, cli.output).await,
         Command::Exec { app, service, command } => term::exec(&client(&profiles, cli.server.as_deref()).await?, &app, service, command).await,
         Command::Shell => term::shell(&client(&profiles, cli.server.as_deref()).await?).await,
         Command::Ssh { server } => term::ssh(&client(&profiles, server.as_deref().or(cli.server.as_deref())).await?).await,

@@ -197,6 +197,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         message: None,
         catalog: None,
+        allow_host_access: Vec::new(),
     };
     let big = format!("{ok_compose}# {}\n", "x".repeat(10 * 1024 * 1024));
     // Each case: the request, the one field refused, and the start of its message.
@@ -206,12 +207,20 @@ async fn hostile_input_is_refused_and_changes_nothing() {
         (req("okname3", "services: [\n", &[]), "compose", "not valid YAML: ".into()),
         (req("okname4", "services:\n  web:\n    image: x\n    ports: [\"notaport\"]\n", &[]), "compose", "the compose tool refused the file: ".into()),
         (req("okname5", &big, &[]), "compose", format!("the compose file is {} bytes; the limit is 1048576", big.len())),
-        (req("okname6", "services:\n  web:\n    image: x\n    volumes: [\"/etc:/host-etc\"]\n", &[]), "services.web.volumes[0]", "\"/etc\" is outside the app's directory".into()),
-        (req("okname7", "services:\n  web:\n    image: x\n    volumes: [\"../../:/up\"]\n", &[]), "services.web.volumes[0]", "\"../../\" leaves the app's directory".into()),
+        (
+            req("okname6", "services:\n  web:\n    image: x\n    volumes: [\"/etc:/host-etc\"]\n", &[]),
+            "services.web.volumes[0]",
+            "needs host access that was not granted: web can read and write /etc on the server".into(),
+        ),
+        (
+            req("okname7", "services:\n  web:\n    image: x\n    volumes: [\"../../:/up\"]\n", &[]),
+            "services.web.volumes[0]",
+            format!("needs host access that was not granted: web can read and write {} on the server", env.agent.data.path().display()),
+        ),
         (
             req("okname8", "services:\n  web:\n    image: x\n    volumes:\n      - type: bind\n        source: /var/run/docker.sock\n        target: /s\n", &[]),
             "services.web.volumes[0]",
-            "\"/var/run/docker.sock\" is outside the app's directory".into(),
+            "needs host access that was not granted: web controls Docker through /var/run/docker.sock, which is root on the server".into(),
         ),
     ];
     for (r, field, message) in cases {
@@ -276,7 +285,7 @@ async fn deployments_survive_agent_crashes() {
     let crash_points = [rng.below(20), rng.below(20), rng.below(20)];
 
     for (i, name) in names.iter().enumerate() {
-        let req = DeployRequest { name: AppName::parse(name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None };
+        let req = DeployRequest { name: AppName::parse(name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, allow_host_access: Vec::new() };
         // A request cut by a crash is sent again; if the first one went
         // through, the second one says the app exists.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -611,7 +620,7 @@ async fn two_deploys_of_one_app_run_one_after_the_other() {
     let name = support::unique("serial");
     let _p = env.project(&name);
     let app = AppName::parse(&name).expect("name");
-    let req = DeployRequest { name: app.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None };
+    let req = DeployRequest { name: app.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, allow_host_access: Vec::new() };
     let first = c.call(&req).await.expect("deploy");
     let again = RedeployApp { app };
     let (a, b) = tokio::join!(c.call(&again), c.call(&again));
@@ -774,7 +783,7 @@ async fn the_event_stream_carries_progress_and_resumes() {
         tokio::spawn(async move { c.events(0, move |e| tx.send(e).is_ok()).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let req = DeployRequest { name: AppName::parse(&name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None };
+    let req = DeployRequest { name: AppName::parse(&name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, allow_host_access: Vec::new() };
     c.call(&req).await.expect("deploy");
 
     let mut seen = Vec::new();
@@ -882,6 +891,11 @@ fn adopt_a_stack_started_by_hand() {
     assert_eq!(vs.len(), 1);
     assert!(vs[0].message.starts_with("adopted from "), "{}", vs[0].message);
     assert!(!vs[0].digests.is_empty(), "the images it runs are recorded");
+    // Its mounts outside the app's directory are recorded as granted.
+    let bind = |p: &Path| appos_proto::HostAccess::new(appos_proto::HostAccessKind::Bind, "web", p.display().to_string());
+    let mut held = vec![bind(&stack.path().join("html")), bind(outside.path())];
+    held.sort();
+    assert_eq!(vs[0].host_access, held);
     let app_dir = env.agent.data.path().join("apps").join(&name);
     let saved = std::fs::read_to_string(app_dir.join("compose.yml")).expect("compose.yml");
     assert!(saved.contains("${NAP}"), "variables stay variables: {saved}");
@@ -898,7 +912,12 @@ fn adopt_a_stack_started_by_hand() {
     let bad = stack.path().join("bad.yml");
     std::fs::write(&bad, saved.replace("- ./html:/html", "- /etc:/host-etc").replace(&format!("{}/html:/html", stack.path().display()), "/etc:/host-etc")).expect("write");
     let o = env.appos(&["set-compose", &name, "-f", &bad.display().to_string()]);
-    assert!(!o.status.success() && text(&o).contains("/etc"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("services.web.volumes[1]: needs host access that was not granted: web can read and write /etc on the server\nappos: run it again with --allow-host-access"),
+        "{}",
+        text(&o)
+    );
 
     let o = env.appos(&["restart", &name]);
     assert!(o.status.success(), "{}", text(&o));

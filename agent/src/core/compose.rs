@@ -1,10 +1,9 @@
 //! Compose files as AppOS accepts them: parsed and checked before anything is
-//! written (size, shape, service names, images, bind mounts inside the app's
-//! own directory, `.env` keys and values). Pure: running the compose tool is
-//! `infra::compose`.
+//! written (size, shape, service names, images, `.env` keys and values).
+//! Pure: running the compose tool is `infra::compose`; what a file may reach
+//! on the server is `core::host_access`.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path};
 
 use appos_proto::FieldError;
 use serde_yaml_ng::Value;
@@ -53,89 +52,20 @@ pub fn check_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
     out
 }
 
-/// Resolves a bind-mount source against the app directory and checks that it
-/// stays inside it, unless it is one of the `allowed` sources (the bind
-/// mounts an adopted stack already had). Returns the error message when not.
-fn check_bind_source(source: &str, allowed: &[String]) -> Result<(), String> {
-    if allowed.iter().any(|a| a.trim_end_matches('/') == source.trim_end_matches('/')) {
-        return Ok(());
-    }
-    if source.starts_with('~') {
-        return Err(format!("{source:?}: home-directory paths are not allowed; use a path inside the app's directory (./...)"));
-    }
-    let p = Path::new(source);
-    if p.is_absolute() {
-        return Err(format!("{source:?} is outside the app's directory; bind mounts must stay inside it (use ./...) or use a named volume"));
-    }
-    let mut depth: i32 = 0;
-    for c in p.components() {
-        match c {
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return Err(format!("{source:?} leaves the app's directory"));
-        }
-    }
-    Ok(())
-}
-
-/// The source of a short-syntax volume (`SRC:DST[:MODE]`) when it is a bind mount.
-fn short_bind_source(spec: &str) -> Option<&str> {
-    let (src, _) = spec.split_once(':')?;
-    (src.starts_with('/') || src.starts_with('.') || src.starts_with('~')).then_some(src)
-}
-
-/// The bind-mount sources of a service's `volumes`, with their index.
-fn bind_sources_of(svc: &serde_yaml_ng::Mapping) -> Vec<(usize, String)> {
-    let Some(vols) = svc.get("volumes").and_then(Value::as_sequence) else { return Vec::new() };
-    vols.iter()
-        .enumerate()
-        .filter_map(|(i, v)| {
-            let source = match v {
-                Value::String(s) => short_bind_source(s).map(str::to_string),
-                Value::Mapping(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
-                    Some(m.get("source").and_then(Value::as_str).unwrap_or("").to_string())
-                }
-                _ => None,
-            };
-            source.map(|s| (i, s))
-        })
-        .collect()
-}
-
-/// Every bind-mount source in a compose file, each once, sorted.
-pub fn bind_sources(yaml: &str) -> Vec<String> {
-    let doc: Value = serde_yaml_ng::from_str(yaml).unwrap_or(Value::Null);
-    let mut out: Vec<String> = doc
-        .get("services")
-        .and_then(Value::as_mapping)
-        .into_iter()
-        .flat_map(|m| m.values())
-        .filter_map(Value::as_mapping)
-        .flat_map(|svc| bind_sources_of(svc).into_iter().map(|(_, s)| s))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Parses and checks a compose file. All problems are reported at once.
+/// Parses and checks a compose file's shape: services with valid names and
+/// an image each. All problems are reported at once. What it may reach on
+/// the server is judged on the resolved model (`core::host_access`).
 pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
-    inspect_allowing(yaml, &[])
-}
-
-/// [`inspect`], with bind mounts of exactly the `allowed` sources accepted
-/// wherever they are (an adopted stack's own mounts).
-pub fn inspect_allowing(yaml: &str, allowed: &[String]) -> Result<ComposeSummary, Vec<FieldError>> {
     if yaml.len() > MAX_COMPOSE_BYTES {
         return Err(vec![err("compose", format!("the compose file is {} bytes; the limit is {MAX_COMPOSE_BYTES}", yaml.len()))]);
     }
-    let doc: Value = match serde_yaml_ng::from_str(yaml) {
+    let mut doc: Value = match serde_yaml_ng::from_str(yaml) {
         Ok(v) => v,
         Err(e) => return Err(vec![err("compose", format!("not valid YAML: {e}"))]),
     };
+    if let Err(e) = doc.apply_merge() {
+        return Err(vec![err("compose", format!("the merge keys (<<) cannot be applied: {e}"))]);
+    }
     let Some(top) = doc.as_mapping() else {
         return Err(vec![err("compose", "a compose file is a YAML mapping with a `services` key")]);
     };
@@ -169,21 +99,6 @@ pub fn inspect_allowing(yaml: &str, allowed: &[String]) -> Result<ComposeSummary
                 summary.insert(name.to_string(), img.to_string());
             }
             _ => errors.push(err(format!("{field}.image"), "each service needs an image, e.g. `nginx:1.27`")),
-        }
-        for (i, src) in bind_sources_of(svc) {
-            if let Err(e) = check_bind_source(&src, allowed) {
-                errors.push(err(format!("{field}.volumes[{i}]"), e));
-            }
-        }
-        let env_files: Vec<&str> = match svc.get("env_file") {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Sequence(seq)) => seq.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        for f in env_files {
-            if let Err(e) = check_bind_source(f, allowed) {
-                errors.push(err(format!("{field}.env_file"), e));
-            }
         }
     }
     if errors.is_empty() {
@@ -276,23 +191,9 @@ mod tests {
 
     #[test]
     fn reports_every_problem() {
-        let errs = inspect(
-            "services:\n  web:\n    build: .\n    volumes: [\"/etc:/host-etc\", \"../x:/x\", \"~/k:/k\"]\n  db:\n    image: mariadb\n    volumes:\n      - type: bind\n        source: /var/run/docker.sock\n        target: /s\n    env_file: ../secrets.env\n",
-        )
-        .expect_err("invalid");
+        let errs = inspect("services:\n  web:\n    build: .\n  db:\n    image: 'two words'\n  ok:\n    image: mariadb\n").expect_err("invalid");
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "services.web.build",
-                "services.web.image",
-                "services.web.volumes[0]",
-                "services.web.volumes[1]",
-                "services.web.volumes[2]",
-                "services.db.volumes[0]",
-                "services.db.env_file"
-            ]
-        );
+        assert_eq!(fields, ["services.web.build", "services.web.image", "services.db.image"]);
     }
 
     #[test]
@@ -342,19 +243,6 @@ mod tests {
         let errs = check_env(&env);
         assert_eq!(errs.len(), 2);
         assert_eq!(render_env(&BTreeMap::from([("A".to_string(), "1".to_string())])), "A=1\n");
-    }
-
-    #[test]
-    fn allowed_bind_sources_are_exact() {
-        let yaml = "services:\n  web:\n    image: x\n    volumes: [\"/srv/site/html:/html\", \"./data:/data\"]\n";
-        assert_eq!(bind_sources(yaml), ["./data", "/srv/site/html"]);
-        assert!(inspect(yaml).is_err());
-        assert!(inspect_allowing(yaml, &["/srv/site/html/".to_string()]).is_ok());
-        // Only that source: a neighbour or a parent is still refused.
-        for other in ["/srv/site", "/srv/site/html2", "/etc"] {
-            let y = yaml.replace("/srv/site/html:", &format!("{other}:"));
-            assert!(inspect_allowing(&y, &["/srv/site/html".to_string()]).is_err(), "{other}");
-        }
     }
 
     #[test]

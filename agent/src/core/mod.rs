@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod compose;
+pub mod host_access;
 pub mod pull;
 pub mod readiness;
 pub mod reconcile;

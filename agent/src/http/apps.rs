@@ -94,8 +94,8 @@ pub async fn adopt(State(state): State<Shared>, Extension(who): Extension<Princi
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn redeploy(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
-    Ok((StatusCode::ACCEPTED, Json(versions::redeploy(&state, &p.app).await?)))
+pub async fn redeploy(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<AppPath>) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
+    Ok((StatusCode::ACCEPTED, Json(versions::redeploy(&state, &who, &p.app).await?)))
 }
 
 /// `start`, `stop`, `restart` or `update` (pull newer images, recreate), queued like a deployment.
@@ -104,8 +104,8 @@ pub async fn redeploy(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>)
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn action(State(state): State<Shared>, ApiPath(p): ApiPath<ActionPath>) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    Ok((StatusCode::ACCEPTED, Json(versions::action(&state, &p.app, p.action).await?)))
+pub async fn action(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<ActionPath>) -> ApiResult<(StatusCode, Json<Deployment>)> {
+    Ok((StatusCode::ACCEPTED, Json(versions::action(&state, &who, &p.app, p.action).await?)))
 }
 
 /// Takes the app down and forgets it; its volumes are kept unless `volumes=true`.
@@ -114,8 +114,8 @@ pub async fn action(State(state): State<Shared>, ApiPath(p): ApiPath<ActionPath>
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn delete(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>, ApiQuery(q): ApiQuery<DeleteQuery>) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    Ok((StatusCode::ACCEPTED, Json(versions::delete(&state, &p.app, q.volumes).await?)))
+pub async fn delete(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<AppPath>, ApiQuery(q): ApiQuery<DeleteQuery>) -> ApiResult<(StatusCode, Json<Deployment>)> {
+    Ok((StatusCode::ACCEPTED, Json(versions::delete(&state, &who, &p.app, q.volumes).await?)))
 }
 
 /// What the app's containers print, as JSON lines: from all services or

@@ -4,6 +4,7 @@
 //! file per area that turns a request into a service call.
 
 mod apps;
+mod audit;
 mod auth;
 mod catalog;
 mod deployments;
@@ -61,6 +62,7 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(terminals::kill))
         .routes(routes!(terminals::attach))
         .routes(routes!(tokens::list))
+        .routes(routes!(audit::list))
 }
 
 /// The routes outside `/v1` (no token).

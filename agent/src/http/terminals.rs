@@ -36,8 +36,17 @@ pub struct TerminalPath {
 ))]
 pub async fn open(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<NewTerminal>) -> ApiResult<(StatusCode, Json<Terminal>)> {
     terminals::may_use(who.scope, if matches!(req, NewTerminal::Shell { .. }) { "shell" } else { "exec" })?;
+    if let NewTerminal::Exec { app, .. } = &req {
+        // A shell in a container that reaches the host reaches the host.
+        crate::services::apps::may_enter(&state, &who, app).await?;
+    }
     let t = state.terminals.open(&state.docker, req).await?;
     tracing::info!(terminal = %t.id, kind = %t.kind, app = ?t.app, token = %who.name, "terminal opened");
+    let detail = match (&t.app, &t.service) {
+        (Some(a), Some(s)) => format!("{} in {s} of {a}", t.kind),
+        _ => format!("{} next to the agent", t.kind),
+    };
+    crate::services::audit::record(&state, &who.name, "terminal.open", t.app.clone(), detail).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 

@@ -19,6 +19,15 @@ pub fn command(tool: &[String], app: &str, dir: &Path, args: &[&str]) -> Vec<Str
     argv
 }
 
+/// The argv that prints the model the compose tool resolves from `file`
+/// and `env_file` (variables substituted, merge keys, `extends` and
+/// `include` applied, relative paths made absolute against the file's folder).
+pub fn resolve_command(tool: &[String], app: &str, file: &Path, env_file: &Path) -> Vec<String> {
+    let mut argv: Vec<String> = tool.to_vec();
+    argv.extend(["-p".into(), app.into(), "-f".into(), file.display().to_string(), "--env-file".into(), env_file.display().to_string(), "config".into()]);
+    argv
+}
+
 /// The argv that merges a project's compose `files` into one (variables
 /// left as `${...}`, relative paths resolved against `workdir`).
 pub fn merged_config_command(tool: &[String], project: &str, files: &[PathBuf], workdir: &Path) -> Vec<String> {

@@ -4,10 +4,10 @@
 //! The files are merged by the compose tool itself (`config
 //! --no-interpolate`, so `${VARS}` stay and the project's `.env` is copied
 //! as the app's `.env`), which also turns relative bind mounts into absolute
-//! paths in the project's directory. Those bind mounts, and only those, are
-//! recorded as allowed for this app: later versions may keep them, but may
-//! not add new mounts outside the app's directory. The containers are left
-//! running; the next deployment recreates them from the app's directory.
+//! paths in the project's directory. The host access the stack has is
+//! recorded as granted to version 1: later versions may keep it, and need
+//! consent for more. The containers are left running; the next deployment
+//! recreates them from the app's directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,14 +70,17 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
         .map_err(|out| refuse(format!("the compose tool cannot read {name}'s files: {out}")))?;
     let env = read_project_env(&workdir).map_err(refuse)?;
 
-    // Its own bind mounts stay allowed; everything else is checked like a deploy.
-    let allowed = crate::core::compose::bind_sources(&compose_text);
-    let (staging, summary) = crate::services::apps::check_files(state, &name, &compose_text, &env, &allowed, Vec::new()).await?;
-    if let Err(e) = std::fs::rename(&staging, &dir) {
-        let _ = std::fs::remove_dir_all(&staging);
+    // Checked like a deploy; the host access it already has is granted as
+    // it stands (by an admin: what runs already reaches the host).
+    let checked = crate::services::apps::check_files(state, &name, &compose_text, &env, Vec::new()).await?;
+    let held: Vec<_> = checked.needs.iter().map(|n| n.access.clone()).collect();
+    crate::services::apps::consent(who, &checked.needs, &held, &[])?;
+    let host_access = checked.host_access();
+    let services = checked.summary.services.clone();
+    if let Err(e) = checked.install(&dir) {
         return Err(AgentError::refused(ProblemCode::AppExists, format!("cannot create {}: {e}", dir.display())));
     }
-    let digests = crate::services::tasks::deploy::image_digests(&state.docker, &summary.services).await;
+    let digests = crate::services::tasks::deploy::image_digests(&state.docker, &services).await;
 
     let message = format!("adopted from {}", workdir.display());
     let (n, author, now) = (name.to_string(), who.name.clone(), state.clock.now());
@@ -87,7 +90,7 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
             store::NewApp {
                 name: &n,
                 origin: store::Origin::Adopted,
-                bind_allow: &allowed,
+                host_access: &host_access,
                 compose: &compose_text,
                 env: &env,
                 digests: Some(&digests),

@@ -8,14 +8,15 @@ use futures_util::Stream;
 use crate::error::{AgentError, Result};
 use crate::infra::db::{self, deployments as store};
 use crate::infra::queue::{self, Queue as _, QueueError, TaskState};
+use crate::services::tokens::Principal;
 use crate::state::{AgentState, Shared};
 
-/// Records a deployment of `version` and queues it.
-pub async fn queue(state: &Shared, app: &AppName, version: u32, op: Operation, remove_volumes: bool) -> Result<String> {
+/// Records a deployment of `version` that `who` asked for, and queues it.
+pub async fn queue(state: &Shared, who: &Principal, app: &AppName, version: u32, op: Operation, remove_volumes: bool) -> Result<String> {
     let now = state.clock.now_ms();
     let id = queue::new_id(now);
-    let (i, a) = (id.clone(), app.to_string());
-    db::call(&state.db, move |db| store::insert(db, &i, &a, version, op, remove_volumes, now)).await?;
+    let (i, a, actor) = (id.clone(), app.to_string(), who.name.clone());
+    db::call(&state.db, move |db| store::insert(db, &i, &a, version, op, remove_volumes, &actor, now)).await?;
     enqueue(state, &id, app, op).await?;
     Ok(id)
 }

@@ -4,6 +4,7 @@
 
 pub mod adopt;
 pub mod apps;
+pub mod audit;
 pub mod catalog;
 pub mod deployments;
 pub mod docker_events;

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use appos_proto::{AppAction, AppName, AppVersion, AppVersionDetail, Deployment, FieldError, Operation, ProblemCode, RollbackRequest, SaveVersionRequest, VersionSaved};
+use appos_proto::{
+    AppAction, AppName, AppVersion, AppVersionDetail, Deployment, FieldError, HostAccess, Operation, ProblemCode, RollbackRequest, SaveVersionRequest, VersionSaved,
+};
 
 use crate::error::{AgentError, Result};
 use crate::infra::db::{self, versions::Version};
@@ -72,16 +74,35 @@ fn unified_diff(from: u32, a: &Version, to: u32, b: &Version) -> String {
     out
 }
 
-async fn save(state: &Shared, app: &AppName, who: &Principal, compose: String, env: BTreeMap<String, String>, message: String, deploy: bool) -> Result<VersionSaved> {
+/// A version to save: its content, and the host access the caller grants
+/// and an older version held (a rollback's target).
+struct Draft {
+    compose: String,
+    env: BTreeMap<String, String>,
+    message: String,
+    allow: Vec<HostAccess>,
+    held_before: Vec<HostAccess>,
+}
+
+async fn save(state: &Shared, app: &AppName, who: &Principal, d: Draft, deploy: bool) -> Result<VersionSaved> {
     let mut errors = Vec::new();
-    if message.len() > MAX_MESSAGE {
+    if d.message.len() > MAX_MESSAGE {
         errors.push(FieldError::new("message", format!("at most {MAX_MESSAGE} characters")));
     }
-    let (staging, _) = crate::services::apps::check_files(state, app, &compose, &env, &[], errors).await?;
-    let _ = std::fs::remove_dir_all(&staging);
+    let checked = crate::services::apps::check_files(state, app, &d.compose, &d.env, errors).await?;
+    // A version may keep what the current one holds; more needs consent again.
+    let mut held = crate::services::apps::held(state, app, &checked.needs).await?;
+    held.extend(d.held_before);
+    let granted = crate::services::apps::consent(who, &checked.needs, &held, &d.allow)?;
+    let host_access = checked.host_access();
+    drop(checked);
     let (a, author, now) = (app.to_string(), who.name.clone(), state.clock.now());
-    let v = db::call(&state.db, move |db| db::versions::save(db, &a, &compose, &env, &author, &message, now)).await?;
-    let deployment_id = if deploy { Some(deployments::queue(state, app, v, Operation::Deploy, false).await?) } else { None };
+    let v = db::call(&state.db, move |db| {
+        let new = db::versions::New { compose: &d.compose, env: &d.env, host_access: &host_access, author: &author, message: &d.message };
+        db::versions::save(db, &a, &new, &granted, now)
+    })
+    .await?;
+    let deployment_id = if deploy { Some(deployments::queue(state, who, app, v, Operation::Deploy, false).await?) } else { None };
     Ok(VersionSaved { app: app.to_string(), version: v, deployment_id })
 }
 
@@ -92,7 +113,8 @@ pub async fn create(state: &Shared, who: &Principal, app: &AppName, req: SaveVer
         Some(e) => e,
         None => latest(state, app).await?.env,
     };
-    save(state, app, who, req.compose, env, req.message.unwrap_or_default(), req.deploy).await
+    let draft = Draft { compose: req.compose, env, message: req.message.unwrap_or_default(), allow: req.allow_host_access, held_before: Vec::new() };
+    save(state, app, who, draft, req.deploy).await
 }
 
 /// Rolls back to version N: its compose file and `.env` become a new
@@ -113,30 +135,32 @@ pub async fn rollback(state: &Shared, who: &Principal, app: &AppName, req: Rollb
     } else {
         (old.compose, format!("rollback to version {}", req.version))
     };
-    save(state, app, who, compose, old.env, message, true).await
+    // What version N held was granted once; rolling back to it keeps that grant.
+    let draft = Draft { compose, env: old.env, message, allow: req.allow_host_access, held_before: old.meta.host_access };
+    save(state, app, who, draft, true).await
 }
 
 /// Deploys the latest version again (e.g. after a failed deployment).
-pub async fn redeploy(state: &Shared, app: &AppName) -> Result<VersionSaved> {
+pub async fn redeploy(state: &Shared, who: &Principal, app: &AppName) -> Result<VersionSaved> {
     ensure_managed(state, app).await?;
     let v = latest(state, app).await?.meta.version;
-    let id = deployments::queue(state, app, v, Operation::Deploy, false).await?;
+    let id = deployments::queue(state, who, app, v, Operation::Deploy, false).await?;
     Ok(VersionSaved { app: app.to_string(), version: v, deployment_id: Some(id) })
 }
 
 /// Start, stop, restart or update, queued like a deployment.
-pub async fn action(state: &Shared, app: &AppName, action: AppAction) -> Result<Deployment> {
+pub async fn action(state: &Shared, who: &Principal, app: &AppName, action: AppAction) -> Result<Deployment> {
     ensure_managed(state, app).await?;
     let v = latest(state, app).await?.meta.version;
-    let id = deployments::queue(state, app, v, action.operation(), false).await?;
+    let id = deployments::queue(state, who, app, v, action.operation(), false).await?;
     deployments::find(state, &id).await
 }
 
 /// Takes the app down and forgets it; its volumes are kept unless `volumes`.
-pub async fn delete(state: &Shared, app: &AppName, volumes: bool) -> Result<Deployment> {
+pub async fn delete(state: &Shared, who: &Principal, app: &AppName, volumes: bool) -> Result<Deployment> {
     ensure_managed(state, app).await?;
     let v = latest(state, app).await?.meta.version;
-    let id = deployments::queue(state, app, v, Operation::Delete, volumes).await?;
+    let id = deployments::queue(state, who, app, v, Operation::Delete, volumes).await?;
     deployments::find(state, &id).await
 }
 
@@ -146,7 +170,7 @@ mod tests {
 
     fn v(compose: &str, env: &[(&str, &str)]) -> Version {
         Version {
-            meta: AppVersion { version: 1, author: "t".into(), message: String::new(), created_at: 0, digests: BTreeMap::new() },
+            meta: AppVersion { version: 1, author: "t".into(), message: String::new(), created_at: 0, digests: BTreeMap::new(), host_access: Vec::new() },
             compose: compose.into(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }

@@ -259,6 +259,25 @@ pub struct ListDeployments {
     pub app: Option<AppName>,
 }
 
+/// `GET /v1/audit?app=&before=&limit=`: the audit log, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
+#[into_params(parameter_in = Query)]
+pub struct ListAudit {
+    /// Only this app's entries.
+    #[serde(default)]
+    #[param(value_type = Option<String>, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
+    pub app: Option<AppName>,
+    /// Only entries older than this id (the next page).
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
+    /// How many (default 100, at most 1000).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
 /// `GET /v1/deployments/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct GetDeployment {
@@ -390,6 +409,10 @@ call!(ListTerminals: Get -> Vec<Terminal>, |_c| "/v1/terminals".into());
 call!(OpenTerminal: Post -> Terminal, |_c| "/v1/terminals".into(), body |c| &c.request);
 call!(KillTerminal: Delete -> (), |c| format!("/v1/terminals/{}", encode(&c.id)), answer Empty);
 call!(ListTokens: Get -> Vec<TokenInfo>, |_c| "/v1/tokens".into());
+call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(
+    "/v1/audit{}",
+    query(&[("app", c.app.as_ref().map(|a| a.to_string())), ("before", c.before.map(|b| b.to_string())), ("limit", c.limit.map(|l| l.to_string()))])
+));
 
 impl StreamCall for FollowDeploymentLog {
     type Item = LogLine;
@@ -444,6 +467,7 @@ macro_rules! agent_calls {
             OpenTerminal(OpenTerminal),
             KillTerminal(KillTerminal),
             ListTokens(ListTokens),
+            ListAudit(ListAudit),
         }
     };
 }
@@ -510,6 +534,7 @@ pub fn typescript_call_declarations() -> String {
         GetTemplate::decl(&cfg),
         RefreshCatalog::decl(&cfg),
         ListDeployments::decl(&cfg),
+        ListAudit::decl(&cfg),
         GetDeployment::decl(&cfg),
         CancelDeployment::decl(&cfg),
         ListTerminals::decl(&cfg),

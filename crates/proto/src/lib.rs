@@ -12,11 +12,13 @@ use utoipa::ToSchema;
 
 pub mod calls;
 mod classify;
+pub mod host_access;
 mod names;
 mod problem;
 
 pub use calls::{AgentCall, AppAction, LogsQuery};
 pub use classify::ErrorClass;
+pub use host_access::{HostAccess, HostAccessKind, HostAccessNeed};
 pub use names::{AppName, InvalidName, ServiceName};
 pub use problem::{FieldError, Problem, ProblemCode};
 
@@ -266,6 +268,10 @@ pub struct DeployRequest {
     /// Why, for the history.
     #[serde(default)]
     pub message: Option<String>,
+    /// The host access the caller grants (exactly the capabilities it
+    /// accepts; `POST /v1/compose/check` lists what a file needs).
+    #[serde(default)]
+    pub allow_host_access: Vec<HostAccess>,
 }
 
 /// `202 Accepted` for a deployment.
@@ -425,6 +431,8 @@ pub struct AppVersion {
     pub created_at: i64,
     /// Service → image digest it last ran with (empty until deployed).
     pub digests: std::collections::BTreeMap<String, String>,
+    /// The host access granted to this version.
+    pub host_access: Vec<HostAccess>,
 }
 
 /// A version with its content. `.env` values are secrets and are not
@@ -448,6 +456,10 @@ pub struct SaveVersionRequest {
     /// Deploy it right away.
     #[serde(default)]
     pub deploy: bool,
+    /// The host access the caller grants (exactly the capabilities it
+    /// accepts; `POST /v1/compose/check` lists what a file needs).
+    #[serde(default)]
+    pub allow_host_access: Vec<HostAccess>,
 }
 
 /// `POST /v1/apps/{app}/rollback`: make version N current again.
@@ -458,6 +470,10 @@ pub struct RollbackRequest {
     /// is replaced by the digest recorded for it.
     #[serde(default)]
     pub pin_digests: bool,
+    /// The host access the caller grants (exactly the capabilities it
+    /// accepts; `POST /v1/compose/check` lists what a file needs).
+    #[serde(default)]
+    pub allow_host_access: Vec<HostAccess>,
 }
 
 /// `POST /v1/apps/adopt`: manage a compose project that was started outside
@@ -474,7 +490,12 @@ pub struct AdoptRequest {
 pub struct ComposeCheckRequest {
     /// The app the file is for (its directory is where bind mounts must stay).
     pub name: AppName,
+    /// The compose file (empty when `catalog` is given).
+    #[serde(default)]
     pub compose: String,
+    /// A catalog template instead of a compose file.
+    #[serde(default)]
+    pub catalog: Option<CatalogDeploy>,
     /// The `.env` to check with; for an existing app, its latest one when absent.
     #[serde(default)]
     pub env: Option<std::collections::BTreeMap<String, String>>,
@@ -485,6 +506,26 @@ pub struct ComposeCheckRequest {
 pub struct ComposeCheck {
     /// Service name → image.
     pub services: std::collections::BTreeMap<String, String>,
+    /// Every host-reaching capability the resolved file asks for.
+    pub host_access: Vec<HostAccessNeed>,
+}
+
+/// One entry of the audit log: who (a token's name) did what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AuditEntry {
+    #[ts(type = "number")]
+    pub id: i64,
+    /// Seconds since the epoch.
+    #[ts(type = "number")]
+    pub at: i64,
+    /// The token's name (`local` over the socket without one, `agent` for the agent itself).
+    pub actor: String,
+    /// `app.deploy`, `app.version`, `app.adopt`, `app.start`, `app.delete`, `token.issue`, `terminal.open`, ...
+    pub action: String,
+    pub app: Option<String>,
+    pub detail: String,
+    /// The host access this change granted.
+    pub host_access: Vec<HostAccess>,
 }
 
 /// A saved version, and its deployment when one was queued.
@@ -638,6 +679,9 @@ pub fn typescript_declarations() -> String {
         Container::decl(&cfg),
         PortMapping::decl(&cfg),
         TokenScope::decl(&cfg),
+        HostAccessKind::decl(&cfg),
+        HostAccess::decl(&cfg),
+        HostAccessNeed::decl(&cfg),
         AppName::decl(&cfg),
         ServiceName::decl(&cfg),
         ProblemCode::decl(&cfg),
@@ -670,6 +714,7 @@ pub fn typescript_declarations() -> String {
         TerminalControl::decl(&cfg),
         ComposeCheck::decl(&cfg),
         VersionSaved::decl(&cfg),
+        AuditEntry::decl(&cfg),
     ];
     render_ts(&decls, "")
 }

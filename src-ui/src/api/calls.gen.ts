@@ -67,6 +67,20 @@ export type ListDeployments = {
  */
 app: AppName | null, };
 
+export type ListAudit = { 
+/**
+ * Only this app's entries.
+ */
+app: AppName | null, 
+/**
+ * Only entries older than this id (the next page).
+ */
+before: number | null, 
+/**
+ * How many (default 100, at most 1000).
+ */
+limit: number | null, };
+
 export type GetDeployment = { id: string, };
 
 export type CancelDeployment = { id: string, };
@@ -115,7 +129,7 @@ last_used_at: number | null,
  */
 revoked_at: number | null, };
 
-export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens };
+export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit };
 
 /** The answer of each call, by its name. */
 export type AgentCallResponse = {
@@ -143,6 +157,7 @@ export type AgentCallResponse = {
   open_terminal: Terminal;
   kill_terminal: null;
   list_tokens: Array<TokenInfo>;
+  list_audit: Array<AuditEntry>;
 };
 
 export type CallName = AgentCall["call"];

@@ -89,6 +89,29 @@ export type PortMapping = { private_port: number, public_port: number | null, ip
 
 export type TokenScope = "admin" | "deploy" | "read";
 
+export type HostAccessKind = "bind" | "read_only_bind" | "docker_socket" | "volumes_from" | "volume_device" | "host_file" | "privileged" | "host_namespace" | "host_network" | "container_network" | "capability" | "device" | "unconfined" | "sysctl";
+
+export type HostAccess = { kind: HostAccessKind, 
+/**
+ * The service that gets it (for `volume_device`, the volume).
+ */
+service: string, 
+/**
+ * What it reaches: a path, device, namespace, container, capability,
+ * option or kernel setting.
+ */
+target: string, };
+
+export type HostAccessNeed = { access: HostAccess, 
+/**
+ * [`HostAccess::describe`].
+ */
+description: string, 
+/**
+ * The app's current version already holds it: no new consent needed.
+ */
+granted: boolean, };
+
 export type AppName = string;
 
 export type ServiceName = string;
@@ -181,7 +204,12 @@ env: { [key in string]: string },
 /**
  * Why, for the history.
  */
-message: string | null, };
+message: string | null, 
+/**
+ * The host access the caller grants (exactly the capabilities it
+ * accepts; `POST /v1/compose/check` lists what a file needs).
+ */
+allow_host_access: Array<HostAccess>, };
 
 export type DeployAccepted = { deployment_id: string, app: string, version: number, 
 /**
@@ -265,7 +293,11 @@ created_at: number,
 /**
  * Service → image digest it last ran with (empty until deployed).
  */
-digests: { [key in string]: string }, };
+digests: { [key in string]: string }, 
+/**
+ * The host access granted to this version.
+ */
+host_access: Array<HostAccess>, };
 
 export type AppVersionDetail = { version: AppVersion, compose: string, env_keys: Array<string>, };
 
@@ -277,14 +309,24 @@ env: { [key in string]: string } | null, message: string | null,
 /**
  * Deploy it right away.
  */
-deploy: boolean, };
+deploy: boolean, 
+/**
+ * The host access the caller grants (exactly the capabilities it
+ * accepts; `POST /v1/compose/check` lists what a file needs).
+ */
+allow_host_access: Array<HostAccess>, };
 
 export type RollbackRequest = { version: number, 
 /**
  * Run exactly the images version N last ran with: each service's image
  * is replaced by the digest recorded for it.
  */
-pin_digests: boolean, };
+pin_digests: boolean, 
+/**
+ * The host access the caller grants (exactly the capabilities it
+ * accepts; `POST /v1/compose/check` lists what a file needs).
+ */
+allow_host_access: Array<HostAccess>, };
 
 export type AdoptRequest = { 
 /**
@@ -296,7 +338,15 @@ export type ComposeCheckRequest = {
 /**
  * The app the file is for (its directory is where bind mounts must stay).
  */
-name: AppName, compose: string, 
+name: AppName, 
+/**
+ * The compose file (empty when `catalog` is given).
+ */
+compose: string, 
+/**
+ * A catalog template instead of a compose file.
+ */
+catalog: CatalogDeploy | null, 
 /**
  * The `.env` to check with; for an existing app, its latest one when absent.
  */
@@ -333,6 +383,28 @@ export type ComposeCheck = {
 /**
  * Service name → image.
  */
-services: { [key in string]: string }, };
+services: { [key in string]: string }, 
+/**
+ * Every host-reaching capability the resolved file asks for.
+ */
+host_access: Array<HostAccessNeed>, };
 
 export type VersionSaved = { app: string, version: number, deployment_id: string | null, };
+
+export type AuditEntry = { id: number, 
+/**
+ * Seconds since the epoch.
+ */
+at: number, 
+/**
+ * The token's name (`local` over the socket without one, `agent` for the agent itself).
+ */
+actor: string, 
+/**
+ * `app.deploy`, `app.version`, `app.adopt`, `app.start`, `app.delete`, `token.issue`, `terminal.open`, ...
+ */
+action: string, app: string | null, detail: string, 
+/**
+ * The host access this change granted.
+ */
+host_access: Array<HostAccess>, };

@@ -1,5 +1,5 @@
-//! The apps AppOS manages: how each came (deployed or adopted) and the bind
-//! mounts an adopted one may keep outside its directory.
+//! The apps AppOS manages: how each came (deployed or adopted), and the
+//! bind mounts an app adopted before migration 8 may keep.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -27,7 +27,8 @@ impl Origin {
 pub struct NewApp<'a> {
     pub name: &'a str,
     pub origin: Origin,
-    pub bind_allow: &'a [String],
+    /// The host access version 1 is granted.
+    pub host_access: &'a [appos_proto::HostAccess],
     pub compose: &'a str,
     pub env: &'a BTreeMap<String, String>,
     pub digests: Option<&'a BTreeMap<String, String>>,
@@ -43,12 +44,9 @@ pub struct NewApp<'a> {
 pub fn insert(db: &Db, app: NewApp<'_>) -> rusqlite::Result<()> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    let allow = serde_json::to_string(app.bind_allow).unwrap_or_else(|_| "[]".into());
-    tx.execute(
-        "INSERT INTO apps (name, created_at, origin, bind_allow) VALUES (?1, ?2, ?3, ?4)",
-        params![app.name, app.now, app.origin.as_str(), allow],
-    )?;
-    super::versions::insert_in(&tx, app.name, 1, app.compose, app.env, app.digests, app.author, app.message, app.now)?;
+    tx.execute("INSERT INTO apps (name, created_at, origin) VALUES (?1, ?2, ?3)", params![app.name, app.now, app.origin.as_str()])?;
+    let v1 = super::versions::New { compose: app.compose, env: app.env, host_access: app.host_access, author: app.author, message: app.message };
+    super::versions::insert_in(&tx, app.name, 1, &v1, app.digests, app.now)?;
     if let Some((id, created_ms)) = app.deployment {
         super::deployments::insert_in(&tx, id, app.name, 1, appos_proto::Operation::Deploy, false, created_ms)?;
     }
@@ -56,7 +54,7 @@ pub fn insert(db: &Db, app: NewApp<'_>) -> rusqlite::Result<()> {
         Origin::Deployed => "app.deploy",
         Origin::Adopted => "app.adopt",
     };
-    audit::record(&tx, app.now, app.author, action, app.name)?;
+    audit::record(&tx, app.now, audit::Entry { actor: app.author, action, app: Some(app.name), detail: app.message, host_access: app.host_access })?;
     tx.commit()
 }
 
@@ -74,7 +72,8 @@ pub fn exists(db: &Db, name: &str) -> rusqlite::Result<bool> {
     Ok(n > 0)
 }
 
-/// The bind-mount sources an adopted app may keep outside its directory.
+/// The bind-mount sources an app adopted before host access was recorded
+/// per version may keep outside its directory.
 pub fn bind_allow(db: &Db, app: &str) -> rusqlite::Result<Vec<String>> {
     let json: Option<String> = db.conn().query_row("SELECT bind_allow FROM apps WHERE name = ?1", params![app], |r| r.get(0)).optional()?;
     Ok(json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
@@ -86,6 +85,6 @@ pub fn delete(db: &Db, app: &str, actor: &str, now: i64) -> rusqlite::Result<()>
     let tx = c.transaction()?;
     tx.execute("DELETE FROM apps WHERE name = ?1", params![app])?;
     tx.execute("DELETE FROM app_versions WHERE app = ?1", params![app])?;
-    audit::record(&tx, now, actor, "app.delete", app)?;
+    audit::record(&tx, now, audit::Entry { actor, action: "app.delete", app: Some(app), detail: "", host_access: &[] })?;
     tx.commit()
 }

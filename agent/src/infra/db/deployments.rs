@@ -45,8 +45,16 @@ pub(super) fn insert_in(c: &Connection, id: &str, app: &str, version: u32, op: O
     Ok(())
 }
 
-pub fn insert(db: &Db, id: &str, app: &str, version: u32, op: Operation, remove_volumes: bool, now_ms: i64) -> rusqlite::Result<()> {
-    insert_in(&db.conn(), id, app, version, op, remove_volumes, now_ms)
+/// Records a deployment `actor` asked for, with its audit entry.
+#[allow(clippy::too_many_arguments)] // one column each
+pub fn insert(db: &Db, id: &str, app: &str, version: u32, op: Operation, remove_volumes: bool, actor: &str, now_ms: i64) -> rusqlite::Result<()> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    insert_in(&tx, id, app, version, op, remove_volumes, now_ms)?;
+    let action = format!("deployment.{}", op.as_str());
+    let detail = format!("version {version}, deployment {id}{}", if remove_volumes { ", removing its volumes" } else { "" });
+    super::audit::record(&tx, now_ms / 1000, super::audit::Entry { actor, action: &action, app: Some(app), detail: &detail, host_access: &[] })?;
+    tx.commit()
 }
 
 /// Whether a delete should remove the app's volumes.

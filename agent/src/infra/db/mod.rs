@@ -112,6 +112,12 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE tokens;
     ALTER TABLE tokens_new RENAME TO tokens;
     CREATE UNIQUE INDEX tokens_active_name ON tokens(name) WHERE revoked_at IS NULL;",
+    // 8: host access granted to each version (JSON list), and audit entries
+    // that name their app and the host access they granted.
+    "ALTER TABLE app_versions ADD COLUMN host_access TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE audit ADD COLUMN app TEXT;
+     ALTER TABLE audit ADD COLUMN host_access TEXT NOT NULL DEFAULT '[]';
+     CREATE INDEX audit_by_app ON audit(app, id);",
 ];
 
 /// A database call that failed.

@@ -62,7 +62,8 @@ pub fn insert(db: &Db, name: &str, scope: TokenScope, hash: &str, replace: bool,
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => return Err(InsertError::NameTaken),
         Err(e) => return Err(e.into()),
     }
-    audit::record(&tx, now, actor, "token.issue", name)?;
+    let detail = format!("{name} ({})", scope.as_str());
+    audit::record(&tx, now, audit::Entry { actor, action: "token.issue", app: None, detail: &detail, host_access: &[] })?;
     tx.commit()?;
     Ok(())
 }
@@ -73,7 +74,7 @@ pub fn revoke(db: &Db, name: &str, actor: &str, now: i64) -> rusqlite::Result<bo
     let tx = conn.transaction()?;
     let n = tx.execute("UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL", params![now, name])?;
     if n > 0 {
-        audit::record(&tx, now, actor, "token.revoke", name)?;
+        audit::record(&tx, now, audit::Entry { actor, action: "token.revoke", app: None, detail: name, host_access: &[] })?;
     }
     tx.commit()?;
     Ok(n > 0)

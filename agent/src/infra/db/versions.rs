@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use appos_proto::AppVersion;
+use appos_proto::{AppVersion, HostAccess};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{audit, Db};
@@ -16,11 +16,22 @@ pub struct Version {
     pub env: BTreeMap<String, String>,
 }
 
-const SELECT: &str = "SELECT version, author, message, created_at, compose, env, digests FROM app_versions";
+const SELECT: &str = "SELECT version, author, message, created_at, compose, env, digests, host_access FROM app_versions";
+
+/// What a new version holds.
+pub struct New<'a> {
+    pub compose: &'a str,
+    pub env: &'a BTreeMap<String, String>,
+    /// The host access it is granted.
+    pub host_access: &'a [HostAccess],
+    pub author: &'a str,
+    pub message: &'a str,
+}
 
 fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
     let env: String = r.get(5)?;
     let digests: Option<String> = r.get(6)?;
+    let access: String = r.get(7)?;
     Ok(Version {
         meta: AppVersion {
             version: r.get(0)?,
@@ -28,42 +39,35 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
             message: r.get(2)?,
             created_at: r.get(3)?,
             digests: digests.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
+            host_access: serde_json::from_str(&access).unwrap_or_default(),
         },
         compose: r.get(4)?,
         env: serde_json::from_str(&env).unwrap_or_default(),
     })
 }
 
-#[allow(clippy::too_many_arguments)] // one column each
-pub(super) fn insert_in(
-    c: &Connection,
-    app: &str,
-    version: u32,
-    compose: &str,
-    env: &BTreeMap<String, String>,
-    digests: Option<&BTreeMap<String, String>>,
-    author: &str,
-    message: &str,
-    now: i64,
-) -> rusqlite::Result<()> {
-    let env = serde_json::to_string(env).unwrap_or_else(|_| "{}".into());
+pub(super) fn insert_in(c: &Connection, app: &str, version: u32, v: &New<'_>, digests: Option<&BTreeMap<String, String>>, now: i64) -> rusqlite::Result<()> {
+    let env = serde_json::to_string(v.env).unwrap_or_else(|_| "{}".into());
+    let access = serde_json::to_string(v.host_access).unwrap_or_else(|_| "[]".into());
     let digests = digests.map(|d| serde_json::to_string(d).unwrap_or_default());
     c.execute(
-        "INSERT INTO app_versions (app, version, compose, env, author, message, created_at, digests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![app, version, compose, env, author, message, now, digests],
+        "INSERT INTO app_versions (app, version, compose, env, author, message, created_at, digests, host_access) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![app, version, v.compose, env, v.author, v.message, now, digests, access],
     )?;
     Ok(())
 }
 
-/// Saves the next version of an app (with its audit entry) and returns its number.
-pub fn save(db: &Db, app: &str, compose: &str, env: &BTreeMap<String, String>, author: &str, message: &str, now: i64) -> rusqlite::Result<u32> {
+/// Saves the next version of an app (with its audit entry, which names the
+/// host access `granted` by this save) and returns its number.
+pub fn save(db: &Db, app: &str, v: &New<'_>, granted: &[HostAccess], now: i64) -> rusqlite::Result<u32> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    let v: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM app_versions WHERE app = ?1", params![app], |r| r.get(0))?;
-    insert_in(&tx, app, v, compose, env, None, author, message, now)?;
-    audit::record(&tx, now, author, "app.version", &format!("{app} v{v}"))?;
+    let n: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM app_versions WHERE app = ?1", params![app], |r| r.get(0))?;
+    insert_in(&tx, app, n, v, None, now)?;
+    let detail = if v.message.is_empty() { format!("version {n}") } else { format!("version {n}: {}", v.message) };
+    audit::record(&tx, now, audit::Entry { actor: v.author, action: "app.version", app: Some(app), detail: &detail, host_access: granted })?;
     tx.commit()?;
-    Ok(v)
+    Ok(n)
 }
 
 pub fn get(db: &Db, app: &str, version: u32) -> rusqlite::Result<Option<Version>> {

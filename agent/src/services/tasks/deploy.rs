@@ -185,7 +185,7 @@ async fn steps(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &C
     }
 
     // 3. Images: pulled with per-layer progress, skipped when present.
-    let summary = summary_of(state, app, &compose_text).await?;
+    let summary = summary_of(&compose_text)?;
     let step = Step::start(state, id, "pull").await?;
     let (mut present, mut pulled) = (0, 0);
     for image in summary.images() {
@@ -239,10 +239,8 @@ pub async fn image_digests(docker: &bollard::Docker, services: &BTreeMap<String,
 }
 
 /// The services and images of a saved version (checked when it was saved).
-async fn summary_of(state: &Shared, app: &AppName, compose_text: &str) -> Result<crate::core::compose::ComposeSummary, TaskError> {
-    let a = app.to_string();
-    let allowed = blocking(state, move |db| db::apps::bind_allow(db, &a)).await?;
-    crate::core::compose::inspect_allowing(compose_text, &allowed).map_err(|e| TaskError::Permanent(format!("{e:?}")))
+fn summary_of(compose_text: &str) -> Result<crate::core::compose::ComposeSummary, TaskError> {
+    crate::core::compose::inspect(compose_text).map_err(|e| TaskError::Permanent(format!("{e:?}")))
 }
 
 /// Start, stop or restart: one compose command.
@@ -266,7 +264,7 @@ async fn update(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &
     let Some(db::versions::Version { compose: compose_text, .. }) = blocking(state, move |db| db::versions::get(db, &a, v)).await? else {
         return Err(TaskError::Permanent(format!("version {version} of {app} is not recorded")));
     };
-    let summary = summary_of(state, app, &compose_text).await?;
+    let summary = summary_of(&compose_text)?;
     let step = Step::start(state, id, "pull").await?;
     let mut kept = 0;
     for image in summary.images() {
