@@ -465,7 +465,12 @@ pub async fn catalog(client: &Client, search: Option<String>, out: Output) -> an
                 eprintln!("no template matches");
             }
             for e in &entries {
-                println!("{:<16} {:<24} {:<12} {}", e.id, e.name, e.category, e.description);
+                let access = match (e.host_access.is_empty(), e.host_access_grew) {
+                    (true, _) => "",
+                    (false, false) => " [needs host access]",
+                    (false, true) => " [needs host access (more than before)]",
+                };
+                println!("{:<16} {:<24} {:<12} {}{access}", e.id, e.name, e.category, e.description);
             }
             Ok(())
         }

@@ -762,6 +762,34 @@ fn catalog_from_a_git_repository() {
     let o = env.appos(&["deploy", "gittwo", "--name", &name]);
     assert!(o.status.success(), "{}", text(&o));
 
+    // A template that now asks for host access is marked, and installing it
+    // needs consent; one that uses access it does not declare is skipped.
+    let grown = busybox_template("gitone").replace("compose = ", "host_access = [{kind = \"read_only_bind\", service = \"web\", target = \"/etc/hostname\"}]\ncompose = ").replace(
+        "    stop_signal: SIGKILL\n",
+        "    stop_signal: SIGKILL\n    volumes: [\"/etc/hostname:/etc/server-name:ro\"]\n",
+    );
+    std::fs::write(repo.path().join("gitone.toml"), grown).expect("write");
+    std::fs::write(repo.path().join("sneaky.toml"), busybox_template("sneaky").replace("    stop_signal: SIGKILL\n", "    privileged: true\n")).expect("write");
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-qm", "three"]);
+    let o = env.appos(&["catalog", "refresh", "--output", "json"]);
+    let r: appos_proto::CatalogRefreshed = serde_json::from_slice(&o.stdout).expect("json");
+    let sneaky = r.skipped.iter().find(|s| s.contains("sneaky.toml")).expect("sneaky skipped");
+    assert!(sneaky.ends_with("sneaky.toml: the compose file asks for host access the template does not declare: web runs privileged: it can do anything root can on the server"), "{sneaky}");
+    let o = env.appos(&["catalog", "--output", "json"]);
+    let entries: Vec<appos_proto::CatalogEntry> = serde_json::from_slice(&o.stdout).expect("json");
+    let marks: Vec<(&str, usize, bool)> = entries.iter().filter(|e| e.id == "gitone" || e.id == "gittwo").map(|e| (e.id.as_str(), e.host_access.len(), e.host_access_grew)).collect();
+    assert_eq!(marks, [("gitone", 1, true), ("gittwo", 0, false)]);
+    let o = env.appos(&["catalog"]);
+    assert!(text(&o).contains("gitone") && text(&o).contains("needs host access (more than before)"), "{}", text(&o));
+    let one = support::unique("gitone");
+    let _p1 = env.project(&one);
+    let o = env.appos(&["deploy", "gitone", "--name", &one]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("services.web.volumes[0]: needs host access that was not granted: web can read /etc/hostname on the server"), "{}", text(&o));
+    let o = env.appos(&["deploy", "gitone", "--name", &one, "--allow-host-access"]);
+    assert!(o.status.success(), "{}", text(&o));
+
     // The remote goes away: the refresh says so, the templates stay.
     drop(repo);
     let o = env.appos(&["catalog", "refresh"]);
@@ -914,7 +942,7 @@ fn adopt_a_stack_started_by_hand() {
     let o = env.appos(&["set-compose", &name, "-f", &bad.display().to_string()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("services.web.volumes[1]: needs host access that was not granted: web can read and write /etc on the server\nappos: run it again with --allow-host-access"),
+        text(&o).contains("services.web.volumes[0]: needs host access that was not granted: web can read and write /etc on the server\nappos: run it again with --allow-host-access"),
         "{}",
         text(&o)
     );

@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use appos_proto::{CatalogEntry, CatalogParam, FieldError, ParamKind};
+use appos_proto::{CatalogEntry, CatalogParam, FieldError, HostAccess, ParamKind};
 use rand::Rng as _;
 use serde::Deserialize;
+
+use crate::core::host_access::{self, Layout};
 
 /// The shipped templates, embedded at build time.
 const BUILTIN: &[(&str, &str)] = &[
@@ -64,6 +66,9 @@ struct TemplateFile {
     logo: String,
     #[serde(default)]
     params: Vec<CatalogParam>,
+    /// The host access the template needs (an install asks the admin for it).
+    #[serde(default)]
+    host_access: Vec<HostAccess>,
     compose: String,
 }
 
@@ -90,6 +95,16 @@ pub fn parse(text: &str) -> Result<Template, String> {
         }
     }
     crate::core::compose::inspect(&f.compose).map_err(|e| format!("compose: {e:?}"))?;
+    // What it asks for, as written, must be declared (a deploy judges the
+    // resolved file again, with the parameters filled in).
+    let mut raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&f.compose).map_err(|e| format!("compose: {e}"))?;
+    raw.apply_merge().map_err(|e| format!("compose: {e}"))?;
+    let layout = Layout { app_dir: Path::new(crate::infra::config::DEFAULT_DATA_DIR).join("apps").join(&f.id), also_own: Vec::new(), docker_sockets: Vec::new() };
+    let unknown = |e: Vec<FieldError>| format!("compose: {}", e.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "));
+    let needs = host_access::judge(&raw, &layout).map_err(unknown)?;
+    if let Some(n) = needs.iter().find(|n| !f.host_access.iter().any(|d| d.covers(&n.access))) {
+        return Err(format!("the compose file asks for host access the template does not declare: {}", n.access.describe()));
+    }
     Ok(Template {
         entry: CatalogEntry {
             id: f.id,
@@ -99,6 +114,8 @@ pub fn parse(text: &str) -> Result<Template, String> {
             website: f.website,
             logo: f.logo,
             params: f.params,
+            host_access: f.host_access,
+            host_access_grew: false,
         },
         compose: f.compose,
     })
@@ -194,7 +211,13 @@ pub struct Live {
     dir: Option<PathBuf>,
     /// Held while a refresh runs (one git at a time in the clone).
     refreshing: tokio::sync::Mutex<()>,
+    /// Each template's declared host access at the last refresh, and
+    /// whether it grew then (JSON: `{id: [[access...], grew]}`).
+    seen_file: PathBuf,
 }
+
+/// Template id → (declared host access, grew at the last refresh).
+type Seen = BTreeMap<String, (Vec<HostAccess>, bool)>;
 
 impl Live {
     /// Loads the shipped templates, the clone of the git source as it is on
@@ -205,20 +228,54 @@ impl Live {
             .as_deref()
             .and_then(|g| crate::infra::git::GitSource::parse(g).ok())
             .map(|src| (src, config.data_dir.join("catalog-git")));
-        let live = Live { current: Default::default(), git, dir: config.catalog_dir.clone(), refreshing: Default::default() };
-        live.reload();
+        let seen_file = config.data_dir.join("catalog-seen.json");
+        let live = Live { current: Default::default(), git, dir: config.catalog_dir.clone(), refreshing: Default::default(), seen_file };
+        let seen = live.seen();
+        let c = live.reload(&seen);
+        if seen.is_empty() {
+            live.record(&c, &seen, false);
+        }
         live
     }
 
-    fn reload(&self) -> std::sync::Arc<Catalog> {
-        let dirs: Vec<PathBuf> = self
-            .git
-            .iter()
-            .map(|(_, d)| d.clone())
-            .filter(|d| d.join(".git").is_dir())
-            .chain(self.dir.clone())
+    fn seen(&self) -> Seen {
+        std::fs::read(&self.seen_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    /// Records what each template declares now; with `compare`, marks those
+    /// that ask for more than `before` recorded.
+    fn record(&self, c: &Catalog, before: &Seen, compare: bool) -> Seen {
+        let now: Seen = c
+            .templates
+            .values()
+            .map(|t| {
+                let old = before.get(&t.entry.id).map(|(d, _)| d.as_slice());
+                let grew = compare && old.is_some_and(|old| !appos_proto::host_access::all_covered(old, &t.entry.host_access));
+                (t.entry.id.clone(), (t.entry.host_access.clone(), grew))
+            })
             .collect();
-        let c = std::sync::Arc::new(Catalog::load(&dirs));
+        if let Err(e) = serde_json::to_vec(&now).map_err(std::io::Error::other).and_then(|b| std::fs::write(&self.seen_file, b)) {
+            tracing::warn!(file = %self.seen_file.display(), error = %e, "cannot record the catalog's host access");
+        }
+        now
+    }
+
+    /// The directories templates are read from: the git clone, then the custom directory.
+    fn dirs(&self) -> Vec<PathBuf> {
+        self.git.iter().map(|(_, d)| d.clone()).filter(|d| d.join(".git").is_dir()).chain(self.dir.clone()).collect()
+    }
+
+    fn reload(&self, seen: &Seen) -> std::sync::Arc<Catalog> {
+        self.publish(Catalog::load(&self.dirs()), seen)
+    }
+
+    /// Serves `c`, its templates marked as `seen` says.
+    fn publish(&self, mut c: Catalog, seen: &Seen) -> std::sync::Arc<Catalog> {
+        for t in c.templates.values_mut() {
+            // Marked while it still declares what it declared when it grew.
+            t.entry.host_access_grew = seen.get(&t.entry.id).is_some_and(|(d, grew)| *grew && *d == t.entry.host_access);
+        }
+        let c = std::sync::Arc::new(c);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = c.clone();
         c
     }
@@ -246,7 +303,10 @@ impl Live {
                 }
             }
         }
-        let c = self.reload();
+        let before = self.seen();
+        let fresh = Catalog::load(&self.dirs());
+        let seen = self.record(&fresh, &before, true);
+        let c = self.publish(fresh, &seen);
         appos_proto::CatalogRefreshed {
             templates: c.templates.len() as u32,
             git_commit,

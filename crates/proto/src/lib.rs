@@ -228,6 +228,12 @@ pub struct CatalogEntry {
     #[serde(default)]
     pub logo: String,
     pub params: Vec<CatalogParam>,
+    /// The host access the template declares it needs; installing it asks for consent.
+    #[serde(default)]
+    pub host_access: Vec<HostAccess>,
+    /// The template asks for more host access than at the catalog's previous refresh.
+    #[serde(default)]
+    pub host_access_grew: bool,
 }
 
 /// `POST /v1/catalog/refresh`: the catalog's sources were read again.

@@ -7,6 +7,7 @@ import type {
   AppName,
   AppVersion,
   AppVersionDetail,
+  AuditEntry,
   CatalogEntry,
   CatalogRefreshed,
   ComposeCheck,

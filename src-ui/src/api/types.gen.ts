@@ -162,7 +162,15 @@ export type CatalogEntry = { id: string, name: string, description: string, cate
 /**
  * A logo URL, or empty.
  */
-logo: string, params: Array<CatalogParam>, };
+logo: string, params: Array<CatalogParam>, 
+/**
+ * The host access the template declares it needs; installing it asks for consent.
+ */
+host_access: Array<HostAccess>, 
+/**
+ * The template asks for more host access than at the catalog's previous refresh.
+ */
+host_access_grew: boolean, };
 
 export type CatalogRefreshed = { 
 /**

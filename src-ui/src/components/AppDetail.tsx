@@ -1,5 +1,5 @@
-// One app: state, services and containers, actions, and its sub-tabs
-// (logs, compose editor, history, deployments).
+// One app: state, services and containers, host access and activity,
+// actions, and its sub-tabs (logs, compose editor, history, deployments).
 import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "react";
 import { ChevronDown, Download, FileCode, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
@@ -9,8 +9,10 @@ import type { App } from "../api/types.gen";
 import { appStateWord } from "../lib/format";
 import { useDebounced, useLoad } from "../lib/hooks";
 import { useServer, useServerEvents, type AppTab } from "../lib/server";
+import { AppActivity } from "./Activity";
 import { DeploymentsList } from "./DeploymentsList";
 import { History } from "./History";
+import { AppHostAccess } from "./HostAccess";
 import { LogsViewer } from "./LogsViewer";
 import { useTerminals } from "./Terminals";
 import { Badge, Button, Checkbox, Dialog, ErrorAlert, LoadingBlock, stateTone, Tabs, type TabItem } from "./ui";
@@ -373,6 +375,8 @@ function Overview({ app }: { app: App }) {
           </dl>
         </section>
       </div>
+      {app.managed && <AppHostAccess key={`access:${app.name}`} app={app.name} />}
+      <AppActivity key={`activity:${app.name}`} app={app.name} />
     </div>
   );
 }

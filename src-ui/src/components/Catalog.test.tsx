@@ -21,13 +21,16 @@ const ghost: CatalogEntry = {
     { key: "WORKERS", label: "Workers", type: "int", description: "", default: "2", required: false, generate: null },
     { key: "SIGNUP", label: "Allow sign-up", type: "bool", description: "", default: "true", required: false, generate: null },
   ],
+  host_access: [],
+  host_access_grew: false,
 };
-const redis: CatalogEntry = { id: "redis", name: "Redis", description: "In-memory data store", category: "database", website: "", logo: "https://x/redis.png", params: [] };
-const uptime: CatalogEntry = { id: "uptime-kuma", name: "Uptime Kuma", description: "Monitoring dashboard", category: "monitoring", website: "", logo: "", params: [] };
+const redis: CatalogEntry = { id: "redis", name: "Redis", description: "In-memory data store", category: "database", website: "", logo: "https://x/redis.png", params: [], host_access: [], host_access_grew: false };
+const uptime: CatalogEntry = { id: "uptime-kuma", name: "Uptime Kuma", description: "Monitoring dashboard", category: "monitoring", website: "", logo: "", params: [], host_access: [], host_access_grew: false };
 
 function setup() {
   const b = new FakeBackend();
   b.on("list_catalog", [ghost, redis, uptime]);
+  b.on("check_compose", { services: { web: "ghost:5" }, host_access: [] });
   return b;
 }
 
@@ -120,6 +123,7 @@ describe("Catalog", () => {
       catalog: { id: "ghost", params: { HTTP_PORT: "8080", ADMIN_EMAIL: "me@example.com", WORKERS: "2", SIGNUP: "false" } },
       env: {},
       message: null,
+      allow_host_access: [],
     });
     expect((await screen.findByTestId("field-error-params.HTTP_PORT")).textContent).toContain("already used by blog");
     const alert = byId("install-error");

@@ -1,12 +1,14 @@
 // The server's app catalog: search, categories, cards; a template page with
 // an install form generated from the template's parameters.
 import { useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
-import { ExternalLink, Eye, EyeOff, LayoutGrid, RefreshCw, Rocket, Search, Sparkles } from "lucide-react";
+import { ExternalLink, Eye, EyeOff, LayoutGrid, RefreshCw, Rocket, Search, ShieldAlert, Sparkles } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { CatalogEntry, CatalogParam } from "../api/types.gen";
+import { useDebouncedValue } from "../lib/hooks";
 import { useServer } from "../lib/server";
 import { useSessionState } from "../lib/session";
+import { described, HostAccessList, useHostAccessConsent, type HostAccessItem } from "./HostAccess";
 import { Badge, Button, cx, EmptyState, ErrorAlert, FieldMessage, Input, LoadingBlock, Skeleton } from "./ui";
 
 /** The catalog of the current server, loaded once per session (and on demand). */
@@ -129,6 +131,16 @@ export function CatalogBrowser() {
                 </div>
               </div>
               <p className="mt-2 line-clamp-2 text-[13px] text-zinc-600 dark:text-zinc-400">{e.description}</p>
+              {e.host_access.length > 0 && (
+                <Badge
+                  tone={e.host_access_grew ? "red" : "amber"}
+                  className="mt-2 self-start"
+                  data-testid={`catalog-access-${e.id}`}
+                  title={described(e.host_access).map((a) => a.description).join("\n")}
+                >
+                  <ShieldAlert className="size-3" /> {e.host_access_grew ? "Needs more server access than before" : "Needs server access"}
+                </Badge>
+              )}
             </button>
           ))}
         </div>
@@ -237,9 +249,51 @@ export function validateInstall(entry: CatalogEntry, d: InstallDraft): Record<st
   return errs;
 }
 
+/** The parameters as sent: trimmed (passwords as typed), empty ones left for the template's defaults. */
+function installParams(entry: CatalogEntry, d: InstallDraft): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const p of entry.params) {
+    const raw = d.values[p.key] ?? "";
+    const v = p.type === "password" ? raw : raw.trim();
+    if (p.type === "bool") params[p.key] = v === "true" ? "true" : "false";
+    else if (v) params[p.key] = v;
+  }
+  return params;
+}
+
+/** The agent checks the template with the form's values this long after the last change. */
+const PREVIEW_DEBOUNCE_MS = 500;
+
+/**
+ * The host access the template needs with the form's current values, from
+ * the agent's check; what the template declares until the check answers
+ * (an incomplete form does not check).
+ */
+function useTemplateAccess(entry: CatalogEntry, draft: InstallDraft): HostAccessItem[] {
+  const { backend, server } = useServer();
+  const key = useDebouncedValue(JSON.stringify({ name: draft.name, params: installParams(entry, draft) }), PREVIEW_DEBOUNCE_MS);
+  const [needs, setNeeds] = useState<HostAccessItem[] | null>(null);
+  useEffect(() => {
+    const { name, params } = JSON.parse(key) as { name: string; params: Record<string, string> };
+    if (!NAME_RE.test(name)) return;
+    let live = true;
+    backend.call(server, { call: "check_compose", args: { name, compose: "", catalog: { id: entry.id, params }, env: {} } }).then(
+      (c) => live && setNeeds(c.host_access),
+      // An incomplete form does not check (the last answer stays); the install says why.
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [backend, server, entry.id, key]);
+  return needs ?? described(entry.host_access);
+}
+
 function InstallForm({ entry }: { entry: CatalogEntry }) {
   const { backend, server, nav } = useServer();
   const [draft, setDraft] = useSessionState<InstallDraft>(`install:${server}:${entry.id}`, () => initialDraft(entry));
+  const consent = useHostAccessConsent();
+  const access = useTemplateAccess(entry, draft);
   const [fieldErrs, setFieldErrs] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState<UiError | null>(null);
   const [busy, setBusy] = useState(false);
@@ -255,16 +309,12 @@ function InstallForm({ entry }: { entry: CatalogEntry }) {
     setFieldErrs(errs);
     setFormError(null);
     if (Object.keys(errs).length) return;
-    const params: Record<string, string> = {};
-    for (const p of entry.params) {
-      const raw = draft.values[p.key] ?? "";
-      const v = p.type === "password" ? raw : raw.trim();
-      if (p.type === "bool") params[p.key] = v === "true" ? "true" : "false";
-      else if (v) params[p.key] = v;
-    }
+    const catalog = { id: entry.id, params: installParams(entry, draft) };
     setBusy(true);
     try {
-      const r = await backend.call(server, { call: "deploy_app", args: { name: draft.name, compose: "", catalog: { id: entry.id, params }, env: {}, message: null } });
+      const allow = await consent.ask({ name: draft.name, compose: "", catalog, env: {} }, "deploy");
+      if (allow === null) return;
+      const r = await backend.call(server, { call: "deploy_app", args: { name: draft.name, compose: "", catalog, env: {}, message: null, allow_host_access: allow } });
       setDraft(initialDraft(entry));
       const secrets = Object.keys(r.generated).length ? r.generated : undefined;
       nav.go({ view: "deployment", id: r.deployment_id, secrets });
@@ -286,46 +336,63 @@ function InstallForm({ entry }: { entry: CatalogEntry }) {
 
   const nameErr = fieldErrs.name;
   return (
-    <form onSubmit={submit} noValidate className="rounded-xl border border-zinc-200 dark:border-zinc-800" data-testid="install-form">
-      <div className="border-b border-zinc-200 px-5 py-3 dark:border-zinc-800">
-        <h3 className="font-semibold">Install {entry.name}</h3>
-        <p className="text-xs text-zinc-500">AppOS writes a compose project on the server and deploys it. You can edit its compose file afterwards.</p>
-      </div>
-      <div className="grid gap-4 px-5 py-4 sm:grid-cols-2">
-        <div className="space-y-1.5 sm:col-span-2">
-          <label htmlFor="install-name" className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
-            App name <span className="text-red-500">*</span>
-          </label>
-          <Input
-            id="install-name"
-            data-testid="install-name"
-            value={draft.name}
-            aria-invalid={!!nameErr}
-            className={cx("max-w-sm font-mono", nameErr && "border-red-400 dark:border-red-700")}
-            onChange={(e) => {
-              const name = e.target.value;
-              setDraft((d) => ({ ...d, name }));
-              setFieldErrs(({ name: _, ...rest }) => (NAME_RE.test(name) ? rest : { ...rest, name: "Use 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit." }));
-            }}
-          />
-          {nameErr ? <FieldMessage message={nameErr} testId="field-error-name" /> : <p className="text-xs text-zinc-500">Also the compose project name. Lowercase letters, digits, - and _.</p>}
+    <>
+      <form onSubmit={submit} noValidate className="rounded-xl border border-zinc-200 dark:border-zinc-800" data-testid="install-form">
+        <div className="border-b border-zinc-200 px-5 py-3 dark:border-zinc-800">
+          <h3 className="font-semibold">Install {entry.name}</h3>
+          <p className="text-xs text-zinc-500">AppOS writes a compose project on the server and deploys it. You can edit its compose file afterwards.</p>
         </div>
-        {entry.params.map((p) => (
-          <ParamInput key={p.key} param={p} value={draft.values[p.key] ?? ""} error={fieldErrs[`params.${p.key}`]} onChange={(v) => setValue(p.key, v)} />
-        ))}
-      </div>
-      {formError && (
-        <div className="px-5 pb-3">
-          <ErrorAlert error={formError} testId="install-error" title={formError.code === "invalid_input" ? "The server refused this install" : undefined} />
+        <div className="grid gap-4 px-5 py-4 sm:grid-cols-2">
+          <div className="space-y-1.5 sm:col-span-2">
+            <label htmlFor="install-name" className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
+              App name <span className="text-red-500">*</span>
+            </label>
+            <Input
+              id="install-name"
+              data-testid="install-name"
+              value={draft.name}
+              aria-invalid={!!nameErr}
+              className={cx("max-w-sm font-mono", nameErr && "border-red-400 dark:border-red-700")}
+              onChange={(e) => {
+                const name = e.target.value;
+                setDraft((d) => ({ ...d, name }));
+                setFieldErrs(({ name: _, ...rest }) => (NAME_RE.test(name) ? rest : { ...rest, name: "Use 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit." }));
+              }}
+            />
+            {nameErr ? <FieldMessage message={nameErr} testId="field-error-name" /> : <p className="text-xs text-zinc-500">Also the compose project name. Lowercase letters, digits, - and _.</p>}
+          </div>
+          {entry.params.map((p) => (
+            <ParamInput key={p.key} param={p} value={draft.values[p.key] ?? ""} error={fieldErrs[`params.${p.key}`]} onChange={(v) => setValue(p.key, v)} />
+          ))}
         </div>
-      )}
-      <div className="flex items-center justify-end gap-3 rounded-b-xl border-t border-zinc-100 bg-zinc-50/60 px-5 py-3 dark:border-zinc-800 dark:bg-zinc-900/60">
-        {Object.keys(fieldErrs).length > 0 && !formError && <span className="text-xs text-red-600 dark:text-red-400">Check the highlighted fields.</span>}
-        <Button type="submit" variant="primary" busy={busy} data-testid="install-submit">
-          <Rocket className="size-4" /> {busy ? "Starting the deployment…" : "Install"}
-        </Button>
-      </div>
-    </form>
+        {access.length > 0 && (
+          <div className="px-5 pb-3">
+            <div className="rounded-lg border border-amber-300 bg-amber-50 px-3 py-2.5 dark:border-amber-700/60 dark:bg-amber-950/30" data-testid="install-host-access">
+              <p className="mb-2 text-[13px] font-medium text-amber-900 dark:text-amber-200">This app needs access to the server</p>
+              {entry.host_access_grew && (
+                <p className="mb-2 text-xs font-medium text-red-700 dark:text-red-400" data-testid="install-host-access-grew">
+                  The template asks for more than it did before the catalog's last refresh.
+                </p>
+              )}
+              <HostAccessList items={access} />
+              <p className="mt-2 text-xs text-amber-900/80 dark:text-amber-200/80">You are asked to allow it when you install.</p>
+            </div>
+          </div>
+        )}
+        {formError && (
+          <div className="px-5 pb-3">
+            <ErrorAlert error={formError} testId="install-error" title={formError.code === "invalid_input" ? "The server refused this install" : undefined} />
+          </div>
+        )}
+        <div className="flex items-center justify-end gap-3 rounded-b-xl border-t border-zinc-100 bg-zinc-50/60 px-5 py-3 dark:border-zinc-800 dark:bg-zinc-900/60">
+          {Object.keys(fieldErrs).length > 0 && !formError && <span className="text-xs text-red-600 dark:text-red-400">Check the highlighted fields.</span>}
+          <Button type="submit" variant="primary" busy={busy && !consent.asking} disabled={busy} data-testid="install-submit">
+            <Rocket className="size-4" /> {busy && !consent.asking ? "Starting the deployment…" : "Install"}
+          </Button>
+        </div>
+      </form>
+      {consent.dialog}
+    </>
   );
 }
 

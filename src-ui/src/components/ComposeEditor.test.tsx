@@ -7,7 +7,7 @@ import { editorViewIn } from "./CodeEditor";
 
 afterEach(cleanup);
 
-const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `v${version}`, created_at: 1_700_000_000 + version, digests: {}, ...over });
+const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `v${version}`, created_at: 1_700_000_000 + version, digests: {}, host_access: [], ...over });
 const compose1 = "services:\n  web:\n    image: nginx:1.26\n";
 const compose2 = "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: postgres:16\n";
 
@@ -16,7 +16,7 @@ function setup() {
   b.on("get_app", app("blog"));
   b.on("list_versions", [v(1), v(2)]);
   b.on("get_version", ({ version: n }) => ({ version: v(n), compose: n === 1 ? compose1 : compose2, env_keys: ["DB_PASSWORD"] }));
-  b.on("check_compose", { services: { web: "nginx:1.28", db: "postgres:16" } });
+  b.on("check_compose", { services: { web: "nginx:1.28", db: "postgres:16" }, host_access: [] });
   b.on("get_deployment", deployment("d-save", { state: "queued" }));
   return b;
 }
@@ -59,13 +59,14 @@ describe("Compose editor", () => {
     const b = setup();
     b.on("check_compose", uiError("invalid_input", "invalid input", [{ field: "services.web.image", message: "image nginx:nope not found" }]), {
       services: { web: "nginx:1.28", db: "postgres:16" },
+      host_access: [],
     });
     const host = await openEditor(b);
     type(host, compose2.replace("nginx:1.27", "nginx:nope"));
     const errs = await screen.findByTestId("compose-errors", {}, { timeout: 2000 });
     expect(errs.textContent).toContain("services.web.image");
     expect(errs.textContent).toContain("image nginx:nope not found");
-    expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "blog", compose: compose2.replace("nginx:1.27", "nginx:nope"), env: null }]);
+    expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "blog", compose: compose2.replace("nginx:1.27", "nginx:nope"), catalog: null, env: null }]);
 
     type(host, compose2.replace("nginx:1.27", "nginx:1.28"));
     expect((await screen.findByTestId("compose-valid", {}, { timeout: 2000 })).textContent).toContain("Valid: 2 services");
@@ -83,7 +84,7 @@ describe("Compose editor", () => {
     const save = byId("compose-save") as HTMLButtonElement;
     expect(save.disabled).toBe(false);
     await act(async () => fireEvent.click(save));
-    expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: next, env: null, message: "nginx 1.28", deploy: true } }]]);
+    expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: next, env: null, message: "nginx 1.28", deploy: true, allow_host_access: [] } }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-save"));
   });
 

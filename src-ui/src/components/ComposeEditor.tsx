@@ -6,11 +6,13 @@ import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { AppVersionDetail, ComposeCheck, FieldError } from "../api/types.gen";
 import { fmtAgo } from "../lib/format";
+import { newHostAccess } from "../lib/hostaccess";
 import { useLoad } from "../lib/hooks";
 import { useServer } from "../lib/server";
 import { useSessionState } from "../lib/session";
 import { locateField, parseYaml } from "../lib/yamlcheck";
 import { CodeEditor, type Diagnostic } from "./CodeEditor";
+import { HostAccessList, useHostAccessConsent } from "./HostAccess";
 import { Button, Checkbox, cx, EmptyState, ErrorAlert, Input, LoadingBlock } from "./ui";
 
 /** The agent checks the file this long after the last change. */
@@ -48,6 +50,7 @@ export function ComposeEditor({ app }: { app: string }) {
   const [saving, setSaving] = useState(false);
   const [saveError, setSaveError] = useState<UiError | null>(null);
   const [saved, setSaved] = useState<{ version: number; deployed: boolean } | null>(null);
+  const consent = useHostAccessConsent();
 
   const b = base.data;
   const baseText = b?.compose ?? "";
@@ -72,7 +75,7 @@ export function ComposeEditor({ app }: { app: string }) {
     }
     setCheck({ status: "checking" });
     const t = setTimeout(() => {
-      backend.call(server, { call: "check_compose", args: { name: app, compose: text, env: null } }).then(
+      backend.call(server, { call: "check_compose", args: { name: app, compose: text, catalog: null, env: null } }).then(
         (result) => my === seq.current && setCheck({ status: "valid", result }),
         (e) => {
           if (my !== seq.current) return;
@@ -99,7 +102,9 @@ export function ComposeEditor({ app }: { app: string }) {
     setSaveError(null);
     setSaved(null);
     try {
-      const r = await backend.call(server, { call: "save_version", args: { app, request: { compose: text, env: null, message: message.trim() || null, deploy } } });
+      const allow = await consent.ask({ name: app, compose: text, catalog: null, env: null }, deploy ? "deploy" : "save");
+      if (allow === null) return;
+      const r = await backend.call(server, { call: "save_version", args: { app, request: { compose: text, env: null, message: message.trim() || null, deploy, allow_host_access: allow } } });
       setDraft({ text, base: r.version });
       setMessage("");
       setSaved({ version: r.version, deployed: !!r.deployment_id });
@@ -204,14 +209,15 @@ export function ComposeEditor({ app }: { app: string }) {
           variant="primary"
           size="sm"
           data-testid="compose-save"
-          busy={saving}
-          disabled={!dirty || syntax.length > 0}
+          busy={saving && !consent.asking}
+          disabled={saving || !dirty || syntax.length > 0}
           title={syntax.length ? "Fix the YAML syntax first" : !dirty ? "Nothing changed" : "Save (Ctrl+S)"}
           onClick={() => void save()}
         >
           <Save className="size-4" /> {deploy ? "Save and deploy" : "Save"}
         </Button>
       </div>
+      {consent.dialog}
     </div>
   );
 }
@@ -226,16 +232,25 @@ function CheckPanel({ check }: { check: Check }) {
     );
   if (check.status === "valid") {
     const services = Object.entries(check.result.services);
+    const needs = newHostAccess(check.result);
     return (
-      <div data-testid="compose-valid" className="flex flex-wrap items-center gap-x-3 gap-y-1 text-[13px] text-emerald-700 dark:text-emerald-400">
-        <span className="flex items-center gap-1.5 font-medium">
-          <CircleCheck className="size-4" /> Valid: {services.length} service{services.length === 1 ? "" : "s"}
-        </span>
-        {services.map(([s, img]) => (
-          <span key={s} className="font-mono text-xs text-zinc-600 dark:text-zinc-400">
-            {s} <span className="text-zinc-400">→</span> {img}
+      <div className="space-y-2">
+        <div data-testid="compose-valid" className="flex flex-wrap items-center gap-x-3 gap-y-1 text-[13px] text-emerald-700 dark:text-emerald-400">
+          <span className="flex items-center gap-1.5 font-medium">
+            <CircleCheck className="size-4" /> Valid: {services.length} service{services.length === 1 ? "" : "s"}
           </span>
-        ))}
+          {services.map(([s, img]) => (
+            <span key={s} className="font-mono text-xs text-zinc-600 dark:text-zinc-400">
+              {s} <span className="text-zinc-400">→</span> {img}
+            </span>
+          ))}
+        </div>
+        {needs.length > 0 && (
+          <div data-testid="compose-host-access" className="rounded-lg border border-amber-300 bg-amber-50 px-3 py-2 dark:border-amber-700/60 dark:bg-amber-950/30">
+            <p className="mb-1.5 text-[13px] font-medium text-amber-900 dark:text-amber-200">New access to the server: saving asks you to allow it</p>
+            <HostAccessList items={needs} compact />
+          </div>
+        )}
       </div>
     );
   }

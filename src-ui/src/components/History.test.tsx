@@ -6,7 +6,7 @@ import { byId, renderServer } from "../test/render";
 
 afterEach(cleanup);
 
-const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `change ${version}`, created_at: 1_700_000_000 + version, digests: {}, ...over });
+const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `change ${version}`, created_at: 1_700_000_000 + version, digests: {}, host_access: [], ...over });
 const composes: Record<number, string> = {
   1: "services:\n  web:\n    image: nginx:1.25\n",
   2: "services:\n  web:\n    image: nginx:1.26\n    restart: always\n",
@@ -19,6 +19,7 @@ function setup() {
   b.on("list_versions", [v(1, { digests: { web: "sha256:aaa" } }), v(2), v(3, { digests: { web: "sha256:ccc" } })]);
   b.on("get_version", ({ version: n }) => ({ version: v(n), compose: composes[n], env_keys: [] }));
   b.on("get_deployment", deployment("d-rb", { state: "queued" }));
+  b.on("check_compose", { services: { web: "nginx" }, host_access: [] });
   renderServer(b, { view: "app", app: "blog", tab: "history" });
   return b;
 }
@@ -55,7 +56,7 @@ describe("History", () => {
     expect(pin.disabled).toBe(false);
     fireEvent.click(pin);
     await act(async () => fireEvent.click(byId("rollback-confirm")));
-    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 1, pin_digests: true } }]]);
+    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 1, pin_digests: true, allow_host_access: [] } }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-rb"));
   });
 
@@ -66,7 +67,7 @@ describe("History", () => {
     fireEvent.click(byId("version-rollback-2"));
     expect((byId("rollback-pin") as HTMLInputElement).disabled).toBe(true);
     await act(async () => fireEvent.click(byId("rollback-confirm")));
-    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 2, pin_digests: false } }]]);
+    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 2, pin_digests: false, allow_host_access: [] } }]]);
     expect((await screen.findByTestId("rollback-error")).textContent).toContain("the agent is busy");
   });
 });

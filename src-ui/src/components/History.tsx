@@ -1,6 +1,6 @@
 // An app's versions: who saved what when, a side-by-side diff of any two,
 // and rollback (optionally pinned to the image digests a version ran with).
-import { useMemo, useRef, useState } from "react";
+import { Fragment, useMemo, useRef, useState } from "react";
 import { GitCompare, History as HistoryIcon, Undo2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
@@ -9,6 +9,7 @@ import { fmtAgo, fmtTime } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { useServer } from "../lib/server";
 import { sideBySide } from "../lib/sidebyside";
+import { described, HostAccessList, useHostAccessConsent } from "./HostAccess";
 import { Badge, Button, Checkbox, cx, Dialog, EmptyState, ErrorAlert, LoadingBlock, Select } from "./ui";
 
 export function History({ app }: { app: string }) {
@@ -28,13 +29,22 @@ export function History({ app }: { app: string }) {
   const [busy, setBusy] = useState(false);
   const [rbError, setRbError] = useState<UiError | null>(null);
   const [rbDone, setRbDone] = useState<number | null>(null);
+  const consent = useHostAccessConsent();
 
   async function doRollback() {
     if (!rollback) return;
     setBusy(true);
     setRbError(null);
     try {
-      const r = await backend.call(server, { call: "rollback_app", args: { app, request: { version: rollback.version, pin_digests: pin && Object.keys(rollback.digests).length > 0 } } });
+      // The target's compose file is checked as it would be deployed now.
+      const target = await backend.call(server, { call: "get_version", args: { app, version: rollback.version } });
+      const allow = await consent.ask({ name: app, compose: target.compose, catalog: null, env: null }, "deploy");
+      if (allow === null) {
+        setRollback(null);
+        return;
+      }
+      const request = { version: rollback.version, pin_digests: pin && Object.keys(rollback.digests).length > 0, allow_host_access: allow };
+      const r = await backend.call(server, { call: "rollback_app", args: { app, request } });
       setRollback(null);
       if (r.deployment_id) nav.go({ view: "deployment", id: r.deployment_id });
       else {
@@ -76,42 +86,56 @@ export function History({ app }: { app: string }) {
             {versions.map((v) => {
               const digests = Object.keys(v.digests).length;
               return (
-                <tr key={v.version} data-testid={`version-row-${v.version}`} className={cx((v.version === from || v.version === to) && "bg-indigo-50/40 dark:bg-indigo-500/5")}>
-                  <td className="px-3 py-2 font-medium tabular-nums">
-                    v{v.version} {v.version === newest && <Badge tone="indigo">newest</Badge>}
-                  </td>
-                  <td className="max-w-80 truncate px-3 py-2 text-zinc-700 dark:text-zinc-300" title={v.message}>
-                    {v.message || <span className="text-zinc-400">—</span>}
-                  </td>
-                  <td className="px-3 py-2 text-zinc-600 dark:text-zinc-400">{v.author}</td>
-                  <td className="px-3 py-2 text-zinc-600 dark:text-zinc-400" title={fmtTime(v.created_at * 1000)}>
-                    {fmtAgo(v.created_at * 1000)}
-                  </td>
-                  <td className="px-3 py-2 text-zinc-600 tabular-nums dark:text-zinc-400" title={Object.entries(v.digests).map(([s, d]) => `${s}: ${d}`).join("\n")}>
-                    {digests || "—"}
-                  </td>
-                  <td className="px-3 py-2 text-right whitespace-nowrap">
-                    {v.version !== newest && (
-                      <Button size="sm" variant="ghost" data-testid={`version-compare-${v.version}`} onClick={() => { setFrom(v.version); setTo(newest); }} title="Compare this version with the newest">
-                        <GitCompare className="size-4" /> Compare
-                      </Button>
-                    )}
-                    {v.version !== newest && (
-                      <Button
-                        size="sm"
-                        variant="secondary"
-                        data-testid={`version-rollback-${v.version}`}
-                        onClick={() => {
-                          setPin(false);
-                          setRbError(null);
-                          setRollback(v);
-                        }}
-                      >
-                        <Undo2 className="size-4" /> Roll back
-                      </Button>
-                    )}
-                  </td>
-                </tr>
+                <Fragment key={v.version}>
+                  <tr
+                    data-testid={`version-row-${v.version}`}
+                    className={cx((v.version === from || v.version === to) && "bg-indigo-50/40 dark:bg-indigo-500/5", v.host_access.length > 0 && "border-b-0")}
+                  >
+                    <td className="px-3 py-2 font-medium tabular-nums">
+                      v{v.version} {v.version === newest && <Badge tone="indigo">newest</Badge>}
+                    </td>
+                    <td className="max-w-80 truncate px-3 py-2 text-zinc-700 dark:text-zinc-300" title={v.message}>
+                      {v.message || <span className="text-zinc-400">—</span>}
+                    </td>
+                    <td className="px-3 py-2 text-zinc-600 dark:text-zinc-400">{v.author}</td>
+                    <td className="px-3 py-2 text-zinc-600 dark:text-zinc-400" title={fmtTime(v.created_at * 1000)}>
+                      {fmtAgo(v.created_at * 1000)}
+                    </td>
+                    <td className="px-3 py-2 text-zinc-600 tabular-nums dark:text-zinc-400" title={Object.entries(v.digests).map(([s, d]) => `${s}: ${d}`).join("\n")}>
+                      {digests || "—"}
+                    </td>
+                    <td className="px-3 py-2 text-right whitespace-nowrap">
+                      {v.version !== newest && (
+                        <Button size="sm" variant="ghost" data-testid={`version-compare-${v.version}`} onClick={() => { setFrom(v.version); setTo(newest); }} title="Compare this version with the newest">
+                          <GitCompare className="size-4" /> Compare
+                        </Button>
+                      )}
+                      {v.version !== newest && (
+                        <Button
+                          size="sm"
+                          variant="secondary"
+                          data-testid={`version-rollback-${v.version}`}
+                          onClick={() => {
+                            setPin(false);
+                            setRbError(null);
+                            setRollback(v);
+                          }}
+                        >
+                          <Undo2 className="size-4" /> Roll back
+                        </Button>
+                      )}
+                    </td>
+                  </tr>
+                  {v.host_access.length > 0 && (
+                    <tr data-testid={`version-access-${v.version}`} className={cx((v.version === from || v.version === to) && "bg-indigo-50/40 dark:bg-indigo-500/5")}>
+                      <td />
+                      <td colSpan={5} className="px-3 pt-0 pb-2">
+                        <p className="mb-1 text-[11px] font-semibold tracking-wide text-amber-700 uppercase dark:text-amber-400">Granted access to the server</p>
+                        <HostAccessList items={described(v.host_access)} compact />
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               );
             })}
           </tbody>
@@ -141,7 +165,7 @@ export function History({ app }: { app: string }) {
       </section>
 
       <Dialog
-        open={!!rollback}
+        open={!!rollback && !consent.asking}
         onClose={() => setRollback(null)}
         title={`Roll back ${app} to version ${rollback?.version}?`}
         testId="rollback-dialog"
@@ -181,6 +205,7 @@ export function History({ app }: { app: string }) {
           </div>
         )}
       </Dialog>
+      {consent.dialog}
     </div>
   );
 }

@@ -109,7 +109,7 @@ export function Dialog({
   children?: ReactNode;
   footer?: ReactNode;
   testId?: string;
-  tone?: "default" | "danger";
+  tone?: "default" | "warning" | "danger";
 }) {
   useEffect(() => {
     if (!open) return;
@@ -127,12 +127,12 @@ export function Dialog({
         data-testid={testId}
         className={cx(
           "max-h-[calc(100vh-2rem)] w-full max-w-lg overflow-y-auto rounded-xl border bg-white shadow-2xl dark:bg-zinc-900",
-          tone === "danger" ? "border-red-300 dark:border-red-900" : "border-zinc-200 dark:border-zinc-800",
+          tone === "danger" ? "border-red-300 dark:border-red-900" : tone === "warning" ? "border-amber-300 dark:border-amber-700/60" : "border-zinc-200 dark:border-zinc-800",
         )}
         onMouseDown={(e) => e.stopPropagation()}
       >
         <div className="space-y-1.5 px-6 pt-5">
-          <h2 className={cx("text-base font-semibold", tone === "danger" && "text-red-700 dark:text-red-400")}>{title}</h2>
+          <h2 className={cx("text-base font-semibold", tone === "danger" && "text-red-700 dark:text-red-400", tone === "warning" && "text-amber-800 dark:text-amber-300")}>{title}</h2>
           {description && <div className="text-sm text-zinc-600 dark:text-zinc-400">{description}</div>}
         </div>
         {children && <div className="px-6 py-4">{children}</div>}

@@ -4,7 +4,8 @@ import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
 import type { Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
-import type { AgentInfo, App, AppVersion, CatalogEntry, Deployment, DeploymentStep, Event, LogLine, PullProgress } from "../api/types.gen";
+import type { AgentInfo, App, AppVersion, AuditEntry, CatalogEntry, Deployment, DeploymentStep, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
+import { describeHostAccess } from "../lib/hostaccess";
 
 const now = () => Date.now();
 const err = (code: UiError["code"], message: string, fields: UiError["fields"] = []): UiError => ({ code, message, host_key: null, fields });
@@ -70,21 +71,88 @@ const catalog: CatalogEntry[] = [
       { key: "WORKERS", label: "Workers", type: "int", description: "", default: "2", required: false, generate: null },
       { key: "SIGNUP", label: "Allow sign-up", type: "bool", description: "Let readers create accounts.", default: "true", required: false, generate: null },
     ],
+    host_access: [],
+    host_access_grew: false,
   },
-  { id: "uptime-kuma", name: "Uptime Kuma", description: "Self-hosted monitoring: HTTP, TCP, DNS checks and status pages.", category: "monitoring", website: "https://uptime.kuma.pet", logo: "", params: [] },
-  { id: "redis", name: "Redis", description: "In-memory data store, with AOF persistence.", category: "database", website: "https://redis.io", logo: "", params: [] },
-  { id: "postgres", name: "PostgreSQL", description: "The relational database, with a generated superuser password.", category: "database", website: "https://postgresql.org", logo: "", params: [] },
-  { id: "gitea", name: "Gitea", description: "Lightweight self-hosted Git service with issues and CI.", category: "development", website: "https://gitea.io", logo: "", params: [] },
-  { id: "nextcloud", name: "Nextcloud", description: "Files, calendars and contacts on your own server.", category: "productivity", website: "https://nextcloud.com", logo: "", params: [] },
+  {
+    id: "uptime-kuma",
+    name: "Uptime Kuma",
+    description: "Self-hosted monitoring: HTTP, TCP, DNS checks and status pages.",
+    category: "monitoring",
+    website: "https://uptime.kuma.pet",
+    logo: "",
+    params: [],
+    // To watch the server's containers.
+    host_access: [{ kind: "docker_socket", service: "kuma", target: "/var/run/docker.sock" }],
+    host_access_grew: false,
+  },
+  { id: "redis", name: "Redis", description: "In-memory data store, with AOF persistence.", category: "database", website: "https://redis.io", logo: "", params: [], host_access: [], host_access_grew: false },
+  { id: "postgres", name: "PostgreSQL", description: "The relational database, with a generated superuser password.", category: "database", website: "https://postgresql.org", logo: "", params: [], host_access: [], host_access_grew: false },
+  { id: "gitea", name: "Gitea", description: "Lightweight self-hosted Git service with issues and CI.", category: "development", website: "https://gitea.io", logo: "", params: [], host_access: [], host_access_grew: false },
+  { id: "nextcloud", name: "Nextcloud", description: "Files, calendars and contacts on your own server.", category: "productivity", website: "https://nextcloud.com", logo: "", params: [], host_access: [], host_access_grew: false },
 ];
 
 const composes: Record<number, string> = {
   1: "services:\n  web:\n    image: ghost:5.94\n    ports:\n      - \"8080:2368\"\n  db:\n    image: mysql:8.0\n",
-  2: "services:\n  web:\n    image: ghost:5.96\n    restart: unless-stopped\n    ports:\n      - \"8080:2368\"\n    environment:\n      database__client: mysql\n  db:\n    image: mysql:8.4\n    restart: unless-stopped\n    volumes:\n      - db:/var/lib/mysql\nvolumes:\n  db: {}\n",
+  2: "services:\n  web:\n    image: ghost:5.96\n    restart: unless-stopped\n    ports:\n      - \"8080:2368\"\n    environment:\n      database__client: mysql\n    volumes:\n      - /srv/blog/content:/var/lib/ghost/content\n  db:\n    image: mysql:8.4\n    restart: unless-stopped\n    volumes:\n      - db:/var/lib/mysql\nvolumes:\n  db: {}\n",
 };
 const versions: AppVersion[] = [
-  { version: 1, author: "desktop", message: "install ghost", created_at: Math.floor(now() / 1000) - 86400 * 3, digests: { web: "sha256:1b2c…", db: "sha256:77af…" } },
-  { version: 2, author: "desktop", message: "ghost 5.96, mysql 8.4, restart policy", created_at: Math.floor(now() / 1000) - 3600, digests: {} },
+  { version: 1, author: "desktop", message: "install ghost", created_at: Math.floor(now() / 1000) - 86400 * 3, digests: { web: "sha256:1b2c…", db: "sha256:77af…" }, host_access: [] },
+  {
+    version: 2,
+    author: "desktop",
+    message: "ghost 5.96, mysql 8.4, restart policy, content on /srv",
+    created_at: Math.floor(now() / 1000) - 3600,
+    digests: {},
+    host_access: [{ kind: "bind", service: "web", target: "/srv/blog/content" }],
+  },
+];
+
+/**
+ * The host access of a compose file, read roughly from its text: binds of
+ * server paths, the Docker socket, privileged, host network and pid,
+ * cap_add and devices. The agent reads the resolved model; this is a demo.
+ */
+function composeAccess(compose: string): HostAccess[] {
+  const out: HostAccess[] = [];
+  let section = "";
+  let service = "";
+  let key = "";
+  for (const line of compose.split("\n")) {
+    const top = /^([\w-]+):/.exec(line);
+    if (top) section = top[1];
+    const svc = /^ {2}([\w][\w.-]*):\s*$/.exec(line);
+    if (svc && section === "services") service = svc[1];
+    const k = /^ {4}([\w_]+):\s*(.*)$/.exec(line);
+    if (k && section === "services") {
+      key = k[1];
+      const v = k[2].replace(/["']/g, "").trim();
+      if (key === "privileged" && v === "true") out.push({ kind: "privileged", service, target: "" });
+      if (key === "network_mode" && v === "host") out.push({ kind: "host_network", service, target: "host" });
+      if (key === "pid" && v === "host") out.push({ kind: "host_namespace", service, target: "pid" });
+    }
+    const item = /^ {6}-\s*["']?([^"']+)["']?\s*$/.exec(line);
+    if (!item || section !== "services") continue;
+    const [src, , mode] = item[1].split(":");
+    if (key === "cap_add") out.push({ kind: "capability", service, target: item[1].trim() });
+    else if (key === "devices") out.push({ kind: "device", service, target: src });
+    else if (key === "volumes" && src.startsWith("/")) {
+      if (src.endsWith("docker.sock")) out.push({ kind: "docker_socket", service, target: src });
+      else out.push({ kind: mode === "ro" ? "read_only_bind" : "bind", service, target: src });
+    }
+  }
+  return out;
+}
+
+const same = (a: HostAccess, b: HostAccess) => a.kind === b.kind && a.service === b.service && a.target === b.target;
+/** As the agent: a read-write mount also grants reading the same path. */
+const covers = (g: HostAccess, n: HostAccess) => same(g, n) || (g.kind === "bind" && n.kind === "read_only_bind" && g.service === n.service && g.target === n.target);
+
+const audit: AuditEntry[] = [
+  { id: 1, at: Math.floor(now() / 1000) - 86400 * 3, actor: "appos-desktop@laptop", action: "app.deploy", app: "blog", detail: "installed from the catalog template ghost (version 1)", host_access: [] },
+  { id: 2, at: Math.floor(now() / 1000) - 86400, actor: "appos-desktop@laptop", action: "terminal.open", app: "blog", detail: "shell in web", host_access: [] },
+  { id: 3, at: Math.floor(now() / 1000) - 3600, actor: "appos-desktop@laptop", action: "app.version", app: "blog", detail: "saved version 2 and deployed it", host_access: versions[1].host_access },
+  { id: 4, at: Math.floor(now() / 1000) - 600, actor: "appos-cli@ci", action: "app.restart", app: "monitoring", detail: "restart", host_access: [] },
 ];
 
 const deployments: Deployment[] = [
@@ -191,6 +259,26 @@ export function demoBackend(): Backend {
 
   const { listTerminals, killTerminal, ...terminalApi } = demoTerminals();
 
+  /** What a file or template needs, as the agent's check answers: held when the app's newest version has it. */
+  const needsOf = (name: string, compose: string, template: string | null): HostAccessNeed[] => {
+    const held = apps.some((a) => a.name === name && a.managed) ? versions[versions.length - 1].host_access : [];
+    const access = template ? (catalog.find((c) => c.id === template)?.host_access ?? []) : composeAccess(compose);
+    return access.map((a) => ({ access: a, description: describeHostAccess(a), granted: held.some((g) => covers(g, a)) }));
+  };
+  /** Refuses, as the agent does, what needs access neither held nor granted; else the new version's grant. */
+  const grant = (needs: HostAccessNeed[], allow: HostAccess[]): HostAccess[] => {
+    const missing = needs.filter((n) => !n.granted && !allow.some((g) => covers(g, n.access)));
+    if (missing.length)
+      throw err(
+        "invalid_input",
+        "invalid input",
+        missing.map((n) => ({ field: `services.${n.access.service}`, message: `needs host access that was not granted: ${n.description}` })),
+      );
+    return needs.map((n) => n.access);
+  };
+  const record = (action: string, app: string, detail: string, host_access: HostAccess[]) =>
+    audit.push({ id: audit.length + 1, at: Math.floor(now() / 1000), actor: "appos-desktop@laptop", action, app, detail, host_access });
+
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
   async function answer(req: AgentCall): Promise<Answers[CallName]> {
@@ -213,7 +301,9 @@ export function demoBackend(): Backend {
       case "deploy_app": {
         const r = req.args;
         if (apps.some((a) => a.name === r.name)) throw err("invalid_input", "invalid input", [{ field: "name", message: `an app named ${r.name} exists` }]);
+        const granted = grant(needsOf(r.name, r.compose, r.catalog?.id ?? null), r.allow_host_access);
         const d = run(r.name, "deploy", 1);
+        record("app.deploy", r.name, r.catalog ? `installed from the catalog template ${r.catalog.id} (version 1)` : "deployed version 1", granted);
         const generated: Record<string, string> = r.catalog?.params.DB_PASSWORD ? {} : { DB_PASSWORD: "q7Vn2pXkR4sL9wTzB1mC6hJd8fYgE3aU" };
         return { deployment_id: d.id, app: r.name, version: 1, generated } satisfies Answers["deploy_app"];
       }
@@ -222,7 +312,7 @@ export function demoBackend(): Backend {
         if (r.compose.includes("latest")) throw err("invalid_input", "invalid input", [{ field: "services.web.image", message: "pin a version: :latest changes under you" }]);
         const services: Record<string, string> = {};
         for (const m of r.compose.matchAll(/^ {2}(\w[\w-]*):\n {4}image: (\S+)/gm)) services[m[1]] = m[2];
-        return { services } satisfies Answers["check_compose"];
+        return { services, host_access: needsOf(r.name, r.compose, r.catalog?.id ?? null) } satisfies Answers["check_compose"];
       }
       case "list_deployments": {
         const app = req.args.app;
@@ -253,16 +343,20 @@ export function demoBackend(): Backend {
         return "" satisfies Answers["diff_versions"];
       case "save_version": {
         const { app, request } = req.args;
+        const host_access = grant(needsOf(app, request.compose, null), request.allow_host_access);
         const v = versions.length + 1;
-        versions.push({ version: v, author: "desktop", message: request.message ?? "", created_at: Math.floor(now() / 1000), digests: {} });
+        versions.push({ version: v, author: "desktop", message: request.message ?? "", created_at: Math.floor(now() / 1000), digests: {}, host_access });
         composes[v] = request.compose;
+        record("app.version", app, `saved version ${v}${request.deploy ? " and deployed it" : ""}`, host_access);
         return { app, version: v, deployment_id: request.deploy ? run(app, "deploy", v).id : null } satisfies Answers["save_version"];
       }
       case "rollback_app": {
         const { app, request } = req.args;
+        const host_access = grant(needsOf(app, composes[request.version], null), request.allow_host_access);
         const v = versions.length + 1;
-        versions.push({ version: v, author: "desktop", message: `rollback to ${request.version}`, created_at: Math.floor(now() / 1000), digests: {} });
+        versions.push({ version: v, author: "desktop", message: `rollback to ${request.version}`, created_at: Math.floor(now() / 1000), digests: {}, host_access });
         composes[v] = composes[request.version];
+        record("app.rollback", app, `rolled back to version ${request.version} as version ${v}`, host_access);
         return { app, version: v, deployment_id: run(app, "deploy", v).id } satisfies Answers["rollback_app"];
       }
       case "adopt_app": {
@@ -282,6 +376,11 @@ export function demoBackend(): Backend {
         throw err("other", "the demo opens terminals with openTerminal");
       case "list_tokens":
         return structuredClone(tokens) satisfies Answers["list_tokens"];
+      case "list_audit": {
+        const { app, before, limit } = req.args;
+        const rows = audit.filter((e) => (!app || e.app === app) && (before === null || e.id < before)).sort((a, b) => b.id - a.id);
+        return structuredClone(rows.slice(0, limit ?? 100)) satisfies Answers["list_audit"];
+      }
     }
   }
 
