@@ -1,6 +1,8 @@
-import { act, cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
-import { app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import type { AppVersion, AuditEntry } from "../api/types.gen";
+import { access, app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { AUDIT_PAGE } from "./Activity";
 import { byId, connected, renderServer } from "../test/render";
 
 afterEach(cleanup);
@@ -10,8 +12,22 @@ function setup(managed = true) {
   b.apps.local = [app("blog", { managed })];
   b.on("get_app", app("blog", { managed }));
   b.on("get_deployment", ({ id }) => deployment(id, { state: "queued" }));
+  b.on("list_versions", [version(1)]);
+  b.on("list_audit", []);
   return b;
 }
+
+const version = (n: number, over: Partial<AppVersion> = {}): AppVersion => ({ version: n, author: "desktop", message: `v${n}`, created_at: 1_700_000_000 + n, digests: {}, host_access: [], ...over });
+const entry = (id: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
+  id,
+  at: Math.floor(Date.now() / 1000) - 600,
+  actor: "appos-desktop@laptop",
+  action: "app.start",
+  app: "blog",
+  detail: `entry ${id}`,
+  host_access: [],
+  ...over,
+});
 
 async function click(testId: string) {
   const el = await screen.findByTestId(testId);
@@ -98,5 +114,53 @@ describe("App detail", () => {
     expect(byId("tab-logs")).toBeTruthy();
     expect(byId("app-overview")).toBeTruthy();
     expect(b.callsOf("list_versions")).toHaveLength(0);
+  });
+
+  it("shows the host access of the newest version and the app's activity", async () => {
+    const b = setup();
+    const sock = access("docker_socket", "web", "/var/run/docker.sock");
+    const tun = access("device", "vpn", "/dev/net/tun");
+    b.on("list_versions", [version(1, { host_access: [tun] }), version(3, { host_access: [sock, tun] }), version(2)]);
+    b.on("list_audit", [
+      entry(12, { action: "app.version", actor: "appos-cli@ci", detail: "saved version 3 and deployed it", host_access: [sock] }),
+      entry(11, { action: "terminal.open", detail: "shell in web" }),
+    ]);
+    renderServer(b, { view: "app", app: "blog", tab: "overview" });
+
+    const section = await screen.findByTestId("app-host-access");
+    await waitFor(() => expect(within(section).getAllByTestId("host-access-item")).toHaveLength(2));
+    expect(section.textContent).toContain("Host access");
+    expect(section.textContent).toContain("granted to version 3");
+    expect(within(section).getAllByTestId("host-access-item").map((e) => e.querySelector("p")?.textContent)).toEqual([
+      "web controls Docker through /var/run/docker.sock, which is root on the server",
+      "vpn can use the server's device /dev/net/tun",
+    ]);
+    expect(within(section).getAllByTestId("host-access-root")).toHaveLength(1);
+
+    const activity = await screen.findByTestId("app-activity-table");
+    expect(b.callsOf("list_audit")).toEqual([["local", { app: "blog", before: null, limit: AUDIT_PAGE }]]);
+    const row = byId("audit-12");
+    expect(row.textContent).toContain("10 min ago");
+    expect(row.textContent).toContain("appos-cli@ci");
+    expect(row.textContent).toContain("app.version");
+    expect(row.textContent).toContain("saved version 3 and deployed it");
+    expect(row.textContent).toContain("web controls Docker through /var/run/docker.sock, which is root on the server");
+    expect(byId("audit-11").textContent).toContain("terminal.open");
+    expect(within(byId("audit-11")).queryByTestId("host-access-item")).toBeNull();
+    expect(within(activity).getAllByRole("row")).toHaveLength(3); // with the header
+    expect(screen.queryByTestId("app-activity-older")).toBeNull();
+  });
+
+  it("says when an app reaches only its own folder, and pages through older activity", async () => {
+    const b = setup();
+    const page1 = Array.from({ length: AUDIT_PAGE }, (_, i) => entry(100 - i));
+    b.on("list_audit", ({ before }) => (before === null ? page1 : [entry(before - 1, { detail: "the oldest" })]));
+    renderServer(b, { view: "app", app: "blog", tab: "overview" });
+    expect((await screen.findByTestId("app-host-access-none")).textContent).toBe("None: this app reaches only its own folder and volumes.");
+    await screen.findByTestId("audit-100");
+    await act(async () => fireEvent.click(byId("app-activity-older")));
+    expect(b.callsOf("list_audit")[1]).toEqual(["local", { app: "blog", before: 100 - AUDIT_PAGE + 1, limit: AUDIT_PAGE }]);
+    expect((await screen.findByTestId(`audit-${100 - AUDIT_PAGE}`)).textContent).toContain("the oldest");
+    expect(screen.queryByTestId("app-activity-older")).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CatalogEntry, DeployRequest } from "../api/types.gen";
-import { deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { access, deployment, FakeBackend, need, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
 
 afterEach(cleanup);
@@ -158,5 +158,92 @@ describe("Catalog", () => {
     fireEvent.click(byId("nav-back"));
     expect(await screen.findByTestId("install-form")).toBeTruthy();
     expect((byId("param-ADMIN_EMAIL") as HTMLInputElement).value).toBe("");
+  });
+
+  describe("host access", () => {
+    const sock = access("docker_socket", "portainer", "/var/run/docker.sock");
+    const data = access("bind", "portainer", "/srv/portainer");
+    const portainer: CatalogEntry = {
+      id: "portainer",
+      name: "Portainer",
+      description: "Manage Docker from the browser",
+      category: "tools",
+      website: "",
+      logo: "",
+      params: [],
+      host_access: [sock],
+      host_access_grew: false,
+    };
+    const checked = { services: { portainer: "portainer/portainer-ce:2" }, host_access: [need(sock), need(data)] };
+
+    async function openPortainer(b: FakeBackend) {
+      b.on("list_catalog", [portainer, redis]);
+      b.on("get_deployment", deployment("d-p", { app: "portainer", state: "queued" }));
+      renderServer(b, { view: "catalog" });
+      expect((await screen.findByTestId("catalog-access-portainer")).textContent).toContain("Needs server access");
+      expect(screen.queryByTestId("catalog-access-redis")).toBeNull();
+      fireEvent.click(byId("catalog-item-portainer"));
+      return screen.findByTestId("install-form");
+    }
+
+    it("shows what the template needs before installing, then asks and grants exactly that", async () => {
+      const b = new FakeBackend();
+      b.on("check_compose", checked);
+      b.on("deploy_app", { deployment_id: "d-p", app: "portainer", version: 1, generated: {} });
+      await openPortainer(b);
+      const preview = await screen.findByTestId("install-host-access");
+      // The agent's check with the form's values, in its words.
+      await waitFor(() => expect(preview.textContent).toContain("portainer can read and write /srv/portainer on the server"));
+      expect(preview.textContent).toContain("portainer controls Docker through /var/run/docker.sock, which is root on the server");
+      expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, env: {} }]);
+
+      await act(async () => fireEvent.click(byId("install-submit")));
+      const dialog = await screen.findByTestId("host-access-dialog");
+      expect(dialog.textContent).toContain("This app needs access to the server");
+      expect(within(dialog).getAllByTestId("host-access-item").map((e) => e.querySelector("p")?.textContent)).toEqual([
+        "portainer controls Docker through /var/run/docker.sock, which is root on the server",
+        "portainer can read and write /srv/portainer on the server",
+      ]);
+      expect(within(dialog).getAllByTestId("host-access-root")).toHaveLength(1);
+      expect(within(dialog).getByTestId("host-access-root").textContent).toContain("root on the server");
+      expect(b.callsOf("deploy_app")).toHaveLength(0);
+
+      expect(byId("host-access-allow").textContent).toBe("Allow and deploy");
+      await act(async () => fireEvent.click(byId("host-access-allow")));
+      await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
+      expect(b.callsOf("deploy_app")[0][1]).toEqual({ name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, env: {}, message: null, allow_host_access: [sock, data] });
+      await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-p"));
+      expect(screen.queryByTestId("host-access-dialog")).toBeNull();
+    });
+
+    it("shows the declared access while the form does not check, and sends nothing on Cancel", async () => {
+      const b = new FakeBackend();
+      b.on("check_compose", uiError("invalid_input", "invalid input", [{ field: "params.X", message: "Required." }]), checked);
+      await openPortainer(b);
+      const preview = await screen.findByTestId("install-host-access");
+      expect(preview.textContent).toContain("portainer controls Docker through /var/run/docker.sock");
+      expect(preview.textContent).not.toContain("/srv/portainer");
+
+      await act(async () => fireEvent.click(byId("install-submit")));
+      await screen.findByTestId("host-access-dialog");
+      await act(async () => fireEvent.click(byId("host-access-cancel")));
+      expect(screen.queryByTestId("host-access-dialog")).toBeNull();
+      expect(b.callsOf("deploy_app")).toHaveLength(0);
+      expect(byId("install-form")).toBeTruthy();
+      expect((byId("install-submit") as HTMLButtonElement).disabled).toBe(false);
+    });
+
+    it("installs without asking when the template needs nothing", async () => {
+      const b = setup();
+      b.on("deploy_app", { deployment_id: "d-1", app: "ghost", version: 1, generated: {} });
+      b.on("get_deployment", deployment("d-1", { app: "ghost", state: "queued" }));
+      await openGhost(b);
+      expect(screen.queryByTestId("install-host-access")).toBeNull();
+      fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
+      await act(async () => fireEvent.click(byId("install-submit")));
+      await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
+      expect(screen.queryByTestId("host-access-dialog")).toBeNull();
+      expect(b.callsOf("deploy_app")[0][1].allow_host_access).toEqual([]);
+    });
   });
 });

@@ -1,7 +1,7 @@
-import { act, cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AppVersion } from "../api/types.gen";
-import { app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { access, app, deployment, FakeBackend, need, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
 import { editorViewIn } from "./CodeEditor";
 
@@ -121,5 +121,70 @@ describe("Compose editor", () => {
     const again = await screen.findByTestId("compose-editor");
     await waitFor(() => expect(editorViewIn(again)?.state.doc.toString()).toBe(compose2 + "# draft\n"));
     expect(byId("compose-dirty")).toBeTruthy();
+  });
+
+  describe("host access", () => {
+    const held = access("bind", "web", "/srv/www");
+    const sock = access("docker_socket", "web", "/var/run/docker.sock");
+    const tun = access("device", "web", "/dev/net/tun");
+    const text = compose2 + "    volumes: [/srv/www:/usr/share/nginx/html, /var/run/docker.sock:/var/run/docker.sock]\n    devices: [/dev/net/tun]\n";
+
+    async function saveNeeding(b: FakeBackend, deploy: boolean) {
+      b.on("check_compose", { services: { web: "nginx:1.27", db: "postgres:16" }, host_access: [need(held, true), need(sock), need(tun)] });
+      const host = await openEditor(b);
+      type(host, text);
+      // The check already says what saving will ask for.
+      const panel = await screen.findByTestId("compose-host-access", {}, { timeout: 2000 });
+      expect(panel.textContent).toContain("web can use the server's device /dev/net/tun");
+      expect(panel.textContent).not.toContain("/srv/www");
+      if (!deploy) fireEvent.click(byId("compose-deploy"));
+      await act(async () => fireEvent.click(byId("compose-save")));
+      return screen.findByTestId("host-access-dialog");
+    }
+
+    it("asks for what the version does not hold yet, and sends exactly that", async () => {
+      const b = setup();
+      b.on("save_version", { app: "blog", version: 3, deployment_id: null });
+      const dialog = await saveNeeding(b, false);
+      expect(dialog.textContent).toContain("This app needs access to the server");
+      expect(within(dialog).getAllByTestId("host-access-item").map((e) => e.querySelector("p")?.textContent)).toEqual([
+        "web controls Docker through /var/run/docker.sock, which is root on the server",
+        "web can use the server's device /dev/net/tun",
+      ]);
+      expect(within(dialog).getAllByTestId("host-access-root")).toHaveLength(1);
+      expect(b.callsOf("save_version")).toHaveLength(0);
+      expect(byId("host-access-allow").textContent).toBe("Allow and save");
+
+      await act(async () => fireEvent.click(byId("host-access-allow")));
+      expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: text, env: null, message: null, deploy: false, allow_host_access: [sock, tun] } }]]);
+      expect(screen.queryByTestId("host-access-dialog")).toBeNull();
+      // The check right before saving was of the very text saved.
+      expect(b.callsOf("check_compose").at(-1)).toEqual(["local", { name: "blog", compose: text, catalog: null, env: null }]);
+    });
+
+    it("sends nothing when cancelled, and keeps the draft", async () => {
+      const b = setup();
+      b.on("save_version", { app: "blog", version: 3, deployment_id: "d-save" });
+      await saveNeeding(b, true);
+      expect(byId("host-access-allow").textContent).toBe("Allow and deploy");
+      await act(async () => fireEvent.click(byId("host-access-cancel")));
+      expect(screen.queryByTestId("host-access-dialog")).toBeNull();
+      expect(b.callsOf("save_version")).toHaveLength(0);
+      expect(byId("compose-dirty")).toBeTruthy();
+      expect((byId("compose-save") as HTMLButtonElement).disabled).toBe(false);
+    });
+
+    it("saves without asking when the app already holds all it needs", async () => {
+      const b = setup();
+      b.on("check_compose", { services: { web: "nginx:1.27", db: "postgres:16" }, host_access: [need(held, true)] });
+      b.on("save_version", { app: "blog", version: 3, deployment_id: "d-save" });
+      const host = await openEditor(b);
+      type(host, compose2 + "    volumes: [/srv/www:/usr/share/nginx/html]\n");
+      await act(async () => fireEvent.click(byId("compose-save")));
+      await waitFor(() => expect(b.callsOf("save_version")).toHaveLength(1));
+      expect(screen.queryByTestId("host-access-dialog")).toBeNull();
+      expect(b.callsOf("save_version")[0][1].request.allow_host_access).toEqual([]);
+      await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-save"));
+    });
   });
 });

@@ -1,7 +1,7 @@
-import { act, cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AppVersion } from "../api/types.gen";
-import { app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { access, app, deployment, FakeBackend, need, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
 
 afterEach(cleanup);
@@ -69,5 +69,59 @@ describe("History", () => {
     await act(async () => fireEvent.click(byId("rollback-confirm")));
     expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 2, pin_digests: false, allow_host_access: [] } }]]);
     expect((await screen.findByTestId("rollback-error")).textContent).toContain("the agent is busy");
+  });
+
+  describe("host access", () => {
+    const media = access("read_only_bind", "web", "/srv/media");
+    const priv = access("privileged", "web", "");
+
+    it("shows what each version was granted", async () => {
+      const b = setup();
+      b.on("list_versions", [v(1, { host_access: [media, priv] }), v(2), v(3, { host_access: [media] })]);
+      await screen.findByTestId("version-row-3");
+      const one = byId("version-access-1");
+      expect(within(one).getAllByTestId("host-access-item").map((e) => e.querySelector("p")?.textContent)).toEqual([
+        "web can read /srv/media on the server",
+        "web runs privileged: it can do anything root can on the server",
+      ]);
+      expect(within(one).getAllByTestId("host-access-root")).toHaveLength(1);
+      expect(byId("version-access-3").textContent).toContain("web can read /srv/media on the server");
+      expect(screen.queryByTestId("version-access-2")).toBeNull();
+    });
+
+    it("checks the version rolled back to, asks, and grants exactly what it needs anew", async () => {
+      const b = setup();
+      b.on("check_compose", { services: { web: "nginx:1.25" }, host_access: [need(media, true), need(priv)] });
+      b.on("rollback_app", { app: "blog", version: 4, deployment_id: "d-rb" });
+      await screen.findByTestId("version-row-3");
+      fireEvent.click(byId("version-rollback-1"));
+      await act(async () => fireEvent.click(byId("rollback-confirm")));
+      const dialog = await screen.findByTestId("host-access-dialog");
+      expect(screen.queryByTestId("rollback-dialog")).toBeNull();
+      expect(b.callsOf("check_compose")).toEqual([["local", { name: "blog", compose: composes[1], catalog: null, env: null }]]);
+      expect(within(dialog).getAllByTestId("host-access-item").map((e) => e.querySelector("p")?.textContent)).toEqual([
+        "web runs privileged: it can do anything root can on the server",
+      ]);
+      expect(within(dialog).getByTestId("host-access-root")).toBeTruthy();
+      expect(b.callsOf("rollback_app")).toHaveLength(0);
+      await act(async () => fireEvent.click(byId("host-access-allow")));
+      expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 1, pin_digests: false, allow_host_access: [priv] } }]]);
+      await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-rb"));
+    });
+
+    it("rolls back nothing when the consent is cancelled", async () => {
+      const b = setup();
+      b.on("check_compose", { services: { web: "nginx:1.25" }, host_access: [need(priv)] });
+      b.on("rollback_app", { app: "blog", version: 4, deployment_id: "d-rb" });
+      await screen.findByTestId("version-row-3");
+      fireEvent.click(byId("version-rollback-1"));
+      await act(async () => fireEvent.click(byId("rollback-confirm")));
+      await screen.findByTestId("host-access-dialog");
+      await act(async () => fireEvent.click(byId("host-access-cancel")));
+      expect(screen.queryByTestId("host-access-dialog")).toBeNull();
+      expect(screen.queryByTestId("rollback-dialog")).toBeNull();
+      expect(b.callsOf("rollback_app")).toHaveLength(0);
+      expect(byId("history")).toBeTruthy();
+    });
   });
 });

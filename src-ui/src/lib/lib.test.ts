@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fmtBytes, fmtDuration } from "./format";
-import type { LogLine } from "../api/types.gen";
+import type { HostAccess, HostAccessKind, LogLine } from "../api/types.gen";
+import { describeHostAccess, isRootAccess, newHostAccess } from "./hostaccess";
 import { foldPull, layerFraction } from "./pull";
 import { deploymentNotice } from "./server";
 import { sideBySide } from "./sidebyside";
@@ -88,5 +89,45 @@ describe("formatting", () => {
     expect(deploymentNotice("prod", { id: "d", app: "blog", operation: "deploy", state: "succeeded", version: 2, error: null })?.title).toBe("blog deployed");
     expect(deploymentNotice("prod", { id: "d", app: "blog", operation: "update", state: "failed", version: 2, error: "x" })?.title).toBe("blog update failed: x");
     expect(deploymentNotice("prod", { id: "d", app: "blog", operation: "deploy", state: "cancelled", error: null })).toBeNull();
+  });
+});
+
+describe("host access in words", () => {
+  // The agent's HostAccess::describe, word for word.
+  const table: [HostAccessKind, string, string, string][] = [
+    ["bind", "pihole", "/etc/pihole", "pihole can read and write /etc/pihole on the server"],
+    ["read_only_bind", "pihole", "/etc/pihole", "pihole can read /etc/pihole on the server"],
+    ["docker_socket", "portainer", "/var/run/docker.sock", "portainer controls Docker through /var/run/docker.sock, which is root on the server"],
+    ["volumes_from", "backup", "db", "backup mounts every volume of the container db"],
+    ["volume_device", "data", "/dev/sdb1", "the volume data is /dev/sdb1 on the server; every service that mounts it can read and write it"],
+    ["host_file", "web", "/etc/app.env", "web reads the server's file /etc/app.env"],
+    ["privileged", "dind", "", "dind runs privileged: it can do anything root can on the server"],
+    ["host_namespace", "top", "pid", "top sees and can signal every process on the server"],
+    ["host_namespace", "top", "userns", "top runs without user namespace remapping"],
+    ["host_namespace", "top", "ipc", "top shares the server's ipc namespace"],
+    ["host_network", "dns", "host", "dns uses the server's network directly: every interface and port"],
+    ["container_network", "sidecar", "vpn", "sidecar joins the network of the container vpn"],
+    ["capability", "vpn", "NET_ADMIN", "vpn has the Linux capability NET_ADMIN"],
+    ["device", "vpn", "/dev/net/tun", "vpn can use the server's device /dev/net/tun"],
+    ["unconfined", "web", "apparmor=unconfined", "web runs with the security option apparmor=unconfined, which lifts its confinement"],
+    ["sysctl", "vpn", "net.ipv4.ip_forward", "vpn sets the kernel setting net.ipv4.ip_forward"],
+  ];
+  it.each(table)("%s of %s on %s", (kind, service, target, words) => {
+    expect(describeHostAccess({ kind, service, target })).toBe(words);
+  });
+
+  it("covers every kind, and knows which are root", () => {
+    const kinds = new Set(table.map(([k]) => k));
+    expect(kinds.size).toBe(14);
+    const root = [...kinds].filter((kind) => isRootAccess({ kind, service: "s", target: "t" }));
+    expect(root.sort()).toEqual(["docker_socket", "privileged"]);
+  });
+
+  it("asks only for what the app does not hold", () => {
+    const a: HostAccess = { kind: "bind", service: "web", target: "/srv" };
+    const b: HostAccess = { kind: "capability", service: "web", target: "NET_ADMIN" };
+    const need = (access: HostAccess, granted: boolean) => ({ access, description: describeHostAccess(access), granted });
+    expect(newHostAccess({ services: {}, host_access: [need(a, true), need(b, false)] })).toEqual([need(b, false)]);
+    expect(newHostAccess({ services: {}, host_access: [] })).toEqual([]);
   });
 });

@@ -4,7 +4,8 @@ import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
 import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
-import type { App, Deployment, Event } from "../api/types.gen";
+import type { App, Deployment, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
+import { describeHostAccess } from "../lib/hostaccess";
 
 export const info = {
   agent_version: "0.1.0",
@@ -265,4 +266,13 @@ export function deployment(id: string, over: Partial<Deployment> = {}): Deployme
     finished_ms: null,
     ...over,
   };
+}
+
+export function access(kind: HostAccessKind, service: string, target: string): HostAccess {
+  return { kind, service, target };
+}
+
+/** A need as `check_compose` answers it, in the agent's words. */
+export function need(a: HostAccess, granted = false): HostAccessNeed {
+  return { access: a, description: describeHostAccess(a), granted };
 }
