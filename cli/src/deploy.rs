@@ -17,7 +17,9 @@ pub struct DeployArgs {
     /// A catalog template to deploy (see `appos catalog`).
     #[arg(conflicts_with = "file", required_unless_present = "file")]
     catalog_id: Option<String>,
-    /// A compose file to deploy.
+    /// A compose file to deploy, with the files it references in its folder
+    /// (bind-mounted config, env files, build contexts less .dockerignore);
+    /// the .env beside it fills the app's .env unless --env-file is given.
     #[arg(long, short = 'f')]
     file: Option<PathBuf>,
     /// The app's name (also its compose project name); default: the template id.
@@ -43,11 +45,12 @@ pub struct DeployArgs {
 
 /// The host access a compose file (or template) asks for and its app does
 /// not hold yet, printed as it is granted; empty unless `allow`.
-pub async fn grant(client: &Client, allow: bool, name: &AppName, compose: &str, catalog: Option<&appos_proto::CatalogDeploy>, env: Option<BTreeMap<String, String>>) -> anyhow::Result<Vec<HostAccess>> {
+pub async fn grant(client: &Client, allow: bool, name: &AppName, project: &Project, catalog: Option<&appos_proto::CatalogDeploy>, env: Option<BTreeMap<String, String>>) -> anyhow::Result<Vec<HostAccess>> {
     if !allow {
         return Ok(Vec::new());
     }
-    let check = client.call(&ComposeCheckRequest { name: name.clone(), compose: compose.to_string(), catalog: catalog.cloned(), env }).await?;
+    let request = ComposeCheckRequest { name: name.clone(), compose: project.compose.clone(), catalog: catalog.cloned(), files: Some(project.files.clone()), env };
+    let check = client.call(&request).await?;
     let new: Vec<_> = check.host_access.into_iter().filter(|n| !n.granted).collect();
     if !new.is_empty() {
         eprintln!("granting host access to {name}:");
@@ -58,34 +61,36 @@ pub async fn grant(client: &Client, allow: bool, name: &AppName, compose: &str, 
     Ok(new.into_iter().map(|n| n.access).collect())
 }
 
-fn read_env(path: &PathBuf) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut env = BTreeMap::new();
-    for item in dotenvy::from_path_iter(path).with_context(|| format!("reading {}", path.display()))? {
-        let (k, v) = item.with_context(|| format!("parsing {}", path.display()))?;
-        env.insert(k, v);
-    }
-    Ok(env)
+/// A compose file and the files it references in its folder.
+#[derive(Default)]
+pub struct Project {
+    pub compose: String,
+    pub files: Vec<appos_proto::AppFile>,
 }
 
 pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::Result<()> {
-    let env = match &args.env_file {
-        Some(p) => read_env(p)?,
-        None => BTreeMap::new(),
+    let local = args.file.as_deref().map(appos_client::project::read).transpose()?;
+    // As `docker compose up` does, the .env beside the compose file is read unless one is named.
+    let env = match (&args.env_file, &local) {
+        (Some(p), _) => appos_client::project::read_env(p)?,
+        (None, Some(l)) => l.env.clone(),
+        (None, None) => BTreeMap::new(),
     };
     let mut params = BTreeMap::new();
     for kv in &args.set {
         let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {kv:?}: expected KEY=VALUE"))?;
         params.insert(k.to_string(), v.to_string());
     }
-    let (compose, catalog) = match (&args.file, &args.catalog_id) {
-        (Some(f), _) => (std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?, None),
-        (None, Some(id)) => (String::new(), Some(appos_proto::CatalogDeploy { id: id.clone(), params })),
+    let (project, catalog) = match (local, &args.catalog_id) {
+        (Some(l), _) => (Project { compose: l.compose, files: l.files }, None),
+        (None, Some(id)) => (Project::default(), Some(appos_proto::CatalogDeploy { id: id.clone(), params })),
         (None, None) => bail!("give a catalog template id or -f compose.yml"),
     };
     let name = args.name.clone().or_else(|| args.catalog_id.clone()).unwrap_or_default();
     let name = AppName::parse(&name).with_context(|| format!("cannot name an app {name:?}"))?;
-    let allow_host_access = grant(client, args.allow_host_access, &name, &compose, catalog.as_ref(), Some(env.clone())).await?;
-    let accepted = client.call(&DeployRequest { name, compose, env, message: args.message, catalog, allow_host_access }).await?;
+    let allow_host_access = grant(client, args.allow_host_access, &name, &project, catalog.as_ref(), Some(env.clone())).await?;
+    let Project { compose, files } = project;
+    let accepted = client.call(&DeployRequest { name, compose, files, env, message: args.message, catalog, allow_host_access }).await?;
     if !accepted.generated.is_empty() && out == Output::Table {
         eprintln!("generated secrets (shown this once; they are in the app's .env on the server):");
         for (k, v) in &accepted.generated {
@@ -350,9 +355,12 @@ pub fn time_of(secs: i64) -> String {
 }
 
 /// Saves a version; with `deploy`, follows its deployment.
-pub async fn save(client: &Client, app: &AppName, compose: String, message: Option<String>, deploy: bool, allow: bool, out: Output) -> anyhow::Result<()> {
-    let allow_host_access = grant(client, allow, app, &compose, None, None).await?;
-    let request = appos_proto::SaveVersionRequest { compose, env: None, message, deploy, allow_host_access };
+/// Saves a version: with the files of `project` when it was read from a
+/// folder, keeping the latest version's files otherwise.
+pub async fn save(client: &Client, app: &AppName, project: Project, from_folder: bool, message: Option<String>, deploy: bool, allow: bool, out: Output) -> anyhow::Result<()> {
+    let allow_host_access = grant(client, allow, app, &project, None, None).await?;
+    let files = from_folder.then_some(project.files);
+    let request = appos_proto::SaveVersionRequest { compose: project.compose, files, env: None, message, deploy, allow_host_access };
     let saved = client.call(&SaveVersion { app: app.clone(), request }).await?;
     if out == Output::Table {
         eprintln!("saved {} version {}", saved.app, saved.version);
@@ -386,7 +394,7 @@ pub async fn edit(client: &Client, app: &AppName, message: Option<String>, deplo
         eprintln!("no change; nothing was saved");
         return Ok(());
     }
-    save(client, app, edited, message, deploy, allow, out).await
+    save(client, app, Project { compose: edited, files: Vec::new() }, false, message, deploy, allow, out).await
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -398,7 +406,7 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 pub async fn rollback(client: &Client, app: &AppName, version: u32, pin_digests: bool, allow: bool, out: Output) -> anyhow::Result<()> {
     let allow_host_access = if allow {
         let old = client.call(&GetVersion { app: app.clone(), version }).await?;
-        grant(client, true, app, &old.compose, None, None).await?
+        grant(client, true, app, &Project { compose: old.compose, files: Vec::new() }, None, None).await?
     } else {
         Vec::new()
     };

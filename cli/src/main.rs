@@ -81,7 +81,7 @@ enum Command {
     History { app: AppName },
     /// A unified diff between two versions.
     Diff { app: AppName, from: u32, to: u32 },
-    /// Save a new version of the compose file (and deploy it with --deploy).
+    /// Save a new version of the compose file (and deploy it with --deploy), with the files it references in its folder.
     SetCompose {
         app: AppName,
         #[arg(long, short = 'f')]
@@ -355,8 +355,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SetCompose { app, file, message, deploy: d, allow_host_access } => {
-            let compose = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-            deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, compose, message, d, allow_host_access, cli.output).await
+            let l = appos_client::project::read(&file)?;
+            let project = deploy::Project { compose: l.compose, files: l.files };
+            deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, project, true, message, d, allow_host_access, cli.output).await
         }
         Command::Edit { app, message, deploy: d, allow_host_access } => {
             deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, allow_host_access, cli.output).await

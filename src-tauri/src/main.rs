@@ -40,6 +40,15 @@ async fn connect(desktop: State<'_, D>, name: String) -> Result<Connection, UiEr
 }
 
 /// Every agent call the screens make: one command, typed by `AgentCall`.
+/// Reads a project on this computer for the deploy dialog.
+#[tauri::command]
+#[tracing::instrument(err(Debug))]
+async fn read_project(path: String) -> Result<appos_proto::desktop::LocalProject, UiError> {
+    tokio::task::spawn_blocking(move || appos_desktop_core::read_project(&path))
+        .await
+        .unwrap_or_else(|e| Err(UiError { code: appos_proto::ErrorClass::Other, message: e.to_string(), host_key: None, fields: Vec::new() }))
+}
+
 #[tauri::command]
 async fn agent_call(desktop: State<'_, D>, server: String, req: AgentCall) -> Result<serde_json::Value, UiError> {
     desktop.call(&server, req).await
@@ -118,6 +127,7 @@ fn main() {
             remove_server,
             connect,
             agent_call,
+            read_project,
             open_stream,
             close_stream,
             open_terminal,

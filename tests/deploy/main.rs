@@ -90,7 +90,7 @@ fn deploy_a_compose_file_and_watch_it_run() {
     let o = env.appos(&["deploy", "-f", &compose.display().to_string(), "--name", &name, "--env-file", &env_file.display().to_string(), "-m", "first"]);
     assert!(o.status.success(), "{}\nagent log:\n{}", text(&o), env.agent.log());
     let out = text(&o);
-    for step in ["write_files", "validate", "pull", "up", "wait", "record_digests"] {
+    for step in ["write_files", "validate", "pull", "build", "up", "wait", "record_digests"] {
         assert!(out.contains(step), "progress shows {step}: {out}");
     }
     assert!(out.contains("succeeded"), "{out}");
@@ -120,6 +120,7 @@ fn deploy_a_compose_file_and_watch_it_run() {
             ("write_files", StepState::Succeeded),
             ("validate", StepState::Skipped),
             ("pull", StepState::Skipped),
+            ("build", StepState::Skipped),
             ("up", StepState::Succeeded),
             ("wait", StepState::Succeeded),
             ("record_digests", StepState::Succeeded)
@@ -197,6 +198,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         message: None,
         catalog: None,
+        files: Vec::new(),
         allow_host_access: Vec::new(),
     };
     let big = format!("{ok_compose}# {}\n", "x".repeat(10 * 1024 * 1024));
@@ -285,7 +287,7 @@ async fn deployments_survive_agent_crashes() {
     let crash_points = [rng.below(20), rng.below(20), rng.below(20)];
 
     for (i, name) in names.iter().enumerate() {
-        let req = DeployRequest { name: AppName::parse(name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, allow_host_access: Vec::new() };
+        let req = DeployRequest { name: AppName::parse(name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
         // A request cut by a crash is sent again; if the first one went
         // through, the second one says the app exists.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -620,7 +622,7 @@ async fn two_deploys_of_one_app_run_one_after_the_other() {
     let name = support::unique("serial");
     let _p = env.project(&name);
     let app = AppName::parse(&name).expect("name");
-    let req = DeployRequest { name: app.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, allow_host_access: Vec::new() };
+    let req = DeployRequest { name: app.clone(), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
     let first = c.call(&req).await.expect("deploy");
     let again = RedeployApp { app };
     let (a, b) = tokio::join!(c.call(&again), c.call(&again));
@@ -811,7 +813,7 @@ async fn the_event_stream_carries_progress_and_resumes() {
         tokio::spawn(async move { c.events(0, move |e| tx.send(e).is_ok()).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let req = DeployRequest { name: AppName::parse(&name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, allow_host_access: Vec::new() };
+    let req = DeployRequest { name: AppName::parse(&name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
     c.call(&req).await.expect("deploy");
 
     let mut seen = Vec::new();
@@ -1055,4 +1057,90 @@ fn cancelling_a_running_up_kills_the_compose_process() {
         assert!(std::time::Instant::now() < deadline, "still {:?} with compose processes {:?}", d.state, compose_children());
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// GET `path` from a loopback port; the body.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("send");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or(out)
+}
+
+/// The loopback port a project's service publishes for `inner`.
+fn published_port(project: &str, inner: u16) -> u16 {
+    let id = String::from_utf8_lossy(
+        &Command::new(support::docker_cli()).args(["ps", "-q", "--filter", &format!("label=com.docker.compose.project={project}")]).output().expect("ps").stdout,
+    )
+    .trim()
+    .to_string();
+    let o = Command::new(support::docker_cli()).args(["port", &id, &inner.to_string()]).output().expect("docker port");
+    let line = String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string();
+    line.rsplit(':').next().and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("no published port: {line:?} {}", text(&o)))
+}
+
+/// A project folder deploys from the CLI as `docker compose up` would run
+/// it: the bind-mounted config file, the env_file and the build context
+/// (less its .dockerignore) go with the compose file; the image is built on
+/// the server with its log streamed; the files are versioned, so a new
+/// version and a rollback serve the content each version had.
+#[test]
+fn a_project_folder_deploys_with_its_files_and_build() {
+    let Some(env) = Env::start() else { return };
+    let name = support::unique("folder");
+    let _p = env.project(&name);
+    let dir = tempfile::tempdir().expect("project");
+    let put = |rel: &str, content: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+    };
+    put(
+        "compose.yml",
+        &format!(
+            "services:\n  web:\n    build: ./web\n    command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    ports: [\"127.0.0.1::8080\"]\n    volumes: [\"./site/index.html:/www/index.html:ro\"]\n    env_file: [./web.env]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+            support::TEST_LABEL
+        ),
+    );
+    put("site/index.html", "hello from the folder, version one\n");
+    put("web.env", "GREETING=from-the-env-file\n");
+    put("web/Dockerfile", &format!("FROM {}\nCOPY . /ctx/\nRUN mkdir -p /www && cp /ctx/banner.txt /www/banner.txt\n", support::BUSYBOX_IMAGE));
+    put("web/banner.txt", "built on the server\n");
+    put("web/.dockerignore", "secret.key\n");
+    put("web/secret.key", "never sent\n");
+    put("notes.txt", "not referenced, not sent\n");
+    let compose = dir.path().join("compose.yml").display().to_string();
+
+    let o = env.appos(&["deploy", "-f", &compose, "--name", &name]);
+    assert!(o.status.success(), "{}\nagent log:\n{}", text(&o), env.agent.log());
+    assert!(text(&o).contains("Step 1/3 : FROM appos-test/busybox:latest"), "the build log is streamed: {}", text(&o));
+    let port = published_port(&name, 8080);
+    assert_eq!(http_get(port, "/index.html"), "hello from the folder, version one\n");
+    assert_eq!(http_get(port, "/banner.txt"), "built on the server\n");
+    let id = String::from_utf8_lossy(&Command::new(support::docker_cli()).args(["ps", "-q", "--filter", &format!("label=com.docker.compose.project={name}")]).output().expect("ps").stdout).trim().to_string();
+    let inside = |args: &[&str]| String::from_utf8_lossy(&Command::new(support::docker_cli()).arg("exec").arg(&id).args(args).output().expect("exec").stdout).into_owned();
+    assert!(inside(&["env"]).contains("GREETING=from-the-env-file"));
+    assert_eq!(inside(&["ls", "/ctx"]), "Dockerfile\nbanner.txt\n", "the .dockerignore left secret.key out");
+    let app_dir = env.agent.data.path().join("apps").join(&name);
+    assert!(!app_dir.join("notes.txt").exists() && !app_dir.join("web/secret.key").exists());
+
+    // A new version from the folder carries its files; a rollback brings back the old ones.
+    put("site/index.html", "version two\n");
+    let o = env.appos(&["set-compose", &name, "-f", &compose, "-m", "new page", "--deploy"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let port = published_port(&name, 8080);
+    assert_eq!(http_get(port, "/index.html"), "version two\n");
+    let o = env.appos(&["rollback", &name, "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let port = published_port(&name, 8080);
+    assert_eq!(http_get(port, "/index.html"), "hello from the folder, version one\n");
+
+    // A missing file is named before anything is sent.
+    std::fs::remove_file(dir.path().join("web.env")).expect("rm");
+    let o = env.appos(&["set-compose", &name, "-f", &compose]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o), format!("appos: ./web.env (services.web.env_file) does not exist in {}\n", dir.path().display()));
 }

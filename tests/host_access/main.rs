@@ -66,6 +66,7 @@ fn deploy(name: &str, compose: &str, env: &[(&str, &str)], allow: Vec<HostAccess
         name: AppName::parse(name).expect("name"),
         compose: compose.to_string(),
         catalog: None,
+        files: Vec::new(),
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         message: None,
         allow_host_access: allow,
@@ -165,7 +166,7 @@ async fn every_capability_needs_consent() {
 async fn real_world_files_are_judged_as_they_are() {
     let Some(env) = Env::start() else { return };
     let c = env.client();
-    let check = |name: &str, compose: &str| ComposeCheckRequest { name: AppName::parse(name).expect("name"), compose: compose.to_string(), catalog: None, env: None };
+    let check = |name: &str, compose: &str| ComposeCheckRequest { name: AppName::parse(name).expect("name"), compose: compose.to_string(), catalog: None, files: None, env: None };
     let plain = [
         // WordPress with MariaDB: named volumes, a network, restart, limits.
         "services:\n  db:\n    image: mariadb:11\n    restart: unless-stopped\n    environment:\n      MARIADB_ROOT_PASSWORD: example\n    volumes: [db:/var/lib/mysql]\n    networks: [back]\n    deploy:\n      resources:\n        limits: {cpus: '0.5', memory: 512M}\n  wordpress:\n    image: wordpress:6\n    depends_on: [db]\n    ports: [\"8080:80\"]\n    volumes: [wp:/var/www/html]\n    networks: [back, front]\nvolumes:\n  db: {}\n  wp: {}\nnetworks:\n  back: {}\n  front: {}\n",

@@ -333,7 +333,7 @@ pub async fn deploy_vs_compose(agent: &support::Agent, token: &str) -> anyhow::R
 
         let name = appos_proto::AppName::parse(&format!("benchappos{i}"))?;
         let t = Instant::now();
-        let accepted = c.call(&appos_proto::DeployRequest { name: name.clone(), compose: yaml.clone(), env: Default::default(), message: None, catalog: None, allow_host_access: Vec::new() }).await?;
+        let accepted = c.call(&appos_proto::DeployRequest { name: name.clone(), compose: yaml.clone(), env: Default::default(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() }).await?;
         loop {
             let d = c.call(&GetDeployment { id: accepted.deployment_id.clone() }).await?;
             if d.state.is_terminal() {

@@ -14,14 +14,16 @@ pub const MAX_COMPOSE_BYTES: usize = 1 << 20;
 /// What the agent needs to know of a valid compose file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComposeSummary {
-    /// Service name → image.
+    /// Service name → image (empty for a service built without an image name).
     pub services: BTreeMap<String, String>,
+    /// The services built on the server (`build:`), whose images are not pulled.
+    pub builds: std::collections::BTreeSet<String>,
 }
 
 impl ComposeSummary {
-    /// The images the services use, each once, sorted.
+    /// The images to pull: those of the services not built here, each once, sorted.
     pub fn images(&self) -> Vec<&String> {
-        let mut v: Vec<&String> = self.services.values().collect();
+        let mut v: Vec<&String> = self.services.iter().filter(|(s, _)| !self.builds.contains(*s)).map(|(_, i)| i).collect();
         v.sort();
         v.dedup();
         v
@@ -77,6 +79,7 @@ pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
     }
     let mut errors = Vec::new();
     let mut summary = BTreeMap::new();
+    let mut builds = std::collections::BTreeSet::new();
     for (name, svc) in services {
         let Some(name) = name.as_str() else {
             errors.push(err("compose.services", "service names are strings"));
@@ -91,18 +94,22 @@ pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
             errors.push(err(&field, "a service is a mapping"));
             continue;
         };
-        if svc.contains_key("build") {
-            errors.push(err(format!("{field}.build"), "building images is not supported; use an `image`"));
+        let built = svc.contains_key("build");
+        if built {
+            builds.insert(name.to_string());
         }
         match svc.get("image").and_then(Value::as_str) {
             Some(img) if !img.trim().is_empty() && !img.contains(char::is_whitespace) => {
                 summary.insert(name.to_string(), img.to_string());
             }
-            _ => errors.push(err(format!("{field}.image"), "each service needs an image, e.g. `nginx:1.27`")),
+            None if built => {
+                summary.insert(name.to_string(), String::new());
+            }
+            _ => errors.push(err(format!("{field}.image"), "each service needs an image, e.g. `nginx:1.27`, or a `build`")),
         }
     }
     if errors.is_empty() {
-        Ok(ComposeSummary { services: summary })
+        Ok(ComposeSummary { services: summary, builds })
     } else {
         Err(errors)
     }
@@ -191,9 +198,13 @@ mod tests {
 
     #[test]
     fn reports_every_problem() {
-        let errs = inspect("services:\n  web:\n    build: .\n  db:\n    image: 'two words'\n  ok:\n    image: mariadb\n").expect_err("invalid");
+        let errs = inspect("services:\n  web:\n    environment: {}\n  db:\n    image: 'two words'\n  ok:\n    image: mariadb\n").expect_err("invalid");
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["services.web.build", "services.web.image", "services.db.image"]);
+        assert_eq!(fields, ["services.web.image", "services.db.image"]);
+        // A built service needs no image; its image is not pulled.
+        let s = inspect("services:\n  web:\n    build: ./web\n  api:\n    build: ./api\n    image: me/api:1\n  db:\n    image: mariadb\n").expect("valid");
+        assert_eq!(s.images(), ["mariadb"]);
+        assert_eq!(s.builds.iter().collect::<Vec<_>>(), ["api", "web"]);
     }
 
     #[test]

@@ -212,6 +212,35 @@ impl Judge<'_> {
         }
     }
 
+    /// A `build:`: its context must be a folder of the app (sent with the compose file).
+    fn build(&mut self, name: &str, build: &Value) {
+        let field = format!("services.{name}.build");
+        let (context, keys): (Option<String>, Vec<String>) = match build {
+            Value::Mapping(m) => (m.get("context").and_then(as_str), m.keys().filter_map(as_str).collect()),
+            other => (as_str(other), Vec::new()),
+        };
+        for k in keys {
+            match k.as_str() {
+                "context" | "dockerfile" | "args" | "target" | "labels" | "cache_from" | "shm_size" | "extra_hosts" => {}
+                "network" if build.get("network").and_then(as_str).is_some_and(|n| n == "host") => {
+                    self.need(format!("{field}.network"), HostAccessKind::HostNetwork, name, "host");
+                }
+                "network" => {}
+                other => self.unknown(format!("{field}.{other}"), format!("the build key {other:?}")),
+            }
+        }
+        let context = context.unwrap_or_else(|| ".".into());
+        if context.contains("://") || context.starts_with("git@") {
+            self.errors.push(err(field, format!("{context:?}: build contexts are folders sent with the compose file, not remote repositories")));
+            return;
+        }
+        match place(self.layout.expect("layout"), &context) {
+            Place::Own => {}
+            Place::Secrets => self.errors.push(err(field, "the build context is the app's own folder, which holds its .env; put the build files in a folder (./app) and build from there")),
+            Place::Host(p) => self.errors.push(err(field, format!("{} is outside the app's folder; build contexts are folders sent with the compose file", p.display()))),
+        }
+    }
+
     fn service(&mut self, name: &str, svc: &Mapping, networks: &Mapping, top: &Mapping) {
         let f = |k: &str| format!("services.{name}.{k}");
         for key in svc.keys() {
@@ -219,6 +248,9 @@ impl Judge<'_> {
             if !(PLAIN_SERVICE_KEYS.contains(&k) || JUDGED_SERVICE_KEYS.contains(&k) || k.starts_with("x-")) {
                 self.unknown(f(k), format!("the service key {k:?}"));
             }
+        }
+        if let Some(b) = svc.get("build") {
+            self.build(name, b);
         }
         if let Some(vols) = svc.get("volumes") {
             match vols.as_sequence() {
@@ -502,7 +534,7 @@ mod tests {
     #[test]
     fn ordinary_stacks_need_nothing() {
         for yaml in [
-            "services:\n  web:\n    image: nginx\n    volumes: [\"/d/apps/blog/html:/usr/share/nginx/html:ro\", \"/d/apps/.staging-1/conf:/c\", \"data:/data:rw\", \"/cache\"]\n    ports: [\"80:80\"]\n    expose: [\"9000\"]\n    command: nginx -g 'daemon off;'\n    restart: unless-stopped\n    deploy: {resources: {limits: {memory: 256M}}}\n    networks: [front]\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    env_file: [/d/apps/blog/.env]\n    volumes_from: [\"service:db:rw\"]\n    x-note: hi\n  db:\n    image: mariadb\n    network_mode: \"service:web\"\n    volumes: [{type: volume, source: db, target: /var/lib/mysql}, {type: tmpfs, target: /tmp}]\nnetworks:\n  front: {driver: bridge}\nvolumes:\n  data: {}\n  db: {external: true, name: shared}\nversion: '3.9'\nx-common: {a: 1}\n",
+            "services:\n  web:\n    image: nginx\n    build: {context: /d/apps/blog/web, dockerfile: Dockerfile, args: {A: '1'}}\n    volumes: [\"/d/apps/blog/html:/usr/share/nginx/html:ro\", \"/d/apps/.staging-1/conf:/c\", \"data:/data:rw\", \"/cache\"]\n    ports: [\"80:80\"]\n    expose: [\"9000\"]\n    command: nginx -g 'daemon off;'\n    restart: unless-stopped\n    deploy: {resources: {limits: {memory: 256M}}}\n    networks: [front]\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    env_file: [/d/apps/blog/.env]\n    volumes_from: [\"service:db:rw\"]\n    x-note: hi\n  db:\n    image: mariadb\n    network_mode: \"service:web\"\n    volumes: [{type: volume, source: db, target: /var/lib/mysql}, {type: tmpfs, target: /tmp}]\nnetworks:\n  front: {driver: bridge}\nvolumes:\n  data: {}\n  db: {external: true, name: shared}\nversion: '3.9'\nx-common: {a: 1}\n",
         ] {
             assert_eq!(judged(yaml), Ok(vec![]), "{yaml}");
         }
@@ -524,6 +556,10 @@ mod tests {
             ("    volumes: [\"v:/v\"]\nvolumes:\n  v: {driver: rexray}\n", "volumes.v.driver", "the volume driver \"rexray\" is not understood by AppOS's host-access policy, so it is refused".into()),
             ("    secrets: [nope]\n", "services.web.secrets", "the secret \"nope\" is not defined at the top level".into()),
             ("extra: 1\n", "extra", "the top-level key \"extra\" is not understood by AppOS's host-access policy, so it is refused".into()),
+            ("    build: {context: /srv/src}\n", "services.web.build", "/srv/src is outside the app's folder; build contexts are folders sent with the compose file".into()),
+            ("    build: {context: /d/apps/blog}\n", "services.web.build", "the build context is the app's own folder, which holds its .env; put the build files in a folder (./app) and build from there".into()),
+            ("    build: \"https://github.com/x/y.git\"\n", "services.web.build", "\"https://github.com/x/y.git\": build contexts are folders sent with the compose file, not remote repositories".into()),
+            ("    build: {context: /d/apps/blog/app, ssh: [default]}\n", "services.web.build.ssh", "the build key \"ssh\" is not understood by AppOS's host-access policy, so it is refused".into()),
         ] {
             let y = svc(body);
             assert_eq!(judged(&y), Err(vec![(field.to_string(), message)]), "{y}");

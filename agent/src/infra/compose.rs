@@ -56,6 +56,41 @@ async fn exec(argv: &[String], cwd: &Path) -> Result<std::process::Output, Strin
         .map_err(|e| format!("running {prog}: {e}"))
 }
 
+/// Runs an argv (no shell, not through the warm helper) in `cwd` and sends
+/// each line it prints, on stdout or stderr, to `lines` as it comes.
+/// Fails with the exit status.
+pub async fn run_streaming(argv: &[String], cwd: &Path, lines: tokio::sync::mpsc::UnboundedSender<String>) -> Result<(), String> {
+    use tokio::io::AsyncBufReadExt as _;
+    let Some((prog, args)) = argv.split_first() else { return Err("no compose tool found on this server".into()) };
+    let mut child = tokio::process::Command::new(prog)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("running {prog}: {e}"))?;
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else { return Err("no output pipes".into()) };
+    let (mut out, mut err) = (tokio::io::BufReader::new(out).lines(), tokio::io::BufReader::new(err).lines());
+    let (mut out_open, mut err_open) = (true, true);
+    while out_open || err_open {
+        let line = tokio::select! {
+            l = out.next_line(), if out_open => l.unwrap_or(None).or_else(|| { out_open = false; None }),
+            l = err.next_line(), if err_open => l.unwrap_or(None).or_else(|| { err_open = false; None }),
+        };
+        if let Some(l) = line {
+            let _ = lines.send(l);
+        }
+    }
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{prog} exited with {status}"))
+    }
+}
+
 fn combined(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }

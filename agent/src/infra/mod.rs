@@ -2,6 +2,7 @@
 //! the queue backends, SQLite, and the processes it runs beside itself.
 //! Nothing here imports a service.
 
+pub mod appfiles;
 pub mod compose;
 pub mod config;
 pub mod db;

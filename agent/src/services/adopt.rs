@@ -72,7 +72,7 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
 
     // Checked like a deploy; the host access it already has is granted as
     // it stands (by an admin: what runs already reaches the host).
-    let checked = crate::services::apps::check_files(state, &name, &compose_text, &env, Vec::new()).await?;
+    let checked = crate::services::apps::check_files(state, &name, &compose_text, &env, crate::services::apps::Files::Checked(Vec::new()), Vec::new()).await?;
     let held: Vec<_> = checked.needs.iter().map(|n| n.access.clone()).collect();
     crate::services::apps::consent(who, &checked.needs, &held, &[])?;
     let host_access = checked.host_access();
@@ -91,6 +91,7 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
                 name: &n,
                 origin: store::Origin::Adopted,
                 host_access: &host_access,
+                files: &[],
                 compose: &compose_text,
                 env: &env,
                 digests: Some(&digests),

@@ -8,6 +8,7 @@ use appos_proto::{
     App, AppName, CatalogDeploy, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, FieldError, HostAccess, HostAccessNeed, Operation, ProblemCode, TokenScope,
 };
 
+use crate::core::appfiles::File;
 use crate::core::compose::ComposeSummary;
 use crate::core::host_access::{self, Layout, Need};
 use crate::error::{AgentError, Result};
@@ -63,6 +64,8 @@ pub struct Checked {
     pub summary: ComposeSummary,
     /// Every host-reaching capability the resolved file asks for.
     pub needs: Vec<Need>,
+    /// The files sent with it.
+    pub files: Vec<File>,
 }
 
 impl Checked {
@@ -103,13 +106,27 @@ fn docker_sockets(state: &Shared) -> Vec<PathBuf> {
     v
 }
 
+/// The files that go with a compose file: as a request sent them, or as a
+/// version holds them.
+pub enum Files {
+    Sent(Vec<appos_proto::AppFile>),
+    Checked(Vec<File>),
+}
+
 /// Checks a compose file and `.env` for `app` (plus `errors` already
 /// found): its shape, the files the compose tool would read, then what the
 /// tool resolves in a staging directory, judged by the host-access policy.
 /// Nothing else is written; on any error the staging directory is gone and
 /// the error lists every problem.
-pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env: &BTreeMap<String, String>, mut errors: Vec<FieldError>) -> Result<Checked> {
+pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env: &BTreeMap<String, String>, files: Files, mut errors: Vec<FieldError>) -> Result<Checked> {
     errors.extend(crate::core::compose::check_env(env));
+    let files = match files {
+        Files::Sent(sent) => crate::core::appfiles::check(&sent).unwrap_or_else(|e| {
+            errors.extend(e);
+            Vec::new()
+        }),
+        Files::Checked(f) => f,
+    };
     let summary = match crate::core::compose::inspect(compose_text) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -130,7 +147,9 @@ pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env:
     };
     let Some(summary) = summary.filter(|_| errors.is_empty()) else { return Err(AgentError::Invalid(errors)) };
     compose::write_app_files(&staging, compose_text, env).map_err(AgentError::internal)?;
-    let mut checked = Checked { staging: Some(staging.clone()), summary, needs: Vec::new() };
+    let mut checked = Checked { staging: Some(staging.clone()), summary, needs: Vec::new(), files: Vec::new() };
+    crate::infra::appfiles::write(&staging, files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable))).map_err(AgentError::internal)?;
+    checked.files = files;
     // The tool resolves a copy without `env_file` (judged above as written),
     // so that it never reads a server file before the policy has judged it.
     let copy = staging.join(RESOLVE_COPY);
@@ -233,7 +252,15 @@ fn render_template(state: &Shared, cat: &CatalogDeploy) -> Result<crate::service
 /// the host access it asks for; nothing is written.
 pub async fn check(state: &Shared, req: ComposeCheckRequest) -> Result<ComposeCheck> {
     let n = req.name.to_string();
-    let latest = db::call(&state.db, move |db| db::versions::latest(db, &n)).await?;
+    let (latest, latest_files) = db::call(&state.db, move |db| {
+        let latest = db::versions::latest(db, &n)?;
+        let files = match &latest {
+            Some(v) => db::versions::files(db, &n, v.meta.version)?,
+            None => Vec::new(),
+        };
+        Ok((latest, files))
+    })
+    .await?;
     let mut env = match req.env {
         Some(e) => e,
         None => latest.map(|v| v.env).unwrap_or_default(),
@@ -247,7 +274,11 @@ pub async fn check(state: &Shared, req: ComposeCheckRequest) -> Result<ComposeCh
         compose_text = r.compose;
         env.extend(r.env);
     }
-    let checked = check_files(state, &req.name, &compose_text, &env, Vec::new()).await?;
+    let files = match req.files {
+        Some(sent) => Files::Sent(sent),
+        None => Files::Checked(latest_files),
+    };
+    let checked = check_files(state, &req.name, &compose_text, &env, files, Vec::new()).await?;
     let held = held(state, &req.name, &checked.needs).await?;
     let host_access = checked
         .needs
@@ -285,9 +316,10 @@ pub async fn deploy(state: &Shared, who: &Principal, mut req: DeployRequest) -> 
         }
     }
     let name = req.name.clone();
-    let checked = check_files(state, &name, &req.compose, &req.env, errors).await?;
+    let checked = check_files(state, &name, &req.compose, &req.env, Files::Sent(std::mem::take(&mut req.files)), errors).await?;
     consent(who, &checked.needs, &[], &req.allow_host_access)?;
     let host_access = checked.host_access();
+    let files = checked.files.clone();
     let dir = compose::app_dir(&state.config.apps_dir(), &name);
     let taken = if is_managed(state, &name).await? || dir.exists() {
         Some(AgentError::refused(ProblemCode::AppExists, format!("an app named {name:?} exists; change it with a new version instead")))
@@ -319,6 +351,7 @@ pub async fn deploy(state: &Shared, who: &Principal, mut req: DeployRequest) -> 
                 name: &n,
                 origin: store::Origin::Deployed,
                 host_access: &host_access,
+                files: &files,
                 compose: &compose_text,
                 env: &env,
                 digests: None,

@@ -11,7 +11,7 @@ use appos_proto::{
 
 use crate::error::{AgentError, Result};
 use crate::infra::db::{self, versions::Version};
-use crate::services::apps::{ensure_managed, MAX_MESSAGE};
+use crate::services::apps::{ensure_managed, Files, MAX_MESSAGE};
 use crate::services::deployments;
 use crate::services::tokens::Principal;
 use crate::state::Shared;
@@ -28,6 +28,12 @@ async fn latest(state: &Shared, app: &AppName) -> Result<Version> {
     db::call(&state.db, move |db| db::versions::latest(db, &a))
         .await?
         .ok_or_else(|| AgentError::refused(ProblemCode::AppNotFound, format!("AppOS manages no app named {app:?}")))
+}
+
+/// The files a version holds, with their contents.
+async fn version_files(state: &Shared, app: &AppName, v: u32) -> Result<Vec<crate::core::appfiles::File>> {
+    let a = app.to_string();
+    Ok(db::call(&state.db, move |db| db::versions::files(db, &a, v)).await?)
 }
 
 /// The versions of an app, newest first.
@@ -79,6 +85,8 @@ fn unified_diff(from: u32, a: &Version, to: u32, b: &Version) -> String {
 struct Draft {
     compose: String,
     env: BTreeMap<String, String>,
+    /// The files sent, or those of a version.
+    files: Files,
     message: String,
     allow: Vec<HostAccess>,
     held_before: Vec<HostAccess>,
@@ -89,16 +97,17 @@ async fn save(state: &Shared, app: &AppName, who: &Principal, d: Draft, deploy: 
     if d.message.len() > MAX_MESSAGE {
         errors.push(FieldError::new("message", format!("at most {MAX_MESSAGE} characters")));
     }
-    let checked = crate::services::apps::check_files(state, app, &d.compose, &d.env, errors).await?;
+    let mut checked = crate::services::apps::check_files(state, app, &d.compose, &d.env, d.files, errors).await?;
     // A version may keep what the current one holds; more needs consent again.
     let mut held = crate::services::apps::held(state, app, &checked.needs).await?;
     held.extend(d.held_before);
     let granted = crate::services::apps::consent(who, &checked.needs, &held, &d.allow)?;
     let host_access = checked.host_access();
+    let files = std::mem::take(&mut checked.files);
     drop(checked);
     let (a, author, now) = (app.to_string(), who.name.clone(), state.clock.now());
     let v = db::call(&state.db, move |db| {
-        let new = db::versions::New { compose: &d.compose, env: &d.env, host_access: &host_access, author: &author, message: &d.message };
+        let new = db::versions::New { compose: &d.compose, env: &d.env, host_access: &host_access, files: &files, author: &author, message: &d.message };
         db::versions::save(db, &a, &new, &granted, now)
     })
     .await?;
@@ -109,11 +118,13 @@ async fn save(state: &Shared, app: &AppName, who: &Principal, d: Draft, deploy: 
 /// Saves a new version (checked like a deploy), and deploys it if asked.
 pub async fn create(state: &Shared, who: &Principal, app: &AppName, req: SaveVersionRequest) -> Result<VersionSaved> {
     ensure_managed(state, app).await?;
-    let env = match req.env {
-        Some(e) => e,
-        None => latest(state, app).await?.env,
+    let current = latest(state, app).await?;
+    let env = req.env.unwrap_or(current.env);
+    let files = match req.files {
+        Some(sent) => Files::Sent(sent),
+        None => Files::Checked(version_files(state, app, current.meta.version).await?),
     };
-    let draft = Draft { compose: req.compose, env, message: req.message.unwrap_or_default(), allow: req.allow_host_access, held_before: Vec::new() };
+    let draft = Draft { compose: req.compose, env, files, message: req.message.unwrap_or_default(), allow: req.allow_host_access, held_before: Vec::new() };
     save(state, app, who, draft, req.deploy).await
 }
 
@@ -136,7 +147,8 @@ pub async fn rollback(state: &Shared, who: &Principal, app: &AppName, req: Rollb
         (old.compose, format!("rollback to version {}", req.version))
     };
     // What version N held was granted once; rolling back to it keeps that grant.
-    let draft = Draft { compose, env: old.env, message, allow: req.allow_host_access, held_before: old.meta.host_access };
+    let files = Files::Checked(version_files(state, app, req.version).await?);
+    let draft = Draft { compose, env: old.env, files, message, allow: req.allow_host_access, held_before: old.meta.host_access };
     save(state, app, who, draft, true).await
 }
 
@@ -170,9 +182,10 @@ mod tests {
 
     fn v(compose: &str, env: &[(&str, &str)]) -> Version {
         Version {
-            meta: AppVersion { version: 1, author: "t".into(), message: String::new(), created_at: 0, digests: BTreeMap::new(), host_access: Vec::new() },
+            meta: AppVersion { version: 1, author: "t".into(), message: String::new(), created_at: 0, digests: BTreeMap::new(), host_access: Vec::new(), files: BTreeMap::new() },
             compose: compose.into(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            files: BTreeMap::new(),
         }
     }
 

@@ -8,8 +8,10 @@
 
 pub mod api;
 pub mod connect;
+pub mod dockerignore;
 pub mod error;
 pub mod profile;
+pub mod project;
 pub mod ssh;
 pub mod terminal;
 pub mod transport;

@@ -455,6 +455,20 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// Reads a compose file on this computer (or the one in a folder), with
+/// the files it references and the `.env` beside it, to deploy.
+pub fn read_project(path: &str) -> Result<appos_proto::desktop::LocalProject, UiError> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Err(invalid("give the path of a compose file or of the folder that holds one".into()));
+    }
+    let expanded = match path.strip_prefix("~/") {
+        Some(rest) => std::env::var("HOME").map(|h| std::path::Path::new(&h).join(rest)).unwrap_or_else(|_| path.into()),
+        None => path.into(),
+    };
+    appos_client::project::read(&expanded).map_err(|e| invalid(e.to_string()))
+}
+
 fn invalid(message: String) -> UiError {
     UiError { code: ErrorClass::InvalidInput, message, host_key: None, fields: Vec::new() }
 }

@@ -257,6 +257,28 @@ pub struct CatalogDeploy {
     pub params: std::collections::BTreeMap<String, String>,
 }
 
+/// Largest file sent with a compose file.
+pub const MAX_APP_FILE_BYTES: usize = 4 << 20;
+/// Largest total of the files sent with a compose file (the request body is
+/// limited to 16 MiB, base64 included).
+pub const MAX_APP_FILES_BYTES: usize = 10 << 20;
+/// Most files sent with a compose file.
+pub const MAX_APP_FILES: usize = 5000;
+
+/// A file sent with a compose file into the app's folder: one the compose
+/// file references by a relative path (a bind-mounted config file or
+/// folder, an `env_file`, a secret, a build context).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AppFile {
+    /// Where it goes, relative to the app's folder, `/`-separated.
+    pub path: String,
+    /// Its content, base64 (standard alphabet, padded).
+    pub content: String,
+    /// Whether it is executable.
+    #[serde(default)]
+    pub executable: bool,
+}
+
 /// `POST /v1/apps/deploy`: a new app from a compose file or a catalog template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct DeployRequest {
@@ -268,6 +290,9 @@ pub struct DeployRequest {
     /// A catalog template instead of a compose file.
     #[serde(default)]
     pub catalog: Option<CatalogDeploy>,
+    /// Files the compose file references, written into the app's folder.
+    #[serde(default)]
+    pub files: Vec<AppFile>,
     /// Variables written to the app's `.env` (mode 0600).
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
@@ -331,7 +356,7 @@ pub enum StepState {
 /// One step of a deployment, with its time and what it printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct DeploymentStep {
-    /// `write_files`, `validate`, `pull`, `up`, `wait`, `record_digests`.
+    /// `write_files`, `validate`, `pull`, `build`, `up`, `wait`, `record_digests`.
     pub name: String,
     pub state: StepState,
     /// Milliseconds since the epoch.
@@ -439,6 +464,9 @@ pub struct AppVersion {
     pub digests: std::collections::BTreeMap<String, String>,
     /// The host access granted to this version.
     pub host_access: Vec<HostAccess>,
+    /// The files this version holds besides its compose file and `.env`: path → SHA-256.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// A version with its content. `.env` values are secrets and are not
@@ -454,6 +482,9 @@ pub struct AppVersionDetail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct SaveVersionRequest {
     pub compose: String,
+    /// The files of the new version; the latest version's are kept when absent.
+    #[serde(default)]
+    pub files: Option<Vec<AppFile>>,
     /// The new `.env`; the latest version's is kept when absent.
     #[serde(default)]
     pub env: Option<std::collections::BTreeMap<String, String>>,
@@ -502,6 +533,9 @@ pub struct ComposeCheckRequest {
     /// A catalog template instead of a compose file.
     #[serde(default)]
     pub catalog: Option<CatalogDeploy>,
+    /// The files that would be sent with it; for an existing app, its latest version's when absent.
+    #[serde(default)]
+    pub files: Option<Vec<AppFile>>,
     /// The `.env` to check with; for an existing app, its latest one when absent.
     #[serde(default)]
     pub env: Option<std::collections::BTreeMap<String, String>>,
@@ -688,6 +722,7 @@ pub fn typescript_declarations() -> String {
         HostAccessKind::decl(&cfg),
         HostAccess::decl(&cfg),
         HostAccessNeed::decl(&cfg),
+        AppFile::decl(&cfg),
         AppName::decl(&cfg),
         ServiceName::decl(&cfg),
         ProblemCode::decl(&cfg),
@@ -728,6 +763,18 @@ pub fn typescript_declarations() -> String {
 /// Types that cross the desktop app's IPC boundary (Rust ⇄ webview).
 pub mod desktop {
     use super::*;
+
+    /// A compose file read on this computer with the files it references
+    /// in its folder and the `.env` beside it, ready to deploy.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    pub struct LocalProject {
+        /// The compose file that was read.
+        pub compose_path: String,
+        pub compose: String,
+        pub files: Vec<AppFile>,
+        /// The `.env` beside it (empty when there is none).
+        pub env: std::collections::BTreeMap<String, String>,
+    }
 
     /// A server in the desktop's sidebar.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -881,8 +928,9 @@ pub fn typescript_desktop_declarations() -> String {
         TerminalKind::decl(&cfg),
         TerminalTab::decl(&cfg),
         TerminalEvent::decl(&cfg),
+        LocalProject::decl(&cfg),
     ];
-    render_ts(&decls, "import type { AgentInfo, AppLogLine, AppName, Event, FieldError, LogLine, ServiceName } from \"./types.gen\";\n\n")
+    render_ts(&decls, "import type { AgentInfo, AppFile, AppLogLine, AppName, Event, FieldError, LogLine, ServiceName } from \"./types.gen\";\n\n")
 }
 
 pub(crate) fn render_ts(decls: &[String], imports: &str) -> String {

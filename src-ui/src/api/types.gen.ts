@@ -112,6 +112,20 @@ description: string,
  */
 granted: boolean, };
 
+export type AppFile = { 
+/**
+ * Where it goes, relative to the app's folder, `/`-separated.
+ */
+path: string, 
+/**
+ * Its content, base64 (standard alphabet, padded).
+ */
+content: string, 
+/**
+ * Whether it is executable.
+ */
+executable: boolean, };
+
 export type AppName = string;
 
 export type ServiceName = string;
@@ -206,6 +220,10 @@ compose: string,
  */
 catalog: CatalogDeploy | null, 
 /**
+ * Files the compose file references, written into the app's folder.
+ */
+files: Array<AppFile>, 
+/**
  * Variables written to the app's `.env` (mode 0600).
  */
 env: { [key in string]: string }, 
@@ -233,7 +251,7 @@ export type StepState = "running" | "succeeded" | "skipped" | "failed" | "interr
 
 export type DeploymentStep = { 
 /**
- * `write_files`, `validate`, `pull`, `up`, `wait`, `record_digests`.
+ * `write_files`, `validate`, `pull`, `build`, `up`, `wait`, `record_digests`.
  */
 name: string, state: StepState, 
 /**
@@ -305,11 +323,19 @@ digests: { [key in string]: string },
 /**
  * The host access granted to this version.
  */
-host_access: Array<HostAccess>, };
+host_access: Array<HostAccess>, 
+/**
+ * The files this version holds besides its compose file and `.env`: path → SHA-256.
+ */
+files: { [key in string]: string }, };
 
 export type AppVersionDetail = { version: AppVersion, compose: string, env_keys: Array<string>, };
 
 export type SaveVersionRequest = { compose: string, 
+/**
+ * The files of the new version; the latest version's are kept when absent.
+ */
+files: Array<AppFile> | null, 
 /**
  * The new `.env`; the latest version's is kept when absent.
  */
@@ -355,6 +381,10 @@ compose: string,
  * A catalog template instead of a compose file.
  */
 catalog: CatalogDeploy | null, 
+/**
+ * The files that would be sent with it; for an existing app, its latest version's when absent.
+ */
+files: Array<AppFile> | null, 
 /**
  * The `.env` to check with; for an existing app, its latest one when absent.
  */

@@ -29,6 +29,8 @@ pub struct NewApp<'a> {
     pub origin: Origin,
     /// The host access version 1 is granted.
     pub host_access: &'a [appos_proto::HostAccess],
+    /// The files sent with version 1.
+    pub files: &'a [crate::core::appfiles::File],
     pub compose: &'a str,
     pub env: &'a BTreeMap<String, String>,
     pub digests: Option<&'a BTreeMap<String, String>>,
@@ -45,7 +47,7 @@ pub fn insert(db: &Db, app: NewApp<'_>) -> rusqlite::Result<()> {
     let mut c = db.conn();
     let tx = c.transaction()?;
     tx.execute("INSERT INTO apps (name, created_at, origin) VALUES (?1, ?2, ?3)", params![app.name, app.now, app.origin.as_str()])?;
-    let v1 = super::versions::New { compose: app.compose, env: app.env, host_access: app.host_access, author: app.author, message: app.message };
+    let v1 = super::versions::New { compose: app.compose, env: app.env, host_access: app.host_access, files: app.files, author: app.author, message: app.message };
     super::versions::insert_in(&tx, app.name, 1, &v1, app.digests, app.now)?;
     if let Some((id, created_ms)) = app.deployment {
         super::deployments::insert_in(&tx, id, app.name, 1, appos_proto::Operation::Deploy, false, created_ms)?;
@@ -85,6 +87,7 @@ pub fn delete(db: &Db, app: &str, actor: &str, now: i64) -> rusqlite::Result<()>
     let tx = c.transaction()?;
     tx.execute("DELETE FROM apps WHERE name = ?1", params![app])?;
     tx.execute("DELETE FROM app_versions WHERE app = ?1", params![app])?;
+    super::versions::collect_blobs(&tx)?;
     audit::record(&tx, now, audit::Entry { actor, action: "app.delete", app: Some(app), detail: "", host_access: &[] })?;
     tx.commit()
 }

@@ -118,6 +118,10 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE audit ADD COLUMN app TEXT;
      ALTER TABLE audit ADD COLUMN host_access TEXT NOT NULL DEFAULT '[]';
      CREATE INDEX audit_by_app ON audit(app, id);",
+    // 9: files sent with a version (JSON: path -> [sha256, executable]),
+    // their contents stored once each.
+    "ALTER TABLE app_versions ADD COLUMN files TEXT NOT NULL DEFAULT '{}';
+     CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);",
 ];
 
 /// A database call that failed.

@@ -160,15 +160,25 @@ async fn steps(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &C
     //    deploys an older version).
     let step = Step::start(state, id, "write_files").await?;
     let (a, v) = (app.to_string(), version);
-    let files = blocking(state, move |db| db::versions::get(db, &a, v)).await?;
-    let Some(db::versions::Version { compose: compose_text, env, meta }) = files else {
+    let recorded = blocking(state, move |db| Ok((db::versions::get(db, &a, v)?, db::versions::files(db, &a, v)?, db::versions::all_paths(db, &a)?))).await?;
+    let (Some(db::versions::Version { compose: compose_text, env, meta, .. }), files, every_path) = recorded else {
         return Err(step.fail(TaskError::Permanent(format!("version {version} of {app} is not recorded"))).await);
     };
     let saved_at = meta.created_at;
-    if let Err(e) = compose::write_app_files(&dir, &compose_text, &env) {
-        return Err(step.fail(TaskError::Transient(format!("writing {}: {e}", dir.display()))).await);
-    }
-    step.end(StepState::Succeeded, format!("version {version} in {}", dir.display())).await?;
+    // Files of other versions that this one does not hold go; its own are written.
+    let stale: Vec<&str> = every_path.iter().map(String::as_str).filter(|p| !files.iter().any(|f| f.path == *p)).collect();
+    let written = compose::write_app_files(&dir, &compose_text, &env).and_then(|()| {
+        let removed = crate::infra::appfiles::remove(&dir, stale.iter().copied())?;
+        let changed = crate::infra::appfiles::write(&dir, files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable)))?;
+        Ok(removed || changed)
+    });
+    // Containers that bind-mount a changed file are recreated to see it.
+    let files_changed = match written {
+        Ok(c) => c,
+        Err(e) => return Err(step.fail(TaskError::Permanent(format!("writing {}: {e}", dir.display()))).await),
+    };
+    let n = files.len();
+    step.end(StepState::Succeeded, format!("version {version} and {n} file{} in {}", if n == 1 { "" } else { "s" }, dir.display())).await?;
 
     // 2. The compose tool's own check. Every version is checked when it is
     //    saved; a version saved before this agent started (another compose
@@ -202,21 +212,53 @@ async fn steps(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &C
     let detail = format!("{present} present, {pulled} pulled");
     step.end(if pulled == 0 { StepState::Skipped } else { StepState::Succeeded }, detail).await?;
 
-    // 4. Up.
+    // 4. Images built here, their log streamed as it comes.
+    let step = Step::start(state, id, "build").await?;
+    if summary.builds.is_empty() {
+        step.end(StepState::Skipped, "no service is built here").await?;
+    } else {
+        let mut args = vec!["build"];
+        args.extend(summary.builds.iter().map(String::as_str));
+        let argv = compose::command(&state.compose.command, app, &dir, &args);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let run = or_cancel(cancel, compose::run_streaming(&argv, &dir, tx));
+        tokio::pin!(run);
+        let mut last = String::new();
+        let result = loop {
+            tokio::select! {
+                Some(line) = rx.recv() => {
+                    last.clone_from(&line);
+                    step.log(line).await;
+                }
+                r = &mut run => break r?,
+            }
+        };
+        while let Ok(line) = rx.try_recv() {
+            last.clone_from(&line);
+            step.log(line).await;
+        }
+        match result {
+            Ok(()) => step.end(StepState::Succeeded, format!("built {}", summary.builds.iter().cloned().collect::<Vec<_>>().join(", "))).await?,
+            Err(e) => return Err(step.fail(TaskError::Permanent(format!("the build failed: {last} ({e})"))).await),
+        }
+    }
+
+    // 5. Up.
     let step = Step::start(state, id, "up").await?;
-    match step.compose(app, &dir, &["up", "-d", "--remove-orphans"], cancel).await? {
+    let up: &[&str] = if files_changed { &["up", "-d", "--remove-orphans", "--force-recreate"] } else { &["up", "-d", "--remove-orphans"] };
+    match step.compose(app, &dir, up, cancel).await? {
         Ok(()) => step.end(StepState::Succeeded, "containers created and started").await?,
         Err(last) => return Err(step.fail(TaskError::Permanent(format!("compose up failed: {last}"))).await),
     }
 
-    // 5. Running and healthy.
+    // 6. Running and healthy.
     let step = Step::start(state, id, "wait").await?;
     match or_cancel(cancel, wait_running(state, app, summary.services.len())).await? {
         Ok(detail) => step.end(StepState::Succeeded, detail).await?,
         Err(e) => return Err(step.fail(TaskError::Permanent(e)).await),
     }
 
-    // 6. What actually runs, for the history and for pinned rollbacks.
+    // 7. What actually runs, for the history and for pinned rollbacks.
     let step = Step::start(state, id, "record_digests").await?;
     let digests = image_digests(&state.docker, &summary.services).await;
     let (a, n) = (app.to_string(), digests.len());
