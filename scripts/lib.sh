@@ -107,3 +107,24 @@ ensure_schemathesis() {
   fi
   export APPOS_SCHEMATHESIS="$venv/bin/st"
 }
+
+# Compose v2 (Go) beside Debian 12's v1, for the tests that hold the agent
+# to both tools' rules (the .env round trip). Debian 13's package, pinned by
+# its hash, unpacked into the cache; the tests find it through
+# APPOS_COMPOSE_V2. The agent itself keeps using what it detects.
+COMPOSE_V2_DEB=pool/main/d/docker-compose/docker-compose_2.26.1-4_amd64.deb
+COMPOSE_V2_SHA256=47681197cb2b1ab88206b42a1a92fc75f50d9530a6322d03494a473eed0408ea
+ensure_compose_v2() {
+  local base=/var/cache/appos
+  mkdir -p "$base" 2>/dev/null && [ -w "$base" ] || base="${XDG_CACHE_HOME:-$HOME/.cache}/appos"
+  local dir="$base/compose-v2" bin="$base/compose-v2/usr/libexec/docker/cli-plugins/docker-compose"
+  if [ ! -x "$bin" ]; then
+    log "fetching docker-compose v2 (Debian 13) into $dir"
+    mkdir -p "$dir"
+    curl -fsSL --retry 3 -o "$dir/compose.deb" "http://deb.debian.org/debian/$COMPOSE_V2_DEB"
+    echo "$COMPOSE_V2_SHA256  $dir/compose.deb" | sha256sum -c --quiet - || die "docker-compose v2 package hash mismatch"
+    dpkg-deb -x "$dir/compose.deb" "$dir"
+    rm -f "$dir/compose.deb"
+  fi
+  export APPOS_COMPOSE_V2="$bin"
+}

@@ -10,6 +10,7 @@ use_shared_target_dir
 start_dockerd
 ensure_tauri_driver
 ensure_schemathesis
+ensure_compose_v2
 build_frontend
 
 cd "$ROOT"

@@ -18,7 +18,7 @@ fn every_template_renders_and_the_compose_tool_accepts_it() {
     for t in catalog.templates() {
         let r = render(t, &BTreeMap::new()).unwrap_or_else(|e| panic!("{}: {e:?}", t.entry.id));
         let dir = tempfile::tempdir().expect("dir");
-        appos_agent::infra::compose::write_app_files(dir.path(), &r.compose, &r.env).expect("write");
+        appos_agent::infra::compose::write_app_files(dir.path(), &r.compose, &r.env, appos_agent::core::compose::EnvSyntax::V1).expect("write");
         let argv = appos_agent::infra::compose::command(&support::compose_cmd(), &t.entry.id, dir.path(), &["config"]);
         let out = std::process::Command::new(&argv[0]).args(&argv[1..]).current_dir(dir.path()).output().expect("compose");
         let stderr = String::from_utf8_lossy(&out.stderr);

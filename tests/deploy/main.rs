@@ -100,7 +100,7 @@ fn deploy_a_compose_file_and_watch_it_run() {
     assert_eq!(mode(&dir.join(".env")), 0o600);
     assert_eq!(mode(&dir.join("compose.yml")), 0o640);
     let dotenv = std::fs::read_to_string(dir.join(".env")).expect(".env");
-    assert!(dotenv.contains("DB_PASSWORD=s3cret") && dotenv.contains("GREETING=hello world"), "{dotenv}");
+    assert!(dotenv.contains("DB_PASSWORD='s3cret'") && dotenv.contains("GREETING='hello world'"), "{dotenv}");
 
     // The app runs and is managed; the deployment recorded every step.
     let o = env.appos(&["list", "--output", "json"]);
@@ -699,7 +699,7 @@ fn deploy_from_the_catalog() {
     let secret = shown.lines().find_map(|l| l.trim().strip_prefix("SECRET=")).expect("the generated secret is shown once").to_string();
     assert_eq!(secret.len(), 16);
     let dotenv = std::fs::read_to_string(env.agent.data.path().join("apps").join(&name).join(".env")).expect(".env");
-    assert!(dotenv.contains(&format!("SECRET={secret}")) && dotenv.contains(&format!("PORT={port}")), "{dotenv}");
+    assert!(dotenv.contains(&format!("SECRET='{secret}'")) && dotenv.contains(&format!("PORT='{port}'")), "{dotenv}");
     assert_eq!(app_state(&env, &name), Some(appos_proto::AppState::Running));
     // The published port is the one asked for.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port"))).is_ok());
@@ -930,7 +930,7 @@ fn adopt_a_stack_started_by_hand() {
     let saved = std::fs::read_to_string(app_dir.join("compose.yml")).expect("compose.yml");
     assert!(saved.contains("${NAP}"), "variables stay variables: {saved}");
     assert!(saved.contains(&format!("{}/html:/html", stack.path().display())), "relative mounts point at the stack's directory: {saved}");
-    assert_eq!(std::fs::read_to_string(app_dir.join(".env")).expect(".env"), "NAP=3600\n");
+    assert_eq!(std::fs::read_to_string(app_dir.join(".env")).expect(".env"), "NAP='3600'\n");
 
     // A new version may keep the stack's own mounts…
     let v2 = stack.path().join("v2.yml");

@@ -239,7 +239,7 @@ async fn catalog_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     ensure!(steps.len() >= 5, "the steps are shown: {}", steps.len());
     shot(c, "07-deployed").await?;
     let dotenv = std::fs::read_to_string(w.agent.data.path().join("apps").join(&w.app).join(".env"))?;
-    ensure!(dotenv.contains(&format!("SECRET={}", secret.trim())), "{dotenv}");
+    ensure!(dotenv.contains(&format!("SECRET='{}'", secret.trim())), "{dotenv}");
 
     // The app is running, in the list and in its page.
     click(c, "nav-apps").await?;

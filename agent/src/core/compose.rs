@@ -43,6 +43,8 @@ pub fn check_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
         let name_ok = !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphabetic() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
         if !name_ok {
             out.push(err(format!("env.{k}"), "variable names use letters, digits and _, and do not start with a digit"));
+        } else if steers_the_tool(k) {
+            out.push(err(format!("env.{k}"), "this name steers the compose tool itself (COMPOSE_*, DOCKER_HOST, ...) or is AppOS's (APPOS_*); choose another"));
         }
         if v.contains(['\n', '\r', '\0']) {
             out.push(err(format!("env.{k}"), "values must be a single line"));
@@ -115,9 +117,68 @@ pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
     }
 }
 
-/// Renders `.env`: one `KEY=VALUE` per line (values were checked to be single lines).
-pub fn render_env(env: &BTreeMap<String, String>) -> String {
-    env.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+/// How the compose tool reads `.env`: v1 (Python) through python-dotenv,
+/// v2 (Go) through compose-go. They differ on quotes, backslashes and `$`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvSyntax {
+    V1,
+    V2,
+}
+
+impl EnvSyntax {
+    /// The syntax of the compose tool that printed `version` (`1.29.2`, `2.26.1`, `v2.30.0`).
+    pub fn of(version: &str) -> EnvSyntax {
+        if version.trim_start_matches('v').starts_with("1.") {
+            EnvSyntax::V1
+        } else {
+            EnvSyntax::V2
+        }
+    }
+}
+
+/// Variables v1's `.env` defines for the characters it cannot quote.
+const V1_HELPERS: [(&str, char, &str); 3] = [("APPOS_SQ", '\'', "\"'\""), ("APPOS_BS", '\\', "\\"), ("APPOS_DL", '$', "$")];
+
+/// One value as the tool reads it back exactly (values are single lines).
+///
+/// Single quotes are literal in both tools, except that v1 interpolates
+/// `${...}` even there and neither can end a single-quoted value with a
+/// backslash nor hold a quote. v1 then spells `'`, `\` and `$` through
+/// variables it defines first (it interpolates `${NAME}` from earlier
+/// lines); v2 takes double quotes, where `\\`, `\"` and `$$` escape.
+fn env_value(v: &str, syntax: EnvSyntax) -> String {
+    let plain = !v.contains(['\'', '\\']);
+    match syntax {
+        EnvSyntax::V1 if plain && !v.contains("${") => format!("'{v}'"),
+        EnvSyntax::V1 => {
+            let spelled: String =
+                v.chars().map(|c| V1_HELPERS.iter().find(|(_, h, _)| *h == c).map(|(n, _, _)| format!("${{{n}}}")).unwrap_or_else(|| c.to_string())).collect();
+            format!("'{spelled}'")
+        }
+        EnvSyntax::V2 if !v.contains('\'') && !v.ends_with('\\') => format!("'{v}'"),
+        EnvSyntax::V2 => format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "$$")),
+    }
+}
+
+/// Renders `.env` so that the compose tool reads back exactly each value
+/// (`$`, `#`, quotes, spaces, backslashes; values were checked to be single lines).
+pub fn render_env(env: &BTreeMap<String, String>, syntax: EnvSyntax) -> String {
+    let mut out = String::new();
+    if syntax == EnvSyntax::V1 && env.values().any(|v| v.contains(['\'', '\\']) || v.contains("${")) {
+        for (name, _, spelled) in V1_HELPERS {
+            out.push_str(&format!("{name}={spelled}\n"));
+        }
+    }
+    for (k, v) in env {
+        out.push_str(&format!("{k}={}\n", env_value(v, syntax)));
+    }
+    out
+}
+
+/// Variables that steer the compose tool itself (which daemon, which
+/// files, which project) rather than the app, or that AppOS writes.
+fn steers_the_tool(k: &str) -> bool {
+    k.starts_with("COMPOSE_") || k.starts_with("APPOS_") || matches!(k, "DOCKER_HOST" | "DOCKER_CONTEXT" | "DOCKER_TLS_VERIFY" | "DOCKER_CERT_PATH" | "DOCKER_CONFIG" | "DOCKER_DEFAULT_PLATFORM")
 }
 
 /// Replaces each service's image by the reference in `pins` (service →
@@ -253,7 +314,23 @@ mod tests {
         env.insert("MULTI".to_string(), "a\nINJECTED=1".to_string());
         let errs = check_env(&env);
         assert_eq!(errs.len(), 2);
-        assert_eq!(render_env(&BTreeMap::from([("A".to_string(), "1".to_string())])), "A=1\n");
+        for k in ["DOCKER_HOST", "COMPOSE_FILE", "APPOS_SQ"] {
+            let e = check_env(&BTreeMap::from([(k.to_string(), "x".to_string())]));
+            assert_eq!(e, [err(format!("env.{k}"), "this name steers the compose tool itself (COMPOSE_*, DOCKER_HOST, ...) or is AppOS's (APPOS_*); choose another")]);
+        }
+        assert!(check_env(&BTreeMap::from([("DOCKER_INFLUXDB_INIT_MODE".to_string(), "setup".to_string())])).is_empty());
+    }
+
+    #[test]
+    fn env_values_are_quoted_for_each_tool() {
+        let one = |v: &str, s| render_env(&BTreeMap::from([("K".to_string(), v.to_string())]), s);
+        assert_eq!(one("p$ss#w rd\"x", EnvSyntax::V1), "K='p$ss#w rd\"x'\n");
+        assert_eq!(one("p$ss#w rd\"x", EnvSyntax::V2), "K='p$ss#w rd\"x'\n");
+        assert_eq!(one("it's ${X}\\", EnvSyntax::V1), "APPOS_SQ=\"'\"\nAPPOS_BS=\\\nAPPOS_DL=$\nK='it${APPOS_SQ}s ${APPOS_DL}{X}${APPOS_BS}'\n");
+        assert_eq!(one("it's ${X}\\", EnvSyntax::V2), "K=\"it's $${X}\\\\\"\n");
+        assert_eq!(EnvSyntax::of("1.29.2"), EnvSyntax::V1);
+        assert_eq!(EnvSyntax::of("2.26.1-4"), EnvSyntax::V2);
+        assert_eq!(EnvSyntax::of("v2.30.0"), EnvSyntax::V2);
     }
 
     #[test]

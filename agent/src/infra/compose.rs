@@ -118,12 +118,12 @@ pub async fn run_stdout(argv: &[String], cwd: &Path) -> Result<String, String> {
 }
 
 /// Writes `compose.yml` (0640) and `.env` (0600) into `dir`, replacing them atomically.
-pub fn write_app_files(dir: &Path, compose: &str, env: &BTreeMap<String, String>) -> std::io::Result<()> {
+pub fn write_app_files(dir: &Path, compose: &str, env: &BTreeMap<String, String>, syntax: crate::core::compose::EnvSyntax) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
-    for (name, content, mode) in [("compose.yml", compose.to_string(), 0o640), (".env", crate::core::compose::render_env(env), 0o600)] {
+    for (name, content, mode) in [("compose.yml", compose.to_string(), 0o640), (".env", crate::core::compose::render_env(env, syntax), 0o600)] {
         let tmp = dir.join(format!(".{name}.tmp"));
         let _ = std::fs::remove_file(&tmp);
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;

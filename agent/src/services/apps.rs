@@ -97,6 +97,11 @@ impl Drop for Checked {
 /// The copy of a compose file the compose tool resolves, in the staging directory.
 const RESOLVE_COPY: &str = ".resolve.yml";
 
+/// How the compose tool on this server reads `.env`.
+pub fn env_syntax(state: &Shared) -> crate::core::compose::EnvSyntax {
+    crate::core::compose::EnvSyntax::of(&state.compose.version)
+}
+
 /// Docker API sockets on the server: the usual paths and the one the agent uses.
 fn docker_sockets(state: &Shared) -> Vec<PathBuf> {
     let mut v = vec![PathBuf::from("/var/run/docker.sock"), PathBuf::from("/run/docker.sock")];
@@ -146,7 +151,7 @@ pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env:
         }
     };
     let Some(summary) = summary.filter(|_| errors.is_empty()) else { return Err(AgentError::Invalid(errors)) };
-    compose::write_app_files(&staging, compose_text, env).map_err(AgentError::internal)?;
+    compose::write_app_files(&staging, compose_text, env, env_syntax(state)).map_err(AgentError::internal)?;
     let mut checked = Checked { staging: Some(staging.clone()), summary, needs: Vec::new(), files: Vec::new() };
     crate::infra::appfiles::write(&staging, files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable))).map_err(AgentError::internal)?;
     checked.files = files;

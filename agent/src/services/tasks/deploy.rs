@@ -167,7 +167,7 @@ async fn steps(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &C
     let saved_at = meta.created_at;
     // Files of other versions that this one does not hold go; its own are written.
     let stale: Vec<&str> = every_path.iter().map(String::as_str).filter(|p| !files.iter().any(|f| f.path == *p)).collect();
-    let written = compose::write_app_files(&dir, &compose_text, &env).and_then(|()| {
+    let written = compose::write_app_files(&dir, &compose_text, &env, crate::services::apps::env_syntax(state)).and_then(|()| {
         let removed = crate::infra::appfiles::remove(&dir, stale.iter().copied())?;
         let changed = crate::infra::appfiles::write(&dir, files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable)))?;
         Ok(removed || changed)
