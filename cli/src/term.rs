@@ -38,12 +38,15 @@ fn window_size() -> (u16, u16) {
 /// the session has a TTY (its output is one byte stream; without one, each
 /// frame starts with its stream). `local_tty`: this process runs on a
 /// terminal, which goes raw and forwards its size.
-pub async fn run(mut io: TerminalIo, tty: bool, local_tty: bool) -> anyhow::Result<i64> {
+pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Client, &str)>) -> anyhow::Result<i64> {
     let raw = if tty && local_tty { Some(RawMode::enable()?) } else { None };
+    // What is typed goes through here to the current connection, which
+    // changes when a viewer that fell behind attaches again.
+    let (typed_tx, mut typed) = tokio::sync::mpsc::unbounded_channel::<TermIn>();
     if raw.is_some() {
         let (cols, rows) = window_size();
-        let _ = io.input.send(TermIn::Resize { cols, rows });
-        let input = io.input.clone();
+        let _ = typed_tx.send(TermIn::Resize { cols, rows });
+        let input = typed_tx.clone();
         tokio::spawn(async move {
             let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else { return };
             while winch.recv().await.is_some() {
@@ -54,7 +57,7 @@ pub async fn run(mut io: TerminalIo, tty: bool, local_tty: bool) -> anyhow::Resu
             }
         });
     }
-    let input = io.input.clone();
+    let input = typed_tx.clone();
     tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buf = vec![0u8; 16 << 10];
@@ -72,9 +75,18 @@ pub async fn run(mut io: TerminalIo, tty: bool, local_tty: bool) -> anyhow::Resu
             }
         }
     });
+    let (mut to_session, mut output) = (io.input, io.output);
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
     let mut status = None;
-    while let Some(out) = io.output.recv().await {
+    loop {
+        let out = tokio::select! {
+            Some(i) = typed.recv() => {
+                let _ = to_session.send(i);
+                continue;
+            }
+            out = output.recv() => out,
+        };
+        let Some(out) = out else { break };
         match out {
             TermOut::Bytes(b) if tty => {
                 stdout.write_all(&b)?;
@@ -96,6 +108,14 @@ pub async fn run(mut io: TerminalIo, tty: bool, local_tty: bool) -> anyhow::Resu
                 status = Some(s);
                 break;
             }
+            // Behind on a screen: attach again and redraw it from the replay.
+            TermOut::Lagged if tty && again.is_some() => {
+                let (client, id) = again.expect("checked");
+                let io = client.attach_terminal(id).await?;
+                stdout.write_all(b"\x1bc")?;
+                (to_session, output) = (io.input, io.output);
+            }
+            TermOut::Lagged => bail!("the output fell behind this connection and was cut off; some of it is lost"),
         }
     }
     drop(raw);
@@ -127,7 +147,7 @@ pub async fn exec(client: &Client, app: &AppName, service: Option<ServiceName>, 
     let request = NewTerminal::Exec { app: app.clone(), service, command, tty, cols: Some(cols), rows: Some(rows) };
     let t = client.call(&OpenTerminal { request }).await?;
     let io = client.attach_terminal(&t.id).await?;
-    let status = run(io, tty, tty).await;
+    let status = run(io, tty, tty, Some((client, &t.id))).await;
     // A TTY session would otherwise linger until it expires.
     let _ = client.call(&KillTerminal { id: t.id.clone() }).await;
     exit_with(status?)
@@ -139,7 +159,7 @@ pub async fn shell(client: &Client) -> anyhow::Result<()> {
     let t = client.call(&OpenTerminal { request: NewTerminal::Shell { cols: Some(cols), rows: Some(rows) } }).await?;
     eprintln!("terminal {} (detach by closing this window; `appos terminals attach {}` brings it back)", t.id, t.id);
     let io = client.attach_terminal(&t.id).await?;
-    exit_with(run(io, true, std::io::stdin().is_terminal()).await?)
+    exit_with(run(io, true, std::io::stdin().is_terminal(), Some((client, &t.id))).await?)
 }
 
 /// `appos ssh`: a shell on the server itself, over the SSH connection.
@@ -149,7 +169,7 @@ pub async fn ssh(client: &Client) -> anyhow::Result<()> {
     };
     let (cols, rows) = window_size();
     let io = session.open_shell(cols, rows).await?;
-    exit_with(run(io, true, std::io::stdin().is_terminal()).await?)
+    exit_with(run(io, true, std::io::stdin().is_terminal(), None).await?)
 }
 
 pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
@@ -179,7 +199,7 @@ pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
 pub async fn attach(client: &Client, id: &str) -> anyhow::Result<()> {
     let t = client.call(&ListTerminals {}).await?.into_iter().find(|t| t.id == id).with_context(|| format!("no terminal {id}"))?;
     let io = client.attach_terminal(id).await?;
-    exit_with(run(io, t.tty, std::io::stdin().is_terminal()).await?)
+    exit_with(run(io, t.tty, std::io::stdin().is_terminal(), Some((client, id))).await?)
 }
 
 pub async fn kill(client: &Client, id: &str) -> anyhow::Result<()> {

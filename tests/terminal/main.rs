@@ -64,11 +64,33 @@ async fn read_until(io: &mut TerminalIo, want: &str) -> String {
             Ok(Some(TermOut::Bytes(b))) => seen.extend_from_slice(&b),
             Ok(Some(TermOut::Replayed)) => {}
             Ok(Some(TermOut::Exit(s))) => panic!("exited ({s}) before {want:?}: {}", String::from_utf8_lossy(&seen)),
+            Ok(Some(TermOut::Lagged)) => panic!("cut off for falling behind before {want:?}"),
             Ok(None) => panic!("stream ended before {want:?}: {}", String::from_utf8_lossy(&seen)),
             Err(_) => panic!("no {want:?} within {WAIT:?}: {}", String::from_utf8_lossy(&seen)),
         }
     }
     String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// Reads a flood of output until `want` appears, keeping only its tail.
+async fn drain_until(io: &mut TerminalIo, want: &str) {
+    let mut tail: Vec<u8> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match tokio::time::timeout_at(deadline, io.output.recv()).await {
+            Ok(Some(TermOut::Bytes(b))) => {
+                tail.extend_from_slice(&b);
+                if String::from_utf8_lossy(&tail).contains(want) {
+                    return;
+                }
+                let keep = tail.len().saturating_sub(want.len());
+                tail.drain(..keep);
+            }
+            Ok(Some(TermOut::Replayed)) => {}
+            Ok(Some(TermOut::Lagged)) => panic!("this viewer kept up, yet was cut off"),
+            other => panic!("no {want:?}: {other:?}"),
+        }
+    }
 }
 
 fn send(io: &TerminalIo, s: &str) {
@@ -314,4 +336,36 @@ async fn limits_and_the_agent_shell() {
     };
     assert_ne!(end, 0, "killed, not exited normally");
     assert!(c.call(&ListTerminals {}).await.expect("list").is_empty());
+}
+
+/// A stalled viewer never slows the others: while one viewer reads a flood
+/// to its end, another that reads nothing is cut off once its own queue is
+/// full ("lagged"), and attaching again gives it the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_viewer_is_cut_off_and_reattaches() {
+    let Some(env) = Env::start(&[]) else { return };
+    let c = env.client();
+    let t = c.call(&OpenTerminal { request: NewTerminal::Shell { cols: Some(80), rows: Some(24) } }).await.expect("shell");
+    let mut fast = c.attach_terminal(&t.id).await.expect("attach");
+    let mut stalled = c.attach_terminal(&t.id).await.expect("attach");
+    send(&fast, "echo READY-$((1+1))\n");
+    read_until(&mut fast, "READY-2").await;
+    // About 15 MB of output: far more than the stalled viewer's queue and buffers hold.
+    send(&fast, "seq 1 2000000; echo FLOOD-$((40+2))\n");
+    drain_until(&mut fast, "FLOOD-42").await;
+    // The stalled viewer gets what was queued for it, then the cut-off.
+    let mut got = 0usize;
+    loop {
+        match tokio::time::timeout(WAIT, stalled.output.recv()).await {
+            Ok(Some(TermOut::Bytes(b))) => got += b.len(),
+            Ok(Some(TermOut::Replayed)) => {}
+            Ok(Some(TermOut::Lagged)) => break,
+            other => panic!("expected the stalled viewer to be cut off after {got} bytes, got {other:?}"),
+        }
+    }
+    assert!(got < 15_000_000, "it was cut off before the end ({got} bytes)");
+    // Attaching again: the replay holds the current screen.
+    let mut again = c.attach_terminal(&t.id).await.expect("reattach");
+    read_until(&mut again, "FLOOD-42").await;
+    let _ = c.call(&KillTerminal { id: t.id.clone() }).await;
 }

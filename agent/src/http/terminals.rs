@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::sync::broadcast;
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiPath};
@@ -111,7 +110,7 @@ async fn serve_viewer(session: Arc<Session>, mut socket: WebSocket) {
     loop {
         if ended {
             // Everything emitted before the exit is already queued.
-            while let Ok(frame) = rx.try_recv() {
+            while let Some(frame) = rx.try_recv() {
                 if socket.send(Message::Binary(frame)).await.is_err() {
                     return;
                 }
@@ -123,42 +122,33 @@ async fn serve_viewer(session: Arc<Session>, mut socket: WebSocket) {
         }
         tokio::select! {
             out = rx.recv() => match out {
-                Ok(frame) if tty => {
+                Some(frame) if tty => {
                     // Coalesce what is already queued into one message (bulk output
                     // costs a frame per 256 KiB, not per PTY read).
                     let mut batch = bytes::BytesMut::from(&frame[..]);
                     while batch.len() < terminals::COALESCE {
                         match rx.try_recv() {
-                            Ok(more) => batch.extend_from_slice(&more),
-                            Err(_) => break,
+                            Some(more) => batch.extend_from_slice(&more),
+                            None => break,
                         }
                     }
                     if socket.send(Message::Binary(batch.freeze())).await.is_err() {
                         return;
                     }
                 }
-                Ok(frame) => {
+                Some(frame) => {
                     if socket.send(Message::Binary(frame)).await.is_err() {
                         return;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    if !tty {
-                        tracing::warn!(skipped = n, "a viewer fell behind a terminal without a TTY");
-                        let _ = socket.send(Message::Close(None)).await;
-                        return;
-                    }
-                    // Redraw: reset the viewer's screen and replay.
-                    let (again, fresh) = session.subscribe();
-                    rx = fresh;
-                    let _ = socket.send(Message::Binary(Bytes::from_static(b"\x1bc"))).await;
-                    for chunk in again {
-                        if socket.send(Message::Binary(chunk)).await.is_err() {
-                            return;
-                        }
-                    }
+                // Cut off for falling behind: the viewer reattaches for the replay.
+                None if rx.lagged() => {
+                    tracing::info!(tty, "a terminal viewer fell behind and was cut off");
+                    let _ = socket.send(control(&TerminalControl::Lagged)).await;
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                None => return,
             },
             changed = exit.changed() => {
                 ended = changed.is_err() || exit.borrow().is_some();

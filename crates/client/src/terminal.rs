@@ -26,6 +26,8 @@ pub enum TermOut {
     Replayed,
     /// The process ended with this status.
     Exit(i64),
+    /// This viewer fell behind and was cut off; attach again for the replay.
+    Lagged,
 }
 
 pub struct TerminalIo {
@@ -61,6 +63,7 @@ impl TerminalIo {
                     Message::Text(t) => match serde_json::from_str::<TerminalControl>(&t) {
                         Ok(TerminalControl::Replayed) => TermOut::Replayed,
                         Ok(TerminalControl::Exit { status }) => TermOut::Exit(status),
+                        Ok(TerminalControl::Lagged) => TermOut::Lagged,
                         _ => continue,
                     },
                     Message::Close(_) => break,

@@ -357,23 +357,30 @@ impl Desktop {
             }
         };
         let handle = self.next_stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let input = io.input.clone();
-        let mut output = io.output;
+        // The tab's input goes through here to the current connection, which
+        // changes when a viewer that fell behind attaches again.
+        let (input, mut typed) = tokio::sync::mpsc::unbounded_channel::<TermIn>();
+        let (mut to_session, mut output) = (io.input, io.output);
         let me = Arc::downgrade(self);
+        let reattach = session.clone();
         let task = tokio::spawn(async move {
             let mut batch = Coalescer::default();
             let mut listening = true;
             let mut ended = false;
             while listening && !ended {
-                let next = if batch.is_empty() {
-                    output.recv().await
-                } else {
-                    match tokio::time::timeout(COALESCE_FOR, output.recv()).await {
-                        Ok(m) => m,
-                        Err(_) => {
-                            listening = batch.take().is_none_or(&on_data);
-                            continue;
+                let flush_in = (!batch.is_empty()).then_some(COALESCE_FOR);
+                let next = tokio::select! {
+                    i = typed.recv() => {
+                        match i {
+                            Some(i) => { let _ = to_session.send(i); }
+                            None => break,
                         }
+                        continue;
+                    }
+                    m = output.recv() => m,
+                    () = sleep_or_never(flush_in) => {
+                        listening = batch.take().is_none_or(&on_data);
+                        continue;
                     }
                 };
                 match next {
@@ -393,7 +400,23 @@ impl Desktop {
                         on_event(TerminalEvent::Exit { status });
                         ended = true;
                     }
-                    None => {
+                    // Fell behind: attach again; the screen is reset and replayed.
+                    Some(TermOut::Lagged) if reattach.is_some() => {
+                        if let Some(b) = batch.take() {
+                            on_data(b);
+                        }
+                        match client.attach_terminal(reattach.as_deref().unwrap_or_default()).await {
+                            Ok(io) => {
+                                listening = on_data(b"\x1bc".to_vec());
+                                (to_session, output) = (io.input, io.output);
+                            }
+                            Err(e) => {
+                                on_event(TerminalEvent::Lost { error: ui_error(e) });
+                                ended = true;
+                            }
+                        }
+                    }
+                    Some(TermOut::Lagged) | None => {
                         if let Some(b) = batch.take() {
                             on_data(b);
                         }
@@ -467,6 +490,14 @@ pub fn read_project(path: &str) -> Result<appos_proto::desktop::LocalProject, Ui
         None => path.into(),
     };
     appos_client::project::read(&expanded).map_err(|e| invalid(e.to_string()))
+}
+
+/// Sleeps for `d`, or forever when there is nothing to wait for.
+async fn sleep_or_never(d: Option<std::time::Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn invalid(message: String) -> UiError {

@@ -664,6 +664,9 @@ pub enum TerminalControl {
     Eof,
     /// Agent → viewer: the replayed screen has been sent; live output follows.
     Replayed,
+    /// Agent → viewer: this viewer fell behind the output and is cut off;
+    /// reattaching gives the current screen (the replay) and live output again.
+    Lagged,
     /// Agent → viewer: the process ended.
     Exit {
         #[ts(type = "number")]

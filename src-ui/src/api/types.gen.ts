@@ -415,7 +415,7 @@ active_ms: number,
  */
 exit_status: number | null, };
 
-export type TerminalControl = { "type": "resize", cols: number, rows: number, } | { "type": "eof" } | { "type": "replayed" } | { "type": "exit", status: number, };
+export type TerminalControl = { "type": "resize", cols: number, rows: number, } | { "type": "eof" } | { "type": "replayed" } | { "type": "lagged" } | { "type": "exit", status: number, };
 
 export type ComposeCheck = { 
 /**

@@ -2,13 +2,15 @@
 //! on a PTY (portable-pty), or a command in an app's container (a Docker
 //! exec, with or without a TTY).
 //!
-//! A session outlives its viewers. Its output goes to a replay buffer and a
-//! broadcast channel under one lock, so a viewer that attaches gets the
-//! replayed screen and then every later byte, exactly once and in order.
-//! Output waits (briefly) for the slowest viewer rather than dropping bytes;
-//! a viewer that stays stuck falls behind and, on a TTY, is resynchronised
-//! with a reset and the replay. Idle sessions (no viewer, no traffic) expire;
-//! their number is capped.
+//! A session outlives its viewers. Its output goes to a replay buffer and to
+//! each viewer's own bounded queue under one lock, so a viewer that attaches
+//! gets the replayed screen and then every later byte, exactly once and in
+//! order. A viewer whose queue is full while another viewer keeps up is cut
+//! off ("lagged": it reattaches and gets the replay), so a stalled viewer
+//! never slows the others; when every viewer is behind, output waits for
+//! them (briefly: a viewer stuck for [`STUCK`] is cut off too), so a lone
+//! piped viewer loses no byte. Idle sessions (no viewer, no traffic)
+//! expire; their number is capped.
 
 pub mod replay;
 
@@ -19,18 +21,20 @@ use std::time::Duration;
 
 use appos_proto::{NewTerminal, Terminal};
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, watch};
+use std::sync::atomic::AtomicBool;
+
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use replay::Replay;
 
-/// Frames queued for the slowest viewer before output waits for it.
+/// Frames queued for one viewer, at most.
 const QUEUE: usize = 512;
 /// Queued output sent to a viewer as one message, at most.
 pub const COALESCE: usize = 256 << 10;
 /// Input messages (keystrokes, pastes of up to 1 MiB each) waiting for the process, at most.
 pub const INPUT_QUEUE: usize = 64;
-/// How long output waits for a stuck viewer before leaving it behind.
+/// How long output waits when every viewer is behind, before cutting them off.
 const STUCK: Duration = Duration::from_secs(5);
 
 /// What a viewer sends to the process.
@@ -114,10 +118,43 @@ impl Kept {
     }
 }
 
+/// One viewer's end of the output: its queue, and whether it was cut off.
+struct Feed {
+    tx: mpsc::Sender<Bytes>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// What a viewer reads: live frames, until the session ends or the viewer
+/// falls behind (then [`Output::lagged`] says so).
+pub struct Output {
+    rx: mpsc::Receiver<Bytes>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Output {
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        self.rx.recv().await
+    }
+
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The viewer fell behind and was cut off (its queue ended early).
+    pub fn lagged(&self) -> bool {
+        self.lagged.load(Ordering::Relaxed)
+    }
+}
+
+/// The replay and the viewers' queues, under one lock.
+struct Out {
+    kept: Kept,
+    feeds: Vec<Feed>,
+}
+
 pub struct Session {
     info: Mutex<Terminal>,
-    kept: Mutex<Kept>,
-    out: broadcast::Sender<Bytes>,
+    out: Mutex<Out>,
     input: mpsc::Sender<Input>,
     resizer: Resizer,
     exit: watch::Sender<Option<i64>>,
@@ -137,29 +174,43 @@ impl Session {
         self.active_ms.store(now_ms(), Ordering::Relaxed);
     }
 
-    /// Hands output to the replay and to every viewer; waits while the
-    /// slowest viewer has [`QUEUE`] frames pending (up to [`STUCK`]).
+    /// Whether every viewer's queue is full (output should wait for them).
+    fn all_behind(&self) -> bool {
+        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        !out.feeds.is_empty() && out.feeds.iter().all(|f| f.tx.capacity() == 0)
+    }
+
+    /// Hands output to the replay and to every viewer; waits while every
+    /// viewer is behind (up to [`STUCK`]).
     async fn emit(&self, frame: Bytes) {
         let deadline = tokio::time::Instant::now() + STUCK;
-        while self.out.len() >= QUEUE && tokio::time::Instant::now() < deadline && !self.stop.is_cancelled() {
+        while self.all_behind() && tokio::time::Instant::now() < deadline && !self.stop.is_cancelled() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         self.publish(frame);
     }
 
-    /// Appends to the replay and broadcasts under one lock, so a viewer that
-    /// subscribes sees each frame exactly once: in its replay or live.
+    /// Appends to the replay and queues for each viewer under one lock, so a
+    /// viewer that subscribes sees each frame exactly once: in its replay or
+    /// live. A viewer whose queue is full is cut off.
     fn publish(&self, frame: Bytes) {
         self.touch();
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.push(&frame);
-        let _ = self.out.send(frame);
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.kept.push(&frame);
+        out.feeds.retain(|f| match f.tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                f.lagged.store(true, Ordering::Relaxed);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
     }
 
     /// The same as [`Session::emit`], for the PTY's reader thread.
     fn emit_blocking(&self, frame: Bytes) {
         let deadline = std::time::Instant::now() + STUCK;
-        while self.out.len() >= QUEUE && std::time::Instant::now() < deadline && !self.stop.is_cancelled() {
+        while self.all_behind() && std::time::Instant::now() < deadline && !self.stop.is_cancelled() {
             std::thread::sleep(Duration::from_millis(1));
         }
         self.publish(frame);
@@ -171,10 +222,13 @@ impl Session {
         self.touch();
     }
 
-    /// What a new viewer gets: the replay, and a receiver of everything after it.
-    pub fn subscribe(&self) -> (Vec<Bytes>, broadcast::Receiver<Bytes>) {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        (kept.snapshot(), self.out.subscribe())
+    /// What a new viewer gets: the replay, and its own queue of everything after it.
+    pub fn subscribe(&self) -> (Vec<Bytes>, Output) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let lagged = Arc::new(AtomicBool::new(false));
+        out.feeds.push(Feed { tx, lagged: lagged.clone() });
+        (out.kept.snapshot(), Output { rx, lagged })
     }
 
     pub fn is_tty(&self) -> bool {
@@ -350,13 +404,11 @@ fn new_info(id: &str, kind: &str, app_service: Option<(&str, &str)>, command: Ve
 }
 
 fn new_session(info: Terminal, kept: Kept, resizer: Resizer, input: mpsc::Sender<Input>) -> Arc<Session> {
-    let (out, _) = broadcast::channel(QUEUE * 2);
     let (exit, _) = watch::channel(None);
     let active = info.created_ms;
     Arc::new(Session {
         info: Mutex::new(info),
-        kept: Mutex::new(kept),
-        out,
+        out: Mutex::new(Out { kept, feeds: Vec::new() }),
         input,
         resizer,
         exit,
