@@ -6,6 +6,7 @@ import { openUrl } from "@tauri-apps/plugin-opener";
 import type {
   AddServerForm,
   Connection,
+  LocalProject,
   ServerEntry,
   StreamItem,
   StreamRequest,
@@ -56,6 +57,14 @@ export interface Backend {
   terminalResize(handle: number, cols: number, rows: number): Promise<void>;
   /** Closes the tab's connection; an agent session lives on and can be reattached. */
   terminalClose(handle: number): Promise<void>;
+  /**
+   * Reads a compose project on this computer: `path` is a compose file, or a
+   * folder holding compose.yaml, compose.yml, docker-compose.yaml or
+   * docker-compose.yml. Resolves to the compose text, the files it references
+   * by relative path and the `.env` beside it; rejects with a UiError whose
+   * message names the problem.
+   */
+  readProject(path: string): Promise<LocalProject>;
 }
 
 /** Turns whatever a call rejected with into a UiError. */
@@ -131,4 +140,5 @@ export const tauriBackend: Backend = {
   },
   terminalResize: (handle, cols, rows) => invokeCmd("terminal_resize", { handle, cols, rows }),
   terminalClose: (handle) => invokeCmd("terminal_close", { handle }),
+  readProject: (path) => invokeCmd("read_project", { path }),
 };

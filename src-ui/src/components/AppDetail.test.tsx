@@ -17,7 +17,7 @@ function setup(managed = true) {
   return b;
 }
 
-const version = (n: number, over: Partial<AppVersion> = {}): AppVersion => ({ version: n, author: "desktop", message: `v${n}`, created_at: 1_700_000_000 + n, digests: {}, host_access: [], ...over });
+const version = (n: number, over: Partial<AppVersion> = {}): AppVersion => ({ version: n, author: "desktop", message: `v${n}`, created_at: 1_700_000_000 + n, digests: {}, host_access: [], files: {}, ...over });
 const entry = (id: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
   id,
   at: Math.floor(Date.now() / 1000) - 600,

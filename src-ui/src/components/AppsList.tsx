@@ -1,10 +1,11 @@
 // The server's apps with live state; a row opens the app.
 import { useState } from "react";
-import { Boxes, ChevronRight, Plus, Search } from "lucide-react";
+import { Boxes, ChevronRight, FolderUp, Plus, Search } from "lucide-react";
 import type { UiError } from "../api/desktop.gen";
 import type { App, AppState } from "../api/types.gen";
 import { appStateWord } from "../lib/format";
 import { useServer } from "../lib/server";
+import { DeployFolderDialog } from "./DeployFolder";
 import { Badge, Button, EmptyState, ErrorAlert, Input, LoadingBlock } from "./ui";
 
 const stateTone: Record<AppState, "green" | "amber" | "red" | "zinc"> = {
@@ -26,6 +27,7 @@ export function ports(app: App): string[] {
 export function AppsList({ apps, error, refreshing, live }: { apps: App[] | null; error: UiError | null; refreshing: boolean; live: boolean }) {
   const { nav } = useServer();
   const [filter, setFilter] = useState("");
+  const [deployFolder, setDeployFolder] = useState(false);
   const shown = apps?.filter((a) => a.name.toLowerCase().includes(filter.trim().toLowerCase())) ?? null;
   return (
     <div>
@@ -44,16 +46,20 @@ export function AppsList({ apps, error, refreshing, live }: { apps: App[] | null
             <Input data-testid="apps-filter" aria-label="Filter apps" className="h-8 pl-8 text-[13px]" placeholder="Filter" value={filter} onChange={(e) => setFilter(e.target.value)} />
           </div>
         )}
+        <Button size="sm" variant="secondary" data-testid="apps-deploy-folder" onClick={() => setDeployFolder(true)}>
+          <FolderUp className="size-4" /> Deploy compose file…
+        </Button>
         <Button size="sm" variant="primary" data-testid="apps-install" onClick={() => nav.go({ view: "catalog" })}>
           <Plus className="size-4" /> Install app
         </Button>
       </div>
+      {deployFolder && <DeployFolderDialog onClose={() => setDeployFolder(false)} />}
       {error && apps && <ErrorAlert className="mb-3" error={error} title="Could not refresh the apps list" testId="apps-refresh-error" />}
       {shown === null ? (
         <LoadingBlock label="Loading apps…" rowClass="h-14" />
       ) : apps?.length === 0 ? (
         <EmptyState icon={<Boxes className="size-10" />} title="No apps on this server yet">
-          Compose projects started on this server appear here, whether AppOS deployed them or not. Install one from the Catalog.
+          Compose projects started on this server appear here, whether AppOS deployed them or not. Install one from the Catalog, or deploy a compose file from this computer.
         </EmptyState>
       ) : (
         <AppsTable apps={shown} onOpen={(name) => nav.go({ view: "app", app: name, tab: "overview" })} />

@@ -121,6 +121,7 @@ describe("Catalog", () => {
       name: "blog2",
       compose: "",
       catalog: { id: "ghost", params: { HTTP_PORT: "8080", ADMIN_EMAIL: "me@example.com", WORKERS: "2", SIGNUP: "false" } },
+      files: [],
       env: {},
       message: null,
       allow_host_access: [],
@@ -195,7 +196,7 @@ describe("Catalog", () => {
       // The agent's check with the form's values, in its words.
       await waitFor(() => expect(preview.textContent).toContain("portainer can read and write /srv/portainer on the server"));
       expect(preview.textContent).toContain("portainer controls Docker through /var/run/docker.sock, which is root on the server");
-      expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, env: {} }]);
+      expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, files: [], env: {} }]);
 
       await act(async () => fireEvent.click(byId("install-submit")));
       const dialog = await screen.findByTestId("host-access-dialog");
@@ -211,7 +212,7 @@ describe("Catalog", () => {
       expect(byId("host-access-allow").textContent).toBe("Allow and deploy");
       await act(async () => fireEvent.click(byId("host-access-allow")));
       await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
-      expect(b.callsOf("deploy_app")[0][1]).toEqual({ name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, env: {}, message: null, allow_host_access: [sock, data] });
+      expect(b.callsOf("deploy_app")[0][1]).toEqual({ name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, files: [], env: {}, message: null, allow_host_access: [sock, data] });
       await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-p"));
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
     });

@@ -215,7 +215,8 @@ export function TemplatePage({ id }: { id: string }) {
   );
 }
 
-const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** An app name: also its compose project name. */
+export const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 interface InstallDraft {
@@ -277,7 +278,7 @@ function useTemplateAccess(entry: CatalogEntry, draft: InstallDraft): HostAccess
     const { name, params } = JSON.parse(key) as { name: string; params: Record<string, string> };
     if (!NAME_RE.test(name)) return;
     let live = true;
-    backend.call(server, { call: "check_compose", args: { name, compose: "", catalog: { id: entry.id, params }, env: {} } }).then(
+    backend.call(server, { call: "check_compose", args: { name, compose: "", catalog: { id: entry.id, params }, files: [], env: {} } }).then(
       (c) => live && setNeeds(c.host_access),
       // An incomplete form does not check (the last answer stays); the install says why.
       () => undefined,
@@ -312,9 +313,9 @@ function InstallForm({ entry }: { entry: CatalogEntry }) {
     const catalog = { id: entry.id, params: installParams(entry, draft) };
     setBusy(true);
     try {
-      const allow = await consent.ask({ name: draft.name, compose: "", catalog, env: {} }, "deploy");
+      const allow = await consent.ask({ name: draft.name, compose: "", catalog, files: [], env: {} }, "deploy");
       if (allow === null) return;
-      const r = await backend.call(server, { call: "deploy_app", args: { name: draft.name, compose: "", catalog, env: {}, message: null, allow_host_access: allow } });
+      const r = await backend.call(server, { call: "deploy_app", args: { name: draft.name, compose: "", catalog, files: [], env: {}, message: null, allow_host_access: allow } });
       setDraft(initialDraft(entry));
       const secrets = Object.keys(r.generated).length ? r.generated : undefined;
       nav.go({ view: "deployment", id: r.deployment_id, secrets });

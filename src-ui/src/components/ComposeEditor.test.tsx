@@ -7,7 +7,7 @@ import { editorViewIn } from "./CodeEditor";
 
 afterEach(cleanup);
 
-const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `v${version}`, created_at: 1_700_000_000 + version, digests: {}, host_access: [], ...over });
+const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `v${version}`, created_at: 1_700_000_000 + version, digests: {}, host_access: [], files: {}, ...over });
 const compose1 = "services:\n  web:\n    image: nginx:1.26\n";
 const compose2 = "services:\n  web:\n    image: nginx:1.27\n  db:\n    image: postgres:16\n";
 
@@ -66,7 +66,7 @@ describe("Compose editor", () => {
     const errs = await screen.findByTestId("compose-errors", {}, { timeout: 2000 });
     expect(errs.textContent).toContain("services.web.image");
     expect(errs.textContent).toContain("image nginx:nope not found");
-    expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "blog", compose: compose2.replace("nginx:1.27", "nginx:nope"), catalog: null, env: null }]);
+    expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "blog", compose: compose2.replace("nginx:1.27", "nginx:nope"), catalog: null, files: null, env: null }]);
 
     type(host, compose2.replace("nginx:1.27", "nginx:1.28"));
     expect((await screen.findByTestId("compose-valid", {}, { timeout: 2000 })).textContent).toContain("Valid: 2 services");
@@ -84,7 +84,7 @@ describe("Compose editor", () => {
     const save = byId("compose-save") as HTMLButtonElement;
     expect(save.disabled).toBe(false);
     await act(async () => fireEvent.click(save));
-    expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: next, env: null, message: "nginx 1.28", deploy: true, allow_host_access: [] } }]]);
+    expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: next, files: null, env: null, message: "nginx 1.28", deploy: true, allow_host_access: [] } }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-save"));
   });
 
@@ -156,10 +156,10 @@ describe("Compose editor", () => {
       expect(byId("host-access-allow").textContent).toBe("Allow and save");
 
       await act(async () => fireEvent.click(byId("host-access-allow")));
-      expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: text, env: null, message: null, deploy: false, allow_host_access: [sock, tun] } }]]);
+      expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: text, files: null, env: null, message: null, deploy: false, allow_host_access: [sock, tun] } }]]);
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       // The check right before saving was of the very text saved.
-      expect(b.callsOf("check_compose").at(-1)).toEqual(["local", { name: "blog", compose: text, catalog: null, env: null }]);
+      expect(b.callsOf("check_compose").at(-1)).toEqual(["local", { name: "blog", compose: text, catalog: null, files: null, env: null }]);
     });
 
     it("sends nothing when cancelled, and keeps the draft", async () => {

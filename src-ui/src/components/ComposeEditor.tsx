@@ -75,7 +75,7 @@ export function ComposeEditor({ app }: { app: string }) {
     }
     setCheck({ status: "checking" });
     const t = setTimeout(() => {
-      backend.call(server, { call: "check_compose", args: { name: app, compose: text, catalog: null, env: null } }).then(
+      backend.call(server, { call: "check_compose", args: { name: app, compose: text, catalog: null, files: null, env: null } }).then(
         (result) => my === seq.current && setCheck({ status: "valid", result }),
         (e) => {
           if (my !== seq.current) return;
@@ -102,9 +102,9 @@ export function ComposeEditor({ app }: { app: string }) {
     setSaveError(null);
     setSaved(null);
     try {
-      const allow = await consent.ask({ name: app, compose: text, catalog: null, env: null }, deploy ? "deploy" : "save");
+      const allow = await consent.ask({ name: app, compose: text, catalog: null, files: null, env: null }, deploy ? "deploy" : "save");
       if (allow === null) return;
-      const r = await backend.call(server, { call: "save_version", args: { app, request: { compose: text, env: null, message: message.trim() || null, deploy, allow_host_access: allow } } });
+      const r = await backend.call(server, { call: "save_version", args: { app, request: { compose: text, files: null, env: null, message: message.trim() || null, deploy, allow_host_access: allow } } });
       setDraft({ text, base: r.version });
       setMessage("");
       setSaved({ version: r.version, deployed: !!r.deployment_id });

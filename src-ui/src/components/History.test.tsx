@@ -6,7 +6,7 @@ import { byId, renderServer } from "../test/render";
 
 afterEach(cleanup);
 
-const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `change ${version}`, created_at: 1_700_000_000 + version, digests: {}, host_access: [], ...over });
+const v = (version: number, over: Partial<AppVersion> = {}): AppVersion => ({ version, author: "desktop", message: `change ${version}`, created_at: 1_700_000_000 + version, digests: {}, host_access: [], files: {}, ...over });
 const composes: Record<number, string> = {
   1: "services:\n  web:\n    image: nginx:1.25\n",
   2: "services:\n  web:\n    image: nginx:1.26\n    restart: always\n",
@@ -98,7 +98,7 @@ describe("History", () => {
       await act(async () => fireEvent.click(byId("rollback-confirm")));
       const dialog = await screen.findByTestId("host-access-dialog");
       expect(screen.queryByTestId("rollback-dialog")).toBeNull();
-      expect(b.callsOf("check_compose")).toEqual([["local", { name: "blog", compose: composes[1], catalog: null, env: null }]]);
+      expect(b.callsOf("check_compose")).toEqual([["local", { name: "blog", compose: composes[1], catalog: null, files: null, env: null }]]);
       expect(within(dialog).getAllByTestId("host-access-item").map((e) => e.querySelector("p")?.textContent)).toEqual([
         "web runs privileged: it can do anything root can on the server",
       ]);

@@ -38,7 +38,7 @@ export function History({ app }: { app: string }) {
     try {
       // The target's compose file is checked as it would be deployed now.
       const target = await backend.call(server, { call: "get_version", args: { app, version: rollback.version } });
-      const allow = await consent.ask({ name: app, compose: target.compose, catalog: null, env: null }, "deploy");
+      const allow = await consent.ask({ name: app, compose: target.compose, catalog: null, files: null, env: null }, "deploy");
       if (allow === null) {
         setRollback(null);
         return;

@@ -101,6 +101,7 @@ export function Dialog({
   footer,
   testId,
   tone = "default",
+  wide = false,
 }: {
   open: boolean;
   onClose: () => void;
@@ -110,6 +111,8 @@ export function Dialog({
   footer?: ReactNode;
   testId?: string;
   tone?: "default" | "warning" | "danger";
+  /** A wider panel, for dialogs that show lists. */
+  wide?: boolean;
 }) {
   useEffect(() => {
     if (!open) return;
@@ -126,7 +129,9 @@ export function Dialog({
         aria-label={title}
         data-testid={testId}
         className={cx(
-          "max-h-[calc(100vh-2rem)] w-full max-w-lg overflow-y-auto rounded-xl border bg-white shadow-2xl dark:bg-zinc-900",
+          "max-h-[calc(100vh-2rem)] w-full overflow-y-auto",
+          wide ? "max-w-2xl" : "max-w-lg",
+          "rounded-xl border bg-white shadow-2xl dark:bg-zinc-900",
           tone === "danger" ? "border-red-300 dark:border-red-900" : tone === "warning" ? "border-amber-300 dark:border-amber-700/60" : "border-zinc-200 dark:border-zinc-800",
         )}
         onMouseDown={(e) => e.stopPropagation()}

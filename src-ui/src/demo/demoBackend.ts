@@ -2,9 +2,9 @@
 // working on the UI without Tauri (`npm run dev`, then open /demo.html).
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
-import type { Connection, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
+import type { Connection, LocalProject, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
-import type { AgentInfo, App, AppVersion, AuditEntry, CatalogEntry, Deployment, DeploymentStep, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
+import type { AgentInfo, App, AppFile, AppVersion, AuditEntry, CatalogEntry, Deployment, DeploymentStep, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 const now = () => Date.now();
@@ -97,7 +97,7 @@ const composes: Record<number, string> = {
   2: "services:\n  web:\n    image: ghost:5.96\n    restart: unless-stopped\n    ports:\n      - \"8080:2368\"\n    environment:\n      database__client: mysql\n    volumes:\n      - /srv/blog/content:/var/lib/ghost/content\n  db:\n    image: mysql:8.4\n    restart: unless-stopped\n    volumes:\n      - db:/var/lib/mysql\nvolumes:\n  db: {}\n",
 };
 const versions: AppVersion[] = [
-  { version: 1, author: "desktop", message: "install ghost", created_at: Math.floor(now() / 1000) - 86400 * 3, digests: { web: "sha256:1b2c…", db: "sha256:77af…" }, host_access: [] },
+  { version: 1, author: "desktop", message: "install ghost", created_at: Math.floor(now() / 1000) - 86400 * 3, digests: { web: "sha256:1b2c…", db: "sha256:77af…" }, host_access: [], files: {} },
   {
     version: 2,
     author: "desktop",
@@ -105,6 +105,7 @@ const versions: AppVersion[] = [
     created_at: Math.floor(now() / 1000) - 3600,
     digests: {},
     host_access: [{ kind: "bind", service: "web", target: "/srv/blog/content" }],
+    files: {},
   },
 ];
 
@@ -142,6 +143,36 @@ function composeAccess(compose: string): HostAccess[] {
     }
   }
   return out;
+}
+
+/** A made-up SHA-256 for a file's content (the demo does not hash). */
+const fakeSha = (content: string) => {
+  let h = 0;
+  for (let i = 0; i < content.length; i++) h = (h * 31 + content.charCodeAt(i)) >>> 0;
+  return h.toString(16).padStart(8, "0").repeat(8);
+};
+const fileHashes = (files: AppFile[]) => Object.fromEntries(files.map((f) => [f.path, fakeSha(f.content)]));
+
+/** A project "on this computer": a static site served by nginx. */
+function demoProject(path: string): LocalProject {
+  const p = path.trim().replace(/^~(?=\/|$)/, "/home/demo").replace(/\/+$/, "");
+  if (!p) throw err("invalid_input", "give the path of a compose file or of the folder that holds it");
+  if (/missing|nope/.test(p)) throw err("not_found", `${p} does not exist`);
+  const isFile = /\.ya?ml$/.test(p);
+  const dir = !isFile ? p : p.includes("/") ? p.slice(0, p.lastIndexOf("/")) || "/" : ".";
+  if (/broken/.test(p)) throw err("invalid_input", `./web.env (services.web.env_file) does not exist in ${dir}`);
+  const b64 = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
+  const compose =
+    "services:\n  web:\n    image: nginx:1.27-alpine\n    restart: unless-stopped\n    ports:\n      - \"8081:80\"\n    env_file: .env\n    volumes:\n      - ./site:/usr/share/nginx/html:ro\n";
+  return {
+    compose_path: isFile ? p : `${dir}/compose.yaml`,
+    compose,
+    files: [
+      { path: "site/index.html", content: b64("<!doctype html>\n<title>Hello</title>\n<h1>Hello from AppOS</h1>\n"), executable: false },
+      { path: "site/style.css", content: b64("body { font-family: system-ui; margin: 4rem; }\n"), executable: false },
+    ],
+    env: { SITE_TITLE: "My site", ADMIN_TOKEN: "demo-secret-token" },
+  };
 }
 
 const same = (a: HostAccess, b: HostAccess) => a.kind === b.kind && a.service === b.service && a.target === b.target;
@@ -304,7 +335,8 @@ export function demoBackend(): Backend {
         const granted = grant(needsOf(r.name, r.compose, r.catalog?.id ?? null), r.allow_host_access);
         const d = run(r.name, "deploy", 1);
         record("app.deploy", r.name, r.catalog ? `installed from the catalog template ${r.catalog.id} (version 1)` : "deployed version 1", granted);
-        const generated: Record<string, string> = r.catalog?.params.DB_PASSWORD ? {} : { DB_PASSWORD: "q7Vn2pXkR4sL9wTzB1mC6hJd8fYgE3aU" };
+        // Only a catalog template generates secrets.
+        const generated: Record<string, string> = !r.catalog || r.catalog.params.DB_PASSWORD ? {} : { DB_PASSWORD: "q7Vn2pXkR4sL9wTzB1mC6hJd8fYgE3aU" };
         return { deployment_id: d.id, app: r.name, version: 1, generated } satisfies Answers["deploy_app"];
       }
       case "check_compose": {
@@ -345,7 +377,8 @@ export function demoBackend(): Backend {
         const { app, request } = req.args;
         const host_access = grant(needsOf(app, request.compose, null), request.allow_host_access);
         const v = versions.length + 1;
-        versions.push({ version: v, author: "desktop", message: request.message ?? "", created_at: Math.floor(now() / 1000), digests: {}, host_access });
+        const files = request.files ? fileHashes(request.files) : { ...versions[versions.length - 1].files };
+        versions.push({ version: v, author: "desktop", message: request.message ?? "", created_at: Math.floor(now() / 1000), digests: {}, host_access, files });
         composes[v] = request.compose;
         record("app.version", app, `saved version ${v}${request.deploy ? " and deployed it" : ""}`, host_access);
         return { app, version: v, deployment_id: request.deploy ? run(app, "deploy", v).id : null } satisfies Answers["save_version"];
@@ -354,7 +387,8 @@ export function demoBackend(): Backend {
         const { app, request } = req.args;
         const host_access = grant(needsOf(app, composes[request.version], null), request.allow_host_access);
         const v = versions.length + 1;
-        versions.push({ version: v, author: "desktop", message: `rollback to ${request.version}`, created_at: Math.floor(now() / 1000), digests: {}, host_access });
+        const files = { ...versions[request.version - 1].files };
+        versions.push({ version: v, author: "desktop", message: `rollback to ${request.version}`, created_at: Math.floor(now() / 1000), digests: {}, host_access, files });
         composes[v] = composes[request.version];
         record("app.rollback", app, `rolled back to version ${request.version} as version ${v}`, host_access);
         return { app, version: v, deployment_id: run(app, "deploy", v).id } satisfies Answers["rollback_app"];
@@ -447,6 +481,10 @@ export function demoBackend(): Backend {
     },
     openUrl: async (url) => {
       window.open(url, "_blank", "noopener");
+    },
+    readProject: async (path) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return demoProject(path);
     },
     ...terminalApi,
   };

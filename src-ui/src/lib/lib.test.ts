@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fmtBytes, fmtDuration } from "./format";
+import { base64Size, fmtBytes, fmtDuration } from "./format";
 import type { HostAccess, HostAccessKind, LogLine } from "../api/types.gen";
 import { describeHostAccess, isRootAccess, newHostAccess } from "./hostaccess";
 import { foldPull, layerFraction } from "./pull";
@@ -89,6 +89,10 @@ describe("formatting", () => {
     expect(deploymentNotice("prod", { id: "d", app: "blog", operation: "deploy", state: "succeeded", version: 2, error: null })?.title).toBe("blog deployed");
     expect(deploymentNotice("prod", { id: "d", app: "blog", operation: "update", state: "failed", version: 2, error: "x" })?.title).toBe("blog update failed: x");
     expect(deploymentNotice("prod", { id: "d", app: "blog", operation: "deploy", state: "cancelled", error: null })).toBeNull();
+  });
+
+  it("tells the size of base64 content", () => {
+    for (const text of ["", "a", "ab", "abc", "abcd", "hello, world\n"]) expect(base64Size(btoa(text))).toBe(text.length);
   });
 });
 

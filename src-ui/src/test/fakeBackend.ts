@@ -3,7 +3,7 @@
 import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
-import type { AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
+import type { AddServerForm, Connection, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
 import type { App, Deployment, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
@@ -226,6 +226,17 @@ export class FakeBackend implements Backend {
   async terminalClose(handle: number) {
     this.calls.push({ method: "terminalClose", args: [handle] });
     this.term(handle).closed = true;
+  }
+
+  /** What `readProject` answers per path: a project or an error (thrown); other paths do not exist. */
+  projects: Record<string, LocalProject | UiError> = {};
+
+  async readProject(path: string): Promise<LocalProject> {
+    this.calls.push({ method: "readProject", args: [path] });
+    const p = this.projects[path];
+    if (!p) throw uiError("other", `${path} does not exist`);
+    if (isUiError(p)) throw p;
+    return structuredClone(p);
   }
 }
 
