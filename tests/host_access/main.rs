@@ -301,6 +301,16 @@ async fn consent_is_granted_kept_and_audited() {
     );
     let o = env.appos(&["audit", "--app", &plain]);
     assert!(text(&o).contains("ci ") && text(&o).contains("app.deploy"), "{}", text(&o));
+    // The refusals are recorded too: who tried what, and why not.
+    let all = env.client().call(&ListAudit { app: None, before: None, limit: None }).await.expect("audit");
+    let denied: Vec<(&str, &str)> = all.iter().filter(|e| e.action == "access.denied").map(|e| (e.actor.as_str(), e.detail.as_str())).collect();
+    assert_eq!(
+        denied,
+        [
+            ("ci", format!("POST /v1/terminals: {name} has host access ({read_words}); only an admin token may open a shell in it").as_str()),
+            ("ci", format!("POST /v1/apps/deploy: this compose file reaches the server ({read_words}); only an admin token may deploy it").as_str()),
+        ]
+    );
     let o = env.appos(&["audit", "--app", &name]);
     assert!(text(&o).contains(&format!("       granted: {read_words}\n")), "{}", text(&o));
 }

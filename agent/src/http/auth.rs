@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument as _;
 
-use super::problem::{ApiError, REQUEST_ID};
+use super::problem::{ApiError, Refusal, REQUEST_ID};
 use crate::services::tokens::{self, Verdict};
 use crate::state::Shared;
 
@@ -31,6 +31,11 @@ pub async fn record_route(req: Request, next: Next) -> Response {
         tracing::Span::current().record("route", route.as_str());
     }
     next.run(req).await
+}
+
+/// The request's path as the client sent it (inside `/v1`, the router sees less).
+fn full_path(req: &Request) -> String {
+    req.extensions().get::<axum::extract::OriginalUri>().map(|u| u.path().to_string()).unwrap_or_else(|| req.uri().path().to_string())
 }
 
 /// The gate in front of every `/v1` route.
@@ -60,8 +65,22 @@ pub async fn require_token(State(state): State<Shared>, mut req: Request, next: 
     tracing::Span::current().record("token", principal.name.as_str());
     let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
     if principal.scope == TokenScope::Read && !read_only {
+        let detail = format!("{} {}: read scope", req.method(), full_path(&req));
+        let _ = crate::services::audit::record(&state, &principal.name, "access.denied", None, detail).await;
         return Err(ApiError::new(ProblemCode::Forbidden, format!("token {:?} has the read scope: it may only look", principal.name)));
     }
+    let (method, path) = (req.method().clone(), full_path(&req));
+    let who = principal.name.clone();
     req.extensions_mut().insert(principal);
-    Ok(next.run(req).await)
+    let resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::FORBIDDEN {
+        // A scope said no: who tried what is worth keeping.
+        let why = resp.extensions().get::<Refusal>().map(|r| r.0.clone()).unwrap_or_default();
+        let app = path.strip_prefix("/v1/apps/").and_then(|rest| rest.split('/').next()).filter(|a| appos_proto::AppName::parse(a).is_ok() && *a != "deploy" && *a != "adopt");
+        let detail = format!("{method} {path}: {why}");
+        if let Err(e) = crate::services::audit::record(&state, &who, "access.denied", app.map(str::to_string), detail).await {
+            tracing::warn!(error = %e, "cannot record a refusal in the audit log");
+        }
+    }
+    Ok(resp)
 }

@@ -28,12 +28,19 @@ impl ApiError {
     }
 }
 
+/// A problem's detail, kept on the answer for the layers in front (the
+/// audit of refusals).
+#[derive(Clone)]
+pub struct Refusal(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut problem = self.0;
         problem.request_id = request_id();
         let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let detail = Refusal(problem.detail.clone().unwrap_or_default());
         let mut resp = (status, Json(problem)).into_response();
+        resp.extensions_mut().insert(detail);
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
