@@ -69,6 +69,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         ),
         None => crate::infra::queue::AnyQueue::Sqlite(crate::infra::queue::SqliteQueue::open(&config.queue_path())?),
     };
+    let proxy = match &config.proxy {
+        Some(p) => {
+            let caddy = Arc::new(crate::infra::proxy::Caddy::new(p, &config.data_dir));
+            caddy.start(stopping.clone()).await.context("starting the reverse proxy")?;
+            Some(caddy)
+        }
+        None => None,
+    };
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
     let state = Arc::new(AgentState {
         config,
@@ -83,9 +91,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         events: Default::default(),
         terminals: crate::services::terminals::Terminals::new(config_max_terminals, config_idle),
         streams: crate::services::streams::StreamLimits::new(config_max_streams),
+        proxy,
         stopping,
     });
     remove_leftovers(&state).await;
+    // The proxy serves what the agent's state says, from the start.
+    if state.proxy.is_some() {
+        if let Err(error) = crate::services::domains::apply(&state).await {
+            tracing::error!(%error, "cannot apply the proxy configuration at start");
+        }
+    }
     Ok(state)
 }
 

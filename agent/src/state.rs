@@ -28,6 +28,8 @@ pub struct AgentState {
     pub terminals: crate::services::terminals::Terminals,
     /// Streams held open per token.
     pub streams: crate::services::streams::StreamLimits,
+    /// The reverse proxy, when one is configured.
+    pub proxy: Option<Arc<crate::infra::proxy::Caddy>>,
     /// Cancelled when the agent stops (ends the processes it runs, like redis-server).
     pub stopping: tokio_util::sync::CancellationToken,
 }

@@ -13,6 +13,7 @@ use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod deploy;
+mod domains;
 mod output;
 mod term;
 
@@ -144,6 +145,16 @@ enum Command {
     },
     /// The server's API tokens: name, scope, created, last used, revoked (never the secrets; admin tokens only).
     Tokens,
+    /// Domains served by the server's reverse proxy, with their certificates.
+    Domains {
+        #[command(subcommand)]
+        command: Option<domains::DomainsCommand>,
+    },
+    /// The reverse proxy.
+    Proxy {
+        #[command(subcommand)]
+        command: ProxyCommand,
+    },
     /// Who changed what, newest first, with the host access each change granted.
     Audit {
         /// Only this app's entries.
@@ -223,6 +234,12 @@ enum ServerCommand {
     Rm { name: String },
     /// Make NAME the default server.
     Use { name: String },
+}
+
+#[derive(Subcommand)]
+enum ProxyCommand {
+    /// Apply the proxy's configuration again from the agent's state.
+    Reload,
 }
 
 #[derive(Subcommand)]
@@ -365,6 +382,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback { app, to, pin_digests, allow_host_access } => {
             deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, allow_host_access, cli.output).await
         }
+        Command::Domains { command } => domains::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
+        Command::Proxy { command: ProxyCommand::Reload } => domains::reload(&client(&profiles, cli.server.as_deref()).await?, cli.output).await,
         Command::Audit { app } => deploy::audit(&client(&profiles, cli.server.as_deref()).await?, app, cli.output).await,
         Command::Exec { app, service, command } => term::exec(&client(&profiles, cli.server.as_deref()).await?, &app, service, command).await,
         Command::Shell => term::shell(&client(&profiles, cli.server.as_deref()).await?).await,

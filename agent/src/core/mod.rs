@@ -6,6 +6,7 @@ pub mod appfiles;
 pub mod apps;
 pub mod compose;
 pub mod host_access;
+pub mod proxy;
 pub mod pull;
 pub mod readiness;
 pub mod reconcile;

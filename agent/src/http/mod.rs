@@ -13,6 +13,7 @@ pub mod extract;
 mod info;
 pub mod openapi;
 pub mod problem;
+mod proxy;
 mod terminals;
 mod tokens;
 mod versions;
@@ -63,6 +64,9 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(terminals::attach))
         .routes(routes!(tokens::list))
         .routes(routes!(audit::list))
+        .routes(routes!(proxy::list, proxy::add))
+        .routes(routes!(proxy::remove))
+        .routes(routes!(proxy::reload))
 }
 
 /// The routes outside `/v1` (no token).

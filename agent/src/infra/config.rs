@@ -42,6 +42,19 @@ pub struct Config {
     /// A git repository of extra templates (`URL` or `URL#REF`), cloned into
     /// the data dir and pulled again on `POST /v1/catalog/refresh`.
     pub catalog_git: Option<String>,
+    /// The reverse proxy the agent runs, when its listen addresses are set.
+    pub proxy: Option<ProxyConfig>,
+}
+
+/// The reverse proxy's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub bin: PathBuf,
+    pub acme_ca: Option<String>,
+    pub acme_email: Option<String>,
+    pub acme_ca_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -80,6 +93,24 @@ pub struct Layer {
     pub max_terminals: Option<usize>,
     pub max_streams_per_token: Option<usize>,
     pub terminal_idle_secs: Option<u64>,
+    /// The reverse proxy: `caddy` (the only backend built so far).
+    pub proxy: Option<String>,
+    /// Where the proxy listens for HTTP and HTTPS (`:80`, `127.0.0.1:8080`).
+    pub proxy_http: Option<String>,
+    pub proxy_https: Option<String>,
+    /// The proxy binary the agent runs (default: `caddy` on the PATH).
+    pub proxy_bin: Option<PathBuf>,
+    /// The ACME directory certificates are ordered from (default: Let's Encrypt).
+    pub acme_ca: Option<String>,
+    pub acme_email: Option<String>,
+    /// An extra root the ACME directory's TLS is checked against (a private CA).
+    pub acme_ca_root: Option<PathBuf>,
+}
+
+/// A listen address: `HOST:PORT`, or `:PORT` for every interface.
+fn listen_addr(key: &str, s: &str) -> anyhow::Result<SocketAddr> {
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    full.parse().with_context(|| format!("{key}={s:?} is not an address such as :443 or 127.0.0.1:8443"))
 }
 
 impl Layer {
@@ -129,6 +160,13 @@ impl Layer {
             redis_url: env("APPOS_REDIS_URL").filter(|s| !s.is_empty()),
             redis_server: env("APPOS_REDIS_SERVER").filter(|s| !s.is_empty()).map(PathBuf::from),
             workers,
+            proxy: env("APPOS_PROXY").filter(|s| !s.is_empty()),
+            proxy_http: env("APPOS_PROXY_HTTP").filter(|s| !s.is_empty()),
+            proxy_https: env("APPOS_PROXY_HTTPS").filter(|s| !s.is_empty()),
+            proxy_bin: env("APPOS_PROXY_BIN").filter(|s| !s.is_empty()).map(PathBuf::from),
+            acme_ca: env("APPOS_ACME_CA").filter(|s| !s.is_empty()),
+            acme_email: env("APPOS_ACME_EMAIL").filter(|s| !s.is_empty()),
+            acme_ca_root: env("APPOS_ACME_CA_ROOT").filter(|s| !s.is_empty()).map(PathBuf::from),
         })
     }
 
@@ -147,6 +185,13 @@ impl Layer {
             max_terminals: self.max_terminals.or(lower.max_terminals),
             max_streams_per_token: self.max_streams_per_token.or(lower.max_streams_per_token),
             terminal_idle_secs: self.terminal_idle_secs.or(lower.terminal_idle_secs),
+            proxy: self.proxy.or(lower.proxy),
+            proxy_http: self.proxy_http.or(lower.proxy_http),
+            proxy_https: self.proxy_https.or(lower.proxy_https),
+            proxy_bin: self.proxy_bin.or(lower.proxy_bin),
+            acme_ca: self.acme_ca.or(lower.acme_ca),
+            acme_email: self.acme_email.or(lower.acme_email),
+            acme_ca_root: self.acme_ca_root.or(lower.acme_ca_root),
         }
     }
 }
@@ -192,7 +237,21 @@ impl Config {
         if !(10..=7 * 86400).contains(&idle) {
             bail!("the terminal idle time must be between 10 s and 7 days, not {idle} s");
         }
+        let proxy = match (merged.proxy.as_deref().unwrap_or("caddy"), &merged.proxy_http, &merged.proxy_https) {
+            (_, None, None) => None,
+            ("caddy", Some(http), Some(https)) => Some(ProxyConfig {
+                http: listen_addr("APPOS_PROXY_HTTP", http)?,
+                https: listen_addr("APPOS_PROXY_HTTPS", https)?,
+                bin: merged.proxy_bin.clone().unwrap_or_else(|| PathBuf::from("caddy")),
+                acme_ca: merged.acme_ca.clone(),
+                acme_email: merged.acme_email.clone(),
+                acme_ca_root: merged.acme_ca_root.clone(),
+            }),
+            ("caddy", _, _) => bail!("the proxy needs both APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS"),
+            (other, _, _) => bail!("unknown proxy {other:?}: the caddy backend is the one built so far"),
+        };
         Ok(Config {
+            proxy,
             max_terminals,
             max_streams_per_token,
             terminal_idle: std::time::Duration::from_secs(idle),

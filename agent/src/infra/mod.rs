@@ -8,6 +8,8 @@ pub mod config;
 pub mod db;
 pub mod docker;
 pub mod git;
+pub mod proxy;
 pub mod queue;
+pub mod tls_probe;
 pub mod redis_server;
 pub mod zygote;

@@ -107,7 +107,7 @@ impl RedisServer {
 /// Asks the kernel to kill the child when the agent dies, however it dies,
 /// so that no redis-server outlives it holding the AOF.
 #[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: the closure runs in the child between fork and exec and only
     // calls prctl(2), which is async-signal-safe; it touches no memory of the parent.
     unsafe {

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod catalog;
 pub mod deployments;
+pub mod domains;
 pub mod docker_events;
 pub mod events;
 pub mod logs;

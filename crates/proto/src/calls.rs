@@ -259,6 +259,20 @@ pub struct ListDeployments {
     pub app: Option<AppName>,
 }
 
+/// `GET /v1/proxy/domains`: every domain with its certificate status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListDomains {}
+
+/// `DELETE /v1/proxy/domains/{domain}`: stop serving a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RemoveDomain {
+    pub domain: String,
+}
+
+/// `POST /v1/proxy/reload`: apply the proxy configuration again from the agent's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ReloadProxy {}
+
 /// `GET /v1/audit?app=&before=&limit=`: the audit log, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
 #[into_params(parameter_in = Query)]
@@ -409,6 +423,10 @@ call!(ListTerminals: Get -> Vec<Terminal>, |_c| "/v1/terminals".into());
 call!(OpenTerminal: Post -> Terminal, |_c| "/v1/terminals".into(), body |c| &c.request);
 call!(KillTerminal: Delete -> (), |c| format!("/v1/terminals/{}", encode(&c.id)), answer Empty);
 call!(ListTokens: Get -> Vec<TokenInfo>, |_c| "/v1/tokens".into());
+call!(ListDomains: Get -> Vec<Domain>, |_c| "/v1/proxy/domains".into());
+call!(DomainRequest: Post -> Domain, |_c| "/v1/proxy/domains".into(), body |c| c);
+call!(RemoveDomain: Delete -> (), |c| format!("/v1/proxy/domains/{}", encode(&c.domain)), answer Empty);
+call!(ReloadProxy: Post -> Vec<Domain>, |_c| "/v1/proxy/reload".into());
 call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(
     "/v1/audit{}",
     query(&[("app", c.app.as_ref().map(|a| a.to_string())), ("before", c.before.map(|b| b.to_string())), ("limit", c.limit.map(|l| l.to_string()))])
@@ -468,6 +486,10 @@ macro_rules! agent_calls {
             KillTerminal(KillTerminal),
             ListTokens(ListTokens),
             ListAudit(ListAudit),
+            ListDomains(ListDomains),
+            AddDomain(DomainRequest),
+            RemoveDomain(RemoveDomain),
+            ReloadProxy(ReloadProxy),
         }
     };
 }
@@ -535,6 +557,9 @@ pub fn typescript_call_declarations() -> String {
         RefreshCatalog::decl(&cfg),
         ListDeployments::decl(&cfg),
         ListAudit::decl(&cfg),
+        ListDomains::decl(&cfg),
+        RemoveDomain::decl(&cfg),
+        ReloadProxy::decl(&cfg),
         GetDeployment::decl(&cfg),
         CancelDeployment::decl(&cfg),
         ListTerminals::decl(&cfg),
@@ -545,7 +570,7 @@ pub fn typescript_call_declarations() -> String {
         TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  ComposeCheckRequest,\n  DeployAccepted,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");

@@ -40,13 +40,13 @@ impl ErrorClass {
             Unauthorized => ErrorClass::Unauthorized,
             Forbidden => ErrorClass::Forbidden,
             DockerUnavailable => ErrorClass::DockerUnavailable,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound => {
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound => {
                 ErrorClass::NotFound
             }
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams => {
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | DomainTaken | NoProxy => {
                 ErrorClass::Conflict
             }
-            MethodNotAllowed | TerminalFailed | Internal => ErrorClass::Other,
+            MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable => ErrorClass::Other,
             // Not a problem this build knows: go by the status.
             Unknown => match p.status {
                 400 | 413 | 422 => ErrorClass::InvalidInput,

@@ -13,12 +13,14 @@ use utoipa::ToSchema;
 pub mod calls;
 mod classify;
 pub mod host_access;
+pub mod proxy;
 mod names;
 mod problem;
 
 pub use calls::{AgentCall, AppAction, LogsQuery};
 pub use classify::ErrorClass;
 pub use host_access::{HostAccess, HostAccessKind, HostAccessNeed};
+pub use proxy::{CertStatus, Domain, DomainRequest};
 pub use names::{AppName, InvalidName, ServiceName};
 pub use problem::{FieldError, Problem, ProblemCode};
 
@@ -759,6 +761,9 @@ pub fn typescript_declarations() -> String {
         ComposeCheck::decl(&cfg),
         VersionSaved::decl(&cfg),
         AuditEntry::decl(&cfg),
+        DomainRequest::decl(&cfg),
+        CertStatus::decl(&cfg),
+        Domain::decl(&cfg),
     ];
     render_ts(&decls, "")
 }

@@ -50,6 +50,16 @@ pub enum ProblemCode {
     TooManyTerminals,
     /// 429: the token holds as many streams (events, followed logs) open as the agent allows.
     TooManyStreams,
+    /// 404: no such domain.
+    DomainNotFound,
+    /// 409: the domain already points at a target.
+    DomainTaken,
+    /// 502: the reverse proxy refused the configuration (the running one stays).
+    ProxyRefused,
+    /// 409: this agent runs no reverse proxy (its listen addresses are not set).
+    NoProxy,
+    /// 503: the reverse proxy does not answer.
+    ProxyUnavailable,
     /// 500: the terminal's process could not start.
     TerminalFailed,
     /// 500: the agent failed; its log has the details under the problem's `request_id`.
@@ -62,7 +72,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code an agent sends.
-    pub const ALL: [ProblemCode; 23] = [
+    pub const ALL: [ProblemCode; 28] = [
         ProblemCode::InvalidInput,
         ProblemCode::Unauthorized,
         ProblemCode::Forbidden,
@@ -83,6 +93,11 @@ impl ProblemCode {
         ProblemCode::NoContainer,
         ProblemCode::TooManyTerminals,
         ProblemCode::TooManyStreams,
+        ProblemCode::DomainNotFound,
+        ProblemCode::DomainTaken,
+        ProblemCode::ProxyRefused,
+        ProblemCode::NoProxy,
+        ProblemCode::ProxyUnavailable,
         ProblemCode::TerminalFailed,
         ProblemCode::Internal,
         ProblemCode::DockerUnavailable,
@@ -95,13 +110,14 @@ impl ProblemCode {
             InvalidInput => 400,
             Unauthorized => 401,
             Forbidden => 403,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound => 404,
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound => 404,
             MethodNotAllowed => 405,
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer => 409,
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy => 409,
             TooLarge => 413,
             TooManyTerminals | TooManyStreams => 429,
             TerminalFailed | Internal | Unknown => 500,
-            DockerUnavailable => 503,
+            ProxyRefused => 502,
+            DockerUnavailable | ProxyUnavailable => 503,
         }
     }
 
@@ -129,6 +145,11 @@ impl ProblemCode {
             NoContainer => "Nothing to run the command in",
             TooManyTerminals => "Too many terminals",
             TooManyStreams => "Too many streams",
+            DomainNotFound => "No such domain",
+            DomainTaken => "The domain is taken",
+            ProxyRefused => "The proxy refused the configuration",
+            NoProxy => "No reverse proxy runs here",
+            ProxyUnavailable => "The reverse proxy does not answer",
             TerminalFailed => "The terminal could not start",
             Internal => "Internal error",
             DockerUnavailable => "Docker is not reachable",
@@ -159,6 +180,11 @@ impl ProblemCode {
             NoContainer => "no_container",
             TooManyTerminals => "too_many_terminals",
             TooManyStreams => "too_many_streams",
+            DomainNotFound => "domain_not_found",
+            DomainTaken => "domain_taken",
+            ProxyRefused => "proxy_refused",
+            NoProxy => "no_proxy",
+            ProxyUnavailable => "proxy_unavailable",
             TerminalFailed => "terminal_failed",
             Internal => "internal",
             DockerUnavailable => "docker_unavailable",

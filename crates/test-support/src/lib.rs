@@ -870,3 +870,83 @@ impl Drop for Registry {
         }
     }
 }
+
+/// A real ACME server for tests: pebble, with pebble-challtestsrv as its DNS
+/// (every name resolves to 127.0.0.1), validating HTTP-01 challenges on
+/// `http_port`. Its own TLS uses a throwaway CA made with openssl.
+pub struct Pebble {
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+    pub directory: String,
+    management: u16,
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Pebble {
+    /// Starts pebble for challenges on `http_port`.
+    pub fn start(http_port: u16) -> anyhow::Result<Pebble> {
+        for b in ["pebble", "pebble-challtestsrv", "openssl"] {
+            which(b)?;
+        }
+        let dir = tempfile::tempdir()?;
+        let p = |f: &str| dir.path().join(f).display().to_string();
+        run(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7", "-subj", "/CN=appos test ACME CA", "-keyout", &p("ca.key"), "-out", &p("ca.pem")]))?;
+        run(Command::new("openssl").args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &p("acme.key"), "-out", &p("acme.csr")]))?;
+        std::fs::write(dir.path().join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")?;
+        run(Command::new("openssl").args(["x509", "-req", "-days", "7", "-in", &p("acme.csr"), "-CA", &p("ca.pem"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-out", &p("acme.pem"), "-extfile", &p("ext.cnf")]))?;
+        let (acme, management, dns, chall) = (free_port(), free_port(), free_port(), free_port());
+        let config = serde_json::json!({ "pebble": {
+            "listenAddress": format!("127.0.0.1:{acme}"), "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": p("acme.pem"), "privateKey": p("acme.key"), "httpPort": http_port, "tlsPort": free_port(),
+            "ocspResponderURL": "", "externalAccountBindingRequired": false,
+        }});
+        std::fs::write(dir.path().join("pebble.json"), config.to_string())?;
+        let log = |name: &str| std::fs::File::create(dir.path().join(name));
+        let challtest = Command::new("pebble-challtestsrv")
+            .args(["-dns01", &format!("127.0.0.1:{dns}"), "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", &format!("127.0.0.1:{chall}"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .stdout(log("challtestsrv.log")?)
+            .stderr(Stdio::null())
+            .spawn()?;
+        let pebble = Command::new("pebble")
+            .args(["-config", &p("pebble.json"), "-dnsserver", &format!("127.0.0.1:{dns}")])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(log("pebble.log")?)
+            .stderr(Stdio::null())
+            .spawn()?;
+        let me = Pebble { directory: format!("https://127.0.0.1:{acme}/dir"), management, children: vec![challtest, pebble], dir };
+        wait_until("pebble", Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", acme)).is_ok())?;
+        Ok(me)
+    }
+
+    /// The CA that pebble's own HTTPS (the ACME directory) is signed by.
+    pub fn acme_ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The root pebble issues certificates under (it makes a new one at each start), as a PEM file.
+    pub fn issuing_root(&self) -> anyhow::Result<PathBuf> {
+        let path = self.dir.path().join("issuing-root.pem");
+        let url = format!("https://127.0.0.1:{}/roots/0", self.management);
+        run(Command::new("curl").args(["-sSf", "--cacert"]).arg(self.acme_ca()).arg("-o").arg(&path).arg(url))?;
+        Ok(path)
+    }
+}
+
+/// Fails unless `bin` is on the PATH.
+pub fn which(bin: &str) -> anyhow::Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{bin} is not installed"))
+}

@@ -13,6 +13,8 @@ import type {
   ComposeCheck,
   ComposeCheckRequest,
   DeployAccepted,
+  Domain,
+  DomainRequest,
   DeployRequest,
   Deployment,
   NewTerminal,
@@ -82,6 +84,12 @@ before: number | null,
  */
 limit: number | null, };
 
+export type ListDomains = Record<symbol, never>;
+
+export type RemoveDomain = { domain: string, };
+
+export type ReloadProxy = Record<symbol, never>;
+
 export type GetDeployment = { id: string, };
 
 export type CancelDeployment = { id: string, };
@@ -130,7 +138,7 @@ last_used_at: number | null,
  */
 revoked_at: number | null, };
 
-export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit };
+export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy };
 
 /** The answer of each call, by its name. */
 export type AgentCallResponse = {
@@ -159,6 +167,10 @@ export type AgentCallResponse = {
   kill_terminal: null;
   list_tokens: Array<TokenInfo>;
   list_audit: Array<AuditEntry>;
+  list_domains: Array<Domain>;
+  add_domain: Domain;
+  remove_domain: null;
+  reload_proxy: Array<Domain>;
 };
 
 export type CallName = AgentCall["call"];

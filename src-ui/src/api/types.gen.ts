@@ -130,7 +130,7 @@ export type AppName = string;
 
 export type ServiceName = string;
 
-export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
+export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "domain_not_found" | "domain_taken" | "proxy_refused" | "no_proxy" | "proxy_unavailable" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
 
 export type Problem = { code: ProblemCode, 
 /**
@@ -446,3 +446,34 @@ action: string, app: string | null, detail: string,
  * The host access this change granted.
  */
 host_access: Array<HostAccess>, };
+
+export type DomainRequest = { 
+/**
+ * A DNS name (Unicode names are stored as punycode).
+ */
+domain: string, 
+/**
+ * `APP[/SERVICE]:PORT`: the container port the proxy sends requests to
+ * (the service may be left out when the app has one).
+ */
+target: string, 
+/**
+ * Serve HTTPS with a certificate the proxy orders and renews.
+ */
+ssl: boolean, 
+/**
+ * Redirect plain HTTP to HTTPS (needs `ssl`).
+ */
+force_https: boolean, };
+
+export type CertStatus = { "state": "none" } | { "state": "pending", 
+/**
+ * Why not yet, when known.
+ */
+reason: string, } | { "state": "valid", issuer: string, 
+/**
+ * Seconds since the epoch.
+ */
+not_after: number, days_left: number, } | { "state": "expiring", issuer: string, not_after: number, days_left: number, } | { "state": "failed", reason: string, };
+
+export type Domain = { domain: string, app: string, service: string, port: number, ssl: boolean, force_https: boolean, certificate: CertStatus, };

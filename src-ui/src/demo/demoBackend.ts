@@ -4,7 +4,7 @@ import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
 import type { Connection, LocalProject, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
-import type { AgentInfo, App, AppFile, AppVersion, AuditEntry, CatalogEntry, Deployment, DeploymentStep, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
+import type { AgentInfo, App, AppFile, AppVersion, AuditEntry, CatalogEntry, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 const now = () => Date.now();
@@ -310,6 +310,10 @@ export function demoBackend(): Backend {
   const record = (action: string, app: string, detail: string, host_access: HostAccess[]) =>
     audit.push({ id: audit.length + 1, at: Math.floor(now() / 1000), actor: "appos-desktop@laptop", action, app, detail, host_access });
 
+  const domains: Domain[] = [
+    { domain: "blog.example.com", app: "blog", service: "web", port: 2368, ssl: true, force_https: true, certificate: { state: "valid", issuer: "R11", not_after: Math.floor(now() / 1000) + 61 * 86400, days_left: 61 } },
+  ];
+
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
   async function answer(req: AgentCall): Promise<Answers[CallName]> {
@@ -414,6 +418,22 @@ export function demoBackend(): Backend {
         const { app, before, limit } = req.args;
         const rows = audit.filter((e) => (!app || e.app === app) && (before === null || e.id < before)).sort((a, b) => b.id - a.id);
         return structuredClone(rows.slice(0, limit ?? 100)) satisfies Answers["list_audit"];
+      }
+      case "list_domains":
+      case "reload_proxy":
+        return structuredClone(domains) satisfies Answers["list_domains"];
+      case "add_domain": {
+        const [left, port] = req.args.target.split(":");
+        const [app, service] = left.split("/");
+        const d: Domain = { domain: req.args.domain, app, service: service ?? "web", port: Number(port), ssl: req.args.ssl, force_https: req.args.force_https, certificate: req.args.ssl ? { state: "pending", reason: "ordering a certificate" } : { state: "none" } };
+        domains.push(d);
+        return structuredClone(d) satisfies Answers["add_domain"];
+      }
+      case "remove_domain": {
+        const i = domains.findIndex((d) => d.domain === req.args.domain);
+        if (i < 0) throw err("not_found", `no domain ${req.args.domain} is served here`);
+        domains.splice(i, 1);
+        return null satisfies Answers["remove_domain"];
       }
     }
   }

@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod audit;
+pub mod domains;
 pub mod deployments;
 pub mod events;
 pub mod tokens;
@@ -122,6 +123,16 @@ const MIGRATIONS: &[&str] = &[
     // their contents stored once each.
     "ALTER TABLE app_versions ADD COLUMN files TEXT NOT NULL DEFAULT '{}';
      CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);",
+    // 10: domains the reverse proxy serves.
+    "CREATE TABLE domains (
+        domain TEXT PRIMARY KEY,
+        app TEXT NOT NULL,
+        service TEXT NOT NULL,
+        port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        ssl INTEGER NOT NULL,
+        force_https INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );",
 ];
 
 /// A database call that failed.

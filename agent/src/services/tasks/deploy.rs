@@ -133,6 +133,10 @@ pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Resu
         Operation::Delete => delete(state, &id, &app, &cancel).await,
         op @ (Operation::Start | Operation::Stop | Operation::Restart) => lifecycle(state, &id, &app, op, &cancel).await,
     };
+    if result.is_ok() && dep.operation != Operation::Delete {
+        // New containers may have new addresses.
+        crate::services::domains::refresh_app(state, &app).await;
+    }
     let (final_state, error) = match &result {
         Ok(()) => (DeploymentState::Succeeded, None),
         Err(TaskError::Cancelled) => (DeploymentState::Cancelled, Some("cancelled".to_string())),

@@ -1,0 +1,64 @@
+//! `/v1/proxy`: domains served by the reverse proxy, and reloading it.
+
+use appos_proto::{Domain, DomainRequest, Problem};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::extract::{ApiJson, ApiPath};
+use super::problem::ApiResult;
+use crate::services::domains;
+use crate::services::tokens::Principal;
+use crate::state::Shared;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DomainPath {
+    /// The domain name.
+    pub domain: String,
+}
+
+/// Every domain, with the certificate the proxy serves for it.
+#[utoipa::path(get, operation_id = "list_domains", tag = "proxy", path = "/proxy/domains", security(("bearer" = [])), responses(
+    (status = 200, body = [Domain]),
+))]
+pub async fn list(State(state): State<Shared>) -> ApiResult<Json<Vec<Domain>>> {
+    Ok(Json(domains::list(&state).await?))
+}
+
+/// Serves a domain from an app's service (`target`: `APP[/SERVICE]:PORT`).
+#[utoipa::path(post, operation_id = "add_domain", tag = "proxy", path = "/proxy/domains", security(("bearer" = [])), request_body = DomainRequest, responses(
+    (status = 201, body = Domain),
+    (status = 409, body = Problem, description = "The domain already points at a target, or no reverse proxy runs here"),
+    (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
+    (status = 503, body = Problem, description = "The reverse proxy does not answer"),
+))]
+pub async fn add(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<DomainRequest>) -> ApiResult<(StatusCode, Json<Domain>)> {
+    Ok((StatusCode::CREATED, Json(domains::add(&state, &who, req).await?)))
+}
+
+/// Stops serving a domain.
+#[utoipa::path(delete, operation_id = "remove_domain", tag = "proxy", path = "/proxy/domains/{domain}", security(("bearer" = [])), params(DomainPath), responses(
+    (status = 204, description = "No longer served"),
+    (status = 404, body = Problem, description = "No such domain"),
+    (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
+    (status = 409, body = Problem, description = "No reverse proxy runs here"),
+    (status = 503, body = Problem, description = "The reverse proxy does not answer"),
+))]
+pub async fn remove(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>) -> ApiResult<StatusCode> {
+    domains::remove(&state, &who, &p.domain).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Applies the proxy's configuration again from the agent's state.
+#[utoipa::path(post, operation_id = "reload_proxy", tag = "proxy", path = "/proxy/reload", security(("bearer" = [])), responses(
+    (status = 200, body = [Domain]),
+    (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
+    (status = 409, body = Problem, description = "No reverse proxy runs here"),
+    (status = 503, body = Problem, description = "The reverse proxy does not answer"),
+))]
+pub async fn reload(State(state): State<Shared>) -> ApiResult<Json<Vec<Domain>>> {
+    Ok(Json(domains::reload(&state).await?))
+}

@@ -1,0 +1,64 @@
+//! The domains the reverse proxy serves: the agent's state, from which the
+//! proxy's configuration is always generated again.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{audit, Db};
+
+/// A domain and its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub domain: String,
+    pub app: String,
+    pub service: String,
+    pub port: u16,
+    pub ssl: bool,
+    pub force_https: bool,
+}
+
+fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row { domain: r.get(0)?, app: r.get(1)?, service: r.get(2)?, port: r.get(3)?, ssl: r.get(4)?, force_https: r.get(5)? })
+}
+
+const SELECT: &str = "SELECT domain, app, service, port, ssl, force_https FROM domains";
+
+pub fn list(db: &Db) -> rusqlite::Result<Vec<Row>> {
+    let c = db.conn();
+    let mut stmt = c.prepare_cached(&format!("{SELECT} ORDER BY domain"))?;
+    let rows = stmt.query_map([], read)?;
+    rows.collect()
+}
+
+pub fn get(db: &Db, domain: &str) -> rusqlite::Result<Option<Row>> {
+    db.conn().query_row(&format!("{SELECT} WHERE domain = ?1"), params![domain], read).optional()
+}
+
+/// Records a domain (false when it exists), with its audit entry.
+pub fn insert(db: &Db, r: &Row, actor: &str, now: i64) -> rusqlite::Result<bool> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    let n = tx.execute(
+        "INSERT OR IGNORE INTO domains (domain, app, service, port, ssl, force_https, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![r.domain, r.app, r.service, r.port, r.ssl, r.force_https, now],
+    )?;
+    if n == 1 {
+        let detail = format!("{} → {}/{}:{}{}{}", r.domain, r.app, r.service, r.port, if r.ssl { ", HTTPS" } else { "" }, if r.force_https { ", HTTP redirected" } else { "" });
+        audit::record(&tx, now, audit::Entry { actor, action: "domain.add", app: Some(&r.app), detail: &detail, host_access: &[] })?;
+    }
+    tx.commit()?;
+    Ok(n == 1)
+}
+
+/// Forgets a domain (false when there was none), with its audit entry when
+/// `actor` is given (a rollback of a failed add records nothing).
+pub fn delete(db: &Db, domain: &str, actor: Option<&str>, now: i64) -> rusqlite::Result<bool> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    let app: Option<String> = tx.query_row("SELECT app FROM domains WHERE domain = ?1", params![domain], |r| r.get(0)).optional()?;
+    tx.execute("DELETE FROM domains WHERE domain = ?1", params![domain])?;
+    if let (Some(app), Some(actor)) = (&app, actor) {
+        audit::record(&tx, now, audit::Entry { actor, action: "domain.remove", app: Some(app), detail: domain, host_access: &[] })?;
+    }
+    tx.commit()?;
+    Ok(app.is_some())
+}

@@ -1,0 +1,181 @@
+//! The reverse proxy the agent runs: Caddy as a child process, supervised
+//! like redis-server, its admin API on a unix socket in the data dir (never
+//! a TCP port), its whole configuration loaded atomically through that API.
+//! A configuration Caddy refuses leaves the running one in place. The last
+//! one loaded is kept on disk, so a Caddy that dies comes back with it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use http_body_util::BodyExt as _;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::core::proxy::{caddy_config, CaddySettings, Route};
+use crate::infra::config::ProxyConfig;
+
+/// Why a configuration did not take.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The proxy read the configuration and said no; the running one stays.
+    #[error("{0}")]
+    Refused(String),
+    /// The proxy did not answer.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A reverse proxy the agent configures: the whole set of routes at once.
+#[allow(async_fn_in_trait)]
+pub trait ProxyBackend {
+    async fn apply(&self, routes: &[Route]) -> Result<(), ProxyError>;
+}
+
+pub struct Caddy {
+    bin: PathBuf,
+    settings: CaddySettings,
+    /// The last configuration loaded, for a restarted Caddy.
+    saved: PathBuf,
+    /// One load at a time, so that loads land in the order they were made.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl Caddy {
+    /// Caddy's files go under `<data>/caddy/`, its admin socket is `<data>/run/caddy.sock`.
+    pub fn new(config: &ProxyConfig, data_dir: &Path) -> Caddy {
+        let dir = data_dir.join("caddy");
+        let settings = CaddySettings {
+            admin_socket: data_dir.join("run/caddy.sock"),
+            storage: dir.join("storage"),
+            http: config.http,
+            https: config.https,
+            acme_ca: config.acme_ca.clone(),
+            email: config.acme_email.clone(),
+            acme_ca_root: config.acme_ca_root.clone(),
+        };
+        Caddy { bin: config.bin.clone(), settings, saved: dir.join("config.json"), loading: Default::default() }
+    }
+
+    fn spawn(&self) -> anyhow::Result<Child> {
+        let dir = self.saved.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        if !self.saved.exists() {
+            std::fs::write(&self.saved, caddy_config(&[], &self.settings).to_string())?;
+        }
+        let _ = std::fs::remove_file(&self.settings.admin_socket);
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("run").arg("--config").arg(&self.saved)
+            // Caddy's own files (autosave, locks) stay in the data dir.
+            .env("HOME", dir)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        crate::infra::redis_server::die_with_parent(&mut cmd);
+        cmd.spawn().with_context(|| format!("starting {}", self.bin.display()))
+    }
+
+    async fn ready(&self, child: &mut Child) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("caddy exited at start ({status}); is {} or {} in use?", self.settings.http, self.settings.https);
+            }
+            if self.request("GET", "/config/", None).await.is_ok() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("caddy did not answer on {} within 15 s", self.settings.admin_socket.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts Caddy and waits until its admin API answers, then keeps it
+    /// running until `stop`, restarting it (with the last configuration) when it exits.
+    pub async fn start(self: &std::sync::Arc<Self>, stop: CancellationToken) -> anyhow::Result<()> {
+        // A proxy of an agent that just died may still hold the ports a moment.
+        let mut tries = 0;
+        let mut child = loop {
+            let mut child = self.spawn()?;
+            match self.ready(&mut child).await {
+                Ok(()) => break child,
+                Err(e) if tries < 5 => {
+                    tracing::warn!(error = %e, "caddy did not start; trying again");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        tracing::info!(http = %self.settings.http, https = %self.settings.https, "caddy running");
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        let _ = child.kill().await;
+                        return;
+                    }
+                    status = child.wait() => {
+                        tracing::error!(?status, "caddy exited; restarting it");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        match me.spawn() {
+                            Ok(mut c) => {
+                                if let Err(error) = me.ready(&mut c).await {
+                                    tracing::error!(%error, "caddy did not come back");
+                                }
+                                child = c;
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "cannot restart caddy");
+                                tokio::time::sleep(Duration::from_secs(5)).await;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// One request to the admin API; the status and body.
+    async fn request(&self, method: &str, path: &str, body: Option<String>) -> Result<(u16, String), ProxyError> {
+        let unavailable = |e: &dyn std::fmt::Display| ProxyError::Unavailable(format!("the proxy's admin API at {} does not answer: {e}", self.settings.admin_socket.display()));
+        let stream = tokio::net::UnixStream::connect(&self.settings.admin_socket).await.map_err(|e| unavailable(&e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| unavailable(&e))?;
+        tokio::spawn(conn);
+        // Caddy answers a request on its socket only with an empty Host.
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, "")
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| unavailable(&e))?;
+        let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req)).await.map_err(|e| unavailable(&e))?.map_err(|e| unavailable(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.map_err(|e| unavailable(&e))?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+impl ProxyBackend for Caddy {
+    async fn apply(&self, routes: &[Route]) -> Result<(), ProxyError> {
+        let _one = self.loading.lock().await;
+        let config = caddy_config(routes, &self.settings).to_string();
+        let (status, body) = self.request("POST", "/load", Some(config.clone())).await?;
+        if status != 200 {
+            let reason = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string)).unwrap_or(body);
+            return Err(ProxyError::Refused(format!("the proxy refused the configuration (the running one stays): {reason}")));
+        }
+        if let Err(e) = std::fs::write(&self.saved, config) {
+            tracing::warn!(error = %e, "cannot keep the proxy configuration for a restart");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Domains: a name served by the reverse proxy from an app's service. The
+//! agent's state (SQLite) holds them; the proxy's configuration is always
+//! generated again from it, at start and after every change, and a change
+//! the proxy refuses is undone. A domain's certificate status is what the
+//! proxy actually serves for it (a TLS handshake with SNI).
+
+use std::net::SocketAddr;
+
+use appos_proto::{CertStatus, Domain, DomainRequest, FieldError, ProblemCode};
+
+use crate::core::proxy::{self, Route};
+use crate::error::{AgentError, Result};
+use crate::infra::db::{self, domains::Row};
+use crate::infra::proxy::{ProxyBackend as _, ProxyError};
+use crate::services::tokens::Principal;
+use crate::state::Shared;
+
+/// Days before expiry when a certificate counts as expiring, at most.
+const ALERT_DAYS: i64 = 30;
+
+fn proxy_missing() -> AgentError {
+    AgentError::refused(ProblemCode::NoProxy, "this agent runs no reverse proxy; set APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS")
+}
+
+impl From<ProxyError> for AgentError {
+    fn from(e: ProxyError) -> AgentError {
+        match e {
+            ProxyError::Refused(r) => AgentError::refused(ProblemCode::ProxyRefused, r),
+            ProxyError::Unavailable(r) => AgentError::refused(ProblemCode::ProxyUnavailable, r),
+        }
+    }
+}
+
+/// The routes the proxy serves now: each domain whose target container runs.
+async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
+    let mut out = Vec::new();
+    for r in rows {
+        match crate::infra::docker::service_address(&state.docker, &r.app, &r.service).await {
+            Ok(Some(ip)) => out.push(Route { domain: r.domain.clone(), upstream: SocketAddr::new(ip, r.port), ssl: r.ssl, force_https: r.force_https }),
+            Ok(None) => tracing::info!(domain = %r.domain, app = %r.app, service = %r.service, "not served: no running container"),
+            Err(error) => tracing::warn!(%error, domain = %r.domain, "cannot find the target's address"),
+        }
+    }
+    out
+}
+
+/// Loads the proxy's configuration from the agent's state.
+pub async fn apply(state: &Shared) -> Result<()> {
+    let Some(p) = &state.proxy else { return Ok(()) };
+    let rows = db::call(&state.db, db::domains::list).await?;
+    let routes = routes(state, &rows).await;
+    Ok(p.apply(&routes).await?)
+}
+
+/// Applies again when `app` has domains (its containers may have new addresses).
+pub async fn refresh_app(state: &Shared, app: &str) {
+    if state.proxy.is_none() {
+        return;
+    }
+    let rows = db::call(&state.db, db::domains::list).await.unwrap_or_default();
+    if rows.iter().any(|r| r.app == app) {
+        if let Err(error) = apply(state).await {
+            tracing::warn!(%error, app, "cannot apply the proxy configuration after a deployment");
+        }
+    }
+}
+
+/// Checks a request and finds its target's service.
+async fn check(state: &Shared, req: &DomainRequest) -> Result<Row> {
+    let mut errors = Vec::new();
+    let domain = proxy::domain(&req.domain).map_err(|e| errors.push(FieldError::new("domain", e))).ok();
+    let target = proxy::target(&req.target).map_err(|e| errors.push(FieldError::new("target", e))).ok();
+    if req.force_https && !req.ssl {
+        errors.push(FieldError::new("force_https", "redirecting to HTTPS needs ssl"));
+    }
+    let (Some(domain), Some(target)) = (domain, target) else { return Err(AgentError::Invalid(errors)) };
+    if !errors.is_empty() {
+        return Err(AgentError::Invalid(errors));
+    }
+    let app = match crate::services::apps::get(state, &target.app).await {
+        Ok(a) => a,
+        Err(AgentError::Refused { code: ProblemCode::AppNotFound, .. }) => {
+            return Err(AgentError::invalid("target", format!("no app or compose project is named {:?}", target.app.as_str())));
+        }
+        Err(e) => return Err(e),
+    };
+    let names: Vec<&str> = app.services.iter().map(|s| s.name.as_str()).collect();
+    let service = match (&target.service, names.as_slice()) {
+        (Some(s), _) if names.contains(&s.as_str()) => s.to_string(),
+        (Some(s), _) => return Err(AgentError::invalid("target", format!("{} has no service {:?} (it has {})", app.name, s.as_str(), names.join(", ")))),
+        (None, [one]) => one.to_string(),
+        (None, _) => return Err(AgentError::invalid("target", format!("{} has several services ({}): name one, such as {}/{}:{}", app.name, names.join(", "), app.name, names.first().unwrap_or(&"web"), target.port))),
+    };
+    Ok(Row { domain, app: app.name, service, port: target.port, ssl: req.ssl, force_https: req.force_https })
+}
+
+/// Serves a new domain. Everything is checked first; a configuration the
+/// proxy refuses is undone and the proxy's reason returned.
+pub async fn add(state: &Shared, who: &Principal, req: DomainRequest) -> Result<Domain> {
+    let row = check(state, &req).await?;
+    if state.proxy.is_none() {
+        return Err(proxy_missing());
+    }
+    let (r, actor, now) = (row.clone(), who.name.clone(), state.clock.now());
+    let inserted = db::call(&state.db, move |db| db::domains::insert(db, &r, &actor, now)).await?;
+    if !inserted {
+        let d = row.domain.clone();
+        let owner = db::call(&state.db, move |db| db::domains::get(db, &d)).await?.map(|o| format!("{}/{}:{}", o.app, o.service, o.port)).unwrap_or_default();
+        return Err(AgentError::refused(ProblemCode::DomainTaken, format!("{} already points at {owner}; remove it first", row.domain)));
+    }
+    if let Err(e) = apply(state).await {
+        let d = row.domain.clone();
+        let _ = db::call(&state.db, move |db| db::domains::delete(db, &d, None, now)).await;
+        return Err(e);
+    }
+    let certificate = status(state, &row).await;
+    Ok(view(row, certificate))
+}
+
+/// Stops serving a domain.
+pub async fn remove(state: &Shared, who: &Principal, domain: &str) -> Result<()> {
+    let name = proxy::domain(domain).map_err(|e| AgentError::invalid("domain", e))?;
+    let (n, actor, now) = (name.clone(), who.name.clone(), state.clock.now());
+    if !db::call(&state.db, move |db| db::domains::delete(db, &n, Some(&actor), now)).await? {
+        return Err(AgentError::refused(ProblemCode::DomainNotFound, format!("no domain {name} is served here")));
+    }
+    apply(state).await
+}
+
+/// Every domain with the certificate it is served with.
+pub async fn list(state: &Shared) -> Result<Vec<Domain>> {
+    let rows = db::call(&state.db, db::domains::list).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let certificate = status(state, &r).await;
+        out.push(view(r, certificate));
+    }
+    Ok(out)
+}
+
+/// Applies the configuration again and lists the domains.
+pub async fn reload(state: &Shared) -> Result<Vec<Domain>> {
+    if state.proxy.is_none() {
+        return Err(proxy_missing());
+    }
+    apply(state).await?;
+    list(state).await
+}
+
+fn view(r: Row, certificate: CertStatus) -> Domain {
+    Domain { domain: r.domain, app: r.app, service: r.service, port: r.port, ssl: r.ssl, force_https: r.force_https, certificate }
+}
+
+/// What the proxy serves for the domain, judged.
+async fn status(state: &Shared, r: &Row) -> CertStatus {
+    let Some(cfg) = state.config.proxy.as_ref().filter(|_| r.ssl) else { return CertStatus::None };
+    let mut addr = cfg.https;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    match crate::infra::tls_probe::served(addr, &r.domain).await {
+        Ok(s) => crate::core::proxy::cert_status(&r.domain, &s.issuer, &s.names, s.not_before, s.not_after, state.clock.now(), ALERT_DAYS),
+        Err(e) => CertStatus::Pending { reason: e },
+    }
+}

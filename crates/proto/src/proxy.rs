@@ -1,0 +1,65 @@
+//! Domains served by the reverse proxy, and the certificates behind them.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+/// `POST /v1/proxy/domains`: serve `domain` from an app's service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct DomainRequest {
+    /// A DNS name (Unicode names are stored as punycode).
+    pub domain: String,
+    /// `APP[/SERVICE]:PORT`: the container port the proxy sends requests to
+    /// (the service may be left out when the app has one).
+    pub target: String,
+    /// Serve HTTPS with a certificate the proxy orders and renews.
+    #[serde(default)]
+    pub ssl: bool,
+    /// Redirect plain HTTP to HTTPS (needs `ssl`).
+    #[serde(default)]
+    pub force_https: bool,
+}
+
+/// Where a certificate stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CertStatus {
+    /// No HTTPS for this domain.
+    None,
+    /// HTTPS is asked for; no certificate is served yet.
+    Pending {
+        /// Why not yet, when known.
+        reason: String,
+    },
+    /// A certificate for the name is served.
+    Valid {
+        issuer: String,
+        /// Seconds since the epoch.
+        #[ts(type = "number")]
+        not_after: i64,
+        #[ts(type = "number")]
+        days_left: i64,
+    },
+    /// Served, but within the alert window (30 days, or a third of its life).
+    Expiring {
+        issuer: String,
+        #[ts(type = "number")]
+        not_after: i64,
+        #[ts(type = "number")]
+        days_left: i64,
+    },
+    /// What is served does not cover the name, or is expired.
+    Failed { reason: String },
+}
+
+/// A domain as the agent serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Domain {
+    pub domain: String,
+    pub app: String,
+    pub service: String,
+    pub port: u16,
+    pub ssl: bool,
+    pub force_https: bool,
+    pub certificate: CertStatus,
+}
