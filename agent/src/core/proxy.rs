@@ -122,15 +122,17 @@ pub fn caddy_config(routes: &[Route], s: &CaddySettings) -> Value {
     }
     let mut apps = json!({
         "http": {
+            // Connections open at a reload finish on the old configuration.
+            "grace_period": "10s",
             "http_port": s.http.port(),
             "https_port": s.https.port(),
             "servers": {
-                "appos_http": { "listen": [s.http.to_string()], "routes": http, "automatic_https": { "disable": true } },
+                "appos_http": { "listen": [s.http.to_string()], "routes": http, "automatic_https": { "disable": true }},
             },
         },
     });
     if !subjects.is_empty() {
-        apps["http"]["servers"]["appos_https"] = json!({ "listen": [s.https.to_string()], "routes": https, "automatic_https": { "disable_redirects": true } });
+        apps["http"]["servers"]["appos_https"] = json!({ "listen": [s.https.to_string()], "routes": https, "automatic_https": { "disable_redirects": true }});
         apps["tls"] = json!({ "automation": { "policies": [{ "subjects": subjects, "issuers": [issuer] }] } });
     }
     json!({
