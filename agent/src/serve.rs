@@ -128,6 +128,21 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             }
         });
     }
+    {
+        // Certificates are checked for expiry (the first check soon after start).
+        let (s, stop) = (state.clone(), stop_workers.clone());
+        let every = state.config.cert_check;
+        workers.spawn(async move {
+            let mut wait = every.min(std::time::Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => { crate::services::certs::check(&s).await; }
+                }
+                wait = every;
+            }
+        });
+    }
     if state.catalog.has_git() {
         // Pulled in the background: a slow or unreachable remote never
         // delays the agent; the last good clone serves meanwhile.

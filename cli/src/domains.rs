@@ -1,8 +1,8 @@
 //! `appos domains` and `appos proxy reload`.
 
 use appos_client::Client;
-use appos_proto::calls::{ListDomains, ReloadProxy, RemoveDomain};
-use appos_proto::{CertStatus, Domain, DomainRequest};
+use appos_proto::calls::{ListCerts, ListDomains, ReloadProxy, RemoveDomain, UnwatchEndpoint, UploadCertificate};
+use appos_proto::{CertSource, CertStatus, CertificateUpload, Domain, DomainRequest, WatchRequest};
 use clap::Subcommand;
 
 use crate::{output, Output};
@@ -22,6 +22,22 @@ pub enum DomainsCommand {
     },
     /// Stop serving DOMAIN.
     Rm { domain: String },
+    /// Serve a certificate of your own for DOMAIN (PEM files: the chain, leaf first, and its key).
+    Cert {
+        domain: String,
+        #[arg(long = "cert")]
+        cert: std::path::PathBuf,
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CertsCommand {
+    /// Add a TLS endpoint (HOST:PORT) to the inventory.
+    Watch { endpoint: String },
+    /// Stop watching an endpoint.
+    Unwatch { endpoint: String },
 }
 
 fn certificate(c: &CertStatus) -> String {
@@ -57,10 +73,47 @@ pub async fn run(client: &Client, command: Option<DomainsCommand>, out: Output) 
             let d = client.call(&DomainRequest { domain, target, ssl, force_https }).await?;
             table(std::slice::from_ref(&d), out)
         }
+        Some(DomainsCommand::Cert { domain, cert, key }) => {
+            let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()));
+            let request = CertificateUpload { certificate: read(&cert)?, key: read(&key)? };
+            let d = client.call(&UploadCertificate { domain, request }).await?;
+            table(std::slice::from_ref(&d), out)
+        }
         Some(DomainsCommand::Rm { domain }) => {
             client.call(&RemoveDomain { domain: domain.clone() }).await?;
             if out == Output::Table {
                 eprintln!("{domain} is no longer served");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `appos certs`: the inventory, with days left.
+pub async fn certs(client: &Client, command: Option<CertsCommand>, out: Output) -> anyhow::Result<()> {
+    let entries = match command {
+        None => client.call(&ListCerts {}).await?,
+        Some(CertsCommand::Watch { endpoint }) => vec![client.call(&WatchRequest { endpoint }).await?],
+        Some(CertsCommand::Unwatch { endpoint }) => {
+            client.call(&UnwatchEndpoint { endpoint: endpoint.clone() }).await?;
+            if out == Output::Table {
+                eprintln!("{endpoint} is no longer watched");
+            }
+            return Ok(());
+        }
+    };
+    match out {
+        Output::Json => output::json(&entries),
+        Output::Table => {
+            if entries.is_empty() {
+                eprintln!("no certificates are watched: serve a domain with --ssl, or `appos certs watch HOST:PORT`");
+            }
+            for e in &entries {
+                let source = match e.source {
+                    CertSource::Domain => "domain",
+                    CertSource::Watched => "watched",
+                };
+                println!("{:<36} {:<8} {}", e.subject, source, certificate(&e.status));
             }
             Ok(())
         }

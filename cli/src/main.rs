@@ -150,6 +150,11 @@ enum Command {
         #[command(subcommand)]
         command: Option<domains::DomainsCommand>,
     },
+    /// The certificate inventory: each HTTPS domain and watched endpoint, with days left.
+    Certs {
+        #[command(subcommand)]
+        command: Option<domains::CertsCommand>,
+    },
     /// The reverse proxy.
     Proxy {
         #[command(subcommand)]
@@ -383,6 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, allow_host_access, cli.output).await
         }
         Command::Domains { command } => domains::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
+        Command::Certs { command } => domains::certs(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Proxy { command: ProxyCommand::Reload } => domains::reload(&client(&profiles, cli.server.as_deref()).await?, cli.output).await,
         Command::Audit { app } => deploy::audit(&client(&profiles, cli.server.as_deref()).await?, app, cli.output).await,
         Command::Exec { app, service, command } => term::exec(&client(&profiles, cli.server.as_deref()).await?, &app, service, command).await,

@@ -20,6 +20,10 @@ struct Env {
 
 impl Env {
     fn start() -> Option<Env> {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[(&str, &str)]) -> Option<Env> {
         support::require("dockerd", support::docker())?;
         support::require("caddy", support::which("caddy"))?;
         support::require("pebble", support::which("pebble"))?;
@@ -33,7 +37,8 @@ impl Env {
             ("APPOS_ACME_CA_ROOT", ca),
             ("APPOS_ACME_EMAIL", "admin@example.com".to_string()),
         ];
-        let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        vars.extend_from_slice(extra);
         let agent = support::Agent::start_env(&[], &vars).expect("agent");
         let token = agent.issue_token("ops", "admin").expect("token");
         let home = tempfile::tempdir().expect("home");
@@ -101,12 +106,9 @@ impl Drop for Down {
     }
 }
 
-#[test]
-fn a_domain_is_served_over_https_with_a_certificate_from_acme() {
-    let Some(mut env) = Env::start() else { return };
-    let app = support::unique("site");
-    let _down = Down(env.agent.data.path().join("apps").join(&app), app.clone());
-    let project = env.home.path().join("site");
+/// Deploys a busybox httpd app serving "served through the proxy\n" on port 8080.
+fn deploy_site(env: &Env, app: &str) {
+    let project = env.home.path().join(app);
     std::fs::create_dir_all(project.join("www")).expect("mkdir");
     std::fs::write(project.join("www/index.html"), "served through the proxy\n").expect("write");
     std::fs::write(
@@ -118,8 +120,16 @@ fn a_domain_is_served_over_https_with_a_certificate_from_acme() {
         ),
     )
     .expect("write");
-    let o = env.appos(&["deploy", "-f", &project.display().to_string(), "--name", &app]);
+    let o = env.appos(&["deploy", "-f", &project.display().to_string(), "--name", app]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_domain_is_served_over_https_with_a_certificate_from_acme() {
+    let Some(mut env) = Env::start() else { return };
+    let app = support::unique("site");
+    let _down = Down(env.agent.data.path().join("apps").join(&app), app.clone());
+    deploy_site(&env, &app);
 
     // Hostile names and unknown targets are refused, and nothing is written.
     let target = format!("{app}:8080");
@@ -171,4 +181,94 @@ fn a_domain_is_served_over_https_with_a_certificate_from_acme() {
     assert_eq!(text(&o), "appos: No such domain: no domain blog.test is served here\n");
     let o = env.appos(&["audit", "--app", &app]);
     assert!(text(&o).contains("domain.add") && text(&o).contains("domain.remove"), "{}", text(&o));
+}
+
+/// A one-request HTTP server that records the body POSTed to it.
+fn webhook() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let mut r = std::io::BufReader::new(conn.try_clone().expect("clone"));
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let mut w = conn;
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (port, rx)
+}
+
+/// An uploaded certificate (ours, expiring in 10 days) is checked, served
+/// instead of an ordered one, listed in the inventory as expiring, and
+/// raises an alert (to the webhook, once).
+#[test]
+fn an_uploaded_certificate_is_served_and_alerts_before_it_expires() {
+    let (hook, received) = webhook();
+    let url = format!("http://127.0.0.1:{hook}/alerts");
+    let Some(env) = Env::start_with(&[("APPOS_CERT_CHECK_SECS", "1"), ("APPOS_ALERT_WEBHOOK", &url)]) else { return };
+    let app = support::unique("shop");
+    let _down = Down(env.agent.data.path().join("apps").join(&app), app.clone());
+    deploy_site(&env, &app);
+    let o = env.appos(&["domains", "add", "shop.test", &format!("{app}:8080")]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Our own CA and a certificate for shop.test that expires in 10 days.
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "Shop CA");
+    let ca = ca.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut leaf = rcgen::CertificateParams::new(vec!["shop.test".to_string()]).expect("params");
+    leaf.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(10) - time::Duration::hours(1);
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).expect("leaf");
+    let dir = env.home.path();
+    std::fs::write(dir.join("chain.pem"), format!("{}{}", leaf.pem(), ca.pem())).expect("write");
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("write");
+    std::fs::write(dir.join("other.pem"), rcgen::KeyPair::generate().expect("key").serialize_pem()).expect("write");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
+    let p = |f: &str| dir.join(f).display().to_string();
+
+    // A key that is not the certificate's is refused.
+    let o = env.appos(&["domains", "cert", "shop.test", "--cert", &p("chain.pem"), "--key", &p("other.pem")]);
+    assert_eq!(text(&o), "appos: Invalid input: key: the key does not match the certificate\n");
+    let o = env.appos(&["domains", "cert", "shop.test", "--cert", &p("chain.pem"), "--key", &p("key.pem")]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Served, trusted through our CA only.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = Command::new("curl")
+            .args(["-sS", "--max-time", "5", "--resolve", &format!("shop.test:{}:127.0.0.1", env.https), "--cacert", &p("ca.pem")])
+            .arg(format!("https://shop.test:{}/", env.https))
+            .output()
+            .expect("curl");
+        if o.status.success() && o.stdout == b"served through the proxy\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served with the uploaded certificate: {}", text(&o));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let o = env.appos(&["certs"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{:<36} {:<8} EXPIRING in 9 days (Shop CA)\n", "shop.test", "domain"), "{}", text(&o));
+
+    // The alert reaches the webhook (once per level), and the event stream.
+    let body = received.recv_timeout(Duration::from_secs(30)).expect("the webhook was called");
+    let alert: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!((alert["subject"].as_str(), alert["level"].as_str(), alert["days_left"].as_i64(), alert["issuer"].as_str()), (Some("shop.test"), Some("expiring"), Some(9), Some("Shop CA")), "{alert}");
+    assert!(received.recv_timeout(Duration::from_secs(3)).is_err(), "alerted twice");
 }

@@ -4,6 +4,7 @@
 
 pub mod appfiles;
 pub mod apps;
+pub mod certs;
 pub mod compose;
 pub mod host_access;
 pub mod proxy;

@@ -69,6 +69,8 @@ pub struct Route {
     pub upstream: SocketAddr,
     pub ssl: bool,
     pub force_https: bool,
+    /// An uploaded certificate and key (files), instead of an ordered one.
+    pub certificate: Option<(PathBuf, PathBuf)>,
 }
 
 /// Where Caddy listens and whom it asks for certificates.
@@ -109,7 +111,8 @@ pub fn caddy_config(routes: &[Route], s: &CaddySettings) -> Value {
     };
     let https: Vec<Value> = routes.iter().filter(|r| r.ssl).map(proxy).collect();
     let http: Vec<Value> = routes.iter().map(|r| if r.ssl && r.force_https { redirect(r) } else { proxy(r) }).collect();
-    let subjects: Vec<&str> = routes.iter().filter(|r| r.ssl).map(|r| r.domain.as_str()).collect();
+    let subjects: Vec<&str> = routes.iter().filter(|r| r.ssl && r.certificate.is_none()).map(|r| r.domain.as_str()).collect();
+    let uploaded: Vec<&Route> = routes.iter().filter(|r| r.ssl && r.certificate.is_some()).collect();
     let mut issuer = json!({ "module": "acme" });
     if let Some(ca) = &s.acme_ca {
         issuer["ca"] = json!(ca);
@@ -131,9 +134,18 @@ pub fn caddy_config(routes: &[Route], s: &CaddySettings) -> Value {
             },
         },
     });
-    if !subjects.is_empty() {
-        apps["http"]["servers"]["appos_https"] = json!({ "listen": [s.https.to_string()], "routes": https, "automatic_https": { "disable_redirects": true }});
-        apps["tls"] = json!({ "automation": { "policies": [{ "subjects": subjects, "issuers": [issuer] }] } });
+    if !https.is_empty() {
+        let skip: Vec<&str> = uploaded.iter().map(|r| r.domain.as_str()).collect();
+        apps["http"]["servers"]["appos_https"] = json!({ "listen": [s.https.to_string()], "routes": https, "automatic_https": { "disable_redirects": true, "skip": skip } });
+        let mut tls = json!({});
+        if !subjects.is_empty() {
+            tls["automation"] = json!({ "policies": [{ "subjects": subjects, "issuers": [issuer] }] });
+        }
+        if !uploaded.is_empty() {
+            let files: Vec<Value> = uploaded.iter().filter_map(|r| r.certificate.as_ref()).map(|(c, k)| json!({ "certificate": c, "key": k })).collect();
+            tls["certificates"] = json!({ "load_files": files });
+        }
+        apps["tls"] = tls;
     }
     json!({
         "admin": { "listen": format!("unix/{}", s.admin_socket.display()) },
@@ -241,7 +253,7 @@ mod tests {
             email: None,
             acme_ca_root: None,
         };
-        let r = |d: &str, ssl, force| Route { domain: d.into(), upstream: "172.17.0.5:80".parse().expect("addr"), ssl, force_https: force };
+        let r = |d: &str, ssl, force| Route { domain: d.into(), upstream: "172.17.0.5:80".parse().expect("addr"), ssl, force_https: force, certificate: None };
         let c = caddy_config(&[r("plain.test", false, false), r("secure.test", true, true)], &s);
         assert_eq!(c["admin"]["listen"], "unix//d/run/caddy.sock");
         assert_eq!(c["apps"]["http"]["servers"]["appos_http"]["routes"][0]["handle"][0]["upstreams"][0]["dial"], "172.17.0.5:80");
@@ -252,5 +264,11 @@ mod tests {
         // No HTTPS domain: no HTTPS server, no certificate automation.
         let c = caddy_config(&[r("plain.test", false, false)], &s);
         assert!(c["apps"]["http"]["servers"].get("appos_https").is_none() && c["apps"].get("tls").is_none());
+        // An uploaded certificate is loaded from its files, and not ordered.
+        let own = Route { certificate: Some(("/d/certs/shop.test/cert.pem".into(), "/d/certs/shop.test/key.pem".into())), ..r("shop.test", true, false) };
+        let c = caddy_config(&[own, r("secure.test", true, false)], &s);
+        assert_eq!(c["apps"]["tls"]["certificates"]["load_files"][0]["certificate"], "/d/certs/shop.test/cert.pem");
+        assert_eq!(c["apps"]["tls"]["automation"]["policies"][0]["subjects"], json!(["secure.test"]));
+        assert_eq!(c["apps"]["http"]["servers"]["appos_https"]["automatic_https"]["skip"], json!(["shop.test"]));
     }
 }

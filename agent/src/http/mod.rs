@@ -67,6 +67,10 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(proxy::list, proxy::add))
         .routes(routes!(proxy::remove))
         .routes(routes!(proxy::reload))
+        .routes(routes!(proxy::upload))
+        .routes(routes!(proxy::certs_list))
+        .routes(routes!(proxy::watch))
+        .routes(routes!(proxy::unwatch))
 }
 
 /// The routes outside `/v1` (no token).

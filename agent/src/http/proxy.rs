@@ -1,6 +1,6 @@
 //! `/v1/proxy`: domains served by the reverse proxy, and reloading it.
 
-use appos_proto::{Domain, DomainRequest, Problem};
+use appos_proto::{CertEntry, CertificateUpload, Domain, DomainRequest, Problem, WatchRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiPath};
 use super::problem::ApiResult;
-use crate::services::domains;
+use crate::services::{certs, domains};
 use crate::services::tokens::Principal;
 use crate::state::Shared;
 
@@ -61,4 +61,50 @@ pub async fn remove(State(state): State<Shared>, Extension(who): Extension<Princ
 ))]
 pub async fn reload(State(state): State<Shared>) -> ApiResult<Json<Vec<Domain>>> {
     Ok(Json(domains::reload(&state).await?))
+}
+
+/// Serves a certificate of your own for a domain (checked: the chain in
+/// order, its key, names covering the domain, not expired).
+#[utoipa::path(post, operation_id = "upload_certificate", tag = "proxy", path = "/proxy/domains/{domain}/certificate", security(("bearer" = [])), params(DomainPath), request_body = CertificateUpload, responses(
+    (status = 200, body = Domain),
+    (status = 404, body = Problem, description = "No such domain"),
+    (status = 409, body = Problem, description = "No reverse proxy runs here"),
+    (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
+    (status = 503, body = Problem, description = "The reverse proxy does not answer"),
+))]
+pub async fn upload(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>, ApiJson(req): ApiJson<CertificateUpload>) -> ApiResult<Json<Domain>> {
+    Ok(Json(domains::upload(&state, &who, &p.domain, req).await?))
+}
+
+/// The certificate inventory: each HTTPS domain and watched endpoint, as served.
+#[utoipa::path(get, operation_id = "list_certs", tag = "proxy", path = "/certs", security(("bearer" = [])), responses(
+    (status = 200, body = [CertEntry]),
+))]
+pub async fn certs_list(State(state): State<Shared>) -> ApiResult<Json<Vec<CertEntry>>> {
+    Ok(Json(certs::inventory(&state).await?))
+}
+
+/// Adds a TLS endpoint (`host:port`) to the inventory.
+#[utoipa::path(post, operation_id = "watch_endpoint", tag = "proxy", path = "/certs/watch", security(("bearer" = [])), request_body = WatchRequest, responses(
+    (status = 201, body = CertEntry),
+))]
+pub async fn watch(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<WatchRequest>) -> ApiResult<(StatusCode, Json<CertEntry>)> {
+    Ok((StatusCode::CREATED, Json(certs::watch(&state, &who, req).await?)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EndpointPath {
+    /// `host:port`.
+    pub endpoint: String,
+}
+
+/// Stops watching an endpoint.
+#[utoipa::path(delete, operation_id = "unwatch_endpoint", tag = "proxy", path = "/certs/watch/{endpoint}", security(("bearer" = [])), params(EndpointPath), responses(
+    (status = 204, description = "No longer watched"),
+    (status = 404, body = Problem, description = "Not watched"),
+))]
+pub async fn unwatch(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<EndpointPath>) -> ApiResult<StatusCode> {
+    certs::unwatch(&state, &who, &p.endpoint).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

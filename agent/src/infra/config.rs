@@ -44,6 +44,10 @@ pub struct Config {
     pub catalog_git: Option<String>,
     /// The reverse proxy the agent runs, when its listen addresses are set.
     pub proxy: Option<ProxyConfig>,
+    /// How often certificates are checked for expiry.
+    pub cert_check: std::time::Duration,
+    /// Where certificate alerts are POSTed as JSON, besides the event stream.
+    pub alert_webhook: Option<String>,
 }
 
 /// The reverse proxy's settings.
@@ -105,6 +109,10 @@ pub struct Layer {
     pub acme_email: Option<String>,
     /// An extra root the ACME directory's TLS is checked against (a private CA).
     pub acme_ca_root: Option<PathBuf>,
+    /// How often certificates are checked for expiry (seconds).
+    pub cert_check_secs: Option<u64>,
+    /// A URL that gets certificate alerts as JSON (POST).
+    pub alert_webhook: Option<String>,
 }
 
 /// A listen address: `HOST:PORT`, or `:PORT` for every interface.
@@ -167,6 +175,8 @@ impl Layer {
             acme_ca: env("APPOS_ACME_CA").filter(|s| !s.is_empty()),
             acme_email: env("APPOS_ACME_EMAIL").filter(|s| !s.is_empty()),
             acme_ca_root: env("APPOS_ACME_CA_ROOT").filter(|s| !s.is_empty()).map(PathBuf::from),
+            cert_check_secs: num("APPOS_CERT_CHECK_SECS")?,
+            alert_webhook: env("APPOS_ALERT_WEBHOOK").filter(|s| !s.is_empty()),
         })
     }
 
@@ -192,6 +202,8 @@ impl Layer {
             acme_ca: self.acme_ca.or(lower.acme_ca),
             acme_email: self.acme_email.or(lower.acme_email),
             acme_ca_root: self.acme_ca_root.or(lower.acme_ca_root),
+            cert_check_secs: self.cert_check_secs.or(lower.cert_check_secs),
+            alert_webhook: self.alert_webhook.or(lower.alert_webhook),
         }
     }
 }
@@ -250,8 +262,19 @@ impl Config {
             ("caddy", _, _) => bail!("the proxy needs both APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS"),
             (other, _, _) => bail!("unknown proxy {other:?}: the caddy backend is the one built so far"),
         };
+        let cert_check = merged.cert_check_secs.unwrap_or(6 * 3600);
+        if !(1..=7 * 86400).contains(&cert_check) {
+            bail!("the certificate check interval must be between 1 s and 7 days, not {cert_check} s");
+        }
+        if let Some(w) = &merged.alert_webhook {
+            if !(w.starts_with("http://") || w.starts_with("https://")) {
+                bail!("APPOS_ALERT_WEBHOOK must be an http:// or https:// URL");
+            }
+        }
         Ok(Config {
             proxy,
+            cert_check: std::time::Duration::from_secs(cert_check),
+            alert_webhook: merged.alert_webhook,
             max_terminals,
             max_streams_per_token,
             terminal_idle: std::time::Duration::from_secs(idle),

@@ -11,5 +11,6 @@ pub mod git;
 pub mod proxy;
 pub mod queue;
 pub mod tls_probe;
+pub mod webhook;
 pub mod redis_server;
 pub mod zygote;

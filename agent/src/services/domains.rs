@@ -16,7 +16,7 @@ use crate::services::tokens::Principal;
 use crate::state::Shared;
 
 /// Days before expiry when a certificate counts as expiring, at most.
-const ALERT_DAYS: i64 = 30;
+pub const ALERT_DAYS: i64 = 30;
 
 fn proxy_missing() -> AgentError {
     AgentError::refused(ProblemCode::NoProxy, "this agent runs no reverse proxy; set APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS")
@@ -31,12 +31,23 @@ impl From<ProxyError> for AgentError {
     }
 }
 
+/// Where a domain's uploaded certificate and key are kept.
+fn cert_dir(state: &Shared, domain: &str) -> std::path::PathBuf {
+    state.config.data_dir.join("certs").join(domain)
+}
+
 /// The routes the proxy serves now: each domain whose target container runs.
 async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
     let mut out = Vec::new();
     for r in rows {
         match crate::infra::docker::service_address(&state.docker, &r.app, &r.service).await {
-            Ok(Some(ip)) => out.push(Route { domain: r.domain.clone(), upstream: SocketAddr::new(ip, r.port), ssl: r.ssl, force_https: r.force_https }),
+            Ok(Some(ip)) => {
+                let certificate = r.custom_cert.then(|| {
+                    let dir = cert_dir(state, &r.domain);
+                    (dir.join("cert.pem"), dir.join("key.pem"))
+                });
+                out.push(Route { domain: r.domain.clone(), upstream: SocketAddr::new(ip, r.port), ssl: r.ssl, force_https: r.force_https, certificate })
+            }
             Ok(None) => tracing::info!(domain = %r.domain, app = %r.app, service = %r.service, "not served: no running container"),
             Err(error) => tracing::warn!(%error, domain = %r.domain, "cannot find the target's address"),
         }
@@ -91,7 +102,7 @@ async fn check(state: &Shared, req: &DomainRequest) -> Result<Row> {
         (None, [one]) => one.to_string(),
         (None, _) => return Err(AgentError::invalid("target", format!("{} has several services ({}): name one, such as {}/{}:{}", app.name, names.join(", "), app.name, names.first().unwrap_or(&"web"), target.port))),
     };
-    Ok(Row { domain, app: app.name, service, port: target.port, ssl: req.ssl, force_https: req.force_https })
+    Ok(Row { domain, app: app.name, service, port: target.port, ssl: req.ssl, force_https: req.force_https, custom_cert: false })
 }
 
 /// Serves a new domain. Everything is checked first; a configuration the
@@ -162,4 +173,54 @@ async fn status(state: &Shared, r: &Row) -> CertStatus {
         Ok(s) => crate::core::proxy::cert_status(&r.domain, &s.issuer, &s.names, s.not_before, s.not_after, state.clock.now(), ALERT_DAYS),
         Err(e) => CertStatus::Pending { reason: e },
     }
+}
+
+/// Serves an uploaded certificate for a domain (checked: a chain in order,
+/// its key, names covering the domain, not expired); the domain gets HTTPS.
+pub async fn upload(state: &Shared, who: &Principal, domain: &str, req: appos_proto::CertificateUpload) -> Result<Domain> {
+    let name = proxy::domain(domain).map_err(|e| AgentError::invalid("domain", e))?;
+    let n = name.clone();
+    let Some(_) = db::call(&state.db, move |db| db::domains::get(db, &n)).await? else {
+        return Err(AgentError::refused(ProblemCode::DomainNotFound, format!("no domain {name} is served here; add it first")));
+    };
+    if state.proxy.is_none() {
+        return Err(proxy_missing());
+    }
+    let checked = crate::core::certs::check_upload(&name, &req.certificate, &req.key, state.clock.now()).map_err(AgentError::Invalid)?;
+    let dir = cert_dir(state, &name);
+    let written = (|| -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        for (file, content, mode) in [("cert.pem", &req.certificate, 0o644), ("key.pem", &req.key, 0o600)] {
+            let tmp = dir.join(format!(".{file}.tmp"));
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+            f.write_all(content.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, dir.join(file))?;
+        }
+        Ok(())
+    })();
+    written.map_err(AgentError::internal)?;
+    let (n, actor, now) = (name.clone(), who.name.clone(), state.clock.now());
+    let detail = format!("{name}: uploaded certificate from {} until {}", checked.issuer, checked.not_after);
+    db::call(&state.db, move |db| db::domains::set_custom_cert(db, &n, &actor, &detail, now)).await?;
+    apply(state).await?;
+    let n = name.clone();
+    let row = db::call(&state.db, move |db| db::domains::get(db, &n)).await?.ok_or_else(|| AgentError::internal("the domain vanished"))?;
+    let certificate = status(state, &row).await;
+    Ok(view(row, certificate))
+}
+
+/// The certificate status of a served domain, for the inventory.
+pub async fn served_status(state: &Shared) -> Result<Vec<(String, CertStatus)>> {
+    let rows = db::call(&state.db, db::domains::list).await?;
+    let mut out = Vec::new();
+    for r in rows.into_iter().filter(|r| r.ssl) {
+        let s = status(state, &r).await;
+        out.push((r.domain, s));
+    }
+    Ok(out)
 }

@@ -6,6 +6,7 @@ pub mod adopt;
 pub mod apps;
 pub mod audit;
 pub mod catalog;
+pub mod certs;
 pub mod deployments;
 pub mod domains;
 pub mod docker_events;

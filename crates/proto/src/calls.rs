@@ -269,6 +269,24 @@ pub struct RemoveDomain {
     pub domain: String,
 }
 
+/// `POST /v1/proxy/domains/{domain}/certificate`: serve an uploaded certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UploadCertificate {
+    pub domain: String,
+    #[serde(flatten)]
+    pub request: CertificateUpload,
+}
+
+/// `GET /v1/certs`: every certificate watched, as served.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListCerts {}
+
+/// `DELETE /v1/certs/watch/{endpoint}`: stop watching an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UnwatchEndpoint {
+    pub endpoint: String,
+}
+
 /// `POST /v1/proxy/reload`: apply the proxy configuration again from the agent's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ReloadProxy {}
@@ -427,6 +445,10 @@ call!(ListDomains: Get -> Vec<Domain>, |_c| "/v1/proxy/domains".into());
 call!(DomainRequest: Post -> Domain, |_c| "/v1/proxy/domains".into(), body |c| c);
 call!(RemoveDomain: Delete -> (), |c| format!("/v1/proxy/domains/{}", encode(&c.domain)), answer Empty);
 call!(ReloadProxy: Post -> Vec<Domain>, |_c| "/v1/proxy/reload".into());
+call!(UploadCertificate: Post -> Domain, |c| format!("/v1/proxy/domains/{}/certificate", encode(&c.domain)), body |c| &c.request);
+call!(ListCerts: Get -> Vec<CertEntry>, |_c| "/v1/certs".into());
+call!(WatchRequest: Post -> CertEntry, |_c| "/v1/certs/watch".into(), body |c| c);
+call!(UnwatchEndpoint: Delete -> (), |c| format!("/v1/certs/watch/{}", encode(&c.endpoint)), answer Empty);
 call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(
     "/v1/audit{}",
     query(&[("app", c.app.as_ref().map(|a| a.to_string())), ("before", c.before.map(|b| b.to_string())), ("limit", c.limit.map(|l| l.to_string()))])
@@ -490,6 +512,10 @@ macro_rules! agent_calls {
             AddDomain(DomainRequest),
             RemoveDomain(RemoveDomain),
             ReloadProxy(ReloadProxy),
+            UploadCertificate(UploadCertificate),
+            ListCerts(ListCerts),
+            WatchEndpoint(WatchRequest),
+            UnwatchEndpoint(UnwatchEndpoint),
         }
     };
 }
@@ -560,6 +586,9 @@ pub fn typescript_call_declarations() -> String {
         ListDomains::decl(&cfg),
         RemoveDomain::decl(&cfg),
         ReloadProxy::decl(&cfg),
+        UploadCertificate::decl(&cfg),
+        ListCerts::decl(&cfg),
+        UnwatchEndpoint::decl(&cfg),
         GetDeployment::decl(&cfg),
         CancelDeployment::decl(&cfg),
         ListTerminals::decl(&cfg),
@@ -570,7 +599,7 @@ pub fn typescript_call_declarations() -> String {
         TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");

@@ -20,7 +20,7 @@ mod problem;
 pub use calls::{AgentCall, AppAction, LogsQuery};
 pub use classify::ErrorClass;
 pub use host_access::{HostAccess, HostAccessKind, HostAccessNeed};
-pub use proxy::{CertStatus, Domain, DomainRequest};
+pub use proxy::{CertEntry, CertSource, CertStatus, CertificateUpload, Domain, DomainRequest, WatchRequest};
 pub use names::{AppName, InvalidName, ServiceName};
 pub use problem::{FieldError, Problem, ProblemCode};
 
@@ -764,6 +764,10 @@ pub fn typescript_declarations() -> String {
         DomainRequest::decl(&cfg),
         CertStatus::decl(&cfg),
         Domain::decl(&cfg),
+        CertificateUpload::decl(&cfg),
+        CertSource::decl(&cfg),
+        CertEntry::decl(&cfg),
+        WatchRequest::decl(&cfg),
     ];
     render_ts(&decls, "")
 }

@@ -63,3 +63,39 @@ pub struct Domain {
     pub force_https: bool,
     pub certificate: CertStatus,
 }
+
+/// `POST /v1/proxy/domains/{domain}/certificate`: serve a certificate of
+/// your own for a domain instead of an ordered one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct CertificateUpload {
+    /// PEM: the domain's certificate first, then each issuer.
+    pub certificate: String,
+    /// PEM: the certificate's private key.
+    pub key: String,
+}
+
+/// Where a watched certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum CertSource {
+    /// A domain the proxy serves.
+    Domain,
+    /// Another TLS endpoint added to the inventory (`host:port`).
+    Watched,
+}
+
+/// One certificate in the inventory: what is actually served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct CertEntry {
+    /// The domain, or the watched `host:port`.
+    pub subject: String,
+    pub source: CertSource,
+    pub status: CertStatus,
+}
+
+/// `POST /v1/certs/watch`: add a TLS endpoint to the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct WatchRequest {
+    /// `host:port`, such as `mail.example.com:993`.
+    pub endpoint: String,
+}

@@ -11,6 +11,7 @@ import type {
   CatalogEntry,
   CatalogRefreshed,
   ComposeCheck,
+  CertEntry,
   ComposeCheckRequest,
   DeployAccepted,
   Domain,
@@ -24,6 +25,7 @@ import type {
   Terminal,
   TokenScope,
   VersionSaved,
+  WatchRequest,
 } from "./types.gen";
 
 export type AppAction = "start" | "stop" | "restart" | "update";
@@ -90,6 +92,20 @@ export type RemoveDomain = { domain: string, };
 
 export type ReloadProxy = Record<symbol, never>;
 
+export type UploadCertificate = { domain: string, 
+/**
+ * PEM: the domain's certificate first, then each issuer.
+ */
+certificate: string, 
+/**
+ * PEM: the certificate's private key.
+ */
+key: string, };
+
+export type ListCerts = Record<symbol, never>;
+
+export type UnwatchEndpoint = { endpoint: string, };
+
 export type GetDeployment = { id: string, };
 
 export type CancelDeployment = { id: string, };
@@ -138,7 +154,7 @@ last_used_at: number | null,
  */
 revoked_at: number | null, };
 
-export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy };
+export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy } | { "call": "upload_certificate", "args": UploadCertificate } | { "call": "list_certs", "args": ListCerts } | { "call": "watch_endpoint", "args": WatchRequest } | { "call": "unwatch_endpoint", "args": UnwatchEndpoint };
 
 /** The answer of each call, by its name. */
 export type AgentCallResponse = {
@@ -171,6 +187,10 @@ export type AgentCallResponse = {
   add_domain: Domain;
   remove_domain: null;
   reload_proxy: Array<Domain>;
+  upload_certificate: Domain;
+  list_certs: Array<CertEntry>;
+  watch_endpoint: CertEntry;
+  unwatch_endpoint: null;
 };
 
 export type CallName = AgentCall["call"];

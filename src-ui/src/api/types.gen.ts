@@ -477,3 +477,27 @@ reason: string, } | { "state": "valid", issuer: string,
 not_after: number, days_left: number, } | { "state": "expiring", issuer: string, not_after: number, days_left: number, } | { "state": "failed", reason: string, };
 
 export type Domain = { domain: string, app: string, service: string, port: number, ssl: boolean, force_https: boolean, certificate: CertStatus, };
+
+export type CertificateUpload = { 
+/**
+ * PEM: the domain's certificate first, then each issuer.
+ */
+certificate: string, 
+/**
+ * PEM: the certificate's private key.
+ */
+key: string, };
+
+export type CertSource = "domain" | "watched";
+
+export type CertEntry = { 
+/**
+ * The domain, or the watched `host:port`.
+ */
+subject: string, source: CertSource, status: CertStatus, };
+
+export type WatchRequest = { 
+/**
+ * `host:port`, such as `mail.example.com:993`.
+ */
+endpoint: string, };

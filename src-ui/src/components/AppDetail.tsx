@@ -1,16 +1,18 @@
 // One app: state, services and containers, host access and activity,
-// actions, and its sub-tabs (logs, compose editor, history, deployments).
+// actions, and its sub-tabs (logs, compose editor, history, deployments, domains).
 import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "react";
-import { ChevronDown, Download, FileCode, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
+import { ChevronDown, Download, FileCode, Globe, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { AppAction } from "../api/calls.gen";
 import type { App } from "../api/types.gen";
+import { useDomains } from "../lib/domains";
 import { appStateWord } from "../lib/format";
 import { useDebounced, useLoad } from "../lib/hooks";
 import { useServer, useServerEvents, type AppTab } from "../lib/server";
 import { AppActivity } from "./Activity";
 import { DeploymentsList } from "./DeploymentsList";
+import { AppDomains } from "./Domains";
 import { History } from "./History";
 import { AppHostAccess } from "./HostAccess";
 import { LogsViewer } from "./LogsViewer";
@@ -24,6 +26,7 @@ type Action = AppAction | "redeploy" | "delete";
 
 export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
   const { backend, server, nav } = useServer();
+  const domains = useDomains();
   const app = useLoad(() => backend.call(server, { call: "get_app", args: { app: name } }), [backend, server, name]);
   const refreshSoon = useDebounced(() => void app.reload(), 300);
   useServerEvents((e) => {
@@ -85,8 +88,15 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
           { key: "deployments", label: "Deployments", icon: <Rocket className="size-4" />, testId: "tab-deployments" },
         ] as TabItem<AppTab>[])
       : []),
+    {
+      key: "domains",
+      label: "Domains",
+      icon: <Globe className="size-4" />,
+      testId: "tab-domains",
+      count: (!domains.noProxy && domains.list?.filter((d) => d.app === name).length) || null,
+    },
   ];
-  const shownTab: AppTab = a && !managed && tab !== "overview" && tab !== "logs" ? "overview" : tab;
+  const shownTab: AppTab = a && !managed && tab !== "overview" && tab !== "logs" && tab !== "domains" ? "overview" : tab;
 
   return (
     <div data-testid="app-detail" data-app={name}>
@@ -174,6 +184,7 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
           )}
           {shownTab === "history" && <History app={name} />}
           {shownTab === "deployments" && <DeploymentsList app={name} />}
+          {shownTab === "domains" && <AppDomains app={a} />}
         </>
       )}
       <Dialog

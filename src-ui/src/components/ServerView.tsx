@@ -1,13 +1,14 @@
-// The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Settings)
+// The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Domains, Settings)
 // and the view picked there. Owns the server's live event stream: the apps
 // list, app pages and deployment views follow it, and deployments that end
 // are notified from it.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { AlertTriangle, ArrowLeft, Boxes, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
+import { AlertTriangle, ArrowLeft, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
 import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
 import type { App, Event } from "../api/types.gen";
+import { DomainsContext, useDomainsStore } from "../lib/domains";
 import { errorHint, errorTitle } from "../lib/errors";
 import { useDebounced, useStream } from "../lib/hooks";
 import {
@@ -26,6 +27,7 @@ import { AppsList } from "./AppsList";
 import { CatalogBrowser, TemplatePage } from "./Catalog";
 import { DeploymentView } from "./DeploymentView";
 import { DeploymentsList } from "./DeploymentsList";
+import { DomainsTabLabel, DomainsView } from "./Domains";
 import { ServerSettings } from "./ServerSettings";
 import { closeTerminals } from "./terminal/manager";
 import { TerminalArea } from "./Terminals";
@@ -241,6 +243,8 @@ function ServerViewInner({
   }, [navState, setNavState]);
 
   const ctx: ServerCtx = useMemo(() => ({ backend, server, nav, subscribe, deploymentEnded }), [backend, server, nav, subscribe, deploymentEnded]);
+  // The proxy's domains: the Domains tab, app pages and the tab bar's certificate badge.
+  const domains = useDomainsStore(backend, server, conn);
 
   const route = navState.route;
   const section = sectionOf(route);
@@ -255,6 +259,7 @@ function ServerViewInner({
   const title = local ? "This computer" : server;
   return (
     <ServerContext.Provider value={ctx}>
+      <DomainsContext.Provider value={domains}>
       <section className="flex min-w-0 flex-1 flex-col">
         <header className="flex h-14 shrink-0 items-center gap-3 border-b border-zinc-200 px-6 dark:border-zinc-800">
           <div className="min-w-0 flex-1">
@@ -302,6 +307,7 @@ function ServerViewInner({
               { key: "apps", label: "Apps", icon: <Boxes className="size-4" />, testId: "nav-apps", count: apps?.length ?? null },
               { key: "catalog", label: "Catalog", icon: <LayoutGrid className="size-4" />, testId: "nav-catalog" },
               { key: "deployments", label: "Deployments", icon: <Rocket className="size-4" />, testId: "nav-deployments" },
+              { key: "domains", label: <DomainsTabLabel list={domains.list} />, icon: <Globe className="size-4" />, testId: "nav-domains" },
               { key: "settings", label: "Settings", icon: <Settings className="size-4" />, testId: "nav-settings" },
             ]}
           />
@@ -330,6 +336,7 @@ function ServerViewInner({
         </div>
         </TerminalArea>
       </section>
+      </DomainsContext.Provider>
     </ServerContext.Provider>
   );
 }
@@ -366,6 +373,8 @@ function RouteView({
       return <DeploymentsList />;
     case "deployment":
       return <DeploymentView key={route.id} id={route.id} secrets={route.secrets} />;
+    case "domains":
+      return <DomainsView apps={apps} />;
     case "settings":
       return <ServerSettings />;
   }

@@ -312,7 +312,22 @@ export function demoBackend(): Backend {
 
   const domains: Domain[] = [
     { domain: "blog.example.com", app: "blog", service: "web", port: 2368, ssl: true, force_https: true, certificate: { state: "valid", issuer: "R11", not_after: Math.floor(now() / 1000) + 61 * 86400, days_left: 61 } },
+    { domain: "status.example.com", app: "monitoring", service: "kuma", port: 3001, ssl: true, force_https: true, certificate: { state: "expiring", issuer: "R10", not_after: Math.floor(now() / 1000) + 9 * 86400 + 3600, days_left: 9 } },
+    { domain: "wiki.example.org", app: "legacy-wiki", service: "wiki", port: 3000, ssl: false, force_https: false, certificate: { state: "none" } },
   ];
+  /** When each added domain's certificate is "issued": a pending one turns valid on a later listing. */
+  const issuedAt = new Map<string, number>();
+  const listDomains = () => {
+    for (const d of domains) {
+      const at = issuedAt.get(d.domain);
+      if (at !== undefined && now() >= at) {
+        issuedAt.delete(d.domain);
+        d.certificate = { state: "valid", issuer: "R11", not_after: Math.floor(now() / 1000) + 90 * 86400, days_left: 90 };
+      }
+    }
+    return structuredClone(domains);
+  };
+  const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
@@ -421,11 +436,22 @@ export function demoBackend(): Backend {
       }
       case "list_domains":
       case "reload_proxy":
-        return structuredClone(domains) satisfies Answers["list_domains"];
+        return listDomains() satisfies Answers["list_domains"];
       case "add_domain": {
-        const [left, port] = req.args.target.split(":");
-        const [app, service] = left.split("/");
-        const d: Domain = { domain: req.args.domain, app, service: service ?? "web", port: Number(port), ssl: req.args.ssl, force_https: req.args.force_https, certificate: req.args.ssl ? { state: "pending", reason: "ordering a certificate" } : { state: "none" } };
+        const name = req.args.domain.trim().toLowerCase().replace(/\.$/, "");
+        const m = /^([^/:]+)(?:\/([^:]+))?:(\d+)$/.exec(req.args.target);
+        const fields: UiError["fields"] = [];
+        if (!DOMAIN_RE.test(name)) fields.push({ field: "domain", message: name.includes(".") ? `${JSON.stringify(name)} is not a valid domain name` : `${JSON.stringify(name)} needs at least two labels, such as blog.example.com` });
+        const a = m ? apps.find((x) => x.name === m[1]) : undefined;
+        if (!m) fields.push({ field: "target", message: "a target is APP[/SERVICE]:PORT, such as blog/web:80" });
+        else if (!a) fields.push({ field: "target", message: `no app or compose project is named ${JSON.stringify(m[1])}` });
+        else if (m[2] && !a.services.some((x) => x.name === m[2])) fields.push({ field: "target", message: `${a.name} has no service ${JSON.stringify(m[2])} (it has ${a.services.map((x) => x.name).join(", ")})` });
+        if (fields.length || !m || !a) throw err("invalid_input", "invalid input", fields);
+        const taken = domains.find((d) => d.domain === name);
+        if (taken) throw err("conflict", `The domain is taken: ${name} already points at ${taken.app}/${taken.service}:${taken.port}; remove it first`);
+        const service = m[2] ?? a.services[0].name;
+        const d: Domain = { domain: name, app: a.name, service, port: Number(m[3]), ssl: req.args.ssl, force_https: req.args.force_https, certificate: req.args.ssl ? { state: "pending", reason: "the certificate is being ordered" } : { state: "none" } };
+        if (req.args.ssl) issuedAt.set(name, now() + 15_000);
         domains.push(d);
         return structuredClone(d) satisfies Answers["add_domain"];
       }
@@ -435,6 +461,15 @@ export function demoBackend(): Backend {
         domains.splice(i, 1);
         return null satisfies Answers["remove_domain"];
       }
+      // Certificates beyond the proxy's domains: not in the demo yet.
+      case "list_certs":
+        return listDomains()
+          .filter((d) => d.ssl)
+          .map((d) => ({ subject: d.domain, source: "domain" as const, status: d.certificate })) satisfies Answers["list_certs"];
+      case "upload_certificate":
+      case "watch_endpoint":
+      case "unwatch_endpoint":
+        throw err("other", `the demo does not answer ${req.call} yet`);
     }
   }
 

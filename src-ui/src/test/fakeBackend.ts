@@ -4,7 +4,7 @@ import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
 import type { AddServerForm, Connection, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
-import type { App, Deployment, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
+import type { App, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 export const info = {
@@ -286,4 +286,18 @@ export function access(kind: HostAccessKind, service: string, target: string): H
 /** A need as `check_compose` answers it, in the agent's words. */
 export function need(a: HostAccess, granted = false): HostAccessNeed {
   return { access: a, description: describeHostAccess(a), granted };
+}
+
+/** A domain as `list_domains` answers it: blog/web:2368 over HTTPS with a valid certificate, unless said otherwise. */
+export function domain(name: string, over: Partial<Domain> = {}): Domain {
+  return {
+    domain: name,
+    app: "blog",
+    service: "web",
+    port: 2368,
+    ssl: true,
+    force_https: true,
+    certificate: { state: "valid", issuer: "R11", not_after: Math.floor(Date.now() / 1000) + 61 * 86400, days_left: 61 },
+    ...over,
+  };
 }

@@ -14,13 +14,15 @@ pub struct Row {
     pub port: u16,
     pub ssl: bool,
     pub force_https: bool,
+    /// Served with an uploaded certificate (files in the data dir), not an ordered one.
+    pub custom_cert: bool,
 }
 
 fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok(Row { domain: r.get(0)?, app: r.get(1)?, service: r.get(2)?, port: r.get(3)?, ssl: r.get(4)?, force_https: r.get(5)? })
+    Ok(Row { domain: r.get(0)?, app: r.get(1)?, service: r.get(2)?, port: r.get(3)?, ssl: r.get(4)?, force_https: r.get(5)?, custom_cert: r.get(6)? })
 }
 
-const SELECT: &str = "SELECT domain, app, service, port, ssl, force_https FROM domains";
+const SELECT: &str = "SELECT domain, app, service, port, ssl, force_https, custom_cert FROM domains";
 
 pub fn list(db: &Db) -> rusqlite::Result<Vec<Row>> {
     let c = db.conn();
@@ -61,4 +63,54 @@ pub fn delete(db: &Db, domain: &str, actor: Option<&str>, now: i64) -> rusqlite:
     }
     tx.commit()?;
     Ok(app.is_some())
+}
+
+/// Marks a domain as served with an uploaded certificate (it gets HTTPS), with the audit entry.
+pub fn set_custom_cert(db: &Db, domain: &str, actor: &str, detail: &str, now: i64) -> rusqlite::Result<bool> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    let app: Option<String> = tx.query_row("SELECT app FROM domains WHERE domain = ?1", params![domain], |r| r.get(0)).optional()?;
+    tx.execute("UPDATE domains SET custom_cert = 1, ssl = 1 WHERE domain = ?1", params![domain])?;
+    if let Some(app) = &app {
+        audit::record(&tx, now, audit::Entry { actor, action: "domain.certificate", app: Some(app), detail, host_access: &[] })?;
+    }
+    tx.commit()?;
+    Ok(app.is_some())
+}
+
+/// Watched TLS endpoints (`host:port`).
+pub fn watched(db: &Db) -> rusqlite::Result<Vec<String>> {
+    let c = db.conn();
+    let mut stmt = c.prepare_cached("SELECT endpoint FROM cert_watch ORDER BY endpoint")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+pub fn watch(db: &Db, endpoint: &str, actor: &str, now: i64) -> rusqlite::Result<()> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    if tx.execute("INSERT OR IGNORE INTO cert_watch (endpoint, created_at) VALUES (?1, ?2)", params![endpoint, now])? == 1 {
+        audit::record(&tx, now, audit::Entry { actor, action: "cert.watch", app: None, detail: endpoint, host_access: &[] })?;
+    }
+    tx.commit()
+}
+
+pub fn unwatch(db: &Db, endpoint: &str, actor: &str, now: i64) -> rusqlite::Result<bool> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    let n = tx.execute("DELETE FROM cert_watch WHERE endpoint = ?1", params![endpoint])?;
+    if n == 1 {
+        audit::record(&tx, now, audit::Entry { actor, action: "cert.unwatch", app: None, detail: endpoint, host_access: &[] })?;
+    }
+    tx.commit()?;
+    Ok(n == 1)
+}
+
+/// Records that an alert of `level` was sent for this certificate; false when it was already.
+pub fn alert_once(db: &Db, subject: &str, not_after: i64, level: &str, now: i64) -> rusqlite::Result<bool> {
+    let n = db.conn().execute(
+        "INSERT OR IGNORE INTO cert_alerts (subject, not_after, level, at) VALUES (?1, ?2, ?3, ?4)",
+        params![subject, not_after, level, now],
+    )?;
+    Ok(n == 1)
 }

@@ -133,6 +133,16 @@ const MIGRATIONS: &[&str] = &[
         force_https INTEGER NOT NULL,
         created_at INTEGER NOT NULL
     );",
+    // 11: uploaded certificates, watched endpoints, alerts already sent.
+    "ALTER TABLE domains ADD COLUMN custom_cert INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE cert_watch (endpoint TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+     CREATE TABLE cert_alerts (
+        subject TEXT NOT NULL,
+        not_after INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (subject, not_after, level)
+     );",
 ];
 
 /// A database call that failed.

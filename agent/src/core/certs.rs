@@ -1,0 +1,114 @@
+//! Certificates uploaded for a domain, judged before they are used: a PEM
+//! chain (leaf first, each certificate issued by the next), a key that is
+//! the leaf's, names that cover the domain, and not expired. Pure.
+
+use appos_proto::FieldError;
+
+/// What an uploaded chain holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub issuer: String,
+    pub not_after: i64,
+}
+
+fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
+    pem::parse_many(text).unwrap_or_default().into_iter().filter(|p| p.tag() == label).map(|p| p.into_contents()).collect()
+}
+
+/// Checks an upload for `domain` at `now` (seconds); one field error per problem.
+pub fn check_upload(domain: &str, certificate: &str, key: &str, now: i64) -> Result<Upload, Vec<FieldError>> {
+    let err = |f: &str, m: String| vec![FieldError::new(f, m)];
+    let chain = pem_blocks(certificate, "CERTIFICATE");
+    if chain.is_empty() {
+        return Err(err("certificate", "no PEM certificate (-----BEGIN CERTIFICATE-----) was found".into()));
+    }
+    let mut parsed = Vec::new();
+    for (i, der) in chain.iter().enumerate() {
+        match x509_parser::parse_x509_certificate(der) {
+            Ok((_, c)) => parsed.push(c),
+            Err(e) => return Err(err("certificate", format!("certificate {} of the chain cannot be read: {e}", i + 1))),
+        }
+    }
+    let mut errors = Vec::new();
+    for (i, pair) in parsed.windows(2).enumerate() {
+        if pair[0].issuer() != pair[1].subject() {
+            errors.push(FieldError::new("certificate", format!("the chain is out of order: certificate {} was not issued by certificate {}; put the domain's certificate first, then each issuer", i + 1, i + 2)));
+        }
+    }
+    let leaf = &parsed[0];
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = leaf.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                names.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    let covered = names.iter().any(|n| n == domain || n.strip_prefix("*.").is_some_and(|rest| domain.split_once('.').is_some_and(|(_, d)| d == rest)));
+    if !covered {
+        errors.push(FieldError::new("certificate", format!("the certificate is for {}, not {domain}", if names.is_empty() { "no DNS name".to_string() } else { names.join(", ") })));
+    }
+    let not_after = leaf.validity().not_after.timestamp();
+    if not_after <= now {
+        errors.push(FieldError::new("certificate", "the certificate has expired"));
+    }
+    match rcgen::KeyPair::from_pem(key) {
+        Ok(k) if k.public_key_der() == leaf.public_key().raw => {}
+        Ok(_) => errors.push(FieldError::new("key", "the key does not match the certificate")),
+        Err(_) => errors.push(FieldError::new("key", "no private key in PEM form (-----BEGIN PRIVATE KEY-----) was found")),
+    }
+    let issuer = leaf.issuer().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string).unwrap_or_else(|| leaf.issuer().to_string());
+    if errors.is_empty() {
+        Ok(Upload { issuer, not_after })
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Made {
+        ca: rcgen::Certificate,
+        ca_key: rcgen::KeyPair,
+    }
+
+    fn ca() -> Made {
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, "Test CA");
+        Made { ca: p.self_signed(&ca_key).expect("ca"), ca_key }
+    }
+
+    fn leaf(made: &Made, names: &[&str], days: i64) -> (String, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+        p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+        let cert = p.signed_by(&key, &made.ca, &made.ca_key).expect("leaf");
+        (cert.pem(), key)
+    }
+
+    #[test]
+    fn uploads_are_checked() {
+        let m = ca();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (cert, key) = leaf(&m, &["shop.test"], 10);
+        let chain = format!("{cert}{}", m.ca.pem());
+        let ok = check_upload("shop.test", &chain, &key.serialize_pem(), now).expect("valid");
+        assert_eq!(ok.issuer, "Test CA");
+        assert!((ok.not_after - now - 10 * 86400).abs() < 120);
+        // Another key; another name; the chain backwards; no key.
+        let other = rcgen::KeyPair::generate().expect("key");
+        assert_eq!(check_upload("shop.test", &chain, &other.serialize_pem(), now), Err(vec![FieldError::new("key", "the key does not match the certificate")]));
+        assert_eq!(check_upload("blog.test", &chain, &key.serialize_pem(), now), Err(vec![FieldError::new("certificate", "the certificate is for shop.test, not blog.test")]));
+        let backwards = format!("{}{cert}", m.ca.pem());
+        let e = check_upload("shop.test", &backwards, &key.serialize_pem(), now).expect_err("refused");
+        assert_eq!(e[0], FieldError::new("certificate", "the chain is out of order: certificate 1 was not issued by certificate 2; put the domain's certificate first, then each issuer"));
+        assert_eq!(check_upload("shop.test", &chain, "nope", now).expect_err("refused"), [FieldError::new("key", "no private key in PEM form (-----BEGIN PRIVATE KEY-----) was found")]);
+        assert_eq!(check_upload("shop.test", "", "", now).expect_err("refused")[0].field, "certificate");
+        // Expired.
+        assert_eq!(check_upload("shop.test", &chain, &key.serialize_pem(), now + 11 * 86400), Err(vec![FieldError::new("certificate", "the certificate has expired")]));
+    }
+}

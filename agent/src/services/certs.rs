@@ -1,0 +1,108 @@
+//! The certificate inventory: every domain the proxy serves with HTTPS and
+//! every other TLS endpoint added to watch, judged on what is actually
+//! served. A check every `cert_check` raises an alert when a certificate
+//! enters its alert window (30 days, or the last third of its life) and
+//! again at 7 days: on the event stream and to the configured webhook, once
+//! per certificate and level.
+
+use appos_proto::{CertEntry, CertSource, CertStatus, ProblemCode, WatchRequest};
+
+use crate::error::{AgentError, Result};
+use crate::infra::db;
+use crate::services::tokens::Principal;
+use crate::state::Shared;
+
+/// Checks a `host:port` endpoint; returns the host (the name asked for) and the address to dial.
+fn endpoint(input: &str) -> Result<(String, String)> {
+    let bad = || AgentError::invalid("endpoint", format!("{input:?}: an endpoint is HOST:PORT, such as mail.example.com:993"));
+    let (host, port) = input.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    let host = crate::core::proxy::domain(host).map_err(|e| AgentError::invalid("endpoint", e))?;
+    Ok((host.clone(), format!("{host}:{port}")))
+}
+
+async fn probe(state: &Shared, ep: &str) -> CertStatus {
+    let Ok((host, norm)) = endpoint(ep) else { return CertStatus::Failed { reason: format!("{ep} is not HOST:PORT") } };
+    let addr = match tokio::net::lookup_host(&norm).await.map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) | Err(_) => return CertStatus::Failed { reason: format!("{host} does not resolve") },
+    };
+    match crate::infra::tls_probe::served(addr, &host).await {
+        Ok(s) => crate::core::proxy::cert_status(&host, &s.issuer, &s.names, s.not_before, s.not_after, state.clock.now(), crate::services::domains::ALERT_DAYS),
+        Err(e) => CertStatus::Failed { reason: e },
+    }
+}
+
+/// Every certificate watched, as served now.
+pub async fn inventory(state: &Shared) -> Result<Vec<CertEntry>> {
+    let mut out: Vec<CertEntry> = crate::services::domains::served_status(state)
+        .await?
+        .into_iter()
+        .map(|(subject, status)| CertEntry { subject, source: CertSource::Domain, status })
+        .collect();
+    for ep in db::call(&state.db, db::domains::watched).await? {
+        let status = probe(state, &ep).await;
+        out.push(CertEntry { subject: ep, source: CertSource::Watched, status });
+    }
+    Ok(out)
+}
+
+pub async fn watch(state: &Shared, who: &Principal, req: WatchRequest) -> Result<CertEntry> {
+    let (_, ep) = endpoint(&req.endpoint)?;
+    let (e, actor, now) = (ep.clone(), who.name.clone(), state.clock.now());
+    db::call(&state.db, move |db| db::domains::watch(db, &e, &actor, now)).await?;
+    let status = probe(state, &ep).await;
+    Ok(CertEntry { subject: ep, source: CertSource::Watched, status })
+}
+
+pub async fn unwatch(state: &Shared, who: &Principal, input: &str) -> Result<()> {
+    let (_, ep) = endpoint(input)?;
+    let (e, actor, now) = (ep.clone(), who.name.clone(), state.clock.now());
+    if !db::call(&state.db, move |db| db::domains::unwatch(db, &e, &actor, now)).await? {
+        return Err(AgentError::refused(ProblemCode::DomainNotFound, format!("{ep} is not watched")));
+    }
+    Ok(())
+}
+
+/// The alert level a status calls for, if any: `expiring`, then `7_days`.
+fn level(status: &CertStatus) -> Option<(&'static str, i64, i64, String)> {
+    match status {
+        CertStatus::Expiring { issuer, not_after, days_left } => Some((if *days_left <= 7 { "7_days" } else { "expiring" }, *not_after, *days_left, issuer.clone())),
+        _ => None,
+    }
+}
+
+/// One round of checks: alerts for certificates that entered a new level.
+pub async fn check(state: &Shared) {
+    let entries = match inventory(state).await {
+        Ok(e) => e,
+        Err(error) => {
+            tracing::warn!(%error, "cannot check certificates");
+            return;
+        }
+    };
+    for e in entries {
+        let Some((level, not_after, days_left, issuer)) = level(&e.status) else { continue };
+        let (s, subject, now) = (state.clone(), e.subject.clone(), state.clock.now());
+        let new = db::call(&state.db, move |db| db::domains::alert_once(db, &subject, not_after, level, now)).await.unwrap_or(false);
+        if !new {
+            continue;
+        }
+        let data = serde_json::json!({ "subject": e.subject, "source": e.source, "level": level, "days_left": days_left, "not_after": not_after, "issuer": issuer });
+        tracing::warn!(subject = %e.subject, days_left, "certificate expiring");
+        let (d, now_ms) = (data.clone(), state.clock.now_ms());
+        let _ = db::call(&s.db, {
+            let s = s.clone();
+            move |db| {
+                s.events.publish(db, now_ms, "certificate_expiring", None, d);
+                Ok(())
+            }
+        })
+        .await;
+        if let Some(url) = &state.config.alert_webhook {
+            if let Err(error) = crate::infra::webhook::post(url, &data).await {
+                tracing::warn!(%error, url = %crate::core::redact::urls(url), "the alert webhook failed");
+            }
+        }
+    }
+}
