@@ -1,7 +1,7 @@
 //! `appos domains` and `appos proxy reload`.
 
 use appos_client::Client;
-use appos_proto::calls::{ListCerts, ListDomains, ReloadProxy, RemoveDomain, UnwatchEndpoint, UploadCertificate};
+use appos_proto::calls::{ListCerts, ListDomains, ReloadProxy, RemoveDomain, RenewCertificate, UnwatchEndpoint, UploadCertificate};
 use appos_proto::{CertSource, CertStatus, CertificateUpload, Domain, DomainRequest, WatchRequest};
 use clap::Subcommand;
 
@@ -12,7 +12,12 @@ pub enum DomainsCommand {
     /// Serve DOMAIN from an app's service: TARGET is APP[/SERVICE]:PORT.
     Add {
         domain: String,
-        target: String,
+        /// APP[/SERVICE]:PORT (leave out with --redirect-to).
+        #[arg(required_unless_present = "redirect_to")]
+        target: Option<String>,
+        /// Redirect DOMAIN to this domain instead (www to the apex).
+        #[arg(long, conflicts_with = "target")]
+        redirect_to: Option<String>,
         /// HTTPS with a certificate the proxy orders and renews.
         #[arg(long)]
         ssl: bool,
@@ -22,6 +27,8 @@ pub enum DomainsCommand {
     },
     /// Stop serving DOMAIN.
     Rm { domain: String },
+    /// Order a new certificate for DOMAIN now.
+    Ssl { domain: String },
     /// Serve a certificate of your own for DOMAIN (PEM files: the chain, leaf first, and its key).
     Cert {
         domain: String,
@@ -59,7 +66,11 @@ fn table(domains: &[Domain], out: Output) -> anyhow::Result<()> {
             }
             for d in domains {
                 let scheme = if d.ssl { "https" } else { "http" };
-                println!("{:<32} {:<28} {:<6} {}", d.domain, format!("{}/{}:{}", d.app, d.service, d.port), scheme, certificate(&d.certificate));
+                let to = match &d.redirect_to {
+                    Some(t) => format!("→ {t}"),
+                    None => format!("{}/{}:{}", d.app, d.service, d.port),
+                };
+                println!("{:<32} {:<28} {:<6} {}", d.domain, to, scheme, certificate(&d.certificate));
             }
             Ok(())
         }
@@ -69,14 +80,18 @@ fn table(domains: &[Domain], out: Output) -> anyhow::Result<()> {
 pub async fn run(client: &Client, command: Option<DomainsCommand>, out: Output) -> anyhow::Result<()> {
     match command {
         None => table(&client.call(&ListDomains {}).await?, out),
-        Some(DomainsCommand::Add { domain, target, ssl, force_https }) => {
-            let d = client.call(&DomainRequest { domain, target, ssl, force_https }).await?;
+        Some(DomainsCommand::Add { domain, target, redirect_to, ssl, force_https }) => {
+            let d = client.call(&DomainRequest { domain, target: target.unwrap_or_default(), redirect_to, ssl, force_https }).await?;
             table(std::slice::from_ref(&d), out)
         }
         Some(DomainsCommand::Cert { domain, cert, key }) => {
             let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()));
             let request = CertificateUpload { certificate: read(&cert)?, key: read(&key)? };
             let d = client.call(&UploadCertificate { domain, request }).await?;
+            table(std::slice::from_ref(&d), out)
+        }
+        Some(DomainsCommand::Ssl { domain }) => {
+            let d = client.call(&RenewCertificate { domain }).await?;
             table(std::slice::from_ref(&d), out)
         }
         Some(DomainsCommand::Rm { domain }) => {

@@ -2,7 +2,7 @@ import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-libra
 import { afterEach, describe, expect, it } from "vitest";
 import { App } from "./App";
 import type { App as AppT } from "./api/types.gen";
-import { FakeBackend } from "./test/fakeBackend";
+import { domain, FakeBackend } from "./test/fakeBackend";
 
 const blog: AppT = {
   name: "blog",
@@ -45,6 +45,29 @@ describe("App", () => {
     expect(screen.getByTestId("app-state-blog").textContent).toBe("running");
     expect(row.textContent).toContain("8080→80/tcp");
     expect(screen.getByTestId("server-via").textContent).toBe("via-local");
+  });
+
+  it("badges a server in the sidebar while its certificates need attention, as its Domains tab counts them", async () => {
+    const b = new FakeBackend();
+    b.servers.push({ name: "prod", url: "ssh://root@10.0.0.5:22", local: false, host_key: "SHA256:x", connected: false });
+    b.apps.prod = [];
+    const soon = { state: "expiring" as const, issuer: "R11", not_after: Math.floor(Date.now() / 1000) + 9 * 86400, days_left: 9 };
+    b.on("list_domains", (_args, server) => (server === "prod" ? [domain("blog.example.com", { certificate: soon }), domain("shop.example.com")] : [domain("local.example.com")]));
+    render(<App backend={b} />);
+    const badge = await screen.findByTestId("server-certs-prod");
+    expect(badge.textContent).toBe("1");
+    expect(badge.dataset.tone).toBe("amber");
+    expect(badge.title).toBe("Certificates: 1 expiring");
+    expect(screen.getByTestId("nav-domains-alerts").textContent).toBe("1");
+    const domainCalls = b.callsOf("list_domains").length;
+
+    // Another server open: the badge stays, and nothing more is listed for it.
+    fireEvent.click(screen.getByTestId("server-local"));
+    await waitFor(() => expect(screen.getByTestId("server-title").textContent).toBe("This computer"));
+    await waitFor(() => expect(b.callsOf("list_domains").length).toBe(domainCalls + 1));
+    expect(screen.queryByTestId("server-certs-local")).toBeNull();
+    expect(screen.getByTestId("server-certs-prod").textContent).toBe("1");
+    expect(b.callsOf("list_domains").filter(([server]) => server === "prod")).toHaveLength(domainCalls);
   });
 
   it("shows a clear error with a hint when Docker is down", async () => {

@@ -7,12 +7,15 @@ import { ServerView } from "./components/ServerView";
 import { Sidebar, type ServerStatus } from "./components/Sidebar";
 import { EmptyState } from "./components/ui";
 import { closeTerminals } from "./components/terminal/manager";
+import { sameCertAlerts, type CertAlerts } from "./lib/domains";
 import { newSession, SessionProvider, type Session } from "./lib/session";
 
 export function App({ backend, session: given }: { backend: Backend; session?: Session }) {
   const [servers, setServers] = useState<ServerEntry[]>([]);
   const [selected, setSelected] = useState<string | null>(null);
   const [status, setStatus] = useState<Record<string, ServerStatus>>({});
+  // Certificates needing attention per server, as last listed while it was open.
+  const [certs, setCerts] = useState<Record<string, CertAlerts>>({});
   const [adding, setAdding] = useState(false);
   const [loadError, setLoadError] = useState<UiError | null>(null);
   // Views, drafts and filters of every server, kept while the app runs.
@@ -44,12 +47,16 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
     setStatus((prev) => (selected && prev[selected] !== s ? { ...prev, [selected]: s } : prev));
   }, [selected]);
 
+  const onCerts = useCallback((a: CertAlerts) => {
+    setCerts((prev) => (selected && !sameCertAlerts(prev[selected], a) ? { ...prev, [selected]: a } : prev));
+  }, [selected]);
+
   const current = servers.find((s) => s.name === selected);
 
   return (
     <SessionProvider session={session}>
       <div className="flex h-full">
-        <Sidebar servers={servers} selected={selected} status={status} onSelect={setSelected} onAdd={() => setAdding(true)} />
+        <Sidebar servers={servers} selected={selected} status={status} certs={certs} onSelect={setSelected} onAdd={() => setAdding(true)} />
         {current ? (
           <ServerView
             key={current.name}
@@ -57,8 +64,10 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
             server={current.name}
             local={current.local}
             onStatus={onStatus}
+            onCerts={onCerts}
             onRemove={async () => {
               await backend.removeServer(current.name);
+              setCerts(({ [current.name]: _, ...rest }) => rest);
               await refresh();
               setSelected("local");
             }}

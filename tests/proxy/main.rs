@@ -68,6 +68,24 @@ impl Env {
         }
     }
 
+    /// GET `https://DOMAIN/x` through the proxy: status line and headers (no redirect followed).
+    fn https_head(&self, domain: &str) -> String {
+        let o = Command::new("curl")
+            .args(["-sS", "-i", "--max-time", "5", "--resolve", &format!("{domain}:{}:127.0.0.1", self.https), "--cacert"])
+            .arg(&self.root)
+            .arg(format!("https://{domain}:{}/x", self.https))
+            .output()
+            .expect("curl");
+        text(&o)
+    }
+
+    /// The certificate status of one domain, as `appos domains` shows it.
+    fn cert(&self, domain: &str) -> appos_proto::CertStatus {
+        let o = self.appos(&["domains", "--output", "json"]);
+        let domains: Vec<appos_proto::Domain> = serde_json::from_slice(&o.stdout).expect("json");
+        domains.into_iter().find(|d| d.domain == domain).map(|d| d.certificate).unwrap_or_else(|| panic!("{domain} is not listed"))
+    }
+
     /// GET `http://DOMAIN/`: status line, `Location` and body.
     fn http(&self, domain: &str) -> String {
         let o = Command::new("curl")
@@ -167,6 +185,44 @@ fn a_domain_is_served_over_https_with_a_certificate_from_acme() {
     assert!(plain.starts_with("HTTP/1.1 200") && plain.ends_with("served through the proxy\n"), "{plain}");
     let o = env.appos(&["domains", "add", "blog.test", &target]);
     assert_eq!(text(&o), format!("appos: The domain is taken: blog.test already points at {app}/web:8080; remove it first\n"));
+
+    // www redirects to the apex, with its own certificate.
+    let o = env.appos(&["domains", "add", "www.blog.test", "--redirect-to", "blog.test", "--ssl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let head = env.https_head("www.blog.test");
+        if head.starts_with("HTTP/2 308") || head.starts_with("HTTP/1.1 308") {
+            assert!(head.to_ascii_lowercase().contains("location: https://blog.test/x"), "{head}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "www never redirected: {head}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let o = env.appos(&["domains", "rm", "blog.test"]);
+    assert_eq!(text(&o), "appos: The domain is taken: www.blog.test redirects to blog.test; remove it first\n");
+    let o = env.appos(&["domains", "rm", "www.blog.test"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A new certificate on request.
+    let before = match env.cert("blog.test") {
+        appos_proto::CertStatus::Valid { not_after, .. } => not_after,
+        other => panic!("{other:?}"),
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = env.appos(&["domains", "ssl", "blog.test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let appos_proto::CertStatus::Valid { not_after, .. } = env.cert("blog.test") {
+            if not_after > before {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no new certificate was served: {:?}", env.cert("blog.test"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    env.https_eventually("blog.test", "served through the proxy\n");
 
     // After an agent restart the same domains are served.
     env.agent.crash_and_restart().expect("restart");

@@ -71,6 +71,8 @@ pub struct Route {
     pub force_https: bool,
     /// An uploaded certificate and key (files), instead of an ordered one.
     pub certificate: Option<(PathBuf, PathBuf)>,
+    /// Every request is redirected to this domain (checked by [`domain`]) instead.
+    pub redirect_to: Option<String>,
 }
 
 /// Where Caddy listens and whom it asks for certificates.
@@ -96,6 +98,14 @@ pub struct CaddySettings {
 /// a TCP port).
 pub fn caddy_config(routes: &[Route], s: &CaddySettings) -> Value {
     let proxy = |r: &Route| {
+        if let Some(to) = &r.redirect_to {
+            let scheme = if r.ssl { "https" } else { "http" };
+            return json!({
+                "match": [{ "host": [r.domain] }],
+                "handle": [{ "handler": "static_response", "status_code": 308, "headers": { "Location": [format!("{scheme}://{to}{{http.request.uri}}")] } }],
+                "terminal": true,
+            });
+        }
         json!({
             "match": [{ "host": [r.domain] }],
             "handle": [{ "handler": "reverse_proxy", "upstreams": [{ "dial": r.upstream.to_string() }] }],
@@ -253,7 +263,7 @@ mod tests {
             email: None,
             acme_ca_root: None,
         };
-        let r = |d: &str, ssl, force| Route { domain: d.into(), upstream: "172.17.0.5:80".parse().expect("addr"), ssl, force_https: force, certificate: None };
+        let r = |d: &str, ssl, force| Route { domain: d.into(), upstream: "172.17.0.5:80".parse().expect("addr"), ssl, force_https: force, certificate: None, redirect_to: None };
         let c = caddy_config(&[r("plain.test", false, false), r("secure.test", true, true)], &s);
         assert_eq!(c["admin"]["listen"], "unix//d/run/caddy.sock");
         assert_eq!(c["apps"]["http"]["servers"]["appos_http"]["routes"][0]["handle"][0]["upstreams"][0]["dial"], "172.17.0.5:80");
@@ -270,5 +280,9 @@ mod tests {
         assert_eq!(c["apps"]["tls"]["certificates"]["load_files"][0]["certificate"], "/d/certs/shop.test/cert.pem");
         assert_eq!(c["apps"]["tls"]["automation"]["policies"][0]["subjects"], json!(["secure.test"]));
         assert_eq!(c["apps"]["http"]["servers"]["appos_https"]["automatic_https"]["skip"], json!(["shop.test"]));
+        // www redirected to the apex, keeping the path.
+        let www = Route { redirect_to: Some("secure.test".into()), ..r("www.secure.test", true, false) };
+        let c = caddy_config(&[www], &s);
+        assert_eq!(c["apps"]["http"]["servers"]["appos_https"]["routes"][0]["handle"][0]["headers"]["Location"], json!(["https://secure.test{http.request.uri}"]));
     }
 }

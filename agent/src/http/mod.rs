@@ -68,6 +68,7 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(proxy::remove))
         .routes(routes!(proxy::reload))
         .routes(routes!(proxy::upload))
+        .routes(routes!(proxy::renew))
         .routes(routes!(proxy::certs_list))
         .routes(routes!(proxy::watch))
         .routes(routes!(proxy::unwatch))

@@ -108,3 +108,15 @@ pub async fn unwatch(State(state): State<Shared>, Extension(who): Extension<Prin
     certs::unwatch(&state, &who, &p.endpoint).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Orders a new certificate for a domain now.
+#[utoipa::path(post, operation_id = "renew_certificate", tag = "proxy", path = "/proxy/domains/{domain}/ssl", security(("bearer" = [])), params(DomainPath), responses(
+    (status = 200, body = Domain),
+    (status = 404, body = Problem, description = "No such domain"),
+    (status = 409, body = Problem, description = "No reverse proxy runs here"),
+    (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
+    (status = 503, body = Problem, description = "The reverse proxy does not answer"),
+))]
+pub async fn renew(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>) -> ApiResult<Json<Domain>> {
+    Ok(Json(domains::renew(&state, &who, &p.domain).await?))
+}

@@ -164,6 +164,21 @@ impl Caddy {
     }
 }
 
+impl Caddy {
+    /// Sets aside the stored certificate of `domain` (so that the next load orders a new one).
+    pub fn forget_certificate(&self, domain: &str) -> std::io::Result<()> {
+        let issuers = self.settings.storage.join("certificates");
+        let Ok(entries) = std::fs::read_dir(&issuers) else { return Ok(()) };
+        for issuer in entries.flatten() {
+            let dir = issuer.path().join(domain);
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ProxyBackend for Caddy {
     async fn apply(&self, routes: &[Route]) -> Result<(), ProxyError> {
         let _one = self.loading.lock().await;

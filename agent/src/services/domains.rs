@@ -46,7 +46,14 @@ async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
                     let dir = cert_dir(state, &r.domain);
                     (dir.join("cert.pem"), dir.join("key.pem"))
                 });
-                out.push(Route { domain: r.domain.clone(), upstream: SocketAddr::new(ip, r.port), ssl: r.ssl, force_https: r.force_https, certificate })
+                out.push(Route {
+                    domain: r.domain.clone(),
+                    upstream: SocketAddr::new(ip, r.port),
+                    ssl: r.ssl,
+                    force_https: r.force_https,
+                    certificate,
+                    redirect_to: r.redirect_to.clone(),
+                })
             }
             Ok(None) => tracing::info!(domain = %r.domain, app = %r.app, service = %r.service, "not served: no running container"),
             Err(error) => tracing::warn!(%error, domain = %r.domain, "cannot find the target's address"),
@@ -57,8 +64,13 @@ async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
 
 /// Loads the proxy's configuration from the agent's state.
 pub async fn apply(state: &Shared) -> Result<()> {
+    apply_except(state, None).await
+}
+
+async fn apply_except(state: &Shared, except: Option<&str>) -> Result<()> {
     let Some(p) = &state.proxy else { return Ok(()) };
-    let rows = db::call(&state.db, db::domains::list).await?;
+    let mut rows = db::call(&state.db, db::domains::list).await?;
+    rows.retain(|r| Some(r.domain.as_str()) != except);
     let routes = routes(state, &rows).await;
     Ok(p.apply(&routes).await?)
 }
@@ -78,6 +90,9 @@ pub async fn refresh_app(state: &Shared, app: &str) {
 
 /// Checks a request and finds its target's service.
 async fn check(state: &Shared, req: &DomainRequest) -> Result<Row> {
+    if let Some(to) = &req.redirect_to {
+        return check_redirect(state, req, to).await;
+    }
     let mut errors = Vec::new();
     let domain = proxy::domain(&req.domain).map_err(|e| errors.push(FieldError::new("domain", e))).ok();
     let target = proxy::target(&req.target).map_err(|e| errors.push(FieldError::new("target", e))).ok();
@@ -102,7 +117,61 @@ async fn check(state: &Shared, req: &DomainRequest) -> Result<Row> {
         (None, [one]) => one.to_string(),
         (None, _) => return Err(AgentError::invalid("target", format!("{} has several services ({}): name one, such as {}/{}:{}", app.name, names.join(", "), app.name, names.first().unwrap_or(&"web"), target.port))),
     };
-    Ok(Row { domain, app: app.name, service, port: target.port, ssl: req.ssl, force_https: req.force_https, custom_cert: false })
+    Ok(Row { domain, app: app.name, service, port: target.port, ssl: req.ssl, force_https: req.force_https, custom_cert: false, redirect_to: None })
+}
+
+/// A domain that redirects to another one served here (`www` to the apex).
+async fn check_redirect(state: &Shared, req: &DomainRequest, to: &str) -> Result<Row> {
+    let mut errors = Vec::new();
+    let domain = proxy::domain(&req.domain).map_err(|e| errors.push(FieldError::new("domain", e))).ok();
+    let to = proxy::domain(to).map_err(|e| errors.push(FieldError::new("redirect_to", e))).ok();
+    if !req.target.is_empty() {
+        errors.push(FieldError::new("target", "a redirect has no target of its own; leave it empty"));
+    }
+    if req.force_https && !req.ssl {
+        errors.push(FieldError::new("force_https", "redirecting to HTTPS needs ssl"));
+    }
+    let (Some(domain), Some(to)) = (domain, to) else { return Err(AgentError::Invalid(errors)) };
+    if domain == to {
+        errors.push(FieldError::new("redirect_to", "a domain cannot redirect to itself"));
+    }
+    if !errors.is_empty() {
+        return Err(AgentError::Invalid(errors));
+    }
+    let t = to.clone();
+    let Some(target) = db::call(&state.db, move |db| db::domains::get(db, &t)).await? else {
+        return Err(AgentError::invalid("redirect_to", format!("{to} is not served here; add it first")));
+    };
+    if target.redirect_to.is_some() {
+        return Err(AgentError::invalid("redirect_to", format!("{to} redirects itself; point at the domain it redirects to")));
+    }
+    Ok(Row { domain, app: target.app, service: target.service, port: target.port, ssl: req.ssl, force_https: req.force_https, custom_cert: false, redirect_to: Some(to) })
+}
+
+/// Orders a new certificate now: the proxy's stored one is set aside and
+/// the configuration loaded again, which makes it order.
+pub async fn renew(state: &Shared, who: &Principal, domain: &str) -> Result<Domain> {
+    let name = proxy::domain(domain).map_err(|e| AgentError::invalid("domain", e))?;
+    let n = name.clone();
+    let Some(row) = db::call(&state.db, move |db| db::domains::get(db, &n)).await? else {
+        return Err(AgentError::refused(ProblemCode::DomainNotFound, format!("no domain {name} is served here")));
+    };
+    let Some(p) = &state.proxy else { return Err(proxy_missing()) };
+    if !row.ssl || row.custom_cert {
+        let why = if row.ssl { "it is served with an uploaded certificate; upload a new one" } else { "it is served without HTTPS" };
+        return Err(AgentError::invalid("domain", format!("{name} has no certificate to order: {why}")));
+    }
+    p.forget_certificate(&name).map_err(AgentError::internal)?;
+    let (a, actor, now, d) = (row.app.clone(), who.name.clone(), state.clock.now(), name.clone());
+    db::call(&state.db, move |db| {
+        db::audit::add(db, now, db::audit::Entry { actor: &actor, action: "domain.renew", app: Some(&a), detail: &d, host_access: &[] })
+    })
+    .await?;
+    // Served without it once (the proxy drops it from its cache), then with it (it orders).
+    apply_except(state, Some(&name)).await?;
+    apply(state).await?;
+    let certificate = status(state, &row).await;
+    Ok(view(row, certificate))
 }
 
 /// Serves a new domain. Everything is checked first; a configuration the
@@ -116,7 +185,10 @@ pub async fn add(state: &Shared, who: &Principal, req: DomainRequest) -> Result<
     let inserted = db::call(&state.db, move |db| db::domains::insert(db, &r, &actor, now)).await?;
     if !inserted {
         let d = row.domain.clone();
-        let owner = db::call(&state.db, move |db| db::domains::get(db, &d)).await?.map(|o| format!("{}/{}:{}", o.app, o.service, o.port)).unwrap_or_default();
+        let owner = db::call(&state.db, move |db| db::domains::get(db, &d))
+            .await?
+            .map(|o| o.redirect_to.clone().map(|t| format!("a redirect to {t}")).unwrap_or_else(|| format!("{}/{}:{}", o.app, o.service, o.port)))
+            .unwrap_or_default();
         return Err(AgentError::refused(ProblemCode::DomainTaken, format!("{} already points at {owner}; remove it first", row.domain)));
     }
     if let Err(e) = apply(state).await {
@@ -131,6 +203,10 @@ pub async fn add(state: &Shared, who: &Principal, req: DomainRequest) -> Result<
 /// Stops serving a domain.
 pub async fn remove(state: &Shared, who: &Principal, domain: &str) -> Result<()> {
     let name = proxy::domain(domain).map_err(|e| AgentError::invalid("domain", e))?;
+    let rows = db::call(&state.db, db::domains::list).await?;
+    if let Some(r) = rows.iter().find(|r| r.redirect_to.as_deref() == Some(name.as_str())) {
+        return Err(AgentError::refused(ProblemCode::DomainTaken, format!("{} redirects to {name}; remove it first", r.domain)));
+    }
     let (n, actor, now) = (name.clone(), who.name.clone(), state.clock.now());
     if !db::call(&state.db, move |db| db::domains::delete(db, &n, Some(&actor), now)).await? {
         return Err(AgentError::refused(ProblemCode::DomainNotFound, format!("no domain {name} is served here")));
@@ -159,7 +235,7 @@ pub async fn reload(state: &Shared) -> Result<Vec<Domain>> {
 }
 
 fn view(r: Row, certificate: CertStatus) -> Domain {
-    Domain { domain: r.domain, app: r.app, service: r.service, port: r.port, ssl: r.ssl, force_https: r.force_https, certificate }
+    Domain { domain: r.domain, app: r.app, service: r.service, port: r.port, ssl: r.ssl, force_https: r.force_https, redirect_to: r.redirect_to, certificate }
 }
 
 /// What the proxy serves for the domain, judged.

@@ -287,6 +287,12 @@ pub struct UnwatchEndpoint {
     pub endpoint: String,
 }
 
+/// `POST /v1/proxy/domains/{domain}/ssl`: order a new certificate now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RenewCertificate {
+    pub domain: String,
+}
+
 /// `POST /v1/proxy/reload`: apply the proxy configuration again from the agent's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ReloadProxy {}
@@ -447,6 +453,7 @@ call!(RemoveDomain: Delete -> (), |c| format!("/v1/proxy/domains/{}", encode(&c.
 call!(ReloadProxy: Post -> Vec<Domain>, |_c| "/v1/proxy/reload".into());
 call!(UploadCertificate: Post -> Domain, |c| format!("/v1/proxy/domains/{}/certificate", encode(&c.domain)), body |c| &c.request);
 call!(ListCerts: Get -> Vec<CertEntry>, |_c| "/v1/certs".into());
+call!(RenewCertificate: Post -> Domain, |c| format!("/v1/proxy/domains/{}/ssl", encode(&c.domain)));
 call!(WatchRequest: Post -> CertEntry, |_c| "/v1/certs/watch".into(), body |c| c);
 call!(UnwatchEndpoint: Delete -> (), |c| format!("/v1/certs/watch/{}", encode(&c.endpoint)), answer Empty);
 call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(
@@ -513,6 +520,7 @@ macro_rules! agent_calls {
             RemoveDomain(RemoveDomain),
             ReloadProxy(ReloadProxy),
             UploadCertificate(UploadCertificate),
+            RenewCertificate(RenewCertificate),
             ListCerts(ListCerts),
             WatchEndpoint(WatchRequest),
             UnwatchEndpoint(UnwatchEndpoint),
@@ -587,6 +595,7 @@ pub fn typescript_call_declarations() -> String {
         RemoveDomain::decl(&cfg),
         ReloadProxy::decl(&cfg),
         UploadCertificate::decl(&cfg),
+        RenewCertificate::decl(&cfg),
         ListCerts::decl(&cfg),
         UnwatchEndpoint::decl(&cfg),
         GetDeployment::decl(&cfg),

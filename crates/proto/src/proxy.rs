@@ -10,8 +10,13 @@ pub struct DomainRequest {
     /// A DNS name (Unicode names are stored as punycode).
     pub domain: String,
     /// `APP[/SERVICE]:PORT`: the container port the proxy sends requests to
-    /// (the service may be left out when the app has one).
+    /// (the service may be left out when the app has one). Empty with `redirect_to`.
+    #[serde(default)]
     pub target: String,
+    /// Redirect every request to this domain instead (`www` to the apex):
+    /// a domain already served here.
+    #[serde(default)]
+    pub redirect_to: Option<String>,
     /// Serve HTTPS with a certificate the proxy orders and renews.
     #[serde(default)]
     pub ssl: bool,
@@ -61,6 +66,8 @@ pub struct Domain {
     pub port: u16,
     pub ssl: bool,
     pub force_https: bool,
+    /// Requests are redirected to this domain (then `app`, `service` and `port` are its).
+    pub redirect_to: Option<String>,
     pub certificate: CertStatus,
 }
 

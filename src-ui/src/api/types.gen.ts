@@ -454,9 +454,14 @@ export type DomainRequest = {
 domain: string, 
 /**
  * `APP[/SERVICE]:PORT`: the container port the proxy sends requests to
- * (the service may be left out when the app has one).
+ * (the service may be left out when the app has one). Empty with `redirect_to`.
  */
 target: string, 
+/**
+ * Redirect every request to this domain instead (`www` to the apex):
+ * a domain already served here.
+ */
+redirect_to: string | null, 
 /**
  * Serve HTTPS with a certificate the proxy orders and renews.
  */
@@ -476,7 +481,11 @@ reason: string, } | { "state": "valid", issuer: string,
  */
 not_after: number, days_left: number, } | { "state": "expiring", issuer: string, not_after: number, days_left: number, } | { "state": "failed", reason: string, };
 
-export type Domain = { domain: string, app: string, service: string, port: number, ssl: boolean, force_https: boolean, certificate: CertStatus, };
+export type Domain = { domain: string, app: string, service: string, port: number, ssl: boolean, force_https: boolean, 
+/**
+ * Requests are redirected to this domain (then `app`, `service` and `port` are its).
+ */
+redirect_to: string | null, certificate: CertStatus, };
 
 export type CertificateUpload = { 
 /**

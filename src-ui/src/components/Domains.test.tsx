@@ -185,7 +185,7 @@ describe("Domains tab", () => {
     expect(byId("add-domain-target").textContent).toContain("blog/web:2368");
 
     await act(async () => fireEvent.click(within(dialog).getByTestId("add-domain-submit")));
-    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", ssl: true, force_https: true }]]);
+    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true }]]);
     await waitFor(() => expect(screen.queryByTestId("add-domain-dialog")).toBeNull());
     const row = await screen.findByTestId("domain-row-blog.example.com");
     expect(row.textContent).toContain("blog/web:2368");
@@ -227,7 +227,7 @@ describe("Domains tab", () => {
     expect(redirect.disabled).toBe(true);
     expect(redirect.checked).toBe(false);
     await act(async () => fireEvent.click(byId("add-domain-submit")));
-    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2369", ssl: false, force_https: false }]]);
+    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2369", redirect_to: null, ssl: false, force_https: false }]]);
     await screen.findByTestId("domain-row-blog.example.com");
     expect(byId("domain-cert-blog.example.com").textContent).toBe("pending");
   });
@@ -411,7 +411,7 @@ describe("An app's Domains tab", () => {
     expect(value("add-domain-port")).toBe("2368");
     fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
     await act(async () => fireEvent.click(byId("add-domain-submit")));
-    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", ssl: true, force_https: true }]]);
+    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true }]]);
     expect(await screen.findByTestId("domain-row-blog.example.com")).toBeTruthy();
     expect(byId("tab-domains").textContent).toBe("Domains1");
   });

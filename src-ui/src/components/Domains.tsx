@@ -5,7 +5,7 @@ import { ExternalLink, Globe, Plus, RefreshCw, ServerCog, Trash2 } from "lucide-
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { App, CertStatus, Domain } from "../api/types.gen";
-import { certNeedsAttention, domainTarget, domainUrl, servicePorts, useDomains, useDomainsPolling } from "../lib/domains";
+import { certAlerts, domainTarget, domainUrl, servicePorts, useDomains, useDomainsPolling, type CertAlerts } from "../lib/domains";
 import { fmtTime } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { useServer } from "../lib/server";
@@ -71,26 +71,30 @@ export function CertBadge({ cert, testId }: { cert: CertStatus; testId?: string 
 }
 
 /** The tab bar's label: "Domains", with the count of certificates expiring or failed. */
-export function DomainsTabLabel({ list }: { list: Domain[] | null }) {
-  const bad = list?.filter((d) => certNeedsAttention(d.certificate)) ?? [];
-  const failed = bad.filter((d) => d.certificate.state === "failed").length;
-  const expiring = bad.length - failed;
-  const words = [failed && `${failed} failed`, expiring && `${expiring} expiring`].filter(Boolean).join(", ");
+export function DomainsTabLabel({ alerts }: { alerts: CertAlerts }) {
   return (
     <>
       Domains
-      {bad.length > 0 && (
-        <span
-          data-testid="nav-domains-alerts"
-          data-tone={failed ? "red" : "amber"}
-          title={`Certificates: ${words}`}
-          aria-label={`${bad.length} ${bad.length === 1 ? "certificate needs" : "certificates need"} attention`}
-          className={cx("rounded-full px-1.5 text-[11px] font-semibold text-white tabular-nums", failed ? "bg-red-600" : "bg-amber-500")}
-        >
-          {bad.length}
-        </span>
-      )}
+      <CertAlertsBadge alerts={alerts} testId="nav-domains-alerts" />
     </>
+  );
+}
+
+/** The count of certificates expiring or failed (nothing when none): the tab bar's and the sidebar's. */
+export function CertAlertsBadge({ alerts, testId }: { alerts: CertAlerts; testId?: string }) {
+  if (alerts.total === 0) return null;
+  const { failed, expiring, total } = alerts;
+  const words = [failed && `${failed} failed`, expiring && `${expiring} expiring`].filter(Boolean).join(", ");
+  return (
+    <span
+      data-testid={testId}
+      data-tone={failed ? "red" : "amber"}
+      title={`Certificates: ${words}`}
+      aria-label={`${total} ${total === 1 ? "certificate needs" : "certificates need"} attention`}
+      className={cx("rounded-full px-1.5 text-[11px] font-semibold text-white tabular-nums", failed ? "bg-red-600" : "bg-amber-500")}
+    >
+      {total}
+    </span>
   );
 }
 
@@ -136,7 +140,7 @@ function DomainsPanel({ app, apps }: { app?: App; apps: App[] | null }) {
       </div>
     );
 
-  const attention = rows?.filter((d) => certNeedsAttention(d.certificate)).length ?? 0;
+  const attention = certAlerts(rows).total;
   return (
     <div data-testid="domains" data-app={app?.name}>
       <div className="mb-1 flex flex-wrap items-center gap-3">
@@ -449,7 +453,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
     try {
       const d = await backend.call(server, {
         call: "add_domain",
-        args: { domain: domain.trim(), target: domainTarget(appName, service, Number(port)), ssl, force_https: ssl && forceHttps },
+        args: { domain: domain.trim(), target: domainTarget(appName, service, Number(port)), redirect_to: null, ssl, force_https: ssl && forceHttps },
       });
       store.put(d);
       store.proxyAnswered();

@@ -1,16 +1,16 @@
 // The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Domains, Settings)
 // and the view picked there. Owns the server's live event stream: the apps
 // list, app pages and deployment views follow it, and deployments that end
-// are notified from it.
+// and certificates about to expire are notified from it.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { AlertTriangle, ArrowLeft, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
 import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
 import type { App, Event } from "../api/types.gen";
-import { DomainsContext, useDomainsStore } from "../lib/domains";
+import { certAlerts, certificateAlert, certificateNotice, DomainsContext, useDomainsStore, type CertAlerts } from "../lib/domains";
 import { errorHint, errorTitle } from "../lib/errors";
-import { useDebounced, useStream } from "../lib/hooks";
+import { useDebounced, useLatest, useStream } from "../lib/hooks";
 import {
   deploymentNotice,
   sectionOf,
@@ -40,7 +40,7 @@ export const EVENT_REFRESH_MS = 300;
 export const FALLBACK_REFRESH_MS = 30_000;
 /** Reconnect delays of the event stream: doubling from the first to the last. */
 export const RECONNECT_MS = [1000, 30_000] as const;
-/** Terminal deployment events older than this before the session began are history, not news. */
+/** Deployment and certificate events older than this before the session began are history, not news. */
 const NOTIFY_GRACE_MS = 60_000;
 
 export type LiveState = { state: "off" | "connecting" | "live" } | { state: "retrying"; error: UiError | null; delayMs: number };
@@ -52,7 +52,15 @@ interface NavState {
   last: Partial<Record<Section, Route>>;
 }
 
-export function ServerView(props: { backend: Backend; server: string; local: boolean; onStatus: (s: ServerStatus) => void; onRemove: () => void }) {
+export function ServerView(props: {
+  backend: Backend;
+  server: string;
+  local: boolean;
+  onStatus: (s: ServerStatus) => void;
+  /** The server's certificates needing attention, each time the domains list changes (for the sidebar). */
+  onCerts?: (a: CertAlerts) => void;
+  onRemove: () => void;
+}) {
   const session = useSession();
   return (
     <SessionProvider session={session}>
@@ -66,12 +74,14 @@ function ServerViewInner({
   server,
   local,
   onStatus,
+  onCerts,
   onRemove,
 }: {
   backend: Backend;
   server: string;
   local: boolean;
   onStatus: (s: ServerStatus) => void;
+  onCerts?: (a: CertAlerts) => void;
   onRemove: () => void;
 }) {
   const session = useSession();
@@ -151,6 +161,33 @@ function ServerViewInner({
     [backend, server, session],
   );
 
+  // The proxy's domains: the Domains tab, app pages, the tab bar's and the sidebar's certificate badges.
+  const domains = useDomainsStore(backend, server, conn);
+  const certs = useMemo(() => certAlerts(domains.list), [domains.list]);
+  const reportCerts = useLatest(onCerts);
+  // Not before the first answer: the sidebar keeps what it knew from the last visit meanwhile.
+  const certsKnown = domains.list !== null || domains.noProxy !== null;
+  useEffect(() => {
+    if (certsKnown) reportCerts.current?.(certs);
+  }, [certs, certsKnown, reportCerts]);
+  const refreshDomains = useLatest(domains.refresh);
+
+  // Certificate alerts: the agent raises each once per certificate and level; notified once per session too.
+  const certificateExpiring = useCallback(
+    (data: unknown) => {
+      const a = certificateAlert(data);
+      if (!a) return;
+      const key = `${server}/certificate/${a.subject}/${a.level}/${a.not_after}`;
+      if (session.notified.has(key)) return;
+      session.notified.add(key);
+      const n = certificateNotice(server, a);
+      void backend.notify(n.title, n.body).catch(() => undefined);
+      // The badges follow at once rather than at the next background listing.
+      if (a.source === "domain") void refreshDomains.current(2000);
+    },
+    [backend, server, session, refreshDomains],
+  );
+
   // The event stream: resumes after the last event seen when it breaks.
   const subscribers = useRef(new Set<(e: Event) => void>());
   const subscribe = useCallback((fn: (e: Event) => void) => {
@@ -194,6 +231,7 @@ function ServerViewInner({
               error: typeof d.error === "string" ? d.error : null,
             });
         }
+        if (e.kind === "certificate_expiring" && e.at_ms >= session.startedMs - NOTIFY_GRACE_MS) certificateExpiring(e.data);
         for (const fn of subscribers.current) fn(e);
       } else if (item.type === "end") {
         // A stream that ran for a while starts over with short delays.
@@ -211,7 +249,7 @@ function ServerViewInner({
         }, wait);
       }
     },
-    [deploymentEnded, refreshSoon, session],
+    [deploymentEnded, certificateExpiring, refreshSoon, session],
   );
   const onOpen = useCallback(() => {
     openedAt.current = Date.now();
@@ -243,8 +281,6 @@ function ServerViewInner({
   }, [navState, setNavState]);
 
   const ctx: ServerCtx = useMemo(() => ({ backend, server, nav, subscribe, deploymentEnded }), [backend, server, nav, subscribe, deploymentEnded]);
-  // The proxy's domains: the Domains tab, app pages and the tab bar's certificate badge.
-  const domains = useDomainsStore(backend, server, conn);
 
   const route = navState.route;
   const section = sectionOf(route);
@@ -307,7 +343,7 @@ function ServerViewInner({
               { key: "apps", label: "Apps", icon: <Boxes className="size-4" />, testId: "nav-apps", count: apps?.length ?? null },
               { key: "catalog", label: "Catalog", icon: <LayoutGrid className="size-4" />, testId: "nav-catalog" },
               { key: "deployments", label: "Deployments", icon: <Rocket className="size-4" />, testId: "nav-deployments" },
-              { key: "domains", label: <DomainsTabLabel list={domains.list} />, icon: <Globe className="size-4" />, testId: "nav-domains" },
+              { key: "domains", label: <DomainsTabLabel alerts={certs} />, icon: <Globe className="size-4" />, testId: "nav-domains" },
               { key: "settings", label: "Settings", icon: <Settings className="size-4" />, testId: "nav-settings" },
             ]}
           />

@@ -1,7 +1,9 @@
 import { Laptop, Moon, Plus, Server, Sun } from "lucide-react";
 import { useState } from "react";
 import type { ServerEntry } from "../api/desktop.gen";
+import type { CertAlerts } from "../lib/domains";
 import { currentTheme, setTheme, type Theme } from "../lib/theme";
+import { CertAlertsBadge } from "./Domains";
 import { Button, cx } from "./ui";
 
 export type ServerStatus = "idle" | "connecting" | "connected" | "error";
@@ -17,12 +19,15 @@ export function Sidebar({
   servers,
   selected,
   status,
+  certs = {},
   onSelect,
   onAdd,
 }: {
   servers: ServerEntry[];
   selected: string | null;
   status: Record<string, ServerStatus>;
+  /** Certificates needing attention per server, as its Domains tab counts them. */
+  certs?: Record<string, CertAlerts>;
   onSelect: (name: string) => void;
   onAdd: () => void;
 }) {
@@ -61,6 +66,7 @@ export function Sidebar({
                     <span className="block truncate">{s.local ? "This computer" : s.name}</span>
                     {!s.local && <span className="block truncate text-xs font-normal text-zinc-500">{s.url.replace(/^ssh:\/\//, "")}</span>}
                   </span>
+                  {certs[s.name] && <CertAlertsBadge alerts={certs[s.name]} testId={`server-certs-${s.name}`} />}
                   <span className={cx("size-2 shrink-0 rounded-full", dot[st])} title={st} data-testid={`server-status-${s.name}`} data-status={st} />
                 </button>
               </li>

@@ -311,9 +311,9 @@ export function demoBackend(): Backend {
     audit.push({ id: audit.length + 1, at: Math.floor(now() / 1000), actor: "appos-desktop@laptop", action, app, detail, host_access });
 
   const domains: Domain[] = [
-    { domain: "blog.example.com", app: "blog", service: "web", port: 2368, ssl: true, force_https: true, certificate: { state: "valid", issuer: "R11", not_after: Math.floor(now() / 1000) + 61 * 86400, days_left: 61 } },
-    { domain: "status.example.com", app: "monitoring", service: "kuma", port: 3001, ssl: true, force_https: true, certificate: { state: "expiring", issuer: "R10", not_after: Math.floor(now() / 1000) + 9 * 86400 + 3600, days_left: 9 } },
-    { domain: "wiki.example.org", app: "legacy-wiki", service: "wiki", port: 3000, ssl: false, force_https: false, certificate: { state: "none" } },
+    { domain: "blog.example.com", app: "blog", service: "web", port: 2368, ssl: true, force_https: true, redirect_to: null, certificate: { state: "valid", issuer: "R11", not_after: Math.floor(now() / 1000) + 61 * 86400, days_left: 61 } },
+    { domain: "status.example.com", app: "monitoring", service: "kuma", port: 3001, ssl: true, force_https: true, redirect_to: null, certificate: { state: "expiring", issuer: "R10", not_after: Math.floor(now() / 1000) + 9 * 86400 + 3600, days_left: 9 } },
+    { domain: "wiki.example.org", app: "legacy-wiki", service: "wiki", port: 3000, ssl: false, force_https: false, redirect_to: null, certificate: { state: "none" } },
   ];
   /** When each added domain's certificate is "issued": a pending one turns valid on a later listing. */
   const issuedAt = new Map<string, number>();
@@ -450,7 +450,7 @@ export function demoBackend(): Backend {
         const taken = domains.find((d) => d.domain === name);
         if (taken) throw err("conflict", `The domain is taken: ${name} already points at ${taken.app}/${taken.service}:${taken.port}; remove it first`);
         const service = m[2] ?? a.services[0].name;
-        const d: Domain = { domain: name, app: a.name, service, port: Number(m[3]), ssl: req.args.ssl, force_https: req.args.force_https, certificate: req.args.ssl ? { state: "pending", reason: "the certificate is being ordered" } : { state: "none" } };
+        const d: Domain = { domain: name, app: a.name, service, port: Number(m[3]), ssl: req.args.ssl, force_https: req.args.force_https, redirect_to: null, certificate: req.args.ssl ? { state: "pending", reason: "the certificate is being ordered" } : { state: "none" } };
         if (req.args.ssl) issuedAt.set(name, now() + 15_000);
         domains.push(d);
         return structuredClone(d) satisfies Answers["add_domain"];
@@ -467,6 +467,7 @@ export function demoBackend(): Backend {
           .filter((d) => d.ssl)
           .map((d) => ({ subject: d.domain, source: "domain" as const, status: d.certificate })) satisfies Answers["list_certs"];
       case "upload_certificate":
+      case "renew_certificate":
       case "watch_endpoint":
       case "unwatch_endpoint":
         throw err("other", `the demo does not answer ${req.call} yet`);

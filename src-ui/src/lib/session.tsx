@@ -5,7 +5,7 @@ import { createContext, useCallback, useContext, useRef, useState, type ReactNod
 
 export interface Session {
   store: Map<string, unknown>;
-  /** `server/deployment-id` of every deployment already notified. */
+  /** What was already notified: `server/deployment-id` per deployment, `server/certificate/subject/level/not_after` per certificate alert. */
   notified: Set<string>;
   /** When this session began (ms since the epoch). */
   startedMs: number;

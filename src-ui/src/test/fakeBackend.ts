@@ -297,6 +297,7 @@ export function domain(name: string, over: Partial<Domain> = {}): Domain {
     port: 2368,
     ssl: true,
     force_https: true,
+    redirect_to: null,
     certificate: { state: "valid", issuer: "R11", not_after: Math.floor(Date.now() / 1000) + 61 * 86400, days_left: 61 },
     ...over,
   };

@@ -16,13 +16,15 @@ pub struct Row {
     pub force_https: bool,
     /// Served with an uploaded certificate (files in the data dir), not an ordered one.
     pub custom_cert: bool,
+    /// Redirected to this domain.
+    pub redirect_to: Option<String>,
 }
 
 fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok(Row { domain: r.get(0)?, app: r.get(1)?, service: r.get(2)?, port: r.get(3)?, ssl: r.get(4)?, force_https: r.get(5)?, custom_cert: r.get(6)? })
+    Ok(Row { domain: r.get(0)?, app: r.get(1)?, service: r.get(2)?, port: r.get(3)?, ssl: r.get(4)?, force_https: r.get(5)?, custom_cert: r.get(6)?, redirect_to: r.get(7)? })
 }
 
-const SELECT: &str = "SELECT domain, app, service, port, ssl, force_https, custom_cert FROM domains";
+const SELECT: &str = "SELECT domain, app, service, port, ssl, force_https, custom_cert, redirect_to FROM domains";
 
 pub fn list(db: &Db) -> rusqlite::Result<Vec<Row>> {
     let c = db.conn();
@@ -40,11 +42,15 @@ pub fn insert(db: &Db, r: &Row, actor: &str, now: i64) -> rusqlite::Result<bool>
     let mut c = db.conn();
     let tx = c.transaction()?;
     let n = tx.execute(
-        "INSERT OR IGNORE INTO domains (domain, app, service, port, ssl, force_https, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![r.domain, r.app, r.service, r.port, r.ssl, r.force_https, now],
+        "INSERT OR IGNORE INTO domains (domain, app, service, port, ssl, force_https, created_at, redirect_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![r.domain, r.app, r.service, r.port, r.ssl, r.force_https, now, r.redirect_to],
     )?;
     if n == 1 {
-        let detail = format!("{} → {}/{}:{}{}{}", r.domain, r.app, r.service, r.port, if r.ssl { ", HTTPS" } else { "" }, if r.force_https { ", HTTP redirected" } else { "" });
+        let to = match &r.redirect_to {
+            Some(d) => format!("redirect to {d}"),
+            None => format!("{}/{}:{}", r.app, r.service, r.port),
+        };
+        let detail = format!("{} → {to}{}{}", r.domain, if r.ssl { ", HTTPS" } else { "" }, if r.force_https { ", HTTP redirected" } else { "" });
         audit::record(&tx, now, audit::Entry { actor, action: "domain.add", app: Some(&r.app), detail: &detail, host_access: &[] })?;
     }
     tx.commit()?;

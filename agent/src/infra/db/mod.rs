@@ -143,6 +143,8 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (subject, not_after, level)
      );",
+    // 12: a domain may redirect to another.
+    "ALTER TABLE domains ADD COLUMN redirect_to TEXT;",
 ];
 
 /// A database call that failed.
