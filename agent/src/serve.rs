@@ -72,7 +72,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     let proxy = match &config.proxy {
         Some(p) => {
             let caddy = Arc::new(crate::infra::proxy::Caddy::new(p, &config.data_dir));
-            caddy.start(stopping.clone()).await.context("starting the reverse proxy")?;
+            caddy.start(stopping.clone()).await;
             Some(caddy)
         }
         None => None,

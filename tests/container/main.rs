@@ -91,3 +91,75 @@ fn a_container_without_the_same_path_mount_refuses_to_start() {
     assert_ne!(c.wait_exit(Duration::from_secs(30)).expect("exits"), 0);
     assert!(c.logs().contains("is not mounted from the host"), "{}", c.logs());
 }
+
+/// In the all-in-one setup the agent's container runs on the host's
+/// network (as container/compose.yml does) with Caddy inside it: a domain
+/// added through the agent is served on the proxy's port from an app's
+/// container on its own compose network.
+#[test]
+fn the_containerised_agent_serves_domains_through_its_proxy() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let data = tempfile::Builder::new().prefix("appos-cproxy").tempdir().expect("data");
+    let d = data.path().display().to_string();
+    let (http, https) = (support::free_port(), support::free_port());
+    let env = [format!("APPOS_DATA={d}"), format!("APPOS_PROXY_HTTP=127.0.0.1:{http}"), format!("APPOS_PROXY_HTTPS=127.0.0.1:{https}")];
+    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &env, &["--network", "host"]).expect("container");
+    let sock = data.path().join("run/agent.sock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let token = std::process::Command::new(support::docker_cli())
+        .args(["exec", &c.name, "appos-agent", "token", "issue", "--name", "ops"])
+        .output()
+        .expect("token");
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let home = tempfile::tempdir().expect("home");
+    let o = appos(home.path(), &["server", "add", "box", &format!("unix://{}", sock.display()), "--token", &token]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let name = support::unique("web");
+    let project = home.path().join("site");
+    std::fs::create_dir_all(project.join("www")).expect("mkdir");
+    std::fs::write(project.join("www/index.html"), "from a container network\n").expect("write");
+    std::fs::write(
+        project.join("compose.yml"),
+        format!(
+            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    volumes: [\"./www:/www:ro\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+            support::BUSYBOX_IMAGE,
+            support::TEST_LABEL
+        ),
+    )
+    .expect("write");
+    let down = || {
+        let cmd = support::compose_cmd();
+        let dir = data.path().join("apps").join(&name);
+        let _ = std::process::Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", &name, "-f"]).arg(dir.join("compose.yml")).args(["down", "-t", "1"]).current_dir(&dir).output();
+    };
+    let o = appos(home.path(), &["deploy", "-f", &project.display().to_string(), "--name", &name]);
+    if !o.status.success() {
+        down();
+        panic!("{}\n{}", String::from_utf8_lossy(&o.stderr), c.logs());
+    }
+    let o = appos(home.path(), &["domains", "add", "site.test", &format!("{name}:8080")]);
+    let served = o.status.success().then(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "5", "--resolve", &format!("site.test:{http}:127.0.0.1"), &format!("http://site.test:{http}/")])
+                .output()
+                .expect("curl");
+            if r.status.success() || std::time::Instant::now() > deadline {
+                break String::from_utf8_lossy(&r.stdout).into_owned() + &String::from_utf8_lossy(&r.stderr);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    down();
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stderr), c.logs());
+    assert_eq!(served.as_deref(), Some("from a container network\n"), "{}", c.logs());
+}

@@ -95,52 +95,76 @@ impl Caddy {
         }
     }
 
-    /// Starts Caddy and waits until its admin API answers, then keeps it
-    /// running until `stop`, restarting it (with the last configuration) when it exits.
-    pub async fn start(self: &std::sync::Arc<Self>, stop: CancellationToken) -> anyhow::Result<()> {
+    /// Starts Caddy and waits (a few tries) until its admin API answers,
+    /// then keeps it running until `stop`, restarting it (with the last
+    /// configuration) when it exits. A proxy that cannot start (its ports
+    /// taken, say) never stops the agent: it is tried again every 10 s, and
+    /// meanwhile domain changes answer that the proxy does not answer.
+    pub async fn start(self: &std::sync::Arc<Self>, stop: CancellationToken) {
         // A proxy of an agent that just died may still hold the ports a moment.
-        let mut tries = 0;
-        let mut child = loop {
-            let mut child = self.spawn()?;
-            match self.ready(&mut child).await {
-                Ok(()) => break child,
-                Err(e) if tries < 5 => {
-                    tracing::warn!(error = %e, "caddy did not start; trying again");
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) => return Err(e),
+        let mut child = None;
+        for _ in 0..5 {
+            match self.spawn() {
+                Ok(mut c) => match self.ready(&mut c).await {
+                    Ok(()) => {
+                        child = Some(c);
+                        break;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "caddy did not start; trying again"),
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot start caddy"),
             }
-        };
-        tracing::info!(http = %self.settings.http, https = %self.settings.https, "caddy running");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        match &child {
+            Some(_) => tracing::info!(http = %self.settings.http, https = %self.settings.https, "caddy running"),
+            None => tracing::error!(http = %self.settings.http, https = %self.settings.https, "caddy cannot start; trying again every 10 s"),
+        }
         let me = self.clone();
         tokio::spawn(async move {
             loop {
+                let exited = async {
+                    match child.as_mut() {
+                        Some(c) => c.wait().await.ok(),
+                        None => {
+                            tokio::time::sleep(Duration::from_secs(9)).await;
+                            None
+                        }
+                    }
+                };
                 tokio::select! {
                     _ = stop.cancelled() => {
-                        let _ = child.kill().await;
+                        if let Some(c) = child.as_mut() {
+                            let _ = c.kill().await;
+                        }
                         return;
                     }
-                    status = child.wait() => {
-                        tracing::error!(?status, "caddy exited; restarting it");
+                    status = exited => {
+                        if child.is_some() {
+                            tracing::error!(?status, "caddy exited; restarting it");
+                        }
                         tokio::time::sleep(Duration::from_secs(1)).await;
-                        match me.spawn() {
-                            Ok(mut c) => {
-                                if let Err(error) = me.ready(&mut c).await {
-                                    tracing::error!(%error, "caddy did not come back");
+                        child = match me.spawn() {
+                            Ok(mut c) => match me.ready(&mut c).await {
+                                Ok(()) => {
+                                    tracing::info!("caddy running again");
+                                    Some(c)
                                 }
-                                child = c;
-                            }
+                                Err(error) => {
+                                    tracing::error!(%error, "caddy did not come back");
+                                    let _ = c.kill().await;
+                                    None
+                                }
+                            },
                             Err(error) => {
                                 tracing::error!(%error, "cannot restart caddy");
-                                tokio::time::sleep(Duration::from_secs(5)).await;
+                                None
                             }
-                        }
+                        };
                     }
                 }
             }
         });
-        Ok(())
     }
 
     /// One request to the admin API; the status and body.

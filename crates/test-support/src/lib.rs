@@ -678,10 +678,16 @@ pub struct AgentContainer {
 impl AgentContainer {
     /// `docker run -d` with the Docker socket and `mounts` (`-v` values).
     pub fn run(mounts: &[String], env: &[String]) -> anyhow::Result<AgentContainer> {
+        Self::run_with(mounts, env, &[])
+    }
+
+    /// [`AgentContainer::run`] with more `docker run` options (`--network host`).
+    pub fn run_with(mounts: &[String], env: &[String], options: &[&str]) -> anyhow::Result<AgentContainer> {
         let image = agent_image()?;
         let name = unique("appos-agent-");
         let mut cmd = Command::new(docker_cli());
         cmd.args(["run", "-d", "--name", &name, "--label", &format!("{TEST_LABEL}=1")])
+            .args(options)
             .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"]);
         for m in mounts {
             cmd.args(["-v", m]);
