@@ -13,6 +13,10 @@
 //! - terminals: keystroke-to-echo through client → SSH → agent → PTY, against
 //!   OpenSSH's `ssh -tt` to the same sshd (added p50 ≤ 5 ms, p95 ≤ 16 ms), and
 //!   PTY output throughput through the tunnel (≥ 50 MB/s)
+//! - proxy (Caddy, run by the agent): a domain added until served (p95 ≤ 1 s),
+//!   applying with 100 domains against 10 (≤ 2×), the latency the proxy adds
+//!   against requesting the app's container directly (p50, p99), requests
+//!   failed while 50 domains come and go (target 0), and Caddy's own memory
 
 use std::process::Command;
 use std::sync::Arc;
@@ -113,6 +117,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     if only.as_deref() == Some("queues") {
         return queues().await;
     }
+    if only.as_deref() == Some("proxy") {
+        return proxy().await;
+    }
     if only.as_deref() == Some("terminals") {
         let kh = tempfile::tempdir()?;
         let session = Arc::new(SshSession::connect(&SshTarget::parse(&sshd.url())?, &bench_ssh_options(&sshd, kh.path())).await?);
@@ -205,6 +212,11 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     deploy_vs_compose(&agent, &token).await?;
     event_latency(&api, &raw_docker_client()?).await?;
     queues().await?;
+    if support::which("caddy").is_ok() {
+        proxy().await?;
+    } else {
+        println!("(proxy figures skipped: caddy is not installed)");
+    }
     support::cleanup_docker()?;
     Ok(())
 }
@@ -554,5 +566,148 @@ pub async fn event_latency(api: &Client, docker: &bollard::Docker) -> anyhow::Re
         format!("{:.2}", ms(a95) / ms(b95).max(0.001)),
         "≤ 100 ms; baseline: Docker's own stream",
     );
+    Ok(())
+}
+
+/// One `GET /` over a new connection; true on a 200.
+fn get(addr: std::net::SocketAddr, host: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200")
+}
+
+/// The median time of five proxy reloads.
+async fn reload_median(c: &Client) -> anyhow::Result<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        c.call(&appos_proto::calls::ReloadProxy {}).await?;
+        times.push(t.elapsed());
+    }
+    Ok(percentile(&mut times, 0.5))
+}
+
+/// The pid of the agent's `caddy` child.
+fn caddy_pid(agent_pid: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).find(|pid| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let comm_end = stat.rfind(')').unwrap_or(0);
+        let ppid = stat.get(comm_end + 2..).and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        stat.contains("(caddy)") && ppid == Some(agent_pid)
+    })
+}
+
+async fn proxy() -> anyhow::Result<()> {
+    support::which("caddy")?;
+    let (http, https) = (support::free_port(), support::free_port());
+    let (h, s) = (format!("127.0.0.1:{http}"), format!("127.0.0.1:{https}"));
+    let agent = support::Agent::start_env(&[], &[("APPOS_PROXY_HTTP", &h), ("APPOS_PROXY_HTTPS", &s)])?;
+    let c = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("bench", "admin")?));
+    let app = appos_proto::AppName::parse("benchsite")?;
+    let yaml = format!(
+        "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"mkdir -p /www && echo ok > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+        support::BUSYBOX_IMAGE,
+        support::TEST_LABEL
+    );
+    let accepted = c.call(&appos_proto::DeployRequest { name: app.clone(), compose: yaml, env: Default::default(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() }).await?;
+    while !c.call(&GetDeployment { id: accepted.deployment_id.clone() }).await?.state.is_terminal() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let target = "benchsite:8080".to_string();
+    let add = |d: String| appos_proto::DomainRequest { domain: d, target: target.clone(), redirect_to: None, ssl: false, force_https: false };
+    let via_proxy: std::net::SocketAddr = h.parse()?;
+    let ip = String::from_utf8_lossy(
+        &Command::new(support::docker_cli()).args(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "benchsite-web-1", "benchsite_web_1"]).output()?.stdout,
+    )
+    .lines()
+    .find(|l| !l.trim().is_empty())
+    .context("the app's address")?
+    .trim()
+    .to_string();
+    let direct: std::net::SocketAddr = format!("{ip}:8080").parse()?;
+
+    // A domain added until served, 20 times.
+    let mut served = Vec::new();
+    for i in 0..20 {
+        let d = format!("b{i}.bench.test");
+        let t = Instant::now();
+        c.call(&add(d.clone())).await?;
+        while !get(via_proxy, &d) {
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(10), "{d} was never served");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        served.push(t.elapsed());
+    }
+    let p95 = percentile(&mut served, 0.95);
+    row("domain add → served, p95 ms", format!("{:.0}", ms(p95)), "-".into(), "-".into(), "≤ 1000 ms");
+
+    // Applying with 100 domains against 10.
+    for i in 0..20 {
+        if i >= 10 {
+            c.call(&appos_proto::calls::RemoveDomain { domain: format!("b{i}.bench.test") }).await?;
+        }
+    }
+    let ten = reload_median(&c).await?;
+    for i in 10..100 {
+        c.call(&add(format!("b{i}.bench.test"))).await?;
+    }
+    let hundred = reload_median(&c).await?;
+    row("apply, 100 domains, median ms; baseline: 10", format!("{:.0}", ms(hundred)), format!("{:.0}", ms(ten)), format!("{:.2}", ms(hundred) / ms(ten)), "≤ 2× with 10 domains");
+
+    // Latency the proxy adds.
+    let (mut through, mut straight) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        let t = Instant::now();
+        anyhow::ensure!(get(via_proxy, "b0.bench.test"), "a request through the proxy failed");
+        through.push(t.elapsed());
+        let t = Instant::now();
+        anyhow::ensure!(get(direct, "x"), "a request to the container failed");
+        straight.push(t.elapsed());
+    }
+    let (t50, s50) = (percentile(&mut through, 0.5), percentile(&mut straight, 0.5));
+    let (t99, s99) = (percentile(&mut through, 0.99), percentile(&mut straight, 0.99));
+    row("request via proxy, p50 ms; baseline: direct", format!("{:.2}", ms(t50)), format!("{:.2}", ms(s50)), format!("+{:.2}", ms(t50) - ms(s50)), "added, reported");
+    row("request via proxy, p99 ms; baseline: direct", format!("{:.2}", ms(t99)), format!("{:.2}", ms(s99)), format!("+{:.2}", ms(t99) - ms(s99)), "added, reported");
+
+    // Requests failed while 50 domains come and go.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if get(via_proxy, "b0.bench.test") {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            (ok, failed)
+        })
+    };
+    for i in 0..50 {
+        c.call(&add(format!("churn{i}.bench.test"))).await?;
+    }
+    for i in 0..50 {
+        c.call(&appos_proto::calls::RemoveDomain { domain: format!("churn{i}.bench.test") }).await?;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = prober.join().map_err(|_| anyhow::anyhow!("prober panicked"))?;
+    row("requests failed while 50 domains churn", format!("{failed}"), format!("of {}", ok + failed), "-".into(), "0");
+
+    let pid = agent_pid(&agent)?;
+    let caddy = caddy_pid(pid).map(rss_kib).transpose()?.unwrap_or(0) as f64 / 1024.0;
+    let own = rss_kib(pid)? as f64 / 1024.0;
+    row("proxy RSS (MB), 100 domains; agent beside it", format!("{caddy:.1}"), format!("{own:.1}"), "-".into(), "reported");
+    let del = c.call(&DeleteApp { app, volumes: true }).await?;
+    while !c.call(&GetDeployment { id: del.id.clone() }).await?.state.is_terminal() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }

@@ -189,18 +189,22 @@ pub async fn check_same_path(docker: &Docker, data_dir: &std::path::Path) -> Res
     }
 }
 
-/// The address of a running container of `app`'s `service` on its first
-/// network: where a proxy outside Docker's networks reaches it.
-pub async fn service_address(docker: &Docker, app: &str, service: &str) -> Result<Option<std::net::IpAddr>, bollard::errors::Error> {
+/// The address of a running container of each (project, service), on its
+/// first network: where a proxy outside Docker's networks reaches it. One
+/// request to Docker, however many services.
+pub async fn service_addresses(docker: &Docker) -> Result<HashMap<(String, String), std::net::IpAddr>, bollard::errors::Error> {
     let mut filters = HashMap::new();
-    filters.insert("label".to_string(), vec![format!("{LABEL_PROJECT}={app}"), format!("{LABEL_SERVICE}={service}")]);
+    filters.insert("label".to_string(), vec![LABEL_PROJECT.to_string()]);
     filters.insert("status".to_string(), vec!["running".to_string()]);
     let containers = docker.list_containers(Some(ListContainersOptions { all: false, filters: Some(filters), ..Default::default() })).await?;
-    let ip = containers
-        .into_iter()
-        .filter_map(|c| c.network_settings?.networks)
-        .flat_map(|n| n.into_values())
-        .filter_map(|n| n.ip_address.filter(|ip| !ip.is_empty()))
-        .find_map(|ip| ip.parse().ok());
-    Ok(ip)
+    let mut out = HashMap::new();
+    for c in containers {
+        let labels = c.labels.unwrap_or_default();
+        let (Some(project), Some(service)) = (labels.get(LABEL_PROJECT), labels.get(LABEL_SERVICE)) else { continue };
+        let ip = c.network_settings.and_then(|n| n.networks).into_iter().flat_map(|n| n.into_values()).filter_map(|n| n.ip_address.filter(|ip| !ip.is_empty())).find_map(|ip| ip.parse().ok());
+        if let Some(ip) = ip {
+            out.entry((project.clone(), service.clone())).or_insert(ip);
+        }
+    }
+    Ok(out)
 }

@@ -1,5 +1,6 @@
 //! Folds Docker's container events for compose projects into the event
-//! stream, reconnecting when Docker goes away.
+//! stream, reconnecting when Docker goes away; a container that starts
+//! sends the proxy to its new address.
 
 use std::time::Duration;
 
@@ -42,7 +43,15 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
                         "docker_time_ns": ev.time_nano,
                     });
                     let s = state.clone();
+                    let started = action == "start";
+                    let a = app.clone();
                     let _ = tokio::task::spawn_blocking(move || s.events.publish(&s.db, s.clock.now_ms(), "container", app.as_deref(), data)).await;
+                    // A container started outside AppOS (by hand, or by Docker's
+                    // restart policy) may have a new address: the proxy follows.
+                    if let (true, Some(a)) = (started, a) {
+                        let s = state.clone();
+                        tokio::spawn(async move { crate::services::domains::refresh_app(&s, &a).await });
+                    }
                 }
                 Some(Err(error)) => {
                     tracing::debug!(%error, "Docker event stream error");

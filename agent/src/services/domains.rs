@@ -38,26 +38,24 @@ fn cert_dir(state: &Shared, domain: &str) -> std::path::PathBuf {
 
 /// The routes the proxy serves now: each domain whose target container runs.
 async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
+    let addresses = match crate::infra::docker::service_addresses(&state.docker).await {
+        Ok(a) => a,
+        Err(error) => {
+            tracing::warn!(%error, "cannot find the targets' addresses");
+            Default::default()
+        }
+    };
     let mut out = Vec::new();
     for r in rows {
-        match crate::infra::docker::service_address(&state.docker, &r.app, &r.service).await {
-            Ok(Some(ip)) => {
-                let certificate = r.custom_cert.then(|| {
-                    let dir = cert_dir(state, &r.domain);
-                    (dir.join("cert.pem"), dir.join("key.pem"))
-                });
-                out.push(Route {
-                    domain: r.domain.clone(),
-                    upstream: SocketAddr::new(ip, r.port),
-                    ssl: r.ssl,
-                    force_https: r.force_https,
-                    certificate,
-                    redirect_to: r.redirect_to.clone(),
-                })
-            }
-            Ok(None) => tracing::info!(domain = %r.domain, app = %r.app, service = %r.service, "not served: no running container"),
-            Err(error) => tracing::warn!(%error, domain = %r.domain, "cannot find the target's address"),
-        }
+        let Some(ip) = addresses.get(&(r.app.clone(), r.service.clone())) else {
+            tracing::info!(domain = %r.domain, app = %r.app, service = %r.service, "not served: no running container");
+            continue;
+        };
+        let certificate = r.custom_cert.then(|| {
+            let dir = cert_dir(state, &r.domain);
+            (dir.join("cert.pem"), dir.join("key.pem"))
+        });
+        out.push(Route { domain: r.domain.clone(), upstream: SocketAddr::new(*ip, r.port), ssl: r.ssl, force_https: r.force_https, certificate, redirect_to: r.redirect_to.clone() });
     }
     out
 }
