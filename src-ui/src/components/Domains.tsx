@@ -264,7 +264,7 @@ function DomainsTable({ rows, showApp, onRemove }: { rows: Domain[]; showApp: bo
                       e.preventDefault();
                       open(url);
                     }}
-                    className="inline-flex items-center gap-1 font-medium break-all text-indigo-600 hover:underline dark:text-indigo-400"
+                    className="inline-flex items-center gap-1 font-medium whitespace-nowrap text-indigo-600 hover:underline dark:text-indigo-400"
                   >
                     {showApp ? d.domain : url} <ExternalLink className="size-3 shrink-0" />
                   </a>
