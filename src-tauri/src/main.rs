@@ -46,7 +46,7 @@ async fn connect(desktop: State<'_, D>, name: String) -> Result<Connection, UiEr
 async fn read_project(path: String) -> Result<appos_proto::desktop::LocalProject, UiError> {
     tokio::task::spawn_blocking(move || appos_desktop_core::read_project(&path))
         .await
-        .unwrap_or_else(|e| Err(UiError { code: appos_proto::ErrorClass::Other, message: e.to_string(), host_key: None, fields: Vec::new() }))
+        .unwrap_or_else(|e| Err(UiError { code: appos_proto::ErrorClass::Other, message: e.to_string(), host_key: None, fields: Vec::new(), problem: None }))
 }
 
 #[tauri::command]
@@ -85,7 +85,7 @@ fn terminal_input(desktop: State<'_, D>, request: tauri::ipc::Request<'_>) -> Re
         .get("appos-terminal")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| UiError { code: ErrorClass::InvalidInput, message: "no terminal handle".into(), host_key: None, fields: Vec::new() })?;
+        .ok_or_else(|| UiError { code: ErrorClass::InvalidInput, message: "no terminal handle".into(), host_key: None, fields: Vec::new(), problem: None })?;
     let bytes = match request.body() {
         InvokeBody::Raw(b) => b.clone(),
         InvokeBody::Json(v) => v.as_str().map(|s| s.as_bytes().to_vec()).unwrap_or_default(),

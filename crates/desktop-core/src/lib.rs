@@ -199,6 +199,7 @@ impl Desktop {
                     message: format!("cannot start the local agent: {e:#}"),
                     host_key: None,
                     fields: Vec::new(),
+                    problem: None,
                 })?);
             }
             let l = local.as_ref().ok_or_else(|| invalid("local agent vanished".into()))?;
@@ -425,6 +426,7 @@ impl Desktop {
                             message: "the connection to the terminal was lost; reattach to get its screen back".into(),
                             host_key: None,
                             fields: Vec::new(),
+                            problem: None,
                         };
                         on_event(TerminalEvent::Lost { error });
                         ended = true;
@@ -501,7 +503,7 @@ async fn sleep_or_never(d: Option<std::time::Duration>) {
 }
 
 fn invalid(message: String) -> UiError {
-    UiError { code: ErrorClass::InvalidInput, message, host_key: None, fields: Vec::new() }
+    UiError { code: ErrorClass::InvalidInput, message, host_key: None, fields: Vec::new(), problem: None }
 }
 
 /// The one conversion from client errors to what the UI branches on: the
@@ -509,12 +511,12 @@ fn invalid(message: String) -> UiError {
 pub fn ui_error(e: ClientError) -> UiError {
     let message = e.to_string();
     let code = e.class();
-    let (host_key, fields) = match e {
-        ClientError::HostKeyUnknown { host, algorithm, fingerprint } => (Some(HostKeyPrompt { host, algorithm, fingerprint }), Vec::new()),
-        ClientError::Api(p) => (None, p.errors),
-        _ => (None, Vec::new()),
+    let (host_key, fields, problem) = match e {
+        ClientError::HostKeyUnknown { host, algorithm, fingerprint } => (Some(HostKeyPrompt { host, algorithm, fingerprint }), Vec::new(), None),
+        ClientError::Api(p) => (None, p.errors, Some(p.code)),
+        _ => (None, Vec::new(), None),
     };
-    UiError { code, message, host_key, fields }
+    UiError { code, message, host_key, fields, problem }
 }
 
 #[cfg(test)]
@@ -531,7 +533,7 @@ mod tests {
 
         let invalid = Problem::invalid(vec![FieldError::new("name", "app names match ^[a-z0-9][a-z0-9_-]{0,62}$")]);
         let u = ui_error(ClientError::Api(invalid));
-        assert_eq!((u.code, u.fields.len(), u.host_key), (ErrorClass::InvalidInput, 1, None));
+        assert_eq!((u.code, u.fields.len(), u.host_key, u.problem), (ErrorClass::InvalidInput, 1, None, Some(ProblemCode::InvalidInput)));
         assert_eq!(u.message, "Invalid input: name: app names match ^[a-z0-9][a-z0-9_-]{0,62}$");
 
         for (code, class) in [(ProblemCode::Unauthorized, ErrorClass::Unauthorized), (ProblemCode::Forbidden, ErrorClass::Forbidden), (ProblemCode::AppNotFound, ErrorClass::NotFound)] {

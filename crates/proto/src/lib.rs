@@ -831,6 +831,10 @@ pub mod desktop {
         /// For `invalid_input` from the agent: which field is wrong and why.
         #[serde(default)]
         pub fields: Vec<FieldError>,
+        /// The agent's own problem code, when the agent answered (`no_proxy`, `domain_taken`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        pub problem: Option<ProblemCode>,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -942,7 +946,7 @@ pub fn typescript_desktop_declarations() -> String {
         TerminalEvent::decl(&cfg),
         LocalProject::decl(&cfg),
     ];
-    render_ts(&decls, "import type { AgentInfo, AppFile, AppLogLine, AppName, Event, FieldError, LogLine, ServiceName } from \"./types.gen\";\n\n")
+    render_ts(&decls, "import type { AgentInfo, AppFile, AppLogLine, AppName, Event, FieldError, LogLine, ProblemCode, ServiceName } from \"./types.gen\";\n\n")
 }
 
 pub(crate) fn render_ts(decls: &[String], imports: &str) -> String {

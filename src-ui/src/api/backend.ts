@@ -71,7 +71,7 @@ export interface Backend {
 export function toUiError(e: unknown): UiError {
   if (e && typeof e === "object" && "code" in e && "message" in e) {
     const u = e as UiError;
-    return { code: u.code, message: u.message, host_key: u.host_key ?? null, fields: u.fields ?? [] };
+    return { code: u.code, message: u.message, host_key: u.host_key ?? null, fields: u.fields ?? [], ...(u.problem ? { problem: u.problem } : {}) };
   }
   return { code: "other", message: e instanceof Error ? e.message : String(e), host_key: null, fields: [] };
 }

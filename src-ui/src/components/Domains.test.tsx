@@ -1,6 +1,7 @@
 import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { App, Domain } from "../api/types.gen";
+import type { UiError } from "../api/desktop.gen";
 import { DOMAINS_POLL_MS } from "../lib/domains";
 import { app, domain, FakeBackend, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
@@ -12,7 +13,7 @@ afterEach(() => {
 
 const days = (n: number) => Math.floor(Date.now() / 1000) + n * 86400;
 /** What the desktop gets for the agent's `no_proxy` problem. */
-const noProxy = uiError("conflict", "No reverse proxy runs here: this agent runs no reverse proxy; set APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS");
+const noProxy: UiError = { ...uiError("conflict", "No reverse proxy runs here: this agent runs no reverse proxy; set APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS"), problem: "no_proxy" };
 
 /** blog: ghost on 2368 (and a db); shop: one service with two ports. */
 function blog(over: Partial<App> = {}): App {

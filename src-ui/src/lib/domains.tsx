@@ -12,13 +12,9 @@ export const DOMAINS_POLL_MS = 10_000;
 /** ...and otherwise this often, for the tab bar's badge. */
 export const DOMAINS_BACKGROUND_MS = 30_000;
 
-/**
- * Whether the agent refused because it runs no reverse proxy (`no_proxy`).
- * The UiError carries only the class (`conflict`), so the agent's words
- * decide: "No reverse proxy runs here: this agent runs no reverse proxy; ...".
- */
+/** Whether the agent refused because it runs no reverse proxy (its problem code `no_proxy`). */
 export function isNoProxy(e: UiError): boolean {
-  return e.code === "conflict" && /no reverse proxy/i.test(e.message);
+  return e.problem === "no_proxy";
 }
 
 /** The address a domain is served at. */
