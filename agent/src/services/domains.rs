@@ -215,12 +215,18 @@ pub async fn remove(state: &Shared, who: &Principal, domain: &str) -> Result<()>
 /// Every domain with the certificate it is served with.
 pub async fn list(state: &Shared) -> Result<Vec<Domain>> {
     let rows = db::call(&state.db, db::domains::list).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let certificate = status(state, &r).await;
-        out.push(view(r, certificate));
-    }
-    Ok(out)
+    let statuses = statuses(state, &rows).await;
+    Ok(rows.into_iter().zip(statuses).map(|(r, c)| view(r, c)).collect())
+}
+
+/// The certificate status of each row, the handshakes run side by side (a few at a time).
+async fn statuses(state: &Shared, rows: &[Row]) -> Vec<CertStatus> {
+    use futures_util::StreamExt as _;
+    let probes = rows.iter().cloned().map(|r| {
+        let state = state.clone();
+        async move { status(&state, &r).await }
+    });
+    futures_util::stream::iter(probes).buffered(16).collect().await
 }
 
 /// Applies the configuration again and lists the domains.
@@ -290,11 +296,8 @@ pub async fn upload(state: &Shared, who: &Principal, domain: &str, req: appos_pr
 
 /// The certificate status of a served domain, for the inventory.
 pub async fn served_status(state: &Shared) -> Result<Vec<(String, CertStatus)>> {
-    let rows = db::call(&state.db, db::domains::list).await?;
-    let mut out = Vec::new();
-    for r in rows.into_iter().filter(|r| r.ssl) {
-        let s = status(state, &r).await;
-        out.push((r.domain, s));
-    }
-    Ok(out)
+    let mut rows = db::call(&state.db, db::domains::list).await?;
+    rows.retain(|r| r.ssl);
+    let statuses = statuses(state, &rows).await;
+    Ok(rows.into_iter().map(|r| r.domain).zip(statuses).collect())
 }
