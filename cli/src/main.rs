@@ -338,6 +338,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         info.docker.version, info.docker.api_version, info.docker.negotiated_api_version, info.docker.os, info.docker.arch
                     );
                     println!("compose  {} {:?}", info.compose.command.join(" "), info.compose.version);
+                    match &info.proxy {
+                        Some(p) => println!("proxy    {} on {} (HTTP) and {} (HTTPS)", p.backend, p.http, p.https),
+                        None => println!("proxy    none (set APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS on the agent to serve domains)"),
+                    }
                     Ok(())
                 }
             }

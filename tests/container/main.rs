@@ -121,6 +121,8 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
     let home = tempfile::tempdir().expect("home");
     let o = appos(home.path(), &["server", "add", "box", &format!("unix://{}", sock.display()), "--token", &token]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = appos(home.path(), &["info"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("proxy    caddy on 127.0.0.1:{http} (HTTP) and 127.0.0.1:{https} (HTTPS)\n")), "{}", String::from_utf8_lossy(&o.stdout));
 
     let name = support::unique("web");
     let project = home.path().join("site");

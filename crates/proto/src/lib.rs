@@ -47,6 +47,18 @@ pub struct AgentInfo {
     /// The task queue's backend: `sqlite`, `redis`, or `redis (run by the agent, AOF)`.
     #[serde(default)]
     pub queue: String,
+    /// The reverse proxy the agent runs for domains, if any.
+    #[serde(default)]
+    pub proxy: Option<ProxyInfo>,
+}
+
+/// Where the agent's reverse proxy listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct ProxyInfo {
+    /// `caddy`.
+    pub backend: String,
+    pub http: String,
+    pub https: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
@@ -714,6 +726,7 @@ pub fn typescript_declarations() -> String {
     let decls = [
         Health::decl(&cfg),
         AgentInfo::decl(&cfg),
+        ProxyInfo::decl(&cfg),
         DockerInfo::decl(&cfg),
         ComposeFlavour::decl(&cfg),
         ComposeInfo::decl(&cfg),

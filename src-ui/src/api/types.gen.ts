@@ -18,7 +18,17 @@ data_dir: string, docker: DockerInfo, compose: ComposeInfo,
 /**
  * The task queue's backend: `sqlite`, `redis`, or `redis (run by the agent, AOF)`.
  */
-queue: string, };
+queue: string, 
+/**
+ * The reverse proxy the agent runs for domains, if any.
+ */
+proxy: ProxyInfo | null, };
+
+export type ProxyInfo = { 
+/**
+ * `caddy`.
+ */
+backend: string, http: string, https: string, };
 
 export type DockerInfo = { 
 /**

@@ -205,6 +205,7 @@ const info: AgentInfo = {
   docker: { version: "27.3.1", api_version: "1.47", negotiated_api_version: "1.47", os: "linux", arch: "amd64" },
   compose: { flavour: "plugin", version: "2.29.7", command: ["docker", "compose"] },
   queue: "sqlite",
+  proxy: { backend: "caddy", http: "0.0.0.0:80", https: "0.0.0.0:443" },
 };
 
 type Listener = (item: StreamItem) => void;

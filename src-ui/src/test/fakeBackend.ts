@@ -13,6 +13,7 @@ export const info = {
   docker: { version: "20.10.24", api_version: "1.41", negotiated_api_version: "1.41", os: "linux", arch: "amd64" },
   compose: { flavour: "standalone", version: "1.29.2", command: ["docker-compose"] },
   queue: "sqlite",
+  proxy: null,
 } as Connection["info"];
 
 export const localServer: ServerEntry = { name: "local", url: "local", local: true, host_key: null, connected: false };
