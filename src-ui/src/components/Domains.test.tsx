@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { App, Domain } from "../api/types.gen";
 import type { UiError } from "../api/desktop.gen";
 import { DOMAINS_POLL_MS } from "../lib/domains";
-import { app, domain, FakeBackend, uiError } from "../test/fakeBackend";
+import { app, domain, FakeBackend, info, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
 
 afterEach(() => {
@@ -93,6 +93,7 @@ describe("Domains tab", () => {
     ]);
     renderServer(b, { view: "domains" });
     await screen.findByTestId("domain-row-blog.example.com");
+    expect(byId("domains-proxy").textContent).toBe("Proxy: caddy on 0.0.0.0:80 and 0.0.0.0:443");
 
     // Sorted by name.
     expect(screen.getAllByTestId(/^domain-row-/).map((r) => r.dataset.testid)).toEqual([
@@ -341,6 +342,19 @@ describe("Domains tab", () => {
   });
 
   describe("without a reverse proxy", () => {
+    it("explains at once when the agent's info says it runs none, without listing", async () => {
+      const { b } = setup([domain("blog.example.com")]);
+      b.infos.local = { ...info, proxy: null };
+      renderServer(b, { view: "domains" });
+      const state = await screen.findByTestId("domains-no-proxy");
+      expect(state.textContent).toContain("No reverse proxy runs on this server");
+      expect(screen.queryByTestId("domains-add")).toBeNull();
+      expect(screen.queryByTestId("domains-proxy")).toBeNull();
+      expect(screen.queryByTestId("nav-domains-alerts")).toBeNull();
+      await act(async () => {});
+      expect(b.callsOf("list_domains")).toHaveLength(0);
+    });
+
     it("explains what to set when the agent says it runs none", async () => {
       const { b } = setup();
       b.on("list_domains", noProxy);

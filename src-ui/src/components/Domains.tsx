@@ -5,7 +5,7 @@ import { ExternalLink, Globe, Plus, RefreshCw, ServerCog, Trash2 } from "lucide-
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { App, CertStatus, Domain } from "../api/types.gen";
-import { certAlerts, domainTarget, domainUrl, servicePorts, useDomains, useDomainsPolling, type CertAlerts } from "../lib/domains";
+import { certAlerts, domainTarget, domainUrl, proxyListens, servicePorts, useDomains, useDomainsPolling, type CertAlerts } from "../lib/domains";
 import { fmtTime } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { useServer } from "../lib/server";
@@ -175,6 +175,11 @@ function DomainsPanel({ app, apps }: { app?: App; apps: App[] | null }) {
           <>The server's reverse proxy serves each domain from an app's container, with an HTTPS certificate it orders and renews on its own.</>
         )}
       </p>
+      {!app && store.proxy && (
+        <p className="-mt-2 mb-3 text-xs text-zinc-500" data-testid="domains-proxy">
+          Proxy: <span className="font-mono">{proxyListens(store.proxy)}</span>
+        </p>
+      )}
       {reloadError && <ErrorAlert className="mb-3" error={reloadError} title="Could not reload the proxy" testId="domains-reload-error" />}
       {store.error && (
         <ErrorAlert className="mb-3" error={store.error} title={rows ? "Could not refresh the domains" : "Could not list the domains"} testId="domains-error" onRetry={() => void store.reload()} />

@@ -3,8 +3,8 @@
 // certificate badge, so a change made in one place shows in all of them.
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { toUiError, type Backend } from "../api/backend";
-import type { UiError } from "../api/desktop.gen";
-import type { App, CertStatus, Domain } from "../api/types.gen";
+import type { Connection, UiError } from "../api/desktop.gen";
+import type { App, CertStatus, Domain, ProxyInfo } from "../api/types.gen";
 import { useLatest } from "./hooks";
 
 /** A Domains view on screen asks the agent this often, so a pending certificate turns valid. */
@@ -15,6 +15,21 @@ export const DOMAINS_BACKGROUND_MS = 30_000;
 /** Whether the agent refused because it runs no reverse proxy (its problem code `no_proxy`). */
 export function isNoProxy(e: UiError): boolean {
   return e.problem === "no_proxy";
+}
+
+/** The error standing for "no reverse proxy" when the agent's info says so, before any call refused. */
+export const NO_PROXY_INFO: UiError = {
+  code: "conflict",
+  message: "This server's agent runs no reverse proxy: set APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS and restart it.",
+  host_key: null,
+  fields: [],
+  problem: "no_proxy",
+};
+
+/** Where the proxy listens, e.g. "caddy on 0.0.0.0:80 and 0.0.0.0:443". */
+export function proxyListens(p: ProxyInfo): string {
+  const at = [p.http, p.https].filter(Boolean);
+  return at.length ? `${p.backend} on ${at.join(" and ")}` : p.backend;
 }
 
 /** The address a domain is served at. */
@@ -111,8 +126,10 @@ export interface DomainsStore {
   list: Domain[] | null;
   /** Why the last listing failed (not for want of a proxy). */
   error: UiError | null;
-  /** Set when the agent said it runs no reverse proxy. */
+  /** Set when the agent said it runs no reverse proxy (in its info, or refusing a call). */
   noProxy: UiError | null;
+  /** The reverse proxy the connected agent runs, as its info said; null when none or not connected. */
+  proxy: ProxyInfo | null;
   loading: boolean;
   /** Lists again; the current list stays meanwhile. */
   reload: () => Promise<void>;
@@ -150,19 +167,27 @@ const byName = (a: Domain, b: Domain) => a.domain.localeCompare(b.domain);
 /**
  * The domains of a server: listed once `connection` is set (and again for
  * each new connection), then every DOMAINS_BACKGROUND_MS while the window
- * is visible. Views on screen poll faster with `useDomainsPolling`.
+ * is visible. Views on screen poll faster with `useDomainsPolling`. When the
+ * connection's info says the agent runs no proxy, nothing is listed until a
+ * call answers otherwise (`proxyAnswered`).
  */
-export function useDomainsStore(backend: Backend, server: string, connection: unknown): DomainsStore {
+export function useDomainsStore(backend: Backend, server: string, connection: Pick<Connection, "info"> | null): DomainsStore {
   const [list, setList] = useState<Domain[] | null>(null);
   const [error, setError] = useState<UiError | null>(null);
-  const [noProxy, setNoProxy] = useState<UiError | null>(null);
+  const [refusedNoProxy, setNoProxy] = useState<UiError | null>(null);
   const [loading, setLoading] = useState(false);
   const gen = useRef(0);
   const lastStart = useRef(0);
   const connected = !!connection;
+  const proxy = connection?.info.proxy ?? null;
+  // The connection for which a call answered that the proxy runs after all.
+  const [answeredFor, setAnsweredFor] = useState<unknown>(null);
+  // The info said there is no proxy, and no call has said otherwise since: nothing to list.
+  const absent = !!connection && connection.info.proxy === null && answeredFor !== connection;
+  const noProxy = refusedNoProxy ?? (absent ? NO_PROXY_INFO : null);
 
   const reload = useCallback(async () => {
-    if (!connected) return;
+    if (!connected || absent) return;
     const my = ++gen.current;
     lastStart.current = Date.now();
     setLoading(true);
@@ -181,7 +206,7 @@ export function useDomainsStore(backend: Backend, server: string, connection: un
     } finally {
       if (my === gen.current) setLoading(false);
     }
-  }, [backend, server, connected]);
+  }, [backend, server, connected, absent]);
 
   const refresh = useCallback(async (ms: number) => {
     if (Date.now() - lastStart.current < ms) return;
@@ -211,7 +236,10 @@ export function useDomainsStore(backend: Backend, server: string, connection: un
     setNoProxy(e);
     return true;
   }, []);
-  const proxyAnswered = useCallback(() => setNoProxy(null), []);
+  const proxyAnswered = useCallback(() => {
+    setAnsweredFor(connection);
+    setNoProxy(null);
+  }, [connection]);
 
   useEffect(() => {
     // A new connection may reach an agent started with other settings.
@@ -228,8 +256,8 @@ export function useDomainsStore(backend: Backend, server: string, connection: un
   }, [connection, reload, refresh]);
 
   return useMemo(
-    () => ({ list, error, noProxy, loading, reload, refresh, set, put, drop, refused, proxyAnswered }),
-    [list, error, noProxy, loading, reload, refresh, set, put, drop, refused, proxyAnswered],
+    () => ({ list, error, noProxy, proxy, loading, reload, refresh, set, put, drop, refused, proxyAnswered }),
+    [list, error, noProxy, proxy, loading, reload, refresh, set, put, drop, refused, proxyAnswered],
   );
 }
 

@@ -13,7 +13,7 @@ export const info = {
   docker: { version: "20.10.24", api_version: "1.41", negotiated_api_version: "1.41", os: "linux", arch: "amd64" },
   compose: { flavour: "standalone", version: "1.29.2", command: ["docker-compose"] },
   queue: "sqlite",
-  proxy: null,
+  proxy: { backend: "caddy", http: "0.0.0.0:80", https: "0.0.0.0:443" },
 } as Connection["info"];
 
 export const localServer: ServerEntry = { name: "local", url: "local", local: true, host_key: null, connected: false };
@@ -85,6 +85,8 @@ export class FakeBackend implements Backend {
   servers: ServerEntry[] = [localServer];
   /** What `list_apps` answers per server: a list or an error. */
   apps: Record<string, App[] | UiError> = { local: [] };
+  /** The agent info each server's connection carries (`info` when unset). */
+  infos: Record<string, Connection["info"]> = {};
   addAnswers: ((f: AddServerForm) => ServerEntry | UiError)[] = [];
   added: AddServerForm[] = [];
   streams: FakeStream[] = [];
@@ -165,7 +167,7 @@ export class FakeBackend implements Backend {
     this.calls.push({ method: "connect", args: [name] });
     const a = this.apps[name];
     if (a && "code" in a) throw a;
-    return { server: name, via: `via-${name}`, info };
+    return { server: name, via: `via-${name}`, info: this.infos[name] ?? info };
   }
 
   async openStream(server: string, req: StreamRequest, onItem: (item: StreamItem) => void): Promise<StreamHandle> {
