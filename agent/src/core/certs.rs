@@ -4,6 +4,20 @@
 
 use appos_proto::FieldError;
 
+/// The issuer's common name (or its whole name) and the DNS names a certificate covers.
+pub fn issuer_and_names(cert: &x509_parser::certificate::X509Certificate<'_>) -> (String, Vec<String>) {
+    let issuer = cert.issuer().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string).unwrap_or_else(|| cert.issuer().to_string());
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                names.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    (issuer, names)
+}
+
 /// What an uploaded chain holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
@@ -36,16 +50,8 @@ pub fn check_upload(domain: &str, certificate: &str, key: &str, now: i64) -> Res
         }
     }
     let leaf = &parsed[0];
-    let mut names: Vec<String> = Vec::new();
-    if let Ok(Some(san)) = leaf.subject_alternative_name() {
-        for n in &san.value.general_names {
-            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
-                names.push(d.to_ascii_lowercase());
-            }
-        }
-    }
-    let covered = names.iter().any(|n| n == domain || n.strip_prefix("*.").is_some_and(|rest| domain.split_once('.').is_some_and(|(_, d)| d == rest)));
-    if !covered {
+    let (issuer, names) = issuer_and_names(leaf);
+    if !crate::core::proxy::covers(&names, domain) {
         errors.push(FieldError::new("certificate", format!("the certificate is for {}, not {domain}", if names.is_empty() { "no DNS name".to_string() } else { names.join(", ") })));
     }
     let not_after = leaf.validity().not_after.timestamp();
@@ -57,7 +63,6 @@ pub fn check_upload(domain: &str, certificate: &str, key: &str, now: i64) -> Res
         Ok(_) => errors.push(FieldError::new("key", "the key does not match the certificate")),
         Err(_) => errors.push(FieldError::new("key", "no private key in PEM form (-----BEGIN PRIVATE KEY-----) was found")),
     }
-    let issuer = leaf.issuer().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string).unwrap_or_else(|| leaf.issuer().to_string());
     if errors.is_empty() {
         Ok(Upload { issuer, not_after })
     } else {

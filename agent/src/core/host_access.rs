@@ -124,6 +124,15 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
+/// The paths of a service's `env_file`: one string, a list of them, or `{path: ...}` entries.
+fn env_files(env_file: Option<&Value>) -> Vec<String> {
+    match env_file {
+        Some(Value::Sequence(seq)) => seq.iter().filter_map(|e| e.get("path").and_then(as_str).or_else(|| as_str(e))).collect(),
+        Some(other) => strings(other),
+        None => Vec::new(),
+    }
+}
+
 /// The policy's judgement of one compose file.
 #[derive(Default)]
 struct Judge<'a> {
@@ -333,12 +342,8 @@ impl Judge<'_> {
             }),
             None => {}
         }
-        if let Some(files) = svc.get("env_file") {
-            let paths: Vec<String> = match files {
-                Value::Sequence(seq) => seq.iter().filter_map(|e| e.get("path").and_then(as_str).or_else(|| as_str(e))).collect(),
-                other => strings(other),
-            };
-            paths.iter().for_each(|p| self.file(&f("env_file"), name, p));
+        for p in env_files(svc.get("env_file")) {
+            self.file(&f("env_file"), name, &p);
         }
         for (key, what) in [("secrets", "secret"), ("configs", "config")] {
             for entry in svc.get(key).and_then(Value::as_sequence).into_iter().flatten() {
@@ -430,12 +435,7 @@ pub fn file_refs(raw: &Value, layout: &Layout) -> Result<Vec<Need>, Vec<FieldErr
         if let Some(f) = svc.get("extends").and_then(|e| e.get("file")).and_then(as_str) {
             paths.push((format!("services.{name}.extends.file"), f, None));
         }
-        let files: Vec<String> = match svc.get("env_file") {
-            Some(Value::Sequence(seq)) => seq.iter().filter_map(|e| e.get("path").and_then(as_str).or_else(|| as_str(e))).collect(),
-            Some(other) => strings(other),
-            None => Vec::new(),
-        };
-        paths.extend(files.into_iter().map(|p| (format!("services.{name}.env_file"), p, Some(name.clone()))));
+        paths.extend(env_files(svc.get("env_file")).into_iter().map(|p| (format!("services.{name}.env_file"), p, Some(name.clone()))));
     }
     for (field, path, service) in paths {
         if path.contains('$') {
@@ -475,7 +475,10 @@ mod tests {
         Layout { app_dir: PathBuf::from("/d/apps/blog"), also_own: vec![PathBuf::from("/d/apps/.staging-1")], docker_sockets: vec![PathBuf::from("/var/run/docker.sock"), PathBuf::from("/run/docker.sock")] }
     }
 
-    fn judged(yaml: &str) -> Result<Vec<(String, HostAccessKind, String, String)>, Vec<(String, String)>> {
+    /// A need as (field, kind, service, target); an error as (field, message).
+    type Judged = Result<Vec<(String, HostAccessKind, String, String)>, Vec<(String, String)>>;
+
+    fn judged(yaml: &str) -> Judged {
         let v: Value = serde_yaml_ng::from_str(yaml).expect("yaml");
         judge(&v, &layout())
             .map(|n| n.into_iter().map(|n| (n.field, n.access.kind, n.access.service, n.access.target)).collect())
@@ -533,11 +536,8 @@ mod tests {
 
     #[test]
     fn ordinary_stacks_need_nothing() {
-        for yaml in [
-            "services:\n  web:\n    image: nginx\n    build: {context: /d/apps/blog/web, dockerfile: Dockerfile, args: {A: '1'}}\n    volumes: [\"/d/apps/blog/html:/usr/share/nginx/html:ro\", \"/d/apps/.staging-1/conf:/c\", \"data:/data:rw\", \"/cache\"]\n    ports: [\"80:80\"]\n    expose: [\"9000\"]\n    command: nginx -g 'daemon off;'\n    restart: unless-stopped\n    deploy: {resources: {limits: {memory: 256M}}}\n    networks: [front]\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    env_file: [/d/apps/blog/.env]\n    volumes_from: [\"service:db:rw\"]\n    x-note: hi\n  db:\n    image: mariadb\n    network_mode: \"service:web\"\n    volumes: [{type: volume, source: db, target: /var/lib/mysql}, {type: tmpfs, target: /tmp}]\nnetworks:\n  front: {driver: bridge}\nvolumes:\n  data: {}\n  db: {external: true, name: shared}\nversion: '3.9'\nx-common: {a: 1}\n",
-        ] {
-            assert_eq!(judged(yaml), Ok(vec![]), "{yaml}");
-        }
+        let yaml = "services:\n  web:\n    image: nginx\n    build: {context: /d/apps/blog/web, dockerfile: Dockerfile, args: {A: '1'}}\n    volumes: [\"/d/apps/blog/html:/usr/share/nginx/html:ro\", \"/d/apps/.staging-1/conf:/c\", \"data:/data:rw\", \"/cache\"]\n    ports: [\"80:80\"]\n    expose: [\"9000\"]\n    command: nginx -g 'daemon off;'\n    restart: unless-stopped\n    deploy: {resources: {limits: {memory: 256M}}}\n    networks: [front]\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    env_file: [/d/apps/blog/.env]\n    volumes_from: [\"service:db:rw\"]\n    x-note: hi\n  db:\n    image: mariadb\n    network_mode: \"service:web\"\n    volumes: [{type: volume, source: db, target: /var/lib/mysql}, {type: tmpfs, target: /tmp}]\nnetworks:\n  front: {driver: bridge}\nvolumes:\n  data: {}\n  db: {external: true, name: shared}\nversion: '3.9'\nx-common: {a: 1}\n";
+        assert_eq!(judged(yaml), Ok(vec![]), "{yaml}");
     }
 
     #[test]
@@ -605,7 +605,7 @@ mod tests {
         assert_eq!(errs.len(), 2);
         assert_eq!(errs[0].message, "needs host access that was not granted: web can read /etc/pihole on the server");
         let rw = HostAccess::new(HostAccessKind::Bind, "web", "/etc/pihole");
-        assert_eq!(not_granted(&needs, &[rw.clone()], &[]).len(), 1);
+        assert_eq!(not_granted(&needs, std::slice::from_ref(&rw), &[]).len(), 1);
         assert!(not_granted(&needs, &[rw], &[needs[1].access.clone()]).is_empty());
         // Another service, or another path, is another capability.
         assert_eq!(not_granted(&needs, &[HostAccess::new(HostAccessKind::Bind, "other", "/etc/pihole")], &[]).len(), 2);

@@ -165,7 +165,7 @@ pub fn caddy_config(routes: &[Route], s: &CaddySettings) -> Value {
 }
 
 /// Whether a certificate's `names` cover `domain` (a wildcard covers one label).
-fn covers(names: &[String], domain: &str) -> bool {
+pub fn covers(names: &[String], domain: &str) -> bool {
     names.iter().any(|n| n == domain || n.strip_prefix("*.").is_some_and(|rest| domain.split_once('.').is_some_and(|(_, d)| d == rest)))
 }
 

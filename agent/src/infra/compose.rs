@@ -119,19 +119,23 @@ pub async fn run_stdout(argv: &[String], cwd: &Path) -> Result<String, String> {
 
 /// Writes `compose.yml` (0640) and `.env` (0600) into `dir`, replacing them atomically.
 pub fn write_app_files(dir: &Path, compose: &str, env: &BTreeMap<String, String>, syntax: crate::core::compose::EnvSyntax) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::PermissionsExt as _;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
-    for (name, content, mode) in [("compose.yml", compose.to_string(), 0o640), (".env", crate::core::compose::render_env(env, syntax), 0o600)] {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-        f.write_all(content.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dir.join(name))?;
-    }
-    Ok(())
+    write_atomically(dir, "compose.yml", compose.as_bytes(), 0o640)?;
+    write_atomically(dir, ".env", crate::core::compose::render_env(env, syntax).as_bytes(), 0o600)
+}
+
+/// Writes `dir/name` with `mode`: a new file beside it, synced, renamed over it.
+pub fn write_atomically(dir: &Path, name: &str, content: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+    f.write_all(content)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))
 }
 
 #[cfg(test)]

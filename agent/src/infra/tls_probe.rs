@@ -40,15 +40,7 @@ impl ServerCertVerifier for ReadOnly {
 /// Parses a DER certificate's issuer, names and validity.
 pub fn parse(der: &[u8]) -> Result<Served, String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("unreadable certificate: {e}"))?;
-    let issuer = cert.issuer().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string).unwrap_or_else(|| cert.issuer().to_string());
-    let mut names: Vec<String> = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
-                names.push(d.to_ascii_lowercase());
-            }
-        }
-    }
+    let (issuer, names) = crate::core::certs::issuer_and_names(&cert);
     Ok(Served { issuer, names, not_before: cert.validity().not_before.timestamp(), not_after: cert.validity().not_after.timestamp() })
 }
 

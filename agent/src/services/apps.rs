@@ -204,12 +204,18 @@ pub fn consent(who: &Principal, needs: &[Need], before: &[HostAccess], allowed: 
     Ok(granted)
 }
 
+/// An app's latest version, and the bind-mount sources it was adopted with
+/// before grants were recorded per version.
+async fn current_grant(state: &Shared, app: &AppName) -> Result<(Option<db::versions::Version>, Vec<String>)> {
+    let a = app.to_string();
+    Ok(db::call(&state.db, move |db| Ok((db::versions::latest(db, &a)?, store::bind_allow(db, &a)?))).await?)
+}
+
 /// What an app's current version holds: its recorded grant, and for an app
 /// adopted before grants were recorded, its bind mounts of the sources it
 /// was adopted with.
 pub async fn held(state: &Shared, app: &AppName, needs: &[Need]) -> Result<Vec<HostAccess>> {
-    let a = app.to_string();
-    let (latest, legacy) = db::call(&state.db, move |db| Ok((db::versions::latest(db, &a)?, store::bind_allow(db, &a)?))).await?;
+    let (latest, legacy) = current_grant(state, app).await?;
     let mut held = latest.map(|v| v.meta.host_access).unwrap_or_default();
     let same = |x: &str, y: &str| x.trim_end_matches('/') == y.trim_end_matches('/');
     held.extend(
@@ -228,12 +234,11 @@ pub async fn may_enter(state: &Shared, who: &Principal, app: &AppName) -> Result
     if who.scope == TokenScope::Admin {
         return Ok(());
     }
-    let a = app.to_string();
-    let (latest, legacy) = db::call(&state.db, move |db| Ok((db::versions::latest(db, &a)?, store::bind_allow(db, &a)?))).await?;
+    let (latest, legacy) = current_grant(state, app).await?;
     let Some(latest) = latest else {
         return Err(AgentError::refused(ProblemCode::Forbidden, format!("AppOS does not manage {app}; only an admin token may open a shell in it")));
     };
-    match Some(latest).and_then(|v| v.meta.host_access.into_iter().next()) {
+    match latest.meta.host_access.into_iter().next() {
         Some(access) => Err(AgentError::refused(
             ProblemCode::Forbidden,
             format!("{app} has host access ({}); only an admin token may open a shell in it", access.describe()),

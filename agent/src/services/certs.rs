@@ -83,20 +83,17 @@ pub async fn check(state: &Shared) {
     };
     for e in entries {
         let Some((level, not_after, days_left, issuer)) = level(&e.status) else { continue };
-        let (s, subject, now) = (state.clone(), e.subject.clone(), state.clock.now());
+        let (subject, now) = (e.subject.clone(), state.clock.now());
         let new = db::call(&state.db, move |db| db::domains::alert_once(db, &subject, not_after, level, now)).await.unwrap_or(false);
         if !new {
             continue;
         }
         let data = serde_json::json!({ "subject": e.subject, "source": e.source, "level": level, "days_left": days_left, "not_after": not_after, "issuer": issuer });
         tracing::warn!(subject = %e.subject, days_left, "certificate expiring");
-        let (d, now_ms) = (data.clone(), state.clock.now_ms());
-        let _ = db::call(&s.db, {
-            let s = s.clone();
-            move |db| {
-                s.events.publish(db, now_ms, "certificate_expiring", None, d);
-                Ok(())
-            }
+        let (s, d, now_ms) = (state.clone(), data.clone(), state.clock.now_ms());
+        let _ = db::call(&state.db, move |db| {
+            s.events.publish(db, now_ms, "certificate_expiring", None, d);
+            Ok(())
         })
         .await;
         if let Some(url) = &state.config.alert_webhook {

@@ -269,19 +269,11 @@ pub async fn upload(state: &Shared, who: &Principal, domain: &str, req: appos_pr
     let checked = crate::core::certs::check_upload(&name, &req.certificate, &req.key, state.clock.now()).map_err(AgentError::Invalid)?;
     let dir = cert_dir(state, &name);
     let written = (|| -> std::io::Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        use std::os::unix::fs::PermissionsExt as _;
         std::fs::create_dir_all(&dir)?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        for (file, content, mode) in [("cert.pem", &req.certificate, 0o644), ("key.pem", &req.key, 0o600)] {
-            let tmp = dir.join(format!(".{file}.tmp"));
-            let _ = std::fs::remove_file(&tmp);
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-            f.write_all(content.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, dir.join(file))?;
-        }
-        Ok(())
+        crate::infra::compose::write_atomically(&dir, "cert.pem", req.certificate.as_bytes(), 0o644)?;
+        crate::infra::compose::write_atomically(&dir, "key.pem", req.key.as_bytes(), 0o600)
     })();
     written.map_err(AgentError::internal)?;
     let (n, actor, now) = (name.clone(), who.name.clone(), state.clock.now());
