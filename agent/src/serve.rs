@@ -71,9 +71,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     };
     let proxy = match &config.proxy {
         Some(p) => {
-            let caddy = Arc::new(crate::infra::proxy::Caddy::new(p, &config.data_dir));
-            caddy.start(stopping.clone()).await;
-            Some(caddy)
+            let proxy = crate::infra::proxy::Proxy::new(p, &config.data_dir)?;
+            proxy.start(stopping.clone()).await;
+            Some(proxy)
         }
         None => None,
     };
@@ -92,12 +92,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         terminals: crate::services::terminals::Terminals::new(config_max_terminals, config_idle),
         streams: crate::services::streams::StreamLimits::new(config_max_streams),
         proxy,
+        certificates: Default::default(),
         stopping,
     });
     remove_leftovers(&state).await;
     // The proxy serves what the agent's state says, from the start.
     if state.proxy.is_some() {
-        if let Err(error) = crate::services::domains::apply(&state).await {
+        if let Err(error) = crate::services::serving::apply(&state).await {
             tracing::error!(%error, "cannot apply the proxy configuration at start");
         }
     }
@@ -129,7 +130,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         });
     }
     {
-        // Certificates are checked for expiry (the first check soon after start).
+        // Certificates are ordered and renewed when due, and checked for
+        // expiry (the first round soon after start).
         let (s, stop) = (state.clone(), stop_workers.clone());
         let every = state.config.cert_check;
         workers.spawn(async move {
@@ -137,7 +139,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(wait) => { crate::services::certs::check(&s).await; }
+                    _ = tokio::time::sleep(wait) => {
+                        crate::services::acme::queue_due(&s).await;
+                        crate::services::certs::check(&s).await;
+                    }
                 }
                 wait = every;
             }

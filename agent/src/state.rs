@@ -29,7 +29,9 @@ pub struct AgentState {
     /// Streams held open per token.
     pub streams: crate::services::streams::StreamLimits,
     /// The reverse proxy, when one is configured.
-    pub proxy: Option<Arc<crate::infra::proxy::Caddy>>,
+    pub proxy: Option<crate::infra::proxy::Proxy>,
+    /// The domains with a certificate task on its way.
+    pub certificates: crate::services::inflight::InFlight,
     /// Cancelled when the agent stops (ends the processes it runs, like redis-server).
     pub stopping: tokio_util::sync::CancellationToken,
 }

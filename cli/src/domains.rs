@@ -24,11 +24,19 @@ pub enum DomainsCommand {
         /// Redirect plain HTTP to HTTPS.
         #[arg(long, requires = "ssl")]
         force_https: bool,
+        /// Order the certificate without checking first that DOMAIN resolves to this server.
+        #[arg(long, requires = "ssl")]
+        skip_preflight: bool,
     },
     /// Stop serving DOMAIN.
     Rm { domain: String },
     /// Order a new certificate for DOMAIN now.
-    Ssl { domain: String },
+    Ssl {
+        domain: String,
+        /// Order without checking first that DOMAIN resolves to this server (from now on).
+        #[arg(long)]
+        skip_preflight: bool,
+    },
     /// Serve a certificate of your own for DOMAIN (PEM files: the chain, leaf first, and its key).
     Cert {
         domain: String,
@@ -80,8 +88,8 @@ fn table(domains: &[Domain], out: Output) -> anyhow::Result<()> {
 pub async fn run(client: &Client, command: Option<DomainsCommand>, out: Output) -> anyhow::Result<()> {
     match command {
         None => table(&client.call(&ListDomains {}).await?, out),
-        Some(DomainsCommand::Add { domain, target, redirect_to, ssl, force_https }) => {
-            let d = client.call(&DomainRequest { domain, target: target.unwrap_or_default(), redirect_to, ssl, force_https }).await?;
+        Some(DomainsCommand::Add { domain, target, redirect_to, ssl, force_https, skip_preflight }) => {
+            let d = client.call(&DomainRequest { domain, target: target.unwrap_or_default(), redirect_to, ssl, force_https, skip_preflight }).await?;
             table(std::slice::from_ref(&d), out)
         }
         Some(DomainsCommand::Cert { domain, cert, key }) => {
@@ -90,8 +98,8 @@ pub async fn run(client: &Client, command: Option<DomainsCommand>, out: Output) 
             let d = client.call(&UploadCertificate { domain, request }).await?;
             table(std::slice::from_ref(&d), out)
         }
-        Some(DomainsCommand::Ssl { domain }) => {
-            let d = client.call(&RenewCertificate { domain }).await?;
+        Some(DomainsCommand::Ssl { domain, skip_preflight }) => {
+            let d = client.call(&RenewCertificate { domain, skip_preflight }).await?;
             table(std::slice::from_ref(&d), out)
         }
         Some(DomainsCommand::Rm { domain }) => {

@@ -1,8 +1,11 @@
-//! Domains through the real reverse proxy (Caddy, run by the agent) with
-//! certificates from a real ACME server (pebble, HTTP-01), for a real app
-//! in dockerd: served over HTTPS with pebble's root as the only trust
-//! anchor, HTTP redirected, refused input changing nothing, the same
-//! domains after an agent restart, and a removed domain no longer served.
+//! Domains through the real reverse proxy (Caddy or nginx, run by the
+//! agent) with certificates from a real ACME server (pebble, HTTP-01, with
+//! pebble-challtestsrv as the DNS of pebble and of the agent's preflight),
+//! for a real app in dockerd: served over HTTPS with pebble's root as the
+//! only trust anchor, HTTP redirected, refused input changing nothing, no
+//! order for a domain that does not point here (unless told to skip the
+//! check), the same domains after an agent restart, and a removed domain
+//! no longer served.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -14,36 +17,49 @@ struct Env {
     home: tempfile::TempDir,
     http: u16,
     https: u16,
-    _pebble: support::Pebble,
+    pebble: support::Pebble,
     root: std::path::PathBuf,
 }
 
+/// Which DNS the agent's preflight asks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dns {
+    /// pebble's (every name is 127.0.0.1 unless set otherwise).
+    Pebble,
+    /// The machine's resolver (no `.test` name resolves).
+    System,
+}
+
 impl Env {
-    fn start() -> Option<Env> {
-        Self::start_with(&[])
+    fn start(proxy: &str) -> Option<Env> {
+        Self::start_with(proxy, Dns::Pebble, &[])
     }
 
-    fn start_with(extra: &[(&str, &str)]) -> Option<Env> {
+    fn start_with(proxy: &str, dns: Dns, extra: &[(&str, &str)]) -> Option<Env> {
         support::require("dockerd", support::docker())?;
-        support::require("caddy", support::which("caddy"))?;
+        support::require(proxy, support::which(proxy))?;
         support::require("pebble", support::which("pebble"))?;
         let (http, https) = (support::free_port(), support::free_port());
         let pebble = support::Pebble::start(http).expect("pebble");
         let ca = pebble.acme_ca().display().to_string();
-        let env = [
+        let mut env = vec![
+            ("APPOS_PROXY", proxy.to_string()),
             ("APPOS_PROXY_HTTP", format!("127.0.0.1:{http}")),
             ("APPOS_PROXY_HTTPS", format!("127.0.0.1:{https}")),
             ("APPOS_ACME_CA", pebble.directory.clone()),
             ("APPOS_ACME_CA_ROOT", ca),
             ("APPOS_ACME_EMAIL", "admin@example.com".to_string()),
         ];
+        if dns == Dns::Pebble {
+            env.push(("APPOS_DNS", format!("127.0.0.1:{}", pebble.dns)));
+        }
         let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         vars.extend_from_slice(extra);
         let agent = support::Agent::start_env(&[], &vars).expect("agent");
         let token = agent.issue_token("ops", "admin").expect("token");
         let home = tempfile::tempdir().expect("home");
         let root = pebble.issuing_root().expect("pebble root");
-        let e = Env { agent, home, http, https, _pebble: pebble, root };
+        let e = Env { agent, home, http, https, pebble, root };
         let o = e.appos(&["server", "add", "here", &format!("unix://{}", e.agent.socket().display()), "--token", &token]);
         assert!(o.status.success(), "{}", text(&o));
         Some(e)
@@ -96,6 +112,19 @@ impl Env {
         text(&o)
     }
 
+    /// Waits until the domain's certificate status is `want`.
+    fn cert_eventually(&self, domain: &str, want: &appos_proto::CertStatus) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = self.cert(domain);
+            if &now == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{domain}: {now:?}, never {want:?}\nagent log:\n{}", self.agent.log());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     fn https_eventually(&self, domain: &str, want: &str) {
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut last = Err(String::new());
@@ -143,8 +172,17 @@ fn deploy_site(env: &Env, app: &str) {
 }
 
 #[test]
-fn a_domain_is_served_over_https_with_a_certificate_from_acme() {
-    let Some(mut env) = Env::start() else { return };
+fn caddy_serves_a_domain_over_https_with_a_certificate_from_acme() {
+    served_over_https("caddy");
+}
+
+#[test]
+fn nginx_serves_a_domain_over_https_with_a_certificate_from_acme() {
+    served_over_https("nginx");
+}
+
+fn served_over_https(proxy: &str) {
+    let Some(mut env) = Env::start(proxy) else { return };
     let app = support::unique("site");
     let _down = Down(env.agent.data.path().join("apps").join(&app), app.clone());
     deploy_site(&env, &app);
@@ -178,6 +216,34 @@ fn a_domain_is_served_over_https_with_a_certificate_from_acme() {
         appos_proto::CertStatus::Valid { issuer, days_left, .. } => assert!(issuer.starts_with("Pebble Intermediate CA") && *days_left > 30, "{issuer} {days_left}"),
         other => panic!("{other:?}"),
     }
+    // A domain that points elsewhere: nothing is ordered, and the status says why.
+    env.pebble.set_a("elsewhere.test", "127.0.0.2").expect("dns");
+    let o = env.appos(&["domains", "add", "elsewhere.test", &target, "--ssl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let why = format!(
+        "preflight: elsewhere.test resolves to 127.0.0.2, which does not answer on port {} (Connection refused (os error 111)); point its DNS record here and open the port, or skip the preflight",
+        env.http
+    );
+    env.cert_eventually("elsewhere.test", &appos_proto::CertStatus::Failed { reason: why });
+    if proxy == "nginx" {
+        // Ordered anyway when told to: the CA's own check fails, and its reason is the status.
+        let o = env.appos(&["domains", "ssl", "elsewhere.test", "--skip-preflight"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match env.cert("elsewhere.test") {
+                appos_proto::CertStatus::Failed { reason } if reason.starts_with("the CA refused: ") => {
+                    assert!(reason.contains("127.0.0.2"), "{reason}");
+                    break;
+                }
+                other => assert!(Instant::now() < deadline, "{other:?}\n{}", env.agent.log()),
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    let o = env.appos(&["domains", "rm", "elsewhere.test"]);
+    assert!(o.status.success(), "{}", text(&o));
+
     // A second domain, plain HTTP.
     let o = env.appos(&["domains", "add", "plain.test", &target]);
     assert!(o.status.success(), "{}", text(&o));
@@ -275,7 +341,7 @@ fn webhook() -> (u16, std::sync::mpsc::Receiver<String>) {
 fn an_uploaded_certificate_is_served_and_alerts_before_it_expires() {
     let (hook, received) = webhook();
     let url = format!("http://127.0.0.1:{hook}/alerts");
-    let Some(env) = Env::start_with(&[("APPOS_CERT_CHECK_SECS", "1"), ("APPOS_ALERT_WEBHOOK", &url)]) else { return };
+    let Some(env) = Env::start_with("caddy", Dns::System, &[("APPOS_CERT_CHECK_SECS", "1"), ("APPOS_ALERT_WEBHOOK", &url)]) else { return };
     let app = support::unique("shop");
     let _down = Down(env.agent.data.path().join("apps").join(&app), app.clone());
     deploy_site(&env, &app);
@@ -327,4 +393,15 @@ fn an_uploaded_certificate_is_served_and_alerts_before_it_expires() {
     let alert: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!((alert["subject"].as_str(), alert["level"].as_str(), alert["days_left"].as_i64(), alert["issuer"].as_str()), (Some("shop.test"), Some("expiring"), Some(9), Some("Shop CA")), "{alert}");
     assert!(received.recv_timeout(Duration::from_secs(3)).is_err(), "alerted twice");
+
+    // This agent asks the machine's DNS, where no .test name resolves: its
+    // preflight fails and nothing is ordered, until told to skip it (pebble
+    // resolves the name to this proxy, so the order then succeeds).
+    let o = env.appos(&["domains", "add", "nodns.test", &format!("{app}:8080"), "--ssl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let why = "preflight: nodns.test does not resolve to any address; point its DNS A/AAAA record at this server, or skip the preflight".to_string();
+    env.cert_eventually("nodns.test", &appos_proto::CertStatus::Failed { reason: why });
+    let o = env.appos(&["domains", "ssl", "nodns.test", "--skip-preflight"]);
+    assert!(o.status.success(), "{}", text(&o));
+    env.https_eventually("nodns.test", "served through the proxy\n");
 }

@@ -620,7 +620,7 @@ async fn proxy() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let target = "benchsite:8080".to_string();
-    let add = |d: String| appos_proto::DomainRequest { domain: d, target: target.clone(), redirect_to: None, ssl: false, force_https: false };
+    let add = |d: String| appos_proto::DomainRequest { domain: d, target: target.clone(), redirect_to: None, ssl: false, force_https: false, skip_preflight: false };
     let via_proxy: std::net::SocketAddr = h.parse()?;
     let ip = String::from_utf8_lossy(
         &Command::new(support::docker_cli()).args(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "benchsite-web-1", "benchsite_web_1"]).output()?.stdout,

@@ -70,9 +70,30 @@ pub fn check_upload(domain: &str, certificate: &str, key: &str, now: i64) -> Res
     }
 }
 
+/// Whether a certificate valid from `not_before` to `not_after` is due for
+/// renewal at `now` (seconds): in the last third of its life.
+pub fn renewal_due(not_before: i64, not_after: i64, now: i64) -> bool {
+    now >= not_after - (not_after - not_before) / 3
+}
+
+/// The validity (not before, not after) of the first certificate of a PEM chain.
+pub fn leaf_validity(chain: &str) -> Option<(i64, i64)> {
+    let der = pem_blocks(chain, "CERTIFICATE").into_iter().next()?;
+    let (_, c) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some((c.validity().not_before.timestamp(), c.validity().not_after.timestamp()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renewal_in_the_last_third() {
+        let day = 86400;
+        for (life, left, due) in [(90, 31, false), (90, 30, true), (90, 1, true), (90, -1, true), (6, 3, false), (6, 2, true)] {
+            assert_eq!(renewal_due(0, life * day, (life - left) * day), due, "{life} days, {left} left");
+        }
+    }
 
     struct Made {
         ca: rcgen::Certificate,
@@ -113,6 +134,8 @@ mod tests {
         assert_eq!(e[0], FieldError::new("certificate", "the chain is out of order: certificate 1 was not issued by certificate 2; put the domain's certificate first, then each issuer"));
         assert_eq!(check_upload("shop.test", &chain, "nope", now).expect_err("refused"), [FieldError::new("key", "no private key in PEM form (-----BEGIN PRIVATE KEY-----) was found")]);
         assert_eq!(check_upload("shop.test", "", "", now).expect_err("refused")[0].field, "certificate");
+        assert_eq!(leaf_validity(&chain).map(|(_, a)| a), Some(ok.not_after));
+        assert_eq!(leaf_validity("no pem"), None);
         // Expired.
         assert_eq!(check_upload("shop.test", &chain, &key.serialize_pem(), now + 11 * 86400), Err(vec![FieldError::new("certificate", "the certificate has expired")]));
     }

@@ -37,6 +37,6 @@ pub async fn info(State(state): State<Shared>) -> ApiResult<Json<AgentInfo>> {
             (crate::infra::queue::AnyQueue::Redis(_), Some(_)) => "redis (run by the agent, AOF)".into(),
             (crate::infra::queue::AnyQueue::Redis(_), None) => "redis".into(),
         },
-        proxy: state.config.proxy.as_ref().map(|p| appos_proto::ProxyInfo { backend: "caddy".into(), http: p.http.to_string(), https: p.https.to_string() }),
+        proxy: state.config.proxy.as_ref().map(|p| appos_proto::ProxyInfo { backend: p.kind.as_str().into(), http: p.http.to_string(), https: p.https.to_string() }),
     }))
 }

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::problem::ApiResult;
 use crate::services::{certs, domains};
 use crate::services::tokens::Principal;
@@ -110,13 +110,22 @@ pub async fn unwatch(State(state): State<Shared>, Extension(who): Extension<Prin
 }
 
 /// Orders a new certificate for a domain now.
-#[utoipa::path(post, operation_id = "renew_certificate", tag = "proxy", path = "/proxy/domains/{domain}/ssl", security(("bearer" = [])), params(DomainPath), responses(
+#[utoipa::path(post, operation_id = "renew_certificate", tag = "proxy", path = "/proxy/domains/{domain}/ssl", security(("bearer" = [])), params(DomainPath, RenewQuery), responses(
     (status = 200, body = Domain),
     (status = 404, body = Problem, description = "No such domain"),
     (status = 409, body = Problem, description = "No reverse proxy runs here"),
     (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
     (status = 503, body = Problem, description = "The reverse proxy does not answer"),
 ))]
-pub async fn renew(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>) -> ApiResult<Json<Domain>> {
-    Ok(Json(domains::renew(&state, &who, &p.domain).await?))
+pub async fn renew(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>, ApiQuery(q): ApiQuery<RenewQuery>) -> ApiResult<Json<Domain>> {
+    Ok(Json(domains::renew(&state, &who, &p.domain, q.skip_preflight).await?))
+}
+
+/// How to order.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RenewQuery {
+    /// Order without checking first that the domain reaches this server (kept for the domain).
+    #[serde(default)]
+    pub skip_preflight: bool,
 }

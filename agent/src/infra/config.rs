@@ -50,15 +50,34 @@ pub struct Config {
     pub alert_webhook: Option<String>,
 }
 
+/// Which reverse proxy the agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Caddy,
+    Nginx,
+}
+
+impl ProxyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyKind::Caddy => "caddy",
+            ProxyKind::Nginx => "nginx",
+        }
+    }
+}
+
 /// The reverse proxy's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
+    pub kind: ProxyKind,
     pub http: SocketAddr,
     pub https: SocketAddr,
     pub bin: PathBuf,
     pub acme_ca: Option<String>,
     pub acme_email: Option<String>,
     pub acme_ca_root: Option<PathBuf>,
+    /// The DNS server the preflight asks where a domain points (the system's resolver when `None`).
+    pub dns: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -97,7 +116,7 @@ pub struct Layer {
     pub max_terminals: Option<usize>,
     pub max_streams_per_token: Option<usize>,
     pub terminal_idle_secs: Option<u64>,
-    /// The reverse proxy: `caddy` (the only backend built so far).
+    /// The reverse proxy: `caddy` (the default) or `nginx`.
     pub proxy: Option<String>,
     /// Where the proxy listens for HTTP and HTTPS (`:80`, `127.0.0.1:8080`).
     pub proxy_http: Option<String>,
@@ -109,6 +128,8 @@ pub struct Layer {
     pub acme_email: Option<String>,
     /// An extra root the ACME directory's TLS is checked against (a private CA).
     pub acme_ca_root: Option<PathBuf>,
+    /// The DNS server (`IP:PORT`) the preflight asks, instead of the system's resolver.
+    pub dns: Option<String>,
     /// How often certificates are checked for expiry (seconds).
     pub cert_check_secs: Option<u64>,
     /// A URL that gets certificate alerts as JSON (POST).
@@ -175,6 +196,7 @@ impl Layer {
             acme_ca: env("APPOS_ACME_CA").filter(|s| !s.is_empty()),
             acme_email: env("APPOS_ACME_EMAIL").filter(|s| !s.is_empty()),
             acme_ca_root: env("APPOS_ACME_CA_ROOT").filter(|s| !s.is_empty()).map(PathBuf::from),
+            dns: env("APPOS_DNS").filter(|s| !s.is_empty()),
             cert_check_secs: num("APPOS_CERT_CHECK_SECS")?,
             alert_webhook: env("APPOS_ALERT_WEBHOOK").filter(|s| !s.is_empty()),
         })
@@ -202,6 +224,7 @@ impl Layer {
             acme_ca: self.acme_ca.or(lower.acme_ca),
             acme_email: self.acme_email.or(lower.acme_email),
             acme_ca_root: self.acme_ca_root.or(lower.acme_ca_root),
+            dns: self.dns.or(lower.dns),
             cert_check_secs: self.cert_check_secs.or(lower.cert_check_secs),
             alert_webhook: self.alert_webhook.or(lower.alert_webhook),
         }
@@ -249,18 +272,24 @@ impl Config {
         if !(10..=7 * 86400).contains(&idle) {
             bail!("the terminal idle time must be between 10 s and 7 days, not {idle} s");
         }
-        let proxy = match (merged.proxy.as_deref().unwrap_or("caddy"), &merged.proxy_http, &merged.proxy_https) {
-            (_, None, None) => None,
-            ("caddy", Some(http), Some(https)) => Some(ProxyConfig {
+        let kind = match merged.proxy.as_deref().unwrap_or("caddy") {
+            "caddy" => ProxyKind::Caddy,
+            "nginx" => ProxyKind::Nginx,
+            other => bail!("unknown proxy {other:?}: APPOS_PROXY is caddy or nginx"),
+        };
+        let proxy = match (&merged.proxy_http, &merged.proxy_https) {
+            (None, None) => None,
+            (Some(http), Some(https)) => Some(ProxyConfig {
+                kind,
                 http: listen_addr("APPOS_PROXY_HTTP", http)?,
                 https: listen_addr("APPOS_PROXY_HTTPS", https)?,
-                bin: merged.proxy_bin.clone().unwrap_or_else(|| PathBuf::from("caddy")),
+                bin: merged.proxy_bin.clone().unwrap_or_else(|| PathBuf::from(kind.as_str())),
                 acme_ca: merged.acme_ca.clone(),
                 acme_email: merged.acme_email.clone(),
                 acme_ca_root: merged.acme_ca_root.clone(),
+                dns: merged.dns.as_deref().map(|d| d.parse().with_context(|| format!("APPOS_DNS {d:?} is not IP:PORT, such as 127.0.0.1:53"))).transpose()?,
             }),
-            ("caddy", _, _) => bail!("the proxy needs both APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS"),
-            (other, _, _) => bail!("unknown proxy {other:?}: the caddy backend is the one built so far"),
+            _ => bail!("the proxy needs both APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS"),
         };
         let cert_check = merged.cert_check_secs.unwrap_or(6 * 3600);
         if !(1..=7 * 86400).contains(&cert_check) {

@@ -2,15 +2,18 @@
 //! the queue backends, SQLite, and the processes it runs beside itself.
 //! Nothing here imports a service.
 
+pub mod acme;
 pub mod appfiles;
 pub mod compose;
 pub mod config;
 pub mod db;
 pub mod docker;
 pub mod git;
+pub mod preflight;
 pub mod proxy;
 pub mod queue;
 pub mod tls_probe;
 pub mod webhook;
 pub mod redis_server;
+pub mod supervise;
 pub mod zygote;

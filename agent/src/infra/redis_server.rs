@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+use crate::infra::supervise::{die_with_parent, supervise, AtStart, Supervised};
+
 pub struct RedisServer {
     bin: PathBuf,
     dir: PathBuf,
@@ -25,6 +27,21 @@ impl RedisServer {
     /// The URL the queue connects to.
     pub fn url(&self) -> String {
         format!("redis+unix://{}", self.socket.display())
+    }
+
+    /// Starts redis-server and waits until it answers, then keeps it
+    /// running until `stop`, restarting it when it exits.
+    pub async fn start(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let socket = self.socket.clone();
+        supervise(std::sync::Arc::new(self), Default::default(), AtStart::Required, stop).await?;
+        tracing::info!(socket = %socket.display(), "redis-server running (AOF, fsync always)");
+        Ok(())
+    }
+}
+
+impl Supervised for RedisServer {
+    fn name(&self) -> &'static str {
+        "redis-server"
     }
 
     fn spawn(&self) -> anyhow::Result<Child> {
@@ -66,56 +83,5 @@ impl RedisServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    /// Starts redis-server and waits until it answers, then keeps it
-    /// running until `stop`, restarting it when it exits.
-    pub async fn start(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let mut child = self.spawn()?;
-        self.ready(&mut child).await?;
-        tracing::info!(socket = %self.socket.display(), "redis-server running (AOF, fsync always)");
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => {
-                        let _ = child.kill().await;
-                        return;
-                    }
-                    status = child.wait() => {
-                        tracing::error!(?status, "redis-server exited; restarting it");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        match self.spawn() {
-                            Ok(mut c) => {
-                                if let Err(error) = self.ready(&mut c).await {
-                                    tracing::error!(%error, "redis-server did not come back");
-                                }
-                                child = c;
-                            }
-                            Err(error) => {
-                                tracing::error!(%error, "cannot restart redis-server");
-                                tokio::time::sleep(Duration::from_secs(5)).await;
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        Ok(())
-    }
-}
-
-/// Asks the kernel to kill the child when the agent dies, however it dies,
-/// so that no redis-server outlives it holding the AOF.
-#[allow(unsafe_code)]
-pub fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec and only
-    // calls prctl(2), which is async-signal-safe; it touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }

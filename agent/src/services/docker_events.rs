@@ -50,7 +50,7 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
                     // restart policy) may have a new address: the proxy follows.
                     if let (true, Some(a)) = (started, a) {
                         let s = state.clone();
-                        tokio::spawn(async move { crate::services::domains::refresh_app(&s, &a).await });
+                        tokio::spawn(async move { crate::services::serving::refresh_app(&s, &a).await });
                     }
                 }
                 Some(Err(error)) => {

@@ -4,14 +4,13 @@
 //! the proxy refuses is undone. A domain's certificate status is what the
 //! proxy actually serves for it (a TLS handshake with SNI).
 
-use std::net::SocketAddr;
 
 use appos_proto::{CertStatus, Domain, DomainRequest, FieldError, ProblemCode};
 
-use crate::core::proxy::{self, Route};
+use crate::core::proxy;
 use crate::error::{AgentError, Result};
 use crate::infra::db::{self, domains::Row};
-use crate::infra::proxy::{ProxyBackend as _, ProxyError};
+use crate::infra::proxy::{Proxy, ProxyError};
 use crate::services::tokens::Principal;
 use crate::state::Shared;
 
@@ -27,61 +26,6 @@ impl From<ProxyError> for AgentError {
         match e {
             ProxyError::Refused(r) => AgentError::refused(ProblemCode::ProxyRefused, r),
             ProxyError::Unavailable(r) => AgentError::refused(ProblemCode::ProxyUnavailable, r),
-        }
-    }
-}
-
-/// Where a domain's uploaded certificate and key are kept.
-fn cert_dir(state: &Shared, domain: &str) -> std::path::PathBuf {
-    state.config.data_dir.join("certs").join(domain)
-}
-
-/// The routes the proxy serves now: each domain whose target container runs.
-async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
-    let addresses = match crate::infra::docker::service_addresses(&state.docker).await {
-        Ok(a) => a,
-        Err(error) => {
-            tracing::warn!(%error, "cannot find the targets' addresses");
-            Default::default()
-        }
-    };
-    let mut out = Vec::new();
-    for r in rows {
-        let Some(ip) = addresses.get(&(r.app.clone(), r.service.clone())) else {
-            tracing::info!(domain = %r.domain, app = %r.app, service = %r.service, "not served: no running container");
-            continue;
-        };
-        let certificate = r.custom_cert.then(|| {
-            let dir = cert_dir(state, &r.domain);
-            (dir.join("cert.pem"), dir.join("key.pem"))
-        });
-        out.push(Route { domain: r.domain.clone(), upstream: SocketAddr::new(*ip, r.port), ssl: r.ssl, force_https: r.force_https, certificate, redirect_to: r.redirect_to.clone() });
-    }
-    out
-}
-
-/// Loads the proxy's configuration from the agent's state.
-pub async fn apply(state: &Shared) -> Result<()> {
-    apply_except(state, None).await
-}
-
-async fn apply_except(state: &Shared, except: Option<&str>) -> Result<()> {
-    let Some(p) = &state.proxy else { return Ok(()) };
-    let mut rows = db::call(&state.db, db::domains::list).await?;
-    rows.retain(|r| Some(r.domain.as_str()) != except);
-    let routes = routes(state, &rows).await;
-    Ok(p.apply(&routes).await?)
-}
-
-/// Applies again when `app` has domains (its containers may have new addresses).
-pub async fn refresh_app(state: &Shared, app: &str) {
-    if state.proxy.is_none() {
-        return;
-    }
-    let rows = db::call(&state.db, db::domains::list).await.unwrap_or_default();
-    if rows.iter().any(|r| r.app == app) {
-        if let Err(error) = apply(state).await {
-            tracing::warn!(%error, app, "cannot apply the proxy configuration after a deployment");
         }
     }
 }
@@ -115,7 +59,7 @@ async fn check(state: &Shared, req: &DomainRequest) -> Result<Row> {
         (None, [one]) => one.to_string(),
         (None, _) => return Err(AgentError::invalid("target", format!("{} has several services ({}): name one, such as {}/{}:{}", app.name, names.join(", "), app.name, names.first().unwrap_or(&"web"), target.port))),
     };
-    Ok(Row { domain, app: app.name, service, port: target.port, ssl: req.ssl, force_https: req.force_https, custom_cert: false, redirect_to: None })
+    Ok(new_row(req, domain, app.name, service, target.port, None))
 }
 
 /// A domain that redirects to another one served here (`www` to the apex).
@@ -143,12 +87,31 @@ async fn check_redirect(state: &Shared, req: &DomainRequest, to: &str) -> Result
     if target.redirect_to.is_some() {
         return Err(AgentError::invalid("redirect_to", format!("{to} redirects itself; point at the domain it redirects to")));
     }
-    Ok(Row { domain, app: target.app, service: target.service, port: target.port, ssl: req.ssl, force_https: req.force_https, custom_cert: false, redirect_to: Some(to) })
+    Ok(new_row(req, domain, target.app, target.service, target.port, Some(to)))
 }
 
-/// Orders a new certificate now: the proxy's stored one is set aside and
-/// the configuration loaded again, which makes it order.
-pub async fn renew(state: &Shared, who: &Principal, domain: &str) -> Result<Domain> {
+/// A new domain's row: its certificate may be ordered at once only when the preflight is skipped.
+fn new_row(req: &DomainRequest, domain: String, app: String, service: String, port: u16, redirect_to: Option<String>) -> Row {
+    Row {
+        domain,
+        app,
+        service,
+        port,
+        ssl: req.ssl,
+        force_https: req.force_https,
+        custom_cert: false,
+        redirect_to,
+        order_ok: !req.ssl || req.skip_preflight,
+        tls_error: None,
+        skip_preflight: req.skip_preflight,
+    }
+}
+
+/// Orders a new certificate now (a queue task: preflight, then the order;
+/// `skip_preflight` skips it from now on). For Caddy, its stored
+/// certificate is set aside first and the domain left out of its
+/// configuration until the preflight passed.
+pub async fn renew(state: &Shared, who: &Principal, domain: &str, skip_preflight: bool) -> Result<Domain> {
     let name = proxy::domain(domain).map_err(|e| AgentError::invalid("domain", e))?;
     let n = name.clone();
     let Some(row) = db::call(&state.db, move |db| db::domains::get(db, &n)).await? else {
@@ -159,15 +122,23 @@ pub async fn renew(state: &Shared, who: &Principal, domain: &str) -> Result<Doma
         let why = if row.ssl { "it is served with an uploaded certificate; upload a new one" } else { "it is served without HTTPS" };
         return Err(AgentError::invalid("domain", format!("{name} has no certificate to order: {why}")));
     }
-    p.forget_certificate(&name).map_err(AgentError::internal)?;
+    let skip = skip_preflight || row.skip_preflight;
     let (a, actor, now, d) = (row.app.clone(), who.name.clone(), state.clock.now(), name.clone());
     db::call(&state.db, move |db| {
+        db::domains::set_skip_preflight(db, &d, skip)?;
+        db::domains::set_tls(db, &d, skip, None)?;
         db::audit::add(db, now, db::audit::Entry { actor: &actor, action: "domain.renew", app: Some(&a), detail: &d, host_access: &[] })
     })
     .await?;
-    // Served without it once (the proxy drops it from its cache), then with it (it orders).
-    apply_except(state, Some(&name)).await?;
-    apply(state).await?;
+    if let Proxy::Caddy(caddy) = p {
+        caddy.forget_certificate(&name).map_err(AgentError::internal)?;
+        // Served without it once (Caddy drops it from its cache), then as the state says.
+        crate::services::serving::apply_except(state, Some(&name)).await?;
+        crate::services::serving::apply(state).await?;
+    }
+    crate::services::acme::enqueue(state, &name, true).await?;
+    let n = name.clone();
+    let row = db::call(&state.db, move |db| db::domains::get(db, &n)).await?.ok_or_else(|| AgentError::internal("the domain vanished"))?;
     let certificate = status(state, &row).await;
     Ok(view(row, certificate))
 }
@@ -189,10 +160,13 @@ pub async fn add(state: &Shared, who: &Principal, req: DomainRequest) -> Result<
             .unwrap_or_default();
         return Err(AgentError::refused(ProblemCode::DomainTaken, format!("{} already points at {owner}; remove it first", row.domain)));
     }
-    if let Err(e) = apply(state).await {
+    if let Err(e) = crate::services::serving::apply(state).await {
         let d = row.domain.clone();
         let _ = db::call(&state.db, move |db| db::domains::delete(db, &d, None, now)).await;
         return Err(e);
+    }
+    if row.ssl {
+        crate::services::acme::enqueue(state, &row.domain, false).await?;
     }
     let certificate = status(state, &row).await;
     Ok(view(row, certificate))
@@ -209,7 +183,7 @@ pub async fn remove(state: &Shared, who: &Principal, domain: &str) -> Result<()>
     if !db::call(&state.db, move |db| db::domains::delete(db, &n, Some(&actor), now)).await? {
         return Err(AgentError::refused(ProblemCode::DomainNotFound, format!("no domain {name} is served here")));
     }
-    apply(state).await
+    crate::services::serving::apply(state).await
 }
 
 /// Every domain with the certificate it is served with.
@@ -234,7 +208,7 @@ pub async fn reload(state: &Shared) -> Result<Vec<Domain>> {
     if state.proxy.is_none() {
         return Err(proxy_missing());
     }
-    apply(state).await?;
+    crate::services::serving::apply(state).await?;
     list(state).await
 }
 
@@ -242,7 +216,8 @@ fn view(r: Row, certificate: CertStatus) -> Domain {
     Domain { domain: r.domain, app: r.app, service: r.service, port: r.port, ssl: r.ssl, force_https: r.force_https, redirect_to: r.redirect_to, certificate }
 }
 
-/// What the proxy serves for the domain, judged.
+/// What the proxy serves for the domain, judged; while none is served,
+/// why (the preflight's or the CA's reason when there is one).
 async fn status(state: &Shared, r: &Row) -> CertStatus {
     let Some(cfg) = state.config.proxy.as_ref().filter(|_| r.ssl) else { return CertStatus::None };
     let mut addr = cfg.https;
@@ -251,7 +226,7 @@ async fn status(state: &Shared, r: &Row) -> CertStatus {
     }
     match crate::infra::tls_probe::served(addr, &r.domain).await {
         Ok(s) => crate::core::proxy::cert_status(&r.domain, &s.issuer, &s.names, s.not_before, s.not_after, state.clock.now(), ALERT_DAYS),
-        Err(e) => CertStatus::Pending { reason: e },
+        Err(e) => crate::core::proxy::unserved_status(r.order_ok, r.tls_error.as_deref(), &r.domain, &e),
     }
 }
 
@@ -267,7 +242,7 @@ pub async fn upload(state: &Shared, who: &Principal, domain: &str, req: appos_pr
         return Err(proxy_missing());
     }
     let checked = crate::core::certs::check_upload(&name, &req.certificate, &req.key, state.clock.now()).map_err(AgentError::Invalid)?;
-    let dir = cert_dir(state, &name);
+    let dir = crate::services::serving::cert_dir(state, &name);
     let written = (|| -> std::io::Result<()> {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::create_dir_all(&dir)?;
@@ -279,7 +254,7 @@ pub async fn upload(state: &Shared, who: &Principal, domain: &str, req: appos_pr
     let (n, actor, now) = (name.clone(), who.name.clone(), state.clock.now());
     let detail = format!("{name}: uploaded certificate from {} until {}", checked.issuer, checked.not_after);
     db::call(&state.db, move |db| db::domains::set_custom_cert(db, &n, &actor, &detail, now)).await?;
-    apply(state).await?;
+    crate::services::serving::apply(state).await?;
     let n = name.clone();
     let row = db::call(&state.db, move |db| db::domains::get(db, &n)).await?.ok_or_else(|| AgentError::internal("the domain vanished"))?;
     let certificate = status(state, &row).await;

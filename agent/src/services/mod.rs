@@ -2,6 +2,7 @@
 //! state and return `AgentError` (or their area's own error); they know
 //! nothing of HTTP.
 
+pub mod acme;
 pub mod adopt;
 pub mod apps;
 pub mod audit;
@@ -11,7 +12,9 @@ pub mod deployments;
 pub mod domains;
 pub mod docker_events;
 pub mod events;
+pub mod inflight;
 pub mod logs;
+pub mod serving;
 pub mod streams;
 pub mod tasks;
 pub mod terminals;

@@ -287,10 +287,13 @@ pub struct UnwatchEndpoint {
     pub endpoint: String,
 }
 
-/// `POST /v1/proxy/domains/{domain}/ssl`: order a new certificate now.
+/// `POST /v1/proxy/domains/{domain}/ssl?skip_preflight=`: order a new certificate now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct RenewCertificate {
     pub domain: String,
+    /// Order without checking first that the domain reaches this server (kept for the domain).
+    #[serde(default)]
+    pub skip_preflight: bool,
 }
 
 /// `POST /v1/proxy/reload`: apply the proxy configuration again from the agent's state.
@@ -453,7 +456,7 @@ call!(RemoveDomain: Delete -> (), |c| format!("/v1/proxy/domains/{}", encode(&c.
 call!(ReloadProxy: Post -> Vec<Domain>, |_c| "/v1/proxy/reload".into());
 call!(UploadCertificate: Post -> Domain, |c| format!("/v1/proxy/domains/{}/certificate", encode(&c.domain)), body |c| &c.request);
 call!(ListCerts: Get -> Vec<CertEntry>, |_c| "/v1/certs".into());
-call!(RenewCertificate: Post -> Domain, |c| format!("/v1/proxy/domains/{}/ssl", encode(&c.domain)));
+call!(RenewCertificate: Post -> Domain, |c| format!("/v1/proxy/domains/{}/ssl{}", encode(&c.domain), query(&[("skip_preflight", c.skip_preflight.then(|| "true".to_string()))])));
 call!(WatchRequest: Post -> CertEntry, |_c| "/v1/certs/watch".into(), body |c| c);
 call!(UnwatchEndpoint: Delete -> (), |c| format!("/v1/certs/watch/{}", encode(&c.endpoint)), answer Empty);
 call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(

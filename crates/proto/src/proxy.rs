@@ -23,6 +23,10 @@ pub struct DomainRequest {
     /// Redirect plain HTTP to HTTPS (needs `ssl`).
     #[serde(default)]
     pub force_https: bool,
+    /// Order the certificate without first checking that the domain
+    /// resolves to this server and reaches its proxy (the preflight).
+    #[serde(default)]
+    pub skip_preflight: bool,
 }
 
 /// Where a certificate stands.

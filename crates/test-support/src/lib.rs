@@ -885,6 +885,9 @@ pub struct Pebble {
     children: Vec<Child>,
     pub directory: String,
     management: u16,
+    /// Where pebble-challtestsrv answers DNS (UDP and TCP on 127.0.0.1): what pebble resolves names with.
+    pub dns: u16,
+    challtestsrv: u16,
 }
 
 impl Drop for Pebble {
@@ -928,9 +931,15 @@ impl Pebble {
             .stdout(log("pebble.log")?)
             .stderr(Stdio::null())
             .spawn()?;
-        let me = Pebble { directory: format!("https://127.0.0.1:{acme}/dir"), management, children: vec![challtest, pebble], dir };
+        let me = Pebble { directory: format!("https://127.0.0.1:{acme}/dir"), management, dns, challtestsrv: chall, children: vec![challtest, pebble], dir };
         wait_until("pebble", Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", acme)).is_ok())?;
         Ok(me)
+    }
+
+    /// Makes `host` resolve to `ip` (instead of 127.0.0.1) for pebble and anyone asking its DNS.
+    pub fn set_a(&self, host: &str, ip: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "host": format!("{host}."), "addresses": [ip] }).to_string();
+        run(Command::new("curl").args(["-sSf", "-d", &body]).arg(format!("http://127.0.0.1:{}/add-a", self.challtestsrv))).map(drop)
     }
 
     /// The CA that pebble's own HTTPS (the ACME directory) is signed by.

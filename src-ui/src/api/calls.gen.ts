@@ -102,7 +102,11 @@ certificate: string,
  */
 key: string, };
 
-export type RenewCertificate = { domain: string, };
+export type RenewCertificate = { domain: string, 
+/**
+ * Order without checking first that the domain reaches this server (kept for the domain).
+ */
+skip_preflight: boolean, };
 
 export type ListCerts = Record<symbol, never>;
 

@@ -479,7 +479,12 @@ ssl: boolean,
 /**
  * Redirect plain HTTP to HTTPS (needs `ssl`).
  */
-force_https: boolean, };
+force_https: boolean, 
+/**
+ * Order the certificate without first checking that the domain
+ * resolves to this server and reaches its proxy (the preflight).
+ */
+skip_preflight: boolean, };
 
 export type CertStatus = { "state": "none" } | { "state": "pending", 
 /**

@@ -18,13 +18,31 @@ pub struct Row {
     pub custom_cert: bool,
     /// Redirected to this domain.
     pub redirect_to: Option<String>,
+    /// Its certificate may be ordered: the preflight passed or was skipped.
+    pub order_ok: bool,
+    /// Why its certificate could not be had, last time it was tried.
+    pub tls_error: Option<String>,
+    /// Ordered without checking first that the domain reaches this server.
+    pub skip_preflight: bool,
 }
 
 fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok(Row { domain: r.get(0)?, app: r.get(1)?, service: r.get(2)?, port: r.get(3)?, ssl: r.get(4)?, force_https: r.get(5)?, custom_cert: r.get(6)?, redirect_to: r.get(7)? })
+    Ok(Row {
+        domain: r.get(0)?,
+        app: r.get(1)?,
+        service: r.get(2)?,
+        port: r.get(3)?,
+        ssl: r.get(4)?,
+        force_https: r.get(5)?,
+        custom_cert: r.get(6)?,
+        redirect_to: r.get(7)?,
+        order_ok: r.get(8)?,
+        tls_error: r.get(9)?,
+        skip_preflight: r.get(10)?,
+    })
 }
 
-const SELECT: &str = "SELECT domain, app, service, port, ssl, force_https, custom_cert, redirect_to FROM domains";
+const SELECT: &str = "SELECT domain, app, service, port, ssl, force_https, custom_cert, redirect_to, order_ok, tls_error, skip_preflight FROM domains";
 
 pub fn list(db: &Db) -> rusqlite::Result<Vec<Row>> {
     let c = db.conn();
@@ -42,8 +60,8 @@ pub fn insert(db: &Db, r: &Row, actor: &str, now: i64) -> rusqlite::Result<bool>
     let mut c = db.conn();
     let tx = c.transaction()?;
     let n = tx.execute(
-        "INSERT OR IGNORE INTO domains (domain, app, service, port, ssl, force_https, created_at, redirect_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![r.domain, r.app, r.service, r.port, r.ssl, r.force_https, now, r.redirect_to],
+        "INSERT OR IGNORE INTO domains (domain, app, service, port, ssl, force_https, created_at, redirect_to, order_ok, tls_error, skip_preflight) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![r.domain, r.app, r.service, r.port, r.ssl, r.force_https, now, r.redirect_to, r.order_ok, r.tls_error, r.skip_preflight],
     )?;
     if n == 1 {
         let to = match &r.redirect_to {
@@ -69,6 +87,18 @@ pub fn delete(db: &Db, domain: &str, actor: Option<&str>, now: i64) -> rusqlite:
     }
     tx.commit()?;
     Ok(app.is_some())
+}
+
+/// Records whether a domain's certificate may be ordered, and why not (or why it failed).
+pub fn set_tls(db: &Db, domain: &str, order_ok: bool, tls_error: Option<&str>) -> rusqlite::Result<()> {
+    db.conn().execute("UPDATE domains SET order_ok = ?2, tls_error = ?3 WHERE domain = ?1", params![domain, order_ok, tls_error])?;
+    Ok(())
+}
+
+/// Records whether a domain's certificate is ordered without a preflight.
+pub fn set_skip_preflight(db: &Db, domain: &str, skip: bool) -> rusqlite::Result<()> {
+    db.conn().execute("UPDATE domains SET skip_preflight = ?2 WHERE domain = ?1", params![domain, skip])?;
+    Ok(())
 }
 
 /// Marks a domain as served with an uploaded certificate (it gets HTTPS), with the audit entry.

@@ -145,6 +145,11 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 12: a domain may redirect to another.
     "ALTER TABLE domains ADD COLUMN redirect_to TEXT;",
+    // 13: a domain's certificate may be ordered once its preflight passed
+    // (or was skipped); the last reason it could not be, kept for its status.
+    "ALTER TABLE domains ADD COLUMN order_ok INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE domains ADD COLUMN tls_error TEXT;
+     ALTER TABLE domains ADD COLUMN skip_preflight INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A database call that failed.

@@ -135,7 +135,7 @@ pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Resu
     };
     if result.is_ok() && dep.operation != Operation::Delete {
         // New containers may have new addresses.
-        crate::services::domains::refresh_app(state, &app).await;
+        crate::services::serving::refresh_app(state, &app).await;
     }
     let (final_state, error) = match &result {
         Ok(()) => (DeploymentState::Succeeded, None),

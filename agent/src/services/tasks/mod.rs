@@ -3,6 +3,7 @@
 //! [`Registry`] has for its kind, and reporting how it ended. Task kinds
 //! plug in by registering a handler (`deploy::register` for deployments).
 
+pub mod certificate;
 pub mod deploy;
 pub mod reconcile;
 
@@ -75,6 +76,7 @@ impl Registry {
 pub fn registry() -> Registry {
     let mut r = Registry::default();
     deploy::register(&mut r);
+    certificate::register(&mut r);
     r
 }
 
@@ -160,7 +162,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_deployment_operation_is_a_registered_kind() {
-        assert_eq!(registry().kinds(), ["delete", "deploy", "restart", "start", "stop", "update"]);
+    fn every_deployment_operation_and_certificates_are_registered_kinds() {
+        assert_eq!(registry().kinds(), ["certificate", "delete", "deploy", "restart", "start", "stop", "update"]);
     }
 }

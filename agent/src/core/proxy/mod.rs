@@ -1,12 +1,16 @@
 //! The reverse proxy's decisions: which domain names and targets are
-//! accepted, and Caddy's whole configuration built from typed values (no
-//! user string is ever pasted into it). Pure: loading it is `infra::proxy`.
+//! accepted, the routes the proxy serves, how a served certificate is
+//! judged, and each backend's whole configuration built from those typed
+//! values (`caddy`, `nginx`: no user string is ever pasted into one).
+//! Pure: loading them is `infra::proxy`.
+
+pub mod caddy;
+pub mod nginx;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use appos_proto::{AppName, ServiceName};
-use serde_json::{json, Value};
 
 /// A domain name as DNS takes it: Unicode names go to punycode (IDNA),
 /// lower case, labels of letters, digits and inner hyphens (1 to 63), two
@@ -73,95 +77,103 @@ pub struct Route {
     pub certificate: Option<(PathBuf, PathBuf)>,
     /// Every request is redirected to this domain (checked by [`domain`]) instead.
     pub redirect_to: Option<String>,
+    /// A proxy that orders certificates itself may order one for it (its
+    /// preflight passed or was skipped).
+    pub order: bool,
 }
 
-/// Where Caddy listens and whom it asks for certificates.
+/// A word only of the characters of base64url (RFC 4648 §5), and dots
+/// between them: what an ACME token and key authorization are made of, and
+/// so safe to put in a configuration file as they are.
+fn base64url_word(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 512 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// An HTTP-01 challenge answer the proxy serves at
+/// `/.well-known/acme-challenge/TOKEN` (RFC 8555 §8.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaddySettings {
-    /// The admin API's unix socket (never TCP).
-    pub admin_socket: PathBuf,
-    /// Certificates and ACME accounts.
-    pub storage: PathBuf,
-    pub http: SocketAddr,
-    pub https: SocketAddr,
-    /// The ACME directory (Let's Encrypt's when `None`).
-    pub acme_ca: Option<String>,
-    pub email: Option<String>,
-    /// An extra root the ACME directory's own TLS is checked against.
-    pub acme_ca_root: Option<PathBuf>,
+pub struct Http01 {
+    token: String,
+    key_authorization: String,
 }
 
-/// Caddy's whole configuration: an HTTPS server for the domains with
-/// `ssl` (certificates ordered and renewed by Caddy), an HTTP server that
-/// serves the others and redirects those with `force_https`, and the admin
-/// API on its unix socket (every load names it, or Caddy would fall back to
-/// a TCP port).
-pub fn caddy_config(routes: &[Route], s: &CaddySettings) -> Value {
-    let proxy = |r: &Route| {
-        if let Some(to) = &r.redirect_to {
-            let scheme = if r.ssl { "https" } else { "http" };
-            return json!({
-                "match": [{ "host": [r.domain] }],
-                "handle": [{ "handler": "static_response", "status_code": 308, "headers": { "Location": [format!("{scheme}://{to}{{http.request.uri}}")] } }],
-                "terminal": true,
-            });
+impl Http01 {
+    /// Checks what the CA sent: a token without dots, and a key authorization `TOKEN.THUMBPRINT`.
+    pub fn new(token: &str, key_authorization: &str) -> Result<Http01, String> {
+        if !base64url_word(token) || token.contains('.') {
+            return Err(format!("the CA sent a challenge token that is not base64url: {token:?}"));
         }
-        json!({
-            "match": [{ "host": [r.domain] }],
-            "handle": [{ "handler": "reverse_proxy", "upstreams": [{ "dial": r.upstream.to_string() }] }],
-            "terminal": true,
-        })
-    };
-    let redirect = |r: &Route| {
-        json!({
-            "match": [{ "host": [r.domain] }],
-            "handle": [{ "handler": "static_response", "status_code": 308, "headers": { "Location": ["https://{http.request.host}{http.request.uri}"] } }],
-            "terminal": true,
-        })
-    };
-    let https: Vec<Value> = routes.iter().filter(|r| r.ssl).map(proxy).collect();
-    let http: Vec<Value> = routes.iter().map(|r| if r.ssl && r.force_https { redirect(r) } else { proxy(r) }).collect();
-    let subjects: Vec<&str> = routes.iter().filter(|r| r.ssl && r.certificate.is_none()).map(|r| r.domain.as_str()).collect();
-    let uploaded: Vec<&Route> = routes.iter().filter(|r| r.ssl && r.certificate.is_some()).collect();
-    let mut issuer = json!({ "module": "acme" });
-    if let Some(ca) = &s.acme_ca {
-        issuer["ca"] = json!(ca);
-    }
-    if let Some(email) = &s.email {
-        issuer["email"] = json!(email);
-    }
-    if let Some(root) = &s.acme_ca_root {
-        issuer["trusted_roots_pem_files"] = json!([root]);
-    }
-    let mut apps = json!({
-        "http": {
-            // Connections open at a reload finish on the old configuration.
-            "grace_period": "10s",
-            "http_port": s.http.port(),
-            "https_port": s.https.port(),
-            "servers": {
-                "appos_http": { "listen": [s.http.to_string()], "routes": http, "automatic_https": { "disable": true }},
-            },
-        },
-    });
-    if !https.is_empty() {
-        let skip: Vec<&str> = uploaded.iter().map(|r| r.domain.as_str()).collect();
-        apps["http"]["servers"]["appos_https"] = json!({ "listen": [s.https.to_string()], "routes": https, "automatic_https": { "disable_redirects": true, "skip": skip } });
-        let mut tls = json!({});
-        if !subjects.is_empty() {
-            tls["automation"] = json!({ "policies": [{ "subjects": subjects, "issuers": [issuer] }] });
+        if !base64url_word(key_authorization) || !key_authorization.starts_with(&format!("{token}.")) {
+            return Err("the challenge's key authorization is not TOKEN.THUMBPRINT".into());
         }
-        if !uploaded.is_empty() {
-            let files: Vec<Value> = uploaded.iter().filter_map(|r| r.certificate.as_ref()).map(|(c, k)| json!({ "certificate": c, "key": k })).collect();
-            tls["certificates"] = json!({ "load_files": files });
-        }
-        apps["tls"] = tls;
+        Ok(Http01 { token: token.into(), key_authorization: key_authorization.into() })
     }
-    json!({
-        "admin": { "listen": format!("unix/{}", s.admin_socket.display()) },
-        "storage": { "module": "file_system", "root": s.storage },
-        "apps": apps,
-    })
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn key_authorization(&self) -> &str {
+        &self.key_authorization
+    }
+}
+
+/// The path every domain answers on with the agent's preflight token, so
+/// that the agent can tell a domain reaches this proxy before ordering.
+pub const PREFLIGHT_PATH: &str = "/.well-known/appos-preflight";
+
+/// A random token the proxy answers at [`PREFLIGHT_PATH`]: hex only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreflightToken(String);
+
+impl PreflightToken {
+    pub fn new(random: [u8; 16]) -> PreflightToken {
+        PreflightToken(random.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What one address of a domain answered at [`PREFLIGHT_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreflightAnswer {
+    /// This proxy's token: the address is this server.
+    Ours,
+    /// Something else answered (another server, another proxy).
+    Other(String),
+    /// Nothing answered.
+    Unreachable(String),
+}
+
+/// Whether a domain reaches this server: it resolves, and every address it
+/// resolves to answers with this proxy's token (a CA may try any of them).
+pub fn preflight_verdict(domain: &str, port: u16, answers: &[(std::net::IpAddr, PreflightAnswer)]) -> Result<(), String> {
+    if answers.is_empty() {
+        return Err(format!("{domain} does not resolve to any address; point its DNS A/AAAA record at this server, or skip the preflight"));
+    }
+    for (ip, answer) in answers {
+        let at = SocketAddr::new(*ip, port);
+        match answer {
+            PreflightAnswer::Ours => {}
+            PreflightAnswer::Other(what) => return Err(format!("{domain} resolves to {ip}, which is not this server ({at} answered {what}); point its DNS record here, or skip the preflight")),
+            PreflightAnswer::Unreachable(why) => return Err(format!("{domain} resolves to {ip}, which does not answer on port {port} ({why}); point its DNS record here and open the port, or skip the preflight")),
+        }
+    }
+    Ok(())
+}
+
+/// The status of a domain with HTTPS whose handshake gave no certificate
+/// (`probe`: why): failed with the recorded reason (the preflight's or the
+/// CA's), else pending, saying what it waits for.
+pub fn unserved_status(order_ok: bool, tls_error: Option<&str>, domain: &str, probe: &str) -> appos_proto::CertStatus {
+    use appos_proto::CertStatus;
+    match (tls_error, order_ok) {
+        (Some(e), _) => CertStatus::Failed { reason: e.to_string() },
+        (None, false) => CertStatus::Pending { reason: format!("checking that {domain} reaches this server before ordering") },
+        (None, true) => CertStatus::Pending { reason: format!("ordering a certificate ({probe})") },
+    }
 }
 
 /// Whether a certificate's `names` cover `domain` (a wildcard covers one label).
@@ -239,6 +251,51 @@ mod tests {
     }
 
     #[test]
+    fn challenge_answers_are_base64url() {
+        let ok = Http01::new("tok-EN_1", "tok-EN_1.thumb-PRINT_2").expect("ok");
+        assert_eq!((ok.token(), ok.key_authorization()), ("tok-EN_1", "tok-EN_1.thumb-PRINT_2"));
+        for (token, ka, why) in [
+            ("a;b", "a;b.x", "the CA sent a challenge token that is not base64url: \"a;b\""),
+            ("a.b", "a.b.x", "the CA sent a challenge token that is not base64url: \"a.b\""),
+            ("", ".x", "the CA sent a challenge token that is not base64url: \"\""),
+            ("abc", "abc.x\"; return 200 x", "the challenge's key authorization is not TOKEN.THUMBPRINT"),
+            ("abc", "abd.x", "the challenge's key authorization is not TOKEN.THUMBPRINT"),
+        ] {
+            assert_eq!(Http01::new(token, ka), Err(why.to_string()), "{token:?} {ka:?}");
+        }
+        assert_eq!(PreflightToken::new([0xab; 16]).as_str(), "abababababababababababababababab");
+    }
+
+    #[test]
+    fn preflight_passes_only_when_every_address_is_this_server() {
+        use PreflightAnswer::*;
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert_eq!(preflight_verdict("a.test", 80, &[(ip("192.0.2.1"), Ours), (ip("2001:db8::1"), Ours)]), Ok(()));
+        for (answers, why) in [
+            (vec![], "a.test does not resolve to any address; point its DNS A/AAAA record at this server, or skip the preflight"),
+            (
+                vec![(ip("192.0.2.1"), Ours), (ip("192.0.2.9"), Other("HTTP 404".into()))],
+                "a.test resolves to 192.0.2.9, which is not this server (192.0.2.9:80 answered HTTP 404); point its DNS record here, or skip the preflight",
+            ),
+            (
+                vec![(ip("2001:db8::1"), Unreachable("connection refused".into()))],
+                "a.test resolves to 2001:db8::1, which does not answer on port 80 (connection refused); point its DNS record here and open the port, or skip the preflight",
+            ),
+        ] {
+            assert_eq!(preflight_verdict("a.test", 80, &answers), Err(why.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_domain_without_a_certificate_says_why() {
+        use appos_proto::CertStatus;
+        assert_eq!(unserved_status(false, Some("preflight: x"), "a.test", "no cert"), CertStatus::Failed { reason: "preflight: x".into() });
+        assert_eq!(unserved_status(true, Some("the CA refused: y"), "a.test", "no cert"), CertStatus::Failed { reason: "the CA refused: y".into() });
+        assert_eq!(unserved_status(false, None, "a.test", "no cert"), CertStatus::Pending { reason: "checking that a.test reaches this server before ordering".into() });
+        assert_eq!(unserved_status(true, None, "a.test", "no cert"), CertStatus::Pending { reason: "ordering a certificate (no cert)".into() });
+    }
+
+    #[test]
     fn targets() {
         assert_eq!(target("blog/web:80").expect("ok"), Target { app: AppName::parse("blog").expect("n"), service: Some(ServiceName::parse("web").expect("s")), port: 80 });
         assert_eq!(target("blog:8080").expect("ok").service, None);
@@ -250,39 +307,5 @@ mod tests {
         ] {
             assert_eq!(target(input), Err(why.to_string()), "{input}");
         }
-    }
-
-    #[test]
-    fn caddy_config_from_typed_values() {
-        let s = CaddySettings {
-            admin_socket: "/d/run/caddy.sock".into(),
-            storage: "/d/caddy".into(),
-            http: "127.0.0.1:8080".parse().expect("addr"),
-            https: "127.0.0.1:8443".parse().expect("addr"),
-            acme_ca: Some("https://127.0.0.1:14000/dir".into()),
-            email: None,
-            acme_ca_root: None,
-        };
-        let r = |d: &str, ssl, force| Route { domain: d.into(), upstream: "172.17.0.5:80".parse().expect("addr"), ssl, force_https: force, certificate: None, redirect_to: None };
-        let c = caddy_config(&[r("plain.test", false, false), r("secure.test", true, true)], &s);
-        assert_eq!(c["admin"]["listen"], "unix//d/run/caddy.sock");
-        assert_eq!(c["apps"]["http"]["servers"]["appos_http"]["routes"][0]["handle"][0]["upstreams"][0]["dial"], "172.17.0.5:80");
-        assert_eq!(c["apps"]["http"]["servers"]["appos_http"]["routes"][1]["handle"][0]["status_code"], 308);
-        assert_eq!(c["apps"]["http"]["servers"]["appos_https"]["routes"].as_array().map(Vec::len), Some(1));
-        assert_eq!(c["apps"]["tls"]["automation"]["policies"][0]["subjects"], json!(["secure.test"]));
-        assert_eq!(c["apps"]["tls"]["automation"]["policies"][0]["issuers"][0]["ca"], "https://127.0.0.1:14000/dir");
-        // No HTTPS domain: no HTTPS server, no certificate automation.
-        let c = caddy_config(&[r("plain.test", false, false)], &s);
-        assert!(c["apps"]["http"]["servers"].get("appos_https").is_none() && c["apps"].get("tls").is_none());
-        // An uploaded certificate is loaded from its files, and not ordered.
-        let own = Route { certificate: Some(("/d/certs/shop.test/cert.pem".into(), "/d/certs/shop.test/key.pem".into())), ..r("shop.test", true, false) };
-        let c = caddy_config(&[own, r("secure.test", true, false)], &s);
-        assert_eq!(c["apps"]["tls"]["certificates"]["load_files"][0]["certificate"], "/d/certs/shop.test/cert.pem");
-        assert_eq!(c["apps"]["tls"]["automation"]["policies"][0]["subjects"], json!(["secure.test"]));
-        assert_eq!(c["apps"]["http"]["servers"]["appos_https"]["automatic_https"]["skip"], json!(["shop.test"]));
-        // www redirected to the apex, keeping the path.
-        let www = Route { redirect_to: Some("secure.test".into()), ..r("www.secure.test", true, false) };
-        let c = caddy_config(&[www], &s);
-        assert_eq!(c["apps"]["http"]["servers"]["appos_https"]["routes"][0]["handle"][0]["headers"]["Location"], json!(["https://secure.test{http.request.uri}"]));
     }
 }

@@ -1,6 +1,6 @@
-//! The reverse proxy the agent runs: Caddy as a child process, supervised
-//! like redis-server, its admin API on a unix socket in the data dir (never
-//! a TCP port), its whole configuration loaded atomically through that API.
+//! Caddy as the agent's reverse proxy: a supervised child, its admin API on
+//! a unix socket in the data dir (never a TCP port), its whole configuration
+//! loaded atomically through that API.
 //! A configuration Caddy refuses leaves the running one in place. The last
 //! one loaded is kept on disk, so a Caddy that dies comes back with it.
 
@@ -12,25 +12,11 @@ use http_body_util::BodyExt as _;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::proxy::{caddy_config, CaddySettings, Route};
+use super::{ProxyBackend, ProxyError};
+use crate::core::proxy::caddy::{caddy_config, CaddySettings};
+use crate::core::proxy::{PreflightToken, Route};
 use crate::infra::config::ProxyConfig;
-
-/// Why a configuration did not take.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    /// The proxy read the configuration and said no; the running one stays.
-    #[error("{0}")]
-    Refused(String),
-    /// The proxy did not answer.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-/// A reverse proxy the agent configures: the whole set of routes at once.
-#[allow(async_fn_in_trait)]
-pub trait ProxyBackend {
-    async fn apply(&self, routes: &[Route]) -> Result<(), ProxyError>;
-}
+use crate::infra::supervise::{die_with_parent, supervise, AtStart, Pid, Supervised};
 
 pub struct Caddy {
     bin: PathBuf,
@@ -39,11 +25,12 @@ pub struct Caddy {
     saved: PathBuf,
     /// One load at a time, so that loads land in the order they were made.
     loading: tokio::sync::Mutex<()>,
+    pub(super) pid: std::sync::Arc<Pid>,
 }
 
 impl Caddy {
     /// Caddy's files go under `<data>/caddy/`, its admin socket is `<data>/run/caddy.sock`.
-    pub fn new(config: &ProxyConfig, data_dir: &Path) -> Caddy {
+    pub fn new(config: &ProxyConfig, data_dir: &Path, preflight: PreflightToken) -> Caddy {
         let dir = data_dir.join("caddy");
         let settings = CaddySettings {
             admin_socket: data_dir.join("run/caddy.sock"),
@@ -53,8 +40,16 @@ impl Caddy {
             acme_ca: config.acme_ca.clone(),
             email: config.acme_email.clone(),
             acme_ca_root: config.acme_ca_root.clone(),
+            preflight,
         };
-        Caddy { bin: config.bin.clone(), settings, saved: dir.join("config.json"), loading: Default::default() }
+        Caddy { bin: config.bin.clone(), settings, saved: dir.join("config.json"), loading: Default::default(), pid: Default::default() }
+    }
+
+}
+
+impl Supervised for Caddy {
+    fn name(&self) -> &'static str {
+        "caddy"
     }
 
     fn spawn(&self) -> anyhow::Result<Child> {
@@ -64,6 +59,9 @@ impl Caddy {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         if !self.saved.exists() {
             std::fs::write(&self.saved, caddy_config(&[], &self.settings).to_string())?;
+        }
+        if let Some(run) = self.settings.admin_socket.parent() {
+            std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
         }
         let _ = std::fs::remove_file(&self.settings.admin_socket);
         let mut cmd = Command::new(&self.bin);
@@ -75,7 +73,7 @@ impl Caddy {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
-        crate::infra::redis_server::die_with_parent(&mut cmd);
+        die_with_parent(&mut cmd);
         cmd.spawn().with_context(|| format!("starting {}", self.bin.display()))
     }
 
@@ -94,77 +92,18 @@ impl Caddy {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
 
-    /// Starts Caddy and waits (a few tries) until its admin API answers,
-    /// then keeps it running until `stop`, restarting it (with the last
-    /// configuration) when it exits. A proxy that cannot start (its ports
-    /// taken, say) never stops the agent: it is tried again every 10 s, and
-    /// meanwhile domain changes answer that the proxy does not answer.
+impl Caddy {
+
+    /// Starts Caddy and keeps it running until `stop` (see [`super::Proxy::start`]).
     pub async fn start(self: &std::sync::Arc<Self>, stop: CancellationToken) {
-        // A proxy of an agent that just died may still hold the ports a moment.
-        let mut child = None;
-        for _ in 0..5 {
-            match self.spawn() {
-                Ok(mut c) => match self.ready(&mut c).await {
-                    Ok(()) => {
-                        child = Some(c);
-                        break;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "caddy did not start; trying again"),
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot start caddy"),
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        match &child {
-            Some(_) => tracing::info!(http = %self.settings.http, https = %self.settings.https, "caddy running"),
-            None => tracing::error!(http = %self.settings.http, https = %self.settings.https, "caddy cannot start; trying again every 10 s"),
-        }
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let exited = async {
-                    match child.as_mut() {
-                        Some(c) => c.wait().await.ok(),
-                        None => {
-                            tokio::time::sleep(Duration::from_secs(9)).await;
-                            None
-                        }
-                    }
-                };
-                tokio::select! {
-                    _ = stop.cancelled() => {
-                        if let Some(c) = child.as_mut() {
-                            let _ = c.kill().await;
-                        }
-                        return;
-                    }
-                    status = exited => {
-                        if child.is_some() {
-                            tracing::error!(?status, "caddy exited; restarting it");
-                        }
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        child = match me.spawn() {
-                            Ok(mut c) => match me.ready(&mut c).await {
-                                Ok(()) => {
-                                    tracing::info!("caddy running again");
-                                    Some(c)
-                                }
-                                Err(error) => {
-                                    tracing::error!(%error, "caddy did not come back");
-                                    let _ = c.kill().await;
-                                    None
-                                }
-                            },
-                            Err(error) => {
-                                tracing::error!(%error, "cannot restart caddy");
-                                None
-                            }
-                        };
-                    }
-                }
-            }
-        });
+        // Optional: this cannot fail.
+        let _ = supervise(self.clone(), self.pid.clone(), AtStart::Optional, stop).await;
+    }
+
+    pub fn preflight(&self) -> &PreflightToken {
+        &self.settings.preflight
     }
 
     /// One request to the admin API; the status and body.
