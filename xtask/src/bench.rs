@@ -593,21 +593,35 @@ async fn reload_median(c: &Client) -> anyhow::Result<Duration> {
     Ok(percentile(&mut times, 0.5))
 }
 
-/// The pid of the agent's `caddy` child.
-fn caddy_pid(agent_pid: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).find(|pid| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let comm_end = stat.rfind(')').unwrap_or(0);
-        let ppid = stat.get(comm_end + 2..).and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
-        stat.contains("(caddy)") && ppid == Some(agent_pid)
-    })
+/// The pids of the agent's proxy: its `caddy` child, or its `nginx` master and that master's workers.
+fn proxy_pids(agent_pid: u32) -> Vec<u32> {
+    let parent = |pid: u32| -> Option<(String, u32)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+        let ppid = stat.get(close + 2..)?.split_whitespace().nth(1)?.parse().ok()?;
+        Some((stat.get(open + 1..close)?.to_string(), ppid))
+    };
+    let all: Vec<(u32, String, u32)> = std::fs::read_dir("/proc")
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).filter_map(|pid| parent(pid).map(|(comm, ppid)| (pid, comm, ppid))).collect())
+        .unwrap_or_default();
+    let children: Vec<u32> = all.iter().filter(|(_, comm, ppid)| *ppid == agent_pid && (comm == "caddy" || comm == "nginx")).map(|(pid, _, _)| *pid).collect();
+    let workers = all.iter().filter(|(_, _, ppid)| children.contains(ppid)).map(|(pid, _, _)| *pid);
+    children.iter().copied().chain(workers).collect()
 }
 
 async fn proxy() -> anyhow::Result<()> {
-    support::which("caddy")?;
+    for backend in ["caddy", "nginx"] {
+        proxy_backend(backend).await?;
+    }
+    Ok(())
+}
+
+/// One backend's figures; each row names it.
+async fn proxy_backend(backend: &str) -> anyhow::Result<()> {
+    support::which(backend)?;
     let (http, https) = (support::free_port(), support::free_port());
     let (h, s) = (format!("127.0.0.1:{http}"), format!("127.0.0.1:{https}"));
-    let agent = support::Agent::start_env(&[], &[("APPOS_PROXY_HTTP", &h), ("APPOS_PROXY_HTTPS", &s)])?;
+    let agent = support::Agent::start_env(&[], &[("APPOS_PROXY", backend), ("APPOS_PROXY_HTTP", &h), ("APPOS_PROXY_HTTPS", &s)])?;
     let c = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("bench", "admin")?));
     let app = appos_proto::AppName::parse("benchsite")?;
     let yaml = format!(
@@ -645,7 +659,7 @@ async fn proxy() -> anyhow::Result<()> {
         served.push(t.elapsed());
     }
     let p95 = percentile(&mut served, 0.95);
-    row("domain add → served, p95 ms", format!("{:.0}", ms(p95)), "-".into(), "-".into(), "≤ 1000 ms");
+    row(&format!("{backend}: domain add → served, p95 ms"), format!("{:.0}", ms(p95)), "-".into(), "-".into(), "≤ 1000 ms");
 
     // Applying with 100 domains against 10.
     for i in 0..20 {
@@ -658,7 +672,7 @@ async fn proxy() -> anyhow::Result<()> {
         c.call(&add(format!("b{i}.bench.test"))).await?;
     }
     let hundred = reload_median(&c).await?;
-    row("apply, 100 domains, median ms; baseline: 10", format!("{:.0}", ms(hundred)), format!("{:.0}", ms(ten)), format!("{:.2}", ms(hundred) / ms(ten)), "≤ 2× with 10 domains");
+    row(&format!("{backend}: apply, 100 domains, median ms; baseline: 10"), format!("{:.0}", ms(hundred)), format!("{:.0}", ms(ten)), format!("{:.2}", ms(hundred) / ms(ten)), "≤ 2× with 10 domains");
 
     // Latency the proxy adds.
     let (mut through, mut straight) = (Vec::new(), Vec::new());
@@ -672,8 +686,8 @@ async fn proxy() -> anyhow::Result<()> {
     }
     let (t50, s50) = (percentile(&mut through, 0.5), percentile(&mut straight, 0.5));
     let (t99, s99) = (percentile(&mut through, 0.99), percentile(&mut straight, 0.99));
-    row("request via proxy, p50 ms; baseline: direct", format!("{:.2}", ms(t50)), format!("{:.2}", ms(s50)), format!("+{:.2}", ms(t50) - ms(s50)), "added, reported");
-    row("request via proxy, p99 ms; baseline: direct", format!("{:.2}", ms(t99)), format!("{:.2}", ms(s99)), format!("+{:.2}", ms(t99) - ms(s99)), "added, reported");
+    row(&format!("{backend}: request via proxy, p50 ms; baseline: direct"), format!("{:.2}", ms(t50)), format!("{:.2}", ms(s50)), format!("+{:.2}", ms(t50) - ms(s50)), "added, reported");
+    row(&format!("{backend}: request via proxy, p99 ms; baseline: direct"), format!("{:.2}", ms(t99)), format!("{:.2}", ms(s99)), format!("+{:.2}", ms(t99) - ms(s99)), "added, reported");
 
     // Requests failed while 50 domains come and go.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -699,12 +713,16 @@ async fn proxy() -> anyhow::Result<()> {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, failed) = prober.join().map_err(|_| anyhow::anyhow!("prober panicked"))?;
-    row("requests failed while 50 domains churn", format!("{failed}"), format!("of {}", ok + failed), "-".into(), "0");
+    row(&format!("{backend}: requests failed while 50 domains churn"), format!("{failed}"), format!("of {}", ok + failed), "-".into(), "0");
 
     let pid = agent_pid(&agent)?;
-    let caddy = caddy_pid(pid).map(rss_kib).transpose()?.unwrap_or(0) as f64 / 1024.0;
+    let mut proxy_kib = 0;
+    for p in proxy_pids(pid) {
+        proxy_kib += rss_kib(p)?;
+    }
+    let proxy = proxy_kib as f64 / 1024.0;
     let own = rss_kib(pid)? as f64 / 1024.0;
-    row("proxy RSS (MB), 100 domains; agent beside it", format!("{caddy:.1}"), format!("{own:.1}"), "-".into(), "reported");
+    row(&format!("{backend}: proxy RSS (MB, all its processes), 100 domains; agent beside it"), format!("{proxy:.1}"), format!("{own:.1}"), "-".into(), "reported");
     let del = c.call(&DeleteApp { app, volumes: true }).await?;
     while !c.call(&GetDeployment { id: del.id.clone() }).await?.state.is_terminal() {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -187,7 +187,7 @@ describe("Domains tab", () => {
     expect(byId("add-domain-target").textContent).toContain("blog/web:2368");
 
     await act(async () => fireEvent.click(within(dialog).getByTestId("add-domain-submit")));
-    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true }]]);
+    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true, skip_preflight: false }]]);
     await waitFor(() => expect(screen.queryByTestId("add-domain-dialog")).toBeNull());
     const row = await screen.findByTestId("domain-row-blog.example.com");
     expect(row.textContent).toContain("blog/web:2368");
@@ -229,9 +229,104 @@ describe("Domains tab", () => {
     expect(redirect.disabled).toBe(true);
     expect(redirect.checked).toBe(false);
     await act(async () => fireEvent.click(byId("add-domain-submit")));
-    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2369", redirect_to: null, ssl: false, force_https: false }]]);
+    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2369", redirect_to: null, ssl: false, force_https: false, skip_preflight: false }]]);
     await screen.findByTestId("domain-row-blog.example.com");
     expect(byId("domain-cert-blog.example.com").textContent).toBe("pending");
+  });
+
+  it("orders without the preflight only when asked, and never without HTTPS", async () => {
+    const { b } = setup();
+    renderServer(b, { view: "domains" });
+    await openAdd();
+    await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
+    const skip = byId("add-domain-skip-preflight") as HTMLInputElement;
+    // Off by default, with HTTPS on.
+    expect(skip.checked).toBe(false);
+    expect(skip.disabled).toBe(false);
+    expect(skip.closest("label")!.textContent).toBe("Order even if the domain does not point here yet");
+    expect(byId("add-domain-skip-preflight-help").textContent).toBe(
+      "Normally AppOS first checks that the domain reaches this server, so that the certificate authority's rate limits are not spent on an order that would fail.",
+    );
+
+    fireEvent.click(skip);
+    expect(skip.checked).toBe(true);
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
+    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true, skip_preflight: true }]]);
+    await screen.findByTestId("domain-row-blog.example.com");
+
+    // Checked, then HTTPS turned off: disabled, unchecked, and not sent.
+    await openAdd();
+    await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
+    const again = byId("add-domain-skip-preflight") as HTMLInputElement;
+    expect(again.checked).toBe(false);
+    fireEvent.click(again);
+    expect(again.checked).toBe(true);
+    fireEvent.click(byId("add-domain-ssl"));
+    expect(again.disabled).toBe(true);
+    expect(again.checked).toBe(false);
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "plain.example.com" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
+    expect(b.callsOf("add_domain")[1]).toEqual(["local", { domain: "plain.example.com", target: "blog/web:2368", redirect_to: null, ssl: false, force_https: false, skip_preflight: false }]);
+    await screen.findByTestId("domain-row-plain.example.com");
+  });
+
+  it("offers to order anyway only when the preflight held the order back, and asks first", async () => {
+    const why = "blog.example.com does not resolve to any address; point its DNS A/AAAA record at this server, or skip the preflight";
+    const { b } = setup([
+      domain("blog.example.com", { certificate: { state: "failed", reason: `preflight: ${why}` } }),
+      domain("refused.example.com", { certificate: { state: "failed", reason: "the CA refused: too many certificates already issued for example.com" } }),
+      domain("checking.example.com", { certificate: { state: "pending", reason: "checking that checking.example.com reaches this server before ordering" } }),
+      domain("fine.example.com"),
+    ]);
+    b.on("renew_certificate", ({ domain: name }) => domain(name, { certificate: { state: "pending", reason: "the certificate is being ordered" } }));
+    renderServer(b, { view: "domains" });
+    await screen.findByTestId("domain-row-blog.example.com");
+    expect(byId("domain-cert-blog.example.com-detail").textContent).toBe(`preflight: ${why}`);
+    // One button, in the preflight's row only.
+    const buttons = screen.getAllByTestId("domain-order-anyway");
+    expect(buttons).toHaveLength(1);
+    expect(buttons[0].textContent).toBe("Order anyway");
+    expect(buttons[0].dataset.domain).toBe("blog.example.com");
+    expect(within(byId("domain-row-blog.example.com")).getByTestId("domain-order-anyway")).toBe(buttons[0]);
+    for (const d of ["refused.example.com", "checking.example.com", "fine.example.com"]) expect(within(byId(`domain-row-${d}`)).queryByTestId("domain-order-anyway")).toBeNull();
+
+    // Cancelled: nothing ordered.
+    await act(async () => fireEvent.click(buttons[0]));
+    const dialog = byId("order-anyway-dialog");
+    expect(dialog.textContent).toContain("Order a certificate for blog.example.com anyway?");
+    expect(byId("order-anyway-reason").textContent).toBe(`The check that blog.example.com reaches this server failed: ${why}.`);
+    expect(dialog.textContent).not.toContain("preflight:");
+    expect(dialog.textContent).toContain("Ordering anyway may fail at the certificate authority, and a failed order counts against its rate limits.");
+    await act(async () => fireEvent.click(byId("order-anyway-cancel")));
+    expect(screen.queryByTestId("order-anyway-dialog")).toBeNull();
+    expect(b.callsOf("renew_certificate")).toHaveLength(0);
+
+    // Confirmed: ordered without the check, and the row shows what the agent answered.
+    await act(async () => fireEvent.click(byId("domain-order-anyway")));
+    await act(async () => fireEvent.click(byId("order-anyway-confirm")));
+    expect(b.callsOf("renew_certificate")).toEqual([["local", { domain: "blog.example.com", skip_preflight: true }]]);
+    await waitFor(() => expect(screen.queryByTestId("order-anyway-dialog")).toBeNull());
+    expect(byId("domain-cert-blog.example.com").textContent).toBe("pending");
+    expect(byId("domain-cert-blog.example.com-detail").textContent).toBe("the certificate is being ordered");
+    expect(screen.queryByTestId("domain-order-anyway")).toBeNull();
+  });
+
+  it("shows a refused order in its dialog", async () => {
+    const { b } = setup([domain("blog.example.com", { certificate: { state: "failed", reason: "preflight: 203.0.113.7 did not answer on port 80" } })]);
+    b.on("renew_certificate", uiError("other", "The proxy refused the configuration: admin endpoint unavailable"));
+    renderServer(b, { view: "domains" });
+    const order = await screen.findByTestId("domain-order-anyway");
+    await act(async () => fireEvent.click(order));
+    expect(byId("order-anyway-reason").textContent).toBe("The check that blog.example.com reaches this server failed: 203.0.113.7 did not answer on port 80.");
+    await act(async () => fireEvent.click(byId("order-anyway-confirm")));
+    const err = await screen.findByTestId("order-anyway-error");
+    expect(err.textContent).toContain("Could not order a certificate for blog.example.com");
+    expect(err.textContent).toContain("admin endpoint unavailable");
+    expect(b.callsOf("renew_certificate")).toEqual([["local", { domain: "blog.example.com", skip_preflight: true }]]);
+    expect(byId("domain-cert-blog.example.com").textContent).toBe("failed");
   });
 
   it("puts the agent's field errors under the domain and target inputs", async () => {
@@ -341,6 +436,60 @@ describe("Domains tab", () => {
     hidden.mockRestore();
   });
 
+  describe("names the proxy the agent runs", () => {
+    it("Caddy", async () => {
+      const { b } = setup([domain("blog.example.com")]);
+      renderServer(b, { view: "domains" });
+      await screen.findByTestId("domain-row-blog.example.com");
+      expect(byId("domains-intro").textContent).toBe(
+        "The server's reverse proxy (Caddy) serves each domain from an app's container, with an HTTPS certificate AppOS orders and renews on its own.",
+      );
+    });
+
+    it("nginx, never Caddy", async () => {
+      const { b } = setup([domain("blog.example.com")]);
+      b.infos.local = { ...info, proxy: { backend: "nginx", http: "0.0.0.0:80", https: "0.0.0.0:443" } };
+      renderServer(b, { view: "domains" });
+      await screen.findByTestId("domain-row-blog.example.com");
+      expect(byId("domains-intro").textContent).toBe(
+        "The server's reverse proxy (nginx) serves each domain from an app's container, with an HTTPS certificate AppOS orders and renews on its own.",
+      );
+      expect(byId("domains-proxy").textContent).toBe("Proxy: nginx on 0.0.0.0:80 and 0.0.0.0:443");
+      expect(byId("domain-cert-blog.example.com").title).toContain("AppOS renews it on its own.");
+      await openAdd();
+      expect(byId("add-domain-ssl").closest("label")!.textContent).toBe("HTTPS — with a certificate AppOS orders and renews");
+      expect(document.body.textContent).not.toMatch(/caddy/i);
+    });
+
+    it("in an app's tab", async () => {
+      const { b } = setup([domain("blog.example.com")]);
+      b.infos.local = { ...info, proxy: { backend: "nginx", http: "0.0.0.0:80", https: "0.0.0.0:443" } };
+      renderServer(b, { view: "app", app: "blog", tab: "domains" });
+      await screen.findByTestId("domain-row-blog.example.com");
+      expect(byId("domains-intro").textContent).toBe("The names blog is served at, through the server's reverse proxy (nginx).");
+    });
+
+    it("or none when the agent's info has none", async () => {
+      const { b } = setup();
+      b.infos.local = { ...info, proxy: null };
+      renderServer(b, { view: "domains" });
+      await screen.findByTestId("domains-no-proxy");
+      expect(byId("domains-no-proxy-about").textContent).toBe(
+        "AppOS serves domains through a reverse proxy that the agent runs, with HTTPS certificates AppOS orders and renews on its own. This server's agent was started without one, so it serves no domains.",
+      );
+    });
+
+    it("as the info said when a call is refused for want of one", async () => {
+      const { b } = setup();
+      b.infos.local = { ...info, proxy: { backend: "nginx", http: "0.0.0.0:80", https: "0.0.0.0:443" } };
+      b.on("list_domains", noProxy);
+      renderServer(b, { view: "domains" });
+      await screen.findByTestId("domains-no-proxy");
+      expect(byId("domains-no-proxy-about").textContent).toContain("AppOS serves domains through a reverse proxy (nginx) that the agent runs,");
+      expect(byId("domains-no-proxy-about").textContent).not.toContain("Caddy");
+    });
+  });
+
   describe("without a reverse proxy", () => {
     it("explains at once when the agent's info says it runs none, without listing", async () => {
       const { b } = setup([domain("blog.example.com")]);
@@ -426,7 +575,7 @@ describe("An app's Domains tab", () => {
     expect(value("add-domain-port")).toBe("2368");
     fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
     await act(async () => fireEvent.click(byId("add-domain-submit")));
-    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true }]]);
+    expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true, skip_preflight: false }]]);
     expect(await screen.findByTestId("domain-row-blog.example.com")).toBeTruthy();
     expect(byId("tab-domains").textContent).toBe("Domains1");
   });

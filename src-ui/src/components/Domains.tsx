@@ -1,10 +1,10 @@
 // Domains served by the agent's reverse proxy: the server's Domains tab, an
 // app's Domains tab, the certificate badge and the add form they share.
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { ExternalLink, Globe, Plus, RefreshCw, ServerCog, Trash2 } from "lucide-react";
+import { ExternalLink, Globe, Plus, RefreshCw, ServerCog, ShieldAlert, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
-import type { App, CertStatus, Domain } from "../api/types.gen";
+import type { App, CertStatus, Domain, ProxyInfo } from "../api/types.gen";
 import { certAlerts, domainTarget, domainUrl, proxyListens, servicePorts, useDomains, useDomainsPolling, type CertAlerts } from "../lib/domains";
 import { fmtTime } from "../lib/format";
 import { useLoad } from "../lib/hooks";
@@ -12,6 +12,28 @@ import { useServer } from "../lib/server";
 import { Badge, Button, Checkbox, cx, Dialog, EmptyState, ErrorAlert, FieldMessage, Input, LoadingBlock, Select, type Tone } from "./ui";
 
 const days = (n: number) => (n === 1 ? "1 day" : `${n} days`);
+
+/** The reverse proxy's name as written in prose ("Caddy", "nginx"), or null when the agent's info does not say. */
+export function proxyName(p: Pick<ProxyInfo, "backend"> | null | undefined): string | null {
+  const b = p?.backend.trim().toLowerCase();
+  if (!b) return null;
+  return b === "caddy" ? "Caddy" : b;
+}
+
+/** "a reverse proxy (nginx)", or just "a reverse proxy" when its backend is not known. */
+function reverseProxy(p: Pick<ProxyInfo, "backend"> | null | undefined): string {
+  const name = proxyName(p);
+  return name ? `reverse proxy (${name})` : "reverse proxy";
+}
+
+/** What the agent's preflight says in a failed status's reason before why. */
+const PREFLIGHT = "preflight:";
+
+/** Why the preflight refused to order a certificate (the reason without its "preflight:" prefix), or null when it did not. */
+export function preflightFailure(c: CertStatus): string | null {
+  if (c.state !== "failed" || !c.reason.startsWith(PREFLIGHT)) return null;
+  return c.reason.slice(PREFLIGHT.length).trim();
+}
 
 export interface CertView {
   tone: Tone;
@@ -35,14 +57,14 @@ export function certView(c: CertStatus): CertView {
         tone: "green",
         text: `valid · ${days(c.days_left)} left`,
         detail: c.issuer,
-        title: `Issued by ${c.issuer}, valid until ${fmtTime(c.not_after * 1000)}. The proxy renews it on its own.`,
+        title: `Issued by ${c.issuer}, valid until ${fmtTime(c.not_after * 1000)}. AppOS renews it on its own.`,
       };
     case "expiring":
       return {
         tone: c.days_left <= 7 ? "red" : "amber",
         text: c.days_left <= 0 ? "expires today" : `expires in ${days(c.days_left)}`,
         detail: c.issuer,
-        title: `Issued by ${c.issuer}, valid until ${fmtTime(c.not_after * 1000)}. The proxy renews certificates well before this: check that the domain still points at this server and that ports 80 and 443 reach it.`,
+        title: `Issued by ${c.issuer}, valid until ${fmtTime(c.not_after * 1000)}. AppOS renews certificates well before this: check that the domain still points at this server and that ports 80 and 443 reach it.`,
       };
     case "failed":
       return { tone: "red", text: "failed", detail: c.reason || null, title: `No valid certificate is served${c.reason ? `: ${c.reason}` : "."}` };
@@ -113,6 +135,7 @@ function DomainsPanel({ app, apps }: { app?: App; apps: App[] | null }) {
   const store = useDomainsPolling();
   const [adding, setAdding] = useState(false);
   const [removing, setRemoving] = useState<Domain | null>(null);
+  const [ordering, setOrdering] = useState<Domain | null>(null);
   const [reloading, setReloading] = useState(false);
   const [reloadError, setReloadError] = useState<UiError | null>(null);
 
@@ -135,7 +158,7 @@ function DomainsPanel({ app, apps }: { app?: App; apps: App[] | null }) {
   if (store.noProxy)
     return (
       <div data-testid="domains" data-app={app?.name}>
-        <NoProxy error={store.noProxy} recorded={rows?.length ?? 0} checking={reloading} onCheck={() => void reloadProxy()} />
+        <NoProxy error={store.noProxy} proxy={store.proxy} recorded={rows?.length ?? 0} checking={reloading} onCheck={() => void reloadProxy()} />
         {reloadError && <ErrorAlert className="mt-3" error={reloadError} title="Could not reach the proxy" testId="domains-reload-error" />}
       </div>
     );
@@ -168,11 +191,11 @@ function DomainsPanel({ app, apps }: { app?: App; apps: App[] | null }) {
           <Plus className="size-4" /> Add domain
         </Button>
       </div>
-      <p className="mb-3 text-sm text-zinc-500 dark:text-zinc-400">
+      <p className="mb-3 text-sm text-zinc-500 dark:text-zinc-400" data-testid="domains-intro">
         {app ? (
-          <>The names {app.name} is served at, through the server's reverse proxy.</>
+          <>The names {app.name} is served at, through the server's {reverseProxy(store.proxy)}.</>
         ) : (
-          <>The server's reverse proxy serves each domain from an app's container, with an HTTPS certificate it orders and renews on its own.</>
+          <>The server's {reverseProxy(store.proxy)} serves each domain from an app's container, with an HTTPS certificate AppOS orders and renews on its own.</>
         )}
       </p>
       {!app && store.proxy && (
@@ -197,26 +220,30 @@ function DomainsPanel({ app, apps }: { app?: App; apps: App[] | null }) {
           )}
         </EmptyState>
       ) : (
-        <DomainsTable rows={rows} showApp={!app} onRemove={setRemoving} />
+        <DomainsTable rows={rows} showApp={!app} onRemove={setRemoving} onOrderAnyway={setOrdering} />
       )}
       {adding && <AddDomainDialog apps={apps ?? (app ? [app] : null)} app={app?.name} onClose={() => setAdding(false)} />}
       {removing && <RemoveDomainDialog domain={removing} onClose={() => setRemoving(null)} />}
+      {ordering && <OrderAnywayDialog domain={ordering} onClose={() => setOrdering(null)} />}
     </div>
   );
 }
 
 /** The whole tab when the agent runs no reverse proxy: what that means and how to turn it on. */
-function NoProxy({ error, recorded, checking, onCheck }: { error: UiError; recorded: number; checking: boolean; onCheck: () => void }) {
+function NoProxy({ error, proxy, recorded, checking, onCheck }: { error: UiError; proxy: ProxyInfo | null; recorded: number; checking: boolean; onCheck: () => void }) {
   return (
     <div className="flex flex-col items-center rounded-xl border border-dashed border-zinc-300 px-6 py-12 text-center dark:border-zinc-700" data-testid="domains-no-proxy" title={error.message}>
       <ServerCog className="mb-3 size-10 text-zinc-400 dark:text-zinc-500" />
       <h3 className="text-sm font-semibold">No reverse proxy runs on this server</h3>
       <div className="mt-2 max-w-lg space-y-3 text-sm text-zinc-600 dark:text-zinc-400">
-        <p>
-          AppOS serves domains through a reverse proxy (Caddy) that the agent runs, with HTTPS certificates it orders and renews on its own. This server's agent was started
+        <p data-testid="domains-no-proxy-about">
+          AppOS serves domains through a {reverseProxy(proxy)} that the agent runs, with HTTPS certificates AppOS orders and renews on its own. This server's agent was started
           without one, so it serves no domains.
         </p>
-        <p>To turn it on, install Caddy on the server, give the agent the addresses the proxy listens on, and restart the agent:</p>
+        <p>
+          To turn it on, install Caddy (or nginx, and set <code className="font-mono">APPOS_PROXY=nginx</code>) on the server, give the agent the addresses the proxy listens on, and
+          restart the agent:
+        </p>
         <pre className="mx-auto w-fit rounded-md bg-zinc-100 px-3 py-2 text-left font-mono text-xs text-zinc-800 dark:bg-zinc-800 dark:text-zinc-200" data-testid="domains-no-proxy-env">
           {"APPOS_PROXY_HTTP=:80\nAPPOS_PROXY_HTTPS=:443"}
         </pre>
@@ -237,7 +264,7 @@ function NoProxy({ error, recorded, checking, onCheck }: { error: UiError; recor
   );
 }
 
-function DomainsTable({ rows, showApp, onRemove }: { rows: Domain[]; showApp: boolean; onRemove: (d: Domain) => void }) {
+function DomainsTable({ rows, showApp, onRemove, onOrderAnyway }: { rows: Domain[]; showApp: boolean; onRemove: (d: Domain) => void; onOrderAnyway: (d: Domain) => void }) {
   const { backend, nav } = useServer();
   const open = (url: string) => void backend.openUrl(url).catch(() => undefined);
   return (
@@ -249,7 +276,7 @@ function DomainsTable({ rows, showApp, onRemove }: { rows: Domain[]; showApp: bo
             <th className="px-4 py-2">{showApp ? "Target" : "Service"}</th>
             <th className="px-4 py-2">HTTPS</th>
             <th className="px-4 py-2">Certificate</th>
-            <th className="w-10" />
+            <th />
           </tr>
         </thead>
         <tbody className="divide-y divide-zinc-100 dark:divide-zinc-800">
@@ -304,7 +331,20 @@ function DomainsTable({ rows, showApp, onRemove }: { rows: Domain[]; showApp: bo
                 <td className="px-4 py-2.5">
                   <CertBadge cert={d.certificate} testId={`domain-cert-${d.domain}`} />
                 </td>
-                <td className="pr-2 text-right">
+                <td className="pr-2 text-right whitespace-nowrap">
+                  {preflightFailure(d.certificate) !== null && (
+                    <Button
+                      size="sm"
+                      variant="secondary"
+                      className="mr-1"
+                      title={`Order a certificate for ${d.domain} without checking first that it reaches this server`}
+                      data-testid="domain-order-anyway"
+                      data-domain={d.domain}
+                      onClick={() => onOrderAnyway(d)}
+                    >
+                      Order anyway
+                    </Button>
+                  )}
                   <Button
                     size="sm"
                     variant="ghost"
@@ -382,6 +422,83 @@ function RemoveDomainDialog({ domain: d, onClose }: { domain: Domain; onClose: (
   );
 }
 
+/**
+ * Orders a domain's certificate now (`renew_certificate`). With
+ * `skipPreflight`, without checking first that the domain reaches this
+ * server; the agent keeps that for the domain.
+ */
+function useOrderCertificate() {
+  const { backend, server } = useServer();
+  const store = useDomains();
+  return async (domain: string, skipPreflight: boolean): Promise<Domain> => {
+    const d = await backend.call(server, { call: "renew_certificate", args: { domain, skip_preflight: skipPreflight } });
+    store.put(d);
+    store.proxyAnswered();
+    return d;
+  };
+}
+
+/** Asks before ordering a certificate the agent's preflight held back, then orders it without the check. */
+function OrderAnywayDialog({ domain: d, onClose }: { domain: Domain; onClose: () => void }) {
+  const store = useDomains();
+  const order = useOrderCertificate();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<UiError | null>(null);
+  const why = preflightFailure(d.certificate) ?? "";
+
+  async function confirm() {
+    setBusy(true);
+    setError(null);
+    try {
+      await order(d.domain, true);
+      onClose();
+    } catch (e) {
+      const u = toUiError(e);
+      if (u.code === "not_found") {
+        // Removed meanwhile: the list says so.
+        store.drop(d.domain);
+        void store.reload();
+        onClose();
+      } else if (store.refused(u)) onClose();
+      else setError(u);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Dialog
+      open
+      onClose={() => !busy && onClose()}
+      tone="warning"
+      title={`Order a certificate for ${d.domain} anyway?`}
+      testId="order-anyway-dialog"
+      description={
+        <>
+          <span className="block" data-testid="order-anyway-reason">
+            The check that <b className="text-zinc-800 dark:text-zinc-200">{d.domain}</b> reaches this server failed: {/[.!?]$/.test(why) ? why : `${why}.`}
+          </span>
+          <span className="mt-2 block">
+            Ordering anyway may fail at the certificate authority, and a failed order counts against its rate limits. The check is skipped for this domain from now on.
+          </span>
+        </>
+      }
+      footer={
+        <>
+          <Button variant="ghost" disabled={busy} onClick={onClose} data-testid="order-anyway-cancel">
+            Cancel
+          </Button>
+          <Button variant="primary" busy={busy} data-testid="order-anyway-confirm" onClick={() => void confirm()}>
+            {!busy && <ShieldAlert className="size-4" />} Order anyway
+          </Button>
+        </>
+      }
+    >
+      {error ? <ErrorAlert error={error} title={`Could not order a certificate for ${d.domain}`} testId="order-anyway-error" /> : null}
+    </Dialog>
+  );
+}
+
 /** Fields of the add form the agent names in its answers. */
 type FormField = "domain" | "target" | "port" | "force_https";
 const AGENT_FIELDS: Record<string, FormField> = { domain: "domain", target: "target", force_https: "force_https", ssl: "force_https" };
@@ -411,6 +528,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
   const [otherPort, setOtherPort] = useState("");
   const [ssl, setSsl] = useState(true);
   const [forceHttps, setForceHttps] = useState(true);
+  const [skipPreflight, setSkipPreflight] = useState(false);
   const [errs, setErrs] = useState<Partial<Record<FormField, string>>>({});
   const [formError, setFormError] = useState<UiError | null>(null);
   const [busy, setBusy] = useState(false);
@@ -458,7 +576,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
     try {
       const d = await backend.call(server, {
         call: "add_domain",
-        args: { domain: domain.trim(), target: domainTarget(appName, service, Number(port)), redirect_to: null, ssl, force_https: ssl && forceHttps },
+        args: { domain: domain.trim(), target: domainTarget(appName, service, Number(port)), redirect_to: null, ssl, force_https: ssl && forceHttps, skip_preflight: ssl && skipPreflight },
       });
       store.put(d);
       store.proxyAnswered();
@@ -633,7 +751,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
             onChange={(e) => setSsl(e.target.checked)}
             label={
               <>
-                HTTPS <span className="text-zinc-500">— with a certificate the proxy orders and renews</span>
+                HTTPS <span className="text-zinc-500">— with a certificate AppOS orders and renews</span>
               </>
             }
           />
@@ -648,6 +766,18 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
               }}
               label="Redirect HTTP to HTTPS"
             />
+          </div>
+          <div className="pl-6">
+            <Checkbox
+              data-testid="add-domain-skip-preflight"
+              checked={ssl && skipPreflight}
+              disabled={!ssl}
+              onChange={(e) => setSkipPreflight(e.target.checked)}
+              label="Order even if the domain does not point here yet"
+            />
+            <p className="mt-0.5 pl-6 text-xs text-zinc-500" data-testid="add-domain-skip-preflight-help">
+              Normally AppOS first checks that the domain reaches this server, so that the certificate authority's rate limits are not spent on an order that would fail.
+            </p>
           </div>
           <FieldMessage message={errs.force_https} testId="add-domain-force-https-error" />
         </div>
