@@ -83,6 +83,9 @@ struct World {
     home: std::path::PathBuf,
     /// The app the catalog scenario installs.
     app: String,
+    /// The agent's reverse proxy: where it listens for HTTPS, and the root its certificates come from.
+    https: u16,
+    acme_root: std::path::PathBuf,
 }
 
 /// The catalog template the remote agent offers (busybox, no registry needed).
@@ -280,6 +283,40 @@ async fn catalog_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// From the app's page: a domain with HTTPS, its service and port picked
+/// from the app's compose file; its certificate (from pebble) turns valid
+/// and the app answers through the proxy.
+async fn domain_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
+    // The Apps tab shows the app's page again, where the catalog scenario left it.
+    click(c, "nav-apps").await?;
+    wait_text(c, "app-state", |t| t.contains("running")).await?;
+    click(c, "tab-domains").await?;
+    el(c, "domains").await?;
+    click(c, "domains-add").await?;
+    type_into(c, "add-domain-domain", "desk.test").await?;
+    let target = wait_text(c, "add-domain-target", |t| t.contains(&format!("{}/web:8080", w.app))).await?;
+    ensure!(target.contains("Requests go to port 8080"), "{target}");
+    shot(c, "15-add-domain").await?;
+    click(c, "add-domain-submit").await?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let badge = text(c, "domain-cert-desk.test").await.unwrap_or_default();
+        if badge.starts_with("valid") {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the certificate never turned valid: {badge}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    shot(c, "16-domain-valid").await?;
+    let o = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--resolve", &format!("desk.test:{}:127.0.0.1", w.https), "--cacert"])
+        .arg(&w.acme_root)
+        .arg(format!("https://desk.test:{}/", w.https))
+        .output()?;
+    ensure!(o.status.success(), "the app over HTTPS: {}", String::from_utf8_lossy(&o.stderr));
+    Ok(())
+}
+
 async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     // First screen: "This computer" runs a local agent and lists the same Docker host.
     el(c, "server-list").await?;
@@ -346,9 +383,24 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
+    let Some(_) = support::require("caddy", support::which("caddy")) else { return };
+    let Some(_) = support::require("pebble", support::which("pebble")) else { return };
     let catalog = tempfile::tempdir().expect("catalog");
     std::fs::write(catalog.path().join("e2eweb.toml"), e2e_template()).expect("template");
-    let agent = support::Agent::start_env(&[], &[("APPOS_CATALOG_DIR", &catalog.path().display().to_string())]).expect("agent");
+    // The agent runs its reverse proxy, with certificates from pebble.
+    let (http, https) = (support::free_port(), support::free_port());
+    let pebble = support::Pebble::start(http).expect("pebble");
+    let acme_root = pebble.issuing_root().expect("pebble root");
+    let proxy_env = [
+        ("APPOS_CATALOG_DIR", catalog.path().display().to_string()),
+        ("APPOS_PROXY_HTTP", format!("127.0.0.1:{http}")),
+        ("APPOS_PROXY_HTTPS", format!("127.0.0.1:{https}")),
+        ("APPOS_ACME_CA", pebble.directory.clone()),
+        ("APPOS_ACME_CA_ROOT", pebble.acme_ca().display().to_string()),
+        ("APPOS_DNS", format!("127.0.0.1:{}", pebble.dns)),
+    ];
+    let vars: Vec<(&str, &str)> = proxy_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let agent = support::Agent::start_env(&[], &vars).expect("agent");
     let token = agent.issue_token("e2e-check", "admin").expect("token");
     let app = support::unique("deskapp");
     let stack = support::unique("desk");
@@ -377,14 +429,14 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
         .await
         .unwrap_or_else(|e| panic!("WebDriver session failed: {e}\n{}", std::fs::read_to_string(&driver.log).unwrap_or_default()));
 
-    let world = World { sshd, agent, token, stack, home: home.path().to_path_buf(), app };
-    let result = match scenario(&c, &world).await {
-        Ok(()) => match catalog_scenario(&c, &world).await {
-            Ok(()) => terminal_scenario(&c, &world).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+    let world = World { sshd, agent, token, stack, home: home.path().to_path_buf(), app, https, acme_root };
+    let result = async {
+        scenario(&c, &world).await?;
+        catalog_scenario(&c, &world).await?;
+        domain_scenario(&c, &world).await?;
+        terminal_scenario(&c, &world).await
+    }
+    .await;
     // Take the installed app down (and wait: an agent that stops first would leave it running).
     let api = appos_client::Client::new(appos_client::Transport::Unix(world.agent.socket()), Some(world.token.clone()));
     let app = AppName::parse(&world.app).expect("app name");
