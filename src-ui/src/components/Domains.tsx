@@ -366,18 +366,20 @@ function DomainsTable({ rows, showApp, onRemove, onOrderAnyway }: { rows: Domain
   );
 }
 
-function RemoveDomainDialog({ domain: d, onClose }: { domain: Domain; onClose: () => void }) {
-  const { backend, server } = useServer();
+/**
+ * A dialog's call about one domain: busy while it runs, closes the dialog
+ * when it is done; a domain gone meanwhile is dropped from the list, a
+ * missing proxy is the list's to show, any other error stays in the dialog.
+ */
+function useDomainAction(d: Domain, onClose: () => void) {
   const store = useDomains();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<UiError | null>(null);
-
-  async function remove() {
+  async function run(action: () => Promise<void>) {
     setBusy(true);
     setError(null);
     try {
-      await backend.call(server, { call: "remove_domain", args: { domain: d.domain } });
-      store.drop(d.domain);
+      await action();
       onClose();
     } catch (e) {
       const u = toUiError(e);
@@ -392,6 +394,19 @@ function RemoveDomainDialog({ domain: d, onClose }: { domain: Domain; onClose: (
       setBusy(false);
     }
   }
+  return { busy, error, run };
+}
+
+function RemoveDomainDialog({ domain: d, onClose }: { domain: Domain; onClose: () => void }) {
+  const { backend, server } = useServer();
+  const store = useDomains();
+  const { busy, error, run } = useDomainAction(d, onClose);
+
+  const remove = () =>
+    run(async () => {
+      await backend.call(server, { call: "remove_domain", args: { domain: d.domain } });
+      store.drop(d.domain);
+    });
 
   return (
     <Dialog
@@ -440,31 +455,14 @@ function useOrderCertificate() {
 
 /** Asks before ordering a certificate the agent's preflight held back, then orders it without the check. */
 function OrderAnywayDialog({ domain: d, onClose }: { domain: Domain; onClose: () => void }) {
-  const store = useDomains();
   const order = useOrderCertificate();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<UiError | null>(null);
+  const { busy, error, run } = useDomainAction(d, onClose);
   const why = preflightFailure(d.certificate) ?? "";
 
-  async function confirm() {
-    setBusy(true);
-    setError(null);
-    try {
+  const confirm = () =>
+    run(async () => {
       await order(d.domain, true);
-      onClose();
-    } catch (e) {
-      const u = toUiError(e);
-      if (u.code === "not_found") {
-        // Removed meanwhile: the list says so.
-        store.drop(d.domain);
-        void store.reload();
-        onClose();
-      } else if (store.refused(u)) onClose();
-      else setError(u);
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
 
   return (
     <Dialog
