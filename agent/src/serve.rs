@@ -92,12 +92,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         terminals: crate::services::terminals::Terminals::new(config_max_terminals, config_idle),
         streams: crate::services::streams::StreamLimits::new(config_max_streams),
         proxy,
+        serving: Default::default(),
         certificates: Default::default(),
         stopping,
     });
     remove_leftovers(&state).await;
-    // The proxy serves what the agent's state says, from the start.
-    if state.proxy.is_some() {
+    // The proxy serves what the agent's state says, from the start, reaching apps on its network.
+    if let Some(p) = &state.config.proxy {
+        if let Err(error) = crate::infra::docker::ensure_network(&state.docker, &p.network).await {
+            tracing::error!(%error, network = %p.network, "cannot create the proxy's network");
+        }
         if let Err(error) = crate::services::serving::apply(&state).await {
             tracing::error!(%error, "cannot apply the proxy configuration at start");
         }

@@ -30,6 +30,8 @@ pub struct AgentState {
     pub streams: crate::services::streams::StreamLimits,
     /// The reverse proxy, when one is configured.
     pub proxy: Option<crate::infra::proxy::Proxy>,
+    /// Held from reading the domains to loading the proxy's configuration.
+    pub serving: tokio::sync::Mutex<()>,
     /// The domains with a certificate task on its way.
     pub certificates: crate::services::inflight::InFlight,
     /// Cancelled when the agent stops (ends the processes it runs, like redis-server).

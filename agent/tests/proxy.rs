@@ -103,6 +103,7 @@ async fn start(kind: ProxyKind) -> Option<Running> {
         acme_email: None,
         acme_ca_root: None,
         dns: None,
+        network: "appos-proxy".into(),
     };
     let proxy = Proxy::new(&config, data.path()).expect("proxy");
     let stop = CancellationToken::new();

@@ -92,10 +92,11 @@ fn a_container_without_the_same_path_mount_refuses_to_start() {
     assert!(c.logs().contains("is not mounted from the host"), "{}", c.logs());
 }
 
-/// In the all-in-one setup the agent's container runs on the host's
-/// network (as container/compose.yml does) with Caddy inside it: a domain
-/// added through the agent is served on the proxy's port from an app's
-/// container on its own compose network.
+/// In the all-in-one setup (as container/compose.yml runs it) the agent's
+/// container, with Caddy inside it, is on the proxy's network with ports 80
+/// and 443 published: a domain added through the agent is served on the
+/// published port from an app's container, which the agent attached to the
+/// proxy's network, and detaches when its domain goes.
 #[test]
 fn the_containerised_agent_serves_domains_through_its_proxy() {
     if support::require("dockerd", support::docker()).is_none() {
@@ -104,8 +105,22 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
     let data = tempfile::Builder::new().prefix("appos-cproxy").tempdir().expect("data");
     let d = data.path().display().to_string();
     let (http, https) = (support::free_port(), support::free_port());
-    let env = [format!("APPOS_DATA={d}"), format!("APPOS_PROXY_HTTP=127.0.0.1:{http}"), format!("APPOS_PROXY_HTTPS=127.0.0.1:{https}")];
-    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &env, &["--network", "host"]).expect("container");
+    // As container/compose.yml runs it: its own network namespace on the
+    // proxy's network, ports 80 and 443 published (here on loopback ports).
+    let network = support::unique("appos-proxy-");
+    let made = std::process::Command::new(support::docker_cli()).args(["network", "create", "--label", &format!("{}=1", support::TEST_LABEL), &network]).output().expect("docker");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    struct Net(String);
+    impl Drop for Net {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(support::docker_cli()).args(["network", "rm", &self.0]).output();
+        }
+    }
+    let _net = Net(network.clone());
+    let env = [format!("APPOS_DATA={d}"), "APPOS_PROXY_HTTP=:80".into(), "APPOS_PROXY_HTTPS=:443".into(), format!("APPOS_PROXY_NETWORK={network}")];
+    let (p80, p443) = (format!("127.0.0.1:{http}:80"), format!("127.0.0.1:{https}:443"));
+    let options = ["--network", &network, "-p", &p80, "-p", &p443, "--sysctl", "net.ipv4.tcp_migrate_req=1"];
+    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &env, &options).expect("container");
     let sock = data.path().join("run/agent.sock");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::os::unix::net::UnixStream::connect(&sock).is_err() {
@@ -122,7 +137,7 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
     let o = appos(home.path(), &["server", "add", "box", &format!("unix://{}", sock.display()), "--token", &token]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = appos(home.path(), &["info"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("proxy    caddy on 127.0.0.1:{http} (HTTP) and 127.0.0.1:{https} (HTTPS)\n")), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("proxy    caddy on 0.0.0.0:80 (HTTP) and 0.0.0.0:443 (HTTPS)\n"), "{}", String::from_utf8_lossy(&o.stdout));
 
     let name = support::unique("web");
     let project = home.path().join("site");
@@ -161,7 +176,22 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
             std::thread::sleep(Duration::from_millis(300));
         }
     });
+    let networks = || {
+        let o = std::process::Command::new(support::docker_cli())
+            .args(["ps", "-q", "--filter", &format!("label=com.docker.compose.project={name}")])
+            .output()
+            .expect("docker");
+        let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let o = std::process::Command::new(support::docker_cli()).args(["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", &id]).output().expect("docker");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let attached = networks();
+    let removed = appos(home.path(), &["domains", "rm", "site.test"]);
+    let detached = networks();
     down();
     assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stderr), c.logs());
     assert_eq!(served.as_deref(), Some("from a container network\n"), "{}", c.logs());
+    assert!(attached.split(' ').any(|n| n == network), "the app's container is not on the proxy's network: {attached}");
+    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    assert_eq!(detached, format!("{name}_default"), "its last domain gone, the container leaves the proxy's network");
 }

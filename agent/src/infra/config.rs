@@ -50,6 +50,17 @@ pub struct Config {
     pub alert_webhook: Option<String>,
 }
 
+/// A Docker network name: a letter or digit, then letters, digits, `_`, `.`, `-`.
+fn network_name(name: &str) -> anyhow::Result<String> {
+    let ok = name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if !ok {
+        bail!("APPOS_PROXY_NETWORK {name:?} is not a Docker network name (a letter or digit, then letters, digits, _ . -)");
+    }
+    Ok(name.to_string())
+}
+
 /// Which reverse proxy the agent runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyKind {
@@ -78,6 +89,8 @@ pub struct ProxyConfig {
     pub acme_ca_root: Option<PathBuf>,
     /// The DNS server the preflight asks where a domain points (the system's resolver when `None`).
     pub dns: Option<SocketAddr>,
+    /// The Docker network the proxy reaches apps on (the agent attaches each domain's containers).
+    pub network: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -130,6 +143,8 @@ pub struct Layer {
     pub acme_ca_root: Option<PathBuf>,
     /// The DNS server (`IP:PORT`) the preflight asks, instead of the system's resolver.
     pub dns: Option<String>,
+    /// The Docker network the proxy reaches apps on (default `appos-proxy`).
+    pub proxy_network: Option<String>,
     /// How often certificates are checked for expiry (seconds).
     pub cert_check_secs: Option<u64>,
     /// A URL that gets certificate alerts as JSON (POST).
@@ -197,6 +212,7 @@ impl Layer {
             acme_email: env("APPOS_ACME_EMAIL").filter(|s| !s.is_empty()),
             acme_ca_root: env("APPOS_ACME_CA_ROOT").filter(|s| !s.is_empty()).map(PathBuf::from),
             dns: env("APPOS_DNS").filter(|s| !s.is_empty()),
+            proxy_network: env("APPOS_PROXY_NETWORK").filter(|s| !s.is_empty()),
             cert_check_secs: num("APPOS_CERT_CHECK_SECS")?,
             alert_webhook: env("APPOS_ALERT_WEBHOOK").filter(|s| !s.is_empty()),
         })
@@ -225,6 +241,7 @@ impl Layer {
             acme_email: self.acme_email.or(lower.acme_email),
             acme_ca_root: self.acme_ca_root.or(lower.acme_ca_root),
             dns: self.dns.or(lower.dns),
+            proxy_network: self.proxy_network.or(lower.proxy_network),
             cert_check_secs: self.cert_check_secs.or(lower.cert_check_secs),
             alert_webhook: self.alert_webhook.or(lower.alert_webhook),
         }
@@ -288,6 +305,7 @@ impl Config {
                 acme_email: merged.acme_email.clone(),
                 acme_ca_root: merged.acme_ca_root.clone(),
                 dns: merged.dns.as_deref().map(|d| d.parse().with_context(|| format!("APPOS_DNS {d:?} is not IP:PORT, such as 127.0.0.1:53"))).transpose()?,
+                network: network_name(merged.proxy_network.as_deref().unwrap_or("appos-proxy"))?,
             }),
             _ => bail!("the proxy needs both APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS"),
         };

@@ -189,19 +189,71 @@ pub async fn check_same_path(docker: &Docker, data_dir: &std::path::Path) -> Res
     }
 }
 
-/// The address of a running container of each (project, service), on its
-/// first network: where a proxy outside Docker's networks reaches it. One
-/// request to Docker, however many services.
-pub async fn service_addresses(docker: &Docker) -> Result<HashMap<(String, String), std::net::IpAddr>, bollard::errors::Error> {
-    let mut filters = HashMap::new();
-    filters.insert("label".to_string(), vec![LABEL_PROJECT.to_string()]);
-    filters.insert("status".to_string(), vec!["running".to_string()]);
-    let containers = docker.list_containers(Some(ListContainersOptions { all: false, filters: Some(filters), ..Default::default() })).await?;
+/// Creates the network the proxy reaches apps on, unless it exists.
+pub async fn ensure_network(docker: &Docker, name: &str) -> Result<(), bollard::errors::Error> {
+    use bollard::errors::Error::DockerResponseServerError;
+    match docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
+        Ok(_) => return Ok(()),
+        Err(DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let labels = HashMap::from([("dev.appos.proxy-network".to_string(), "1".to_string())]);
+    let request = bollard::models::NetworkCreateRequest { name: name.to_string(), driver: Some("bridge".into()), labels: Some(labels), ..Default::default() };
+    match docker.create_network(request).await {
+        // Another agent may have made it meanwhile.
+        Ok(_) | Err(DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Puts the running containers of the `wanted` services (project, service)
+/// on `network` and takes off it those of the projects in `ours` that are
+/// no longer wanted (apps this agent knows whose last domain went); returns
+/// the address on `network` of a running container of each wanted service.
+/// The proxy reaches apps only there, wherever it runs: beside the agent on
+/// the host, or in the all-in-one container attached to the same network.
+pub async fn proxy_addresses(
+    docker: &Docker,
+    network: &str,
+    wanted: &std::collections::HashSet<(String, String)>,
+    ours: &std::collections::HashSet<String>,
+) -> Result<HashMap<(String, String), std::net::IpAddr>, bollard::errors::Error> {
+    let list = || async {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![LABEL_PROJECT.to_string()]);
+        filters.insert("status".to_string(), vec!["running".to_string()]);
+        docker.list_containers(Some(ListContainersOptions { all: false, filters: Some(filters), ..Default::default() })).await
+    };
+    let mut changed = false;
+    let first = list().await?;
+    for c in &first {
+        let labels = c.labels.clone().unwrap_or_default();
+        let (Some(project), Some(service), Some(id)) = (labels.get(LABEL_PROJECT), labels.get(LABEL_SERVICE), c.id.clone()) else { continue };
+        let on = c.network_settings.as_ref().and_then(|n| n.networks.as_ref()).is_some_and(|n| n.contains_key(network));
+        let want = wanted.contains(&(project.clone(), service.clone()));
+        if want && !on {
+            let request = bollard::models::NetworkConnectRequest { container: id.clone(), ..Default::default() };
+            if let Err(error) = docker.connect_network(network, request).await {
+                tracing::warn!(%error, container = %id, network, "cannot attach a domain's container to the proxy's network");
+            }
+            changed = true;
+        } else if !want && on && ours.contains(project) {
+            let request = bollard::models::NetworkDisconnectRequest { container: id.clone(), force: Some(false) };
+            if let Err(error) = docker.disconnect_network(network, request).await {
+                tracing::warn!(%error, container = %id, network, "cannot detach a container from the proxy's network");
+            }
+        }
+    }
+    // Addresses on the network come with the attachment: list again after one.
+    let containers = if changed { list().await? } else { first };
     let mut out = HashMap::new();
     for c in containers {
         let labels = c.labels.unwrap_or_default();
         let (Some(project), Some(service)) = (labels.get(LABEL_PROJECT), labels.get(LABEL_SERVICE)) else { continue };
-        let ip = c.network_settings.and_then(|n| n.networks).into_iter().flat_map(|n| n.into_values()).filter_map(|n| n.ip_address.filter(|ip| !ip.is_empty())).find_map(|ip| ip.parse().ok());
+        if !wanted.contains(&(project.clone(), service.clone())) {
+            continue;
+        }
+        let ip = c.network_settings.and_then(|n| n.networks).and_then(|mut n| n.remove(network)).and_then(|e| e.ip_address).filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok());
         if let Some(ip) = ip {
             out.entry((project.clone(), service.clone())).or_insert(ip);
         }

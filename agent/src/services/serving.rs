@@ -23,7 +23,11 @@ pub fn cert_dir(state: &Shared, domain: &str) -> std::path::PathBuf {
 
 /// The routes the proxy serves now: each domain whose target container runs.
 async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
-    let addresses = match crate::infra::docker::service_addresses(&state.docker).await {
+    let Some(cfg) = &state.config.proxy else { return Vec::new() };
+    let wanted: std::collections::HashSet<(String, String)> = rows.iter().map(|r| (r.app.clone(), r.service.clone())).collect();
+    let mut ours = db::call(&state.db, db::apps::names).await.unwrap_or_default();
+    ours.extend(rows.iter().map(|r| r.app.clone()));
+    let addresses = match crate::infra::docker::proxy_addresses(&state.docker, &cfg.network, &wanted, &ours).await {
         Ok(a) => a,
         Err(error) => {
             tracing::warn!(%error, "cannot find the targets' addresses");
@@ -66,6 +70,9 @@ pub async fn apply(state: &Shared) -> Result<()> {
 
 pub async fn apply_except(state: &Shared, except: Option<&str>) -> Result<()> {
     let Some(p) = &state.proxy else { return Ok(()) };
+    // One at a time from reading the state to loading it: a load made from
+    // an older reading never lands after a newer one.
+    let _one = state.serving.lock().await;
     let mut rows = db::call(&state.db, db::domains::list).await?;
     rows.retain(|r| Some(r.domain.as_str()) != except);
     let routes = routes(state, &rows).await;
