@@ -111,6 +111,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
 
 /// Runs the agent until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    // rustls's provider for every TLS client the agent makes (ACME, webhooks,
+    // certificate probes): chosen here, since the build may carry two.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let state = build_state(config).await?;
     let socket_path = state.config.socket_path();
     let unix = bind_socket(&socket_path)?;

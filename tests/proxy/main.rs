@@ -120,7 +120,7 @@ impl Env {
             if &now == want {
                 return;
             }
-            assert!(Instant::now() < deadline, "{domain}: {now:?}, never {want:?}\nagent log:\n{}", self.agent.log());
+            assert!(Instant::now() < deadline, "{domain}: {now:?}, never {want:?}\nagent log:\n{}\n{}", self.agent.log(), self.pebble.log());
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -135,7 +135,7 @@ impl Env {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        panic!("{domain} never served {want:?} over HTTPS: {last:?}\nagent log:\n{}", self.agent.log());
+        panic!("{domain} never served {want:?} over HTTPS: {last:?}\nagent log:\n{}\n{}", self.agent.log(), self.pebble.log());
     }
 }
 

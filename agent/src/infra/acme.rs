@@ -100,7 +100,16 @@ impl Acme {
     /// Orders a certificate for `domain`, answering its HTTP-01 challenges
     /// through `nginx`: the PEM chain and its new key.
     pub async fn order(&self, domain: &str, nginx: &Nginx) -> Result<(String, String), OrderError> {
+        // The ACME client's requests have no deadline of their own.
+        match tokio::time::timeout(Duration::from_secs(300), self.order_inner(domain, nginx)).await {
+            Ok(r) => r,
+            Err(_) => Err(OrderError::Failed(format!("the order for {domain} took longer than 5 minutes"))),
+        }
+    }
+
+    async fn order_inner(&self, domain: &str, nginx: &Nginx) -> Result<(String, String), OrderError> {
         let account = self.account().await?;
+        tracing::info!(domain, directory = %self.directory, "new order");
         let ids = [Identifier::Dns(domain.to_string())];
         let mut order = account.new_order(&NewOrder::new(&ids)).await.map_err(classify)?;
         let mut answered = Vec::new();
@@ -118,12 +127,13 @@ impl Acme {
                 answered.push(answer.token().to_string());
                 nginx.answer_challenge(answer).await.map_err(|e| OrderError::Failed(e.to_string()))?;
                 challenge.set_ready().await.map_err(classify)?;
+                tracing::info!(domain, "HTTP-01 challenge answered; the CA is checking it");
             }
             Ok(())
         }
         .await;
         let status = match result {
-            Ok(()) => order.poll_ready(&RetryPolicy::new().timeout(Duration::from_secs(120))).await.map_err(classify),
+            Ok(()) => order.poll_ready(&poll()).await.map_err(classify),
             Err(e) => Err(e),
         };
         for token in &answered {
@@ -135,10 +145,16 @@ impl Acme {
             OrderStatus::Ready => {}
             _ => return Err(OrderError::Refused(why_invalid(&mut order).await)),
         }
+        tracing::info!(domain, "the CA validated the challenge; finalizing");
         let key = order.finalize().await.map_err(classify)?;
-        let chain = order.poll_certificate(&RetryPolicy::new().timeout(Duration::from_secs(120))).await.map_err(classify)?;
+        let chain = order.poll_certificate(&poll()).await.map_err(classify)?;
         Ok((chain, key))
     }
+}
+
+/// How an order's state is polled: soon, then every few seconds at most, for two minutes.
+fn poll() -> RetryPolicy {
+    RetryPolicy::new().initial_delay(Duration::from_millis(250)).backoff(1.25).timeout(Duration::from_secs(120))
 }
 
 /// The CA's reason an order became invalid: its challenges' errors.

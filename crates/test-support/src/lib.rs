@@ -936,6 +936,12 @@ impl Pebble {
         Ok(me)
     }
 
+    /// What pebble and its DNS logged so far.
+    pub fn log(&self) -> String {
+        let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
+        format!("--- pebble ---\n{}\n--- pebble-challtestsrv ---\n{}", read("pebble.log"), read("challtestsrv.log"))
+    }
+
     /// Makes `host` resolve to `ip` (instead of 127.0.0.1) for pebble and anyone asking its DNS.
     pub fn set_a(&self, host: &str, ip: &str) -> anyhow::Result<()> {
         let body = serde_json::json!({ "host": format!("{host}."), "addresses": [ip] }).to_string();

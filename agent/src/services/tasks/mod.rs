@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::infra::queue::{backoff, Heartbeat, Queue, Task};
@@ -137,7 +138,15 @@ async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task)
     if task.cancel_requested {
         cancel.cancel();
     }
-    let result = registry.run(state, &task, cancel.clone()).await;
+    // A handler that panics fails its task (and keeps its worker, and stops the heartbeat).
+    let result = match std::panic::AssertUnwindSafe(registry.run(state, &task, cancel.clone())).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            tracing::error!(panic = %what, "the task's handler panicked");
+            Err(TaskError::Permanent(format!("the agent failed while running this task (a bug; its log has more): {what}")))
+        }
+    };
     beat.abort();
     let q = &state.queue;
     let outcome = match result {
