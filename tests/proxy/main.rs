@@ -189,11 +189,16 @@ fn served_over_https(proxy: &str) {
 
     // Hostile names and unknown targets are refused, and nothing is written.
     let target = format!("{app}:8080");
+    let long = format!("{}a.test", "a.".repeat(147));
+    let label = format!("{}.test", "a".repeat(64));
     for (domain, target, message) in [
         ("a;b.test", target.as_str(), "domain: \"a;b.test\" is not a valid domain name"),
         ("x\ny.test", target.as_str(), "domain: \"x\\ny.test\" is not a valid domain name"),
         ("{.test", target.as_str(), "domain: \"{.test\" is not a valid domain name"),
         ("..", target.as_str(), "domain: \"..\" is not a valid domain name"),
+        ("\".test", target.as_str(), "domain: \"\\\".test\" is not a valid domain name"),
+        (long.as_str(), target.as_str(), "domain: 300 characters; a domain name has at most 253"),
+        (label.as_str(), target.as_str(), &format!("domain: {label:?} is not a valid domain name")),
         ("ok.test", "nosuchapp:80", "target: no app or compose project is named \"nosuchapp\""),
         ("ok.test", &format!("{app}/db:80"), &format!("target: {app} has no service \"db\" (it has web)")),
     ] {
