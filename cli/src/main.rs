@@ -205,6 +205,9 @@ enum Command {
         #[arg(long)]
         volumes: bool,
     },
+    /// Print a completion script for a shell: `source <(appos completion bash)`,
+    /// or save it where the shell loads completions from.
+    Completion { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
@@ -321,9 +324,22 @@ fn now() -> i64 {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Completion { shell } = cli.command {
+        use clap::CommandFactory as _;
+        use std::io::Write as _;
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "appos", &mut script);
+        // A reader that stops early (`| head`) is not an error.
+        return match std::io::stdout().write_all(&script) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        };
+    }
     let dir = profile::config_dir(env);
     let mut profiles = Profiles::load(&dir)?;
     match cli.command {
+        // Answered before anything is read (see the top of `run`).
+        Command::Completion { .. } => Ok(()),
         Command::Server { command } => server(command, &mut profiles, cli.output).await,
         Command::Config { command } => config(command, &mut profiles).await,
         Command::Info => {

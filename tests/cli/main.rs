@@ -449,3 +449,23 @@ fn encrypted_keys_need_their_passphrase() {
     let o = run(Some("correct horse"));
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Completion scripts come from clap's own generator; bash loads its script.
+#[test]
+fn completion_scripts_for_bash_zsh_and_fish() {
+    let user = User::new();
+    let o = user.appos(&["completion", "bash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = user.config().join("appos.bash");
+    std::fs::create_dir_all(user.config()).expect("mkdir");
+    std::fs::write(&script, &o.stdout).expect("write");
+    let loaded = std::process::Command::new("bash").arg("-c").arg(format!("source {} && complete -p appos", script.display())).output().expect("bash");
+    assert_eq!(stdout(&loaded).trim(), "complete -o bashdefault -o default -o nosort -F _appos appos", "{}", stderr(&loaded));
+    let zsh = user.appos(&["completion", "zsh"]);
+    assert!(stdout(&zsh).starts_with("#compdef appos\n"), "{}", stdout(&zsh));
+    let fish = user.appos(&["completion", "fish"]);
+    assert!(stdout(&fish).contains("complete -c appos -n \"__fish_appos_needs_command\" -f -a \"domains\""), "{}", stdout(&fish));
+    let o = user.appos(&["completion", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid value 'tcsh' for '<SHELL>'"), "{}", stderr(&o));
+}
