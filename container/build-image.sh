@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds appos/agent:latest from a built appos-agent binary:
+# Builds appos/agent:latest (and appos/agent:VERSION) from a built appos-agent binary:
 #   container/build-image.sh PATH/TO/appos-agent
 # The Debian base (appos/debian:bookworm) is made once with debootstrap from
 # the same mirror this machine's apt uses; later builds reuse it.
@@ -24,5 +24,7 @@ ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 cp "$here/Dockerfile" "$ctx/Dockerfile"
 cp "$agent" "$ctx/appos-agent"
-$docker build -q -t appos/agent:latest "$ctx" >/dev/null
+# Tagged with the agent's version too, so that an install or upgrade names one exactly.
+version=$("$agent" --version | awk '{print $2}')
+$docker build -q --build-arg "VERSION=$version" -t appos/agent:latest -t "appos/agent:$version" "$ctx" >/dev/null
 echo appos/agent:latest

@@ -45,6 +45,10 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Ask the running agent on <data>/run/agent.sock whether it answers
+    /// (`GET /health`): exit 0 and its version when it does, 1 with the
+    /// reason when not. The container's HEALTHCHECK.
+    Health,
     /// Print the OpenAPI document of the agent API.
     Openapi,
 }
@@ -111,6 +115,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     _ = appos_agent::serve::process_exit(watch_pid) => {}
                 }
             }))
+        }
+        Command::Health => {
+            let config = resolve(&cli, Layer::default())?;
+            let socket = config.socket_path();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+            let health = rt.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(5), appos_agent::infra::health::ask(&socket)).await.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within 5 s")))
+            });
+            let h = health.with_context(|| format!("the agent on {} does not answer", socket.display()))?;
+            println!("{} {}", h.status, h.version);
+            Ok(())
         }
         Command::Token { command } => {
             let config = resolve(&cli, Layer::default())?;

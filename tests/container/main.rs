@@ -195,3 +195,47 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
     assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
     assert_eq!(detached, format!("{name}_default"), "its last domain gone, the container leaves the proxy's network");
 }
+
+/// The image carries the agent's version (label and tag) and a health check
+/// that asks the agent on its socket; its container is never one of the apps.
+#[test]
+fn the_image_reports_its_version_and_health() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let data = tempfile::Builder::new().prefix("appos-chealth").tempdir().expect("data");
+    let d = data.path().display().to_string();
+    // The image checks every 10 s; here every second, to wait less.
+    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}")], &["--health-interval", "1s", "--label", "com.docker.compose.project=looks-like-an-app"]).expect("container");
+    let docker = |args: &[&str]| {
+        let o = std::process::Command::new(support::docker_cli()).args(args).output().expect("docker");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &c.name]);
+        if health == "healthy" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the container is {health:?}, never healthy:\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(docker(&["exec", &c.name, "appos-agent", "health"]), format!("ok {version}"));
+    assert_eq!(docker(&["inspect", "-f", "{{index .Config.Labels \"org.opencontainers.image.version\"}}", &c.name]), version);
+    assert_eq!(docker(&["image", "inspect", "-f", "{{.Id}}", &format!("appos/agent:{version}")]), docker(&["image", "inspect", "-f", "{{.Id}}", "appos/agent:latest"]));
+
+    // Even labelled as a compose project, the agent's own container is not an app.
+    let token = docker(&["exec", &c.name, "appos-agent", "token", "issue", "--name", "ops"]);
+    let home = tempfile::tempdir().expect("home");
+    let o = appos(home.path(), &["server", "add", "box", &format!("unix://{}", data.path().join("run/agent.sock").display()), "--token", &token]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = appos(home.path(), &["list", "--output", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let apps: Vec<appos_proto::App> = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(!apps.iter().any(|a| a.name == "looks-like-an-app"), "{apps:?}");
+    // When it stops answering, it says so.
+    let o = std::process::Command::new(support::docker_cli()).args(["exec", &c.name, "appos-agent", "--data", "/nonexistent", "health"]).output().expect("docker");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "appos-agent: the agent on /nonexistent/run/agent.sock does not answer: connecting: No such file or directory (os error 2)\n");
+}

@@ -12,6 +12,9 @@ pub const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub const LABEL_SERVICE: &str = "com.docker.compose.service";
 pub const LABEL_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 pub const LABEL_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+/// Marks the agent's own container (the image sets it): never an app, never
+/// acted on by AppOS (so that no "stop" or "delete" can take the agent down).
+pub const LABEL_AGENT: &str = "dev.appos.agent";
 
 /// Connects to the engine at `host` (a `unix://` path or `tcp://` address) or
 /// the local default, and negotiates the API version. A daemon that is down is
@@ -80,6 +83,9 @@ pub async fn projects(docker: &Docker) -> Result<Vec<App>, bollard::errors::Erro
     let mut projects: BTreeMap<String, ProjectAcc> = BTreeMap::new();
     for c in containers {
         let labels = c.labels.unwrap_or_default();
+        if labels.contains_key(LABEL_AGENT) {
+            continue;
+        }
         let Some(project) = labels.get(LABEL_PROJECT).cloned() else { continue };
         let acc = projects.entry(project).or_default();
         if acc.working_dir.is_none() {
@@ -228,6 +234,9 @@ pub async fn proxy_addresses(
     let first = list().await?;
     for c in &first {
         let labels = c.labels.clone().unwrap_or_default();
+        if labels.contains_key(LABEL_AGENT) {
+            continue;
+        }
         let (Some(project), Some(service), Some(id)) = (labels.get(LABEL_PROJECT), labels.get(LABEL_SERVICE), c.id.clone()) else { continue };
         let on = c.network_settings.as_ref().and_then(|n| n.networks.as_ref()).is_some_and(|n| n.contains_key(network));
         let want = wanted.contains(&(project.clone(), service.clone()));

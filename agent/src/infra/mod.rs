@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod docker;
 pub mod git;
+pub mod health;
 pub mod preflight;
 pub mod proxy;
 pub mod queue;
