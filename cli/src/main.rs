@@ -13,6 +13,7 @@ use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod deploy;
+mod install;
 mod domains;
 mod output;
 mod term;
@@ -235,6 +236,42 @@ enum ServerCommand {
         /// Token to use instead of bootstrapping one (required for unix://, http:// and https://).
         #[arg(long, env = "APPOS_TOKEN", hide_env_values = true)]
         token: Option<String>,
+    },
+    /// Install the AppOS agent on a server with SSH and Docker, then add it:
+    /// checks the server first (nothing changes unless every check passes),
+    /// loads the image (a `docker save` file streamed over SSH, or pulled),
+    /// starts the agent's container and waits until it is healthy. Running it
+    /// again finishes an install that stopped, or replaces the agent (data kept).
+    Install {
+        name: String,
+        /// ssh://USER@HOST[:PORT]
+        url: String,
+        /// SSH key file to use.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Accept and record the server's host key if it is not known yet.
+        #[arg(long)]
+        accept_new_host_key: bool,
+        /// The agent image as a file (`docker save`), streamed over SSH.
+        #[arg(long, required_unless_present = "image", conflicts_with = "image")]
+        image_file: Option<PathBuf>,
+        /// An image reference the server pulls instead.
+        #[arg(long)]
+        image: Option<String>,
+        /// The data root on the server (the same path inside the container).
+        #[arg(long, default_value = "/var/lib/appos")]
+        data: String,
+        /// The agent's container name.
+        #[arg(long, default_value = "appos")]
+        container: String,
+        /// The server ports the reverse proxy takes for HTTP and HTTPS.
+        #[arg(long, default_value_t = 80)]
+        http_port: u16,
+        #[arg(long, default_value_t = 443)]
+        https_port: u16,
+        /// Run no reverse proxy (no domains on this server).
+        #[arg(long, conflicts_with_all = ["http_port", "https_port"])]
+        no_proxy: bool,
     },
     /// List the servers you added.
     List,
@@ -511,6 +548,15 @@ fn passphrase(path: &str, wrong: bool, attempts: &mut u32) -> anyhow::Result<Str
 
 async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
     match command {
+        ServerCommand::Install { name, url, identity, accept_new_host_key, image_file, image, data, container, http_port, https_port, no_proxy } => {
+            let source = match (image_file, image) {
+                (Some(f), _) => appos_client::install::ImageSource::File(f),
+                (None, Some(r)) => appos_client::install::ImageSource::Pull(r),
+                (None, None) => anyhow::bail!("--image-file or --image is needed"),
+            };
+            let plan = appos_client::install::Plan { data, container, image: source, proxy_ports: (!no_proxy).then_some((http_port, https_port)) };
+            install::run(profiles, name, url, identity, accept_new_host_key, plan, out).await
+        }
         ServerCommand::Add { name, url, identity, accept_new_host_key, agent_socket, bootstrap_cmd, ca_file, token } => {
             let req = AddServer {
                 name: name.clone(),

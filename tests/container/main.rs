@@ -239,3 +239,87 @@ fn the_image_reports_its_version_and_health() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&o.stderr), "appos-agent: the agent on /nonexistent/run/agent.sock does not answer: connecting: No such file or directory (os error 2)\n");
 }
+
+/// `appos server install` from a `docker save` file onto this Docker host
+/// over real sshd: the checklist, the upload, a healthy container, the
+/// server added and an app deployed through it; a second install finishes
+/// with one container and one token; a taken port fails its check and
+/// changes nothing.
+#[test]
+fn install_over_ssh_from_an_image_file() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some(sshd) = support::require("sshd", support::Sshd::start()) else { return };
+    let image = support::agent_image().expect("image");
+    let files = tempfile::tempdir().expect("dir");
+    let tar = files.path().join("agent.tar");
+    let saved = std::process::Command::new(support::docker_cli()).args(["save", "-o"]).arg(&tar).arg(&image).output().expect("docker save");
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let data = tempfile::Builder::new().prefix("appos-install").tempdir().expect("data");
+    let d = data.path().display().to_string();
+    let name = support::unique("appos-inst-");
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(support::docker_cli()).args(["rm", "-f", &self.0]).output();
+        }
+    }
+    let _gone = Gone(name.clone());
+    let (http, https) = (support::free_port(), support::free_port());
+    let home = tempfile::tempdir().expect("home");
+    let key = sshd.user_key.private.display().to_string();
+    let tar_s = tar.display().to_string();
+    let (hs, ss) = (http.to_string(), https.to_string());
+    let install = |server: &str, container: &str, http: &str, https: &str| {
+        appos(
+            home.path(),
+            &["server", "install", server, &sshd.url(), "--identity", &key, "--accept-new-host-key", "--image-file", &tar_s, "--data", &d, "--container", container, "--http-port", http, "--https-port", https],
+        )
+    };
+    let o = install("box", &name, &hs, &ss);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    for line in ["  ok   system  Linux ", "  ok   root    logged in as root\n", "  ok   docker  Docker ", &format!("  ok   ports   {http} and {https} free for the reverse proxy\n"), "  ok   appos   not installed yet\n", "  image appos/agent:latest is on the server\n", "installed AppOS "] {
+        assert!(err.contains(line), "{line:?} not in:\n{err}");
+    }
+    let o = appos(home.path(), &["info", "--output", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info: appos_proto::AgentInfo = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(info.data_dir, d);
+    assert_eq!(info.proxy.map(|p| p.http), Some("0.0.0.0:80".to_string()));
+
+    // An app deploys through it.
+    let app = support::unique("inst");
+    let project = home.path().join("app");
+    std::fs::create_dir_all(&project).expect("mkdir");
+    std::fs::write(project.join("compose.yml"), format!("services:\n  web:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n", support::BUSYBOX_IMAGE, support::TEST_LABEL)).expect("write");
+    let o = appos(home.path(), &["deploy", "-f", &project.display().to_string(), "--name", &app]);
+    let deployed = o.status.success();
+    let o2 = appos(home.path(), &["delete", &app]);
+    assert!(deployed, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o2.status.success(), "{}", String::from_utf8_lossy(&o2.stderr));
+
+    // Again: one container, one token, the same data.
+    let o = install("box", &name, &hs, &ss);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!("  ok   appos   {name} runs appos/agent:latest already: it is replaced, its data kept\n")), "{err}");
+    let ps = std::process::Command::new(support::docker_cli()).args(["ps", "-q", "--filter", &format!("name=^{name}$")]).output().expect("docker");
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).lines().count(), 1);
+    let o = appos(home.path(), &["tokens", "--output", "json"]);
+    let tokens: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(tokens.iter().filter(|t| t["revoked_at"].is_null()).count(), 1, "{tokens:?}");
+
+    // A taken port: the check fails, nothing changes.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let other = support::unique("appos-inst-");
+    let o = install("box2", &other, &port, &support::free_port().to_string());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("  FAIL ports   port {port} already in use: stop what listens there, or install without the proxy\n")), "{err}");
+    assert!(err.ends_with(&format!("appos: {} is not ready for AppOS; nothing was changed\n", sshd.url())), "{err}");
+    let ps = std::process::Command::new(support::docker_cli()).args(["ps", "-aq", "--filter", &format!("name=^{other}$")]).output().expect("docker");
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "");
+}

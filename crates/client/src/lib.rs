@@ -9,6 +9,7 @@
 pub mod api;
 pub mod connect;
 pub mod dockerignore;
+pub mod install;
 pub mod error;
 pub mod profile;
 pub mod project;

@@ -228,6 +228,51 @@ impl SshSession {
         Ok(out)
     }
 
+    /// Runs `argv` on the server with `input` as its standard input (sent
+    /// as fast as the channel takes it, then end of file); `sent` is told
+    /// how many bytes have gone so far.
+    pub async fn exec_with_input(&self, argv: &[String], mut input: impl tokio::io::AsyncRead + Unpin, sent: impl Fn(u64)) -> Result<ExecOutput, ClientError> {
+        use tokio::io::AsyncReadExt as _;
+        let command = shlex::try_join(argv.iter().map(String::as_str))
+            .map_err(|e| ClientError::Config(format!("cannot quote command {argv:?}: {e}")))?;
+        let channel = self.handle.channel_open_session().await?;
+        channel.exec(true, command).await?;
+        let (mut read, write) = channel.split();
+        let collect = async move {
+            let mut out = ExecOutput { status: None, stdout: Vec::new(), stderr: Vec::new() };
+            while let Some(msg) = read.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                    _ => {}
+                }
+            }
+            out
+        };
+        let send = async move {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut total = 0u64;
+            loop {
+                let n = input.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                // A command that exits early closes the channel: what it said explains why.
+                if write.data(&buf[..n]).await.is_err() {
+                    return Ok::<_, std::io::Error>(());
+                }
+                total += n as u64;
+                sent(total);
+            }
+            let _ = write.eof().await;
+            Ok(())
+        };
+        let (out, sending) = tokio::join!(collect, send);
+        sending.map_err(|e| ClientError::Config(format!("reading what is sent: {e}")))?;
+        Ok(out)
+    }
+
     /// A login shell on the server itself on a PTY of `cols`×`rows`
     /// (`xterm-256color`): no agent involved.
     pub async fn open_shell(&self, cols: u16, rows: u16) -> Result<crate::terminal::TerminalIo, ClientError> {

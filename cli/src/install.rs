@@ -1,0 +1,97 @@
+//! `appos server install`: the checklist, the image's upload with a
+//! progress bar, the container, its health, then the server added as
+//! `server add` does (`appos_client::install` does the work).
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use appos_client::connect::{self, AddServer};
+use appos_client::install::{self, Plan, Progress};
+use appos_client::profile::{self, Profiles};
+use appos_client::ssh::{ConnectOptions, NewKeyPolicy, SshSession, SshTarget};
+use appos_client::ClientError;
+
+use crate::Output;
+
+/// Connects, asking about an unknown host key as `server add` does.
+async fn session(target: &SshTarget, opts: &mut ConnectOptions) -> anyhow::Result<Arc<SshSession>> {
+    let mut attempts = 0;
+    loop {
+        match SshSession::connect(target, opts).await {
+            Ok(s) => return Ok(Arc::new(s)),
+            Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint }) if std::io::stdin().is_terminal() && opts.new_key_policy == NewKeyPolicy::Ask => {
+                if !crate::confirm_host_key(&host, &algorithm, &fingerprint)? {
+                    anyhow::bail!("host key of {host} not accepted; nothing was changed");
+                }
+                opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(fingerprint);
+            }
+            Err(e @ ClientError::HostKeyUnknown { .. }) => {
+                return Err(anyhow::Error::new(e).context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
+            }
+            Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
+                opts.passphrase = Some(crate::passphrase(&path, wrong_passphrase, &mut attempts)?);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub async fn run(profiles: &mut Profiles, name: String, url: String, identity: Option<PathBuf>, accept_new_host_key: bool, plan: Plan, out: Output) -> anyhow::Result<()> {
+    profile::check_server_name(&name)?;
+    anyhow::ensure!(url.starts_with("ssh://"), "{url}: install works over SSH (ssh://USER@HOST[:PORT])");
+    let target = SshTarget::parse(&url)?;
+    let mut opts = ConnectOptions::for_user(profiles.dir());
+    opts.new_key_policy = connect::new_key_policy(accept_new_host_key, None);
+    if identity.is_some() {
+        opts.identity = identity.clone();
+    }
+    let session = session(&target, &mut opts).await?;
+
+    let facts = install::facts(&session, &plan).await?;
+    let checks = install::checklist(&facts, &plan);
+    eprintln!("checking {}:", session.describe());
+    for c in &checks {
+        eprintln!("  {} {:<7} {}", if c.ok { "ok  " } else { "FAIL" }, c.item, c.detail);
+    }
+    if checks.iter().any(|c| !c.ok) {
+        anyhow::bail!("{} is not ready for AppOS; nothing was changed", session.describe());
+    }
+
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template("  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let progress = |p: Progress| match p {
+        Progress::Upload { sent, total } => {
+            bar.set_length(total);
+            bar.set_position(sent);
+        }
+        Progress::Step(s) => bar.println(format!("  {s}")),
+    };
+    let reference = install::image(&session, &facts, &plan, &progress).await?;
+    bar.finish_and_clear();
+    eprintln!("  image {reference} is on the server");
+    install::start(&session, &facts, &plan, &reference).await?;
+    let health = install::wait_healthy(&session, &facts, &plan, std::time::Duration::from_secs(90)).await?;
+    eprintln!("  the agent answers ({health})");
+
+    // The host key is known now; the token is bootstrapped through the container.
+    opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(session.host_key_fingerprint().to_string());
+    let req = AddServer {
+        name: name.clone(),
+        url,
+        identity,
+        agent_socket: Some(format!("{}/run/agent.sock", plan.data.trim_end_matches('/'))),
+        bootstrap_cmd: Some(install::bootstrap_cmd(&facts, &plan)),
+        ca_file: None,
+        token: None,
+        token_name: profile::token_name("appos-cli"),
+    };
+    let added = connect::add_server(profiles, req, &opts, crate::now()).await?;
+    match out {
+        Output::Json => crate::output::json(&added.info),
+        Output::Table => {
+            eprintln!("installed AppOS {} on {name} and added it", added.info.agent_version);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Putting the AppOS agent on a server over SSH: what the server has (one
+//! script, `key=value` lines), the checklist judged from it (pure), the
+//! image loaded from a file streamed over the connection (checksum checked)
+//! or pulled, the container started (data at the same path inside and out,
+//! the Docker socket, restart policy, the proxy's network and ports) and
+//! waited for until healthy. Every step can run again: a second install
+//! finishes what a first one left.
+
+use std::path::PathBuf;
+
+use crate::ssh::SshSession;
+use crate::ClientError;
+
+/// Docker engines older than this lack what the agent uses (API 1.41).
+pub const MIN_DOCKER_MAJOR: u32 = 20;
+/// Free space the image and a first app need on the data root's file system.
+pub const MIN_FREE_KIB: u64 = 2 * 1024 * 1024;
+
+/// What an install puts where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The data root on the server (same path in the container).
+    pub data: String,
+    /// The container's name.
+    pub container: String,
+    /// Where the image comes from.
+    pub image: ImageSource,
+    /// The server ports the proxy takes for HTTP and HTTPS (`None`: no proxy).
+    pub proxy_ports: Option<(u16, u16)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// A `docker save` file on this computer, streamed over SSH into `docker load`.
+    File(PathBuf),
+    /// A reference the server pulls.
+    Pull(String),
+}
+
+/// What the server said about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub os: String,
+    pub arch: String,
+    /// `docker version`'s server version, when Docker answers.
+    pub docker: Option<String>,
+    pub uid: Option<u32>,
+    /// `sudo -n true` works.
+    pub sudo: bool,
+    /// Free KiB on the file system that holds the data root (or its nearest existing parent).
+    pub free_kib: Option<u64>,
+    /// The proxy ports something already listens on.
+    pub busy_ports: Vec<u16>,
+    /// The image of a container of that name, when one exists.
+    pub existing: Option<String>,
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub item: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The script that reports the facts; the data root, ports and container
+/// name are quoted words, never interpreted.
+pub fn facts_script(plan: &Plan) -> String {
+    let q = |s: &str| shlex::try_quote(s).map(|c| c.into_owned()).unwrap_or_else(|_| "''".into());
+    let ports = plan.proxy_ports.map(|(h, s)| format!("{h} {s}")).unwrap_or_default();
+    format!(
+        "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u)\n\
+         if sudo -n true 2>/dev/null; then echo sudo=yes; fi\n\
+         D=; if [ \"$(id -u)\" != 0 ]; then D='sudo -n'; fi\n\
+         echo docker=$($D docker version --format '{{{{.Server.Version}}}}' 2>/dev/null)\n\
+         p={data}; while [ ! -d \"$p\" ]; do p=$(dirname \"$p\"); done; echo free=$(df -Pk \"$p\" | awk 'NR==2 {{print $4}}')\n\
+         for port in {ports}; do if ss -Hltn \"sport = :$port\" 2>/dev/null | grep -q .; then echo busy=$port; fi; done\n\
+         echo existing=$($D docker inspect -f '{{{{.Config.Image}}}}' {name} 2>/dev/null)\n",
+        data = q(&plan.data),
+        name = q(&plan.container),
+    )
+}
+
+pub fn parse_facts(out: &str) -> Facts {
+    let mut f = Facts::default();
+    for line in out.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.trim();
+        match k {
+            "os" => f.os = v.into(),
+            "arch" => f.arch = v.into(),
+            "uid" => f.uid = v.parse().ok(),
+            "sudo" => f.sudo = v == "yes",
+            "docker" if !v.is_empty() => f.docker = Some(v.into()),
+            "free" => f.free_kib = v.parse().ok(),
+            "busy" => f.busy_ports.extend(v.parse::<u16>().ok()),
+            "existing" if !v.is_empty() => f.existing = Some(v.into()),
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The checklist from the facts: each line passes or says what to do.
+pub fn checklist(f: &Facts, plan: &Plan) -> Vec<Check> {
+    let mut out = Vec::new();
+    let linux = f.os == "Linux" && matches!(f.arch.as_str(), "x86_64" | "aarch64");
+    out.push(Check {
+        item: "system",
+        ok: linux,
+        detail: if linux { format!("{} {}", f.os, f.arch) } else { format!("{} {}: AppOS runs on Linux, x86_64 or aarch64", f.os, f.arch) },
+    });
+    let root = f.uid == Some(0) || f.sudo;
+    out.push(Check {
+        item: "root",
+        ok: root,
+        detail: match (f.uid, f.sudo) {
+            (Some(0), _) => "logged in as root".into(),
+            (_, true) => "sudo without a password".into(),
+            _ => "log in as root, or allow this user sudo without a password".into(),
+        },
+    });
+    let major = f.docker.as_deref().and_then(|v| v.split('.').next()).and_then(|m| m.trim_start_matches('v').parse::<u32>().ok());
+    out.push(Check {
+        item: "docker",
+        ok: major.is_some_and(|m| m >= MIN_DOCKER_MAJOR),
+        detail: match (&f.docker, major) {
+            (None, _) => "Docker does not answer: install it (apt-get install docker.io) and start it".into(),
+            (Some(v), Some(m)) if m >= MIN_DOCKER_MAJOR => format!("Docker {v}"),
+            (Some(v), _) => format!("Docker {v} is too old: {MIN_DOCKER_MAJOR}.10 or newer is needed"),
+        },
+    });
+    out.push(Check {
+        item: "disk",
+        ok: f.free_kib.is_some_and(|k| k >= MIN_FREE_KIB),
+        detail: match f.free_kib {
+            Some(k) if k >= MIN_FREE_KIB => format!("{} GiB free for {}", k / 1024 / 1024, plan.data),
+            Some(k) => format!("{} MiB free for {}: 2 GiB are needed", k / 1024, plan.data),
+            None => format!("cannot tell the free space for {}", plan.data),
+        },
+    });
+    if let Some((http, https)) = plan.proxy_ports {
+        // An earlier install holds them itself: that is no conflict.
+        let busy: Vec<String> = if f.existing.is_some() { Vec::new() } else { f.busy_ports.iter().map(u16::to_string).collect() };
+        out.push(Check {
+            item: "ports",
+            ok: busy.is_empty(),
+            detail: if busy.is_empty() { format!("{http} and {https} free for the reverse proxy") } else { format!("port {} already in use: stop what listens there, or install without the proxy", busy.join(" and ")) },
+        });
+    }
+    out.push(Check {
+        item: "appos",
+        ok: true,
+        detail: match &f.existing {
+            Some(image) => format!("{} runs {image} already: it is replaced, its data kept", plan.container),
+            None => "not installed yet".into(),
+        },
+    });
+    out
+}
+
+/// What to prefix Docker commands with on this server.
+fn sudo(f: &Facts) -> Vec<String> {
+    if f.uid == Some(0) {
+        Vec::new()
+    } else {
+        vec!["sudo".into(), "-n".into()]
+    }
+}
+
+/// A step of the install, as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Bytes of the image sent so far, of the file's size.
+    Upload { sent: u64, total: u64 },
+    Step(&'static str),
+}
+
+fn failed(what: &str, out: &crate::ssh::ExecOutput) -> ClientError {
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let said = if said.is_empty() { String::from_utf8_lossy(&out.stdout).trim().to_string() } else { said };
+    ClientError::Config(format!("{what} failed on the server (exit {}): {said}", out.status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())))
+}
+
+/// Reads the facts of the server.
+pub async fn facts(session: &SshSession, plan: &Plan) -> Result<Facts, ClientError> {
+    let out = session.exec(&["sh".into(), "-c".into(), facts_script(plan)]).await?;
+    Ok(parse_facts(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Gets the image onto the server; the reference it runs.
+pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn Fn(Progress) + Sync)) -> Result<String, ClientError> {
+    let mut argv = sudo(f);
+    match &plan.image {
+        ImageSource::Pull(reference) => {
+            progress(Progress::Step("pulling the image"));
+            argv.extend(["docker", "pull", reference.as_str()].map(String::from));
+            let out = session.exec(&argv).await?;
+            if out.status != Some(0) {
+                return Err(failed("docker pull", &out));
+            }
+            Ok(reference.clone())
+        }
+        ImageSource::File(path) => {
+            let total = std::fs::metadata(path).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?.len();
+            let digest = {
+                use sha2::Digest as _;
+                let mut h = sha2::Sha256::new();
+                let mut file = std::fs::File::open(path).map_err(|e| ClientError::Config(e.to_string()))?;
+                std::io::copy(&mut file, &mut h).map_err(|e| ClientError::Config(e.to_string()))?;
+                hex::encode(h.finalize())
+            };
+            // Kept on the server's disk until checked, then loaded.
+            let script = format!(
+                "set -e; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; cat > \"$f\"; s=$(sha256sum \"$f\" | cut -d' ' -f1); \
+                 if [ \"$s\" != {digest} ]; then echo \"the image arrived damaged (sha256 $s)\" >&2; exit 3; fi; {} docker load -q -i \"$f\"",
+                sudo(f).join(" ")
+            );
+            let file = tokio::fs::File::open(path).await.map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            let out = session.exec_with_input(&["sh".into(), "-c".into(), script], file, |sent| progress(Progress::Upload { sent, total })).await?;
+            if out.status != Some(0) {
+                return Err(failed("loading the image", &out));
+            }
+            loaded(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| failed("docker load named no image", &out))
+        }
+    }
+}
+
+/// The image `docker load` says it loaded (the last one, when a file holds several).
+pub fn loaded(out: &str) -> Option<String> {
+    out.lines().filter_map(|l| l.strip_prefix("Loaded image: ")).last().map(|r| r.trim().to_string())
+}
+
+/// Starts the agent's container from `reference` (replacing one of the same name).
+pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str) -> Result<(), ClientError> {
+    let run = |args: Vec<String>| {
+        let mut argv = sudo(f);
+        argv.extend(args);
+        argv
+    };
+    let d = plan.data.clone();
+    let out = session.exec(&run(vec!["mkdir".into(), "-p".into(), d.clone()])).await?;
+    if out.status != Some(0) {
+        return Err(failed("creating the data root", &out));
+    }
+    let _ = session.exec(&run(["docker", "rm", "-f", plan.container.as_str()].map(String::from).to_vec())).await?;
+    let mut args: Vec<String> = ["docker", "run", "-d", "--name", plan.container.as_str(), "--restart", "unless-stopped", "--init"].map(String::from).to_vec();
+    args.extend(["-v".into(), "/var/run/docker.sock:/var/run/docker.sock".into(), "-v".into(), format!("{d}:{d}"), "-e".into(), format!("APPOS_DATA={d}")]);
+    if let Some((http, https)) = plan.proxy_ports {
+        let network = "appos-proxy";
+        let _ = session.exec(&run(["docker", "network", "create", network].map(String::from).to_vec())).await?;
+        args.extend([
+            "--network".into(),
+            network.into(),
+            "-p".into(),
+            format!("{http}:80"),
+            "-p".into(),
+            format!("{https}:443"),
+            "--sysctl".into(),
+            "net.ipv4.tcp_migrate_req=1".into(),
+            "-e".into(),
+            "APPOS_PROXY_HTTP=:80".into(),
+            "-e".into(),
+            "APPOS_PROXY_HTTPS=:443".into(),
+            "-e".into(),
+            format!("APPOS_PROXY_NETWORK={network}"),
+        ]);
+    }
+    args.push(reference.to_string());
+    let out = session.exec(&run(args)).await?;
+    if out.status != Some(0) {
+        return Err(failed("docker run", &out));
+    }
+    Ok(())
+}
+
+/// Waits until the container's agent answers (`appos-agent health`), at most `within`.
+pub async fn wait_healthy(session: &SshSession, f: &Facts, plan: &Plan, within: std::time::Duration) -> Result<String, ClientError> {
+    let mut argv = sudo(f);
+    argv.extend(["docker", "exec", plan.container.as_str(), "appos-agent", "health"].map(String::from));
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let out = session.exec(&argv).await?;
+        if out.status == Some(0) {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        if std::time::Instant::now() > deadline {
+            let mut argv = sudo(f);
+            argv.extend(["docker", "logs", "--tail", "20", plan.container.as_str()].map(String::from));
+            let logs = session.exec(&argv).await.map(|o| String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)).unwrap_or_default();
+            return Err(ClientError::AgentMissing(format!("the agent did not become healthy within {} s: {}", within.as_secs(), logs.trim())));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// The command `server add` bootstraps a token with, for an installed agent.
+pub fn bootstrap_cmd(f: &Facts, plan: &Plan) -> String {
+    let mut argv = sudo(f);
+    argv.extend(["docker", "exec", plan.container.as_str(), "appos-agent"].map(String::from));
+    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan { data: "/var/lib/appos".into(), container: "appos".into(), image: ImageSource::Pull("appos/agent:0.1.0".into()), proxy_ports: Some((80, 443)) }
+    }
+
+    fn good() -> Facts {
+        Facts { os: "Linux".into(), arch: "x86_64".into(), docker: Some("20.10.24+dfsg1".into()), uid: Some(0), sudo: false, free_kib: Some(50 * 1024 * 1024), busy_ports: vec![], existing: None }
+    }
+
+    #[test]
+    fn facts_are_read_from_the_script_lines() {
+        let f = parse_facts("os=Linux\narch=x86_64\nuid=1000\nsudo=yes\ndocker=26.1.5\nfree=1048576\nbusy=80\nexisting=\nnoise\n");
+        assert_eq!(f, Facts { os: "Linux".into(), arch: "x86_64".into(), docker: Some("26.1.5".into()), uid: Some(1000), sudo: true, free_kib: Some(1048576), busy_ports: vec![80], existing: None });
+        assert_eq!(parse_facts("docker=\n").docker, None);
+        assert_eq!(loaded("Loaded image: appos/agent:0.1.0\n"), Some("appos/agent:0.1.0".into()));
+        assert_eq!(loaded("Loaded image ID: sha256:abc\n"), None);
+    }
+
+    #[test]
+    fn the_checklist_says_what_to_do() {
+        let p = plan();
+        assert!(checklist(&good(), &p).iter().all(|c| c.ok), "{:?}", checklist(&good(), &p));
+        let failing = |f: Facts| checklist(&f, &p).into_iter().filter(|c| !c.ok).map(|c| (c.item, c.detail)).collect::<Vec<_>>();
+        assert_eq!(failing(Facts { docker: None, ..good() }), [("docker", "Docker does not answer: install it (apt-get install docker.io) and start it".to_string())]);
+        assert_eq!(failing(Facts { docker: Some("19.03.8".into()), ..good() }), [("docker", "Docker 19.03.8 is too old: 20.10 or newer is needed".to_string())]);
+        assert_eq!(failing(Facts { uid: Some(1000), ..good() }), [("root", "log in as root, or allow this user sudo without a password".to_string())]);
+        assert_eq!(failing(Facts { busy_ports: vec![80, 443], ..good() }), [("ports", "port 80 and 443 already in use: stop what listens there, or install without the proxy".to_string())]);
+        assert_eq!(failing(Facts { free_kib: Some(1024 * 1024), ..good() }), [("disk", "1024 MiB free for /var/lib/appos: 2 GiB are needed".to_string())]);
+        assert_eq!(failing(Facts { os: "Darwin".into(), arch: "arm64".into(), ..good() }), [("system", "Darwin arm64: AppOS runs on Linux, x86_64 or aarch64".to_string())]);
+        // An earlier install holds the ports itself.
+        let again = Facts { busy_ports: vec![80, 443], existing: Some("appos/agent:0.1.0".into()), ..good() };
+        assert!(failing(again.clone()).is_empty());
+        assert_eq!(checklist(&again, &p).last().map(|c| c.detail.clone()), Some("appos runs appos/agent:0.1.0 already: it is replaced, its data kept".into()));
+        assert_eq!(bootstrap_cmd(&Facts { uid: Some(1000), sudo: true, ..good() }, &p), "sudo -n docker exec appos appos-agent");
+    }
+
+    #[test]
+    fn the_script_quotes_what_it_is_given() {
+        let p = Plan { data: "/srv/app os; rm -rf /".into(), container: "appos$(id)".into(), ..plan() };
+        let s = facts_script(&p);
+        assert!(s.contains("p='/srv/app os; rm -rf /';"), "{s}");
+        assert!(s.contains("docker inspect -f '{{.Config.Image}}' 'appos$(id)'"), "{s}");
+        assert!(s.contains("for port in 80 443;"), "{s}");
+    }
+}
