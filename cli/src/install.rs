@@ -95,3 +95,77 @@ pub async fn run(profiles: &mut Profiles, name: String, url: String, identity: O
         }
     }
 }
+
+/// The SSH session and facts of an added server, for upgrade and uninstall.
+async fn reach(profiles: &Profiles, name: &str, container: &str) -> anyhow::Result<(Arc<SshSession>, install::Facts)> {
+    let p = profiles.get(name).ok_or_else(|| anyhow::anyhow!("no server named {name:?} (see appos server list)"))?;
+    anyhow::ensure!(p.url.starts_with("ssh://"), "{name} is reached at {}: upgrade and uninstall work over SSH", p.url);
+    let target = SshTarget::parse(&p.url)?;
+    let mut opts = ConnectOptions::for_user(profiles.dir());
+    if p.identity.is_some() {
+        opts.identity = p.identity.clone();
+    }
+    let session = session(&target, &mut opts).await?;
+    let plan = Plan { data: "/".into(), container: container.to_string(), image: install::ImageSource::Pull(String::new()), proxy_ports: None };
+    let facts = install::facts(&session, &plan).await?;
+    Ok((session, facts))
+}
+
+pub async fn upgrade(profiles: &mut Profiles, name: &str, container: &str, image: install::ImageSource, within: std::time::Duration) -> anyhow::Result<()> {
+    let (session, facts) = reach(profiles, name, container).await?;
+    let Some(old) = install::installed(&session, &facts, container).await? else {
+        anyhow::bail!("{} has no AppOS container named {container:?}: use appos server install", session.describe());
+    };
+    let plan = Plan { data: old.data.clone(), container: container.to_string(), image, proxy_ports: old.proxy_ports };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template("  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let progress = |p: Progress| match p {
+        Progress::Upload { sent, total } => {
+            bar.set_length(total);
+            bar.set_position(sent);
+        }
+        Progress::Step(s) => bar.println(format!("  {s}")),
+    };
+    let reference = install::image(&session, &facts, &plan, &progress).await?;
+    bar.finish_and_clear();
+    // A running task's lease runs out and the new agent takes it: nothing is lost.
+    install::start(&session, &facts, &plan, &reference).await?;
+    match install::wait_healthy(&session, &facts, &plan, within).await {
+        Ok(health) => {
+            eprintln!("upgraded {name} from {} to {reference} ({health})", old.image);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("the new agent did not become healthy; going back to {} ({})", old.image, old.image_id);
+            install::start(&session, &facts, &plan, &old.image_id).await?;
+            let health = install::wait_healthy(&session, &facts, &plan, std::time::Duration::from_secs(90)).await?;
+            anyhow::bail!("{reference} did not become healthy ({e}); {name} runs its previous agent again ({health})")
+        }
+    }
+}
+
+pub async fn uninstall(profiles: &mut Profiles, name: &str, container: &str, purge: bool, confirm: Option<String>) -> anyhow::Result<()> {
+    let (session, facts) = reach(profiles, name, container).await?;
+    let Some(old) = install::installed(&session, &facts, container).await? else {
+        anyhow::bail!("{} has no AppOS container named {container:?}", session.describe());
+    };
+    if purge {
+        let typed = match confirm {
+            Some(c) => c,
+            None if std::io::stdin().is_terminal() => {
+                eprint!("This deletes {} on {} (versions, tokens, the queue). Type the server's name to go on: ", old.data, session.describe());
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim().to_string()
+            }
+            None => anyhow::bail!("--purge deletes the agent's data: pass --confirm {name} too"),
+        };
+        anyhow::ensure!(typed == name, "{typed:?} is not {name:?}; nothing was changed");
+    }
+    install::remove(&session, &facts, container, purge.then_some(old.data.as_str())).await?;
+    profiles.remove(name)?;
+    profiles.save()?;
+    profiles.delete_token(name).await?;
+    eprintln!("removed AppOS from {name}; {}", if purge { format!("{} is deleted", old.data) } else { format!("its apps keep running and its data stays in {}", old.data) });
+    Ok(())
+}

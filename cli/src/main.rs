@@ -273,6 +273,38 @@ enum ServerCommand {
         #[arg(long, conflicts_with_all = ["http_port", "https_port"])]
         no_proxy: bool,
     },
+    /// Replace the agent of an installed server with a new image (data,
+    /// apps, versions and tokens kept); back to the old image when the new
+    /// one does not become healthy.
+    Upgrade {
+        name: String,
+        /// The new agent image as a file (`docker save`), streamed over SSH.
+        #[arg(long, required_unless_present = "image", conflicts_with = "image")]
+        image_file: Option<PathBuf>,
+        /// An image reference the server pulls instead.
+        #[arg(long)]
+        image: Option<String>,
+        /// The agent's container name.
+        #[arg(long, default_value = "appos")]
+        container: String,
+        /// How long the new agent has to answer (seconds).
+        #[arg(long, default_value_t = 90)]
+        health_timeout: u64,
+    },
+    /// Stop and remove the agent from an installed server and forget the
+    /// server here; its apps keep running and its data stays (unless --purge).
+    Uninstall {
+        name: String,
+        /// The agent's container name.
+        #[arg(long, default_value = "appos")]
+        container: String,
+        /// Also delete the agent's data on the server (versions, tokens, the queue): asks for the server's name.
+        #[arg(long)]
+        purge: bool,
+        /// The server's name, typed in advance, to purge without a question.
+        #[arg(long, requires = "purge")]
+        confirm: Option<String>,
+    },
     /// List the servers you added.
     List,
     /// Forget a server and its token.
@@ -557,6 +589,15 @@ async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) ->
             let plan = appos_client::install::Plan { data, container, image: source, proxy_ports: (!no_proxy).then_some((http_port, https_port)) };
             install::run(profiles, name, url, identity, accept_new_host_key, plan, out).await
         }
+        ServerCommand::Upgrade { name, image_file, image, container, health_timeout } => {
+            let source = match (image_file, image) {
+                (Some(f), _) => appos_client::install::ImageSource::File(f),
+                (None, Some(r)) => appos_client::install::ImageSource::Pull(r),
+                (None, None) => anyhow::bail!("--image-file or --image is needed"),
+            };
+            install::upgrade(profiles, &name, &container, source, std::time::Duration::from_secs(health_timeout)).await
+        }
+        ServerCommand::Uninstall { name, container, purge, confirm } => install::uninstall(profiles, &name, &container, purge, confirm).await,
         ServerCommand::Add { name, url, identity, accept_new_host_key, agent_socket, bootstrap_cmd, ca_file, token } => {
             let req = AddServer {
                 name: name.clone(),

@@ -294,11 +294,16 @@ fn install_over_ssh_from_an_image_file() {
     let project = home.path().join("app");
     std::fs::create_dir_all(&project).expect("mkdir");
     std::fs::write(project.join("compose.yml"), format!("services:\n  web:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n", support::BUSYBOX_IMAGE, support::TEST_LABEL)).expect("write");
+    struct App(std::path::PathBuf, String);
+    impl Drop for App {
+        fn drop(&mut self) {
+            let _ = support::appos(&self.0).args(["delete", &self.1]).output();
+            let _ = std::process::Command::new(support::docker_cli()).args(["rm", "-f", &format!("{}_web_1", self.1), &format!("{}-web-1", self.1)]).output();
+        }
+    }
     let o = appos(home.path(), &["deploy", "-f", &project.display().to_string(), "--name", &app]);
-    let deployed = o.status.success();
-    let o2 = appos(home.path(), &["delete", &app]);
-    assert!(deployed, "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(o2.status.success(), "{}", String::from_utf8_lossy(&o2.stderr));
+    let _app = App(home.path().to_path_buf(), app.clone());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Again: one container, one token, the same data.
     let o = install("box", &name, &hs, &ss);
@@ -310,6 +315,43 @@ fn install_over_ssh_from_an_image_file() {
     let o = appos(home.path(), &["tokens", "--output", "json"]);
     let tokens: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(tokens.iter().filter(|t| t["revoked_at"].is_null()).count(), 1, "{tokens:?}");
+
+    // An upgrade to an agent that never answers goes back to the one before.
+    let broken = format!("appos/agent:broken-{}", support::unique("x"));
+    let mut build = std::process::Command::new(support::docker_cli()).args(["build", "-q", "-t", &broken, "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().expect("docker build");
+    std::io::Write::write_all(build.stdin.as_mut().expect("stdin"), format!("FROM {image}\nHEALTHCHECK NONE\nENTRYPOINT [\"/bin/false\"]\n").as_bytes()).expect("write");
+    assert!(build.wait_with_output().expect("build").status.success());
+    let broken_tar = files.path().join("broken.tar");
+    let saved = std::process::Command::new(support::docker_cli()).args(["save", "-o"]).arg(&broken_tar).arg(&broken).output().expect("docker save");
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let o = appos(home.path(), &["server", "upgrade", "box", "--image-file", &broken_tar.display().to_string(), "--container", &name, "--health-timeout", "5"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let _ = std::process::Command::new(support::docker_cli()).args(["rmi", &broken]).output();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the new agent did not become healthy; going back to appos/agent:latest (sha256:"), "{err}");
+    assert!(err.contains(&format!("appos: {broken} did not become healthy (")) && err.ends_with(&format!("); box runs its previous agent again (ok {})\n", env!("CARGO_PKG_VERSION"))), "{err}");
+    let o = appos(home.path(), &["list", "--output", "json"]);
+    assert!(o.status.success(), "the old agent serves again: {}", String::from_utf8_lossy(&o.stderr));
+
+    // Uninstalled: the container goes, the app and the data stay; installed again, it knows the app.
+    let o = appos(home.path(), &["server", "uninstall", "box", "--container", &name]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), format!("removed AppOS from box; its apps keep running and its data stays in {d}\n"));
+    let ps = std::process::Command::new(support::docker_cli()).args(["ps", "-aq", "--filter", &format!("name=^{name}$")]).output().expect("docker");
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "");
+    assert!(data.path().join("appos.db").exists() || std::fs::read_dir(data.path()).map(|d| d.count()).unwrap_or(0) > 0, "the data was kept");
+    let o = install("box", &name, &hs, &ss);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = appos(home.path(), &["list", "--output", "json"]);
+    let apps: Vec<appos_proto::App> = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(apps.iter().any(|a| a.name == app && a.managed), "{apps:?}");
+
+    // A purge wants the server's name typed.
+    let o = appos(home.path(), &["server", "uninstall", "box", "--container", &name, "--purge"]);
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "appos: --purge deletes the agent's data: pass --confirm box too\n");
+    let o = appos(home.path(), &["server", "uninstall", "box", "--container", &name, "--purge", "--confirm", "bx"]);
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "appos: \"bx\" is not \"box\"; nothing was changed\n");
+    assert!(data.path().exists());
 
     // A taken port: the check fails, nothing changes.
     let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");

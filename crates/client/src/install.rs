@@ -294,6 +294,64 @@ pub async fn wait_healthy(session: &SshSession, f: &Facts, plan: &Plan, within: 
     }
 }
 
+/// An agent container on the server, as it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// The image it runs, by ID (a tag may have moved since).
+    pub image_id: String,
+    /// The reference it was started from.
+    pub image: String,
+    pub data: String,
+    pub proxy_ports: Option<(u16, u16)>,
+}
+
+/// Reads `docker inspect`'s answer for the agent's container.
+pub fn parse_installed(inspect: &str) -> Option<Installed> {
+    let v: serde_json::Value = serde_json::from_str(inspect).ok()?;
+    let c = v.get(0)?;
+    let env: Vec<&str> = c["Config"]["Env"].as_array()?.iter().filter_map(|e| e.as_str()).collect();
+    let data = env.iter().find_map(|e| e.strip_prefix("APPOS_DATA="))?.to_string();
+    let port = |p: &str| c["HostConfig"]["PortBindings"][p][0]["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok());
+    Some(Installed {
+        image_id: c["Image"].as_str()?.to_string(),
+        image: c["Config"]["Image"].as_str()?.to_string(),
+        data,
+        proxy_ports: port("80/tcp").zip(port("443/tcp")),
+    })
+}
+
+/// The agent's container on the server, if there is one.
+pub async fn installed(session: &SshSession, f: &Facts, container: &str) -> Result<Option<Installed>, ClientError> {
+    let mut argv = sudo(f);
+    argv.extend(["docker", "inspect", container].map(String::from));
+    let out = session.exec(&argv).await?;
+    Ok(if out.status == Some(0) { parse_installed(&String::from_utf8_lossy(&out.stdout)) } else { None })
+}
+
+/// Stops and removes the agent's container (apps and data stay); with
+/// `purge`, its data root too.
+pub async fn remove(session: &SshSession, f: &Facts, container: &str, purge: Option<&str>) -> Result<(), ClientError> {
+    let mut argv = sudo(f);
+    argv.extend(["docker", "rm", "-f", container].map(String::from));
+    let out = session.exec(&argv).await?;
+    if out.status != Some(0) {
+        return Err(failed("docker rm", &out));
+    }
+    if let Some(data) = purge {
+        let parts = std::path::Path::new(data).components().count();
+        if !data.starts_with('/') || parts < 3 {
+            return Err(ClientError::Config(format!("refusing to delete {data:?}: not a data root of its own")));
+        }
+        let mut argv = sudo(f);
+        argv.extend(["rm", "-rf", "--", data].map(String::from));
+        let out = session.exec(&argv).await?;
+        if out.status != Some(0) {
+            return Err(failed("deleting the data", &out));
+        }
+    }
+    Ok(())
+}
+
 /// The command `server add` bootstraps a token with, for an installed agent.
 pub fn bootstrap_cmd(f: &Facts, plan: &Plan) -> String {
     let mut argv = sudo(f);
@@ -338,6 +396,20 @@ mod tests {
         assert!(failing(again.clone()).is_empty());
         assert_eq!(checklist(&again, &p).last().map(|c| c.detail.clone()), Some("appos runs appos/agent:0.1.0 already: it is replaced, its data kept".into()));
         assert_eq!(bootstrap_cmd(&Facts { uid: Some(1000), sudo: true, ..good() }, &p), "sudo -n docker exec appos appos-agent");
+    }
+
+    #[test]
+    fn an_installed_agent_is_read_from_docker_inspect() {
+        let inspect = r#"[{"Image":"sha256:abc","Config":{"Image":"appos/agent:latest","Env":["PATH=/bin","APPOS_DATA=/var/lib/appos","APPOS_PROXY_HTTP=:80"]},
+            "HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"443/tcp":[{"HostIp":"","HostPort":"8443"}]}}}]"#;
+        assert_eq!(
+            parse_installed(inspect),
+            Some(Installed { image_id: "sha256:abc".into(), image: "appos/agent:latest".into(), data: "/var/lib/appos".into(), proxy_ports: Some((8080, 8443)) })
+        );
+        let no_proxy = r#"[{"Image":"sha256:abc","Config":{"Image":"x","Env":["APPOS_DATA=/d"]},"HostConfig":{"PortBindings":{}}}]"#;
+        assert_eq!(parse_installed(no_proxy).map(|i| i.proxy_ports), Some(None));
+        assert_eq!(parse_installed(r#"[{"Image":"sha256:abc","Config":{"Image":"x","Env":[]}}]"#), None);
+        assert_eq!(parse_installed("[]"), None);
     }
 
     #[test]
