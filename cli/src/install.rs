@@ -14,6 +14,22 @@ use appos_client::ClientError;
 
 use crate::Output;
 
+/// Gets the image onto the server, with a progress bar while a file is sent.
+async fn send_image(session: &SshSession, facts: &install::Facts, plan: &Plan) -> anyhow::Result<String> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template("  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let progress = |p: Progress| match p {
+        Progress::Upload { sent, total } => {
+            bar.set_length(total);
+            bar.set_position(sent);
+        }
+        Progress::Step(s) => bar.println(format!("  {s}")),
+    };
+    let reference = install::image(session, facts, plan, &progress).await;
+    bar.finish_and_clear();
+    Ok(reference?)
+}
+
 /// Connects, asking about an unknown host key as `server add` does.
 async fn session(target: &SshTarget, opts: &mut ConnectOptions) -> anyhow::Result<Arc<SshSession>> {
     let mut attempts = 0;
@@ -58,17 +74,7 @@ pub async fn run(profiles: &mut Profiles, name: String, url: String, identity: O
         anyhow::bail!("{} is not ready for AppOS; nothing was changed", session.describe());
     }
 
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template("  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-    let progress = |p: Progress| match p {
-        Progress::Upload { sent, total } => {
-            bar.set_length(total);
-            bar.set_position(sent);
-        }
-        Progress::Step(s) => bar.println(format!("  {s}")),
-    };
-    let reference = install::image(&session, &facts, &plan, &progress).await?;
-    bar.finish_and_clear();
+    let reference = send_image(&session, &facts, &plan).await?;
     eprintln!("  image {reference} is on the server");
     install::start(&session, &facts, &plan, &reference).await?;
     let health = install::wait_healthy(&session, &facts, &plan, std::time::Duration::from_secs(90)).await?;
@@ -117,17 +123,7 @@ pub async fn upgrade(profiles: &mut Profiles, name: &str, container: &str, image
         anyhow::bail!("{} has no AppOS container named {container:?}: use appos server install", session.describe());
     };
     let plan = Plan { data: old.data.clone(), container: container.to_string(), image, proxy_ports: old.proxy_ports };
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template("  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-    let progress = |p: Progress| match p {
-        Progress::Upload { sent, total } => {
-            bar.set_length(total);
-            bar.set_position(sent);
-        }
-        Progress::Step(s) => bar.println(format!("  {s}")),
-    };
-    let reference = install::image(&session, &facts, &plan, &progress).await?;
-    bar.finish_and_clear();
+    let reference = send_image(&session, &facts, &plan).await?;
     // A running task's lease runs out and the new agent takes it: nothing is lost.
     install::start(&session, &facts, &plan, &reference).await?;
     match install::wait_healthy(&session, &facts, &plan, within).await {

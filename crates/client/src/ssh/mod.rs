@@ -209,28 +209,16 @@ impl SshSession {
         Ok(Box::new(channel.into_stream()))
     }
 
-    /// Runs `argv` on the server. SSH carries a command line, not an argv, so
-    /// every word is shell-quoted; nothing the caller passes is interpreted.
+    /// Runs `argv` on the server (its standard input empty). SSH carries a
+    /// command line, not an argv, so every word is shell-quoted; nothing the
+    /// caller passes is interpreted.
     pub async fn exec(&self, argv: &[String]) -> Result<ExecOutput, ClientError> {
-        let command = shlex::try_join(argv.iter().map(String::as_str))
-            .map_err(|e| ClientError::Config(format!("cannot quote command {argv:?}: {e}")))?;
-        let mut channel = self.handle.channel_open_session().await?;
-        channel.exec(true, command).await?;
-        let mut out = ExecOutput { status: None, stdout: Vec::new(), stderr: Vec::new() };
-        while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
-                _ => {}
-            }
-        }
-        Ok(out)
+        self.exec_with_input(argv, tokio::io::empty(), |_| {}).await
     }
 
-    /// Runs `argv` on the server with `input` as its standard input (sent
-    /// as fast as the channel takes it, then end of file); `sent` is told
-    /// how many bytes have gone so far.
+    /// Runs `argv` on the server (quoted as [`SshSession::exec`] does) with
+    /// `input` as its standard input (sent as fast as the channel takes it,
+    /// then end of file); `sent` is told how many bytes have gone so far.
     pub async fn exec_with_input(&self, argv: &[String], mut input: impl tokio::io::AsyncRead + Unpin, sent: impl Fn(u64)) -> Result<ExecOutput, ClientError> {
         use tokio::io::AsyncReadExt as _;
         let command = shlex::try_join(argv.iter().map(String::as_str))
