@@ -120,6 +120,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     if only.as_deref() == Some("proxy") {
         return proxy().await;
     }
+    if only.as_deref() == Some("image") {
+        return image();
+    }
     if only.as_deref() == Some("terminals") {
         let kh = tempfile::tempdir()?;
         let session = Arc::new(SshSession::connect(&SshTarget::parse(&sshd.url())?, &bench_ssh_options(&sshd, kh.path())).await?);
@@ -212,6 +215,7 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     deploy_vs_compose(&agent, &token).await?;
     event_latency(&api, &raw_docker_client()?).await?;
     queues().await?;
+    image()?;
     if support::which("caddy").is_ok() {
         proxy().await?;
     } else {
@@ -591,6 +595,52 @@ async fn reload_median(c: &Client) -> anyhow::Result<Duration> {
         times.push(t.elapsed());
     }
     Ok(percentile(&mut times, 0.5))
+}
+
+/// Proportional set size of a process (its share of shared pages), KiB.
+fn pss_kib(pid: u32) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    let line = text.lines().find(|l| l.starts_with("Pss:")).context("no Pss")?;
+    Ok(line.split_whitespace().nth(1).context("Pss value")?.parse()?)
+}
+
+/// The all-in-one image: its size against the Debian base it is built on,
+/// and the idle memory of the whole container (every process, PSS) with the
+/// proxy running, 10 s after it became healthy.
+fn image() -> anyhow::Result<()> {
+    let image = support::agent_image()?;
+    let docker = |args: &[&str]| -> anyhow::Result<String> {
+        let o = Command::new(support::docker_cli()).args(args).output()?;
+        anyhow::ensure!(o.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let size = |r: &str| -> anyhow::Result<f64> { Ok(docker(&["image", "inspect", "-f", "{{.Size}}", r])?.parse::<f64>()? / 1e6) };
+    let (ours, base) = (size(&image)?, size("appos/debian:bookworm")?);
+    row("image size, MB; baseline: its Debian base", format!("{ours:.0}"), format!("{base:.0}"), format!("{:.2}", ours / base), "≤ 150 MB");
+
+    let data = tempfile::Builder::new().prefix("appos-bench-image").tempdir()?;
+    let d = data.path().display().to_string();
+    let env = [format!("APPOS_DATA={d}"), "APPOS_PROXY_HTTP=:80".into(), "APPOS_PROXY_HTTPS=:443".into()];
+    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &env, &["--health-interval", "1s"])?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while docker(&["inspect", "-f", "{{.State.Health.Status}}", &c.name])? != "healthy" {
+        anyhow::ensure!(Instant::now() < deadline, "the container never became healthy:\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(10));
+    let top = docker(&["top", &c.name, "-o", "pid,comm"])?;
+    let mut total = 0u64;
+    let mut parts = Vec::new();
+    for line in top.lines().skip(1) {
+        let mut w = line.split_whitespace();
+        let (Some(pid), Some(comm)) = (w.next().and_then(|p| p.parse::<u32>().ok()), w.next()) else { continue };
+        let kib = pss_kib(pid).unwrap_or(0);
+        total += kib;
+        parts.push(format!("{comm} {:.0}", kib as f64 / 1024.0));
+    }
+    row("container idle PSS, MB, every process", format!("{:.1}", total as f64 / 1024.0), "-".into(), "-".into(), "≤ 40 MB");
+    println!("    ({})", parts.join(", "));
+    Ok(())
 }
 
 /// The pids of the agent's proxy: its `caddy` child, or its `nginx` master and that master's workers.
