@@ -365,3 +365,88 @@ fn install_over_ssh_from_an_image_file() {
     let ps = std::process::Command::new(support::docker_cli()).args(["ps", "-aq", "--filter", &format!("name=^{other}$")]).output().expect("docker");
     assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "");
 }
+
+/// The agent's container restarted while a deployment waits for its
+/// containers: the queue (Redis, AOF in the data dir) and the data survive,
+/// and the restarted agent finishes the deployment.
+#[test]
+fn a_deployment_survives_a_restart_of_the_agents_container() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let data = tempfile::Builder::new().prefix("appos-crestart").tempdir().expect("data");
+    let d = data.path().display().to_string();
+    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}"), "APPOS_TASK_LEASE_SECS=3".into()], &["--health-interval", "1s"]).expect("container");
+    let sock = data.path().join("run/agent.sock");
+    let wait_socket = || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", c.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_socket();
+    let token = std::process::Command::new(support::docker_cli()).args(["exec", &c.name, "appos-agent", "token", "issue", "--name", "ops"]).output().expect("token");
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let home = tempfile::tempdir().expect("home");
+    let o = appos(home.path(), &["server", "add", "box", &format!("unix://{}", sock.display()), "--token", &token]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Healthy only after 6 s: the deployment's wait step is still running when the agent restarts.
+    let name = support::unique("slow");
+    let file = home.path().join("slow.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 6; /bin/busybox touch /tmp/ready; exec sleep 3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n    healthcheck:\n      test: [\"CMD\", \"/bin/busybox\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 30\n",
+            support::BUSYBOX_IMAGE,
+            support::TEST_LABEL
+        ),
+    )
+    .expect("write");
+    let down = || {
+        let cmd = support::compose_cmd();
+        let dir = data.path().join("apps").join(&name);
+        let _ = std::process::Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", &name, "-f"]).arg(dir.join("compose.yml")).args(["down", "-t", "1"]).current_dir(&dir).output();
+    };
+    let mut deploying = support::appos(home.path()).args(["deploy", "-f", &file.display().to_string(), "--name", &name]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("deploy");
+    let deployments = || -> Vec<appos_proto::Deployment> {
+        let o = appos(home.path(), &["deployments", "--output", "json"]);
+        serde_json::from_slice(&o.stdout).unwrap_or_default()
+    };
+    let deployment = |id: &str| -> Option<appos_proto::Deployment> {
+        let o = appos(home.path(), &["deployment", id, "--output", "json"]);
+        serde_json::from_slice(&o.stdout).ok()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let waiting = deployments().into_iter().find(|d| d.app == name).and_then(|d| deployment(&d.id));
+        if let Some(d) = waiting.filter(|d| d.steps.iter().any(|s| s.name == "wait" && s.state == appos_proto::StepState::Running)) {
+            break d.id;
+        }
+        if std::time::Instant::now() > deadline {
+            down();
+            panic!("the deployment never reached its wait step:\n{}", c.logs());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let restarted = std::process::Command::new(support::docker_cli()).args(["restart", "-t", "5", &c.name]).output().expect("restart");
+    let _ = deploying.kill();
+    let _ = deploying.wait();
+    assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
+    wait_socket();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let done = loop {
+        if let Some(d) = deployment(&id).filter(|d| d.state.is_terminal()) {
+            break d;
+        }
+        if std::time::Instant::now() > deadline {
+            down();
+            panic!("the deployment never finished after the restart:\n{}", c.logs());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    down();
+    assert_eq!(done.state, appos_proto::DeploymentState::Succeeded, "{done:?}\n{}", c.logs());
+    assert!(done.attempt >= 2, "the restarted agent ran it again: {done:?}");
+}
