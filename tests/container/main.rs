@@ -277,6 +277,36 @@ fn install_over_ssh_from_an_image_file() {
             &["server", "install", server, &sshd.url(), "--identity", &key, "--accept-new-host-key", "--image-file", &tar_s, "--data", &d, "--container", container, "--http-port", http, "--https-port", https],
         )
     };
+    // An install killed while it sends the image leaves nothing behind; the next one completes.
+    let mut killed = support::appos(home.path())
+        .args(["server", "install", "box", &sshd.url(), "--identity", &key, "--accept-new-host-key", "--image-file", &tar_s, "--data", &d, "--container", &name, "--http-port", &hs, "--https-port", &ss])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("install");
+    // Killed once the server holds part of the image (this machine is the server: its temporary file shows).
+    let tmp = std::env::temp_dir();
+    let before: std::collections::HashSet<std::path::PathBuf> = std::fs::read_dir(&tmp).expect("tmp").flatten().map(|e| e.path()).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let partial = loop {
+        let growing = std::fs::read_dir(&tmp)
+            .expect("tmp")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| !before.contains(p) && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("tmp.")) && std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 10_000_000));
+        if let Some(p) = growing {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = killed.kill();
+    let _ = killed.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while partial.exists() {
+        assert!(std::time::Instant::now() < deadline, "the partial upload {} was left on the server", partial.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let o = install("box", &name, &hs, &ss);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");

@@ -210,9 +210,12 @@ pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn
                 std::io::copy(&mut file, &mut h).map_err(|e| ClientError::Config(e.to_string()))?;
                 hex::encode(h.finalize())
             };
-            // Kept on the server's disk until checked, then loaded.
+            // Kept on the server's disk until checked, then loaded; removed
+            // however the script ends (a client that goes away mid-upload
+            // leaves a shell whose writes get SIGPIPE, and dash runs no
+            // EXIT trap for a signal it does not trap).
             let script = format!(
-                "set -e; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; cat > \"$f\"; s=$(sha256sum \"$f\" | cut -d' ' -f1); \
+                "set -e; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; cat > \"$f\"; s=$(sha256sum \"$f\" | cut -d' ' -f1); \
                  if [ \"$s\" != {digest} ]; then echo \"the image arrived damaged (sha256 $s)\" >&2; exit 3; fi; {} docker load -q -i \"$f\"",
                 sudo(f).join(" ")
             );
