@@ -49,17 +49,7 @@ fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
     let file = data.path().join("in.yml");
     std::fs::write(&file, support::two_service_compose()).expect("write");
     let o = appos(home.path(), &["deploy", "-f", &file.display().to_string(), "--name", &name]);
-    let down = || {
-        let cmd = support::compose_cmd();
-        let dir = data.path().join("apps").join(&name);
-        let _ = std::process::Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .args(["-p", &name, "-f"])
-            .arg(dir.join("compose.yml"))
-            .args(["down", "-t", "1"])
-            .current_dir(&dir)
-            .output();
-    };
+    let down = || support::compose_down(&data.path().join("apps").join(&name), &name);
     if !o.status.success() {
         down();
         panic!("{}\n{}", String::from_utf8_lossy(&o.stderr), c.logs());
@@ -141,22 +131,8 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
 
     let name = support::unique("web");
     let project = home.path().join("site");
-    std::fs::create_dir_all(project.join("www")).expect("mkdir");
-    std::fs::write(project.join("www/index.html"), "from a container network\n").expect("write");
-    std::fs::write(
-        project.join("compose.yml"),
-        format!(
-            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    volumes: [\"./www:/www:ro\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
-            support::BUSYBOX_IMAGE,
-            support::TEST_LABEL
-        ),
-    )
-    .expect("write");
-    let down = || {
-        let cmd = support::compose_cmd();
-        let dir = data.path().join("apps").join(&name);
-        let _ = std::process::Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", &name, "-f"]).arg(dir.join("compose.yml")).args(["down", "-t", "1"]).current_dir(&dir).output();
-    };
+    support::busybox_site(&project, "from a container network\n").expect("site");
+    let down = || support::compose_down(&data.path().join("apps").join(&name), &name);
     let o = appos(home.path(), &["deploy", "-f", &project.display().to_string(), "--name", &name]);
     if !o.status.success() {
         down();
@@ -434,11 +410,7 @@ fn a_deployment_survives_a_restart_of_the_agents_container() {
         ),
     )
     .expect("write");
-    let down = || {
-        let cmd = support::compose_cmd();
-        let dir = data.path().join("apps").join(&name);
-        let _ = std::process::Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", &name, "-f"]).arg(dir.join("compose.yml")).args(["down", "-t", "1"]).current_dir(&dir).output();
-    };
+    let down = || support::compose_down(&data.path().join("apps").join(&name), &name);
     let mut deploying = support::appos(home.path()).args(["deploy", "-f", &file.display().to_string(), "--name", &name]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("deploy");
     let deployments = || -> Vec<appos_proto::Deployment> {
         let o = appos(home.path(), &["deployments", "--output", "json"]);

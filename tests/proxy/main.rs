@@ -148,25 +148,14 @@ struct Down(std::path::PathBuf, String);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let cmd = support::compose_cmd();
-        let _ = Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", &self.1, "-f"]).arg(self.0.join("compose.yml")).args(["down", "-t", "1"]).current_dir(&self.0).output();
+        support::compose_down(&self.0, &self.1);
     }
 }
 
 /// Deploys a busybox httpd app serving "served through the proxy\n" on port 8080.
 fn deploy_site(env: &Env, app: &str) {
     let project = env.home.path().join(app);
-    std::fs::create_dir_all(project.join("www")).expect("mkdir");
-    std::fs::write(project.join("www/index.html"), "served through the proxy\n").expect("write");
-    std::fs::write(
-        project.join("compose.yml"),
-        format!(
-            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    volumes: [\"./www:/www:ro\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
-            support::BUSYBOX_IMAGE,
-            support::TEST_LABEL
-        ),
-    )
-    .expect("write");
+    support::busybox_site(&project, "served through the proxy\n").expect("site");
     let o = env.appos(&["deploy", "-f", &project.display().to_string(), "--name", app]);
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -41,20 +41,21 @@ pub async fn preflight(state: &Shared, proxy: &Proxy, domain: &str) -> Result<()
     preflight_verdict(domain, cfg.http.port(), &answers)
 }
 
+/// Whether the certificate the agent ordered for `domain` is missing or in
+/// the last third of its life.
+pub fn ordered_due(state: &Shared, domain: &str) -> bool {
+    let chain = std::fs::read_to_string(crate::services::serving::ordered_dir(state).join(domain).join("cert.pem"));
+    chain.ok().and_then(|c| crate::core::certs::leaf_validity(&c)).is_none_or(|(nb, na)| crate::core::certs::renewal_due(nb, na, state.clock.now()))
+}
+
 /// Queues a certificate task for every domain that needs one: a preflight
 /// that failed (the DNS may be fixed by now), and, for nginx, a certificate
 /// missing or in the last third of its life.
 pub async fn queue_due(state: &Shared) {
     let Some(proxy) = &state.proxy else { return };
     let rows = db::call(&state.db, db::domains::list).await.unwrap_or_default();
-    let dir = crate::services::serving::ordered_dir(state);
     for r in rows.iter().filter(|r| r.ssl && !r.custom_cert) {
-        let due = !r.order_ok
-            || (!proxy.orders_certificates()
-                && std::fs::read_to_string(dir.join(&r.domain).join("cert.pem"))
-                    .ok()
-                    .and_then(|c| crate::core::certs::leaf_validity(&c))
-                    .is_none_or(|(nb, na)| crate::core::certs::renewal_due(nb, na, state.clock.now())));
+        let due = !r.order_ok || (!proxy.orders_certificates() && ordered_due(state, &r.domain));
         if due {
             if let Err(error) = enqueue(state, &r.domain, false).await {
                 tracing::warn!(%error, domain = %r.domain, "cannot queue the certificate task");

@@ -159,13 +159,10 @@ pub fn checklist(f: &Facts, plan: &Plan) -> Vec<Check> {
     out
 }
 
-/// What to prefix Docker commands with on this server.
-fn sudo(f: &Facts) -> Vec<String> {
-    if f.uid == Some(0) {
-        Vec::new()
-    } else {
-        vec!["sudo".into(), "-n".into()]
-    }
+/// `words` as a command run as root on this server (`sudo -n` unless logged in as root).
+fn as_root<S: AsRef<str>>(f: &Facts, words: &[S]) -> Vec<String> {
+    let sudo: &[&str] = if f.uid == Some(0) { &[] } else { &["sudo", "-n"] };
+    sudo.iter().copied().chain(words.iter().map(AsRef::as_ref)).map(String::from).collect()
 }
 
 /// A step of the install, as it goes.
@@ -190,12 +187,10 @@ pub async fn facts(session: &SshSession, plan: &Plan) -> Result<Facts, ClientErr
 
 /// Gets the image onto the server; the reference it runs.
 pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn Fn(Progress) + Sync)) -> Result<String, ClientError> {
-    let mut argv = sudo(f);
     match &plan.image {
         ImageSource::Pull(reference) => {
             progress(Progress::Step("pulling the image"));
-            argv.extend(["docker", "pull", reference.as_str()].map(String::from));
-            let out = session.exec(&argv).await?;
+            let out = session.exec(&as_root(f, &["docker", "pull", reference.as_str()])).await?;
             if out.status != Some(0) {
                 return Err(failed("docker pull", &out));
             }
@@ -217,7 +212,7 @@ pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn
             let script = format!(
                 "set -e; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; cat > \"$f\"; s=$(sha256sum \"$f\" | cut -d' ' -f1); \
                  if [ \"$s\" != {digest} ]; then echo \"the image arrived damaged (sha256 $s)\" >&2; exit 3; fi; {} docker load -q -i \"$f\"",
-                sudo(f).join(" ")
+                as_root::<&str>(f, &[]).join(" ")
             );
             let file = tokio::fs::File::open(path).await.map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
             let out = session.exec_with_input(&["sh".into(), "-c".into(), script], file, |sent| progress(Progress::Upload { sent, total })).await?;
@@ -231,27 +226,22 @@ pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn
 
 /// The image `docker load` says it loaded (the last one, when a file holds several).
 pub fn loaded(out: &str) -> Option<String> {
-    out.lines().filter_map(|l| l.strip_prefix("Loaded image: ")).last().map(|r| r.trim().to_string())
+    out.lines().rev().find_map(|l| l.strip_prefix("Loaded image: ")).map(|r| r.trim().to_string())
 }
 
 /// Starts the agent's container from `reference` (replacing one of the same name).
 pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str) -> Result<(), ClientError> {
-    let run = |args: Vec<String>| {
-        let mut argv = sudo(f);
-        argv.extend(args);
-        argv
-    };
     let d = plan.data.clone();
-    let out = session.exec(&run(vec!["mkdir".into(), "-p".into(), d.clone()])).await?;
+    let out = session.exec(&as_root(f, &["mkdir", "-p", d.as_str()])).await?;
     if out.status != Some(0) {
         return Err(failed("creating the data root", &out));
     }
-    let _ = session.exec(&run(["docker", "rm", "-f", plan.container.as_str()].map(String::from).to_vec())).await?;
+    let _ = session.exec(&as_root(f, &["docker", "rm", "-f", plan.container.as_str()])).await?;
     let mut args: Vec<String> = ["docker", "run", "-d", "--name", plan.container.as_str(), "--restart", "unless-stopped", "--init"].map(String::from).to_vec();
     args.extend(["-v".into(), "/var/run/docker.sock:/var/run/docker.sock".into(), "-v".into(), format!("{d}:{d}"), "-e".into(), format!("APPOS_DATA={d}")]);
     if let Some((http, https)) = plan.proxy_ports {
         let network = "appos-proxy";
-        let _ = session.exec(&run(["docker", "network", "create", network].map(String::from).to_vec())).await?;
+        let _ = session.exec(&as_root(f, &["docker", "network", "create", network])).await?;
         args.extend([
             "--network".into(),
             network.into(),
@@ -270,7 +260,7 @@ pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str
         ]);
     }
     args.push(reference.to_string());
-    let out = session.exec(&run(args)).await?;
+    let out = session.exec(&as_root(f, &args)).await?;
     if out.status != Some(0) {
         return Err(failed("docker run", &out));
     }
@@ -279,8 +269,7 @@ pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str
 
 /// Waits until the container's agent answers (`appos-agent health`), at most `within`.
 pub async fn wait_healthy(session: &SshSession, f: &Facts, plan: &Plan, within: std::time::Duration) -> Result<String, ClientError> {
-    let mut argv = sudo(f);
-    argv.extend(["docker", "exec", plan.container.as_str(), "appos-agent", "health"].map(String::from));
+    let argv = as_root(f, &["docker", "exec", plan.container.as_str(), "appos-agent", "health"]);
     let deadline = std::time::Instant::now() + within;
     loop {
         let out = session.exec(&argv).await?;
@@ -288,9 +277,7 @@ pub async fn wait_healthy(session: &SshSession, f: &Facts, plan: &Plan, within: 
             return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
         }
         if std::time::Instant::now() > deadline {
-            let mut argv = sudo(f);
-            argv.extend(["docker", "logs", "--tail", "20", plan.container.as_str()].map(String::from));
-            let logs = session.exec(&argv).await.map(|o| String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)).unwrap_or_default();
+            let logs = session.exec(&as_root(f, &["docker", "logs", "--tail", "20", plan.container.as_str()])).await.map(|o| String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)).unwrap_or_default();
             return Err(ClientError::AgentMissing(format!("the agent did not become healthy within {} s: {}", within.as_secs(), logs.trim())));
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -325,18 +312,14 @@ pub fn parse_installed(inspect: &str) -> Option<Installed> {
 
 /// The agent's container on the server, if there is one.
 pub async fn installed(session: &SshSession, f: &Facts, container: &str) -> Result<Option<Installed>, ClientError> {
-    let mut argv = sudo(f);
-    argv.extend(["docker", "inspect", container].map(String::from));
-    let out = session.exec(&argv).await?;
+    let out = session.exec(&as_root(f, &["docker", "inspect", container])).await?;
     Ok(if out.status == Some(0) { parse_installed(&String::from_utf8_lossy(&out.stdout)) } else { None })
 }
 
 /// Stops and removes the agent's container (apps and data stay); with
 /// `purge`, its data root too.
 pub async fn remove(session: &SshSession, f: &Facts, container: &str, purge: Option<&str>) -> Result<(), ClientError> {
-    let mut argv = sudo(f);
-    argv.extend(["docker", "rm", "-f", container].map(String::from));
-    let out = session.exec(&argv).await?;
+    let out = session.exec(&as_root(f, &["docker", "rm", "-f", container])).await?;
     if out.status != Some(0) {
         return Err(failed("docker rm", &out));
     }
@@ -345,9 +328,7 @@ pub async fn remove(session: &SshSession, f: &Facts, container: &str, purge: Opt
         if !data.starts_with('/') || parts < 3 {
             return Err(ClientError::Config(format!("refusing to delete {data:?}: not a data root of its own")));
         }
-        let mut argv = sudo(f);
-        argv.extend(["rm", "-rf", "--", data].map(String::from));
-        let out = session.exec(&argv).await?;
+        let out = session.exec(&as_root(f, &["rm", "-rf", "--", data])).await?;
         if out.status != Some(0) {
             return Err(failed("deleting the data", &out));
         }
@@ -357,8 +338,7 @@ pub async fn remove(session: &SshSession, f: &Facts, container: &str, purge: Opt
 
 /// The command `server add` bootstraps a token with, for an installed agent.
 pub fn bootstrap_cmd(f: &Facts, plan: &Plan) -> String {
-    let mut argv = sudo(f);
-    argv.extend(["docker", "exec", plan.container.as_str(), "appos-agent"].map(String::from));
+    let argv = as_root(f, &["docker", "exec", plan.container.as_str(), "appos-agent"]);
     shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
 }
 

@@ -363,6 +363,27 @@ pub fn compose_cmd() -> Vec<String> {
     }
 }
 
+/// Takes down the compose project `project` that AppOS deployed in `dir`
+/// (`<data>/apps/<project>`), whatever happened to the test.
+pub fn compose_down(dir: &Path, project: &str) {
+    let cmd = compose_cmd();
+    let _ = Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", project, "-f"]).arg(dir.join("compose.yml")).args(["down", "-t", "1"]).current_dir(dir).output();
+}
+
+/// A compose project in `dir` whose one service, `web`, serves `body` with
+/// busybox httpd on port 8080 from `dir/www`.
+pub fn busybox_site(dir: &Path, body: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("www"))?;
+    std::fs::write(dir.join("www/index.html"), body)?;
+    std::fs::write(
+        dir.join("compose.yml"),
+        format!(
+            "services:\n  web:\n    image: {BUSYBOX_IMAGE}\n    command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n    volumes: [\"./www:/www:ro\"]\n    stop_signal: SIGKILL\n    labels: [\"{TEST_LABEL}=1\"]\n"
+        ),
+    )?;
+    Ok(())
+}
+
 /// A compose project created outside AppOS, taken down (with volumes) on drop.
 pub struct ComposeStack {
     pub name: String,

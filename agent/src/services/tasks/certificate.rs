@@ -50,13 +50,8 @@ async fn get_certificate(state: &Shared, domain: &str, renew: bool) -> Result<()
     }
     let Proxy::Nginx(nginx) = proxy else { return Ok(()) };
     let dir = crate::services::serving::ordered_dir(state).join(domain);
-    if !renew {
-        let current = std::fs::read_to_string(dir.join("cert.pem")).ok().and_then(|c| crate::core::certs::leaf_validity(&c));
-        if let Some((not_before, not_after)) = current {
-            if !crate::core::certs::renewal_due(not_before, not_after, state.clock.now()) {
-                return Ok(());
-            }
-        }
+    if !renew && !crate::services::acme::ordered_due(state, domain) {
+        return Ok(());
     }
     tracing::info!(domain, "ordering a certificate");
     let acme = crate::infra::acme::Acme::new(cfg, &state.config.data_dir);
