@@ -23,7 +23,8 @@ async fn send_image(session: &SshSession, facts: &install::Facts, plan: &Plan) -
             bar.set_length(total);
             bar.set_position(sent);
         }
-        Progress::Step(s) => bar.println(format!("  {s}")),
+        // Printed whether or not the bar shows (println does nothing for a hidden bar).
+        Progress::Step(s) => bar.suspend(|| eprintln!("  {s}")),
     };
     let reference = install::image(session, facts, plan, &progress).await;
     bar.finish_and_clear();

@@ -253,7 +253,10 @@ enum ServerCommand {
         #[arg(long)]
         accept_new_host_key: bool,
         /// The agent image as a file (`docker save`), streamed over SSH.
-        #[arg(long, required_unless_present = "image", conflicts_with = "image")]
+        /// Without this or --image: the image packaged with AppOS, else
+        /// appos/agent:VERSION from this computer's Docker (sent unless the
+        /// server has it already).
+        #[arg(long, conflicts_with = "image")]
         image_file: Option<PathBuf>,
         /// An image reference the server pulls instead.
         #[arg(long)]
@@ -279,7 +282,10 @@ enum ServerCommand {
     Upgrade {
         name: String,
         /// The new agent image as a file (`docker save`), streamed over SSH.
-        #[arg(long, required_unless_present = "image", conflicts_with = "image")]
+        /// Without this or --image: the image packaged with AppOS, else
+        /// appos/agent:VERSION from this computer's Docker (sent unless the
+        /// server has it already).
+        #[arg(long, conflicts_with = "image")]
         image_file: Option<PathBuf>,
         /// An image reference the server pulls instead.
         #[arg(long)]
@@ -578,23 +584,24 @@ fn passphrase(path: &str, wrong: bool, attempts: &mut u32) -> anyhow::Result<Str
     Ok(rpassword::prompt_password(format!("Passphrase for {path}: "))?)
 }
 
+/// The image an install or upgrade puts on the server.
+fn image_source(file: Option<PathBuf>, reference: Option<String>) -> appos_client::install::ImageSource {
+    match (file, reference) {
+        (Some(f), _) => appos_client::install::ImageSource::File(f),
+        (None, Some(r)) => appos_client::install::ImageSource::Pull(r),
+        (None, None) => appos_client::install::default_image(),
+    }
+}
+
 async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
     match command {
         ServerCommand::Install { name, url, identity, accept_new_host_key, image_file, image, data, container, http_port, https_port, no_proxy } => {
-            let source = match (image_file, image) {
-                (Some(f), _) => appos_client::install::ImageSource::File(f),
-                (None, Some(r)) => appos_client::install::ImageSource::Pull(r),
-                (None, None) => anyhow::bail!("--image-file or --image is needed"),
-            };
+            let source = image_source(image_file, image);
             let plan = appos_client::install::Plan { data, container, image: source, proxy_ports: (!no_proxy).then_some((http_port, https_port)) };
             install::run(profiles, name, url, identity, accept_new_host_key, plan, out).await
         }
         ServerCommand::Upgrade { name, image_file, image, container, health_timeout } => {
-            let source = match (image_file, image) {
-                (Some(f), _) => appos_client::install::ImageSource::File(f),
-                (None, Some(r)) => appos_client::install::ImageSource::Pull(r),
-                (None, None) => anyhow::bail!("--image-file or --image is needed"),
-            };
+            let source = image_source(image_file, image);
             install::upgrade(profiles, &name, &container, source, std::time::Duration::from_secs(health_timeout)).await
         }
         ServerCommand::Uninstall { name, container, purge, confirm } => install::uninstall(profiles, &name, &container, purge, confirm).await,

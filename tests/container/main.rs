@@ -40,11 +40,12 @@ fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
     let info: appos_proto::AgentInfo = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(info.data_dir, d);
     assert_eq!(info.compose.flavour, appos_proto::ComposeFlavour::Standalone, "the image ships docker-compose");
-    assert_eq!(info.queue, "redis (run by the agent, AOF)", "the image runs Redis for the queue");
+    assert!(info.compose.version.starts_with("2."), "the image's compose is v2: {}", info.compose.version);
+    assert_eq!(info.queue, "sqlite", "the image's queue is SQLite in the data dir");
     let o = appos(home.path(), &["list", "--output", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // A deployment goes through the Redis queue, which persists to the data dir.
+    // A deployment goes through the queue, which persists in the data dir.
     let name = support::unique("inbox");
     let file = data.path().join("in.yml");
     std::fs::write(&file, support::two_service_compose()).expect("write");
@@ -55,12 +56,9 @@ fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
         panic!("{}\n{}", String::from_utf8_lossy(&o.stderr), c.logs());
     }
     down();
-    let aof: u64 = std::fs::read_dir(data.path().join("redis/appendonlydir"))
-        .expect("AOF dir")
-        .flatten()
-        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
-        .sum();
-    assert!(aof > 0, "the queue's writes are in the AOF");
+    let queue = std::fs::metadata(data.path().join("queue.db")).expect("queue.db in the data dir");
+    assert!(queue.len() > 0, "the queue's writes are in the data dir");
+    assert!(!data.path().join("redis").exists(), "no Redis runs in the image");
 }
 
 #[test]
@@ -83,7 +81,7 @@ fn a_container_without_the_same_path_mount_refuses_to_start() {
 }
 
 /// In the all-in-one setup (as container/compose.yml runs it) the agent's
-/// container, with Caddy inside it, is on the proxy's network with ports 80
+/// container, with nginx inside it, is on the proxy's network with ports 80
 /// and 443 published: a domain added through the agent is served on the
 /// published port from an app's container, which the agent attached to the
 /// proxy's network, and detaches when its domain goes.
@@ -109,7 +107,7 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
     let _net = Net(network.clone());
     let env = [format!("APPOS_DATA={d}"), "APPOS_PROXY_HTTP=:80".into(), "APPOS_PROXY_HTTPS=:443".into(), format!("APPOS_PROXY_NETWORK={network}")];
     let (p80, p443) = (format!("127.0.0.1:{http}:80"), format!("127.0.0.1:{https}:443"));
-    let options = ["--network", &network, "-p", &p80, "-p", &p443, "--sysctl", "net.ipv4.tcp_migrate_req=1"];
+    let options = ["--network", &network, "-p", &p80, "-p", &p443];
     let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &env, &options).expect("container");
     let sock = data.path().join("run/agent.sock");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -127,7 +125,7 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
     let o = appos(home.path(), &["server", "add", "box", &format!("unix://{}", sock.display()), "--token", &token]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = appos(home.path(), &["info"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("proxy    caddy on 0.0.0.0:80 (HTTP) and 0.0.0.0:443 (HTTPS)\n"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("proxy    nginx on 0.0.0.0:80 (HTTP) and 0.0.0.0:443 (HTTPS)\n"), "{}", String::from_utf8_lossy(&o.stdout));
 
     let name = support::unique("web");
     let project = home.path().join("site");
@@ -283,12 +281,35 @@ fn install_over_ssh_from_an_image_file() {
         assert!(std::time::Instant::now() < deadline, "the partial upload {} was left on the server", partial.display());
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Killed again once its container exists, before the agent answers.
+    let said = files.path().join("killed.err");
+    let mut killed = support::appos(home.path())
+        .args(["server", "install", "box", &sshd.url(), "--identity", &key, "--accept-new-host-key", "--image-file", &tar_s, "--data", &d, "--container", &name, "--http-port", &hs, "--https-port", &ss])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&said).expect("file"))
+        .spawn()
+        .expect("install");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let ps = std::process::Command::new(support::docker_cli()).args(["ps", "-aq", "--filter", &format!("name=^{name}$")]).output().expect("docker");
+        if !String::from_utf8_lossy(&ps.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the container never appeared: {}", std::fs::read_to_string(&said).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = killed.kill();
+    let _ = killed.wait();
+    let err = std::fs::read_to_string(&said).expect("stderr");
+    for line in ["  ok   system  Linux ", "  ok   root    logged in as root\n", "  ok   docker  Docker ", &format!("  ok   ports   {http} and {https} free for the reverse proxy\n"), "  ok   appos   not installed yet\n", "  image appos/agent:latest is on the server\n"] {
+        assert!(err.contains(line), "{line:?} not in:\n{err}");
+    }
+    assert!(!err.contains("installed AppOS "), "killed before it finished: {err}");
     let o = install("box", &name, &hs, &ss);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
-    for line in ["  ok   system  Linux ", "  ok   root    logged in as root\n", "  ok   docker  Docker ", &format!("  ok   ports   {http} and {https} free for the reverse proxy\n"), "  ok   appos   not installed yet\n", "  image appos/agent:latest is on the server\n", "installed AppOS "] {
-        assert!(err.contains(line), "{line:?} not in:\n{err}");
-    }
+    assert!(err.contains(&format!("  ok   appos   {name} runs appos/agent:latest already: it is replaced, its data kept\n")), "{err}");
+    assert!(err.contains("installed AppOS "), "{err}");
     let o = appos(home.path(), &["info", "--output", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let info: appos_proto::AgentInfo = serde_json::from_slice(&o.stdout).expect("json");
@@ -311,11 +332,13 @@ fn install_over_ssh_from_an_image_file() {
     let _app = App(home.path().to_path_buf(), app.clone());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // Again: one container, one token, the same data.
-    let o = install("box", &name, &hs, &ss);
+    // Again, with no image named: this computer's appos/agent:VERSION,
+    // which the server has already (it is this computer); one container,
+    // one token, the same data.
+    let o = appos(home.path(), &["server", "install", "box", &sshd.url(), "--identity", &key, "--data", &d, "--container", &name, "--http-port", &hs, "--https-port", &ss]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
-    assert!(err.contains(&format!("  ok   appos   {name} runs appos/agent:latest already: it is replaced, its data kept\n")), "{err}");
+    assert!(err.contains(&format!("  the server has this image already\n  image appos/agent:{} is on the server\n", env!("CARGO_PKG_VERSION"))), "{err}");
     let ps = std::process::Command::new(support::docker_cli()).args(["ps", "-q", "--filter", &format!("name=^{name}$")]).output().expect("docker");
     assert_eq!(String::from_utf8_lossy(&ps.stdout).lines().count(), 1);
     let o = appos(home.path(), &["tokens", "--output", "json"]);
@@ -334,7 +357,7 @@ fn install_over_ssh_from_an_image_file() {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     let _ = std::process::Command::new(support::docker_cli()).args(["rmi", &broken]).output();
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("the new agent did not become healthy; going back to appos/agent:latest (sha256:"), "{err}");
+    assert!(err.contains(&format!("the new agent did not become healthy; going back to appos/agent:{} (sha256:", env!("CARGO_PKG_VERSION"))), "{err}");
     assert!(err.contains(&format!("appos: {broken} did not become healthy (")) && err.ends_with(&format!("); box runs its previous agent again (ok {})\n", env!("CARGO_PKG_VERSION"))), "{err}");
     let o = appos(home.path(), &["list", "--output", "json"]);
     assert!(o.status.success(), "the old agent serves again: {}", String::from_utf8_lossy(&o.stderr));
@@ -373,7 +396,7 @@ fn install_over_ssh_from_an_image_file() {
 }
 
 /// The agent's container restarted while a deployment waits for its
-/// containers: the queue (Redis, AOF in the data dir) and the data survive,
+/// containers: the queue (SQLite in the data dir) and the data survive,
 /// and the restarted agent finishes the deployment.
 #[test]
 fn a_deployment_survives_a_restart_of_the_agents_container() {

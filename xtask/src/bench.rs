@@ -615,7 +615,7 @@ fn image() -> anyhow::Result<()> {
         Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let size = |r: &str| -> anyhow::Result<f64> { Ok(docker(&["image", "inspect", "-f", "{{.Size}}", r])?.parse::<f64>()? / 1e6) };
-    let (ours, base) = (size(&image)?, size("appos/debian:bookworm")?);
+    let (ours, base) = (size(&image)?, size("appos/debian:trixie")?);
     row("image size, MB; baseline: its Debian base", format!("{ours:.0}"), format!("{base:.0}"), format!("{:.2}", ours / base), "≤ 150 MB");
 
     let data = tempfile::Builder::new().prefix("appos-bench-image").tempdir()?;

@@ -35,6 +35,22 @@ pub enum ImageSource {
     File(PathBuf),
     /// A reference the server pulls.
     Pull(String),
+    /// An image in this computer's own Docker, saved (`docker save`) and
+    /// sent as a file unless the server has that very image already.
+    Local(String),
+}
+
+/// Where a packaged AppOS keeps the agent image it installs (`cargo xtask dist`).
+pub const PACKAGED_IMAGE: &str = "/usr/share/appos/appos-agent-image.tar";
+
+/// The image to install when none is named: the one packaged with this
+/// AppOS, else this AppOS's version in the computer's own Docker.
+pub fn default_image() -> ImageSource {
+    match std::env::var_os("APPOS_AGENT_IMAGE_FILE").map(PathBuf::from) {
+        Some(f) => ImageSource::File(f),
+        None if std::path::Path::new(PACKAGED_IMAGE).is_file() => ImageSource::File(PACKAGED_IMAGE.into()),
+        None => ImageSource::Local(format!("appos/agent:{}", env!("CARGO_PKG_VERSION"))),
+    }
 }
 
 /// What the server said about itself.
@@ -196,32 +212,63 @@ pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn
             }
             Ok(reference.clone())
         }
-        ImageSource::File(path) => {
-            let total = std::fs::metadata(path).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?.len();
-            let digest = {
-                use sha2::Digest as _;
-                let mut h = sha2::Sha256::new();
-                let mut file = std::fs::File::open(path).map_err(|e| ClientError::Config(e.to_string()))?;
-                std::io::copy(&mut file, &mut h).map_err(|e| ClientError::Config(e.to_string()))?;
-                hex::encode(h.finalize())
-            };
-            // Kept on the server's disk until checked, then loaded; removed
-            // however the script ends (a client that goes away mid-upload
-            // leaves a shell whose writes get SIGPIPE, and dash runs no
-            // EXIT trap for a signal it does not trap).
-            let script = format!(
-                "set -e; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; cat > \"$f\"; s=$(sha256sum \"$f\" | cut -d' ' -f1); \
-                 if [ \"$s\" != {digest} ]; then echo \"the image arrived damaged (sha256 $s)\" >&2; exit 3; fi; {} docker load -q -i \"$f\"",
-                as_root::<&str>(f, &[]).join(" ")
-            );
-            let file = tokio::fs::File::open(path).await.map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-            let out = session.exec_with_input(&["sh".into(), "-c".into(), script], file, |sent| progress(Progress::Upload { sent, total })).await?;
-            if out.status != Some(0) {
-                return Err(failed("loading the image", &out));
+        ImageSource::File(path) => send_file(session, f, path, progress).await,
+        ImageSource::Local(reference) => {
+            let id = local_docker(&["image", "inspect", "-f", "{{.Id}}", reference]).await?;
+            let there = session.exec(&as_root(f, &["docker", "image", "inspect", "-f", "{{.Id}}", reference.as_str()])).await?;
+            if there.status == Some(0) && String::from_utf8_lossy(&there.stdout).trim() == id {
+                progress(Progress::Step("the server has this image already"));
+                return Ok(reference.clone());
             }
-            loaded(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| failed("docker load named no image", &out))
+            progress(Progress::Step("saving the image from this computer's Docker"));
+            let file = tempfile::Builder::new().prefix("appos-agent-image").suffix(".tar").tempfile().map_err(|e| ClientError::Config(format!("a temporary file for the image: {e}")))?;
+            let path = file.path().display().to_string();
+            local_docker(&["save", "-o", &path, reference]).await?;
+            send_file(session, f, file.path(), progress).await
         }
     }
+}
+
+/// Runs this computer's `docker` with `args`; its output, trimmed.
+async fn local_docker(args: &[&str]) -> Result<String, ClientError> {
+    let out = tokio::process::Command::new("docker")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ClientError::Config(format!("running docker on this computer: {e} (name an image with --image-file or --image)")))?;
+    if !out.status.success() {
+        return Err(ClientError::Config(format!("docker {} on this computer: {} (name an image with --image-file or --image)", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Streams a `docker save` file into the server's `docker load`, checked
+/// against its SHA-256 first; the reference it loaded.
+async fn send_file(session: &SshSession, f: &Facts, path: &std::path::Path, progress: &(dyn Fn(Progress) + Sync)) -> Result<String, ClientError> {
+    let total = std::fs::metadata(path).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?.len();
+    let digest = {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        let mut file = std::fs::File::open(path).map_err(|e| ClientError::Config(e.to_string()))?;
+        std::io::copy(&mut file, &mut h).map_err(|e| ClientError::Config(e.to_string()))?;
+        hex::encode(h.finalize())
+    };
+    // Kept on the server's disk until checked, then loaded; removed
+    // however the script ends (a client that goes away mid-upload
+    // leaves a shell whose writes get SIGPIPE, and dash runs no
+    // EXIT trap for a signal it does not trap).
+    let script = format!(
+        "set -e; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; cat > \"$f\"; s=$(sha256sum \"$f\" | cut -d' ' -f1); \
+         if [ \"$s\" != {digest} ]; then echo \"the image arrived damaged (sha256 $s)\" >&2; exit 3; fi; {} docker load -q -i \"$f\"",
+        as_root::<&str>(f, &[]).join(" ")
+    );
+    let file = tokio::fs::File::open(path).await.map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+    let out = session.exec_with_input(&["sh".into(), "-c".into(), script], file, |sent| progress(Progress::Upload { sent, total })).await?;
+    if out.status != Some(0) {
+        return Err(failed("loading the image", &out));
+    }
+    loaded(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| failed("docker load named no image", &out))
 }
 
 /// The image `docker load` says it loaded (the last one, when a file holds several).
@@ -249,8 +296,6 @@ pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str
             format!("{http}:80"),
             "-p".into(),
             format!("{https}:443"),
-            "--sysctl".into(),
-            "net.ipv4.tcp_migrate_req=1".into(),
             "-e".into(),
             "APPOS_PROXY_HTTP=:80".into(),
             "-e".into(),

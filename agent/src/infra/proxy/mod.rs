@@ -55,9 +55,12 @@ impl Proxy {
     /// start (its ports taken, say) never stops the agent: it is tried again
     /// every 10 s, and meanwhile changes answer that the proxy does not answer.
     pub async fn start(&self, stop: CancellationToken) {
-        keep_queued_connections();
         match self {
-            Proxy::Caddy(c) => c.start(stop).await,
+            Proxy::Caddy(c) => {
+                // nginx keeps its listening sockets across reloads; Caddy does not.
+                keep_queued_connections();
+                c.start(stop).await
+            }
             Proxy::Nginx(n) => n.start(stop).await,
         }
     }
