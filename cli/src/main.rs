@@ -209,6 +209,12 @@ enum Command {
     /// Print a completion script for a shell: `source <(appos completion bash)`,
     /// or save it where the shell loads completions from.
     Completion { shell: clap_complete::Shell },
+    /// Print the manual page (`appos man | man -l -`), or with --dir write
+    /// one page per command there (appos.1, appos-server.1, ...).
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -399,13 +405,31 @@ fn now() -> i64 {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Completion { shell } = cli.command {
-        use clap::CommandFactory as _;
+    // Answered from the command's own definition, before anything is read.
+    let generated = match &cli.command {
+        Command::Completion { shell } => {
+            use clap::CommandFactory as _;
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "appos", &mut script);
+            Some(script)
+        }
+        Command::Man { dir } => {
+            use clap::CommandFactory as _;
+            if let Some(dir) = dir {
+                std::fs::create_dir_all(dir)?;
+                clap_mangen::generate_to(Cli::command(), dir)?;
+                return Ok(());
+            }
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            Some(page)
+        }
+        _ => None,
+    };
+    if let Some(text) = generated {
         use std::io::Write as _;
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "appos", &mut script);
         // A reader that stops early (`| head`) is not an error.
-        return match std::io::stdout().write_all(&script) {
+        return match std::io::stdout().write_all(&text) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
             _ => Ok(()),
         };
@@ -414,7 +438,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut profiles = Profiles::load(&dir)?;
     match cli.command {
         // Answered before anything is read (see the top of `run`).
-        Command::Completion { .. } => Ok(()),
+        Command::Completion { .. } | Command::Man { .. } => Ok(()),
         Command::Server { command } => server(command, &mut profiles, cli.output).await,
         Command::Config { command } => config(command, &mut profiles).await,
         Command::Info => {

@@ -135,7 +135,7 @@ fn main() {
             terminal_resize,
             terminal_close,
         ])
-        .build(tauri::generate_context!("../tauri.conf.json"));
+        .build(tauri::generate_context!());
     let app = match app {
         Ok(app) => app,
         Err(error) => {

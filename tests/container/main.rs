@@ -475,3 +475,45 @@ fn a_deployment_survives_a_restart_of_the_agents_container() {
     assert_eq!(done.state, appos_proto::DeploymentState::Succeeded, "{done:?}\n{}", c.logs());
     assert!(done.attempt >= 2, "the restarted agent ran it again: {done:?}");
 }
+
+/// `cargo xtask dist`'s `.deb` (here from this build's debug binaries,
+/// without the image) installs with apt into a clean Debian root of the
+/// release this machine runs, its dependencies resolved from Debian: the
+/// CLI and the agent run there, every library the desktop links is present,
+/// and the man page and completions are where man and the shells look.
+#[test]
+fn the_deb_installs_into_a_clean_debian_root() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let made = std::process::Command::new(support::bin("xtask")).args(["dist", "--debug", "--no-build", "--no-image"]).output().expect("xtask dist");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let deb = std::path::PathBuf::from(String::from_utf8_lossy(&made.stdout).lines().last().expect("the .deb's path").trim());
+    let release = std::fs::read_to_string("/etc/os-release").expect("os-release");
+    let suite = release.lines().find_map(|l| l.strip_prefix("VERSION_CODENAME=")).expect("VERSION_CODENAME").trim_matches('"').to_string();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../container/build-image.sh");
+    let base = std::process::Command::new("bash").arg(script).args(["--base", &suite]).output().expect("base");
+    assert!(base.status.success(), "{}", String::from_utf8_lossy(&base.stderr));
+    let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
+
+    let dir = deb.parent().expect("dist").display().to_string();
+    let file = deb.file_name().expect("name").to_string_lossy().into_owned();
+    let check = format!(
+        "set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends /dist/{file} > /tmp/apt.log 2>&1 || {{ tail -20 /tmp/apt.log; exit 1; }}; \
+         appos --version; appos-agent --version; echo missing: $(ldd /usr/bin/appos-desktop | grep -c 'not found' || true); \
+         ls /usr/share/man/man1/appos.1.gz /usr/share/man/man1/appos-server-install.1.gz /usr/share/bash-completion/completions/appos /usr/share/zsh/vendor-completions/_appos /usr/share/fish/vendor_completions.d/appos.fish /usr/share/applications/appos.desktop"
+    );
+    let o = std::process::Command::new(support::docker_cli())
+        .args(["run", "--rm", "--label", &format!("{}=1", support::TEST_LABEL), "-v", &format!("{dir}:/dist:ro"), &base, "sh", "-c", &check])
+        .output()
+        .expect("docker run");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        out,
+        format!(
+            "appos {v}\nappos-agent {v}\nmissing: 0\n/usr/share/applications/appos.desktop\n/usr/share/bash-completion/completions/appos\n/usr/share/fish/vendor_completions.d/appos.fish\n/usr/share/man/man1/appos-server-install.1.gz\n/usr/share/man/man1/appos.1.gz\n/usr/share/zsh/vendor-completions/_appos\n"
+        )
+    );
+}

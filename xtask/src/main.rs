@@ -2,12 +2,14 @@
 //!
 //! - `gen`: regenerate committed artefacts (OpenAPI document, TypeScript types).
 //! - `bench`: run the benchmarks and print ratios against baselines measured in the same run.
+//! - `dist`: build the release artifacts (the `.deb`, the CLI, the agent image file).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 mod bench;
+mod dist;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -35,8 +37,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("bench") => bench::run(&args[1..]),
+        Some("dist") => dist::run_dist(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <gen|bench>");
+            eprintln!("usage: cargo xtask <gen|bench|dist>");
             std::process::exit(2);
         }
     }

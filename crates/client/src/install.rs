@@ -41,7 +41,7 @@ pub enum ImageSource {
 }
 
 /// Where a packaged AppOS keeps the agent image it installs (`cargo xtask dist`).
-pub const PACKAGED_IMAGE: &str = "/usr/share/appos/appos-agent-image.tar";
+pub const PACKAGED_IMAGE: &str = "/usr/share/appos/appos-agent-image.tar.gz";
 
 /// The image to install when none is named: the one packaged with this
 /// AppOS, else this AppOS's version in the computer's own Docker.
