@@ -172,14 +172,20 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    {
+        // Workers start their grace as the listeners start to close.
+        let stop_workers = stop_workers.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+            stop_workers.cancel();
+        });
+    }
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
 
+    let stop_rx_end = stop_rx.clone();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(
         axum::serve(unix, app.clone().into_make_service())
@@ -191,13 +197,26 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         tracing::info!(%addr, "listening on loopback TCP");
         tasks.spawn(axum::serve(tcp, app.into_make_service()).with_graceful_shutdown(wait(stop_rx)).into_future());
     }
-    while let Some(res) = tasks.join_next().await {
-        res.context("listener task panicked")?.context("serving")?;
+    // Open streams (events, followed logs, terminals) would hold the
+    // listeners open: past the grace they are closed.
+    let wait = state.config.stop_grace + std::time::Duration::from_secs(3);
+    let mut stopped = stop_rx_end;
+    let drained = tokio::select! {
+        r = async {
+            while let Some(res) = tasks.join_next().await {
+                res.context("listener task panicked")?.context("serving")?;
+            }
+            anyhow::Ok(())
+        } => { r?; true }
+        () = async { let _ = stopped.wait_for(|v| *v).await; tokio::time::sleep(wait).await } => false,
+    };
+    if !drained {
+        tracing::info!("closing the connections still open");
+        tasks.abort_all();
     }
-    // Running tasks stop here; their leases run out and they are taken up
-    // again by the next agent (every step is idempotent).
-    stop_workers.cancel();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while workers.join_next().await.is_some() {} }).await;
+    // Running tasks end within the grace, or are handed back to the queue
+    // for the next agent (every step is idempotent).
+    let _ = tokio::time::timeout(wait, async { while workers.join_next().await.is_some() {} }).await;
     let _ = std::fs::remove_file(&socket_path);
     for t in state.terminals.list() {
         let _ = state.terminals.kill(&t.id);

@@ -109,6 +109,25 @@ async fn lease_expiry_uses_up_attempts<Q: Queue>(q: &Q) {
     assert_eq!(q.get(&id).await.expect("get").expect("exists").state, TaskState::Dead);
 }
 
+async fn a_stopping_worker_hands_its_task_back<Q: Queue>(q: &Q) {
+    let id = q.enqueue(task("deploy", Some("blog"))).await.expect("enqueue");
+    let next = q.enqueue(task("deploy", Some("blog"))).await.expect("enqueue");
+    q.claim("w1", LEASE).await.expect("claim").expect("task");
+    assert!(matches!(q.release(&id, "w2", "not mine").await, Err(QueueError::LeaseLost(_))), "only its holder hands it back");
+    q.release(&id, "w1", "the agent stopped; handed back").await.expect("release");
+    // Claimable at once, before the app's next task, its attempt counted.
+    let t = q.claim("w2", LEASE).await.expect("claim").expect("taken again at once, not after the lease");
+    assert_eq!((t.id.as_str(), t.attempts, t.last_error.as_deref()), (id.as_str(), 2, Some("the agent stopped; handed back")));
+    assert!(matches!(q.release(&id, "w1", "again").await, Err(QueueError::LeaseLost(_))));
+    q.complete(&id, "w2").await.expect("complete");
+    assert_eq!(q.claim("w2", LEASE).await.expect("claim").map(|t| t.id), Some(next));
+    // On its last attempt, handed back means dead, as an expired lease would.
+    let last = q.enqueue(NewTask { max_attempts: 1, ..task("deploy", None) }).await.expect("enqueue");
+    q.claim("w3", LEASE).await.expect("claim").expect("task");
+    q.release(&last, "w3", "stopped").await.expect("release");
+    assert_eq!(q.get(&last).await.expect("get").map(|t| (t.state, t.last_error)), Some((TaskState::Dead, Some("stopped".into()))));
+}
+
 async fn cancel_queued_and_running<Q: Queue>(q: &Q) {
     let queued = q.enqueue(task("q", Some("c"))).await.expect("enqueue");
     let running = q.enqueue(task("r", None)).await.expect("enqueue");
@@ -196,6 +215,7 @@ for_each_backend!(
     failures_retry_with_backoff_then_go_dead,
     permanent_failures_go_dead_at_once,
     lease_expiry_uses_up_attempts,
+    a_stopping_worker_hands_its_task_back,
     cancel_queued_and_running;
     concurrent_workers_run_each_task_once
 );

@@ -14,19 +14,32 @@ use appos_client::ClientError;
 
 use crate::Output;
 
-/// Gets the image onto the server, with a progress bar while a file is sent.
-async fn send_image(session: &SshSession, facts: &install::Facts, plan: &Plan) -> anyhow::Result<String> {
+/// Prints the install's progress: the checklist, its steps, and a progress
+/// bar while the image is sent.
+fn reporter() -> (indicatif::ProgressBar, impl Fn(Progress) + Sync) {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(indicatif::ProgressStyle::with_template("  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-    let progress = |p: Progress| match p {
+    let shown = bar.clone();
+    let report = move |p: Progress| match p {
+        Progress::Checked(checks) => shown.suspend(|| {
+            for c in &checks {
+                eprintln!("  {} {:<7} {}", if c.ok { "ok  " } else { "FAIL" }, c.item, c.detail);
+            }
+        }),
         Progress::Upload { sent, total } => {
-            bar.set_length(total);
-            bar.set_position(sent);
+            shown.set_length(total);
+            shown.set_position(sent);
         }
         // Printed whether or not the bar shows (println does nothing for a hidden bar).
-        Progress::Step(s) => bar.suspend(|| eprintln!("  {s}")),
+        Progress::Step(s) => shown.suspend(|| eprintln!("  {s}")),
     };
-    let reference = install::image(session, facts, plan, &progress).await;
+    (bar, report)
+}
+
+/// Gets the image onto the server, with a progress bar while a file is sent.
+async fn send_image(session: &SshSession, facts: &install::Facts, plan: &Plan) -> anyhow::Result<String> {
+    let (bar, report) = reporter();
+    let reference = install::image(session, facts, plan, &report).await;
     bar.finish_and_clear();
     Ok(reference?)
 }
@@ -64,36 +77,12 @@ pub async fn run(profiles: &mut Profiles, name: String, url: String, identity: O
         opts.identity = identity.clone();
     }
     let session = session(&target, &mut opts).await?;
-
-    let facts = install::facts(&session, &plan).await?;
-    let checks = install::checklist(&facts, &plan);
     eprintln!("checking {}:", session.describe());
-    for c in &checks {
-        eprintln!("  {} {:<7} {}", if c.ok { "ok  " } else { "FAIL" }, c.item, c.detail);
-    }
-    if checks.iter().any(|c| !c.ok) {
-        anyhow::bail!("{} is not ready for AppOS; nothing was changed", session.describe());
-    }
-
-    let reference = send_image(&session, &facts, &plan).await?;
-    eprintln!("  image {reference} is on the server");
-    install::start(&session, &facts, &plan, &reference).await?;
-    let health = install::wait_healthy(&session, &facts, &plan, std::time::Duration::from_secs(90)).await?;
-    eprintln!("  the agent answers ({health})");
-
-    // The host key is known now; the token is bootstrapped through the container.
-    opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(session.host_key_fingerprint().to_string());
-    let req = AddServer {
-        name: name.clone(),
-        url,
-        identity,
-        agent_socket: Some(format!("{}/run/agent.sock", plan.data.trim_end_matches('/'))),
-        bootstrap_cmd: Some(install::bootstrap_cmd(&facts, &plan)),
-        ca_file: None,
-        token: None,
-        token_name: profile::token_name("appos-cli"),
-    };
-    let added = connect::add_server(profiles, req, &opts, crate::now()).await?;
+    let req = AddServer { name: name.clone(), url, identity, agent_socket: None, bootstrap_cmd: None, ca_file: None, token: None, token_name: profile::token_name("appos-cli") };
+    let (bar, report) = reporter();
+    let added = install::install(profiles, &session, &opts, req, &plan, &report, crate::now()).await;
+    bar.finish_and_clear();
+    let added = added?;
     match out {
         Output::Json => crate::output::json(&added.info),
         Output::Table => {

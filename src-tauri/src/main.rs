@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use appos_desktop_core::{Desktop, Paths};
-use appos_proto::desktop::{AddServerForm, Connection, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
+use appos_proto::desktop::{AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
 use appos_proto::{AgentCall, ErrorClass};
 use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody};
 use tauri::{Manager, RunEvent, State};
@@ -25,6 +25,20 @@ async fn list_servers(desktop: State<'_, D>) -> Result<Vec<ServerEntry>, UiError
 #[tracing::instrument(skip(desktop, form), fields(name = %form.name, host = %form.host), err(Debug))]
 async fn add_server(desktop: State<'_, D>, form: AddServerForm) -> Result<ServerEntry, UiError> {
     desktop.add_server(form).await
+}
+
+/// The install checklist of the server in the "Add server" form.
+#[tauri::command]
+#[tracing::instrument(skip(desktop, form), fields(host = %form.server.host), err(Debug))]
+async fn install_check(desktop: State<'_, D>, form: InstallForm) -> Result<Vec<InstallCheck>, UiError> {
+    desktop.install_check(form).await
+}
+
+/// Installs AppOS on that server and adds it; its steps go out on `progress`.
+#[tauri::command]
+#[tracing::instrument(skip(desktop, form, progress), fields(name = %form.server.name, host = %form.server.host), err(Debug))]
+async fn install_server(desktop: State<'_, D>, form: InstallForm, progress: Channel<InstallProgress>) -> Result<ServerEntry, UiError> {
+    desktop.install_server(form, move |p| drop(progress.send(p))).await
 }
 
 #[tauri::command]
@@ -124,6 +138,8 @@ fn main() {
         .invoke_handler(tauri::generate_handler![
             list_servers,
             add_server,
+            install_check,
+            install_server,
             remove_server,
             connect,
             agent_call,

@@ -396,8 +396,9 @@ fn install_over_ssh_from_an_image_file() {
 }
 
 /// The agent's container restarted while a deployment waits for its
-/// containers: the queue (SQLite in the data dir) and the data survive,
-/// and the restarted agent finishes the deployment.
+/// containers: the stopping agent hands the task back to the queue (SQLite
+/// in the data dir), and the restarted agent takes it at once (the lease,
+/// 60 s here, never has to run out) and finishes the deployment.
 #[test]
 fn a_deployment_survives_a_restart_of_the_agents_container() {
     if support::require("dockerd", support::docker()).is_none() {
@@ -405,7 +406,7 @@ fn a_deployment_survives_a_restart_of_the_agents_container() {
     }
     let data = tempfile::Builder::new().prefix("appos-crestart").tempdir().expect("data");
     let d = data.path().display().to_string();
-    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}"), "APPOS_TASK_LEASE_SECS=3".into()], &["--health-interval", "1s"]).expect("container");
+    let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}"), "APPOS_TASK_LEASE_SECS=60".into(), "APPOS_STOP_GRACE_SECS=1".into()], &["--health-interval", "1s"]).expect("container");
     let sock = data.path().join("run/agent.sock");
     let wait_socket = || {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -455,12 +456,13 @@ fn a_deployment_survives_a_restart_of_the_agents_container() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let restarted = std::process::Command::new(support::docker_cli()).args(["restart", "-t", "5", &c.name]).output().expect("restart");
+    let restarted = std::process::Command::new(support::docker_cli()).args(["restart", "-t", "20", &c.name]).output().expect("restart");
     let _ = deploying.kill();
     let _ = deploying.wait();
     assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
     wait_socket();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    // Well inside the 60 s lease: only a hand-back lets the new agent take it this soon.
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
     let done = loop {
         if let Some(d) = deployment(&id).filter(|d| d.state.is_terminal()) {
             break d;
@@ -474,6 +476,7 @@ fn a_deployment_survives_a_restart_of_the_agents_container() {
     down();
     assert_eq!(done.state, appos_proto::DeploymentState::Succeeded, "{done:?}\n{}", c.logs());
     assert!(done.attempt >= 2, "the restarted agent ran it again: {done:?}");
+    assert!(c.logs().contains("the agent is stopping: handed the task back to the queue"), "{}", c.logs());
 }
 
 /// `cargo xtask dist`'s `.deb` (here from this build's debug binaries,

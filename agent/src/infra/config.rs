@@ -31,6 +31,9 @@ pub struct Config {
     /// How long a task's lease lasts without a heartbeat (workers beat every
     /// third of it): a dead agent's tasks are taken again after this.
     pub task_lease: std::time::Duration,
+    /// When the agent stops, how long a running task has to end before it
+    /// is handed back to the queue (for the next agent to take at once).
+    pub stop_grace: std::time::Duration,
     /// A directory of extra catalog templates (`*.toml`).
     pub catalog_dir: Option<PathBuf>,
     /// Terminal sessions open at once, at most.
@@ -129,6 +132,7 @@ pub struct Layer {
     pub max_terminals: Option<usize>,
     pub max_streams_per_token: Option<usize>,
     pub terminal_idle_secs: Option<u64>,
+    pub stop_grace_secs: Option<u64>,
     /// The reverse proxy: `caddy` (the default) or `nginx`.
     pub proxy: Option<String>,
     /// Where the proxy listens for HTTP and HTTPS (`:80`, `127.0.0.1:8080`).
@@ -194,6 +198,7 @@ impl Layer {
             max_terminals: num("APPOS_MAX_TERMINALS")?.map(|n| n as usize),
             max_streams_per_token: num("APPOS_MAX_STREAMS_PER_TOKEN")?.map(|n| n as usize),
             terminal_idle_secs: num("APPOS_TERMINAL_IDLE_SECS")?,
+            stop_grace_secs: num("APPOS_STOP_GRACE_SECS")?,
             catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
             catalog_git: env("APPOS_CATALOG_GIT").filter(|s| !s.is_empty()),
             task_lease_secs,
@@ -233,6 +238,7 @@ impl Layer {
             max_terminals: self.max_terminals.or(lower.max_terminals),
             max_streams_per_token: self.max_streams_per_token.or(lower.max_streams_per_token),
             terminal_idle_secs: self.terminal_idle_secs.or(lower.terminal_idle_secs),
+            stop_grace_secs: self.stop_grace_secs.or(lower.stop_grace_secs),
             proxy: self.proxy.or(lower.proxy),
             proxy_http: self.proxy_http.or(lower.proxy_http),
             proxy_https: self.proxy_https.or(lower.proxy_https),
@@ -289,6 +295,11 @@ impl Config {
         if !(10..=7 * 86400).contains(&idle) {
             bail!("the terminal idle time must be between 10 s and 7 days, not {idle} s");
         }
+        // Under `docker stop`'s default 10 s, so that the hand-back happens before SIGKILL.
+        let grace = merged.stop_grace_secs.unwrap_or(5);
+        if grace > 600 {
+            bail!("the stop grace must be at most 600 s, not {grace} s");
+        }
         let kind = match merged.proxy.as_deref().unwrap_or("caddy") {
             "caddy" => ProxyKind::Caddy,
             "nginx" => ProxyKind::Nginx,
@@ -325,6 +336,7 @@ impl Config {
             max_terminals,
             max_streams_per_token,
             terminal_idle: std::time::Duration::from_secs(idle),
+            stop_grace: std::time::Duration::from_secs(grace),
             catalog_dir: merged.catalog_dir,
             catalog_git: merged.catalog_git,
             task_lease: std::time::Duration::from_secs(lease),

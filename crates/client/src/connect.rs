@@ -64,7 +64,7 @@ pub struct Added {
 /// and only then saves the server and its token. Nothing is saved on failure.
 pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectOptions, now: i64) -> Result<Added, ClientError> {
     crate::profile::check_server_name(&req.name)?;
-    let profile = ServerProfile {
+    let mut profile = ServerProfile {
         url: req.url.clone(),
         identity: req.identity.clone(),
         agent_socket: req.agent_socket.clone(),
@@ -82,9 +82,20 @@ pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectO
         let session = Arc::new(SshSession::connect(&target, &opts).await?);
         let token = match req.token.clone() {
             Some(t) => t,
-            None => session.bootstrap_token(req.bootstrap_cmd.as_deref(), &req.token_name).await?,
+            None => match session.bootstrap_token(req.bootstrap_cmd.as_deref(), &req.token_name).await {
+                // No agent on the server's PATH: an agent installed in its
+                // container (`appos server install`) is found and used.
+                Err(e @ ClientError::AgentMissing(_)) if req.bootstrap_cmd.is_none() && req.agent_socket.is_none() => {
+                    let Some((cmd, socket)) = crate::install::installed_agent(&session).await? else { return Err(e) };
+                    let token = session.bootstrap_token(Some(&cmd), &req.token_name).await?;
+                    profile.bootstrap_cmd = Some(cmd);
+                    profile.agent_socket = Some(socket);
+                    token
+                }
+                r => r?,
+            },
         };
-        let socket = req.agent_socket.clone().unwrap_or_else(|| DEFAULT_AGENT_SOCKET.to_string());
+        let socket = profile.agent_socket.clone().unwrap_or_else(|| DEFAULT_AGENT_SOCKET.to_string());
         let host_key = session.host_key_fingerprint().to_string();
         let transport = Transport::Ssh { session, endpoint: RemoteEndpoint::Socket(socket) };
         (Client::new(transport, Some(token.clone())), token, Some(host_key))
@@ -95,7 +106,6 @@ pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectO
         (Client::new(Transport::from_url(&req.url, req.ca_file.as_deref())?, Some(token.clone())), token, None)
     };
     let info = client.call(&appos_proto::calls::GetInfo {}).await?;
-    let mut profile = profile;
     profile.host_key = host_key.clone();
     profiles.upsert(&req.name, profile)?;
     profiles.save()?;

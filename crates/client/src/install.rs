@@ -184,9 +184,11 @@ fn as_root<S: AsRef<str>>(f: &Facts, words: &[S]) -> Vec<String> {
 /// A step of the install, as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
+    /// The server's checklist, before anything changes.
+    Checked(Vec<Check>),
     /// Bytes of the image sent so far, of the file's size.
     Upload { sent: u64, total: u64 },
-    Step(&'static str),
+    Step(String),
 }
 
 fn failed(what: &str, out: &crate::ssh::ExecOutput) -> ClientError {
@@ -205,7 +207,7 @@ pub async fn facts(session: &SshSession, plan: &Plan) -> Result<Facts, ClientErr
 pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn Fn(Progress) + Sync)) -> Result<String, ClientError> {
     match &plan.image {
         ImageSource::Pull(reference) => {
-            progress(Progress::Step("pulling the image"));
+            progress(Progress::Step("pulling the image".into()));
             let out = session.exec(&as_root(f, &["docker", "pull", reference.as_str()])).await?;
             if out.status != Some(0) {
                 return Err(failed("docker pull", &out));
@@ -217,10 +219,10 @@ pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn
             let id = local_docker(&["image", "inspect", "-f", "{{.Id}}", reference]).await?;
             let there = session.exec(&as_root(f, &["docker", "image", "inspect", "-f", "{{.Id}}", reference.as_str()])).await?;
             if there.status == Some(0) && String::from_utf8_lossy(&there.stdout).trim() == id {
-                progress(Progress::Step("the server has this image already"));
+                progress(Progress::Step("the server has this image already".into()));
                 return Ok(reference.clone());
             }
-            progress(Progress::Step("saving the image from this computer's Docker"));
+            progress(Progress::Step("saving the image from this computer's Docker".into()));
             let file = tempfile::Builder::new().prefix("appos-agent-image").suffix(".tar").tempfile().map_err(|e| ClientError::Config(format!("a temporary file for the image: {e}")))?;
             let path = file.path().display().to_string();
             local_docker(&["save", "-o", &path, reference]).await?;
@@ -283,6 +285,9 @@ pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str
     if out.status != Some(0) {
         return Err(failed("creating the data root", &out));
     }
+    // Stopped first (SIGTERM): a running task ends, or the agent hands it
+    // back to the queue for the new one, within the agent's stop grace.
+    let _ = session.exec(&as_root(f, &["docker", "stop", "-t", "30", plan.container.as_str()])).await?;
     let _ = session.exec(&as_root(f, &["docker", "rm", "-f", plan.container.as_str()])).await?;
     let mut args: Vec<String> = ["docker", "run", "-d", "--name", plan.container.as_str(), "--restart", "unless-stopped", "--init"].map(String::from).to_vec();
     args.extend(["-v".into(), "/var/run/docker.sock:/var/run/docker.sock".into(), "-v".into(), format!("{d}:{d}"), "-e".into(), format!("APPOS_DATA={d}")]);
@@ -379,6 +384,57 @@ pub async fn remove(session: &SshSession, f: &Facts, container: &str, purge: Opt
         }
     }
     Ok(())
+}
+
+/// Checks the server, then (when every check passes) gets the image onto
+/// it, starts the agent's container, waits until it answers, and adds the
+/// server as `server add` does, its token bootstrapped through the
+/// container. `session` is connected already (its host key accepted); the
+/// server is saved under `req.name` with `req.token_name`. Nothing changes
+/// on the server unless every check passes, and every step may run again.
+pub async fn install(
+    profiles: &mut crate::profile::Profiles,
+    session: &SshSession,
+    opts: &crate::ssh::ConnectOptions,
+    req: crate::connect::AddServer,
+    plan: &Plan,
+    progress: &(dyn Fn(Progress) + Sync),
+    now: i64,
+) -> Result<crate::connect::Added, ClientError> {
+    let facts = facts(session, plan).await?;
+    let checks = checklist(&facts, plan);
+    let ready = checks.iter().all(|c| c.ok);
+    progress(Progress::Checked(checks));
+    if !ready {
+        return Err(ClientError::Config(format!("{} is not ready for AppOS; nothing was changed", session.describe())));
+    }
+    let reference = image(session, &facts, plan, progress).await?;
+    progress(Progress::Step(format!("image {reference} is on the server")));
+    start(session, &facts, plan, &reference).await?;
+    progress(Progress::Step("the agent's container is starting".into()));
+    let health = wait_healthy(session, &facts, plan, std::time::Duration::from_secs(90)).await?;
+    progress(Progress::Step(format!("the agent answers ({health})")));
+    let mut opts = opts.clone();
+    opts.new_key_policy = crate::ssh::NewKeyPolicy::AcceptFingerprint(session.host_key_fingerprint().to_string());
+    let req = crate::connect::AddServer {
+        agent_socket: Some(format!("{}/run/agent.sock", plan.data.trim_end_matches('/'))),
+        bootstrap_cmd: Some(bootstrap_cmd(&facts, plan)),
+        ca_file: None,
+        token: None,
+        ..req
+    };
+    crate::connect::add_server(profiles, req, &opts, now).await
+}
+
+/// The container `appos server install` names by default.
+pub const CONTAINER: &str = "appos";
+
+/// The agent `appos server install` put on this server, if any: the
+/// command that bootstraps a token through its container, and its socket.
+pub async fn installed_agent(session: &SshSession) -> Result<Option<(String, String)>, ClientError> {
+    let plan = Plan { data: "/".into(), container: CONTAINER.into(), image: ImageSource::Pull(String::new()), proxy_ports: None };
+    let f = facts(session, &plan).await?;
+    Ok(installed(session, &f, CONTAINER).await?.map(|i| (bootstrap_cmd(&f, &plan), format!("{}/run/agent.sock", i.data.trim_end_matches('/')))))
 }
 
 /// The command `server add` bootstraps a token with, for an installed agent.

@@ -15,11 +15,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use appos_client::connect::{self, AddServer};
+use appos_client::install;
 use appos_client::profile::{self, Profiles};
-use appos_client::ssh::{ConnectOptions, SshTarget};
+use appos_client::ssh::{ConnectOptions, SshSession, SshTarget};
 use appos_client::{Client, ClientError, Transport};
 use appos_proto::calls::{FollowDeploymentLog, GetAppLogs, GetInfo, ListTerminals, OpenTerminal};
-use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
+use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
 use appos_proto::{AgentCall, ErrorClass, LogsQuery, NewTerminal};
 use tokio::sync::Mutex;
 
@@ -123,14 +124,14 @@ impl Desktop {
         Ok(out)
     }
 
-    /// Adds an SSH server: connects, checks the host key (a new key needs
-    /// `accept_fingerprint` equal to the key presented), gets a token and
-    /// saves both. Nothing is saved on failure.
-    pub async fn add_server(&self, form: AddServerForm) -> Result<ServerEntry, UiError> {
+    /// The form's server: its name, URL and the options it connects with
+    /// (a new host key accepted only when `accept_fingerprint` names it).
+    fn ssh_form(&self, form: &AddServerForm) -> Result<(String, String, ConnectOptions), UiError> {
         let name = form.name.trim().to_string();
         if name == LOCAL {
             return Err(invalid(format!("{LOCAL:?} is reserved for this computer; choose another name")));
         }
+        profile::check_server_name(&name).map_err(ui_error)?;
         let host = form.host.trim();
         let user = form.user.trim();
         if host.is_empty() || user.is_empty() {
@@ -139,11 +140,39 @@ impl Desktop {
         let target = SshTarget { host: host.to_string(), user: Some(user.to_string()), port: Some(form.port) };
         let url = target.to_url();
         SshTarget::parse(&url).map_err(ui_error)?;
-        let mut profiles = self.profiles()?;
         let mut opts = ConnectOptions::for_user(&self.paths.config_dir);
         opts.new_key_policy = connect::new_key_policy(false, form.accept_fingerprint.clone());
-        let passphrase = form.passphrase.clone().filter(|p| !p.is_empty());
-        opts.passphrase = passphrase.clone();
+        opts.passphrase = form.passphrase.clone().filter(|p| !p.is_empty());
+        if let Some(identity) = form.identity.as_deref().filter(|s| !s.trim().is_empty()) {
+            opts.identity = Some(PathBuf::from(identity));
+        }
+        Ok((name, url, opts))
+    }
+
+    /// After a server was added: its key passphrase kept, its old connection forgotten.
+    async fn added(&self, name: &str, url: String, passphrase: Option<String>, added: connect::Added) -> ServerEntry {
+        if let profile::TokenLocation::File { path, why } = &added.token_location {
+            tracing::warn!(path = %path.display(), %why, "no OS keyring; token stored in a 0600 file");
+        }
+        if let Some(p) = passphrase {
+            if let Ok(profiles) = self.profiles() {
+                if !profiles.save_passphrase(name, &p).await {
+                    tracing::warn!("no OS keyring; the key passphrase is kept for this session only");
+                }
+            }
+            self.passphrases.lock().await.insert(name.to_string(), p);
+        }
+        self.live.lock().await.remove(name);
+        ServerEntry { name: name.to_string(), url, local: false, host_key: added.host_key, connected: false }
+    }
+
+    /// Adds an SSH server: connects, checks the host key (a new key needs
+    /// `accept_fingerprint` equal to the key presented), gets a token and
+    /// saves both. Nothing is saved on failure. A server without an agent
+    /// fails with `agent_missing`: the UI then offers to install one.
+    pub async fn add_server(&self, form: AddServerForm) -> Result<ServerEntry, UiError> {
+        let (name, url, opts) = self.ssh_form(&form)?;
+        let mut profiles = self.profiles()?;
         let req = AddServer {
             name: name.clone(),
             url: url.clone(),
@@ -155,17 +184,55 @@ impl Desktop {
             token_name: profile::token_name("appos-desktop"),
         };
         let added = connect::add_server(&mut profiles, req, &opts, unix_now()).await.map_err(ui_error)?;
-        if let profile::TokenLocation::File { path, why } = &added.token_location {
-            tracing::warn!(path = %path.display(), %why, "no OS keyring; token stored in a 0600 file");
+        Ok(self.added(&name, url, opts.passphrase.clone(), added).await)
+    }
+
+    fn install_plan(form: &InstallForm) -> Result<install::Plan, UiError> {
+        let data = form.data.trim();
+        if !data.starts_with('/') || data.contains(['\n', '\0']) {
+            return Err(invalid(format!("the data root must be an absolute path on the server, not {data:?}")));
         }
-        if let Some(p) = passphrase {
-            if !profiles.save_passphrase(&name, &p).await {
-                tracing::warn!("no OS keyring; the key passphrase is kept for this session only");
-            }
-            self.passphrases.lock().await.insert(name.clone(), p);
-        }
-        self.live.lock().await.remove(&name);
-        Ok(ServerEntry { name, url, local: false, host_key: added.host_key, connected: false })
+        Ok(install::Plan { data: data.to_string(), container: install::CONTAINER.into(), image: install::default_image(), proxy_ports: form.proxy_ports })
+    }
+
+    /// Connects to the server of "Add server" and reads its install
+    /// checklist (system, root, Docker, disk, ports, an AppOS already
+    /// there). Nothing changes on the server.
+    pub async fn install_check(&self, form: InstallForm) -> Result<Vec<InstallCheck>, UiError> {
+        let (_, url, opts) = self.ssh_form(&form.server)?;
+        let plan = Self::install_plan(&form)?;
+        let session = SshSession::connect(&SshTarget::parse(&url).map_err(ui_error)?, &opts).await.map_err(ui_error)?;
+        let facts = install::facts(&session, &plan).await.map_err(ui_error)?;
+        Ok(install::checklist(&facts, &plan).into_iter().map(check).collect())
+    }
+
+    /// Installs the agent on the server of "Add server" (checklist first;
+    /// nothing changes unless every line passes), reporting each step and
+    /// the image's upload to `progress`, then adds the server.
+    pub async fn install_server(&self, form: InstallForm, progress: impl Fn(InstallProgress) + Send + Sync) -> Result<ServerEntry, UiError> {
+        let (name, url, opts) = self.ssh_form(&form.server)?;
+        let plan = Self::install_plan(&form)?;
+        let mut profiles = self.profiles()?;
+        let session = SshSession::connect(&SshTarget::parse(&url).map_err(ui_error)?, &opts).await.map_err(ui_error)?;
+        let req = AddServer {
+            name: name.clone(),
+            url: url.clone(),
+            identity: opts.identity.clone(),
+            agent_socket: None,
+            bootstrap_cmd: None,
+            ca_file: None,
+            token: None,
+            token_name: profile::token_name("appos-desktop"),
+        };
+        let report = |p: install::Progress| {
+            progress(match p {
+                install::Progress::Checked(checks) => InstallProgress::Checked { checks: checks.into_iter().map(check).collect() },
+                install::Progress::Upload { sent, total } => InstallProgress::Upload { sent, total },
+                install::Progress::Step(message) => InstallProgress::Step { message },
+            })
+        };
+        let added = install::install(&mut profiles, &session, &opts, req, &plan, &report, unix_now()).await.map_err(ui_error)?;
+        Ok(self.added(&name, url, opts.passphrase.clone(), added).await)
     }
 
     pub async fn remove_server(&self, name: &str) -> Result<(), UiError> {
@@ -508,6 +575,10 @@ fn invalid(message: String) -> UiError {
 
 /// The one conversion from client errors to what the UI branches on: the
 /// client's classification, plus the host key and field errors to show.
+fn check(c: install::Check) -> InstallCheck {
+    InstallCheck { item: c.item.to_string(), ok: c.ok, detail: c.detail }
+}
+
 pub fn ui_error(e: ClientError) -> UiError {
     let message = e.to_string();
     let code = e.class();

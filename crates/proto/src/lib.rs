@@ -833,6 +833,43 @@ pub mod desktop {
         pub passphrase: Option<String>,
     }
 
+    /// "Install AppOS on this server": the server as in "Add server", and
+    /// where the agent goes there.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    pub struct InstallForm {
+        pub server: AddServerForm,
+        /// The data root on the server (the same path in the agent's container).
+        pub data: String,
+        /// The server ports the reverse proxy takes; `None`: no proxy (no domains).
+        pub proxy_ports: Option<(u16, u16)>,
+    }
+
+    /// One line of a server's install checklist.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    pub struct InstallCheck {
+        /// `system`, `root`, `docker`, `disk`, `ports` or `appos`.
+        pub item: String,
+        pub ok: bool,
+        /// What was found, or what to do.
+        pub detail: String,
+    }
+
+    /// An install as it goes, over its IPC channel.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum InstallProgress {
+        /// The checklist, before anything changes.
+        Checked { checks: Vec<InstallCheck> },
+        /// The image sent so far.
+        Upload {
+            #[ts(type = "number")]
+            sent: u64,
+            #[ts(type = "number")]
+            total: u64,
+        },
+        Step { message: String },
+    }
+
     /// What the frontend gets when a command fails. `code` is one of the
     /// cases the UI branches on.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -948,6 +985,9 @@ pub fn typescript_desktop_declarations() -> String {
     let decls = [
         ServerEntry::decl(&cfg),
         AddServerForm::decl(&cfg),
+        InstallForm::decl(&cfg),
+        InstallCheck::decl(&cfg),
+        InstallProgress::decl(&cfg),
         UiError::decl(&cfg),
         ErrorClass::decl(&cfg),
         HostKeyPrompt::decl(&cfg),

@@ -38,6 +38,28 @@ accept_fingerprint: string | null,
  */
 passphrase: string | null, };
 
+export type InstallForm = { server: AddServerForm, 
+/**
+ * The data root on the server (the same path in the agent's container).
+ */
+data: string, 
+/**
+ * The server ports the reverse proxy takes; `None`: no proxy (no domains).
+ */
+proxy_ports: [number, number] | null, };
+
+export type InstallCheck = { 
+/**
+ * `system`, `root`, `docker`, `disk`, `ports` or `appos`.
+ */
+item: string, ok: boolean, 
+/**
+ * What was found, or what to do.
+ */
+detail: string, };
+
+export type InstallProgress = { "type": "checked", checks: Array<InstallCheck>, } | { "type": "upload", sent: number, total: number, } | { "type": "step", message: string, };
+
 export type UiError = { code: ErrorClass, message: string, 
 /**
  * For `host_key_unknown`: the key to show the user.

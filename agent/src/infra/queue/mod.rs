@@ -141,6 +141,10 @@ pub trait Queue: Send + Sync {
     /// Records a failed attempt: retried after `retry_in`, or dead when out of
     /// attempts or when `retry_in` is `None` (a failure that retrying cannot fix).
     fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> impl Future<Output = Result<Failure, QueueError>> + Send;
+    /// Hands a running task back (its agent is stopping): at once what an
+    /// expired lease does later, with `why` as its last error. Queued again,
+    /// claimable now, or dead when it was on its last attempt.
+    fn release(&self, id: &str, worker: &str, why: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
     /// Cancels: a queued task at once, a running one at its next heartbeat.
     /// Returns the state after the call.
     fn cancel(&self, id: &str) -> impl Future<Output = Result<TaskState, QueueError>> + Send;
@@ -205,6 +209,9 @@ impl Queue for AnyQueue {
     }
     async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
         delegate!(self, q => q.fail(id, worker, error, retry_in).await)
+    }
+    async fn release(&self, id: &str, worker: &str, why: &str) -> Result<(), QueueError> {
+        delegate!(self, q => q.release(id, worker, why).await)
     }
     async fn cancel(&self, id: &str) -> Result<TaskState, QueueError> {
         delegate!(self, q => q.cancel(id).await)

@@ -116,6 +116,18 @@ redis.call('HSET', k, 'run_after', now + retry_in)
 return now + retry_in
 ";
 
+// What an expired lease does in CLAIM, at once and with the caller's reason.
+const RELEASE: &str = "
+local p, id, worker, why = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+if not held(p, id, worker) then return 0 end
+local k = p .. ':task:' .. id
+local st = 'queued'
+if tonumber(redis.call('HGET', k, 'attempts')) >= tonumber(redis.call('HGET', k, 'max_attempts')) then st = 'dead' end
+leave_running(p, id, st, now)
+redis.call('HSET', k, 'last_error', why, 'run_after', now)
+return 1
+";
+
 const CANCEL: &str = "
 local p, id = KEYS[1], ARGV[1]
 local k = p .. ':task:' .. id
@@ -139,6 +151,7 @@ pub struct RedisQueue {
     heartbeat: Script,
     complete: Script,
     fail: Script,
+    release: Script,
     cancel: Script,
 }
 
@@ -162,6 +175,7 @@ impl RedisQueue {
             heartbeat: with_end(HEARTBEAT),
             complete: with_end(COMPLETE),
             fail: with_end(FAIL),
+            release: with_end(RELEASE),
             cancel: with_now(CANCEL),
         })
     }
@@ -257,6 +271,15 @@ impl Queue for RedisQueue {
             Some(-1) => Ok(Failure::Dead),
             Some(at_ms) => Ok(Failure::Retrying { at_ms }),
         }
+    }
+
+    async fn release(&self, id: &str, worker: &str, why: &str) -> Result<(), QueueError> {
+        let mut c = self.conn.clone();
+        let r: i64 = self.release.key(&self.prefix).arg(id).arg(worker).arg(why).invoke_async(&mut c).await.map_err(backend)?;
+        if r == 0 {
+            return Err(QueueError::LeaseLost(id.to_string()));
+        }
+        Ok(())
     }
 
     async fn cancel(&self, id: &str) -> Result<TaskState, QueueError> {

@@ -252,6 +252,27 @@ impl Queue for SqliteQueue {
         .await
     }
 
+    async fn release(&self, id: &str, worker: &str, why: &str) -> Result<(), QueueError> {
+        let (id, worker, why) = (id.to_string(), worker.to_string(), why.to_string());
+        self.with(move |c| {
+            let now = now_ms();
+            let n = c
+                .execute(
+                    "UPDATE tasks SET
+                        state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                        last_error = ?1, run_after = ?2, lease_owner = NULL, lease_until = NULL, updated = ?2
+                     WHERE id = ?3 AND state = 'running' AND lease_owner = ?4",
+                    params![why, now, id, worker],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(QueueError::LeaseLost(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn cancel(&self, id: &str) -> Result<TaskState, QueueError> {
         let id = id.to_string();
         self.with(move |c| {

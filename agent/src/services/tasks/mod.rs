@@ -95,7 +95,7 @@ pub fn start(state: Shared, registry: Arc<Registry>, workers: usize, stop: Cance
 async fn worker_loop(state: Shared, registry: Arc<Registry>, name: String, stop: CancellationToken) {
     while !stop.is_cancelled() {
         match state.queue.claim(&name, state.config.task_lease).await {
-            Ok(Some(task)) => run_task(&state, &registry, &name, task).await,
+            Ok(Some(task)) => run_task(&state, &registry, &name, task, &stop).await,
             Ok(None) => {
                 tokio::select! {
                     _ = state.queue_wakeup.notified() => {}
@@ -111,8 +111,13 @@ async fn worker_loop(state: Shared, registry: Arc<Registry>, name: String, stop:
     }
 }
 
-#[tracing::instrument(skip(state, registry, task), fields(task = %task.id, kind = %task.kind, app = ?task.app, attempt = task.attempts))]
-async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task) {
+/// Runs one claimed task to its end and records how it ended. When the
+/// agent stops meanwhile (`stop`), the task has `Config::stop_grace` to end;
+/// then it is dropped (its compose process killed with it) and handed back
+/// to the queue, for the next agent to take at once, as it would take the
+/// task of an agent that died, without waiting for the lease to run out.
+#[tracing::instrument(skip(state, registry, task, stop), fields(task = %task.id, kind = %task.kind, app = ?task.app, attempt = task.attempts))]
+async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task, stop: &CancellationToken) {
     let cancel = CancellationToken::new();
     let lost = Arc::new(AtomicBool::new(false));
     let beat = {
@@ -139,7 +144,21 @@ async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task)
         cancel.cancel();
     }
     // A handler that panics fails its task (and keeps its worker, and stops the heartbeat).
-    let result = match std::panic::AssertUnwindSafe(registry.run(state, &task, cancel.clone())).catch_unwind().await {
+    let handler = std::panic::AssertUnwindSafe(registry.run(state, &task, cancel.clone())).catch_unwind();
+    let grace = state.config.stop_grace;
+    let ran = tokio::select! {
+        r = handler => r,
+        () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
+            beat.abort();
+            let why = format!("handed back: the agent stopped while this ran (it had {} s to end)", grace.as_secs());
+            match state.queue.release(&task.id, worker, &why).await {
+                Ok(()) => tracing::info!("the agent is stopping: handed the task back to the queue"),
+                Err(error) => tracing::warn!(%error, "cannot hand the task back; its lease runs out instead"),
+            }
+            return;
+        }
+    };
+    let result = match ran {
         Ok(r) => r,
         Err(panic) => {
             let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
