@@ -36,14 +36,6 @@ fn reporter() -> (indicatif::ProgressBar, impl Fn(Progress) + Sync) {
     (bar, report)
 }
 
-/// Gets the image onto the server, with a progress bar while a file is sent.
-async fn send_image(session: &SshSession, facts: &install::Facts, plan: &Plan) -> anyhow::Result<String> {
-    let (bar, report) = reporter();
-    let reference = install::image(session, facts, plan, &report).await;
-    bar.finish_and_clear();
-    Ok(reference?)
-}
-
 /// Connects, asking about an unknown host key as `server add` does.
 async fn session(target: &SshTarget, opts: &mut ConnectOptions) -> anyhow::Result<Arc<SshSession>> {
     let mut attempts = 0;
@@ -102,32 +94,19 @@ async fn reach(profiles: &Profiles, name: &str, container: &str) -> anyhow::Resu
         opts.identity = p.identity.clone();
     }
     let session = session(&target, &mut opts).await?;
-    let plan = Plan { data: "/".into(), container: container.to_string(), image: install::ImageSource::Pull(String::new()), proxy_ports: None };
+    let plan = Plan { data: "/".into(), container: container.to_string(), image: install::ImageSource::Pull(String::new()), proxy_ports: None, install_docker: false };
     let facts = install::facts(&session, &plan).await?;
     Ok((session, facts))
 }
 
 pub async fn upgrade(profiles: &mut Profiles, name: &str, container: &str, image: install::ImageSource, within: std::time::Duration) -> anyhow::Result<()> {
     let (session, facts) = reach(profiles, name, container).await?;
-    let Some(old) = install::installed(&session, &facts, container).await? else {
-        anyhow::bail!("{} has no AppOS container named {container:?}: use appos server install", session.describe());
-    };
-    let plan = Plan { data: old.data.clone(), container: container.to_string(), image, proxy_ports: old.proxy_ports };
-    let reference = send_image(&session, &facts, &plan).await?;
-    // A running task's lease runs out and the new agent takes it: nothing is lost.
-    install::start(&session, &facts, &plan, &reference).await?;
-    match install::wait_healthy(&session, &facts, &plan, within).await {
-        Ok(health) => {
-            eprintln!("upgraded {name} from {} to {reference} ({health})", old.image);
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("the new agent did not become healthy; going back to {} ({})", old.image, old.image_id);
-            install::start(&session, &facts, &plan, &old.image_id).await?;
-            let health = install::wait_healthy(&session, &facts, &plan, std::time::Duration::from_secs(90)).await?;
-            anyhow::bail!("{reference} did not become healthy ({e}); {name} runs its previous agent again ({health})")
-        }
-    }
+    let (bar, report) = reporter();
+    let upgraded = install::upgrade(&session, &facts, container, image, within, &report).await;
+    bar.finish_and_clear();
+    let (reference, health) = upgraded?;
+    eprintln!("upgraded {name} to {reference} ({health})");
+    Ok(())
 }
 
 pub async fn uninstall(profiles: &mut Profiles, name: &str, container: &str, purge: bool, confirm: Option<String>) -> anyhow::Result<()> {

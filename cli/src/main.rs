@@ -281,6 +281,10 @@ enum ServerCommand {
         /// Run no reverse proxy (no domains on this server).
         #[arg(long, conflicts_with_all = ["http_port", "https_port"])]
         no_proxy: bool,
+        /// When the server has no Docker, install the distribution's
+        /// (apt-get install docker.io; never a script from the network).
+        #[arg(long)]
+        install_docker: bool,
     },
     /// Replace the agent of an installed server with a new image (data,
     /// apps, versions and tokens kept); back to the old image when the new
@@ -619,9 +623,9 @@ fn image_source(file: Option<PathBuf>, reference: Option<String>) -> appos_clien
 
 async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
     match command {
-        ServerCommand::Install { name, url, identity, accept_new_host_key, image_file, image, data, container, http_port, https_port, no_proxy } => {
+        ServerCommand::Install { name, url, identity, accept_new_host_key, image_file, image, data, container, http_port, https_port, no_proxy, install_docker } => {
             let source = image_source(image_file, image);
-            let plan = appos_client::install::Plan { data, container, image: source, proxy_ports: (!no_proxy).then_some((http_port, https_port)) };
+            let plan = appos_client::install::Plan { data, container, image: source, proxy_ports: (!no_proxy).then_some((http_port, https_port)), install_docker };
             install::run(profiles, name, url, identity, accept_new_host_key, plan, out).await
         }
         ServerCommand::Upgrade { name, image_file, image, container, health_timeout } => {

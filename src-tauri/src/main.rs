@@ -41,6 +41,19 @@ async fn install_server(desktop: State<'_, D>, form: InstallForm, progress: Chan
     desktop.install_server(form, move |p| drop(progress.send(p))).await
 }
 
+/// Upgrades an installed server's agent to this computer's; steps go out on `progress`.
+#[tauri::command]
+#[tracing::instrument(skip(desktop, progress), err(Debug))]
+async fn upgrade_server(desktop: State<'_, D>, name: String, progress: Channel<InstallProgress>) -> Result<Connection, UiError> {
+    desktop.upgrade_server(&name, move |p| drop(progress.send(p))).await
+}
+
+/// This AppOS's version, which it installs on servers.
+#[tauri::command]
+fn desktop_version() -> String {
+    appos_desktop_core::own_version().to_string()
+}
+
 #[tauri::command]
 #[tracing::instrument(skip(desktop), err(Debug))]
 async fn remove_server(desktop: State<'_, D>, name: String) -> Result<(), UiError> {
@@ -140,6 +153,8 @@ fn main() {
             add_server,
             install_check,
             install_server,
+            upgrade_server,
+            desktop_version,
             remove_server,
             connect,
             agent_call,

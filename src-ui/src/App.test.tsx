@@ -144,6 +144,39 @@ describe("App", () => {
     expect(b.added.map((f) => f.passphrase)).toEqual([null, "s3cret"]);
   });
 
+  it("installs AppOS on a server without the agent, then adds and selects it as after a normal add", async () => {
+    const b = new FakeBackend();
+    const checks = [
+      { item: "system", ok: true, detail: "Linux x86_64" },
+      { item: "docker", ok: true, detail: "Docker 27.3.1" },
+    ];
+    b.addAnswers = [() => ({ code: "agent_missing", message: "`appos-agent` was not found on root@h:22", host_key: null, fields: [] })];
+    b.checkAnswers = [checks];
+    b.installScripts = [
+      {
+        progress: [
+          { type: "checked", checks },
+          { type: "step", message: "the server has this image already" },
+          { type: "step", message: "the agent answers (ok 0.1.0)" },
+        ],
+        end: { name: "prod", url: "ssh://root@h:22", local: false, host_key: "SHA256:x", connected: false },
+      },
+    ];
+    render(<App backend={b} />);
+    fireEvent.click(await screen.findByTestId("add-server"));
+    fill("srv-name", "prod");
+    fill("srv-host", "h");
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
+    expect((await screen.findByTestId("agent-missing")).textContent).toContain("`appos-agent` was not found on root@h:22");
+    await act(async () => fireEvent.click(screen.getByTestId("install-offer")));
+    await screen.findByTestId("install-check-docker");
+    await act(async () => fireEvent.click(screen.getByTestId("install-submit")));
+    await screen.findByTestId("server-prod");
+    await waitFor(() => expect(screen.getByTestId("server-title").textContent).toBe("prod"));
+    expect(screen.queryByTestId("install-dialog")).toBeNull();
+    expect(b.callsOf("installServer")).toHaveLength(1);
+  });
+
   it("shows auth errors inline with a hint", async () => {
     const b = new FakeBackend();
     b.addAnswers = [() => ({ code: "auth_rejected", message: "root@h refused authentication (tried /k)", host_key: null, fields: [] })];

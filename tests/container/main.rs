@@ -358,9 +358,32 @@ fn install_over_ssh_from_an_image_file() {
     let _ = std::process::Command::new(support::docker_cli()).args(["rmi", &broken]).output();
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("the new agent did not become healthy; going back to appos/agent:{} (sha256:", env!("CARGO_PKG_VERSION"))), "{err}");
-    assert!(err.contains(&format!("appos: {broken} did not become healthy (")) && err.ends_with(&format!("); box runs its previous agent again (ok {})\n", env!("CARGO_PKG_VERSION"))), "{err}");
+    assert!(err.contains(&format!("appos: {broken} did not become healthy (")) && err.ends_with(&format!("); the server runs its previous agent again (ok {})\n", env!("CARGO_PKG_VERSION"))), "{err}");
     let o = appos(home.path(), &["list", "--output", "json"]);
     assert!(o.status.success(), "the old agent serves again: {}", String::from_utf8_lossy(&o.stderr));
+
+    // An upgrade to a newer image keeps the apps, their versions and the token.
+    let newer = format!("appos/agent:next-{}", support::unique("x"));
+    let mut build = std::process::Command::new(support::docker_cli()).args(["build", "-q", "-t", &newer, "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().expect("docker build");
+    std::io::Write::write_all(build.stdin.as_mut().expect("stdin"), format!("FROM {image}\nLABEL dev.appos.test.next=1\n").as_bytes()).expect("write");
+    assert!(build.wait_with_output().expect("build").status.success());
+    let newer_tar = files.path().join("newer.tar");
+    let saved = std::process::Command::new(support::docker_cli()).args(["save", "-o"]).arg(&newer_tar).arg(&newer).output().expect("docker save");
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let o = appos(home.path(), &["server", "upgrade", "box", "--image-file", &newer_tar.display().to_string(), "--container", &name]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let running = std::process::Command::new(support::docker_cli()).args(["inspect", "-f", "{{.Config.Image}}", &name]).output().expect("docker");
+    let _ = std::process::Command::new(support::docker_cli()).args(["rmi", "-f", &newer]).output();
+    assert!(o.status.success(), "{err}");
+    assert!(err.ends_with(&format!("upgraded box to {newer} (ok {})\n", env!("CARGO_PKG_VERSION"))), "{err}");
+    assert_eq!(String::from_utf8_lossy(&running.stdout).trim(), newer);
+    let o = appos(home.path(), &["history", &app, "--output", "json"]);
+    assert!(o.status.success(), "the token still works: {}", String::from_utf8_lossy(&o.stderr));
+    let versions: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    let o = appos(home.path(), &["tokens", "--output", "json"]);
+    let tokens: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(tokens.iter().filter(|t| t["revoked_at"].is_null()).count(), 1, "{tokens:?}");
 
     // Uninstalled: the container goes, the app and the data stay; installed again, it knows the app.
     let o = appos(home.path(), &["server", "uninstall", "box", "--container", &name]);
@@ -519,4 +542,62 @@ fn the_deb_installs_into_a_clean_debian_root() {
             "appos {v}\nappos-agent {v}\nmissing: 0\n/usr/share/applications/appos.desktop\n/usr/share/bash-completion/completions/appos\n/usr/share/fish/vendor_completions.d/appos.fish\n/usr/share/man/man1/appos-server-install.1.gz\n/usr/share/man/man1/appos.1.gz\n/usr/share/zsh/vendor-completions/_appos\n"
         )
     );
+}
+
+/// A server with SSH but no Docker (a container with sshd and apt): the
+/// checklist fails with a line for each missing thing and nothing changes;
+/// with --install-docker as root, Docker comes from the distribution's
+/// packages. (An unprivileged container cannot run a Docker daemon of its
+/// own, so that install stops where Docker fails to start, with its reason.)
+#[test]
+fn install_on_a_server_without_docker_or_root() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let server = support::BareServer::start().expect("bare server");
+    let home = tempfile::tempdir().expect("home");
+    let key = server.key.private.display().to_string();
+    let install = |user: &str, extra: &[&str]| {
+        let url = server.url(user);
+        let mut args = vec!["server", "install", "bare", &url, "--identity", &key, "--accept-new-host-key", "--no-proxy"];
+        args.extend(extra);
+        appos(home.path(), &args)
+    };
+
+    // Not root, no sudo, no Docker: one line each, and nothing changes.
+    let o = install("admin", &[]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for line in [
+        "  ok   system  Linux x86_64\n",
+        "  FAIL root    log in as root, or allow this user sudo without a password\n",
+        "  FAIL docker  Docker does not answer: install it (apt-get install docker.io, or run this again with --install-docker) and start it\n",
+        "  ok   appos   not installed yet\n",
+    ] {
+        assert!(err.contains(line), "{line:?} not in:\n{err}");
+    }
+    assert!(err.ends_with(&format!("appos: {} is not ready for AppOS; nothing was changed\n", server.url("admin"))), "{err}");
+    let o = install("admin", &["--install-docker"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("  FAIL root    log in as root, or allow this user sudo without a password\n"), "{err}");
+    assert!(!err.contains("installing Docker"), "{err}");
+    let o = install("root", &[]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("  ok   root    logged in as root\n") && err.contains("  FAIL docker  Docker does not answer"), "{err}");
+    let untouched = server.sh("test -e /var/lib/appos || dpkg -s docker.io >/dev/null 2>&1 || echo untouched");
+    assert_eq!(String::from_utf8_lossy(&untouched.stdout), "untouched\n", "the server was changed");
+    assert!(!home.path().join(".config/appos/servers.toml").exists(), "the server was saved");
+
+    // Root with --install-docker: the distribution's package is installed.
+    let o = install("root", &["--install-docker"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("  ok   docker  Docker is missing: it is installed from the distribution's packages (apt-get install docker.io)\n"), "{err}");
+    assert!(err.contains("  installing Docker (apt-get install docker.io)\n"), "{err}");
+    let installed = server.sh("dpkg-query -W -f '${Status}' docker.io");
+    assert_eq!(String::from_utf8_lossy(&installed.stdout), "install ok installed", "{err}");
+    // An unprivileged container cannot start dockerd (its cgroup mounts are refused).
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("\nappos: installing Docker failed on the server (exit 2): mount: /sys/fs/cgroup/"), "{err}");
 }

@@ -317,6 +317,81 @@ async fn domain_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// "Add server" on a server without an agent offers to install one: the
+/// checklist, then the install (the image is this computer's own, which
+/// the server, being this computer, has already), then the server is added
+/// and its apps listed. The agent's container gets the default name, so a
+/// machine that runs a real AppOS under that name is left alone.
+async fn install_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
+    let docker = support::docker_cli();
+    let name = appos_client::install::CONTAINER;
+    let taken = std::process::Command::new(&docker).args(["inspect", name]).output()?.status.success();
+    let Some(()) = support::require("no container named appos (the install scenario uses that name)", if taken { Err(anyhow!("a container named {name} exists")) } else { Ok(()) }) else {
+        return Ok(());
+    };
+    support::agent_image()?;
+    let data = tempfile::Builder::new().prefix("appos-desk-install").tempdir()?;
+    struct Gone(std::path::PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(&self.0).args(["rm", "-f", appos_client::install::CONTAINER]).output();
+        }
+    }
+    let _gone = Gone(docker);
+
+    click(c, "add-server").await?;
+    type_into(c, "srv-name", "fresh").await?;
+    type_into(c, "srv-host", "127.0.0.1").await?;
+    type_into(c, "srv-port", &w.sshd.port.to_string()).await?;
+    type_into(c, "srv-user", &w.sshd.user).await?;
+    click(c, "auth-key").await?;
+    type_into(c, "srv-identity", &w.sshd.user_key.private.display().to_string()).await?;
+    click(c, "add-server-submit").await?;
+    let missing = wait_text(c, "agent-missing", |t| t.contains("was not found on")).await?;
+    ensure!(missing.contains("`appos-agent` was not found on"), "{missing}");
+    shot(c, "20-agent-missing").await?;
+    click(c, "install-offer").await?;
+    // The first check (default options), then again with this data root and no proxy.
+    wait_text(c, "install-check-disk", |t| t.contains("GiB free for /var/lib/appos")).await?;
+    let d = data.path().display().to_string();
+    type_into(c, "install-data", &d).await?;
+    click(c, "install-proxy").await?;
+    click(c, "install-recheck").await?;
+    wait_text(c, "install-check-disk", |t| t.contains(&format!("GiB free for {d}"))).await?;
+    ensure!(c.find_all(Locator::Css(&css("install-check-ports"))).await?.is_empty(), "no proxy, so no ports line");
+    wait_text(c, "install-check-appos", |t| t.contains("not installed yet")).await?;
+    for (item, want) in [("system", "Linux"), ("root", "logged in as root"), ("docker", "Docker "), ("disk", "GiB free for ")] {
+        let line = text(c, &format!("install-check-{item}")).await?;
+        ensure!(line.contains(want), "{item}: {line}");
+    }
+    shot(c, "21-install-checklist").await?;
+    click(c, "install-submit").await?;
+    // Installed and added: the new server is selected and lists this Docker host's stack.
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        if text(c, "server-title").await.is_ok_and(|t| t == "fresh") {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the install never finished: {}", text(c, "install-steps").await.unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_text(c, &format!("app-state-{}", w.stack), |t| t == "running").await?;
+    let via = wait_text(c, "server-via", |t| t.contains("agent.sock")).await?;
+    ensure!(via.contains(&data.path().join("run/agent.sock").display().to_string()), "{via}");
+    shot(c, "22-installed").await?;
+    let saved = std::fs::read_to_string(w.home.join(".config/appos/servers.toml"))?;
+    ensure!(saved.contains("docker exec appos appos-agent"), "{saved}");
+    // Its settings show the agent's version, the same as this computer's: nothing to upgrade.
+    click(c, "nav-settings").await?;
+    let v = env!("CARGO_PKG_VERSION");
+    wait_text(c, "agent-version", |t| t == format!("AppOS agent {v}")).await?;
+    el(c, "agent-up-to-date").await?;
+    ensure!(c.find_all(Locator::Css(&css("agent-upgrade"))).await?.is_empty(), "an upgrade offered to the same version");
+    shot(c, "23-installed-settings").await?;
+    click(c, "nav-apps").await?;
+    Ok(())
+}
+
 async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     // First screen: "This computer" runs a local agent and lists the same Docker host.
     el(c, "server-list").await?;
@@ -434,7 +509,8 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
         scenario(&c, &world).await?;
         catalog_scenario(&c, &world).await?;
         domain_scenario(&c, &world).await?;
-        terminal_scenario(&c, &world).await
+        terminal_scenario(&c, &world).await?;
+        install_scenario(&c, &world).await
     }
     .await;
     // Take the installed app down (and wait: an agent that stops first would leave it running).

@@ -17,6 +17,11 @@
 //!   applying with 100 domains against 10 (≤ 2×), the latency the proxy adds
 //!   against requesting the app's container directly (p50, p99), requests
 //!   failed while 50 domains come and go (target 0), and Caddy's own memory
+//! - image (`bench image`): the all-in-one image's size against its Debian
+//!   base (target ≤ 150 MB) and the container's idle memory, every process
+//!   (target ≤ 40 MB)
+//! - install (`bench install`): `appos server install` from an image file,
+//!   and the image's upload alone, against OpenSSH sending the same file
 
 use std::process::Command;
 use std::sync::Arc;
@@ -40,7 +45,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         // Measure optimised code: rebuild the agent and this task in release.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(&cargo).args(["build", "--release", "-p", "appos-agent", "-p", "xtask"]).status()?.success();
+        let ok = Command::new(&cargo).args(["build", "--release", "-p", "appos-agent", "-p", "appos-cli", "-p", "xtask"]).status()?.success();
         if !ok {
             bail!("release build failed");
         }
@@ -122,6 +127,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     }
     if only.as_deref() == Some("image") {
         return image();
+    }
+    if only.as_deref() == Some("install") {
+        return install(&sshd).await;
     }
     if only.as_deref() == Some("terminals") {
         let kh = tempfile::tempdir()?;
@@ -640,6 +648,54 @@ fn image() -> anyhow::Result<()> {
     }
     row("container idle PSS, MB, every process", format!("{:.1}", total as f64 / 1024.0), "-".into(), "-".into(), "≤ 40 MB");
     println!("    ({})", parts.join(", "));
+    Ok(())
+}
+
+/// `appos server install` from an image file onto this Docker host over the
+/// test sshd, against sending the same file with OpenSSH (`ssh HOST 'cat >
+/// /dev/null'`); and the client's own upload (russh) against that.
+async fn install(sshd: &support::Sshd) -> anyhow::Result<()> {
+    let image = support::agent_image()?;
+    let dir = tempfile::Builder::new().prefix("appos-bench-install").tempdir()?;
+    let file = dir.path().join("agent.tar");
+    let saved = Command::new(support::docker_cli()).args(["save", "-o"]).arg(&file).arg(&image).output()?;
+    anyhow::ensure!(saved.status.success(), "docker save: {}", String::from_utf8_lossy(&saved.stderr));
+    let mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
+
+    let t = Instant::now();
+    let cat = Command::new("ssh")
+        .args(["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-i"])
+        .arg(&sshd.user_key.private)
+        .args(["-p", &sshd.port.to_string(), &format!("{}@127.0.0.1", sshd.user), "cat > /dev/null"])
+        .stdin(std::fs::File::open(&file)?)
+        .status()?;
+    let openssh = t.elapsed();
+    anyhow::ensure!(cat.success(), "ssh cat failed");
+
+    let kh = tempfile::tempdir()?;
+    let session = SshSession::connect(&SshTarget::parse(&sshd.url())?, &bench_ssh_options(sshd, kh.path())).await?;
+    let t = Instant::now();
+    let out = session.exec_with_input(&["sh".into(), "-c".into(), "cat > /dev/null".into()], tokio::fs::File::open(&file).await?, |_| {}).await?;
+    let ours = t.elapsed();
+    anyhow::ensure!(out.status == Some(0), "cat over russh failed");
+    let rate = |d: Duration| mb / d.as_secs_f64();
+    row("image upload, MB/s; baseline: OpenSSH cat", format!("{:.0}", rate(ours)), format!("{:.0}", rate(openssh)), format!("{:.2}", ours.as_secs_f64() / openssh.as_secs_f64()), "");
+
+    let home = tempfile::tempdir()?;
+    let data = tempfile::Builder::new().prefix("appos-bench-idata").tempdir()?;
+    let name = support::unique("appos-bench-");
+    let t = Instant::now();
+    let o = support::appos(home.path())
+        .args(["server", "install", "bench", &sshd.url(), "--identity"])
+        .arg(&sshd.user_key.private)
+        .args(["--accept-new-host-key", "--no-proxy", "--image-file"])
+        .arg(&file)
+        .args(["--data", &data.path().display().to_string(), "--container", &name])
+        .output()?;
+    let took = t.elapsed();
+    let _ = Command::new(support::docker_cli()).args(["rm", "-f", &name]).output();
+    anyhow::ensure!(o.status.success(), "install: {}", String::from_utf8_lossy(&o.stderr));
+    row(&format!("install from a {mb:.0} MB image file, s; baseline: OpenSSH cat"), format!("{:.1}", took.as_secs_f64()), format!("{:.1}", openssh.as_secs_f64()), format!("{:.1}", took.as_secs_f64() / openssh.as_secs_f64()), "");
     Ok(())
 }
 

@@ -38,6 +38,11 @@ pub enum ClientError {
     #[error("{0}")]
     Config(String),
 
+    /// A step on the server failed (an install's `docker run`, say): what
+    /// ran and what the server said.
+    #[error("{0}")]
+    Server(String),
+
     #[error("protocol error: {0}")]
     Protocol(String),
 }
@@ -61,7 +66,7 @@ impl ClientError {
             ClientError::AgentMissing(_) => ErrorClass::AgentMissing,
             ClientError::Api(p) => ErrorClass::of_problem(p),
             ClientError::Config(_) => ErrorClass::InvalidInput,
-            ClientError::Ssh(_) | ClientError::Protocol(_) => ErrorClass::Other,
+            ClientError::Ssh(_) | ClientError::Protocol(_) | ClientError::Server(_) => ErrorClass::Other,
         }
     }
 }

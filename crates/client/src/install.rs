@@ -27,6 +27,9 @@ pub struct Plan {
     pub image: ImageSource,
     /// The server ports the proxy takes for HTTP and HTTPS (`None`: no proxy).
     pub proxy_ports: Option<(u16, u16)>,
+    /// Install the distribution's Docker (`apt-get install docker.io`) when
+    /// the server has none.
+    pub install_docker: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +72,8 @@ pub struct Facts {
     pub busy_ports: Vec<u16>,
     /// The image of a container of that name, when one exists.
     pub existing: Option<String>,
+    /// The server installs packages with apt-get.
+    pub apt: bool,
 }
 
 /// One line of the checklist.
@@ -87,6 +92,7 @@ pub fn facts_script(plan: &Plan) -> String {
     format!(
         "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u)\n\
          if sudo -n true 2>/dev/null; then echo sudo=yes; fi\n\
+         if command -v apt-get >/dev/null 2>&1; then echo apt=yes; fi\n\
          D=; if [ \"$(id -u)\" != 0 ]; then D='sudo -n'; fi\n\
          echo docker=$($D docker version --format '{{{{.Server.Version}}}}' 2>/dev/null)\n\
          p={data}; while [ ! -d \"$p\" ]; do p=$(dirname \"$p\"); done; echo free=$(df -Pk \"$p\" | awk 'NR==2 {{print $4}}')\n\
@@ -107,6 +113,7 @@ pub fn parse_facts(out: &str) -> Facts {
             "arch" => f.arch = v.into(),
             "uid" => f.uid = v.parse().ok(),
             "sudo" => f.sudo = v == "yes",
+            "apt" => f.apt = v == "yes",
             "docker" if !v.is_empty() => f.docker = Some(v.into()),
             "free" => f.free_kib = v.parse().ok(),
             "busy" => f.busy_ports.extend(v.parse::<u16>().ok()),
@@ -139,9 +146,11 @@ pub fn checklist(f: &Facts, plan: &Plan) -> Vec<Check> {
     let major = f.docker.as_deref().and_then(|v| v.split('.').next()).and_then(|m| m.trim_start_matches('v').parse::<u32>().ok());
     out.push(Check {
         item: "docker",
-        ok: major.is_some_and(|m| m >= MIN_DOCKER_MAJOR),
+        ok: major.is_some_and(|m| m >= MIN_DOCKER_MAJOR) || (f.docker.is_none() && plan.install_docker && f.apt),
         detail: match (&f.docker, major) {
-            (None, _) => "Docker does not answer: install it (apt-get install docker.io) and start it".into(),
+            (None, _) if plan.install_docker && f.apt => "Docker is missing: it is installed from the distribution's packages (apt-get install docker.io)".into(),
+            (None, _) if plan.install_docker => "Docker is missing and this server has no apt-get: install Docker with its distribution's packages, then run this again".into(),
+            (None, _) => "Docker does not answer: install it (apt-get install docker.io, or run this again with --install-docker) and start it".into(),
             (Some(v), Some(m)) if m >= MIN_DOCKER_MAJOR => format!("Docker {v}"),
             (Some(v), _) => format!("Docker {v} is too old: {MIN_DOCKER_MAJOR}.10 or newer is needed"),
         },
@@ -194,7 +203,7 @@ pub enum Progress {
 fn failed(what: &str, out: &crate::ssh::ExecOutput) -> ClientError {
     let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
     let said = if said.is_empty() { String::from_utf8_lossy(&out.stdout).trim().to_string() } else { said };
-    ClientError::Config(format!("{what} failed on the server (exit {}): {said}", out.status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())))
+    ClientError::Server(format!("{what} failed on the server (exit {}): {said}", out.status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())))
 }
 
 /// Reads the facts of the server.
@@ -328,7 +337,7 @@ pub async fn wait_healthy(session: &SshSession, f: &Facts, plan: &Plan, within: 
         }
         if std::time::Instant::now() > deadline {
             let logs = session.exec(&as_root(f, &["docker", "logs", "--tail", "20", plan.container.as_str()])).await.map(|o| String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)).unwrap_or_default();
-            return Err(ClientError::AgentMissing(format!("the agent did not become healthy within {} s: {}", within.as_secs(), logs.trim())));
+            return Err(ClientError::Server(format!("the agent did not become healthy within {} s: {}", within.as_secs(), logs.trim())));
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
@@ -406,8 +415,17 @@ pub async fn install(
     let ready = checks.iter().all(|c| c.ok);
     progress(Progress::Checked(checks));
     if !ready {
-        return Err(ClientError::Config(format!("{} is not ready for AppOS; nothing was changed", session.describe())));
+        return Err(ClientError::Server(format!("{} is not ready for AppOS; nothing was changed", session.describe())));
     }
+    let facts = if facts.docker.is_none() && plan.install_docker {
+        progress(Progress::Step("installing Docker (apt-get install docker.io)".into()));
+        install_docker(session, &facts).await?;
+        let again = self::facts(session, plan).await?;
+        progress(Progress::Step(format!("Docker {} answers", again.docker.clone().unwrap_or_default())));
+        again
+    } else {
+        facts
+    };
     let reference = image(session, &facts, plan, progress).await?;
     progress(Progress::Step(format!("image {reference} is on the server")));
     start(session, &facts, plan, &reference).await?;
@@ -426,13 +444,67 @@ pub async fn install(
     crate::connect::add_server(profiles, req, &opts, now).await
 }
 
+/// Replaces the agent in `container` with `image`, its data, ports and
+/// name kept: the image is put on the server, the old agent stopped (a
+/// running task ends or is handed back to the queue), the new one started;
+/// when it does not answer within `within`, the old image (by ID) runs
+/// again. Returns the image it runs now and what its health check said.
+pub async fn upgrade(
+    session: &SshSession,
+    f: &Facts,
+    container: &str,
+    image: ImageSource,
+    within: std::time::Duration,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(String, String), ClientError> {
+    let Some(old) = installed(session, f, container).await? else {
+        return Err(ClientError::Server(format!("{} has no AppOS container named {container:?}: install AppOS there first", session.describe())));
+    };
+    let plan = Plan { data: old.data.clone(), container: container.to_string(), image, proxy_ports: old.proxy_ports, install_docker: false };
+    let reference = self::image(session, f, &plan, progress).await?;
+    progress(Progress::Step(format!("image {reference} is on the server; replacing {}", old.image)));
+    start(session, f, &plan, &reference).await?;
+    match wait_healthy(session, f, &plan, within).await {
+        Ok(health) => Ok((reference, health)),
+        Err(e) => {
+            progress(Progress::Step(format!("the new agent did not become healthy; going back to {} ({})", old.image, old.image_id)));
+            start(session, f, &plan, &old.image_id).await?;
+            let health = wait_healthy(session, f, &plan, std::time::Duration::from_secs(90)).await?;
+            Err(ClientError::Server(format!("{reference} did not become healthy ({e}); the server runs its previous agent again ({health})")))
+        }
+    }
+}
+
+/// Installs the distribution's Docker with apt-get (never a script fetched
+/// from the network), starts it, and waits until it answers.
+async fn install_docker(session: &SshSession, f: &Facts) -> Result<(), ClientError> {
+    let script = "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q --no-install-recommends docker.io \
+                  && { systemctl enable --now docker 2>/dev/null || service docker start; }";
+    let out = session.exec(&as_root(f, &["sh", "-c", script])).await?;
+    if out.status != Some(0) {
+        return Err(failed("installing Docker", &out));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = session.exec(&as_root(f, &["docker", "version", "--format", "{{.Server.Version}}"])).await?;
+        if out.status == Some(0) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(ClientError::Server(format!("Docker was installed but does not answer after 60 s ({said}): see its service's log on the server")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// The container `appos server install` names by default.
 pub const CONTAINER: &str = "appos";
 
 /// The agent `appos server install` put on this server, if any: the
 /// command that bootstraps a token through its container, and its socket.
 pub async fn installed_agent(session: &SshSession) -> Result<Option<(String, String)>, ClientError> {
-    let plan = Plan { data: "/".into(), container: CONTAINER.into(), image: ImageSource::Pull(String::new()), proxy_ports: None };
+    let plan = Plan { data: "/".into(), container: CONTAINER.into(), image: ImageSource::Pull(String::new()), proxy_ports: None, install_docker: false };
     let f = facts(session, &plan).await?;
     Ok(installed(session, &f, CONTAINER).await?.map(|i| (bootstrap_cmd(&f, &plan), format!("{}/run/agent.sock", i.data.trim_end_matches('/')))))
 }
@@ -448,17 +520,17 @@ mod tests {
     use super::*;
 
     fn plan() -> Plan {
-        Plan { data: "/var/lib/appos".into(), container: "appos".into(), image: ImageSource::Pull("appos/agent:0.1.0".into()), proxy_ports: Some((80, 443)) }
+        Plan { data: "/var/lib/appos".into(), container: "appos".into(), image: ImageSource::Pull("appos/agent:0.1.0".into()), proxy_ports: Some((80, 443)), install_docker: false }
     }
 
     fn good() -> Facts {
-        Facts { os: "Linux".into(), arch: "x86_64".into(), docker: Some("20.10.24+dfsg1".into()), uid: Some(0), sudo: false, free_kib: Some(50 * 1024 * 1024), busy_ports: vec![], existing: None }
+        Facts { os: "Linux".into(), arch: "x86_64".into(), docker: Some("20.10.24+dfsg1".into()), uid: Some(0), sudo: false, free_kib: Some(50 * 1024 * 1024), busy_ports: vec![], existing: None, apt: true }
     }
 
     #[test]
     fn facts_are_read_from_the_script_lines() {
-        let f = parse_facts("os=Linux\narch=x86_64\nuid=1000\nsudo=yes\ndocker=26.1.5\nfree=1048576\nbusy=80\nexisting=\nnoise\n");
-        assert_eq!(f, Facts { os: "Linux".into(), arch: "x86_64".into(), docker: Some("26.1.5".into()), uid: Some(1000), sudo: true, free_kib: Some(1048576), busy_ports: vec![80], existing: None });
+        let f = parse_facts("os=Linux\narch=x86_64\nuid=1000\nsudo=yes\napt=yes\ndocker=26.1.5\nfree=1048576\nbusy=80\nexisting=\nnoise\n");
+        assert_eq!(f, Facts { os: "Linux".into(), arch: "x86_64".into(), docker: Some("26.1.5".into()), uid: Some(1000), sudo: true, free_kib: Some(1048576), busy_ports: vec![80], existing: None, apt: true });
         assert_eq!(parse_facts("docker=\n").docker, None);
         assert_eq!(loaded("Loaded image: appos/agent:0.1.0\n"), Some("appos/agent:0.1.0".into()));
         assert_eq!(loaded("Loaded image ID: sha256:abc\n"), None);
@@ -469,7 +541,15 @@ mod tests {
         let p = plan();
         assert!(checklist(&good(), &p).iter().all(|c| c.ok), "{:?}", checklist(&good(), &p));
         let failing = |f: Facts| checklist(&f, &p).into_iter().filter(|c| !c.ok).map(|c| (c.item, c.detail)).collect::<Vec<_>>();
-        assert_eq!(failing(Facts { docker: None, ..good() }), [("docker", "Docker does not answer: install it (apt-get install docker.io) and start it".to_string())]);
+        assert_eq!(failing(Facts { docker: None, ..good() }), [("docker", "Docker does not answer: install it (apt-get install docker.io, or run this again with --install-docker) and start it".to_string())]);
+        let with_docker = Plan { install_docker: true, ..p.clone() };
+        let docker_line = |f: Facts| checklist(&f, &with_docker).into_iter().find(|c| c.item == "docker").map(|c| (c.ok, c.detail));
+        assert_eq!(docker_line(Facts { docker: None, ..good() }), Some((true, "Docker is missing: it is installed from the distribution's packages (apt-get install docker.io)".into())));
+        assert_eq!(
+            docker_line(Facts { docker: None, apt: false, ..good() }),
+            Some((false, "Docker is missing and this server has no apt-get: install Docker with its distribution's packages, then run this again".into()))
+        );
+        assert_eq!(docker_line(Facts { docker: Some("19.03.8".into()), ..good() }), Some((false, "Docker 19.03.8 is too old: 20.10 or newer is needed".into())), "an old Docker is not replaced");
         assert_eq!(failing(Facts { docker: Some("19.03.8".into()), ..good() }), [("docker", "Docker 19.03.8 is too old: 20.10 or newer is needed".to_string())]);
         assert_eq!(failing(Facts { uid: Some(1000), ..good() }), [("root", "log in as root, or allow this user sudo without a password".to_string())]);
         assert_eq!(failing(Facts { busy_ports: vec![80, 443], ..good() }), [("ports", "port 80 and 443 already in use: stop what listens there, or install without the proxy".to_string())]);

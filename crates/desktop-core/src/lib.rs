@@ -192,7 +192,7 @@ impl Desktop {
         if !data.starts_with('/') || data.contains(['\n', '\0']) {
             return Err(invalid(format!("the data root must be an absolute path on the server, not {data:?}")));
         }
-        Ok(install::Plan { data: data.to_string(), container: install::CONTAINER.into(), image: install::default_image(), proxy_ports: form.proxy_ports })
+        Ok(install::Plan { data: data.to_string(), container: install::CONTAINER.into(), image: install::default_image(), proxy_ports: form.proxy_ports, install_docker: false })
     }
 
     /// Connects to the server of "Add server" and reads its install
@@ -224,15 +224,25 @@ impl Desktop {
             token: None,
             token_name: profile::token_name("appos-desktop"),
         };
-        let report = |p: install::Progress| {
-            progress(match p {
-                install::Progress::Checked(checks) => InstallProgress::Checked { checks: checks.into_iter().map(check).collect() },
-                install::Progress::Upload { sent, total } => InstallProgress::Upload { sent, total },
-                install::Progress::Step(message) => InstallProgress::Step { message },
-            })
-        };
+        let report = |p: install::Progress| progress(install_progress(p));
         let added = install::install(&mut profiles, &session, &opts, req, &plan, &report, unix_now()).await.map_err(ui_error)?;
         Ok(self.added(&name, url, opts.passphrase.clone(), added).await)
+    }
+
+    /// Replaces the agent of an SSH server that AppOS installed with this
+    /// computer's agent image (data, apps, versions and tokens kept; back
+    /// to the old image if the new one does not answer), reporting its steps
+    /// to `progress`; the connection as it is afterwards.
+    pub async fn upgrade_server(&self, name: &str, progress: impl Fn(InstallProgress) + Send + Sync) -> Result<Connection, UiError> {
+        let client = self.client(name).await?;
+        let Transport::Ssh { session, .. } = client.transport() else {
+            return Err(invalid(format!("{name} is not reached over SSH: only an agent installed over SSH is upgraded from here")));
+        };
+        let plan = install::Plan { data: "/".into(), container: install::CONTAINER.into(), image: install::default_image(), proxy_ports: None, install_docker: false };
+        let facts = install::facts(session, &plan).await.map_err(ui_error)?;
+        let report = |p: install::Progress| progress(install_progress(p));
+        install::upgrade(session, &facts, install::CONTAINER, plan.image, std::time::Duration::from_secs(90), &report).await.map_err(ui_error)?;
+        self.connect(name).await
     }
 
     pub async fn remove_server(&self, name: &str) -> Result<(), UiError> {
@@ -577,6 +587,19 @@ fn invalid(message: String) -> UiError {
 /// client's classification, plus the host key and field errors to show.
 fn check(c: install::Check) -> InstallCheck {
     InstallCheck { item: c.item.to_string(), ok: c.ok, detail: c.detail }
+}
+
+fn install_progress(p: install::Progress) -> InstallProgress {
+    match p {
+        install::Progress::Checked(checks) => InstallProgress::Checked { checks: checks.into_iter().map(check).collect() },
+        install::Progress::Upload { sent, total } => InstallProgress::Upload { sent, total },
+        install::Progress::Step(message) => InstallProgress::Step { message },
+    }
+}
+
+/// This AppOS's version: the agent version it installs and upgrades to.
+pub fn own_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
 }
 
 pub fn ui_error(e: ClientError) -> UiError {

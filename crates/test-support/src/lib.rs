@@ -992,3 +992,67 @@ pub fn which(bin: &str) -> anyhow::Result<PathBuf> {
         .find(|p| p.is_file())
         .with_context(|| format!("{bin} is not installed"))
 }
+
+/// A server with OpenSSH and apt but no Docker: a container of a Debian
+/// image made once from the agent image's debootstrapped base (openssh-server,
+/// iproute2, a user `admin` without sudo). Root and `admin` log in with
+/// `key`. Removed on drop.
+pub struct BareServer {
+    pub name: String,
+    pub port: u16,
+    pub key: KeyPair,
+    _dir: tempfile::TempDir,
+}
+
+impl BareServer {
+    const IMAGE: &'static str = "appos-test/bare-server:1";
+
+    pub fn start() -> anyhow::Result<BareServer> {
+        docker()?;
+        agent_image()?; // builds the base
+        let cli = docker_cli();
+        if !Command::new(&cli).args(["image", "inspect", Self::IMAGE]).output()?.status.success() {
+            let mut build = Command::new(&cli).args(["build", "-q", "-t", Self::IMAGE, "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+            std::io::Write::write_all(
+                build.stdin.as_mut().context("stdin")?,
+                b"FROM appos/debian:trixie\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server iproute2 \\\n && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m -s /bin/sh admin\n",
+            )?;
+            let out = build.wait_with_output()?;
+            anyhow::ensure!(out.status.success(), "building {}: {}", Self::IMAGE, String::from_utf8_lossy(&out.stderr));
+        }
+        let dir = tempfile::Builder::new().prefix("appos-bare").tempdir()?;
+        let key = KeyPair::generate(dir.path(), "bare_key")?;
+        let name = unique("appos-bare-");
+        let mount = format!("{}:/keys/authorized_keys:ro", key.public.display());
+        let setup = "install -d -m 700 /root/.ssh /home/admin/.ssh && cp /keys/authorized_keys /root/.ssh/ && cp /keys/authorized_keys /home/admin/.ssh/ \
+                     && chown -R admin /home/admin/.ssh && ssh-keygen -A && exec /usr/sbin/sshd -D -e";
+        run(Command::new(&cli).args(["run", "-d", "--name", &name, "--label", &format!("{TEST_LABEL}=1"), "-p", "127.0.0.1::22", "-v", &mount, Self::IMAGE, "sh", "-c", setup]))?;
+        let mut server = BareServer { port: 0, key, _dir: dir, name };
+        let port = run(Command::new(&cli).args(["port", &server.name, "22"]))?;
+        let port = port.lines().next().and_then(|l| l.rsplit(':').next()).and_then(|p| p.trim().parse().ok()).context("the published ssh port")?;
+        server.port = port;
+        wait_until("the bare server's sshd", Duration::from_secs(20), || {
+            use std::io::Read as _;
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).is_ok() && &buf == b"SSH-"
+        })?;
+        Ok(server)
+    }
+
+    pub fn url(&self, user: &str) -> String {
+        format!("ssh://{user}@127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `sh -c script` on the server as root; its exit status and output.
+    pub fn sh(&self, script: &str) -> std::process::Output {
+        Command::new(docker_cli()).args(["exec", &self.name, "sh", "-c", script]).output().expect("docker exec")
+    }
+}
+
+impl Drop for BareServer {
+    fn drop(&mut self) {
+        let _ = Command::new(docker_cli()).args(["rm", "-f", &self.name]).output();
+    }
+}

@@ -6,6 +6,9 @@ import { openUrl } from "@tauri-apps/plugin-opener";
 import type {
   AddServerForm,
   Connection,
+  InstallCheck,
+  InstallForm,
+  InstallProgress,
   LocalProject,
   ServerEntry,
   StreamItem,
@@ -25,6 +28,27 @@ export interface StreamHandle {
 export interface Backend {
   listServers(): Promise<ServerEntry[]>;
   addServer(form: AddServerForm): Promise<ServerEntry>;
+  /**
+   * Connects to the server of `form.server` over SSH and reads its install
+   * checklist; nothing changes on the server.
+   */
+  installCheck(form: InstallForm): Promise<InstallCheck[]>;
+  /**
+   * Installs AppOS on that server, then adds it like `addServer`. Progress
+   * arrives in `onProgress`: the checklist first (the install stops there,
+   * changing nothing, when a line fails), then steps and the image's upload.
+   */
+  installServer(form: InstallForm, onProgress: (p: InstallProgress) => void): Promise<ServerEntry>;
+  /** This desktop's own version: the agent version it installs, and upgrades servers to. */
+  desktopVersion(): Promise<string>;
+  /**
+   * Replaces the agent of an SSH server AppOS installed with this computer's
+   * agent image; resolves to the connection to the new agent. Steps and the
+   * image's upload arrive in `onProgress`. Apps keep running; a running task
+   * gets a few seconds to end, else goes back to the queue. When the new agent
+   * does not become healthy the old one runs again and the call rejects.
+   */
+  upgradeServer(name: string, onProgress: (p: InstallProgress) => void): Promise<Connection>;
   removeServer(name: string): Promise<void>;
   connect(name: string): Promise<Connection>;
   /**
@@ -87,6 +111,18 @@ async function invokeCmd<T>(cmd: string, args?: Record<string, unknown>): Promis
 export const tauriBackend: Backend = {
   listServers: () => invokeCmd("list_servers"),
   addServer: (form) => invokeCmd("add_server", { form }),
+  installCheck: (form) => invokeCmd("install_check", { form }),
+  installServer: (form, onProgress) => {
+    const progress = new Channel<InstallProgress>();
+    progress.onmessage = onProgress;
+    return invokeCmd<ServerEntry>("install_server", { form, progress });
+  },
+  desktopVersion: () => invokeCmd("desktop_version"),
+  upgradeServer: (name, onProgress) => {
+    const progress = new Channel<InstallProgress>();
+    progress.onmessage = onProgress;
+    return invokeCmd<Connection>("upgrade_server", { name, progress });
+  },
   removeServer: (name) => invokeCmd("remove_server", { name }),
   connect: (name) => invokeCmd("connect", { name }),
   call: (server, req) => invokeCmd("agent_call", { server, req }),

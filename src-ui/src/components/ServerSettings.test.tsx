@@ -1,7 +1,8 @@
-import { cleanup, fireEvent, screen, within } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TokenInfo } from "../api/calls.gen";
-import { FakeBackend, uiError } from "../test/fakeBackend";
+import type { Connection } from "../api/desktop.gen";
+import { FakeBackend, info, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
 
 afterEach(cleanup);
@@ -56,5 +57,171 @@ describe("Server settings", () => {
     expect(screen.queryAllByTestId(/^token-row-/)).toHaveLength(0);
     expect(screen.queryByText("Loading tokens…")).toBeNull();
     expect(b.callsOf("list_tokens")).toEqual([["local", {}]]);
+  });
+});
+
+const MB = 1024 * 1024;
+
+/** A server whose agent runs `agent`, on a desktop of version `desktop`, its settings open. */
+async function openSettings(agent: string, desktop: string, server = "prod") {
+  const b = new FakeBackend();
+  b.desktop = desktop;
+  b.infos[server] = { ...info, agent_version: agent };
+  b.on("list_tokens", []);
+  renderServer(b, { view: "settings" }, { server });
+  await screen.findByTestId("desktop-version");
+  return b;
+}
+
+const text = (id: string) => byId(id).textContent;
+const newAgent: Connection = { server: "prod", via: "via-prod", info: { ...info, agent_version: "0.2.0" } };
+const stepTexts = () => within(byId("upgrade-steps")).getAllByRole("listitem").map((li) => [li.textContent, li.dataset.state]);
+const click = (id: string) => act(async () => fireEvent.click(byId(id)));
+
+describe("Server settings: the agent", () => {
+  it("shows the agent's version and this computer's, and offers the upgrade of an older agent", async () => {
+    const b = await openSettings("0.1.0", "0.2.0");
+    expect(text("agent-version")).toBe("AppOS agent 0.1.0");
+    expect(text("desktop-version")).toBe("This computer has 0.2.0");
+    expect(text("agent-upgrade")).toBe("Upgrade to 0.2.0");
+    expect(screen.queryByTestId("agent-up-to-date")).toBeNull();
+    expect(screen.queryByTestId("agent-local")).toBeNull();
+    expect(screen.queryByTestId("upgrade-dialog")).toBeNull();
+    expect(b.callsOf("desktopVersion")).toEqual([[]]);
+    cleanup();
+
+    // A pre-release of the desktop's version is older.
+    await openSettings("0.2.0-rc.1", "0.2.0");
+    expect(text("agent-upgrade")).toBe("Upgrade to 0.2.0");
+    cleanup();
+
+    // The same version, or newer: up to date.
+    await openSettings("0.2.0", "0.2.0");
+    expect(text("agent-version")).toBe("AppOS agent 0.2.0");
+    expect(text("agent-up-to-date")).toBe("Up to date");
+    expect(screen.queryByTestId("agent-upgrade")).toBeNull();
+    cleanup();
+    await openSettings("0.3.0", "0.2.0");
+    expect(text("agent-version")).toBe("AppOS agent 0.3.0");
+    expect(text("desktop-version")).toBe("This computer has 0.2.0");
+    expect(text("agent-up-to-date")).toBe("Up to date");
+    expect(screen.queryByTestId("agent-upgrade")).toBeNull();
+  });
+
+  it("offers no upgrade on this computer: its agent comes with the app", async () => {
+    await openSettings("0.1.0", "0.2.0", "local");
+    expect(text("agent-version")).toBe("AppOS agent 0.1.0");
+    expect(text("desktop-version")).toBe("This computer has 0.2.0");
+    expect(text("agent-local")).toBe("This computer's agent comes with this app: it is updated with AppOS.");
+    expect(screen.queryByTestId("agent-upgrade")).toBeNull();
+    expect(screen.queryByTestId("agent-up-to-date")).toBeNull();
+    expect(screen.queryByTestId("upgrade-dialog")).toBeNull();
+  });
+
+  it("shows the agent's version when this computer's cannot be read, and offers nothing", async () => {
+    const b = new FakeBackend();
+    b.desktop = uiError("other", "no version");
+    b.on("list_tokens", []);
+    renderServer(b, { view: "settings" }, { server: "prod" });
+    expect((await screen.findByTestId("desktop-version-error")).textContent).toBe("This computer's version is unknown: no version");
+    expect(text("agent-version")).toBe("AppOS agent 0.1.0");
+    expect(screen.queryByTestId("agent-upgrade")).toBeNull();
+    expect(screen.queryByTestId("agent-up-to-date")).toBeNull();
+  });
+
+  it("upgrades after a confirmation, with live progress, then shows the new agent", async () => {
+    const b = await openSettings("0.1.0", "0.2.0");
+    await connected(b);
+    const events = b.stream("events");
+    await click("agent-upgrade");
+    const dialog = byId("upgrade-dialog");
+    expect(within(dialog).getByText("Upgrade the agent on prod")).toBeTruthy();
+    expect(within(dialog).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "Your apps keep running.",
+      "A task that is running gets a few seconds to end; if it does not, it goes back to the queue and the new agent runs it.",
+      "If the new agent does not answer, the old one runs again.",
+    ]);
+    expect(text("upgrade-confirm")).toBe("Upgrade to 0.2.0");
+    expect(b.callsOf("upgradeServer")).toEqual([]);
+
+    await click("upgrade-confirm");
+    expect(b.callsOf("upgradeServer")).toEqual([["prod"]]);
+    const run = b.upgrade();
+    expect(run.server).toBe("prod");
+    expect(text("upgrade-confirm")).toBe("Upgrading…");
+    expect((byId("upgrade-confirm") as HTMLButtonElement).disabled).toBe(true);
+    expect((within(dialog).getByText("Cancel") as HTMLButtonElement).disabled).toBe(true);
+    // It cannot be closed while the upgrade runs.
+    fireEvent.keyDown(window, { key: "Escape" });
+    expect(byId("upgrade-dialog")).toBeTruthy();
+
+    run.step("saving the image from this computer's Docker");
+    expect(stepTexts()).toEqual([["saving the image from this computer's Docker", "running"]]);
+    run.upload(0, 200 * MB);
+    const bar = byId("upgrade-upload");
+    expect(bar.getAttribute("role")).toBe("progressbar");
+    expect(bar.getAttribute("aria-valuenow")).toBe("0");
+    run.upload(150 * MB, 200 * MB);
+    expect(bar.getAttribute("aria-valuenow")).toBe("75");
+    expect(text("upgrade-upload-text")).toBe("Sending the agent image: 150 MB of 200 MB");
+    run.upload(200 * MB, 200 * MB);
+    expect(bar.getAttribute("aria-valuenow")).toBe("100");
+    run.step("image appos/agent:0.2.0 is on the server; replacing appos/agent:0.1.0");
+    expect(stepTexts()).toEqual([
+      ["saving the image from this computer's Docker", "done"],
+      ["image appos/agent:0.2.0 is on the server; replacing appos/agent:0.1.0", "running"],
+    ]);
+    expect(screen.queryByTestId("upgrade-done")).toBeNull();
+    expect(text("agent-version")).toBe("AppOS agent 0.1.0");
+
+    await run.end(newAgent);
+    expect(text("upgrade-done")).toBe("Upgraded to 0.2.0");
+    expect(stepTexts().map(([, state]) => state)).toEqual(["done", "done"]);
+    expect(screen.queryByTestId("upgrade-error")).toBeNull();
+    // The settings page and the header show the new agent.
+    expect(text("agent-version")).toBe("AppOS agent 0.2.0");
+    expect(text("agent-up-to-date")).toBe("Up to date");
+    expect(screen.queryByTestId("agent-upgrade")).toBeNull();
+    expect(screen.getByText("agent 0.2.0")).toBeTruthy();
+    // The event stream starts again, with the new agent.
+    await waitFor(() => expect(b.openStreams("events")).toHaveLength(1));
+    expect(events.closed).toBe(true);
+    expect(b.stream("events")).not.toBe(events);
+
+    await click("upgrade-close");
+    expect(screen.queryByTestId("upgrade-dialog")).toBeNull();
+    expect(b.callsOf("upgradeServer")).toEqual([["prod"]]);
+  });
+
+  it("shows a failed upgrade with its message, the old agent still there", async () => {
+    const b = await openSettings("0.1.0", "0.2.0");
+    await click("agent-upgrade");
+    await click("upgrade-confirm");
+    const run = b.upgrade();
+    run.step("the server has this image already");
+    run.step("image appos/agent:0.2.0 is on the server; replacing appos/agent:0.1.0");
+    run.step("the new agent did not become healthy; going back to appos/agent:0.1.0 (sha256:1f2e)");
+    const message =
+      "appos/agent:0.2.0 did not become healthy (the agent did not become healthy within 90 s: exec format error); the server runs its previous agent again (ok 0.1.0)";
+    await run.end(uiError("other", message));
+
+    const alert = byId("upgrade-error");
+    expect(alert.dataset.code).toBe("other");
+    expect(within(alert).getByText("Something went wrong")).toBeTruthy();
+    expect(within(alert).getByText(message)).toBeTruthy();
+    expect(stepTexts().map(([, state]) => state)).toEqual(["done", "done", "failed"]);
+    expect(screen.queryByTestId("upgrade-done")).toBeNull();
+    expect(screen.queryByTestId("upgrade-confirm")).toBeNull();
+    expect(text("agent-version")).toBe("AppOS agent 0.1.0");
+
+    await click("upgrade-close");
+    expect(screen.queryByTestId("upgrade-dialog")).toBeNull();
+    expect(text("agent-upgrade")).toBe("Upgrade to 0.2.0");
+
+    // Asked again, it starts from the confirmation.
+    await click("agent-upgrade");
+    expect(text("upgrade-confirm")).toBe("Upgrade to 0.2.0");
+    expect(screen.queryByTestId("upgrade-steps")).toBeNull();
+    expect(screen.queryByTestId("upgrade-error")).toBeNull();
   });
 });

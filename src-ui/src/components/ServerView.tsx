@@ -257,6 +257,15 @@ function ServerViewInner({
   }, []);
   useStream(backend, server, conn ? { type: "events", after: stream.after } : null, onItem, stream.epoch, onOpen);
 
+  // A new agent answers (after an upgrade): its connection, and its event stream from the last event seen.
+  const connectionChanged = useCallback((c: Connection) => {
+    if (retry.current) clearTimeout(retry.current);
+    retry.current = null;
+    delay.current = RECONNECT_MS[0];
+    setConn(c);
+    setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
+  }, []);
+
   // Navigation, remembered per server for the whole session.
   const [navState, setNavState] = useSessionState<NavState>(`nav:${server}`, { route: { view: "apps" }, stack: [], last: {} });
   const nav: Nav = useMemo(() => {
@@ -367,7 +376,17 @@ function ServerViewInner({
           ) : !conn && route.view !== "apps" ? (
             <LoadingBlock label="Connecting…" />
           ) : (
-            <RouteView route={route} apps={apps} appsError={error} onRetry={() => void load(!conn)} refreshing={refreshing} live={live} />
+            <RouteView
+              route={route}
+              apps={apps}
+              appsError={error}
+              onRetry={() => void load(!conn)}
+              refreshing={refreshing}
+              live={live}
+              conn={conn}
+              local={local}
+              onConnection={connectionChanged}
+            />
           )}
         </div>
         </TerminalArea>
@@ -384,6 +403,9 @@ function RouteView({
   onRetry,
   refreshing,
   live,
+  conn,
+  local,
+  onConnection,
 }: {
   route: Route;
   apps: App[] | null;
@@ -391,6 +413,9 @@ function RouteView({
   onRetry: () => void;
   refreshing: boolean;
   live: LiveState;
+  conn: Connection | null;
+  local: boolean;
+  onConnection: (c: Connection) => void;
 }) {
   switch (route.view) {
     case "apps":
@@ -412,7 +437,7 @@ function RouteView({
     case "domains":
       return <DomainsView apps={apps} />;
     case "settings":
-      return <ServerSettings />;
+      return conn ? <ServerSettings conn={conn} local={local} onConnection={onConnection} /> : <LoadingBlock label="Connecting…" />;
   }
 }
 

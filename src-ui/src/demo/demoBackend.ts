@@ -2,7 +2,7 @@
 // working on the UI without Tauri (`npm run dev`, then open /demo.html).
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
-import type { Connection, LocalProject, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
+import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
 import type { AgentInfo, App, AppFile, AppVersion, AuditEntry, CatalogEntry, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
@@ -209,6 +209,24 @@ const info: AgentInfo = {
 };
 
 type Listener = (item: StreamItem) => void;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The demo desktop's version: newer than prod's agent, to show the upgrade. */
+const DESKTOP_VERSION = "0.2.0";
+const sshUrl = (f: AddServerForm) => `ssh://${f.user}@${f.host}:${f.port}`;
+
+/** A freshly set-up server that passes every line of the install checklist. */
+function demoChecklist(form: InstallForm): InstallCheck[] {
+  const checks: InstallCheck[] = [
+    { item: "system", ok: true, detail: "Linux x86_64" },
+    { item: "root", ok: true, detail: form.server.user === "root" ? "logged in as root" : "sudo without a password" },
+    { item: "docker", ok: true, detail: "Docker 27.3.1" },
+    { item: "disk", ok: true, detail: `38 GiB free for ${form.data.trim()}` },
+  ];
+  if (form.proxy_ports) checks.push({ item: "ports", ok: true, detail: `${form.proxy_ports[0]} and ${form.proxy_ports[1]} free for the reverse proxy` });
+  checks.push({ item: "appos", ok: true, detail: "not installed yet" });
+  return checks;
+}
 
 export function demoBackend(): Backend {
   const streams = new Set<{ req: StreamRequest; fn: Listener }>();
@@ -475,20 +493,83 @@ export function demoBackend(): Backend {
     }
   }
 
+  const servers: ServerEntry[] = [
+    { name: "local", url: "local", local: true, host_key: null, connected: true },
+    { name: "prod", url: "ssh://root@203.0.113.10:22", local: false, host_key: "SHA256:x", connected: true },
+  ];
+  // Each server's agent version: this computer's comes with the app.
+  const agentVersions: Record<string, string> = { local: DESKTOP_VERSION, prod: info.agent_version };
+  const connection = (name: string): Connection => ({
+    server: name,
+    via: name === "local" ? "local agent" : "ssh://root@203.0.113.10:22 → /var/lib/appos/run/agent.sock",
+    info: { ...structuredClone(info), agent_version: agentVersions[name] ?? DESKTOP_VERSION },
+  });
+  /** Sends the demo agent image, as an install or upgrade does when the server lacks it. */
+  const sendImage = async (onProgress: (p: InstallProgress) => void) => {
+    onProgress({ type: "step", message: "saving the image from this computer's Docker" });
+    await sleep(1200);
+    const total = 131_457_024;
+    for (let sent = 0; sent < total; sent = Math.min(total, sent + 6_291_456)) {
+      onProgress({ type: "upload", sent, total });
+      await sleep(120);
+    }
+    onProgress({ type: "upload", sent: total, total });
+  };
+  const checkForm = (form: InstallForm) => {
+    if (!form.data.trim().startsWith("/")) throw err("invalid_input", `the data root must be an absolute path on the server, not "${form.data.trim()}"`);
+  };
+
   return {
-    listServers: async (): Promise<ServerEntry[]> => [
-      { name: "local", url: "local", local: true, host_key: null, connected: true },
-      { name: "prod", url: "ssh://root@203.0.113.10:22", local: false, host_key: "SHA256:x", connected: true },
-    ],
-    addServer: async () => {
-      throw err("unreachable", "demo");
+    listServers: async (): Promise<ServerEntry[]> => [...servers],
+    // Every new server of the demo lacks the agent, to show the install.
+    addServer: async (form) => {
+      await sleep(600);
+      if (servers.some((s) => s.name === form.name)) throw err("conflict", `a server named ${form.name} exists already`);
+      throw err(
+        "agent_missing",
+        `\`appos-agent\` was not found on ${form.user}@${form.host}:${form.port}: install the AppOS agent there, or pass the command that runs it (--bootstrap-cmd)`,
+      );
     },
-    removeServer: async () => undefined,
-    connect: async (name): Promise<Connection> => ({
-      server: name,
-      via: name === "local" ? "local agent" : "ssh://root@203.0.113.10:22 → /var/lib/appos/run/agent.sock",
-      info: structuredClone(info),
-    }),
+    installCheck: async (form) => {
+      await sleep(900);
+      checkForm(form);
+      return demoChecklist(form);
+    },
+    installServer: async (form, onProgress) => {
+      checkForm(form);
+      await sleep(700);
+      onProgress({ type: "checked", checks: demoChecklist(form) });
+      await sleep(300);
+      await sendImage(onProgress);
+      onProgress({ type: "step", message: `image appos/agent:${DESKTOP_VERSION} is on the server` });
+      await sleep(400);
+      onProgress({ type: "step", message: "the agent's container is starting" });
+      await sleep(1500);
+      onProgress({ type: "step", message: `the agent answers (ok ${DESKTOP_VERSION})` });
+      await sleep(300);
+      const entry: ServerEntry = { name: form.server.name, url: sshUrl(form.server), local: false, host_key: form.server.accept_fingerprint ?? "SHA256:demo", connected: false };
+      servers.push(entry);
+      agentVersions[entry.name] = DESKTOP_VERSION;
+      return entry;
+    },
+    desktopVersion: async () => DESKTOP_VERSION,
+    upgradeServer: async (name, onProgress) => {
+      const s = servers.find((x) => x.name === name);
+      if (!s) throw err("not_found", `no server named ${name}`);
+      if (s.local) throw err("invalid_input", `${name} is not reached over SSH: only an agent installed over SSH is upgraded from here`);
+      const old = agentVersions[name] ?? info.agent_version;
+      await sleep(600);
+      await sendImage(onProgress);
+      onProgress({ type: "step", message: `image appos/agent:${DESKTOP_VERSION} is on the server; replacing appos/agent:${old}` });
+      await sleep(2500);
+      agentVersions[name] = DESKTOP_VERSION;
+      return connection(name);
+    },
+    removeServer: async (name) => {
+      const i = servers.findIndex((s) => s.name === name);
+      if (i >= 0) servers.splice(i, 1);
+    },
+    connect: async (name): Promise<Connection> => connection(name),
     call: <K extends CallName>(_server: string, req: CallOf<K>) => answer(req) as Promise<AgentCallResponse[K]>,
     openStream: async (_s, req, fn): Promise<StreamHandle> => {
       const entry = { req, fn };

@@ -3,7 +3,7 @@
 import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
-import type { AddServerForm, Connection, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
+import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
 import type { App, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
@@ -77,6 +77,73 @@ export class FakeTerminal {
   }
 }
 
+/** What a scripted `installCheck` answers: a checklist, a UiError (thrown), or a function of the form giving either. */
+export type CheckAnswer = InstallCheck[] | UiError | ((form: InstallForm) => InstallCheck[] | UiError);
+
+/** A scripted `installServer`: the progress it reports, in order, then the server it adds or the UiError it fails with. */
+export interface InstallScript {
+  progress?: InstallProgress[];
+  end: ServerEntry | UiError;
+}
+
+/**
+ * A call with progress the test drives (an install or an upgrade): it
+ * reports progress to the UI and ends when the test says so.
+ */
+class FakeProgressRun<T> {
+  done = false;
+  constructor(
+    private readonly onProgress: (p: InstallProgress) => void,
+    private readonly finish: (end: T | UiError) => void,
+  ) {}
+  /** Delivers a progress report to the UI (inside act). */
+  progress(p: InstallProgress) {
+    act(() => this.onProgress(p));
+  }
+  checked(checks: InstallCheck[]) {
+    this.progress({ type: "checked", checks });
+  }
+  step(message: string) {
+    this.progress({ type: "step", message });
+  }
+  upload(sent: number, total: number) {
+    this.progress({ type: "upload", sent, total });
+  }
+  /** Ends the call: it resolves to `end`, or rejects with it when a UiError. */
+  async end(end: T | UiError) {
+    this.done = true;
+    await act(async () => this.finish(end));
+  }
+}
+
+/** An `installServer` the test drives; `end` takes the server it adds. */
+export class FakeInstall extends FakeProgressRun<ServerEntry> {
+  constructor(
+    readonly form: InstallForm,
+    onProgress: (p: InstallProgress) => void,
+    finish: (end: ServerEntry | UiError) => void,
+  ) {
+    super(onProgress, finish);
+  }
+}
+
+/** A scripted `upgradeServer`: the progress it reports, in order, then the new connection or the UiError it fails with. */
+export interface UpgradeScript {
+  progress?: InstallProgress[];
+  end: Connection | UiError;
+}
+
+/** An `upgradeServer` the test drives; `end` takes the connection to the new agent. */
+export class FakeUpgrade extends FakeProgressRun<Connection> {
+  constructor(
+    readonly server: string,
+    onProgress: (p: InstallProgress) => void,
+    finish: (end: Connection | UiError) => void,
+  ) {
+    super(onProgress, finish);
+  }
+}
+
 function isUiError(v: unknown): v is UiError {
   return !!v && typeof v === "object" && "code" in v && "message" in v && "fields" in v;
 }
@@ -89,6 +156,29 @@ export class FakeBackend implements Backend {
   infos: Record<string, Connection["info"]> = {};
   addAnswers: ((f: AddServerForm) => ServerEntry | UiError)[] = [];
   added: AddServerForm[] = [];
+  /**
+   * What `installCheck` answers: each answer once in order, the last one for
+   * every further call. Its calls are in `callsOf("installCheck")`.
+   */
+  checkAnswers: CheckAnswer[] = [];
+  /** While set, `installCheck` waits for it before answering. */
+  checkGate: Promise<void> | null = null;
+  /**
+   * Scripted `installServer` calls, each used once in order. With none left,
+   * the install stays open for the test to drive: see `installs`.
+   */
+  installScripts: InstallScript[] = [];
+  /** Every `installServer` call, scripted or driven. */
+  installs: FakeInstall[] = [];
+  /** What `desktopVersion` answers: a version, or a UiError (thrown). */
+  desktop: string | UiError = "0.1.0";
+  /**
+   * Scripted `upgradeServer` calls, each used once in order. With none left,
+   * the upgrade stays open for the test to drive: see `upgrades`.
+   */
+  upgradeScripts: UpgradeScript[] = [];
+  /** Every `upgradeServer` call, scripted or driven. */
+  upgrades: FakeUpgrade[] = [];
   streams: FakeStream[] = [];
   terminals: FakeTerminal[] = [];
   notifications: { title: string; body: string }[] = [];
@@ -159,6 +249,89 @@ export class FakeBackend implements Backend {
     this.servers.push(r);
     this.apps[r.name] = [];
     return r;
+  }
+  async installCheck(form: InstallForm): Promise<InstallCheck[]> {
+    this.calls.push({ method: "installCheck", args: [structuredClone(form)] });
+    if (this.checkGate) await this.checkGate;
+    const list = this.checkAnswers;
+    if (list.length === 0) throw uiError("other", "unscripted: installCheck");
+    const a = list.length > 1 ? list.shift()! : list[0];
+    const v = typeof a === "function" ? a(form) : a;
+    if (isUiError(v)) throw v;
+    return structuredClone(v);
+  }
+  async installServer(form: InstallForm, onProgress: (p: InstallProgress) => void): Promise<ServerEntry> {
+    this.calls.push({ method: "installServer", args: [structuredClone(form)] });
+    const script = this.installScripts.shift();
+    if (script) {
+      const i = new FakeInstall(form, onProgress, () => undefined);
+      i.done = true;
+      this.installs.push(i);
+      for (const p of script.progress ?? []) onProgress(p);
+      return this.installed(script.end);
+    }
+    return new Promise((resolve, reject) => {
+      this.installs.push(
+        new FakeInstall(form, onProgress, (end) => {
+          try {
+            resolve(this.installed(end));
+          } catch (e) {
+            reject(e);
+          }
+        }),
+      );
+    });
+  }
+  /** The newest `installServer` call. */
+  install(): FakeInstall {
+    const i = this.installs[this.installs.length - 1];
+    if (!i) throw new Error("installServer was not called");
+    return i;
+  }
+  private installed(end: ServerEntry | UiError): ServerEntry {
+    if (isUiError(end)) throw end;
+    this.servers.push(end);
+    this.apps[end.name] = [];
+    return end;
+  }
+  async desktopVersion(): Promise<string> {
+    this.calls.push({ method: "desktopVersion", args: [] });
+    if (isUiError(this.desktop)) throw this.desktop;
+    return this.desktop;
+  }
+  async upgradeServer(name: string, onProgress: (p: InstallProgress) => void): Promise<Connection> {
+    this.calls.push({ method: "upgradeServer", args: [name] });
+    const script = this.upgradeScripts.shift();
+    if (script) {
+      const u = new FakeUpgrade(name, onProgress, () => undefined);
+      u.done = true;
+      this.upgrades.push(u);
+      for (const p of script.progress ?? []) onProgress(p);
+      return this.upgraded(name, script.end);
+    }
+    return new Promise((resolve, reject) => {
+      this.upgrades.push(
+        new FakeUpgrade(name, onProgress, (end) => {
+          try {
+            resolve(this.upgraded(name, end));
+          } catch (e) {
+            reject(e);
+          }
+        }),
+      );
+    });
+  }
+  /** The newest `upgradeServer` call. */
+  upgrade(): FakeUpgrade {
+    const u = this.upgrades[this.upgrades.length - 1];
+    if (!u) throw new Error("upgradeServer was not called");
+    return u;
+  }
+  /** A successful upgrade: later connections meet the new agent. */
+  private upgraded(name: string, end: Connection | UiError): Connection {
+    if (isUiError(end)) throw end;
+    this.infos[name] = structuredClone(end.info);
+    return structuredClone(end);
   }
   async removeServer(name: string) {
     this.servers = this.servers.filter((s) => s.name !== name);
