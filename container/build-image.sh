@@ -46,7 +46,7 @@ base trixie
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-cp "$here/Dockerfile" "$ctx/Dockerfile"
+cp "$here/Dockerfile" "$here/rootfs.sh" "$ctx/"
 cp "$agent" "$ctx/appos-agent"
 # Tagged with the agent's version too, so that an install or upgrade names one exactly.
 version=$("$agent" --version | awk '{print $2}')

@@ -18,7 +18,16 @@ fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
     let Some(sshd) = support::require("sshd", support::Sshd::start()) else { return };
     let data = tempfile::Builder::new().prefix("appos-cdata").tempdir().expect("data");
     let d = data.path().display().to_string();
-    let c = support::AgentContainer::run(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}")]).expect("container");
+    // A catalog kept in git, which the image's git clones.
+    let repo = data.path().join("catalog-repo");
+    std::fs::create_dir_all(&repo).expect("repo");
+    std::fs::write(repo.join("README"), "templates\n").expect("write");
+    for args in [&["init", "-q"][..], &["add", "."], &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"]] {
+        assert!(std::process::Command::new("git").args(args).current_dir(&repo).status().expect("git").success());
+    }
+    let head = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&repo).output().expect("git");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let c = support::AgentContainer::run(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}"), format!("APPOS_CATALOG_GIT={}", repo.display())]).expect("container");
     let sock = data.path().join("run/agent.sock");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::os::unix::net::UnixStream::connect(&sock).is_err() {
@@ -44,6 +53,10 @@ fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
     assert_eq!(info.queue, "sqlite", "the image's queue is SQLite in the data dir");
     let o = appos(home.path(), &["list", "--output", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = appos(home.path(), &["catalog", "refresh", "--output", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: appos_proto::CatalogRefreshed = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!((r.git_commit.as_deref(), r.git_error.as_deref()), (Some(head.as_str()), None), "git in the image cloned the catalog");
 
     // A deployment goes through the queue, which persists in the data dir.
     let name = support::unique("inbox");
@@ -346,13 +359,16 @@ fn install_over_ssh_from_an_image_file() {
     assert_eq!(tokens.iter().filter(|t| t["revoked_at"].is_null()).count(), 1, "{tokens:?}");
 
     // An upgrade to an agent that never answers goes back to the one before.
+    // An image made from the agent's with `more` Dockerfile lines, saved to a file.
+    let variant = |tag: &str, more: &str| {
+        support::docker_build(tag, &format!("FROM {image}\n{more}")).expect("docker build");
+        let file = files.path().join(format!("{}.tar", tag.rsplit(':').next().unwrap_or("variant")));
+        let saved = std::process::Command::new(support::docker_cli()).args(["save", "-o"]).arg(&file).arg(tag).output().expect("docker save");
+        assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+        file
+    };
     let broken = format!("appos/agent:broken-{}", support::unique("x"));
-    let mut build = std::process::Command::new(support::docker_cli()).args(["build", "-q", "-t", &broken, "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().expect("docker build");
-    std::io::Write::write_all(build.stdin.as_mut().expect("stdin"), format!("FROM {image}\nHEALTHCHECK NONE\nENTRYPOINT [\"/bin/false\"]\n").as_bytes()).expect("write");
-    assert!(build.wait_with_output().expect("build").status.success());
-    let broken_tar = files.path().join("broken.tar");
-    let saved = std::process::Command::new(support::docker_cli()).args(["save", "-o"]).arg(&broken_tar).arg(&broken).output().expect("docker save");
-    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let broken_tar = variant(&broken, "HEALTHCHECK NONE\nENTRYPOINT [\"/bin/false\"]\n");
     let o = appos(home.path(), &["server", "upgrade", "box", "--image-file", &broken_tar.display().to_string(), "--container", &name, "--health-timeout", "5"]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     let _ = std::process::Command::new(support::docker_cli()).args(["rmi", &broken]).output();
@@ -364,12 +380,7 @@ fn install_over_ssh_from_an_image_file() {
 
     // An upgrade to a newer image keeps the apps, their versions and the token.
     let newer = format!("appos/agent:next-{}", support::unique("x"));
-    let mut build = std::process::Command::new(support::docker_cli()).args(["build", "-q", "-t", &newer, "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().expect("docker build");
-    std::io::Write::write_all(build.stdin.as_mut().expect("stdin"), format!("FROM {image}\nLABEL dev.appos.test.next=1\n").as_bytes()).expect("write");
-    assert!(build.wait_with_output().expect("build").status.success());
-    let newer_tar = files.path().join("newer.tar");
-    let saved = std::process::Command::new(support::docker_cli()).args(["save", "-o"]).arg(&newer_tar).arg(&newer).output().expect("docker save");
-    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let newer_tar = variant(&newer, "LABEL dev.appos.test.next=1\n");
     let o = appos(home.path(), &["server", "upgrade", "box", "--image-file", &newer_tar.display().to_string(), "--container", &name]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     let running = std::process::Command::new(support::docker_cli()).args(["inspect", "-f", "{{.Config.Image}}", &name]).output().expect("docker");

@@ -993,6 +993,15 @@ pub fn which(bin: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("{bin} is not installed"))
 }
 
+/// Builds `tag` from a Dockerfile given as text (no build context).
+pub fn docker_build(tag: &str, dockerfile: &str) -> anyhow::Result<()> {
+    let mut build = Command::new(docker_cli()).args(["build", "-q", "-t", tag, "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    std::io::Write::write_all(build.stdin.as_mut().context("stdin")?, dockerfile.as_bytes())?;
+    let out = build.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "building {tag}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
 /// A server with OpenSSH and apt but no Docker: a container of a Debian
 /// image made once from the agent image's debootstrapped base (openssh-server,
 /// iproute2, a user `admin` without sudo). Root and `admin` log in with
@@ -1012,13 +1021,10 @@ impl BareServer {
         agent_image()?; // builds the base
         let cli = docker_cli();
         if !Command::new(&cli).args(["image", "inspect", Self::IMAGE]).output()?.status.success() {
-            let mut build = Command::new(&cli).args(["build", "-q", "-t", Self::IMAGE, "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
-            std::io::Write::write_all(
-                build.stdin.as_mut().context("stdin")?,
-                b"FROM appos/debian:trixie\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server iproute2 \\\n && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m -s /bin/sh admin\n",
+            docker_build(
+                Self::IMAGE,
+                "FROM appos/debian:trixie\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server iproute2 \\\n && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m -s /bin/sh admin\n",
             )?;
-            let out = build.wait_with_output()?;
-            anyhow::ensure!(out.status.success(), "building {}: {}", Self::IMAGE, String::from_utf8_lossy(&out.stderr));
         }
         let dir = tempfile::Builder::new().prefix("appos-bare").tempdir()?;
         let key = KeyPair::generate(dir.path(), "bare_key")?;

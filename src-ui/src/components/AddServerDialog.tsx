@@ -414,32 +414,21 @@ export function AddServerDialog({
                 onChange={(e) => setOpt("proxy", e.target.checked)}
               />
               <div className={cx("flex items-center gap-3 pl-6 text-[13px] text-zinc-600 dark:text-zinc-400", !opts.proxy && "opacity-60")}>
-                <label className="flex items-center gap-2">
-                  HTTP
-                  <Input
-                    data-testid="install-http-port"
-                    aria-label="HTTP port"
-                    inputMode="numeric"
-                    className="w-20"
-                    value={opts.http}
-                    disabled={!opts.proxy || installing}
-                    aria-invalid={!!problems.ports}
-                    onChange={(e) => setOpt("http", e.target.value)}
-                  />
-                </label>
-                <label className="flex items-center gap-2">
-                  HTTPS
-                  <Input
-                    data-testid="install-https-port"
-                    aria-label="HTTPS port"
-                    inputMode="numeric"
-                    className="w-20"
-                    value={opts.https}
-                    disabled={!opts.proxy || installing}
-                    aria-invalid={!!problems.ports}
-                    onChange={(e) => setOpt("https", e.target.value)}
-                  />
-                </label>
+                {(["http", "https"] as const).map((k) => (
+                  <label key={k} className="flex items-center gap-2">
+                    {k.toUpperCase()}
+                    <Input
+                      data-testid={`install-${k}-port`}
+                      aria-label={`${k.toUpperCase()} port`}
+                      inputMode="numeric"
+                      className="w-20"
+                      value={opts[k]}
+                      disabled={!opts.proxy || installing}
+                      aria-invalid={!!problems.ports}
+                      onChange={(e) => setOpt(k, e.target.value)}
+                    />
+                  </label>
+                ))}
               </div>
               <FieldMessage message={problems.ports} testId="install-ports-error" />
               {!opts.proxy && <p className="pl-6 text-xs text-zinc-500 dark:text-zinc-400">Without the proxy, apps are reached on their own ports only, and domains cannot be added.</p>}
