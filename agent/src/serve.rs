@@ -46,10 +46,17 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     crate::infra::docker::check_same_path(&docker, &config.data_dir).await?;
     prepare_data_dir(&config)?;
     let db = Arc::new(Db::open(&config.db_path())?);
-    let compose = crate::infra::docker::detect_compose().await;
-    tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
-    if std::env::var("APPOS_WARM_COMPOSE").as_deref() != Ok("0") {
-        crate::infra::zygote::start(&compose.command, &config.data_dir.join("run/compose")).await;
+    // Found in the background: the socket answers meanwhile (see AgentState::compose).
+    let compose_tool = Arc::new(tokio::sync::OnceCell::new());
+    {
+        let (cell, warm_dir) = (compose_tool.clone(), config.data_dir.join("run/compose"));
+        tokio::spawn(async move {
+            let compose = cell.get_or_init(crate::infra::docker::detect_compose).await;
+            tracing::info!(flavour = ?compose.flavour, version = %compose.version, "compose tool");
+            if std::env::var("APPOS_WARM_COMPOSE").as_deref() != Ok("0") {
+                crate::infra::zygote::start(&compose.command, &warm_dir).await;
+            }
+        });
     }
     let catalog = crate::services::catalog::Live::new(&config);
     let stopping = tokio_util::sync::CancellationToken::new();
@@ -82,7 +89,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         config,
         db,
         docker,
-        compose,
+        compose_tool,
         queue,
         queue_wakeup: tokio::sync::Notify::new(),
         started_at: clock.now(),

@@ -11,11 +11,21 @@ use crate::infra::config::Config;
 use crate::infra::db::Db;
 use crate::infra::queue::AnyQueue;
 
+impl AgentState {
+    /// The compose tool on this server. Found once, in the background from
+    /// the start (running `docker-compose version` can take half a second),
+    /// so the socket answers before it is known; a call that needs it waits.
+    pub async fn compose(&self) -> &appos_proto::ComposeInfo {
+        self.compose_tool.get_or_init(crate::infra::docker::detect_compose).await
+    }
+}
+
 pub struct AgentState {
     pub config: Config,
     pub db: Arc<Db>,
     pub docker: bollard::Docker,
-    pub compose: appos_proto::ComposeInfo,
+    /// The compose tool, found in the background at start (`compose().await`).
+    pub compose_tool: Arc<tokio::sync::OnceCell<appos_proto::ComposeInfo>>,
     pub queue: AnyQueue,
     /// Wakes idle workers when a task is queued.
     pub queue_wakeup: tokio::sync::Notify,

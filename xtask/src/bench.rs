@@ -20,6 +20,8 @@
 //! - image (`bench image`): the all-in-one image's size against its Debian
 //!   base (target ≤ 150 MB) and the container's idle memory, every process
 //!   (target ≤ 40 MB)
+//! - desktop (`bench desktop`): cold start, memory against MiniBrowser,
+//!   key-to-glyph (see `bench_desktop`)
 //! - install (`bench install`): `appos server install` from an image file,
 //!   and the image's upload alone, against OpenSSH sending the same file
 
@@ -56,17 +58,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench(only))
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+pub(crate) fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[i.min(samples.len() - 1)]
 }
 
-fn row(name: &str, value: String, baseline: String, ratio: String, target: &str) {
+pub(crate) fn row(name: &str, value: String, baseline: String, ratio: String, target: &str) {
     println!("{name:<44} {value:>12} {baseline:>14} {ratio:>8}   {target}");
 }
 
@@ -130,6 +132,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     }
     if only.as_deref() == Some("install") {
         return install(&sshd).await;
+    }
+    if only.as_deref() == Some("desktop") {
+        return crate::bench_desktop::desktop().await;
     }
     if only.as_deref() == Some("terminals") {
         let kh = tempfile::tempdir()?;
@@ -606,7 +611,7 @@ async fn reload_median(c: &Client) -> anyhow::Result<Duration> {
 }
 
 /// Proportional set size of a process (its share of shared pages), KiB.
-fn pss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn pss_kib(pid: u32) -> anyhow::Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
     let line = text.lines().find(|l| l.starts_with("Pss:")).context("no Pss")?;
     Ok(line.split_whitespace().nth(1).context("Pss value")?.parse()?)

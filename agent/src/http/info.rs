@@ -31,7 +31,7 @@ pub async fn info(State(state): State<Shared>) -> ApiResult<Json<AgentInfo>> {
             os: v.os.unwrap_or_default(),
             arch: v.arch.unwrap_or_default(),
         },
-        compose: state.compose.clone(),
+        compose: state.compose().await.clone(),
         queue: match (&state.queue, &state.config.redis_server) {
             (crate::infra::queue::AnyQueue::Sqlite(_), _) => "sqlite".into(),
             (crate::infra::queue::AnyQueue::Redis(_), Some(_)) => "redis (run by the agent, AOF)".into(),

@@ -64,7 +64,7 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
     }
 
     // The compose tool merges the files and resolves relative paths.
-    let argv = compose::merged_config_command(&state.compose.command, &name, &files, &workdir);
+    let argv = compose::merged_config_command(&state.compose().await.command, &name, &files, &workdir);
     let compose_text = compose::run_stdout(&argv, &workdir)
         .await
         .map_err(|out| refuse(format!("the compose tool cannot read {name}'s files: {out}")))?;

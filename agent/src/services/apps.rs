@@ -98,8 +98,8 @@ impl Drop for Checked {
 const RESOLVE_COPY: &str = ".resolve.yml";
 
 /// How the compose tool on this server reads `.env`.
-pub fn env_syntax(state: &Shared) -> crate::core::compose::EnvSyntax {
-    crate::core::compose::EnvSyntax::of(&state.compose.version)
+pub async fn env_syntax(state: &Shared) -> crate::core::compose::EnvSyntax {
+    crate::core::compose::EnvSyntax::of(&state.compose().await.version)
 }
 
 /// Docker API sockets on the server: the usual paths and the one the agent uses.
@@ -151,7 +151,7 @@ pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env:
         }
     };
     let Some(summary) = summary.filter(|_| errors.is_empty()) else { return Err(AgentError::Invalid(errors)) };
-    compose::write_app_files(&staging, compose_text, env, env_syntax(state)).map_err(AgentError::internal)?;
+    compose::write_app_files(&staging, compose_text, env, env_syntax(state).await).map_err(AgentError::internal)?;
     let mut checked = Checked { staging: Some(staging.clone()), summary, needs: Vec::new(), files: Vec::new() };
     crate::infra::appfiles::write(&staging, files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable))).map_err(AgentError::internal)?;
     checked.files = files;
@@ -166,7 +166,7 @@ pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env:
         }
     }
     std::fs::write(&copy, serde_yaml_ng::to_string(&stripped).map_err(AgentError::internal)?).map_err(AgentError::internal)?;
-    let argv = compose::resolve_command(&state.compose.command, app, &copy, &staging.join(".env"));
+    let argv = compose::resolve_command(&state.compose().await.command, app, &copy, &staging.join(".env"));
     let resolved = compose::run_stdout(&argv, &staging).await;
     let _ = std::fs::remove_file(&copy);
     let resolved = resolved.map_err(|out| AgentError::invalid("compose", format!("the compose tool refused the file: {}", out.replace(RESOLVE_COPY, "compose.yml"))))?;

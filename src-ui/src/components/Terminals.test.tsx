@@ -29,7 +29,9 @@ const fx = vi.hoisted(() => {
     private data: Listener<string>[] = [];
     private binary: Listener<string>[] = [];
     private resize_: Listener<{ cols: number; rows: number }>[] = [];
+    private render_: Listener<{ start: number; end: number }>[] = [];
     onData = on(this.data);
+    onRender = on(this.render_);
     onBinary = on(this.binary);
     onResize = on(this.resize_);
     constructor(opts: Record<string, unknown>) {
@@ -49,8 +51,13 @@ const fx = vi.hoisted(() => {
     refresh() {
       this.refreshed++;
     }
-    write(b: Uint8Array) {
+    write(b: Uint8Array, parsed?: () => void) {
       this.written.push(b);
+      parsed?.();
+    }
+    /** xterm drew a frame. */
+    drawn() {
+      this.render_.forEach((f) => f({ start: 0, end: this.rows - 1 }));
     }
     resize(cols: number, rows: number) {
       if (cols === this.cols && rows === this.rows) return;
@@ -246,6 +253,19 @@ describe("Terminal panel", () => {
     await waitFor(() => expect(state(0)).toBe("live"));
     expect(byId("terminal-tab-0").textContent).toContain("blog/web");
     expect(byId("terminal-status").textContent).toContain("Shell in blog/web");
+
+    // The benchmark's probe: with it present, a frame drawn after output is
+    // timed; a frame without new output (a cursor blink) is not.
+    const w = window as { __apposTermProbe?: number[] };
+    terms[0].drawn();
+    w.__apposTermProbe = [];
+    terms[0].drawn();
+    expect(w.__apposTermProbe).toHaveLength(0);
+    t.write(new Uint8Array([0x61]));
+    terms[0].drawn();
+    terms[0].drawn();
+    expect(w.__apposTermProbe).toHaveLength(1);
+    delete w.__apposTermProbe;
 
     act(() => terms[0].type("ls\r"));
     await waitFor(() => expect(b.callsOf("terminalInput")).toEqual([[1, "ls\r"]]));

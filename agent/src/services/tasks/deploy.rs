@@ -80,7 +80,7 @@ impl<'a> Step<'a> {
     /// Runs a compose command for `app` and logs what it printed. The inner
     /// error is the last line of output of a failed command.
     async fn compose(&self, app: &str, dir: &Path, args: &[&str], cancel: &CancellationToken) -> Result<Result<(), String>, TaskError> {
-        let argv = compose::command(&self.state.compose.command, app, dir, args);
+        let argv = compose::command(&self.state.compose().await.command, app, dir, args);
         let out = or_cancel(cancel, compose::run(&argv, dir)).await?;
         let (Ok(text) | Err(text)) = &out;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -171,7 +171,8 @@ async fn steps(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &C
     let saved_at = meta.created_at;
     // Files of other versions that this one does not hold go; its own are written.
     let stale: Vec<&str> = every_path.iter().map(String::as_str).filter(|p| !files.iter().any(|f| f.path == *p)).collect();
-    let written = compose::write_app_files(&dir, &compose_text, &env, crate::services::apps::env_syntax(state)).and_then(|()| {
+    let syntax = crate::services::apps::env_syntax(state).await;
+    let written = compose::write_app_files(&dir, &compose_text, &env, syntax).and_then(|()| {
         let removed = crate::infra::appfiles::remove(&dir, stale.iter().copied())?;
         let changed = crate::infra::appfiles::write(&dir, files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable)))?;
         Ok(removed || changed)
@@ -191,7 +192,7 @@ async fn steps(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &C
     if saved_at >= state.started_at {
         step.end(StepState::Skipped, format!("compose config accepted version {version} when it was saved")).await?;
     } else {
-        let argv = compose::command(&state.compose.command, app, &dir, &["config", "-q"]);
+        let argv = compose::command(&state.compose().await.command, app, &dir, &["config", "-q"]);
         if let Err(out) = or_cancel(cancel, compose::run(&argv, &dir)).await? {
             return Err(step.fail(TaskError::Permanent(format!("the compose file is invalid: {out}"))).await);
         }
@@ -223,7 +224,7 @@ async fn steps(state: &Shared, id: &str, app: &AppName, version: u32, cancel: &C
     } else {
         let mut args = vec!["build"];
         args.extend(summary.builds.iter().map(String::as_str));
-        let argv = compose::command(&state.compose.command, app, &dir, &args);
+        let argv = compose::command(&state.compose().await.command, app, &dir, &args);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let run = or_cancel(cancel, compose::run_streaming(&argv, &dir, tx));
         tokio::pin!(run);

@@ -1,0 +1,182 @@
+//! `cargo xtask bench desktop`: the desktop as shipped (release build, its
+//! frontend built), under Xvfb and driven through WebDriver like a user:
+//! - cold start: from asking for the window to the apps list of "This
+//!   computer" on screen (aim ≤ 1 s);
+//! - memory of the whole process tree (the app and its WebKit processes, PSS,
+//!   so shared pages count once; the local agent it runs shown apart) on the
+//!   apps list and with one terminal open, against WebKitGTK's own
+//!   MiniBrowser showing an empty page in the same run (aim ≤ 1.3× and 1.5×);
+//! - key-to-glyph in a terminal tab: from the key's `keydown` in the page to
+//!   the first frame xterm.js draws after the echo (aim p95 ≤ 16 ms).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use appos_test_support as support;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::bench::{pss_kib, row};
+
+/// Every process under `root` (itself included), with its name.
+fn tree(root: u32) -> Vec<(u32, String)> {
+    let all: Vec<(u32, String, u32)> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+                    let ppid = stat.get(close + 2..)?.split_whitespace().nth(1)?.parse().ok()?;
+                    Some((pid, stat.get(open + 1..close)?.to_string(), ppid))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out: Vec<(u32, String)> = all.iter().filter(|(p, _, _)| *p == root).map(|(p, c, _)| (*p, c.clone())).collect();
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i].0;
+        out.extend(all.iter().filter(|(_, _, pp)| *pp == parent).map(|(p, c, _)| (*p, c.clone())));
+        i += 1;
+    }
+    out
+}
+
+/// PSS in MB of the processes of `root`'s tree, less the subtrees of
+/// processes named `apart` (the local agent and what it runs).
+fn tree_pss(root: u32, apart: &str) -> (f64, String) {
+    let all = tree(root);
+    let excluded: Vec<u32> = all.iter().filter(|(_, c)| c == apart).flat_map(|(p, _)| tree(*p)).map(|(p, _)| p).collect();
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (pid, comm) in all.into_iter().filter(|(p, _)| !excluded.contains(p)) {
+        let kib = pss_kib(pid).unwrap_or(0);
+        total += kib;
+        parts.push(format!("{comm} {:.0}", kib as f64 / 1024.0));
+    }
+    (total as f64 / 1024.0, parts.join(", "))
+}
+
+fn pid_of(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+    })
+}
+
+async fn present(c: &Client, css: &str) -> bool {
+    c.find(Locator::Css(css)).await.is_ok()
+}
+
+async fn wait_for(c: &Client, css: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while !present(c, css).await {
+        ensure!(Instant::now() < deadline, "{css} never appeared");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+pub async fn desktop() -> anyhow::Result<()> {
+    let root = crate::root();
+    let ok = Command::new("npm").arg("--prefix").arg(root.join("src-ui")).args(["run", "build", "--silent"]).status()?.success();
+    ensure!(ok, "building the frontend failed");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = Command::new(&cargo).args(["build", "--release", "-p", "appos-desktop", "-p", "appos-agent"]).current_dir(&root).status()?.success();
+    ensure!(ok, "building the desktop failed");
+    let xvfb = support::Xvfb::start()?;
+    let home = tempfile::Builder::new().prefix("appos-bench-desktop").tempdir()?;
+    let env = [
+        ("HOME", home.path().display().to_string()),
+        ("XDG_CONFIG_HOME", home.path().join(".config").display().to_string()),
+        ("XDG_DATA_HOME", home.path().join(".local/share").display().to_string()),
+        ("APPOS_AGENT_BIN", support::bin("appos-agent").display().to_string()),
+    ];
+    let driver = support::TauriDriver::start(&xvfb.display, home.path(), &env)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("wry"));
+    caps.insert("tauri:options".into(), json!({ "application": support::bin("appos-desktop") }));
+
+    // 1. Cold start: the session starts the app; the apps list of This computer answers.
+    let t = Instant::now();
+    let c = ClientBuilder::rustls()?.capabilities(caps).connect(&driver.url()).await.context("WebDriver session")?;
+    let session = t.elapsed();
+    wait_for(&c, "[data-testid=\"apps-summary\"]", Duration::from_secs(30)).await?;
+    let cold = t.elapsed();
+    row("desktop cold start to the apps list, ms", format!("{:.0}", cold.as_secs_f64() * 1000.0), format!("{:.0}", session.as_secs_f64() * 1000.0), "-".into(), "≤ 1000 ms (baseline: the WebDriver session alone)");
+
+    // 2. Memory on the apps list, then with a terminal open, against MiniBrowser.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let app = pid_of("appos-desktop").context("the appos-desktop process")?;
+    let (idle, idle_parts) = tree_pss(app, "appos-agent");
+    let local_agent = tree(app).into_iter().find(|(_, c)| c == "appos-agent").map(|(p, _)| p);
+    let (agent, agent_parts) = local_agent.map(|a| tree_pss(a, "")).unwrap_or_default();
+
+    c.find(Locator::Css("[data-testid=\"terminal-toggle\"]")).await?.click().await?;
+    c.find(Locator::Css("[data-testid=\"terminal-empty-agent\"]")).await?.click().await?;
+    wait_for(&c, "[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea", Duration::from_secs(20)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (term, term_parts) = tree_pss(app, "appos-agent");
+
+    let mini = Command::new("dbus-run-session")
+        .args(["--", "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser", "about:blank"])
+        .env("DISPLAY", &xvfb.display)
+        .env("NO_AT_BRIDGE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting MiniBrowser")?;
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("pkill").args(["-P", &self.0.id().to_string()]).status();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mini = Kill(mini);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (blank, blank_parts) = tree_pss(mini.0.id(), "dbus-daemon");
+    row("desktop PSS on the apps list, MB; baseline: MiniBrowser", format!("{idle:.0}"), format!("{blank:.0}"), format!("{:.2}", idle / blank), "≤ 1.3×");
+    row("desktop PSS with a terminal open, MB", format!("{term:.0}"), format!("{blank:.0}"), format!("{:.2}", term / blank), "≤ 1.5×");
+    println!("    (apps list: {idle_parts}; terminal: {term_parts}; MiniBrowser: {blank_parts}; the local agent apart: {agent:.0} MB: {agent_parts})");
+    drop(mini);
+
+    // 3. Key-to-glyph: keydown in the page to the first frame drawn after the echo.
+    let textarea = "[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea";
+    c.execute(
+        "window.__apposKeyAt = 0; document.addEventListener('keydown', (e) => { window.__apposKeyAt = performance.now(); window.__apposTermProbe = []; }, true);\
+         document.querySelector(arguments[0]).focus();",
+        vec![json!(textarea)],
+    )
+    .await?;
+    let input = c.find(Locator::Css(textarea)).await?;
+    let mut samples = Vec::new();
+    for i in 0..60 {
+        let key = ((b'a' + (i % 26) as u8) as char).to_string();
+        input.send_keys(&key).await?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = c.execute("const p = window.__apposTermProbe || []; const k = window.__apposKeyAt; const f = p.find((t) => t >= k); return f === undefined ? null : f - k;", vec![]).await?;
+            if let Some(ms) = v.as_f64() {
+                samples.push(Duration::from_secs_f64(ms / 1000.0));
+                break;
+            }
+            ensure!(Instant::now() < deadline, "no frame after key {i}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if i % 20 == 19 {
+            input.send_keys("\u{0015}").await?; // Ctrl-U clears the line
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let p50 = crate::bench::percentile(&mut samples, 0.5);
+    let p95 = crate::bench::percentile(&mut samples, 0.95);
+    row("key-to-glyph p50 / p95, ms", format!("{:.1} / {:.1}", p50.as_secs_f64() * 1000.0, p95.as_secs_f64() * 1000.0), "-".into(), "-".into(), "p95 ≤ 16 ms");
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+    drop(driver);
+    Ok(())
+}
