@@ -147,7 +147,12 @@ fn main() {
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
-        .manage(desktop)
+        .manage(desktop.clone())
+        .setup(move |_| {
+            // The local agent starts while the window loads, not after the first screen asks.
+            tauri::async_runtime::spawn(async move { desktop.warm_up().await });
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             list_servers,
             add_server,

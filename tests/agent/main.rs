@@ -378,3 +378,25 @@ fn public_listen_addresses_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("only loopback"));
     assert!(!dir.path().join("run").exists(), "nothing is created on a refused start");
 }
+
+/// The desktop starts "This computer"'s agent while its window loads
+/// (`Desktop::warm_up`): the entry is connected before the first screen
+/// asks, and the screen's own connect uses that agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_starts_its_local_agent_ahead_of_the_window() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let home = tempfile::tempdir().expect("home");
+    let data = home.path().join("local-agent");
+    let paths = appos_desktop_core::Paths { config_dir: home.path().join("config"), local_agent_data: data.clone(), agent_bin: support::bin("appos-agent") };
+    let desktop = appos_desktop_core::Desktop::new(paths);
+    let before = desktop.servers().await.expect("servers");
+    assert_eq!((before[0].name.as_str(), before[0].connected), ("local", false));
+    desktop.warm_up().await;
+    let after = desktop.servers().await.expect("servers");
+    assert_eq!((after[0].name.as_str(), after[0].connected), ("local", true), "started ahead of the first screen");
+    let c = desktop.connect(appos_desktop_core::LOCAL).await.expect("connect");
+    assert_eq!(c.info.data_dir, data.display().to_string());
+    desktop.shutdown().await;
+}

@@ -103,6 +103,14 @@ impl Desktop {
         Profiles::load(&self.paths.config_dir).map_err(ui_error)
     }
 
+    /// Starts "This computer"'s agent, which the first screen asks for, while
+    /// the window is still loading (a failure is reported when the screen asks).
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.client(LOCAL).await {
+            tracing::warn!(error = %e.message, "the local agent did not start ahead of the window");
+        }
+    }
+
     /// "This computer" first, then the servers the user added, by name.
     pub async fn servers(&self) -> Result<Vec<ServerEntry>, UiError> {
         let profiles = self.profiles()?;
