@@ -396,9 +396,8 @@ impl Desktop {
         }
     }
 
-    /// Opens a terminal tab. Output bytes go to `on_data`, coalesced for a
-    /// few milliseconds (a burst becomes one IPC message, a keystroke's echo
-    /// is not delayed noticeably); `on_event` hears the replay's end, the
+    /// Opens a terminal tab. Output bytes go to `on_data` (a keystroke's echo
+    /// at once, a burst coalesced into few IPC messages: see `coalesce`); `on_event` hears the replay's end, the
     /// exit status or a lost connection. Either returning false (nobody
     /// listens any more) closes the tab's connection.
     pub async fn open_terminal(
@@ -465,22 +464,22 @@ impl Desktop {
                     }
                     m = output.recv() => m,
                     () = sleep_or_never(flush_in) => {
-                        listening = batch.take().is_none_or(&on_data);
+                        listening = batch.take(std::time::Instant::now()).is_none_or(&on_data);
                         continue;
                     }
                 };
                 match next {
                     Some(TermOut::Bytes(b)) => {
-                        if let Some(full) = batch.push(&b) {
-                            listening = on_data(full);
+                        if let Some(ready) = batch.push(&b, std::time::Instant::now()) {
+                            listening = on_data(ready);
                         }
                     }
                     Some(TermOut::Replayed) => {
-                        listening = batch.take().is_none_or(&on_data);
+                        listening = batch.take(std::time::Instant::now()).is_none_or(&on_data);
                         listening &= on_event(TerminalEvent::Replayed);
                     }
                     Some(TermOut::Exit(status)) => {
-                        if let Some(b) = batch.take() {
+                        if let Some(b) = batch.take(std::time::Instant::now()) {
                             on_data(b);
                         }
                         on_event(TerminalEvent::Exit { status });
@@ -488,7 +487,7 @@ impl Desktop {
                     }
                     // Fell behind: attach again; the screen is reset and replayed.
                     Some(TermOut::Lagged) if reattach.is_some() => {
-                        if let Some(b) = batch.take() {
+                        if let Some(b) = batch.take(std::time::Instant::now()) {
                             on_data(b);
                         }
                         match client.attach_terminal(reattach.as_deref().unwrap_or_default()).await {
@@ -503,7 +502,7 @@ impl Desktop {
                         }
                     }
                     Some(TermOut::Lagged) | None => {
-                        if let Some(b) = batch.take() {
+                        if let Some(b) = batch.take(std::time::Instant::now()) {
                             on_data(b);
                         }
                         let error = UiError {
