@@ -317,6 +317,17 @@ async fn domain_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens "Add server" and fills it in for the test sshd, logging in with its key.
+async fn add_server_form(c: &Client, w: &World, name: &str) -> anyhow::Result<()> {
+    click(c, "add-server").await?;
+    type_into(c, "srv-name", name).await?;
+    type_into(c, "srv-host", "127.0.0.1").await?;
+    type_into(c, "srv-port", &w.sshd.port.to_string()).await?;
+    type_into(c, "srv-user", &w.sshd.user).await?;
+    click(c, "auth-key").await?;
+    type_into(c, "srv-identity", &w.sshd.user_key.private.display().to_string()).await
+}
+
 /// "Add server" on a server without an agent offers to install one: the
 /// checklist, then the install (the image is this computer's own, which
 /// the server, being this computer, has already), then the server is added
@@ -339,13 +350,7 @@ async fn install_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     }
     let _gone = Gone(docker);
 
-    click(c, "add-server").await?;
-    type_into(c, "srv-name", "fresh").await?;
-    type_into(c, "srv-host", "127.0.0.1").await?;
-    type_into(c, "srv-port", &w.sshd.port.to_string()).await?;
-    type_into(c, "srv-user", &w.sshd.user).await?;
-    click(c, "auth-key").await?;
-    type_into(c, "srv-identity", &w.sshd.user_key.private.display().to_string()).await?;
+    add_server_form(c, w, "fresh").await?;
     click(c, "add-server-submit").await?;
     let missing = wait_text(c, "agent-missing", |t| t.contains("was not found on")).await?;
     ensure!(missing.contains("`appos-agent` was not found on"), "{missing}");
@@ -400,13 +405,7 @@ async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     shot(c, "01-this-computer").await?;
 
     // Add the test server over SSH.
-    click(c, "add-server").await?;
-    type_into(c, "srv-name", "e2e").await?;
-    type_into(c, "srv-host", "127.0.0.1").await?;
-    type_into(c, "srv-port", &w.sshd.port.to_string()).await?;
-    type_into(c, "srv-user", &w.sshd.user).await?;
-    click(c, "auth-key").await?;
-    type_into(c, "srv-identity", &w.sshd.user_key.private.display().to_string()).await?;
+    add_server_form(c, w, "e2e").await?;
     c.find(Locator::XPath("//button[normalize-space()='Advanced']")).await?.click().await?;
     type_into(c, "srv-socket", &w.agent.socket().display().to_string()).await?;
     type_into(c, "srv-boot", &w.agent.bootstrap_cmd()).await?;
