@@ -192,7 +192,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    let stop_rx_end = stop_rx.clone();
+    let mut stopped = stop_rx.clone();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(
         axum::serve(unix, app.clone().into_make_service())
@@ -206,8 +206,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     }
     // Open streams (events, followed logs, terminals) would hold the
     // listeners open: past the grace they are closed.
-    let wait = state.config.stop_grace + std::time::Duration::from_secs(3);
-    let mut stopped = stop_rx_end;
+    let drain_for = state.config.stop_grace + std::time::Duration::from_secs(3);
     let drained = tokio::select! {
         r = async {
             while let Some(res) = tasks.join_next().await {
@@ -215,7 +214,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             }
             anyhow::Ok(())
         } => { r?; true }
-        () = async { let _ = stopped.wait_for(|v| *v).await; tokio::time::sleep(wait).await } => false,
+        () = async { let _ = stopped.wait_for(|v| *v).await; tokio::time::sleep(drain_for).await } => false,
     };
     if !drained {
         tracing::info!("closing the connections still open");
@@ -223,7 +222,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     }
     // Running tasks end within the grace, or are handed back to the queue
     // for the next agent (every step is idempotent).
-    let _ = tokio::time::timeout(wait, async { while workers.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(drain_for, async { while workers.join_next().await.is_some() {} }).await;
     let _ = std::fs::remove_file(&socket_path);
     for t in state.terminals.list() {
         let _ = state.terminals.kill(&t.id);

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use appos_client::connect::{self, AddServer};
 use appos_client::install::{self, Plan, Progress};
 use appos_client::profile::{self, Profiles};
-use appos_client::ssh::{ConnectOptions, NewKeyPolicy, SshSession, SshTarget};
-use appos_client::ClientError;
+use appos_client::ssh::{ConnectOptions, SshSession, SshTarget};
 
 use crate::Output;
 
@@ -38,25 +37,7 @@ fn reporter() -> (indicatif::ProgressBar, impl Fn(Progress) + Sync) {
 
 /// Connects, asking about an unknown host key as `server add` does.
 async fn session(target: &SshTarget, opts: &mut ConnectOptions) -> anyhow::Result<Arc<SshSession>> {
-    let mut attempts = 0;
-    loop {
-        match SshSession::connect(target, opts).await {
-            Ok(s) => return Ok(Arc::new(s)),
-            Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint }) if std::io::stdin().is_terminal() && opts.new_key_policy == NewKeyPolicy::Ask => {
-                if !crate::confirm_host_key(&host, &algorithm, &fingerprint)? {
-                    anyhow::bail!("host key of {host} not accepted; nothing was changed");
-                }
-                opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(fingerprint);
-            }
-            Err(e @ ClientError::HostKeyUnknown { .. }) => {
-                return Err(anyhow::Error::new(e).context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
-            }
-            Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
-                opts.passphrase = Some(crate::passphrase(&path, wrong_passphrase, &mut attempts)?);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    crate::asking(opts, "nothing was changed", async |o| SshSession::connect(target, o).await.map(Arc::new)).await
 }
 
 pub async fn run(profiles: &mut Profiles, name: String, url: String, identity: Option<PathBuf>, accept_new_host_key: bool, plan: Plan, out: Output) -> anyhow::Result<()> {
@@ -94,8 +75,7 @@ async fn reach(profiles: &Profiles, name: &str, container: &str) -> anyhow::Resu
         opts.identity = p.identity.clone();
     }
     let session = session(&target, &mut opts).await?;
-    let plan = Plan { data: "/".into(), container: container.to_string(), image: install::ImageSource::Pull(String::new()), proxy_ports: None, install_docker: false };
-    let facts = install::facts(&session, &plan).await?;
+    let facts = install::facts(&session, &Plan::for_container(container)).await?;
     Ok((session, facts))
 }
 

@@ -646,27 +646,7 @@ async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) ->
             };
             let mut opts = ConnectOptions::for_user(profiles.dir());
             opts.new_key_policy = connect::new_key_policy(accept_new_host_key, None);
-            let mut attempts = 0;
-            let added = loop {
-                match connect::add_server(profiles, req.clone(), &opts, now()).await {
-                    Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint })
-                        if std::io::stdin().is_terminal() && opts.new_key_policy == NewKeyPolicy::Ask =>
-                    {
-                        if !confirm_host_key(&host, &algorithm, &fingerprint)? {
-                            anyhow::bail!("host key of {host} not accepted; nothing was saved");
-                        }
-                        opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(fingerprint);
-                    }
-                    Err(e @ ClientError::HostKeyUnknown { .. }) => {
-                        return Err(anyhow::Error::new(e)
-                            .context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
-                    }
-                    Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
-                        opts.passphrase = Some(passphrase(&path, wrong_passphrase, &mut attempts)?);
-                    }
-                    other => break other?,
-                }
-            };
+            let added = asking(&mut opts, "nothing was saved", async |o| connect::add_server(profiles, req.clone(), o, now()).await).await?;
             if let TokenLocation::File { path, why } = &added.token_location {
                 eprintln!("warning: no OS keyring available ({why}); the token is stored in {} (mode 0600)", path.display());
             }
@@ -742,6 +722,32 @@ async fn config(command: ConfigCommand, profiles: &mut Profiles) -> anyhow::Resu
             }
             eprintln!("token stored for server {name:?}");
             Ok(())
+        }
+    }
+}
+
+/// Runs `attempt` until it gets through: an unknown host key is shown and,
+/// once confirmed on the terminal, accepted (without a terminal, or when the
+/// policy is not to ask, it stays an error that says how to go on); an
+/// encrypted key gets its passphrase. `nothing` ends the message of a
+/// refused key ("nothing was saved").
+async fn asking<T>(opts: &mut ConnectOptions, nothing: &str, mut attempt: impl AsyncFnMut(&ConnectOptions) -> Result<T, ClientError>) -> anyhow::Result<T> {
+    let mut attempts = 0;
+    loop {
+        match attempt(opts).await {
+            Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint }) if std::io::stdin().is_terminal() && opts.new_key_policy == NewKeyPolicy::Ask => {
+                if !confirm_host_key(&host, &algorithm, &fingerprint)? {
+                    anyhow::bail!("host key of {host} not accepted; {nothing}");
+                }
+                opts.new_key_policy = NewKeyPolicy::AcceptFingerprint(fingerprint);
+            }
+            Err(e @ ClientError::HostKeyUnknown { .. }) => {
+                return Err(anyhow::Error::new(e).context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
+            }
+            Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
+                opts.passphrase = Some(passphrase(&path, wrong_passphrase, &mut attempts)?);
+            }
+            other => return Ok(other?),
         }
     }
 }

@@ -29,11 +29,7 @@ fn the_containerised_agent_is_reached_over_ssh_with_a_docker_exec_bootstrap() {
     let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
     let c = support::AgentContainer::run(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}"), format!("APPOS_CATALOG_GIT={}", repo.display())]).expect("container");
     let sock = data.path().join("run/agent.sock");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", c.logs());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    c.wait_socket(&sock);
 
     let home = tempfile::tempdir().expect("home");
     let boot = format!("{} exec {} appos-agent", support::docker_cli().display(), c.name);
@@ -123,11 +119,7 @@ fn the_containerised_agent_serves_domains_through_its_proxy() {
     let options = ["--network", &network, "-p", &p80, "-p", &p443];
     let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &env, &options).expect("container");
     let sock = data.path().join("run/agent.sock");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", c.logs());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    c.wait_socket(&sock);
     let token = std::process::Command::new(support::docker_cli())
         .args(["exec", &c.name, "appos-agent", "token", "issue", "--name", "ops"])
         .output()
@@ -442,14 +434,7 @@ fn a_deployment_survives_a_restart_of_the_agents_container() {
     let d = data.path().display().to_string();
     let c = support::AgentContainer::run_with(&[format!("{d}:{d}")], &[format!("APPOS_DATA={d}"), "APPOS_TASK_LEASE_SECS=60".into(), "APPOS_STOP_GRACE_SECS=1".into()], &["--health-interval", "1s"]).expect("container");
     let sock = data.path().join("run/agent.sock");
-    let wait_socket = || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", c.logs());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait_socket();
+    c.wait_socket(&sock);
     let token = std::process::Command::new(support::docker_cli()).args(["exec", &c.name, "appos-agent", "token", "issue", "--name", "ops"]).output().expect("token");
     let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
     let home = tempfile::tempdir().expect("home");
@@ -494,7 +479,7 @@ fn a_deployment_survives_a_restart_of_the_agents_container() {
     let _ = deploying.kill();
     let _ = deploying.wait();
     assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
-    wait_socket();
+    c.wait_socket(&sock);
     // Well inside the 60 s lease: only a hand-back lets the new agent take it this soon.
     let deadline = std::time::Instant::now() + Duration::from_secs(45);
     let done = loop {

@@ -706,18 +706,7 @@ async fn install(sshd: &support::Sshd) -> anyhow::Result<()> {
 
 /// The pids of the agent's proxy: its `caddy` child, or its `nginx` master and that master's workers.
 fn proxy_pids(agent_pid: u32) -> Vec<u32> {
-    let parent = |pid: u32| -> Option<(String, u32)> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-        let ppid = stat.get(close + 2..)?.split_whitespace().nth(1)?.parse().ok()?;
-        Some((stat.get(open + 1..close)?.to_string(), ppid))
-    };
-    let all: Vec<(u32, String, u32)> = std::fs::read_dir("/proc")
-        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).filter_map(|pid| parent(pid).map(|(comm, ppid)| (pid, comm, ppid))).collect())
-        .unwrap_or_default();
-    let children: Vec<u32> = all.iter().filter(|(_, comm, ppid)| *ppid == agent_pid && (comm == "caddy" || comm == "nginx")).map(|(pid, _, _)| *pid).collect();
-    let workers = all.iter().filter(|(_, _, ppid)| children.contains(ppid)).map(|(pid, _, _)| *pid);
-    children.iter().copied().chain(workers).collect()
+    crate::bench_desktop::tree(agent_pid).into_iter().filter(|(_, comm)| comm == "caddy" || comm == "nginx").map(|(pid, _)| pid).collect()
 }
 
 async fn proxy() -> anyhow::Result<()> {

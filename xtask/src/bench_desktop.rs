@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::bench::{pss_kib, row};
 
 /// Every process under `root` (itself included), with its name.
-fn tree(root: u32) -> Vec<(u32, String)> {
+pub(crate) fn tree(root: u32) -> Vec<(u32, String)> {
     let all: Vec<(u32, String, u32)> = std::fs::read_dir("/proc")
         .map(|d| {
             d.flatten()

@@ -12,7 +12,7 @@
 //! packages the binaries as they are built already; `--no-image` leaves the
 //! image out.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{ensure, Context as _};
@@ -95,8 +95,10 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
         let image = String::from_utf8(output(Command::new("bash").arg(root.join("container/build-image.sh")).arg(bins.join("appos-agent")))?)?;
         ensure!(image.trim() == "appos/agent:latest", "build-image.sh built {image:?}");
         let file = dist.join(format!("appos-agent-image-{version}.tar.gz"));
-        let save = format!("docker save appos/agent:{version} | gzip -6 > {}", shlex_quote(&file));
-        run(Command::new("bash").args(["-o", "pipefail", "-c", &save]))?;
+        let mut save = Command::new("docker").args(["save", &format!("appos/agent:{version}")]).stdout(std::process::Stdio::piped()).spawn().context("docker save")?;
+        let tar = save.stdout.take().context("docker save's output")?;
+        run(Command::new("gzip").arg("-6").stdin(tar).stdout(std::fs::File::create(&file)?))?;
+        ensure!(save.wait()?.success(), "docker save appos/agent:{version} failed");
         files.push(("/usr/share/appos/appos-agent-image.tar.gz".into(), file));
     }
 
@@ -119,8 +121,4 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&stage);
     println!("{}", deb.display());
     Ok(())
-}
-
-fn shlex_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }

@@ -32,6 +32,14 @@ pub struct Plan {
     pub install_docker: bool,
 }
 
+impl Plan {
+    /// A plan that names only the agent's container: what reading the facts
+    /// of a server that has AppOS already (for `as_root`, `installed`) needs.
+    pub fn for_container(container: &str) -> Plan {
+        Plan { data: "/".into(), container: container.into(), image: ImageSource::Pull(String::new()), proxy_ports: None, install_docker: false }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSource {
     /// A `docker save` file on this computer, streamed over SSH into `docker load`.
@@ -206,6 +214,15 @@ fn failed(what: &str, out: &crate::ssh::ExecOutput) -> ClientError {
     ClientError::Server(format!("{what} failed on the server (exit {}): {said}", out.status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())))
 }
 
+/// Runs `words` as root on the server; its output, or what failed (`what`) and what the server said.
+async fn root_ok<S: AsRef<str>>(session: &SshSession, f: &Facts, what: &str, words: &[S]) -> Result<crate::ssh::ExecOutput, ClientError> {
+    let out = session.exec(&as_root(f, words)).await?;
+    if out.status != Some(0) {
+        return Err(failed(what, &out));
+    }
+    Ok(out)
+}
+
 /// Reads the facts of the server.
 pub async fn facts(session: &SshSession, plan: &Plan) -> Result<Facts, ClientError> {
     let out = session.exec(&["sh".into(), "-c".into(), facts_script(plan)]).await?;
@@ -217,10 +234,7 @@ pub async fn image(session: &SshSession, f: &Facts, plan: &Plan, progress: &(dyn
     match &plan.image {
         ImageSource::Pull(reference) => {
             progress(Progress::Step("pulling the image".into()));
-            let out = session.exec(&as_root(f, &["docker", "pull", reference.as_str()])).await?;
-            if out.status != Some(0) {
-                return Err(failed("docker pull", &out));
-            }
+            root_ok(session, f, "docker pull", &["docker", "pull", reference.as_str()]).await?;
             Ok(reference.clone())
         }
         ImageSource::File(path) => send_file(session, f, path, progress).await,
@@ -290,10 +304,7 @@ pub fn loaded(out: &str) -> Option<String> {
 /// Starts the agent's container from `reference` (replacing one of the same name).
 pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str) -> Result<(), ClientError> {
     let d = plan.data.clone();
-    let out = session.exec(&as_root(f, &["mkdir", "-p", d.as_str()])).await?;
-    if out.status != Some(0) {
-        return Err(failed("creating the data root", &out));
-    }
+    root_ok(session, f, "creating the data root", &["mkdir", "-p", d.as_str()]).await?;
     // Stopped first (SIGTERM): a running task ends, or the agent hands it
     // back to the queue for the new one, within the agent's stop grace.
     let _ = session.exec(&as_root(f, &["docker", "stop", "-t", "30", plan.container.as_str()])).await?;
@@ -319,11 +330,7 @@ pub async fn start(session: &SshSession, f: &Facts, plan: &Plan, reference: &str
         ]);
     }
     args.push(reference.to_string());
-    let out = session.exec(&as_root(f, &args)).await?;
-    if out.status != Some(0) {
-        return Err(failed("docker run", &out));
-    }
-    Ok(())
+    root_ok(session, f, "docker run", &args).await.map(drop)
 }
 
 /// Waits until the container's agent answers (`appos-agent health`), at most `within`.
@@ -378,19 +385,13 @@ pub async fn installed(session: &SshSession, f: &Facts, container: &str) -> Resu
 /// Stops and removes the agent's container (apps and data stay); with
 /// `purge`, its data root too.
 pub async fn remove(session: &SshSession, f: &Facts, container: &str, purge: Option<&str>) -> Result<(), ClientError> {
-    let out = session.exec(&as_root(f, &["docker", "rm", "-f", container])).await?;
-    if out.status != Some(0) {
-        return Err(failed("docker rm", &out));
-    }
+    root_ok(session, f, "docker rm", &["docker", "rm", "-f", container]).await?;
     if let Some(data) = purge {
         let parts = std::path::Path::new(data).components().count();
         if !data.starts_with('/') || parts < 3 {
             return Err(ClientError::Config(format!("refusing to delete {data:?}: not a data root of its own")));
         }
-        let out = session.exec(&as_root(f, &["rm", "-rf", "--", data])).await?;
-        if out.status != Some(0) {
-            return Err(failed("deleting the data", &out));
-        }
+        root_ok(session, f, "deleting the data", &["rm", "-rf", "--", data]).await?;
     }
     Ok(())
 }
@@ -480,10 +481,7 @@ pub async fn upgrade(
 async fn install_docker(session: &SshSession, f: &Facts) -> Result<(), ClientError> {
     let script = "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q --no-install-recommends docker.io \
                   && { systemctl enable --now docker 2>/dev/null || service docker start; }";
-    let out = session.exec(&as_root(f, &["sh", "-c", script])).await?;
-    if out.status != Some(0) {
-        return Err(failed("installing Docker", &out));
-    }
+    root_ok(session, f, "installing Docker", &["sh", "-c", script]).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let out = session.exec(&as_root(f, &["docker", "version", "--format", "{{.Server.Version}}"])).await?;
@@ -504,7 +502,7 @@ pub const CONTAINER: &str = "appos";
 /// The agent `appos server install` put on this server, if any: the
 /// command that bootstraps a token through its container, and its socket.
 pub async fn installed_agent(session: &SshSession) -> Result<Option<(String, String)>, ClientError> {
-    let plan = Plan { data: "/".into(), container: CONTAINER.into(), image: ImageSource::Pull(String::new()), proxy_ports: None, install_docker: false };
+    let plan = Plan::for_container(CONTAINER);
     let f = facts(session, &plan).await?;
     Ok(installed(session, &f, CONTAINER).await?.map(|i| (bootstrap_cmd(&f, &plan), format!("{}/run/agent.sock", i.data.trim_end_matches('/')))))
 }

@@ -720,6 +720,15 @@ impl AgentContainer {
         Ok(AgentContainer { name, data: PathBuf::new() })
     }
 
+    /// Waits (30 s at most) until the agent answers on `sock`; panics with the container's log if not.
+    pub fn wait_socket(&self, sock: &Path) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(sock).is_err() {
+            assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn logs(&self) -> String {
         Command::new(docker_cli())
             .args(["logs", &self.name])
