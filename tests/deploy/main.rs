@@ -11,6 +11,7 @@ use appos_client::{Client, ClientError, Transport};
 use appos_proto::calls::{GetDeployment, ListApps, ListDeployments, RedeployApp};
 use appos_proto::{AppName, DeployRequest, DeploymentState, FieldError, Problem, ProblemCode, StepState};
 use appos_test_support as support;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Takes an app's compose project down when the test ends.
 struct Project {
@@ -255,13 +256,69 @@ async fn hostile_input_is_refused_and_changes_nothing() {
         assert_eq!((r.status.as_u16(), p.code), (400, ProblemCode::InvalidInput));
         assert_eq!(p.errors, [FieldError::new(field, message)], "{}", String::from_utf8_lossy(body));
     }
-    // A body over the limit is a 413. Just over it: the agent stops reading
-    // at the limit, and a client still writing megabytes past it would see the
-    // connection closed before it reads the answer (the rest fits the socket's buffer).
-    let huge = format!("{{\"name\": \"x\", \"compose\": \"{}\"}}", "x".repeat((16 << 20) + (64 << 10)));
+    // A body over the limit is a 413, read by a client still writing: the
+    // agent reads and discards the rest (up to 64 MiB) while it answers,
+    // instead of closing on unread data and breaking the client's write.
+    // Half again the limit is far more than the socket buffers hold.
+    let huge = format!("{{\"name\": \"x\", \"compose\": \"{}\"}}", "x".repeat(24 << 20));
     let r = c.request_raw(http::Method::POST, "/v1/apps/deploy", Some(huge.into_bytes())).await.expect("request");
     let p: Problem = serde_json::from_slice(&r.body).expect("a problem JSON body");
     assert_eq!((r.status.as_u16(), p.code, p.detail.as_deref()), (413, ProblemCode::TooLarge, Some("request bodies are limited to 16 MiB")));
+    // The same on a bare socket, without the race a client library may win
+    // or lose: the 413 comes before any of the body is sent, then every byte
+    // of the body is still taken, and the connection serves the next request.
+    let len = 24usize << 20;
+    let mut s = tokio::net::UnixStream::connect(env.agent.socket()).await.expect("connect");
+    let head = format!("POST /v1/apps/deploy HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n", env.token);
+    s.write_all(head.as_bytes()).await.expect("head");
+    let (status, body) = read_answer(&mut s).await;
+    let p: Problem = serde_json::from_slice(&body).expect("a problem JSON body");
+    assert_eq!((status, p.code, p.detail.as_deref()), (413, ProblemCode::TooLarge, Some("request bodies are limited to 16 MiB")));
+    let chunk = vec![b'x'; 1 << 20];
+    for i in 0..len / chunk.len() {
+        s.write_all(&chunk).await.unwrap_or_else(|e| panic!("writing MiB {i} of the refused body: {e}"));
+    }
+    s.write_all(format!("GET /v1/apps HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\n\r\n", env.token).as_bytes()).await.expect("next request");
+    let (status, body) = read_answer(&mut s).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // A chunked body that says nothing of its length is refused once it
+    // passes the limit, and still read to its end.
+    let mut s = tokio::net::UnixStream::connect(env.agent.socket()).await.expect("connect");
+    let head = format!("POST /v1/apps/deploy HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", env.token);
+    s.write_all(head.as_bytes()).await.expect("head");
+    for i in 0..20 {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.expect("chunk size");
+        s.write_all(&chunk).await.unwrap_or_else(|e| panic!("writing MiB {i} of the chunked body: {e}"));
+        s.write_all(b"\r\n").await.expect("chunk end");
+    }
+    s.write_all(b"0\r\n\r\n").await.expect("last chunk");
+    let (status, body) = read_answer(&mut s).await;
+    let p: Problem = serde_json::from_slice(&body).expect("a problem JSON body");
+    assert_eq!((status, p.code, p.detail.as_deref()), (413, ProblemCode::TooLarge, Some("request bodies are limited to 16 MiB")));
+}
+
+/// The status and body of one HTTP/1.1 answer with a Content-Length, read
+/// off a bare socket within 10 s.
+async fn read_answer(s: &mut tokio::net::UnixStream) -> (u16, Vec<u8>) {
+    tokio::time::timeout(Duration::from_secs(10), read_answer_now(s)).await.expect("no answer within 10 s")
+}
+
+async fn read_answer_now(s: &mut tokio::net::UnixStream) -> (u16, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).await.expect("read head"), 1, "closed in the head: {}", String::from_utf8_lossy(&buf));
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).expect("head");
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().expect("length")))
+        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.expect("read body");
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status: {head}"));
+    (status, body)
 }
 
 /// SIGKILL the agent at random moments while 20 deployments are accepted and

@@ -31,20 +31,67 @@ fn field_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, whole: &s
     FieldError::new(field, without_position(e.into_inner().to_string()))
 }
 
+/// How much of a refused body is still read and thrown away, and for how
+/// long, so the client gets to read the 413 (nginx's lingering close). A
+/// server that closes with unread data makes the client's write fail, and
+/// many clients then report the broken write instead of the answer.
+const LINGER_BYTES: u64 = 64 << 20;
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn too_large() -> ApiError {
+    ApiError(Problem::new(ProblemCode::TooLarge, Some(format!("request bodies are limited to {} MiB", MAX_BODY >> 20))))
+}
+
+/// Reads and discards the rest of a refused body in the background while the
+/// answer is written; gives up (and hyper closes) past the bounds.
+fn linger(mut body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    tokio::spawn(async move {
+        let mut read = 0u64;
+        let _ = tokio::time::timeout(LINGER_TIME, async {
+            while read < LINGER_BYTES {
+                match body.frame().await {
+                    Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+                    _ => break,
+                }
+            }
+        })
+        .await;
+        tracing::debug!(read, "discarded the rest of a refused body");
+    });
+}
+
+/// The whole body, at most `MAX_BODY` bytes.
+async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = req.into_body();
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        linger(body);
+        return Err(too_large());
+    }
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError(Problem::invalid(vec![FieldError::new("body", format!("the body could not be read: {e}"))])))?;
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > MAX_BODY {
+                linger(body);
+                return Err(too_large());
+            }
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
 /// A JSON body.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = match axum::body::Bytes::from_request(req, state).await {
-            Ok(b) => b,
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError(Problem::new(ProblemCode::TooLarge, Some(format!("request bodies are limited to {} MiB", MAX_BODY >> 20)))));
-            }
-            Err(e) => return Err(ApiError(Problem::invalid(vec![FieldError::new("body", e.body_text())]))),
-        };
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req).await?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError(Problem::invalid(vec![field_error(e, "body")])))?;
         de.end().map_err(|e| ApiError(Problem::invalid(vec![FieldError::new("body", without_position(e.to_string()))])))?;
