@@ -135,7 +135,23 @@ fn close_stream(desktop: State<'_, D>, id: u64) {
     desktop.close_stream(id)
 }
 
+/// Turns WebKit's compositing off when there is no GPU to do it (see
+/// `appos_desktop_core::rendering`). Runs first in `main`, before any thread
+/// or WebKit process starts, so setting the variable races with nothing.
+fn choose_rendering() -> bool {
+    use appos_desktop_core::rendering;
+    let has_render_node = std::fs::read_dir("/dev/dri")
+        .map(|d| d.flatten().any(|e| e.file_name().to_str().is_some_and(rendering::is_render_node)))
+        .unwrap_or(false);
+    if rendering::disable_compositing(std::env::var_os(rendering::NO_COMPOSITING).is_some(), has_render_node) {
+        std::env::set_var(rendering::NO_COMPOSITING, "1");
+        return true;
+    }
+    false
+}
+
 fn main() {
+    let no_compositing = choose_rendering();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("APPOS_LOG")
@@ -143,6 +159,9 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if no_compositing {
+        tracing::info!("no GPU render node: WebKit draws without compositing");
+    }
     let desktop: D = Arc::new(Desktop::new(Paths::from_env(|k| std::env::var(k).ok())));
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())

@@ -9,6 +9,7 @@
 
 mod coalesce;
 mod local;
+pub mod rendering;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -5,6 +5,7 @@ import { app, FakeBackend, localServer, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
 import { newSession } from "../lib/session";
 import { closeTerminals, loadEngine, terminalsOf } from "./terminal/manager";
+import { forgetWebglRenderer, isSoftwareRenderer } from "./terminal/settings";
 
 // xterm.js needs a canvas and real layout: recording stand-ins instead, which
 // keep what xterm would get and let a test type, select and resize.
@@ -256,16 +257,20 @@ describe("Terminal panel", () => {
 
     // The benchmark's probe: with it present, a frame drawn after output is
     // timed; a frame without new output (a cursor blink) is not.
-    const w = window as { __apposTermProbe?: number[] };
+    const w = window as { __apposTermProbe?: number[]; __apposTermArrivals?: number[] };
+    t.write(new Uint8Array([0x61]));
     terms[0].drawn();
+    expect(w.__apposTermArrivals).toBeUndefined();
     w.__apposTermProbe = [];
     terms[0].drawn();
     expect(w.__apposTermProbe).toHaveLength(0);
     t.write(new Uint8Array([0x61]));
+    expect(w.__apposTermArrivals).toHaveLength(1);
     terms[0].drawn();
     terms[0].drawn();
     expect(w.__apposTermProbe).toHaveLength(1);
     delete w.__apposTermProbe;
+    delete w.__apposTermArrivals;
 
     act(() => terms[0].type("ls\r"));
     await waitFor(() => expect(b.callsOf("terminalInput")).toEqual([[1, "ls\r"]]));
@@ -542,6 +547,21 @@ describe("Terminal panel", () => {
   });
 });
 
+describe("isSoftwareRenderer", () => {
+  it.each([
+    ["llvmpipe (LLVM 15.0.6, 256 bits)", true],
+    ["softpipe", true],
+    ["Google SwiftShader", true],
+    ["Software Rasterizer", true],
+    ["Mesa Intel(R) UHD Graphics 620 (KBL GT2)", false],
+    ["AMD Radeon RX 6600 (radeonsi, navi23, LLVM 15.0.7, DRM 3.49)", false],
+    ["NVIDIA GeForce RTX 3060/PCIe/SSE2", false],
+    ["WebKit WebGL", false],
+  ])("%j is software: %s", (name, want) => {
+    expect(isSoftwareRenderer(name)).toBe(want);
+  });
+});
+
 describe("Terminal rendering and keys", () => {
   it("draws with WebGL, falls back to the DOM when WebGL fails or is lost, and can be switched off", async () => {
     const b = setup();
@@ -567,6 +587,31 @@ describe("Terminal rendering and keys", () => {
     await waitFor(() => expect(b.terminals).toHaveLength(3));
     await waitFor(() => expect(byId("terminal-view").dataset.renderer).toBe("dom"));
     expect(fx.gl).toHaveLength(1);
+  });
+
+  it("draws with the DOM when WebGL would only be a software rasteriser, without asking WebGL", async () => {
+    const lost = vi.fn();
+    const fake = {
+      RENDERER: 0x1f01,
+      getExtension: (name: string) =>
+        name === "WEBGL_debug_renderer_info" ? { UNMASKED_RENDERER_WEBGL: 0x9246 } : name === "WEBGL_lose_context" ? { loseContext: lost } : null,
+      getParameter: (p: number) => (p === 0x9246 ? "llvmpipe (LLVM 15.0.6, 256 bits)" : "WebKit WebGL"),
+    };
+    const getContext = vi.spyOn(HTMLCanvasElement.prototype, "getContext").mockImplementation(((kind: string) => (kind === "webgl2" ? fake : null)) as never);
+    forgetWebglRenderer();
+    try {
+      const b = setup();
+      renderServer(b);
+      await connected(b);
+      await openFromMenu("terminal-new-agent", 1, b);
+      await waitFor(() => expect(byId("terminal-view").dataset.renderer).toBe("dom"));
+      expect(fx.gl).toHaveLength(0);
+      // The probe's context is given back at once.
+      expect(lost).toHaveBeenCalledTimes(1);
+    } finally {
+      getContext.mockRestore();
+      forgetWebglRenderer();
+    }
   });
 
   it("copies with Ctrl+Shift+C, pastes with Ctrl+Shift+V and a right click, zooms with Ctrl+= and Ctrl+-", async () => {

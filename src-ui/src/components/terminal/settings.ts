@@ -37,6 +37,40 @@ export function setFontSizeSetting(size: number | null): number {
   return n;
 }
 
+/**
+ * Whether a WebGL renderer's name is a software rasteriser (Mesa's llvmpipe
+ * or softpipe, SwiftShader, ...): it draws on the CPU, as the DOM renderer
+ * does, but keeps a GL context and a glyph atlas besides (about 50 MB more
+ * in the web process, measured by `cargo xtask bench desktop`).
+ */
+export function isSoftwareRenderer(name: string): boolean {
+  return /llvmpipe|softpipe|swrast|swiftshader|lavapipe|software rasterizer/i.test(name);
+}
+
+let rendererName: string | null | undefined;
+
+/** The WebGL renderer's name, asked once; null when it cannot be known. */
+export function webglRendererName(): string | null {
+  if (rendererName !== undefined) return rendererName;
+  rendererName = null;
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2");
+    if (gl) {
+      const info = gl.getExtension("WEBGL_debug_renderer_info");
+      rendererName = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+      gl.getExtension("WEBGL_lose_context")?.loseContext();
+    }
+  } catch {
+    // No WebGL2: the caller's own attempt fails and says so.
+  }
+  return rendererName;
+}
+
+/** Asks for the WebGL renderer's name again (tests). */
+export function forgetWebglRenderer() {
+  rendererName = undefined;
+}
+
 /** WebGL rendering (the default); off, xterm draws with the DOM. */
 export function gpuEnabled(): boolean {
   return read(GPU_KEY) !== "0";
