@@ -35,6 +35,8 @@ pub struct AgentState {
     pub started_at: i64,
     pub catalog: crate::services::catalog::Live,
     pub events: crate::services::events::Events,
+    /// The compose containers, kept from Docker's events.
+    pub inventory: crate::services::inventory::Inventory,
     pub terminals: crate::services::terminals::Terminals,
     /// Streams held open per token.
     pub streams: crate::services::streams::StreamLimits,

@@ -1203,3 +1203,61 @@ fn a_project_folder_deploys_with_its_files_and_build() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o), format!("appos: ./web.env (services.web.env_file) does not exist in {}\n", dir.path().display()));
 }
+
+/// The apps list follows Docker's events for containers changed outside
+/// AppOS: once the event for a change reaches a client, a listing shows it.
+/// The same with the inventory off (every listing asks Docker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_list_is_never_behind_the_event_stream() {
+    for inventory in ["on", "off"] {
+        let Some(env) = Env::start_env(&[("APPOS_INVENTORY", inventory)]) else { return };
+        let c = std::sync::Arc::new(env.client());
+        let name = support::unique("inv");
+        let _p = env.project(&name);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sub = {
+            let c = c.clone();
+            tokio::spawn(async move { c.events(-1, move |e| tx.send(e).is_ok()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let docker = |args: &[&str]| {
+            let o = Command::new(support::docker_cli()).args(args).output().expect("docker");
+            assert!(o.status.success(), "docker {args:?}: {}", text(&o));
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        let listed = || async {
+            c.call(&ListApps {}).await.expect("apps").into_iter().find(|a| a.name == name).map(|a| {
+                let states: Vec<String> = a.services.iter().flat_map(|s| s.containers.iter().map(|c| c.state.clone())).collect();
+                (a.state, states)
+            })
+        };
+        assert_eq!(listed().await, None, "inventory {inventory}");
+
+        let id = docker(&[
+            "run", "-d", "--label", &format!("{}=1", support::TEST_LABEL), "--label", &format!("com.docker.compose.project={name}"),
+            "--label", "com.docker.compose.service=web", "--name", &format!("{name}-web-1"), support::BUSYBOX_IMAGE, "/bin/busybox", "sleep", "3600",
+        ]);
+        container_event(&mut rx, &name, "start").await;
+        assert_eq!(listed().await, Some((appos_proto::AppState::Running, vec!["running".to_string()])), "inventory {inventory}");
+
+        docker(&["stop", "-t", "0", &id]);
+        container_event(&mut rx, &name, "die").await;
+        assert_eq!(listed().await, Some((appos_proto::AppState::Stopped, vec!["exited".to_string()])), "inventory {inventory}");
+
+        docker(&["rm", &id]);
+        container_event(&mut rx, &name, "destroy").await;
+        assert_eq!(listed().await, None, "inventory {inventory}");
+        sub.abort();
+    }
+}
+
+/// Waits (30 s at most) for Docker's `action` on a container of `app` in the event stream.
+async fn container_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<appos_proto::Event>, app: &str, action: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let e = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap_or_else(|_| panic!("no {action} event")).expect("stream open");
+        if e.app.as_deref() == Some(app) && e.kind == "container" && e.data["action"] == action {
+            return;
+        }
+    }
+}

@@ -34,6 +34,9 @@ pub struct Config {
     /// When the agent stops, how long a running task has to end before it
     /// is handed back to the queue (for the next agent to take at once).
     pub stop_grace: std::time::Duration,
+    /// Keep the compose containers in memory, fed by Docker's events (on by
+    /// default; off, every listing asks Docker: the benchmark's baseline).
+    pub inventory: bool,
     /// A directory of extra catalog templates (`*.toml`).
     pub catalog_dir: Option<PathBuf>,
     /// Terminal sessions open at once, at most.
@@ -133,6 +136,7 @@ pub struct Layer {
     pub max_streams_per_token: Option<usize>,
     pub terminal_idle_secs: Option<u64>,
     pub stop_grace_secs: Option<u64>,
+    pub inventory: Option<bool>,
     /// The reverse proxy: `caddy` (the default) or `nginx`.
     pub proxy: Option<String>,
     /// Where the proxy listens for HTTP and HTTPS (`:80`, `127.0.0.1:8080`).
@@ -199,6 +203,12 @@ impl Layer {
             max_streams_per_token: num("APPOS_MAX_STREAMS_PER_TOKEN")?.map(|n| n as usize),
             terminal_idle_secs: num("APPOS_TERMINAL_IDLE_SECS")?,
             stop_grace_secs: num("APPOS_STOP_GRACE_SECS")?,
+            inventory: match env("APPOS_INVENTORY").filter(|s| !s.is_empty()).as_deref() {
+                None => None,
+                Some("on") => Some(true),
+                Some("off") => Some(false),
+                Some(other) => bail!("APPOS_INVENTORY={other:?}: it is on or off"),
+            },
             catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
             catalog_git: env("APPOS_CATALOG_GIT").filter(|s| !s.is_empty()),
             task_lease_secs,
@@ -239,6 +249,7 @@ impl Layer {
             max_streams_per_token: self.max_streams_per_token.or(lower.max_streams_per_token),
             terminal_idle_secs: self.terminal_idle_secs.or(lower.terminal_idle_secs),
             stop_grace_secs: self.stop_grace_secs.or(lower.stop_grace_secs),
+            inventory: self.inventory.or(lower.inventory),
             proxy: self.proxy.or(lower.proxy),
             proxy_http: self.proxy_http.or(lower.proxy_http),
             proxy_https: self.proxy_https.or(lower.proxy_https),
@@ -337,6 +348,7 @@ impl Config {
             max_streams_per_token,
             terminal_idle: std::time::Duration::from_secs(idle),
             stop_grace: std::time::Duration::from_secs(grace),
+            inventory: merged.inventory.unwrap_or(true),
             catalog_dir: merged.catalog_dir,
             catalog_git: merged.catalog_git,
             task_lease: std::time::Duration::from_secs(lease),

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use appos_proto::{App, ComposeFlavour, ComposeInfo, Container, PortMapping, Service};
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 
@@ -74,15 +75,39 @@ pub async fn project(docker: &Docker, name: &str) -> Result<Option<App>, bollard
 /// Lists every compose project on the host, newest Docker state, sorted by
 /// name (`managed` is false: the services decide that).
 pub async fn projects(docker: &Docker) -> Result<Vec<App>, bollard::errors::Error> {
-    let mut filters = HashMap::new();
-    filters.insert("label".to_string(), vec![LABEL_PROJECT.to_string()]);
-    let containers = docker
-        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
-        .await?;
+    Ok(fold_projects(compose_containers(docker, Which::All).await?.iter()))
+}
 
+/// Which compose containers to list.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    All,
+    /// Those of one project.
+    Project(&'a str),
+    /// One container, by id (none when it is gone).
+    Container(&'a str),
+}
+
+/// The containers of compose projects, stopped ones too, as Docker lists them.
+pub async fn compose_containers(docker: &Docker, which: Which<'_>) -> Result<Vec<ContainerSummary>, bollard::errors::Error> {
+    let mut filters = HashMap::new();
+    let label = match which {
+        Which::Project(p) => format!("{LABEL_PROJECT}={p}"),
+        _ => LABEL_PROJECT.to_string(),
+    };
+    filters.insert("label".to_string(), vec![label]);
+    if let Which::Container(id) = which {
+        filters.insert("id".to_string(), vec![id.to_string()]);
+    }
+    docker.list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() })).await
+}
+
+/// Compose projects from their containers, sorted by name; the agent's own
+/// container is left out.
+pub fn fold_projects<'a>(containers: impl Iterator<Item = &'a ContainerSummary>) -> Vec<App> {
     let mut projects: BTreeMap<String, ProjectAcc> = BTreeMap::new();
     for c in containers {
-        let labels = c.labels.unwrap_or_default();
+        let Some(labels) = c.labels.as_ref() else { continue };
         if labels.contains_key(LABEL_AGENT) {
             continue;
         }
@@ -101,35 +126,29 @@ pub async fn projects(docker: &Docker) -> Result<Vec<App>, bollard::errors::Erro
         let service = labels.get(LABEL_SERVICE).cloned().unwrap_or_default();
         let mut ports: Vec<PortMapping> = c
             .ports
-            .unwrap_or_default()
-            .into_iter()
+            .iter()
+            .flatten()
             .map(|p| PortMapping {
                 private_port: p.private_port,
                 public_port: p.public_port,
-                ip: p.ip.filter(|s| !s.is_empty()),
+                ip: p.ip.clone().filter(|s| !s.is_empty()),
                 protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
             })
             .collect();
         ports.sort_by(|a, b| (a.private_port, a.public_port, &a.ip).cmp(&(b.private_port, b.public_port, &b.ip)));
         ports.dedup();
-        let name = c
-            .names
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
+        let name = c.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
         acc.services.entry(service).or_default().push(Container {
-            id: c.id.unwrap_or_default(),
+            id: c.id.clone().unwrap_or_default(),
             name,
-            image: c.image.unwrap_or_default(),
+            image: c.image.clone().unwrap_or_default(),
             state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-            status: c.status.unwrap_or_default(),
+            status: c.status.clone().unwrap_or_default(),
             ports,
         });
     }
 
-    Ok(projects
+    projects
         .into_iter()
         .map(|(name, acc)| {
             let services: Vec<Service> = acc
@@ -150,7 +169,7 @@ pub async fn projects(docker: &Docker) -> Result<Vec<App>, bollard::errors::Erro
                 services,
             }
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Default)]

@@ -24,8 +24,8 @@ pub const MAX_MESSAGE: usize = 1000;
 /// without containers) and every compose project Docker knows.
 pub async fn list(state: &Shared) -> Result<Vec<App>> {
     let (managed, latest) = db::call(&state.db, |db| Ok((store::names(db)?, db::deployments::latest_by_app(db)?))).await?;
-    let projects = docker::projects(&state.docker).await.map_err(AgentError::docker)?;
-    Ok(crate::core::apps::list(projects, &managed, &latest))
+    let projects = state.inventory.projects(&state.docker).await.map_err(AgentError::docker)?;
+    Ok(crate::core::apps::list(projects.as_ref().clone(), &managed, &latest))
 }
 
 pub async fn get(state: &Shared, app: &AppName) -> Result<App> {

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod docker_events;
 pub mod events;
 pub mod inflight;
+pub mod inventory;
 pub mod logs;
 pub mod serving;
 pub mod streams;

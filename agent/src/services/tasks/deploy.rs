@@ -133,6 +133,8 @@ pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Resu
         Operation::Delete => delete(state, &id, &app, &cancel).await,
         op @ (Operation::Start | Operation::Stop | Operation::Restart) => lifecycle(state, &id, &app, op, &cancel).await,
     };
+    // Whoever reads this deployment's outcome lists the containers it left.
+    state.inventory.refresh_project(&state.docker, app.as_str()).await;
     if result.is_ok() && dep.operation != Operation::Delete {
         // New containers may have new addresses.
         crate::services::serving::refresh_app(state, &app).await;
