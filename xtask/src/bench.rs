@@ -20,6 +20,9 @@
 //! - image (`bench image`): the all-in-one image's size against its Debian
 //!   base (target ≤ 150 MB) and the container's idle memory, every process
 //!   (target ≤ 40 MB)
+//! - inventory (`bench inventory`): `GET /v1/apps` from 50 clients over the
+//!   loopback listener with 100 containers, inventory on against off
+//!   (target ≥ 2,000 requests/s, p99 ≤ 50 ms)
 //! - desktop (`bench desktop`): cold start, memory against MiniBrowser,
 //!   key-to-glyph (see `bench_desktop`)
 //! - install (`bench install`): `appos server install` from an image file,
@@ -133,6 +136,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     if only.as_deref() == Some("install") {
         return install(&sshd).await;
     }
+    if only.as_deref() == Some("inventory") {
+        return inventory().await;
+    }
     if only.as_deref() == Some("desktop") {
         return crate::bench_desktop::desktop().await;
     }
@@ -234,6 +240,52 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     } else {
         println!("(proxy figures skipped: caddy is not installed)");
     }
+    support::cleanup_docker()?;
+    Ok(())
+}
+
+/// `GET /v1/apps` from 50 clients at once, each on its own keep-alive
+/// connection to the loopback listener, with 100 containers in 20 projects:
+/// requests per second and p50/p99, with the inventory on against off.
+async fn inventory() -> anyhow::Result<()> {
+    const CLIENTS: usize = 50;
+    const FOR: Duration = Duration::from_secs(8);
+    make_containers("inv")?;
+    let mut figures = Vec::new();
+    for mode in ["on", "off"] {
+        let port = support::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let agent = support::Agent::start_env(&["--listen", &listen], &[("APPOS_INVENTORY", mode)])?;
+        let token = agent.issue_token("bench", "read")?;
+        let first = Client::new(Transport::Tcp { host: "127.0.0.1".into(), port }, Some(token.clone()));
+        let n: usize = first.call(&ListApps {}).await?.iter().filter(|a| a.name.starts_with("inv")).map(|a| a.services.iter().map(|s| s.containers.len()).sum::<usize>()).sum();
+        anyhow::ensure!(n == STACKS * PER_STACK, "expected {} containers, the agent lists {n}", STACKS * PER_STACK);
+        let until = Instant::now() + FOR;
+        let mut clients = tokio::task::JoinSet::new();
+        for _ in 0..CLIENTS {
+            let c = Client::new(Transport::Tcp { host: "127.0.0.1".into(), port }, Some(token.clone()));
+            clients.spawn(async move {
+                let mut took = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    c.call(&ListApps {}).await?;
+                    took.push(t.elapsed());
+                }
+                anyhow::Ok(took)
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(r) = clients.join_next().await {
+            all.extend(r??);
+        }
+        let rps = all.len() as f64 / FOR.as_secs_f64();
+        figures.push((rps, percentile(&mut all, 0.5), percentile(&mut all, 0.99)));
+        drop(agent);
+    }
+    let ((on_rps, on50, on99), (off_rps, off50, off99)) = (figures[0], figures[1]);
+    row("GET /v1/apps, 50 clients, requests/s; baseline: inventory off", format!("{on_rps:.0}"), format!("{off_rps:.0}"), format!("{:.1}", on_rps / off_rps), "≥ 2000/s");
+    row("  p50 ms", format!("{:.1}", ms(on50)), format!("{:.1}", ms(off50)), format!("{:.2}", ms(on50) / ms(off50)), "");
+    row("  p99 ms", format!("{:.1}", ms(on99)), format!("{:.1}", ms(off99)), format!("{:.2}", ms(on99) / ms(off99)), "≤ 50 ms");
     support::cleanup_docker()?;
     Ok(())
 }
