@@ -62,6 +62,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     let stopping = tokio_util::sync::CancellationToken::new();
     let (config_max_terminals, config_idle, config_max_streams) = (config.max_terminals, config.terminal_idle, config.max_streams_per_token);
     let inventory = crate::services::inventory::Inventory::new(config.inventory);
+    let limits = crate::services::limits::Limits::new(&config.rates);
     let redis_url = match &config.redis_server {
         Some(bin) => {
             let server = crate::infra::redis_server::RedisServer::new(bin, &config.data_dir);
@@ -98,6 +99,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         catalog,
         events: Default::default(),
         inventory,
+        limits,
         terminals: crate::services::terminals::Terminals::new(config_max_terminals, config_idle),
         streams: crate::services::streams::StreamLimits::new(config_max_streams),
         proxy,

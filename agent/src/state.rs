@@ -37,6 +37,8 @@ pub struct AgentState {
     pub events: crate::services::events::Events,
     /// The compose containers, kept from Docker's events.
     pub inventory: crate::services::inventory::Inventory,
+    /// Budgets for failed authentication and for requests per token.
+    pub limits: crate::services::limits::Limits,
     pub terminals: crate::services::terminals::Terminals,
     /// Streams held open per token.
     pub streams: crate::services::streams::StreamLimits,

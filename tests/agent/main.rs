@@ -44,7 +44,9 @@ async fn assert_all_unauthorized(c: &Client, why: &str) {
 
 #[tokio::test]
 async fn every_v1_route_rejects_missing_wrong_and_revoked_tokens() {
-    let agent = support::Agent::start().expect("agent starts");
+    // Some 200 refusals in a row: a budget for failed authentication that
+    // lasts them all (the budget has its own test below).
+    let agent = support::Agent::start_env(&[], &[("APPOS_AUTH_FAILURE_BURST", "100000")]).expect("agent starts");
 
     // /health is the only open route.
     let h = client(&agent, None).call(&GetHealth {}).await.expect("health");
@@ -182,7 +184,8 @@ fn the_openapi_document_holds_under_a_schema_driven_fuzzer() {
     }
     let port = support::free_port();
     let listen = format!("127.0.0.1:{port}");
-    let agent = support::Agent::start_with(&["--listen", &listen]).expect("agent starts");
+    // No request budgets: the fuzzer's examples reach the routes (429 is documented either way).
+    let agent = support::Agent::start_env(&["--listen", &listen], &[("APPOS_AUTH_FAILURE_BURST", "100000"), ("APPOS_TOKEN_REQUESTS_PER_SEC", "0")]).expect("agent starts");
     let token = agent.issue_token("fuzzer", "admin").expect("issue");
     let doc = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/openapi.json");
     // schemathesis keeps a cache where it runs: not in the work tree.
@@ -399,4 +402,68 @@ async fn the_desktop_starts_its_local_agent_ahead_of_the_window() {
     let c = desktop.connect(appos_desktop_core::LOCAL).await.expect("connect");
     assert_eq!(c.info.data_dir, data.display().to_string());
     desktop.shutdown().await;
+}
+
+/// The problem and `Retry-After` of a 429, checked whole: the detail names
+/// the wait the header gives.
+fn rate_limited(r: &appos_client::api::RawResponse, detail: impl Fn(u64) -> String, most: u64) {
+    let p: Problem = serde_json::from_slice(&r.body).expect("problem");
+    let after: u64 = r.headers.get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok()).expect("a Retry-After in seconds");
+    assert!((1..=most).contains(&after), "Retry-After {after}");
+    assert_eq!((r.status.as_u16(), p.code, p.detail), (429, ProblemCode::RateLimited, Some(detail(after))));
+}
+
+/// 1,000 requests with wrong or missing tokens: the first ones (the budget,
+/// 10 here) are answered 401, the rest 429 with `Retry-After`, logged once;
+/// a valid token is served all along, and spends none of that budget.
+#[tokio::test]
+async fn failed_authentication_has_a_budget_and_valid_tokens_keep_working() {
+    let agent = support::Agent::start_env(&[], &[("APPOS_AUTH_FAILURE_BURST", "10"), ("APPOS_AUTH_FAILURES_PER_MIN", "1")]).expect("agent starts");
+    let token = agent.issue_token("laptop", "read").expect("issue");
+    let (good, wrong, none) = (client(&agent, Some(&token)), client(&agent, Some("appos_wrong")), client(&agent, None));
+    let mut statuses = BTreeMap::new();
+    for i in 0..1000 {
+        let c = if i % 2 == 0 { &wrong } else { &none };
+        let r = c.request_raw(Method::GET, "/v1/apps", None).await.expect("request");
+        *statuses.entry(r.status.as_u16()).or_insert(0) += 1;
+        if r.status.as_u16() == 429 {
+            rate_limited(&r, |s| format!("too many requests without a valid token lately; try again in {s} s"), 60);
+        }
+        if i % 50 == 0 {
+            let ok = good.request_raw(Method::GET, "/v1/apps", None).await.expect("request");
+            assert_eq!(ok.status.as_u16(), 200, "a valid token during the burst, request {i}");
+        }
+    }
+    assert_eq!(statuses, BTreeMap::from([(401, 10), (429, 990)]));
+    let logged = agent.log().matches("failed authentications are over the budget").count();
+    assert_eq!(logged, 1, "logged once per window:\n{}", agent.log());
+}
+
+/// A token past its rate gets 429 with `Retry-After`; another token is
+/// served meanwhile, and the first is served again after the wait.
+#[tokio::test]
+async fn requests_per_token_are_limited() {
+    let agent = support::Agent::start_env(&[], &[("APPOS_TOKEN_BURST", "5"), ("APPOS_TOKEN_REQUESTS_PER_SEC", "1")]).expect("agent starts");
+    let (busy, other) = (agent.issue_token("busy", "read").expect("issue"), agent.issue_token("other", "read").expect("issue"));
+    let (busy, other) = (client(&agent, Some(&busy)), client(&agent, Some(&other)));
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..8 {
+        let r = busy.request_raw(Method::GET, "/v1/apps", None).await.expect("request");
+        statuses.push(r.status.as_u16());
+        if r.status.as_u16() == 429 {
+            rate_limited(&r, |s| format!("token \"busy\" sends more requests than the agent takes from one token; try again in {s} s"), 1);
+            last = Some(r);
+        }
+    }
+    // The burst, then refusals (a request a second comes back while they run).
+    assert_eq!(statuses[..5], [200; 5], "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count() + statuses.iter().filter(|s| **s == 200).count(), 8, "{statuses:?}");
+    assert!(statuses[5..].contains(&429), "{statuses:?}");
+    assert_eq!(other.request_raw(Method::GET, "/v1/apps", None).await.expect("request").status.as_u16(), 200);
+    // The client library waits a short Retry-After and sends again.
+    busy.call(&ListApps {}).await.expect("answered after the wait");
+    let after: u64 = last.expect("a 429").headers[http::header::RETRY_AFTER].to_str().expect("ascii").parse().expect("seconds");
+    tokio::time::sleep(Duration::from_secs(after)).await;
+    assert_eq!(busy.request_raw(Method::GET, "/v1/apps", None).await.expect("request").status.as_u16(), 200);
 }

@@ -6,10 +6,11 @@ use appos_proto::{ProblemCode, TokenScope};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use tracing::Instrument as _;
 
 use super::problem::{ApiError, Refusal, REQUEST_ID};
+use crate::services::limits::retry_after_secs;
 use crate::services::tokens::{self, Verdict};
 use crate::state::Shared;
 
@@ -39,6 +40,25 @@ fn full_path(req: &Request) -> String {
 }
 
 /// The gate in front of every `/v1` route.
+/// A request without a valid token: 401 while the failed-authentication
+/// budget lasts, then 429 (valid tokens never spend it).
+fn refuse(state: &Shared, why: &str) -> Result<Response, ApiError> {
+    match state.limits.failed_authentication() {
+        Ok(()) => Err(ApiError::new(ProblemCode::Unauthorized, why)),
+        Err(wait) => {
+            let detail = format!("too many requests without a valid token lately; try again in {} s", retry_after_secs(wait));
+            Ok(too_many(detail, wait))
+        }
+    }
+}
+
+/// A 429 problem with its `Retry-After`.
+fn too_many(detail: String, wait: std::time::Duration) -> Response {
+    let mut resp = ApiError::new(ProblemCode::RateLimited, detail).into_response();
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+    resp
+}
+
 pub async fn require_token(State(state): State<Shared>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let presented = req
         .headers()
@@ -48,7 +68,7 @@ pub async fn require_token(State(state): State<Shared>, mut req: Request, next: 
         .map(str::trim)
         .map(str::to_owned);
     let Some(presented) = presented else {
-        return Err(ApiError::new(ProblemCode::Unauthorized, "send an Authorization: Bearer <token> header"));
+        return refuse(&state, "send an Authorization: Bearer <token> header");
     };
     let verdict = {
         let state = state.clone();
@@ -59,10 +79,14 @@ pub async fn require_token(State(state): State<Shared>, mut req: Request, next: 
     };
     let principal = match verdict {
         Verdict::Valid(p) => p,
-        Verdict::Revoked => return Err(ApiError::new(ProblemCode::Unauthorized, "this token was revoked")),
-        Verdict::Unknown => return Err(ApiError::new(ProblemCode::Unauthorized, "this token is not known to the agent")),
+        Verdict::Revoked => return refuse(&state, "this token was revoked"),
+        Verdict::Unknown => return refuse(&state, "this token is not known to the agent"),
     };
     tracing::Span::current().record("token", principal.name.as_str());
+    if let Err(wait) = state.limits.token_request(principal.token_id) {
+        let detail = format!("token {:?} sends more requests than the agent takes from one token; try again in {} s", principal.name, retry_after_secs(wait));
+        return Ok(too_many(detail, wait));
+    }
     let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
     if principal.scope == TokenScope::Read && !read_only {
         let detail = format!("{} {}: read scope", req.method(), full_path(&req));

@@ -1,6 +1,7 @@
 //! The OpenAPI document, generated from the route annotations and the proto
 //! types, and committed as `agent/openapi.json`. The statuses every route
-//! shares are added here, once: 401 and 500 on every `/v1` operation, 403
+//! shares are added here, once: 401, 429 (with `Retry-After`) and 500 on
+//! every `/v1` operation, 403
 //! (read-scope tokens) on every one that is not a GET, 400 on every one that
 //! takes parameters or a body, 413 on every one with a body. Problems are
 //! documented as `application/problem+json`, as they are sent.
@@ -13,6 +14,21 @@ struct Amend;
 
 fn problem_response(description: &str) -> RefOr<Response> {
     RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem")))).build())
+}
+
+/// 429 with `Retry-After`; a route that has its own 429 (too many
+/// terminals or streams) says so itself and keeps its description.
+fn rate_limited() -> RefOr<Response> {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let seconds = HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))).description(Some("Seconds to wait before trying again")).build();
+    RefOr::T(
+        ResponseBuilder::new()
+            .description("Too many requests without a valid token lately, or too many from this token (rate_limited)")
+            .header("Retry-After", seconds)
+            .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
+            .build(),
+    )
 }
 
 fn amend_operation(path: &str, method: &str, op: &mut Operation) {
@@ -45,6 +61,20 @@ fn amend_operation(path: &str, method: &str, op: &mut Operation) {
     }
     if has_body {
         add("413", "The request body is larger than 16 MiB");
+    }
+    if path.starts_with("/v1/") {
+        match responses.get_mut("429") {
+            // The route's own 429 (too many terminals or streams) is also sent.
+            Some(RefOr::T(own)) => {
+                if let RefOr::T(r) = rate_limited() {
+                    own.description = format!("{}; or {}", own.description, r.description);
+                    own.headers.extend(r.headers);
+                }
+            }
+            _ => {
+                responses.insert("429".to_string(), rate_limited());
+            }
+        }
     }
 }
 

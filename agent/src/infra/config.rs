@@ -37,6 +37,8 @@ pub struct Config {
     /// Keep the compose containers in memory, fed by Docker's events (on by
     /// default; off, every listing asks Docker: the benchmark's baseline).
     pub inventory: bool,
+    /// Request budgets.
+    pub rates: RateConfig,
     /// A directory of extra catalog templates (`*.toml`).
     pub catalog_dir: Option<PathBuf>,
     /// Terminal sessions open at once, at most.
@@ -68,6 +70,19 @@ fn network_name(name: &str) -> anyhow::Result<String> {
 }
 
 /// Which reverse proxy the agent runs.
+/// Request budgets (see `services::limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateConfig {
+    /// Failed authentications answered 401 in a row before 429s (30).
+    pub auth_failure_burst: u32,
+    /// How fast that budget comes back (60 a minute).
+    pub auth_failures_per_min: u32,
+    /// Requests one token may send at once (1000).
+    pub token_burst: u32,
+    /// And per second after that (100; 0: no limit).
+    pub token_requests_per_sec: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyKind {
     Caddy,
@@ -137,6 +152,10 @@ pub struct Layer {
     pub terminal_idle_secs: Option<u64>,
     pub stop_grace_secs: Option<u64>,
     pub inventory: Option<bool>,
+    pub auth_failure_burst: Option<u64>,
+    pub auth_failures_per_min: Option<u64>,
+    pub token_burst: Option<u64>,
+    pub token_requests_per_sec: Option<u64>,
     /// The reverse proxy: `caddy` (the default) or `nginx`.
     pub proxy: Option<String>,
     /// Where the proxy listens for HTTP and HTTPS (`:80`, `127.0.0.1:8080`).
@@ -203,6 +222,10 @@ impl Layer {
             max_streams_per_token: num("APPOS_MAX_STREAMS_PER_TOKEN")?.map(|n| n as usize),
             terminal_idle_secs: num("APPOS_TERMINAL_IDLE_SECS")?,
             stop_grace_secs: num("APPOS_STOP_GRACE_SECS")?,
+            auth_failure_burst: num("APPOS_AUTH_FAILURE_BURST")?,
+            auth_failures_per_min: num("APPOS_AUTH_FAILURES_PER_MIN")?,
+            token_burst: num("APPOS_TOKEN_BURST")?,
+            token_requests_per_sec: num("APPOS_TOKEN_REQUESTS_PER_SEC")?,
             inventory: match env("APPOS_INVENTORY").filter(|s| !s.is_empty()).as_deref() {
                 None => None,
                 Some("on") => Some(true),
@@ -250,6 +273,10 @@ impl Layer {
             terminal_idle_secs: self.terminal_idle_secs.or(lower.terminal_idle_secs),
             stop_grace_secs: self.stop_grace_secs.or(lower.stop_grace_secs),
             inventory: self.inventory.or(lower.inventory),
+            auth_failure_burst: self.auth_failure_burst.or(lower.auth_failure_burst),
+            auth_failures_per_min: self.auth_failures_per_min.or(lower.auth_failures_per_min),
+            token_burst: self.token_burst.or(lower.token_burst),
+            token_requests_per_sec: self.token_requests_per_sec.or(lower.token_requests_per_sec),
             proxy: self.proxy.or(lower.proxy),
             proxy_http: self.proxy_http.or(lower.proxy_http),
             proxy_https: self.proxy_https.or(lower.proxy_https),
@@ -311,6 +338,19 @@ impl Config {
         if grace > 600 {
             bail!("the stop grace must be at most 600 s, not {grace} s");
         }
+        let rate = |v: Option<u64>, default: u32, what: &str, min: u64| -> anyhow::Result<u32> {
+            let n = v.unwrap_or(u64::from(default));
+            if !(min..=1_000_000).contains(&n) {
+                bail!("{what} must be between {min} and 1000000, not {n}");
+            }
+            Ok(n as u32)
+        };
+        let rates = RateConfig {
+            auth_failure_burst: rate(merged.auth_failure_burst, 30, "the failed-authentication burst", 1)?,
+            auth_failures_per_min: rate(merged.auth_failures_per_min, 60, "failed authentications per minute", 1)?,
+            token_burst: rate(merged.token_burst, 1000, "the burst per token", 1)?,
+            token_requests_per_sec: rate(merged.token_requests_per_sec, 100, "requests per second per token (0: no limit)", 0)?,
+        };
         let kind = match merged.proxy.as_deref().unwrap_or("caddy") {
             "caddy" => ProxyKind::Caddy,
             "nginx" => ProxyKind::Nginx,
@@ -349,6 +389,7 @@ impl Config {
             terminal_idle: std::time::Duration::from_secs(idle),
             stop_grace: std::time::Duration::from_secs(grace),
             inventory: merged.inventory.unwrap_or(true),
+            rates,
             catalog_dir: merged.catalog_dir,
             catalog_git: merged.catalog_git,
             task_lease: std::time::Duration::from_secs(lease),

@@ -14,6 +14,7 @@ pub mod docker_events;
 pub mod events;
 pub mod inflight;
 pub mod inventory;
+pub mod limits;
 pub mod logs;
 pub mod serving;
 pub mod streams;

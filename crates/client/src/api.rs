@@ -24,6 +24,7 @@ pub struct Client {
 /// A raw answer, for callers that do not want a typed one (benchmarks, probes).
 pub struct RawResponse {
     pub status: StatusCode,
+    pub headers: http::HeaderMap,
     pub body: Bytes,
 }
 
@@ -81,7 +82,7 @@ impl Client {
             .send_request(req)
             .await
             .map_err(|e| ClientError::AgentMissing(format!("the agent closed the connection: {e}")))?;
-        let status = resp.status();
+        let (status, headers) = (resp.status(), resp.headers().clone());
         let body = resp
             .into_body()
             .collect()
@@ -89,7 +90,7 @@ impl Client {
             .map_err(|e| ClientError::Protocol(format!("reading the agent's answer: {e}")))?
             .to_bytes();
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
-        Ok(RawResponse { status, body })
+        Ok(RawResponse { status, headers, body })
     }
 
     /// Sends one call and decodes its answer (or the agent's problem).
@@ -105,7 +106,19 @@ impl Client {
             (None, appos_proto::calls::Method::Post) => Some(b"{}".to_vec()),
             (None, _) => None,
         };
-        let resp = self.request_raw(method, &call.path(), body).await?;
+        let path = call.path();
+        let mut resp = self.request_raw(method.clone(), &path, body.clone()).await?;
+        // Over a rate, the agent refused before doing anything: wait as it
+        // says and send again, when the wait is short.
+        for _ in 0..RATE_RETRIES {
+            match short_wait(&resp) {
+                Some(wait) => {
+                    tokio::time::sleep(wait).await;
+                    resp = self.request_raw(method.clone(), &path, body.clone()).await?;
+                }
+                None => break,
+            }
+        }
         if !resp.status.is_success() {
             return Err(problem(resp));
         }
@@ -153,7 +166,7 @@ impl Client {
             tungstenite::Error::Http(resp) => {
                 let status = resp.status();
                 let body = Bytes::from(resp.into_body().unwrap_or_default());
-                decode::<()>(RawResponse { status, body }).err().unwrap_or_else(|| ClientError::Protocol(format!("the agent answered {status}")))
+                decode::<()>(RawResponse { status, headers: Default::default(), body }).err().unwrap_or_else(|| ClientError::Protocol(format!("the agent answered {status}")))
             }
             other => ClientError::Protocol(format!("websocket: {other}")),
         })?;
@@ -207,7 +220,7 @@ impl Client {
         let mut body = resp.into_body();
         if !status.is_success() {
             let bytes = body.collect().await.map_err(|e| ClientError::Protocol(e.to_string()))?.to_bytes();
-            return decode::<()>(RawResponse { status, body: bytes });
+            return decode::<()>(RawResponse { status, headers: Default::default(), body: bytes });
         }
         let mut pending: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
@@ -224,6 +237,19 @@ impl Client {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
         Ok(())
     }
+}
+
+/// How many times a call is sent again after a 429 with a short `Retry-After`.
+const RATE_RETRIES: usize = 3;
+
+/// The wait a 429 asks for, when it is short enough (2 s at most) to wait
+/// for rather than to report.
+fn short_wait(resp: &RawResponse) -> Option<std::time::Duration> {
+    if resp.status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let secs: u64 = resp.headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    (secs <= 2).then(|| std::time::Duration::from_secs(secs))
 }
 
 fn decode<T: DeserializeOwned>(resp: RawResponse) -> Result<T, ClientError> {
@@ -246,6 +272,25 @@ fn problem(resp: RawResponse) -> ClientError {
 pub use appos_proto::calls::encode as encode_segment;
 
 #[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_short_retry_after_on_a_429_is_waited_for() {
+        let resp = |status: u16, after: Option<&str>| {
+            let mut headers = http::HeaderMap::new();
+            if let Some(a) = after {
+                headers.insert(header::RETRY_AFTER, a.parse().expect("header"));
+            }
+            RawResponse { status: StatusCode::from_u16(status).expect("status"), headers, body: Bytes::new() }
+        };
+        for (status, after, wait) in [(429, Some("1"), Some(1)), (429, Some("2"), Some(2)), (429, Some("3"), None), (429, None, None), (429, Some("soon"), None), (503, Some("1"), None), (200, None, None)] {
+            assert_eq!(short_wait(&resp(status, after)), wait.map(std::time::Duration::from_secs), "{status} {after:?}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -259,9 +304,9 @@ mod tests {
     #[test]
     fn problems_are_decoded() {
         let body = br#"{"code":"unauthorized","title":"Missing or invalid token","status":401}"#;
-        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::UNAUTHORIZED, body: Bytes::from_static(body) }).expect_err("error");
+        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::UNAUTHORIZED, headers: Default::default(), body: Bytes::from_static(body) }).expect_err("error");
         assert_eq!(err.class(), appos_proto::ErrorClass::Unauthorized);
-        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::BAD_GATEWAY, body: Bytes::from_static(b"<html>") }).expect_err("error");
+        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::BAD_GATEWAY, headers: Default::default(), body: Bytes::from_static(b"<html>") }).expect_err("error");
         assert!(err.to_string().contains("502"), "{err}");
         assert_eq!(err.class(), appos_proto::ErrorClass::Other);
     }

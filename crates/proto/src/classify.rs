@@ -43,7 +43,8 @@ impl ErrorClass {
             NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound => {
                 ErrorClass::NotFound
             }
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | DomainTaken | NoProxy => {
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | RateLimited | DomainTaken
+            | NoProxy => {
                 ErrorClass::Conflict
             }
             MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable => ErrorClass::Other,

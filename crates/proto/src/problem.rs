@@ -50,6 +50,9 @@ pub enum ProblemCode {
     TooManyTerminals,
     /// 429: the token holds as many streams (events, followed logs) open as the agent allows.
     TooManyStreams,
+    /// 429: too many failed authentications lately, or this token sends too
+    /// many requests; the `Retry-After` header says when to try again.
+    RateLimited,
     /// 404: no such domain.
     DomainNotFound,
     /// 409: the domain already points at a target.
@@ -72,7 +75,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code an agent sends.
-    pub const ALL: [ProblemCode; 28] = [
+    pub const ALL: [ProblemCode; 29] = [
         ProblemCode::InvalidInput,
         ProblemCode::Unauthorized,
         ProblemCode::Forbidden,
@@ -93,6 +96,7 @@ impl ProblemCode {
         ProblemCode::NoContainer,
         ProblemCode::TooManyTerminals,
         ProblemCode::TooManyStreams,
+        ProblemCode::RateLimited,
         ProblemCode::DomainNotFound,
         ProblemCode::DomainTaken,
         ProblemCode::ProxyRefused,
@@ -114,7 +118,7 @@ impl ProblemCode {
             MethodNotAllowed => 405,
             AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy => 409,
             TooLarge => 413,
-            TooManyTerminals | TooManyStreams => 429,
+            TooManyTerminals | TooManyStreams | RateLimited => 429,
             TerminalFailed | Internal | Unknown => 500,
             ProxyRefused => 502,
             DockerUnavailable | ProxyUnavailable => 503,
@@ -145,6 +149,7 @@ impl ProblemCode {
             NoContainer => "Nothing to run the command in",
             TooManyTerminals => "Too many terminals",
             TooManyStreams => "Too many streams",
+            RateLimited => "Too many requests",
             DomainNotFound => "No such domain",
             DomainTaken => "The domain is taken",
             ProxyRefused => "The proxy refused the configuration",
@@ -180,6 +185,7 @@ impl ProblemCode {
             NoContainer => "no_container",
             TooManyTerminals => "too_many_terminals",
             TooManyStreams => "too_many_streams",
+            RateLimited => "rate_limited",
             DomainNotFound => "domain_not_found",
             DomainTaken => "domain_taken",
             ProxyRefused => "proxy_refused",
@@ -292,6 +298,7 @@ mod tests {
             (ProblemCode::AppNotManaged, 409),
             (ProblemCode::TooLarge, 413),
             (ProblemCode::TooManyTerminals, 429),
+            (ProblemCode::RateLimited, 429),
             (ProblemCode::Internal, 500),
             (ProblemCode::DockerUnavailable, 503),
         ] {
