@@ -20,6 +20,9 @@ PKGS_RUN=(docker.io docker-compose openssh-client)
 PKGS_TEST=(openssh-server busybox-static redis-server xvfb xauth dbus dbus-x11 webkit2gtk-driver
   gnome-keyring libsecret-tools openssl debootstrap caddy nginx pebble procps iproute2 docker-registry python3-venv)
 
+# Installed without recommends (Prometheus would bring node-exporter, ipmitool, ...).
+PKGS_TEST_LEAN=(prometheus)
+
 install_packages() {
   local missing=() p
   for p in "$@"; do
@@ -28,7 +31,7 @@ install_packages() {
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q ${APT_OPTS:-} "${missing[@]}"
   fi
 }
 

@@ -5,6 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages "${PKGS_BUILD[@]}" "${PKGS_RUN[@]}" "${PKGS_TEST[@]}"
+APT_OPTS=--no-install-recommends install_packages "${PKGS_TEST_LEAN[@]}"
 check_toolchains
 use_shared_target_dir
 start_dockerd

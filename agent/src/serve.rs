@@ -100,6 +100,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         events: Default::default(),
         inventory,
         limits,
+        metrics: Default::default(),
         terminals: crate::services::terminals::Terminals::new(config_max_terminals, config_idle),
         streams: crate::services::streams::StreamLimits::new(config_max_streams),
         proxy,

@@ -39,6 +39,8 @@ pub struct AgentState {
     pub inventory: crate::services::inventory::Inventory,
     /// Budgets for failed authentication and for requests per token.
     pub limits: crate::services::limits::Limits,
+    /// Requests and tasks, counted as they happen.
+    pub metrics: crate::services::metrics::Metrics,
     pub terminals: crate::services::terminals::Terminals,
     /// Streams held open per token.
     pub streams: crate::services::streams::StreamLimits,

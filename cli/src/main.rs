@@ -8,7 +8,7 @@ use appos_client::connect::{self, AddServer};
 use appos_client::profile::{self, Profiles, ServerProfile, TokenLocation};
 use appos_client::ssh::{ConnectOptions, NewKeyPolicy};
 use appos_client::{Client, ClientError};
-use appos_proto::calls::{DeleteApp, DiffVersions, GetAppLogs, GetInfo, ListApps, ListTokens};
+use appos_proto::calls::{DeleteApp, DiffVersions, GetAppLogs, GetInfo, GetMetrics, ListApps, ListTokens};
 use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -51,6 +51,8 @@ enum Command {
     },
     /// Show versions of the agent, Docker and compose on the server.
     Info,
+    /// The agent's Prometheus metrics (OpenMetrics text), as a scraper reads them
+    Metrics,
     /// List the apps (compose projects) on the server.
     List,
     /// Deploy a new app from the catalog or a compose file, and follow it until it runs.
@@ -464,6 +466,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
             }
+        }
+        Command::Metrics => {
+            let text = client(&profiles, cli.server.as_deref()).await?.call(&GetMetrics {}).await?;
+            print!("{text}");
+            Ok(())
         }
         Command::Deploy(args) => deploy::deploy(&client(&profiles, cli.server.as_deref()).await?, args, cli.output).await,
         Command::Events { after } => {

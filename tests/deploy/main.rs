@@ -1261,3 +1261,91 @@ async fn container_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<appos_pro
         }
     }
 }
+
+/// A real Prometheus scrapes the agent's `/v1/metrics` with a read-scope
+/// token over the loopback listener: after two deployments, its queries
+/// give two succeeded deployments and two succeeded deploy tasks, and the
+/// apps' running containers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_agent() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some(prometheus) = support::require("prometheus", support::which("prometheus")) else { return };
+    let port = support::free_port();
+    let agent = support::Agent::start_with(&["--listen", &format!("127.0.0.1:{port}")]).expect("agent");
+    let admin = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("admin", "admin").expect("token")));
+    let scraper = agent.issue_token("prometheus", "read").expect("token");
+
+    let names = [support::unique("prom"), support::unique("prom")];
+    let _projects: Vec<Project> = names.iter().map(|n| Project { name: n.clone(), dir: agent.data.path().join("apps").join(n) }).collect();
+    for name in &names {
+        let req = DeployRequest { name: AppName::parse(name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
+        let id = admin.call(&req).await.expect("deploy").deployment_id;
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let d = admin.call(&GetDeployment { id: id.clone() }).await.expect("deployment");
+            if d.state.is_terminal() {
+                assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("token"), &scraper).expect("token file");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: appos\n    metrics_path: /v1/metrics\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+        dir.path().join("token").display()
+    );
+    std::fs::write(dir.path().join("prometheus.yml"), config).expect("config");
+    let web = support::free_port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
+    let _prom = Kill(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{web}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let query = |q: &str| -> Vec<(serde_json::Value, String)> {
+        // Nothing yet while Prometheus starts.
+        if std::net::TcpStream::connect(("127.0.0.1", web)).is_err() {
+            return Vec::new();
+        }
+        let body = http_get(web, &format!("/api/v1/query?query={}", appos_proto::calls::encode(q)));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        v["data"]["result"].as_array().map(|r| r.iter().map(|s| (s["metric"].clone(), s["value"][1].as_str().unwrap_or("").to_string())).collect()).unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while query("up{job=\"appos\"}").first().map(|(_, v)| v.as_str()) != Some("1") {
+        assert!(std::time::Instant::now() < deadline, "Prometheus never scraped the agent: {}", std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let values = |q: &str| query(q).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+    assert_eq!(values("appos_deployments{state=\"succeeded\"}"), ["2"]);
+    assert_eq!(values("appos_tasks_total{kind=\"deploy\",outcome=\"succeeded\"}"), ["2"]);
+    for name in &names {
+        assert_eq!(values(&format!("appos_app_containers{{app=\"{name}\",state=\"running\"}}")), ["2"], "{name}");
+    }
+    assert_eq!(values("appos_build_info"), ["1"]);
+    // The scrapes themselves are counted, under their route, as answered
+    // (a scrape is counted once answered, so the next one shows it).
+    let counted = |n: &str| n.parse::<u64>().is_ok_and(|n| n >= 1);
+    while !values("appos_http_requests_total{route=\"/v1/metrics\",method=\"GET\",status=\"200\"}").iter().any(|n| counted(n)) {
+        assert!(std::time::Instant::now() < deadline, "scrapes never counted: {:?}", query("appos_http_requests_total"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

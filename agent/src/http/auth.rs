@@ -16,22 +16,35 @@ use crate::state::Shared;
 
 /// Gives the request an id (also the `x-request-id` header of the answer)
 /// and runs it in a span that the other layers fill in.
-pub async fn request_span(req: Request, next: Next) -> Response {
+pub async fn request_span(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let id = format!("{:016x}", rand::random::<u64>());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = tracing::field::Empty, token = tracing::field::Empty);
+    let (method, started) = (req.method().clone(), std::time::Instant::now());
     let mut resp = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span)).await;
+    let route = resp.extensions().get::<RouteName>().map_or("-", |r| r.0.as_str());
+    state.metrics.request(route, method.as_str(), resp.status().as_u16(), started.elapsed());
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
 }
 
-/// Records the matched route (`/v1/apps/{app}`, never the values) in the span.
+/// The matched route of a request, for its metrics.
+#[derive(Clone)]
+struct RouteName(String);
+
+/// Records the matched route (`/v1/apps/{app}`, never the values) in the
+/// span, and on the answer for the request metrics.
 pub async fn record_route(req: Request, next: Next) -> Response {
-    if let Some(route) = req.extensions().get::<MatchedPath>() {
+    let route = req.extensions().get::<MatchedPath>().map(|r| r.as_str().to_string());
+    if let Some(route) = &route {
         tracing::Span::current().record("route", route.as_str());
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    if let Some(route) = route {
+        resp.extensions_mut().insert(RouteName(route));
+    }
+    resp
 }
 
 /// The request's path as the client sent it (inside `/v1`, the router sees less).
@@ -39,7 +52,6 @@ fn full_path(req: &Request) -> String {
     req.extensions().get::<axum::extract::OriginalUri>().map(|u| u.path().to_string()).unwrap_or_else(|| req.uri().path().to_string())
 }
 
-/// The gate in front of every `/v1` route.
 /// A request without a valid token: 401 while the failed-authentication
 /// budget lasts, then 429 (valid tokens never spend it).
 fn refuse(state: &Shared, why: &str) -> Result<Response, ApiError> {
@@ -59,6 +71,7 @@ fn too_many(detail: String, wait: std::time::Duration) -> Response {
     resp
 }
 
+/// The gate in front of every `/v1` route.
 pub async fn require_token(State(state): State<Shared>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let presented = req
         .headers()

@@ -1,4 +1,4 @@
-//! `/health` and `/v1/info`.
+//! `/health`, `/v1/info` and `/v1/metrics`.
 
 use appos_proto::{AgentInfo, DockerInfo, Health, Problem};
 use axum::extract::State;
@@ -39,4 +39,19 @@ pub async fn info(State(state): State<Shared>) -> ApiResult<Json<AgentInfo>> {
         },
         proxy: state.config.proxy.as_ref().map(|p| appos_proto::ProxyInfo { backend: p.kind.as_str().into(), http: p.http.to_string(), https: p.https.to_string() }),
     }))
+}
+
+/// Prometheus metrics in the OpenMetrics text format: requests by route and
+/// status with durations, queue tasks by kind and outcome with durations,
+/// deployments and queued tasks by state, containers per app by state,
+/// terminal sessions. A read-scope token may scrape.
+#[utoipa::path(get, operation_id = "get_metrics", tag = "agent", path = "/metrics", security(("bearer" = [])), responses(
+    (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+))]
+pub async fn metrics(State(state): State<Shared>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let text = crate::services::observe::metrics(&state).await?;
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(crate::services::metrics::CONTENT_TYPE));
+    Ok(resp)
 }

@@ -39,6 +39,7 @@ pub use openapi::openapi_json;
 fn v1_routes() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(info::info))
+        .routes(routes!(info::metrics))
         .routes(routes!(apps::list))
         .routes(routes!(apps::deploy))
         .routes(routes!(apps::adopt))
@@ -90,7 +91,7 @@ pub fn router(state: Shared) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(middleware::from_fn(auth::request_span))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::request_span))
         .with_state(state)
 }
 

@@ -15,6 +15,8 @@ pub mod events;
 pub mod inflight;
 pub mod inventory;
 pub mod limits;
+pub mod metrics;
+pub mod observe;
 pub mod logs;
 pub mod serving;
 pub mod streams;

@@ -146,6 +146,10 @@ pub struct GetHealth {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct GetInfo {}
 
+/// `GET /v1/metrics`: Prometheus metrics, OpenMetrics text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetMetrics {}
+
 /// `GET /v1/apps`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ListApps {}
@@ -427,6 +431,7 @@ macro_rules! call {
 
 call!(GetHealth: Get -> Health, |_c| "/health".into());
 call!(GetInfo: Get -> AgentInfo, |_c| "/v1/info".into());
+call!(GetMetrics: Get -> String, |_c| "/v1/metrics".into(), answer Text);
 call!(ListApps: Get -> Vec<App>, |_c| "/v1/apps".into());
 call!(GetApp: Get -> App, |c| format!("/v1/apps/{}", encode(&c.app)));
 call!(DeployRequest: Post -> DeployAccepted, |_c| "/v1/apps/deploy".into(), body |c| c);
@@ -494,6 +499,7 @@ macro_rules! agent_calls {
     ($m:ident) => {
         $m! {
             GetInfo(GetInfo),
+            GetMetrics(GetMetrics),
             ListApps(ListApps),
             GetApp(GetApp),
             DeployApp(DeployRequest),
@@ -579,6 +585,7 @@ pub fn typescript_call_declarations() -> String {
     let decls = [
         AppAction::decl(&cfg),
         GetInfo::decl(&cfg),
+        GetMetrics::decl(&cfg),
         ListApps::decl(&cfg),
         GetApp::decl(&cfg),
         ListVersions::decl(&cfg),

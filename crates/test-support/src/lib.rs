@@ -962,7 +962,10 @@ impl Pebble {
             .stderr(Stdio::null())
             .spawn()?;
         let me = Pebble { directory: format!("https://127.0.0.1:{acme}/dir"), management, dns, challtestsrv: chall, children: vec![challtest, pebble], dir };
-        wait_until("pebble", Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", acme)).is_ok())?;
+        // Each listener comes up on its own: the ACME directory, pebble's
+        // management API (the issuing root) and challtestsrv's (DNS answers).
+        let up = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        wait_until("pebble", Duration::from_secs(20), || up(acme) && up(management) && up(chall)).map_err(|e| anyhow::anyhow!("{e}\n{}", me.log()))?;
         Ok(me)
     }
 

@@ -354,6 +354,8 @@ export function demoBackend(): Backend {
     switch (req.call) {
       case "get_info":
         return structuredClone(info) satisfies Answers["get_info"];
+      case "get_metrics":
+        return `# TYPE appos_build_info gauge\nappos_build_info{version="${info.agent_version}"} 1\n# EOF\n` satisfies Answers["get_metrics"];
       case "list_apps":
         return structuredClone(apps) satisfies Answers["list_apps"];
       case "get_app":

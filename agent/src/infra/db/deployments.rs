@@ -163,6 +163,14 @@ pub fn list(db: &Db, app: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Depl
     Ok(out)
 }
 
+/// How many deployments are in each state.
+pub fn count_by_state(db: &Db) -> rusqlite::Result<Vec<(String, i64)>> {
+    let c = db.conn();
+    let mut stmt = c.prepare("SELECT state, COUNT(*) FROM deployments GROUP BY state ORDER BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 /// Each app's latest deployment, by app.
 pub fn latest_by_app(db: &Db) -> rusqlite::Result<HashMap<String, DeploymentSummary>> {
     let c = db.conn();

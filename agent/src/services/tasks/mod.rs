@@ -118,7 +118,7 @@ async fn worker_loop(state: Shared, registry: Arc<Registry>, name: String, stop:
 /// task of an agent that died, without waiting for the lease to run out.
 #[tracing::instrument(skip(state, registry, task, stop), fields(task = %task.id, kind = %task.kind, app = ?task.app, attempt = task.attempts))]
 async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task, stop: &CancellationToken) {
-    let cancel = CancellationToken::new();
+    let (cancel, started) = (CancellationToken::new(), std::time::Instant::now());
     let lost = Arc::new(AtomicBool::new(false));
     let beat = {
         let (state, id, worker, cancel, lost) = (state.clone(), task.id.clone(), worker.to_string(), cancel.clone(), lost.clone());
@@ -151,6 +151,7 @@ async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task,
         () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
             beat.abort();
             let why = format!("handed back: the agent stopped while this ran (it had {} s to end)", grace.as_secs());
+            state.metrics.task(&task.kind, "handed_back", started.elapsed());
             match state.queue.release(&task.id, worker, &why).await {
                 Ok(()) => tracing::info!("the agent is stopping: handed the task back to the queue"),
                 Err(error) => tracing::warn!(%error, "cannot hand the task back; its lease runs out instead"),
@@ -167,6 +168,18 @@ async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task,
         }
     };
     beat.abort();
+    let kind = if lost.load(Ordering::SeqCst) {
+        "lost"
+    } else {
+        match &result {
+            Ok(()) => "succeeded",
+            Err(TaskError::Lost) => "lost",
+            Err(TaskError::Cancelled) => "cancelled",
+            Err(TaskError::Permanent(_)) => "failed",
+            Err(TaskError::Transient(_)) => "retrying",
+        }
+    };
+    state.metrics.task(&task.kind, kind, started.elapsed());
     let q = &state.queue;
     let outcome = match result {
         _ if lost.load(Ordering::SeqCst) => Ok(()),

@@ -1,0 +1,177 @@
+//! Prometheus metrics (`GET /v1/metrics`, OpenMetrics text from the official
+//! `prometheus-client`). What happens is counted as it happens (requests,
+//! tasks); what is, is read when scraped (deployments and queued tasks from
+//! the database and the queue, containers from the inventory, terminals), so
+//! a restarted agent reports the same state.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// The OpenMetrics text media type the answer is sent as.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// The matched route (`/v1/apps/{app}`), `-` when none was reached.
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ContainerLabels {
+    app: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+/// What is counted as it happens.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram>,
+    tasks: Family<TaskLabels, Counter>,
+    task_durations: Family<TaskLabels, Histogram>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("appos");
+        let requests = Family::<RequestLabels, Counter>::default();
+        // 0.5 ms to about 16 s.
+        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let tasks = Family::<TaskLabels, Counter>::default();
+        // 50 ms to about 27 min.
+        let task_durations = Family::<TaskLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.05, 2.0, 16)));
+        registry.register("http_requests", "HTTP requests answered, by route, method and status", requests.clone());
+        registry.register("http_request_duration_seconds", "Time to the answer's head, by route and method", durations.clone());
+        registry.register("tasks", "Queue tasks run, by kind and outcome", tasks.clone());
+        registry.register("task_duration_seconds", "How long queue tasks ran, by kind and outcome", task_durations.clone());
+        Metrics { registry, requests, durations, tasks, task_durations }
+    }
+}
+
+/// The state read when scraped.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub deployments: Vec<(String, i64)>,
+    pub queued_tasks: Vec<(String, i64)>,
+    pub containers: Vec<(String, String, i64)>,
+    pub terminals: i64,
+}
+
+impl Metrics {
+    pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let (route, method) = (route.to_string(), method.to_string());
+        self.requests.get_or_create(&RequestLabels { route: route.clone(), method: method.clone(), status }).inc();
+        self.durations.get_or_create(&RouteLabels { route, method }).observe(took.as_secs_f64());
+    }
+
+    pub fn task(&self, kind: &str, outcome: &str, took: Duration) {
+        let labels = TaskLabels { kind: kind.to_string(), outcome: outcome.to_string() };
+        self.tasks.get_or_create(&labels).inc();
+        self.task_durations.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    /// The whole answer: the counted metrics, then the snapshot's.
+    pub fn render(&self, now: &Snapshot) -> String {
+        let mut scrape = Registry::with_prefix("appos");
+        let info = Family::<VersionLabels, Gauge>::default();
+        info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);
+        scrape.register("build_info", "The agent's version", info);
+        let deployments = Family::<StateLabels, Gauge>::default();
+        for (state, n) in &now.deployments {
+            deployments.get_or_create(&StateLabels { state: state.clone() }).set(*n);
+        }
+        scrape.register("deployments", "Deployment records, by state", deployments);
+        let queue = Family::<StateLabels, Gauge>::default();
+        for (state, n) in &now.queued_tasks {
+            queue.get_or_create(&StateLabels { state: state.clone() }).set(*n);
+        }
+        scrape.register("queue_tasks", "Tasks in the queue, by state", queue);
+        let containers = Family::<ContainerLabels, Gauge>::default();
+        for (app, state, n) in &now.containers {
+            containers.get_or_create(&ContainerLabels { app: app.clone(), state: state.clone() }).set(*n);
+        }
+        scrape.register("app_containers", "Containers of each compose project, by state", containers);
+        let terminals = Gauge::<i64>::default();
+        terminals.set(now.terminals);
+        scrape.register("terminal_sessions", "Terminal sessions open", terminals);
+
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &scrape);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_and_read_metrics_are_one_openmetrics_answer() {
+        let m = Metrics::default();
+        m.request("/v1/apps", "GET", 200, Duration::from_millis(3));
+        m.request("/v1/apps", "GET", 200, Duration::from_millis(5));
+        m.request("-", "GET", 401, Duration::from_millis(1));
+        m.task("deploy", "succeeded", Duration::from_secs(2));
+        let text = m.render(&Snapshot {
+            deployments: vec![("succeeded".into(), 3), ("failed".into(), 1)],
+            queued_tasks: vec![("queued".into(), 2)],
+            containers: vec![("blog".into(), "running".into(), 2)],
+            terminals: 1,
+        });
+        for line in [
+            "appos_http_requests_total{route=\"/v1/apps\",method=\"GET\",status=\"200\"} 2",
+            "appos_http_requests_total{route=\"-\",method=\"GET\",status=\"401\"} 1",
+            "appos_http_request_duration_seconds_count{route=\"/v1/apps\",method=\"GET\"} 2",
+            "appos_tasks_total{kind=\"deploy\",outcome=\"succeeded\"} 1",
+            "appos_task_duration_seconds_sum{kind=\"deploy\",outcome=\"succeeded\"} 2.0",
+            "appos_deployments{state=\"succeeded\"} 3",
+            "appos_deployments{state=\"failed\"} 1",
+            "appos_queue_tasks{state=\"queued\"} 2",
+            "appos_app_containers{app=\"blog\",state=\"running\"} 2",
+            "appos_terminal_sessions 1",
+            &format!("appos_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "one EOF, at the end:\n{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+    }
+}
