@@ -101,6 +101,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         inventory,
         limits,
         metrics: Default::default(),
+        stats: Default::default(),
         terminals: crate::services::terminals::Terminals::new(config_max_terminals, config_idle),
         streams: crate::services::streams::StreamLimits::new(config_max_streams),
         proxy,
@@ -135,6 +136,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let registry = Arc::new(crate::services::tasks::registry());
     let mut workers = crate::services::tasks::start(state.clone(), registry, state.config.workers, stop_workers.clone());
     workers.spawn(crate::services::docker_events::watch(state.clone(), stop_workers.clone()));
+    workers.spawn(crate::services::observe::follow_stats(state.clone(), stop_workers.clone()));
     {
         // Idle terminals expire.
         let (s, stop) = (state.clone(), stop_workers.clone());

@@ -41,6 +41,8 @@ pub struct AgentState {
     pub limits: crate::services::limits::Limits,
     /// Requests and tasks, counted as they happen.
     pub metrics: crate::services::metrics::Metrics,
+    /// Resource readings of the running containers.
+    pub stats: crate::services::stats::Stats,
     pub terminals: crate::services::terminals::Terminals,
     /// Streams held open per token.
     pub streams: crate::services::streams::StreamLimits,

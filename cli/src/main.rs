@@ -53,6 +53,13 @@ enum Command {
     Info,
     /// The agent's Prometheus metrics (OpenMetrics text), as a scraper reads them
     Metrics,
+    /// CPU, memory and network of the running containers, refreshed every 2 s (all apps, or one)
+    Top {
+        app: Option<AppName>,
+        /// Print once and exit (for scripts; `--output json` prints once too).
+        #[arg(long)]
+        once: bool,
+    },
     /// List the apps (compose projects) on the server.
     List,
     /// Deploy a new app from the catalog or a compose file, and follow it until it runs.
@@ -465,6 +472,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     Ok(())
                 }
+            }
+        }
+        Command::Top { app, once } => {
+            let client = client(&profiles, cli.server.as_deref()).await?;
+            let once = once || matches!(cli.output, Output::Json) || !std::io::IsTerminal::is_terminal(&std::io::stdout());
+            loop {
+                let names = match &app {
+                    Some(a) => vec![a.clone()],
+                    None => client.call(&ListApps {}).await?.into_iter().filter_map(|a| AppName::parse(&a.name).ok()).collect(),
+                };
+                let mut all = Vec::new();
+                for name in names {
+                    all.push(client.call(&appos_proto::calls::GetAppStats { app: name }).await?);
+                }
+                match cli.output {
+                    Output::Json => return output::json(&all),
+                    Output::Table => {
+                        if !once {
+                            // Clear the screen and go home, as top does.
+                            print!("\x1b[2J\x1b[H");
+                        }
+                        output::top_table(&all);
+                    }
+                }
+                if once {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         }
         Command::Metrics => {

@@ -35,6 +35,47 @@ pub fn apps_table(apps: &[App]) {
     println!("{t}");
 }
 
+/// Bytes as people read them (KiB, MiB, GiB: powers of 1024).
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `appos top`: a row per running container, busiest first.
+pub fn top_table(apps: &[appos_proto::AppStats]) {
+    let mut rows: Vec<(&str, &appos_proto::ContainerStats)> = apps.iter().flat_map(|a| a.containers.iter().map(move |c| (a.app.as_str(), c))).collect();
+    if rows.is_empty() {
+        eprintln!("no running containers");
+        return;
+    }
+    let cpu = |c: &appos_proto::ContainerStats| c.latest.as_ref().map_or(-1.0, |l| l.cpu_percent);
+    rows.sort_by(|a, b| cpu(b.1).total_cmp(&cpu(a.1)).then_with(|| (a.0, &a.1.name).cmp(&(b.0, &b.1.name))));
+    let mut t = table(&["APP", "SERVICE", "CONTAINER", "CPU %", "MEMORY", "NET RX / TX"]);
+    for (app, c) in rows {
+        let (cpu, mem, net) = match &c.latest {
+            Some(l) => (
+                format!("{:.1}", l.cpu_percent),
+                format!("{} / {}", bytes(l.memory_bytes), bytes(l.memory_limit_bytes)),
+                format!("{} / {}", bytes(l.net_rx_bytes), bytes(l.net_tx_bytes)),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        t.add_row(vec![app.to_string(), c.service.clone(), c.name.clone(), cpu, mem, net]);
+    }
+    println!("{t}");
+}
+
+
 pub fn servers_table(rows: &[(String, ServerProfile)], current: Option<&str>) {
     if rows.is_empty() {
         eprintln!("no servers yet: add one with `appos server add NAME ssh://USER@HOST`");
@@ -97,4 +138,14 @@ pub fn tokens_table(tokens: &[appos_proto::calls::TokenInfo]) {
         t.add_row(vec![k.name.clone(), k.scope.as_str().to_string(), crate::deploy::time_of(k.created_at), when(k.last_used_at), when(k.revoked_at)]);
     }
     println!("{t}");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bytes_read_as_people_read_them() {
+        for (n, s) in [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (48 << 20, "48.0 MiB"), (3 << 30, "3.0 GiB")] {
+            assert_eq!(super::bytes(n), s, "{n}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use appos_client::{Client, ClientError, Transport};
-use appos_proto::calls::{GetDeployment, ListApps, ListDeployments, RedeployApp};
+use appos_proto::calls::{GetAppStats, GetDeployment, ListApps, ListDeployments, RedeployApp};
 use appos_proto::{AppName, DeployRequest, DeploymentState, FieldError, Problem, ProblemCode, StepState};
 use appos_test_support as support;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1347,5 +1347,73 @@ async fn prometheus_scrapes_the_agent() {
     while !values("appos_http_requests_total{route=\"/v1/metrics\",method=\"GET\",status=\"200\"}").iter().any(|n| counted(n)) {
         assert!(std::time::Instant::now() < deadline, "scrapes never counted: {:?}", query("appos_http_requests_total"));
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Each running container's CPU, memory and network, read from Docker's
+/// stats streams: a service spinning a CPU shows most of one, an idle one
+/// little; both show memory; the readings reach /v1/metrics; an unknown
+/// app is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_stats_per_container() {
+    let Some(env) = Env::start() else { return };
+    let c = env.client();
+    let name = support::unique("stats");
+    let _p = env.project(&name);
+    let image = support::BUSYBOX_IMAGE;
+    let label = support::TEST_LABEL;
+    let compose = format!(
+        "services:\n  busy:\n    image: {image}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"while :; do :; done\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n  idle:\n    image: {image}\n    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{label}=1\"]\n"
+    );
+    let app = AppName::parse(&name).expect("name");
+    let req = DeployRequest { name: app.clone(), compose, env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
+    let id = c.call(&req).await.expect("deploy").deployment_id;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let d = c.call(&GetDeployment { id: id.clone() }).await.expect("deployment");
+        if d.state.is_terminal() {
+            assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The streams start within seconds; a CPU reading needs two samples.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let stats = loop {
+        let s = c.call(&GetAppStats { app: app.clone() }).await.expect("stats");
+        let busy = s.containers.iter().find(|x| x.service == "busy").and_then(|x| x.latest.clone());
+        if busy.is_some_and(|b| b.cpu_percent > 50.0) && s.containers.iter().all(|x| x.latest.is_some()) {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "no readings in time: {s:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(stats.app, name);
+    assert_eq!(stats.containers.iter().map(|x| x.service.as_str()).collect::<Vec<_>>(), ["busy", "idle"]);
+    let idle = stats.containers[1].latest.clone().expect("idle reading");
+    assert!(idle.cpu_percent < 20.0, "an idle container: {idle:?}");
+    for x in &stats.containers {
+        let l = x.latest.as_ref().expect("reading");
+        assert!(l.memory_bytes > 0 && l.memory_limit_bytes >= l.memory_bytes, "{x:?}");
+        assert!(!x.history.is_empty(), "{x:?}");
+        // Compose v2 names it name-service-1, v1 name_service_1.
+        assert!([format!("{name}-{}-1", x.service), format!("{name}_{}_1", x.service)].contains(&x.name), "{x:?}");
+    }
+    let metrics = c.call(&appos_proto::calls::GetMetrics {}).await.expect("metrics");
+    let busy_name = &stats.containers[0].name;
+    assert!(metrics.lines().any(|l| l.starts_with(&format!("appos_container_cpu_percent{{app=\"{name}\",service=\"busy\",container=\"{busy_name}\"}} "))), "{metrics}");
+
+    // appos top, once: the busy container first, with its CPU.
+    let o = env.appos(&["top", &name, "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.iter().map(|r| r[1]).collect::<Vec<_>>(), ["busy", "idle"], "{out}");
+    assert!(rows[0][0] == name && rows[0][3].parse::<f64>().is_ok_and(|cpu| cpu > 50.0), "{out}");
+    let nope = AppName::parse("nope").expect("name");
+    match c.call(&GetAppStats { app: nope }).await {
+        Err(ClientError::Api(p)) => assert_eq!((p.status, p.code, p.detail.as_deref()), (404, ProblemCode::AppNotFound, Some("no app or compose project is named \"nope\""))),
+        other => panic!("expected a 404, got {other:?}"),
     }
 }

@@ -20,6 +20,8 @@
 //! - image (`bench image`): the all-in-one image's size against its Debian
 //!   base (target ≤ 150 MB) and the container's idle memory, every process
 //!   (target ≤ 40 MB)
+//! - stats (`bench stats`): the agent's CPU and memory following 100 running
+//!   containers' stats streams, against none
 //! - inventory (`bench inventory`): `GET /v1/apps` from 50 clients over the
 //!   loopback listener with 100 containers, inventory on against off
 //!   (target ≥ 2,000 requests/s, p99 ≤ 50 ms)
@@ -136,6 +138,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     if only.as_deref() == Some("install") {
         return install(&sshd).await;
     }
+    if only.as_deref() == Some("stats") {
+        return stats().await;
+    }
     if only.as_deref() == Some("inventory") {
         return inventory().await;
     }
@@ -240,6 +245,55 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     } else {
         println!("(proxy figures skipped: caddy is not installed)");
     }
+    support::cleanup_docker()?;
+    Ok(())
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = &stat[stat.rfind(')').context("stat")? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// What following every running container's stats costs the agent: its CPU
+/// (share of one core over 20 s) and RSS with 100 running containers, against
+/// the same agent with none.
+async fn stats() -> anyhow::Result<()> {
+    const OVER: Duration = Duration::from_secs(20);
+    let agent = support::Agent::start()?;
+    let pid = agent_pid(&agent)?;
+    let c = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("bench", "read")?));
+    let measure = || async {
+        let cpu = cpu_secs(pid)?;
+        tokio::time::sleep(OVER).await;
+        anyhow::Ok(((cpu_secs(pid)? - cpu) / OVER.as_secs_f64() * 100.0, rss_kib(pid)? as f64 / 1024.0))
+    };
+    c.call(&ListApps {}).await?;
+    let (idle_cpu, idle_rss) = measure().await?;
+    make_containers("stat")?;
+    // Every stream has started and sent.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut read = 0;
+        for s in 0..STACKS {
+            let app = appos_proto::AppName::parse(&format!("stat{s:02}"))?;
+            read += c.call(&appos_proto::calls::GetAppStats { app }).await?.containers.iter().filter(|x| x.latest.is_some()).count();
+        }
+        if read == STACKS * PER_STACK {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {read} of {} containers have readings", STACKS * PER_STACK);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (cpu, rss) = measure().await?;
+    let n = (STACKS * PER_STACK) as f64;
+    row("agent CPU % of a core, 100 containers; baseline: 0", format!("{cpu:.1}"), format!("{idle_cpu:.1}"), "-".into(), "");
+    row("  per container, % of a core", format!("{:.3}", (cpu - idle_cpu) / n), "-".into(), "-".into(), "");
+    row("agent RSS MB, 100 containers; baseline: 0", format!("{rss:.1}"), format!("{idle_rss:.1}"), format!("{:.2}", rss / idle_rss), "");
+    row("  per container, KB", format!("{:.0}", (rss - idle_rss) * 1024.0 / n), "-".into(), "-".into(), "");
     support::cleanup_docker()?;
     Ok(())
 }

@@ -11,4 +11,5 @@ pub mod proxy;
 pub mod pull;
 pub mod readiness;
 pub mod reconcile;
+pub mod stats;
 pub mod redact;

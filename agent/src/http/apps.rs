@@ -54,6 +54,17 @@ pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> A
     Ok(Json(apps::get(&state, &p.app).await?))
 }
 
+/// CPU, memory and network of the app's running containers: the latest
+/// reading (Docker sends one a second) and a point a minute for 24 hours.
+#[utoipa::path(get, operation_id = "get_app_stats", tag = "apps", path = "/apps/{app}/stats", security(("bearer" = [])), params(AppPath), responses(
+    (status = 200, body = appos_proto::AppStats),
+    (status = 404, body = Problem, description = "No such app"),
+    (status = 503, body = Problem, description = "Docker is not reachable"),
+))]
+pub async fn stats(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> ApiResult<Json<appos_proto::AppStats>> {
+    Ok(Json(crate::services::observe::app_stats(&state, &p.app).await?))
+}
+
 /// Deploys a new app from a compose file or a catalog template. Everything
 /// is checked before anything is written; then version 1 is written and its
 /// deployment queued.

@@ -44,6 +44,7 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(apps::deploy))
         .routes(routes!(apps::adopt))
         .routes(routes!(apps::get, apps::delete))
+        .routes(routes!(apps::stats))
         .routes(routes!(versions::list, versions::create))
         .routes(routes!(versions::show))
         .routes(routes!(versions::diff))

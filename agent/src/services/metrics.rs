@@ -48,6 +48,13 @@ struct ContainerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    app: String,
+    service: String,
+    container: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: String,
 }
@@ -91,6 +98,8 @@ pub struct Snapshot {
     pub queued_tasks: Vec<(String, i64)>,
     pub containers: Vec<(String, String, i64)>,
     pub terminals: i64,
+    /// Latest reading per running container: app, service, container name.
+    pub resources: Vec<(String, String, String, appos_proto::StatSample)>,
 }
 
 impl Metrics {
@@ -127,6 +136,21 @@ impl Metrics {
             containers.get_or_create(&ContainerLabels { app: app.clone(), state: state.clone() }).set(*n);
         }
         scrape.register("app_containers", "Containers of each compose project, by state", containers);
+        let cpu = Family::<ResourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let memory = Family::<ResourceLabels, Gauge>::default();
+        let rx = Family::<ResourceLabels, Gauge>::default();
+        let tx = Family::<ResourceLabels, Gauge>::default();
+        for (app, service, container, s) in &now.resources {
+            let l = ResourceLabels { app: app.clone(), service: service.clone(), container: container.clone() };
+            cpu.get_or_create(&l).set(s.cpu_percent);
+            memory.get_or_create(&l).set(s.memory_bytes as i64);
+            rx.get_or_create(&l).set(s.net_rx_bytes as i64);
+            tx.get_or_create(&l).set(s.net_tx_bytes as i64);
+        }
+        scrape.register("container_cpu_percent", "CPU of each running container, in percent of one CPU", cpu);
+        scrape.register("container_memory_bytes", "Memory of each running container, less reclaimable page cache", memory);
+        scrape.register("container_network_receive_bytes", "Bytes received since the container started", rx);
+        scrape.register("container_network_transmit_bytes", "Bytes sent since the container started", tx);
         let terminals = Gauge::<i64>::default();
         terminals.set(now.terminals);
         scrape.register("terminal_sessions", "Terminal sessions open", terminals);
@@ -155,6 +179,12 @@ mod tests {
             queued_tasks: vec![("queued".into(), 2)],
             containers: vec![("blog".into(), "running".into(), 2)],
             terminals: 1,
+            resources: vec![(
+                "blog".into(),
+                "web".into(),
+                "blog-web-1".into(),
+                appos_proto::StatSample { at_ms: 0, cpu_percent: 12.5, memory_bytes: 1024, memory_limit_bytes: 0, net_rx_bytes: 7, net_tx_bytes: 8 },
+            )],
         });
         for line in [
             "appos_http_requests_total{route=\"/v1/apps\",method=\"GET\",status=\"200\"} 2",
@@ -167,6 +197,9 @@ mod tests {
             "appos_queue_tasks{state=\"queued\"} 2",
             "appos_app_containers{app=\"blog\",state=\"running\"} 2",
             "appos_terminal_sessions 1",
+            "appos_container_cpu_percent{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 12.5",
+            "appos_container_memory_bytes{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 1024",
+            "appos_container_network_receive_bytes{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 7",
             &format!("appos_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod observe;
 pub mod logs;
 pub mod serving;
+pub mod stats;
 pub mod streams;
 pub mod tasks;
 pub mod terminals;

@@ -150,6 +150,12 @@ pub struct GetInfo {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct GetMetrics {}
 
+/// `GET /v1/apps/{app}/stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetAppStats {
+    pub app: AppName,
+}
+
 /// `GET /v1/apps`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ListApps {}
@@ -434,6 +440,7 @@ call!(GetInfo: Get -> AgentInfo, |_c| "/v1/info".into());
 call!(GetMetrics: Get -> String, |_c| "/v1/metrics".into(), answer Text);
 call!(ListApps: Get -> Vec<App>, |_c| "/v1/apps".into());
 call!(GetApp: Get -> App, |c| format!("/v1/apps/{}", encode(&c.app)));
+call!(GetAppStats: Get -> AppStats, |c| format!("/v1/apps/{}/stats", encode(&c.app)));
 call!(DeployRequest: Post -> DeployAccepted, |_c| "/v1/apps/deploy".into(), body |c| c);
 call!(AdoptRequest: Post -> VersionSaved, |_c| "/v1/apps/adopt".into(), body |c| c);
 call!(ComposeCheckRequest: Post -> ComposeCheck, |_c| "/v1/compose/check".into(), body |c| c);
@@ -502,6 +509,7 @@ macro_rules! agent_calls {
             GetMetrics(GetMetrics),
             ListApps(ListApps),
             GetApp(GetApp),
+            GetAppStats(GetAppStats),
             DeployApp(DeployRequest),
             AdoptApp(AdoptRequest),
             CheckCompose(ComposeCheckRequest),
@@ -588,6 +596,7 @@ pub fn typescript_call_declarations() -> String {
         GetMetrics::decl(&cfg),
         ListApps::decl(&cfg),
         GetApp::decl(&cfg),
+        GetAppStats::decl(&cfg),
         ListVersions::decl(&cfg),
         GetVersion::decl(&cfg),
         DiffVersions::decl(&cfg),
@@ -618,7 +627,7 @@ pub fn typescript_call_declarations() -> String {
         TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");

@@ -157,6 +157,44 @@ pub struct Container {
     pub ports: Vec<PortMapping>,
 }
 
+/// One reading of a container's resources (from Docker's stats, cgroups).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, TS)]
+pub struct StatSample {
+    /// When it was read (ms since the epoch); in the history, the start of its minute.
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    /// Share of one CPU (200 is two CPUs busy), as `docker stats` shows it.
+    pub cpu_percent: f64,
+    /// Memory in use, less the page cache the kernel can take back.
+    #[ts(type = "number")]
+    pub memory_bytes: u64,
+    #[ts(type = "number")]
+    pub memory_limit_bytes: u64,
+    /// Bytes received and sent since the container started, every network.
+    #[ts(type = "number")]
+    pub net_rx_bytes: u64,
+    #[ts(type = "number")]
+    pub net_tx_bytes: u64,
+}
+
+/// A running container's resources: the latest reading and a history of one
+/// point a minute (CPU averaged, memory at its highest) for 24 hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, TS)]
+pub struct ContainerStats {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub latest: Option<StatSample>,
+    pub history: Vec<StatSample>,
+}
+
+/// `GET /v1/apps/{app}/stats`: each running container of the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, TS)]
+pub struct AppStats {
+    pub app: String,
+    pub containers: Vec<ContainerStats>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct PortMapping {
     pub private_port: u16,
@@ -736,6 +774,9 @@ pub fn typescript_declarations() -> String {
         Service::decl(&cfg),
         Container::decl(&cfg),
         PortMapping::decl(&cfg),
+        StatSample::decl(&cfg),
+        ContainerStats::decl(&cfg),
+        AppStats::decl(&cfg),
         TokenScope::decl(&cfg),
         HostAccessKind::decl(&cfg),
         HostAccess::decl(&cfg),

@@ -5,6 +5,7 @@ import type {
   AgentInfo,
   App,
   AppName,
+  AppStats,
   AppVersion,
   AppVersionDetail,
   AuditEntry,
@@ -37,6 +38,8 @@ export type GetMetrics = Record<symbol, never>;
 export type ListApps = Record<symbol, never>;
 
 export type GetApp = { app: AppName, };
+
+export type GetAppStats = { app: AppName, };
 
 export type ListVersions = { app: AppName, };
 
@@ -162,7 +165,7 @@ last_used_at: number | null,
  */
 revoked_at: number | null, };
 
-export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "get_metrics", "args": GetMetrics } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy } | { "call": "upload_certificate", "args": UploadCertificate } | { "call": "renew_certificate", "args": RenewCertificate } | { "call": "list_certs", "args": ListCerts } | { "call": "watch_endpoint", "args": WatchRequest } | { "call": "unwatch_endpoint", "args": UnwatchEndpoint };
+export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "get_metrics", "args": GetMetrics } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "get_app_stats", "args": GetAppStats } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy } | { "call": "upload_certificate", "args": UploadCertificate } | { "call": "renew_certificate", "args": RenewCertificate } | { "call": "list_certs", "args": ListCerts } | { "call": "watch_endpoint", "args": WatchRequest } | { "call": "unwatch_endpoint", "args": UnwatchEndpoint };
 
 /** The answer of each call, by its name. */
 export type AgentCallResponse = {
@@ -170,6 +173,7 @@ export type AgentCallResponse = {
   get_metrics: string;
   list_apps: Array<App>;
   get_app: App;
+  get_app_stats: AppStats;
   deploy_app: DeployAccepted;
   adopt_app: VersionSaved;
   check_compose: ComposeCheck;

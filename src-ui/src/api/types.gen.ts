@@ -97,6 +97,28 @@ status: string, ports: Array<PortMapping>, };
 
 export type PortMapping = { private_port: number, public_port: number | null, ip: string | null, protocol: string, };
 
+export type StatSample = { 
+/**
+ * When it was read (ms since the epoch); in the history, the start of its minute.
+ */
+at_ms: number, 
+/**
+ * Share of one CPU (200 is two CPUs busy), as `docker stats` shows it.
+ */
+cpu_percent: number, 
+/**
+ * Memory in use, less the page cache the kernel can take back.
+ */
+memory_bytes: number, memory_limit_bytes: number, 
+/**
+ * Bytes received and sent since the container started, every network.
+ */
+net_rx_bytes: number, net_tx_bytes: number, };
+
+export type ContainerStats = { id: string, name: string, service: string, latest: StatSample | null, history: Array<StatSample>, };
+
+export type AppStats = { app: string, containers: Array<ContainerStats>, };
+
 export type TokenScope = "admin" | "deploy" | "read";
 
 export type HostAccessKind = "bind" | "read_only_bind" | "docker_socket" | "volumes_from" | "volume_device" | "host_file" | "privileged" | "host_namespace" | "host_network" | "container_network" | "capability" | "device" | "unconfined" | "sysctl";

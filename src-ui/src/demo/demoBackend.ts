@@ -360,6 +360,18 @@ export function demoBackend(): Backend {
         return structuredClone(apps) satisfies Answers["list_apps"];
       case "get_app":
         return find(req.args.app) satisfies Answers["get_app"];
+      case "get_app_stats": {
+        const a = find(req.args.app);
+        const containers = a.services.flatMap((s) =>
+          s.containers
+            .filter((c) => c.state === "running")
+            .map((c) => {
+              const latest = { at_ms: Date.now(), cpu_percent: 1.5, memory_bytes: 48 << 20, memory_limit_bytes: 2048 << 20, net_rx_bytes: 1 << 20, net_tx_bytes: 256 << 10 };
+              return { id: c.id, name: c.name, service: s.name, latest, history: [latest] };
+            }),
+        );
+        return { app: a.name, containers } satisfies Answers["get_app_stats"];
+      }
       case "list_catalog":
         return structuredClone(catalog) satisfies Answers["list_catalog"];
       case "get_template": {
