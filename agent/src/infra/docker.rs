@@ -102,6 +102,15 @@ pub async fn compose_containers(docker: &Docker, which: Which<'_>) -> Result<Vec
     docker.list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() })).await
 }
 
+/// Waits until Docker's container list reflects the last change to a
+/// container. Docker announces a change (a `die`, say) while it still holds
+/// the container's lock, before it updates the view that listing reads, so a
+/// listing right after the event may show the old state. Inspecting takes
+/// that lock, so it returns once the change is complete everywhere.
+pub async fn settle(docker: &Docker, id: &str) {
+    let _ = docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await;
+}
+
 /// Compose projects from their containers, sorted by name; the agent's own
 /// container is left out.
 pub fn fold_projects<'a>(containers: impl Iterator<Item = &'a ContainerSummary>) -> Vec<App> {

@@ -54,8 +54,10 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
                     if !changes_inventory(&action) {
                         continue;
                     }
-                    // The inventory first: a client told of the change lists it.
+                    // Docker's list and the inventory first: a client told of
+                    // the change lists it (with the inventory off too).
                     if let Some(id) = ev.actor.as_ref().and_then(|a| a.id.as_deref()) {
+                        crate::infra::docker::settle(&state.docker, id).await;
                         state.inventory.refresh_container(&state.docker, id).await;
                     }
                     if !is_state_change(&action) {
