@@ -14,6 +14,7 @@ function setup(managed = true) {
   b.on("get_deployment", ({ id }) => deployment(id, { state: "queued" }));
   b.on("list_versions", [version(1)]);
   b.on("list_audit", []);
+  b.on("get_app_stats", { app: "blog", containers: [] });
   return b;
 }
 

@@ -1,4 +1,4 @@
-// One app: state, services and containers, host access and activity,
+// One app: state, services and containers, resource usage, host access and activity,
 // actions, and its sub-tabs (logs, compose editor, history, deployments, domains).
 import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "react";
 import { ChevronDown, Download, FileCode, Globe, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
@@ -11,6 +11,7 @@ import { appStateWord } from "../lib/format";
 import { useDebounced, useLoad } from "../lib/hooks";
 import { useServer, useServerEvents, type AppTab } from "../lib/server";
 import { AppActivity } from "./Activity";
+import { AppResources } from "./AppResources";
 import { DeploymentsList } from "./DeploymentsList";
 import { AppDomains } from "./Domains";
 import { History } from "./History";
@@ -285,6 +286,7 @@ function Overview({ app }: { app: App }) {
   const terminals = useTerminals();
   const containers = app.services.flatMap((s) => s.containers.map((c) => ({ service: s.name, c })));
   const ports = containers.flatMap(({ service, c }) => c.ports.map((p) => ({ service, p })));
+  const running = containers.some(({ c }) => c.state === "running");
   return (
     <div className="space-y-5" data-testid="app-overview">
       <section>
@@ -352,6 +354,7 @@ function Overview({ app }: { app: App }) {
           </table>
         </div>
       </section>
+      {running && <AppResources key={`resources:${app.name}`} app={app.name} />}
       <div className="grid gap-5 md:grid-cols-2">
         <section>
           <h3 className="mb-2 text-[13px] font-semibold">Ports</h3>

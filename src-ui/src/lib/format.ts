@@ -23,6 +23,51 @@ export function fmtBytes(n: number): string {
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 
+/**
+ * Bytes in powers of 1024 with one decimal (whole bytes below 1 KiB):
+ * "512 B", "48.0 MiB", "2.0 GiB".
+ */
+export function fmtBytesIEC(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return "?";
+  if (n < 1024) return `${Math.round(n)} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n / 1024;
+  let i = 0;
+  // What would read "1024.0 KiB" is "1.0 MiB".
+  while (Math.round(v * 10) >= 10240 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** A share of one CPU with one decimal: "1.5%", "200.0%" for two CPUs busy. */
+export function fmtCpu(percent: number): string {
+  if (!Number.isFinite(percent) || percent < 0) return "?";
+  return `${percent.toFixed(1)}%`;
+}
+
+/**
+ * The `points` of an SVG polyline that draws `samples` ([time, value] pairs,
+ * in any order) in a `width` × `height` box: time from left to right, values
+ * from 0 at the bottom to the highest one at the top (all at the bottom when
+ * every value is 0; a negative value counts as 0). Samples that all share a
+ * time are spread evenly; one sample draws a level line across the box, none
+ * draws nothing (""). Coordinates are rounded to one decimal.
+ */
+export function sparkPoints(samples: readonly (readonly [number, number])[], width: number, height: number): string {
+  const s = samples.filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v)).sort((a, b) => a[0] - b[0]);
+  if (s.length === 0) return "";
+  const r = (x: number) => String(Math.round(x * 10) / 10);
+  const max = Math.max(...s.map(([, v]) => v));
+  const y = (v: number) => (max > 0 ? height - (Math.max(0, v) / max) * height : height);
+  if (s.length === 1) return `0,${r(y(s[0][1]))} ${r(width)},${r(y(s[0][1]))}`;
+  const t0 = s[0][0];
+  const span = s[s.length - 1][0] - t0;
+  const x = (t: number, i: number) => (span > 0 ? ((t - t0) / span) * width : (i / (s.length - 1)) * width);
+  return s.map(([t, v], i) => `${r(x(t, i))},${r(y(v))}`).join(" ");
+}
+
 /** The size of the bytes a base64 text (standard alphabet, padded) holds. */
 export function base64Size(b64: string): number {
   const n = b64.length;

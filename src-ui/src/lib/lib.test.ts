@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { base64Size, fmtBytes, fmtDuration } from "./format";
+import { base64Size, fmtBytes, fmtBytesIEC, fmtCpu, fmtDuration, sparkPoints } from "./format";
 import type { HostAccess, HostAccessKind, LogLine } from "../api/types.gen";
 import { describeHostAccess, isRootAccess, newHostAccess } from "./hostaccess";
 import { foldPull, layerFraction } from "./pull";
@@ -93,6 +93,61 @@ describe("formatting", () => {
 
   it("tells the size of base64 content", () => {
     for (const text of ["", "a", "ab", "abc", "abcd", "hello, world\n"]) expect(base64Size(btoa(text))).toBe(text.length);
+  });
+});
+
+describe("resource usage", () => {
+  it.each([
+    [0, "0 B"],
+    [512, "512 B"],
+    [1023, "1023 B"],
+    [1024, "1.0 KiB"],
+    [1536, "1.5 KiB"],
+    [256 * 1024, "256.0 KiB"],
+    [1024 * 1024 - 1, "1.0 MiB"],
+    [1024 * 1024, "1.0 MiB"],
+    [48 * 1024 * 1024, "48.0 MiB"],
+    [1000 * 1024 * 1024, "1000.0 MiB"],
+    [2 * 1024 ** 3, "2.0 GiB"],
+    [1.5 * 1024 ** 4, "1.5 TiB"],
+    [1024 ** 6, "1024.0 PiB"],
+    [-1, "?"],
+    [NaN, "?"],
+    [Infinity, "?"],
+  ])("%d bytes read %j", (n, words) => {
+    expect(fmtBytesIEC(n)).toBe(words);
+  });
+
+  it.each([
+    [0, "0.0%"],
+    [1.5, "1.5%"],
+    [12.34, "12.3%"],
+    [99.96, "100.0%"],
+    [200, "200.0%"],
+    [-1, "?"],
+    [NaN, "?"],
+  ])("CPU %d reads %j", (p, words) => {
+    expect(fmtCpu(p)).toBe(words);
+  });
+
+  const box = (samples: [number, number][], width = 120, height = 24) => sparkPoints(samples, width, height);
+  it.each<[string, [number, number][], string]>([
+    ["nothing", [], ""],
+    ["one sample: a level line at the top", [[1000, 5]], "0,0 120,0"],
+    ["one zero sample: a level line at the bottom", [[1000, 0]], "0,24 120,24"],
+    ["one sample a minute", [[0, 0], [60_000, 10], [120_000, 5]], "0,24 60,0 120,12"],
+    ["samples out of order", [[120_000, 5], [0, 0], [60_000, 10]], "0,24 60,0 120,12"],
+    ["a gap in time", [[0, 4], [60_000, 2], [240_000, 1]], "0,0 30,12 120,18"],
+    ["every value 0", [[0, 0], [60_000, 0]], "0,24 120,24"],
+    ["every sample at one time", [[5, 1], [5, 3]], "0,16 120,0"],
+    ["a negative value as 0", [[0, -5], [10, 5]], "0,24 120,0"],
+    ["a value that is no number left out", [[0, NaN], [10, 5]], "0,0 120,0"],
+  ])("draws %s", (_, samples, points) => {
+    expect(box(samples)).toBe(points);
+  });
+
+  it("rounds to one decimal in any box", () => {
+    expect(sparkPoints([[0, 1], [1, 2], [3, 3]], 100, 10)).toBe("0,6.7 33.3,3.3 100,0");
   });
 });
 
