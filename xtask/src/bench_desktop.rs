@@ -126,6 +126,15 @@ pub async fn desktop() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (term, term_parts) = tree_pss(app, "appos-agent");
     let renderer = c.execute("return document.querySelector('[data-testid=\"terminal-view\"]').dataset.renderer || null", vec![]).await?;
+    // What WebGL says it draws with (the terminal picks the DOM for a software rasteriser).
+    let gl = c
+        .execute(
+            "const g = document.createElement('canvas').getContext('webgl2'); if (!g) return 'no webgl2';\
+             const i = g.getExtension('WEBGL_debug_renderer_info'); const r = [g.getParameter(g.RENDERER), i ? g.getParameter(i.UNMASKED_RENDERER_WEBGL) : 'no debug info'];\
+             const l = g.getExtension('WEBGL_lose_context'); if (l) l.loseContext(); return r.join(' / ');",
+            vec![],
+        )
+        .await?;
 
     // 3. Key-to-glyph: keydown in the page to the first frame drawn after the echo.
     let textarea = "[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea";
@@ -201,7 +210,7 @@ pub async fn desktop() -> anyhow::Result<()> {
     let (blank, blank_parts) = tree_pss(mini.0.id(), "dbus-daemon");
     row("desktop PSS on the apps list, MB; baseline: MiniBrowser", format!("{idle:.0}"), format!("{blank:.0}"), format!("{:.2}", idle / blank), "≤ 1.3×");
     row("desktop PSS with a terminal open, MB", format!("{term:.0}"), format!("{blank:.0}"), format!("{:.2}", term / blank), "≤ 1.5×");
-    println!("    (apps list: {idle_parts}; terminal: {term_parts}; MiniBrowser: {blank_parts}; the local agent apart: {agent:.0} MB: {agent_parts}; terminal renderer {renderer}; compositing {})", if no_compositing { "off in both (no GPU render node)" } else { "on" });
+    println!("    (apps list: {idle_parts}; terminal: {term_parts}; MiniBrowser: {blank_parts}; the local agent apart: {agent:.0} MB: {agent_parts}; terminal renderer {renderer} (WebGL: {gl}); compositing {})", if no_compositing { "off in both (no GPU render node)" } else { "on" });
     drop(mini);
 
     Ok(())
