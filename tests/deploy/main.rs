@@ -1281,17 +1281,7 @@ async fn prometheus_scrapes_the_agent() {
     let _projects: Vec<Project> = names.iter().map(|n| Project { name: n.clone(), dir: agent.data.path().join("apps").join(n) }).collect();
     for name in &names {
         let req = DeployRequest { name: AppName::parse(name).expect("name"), compose: support::two_service_compose(), env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
-        let id = admin.call(&req).await.expect("deploy").deployment_id;
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let d = admin.call(&GetDeployment { id: id.clone() }).await.expect("deployment");
-            if d.state.is_terminal() {
-                assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{id} did not finish");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        deploy_and_wait(&admin, &req).await;
     }
 
     let dir = tempfile::tempdir().expect("dir");
@@ -1367,17 +1357,7 @@ async fn resource_stats_per_container() {
     );
     let app = AppName::parse(&name).expect("name");
     let req = DeployRequest { name: app.clone(), compose, env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
-    let id = c.call(&req).await.expect("deploy").deployment_id;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let d = c.call(&GetDeployment { id: id.clone() }).await.expect("deployment");
-        if d.state.is_terminal() {
-            assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{id} did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    deploy_and_wait(&c, &req).await;
     // The streams start within seconds; a CPU reading needs two samples.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let stats = loop {
@@ -1415,5 +1395,20 @@ async fn resource_stats_per_container() {
     match c.call(&GetAppStats { app: nope }).await {
         Err(ClientError::Api(p)) => assert_eq!((p.status, p.code, p.detail.as_deref()), (404, ProblemCode::AppNotFound, Some("no app or compose project is named \"nope\""))),
         other => panic!("expected a 404, got {other:?}"),
+    }
+}
+
+/// Sends a deployment and waits (120 s at most) for it to end succeeded.
+async fn deploy_and_wait(c: &Client, req: &DeployRequest) {
+    let id = c.call(req).await.expect("deploy").deployment_id;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let d = c.call(&GetDeployment { id: id.clone() }).await.expect("deployment");
+        if d.state.is_terminal() {
+            assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
