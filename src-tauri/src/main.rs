@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use appos_desktop_core::rendering::Rendering;
 use appos_desktop_core::{Desktop, Paths};
 use appos_proto::desktop::{AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
 use appos_proto::{AgentCall, ErrorClass};
@@ -135,23 +136,27 @@ fn close_stream(desktop: State<'_, D>, id: u64) {
     desktop.close_stream(id)
 }
 
-/// Turns WebKit's compositing off when there is no GPU to do it (see
-/// `appos_desktop_core::rendering`). Runs first in `main`, before any thread
-/// or WebKit process starts, so setting the variable races with nothing.
-fn choose_rendering() -> bool {
+/// Whether the window has a GPU behind it: terminals draw with WebGL only then
+/// (see `appos_desktop_core::rendering`).
+#[tauri::command]
+fn has_gpu(rendering: State<'_, Rendering>) -> bool {
+    rendering.gpu
+}
+
+/// Looks for a GPU render node and turns WebKit's compositing off when there
+/// is none (see `appos_desktop_core::rendering`). Runs first in `main`, before
+/// any thread or WebKit process starts, so setting the variable races with nothing.
+fn choose_rendering() -> Rendering {
     use appos_desktop_core::rendering;
-    let has_render_node = std::fs::read_dir("/dev/dri")
-        .map(|d| d.flatten().any(|e| e.file_name().to_str().is_some_and(rendering::is_render_node)))
-        .unwrap_or(false);
-    if rendering::disable_compositing(std::env::var_os(rendering::NO_COMPOSITING).is_some(), has_render_node) {
+    let chosen = Rendering::decide(std::env::var_os(rendering::NO_COMPOSITING).is_some(), rendering::render_node_present());
+    if chosen.compositing_off {
         std::env::set_var(rendering::NO_COMPOSITING, "1");
-        return true;
     }
-    false
+    chosen
 }
 
 fn main() {
-    let no_compositing = choose_rendering();
+    let rendering = choose_rendering();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("APPOS_LOG")
@@ -159,14 +164,15 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if no_compositing {
-        tracing::info!("no GPU render node: WebKit draws without compositing");
+    if !rendering.gpu {
+        tracing::info!(compositing_off = rendering.compositing_off, "no GPU render node: terminals draw without WebGL");
     }
     let desktop: D = Arc::new(Desktop::new(Paths::from_env(|k| std::env::var(k).ok())));
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .manage(desktop.clone())
+        .manage(rendering)
         .setup(move |_| {
             // The local agent starts while the window loads, not after the first screen asks.
             tauri::async_runtime::spawn(async move { desktop.warm_up().await });
@@ -179,6 +185,7 @@ fn main() {
             install_server,
             upgrade_server,
             desktop_version,
+            has_gpu,
             remove_server,
             connect,
             agent_call,

@@ -163,11 +163,14 @@ async fn terminal_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     let n: u32 = rand_suffix();
     let api = appos_client::Client::new(appos_client::Transport::Unix(w.agent.socket()), Some(w.token.clone()));
 
-    // GPU rendering (the default): the screen is a WebGL canvas, so what was
-    // typed is checked in the agent's copy of the session's screen.
+    // GPU rendering on (the default): with a GPU the screen is a WebGL
+    // canvas, so what was typed is checked in the agent's copy of the
+    // session's screen. Without one (Xvfb here) xterm draws with the DOM.
     click(c, "terminal-new").await?;
     click(c, &format!("terminal-new-container-{}-web", w.app)).await?;
     wait_attr(c, "terminal-tab-0", "data-state", "live").await?;
+    let want_renderer = if appos_desktop_core::rendering::render_node_present() { "webgl" } else { "dom" };
+    wait_attr(c, "terminal-view", "data-renderer", want_renderer).await?;
     let input = c.wait().at_most(WAIT).for_element(Locator::Css("[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea")).await?;
     c.execute("document.querySelector('[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea').focus();", vec![]).await?;
     input.send_keys(&format!("echo gpu-$(({n}*2))\n")).await?;
@@ -184,7 +187,7 @@ async fn terminal_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
         }
     }
     drop(viewer);
-    shot(c, "11-container-shell-webgl").await?;
+    shot(c, "11-container-shell-gpu-setting-on").await?;
 
     // The DOM renderer (GPU rendering off): the screen's text is read back.
     click(c, "terminal-new").await?;

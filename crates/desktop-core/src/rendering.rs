@@ -1,5 +1,5 @@
-//! How WebKitGTK should draw the window, decided before it starts. Pure: the
-//! caller reads the environment and `/dev/dri`.
+//! How WebKitGTK should draw the window, decided before it starts. The
+//! decisions are pure; [`render_node_present`] is the one look at the machine.
 //!
 //! WebKitGTK composites the page with OpenGL. Without a GPU render node
 //! (a VM, a remote X display, Xvfb) that OpenGL is Mesa's software
@@ -8,6 +8,12 @@
 //! (measured with `cargo xtask bench desktop`: the web process holds 216 MB
 //! composited, 128 MB not, on the same apps list). With a GPU, WebKit's
 //! choice stands.
+//!
+//! The same fact decides how a terminal draws. Without a render node, WebGL
+//! is that software rasteriser too: xterm's WebGL renderer then costs a GL
+//! context and a glyph atlas (about 50 MB in the web process) to draw on the
+//! CPU what its DOM renderer draws there anyway. The page cannot tell:
+//! WebKitGTK masks the renderer's name ("Apple GPU"), so the desktop says.
 
 /// The variable WebKitGTK reads at start to draw without compositing.
 pub const NO_COMPOSITING: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
@@ -16,6 +22,28 @@ pub const NO_COMPOSITING: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
 /// the user has not set the variable either way.
 pub fn disable_compositing(already_set: bool, has_render_node: bool) -> bool {
     !already_set && !has_render_node
+}
+
+/// How the window draws, as the desktop decided it at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rendering {
+    /// A GPU render node exists: WebGL is hardware, and worth a terminal's memory.
+    pub gpu: bool,
+    /// The desktop turned WebKit's compositing off (see [`disable_compositing`]).
+    pub compositing_off: bool,
+}
+
+impl Rendering {
+    /// The decision for a machine with or without a render node, given
+    /// whether the user set [`NO_COMPOSITING`] themselves.
+    pub fn decide(already_set: bool, has_render_node: bool) -> Self {
+        Self { gpu: has_render_node, compositing_off: disable_compositing(already_set, has_render_node) }
+    }
+}
+
+/// Whether this machine has a GPU render node (`/dev/dri/renderD*`).
+pub fn render_node_present() -> bool {
+    std::fs::read_dir("/dev/dri").map(|d| d.flatten().any(|e| e.file_name().to_str().is_some_and(is_render_node))).unwrap_or(false)
 }
 
 /// Whether a `/dev/dri` entry name is a GPU render node.
@@ -31,6 +59,13 @@ mod tests {
     fn compositing_is_turned_off_only_without_a_gpu_and_without_a_choice() {
         for (already_set, has_render_node, off) in [(false, false, true), (false, true, false), (true, false, false), (true, true, false)] {
             assert_eq!(disable_compositing(already_set, has_render_node), off, "set {already_set}, render node {has_render_node}");
+        }
+    }
+
+    #[test]
+    fn terminals_draw_with_webgl_only_on_a_gpu_whatever_the_user_set() {
+        for (already_set, has_render_node, gpu, off) in [(false, false, false, true), (false, true, true, false), (true, false, false, false), (true, true, true, false)] {
+            assert_eq!(Rendering::decide(already_set, has_render_node), Rendering { gpu, compositing_off: off }, "set {already_set}, render node {has_render_node}");
         }
     }
 

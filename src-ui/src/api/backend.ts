@@ -41,6 +41,8 @@ export interface Backend {
   installServer(form: InstallForm, onProgress: (p: InstallProgress) => void): Promise<ServerEntry>;
   /** This desktop's own version: the agent version it installs, and upgrades servers to. */
   desktopVersion(): Promise<string>;
+  /** Whether the window has a GPU behind it; without one, terminals draw without WebGL. */
+  hasGpu(): Promise<boolean>;
   /**
    * Replaces the agent of an SSH server AppOS installed with this computer's
    * agent image; resolves to the connection to the new agent. Steps and the
@@ -118,6 +120,7 @@ export const tauriBackend: Backend = {
     return invokeCmd<ServerEntry>("install_server", { form, progress });
   },
   desktopVersion: () => invokeCmd("desktop_version"),
+  hasGpu: () => invokeCmd("has_gpu"),
   upgradeServer: (name, onProgress) => {
     const progress = new Channel<InstallProgress>();
     progress.onmessage = onProgress;

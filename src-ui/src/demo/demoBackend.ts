@@ -567,6 +567,7 @@ export function demoBackend(): Backend {
       return entry;
     },
     desktopVersion: async () => DESKTOP_VERSION,
+    hasGpu: async () => true,
     upgradeServer: async (name, onProgress) => {
       const s = servers.find((x) => x.name === name);
       if (!s) throw err("not_found", `no server named ${name}`);

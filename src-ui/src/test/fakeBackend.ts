@@ -172,6 +172,8 @@ export class FakeBackend implements Backend {
   installs: FakeInstall[] = [];
   /** What `desktopVersion` answers: a version, or a UiError (thrown). */
   desktop: string | UiError = "0.1.0";
+  /** What `hasGpu` answers. */
+  gpu = true;
   /**
    * Scripted `upgradeServer` calls, each used once in order. With none left,
    * the upgrade stays open for the test to drive: see `upgrades`.
@@ -293,6 +295,9 @@ export class FakeBackend implements Backend {
     this.servers.push(end);
     this.apps[end.name] = [];
     return end;
+  }
+  async hasGpu(): Promise<boolean> {
+    return this.gpu;
   }
   async desktopVersion(): Promise<string> {
     this.calls.push({ method: "desktopVersion", args: [] });

@@ -8,7 +8,7 @@ import { SearchAddon, type ISearchOptions } from "@xterm/addon-search";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { WebglAddon } from "@xterm/addon-webgl";
 import "@xterm/xterm/css/xterm.css";
-import { fontSize, gpuEnabled, isDark, isSoftwareRenderer, setFontSizeSetting, webglRendererName, type Renderer } from "./settings";
+import { fontSize, gpuEnabled, hasGpu, isDark, setFontSizeSetting, type Renderer } from "./settings";
 
 /** What a terminal tells its tab. */
 export interface EngineHooks {
@@ -278,8 +278,7 @@ export class Engine {
       return;
     }
     if (this.webgl) return;
-    const name = webglRendererName();
-    if (name !== null && isSoftwareRenderer(name)) {
+    if (!hasGpu()) {
       // No GPU behind WebGL: the DOM renderer draws as fast, for less memory.
       this.hooks.renderer("dom");
       return;

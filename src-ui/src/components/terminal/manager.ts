@@ -8,7 +8,7 @@ import type { TerminalEvent, TerminalKind, UiError } from "../../api/desktop.gen
 import type { Terminal } from "../../api/types.gen";
 import type { Session } from "../../lib/session";
 import type { Engine, SearchResults } from "./engine";
-import type { Renderer } from "./settings";
+import { askGpu, type Renderer } from "./settings";
 
 export type TabState = "connecting" | "live" | "exited" | "lost";
 
@@ -124,7 +124,8 @@ class Conn {
 
   private async start() {
     try {
-      this.mod = await loadEngine();
+      // Whether to draw with WebGL is known before the first terminal draws.
+      [this.mod] = await Promise.all([loadEngine(), askGpu(this.mgr.backend)]);
     } catch (e) {
       this.mgr.patch(this.key, { state: "lost", error: toUiError(e) });
       return;

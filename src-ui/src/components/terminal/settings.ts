@@ -37,38 +37,34 @@ export function setFontSizeSetting(size: number | null): number {
   return n;
 }
 
+let gpu: boolean | undefined;
+let asking: Promise<boolean> | null = null;
+
 /**
- * Whether a WebGL renderer's name is a software rasteriser (Mesa's llvmpipe
- * or softpipe, SwiftShader, ...): it draws on the CPU, as the DOM renderer
- * does, but keeps a GL context and a glyph atlas besides (about 50 MB more
- * in the web process, measured by `cargo xtask bench desktop`).
+ * Whether the desktop found a GPU for the window, asked once per window.
+ * Without one, WebGL is a software rasteriser: it draws on the CPU as the
+ * DOM renderer does, but keeps a GL context and a glyph atlas besides (about
+ * 50 MB more in the web process, measured by `cargo xtask bench desktop`).
+ * The page cannot tell by itself: WebKitGTK masks the renderer's name. When
+ * the desktop cannot answer, WebGL is tried as before.
  */
-export function isSoftwareRenderer(name: string): boolean {
-  return /llvmpipe|softpipe|swrast|swiftshader|lavapipe|software rasterizer/i.test(name);
+export function askGpu(backend: { hasGpu(): Promise<boolean> }): Promise<boolean> {
+  asking ??= backend.hasGpu().then(
+    (has) => (gpu = has),
+    () => (gpu = true),
+  );
+  return asking;
 }
 
-let rendererName: string | null | undefined;
-
-/** The WebGL renderer's name, asked once; null when it cannot be known. */
-export function webglRendererName(): string | null {
-  if (rendererName !== undefined) return rendererName;
-  rendererName = null;
-  try {
-    const gl = document.createElement("canvas").getContext("webgl2");
-    if (gl) {
-      const info = gl.getExtension("WEBGL_debug_renderer_info");
-      rendererName = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
-      gl.getExtension("WEBGL_lose_context")?.loseContext();
-    }
-  } catch {
-    // No WebGL2: the caller's own attempt fails and says so.
-  }
-  return rendererName;
+/** The answer of `askGpu`; true until it came. */
+export function hasGpu(): boolean {
+  return gpu !== false;
 }
 
-/** Asks for the WebGL renderer's name again (tests). */
-export function forgetWebglRenderer() {
-  rendererName = undefined;
+/** Asks the desktop again (tests). */
+export function forgetGpu() {
+  gpu = undefined;
+  asking = null;
 }
 
 /** WebGL rendering (the default); off, xterm draws with the DOM. */
