@@ -20,8 +20,9 @@ PKGS_RUN=(docker.io docker-compose openssh-client)
 PKGS_TEST=(openssh-server busybox-static redis-server xvfb xauth dbus dbus-x11 webkit2gtk-driver
   gnome-keyring libsecret-tools openssl debootstrap caddy nginx pebble procps iproute2 docker-registry python3-venv)
 
-# Installed without recommends (Prometheus would bring node-exporter, ipmitool, ...).
-PKGS_TEST_LEAN=(prometheus)
+# Installed without recommends (Prometheus would bring node-exporter, ipmitool, ...);
+# aiosmtpd is the SMTP server alert emails are sent to.
+PKGS_TEST_LEAN=(prometheus python3-aiosmtpd)
 
 install_packages() {
   local missing=() p

@@ -99,6 +99,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         catalog,
         events: Default::default(),
         inventory,
+        alerts: Default::default(),
         limits,
         metrics: Default::default(),
         stats: Default::default(),
@@ -137,6 +138,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let mut workers = crate::services::tasks::start(state.clone(), registry, state.config.workers, stop_workers.clone());
     workers.spawn(crate::services::docker_events::watch(state.clone(), stop_workers.clone()));
     workers.spawn(crate::services::observe::follow_stats(state.clone(), stop_workers.clone()));
+    workers.spawn(crate::services::alerts::watch(state.clone(), stop_workers.clone()));
     {
         // Idle terminals expire.
         let (s, stop) = (state.clone(), stop_workers.clone());

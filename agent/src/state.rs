@@ -37,6 +37,8 @@ pub struct AgentState {
     pub events: crate::services::events::Events,
     /// The compose containers, kept from Docker's events.
     pub inventory: crate::services::inventory::Inventory,
+    /// What the alert rules keep between rounds (exits, certificates).
+    pub alerts: crate::services::alert_memory::AlertMemory,
     /// Budgets for failed authentication and for requests per token.
     pub limits: crate::services::limits::Limits,
     /// Requests and tasks, counted as they happen.

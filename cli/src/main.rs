@@ -12,6 +12,7 @@ use appos_proto::calls::{DeleteApp, DiffVersions, GetAppLogs, GetInfo, GetMetric
 use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod alerts;
 mod deploy;
 mod install;
 mod domains;
@@ -164,6 +165,14 @@ enum Command {
     Certs {
         #[command(subcommand)]
         command: Option<domains::CertsCommand>,
+    },
+    /// Alerts: what fired (firing first), the rules, and the channels they are sent to.
+    Alerts {
+        /// Only the firing ones.
+        #[arg(long)]
+        firing: bool,
+        #[command(subcommand)]
+        command: Option<alerts::AlertsCommand>,
     },
     /// The reverse proxy.
     Proxy {
@@ -555,6 +564,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domains { command } => domains::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Certs { command } => domains::certs(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Proxy { command: ProxyCommand::Reload } => domains::reload(&client(&profiles, cli.server.as_deref()).await?, cli.output).await,
+        Command::Alerts { firing, command } => {
+            let c = client(&profiles, cli.server.as_deref()).await?;
+            match command {
+                None => alerts::list(&c, firing, cli.output).await,
+                Some(command) => alerts::run(&c, command, cli.output).await,
+            }
+        }
         Command::Audit { app } => deploy::audit(&client(&profiles, cli.server.as_deref()).await?, app, cli.output).await,
         Command::Exec { app, service, command } => term::exec(&client(&profiles, cli.server.as_deref()).await?, &app, service, command).await,
         Command::Shell => term::shell(&client(&profiles, cli.server.as_deref()).await?).await,

@@ -469,3 +469,52 @@ fn completion_scripts_for_bash_zsh_and_fish() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("invalid value 'tcsh' for '<SHELL>'"), "{}", stderr(&o));
 }
+
+/// `appos alerts`: the rules, changing one (bad values refused with the
+/// field and why), and channels added, listed without their secrets, tested
+/// and removed.
+#[test]
+fn alert_rules_and_channels_from_the_cli() {
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = user.appos(&["alerts", "rules"]);
+    assert_eq!(
+        stdout(&o),
+        "deployment_failed      on   -                    window 0 s      once\n\
+         restart_loop           on   3 exits              window 600 s    every 3600 s\n\
+         unhealthy              on   -                    window 60 s     every 3600 s\n\
+         memory_high            on   90 % of the limit    window 300 s    every 3600 s\n\
+         disk_low               on   10 % free            window 0 s      every 21600 s\n\
+         certificate_expiring   on   30 days left         window 0 s      every 86400 s\n",
+        "{}",
+        stderr(&o)
+    );
+    let o = user.appos(&["alerts", "rule", "memory_high", "--threshold", "101"]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(1), "appos: Invalid input: threshold: at most 100 for memory_high\n".to_string()));
+    let o = user.appos(&["alerts", "rule", "restart_loop", "--window", "0"]);
+    assert_eq!(stderr(&o), "appos: Invalid input: window_secs: restart_loop counts exits within a window: at least 1 s\n");
+    let o = user.appos(&["alerts", "rule", "memory_high", "--threshold", "80", "--window", "60", "--off"]);
+    assert_eq!(stdout(&o), "memory_high            off  80 % of the limit    window 60 s     every 3600 s\n", "{}", stderr(&o));
+    let o = user.appos(&["alerts", "rule", "no_such_rule", "--on"]);
+    assert_eq!(stderr(&o), "appos: no rule \"no_such_rule\"; the rules are deployment_failed, restart_loop, unhealthy, memory_high, disk_low, certificate_expiring\n");
+
+    let (port, received) = support::webhook_sink();
+    let o = user.appos(&["alerts", "channel", "add", "ops", "--slack", &format!("http://127.0.0.1:{port}/services/T000/B000/SECRET")]);
+    assert_eq!(stderr(&o), format!("channel ops added: slack http://127.0.0.1:{port}/…; try it with `appos alerts channel test ops`\n"));
+    let o = user.appos(&["alerts", "channels"]);
+    assert_eq!(stdout(&o), format!("ops                  slack    http://127.0.0.1:{port}/…\n"), "{}", stderr(&o));
+    let o = user.appos(&["alerts", "channel", "test", "ops"]);
+    assert_eq!(stderr(&o), "the test message went through ops\n");
+    let body: serde_json::Value = serde_json::from_str(&received.recv_timeout(std::time::Duration::from_secs(10)).expect("the message")).expect("json");
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("[WARNING] ") && text.contains(": a test message from AppOS, sent by ") && text.ends_with(" to the channel ops"), "{body}");
+    let o = user.appos(&["alerts", "channel", "add", "mail", "--email", "ops@example.com", "--smtp", "smtp.example.com", "--from", "not-an-address"]);
+    assert_eq!(stderr(&o), "appos: Invalid input: config.from: \"not-an-address\" is not an email address\n");
+    let o = user.appos(&["alerts", "channel", "rm", "ops"]);
+    assert_eq!(stderr(&o), "channel ops removed\n");
+    let o = user.appos(&["alerts", "channel", "rm", "ops"]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(1), "appos: No such alert channel: no alert channel named ops\n".to_string()));
+}

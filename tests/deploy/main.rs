@@ -1412,3 +1412,118 @@ async fn deploy_and_wait(c: &Client, req: &DeployRequest) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The problem a call was refused with: (status, code, detail, fields).
+async fn refused<C: appos_proto::calls::Call>(c: &Client, call: &C) -> (u16, ProblemCode, String, Vec<(String, String)>)
+where
+    C::Response: std::fmt::Debug,
+{
+    match c.call(call).await {
+        Err(ClientError::Api(p)) => (p.status, p.code, p.detail.clone().unwrap_or_default(), p.errors.iter().map(|e| (e.field.clone(), e.message.clone())).collect()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A service that exits in a loop raises the restart-loop alert: a webhook
+/// and a real SMTP server (aiosmtpd) get it, and it resolves once a fixed
+/// version runs. First the channels: a test message through each, a dead
+/// one refused with the reason, bad input and weaker tokens refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_loop_alerts_through_a_webhook_and_email_and_resolves() {
+    use appos_proto::alerts::{AlertRule, AlertState, ChannelConfig, ChannelRequest, SmtpSecurity};
+    use appos_proto::calls::{ListAlerts, ListChannels, RemoveChannel, SaveVersion, TestChannel};
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some(smtp) = support::require("aiosmtpd", support::SmtpSink::start()) else { return };
+    let (hook, received) = support::webhook_sink();
+    let agent = support::Agent::start_env(&[], &[("APPOS_ALERT_CHECK_SECS", "1")]).expect("agent");
+    let admin = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("admin", "admin").expect("token")));
+    let deployer = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("ci", "deploy").expect("token")));
+
+    let webhook = ChannelRequest { name: "hook".into(), config: ChannelConfig::Webhook { url: format!("http://127.0.0.1:{hook}/alerts") } };
+    let email = ChannelRequest {
+        name: "mail".into(),
+        config: ChannelConfig::Email { host: "127.0.0.1".into(), port: smtp.port, security: SmtpSecurity::None, username: None, password: None, from: "AppOS <appos@example.com>".into(), to: vec!["ops@example.com".into()] },
+    };
+    // Only an admin token adds channels.
+    assert_eq!(refused(&deployer, &webhook).await, (403, ProblemCode::Forbidden, "only admin tokens may add alert channels".into(), vec![]));
+    admin.call(&webhook).await.expect("webhook channel");
+    admin.call(&email).await.expect("email channel");
+    assert_eq!(refused(&admin, &webhook).await, (409, ProblemCode::ChannelExists, "a channel named hook exists; remove it first".into(), vec![]));
+    let bad = ChannelRequest { name: "Bad Name".into(), config: ChannelConfig::Webhook { url: "ftp://x.example/".into() } };
+    assert_eq!(refused(&admin, &bad).await, (400, ProblemCode::InvalidInput, String::new(), vec![("name".into(), "1 to 32 lower-case letters, digits and '-', not starting with '-'".into())]));
+    let config = ChannelRequest { name: "config".into(), config: ChannelConfig::Webhook { url: "http://127.0.0.1:1/".into() } };
+    assert_eq!(refused(&admin, &config).await.3, vec![("name".to_string(), "config is the channel APPOS_ALERT_WEBHOOK sets; choose another name".to_string())]);
+    let listed: Vec<(String, String, String)> = admin.call(&ListChannels {}).await.expect("channels").into_iter().map(|c| (c.name, c.kind, c.target)).collect();
+    assert_eq!(listed, [("hook".into(), "webhook".into(), format!("http://127.0.0.1:{hook}/…")), ("mail".into(), "email".into(), format!("ops@example.com via 127.0.0.1:{}", smtp.port))]);
+
+    // A test message through each; a channel nobody listens on says why.
+    admin.call(&TestChannel { name: "hook".into() }).await.expect("test the webhook");
+    let test: serde_json::Value = serde_json::from_str(&received.recv_timeout(Duration::from_secs(10)).expect("the test message")).expect("json");
+    assert_eq!(test["alert"]["summary"], "a test message from AppOS, sent by admin to the channel hook", "{test}");
+    admin.call(&TestChannel { name: "mail".into() }).await.expect("test the email");
+    smtp.wait_for("the test message", |m| m.contains("a test message from AppOS, sent by admin to the channel mail"));
+    let dead = support::free_port();
+    admin.call(&ChannelRequest { name: "dead".into(), config: ChannelConfig::Webhook { url: format!("http://127.0.0.1:{dead}/") } }).await.expect("dead channel");
+    assert_eq!(
+        refused(&admin, &TestChannel { name: "dead".into() }).await,
+        (502, ProblemCode::ChannelFailed, format!("the test message to dead did not get through: connecting to 127.0.0.1:{dead}: Connection refused (os error 111)"), vec![])
+    );
+    admin.call(&RemoveChannel { name: "dead".into() }).await.expect("remove");
+    assert_eq!(refused(&admin, &RemoveChannel { name: "dead".into() }).await, (404, ProblemCode::ChannelNotFound, "no alert channel named dead".into(), vec![]));
+
+    // A service that exits every 4 s, restarted by Docker.
+    let name = support::unique("loop");
+    let _project = Project { name: name.clone(), dir: agent.data.path().join("apps").join(&name) };
+    let compose = |command: &str| {
+        format!(
+            "services:\n  crash:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"{command}\"]\n    restart: always\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+            support::BUSYBOX_IMAGE,
+            support::TEST_LABEL
+        )
+    };
+    let app = AppName::parse(&name).expect("name");
+    let req = DeployRequest { name: app.clone(), compose: compose("sleep 4; exit 3"), env: BTreeMap::new(), message: None, catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
+    deploy_and_wait(&admin, &req).await;
+    // Named as the compose tool names it (v1: app_crash_1, v2: app-crash-1).
+    let shown = admin.call(&appos_proto::calls::GetApp { app: app.clone() }).await.expect("app");
+    let container = shown.services[0].containers[0].name.clone();
+    let ours = |body: &str| -> Option<serde_json::Value> {
+        let n: serde_json::Value = serde_json::from_str(body).ok()?;
+        (n["alert"]["rule"] == "restart_loop" && n["alert"]["subject"] == container.as_str()).then_some(n)
+    };
+    let next_notice = |what: &str| -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let body = received.recv_timeout(left).unwrap_or_else(|_| panic!("the webhook never got {what}"));
+            if let Some(n) = ours(&body) {
+                return n;
+            }
+        }
+    };
+    let fired = next_notice("the restart loop");
+    assert_eq!((fired["notice"].as_str(), fired["alert"]["severity"].as_str(), fired["alert"]["app"].as_str()), (Some("firing"), Some("critical"), Some(name.as_str())), "{fired}");
+    assert_eq!(fired["alert"]["summary"].as_str(), Some(format!("{container} ({name}/crash) exited 3 times in the last 10 min").as_str()), "{fired}");
+    let unfold = |m: &str| m.replace("\r\n ", " ").replace("\n ", " ");
+    let mail = unfold(&smtp.wait_for("about the restart loop", |m| unfold(m).contains("Subject: [CRITICAL] ") && m.contains(&format!("Subject: {container}\n"))));
+    assert!(mail.contains("Rule: restart_loop") && mail.contains(&format!("App: {name}")) && mail.contains("To: ops@example.com"), "{mail}");
+    let firing = admin.call(&ListAlerts { firing: true }).await.expect("alerts");
+    assert!(firing.iter().any(|a| a.rule == AlertRule::RestartLoop && a.subject == container && a.state == AlertState::Firing), "{firing:?}");
+
+    // Fixed: the new container runs, the alert resolves, and says so.
+    let saved = admin
+        .call(&SaveVersion { app: app.clone(), request: appos_proto::SaveVersionRequest { compose: compose("sleep 3600"), files: None, env: None, message: Some("fixed".into()), deploy: true, allow_host_access: Vec::new() } })
+        .await
+        .expect("save");
+    let id = saved.deployment_id.expect("deployment");
+    let resolved = next_notice("the resolution");
+    assert_eq!(resolved["notice"].as_str(), Some("resolved"), "{resolved}");
+    smtp.wait_for("about the resolution", |m| unfold(m).contains("Subject: [RESOLVED] ") && m.contains(&format!("Subject: {container}\n")));
+    let d = admin.call(&GetDeployment { id }).await.expect("deployment");
+    assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
+    let all = admin.call(&ListAlerts { firing: false }).await.expect("alerts");
+    let a = all.iter().find(|a| a.rule == AlertRule::RestartLoop && a.subject == container).expect("the alert is kept");
+    assert_eq!((a.state, a.notices, a.resolved_at_ms.is_some()), (AlertState::Resolved, 2, true), "{a:?}");
+}

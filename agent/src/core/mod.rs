@@ -2,6 +2,7 @@
 //! compose file may hold, when a deployment is ready, what the reconciler
 //! concludes, what state an app is in, what a failed pull means.
 
+pub mod alerts;
 pub mod appfiles;
 pub mod apps;
 pub mod certs;

@@ -3,6 +3,7 @@
 //! extractors, problem answers, the OpenAPI document, and one thin route
 //! file per area that turns a request into a service call.
 
+mod alerts;
 mod apps;
 mod audit;
 mod auth;
@@ -66,6 +67,12 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(terminals::attach))
         .routes(routes!(tokens::list))
         .routes(routes!(audit::list))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::rules))
+        .routes(routes!(alerts::update_rule))
+        .routes(routes!(alerts::channels, alerts::add_channel))
+        .routes(routes!(alerts::remove_channel))
+        .routes(routes!(alerts::test_channel))
         .routes(routes!(proxy::list, proxy::add))
         .routes(routes!(proxy::remove))
         .routes(routes!(proxy::reload))

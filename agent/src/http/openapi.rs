@@ -84,8 +84,8 @@ impl utoipa::Modify for Amend {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let PathItem { get, post, delete, .. } = item;
-            for (method, op) in [("get", get), ("post", post), ("delete", delete)] {
+            let PathItem { get, post, put, delete, .. } = item;
+            for (method, op) in [("get", get), ("post", post), ("put", put), ("delete", delete)] {
                 if let Some(op) = op {
                     amend_operation(path, method, op);
                 }

@@ -54,8 +54,10 @@ pub struct Config {
     pub proxy: Option<ProxyConfig>,
     /// How often certificates are checked for expiry.
     pub cert_check: std::time::Duration,
-    /// Where certificate alerts are POSTed as JSON, besides the event stream.
+    /// A webhook every alert notice is POSTed to as JSON (the channel `config`), besides the channels added through the API.
     pub alert_webhook: Option<String>,
+    /// How often the alert rules are evaluated (besides at once on an exit or a deployment's end).
+    pub alert_check: std::time::Duration,
 }
 
 /// A Docker network name: a letter or digit, then letters, digits, `_`, `.`, `-`.
@@ -174,8 +176,10 @@ pub struct Layer {
     pub proxy_network: Option<String>,
     /// How often certificates are checked for expiry (seconds).
     pub cert_check_secs: Option<u64>,
-    /// A URL that gets certificate alerts as JSON (POST).
+    /// A URL that gets every alert notice as JSON (POST).
     pub alert_webhook: Option<String>,
+    /// How often the alert rules are evaluated (seconds).
+    pub alert_check_secs: Option<u64>,
 }
 
 /// A listen address: `HOST:PORT`, or `:PORT` for every interface.
@@ -253,6 +257,7 @@ impl Layer {
             proxy_network: env("APPOS_PROXY_NETWORK").filter(|s| !s.is_empty()),
             cert_check_secs: num("APPOS_CERT_CHECK_SECS")?,
             alert_webhook: env("APPOS_ALERT_WEBHOOK").filter(|s| !s.is_empty()),
+            alert_check_secs: num("APPOS_ALERT_CHECK_SECS")?,
         })
     }
 
@@ -288,6 +293,7 @@ impl Layer {
             proxy_network: self.proxy_network.or(lower.proxy_network),
             cert_check_secs: self.cert_check_secs.or(lower.cert_check_secs),
             alert_webhook: self.alert_webhook.or(lower.alert_webhook),
+            alert_check_secs: self.alert_check_secs.or(lower.alert_check_secs),
         }
     }
 }
@@ -375,6 +381,10 @@ impl Config {
         if !(1..=7 * 86400).contains(&cert_check) {
             bail!("the certificate check interval must be between 1 s and 7 days, not {cert_check} s");
         }
+        let alert_check = merged.alert_check_secs.unwrap_or(15);
+        if !(1..=3600).contains(&alert_check) {
+            bail!("the alert check interval must be between 1 s and 1 hour, not {alert_check} s");
+        }
         if let Some(w) = &merged.alert_webhook {
             if !(w.starts_with("http://") || w.starts_with("https://")) {
                 bail!("APPOS_ALERT_WEBHOOK must be an http:// or https:// URL");
@@ -384,6 +394,7 @@ impl Config {
             proxy,
             cert_check: std::time::Duration::from_secs(cert_check),
             alert_webhook: merged.alert_webhook,
+            alert_check: std::time::Duration::from_secs(alert_check),
             max_terminals,
             max_streams_per_token,
             terminal_idle: std::time::Duration::from_secs(idle),

@@ -14,6 +14,7 @@ pub mod preflight;
 pub mod proxy;
 pub mod queue;
 pub mod tls_probe;
+pub mod notify;
 pub mod webhook;
 pub mod redis_server;
 pub mod supervise;

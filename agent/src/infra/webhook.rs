@@ -1,13 +1,19 @@
-//! Alerts POSTed as JSON to a URL the admin configured (http or https;
-//! https checked against the system's roots).
+//! Alerts POSTed to a URL the admin configured (http or https; https
+//! checked against the system's roots): JSON for webhooks and chats, text
+//! for ntfy.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
 
-/// POSTs `body` to `url`; fails unless the answer is 2xx.
+/// POSTs `body` as JSON to `url`; fails unless the answer is 2xx.
 pub async fn post(url: &str, body: &serde_json::Value) -> Result<(), String> {
+    post_with(url, "application/json", &[], body.to_string()).await
+}
+
+/// POSTs `body` with its content type and more headers; fails unless the answer is 2xx.
+pub async fn post_with(url: &str, content_type: &str, headers: &[(&str, String)], body: String) -> Result<(), String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
     let https = match uri.scheme_str() {
         Some("https") => true,
@@ -19,12 +25,14 @@ pub async fn post(url: &str, body: &serde_json::Value) -> Result<(), String> {
     let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let send = async {
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connecting to {host}:{port}: {e}"))?;
-        let req = hyper::Request::post(path)
+        let mut req = hyper::Request::post(path)
             .header(hyper::header::HOST, &host)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .header(hyper::header::USER_AGENT, concat!("appos-agent/", env!("CARGO_PKG_VERSION")))
-            .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
-            .map_err(|e| e.to_string())?;
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .header(hyper::header::USER_AGENT, concat!("appos-agent/", env!("CARGO_PKG_VERSION")));
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let req = req.body(http_body_util::Full::new(bytes::Bytes::from(body))).map_err(|e| e.to_string())?;
         let status = if https {
             let mut roots = rustls::RootCertStore::empty();
             for c in rustls_native_certs::load_native_certs().certs {
@@ -54,7 +62,7 @@ pub async fn post(url: &str, body: &serde_json::Value) -> Result<(), String> {
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("the webhook answered {status}"))
+            Err(format!("{host} answered {status}"))
         }
     };
     tokio::time::timeout(Duration::from_secs(15), send).await.map_err(|_| "no answer within 15 s".to_string())?

@@ -1,9 +1,11 @@
 //! The certificate inventory: every domain the proxy serves with HTTPS and
 //! every other TLS endpoint added to watch, judged on what is actually
-//! served. A check every `cert_check` raises an alert when a certificate
-//! enters its alert window (30 days, or the last third of its life) and
-//! again at 7 days: on the event stream and to the configured webhook, once
-//! per certificate and level.
+//! served. A check every `cert_check` gives the alert rules each
+//! certificate's days left (the `certificate_expiring` rule alerts through
+//! the channels), and marks on the event stream (`certificate_expiring`,
+//! for the desktop's domains page) when a certificate enters its alert
+//! window (30 days, or the last third of its life) and again at 7 days,
+//! once per certificate and level.
 
 use appos_proto::{CertEntry, CertSource, CertStatus, ProblemCode, WatchRequest};
 
@@ -81,6 +83,19 @@ pub async fn check(state: &Shared) {
             return;
         }
     };
+    // Every served or watched certificate with its days left, for the
+    // `certificate_expiring` rule (which sends it to the alert channels).
+    let facts = entries
+        .iter()
+        .filter_map(|e| match &e.status {
+            CertStatus::Valid { issuer, not_after, days_left } | CertStatus::Expiring { issuer, not_after, days_left } => {
+                Some(crate::core::alerts::CertFact { subject: e.subject.clone(), days_left: *days_left, not_after: *not_after, issuer: issuer.clone() })
+            }
+            _ => None,
+        })
+        .collect();
+    state.alerts.set_certs(facts);
+    // The desktop's domains page marks each certificate once per level.
     for e in entries {
         let Some((level, not_after, days_left, issuer)) = level(&e.status) else { continue };
         let (subject, now) = (e.subject.clone(), state.clock.now());
@@ -90,16 +105,11 @@ pub async fn check(state: &Shared) {
         }
         let data = serde_json::json!({ "subject": e.subject, "source": e.source, "level": level, "days_left": days_left, "not_after": not_after, "issuer": issuer });
         tracing::warn!(subject = %e.subject, days_left, "certificate expiring");
-        let (s, d, now_ms) = (state.clone(), data.clone(), state.clock.now_ms());
+        let (s, d, now_ms) = (state.clone(), data, state.clock.now_ms());
         let _ = db::call(&state.db, move |db| {
             s.events.publish(db, now_ms, "certificate_expiring", None, d);
             Ok(())
         })
         .await;
-        if let Some(url) = &state.config.alert_webhook {
-            if let Err(error) = crate::infra::webhook::post(url, &data).await {
-                tracing::warn!(%error, url = %crate::core::redact::urls(url), "the alert webhook failed");
-            }
-        }
     }
 }

@@ -57,6 +57,11 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
                     // Docker's list and the inventory first: a client told of
                     // the change lists it (with the inventory off too).
                     if let Some(id) = ev.actor.as_ref().and_then(|a| a.id.as_deref()) {
+                        match action.as_str() {
+                            "die" => state.alerts.exited(id, ev.time_nano.map(|ns| ns / 1_000_000).unwrap_or_else(|| state.clock.now_ms())),
+                            "destroy" => state.alerts.removed(id),
+                            _ => {}
+                        }
                         crate::infra::docker::settle(&state.docker, id).await;
                         state.inventory.refresh_container(&state.docker, id).await;
                     }

@@ -4,6 +4,8 @@
 
 pub mod acme;
 pub mod adopt;
+pub mod alert_memory;
+pub mod alerts;
 pub mod apps;
 pub mod audit;
 pub mod catalog;

@@ -98,6 +98,7 @@ impl Client {
         let method = match C::METHOD {
             appos_proto::calls::Method::Get => Method::GET,
             appos_proto::calls::Method::Post => Method::POST,
+            appos_proto::calls::Method::Put => Method::PUT,
             appos_proto::calls::Method::Delete => Method::DELETE,
         };
         // A POST always carries a JSON body, `{}` when the call has none.

@@ -17,6 +17,7 @@ use crate::*;
 pub enum Method {
     Get,
     Post,
+    Put,
     Delete,
 }
 
@@ -25,6 +26,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
     }
@@ -310,6 +312,42 @@ pub struct RenewCertificate {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ReloadProxy {}
 
+/// `GET /v1/alerts?firing=`: alerts, firing first (newest first), then resolved ones of the last 30 days.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
+#[into_params(parameter_in = Query)]
+pub struct ListAlerts {
+    /// Only the firing ones.
+    #[serde(default)]
+    pub firing: bool,
+}
+
+/// `GET /v1/alerts/rules`: every rule with its settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListAlertRules {}
+
+/// `PUT /v1/alerts/rules/{rule}`: change a rule (admin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct UpdateAlertRule {
+    pub rule: alerts::AlertRule,
+    pub update: alerts::AlertRuleUpdate,
+}
+
+/// `GET /v1/alerts/channels`: where alerts are sent, secrets hidden.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListChannels {}
+
+/// `DELETE /v1/alerts/channels/{name}` (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RemoveChannel {
+    pub name: String,
+}
+
+/// `POST /v1/alerts/channels/{name}/test`: send a test message now (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TestChannel {
+    pub name: String,
+}
+
 /// `GET /v1/audit?app=&before=&limit=`: the audit log, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
 #[into_params(parameter_in = Query)]
@@ -471,6 +509,13 @@ call!(ListCerts: Get -> Vec<CertEntry>, |_c| "/v1/certs".into());
 call!(RenewCertificate: Post -> Domain, |c| format!("/v1/proxy/domains/{}/ssl{}", encode(&c.domain), query(&[("skip_preflight", c.skip_preflight.then(|| "true".to_string()))])));
 call!(WatchRequest: Post -> CertEntry, |_c| "/v1/certs/watch".into(), body |c| c);
 call!(UnwatchEndpoint: Delete -> (), |c| format!("/v1/certs/watch/{}", encode(&c.endpoint)), answer Empty);
+call!(ListAlerts: Get -> Vec<alerts::Alert>, |c| format!("/v1/alerts{}", query(&[("firing", c.firing.then(|| "true".to_string()))])));
+call!(ListAlertRules: Get -> Vec<alerts::AlertRuleSettings>, |_c| "/v1/alerts/rules".into());
+call!(UpdateAlertRule: Put -> alerts::AlertRuleSettings, |c| format!("/v1/alerts/rules/{}", c.rule.as_str()), body |c| &c.update);
+call!(ListChannels: Get -> Vec<alerts::Channel>, |_c| "/v1/alerts/channels".into());
+call!(alerts::ChannelRequest: Post -> alerts::Channel, |_c| "/v1/alerts/channels".into(), body |c| c);
+call!(RemoveChannel: Delete -> (), |c| format!("/v1/alerts/channels/{}", encode(&c.name)), answer Empty);
+call!(TestChannel: Post -> (), |c| format!("/v1/alerts/channels/{}/test", encode(&c.name)), answer Empty);
 call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(
     "/v1/audit{}",
     query(&[("app", c.app.as_ref().map(|a| a.to_string())), ("before", c.before.map(|b| b.to_string())), ("limit", c.limit.map(|l| l.to_string()))])
@@ -541,6 +586,13 @@ macro_rules! agent_calls {
             ListCerts(ListCerts),
             WatchEndpoint(WatchRequest),
             UnwatchEndpoint(UnwatchEndpoint),
+            ListAlerts(ListAlerts),
+            ListAlertRules(ListAlertRules),
+            UpdateAlertRule(UpdateAlertRule),
+            ListChannels(ListChannels),
+            AddChannel(alerts::ChannelRequest),
+            RemoveChannel(RemoveChannel),
+            TestChannel(TestChannel),
         }
     };
 }
@@ -610,6 +662,12 @@ pub fn typescript_call_declarations() -> String {
         RefreshCatalog::decl(&cfg),
         ListDeployments::decl(&cfg),
         ListAudit::decl(&cfg),
+        ListAlerts::decl(&cfg),
+        ListAlertRules::decl(&cfg),
+        UpdateAlertRule::decl(&cfg),
+        ListChannels::decl(&cfg),
+        RemoveChannel::decl(&cfg),
+        TestChannel::decl(&cfg),
         ListDomains::decl(&cfg),
         RemoveDomain::decl(&cfg),
         ReloadProxy::decl(&cfg),
@@ -627,7 +685,7 @@ pub fn typescript_call_declarations() -> String {
         TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  Alert,\n  AlertRule,\n  AlertRuleSettings,\n  AlertRuleUpdate,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  Channel,\n  ChannelRequest,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");

@@ -40,14 +40,14 @@ impl ErrorClass {
             Unauthorized => ErrorClass::Unauthorized,
             Forbidden => ErrorClass::Forbidden,
             DockerUnavailable => ErrorClass::DockerUnavailable,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound => {
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound => {
                 ErrorClass::NotFound
             }
             AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | RateLimited | DomainTaken
-            | NoProxy => {
+            | NoProxy | ChannelExists => {
                 ErrorClass::Conflict
             }
-            MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable => ErrorClass::Other,
+            MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable | ChannelFailed => ErrorClass::Other,
             // Not a problem this build knows: go by the status.
             Unknown => match p.status {
                 400 | 413 | 422 => ErrorClass::InvalidInput,

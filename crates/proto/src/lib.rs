@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 pub mod calls;
 mod classify;
+pub mod alerts;
 pub mod host_access;
 pub mod proxy;
 mod names;
@@ -822,6 +823,18 @@ pub fn typescript_declarations() -> String {
         CertSource::decl(&cfg),
         CertEntry::decl(&cfg),
         WatchRequest::decl(&cfg),
+        alerts::AlertRule::decl(&cfg),
+        alerts::AlertSeverity::decl(&cfg),
+        alerts::AlertRuleSettings::decl(&cfg),
+        alerts::AlertRuleUpdate::decl(&cfg),
+        alerts::AlertState::decl(&cfg),
+        alerts::Alert::decl(&cfg),
+        alerts::NoticeKind::decl(&cfg),
+        alerts::AlertNotice::decl(&cfg),
+        alerts::SmtpSecurity::decl(&cfg),
+        alerts::ChannelConfig::decl(&cfg),
+        alerts::ChannelRequest::decl(&cfg),
+        alerts::Channel::decl(&cfg),
     ];
     render_ts(&decls, "")
 }

@@ -55,6 +55,12 @@ pub enum ProblemCode {
     RateLimited,
     /// 404: no such domain.
     DomainNotFound,
+    /// 404: no such alert channel.
+    ChannelNotFound,
+    /// 409: an alert channel of that name exists.
+    ChannelExists,
+    /// 502: a test message did not get through the channel.
+    ChannelFailed,
     /// 409: the domain already points at a target.
     DomainTaken,
     /// 502: the reverse proxy refused the configuration (the running one stays).
@@ -75,7 +81,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code an agent sends.
-    pub const ALL: [ProblemCode; 29] = [
+    pub const ALL: [ProblemCode; 32] = [
         ProblemCode::InvalidInput,
         ProblemCode::Unauthorized,
         ProblemCode::Forbidden,
@@ -98,6 +104,9 @@ impl ProblemCode {
         ProblemCode::TooManyStreams,
         ProblemCode::RateLimited,
         ProblemCode::DomainNotFound,
+        ProblemCode::ChannelNotFound,
+        ProblemCode::ChannelExists,
+        ProblemCode::ChannelFailed,
         ProblemCode::DomainTaken,
         ProblemCode::ProxyRefused,
         ProblemCode::NoProxy,
@@ -114,13 +123,13 @@ impl ProblemCode {
             InvalidInput => 400,
             Unauthorized => 401,
             Forbidden => 403,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound => 404,
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound => 404,
             MethodNotAllowed => 405,
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy => 409,
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy | ChannelExists => 409,
             TooLarge => 413,
             TooManyTerminals | TooManyStreams | RateLimited => 429,
             TerminalFailed | Internal | Unknown => 500,
-            ProxyRefused => 502,
+            ProxyRefused | ChannelFailed => 502,
             DockerUnavailable | ProxyUnavailable => 503,
         }
     }
@@ -151,6 +160,9 @@ impl ProblemCode {
             TooManyStreams => "Too many streams",
             RateLimited => "Too many requests",
             DomainNotFound => "No such domain",
+            ChannelNotFound => "No such alert channel",
+            ChannelExists => "The alert channel exists",
+            ChannelFailed => "The message did not get through",
             DomainTaken => "The domain is taken",
             ProxyRefused => "The proxy refused the configuration",
             NoProxy => "No reverse proxy runs here",
@@ -187,6 +199,9 @@ impl ProblemCode {
             TooManyStreams => "too_many_streams",
             RateLimited => "rate_limited",
             DomainNotFound => "domain_not_found",
+            ChannelNotFound => "channel_not_found",
+            ChannelExists => "channel_exists",
+            ChannelFailed => "channel_failed",
             DomainTaken => "domain_taken",
             ProxyRefused => "proxy_refused",
             NoProxy => "no_proxy",

@@ -42,6 +42,101 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
 
+/// An HTTP server on loopback that answers every request 200 and passes on
+/// the body of each (a webhook receiver).
+pub fn webhook_sink() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let Ok(read_half) = conn.try_clone() else { continue };
+            let mut r = std::io::BufReader::new(read_half);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let mut w = conn;
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (port, rx)
+}
+
+/// A real SMTP server on loopback (Python's aiosmtpd, from Debian's
+/// python3-aiosmtpd) that keeps every message in a Maildir.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl SmtpSink {
+    pub fn start() -> anyhow::Result<SmtpSink> {
+        // Debian's package is for the system's Python, whatever else PATH holds.
+        let python = PathBuf::from("/usr/bin/python3");
+        let probe = Command::new(&python).args(["-c", "import aiosmtpd"]).output()?;
+        anyhow::ensure!(probe.status.success(), "aiosmtpd is not installed (apt install python3-aiosmtpd)");
+        let dir = tempfile::tempdir()?;
+        let maildir = dir.path().join("mail");
+        let port = free_port();
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("smtp.log"))?)
+            .spawn()?;
+        let mut sink = SmtpSink { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = sink.child.try_wait()? {
+                anyhow::bail!("aiosmtpd exited ({status}): {}", std::fs::read_to_string(sink.dir.path().join("smtp.log")).unwrap_or_default());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "aiosmtpd never listened on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(sink)
+    }
+
+    /// Every message received so far, raw, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(self.dir.path().join("mail").join("new"))
+            .map(|d| d.flatten().map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.into_iter().filter_map(|(_, p)| std::fs::read_to_string(p).ok()).collect()
+    }
+
+    /// Waits until a message matching `want` arrived, and returns it.
+    pub fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(m) = self.messages().into_iter().find(|m| want(m)) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "no email {what} arrived; received: {:#?}", self.messages());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Path of a workspace binary (`appos`, `appos-agent`) in the same target
 /// profile dir as the running executable (a test in `deps/`, or an xtask).
 pub fn bin(name: &str) -> PathBuf {

@@ -3,6 +3,10 @@
 import type {
   AdoptRequest,
   AgentInfo,
+  Alert,
+  AlertRule,
+  AlertRuleSettings,
+  AlertRuleUpdate,
   App,
   AppName,
   AppStats,
@@ -13,6 +17,8 @@ import type {
   CatalogRefreshed,
   ComposeCheck,
   CertEntry,
+  Channel,
+  ChannelRequest,
   ComposeCheckRequest,
   DeployAccepted,
   Domain,
@@ -91,6 +97,22 @@ before: number | null,
  */
 limit: number | null, };
 
+export type ListAlerts = { 
+/**
+ * Only the firing ones.
+ */
+firing: boolean, };
+
+export type ListAlertRules = Record<symbol, never>;
+
+export type UpdateAlertRule = { rule: AlertRule, update: AlertRuleUpdate, };
+
+export type ListChannels = Record<symbol, never>;
+
+export type RemoveChannel = { name: string, };
+
+export type TestChannel = { name: string, };
+
 export type ListDomains = Record<symbol, never>;
 
 export type RemoveDomain = { domain: string, };
@@ -165,7 +187,7 @@ last_used_at: number | null,
  */
 revoked_at: number | null, };
 
-export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "get_metrics", "args": GetMetrics } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "get_app_stats", "args": GetAppStats } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy } | { "call": "upload_certificate", "args": UploadCertificate } | { "call": "renew_certificate", "args": RenewCertificate } | { "call": "list_certs", "args": ListCerts } | { "call": "watch_endpoint", "args": WatchRequest } | { "call": "unwatch_endpoint", "args": UnwatchEndpoint };
+export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "get_metrics", "args": GetMetrics } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "get_app_stats", "args": GetAppStats } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy } | { "call": "upload_certificate", "args": UploadCertificate } | { "call": "renew_certificate", "args": RenewCertificate } | { "call": "list_certs", "args": ListCerts } | { "call": "watch_endpoint", "args": WatchRequest } | { "call": "unwatch_endpoint", "args": UnwatchEndpoint } | { "call": "list_alerts", "args": ListAlerts } | { "call": "list_alert_rules", "args": ListAlertRules } | { "call": "update_alert_rule", "args": UpdateAlertRule } | { "call": "list_channels", "args": ListChannels } | { "call": "add_channel", "args": ChannelRequest } | { "call": "remove_channel", "args": RemoveChannel } | { "call": "test_channel", "args": TestChannel };
 
 /** The answer of each call, by its name. */
 export type AgentCallResponse = {
@@ -205,6 +227,13 @@ export type AgentCallResponse = {
   list_certs: Array<CertEntry>;
   watch_endpoint: CertEntry;
   unwatch_endpoint: null;
+  list_alerts: Array<Alert>;
+  list_alert_rules: Array<AlertRuleSettings>;
+  update_alert_rule: AlertRuleSettings;
+  list_channels: Array<Channel>;
+  add_channel: Channel;
+  remove_channel: null;
+  test_channel: null;
 };
 
 export type CallName = AgentCall["call"];

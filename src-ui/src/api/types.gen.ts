@@ -162,7 +162,7 @@ export type AppName = string;
 
 export type ServiceName = string;
 
-export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "rate_limited" | "domain_not_found" | "domain_taken" | "proxy_refused" | "no_proxy" | "proxy_unavailable" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
+export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "rate_limited" | "domain_not_found" | "channel_not_found" | "channel_exists" | "channel_failed" | "domain_taken" | "proxy_refused" | "no_proxy" | "proxy_unavailable" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
 
 export type Problem = { code: ProblemCode, 
 /**
@@ -547,3 +547,80 @@ export type WatchRequest = {
  * `host:port`, such as `mail.example.com:993`.
  */
 endpoint: string, };
+
+export type AlertRule = "deployment_failed" | "restart_loop" | "unhealthy" | "memory_high" | "disk_low" | "certificate_expiring";
+
+export type AlertSeverity = "warning" | "critical";
+
+export type AlertRuleSettings = { rule: AlertRule, enabled: boolean, 
+/**
+ * The rule's limit, in the unit `threshold_unit` names; 0 for rules without one.
+ */
+threshold: number, 
+/**
+ * How long the condition must hold before the alert fires (for
+ * `restart_loop`: the window exits are counted in); 0: at once.
+ */
+window_secs: number, 
+/**
+ * While an alert lasts, it is sent again this often; 0: once.
+ */
+repeat_secs: number, 
+/**
+ * What `threshold` counts (`exits`, `% of the limit`, `% free`, `days left`); none when unused.
+ */
+threshold_unit: string | null, };
+
+export type AlertRuleUpdate = { enabled?: boolean | null, threshold?: number | null, window_secs?: number | null, repeat_secs?: number | null, };
+
+export type AlertState = "firing" | "resolved";
+
+export type Alert = { id: number, rule: AlertRule, 
+/**
+ * What the condition is about: an app, a container (`app/service/container`), a path, a domain.
+ */
+subject: string, app: string | null, severity: AlertSeverity, state: AlertState, 
+/**
+ * One line for a person.
+ */
+summary: string, 
+/**
+ * The rule's own facts (exits counted, memory used and limit, days left, ...).
+ */
+details: Record<string, unknown>, 
+/**
+ * When it fired (ms since the epoch).
+ */
+fired_at_ms: number, resolved_at_ms: number | null, 
+/**
+ * How many notices went out for it (firing, repeats, resolved).
+ */
+notices: number, };
+
+export type NoticeKind = "firing" | "repeat" | "resolved";
+
+export type AlertNotice = { notice: NoticeKind, 
+/**
+ * The agent's host name, to tell servers apart.
+ */
+server: string, alert: Alert, };
+
+export type SmtpSecurity = "tls" | "starttls" | "none";
+
+export type ChannelConfig = { "kind": "webhook", url: string, } | { "kind": "ntfy", url: string, token?: string | null, } | { "kind": "slack", url: string, } | { "kind": "discord", url: string, } | { "kind": "email", host: string, port: number, security: SmtpSecurity, username?: string | null, password?: string | null, from: string, to: Array<string>, };
+
+export type ChannelRequest = { 
+/**
+ * Lower-case letters, digits and `-`, at most 32.
+ */
+name: string, config: ChannelConfig, };
+
+export type Channel = { name: string, kind: string, 
+/**
+ * Where it sends, secrets hidden: a URL's host, or the SMTP server and the recipients.
+ */
+target: string, created_at: number, 
+/**
+ * Set from the agent's configuration (`APPOS_ALERT_WEBHOOK`): not removable here.
+ */
+configured: boolean, };

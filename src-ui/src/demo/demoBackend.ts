@@ -4,7 +4,7 @@ import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
 import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
-import type { AgentInfo, App, AppFile, AppVersion, AuditEntry, CatalogEntry, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
+import type { AgentInfo, Alert, AlertRule, AlertRuleSettings, App, AppFile, AppVersion, AuditEntry, CatalogEntry, Channel, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 const now = () => Date.now();
@@ -348,6 +348,54 @@ export function demoBackend(): Backend {
   };
   const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 
+  const alerts: Alert[] = [
+    {
+      id: 2,
+      rule: "memory_high",
+      subject: "shop-worker-1",
+      app: "shop",
+      severity: "warning",
+      state: "firing",
+      summary: "shop-worker-1 (shop/worker) uses 470 MiB of its 512 MiB memory limit (92%)",
+      details: {},
+      fired_at_ms: now() - 40 * 60_000,
+      resolved_at_ms: null,
+      notices: 1,
+    },
+    {
+      id: 1,
+      rule: "deployment_failed",
+      subject: "blog",
+      app: "blog",
+      severity: "critical",
+      state: "resolved",
+      summary: "the deployment of blog failed: pull: image not found",
+      details: {},
+      fired_at_ms: now() - 26 * 3600_000,
+      resolved_at_ms: now() - 25 * 3600_000,
+      notices: 2,
+    },
+  ];
+  const unit: Record<AlertRule, string | null> = {
+    deployment_failed: null,
+    restart_loop: "exits",
+    unhealthy: null,
+    memory_high: "% of the limit",
+    disk_low: "% free",
+    certificate_expiring: "days left",
+  };
+  const alertRules: AlertRuleSettings[] = (
+    [
+      ["deployment_failed", 0, 0, 0],
+      ["restart_loop", 3, 600, 3600],
+      ["unhealthy", 0, 60, 3600],
+      ["memory_high", 90, 300, 3600],
+      ["disk_low", 10, 0, 21600],
+      ["certificate_expiring", 30, 0, 86400],
+    ] as const
+  ).map(([rule, threshold, window_secs, repeat_secs]) => ({ rule, enabled: true, threshold, window_secs, repeat_secs, threshold_unit: unit[rule] }));
+  const channels: Channel[] = [];
+
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
   async function answer(req: AgentCall): Promise<Answers[CallName]> {
@@ -504,6 +552,35 @@ export function demoBackend(): Backend {
       case "watch_endpoint":
       case "unwatch_endpoint":
         throw err("other", `the demo does not answer ${req.call} yet`);
+      case "list_alerts":
+        return structuredClone(req.args.firing ? alerts.filter((a) => a.state === "firing") : alerts) satisfies Answers["list_alerts"];
+      case "list_alert_rules":
+        return structuredClone(alertRules) satisfies Answers["list_alert_rules"];
+      case "update_alert_rule": {
+        const r = alertRules.find((x) => x.rule === req.args.rule);
+        if (!r) throw err("not_found", `no rule ${req.args.rule}`);
+        const u = req.args.update;
+        Object.assign(r, {
+          enabled: u.enabled ?? r.enabled,
+          threshold: u.threshold ?? r.threshold,
+          window_secs: u.window_secs ?? r.window_secs,
+          repeat_secs: u.repeat_secs ?? r.repeat_secs,
+        });
+        return structuredClone(r) satisfies Answers["update_alert_rule"];
+      }
+      case "list_channels":
+        return structuredClone(channels) satisfies Answers["list_channels"];
+      case "add_channel": {
+        if (channels.some((c) => c.name === req.args.name)) throw err("conflict", `a channel named ${req.args.name} exists; remove it first`);
+        const c = { name: req.args.name, kind: req.args.config.kind, target: "demo", created_at: Math.floor(now() / 1000), configured: false };
+        channels.push(c);
+        return structuredClone(c) satisfies Answers["add_channel"];
+      }
+      case "remove_channel":
+      case "test_channel":
+        if (!channels.some((c) => c.name === req.args.name)) throw err("not_found", `no alert channel named ${req.args.name}`);
+        if (req.call === "remove_channel") channels.splice(channels.findIndex((c) => c.name === req.args.name), 1);
+        return null satisfies Answers["remove_channel"];
     }
   }
 

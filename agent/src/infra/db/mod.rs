@@ -5,6 +5,7 @@
 //! Migrations are SQL in code, applied in order and recorded in
 //! `PRAGMA user_version`, so an agent upgrade migrates the database on start.
 
+pub mod alerts;
 pub mod apps;
 pub mod audit;
 pub mod domains;
@@ -150,6 +151,35 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE domains ADD COLUMN order_ok INTEGER NOT NULL DEFAULT 1;
      ALTER TABLE domains ADD COLUMN tls_error TEXT;
      ALTER TABLE domains ADD COLUMN skip_preflight INTEGER NOT NULL DEFAULT 0;",
+    // 14: alerts, the rules' settings an admin changed, where alerts are sent.
+    "CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        app TEXT,
+        severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+        state TEXT NOT NULL CHECK (state IN ('firing', 'resolved')),
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL,
+        fired_at_ms INTEGER NOT NULL,
+        resolved_at_ms INTEGER,
+        last_sent_ms INTEGER NOT NULL,
+        notices INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE UNIQUE INDEX alerts_open ON alerts (rule, subject) WHERE state = 'firing';
+     CREATE TABLE alert_rules (
+        rule TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        threshold REAL NOT NULL,
+        window_secs INTEGER NOT NULL,
+        repeat_secs INTEGER NOT NULL
+     );
+     CREATE TABLE alert_channels (
+        name TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL
+     );",
 ];
 
 /// A database call that failed.

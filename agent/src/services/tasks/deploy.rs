@@ -156,6 +156,8 @@ pub async fn run(state: &Shared, task: &Task, cancel: CancellationToken) -> Resu
     let (i, now) = (id.clone(), state.clock.now_ms());
     blocking(state, move |db| store::set_state(db, &i, final_state, error.as_deref(), None, now)).await?;
     emit(state, &id).await;
+    // `deployment_failed` fires, or resolves, now.
+    state.alerts.wake.notify_one();
     result
 }
 

@@ -5,6 +5,7 @@
 
 pub mod certificate;
 pub mod deploy;
+pub mod notify;
 pub mod reconcile;
 
 use std::collections::HashMap;
@@ -78,6 +79,7 @@ pub fn registry() -> Registry {
     let mut r = Registry::default();
     deploy::register(&mut r);
     certificate::register(&mut r);
+    notify::register(&mut r);
     r
 }
 
@@ -203,7 +205,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_deployment_operation_and_certificates_are_registered_kinds() {
-        assert_eq!(registry().kinds(), ["certificate", "delete", "deploy", "restart", "start", "stop", "update"]);
+    fn every_deployment_operation_certificates_and_notices_are_registered_kinds() {
+        assert_eq!(registry().kinds(), ["certificate", "delete", "deploy", "notify", "restart", "start", "stop", "update"]);
     }
 }
