@@ -15,7 +15,7 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 PKGS_BUILD=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libxdo-dev
   libayatana-appindicator3-dev librsvg2-dev curl ca-certificates)
 # What AppOS drives at run time.
-PKGS_RUN=(docker.io docker-compose openssh-client)
+PKGS_RUN=(docker.io docker-compose openssh-client restic)
 # What the tests start: real sshd, Xvfb + WebKitWebDriver, keyring, redis, proxies, ACME.
 PKGS_TEST=(openssh-server busybox-static redis-server xvfb xauth dbus dbus-x11 webkit2gtk-driver
   gnome-keyring libsecret-tools openssl debootstrap caddy nginx pebble procps iproute2 docker-registry python3-venv)

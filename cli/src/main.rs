@@ -13,6 +13,7 @@ use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod alerts;
+mod backup;
 mod deploy;
 mod install;
 mod domains;
@@ -173,6 +174,11 @@ enum Command {
         firing: bool,
         #[command(subcommand)]
         command: Option<alerts::AlertsCommand>,
+    },
+    /// Backups to a restic repository: set it, take backups, list snapshots, restore an app.
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
     },
     /// The reverse proxy.
     Proxy {
@@ -564,6 +570,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domains { command } => domains::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Certs { command } => domains::certs(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Proxy { command: ProxyCommand::Reload } => domains::reload(&client(&profiles, cli.server.as_deref()).await?, cli.output).await,
+        Command::Backup { command } => backup::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Alerts { firing, command } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
             match command {

@@ -3,6 +3,7 @@ import { Server } from "lucide-react";
 import type { Backend } from "./api/backend";
 import type { ServerEntry, UiError } from "./api/desktop.gen";
 import { AddServerDialog } from "./components/AddServerDialog";
+import { AlertWatch } from "./components/AlertWatch";
 import { ServerView } from "./components/ServerView";
 import { Sidebar, type ServerStatus } from "./components/Sidebar";
 import { EmptyState } from "./components/ui";
@@ -16,6 +17,8 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
   const [status, setStatus] = useState<Record<string, ServerStatus>>({});
   // Certificates needing attention per server, as last listed while it was open.
   const [certs, setCerts] = useState<Record<string, CertAlerts>>({});
+  // Servers whose view connected in this session: their alerts are notified, on screen or not.
+  const [reached, setReached] = useState<ReadonlySet<string>>(() => new Set());
   const [adding, setAdding] = useState(false);
   const [loadError, setLoadError] = useState<UiError | null>(null);
   // Views, drafts and filters of every server, kept while the app runs.
@@ -45,6 +48,7 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
 
   const onStatus = useCallback((s: ServerStatus) => {
     setStatus((prev) => (selected && prev[selected] !== s ? { ...prev, [selected]: s } : prev));
+    if (s === "connected" && selected) setReached((prev) => (prev.has(selected) ? prev : new Set(prev).add(selected)));
   }, [selected]);
 
   const onCerts = useCallback((a: CertAlerts) => {
@@ -52,6 +56,8 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
   }, [selected]);
 
   const current = servers.find((s) => s.name === selected);
+  // One watcher per server: names are unique.
+  const watched = servers.filter((s) => s.connected || reached.has(s.name));
 
   return (
     <SessionProvider session={session}>
@@ -68,6 +74,7 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
             onRemove={async () => {
               await backend.removeServer(current.name);
               setCerts(({ [current.name]: _, ...rest }) => rest);
+              setReached((prev) => new Set([...prev].filter((n) => n !== current.name)));
               await refresh();
               setSelected("local");
             }}
@@ -79,6 +86,9 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
             </EmptyState>
           </main>
         )}
+        {watched.map((s) => (
+          <AlertWatch key={s.name} backend={backend} server={s.name} />
+        ))}
         <AddServerDialog
           backend={backend}
           open={adding}

@@ -1401,6 +1401,11 @@ async fn resource_stats_per_container() {
 /// Sends a deployment and waits (120 s at most) for it to end succeeded.
 async fn deploy_and_wait(c: &Client, req: &DeployRequest) {
     let id = c.call(req).await.expect("deploy").deployment_id;
+    succeeds(c, id).await;
+}
+
+/// Waits (120 s at most) for a deployment to end succeeded.
+async fn succeeds(c: &Client, id: String) {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let d = c.call(&GetDeployment { id: id.clone() }).await.expect("deployment");
@@ -1521,9 +1526,118 @@ async fn a_restart_loop_alerts_through_a_webhook_and_email_and_resolves() {
     let resolved = next_notice("the resolution");
     assert_eq!(resolved["notice"].as_str(), Some("resolved"), "{resolved}");
     smtp.wait_for("about the resolution", |m| unfold(m).contains("Subject: [RESOLVED] ") && m.contains(&format!("Subject: {container}\n")));
-    let d = admin.call(&GetDeployment { id }).await.expect("deployment");
-    assert_eq!(d.state, DeploymentState::Succeeded, "{d:?}");
+    // (The old container goes during the new deployment's `up`: it may still run.)
+    succeeds(&admin, id).await;
     let all = admin.call(&ListAlerts { firing: false }).await.expect("alerts");
     let a = all.iter().find(|a| a.rule == AlertRule::RestartLoop && a.subject == container).expect("the alert is kept");
     assert_eq!((a.state, a.notices, a.resolved_at_ms.is_some()), (AlertState::Resolved, 2, true), "{a:?}");
+}
+
+/// Waits for a backup or restore run to end, and returns it.
+async fn run_to_end(c: &Client, id: &str) -> appos_proto::backups::BackupRun {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = c.call(&appos_proto::calls::GetBackupRun { id: id.to_string() }).await.expect("run");
+        if r.state.is_terminal() {
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "run {id} did not end: {r:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What a volume's file holds, read in the app's running container.
+fn read_in(container: &str, path: &str) -> String {
+    let o = Command::new("docker").args(["exec", container, "cat", path]).output().expect("docker exec");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// An app with a named volume is backed up with its volume to a real restic
+/// repository, deleted with its volume, and restored: the volume's content
+/// and the app's history are back and it runs again. The repository's key
+/// is checked, and bad requests are refused with the field and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_with_volumes_delete_and_restore() {
+    use appos_proto::backups::{BackupRequest, RepositoryRequest, RestoreRequest, RunState};
+    use appos_proto::calls::{DeleteApp, GetApp, ListSnapshots, ListVersions, RestoreBackup};
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    if support::require("restic", support::which("restic")).is_none() {
+        return;
+    }
+    let agent = support::Agent::start().expect("agent");
+    let admin = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("admin", "admin").expect("token")));
+    let name = support::unique("keep");
+    let app = AppName::parse(&name).expect("name");
+    let _project = Project { name: name.clone(), dir: agent.data.path().join("apps").join(&name) };
+
+    // Nothing to back up to yet.
+    assert_eq!(refused(&admin, &BackupRequest { app: None, volumes: false }).await, (409, ProblemCode::NoRepository, "no backup repository is set: `appos backup repository PATH` sets one".into(), vec![]));
+    let store = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(store.path().join("other")).expect("dir");
+    std::fs::write(store.path().join("other/file"), "not a repository").expect("file");
+    let other = store.path().join("other").display().to_string();
+    let foreign = RepositoryRequest { location: other.clone(), key: None };
+    assert_eq!(refused(&admin, &foreign).await.3, vec![("location".to_string(), format!("{other} holds other files: choose a new or empty directory, or a restic repository"))]);
+    let location = store.path().join("repo").display().to_string();
+    let made = admin.call(&RepositoryRequest { location: location.clone(), key: None }).await.expect("repository");
+    let key = made.key.clone().expect("a generated key, shown once");
+    assert_eq!((made.location.as_str(), made.created, key.len()), (location.as_str(), true, 64));
+    let wrong = RepositoryRequest { location: location.clone(), key: Some("not-the-key-of-this-repo".into()) };
+    assert_eq!(refused(&admin, &wrong).await, (400, ProblemCode::InvalidInput, String::new(), vec![("key".into(), format!("the key does not open the repository at {location}"))]));
+    let again = admin.call(&RepositoryRequest { location: location.clone(), key: Some(key.clone()) }).await.expect("the right key opens it");
+    assert_eq!((again.created, again.key), (false, None));
+
+    let compose = format!(
+        "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"test -f /data/note || echo fresh > /data/note; exec /bin/busybox httpd -f -p 8080 -h /data\"]\n    volumes: [\"data:/data\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\nvolumes:\n  data: {{}}\n",
+        support::BUSYBOX_IMAGE,
+        support::TEST_LABEL
+    );
+    let req = DeployRequest { name: app.clone(), compose, env: BTreeMap::new(), message: Some("with a volume".into()), catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
+    deploy_and_wait(&admin, &req).await;
+    let container = admin.call(&GetApp { app: app.clone() }).await.expect("app").services[0].containers[0].name.clone();
+    let marker = format!("kept-{}", support::unique("m"));
+    let o = Command::new("docker").args(["exec", &container, "sh", "-c", &format!("echo {marker} > /data/note")]).output().expect("docker exec");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let run = admin.call(&BackupRequest { app: Some(app.clone()), volumes: true }).await.expect("backup");
+    let run = run_to_end(&admin, &run.id).await;
+    assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
+    let snapshot = run.snapshot.clone().expect("snapshot");
+    assert_eq!(run.log.first().map(String::as_str), Some("the agent's database: copied with SQLite's online backup"), "{run:?}");
+    let snaps = admin.call(&ListSnapshots {}).await.expect("snapshots");
+    assert_eq!(snaps.iter().map(|s| (s.id.as_str(), s.apps.clone(), s.volumes)).collect::<Vec<_>>(), [(snapshot.as_str(), vec![name.clone()], true)]);
+
+    // Gone, volume and all.
+    let del = admin.call(&DeleteApp { app: app.clone(), volumes: true }).await.expect("delete");
+    succeeds(&admin, del.id).await;
+    let vols = Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("label=com.docker.compose.project={name}")]).output().expect("docker volume ls");
+    assert_eq!(String::from_utf8_lossy(&vols.stdout), "", "the volume is gone");
+
+    // Bad requests change nothing.
+    let bad = RestoreBackup { snapshot: "../../etc".into(), request: RestoreRequest { app: app.clone() } };
+    assert_eq!(refused(&admin, &bad).await.3, vec![("snapshot".to_string(), "a snapshot id: 8 to 64 lower-case hex digits (see GET /v1/backups)".to_string())]);
+
+    let run = admin.call(&RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: app.clone() } }).await.expect("restore");
+    let run = run_to_end(&admin, &run.id).await;
+    assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
+    assert!(run.log.iter().any(|l| l.starts_with("deployment ") && l.ends_with(" of version 1 queued")), "{run:?}");
+    // It runs again, with the volume's content of the backup (not a fresh one).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let container = loop {
+        if let Ok(a) = admin.call(&GetApp { app: app.clone() }).await {
+            if let Some(c) = a.services.iter().flat_map(|s| s.containers.iter()).find(|c| c.state == "running") {
+                break c.name.clone();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the restored app never ran");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(read_in(&container, "/data/note"), marker);
+    let versions = admin.call(&ListVersions { app: app.clone() }).await.expect("versions");
+    assert_eq!(versions.iter().map(|v| (v.version, v.message.as_str())).collect::<Vec<_>>(), [(1, "with a volume")]);
+    // A restore never overwrites an app that exists.
+    let over = RestoreBackup { snapshot, request: RestoreRequest { app: app.clone() } };
+    assert_eq!(refused(&admin, &over).await, (409, ProblemCode::AppExists, format!("{name} exists here: a restore never overwrites an app; delete it first"), vec![]));
 }

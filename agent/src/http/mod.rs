@@ -6,6 +6,7 @@
 mod alerts;
 mod apps;
 mod audit;
+mod backups;
 mod auth;
 mod catalog;
 mod deployments;
@@ -73,6 +74,11 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(alerts::channels, alerts::add_channel))
         .routes(routes!(alerts::remove_channel))
         .routes(routes!(alerts::test_channel))
+        .routes(routes!(backups::set_repository))
+        .routes(routes!(backups::snapshots, backups::create))
+        .routes(routes!(backups::restore))
+        .routes(routes!(backups::runs))
+        .routes(routes!(backups::run))
         .routes(routes!(proxy::list, proxy::add))
         .routes(routes!(proxy::remove))
         .routes(routes!(proxy::reload))

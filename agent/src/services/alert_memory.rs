@@ -10,10 +10,17 @@ use crate::core::alerts::{CertFact, Pending};
 /// Exits kept per container (the restart-loop rule counts within its window).
 const EXITS_KEPT: usize = 200;
 
+/// One container's exits: the latest times, and how many in all.
+#[derive(Default)]
+struct Exits {
+    times: VecDeque<i64>,
+    total: u64,
+}
+
 /// What the agent keeps in memory for the rules, between rounds.
 pub struct AlertMemory {
     /// Exit times by container id, from Docker's `die` events.
-    exits: Mutex<HashMap<String, VecDeque<i64>>>,
+    exits: Mutex<HashMap<String, Exits>>,
     pending: Mutex<Pending>,
     certs: Mutex<Vec<CertFact>>,
     /// One round at a time.
@@ -36,9 +43,10 @@ impl AlertMemory {
     pub fn exited(&self, id: &str, at_ms: i64) {
         let mut exits = self.exits.lock().unwrap_or_else(|e| e.into_inner());
         let e = exits.entry(id.to_string()).or_default();
-        e.push_back(at_ms);
-        while e.len() > EXITS_KEPT {
-            e.pop_front();
+        e.total += 1;
+        e.times.push_back(at_ms);
+        while e.times.len() > EXITS_KEPT {
+            e.times.pop_front();
         }
         drop(exits);
         self.wake.notify_one();
@@ -50,8 +58,8 @@ impl AlertMemory {
     }
 
     /// Exits seen since the agent started, by container id.
-    pub fn exit_counts(&self) -> HashMap<String, usize> {
-        self.exits.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(id, e)| (id.clone(), e.len())).collect()
+    pub fn exit_counts(&self) -> HashMap<String, u64> {
+        self.exits.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(id, e)| (id.clone(), e.total)).collect()
     }
 
     /// The certificates' latest check.
@@ -61,7 +69,7 @@ impl AlertMemory {
     }
 
     pub fn exits_of(&self, id: &str) -> Vec<i64> {
-        self.exits.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|e| e.iter().copied().collect()).unwrap_or_default()
+        self.exits.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|e| e.times.iter().copied().collect()).unwrap_or_default()
     }
 
     /// The certificates of the latest check.

@@ -55,6 +55,16 @@ struct ResourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SubjectLabels {
+    subject: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: String,
 }
@@ -100,6 +110,12 @@ pub struct Snapshot {
     pub terminals: i64,
     /// Latest reading per running container: app, service, container name.
     pub resources: Vec<(String, String, String, appos_proto::StatSample)>,
+    /// Exits Docker reported since the agent started, per container: app, service, container name.
+    pub exits: Vec<(String, String, String, u64)>,
+    /// Days left of each certificate served or watched, at the last check.
+    pub cert_days_left: Vec<(String, i64)>,
+    /// Firing alerts, by rule.
+    pub alerts_firing: Vec<(String, i64)>,
 }
 
 impl Metrics {
@@ -151,6 +167,21 @@ impl Metrics {
         scrape.register("container_memory_bytes", "Memory of each running container, less reclaimable page cache", memory);
         scrape.register("container_network_receive_bytes", "Bytes received since the container started", rx);
         scrape.register("container_network_transmit_bytes", "Bytes sent since the container started", tx);
+        let exits = Family::<ResourceLabels, Gauge>::default();
+        for (app, service, container, n) in &now.exits {
+            exits.get_or_create(&ResourceLabels { app: app.clone(), service: service.clone(), container: container.clone() }).set(*n as i64);
+        }
+        scrape.register("container_exits", "Exits Docker reported for each container since the agent started (a restart loop climbs)", exits);
+        let certs = Family::<SubjectLabels, Gauge>::default();
+        for (subject, days) in &now.cert_days_left {
+            certs.get_or_create(&SubjectLabels { subject: subject.clone() }).set(*days);
+        }
+        scrape.register("certificate_days_left", "Days until each served or watched certificate expires, at the last check", certs);
+        let alerts = Family::<RuleLabels, Gauge>::default();
+        for (rule, n) in &now.alerts_firing {
+            alerts.get_or_create(&RuleLabels { rule: rule.clone() }).set(*n);
+        }
+        scrape.register("alerts_firing", "Alerts firing, by rule", alerts);
         let terminals = Gauge::<i64>::default();
         terminals.set(now.terminals);
         scrape.register("terminal_sessions", "Terminal sessions open", terminals);
@@ -185,6 +216,9 @@ mod tests {
                 "blog-web-1".into(),
                 appos_proto::StatSample { at_ms: 0, cpu_percent: 12.5, memory_bytes: 1024, memory_limit_bytes: 0, net_rx_bytes: 7, net_tx_bytes: 8 },
             )],
+            exits: vec![("blog".into(), "web".into(), "blog-web-1".into(), 4)],
+            cert_days_left: vec![("blog.example.com".into(), 41)],
+            alerts_firing: vec![("restart_loop".into(), 1)],
         });
         for line in [
             "appos_http_requests_total{route=\"/v1/apps\",method=\"GET\",status=\"200\"} 2",
@@ -197,6 +231,9 @@ mod tests {
             "appos_queue_tasks{state=\"queued\"} 2",
             "appos_app_containers{app=\"blog\",state=\"running\"} 2",
             "appos_terminal_sessions 1",
+            "appos_container_exits{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 4",
+            "appos_certificate_days_left{subject=\"blog.example.com\"} 41",
+            "appos_alerts_firing{rule=\"restart_loop\"} 1",
             "appos_container_cpu_percent{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 12.5",
             "appos_container_memory_bytes{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 1024",
             "appos_container_network_receive_bytes{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 7",

@@ -8,6 +8,7 @@ pub mod alert_memory;
 pub mod alerts;
 pub mod apps;
 pub mod audit;
+pub mod backups;
 pub mod catalog;
 pub mod certs;
 pub mod deployments;

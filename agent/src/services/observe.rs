@@ -1,6 +1,7 @@
 //! The agent's state as metrics: what `services::metrics` counts, with what
-//! is read at the scrape (deployments, the queue, containers, terminals,
-//! container resources); and which containers `services::stats` reads.
+//! is read at the scrape (deployments, the queue, containers and their
+//! exits, terminals, container resources, certificates' days left, firing
+//! alerts); and which containers `services::stats` reads.
 
 use std::collections::BTreeMap;
 
@@ -20,20 +21,32 @@ pub async fn metrics(state: &Shared) -> Result<String> {
         queued_tasks.push((s.as_str().to_string(), n as i64));
     }
     let mut containers: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let exit_counts = state.alerts.exit_counts();
+    let mut exits = Vec::new();
     // Docker away: the other metrics still answer.
     if let Ok(apps) = state.inventory.projects(&state.docker).await {
         for app in apps.iter() {
-            for c in app.services.iter().flat_map(|s| s.containers.iter()) {
-                *containers.entry((app.name.clone(), c.state.clone())).or_default() += 1;
+            for s in &app.services {
+                for c in &s.containers {
+                    *containers.entry((app.name.clone(), c.state.clone())).or_default() += 1;
+                    exits.push((app.name.clone(), s.name.clone(), c.name.clone(), exit_counts.get(&c.id).copied().unwrap_or(0)));
+                }
             }
         }
     }
+    let alerts_firing = db::call(&state.db, |db| db::alerts::open(db)).await?.into_iter().fold(BTreeMap::<String, i64>::new(), |mut m, a| {
+        *m.entry(a.rule.as_str().to_string()).or_default() += 1;
+        m
+    });
     let now = Snapshot {
         deployments,
         queued_tasks,
         containers: containers.into_iter().map(|((a, s), n)| (a, s, n)).collect(),
         terminals: state.terminals.list().len() as i64,
         resources: state.stats.latest().into_iter().map(|(who, s)| (who.app, who.service, who.name, s)).collect(),
+        exits,
+        cert_days_left: state.alerts.certs().into_iter().map(|c| (c.subject, c.days_left)).collect(),
+        alerts_firing: alerts_firing.into_iter().collect(),
     };
     Ok(state.metrics.render(&now))
 }

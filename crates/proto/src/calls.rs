@@ -348,6 +348,27 @@ pub struct TestChannel {
     pub name: String,
 }
 
+/// `GET /v1/backups`: the repository's snapshots, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListSnapshots {}
+
+/// `POST /v1/backups/{snapshot}/restore`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RestoreBackup {
+    pub snapshot: String,
+    pub request: backups::RestoreRequest,
+}
+
+/// `GET /v1/backups/runs`: backups and restores, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ListBackupRuns {}
+
+/// `GET /v1/backups/runs/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetBackupRun {
+    pub id: String,
+}
+
 /// `GET /v1/audit?app=&before=&limit=`: the audit log, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, TS)]
 #[into_params(parameter_in = Query)]
@@ -516,6 +537,12 @@ call!(ListChannels: Get -> Vec<alerts::Channel>, |_c| "/v1/alerts/channels".into
 call!(alerts::ChannelRequest: Post -> alerts::Channel, |_c| "/v1/alerts/channels".into(), body |c| c);
 call!(RemoveChannel: Delete -> (), |c| format!("/v1/alerts/channels/{}", encode(&c.name)), answer Empty);
 call!(TestChannel: Post -> (), |c| format!("/v1/alerts/channels/{}/test", encode(&c.name)), answer Empty);
+call!(backups::RepositoryRequest: Put -> backups::Repository, |_c| "/v1/backups/repository".into(), body |c| c);
+call!(ListSnapshots: Get -> Vec<backups::Snapshot>, |_c| "/v1/backups".into());
+call!(backups::BackupRequest: Post -> backups::RunAccepted, |_c| "/v1/backups".into(), body |c| c);
+call!(RestoreBackup: Post -> backups::RunAccepted, |c| format!("/v1/backups/{}/restore", encode(&c.snapshot)), body |c| &c.request);
+call!(ListBackupRuns: Get -> Vec<backups::BackupRun>, |_c| "/v1/backups/runs".into());
+call!(GetBackupRun: Get -> backups::BackupRun, |c| format!("/v1/backups/runs/{}", encode(&c.id)));
 call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(
     "/v1/audit{}",
     query(&[("app", c.app.as_ref().map(|a| a.to_string())), ("before", c.before.map(|b| b.to_string())), ("limit", c.limit.map(|l| l.to_string()))])
@@ -593,6 +620,11 @@ macro_rules! agent_calls {
             AddChannel(alerts::ChannelRequest),
             RemoveChannel(RemoveChannel),
             TestChannel(TestChannel),
+            ListSnapshots(ListSnapshots),
+            CreateBackup(backups::BackupRequest),
+            RestoreBackup(RestoreBackup),
+            ListBackupRuns(ListBackupRuns),
+            GetBackupRun(GetBackupRun),
         }
     };
 }
@@ -668,6 +700,10 @@ pub fn typescript_call_declarations() -> String {
         ListChannels::decl(&cfg),
         RemoveChannel::decl(&cfg),
         TestChannel::decl(&cfg),
+        ListSnapshots::decl(&cfg),
+        RestoreBackup::decl(&cfg),
+        ListBackupRuns::decl(&cfg),
+        GetBackupRun::decl(&cfg),
         ListDomains::decl(&cfg),
         RemoveDomain::decl(&cfg),
         ReloadProxy::decl(&cfg),
@@ -685,7 +721,7 @@ pub fn typescript_call_declarations() -> String {
         TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  Alert,\n  AlertRule,\n  AlertRuleSettings,\n  AlertRuleUpdate,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  Channel,\n  ChannelRequest,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  Alert,\n  AlertRule,\n  AlertRuleSettings,\n  AlertRuleUpdate,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  BackupRequest,\n  BackupRun,\n  RestoreRequest,\n  RunAccepted,\n  Snapshot,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  Channel,\n  ChannelRequest,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");

@@ -40,14 +40,14 @@ impl ErrorClass {
             Unauthorized => ErrorClass::Unauthorized,
             Forbidden => ErrorClass::Forbidden,
             DockerUnavailable => ErrorClass::DockerUnavailable,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound => {
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound => {
                 ErrorClass::NotFound
             }
             AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | RateLimited | DomainTaken
-            | NoProxy | ChannelExists => {
+            | NoProxy | ChannelExists | NoRepository | RepositoryExists => {
                 ErrorClass::Conflict
             }
-            MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable | ChannelFailed => ErrorClass::Other,
+            MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable | ChannelFailed | BackupFailed => ErrorClass::Other,
             // Not a problem this build knows: go by the status.
             Unknown => match p.status {
                 400 | 413 | 422 => ErrorClass::InvalidInput,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 pub mod calls;
 mod classify;
 pub mod alerts;
+pub mod backups;
 pub mod host_access;
 pub mod proxy;
 mod names;
@@ -835,6 +836,15 @@ pub fn typescript_declarations() -> String {
         alerts::ChannelConfig::decl(&cfg),
         alerts::ChannelRequest::decl(&cfg),
         alerts::Channel::decl(&cfg),
+        backups::RepositoryRequest::decl(&cfg),
+        backups::Repository::decl(&cfg),
+        backups::BackupRequest::decl(&cfg),
+        backups::RestoreRequest::decl(&cfg),
+        backups::RunKind::decl(&cfg),
+        backups::RunState::decl(&cfg),
+        backups::BackupRun::decl(&cfg),
+        backups::RunAccepted::decl(&cfg),
+        backups::Snapshot::decl(&cfg),
     ];
     render_ts(&decls, "")
 }

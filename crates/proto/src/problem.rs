@@ -61,6 +61,14 @@ pub enum ProblemCode {
     ChannelExists,
     /// 502: a test message did not get through the channel.
     ChannelFailed,
+    /// 409: no backup repository is set.
+    NoRepository,
+    /// 409: a repository exists at that location (give its key).
+    RepositoryExists,
+    /// 404: no such backup or restore run.
+    RunNotFound,
+    /// 502: restic failed (the detail says why).
+    BackupFailed,
     /// 409: the domain already points at a target.
     DomainTaken,
     /// 502: the reverse proxy refused the configuration (the running one stays).
@@ -81,7 +89,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code an agent sends.
-    pub const ALL: [ProblemCode; 32] = [
+    pub const ALL: [ProblemCode; 36] = [
         ProblemCode::InvalidInput,
         ProblemCode::Unauthorized,
         ProblemCode::Forbidden,
@@ -107,6 +115,10 @@ impl ProblemCode {
         ProblemCode::ChannelNotFound,
         ProblemCode::ChannelExists,
         ProblemCode::ChannelFailed,
+        ProblemCode::NoRepository,
+        ProblemCode::RepositoryExists,
+        ProblemCode::RunNotFound,
+        ProblemCode::BackupFailed,
         ProblemCode::DomainTaken,
         ProblemCode::ProxyRefused,
         ProblemCode::NoProxy,
@@ -123,13 +135,13 @@ impl ProblemCode {
             InvalidInput => 400,
             Unauthorized => 401,
             Forbidden => 403,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound => 404,
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound => 404,
             MethodNotAllowed => 405,
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy | ChannelExists => 409,
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy | ChannelExists | NoRepository | RepositoryExists => 409,
             TooLarge => 413,
             TooManyTerminals | TooManyStreams | RateLimited => 429,
             TerminalFailed | Internal | Unknown => 500,
-            ProxyRefused | ChannelFailed => 502,
+            ProxyRefused | ChannelFailed | BackupFailed => 502,
             DockerUnavailable | ProxyUnavailable => 503,
         }
     }
@@ -163,6 +175,10 @@ impl ProblemCode {
             ChannelNotFound => "No such alert channel",
             ChannelExists => "The alert channel exists",
             ChannelFailed => "The message did not get through",
+            NoRepository => "No backup repository is set",
+            RepositoryExists => "A repository exists there",
+            RunNotFound => "No such run",
+            BackupFailed => "restic failed",
             DomainTaken => "The domain is taken",
             ProxyRefused => "The proxy refused the configuration",
             NoProxy => "No reverse proxy runs here",
@@ -202,6 +218,10 @@ impl ProblemCode {
             ChannelNotFound => "channel_not_found",
             ChannelExists => "channel_exists",
             ChannelFailed => "channel_failed",
+            NoRepository => "no_repository",
+            RepositoryExists => "repository_exists",
+            RunNotFound => "run_not_found",
+            BackupFailed => "backup_failed",
             DomainTaken => "domain_taken",
             ProxyRefused => "proxy_refused",
             NoProxy => "no_proxy",

@@ -162,7 +162,7 @@ export type AppName = string;
 
 export type ServiceName = string;
 
-export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "rate_limited" | "domain_not_found" | "channel_not_found" | "channel_exists" | "channel_failed" | "domain_taken" | "proxy_refused" | "no_proxy" | "proxy_unavailable" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
+export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "rate_limited" | "domain_not_found" | "channel_not_found" | "channel_exists" | "channel_failed" | "no_repository" | "repository_exists" | "run_not_found" | "backup_failed" | "domain_taken" | "proxy_refused" | "no_proxy" | "proxy_unavailable" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
 
 export type Problem = { code: ProblemCode, 
 /**
@@ -624,3 +624,82 @@ target: string, created_at: number,
  * Set from the agent's configuration (`APPOS_ALERT_WEBHOOK`): not removable here.
  */
 configured: boolean, };
+
+export type RepositoryRequest = { 
+/**
+ * An absolute path on the server (`/var/backups/appos`), or restic's
+ * `sftp:USER@HOST:/PATH` for another host over SSH.
+ */
+location: string, 
+/**
+ * The repository's key. Without one, the agent makes a new repository
+ * with a key it generates and answers once: keep it, a restore onto a
+ * fresh server needs it.
+ */
+key?: string | null, };
+
+export type Repository = { location: string, 
+/**
+ * The repository was created by this call (else it existed and the key opened it).
+ */
+created: boolean, 
+/**
+ * The key, when the agent generated it: shown this once.
+ */
+key: string | null, };
+
+export type BackupRequest = { 
+/**
+ * Only this app (and the agent's state); every app when absent.
+ */
+app?: AppName | null, 
+/**
+ * Also the apps' named volumes, read through a short-lived helper container.
+ */
+volumes: boolean, };
+
+export type RestoreRequest = { 
+/**
+ * The app to bring back, with its versions, domains and volumes; it
+ * must not exist here (delete it first: a restore never overwrites a
+ * running app).
+ */
+app: AppName, };
+
+export type RunKind = "backup" | "restore";
+
+export type RunState = "queued" | "running" | "succeeded" | "failed";
+
+export type BackupRun = { id: string, kind: RunKind, app: string | null, volumes: boolean, state: RunState, 
+/**
+ * The snapshot written (a backup) or read (a restore).
+ */
+snapshot: string | null, error: string | null, 
+/**
+ * What it did, a line per step.
+ */
+log: Array<string>, 
+/**
+ * Name of the token that asked for it.
+ */
+actor: string, created_ms: number, finished_ms: number | null, };
+
+export type RunAccepted = { id: string, };
+
+export type Snapshot = { 
+/**
+ * restic's short id.
+ */
+id: string, time_ms: number, 
+/**
+ * The server it was taken on.
+ */
+host: string, 
+/**
+ * The apps inside.
+ */
+apps: Array<string>, 
+/**
+ * Their volumes are inside too.
+ */
+volumes: boolean, };

@@ -33,9 +33,11 @@ describe("Apps list", () => {
   it("closes its stream when it goes away", async () => {
     const b = new FakeBackend();
     const { unmount } = render(<App backend={b} />);
-    const events = await connected(b);
+    // The view's, and the one that notifies the server's alerts.
+    await waitFor(() => expect(b.openStreams("events")).toHaveLength(2));
+    const events = b.openStreams("events");
     unmount();
-    expect(events.closed).toBe(true);
+    expect(events.every((s) => s.closed)).toBe(true);
     expect(b.openStreams()).toHaveLength(0);
   });
 

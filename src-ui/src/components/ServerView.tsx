@@ -1,13 +1,15 @@
-// The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Domains, Settings)
+// The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Domains, Alerts, Settings)
 // and the view picked there. Owns the server's live event stream: the apps
 // list, app pages and deployment views follow it, and deployments that end
-// and certificates about to expire are notified from it.
+// and certificates about to expire are notified from it (alerts are not:
+// AlertWatch notifies them for every connected server).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { AlertTriangle, ArrowLeft, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
+import { AlertTriangle, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
 import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
 import type { App, Event } from "../api/types.gen";
+import { useFiringAlerts } from "../lib/alerts";
 import { certAlerts, certificateAlert, certificateNotice, DomainsContext, useDomainsStore, type CertAlerts } from "../lib/domains";
 import { errorHint, errorTitle } from "../lib/errors";
 import { useDebounced, useLatest, useStream } from "../lib/hooks";
@@ -21,7 +23,8 @@ import {
   type Section,
   type ServerCtx,
 } from "../lib/server";
-import { SessionProvider, useSession, useSessionState } from "../lib/session";
+import { isNews, SessionProvider, useSession, useSessionState } from "../lib/session";
+import { AlertsTabLabel, AlertsView } from "./Alerts";
 import { AppDetail } from "./AppDetail";
 import { AppsList } from "./AppsList";
 import { CatalogBrowser, TemplatePage } from "./Catalog";
@@ -40,8 +43,6 @@ export const EVENT_REFRESH_MS = 300;
 export const FALLBACK_REFRESH_MS = 30_000;
 /** Reconnect delays of the event stream: doubling from the first to the last. */
 export const RECONNECT_MS = [1000, 30_000] as const;
-/** Deployment and certificate events older than this before the session began are history, not news. */
-const NOTIFY_GRACE_MS = 60_000;
 
 export type LiveState = { state: "off" | "connecting" | "live" } | { state: "retrying"; error: UiError | null; delayMs: number };
 
@@ -196,6 +197,8 @@ function ServerViewInner({
       subscribers.current.delete(fn);
     };
   }, []);
+  // The tab bar's count of firing alerts.
+  const firing = useFiringAlerts(backend, server, conn, subscribe);
   const [live, setLive] = useState<LiveState>({ state: "off" });
   const [stream, setStream] = useState({ after: -1, epoch: 0 });
   const lastId = useRef(-1);
@@ -219,7 +222,7 @@ function ServerViewInner({
         lastId.current = Math.max(lastId.current, e.id);
         delay.current = RECONNECT_MS[0];
         if (e.kind === "container" || e.kind === "deployment") refreshSoon();
-        if (e.kind === "deployment" && e.at_ms >= session.startedMs - NOTIFY_GRACE_MS) {
+        if (e.kind === "deployment" && isNews(session, e.at_ms)) {
           const d = e.data as Record<string, unknown>;
           if (typeof d.deployment === "string" && typeof d.state === "string")
             deploymentEnded({
@@ -231,7 +234,7 @@ function ServerViewInner({
               error: typeof d.error === "string" ? d.error : null,
             });
         }
-        if (e.kind === "certificate_expiring" && e.at_ms >= session.startedMs - NOTIFY_GRACE_MS) certificateExpiring(e.data);
+        if (e.kind === "certificate_expiring" && isNews(session, e.at_ms)) certificateExpiring(e.data);
         for (const fn of subscribers.current) fn(e);
       } else if (item.type === "end") {
         // A stream that ran for a while starts over with short delays.
@@ -353,6 +356,7 @@ function ServerViewInner({
               { key: "catalog", label: "Catalog", icon: <LayoutGrid className="size-4" />, testId: "nav-catalog" },
               { key: "deployments", label: "Deployments", icon: <Rocket className="size-4" />, testId: "nav-deployments" },
               { key: "domains", label: <DomainsTabLabel alerts={certs} />, icon: <Globe className="size-4" />, testId: "nav-domains" },
+              { key: "alerts", label: <AlertsTabLabel firing={firing} />, icon: <Bell className="size-4" />, testId: "nav-alerts" },
               { key: "settings", label: "Settings", icon: <Settings className="size-4" />, testId: "nav-settings" },
             ]}
           />
@@ -436,6 +440,8 @@ function RouteView({
       return <DeploymentView key={route.id} id={route.id} secrets={route.secrets} />;
     case "domains":
       return <DomainsView apps={apps} />;
+    case "alerts":
+      return <AlertsView />;
     case "settings":
       return conn ? <ServerSettings conn={conn} local={local} onConnection={onConnection} /> : <LoadingBlock label="Connecting…" />;
   }

@@ -4,7 +4,7 @@ import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
 import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
-import type { AgentInfo, Alert, AlertRule, AlertRuleSettings, App, AppFile, AppVersion, AuditEntry, CatalogEntry, Channel, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
+import type { AgentInfo, Alert, AlertRule, AlertRuleSettings, App, BackupRun, Snapshot, AppFile, AppVersion, AuditEntry, CatalogEntry, Channel, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 const now = () => Date.now();
@@ -395,6 +395,8 @@ export function demoBackend(): Backend {
     ] as const
   ).map(([rule, threshold, window_secs, repeat_secs]) => ({ rule, enabled: true, threshold, window_secs, repeat_secs, threshold_unit: unit[rule] }));
   const channels: Channel[] = [];
+  const snapshots: Snapshot[] = [];
+  const backupRuns: BackupRun[] = [];
 
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
@@ -581,6 +583,37 @@ export function demoBackend(): Backend {
         if (!channels.some((c) => c.name === req.args.name)) throw err("not_found", `no alert channel named ${req.args.name}`);
         if (req.call === "remove_channel") channels.splice(channels.findIndex((c) => c.name === req.args.name), 1);
         return null satisfies Answers["remove_channel"];
+      case "list_snapshots":
+        return structuredClone(snapshots) satisfies Answers["list_snapshots"];
+      case "create_backup":
+      case "restore_backup": {
+        const backup = req.call === "create_backup";
+        const app = backup ? (req.args.app ?? null) : req.args.request.app;
+        const id = `run-${backupRuns.length + 1}`;
+        const snapshot = backup ? Math.floor(now()).toString(16).slice(-8) : req.args.snapshot;
+        backupRuns.unshift({
+          id,
+          kind: backup ? "backup" : "restore",
+          app,
+          volumes: backup ? req.args.volumes : true,
+          state: "succeeded",
+          snapshot,
+          error: null,
+          log: [backup ? `snapshot ${snapshot}: ${app ?? "every app"}` : `${app}: versions are back`],
+          actor: "you",
+          created_ms: now(),
+          finished_ms: now(),
+        });
+        if (backup) snapshots.unshift({ id: snapshot, time_ms: now(), host: "demo", apps: app ? [app] : apps.map((a) => a.name), volumes: req.args.volumes });
+        return { id } satisfies Answers["create_backup"];
+      }
+      case "list_backup_runs":
+        return structuredClone(backupRuns) satisfies Answers["list_backup_runs"];
+      case "get_backup_run": {
+        const r = backupRuns.find((x) => x.id === req.args.id);
+        if (!r) throw err("not_found", `no backup or restore run ${req.args.id}`);
+        return structuredClone(r) satisfies Answers["get_backup_run"];
+      }
     }
   }
 

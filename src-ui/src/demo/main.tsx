@@ -1,6 +1,6 @@
 // The UI on made-up data in a plain browser: `npm run dev`, then open
 // /demo.html, optionally with ?theme=dark and a view, e.g.
-// ?view=app&app=blog&tab=compose, ?view=template&id=ghost, ?view=deployment.
+// ?view=app&app=blog&tab=compose, ?view=template&id=ghost, ?view=deployment, ?view=alerts.
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import "../index.css";
@@ -31,6 +31,9 @@ async function start() {
       break;
     case "deployments":
       route = { view: "deployments" };
+      break;
+    case "alerts":
+      route = { view: "alerts" };
       break;
     case "deployment": {
       const d = await backend.call("local", { call: "run_app_action", args: { app: "blog", action: "update" } });

@@ -86,6 +86,24 @@ export function fmtDuration(ms: number): string {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+/** A span of whole seconds as the agent writes it: `600` → "10 min", `7200` → "2 h", `86400` → "1 d", `90` → "90 s". */
+export function fmtSpan(secs: number): string {
+  if (!Number.isFinite(secs) || secs < 0) return "?";
+  if (secs > 0 && secs % 86_400 === 0) return `${secs / 86_400} d`;
+  if (secs > 0 && secs % 3600 === 0) return `${secs / 3600} h`;
+  if (secs > 0 && secs % 60 === 0) return `${secs / 60} min`;
+  return `${secs} s`;
+}
+
+/** How long ago `ms` (since the epoch) was, without "ago": "12 s", "3 min", "5 h", "2 d". */
+export function fmtAge(ms: number, now = Date.now()): string {
+  const d = Math.max(0, now - ms) / 1000;
+  if (d < 60) return `${Math.floor(d)} s`;
+  if (d < 3600) return `${Math.floor(d / 60)} min`;
+  if (d < 86400) return `${Math.floor(d / 3600)} h`;
+  return `${Math.floor(d / 86400)} d`;
+}
+
 /** "12 s ago", "3 min ago", "yesterday"-ish; `ms` since the epoch. */
 export function fmtAgo(ms: number, now = Date.now()): string {
   const d = Math.max(0, now - ms) / 1000;

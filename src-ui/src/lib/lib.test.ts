@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { base64Size, fmtBytes, fmtBytesIEC, fmtCpu, fmtDuration, sparkPoints } from "./format";
-import type { HostAccess, HostAccessKind, LogLine } from "../api/types.gen";
+import { base64Size, fmtAge, fmtBytes, fmtBytesIEC, fmtCpu, fmtDuration, fmtSpan, sparkPoints } from "./format";
+import type { AlertRule, AlertSeverity, HostAccess, HostAccessKind, LogLine, NoticeKind } from "../api/types.gen";
+import { alert, alertRule } from "../test/fakeBackend";
+import { alertNotice, alertNoticeKey, alertNoticeOf, recipients, repeatText, sortAlerts, thresholdText, windowText } from "./alerts";
 import { describeHostAccess, isRootAccess, newHostAccess } from "./hostaccess";
 import { foldPull, layerFraction } from "./pull";
 import { deploymentNotice } from "./server";
@@ -188,5 +190,80 @@ describe("host access in words", () => {
     const need = (access: HostAccess, granted: boolean) => ({ access, description: describeHostAccess(access), granted });
     expect(newHostAccess({ services: {}, host_access: [need(a, true), need(b, false)] })).toEqual([need(b, false)]);
     expect(newHostAccess({ services: {}, host_access: [] })).toEqual([]);
+  });
+});
+
+describe("alerts in words", () => {
+  const table: [AlertRule, string, AlertSeverity, NoticeKind, string][] = [
+    ["restart_loop", "blog-web-1", "critical", "firing", "Critical: restart loop on prod: blog-web-1"],
+    ["restart_loop", "blog-web-1", "critical", "repeat", "Critical: restart loop on prod: blog-web-1 (still)"],
+    ["restart_loop", "blog-web-1", "critical", "resolved", "Resolved: restart loop on prod: blog-web-1"],
+    ["deployment_failed", "blog", "critical", "firing", "Critical: deployment failed on prod: blog"],
+    ["deployment_failed", "blog", "critical", "resolved", "Resolved: deployment failed on prod: blog"],
+    ["unhealthy", "blog-web-1", "warning", "firing", "Unhealthy on prod: blog-web-1"],
+    ["unhealthy", "blog-web-1", "warning", "repeat", "Unhealthy on prod: blog-web-1 (still)"],
+    ["unhealthy", "blog-web-1", "warning", "resolved", "Resolved: unhealthy on prod: blog-web-1"],
+    ["memory_high", "shop-worker-1", "warning", "firing", "Memory near its limit on prod: shop-worker-1"],
+    ["memory_high", "shop-worker-1", "critical", "firing", "Critical: memory near its limit on prod: shop-worker-1"],
+    ["memory_high", "shop-worker-1", "warning", "repeat", "Memory near its limit on prod: shop-worker-1 (still)"],
+    ["disk_low", "/", "warning", "firing", "Disk almost full on prod: /"],
+    ["disk_low", "/", "critical", "repeat", "Critical: disk almost full on prod: / (still)"],
+    ["disk_low", "/", "critical", "resolved", "Resolved: disk almost full on prod: /"],
+  ];
+  it.each(table)("%s of %s, %s, %s", (rule, subject, severity, notice, title) => {
+    const a = alert(7, { rule, subject, severity, summary: `the summary of ${rule}` });
+    expect(alertNotice("prod", { notice, server: "prod.example.com", alert: a })).toEqual({ title, body: `the summary of ${rule}` });
+  });
+
+  it("leaves certificates to the certificate notices", () => {
+    for (const notice of ["firing", "repeat", "resolved"] as const)
+      expect(alertNotice("prod", { notice, server: "prod", alert: alert(1, { rule: "certificate_expiring", subject: "blog.example.com", severity: "warning" }) })).toBeNull();
+  });
+
+  it("reads a notice from an event's data, and nothing else", () => {
+    const a = alert(3);
+    expect(alertNoticeOf({ notice: "repeat", server: "box", alert: a })).toEqual({ notice: "repeat", server: "box", alert: a });
+    expect(alertNoticeOf({ notice: "firing", alert: { id: 1, rule: "new_rule", subject: "x", summary: "s" } })?.alert).toMatchObject({ rule: "new_rule", severity: "warning", notices: 0 });
+    expect(alertNotice("prod", alertNoticeOf({ notice: "firing", alert: { id: 1, rule: "new_rule", subject: "x", summary: "s" } })!)?.title).toBe("new rule on prod: x");
+    expect(alertNoticeOf({ notice: "sent", server: "box", alert: a })).toBeNull();
+    expect(alertNoticeOf({ notice: "firing", server: "box" })).toBeNull();
+    expect(alertNoticeOf({ notice: "firing", alert: { ...a, id: "3" } })).toBeNull();
+    expect(alertNoticeOf(null)).toBeNull();
+  });
+
+  it("keys each notice, repeats apart", () => {
+    const n = (notice: NoticeKind, notices: number) => alertNoticeKey("prod", { notice, server: "x", alert: alert(5, { notices }) });
+    expect(n("firing", 1)).toBe("prod/alert/5/firing/1");
+    expect(new Set([n("firing", 1), n("repeat", 2), n("repeat", 3), n("resolved", 4)]).size).toBe(4);
+  });
+
+  it("puts firing alerts first, critical before warning, then the latest resolved", () => {
+    const t = 1_700_000_000_000;
+    const list = [
+      alert(1, { state: "resolved", fired_at_ms: t - 5000, resolved_at_ms: t - 4000 }),
+      alert(2, { severity: "warning", fired_at_ms: t - 100 }),
+      alert(3, { state: "resolved", fired_at_ms: t - 9000, resolved_at_ms: t - 1000 }),
+      alert(4, { severity: "critical", fired_at_ms: t - 3000 }),
+      alert(5, { severity: "critical", fired_at_ms: t - 2000 }),
+    ];
+    expect(sortAlerts(list).map((a) => a.id)).toEqual([5, 4, 2, 3, 1]);
+  });
+
+  it("writes a rule's settings", () => {
+    expect(thresholdText(alertRule("memory_high"))).toBe("90% of the limit");
+    expect(thresholdText(alertRule("disk_low"))).toBe("10% free");
+    expect(thresholdText(alertRule("restart_loop"))).toBe("3 exits");
+    expect(thresholdText(alertRule("certificate_expiring"))).toBe("30 days left");
+    expect(thresholdText(alertRule("unhealthy"))).toBe("—");
+    expect([windowText(0), windowText(600), windowText(90)]).toEqual(["at once", "10 min", "90 s"]);
+    expect([repeatText(0), repeatText(3600), repeatText(21600), repeatText(86400)]).toEqual(["once", "every 1 h", "every 6 h", "every 1 d"]);
+    expect([fmtSpan(0), fmtSpan(59), fmtSpan(120), fmtSpan(5400), fmtSpan(172800)]).toEqual(["0 s", "59 s", "2 min", "90 min", "2 d"]);
+    const now = 1_700_000_000_000;
+    expect([fmtAge(now - 12_000, now), fmtAge(now - 40 * 60_000, now), fmtAge(now - 5 * 3600_000, now), fmtAge(now - 3 * 86400_000, now)]).toEqual(["12 s", "40 min", "5 h", "3 d"]);
+  });
+
+  it("splits email recipients", () => {
+    expect(recipients(" ops@example.com, alice@example.com ;bob@example.com,, ")).toEqual(["ops@example.com", "alice@example.com", "bob@example.com"]);
+    expect(recipients("  ")).toEqual([]);
   });
 });

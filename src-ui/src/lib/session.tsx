@@ -5,10 +5,22 @@ import { createContext, useCallback, useContext, useRef, useState, type ReactNod
 
 export interface Session {
   store: Map<string, unknown>;
-  /** What was already notified: `server/deployment-id` per deployment, `server/certificate/subject/level/not_after` per certificate alert. */
+  /**
+   * What was already notified: `server/deployment-id` per deployment,
+   * `server/certificate/subject/level/not_after` per certificate alert,
+   * `server/alert/id/notice/notices` per alert notice.
+   */
   notified: Set<string>;
   /** When this session began (ms since the epoch). */
   startedMs: number;
+}
+
+/** Events older than this before the session began are history, not news. */
+export const NOTIFY_GRACE_MS = 60_000;
+
+/** Whether an event at `atMs` is news to notify in this session. */
+export function isNews(session: Session, atMs: number): boolean {
+  return atMs >= session.startedMs - NOTIFY_GRACE_MS;
 }
 
 export function newSession(): Session {

@@ -4,7 +4,7 @@ import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
 import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
-import type { App, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
+import type { Alert, AlertRule, AlertRuleSettings, App, Channel, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 export const info = {
@@ -482,4 +482,41 @@ export function domain(name: string, over: Partial<Domain> = {}): Domain {
     certificate: { state: "valid", issuer: "R11", not_after: Math.floor(Date.now() / 1000) + 61 * 86400, days_left: 61 },
     ...over,
   };
+}
+
+/** An alert as `list_alerts` answers it: blog-web-1 in a restart loop, firing for 10 min, unless said otherwise. */
+export function alert(id: number, over: Partial<Alert> = {}): Alert {
+  return {
+    id,
+    rule: "restart_loop",
+    subject: "blog-web-1",
+    app: "blog",
+    severity: "critical",
+    state: "firing",
+    summary: "blog-web-1 (blog/web) exited 4 times in the last 10 min",
+    details: {},
+    fired_at_ms: Date.now() - 10 * 60_000,
+    resolved_at_ms: null,
+    notices: 1,
+    ...over,
+  };
+}
+
+/** A rule's settings as the agent ships them. */
+export function alertRule(rule: AlertRule, over: Partial<AlertRuleSettings> = {}): AlertRuleSettings {
+  const shipped: Record<AlertRule, [number, number, number, string | null]> = {
+    deployment_failed: [0, 0, 0, null],
+    restart_loop: [3, 600, 3600, "exits"],
+    unhealthy: [0, 60, 3600, null],
+    memory_high: [90, 300, 3600, "% of the limit"],
+    disk_low: [10, 0, 21600, "% free"],
+    certificate_expiring: [30, 0, 86400, "days left"],
+  };
+  const [threshold, window_secs, repeat_secs, threshold_unit] = shipped[rule];
+  return { rule, enabled: true, threshold, window_secs, repeat_secs, threshold_unit, ...over };
+}
+
+/** A channel as `list_channels` answers it: a webhook, unless said otherwise. */
+export function channel(name: string, over: Partial<Channel> = {}): Channel {
+  return { name, kind: "webhook", target: "hooks.example.com", created_at: Math.floor(Date.now() / 1000) - 3600, configured: false, ...over };
 }

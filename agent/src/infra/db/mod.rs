@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod apps;
 pub mod audit;
+pub mod backups;
 pub mod domains;
 pub mod deployments;
 pub mod events;
@@ -180,6 +181,20 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         created_by TEXT NOT NULL
      );",
+    // 15: backups and restores, each a run with its log (JSON list of lines).
+    "CREATE TABLE backup_runs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('backup', 'restore')),
+        app TEXT,
+        volumes INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        snapshot TEXT,
+        error TEXT,
+        log TEXT NOT NULL DEFAULT '[]',
+        actor TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        finished_ms INTEGER
+     );",
 ];
 
 /// A database call that failed.
@@ -226,6 +241,15 @@ impl Db {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
         Ok(Db { conn: Mutex::new(conn) })
+    }
+
+    /// A consistent copy of the whole database at `path`, taken with
+    /// SQLite's online backup while the agent keeps writing.
+    pub fn backup_to(&self, path: &Path) -> rusqlite::Result<()> {
+        let c = self.conn();
+        let mut dest = Connection::open(path)?;
+        let b = rusqlite::backup::Backup::new(&c, &mut dest)?;
+        b.run_to_completion(256, std::time::Duration::from_millis(0), None)
     }
 
     pub fn conn(&self) -> MutexGuard<'_, Connection> {

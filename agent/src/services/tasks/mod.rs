@@ -3,6 +3,7 @@
 //! [`Registry`] has for its kind, and reporting how it ended. Task kinds
 //! plug in by registering a handler (`deploy::register` for deployments).
 
+pub mod backup;
 pub mod certificate;
 pub mod deploy;
 pub mod notify;
@@ -79,6 +80,7 @@ pub fn registry() -> Registry {
     let mut r = Registry::default();
     deploy::register(&mut r);
     certificate::register(&mut r);
+    backup::register(&mut r);
     notify::register(&mut r);
     r
 }
@@ -206,6 +208,6 @@ mod tests {
 
     #[test]
     fn every_deployment_operation_certificates_and_notices_are_registered_kinds() {
-        assert_eq!(registry().kinds(), ["certificate", "delete", "deploy", "notify", "restart", "start", "stop", "update"]);
+        assert_eq!(registry().kinds(), ["backup", "certificate", "delete", "deploy", "notify", "restart", "restore", "start", "stop", "update"]);
     }
 }

@@ -1,0 +1,150 @@
+//! restic, the storage engine of backups: deduplicated and encrypted with a
+//! key the admin keeps. The agent runs the `restic` program (Debian packages
+//! it; the agent's image carries it) with the repository and the key file
+//! in its environment, never on the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+/// Why restic could not do it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResticError {
+    /// The key does not open the repository.
+    #[error("the key does not open the repository at {0}")]
+    WrongKey(String),
+    /// Nothing (or no repository) at that location.
+    #[error("no restic repository at {0}")]
+    NoRepository(String),
+    #[error("restic is not installed on the server (apt install restic)")]
+    NotInstalled,
+    #[error("restic: {0}")]
+    Failed(String),
+}
+
+/// A repository and the file holding its key.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub location: String,
+    pub key_file: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+/// What `restic snapshots --json` says of one snapshot (the fields used).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SnapshotJson {
+    pub short_id: String,
+    pub time: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Repo {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("restic");
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .env("RESTIC_REPOSITORY", &self.location)
+            .env("RESTIC_PASSWORD_FILE", &self.key_file)
+            .env("RESTIC_CACHE_DIR", &self.cache_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        c
+    }
+
+    async fn run(&self, args: &[&str]) -> Result<String, ResticError> {
+        let out = match self.command(args).output().await {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ResticError::NotInstalled),
+            Err(e) => return Err(ResticError::Failed(e.to_string())),
+        };
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(classify(&self.location, &err))
+    }
+
+    /// Creates the repository.
+    pub async fn init(&self) -> Result<(), ResticError> {
+        self.run(&["init"]).await.map(drop)
+    }
+
+    /// Checks that the key opens the repository.
+    pub async fn open(&self) -> Result<(), ResticError> {
+        self.run(&["cat", "config"]).await.map(drop)
+    }
+
+    /// Backs `paths` up with `tags`; returns the new snapshot's short id.
+    pub async fn backup(&self, host: &str, tags: &[String], paths: &[&Path]) -> Result<String, ResticError> {
+        let mut args: Vec<String> = vec!["backup".into(), "--json".into(), "--host".into(), host.into()];
+        for t in tags {
+            args.push("--tag".into());
+            args.push(t.clone());
+        }
+        args.extend(paths.iter().map(|p| p.display().to_string()));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.run(&argv).await?;
+        summary_snapshot(&out).ok_or_else(|| ResticError::Failed("the backup wrote no snapshot".into()))
+    }
+
+    /// The snapshots AppOS wrote, oldest first.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotJson>, ResticError> {
+        let out = self.run(&["snapshots", "--json", "--tag", "appos"]).await?;
+        serde_json::from_str(&out).map_err(|e| ResticError::Failed(format!("reading the snapshot list: {e}")))
+    }
+
+    /// Restores a snapshot under `target` (paths keep their absolute names below it).
+    pub async fn restore(&self, snapshot: &str, target: &Path) -> Result<(), ResticError> {
+        let t = target.display().to_string();
+        self.run(&["restore", snapshot, "--target", &t]).await.map(drop)
+    }
+}
+
+/// What restic's error text means.
+fn classify(location: &str, stderr: &str) -> ResticError {
+    if stderr.contains("wrong password") {
+        ResticError::WrongKey(location.to_string())
+    } else if stderr.contains("Is there a repository at the following location?") || stderr.contains("unable to open config file") {
+        ResticError::NoRepository(location.to_string())
+    } else {
+        let last = stderr.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("failed");
+        ResticError::Failed(last.strip_prefix("Fatal: ").unwrap_or(last).to_string())
+    }
+}
+
+/// The snapshot id in `restic backup --json`'s summary line.
+fn summary_snapshot(out: &str) -> Option<String> {
+    out.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["message_type"] == "summary").and_then(|v| v["snapshot_id"].as_str().map(|s| s.chars().take(8).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restic_errors_are_told_apart() {
+        let loc = "/srv/backups";
+        for (stderr, want) in [
+            ("Fatal: wrong password or no key found\n", ResticError::WrongKey(loc.into())),
+            ("Fatal: unable to open config file: stat /srv/backups/config: no such file or directory\nIs there a repository at the following location?\n/srv/backups\n", ResticError::NoRepository(loc.into())),
+            ("Fatal: create repository at /srv/backups failed: config file already exists\n\n", ResticError::Failed("create repository at /srv/backups failed: config file already exists".into())),
+        ] {
+            assert_eq!(classify(loc, stderr), want, "{stderr}");
+        }
+    }
+
+    #[test]
+    fn the_snapshot_id_comes_from_the_summary() {
+        let out = "{\"message_type\":\"status\",\"percent_done\":0.5}\n{\"message_type\":\"summary\",\"files_new\":3,\"snapshot_id\":\"4f6a2c19e0b1d2c3\"}\n";
+        assert_eq!(summary_snapshot(out), Some("4f6a2c19".to_string()));
+        assert_eq!(summary_snapshot("{\"message_type\":\"status\"}\n"), None);
+    }
+}

@@ -1,0 +1,135 @@
+//! Backups: the restic repository they go to, backups and restores (each a
+//! run with its log), and the snapshots a repository holds.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+use crate::AppName;
+
+/// `PUT /v1/backups/repository`: where backups go, and the key that encrypts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct RepositoryRequest {
+    /// An absolute path on the server (`/var/backups/appos`), or restic's
+    /// `sftp:USER@HOST:/PATH` for another host over SSH.
+    pub location: String,
+    /// The repository's key. Without one, the agent makes a new repository
+    /// with a key it generates and answers once: keep it, a restore onto a
+    /// fresh server needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The repository the agent backs up to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Repository {
+    pub location: String,
+    /// The repository was created by this call (else it existed and the key opened it).
+    pub created: bool,
+    /// The key, when the agent generated it: shown this once.
+    pub key: Option<String>,
+}
+
+/// `POST /v1/backups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct BackupRequest {
+    /// Only this app (and the agent's state); every app when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub app: Option<AppName>,
+    /// Also the apps' named volumes, read through a short-lived helper container.
+    #[serde(default)]
+    pub volumes: bool,
+}
+
+/// `POST /v1/backups/{snapshot}/restore`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct RestoreRequest {
+    /// The app to bring back, with its versions, domains and volumes; it
+    /// must not exist here (delete it first: a restore never overwrites a
+    /// running app).
+    #[schema(value_type = String)]
+    pub app: AppName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Backup,
+    Restore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> RunState {
+        match s {
+            "running" => RunState::Running,
+            "succeeded" => RunState::Succeeded,
+            "failed" => RunState::Failed,
+            _ => RunState::Queued,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RunState::Succeeded | RunState::Failed)
+    }
+}
+
+/// A backup or a restore, queued and run as a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct BackupRun {
+    pub id: String,
+    pub kind: RunKind,
+    pub app: Option<String>,
+    pub volumes: bool,
+    pub state: RunState,
+    /// The snapshot written (a backup) or read (a restore).
+    pub snapshot: Option<String>,
+    pub error: Option<String>,
+    /// What it did, a line per step.
+    pub log: Vec<String>,
+    /// Name of the token that asked for it.
+    pub actor: String,
+    #[ts(type = "number")]
+    pub created_ms: i64,
+    #[ts(type = "number | null")]
+    pub finished_ms: Option<i64>,
+}
+
+/// `POST /v1/backups` and `/restore` answer 202 with the run to follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct RunAccepted {
+    pub id: String,
+}
+
+/// A snapshot in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Snapshot {
+    /// restic's short id.
+    pub id: String,
+    #[ts(type = "number")]
+    pub time_ms: i64,
+    /// The server it was taken on.
+    pub host: String,
+    /// The apps inside.
+    pub apps: Vec<String>,
+    /// Their volumes are inside too.
+    pub volumes: bool,
+}
