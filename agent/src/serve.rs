@@ -100,6 +100,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
         events: Default::default(),
         inventory,
         alerts: Default::default(),
+        backup_wake: Default::default(),
         limits,
         metrics: Default::default(),
         stats: Default::default(),
@@ -139,6 +140,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     workers.spawn(crate::services::docker_events::watch(state.clone(), stop_workers.clone()));
     workers.spawn(crate::services::observe::follow_stats(state.clone(), stop_workers.clone()));
     workers.spawn(crate::services::alerts::watch(state.clone(), stop_workers.clone()));
+    workers.spawn(crate::services::backups::watch_schedule(state.clone(), stop_workers.clone()));
     {
         // Idle terminals expire.
         let (s, stop) = (state.clone(), stop_workers.clone());

@@ -39,6 +39,8 @@ pub struct AgentState {
     pub inventory: crate::services::inventory::Inventory,
     /// What the alert rules keep between rounds (exits, certificates).
     pub alerts: crate::services::alert_memory::AlertMemory,
+    /// Asks the backup schedule to look again now (it changed).
+    pub backup_wake: tokio::sync::Notify,
     /// Budgets for failed authentication and for requests per token.
     pub limits: crate::services::limits::Limits,
     /// Requests and tasks, counted as they happen.

@@ -5,8 +5,8 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use appos_client::Client;
-use appos_proto::backups::{BackupRequest, BackupRun, RepositoryRequest, RestoreRequest, RunState};
-use appos_proto::calls::{GetBackupRun, ListBackupRuns, ListSnapshots, RestoreBackup};
+use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, RepositoryRequest, RestoreRequest, RunState};
+use appos_proto::calls::{ClearBackupSchedule, GetBackupRun, GetBackupSchedule, ListBackupRuns, ListSnapshots, RestoreBackup};
 use appos_proto::AppName;
 use clap::Subcommand;
 
@@ -39,6 +39,14 @@ pub enum BackupCommand {
     List,
     /// Backups and restores run on this server, newest first.
     Runs,
+    /// Show the schedule; or set it: hourly, daily, weekly (or seconds), keeping --keep snapshots; or `off`.
+    Schedule {
+        every: Option<String>,
+        #[arg(long, default_value_t = 7)]
+        keep: u32,
+        #[arg(long)]
+        volumes: bool,
+    },
     /// Bring an app back from a snapshot (it must not exist here), then deploy it.
     Restore {
         snapshot: String,
@@ -122,6 +130,32 @@ pub async fn run(client: &Client, command: BackupCommand, out: Output) -> anyhow
                     }
                     for s in &list {
                         println!("{:<10} {}  {:<20} {}{}", s.id, time_of(s.time_ms / 1000), s.host, s.apps.join(","), if s.volumes { " (with volumes)" } else { "" });
+                    }
+                    Ok(())
+                }
+            }
+        }
+        BackupCommand::Schedule { every, keep, volumes } => {
+            let status = match every.as_deref() {
+                None => client.call(&GetBackupSchedule {}).await?,
+                Some("off") => client.call(&ClearBackupSchedule {}).await?,
+                Some(word) => {
+                    let Some(every_secs) = appos_proto::backups::parse_every(word) else {
+                        anyhow::bail!("{word:?}: say hourly, daily, weekly, a number of seconds, or off");
+                    };
+                    client.call(&BackupSchedule { every_secs, keep, volumes }).await?
+                }
+            };
+            match out {
+                Output::Json => output::json(&status),
+                Output::Table => {
+                    match &status.schedule {
+                        Some(s) => println!("every {} s, keeping {} snapshot(s){}", s.every_secs, s.keep, if s.volumes { ", with volumes" } else { "" }),
+                        None => println!("no schedule"),
+                    }
+                    println!("last success: {}", status.last_success_ms.map(|ms| time_of(ms / 1000)).unwrap_or_else(|| "never".into()));
+                    if let Some(next) = status.next_ms {
+                        println!("next: {}", time_of(next / 1000));
                     }
                     Ok(())
                 }

@@ -488,7 +488,9 @@ fn alert_rules_and_channels_from_the_cli() {
          unhealthy              on   -                    window 60 s     every 3600 s\n\
          memory_high            on   90 % of the limit    window 300 s    every 3600 s\n\
          disk_low               on   10 % free            window 0 s      every 21600 s\n\
-         certificate_expiring   on   30 days left         window 0 s      every 86400 s\n",
+         certificate_expiring   on   30 days left         window 0 s      every 86400 s\n\
+         backup_failed          on   -                    window 0 s      every 86400 s\n\
+         backup_stale           on   2 × the schedule     window 0 s      every 86400 s\n",
         "{}",
         stderr(&o)
     );
@@ -499,7 +501,7 @@ fn alert_rules_and_channels_from_the_cli() {
     let o = user.appos(&["alerts", "rule", "memory_high", "--threshold", "80", "--window", "60", "--off"]);
     assert_eq!(stdout(&o), "memory_high            off  80 % of the limit    window 60 s     every 3600 s\n", "{}", stderr(&o));
     let o = user.appos(&["alerts", "rule", "no_such_rule", "--on"]);
-    assert_eq!(stderr(&o), "appos: no rule \"no_such_rule\"; the rules are deployment_failed, restart_loop, unhealthy, memory_high, disk_low, certificate_expiring\n");
+    assert_eq!(stderr(&o), "appos: no rule \"no_such_rule\"; the rules are deployment_failed, restart_loop, unhealthy, memory_high, disk_low, certificate_expiring, backup_failed, backup_stale\n");
 
     let (port, received) = support::webhook_sink();
     let o = user.appos(&["alerts", "channel", "add", "ops", "--slack", &format!("http://127.0.0.1:{port}/services/T000/B000/SECRET")]);

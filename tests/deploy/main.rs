@@ -1638,6 +1638,80 @@ async fn backup_with_volumes_delete_and_restore() {
     let versions = admin.call(&ListVersions { app: app.clone() }).await.expect("versions");
     assert_eq!(versions.iter().map(|v| (v.version, v.message.as_str())).collect::<Vec<_>>(), [(1, "with a volume")]);
     // A restore never overwrites an app that exists.
-    let over = RestoreBackup { snapshot, request: RestoreRequest { app: app.clone() } };
+    let over = RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: app.clone() } };
     assert_eq!(refused(&admin, &over).await, (409, ProblemCode::AppExists, format!("{name} exists here: a restore never overwrites an app; delete it first"), vec![]));
+
+    // The server died: a second agent with a fresh data dir, given the
+    // repository and its key, brings the same app back.
+    let del = admin.call(&DeleteApp { app: app.clone(), volumes: true }).await.expect("delete");
+    succeeds(&admin, del.id).await;
+    let fresh = support::Agent::start().expect("second agent");
+    let admin2 = Client::new(Transport::Unix(fresh.socket()), Some(fresh.issue_token("admin", "admin").expect("token")));
+    let opened = admin2.call(&RepositoryRequest { location: location.clone(), key: Some(key) }).await.expect("the repository, with its key");
+    assert!(!opened.created);
+    let run = admin2.call(&RestoreBackup { snapshot, request: RestoreRequest { app: app.clone() } }).await.expect("restore");
+    let run = run_to_end(&admin2, &run.id).await;
+    assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let container = loop {
+        if let Ok(a) = admin2.call(&GetApp { app: app.clone() }).await {
+            if let Some(c) = a.services.iter().flat_map(|s| s.containers.iter()).find(|c| c.state == "running") {
+                break c.name.clone();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the app never ran on the second agent");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(read_in(&container, "/data/note"), marker);
+    let versions = admin2.call(&ListVersions { app: app.clone() }).await.expect("versions");
+    assert_eq!(versions.iter().map(|v| (v.version, v.message.as_str())).collect::<Vec<_>>(), [(1, "with a volume")]);
+    let _second = Project { name: name.clone(), dir: fresh.data.path().join("apps").join(&name) };
+}
+
+/// A schedule queues a backup when due (at once, the first time) and keeps
+/// only the newest snapshots; backups taken by hand do not move it. Bad
+/// schedules are refused with the field and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_keep_the_newest_snapshots() {
+    use appos_proto::backups::{BackupRequest, BackupSchedule, RepositoryRequest, RunState};
+    use appos_proto::calls::{GetBackupSchedule, ListBackupRuns, ListSnapshots};
+    if support::require("restic", support::which("restic")).is_none() || support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let agent = support::Agent::start_env(&[], &[("APPOS_BACKUP_CHECK_SECS", "1")]).expect("agent");
+    let admin = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("admin", "admin").expect("token")));
+    let store = tempfile::tempdir().expect("dir");
+    let location = store.path().join("repo").display().to_string();
+    admin.call(&RepositoryRequest { location, key: Some("a key of at least sixteen characters".into()) }).await.expect("repository");
+    for _ in 0..2 {
+        let run = admin.call(&BackupRequest { app: None, volumes: false }).await.expect("backup");
+        assert_eq!(run_to_end(&admin, &run.id).await.state, RunState::Succeeded);
+    }
+    assert_eq!(admin.call(&ListSnapshots {}).await.expect("snapshots").len(), 2);
+
+    assert_eq!(refused(&admin, &BackupSchedule { every_secs: 60, keep: 1, volumes: false }).await.3, vec![("every_secs".to_string(), "from 3600 (hourly) to 2592000 (30 days)".to_string())]);
+    assert_eq!(refused(&admin, &BackupSchedule { every_secs: 86_400, keep: 0, volumes: false }).await.3, vec![("keep".to_string(), "from 1 to 1000 snapshots".to_string())]);
+    let set = admin.call(&BackupSchedule { every_secs: 86_400, keep: 1, volumes: false }).await.expect("schedule");
+    assert_eq!(set.schedule, Some(BackupSchedule { every_secs: 86_400, keep: 1, volumes: false }));
+
+    // The first scheduled backup runs now, then keeps one snapshot.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let scheduled = loop {
+        let runs = admin.call(&ListBackupRuns {}).await.expect("runs");
+        if let Some(r) = runs.iter().find(|r| r.actor == "schedule" && r.state.is_terminal()) {
+            break r.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the schedule never ran: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!((scheduled.state, scheduled.error.as_deref()), (RunState::Succeeded, None), "{scheduled:?}");
+    assert_eq!(scheduled.log.last().map(String::as_str), Some("retention: the newest 1 snapshot(s) kept, 2 forgotten and pruned"), "{scheduled:?}");
+    let snaps = admin.call(&ListSnapshots {}).await.expect("snapshots");
+    assert_eq!(snaps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [scheduled.snapshot.as_deref().unwrap_or_default()]);
+    // Not again today.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(admin.call(&ListBackupRuns {}).await.expect("runs").iter().filter(|r| r.actor == "schedule").count(), 1);
+    let status = admin.call(&GetBackupSchedule {}).await.expect("schedule");
+    assert_eq!(status.next_ms.map(|n| n - scheduled.created_ms), Some(86_400_000));
+    assert_eq!(status.last_success_ms, scheduled.finished_ms);
 }

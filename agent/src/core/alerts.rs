@@ -24,6 +24,8 @@ pub fn default_rule(rule: AlertRule) -> AlertRuleSettings {
         AlertRule::MemoryHigh => (90.0, 300, HOUR),
         AlertRule::DiskLow => (10.0, 0, 6 * HOUR),
         AlertRule::CertificateExpiring => (30.0, 0, 24 * HOUR),
+        AlertRule::BackupFailed => (0.0, 0, 24 * HOUR),
+        AlertRule::BackupStale => (2.0, 0, 24 * HOUR),
     };
     AlertRuleSettings { rule, enabled: true, threshold, window_secs, repeat_secs, threshold_unit: rule.threshold_unit().map(str::to_string) }
 }
@@ -35,7 +37,8 @@ pub fn check_rule(s: &AlertRuleSettings) -> Result<(), (&'static str, String)> {
         return Err(("threshold", "must be a number, 0 or more".into()));
     }
     let max = match s.rule {
-        AlertRule::DeploymentFailed | AlertRule::Unhealthy => 0.0,
+        AlertRule::DeploymentFailed | AlertRule::Unhealthy | AlertRule::BackupFailed => 0.0,
+        AlertRule::BackupStale => 100.0,
         AlertRule::RestartLoop => 1000.0,
         AlertRule::MemoryHigh | AlertRule::DiskLow => 100.0,
         AlertRule::CertificateExpiring => 365.0,
@@ -45,6 +48,9 @@ pub fn check_rule(s: &AlertRuleSettings) -> Result<(), (&'static str, String)> {
     }
     if s.rule == AlertRule::RestartLoop && s.threshold < 1.0 {
         return Err(("threshold", "at least 1 exit".into()));
+    }
+    if s.rule == AlertRule::BackupStale && s.threshold < 1.0 {
+        return Err(("threshold", "at least 1 (one interval of the schedule)".into()));
     }
     if s.rule == AlertRule::RestartLoop && s.window_secs == 0 {
         return Err(("window_secs", "restart_loop counts exits within a window: at least 1 s".into()));
@@ -100,6 +106,16 @@ pub struct CertFact {
     pub issuer: String,
 }
 
+/// Backups: the schedule and how the runs went.
+#[derive(Debug, Clone, Default)]
+pub struct BackupFact {
+    /// The schedule's interval, and since when it is set (ms).
+    pub schedule: Option<(u64, i64)>,
+    pub last_success_ms: Option<i64>,
+    /// The latest backup run, when it failed: its id and error.
+    pub last_failed: Option<(String, String)>,
+}
+
 /// What the agent knows now, for the rules.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -107,6 +123,7 @@ pub struct Facts {
     pub containers: Vec<ContainerFact>,
     pub disks: Vec<DiskFact>,
     pub certs: Vec<CertFact>,
+    pub backups: BackupFact,
 }
 
 /// A rule holding for a subject now.
@@ -230,6 +247,31 @@ pub fn conditions(facts: &Facts, rules: &[AlertRuleSettings], now_ms: i64) -> Ve
                     });
                 }
             }
+            AlertRule::BackupFailed => {
+                if let Some((run, error)) = &facts.backups.last_failed {
+                    out.push(Condition {
+                        rule: r.rule,
+                        subject: "backup".into(),
+                        app: None,
+                        severity: AlertSeverity::Critical,
+                        summary: format!("the backup failed: {error}"),
+                        details: json!({ "run": run, "error": error }),
+                    });
+                }
+            }
+            AlertRule::BackupStale => {
+                let Some((every, since)) = facts.backups.schedule else { continue };
+                let allowed = (every as f64 * r.threshold * 1000.0) as i64;
+                // A schedule set after the last success counts from when it was set.
+                let from = facts.backups.last_success_ms.map_or(since, |at| at.max(since));
+                if now_ms - from > allowed {
+                    let summary = match facts.backups.last_success_ms {
+                        Some(at) => format!("the last successful backup is {} old; the schedule says every {}", age(now_ms - at), span(every)),
+                        None => format!("no backup has succeeded since the schedule (every {}) was set {} ago", span(every), age(now_ms - since)),
+                    };
+                    out.push(Condition { rule: r.rule, subject: "backup".into(), app: None, severity: AlertSeverity::Critical, summary, details: json!({ "last_success_ms": facts.backups.last_success_ms, "every_secs": every }) });
+                }
+            }
         }
     }
     out
@@ -241,6 +283,17 @@ pub fn span(secs: u64) -> String {
         s if s % 86_400 == 0 && s > 0 => format!("{} d", s / 86_400),
         s if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
         s if s % 60 == 0 && s > 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// A duration in ms, roughly, in the largest unit that gives at least 2.
+pub fn age(ms: i64) -> String {
+    let s = (ms / 1000).max(0);
+    match s {
+        s if s >= 2 * 86_400 => format!("{} d", s / 86_400),
+        s if s >= 2 * 3600 => format!("{} h", s / 3600),
+        s if s >= 120 => format!("{} min", s / 60),
         s => format!("{s} s"),
     }
 }
@@ -448,6 +501,7 @@ mod tests {
                 CertFact { subject: "b.example".into(), days_left: 31, not_after: 0, issuer: "R3".into() },
                 CertFact { subject: "c.example".into(), days_left: 7, not_after: 0, issuer: String::new() },
             ],
+            backups: BackupFact::default(),
         };
         let got = conditions(&facts, &rules(), now);
         use AlertRule::*;
@@ -479,6 +533,27 @@ mod tests {
                 "the certificate of c.example expires in 7 days",
             ]
         );
+    }
+
+    #[test]
+    fn backups_alert_when_the_last_failed_or_the_schedule_fell_behind() {
+        use AlertRule::*;
+        const H: i64 = 3_600_000;
+        let now = 1000 * H;
+        let day = 86_400;
+        let summaries = |b: BackupFact| conditions(&Facts { backups: b, ..Default::default() }, &rules(), now).into_iter().map(|c| (c.rule, c.summary)).collect::<Vec<_>>();
+        // Daily, last success 47 h ago: within twice the interval.
+        assert_eq!(summaries(BackupFact { schedule: Some((day, now - 100 * H)), last_success_ms: Some(now - 47 * H), last_failed: None }), vec![]);
+        assert_eq!(
+            summaries(BackupFact { schedule: Some((day, now - 100 * H)), last_success_ms: Some(now - 49 * H), last_failed: Some(("r1".into(), "restic: repository is locked".into())) }),
+            vec![(BackupFailed, "the backup failed: restic: repository is locked".to_string()), (BackupStale, "the last successful backup is 2 d old; the schedule says every 1 d".to_string())]
+        );
+        // Set 49 h ago, never succeeded.
+        assert_eq!(summaries(BackupFact { schedule: Some((day, now - 49 * H)), last_success_ms: None, last_failed: None }), vec![(BackupStale, "no backup has succeeded since the schedule (every 1 d) was set 2 d ago".to_string())]);
+        // A schedule set an hour ago does not make an old success stale yet.
+        assert_eq!(summaries(BackupFact { schedule: Some((day, now - H)), last_success_ms: Some(now - 300 * H), last_failed: None }), vec![]);
+        // No schedule: never stale.
+        assert_eq!(summaries(BackupFact { schedule: None, last_success_ms: None, last_failed: None }), vec![]);
     }
 
     #[test]
@@ -637,6 +712,9 @@ mod tests {
         }
         for (secs, want) in [(600, "10 min"), (3600, "1 h"), (86_400, "1 d"), (90, "90 s"), (0, "0 s")] {
             assert_eq!(span(secs), want);
+        }
+        for (ms, want) in [(59_000, "59 s"), (119_000, "119 s"), (120_000, "2 min"), (7_199_000, "119 min"), (7_200_000, "2 h"), (176_400_000, "2 d"), (-5, "0 s")] {
+            assert_eq!(age(ms), want);
         }
     }
 }

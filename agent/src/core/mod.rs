@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod appfiles;
+pub mod backups;
 pub mod apps;
 pub mod certs;
 pub mod compose;

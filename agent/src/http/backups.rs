@@ -1,7 +1,7 @@
 //! `/v1/backups`: the repository, backups and restores (queued runs), and
 //! the snapshots (admin tokens take and restore backups).
 
-use appos_proto::backups::{BackupRequest, BackupRun, Repository, RepositoryRequest, RestoreRequest, RunAccepted, Snapshot};
+use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, Repository, RepositoryRequest, RestoreRequest, RunAccepted, ScheduleStatus, Snapshot};
 use appos_proto::Problem;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -85,4 +85,29 @@ pub async fn runs(State(state): State<Shared>) -> ApiResult<Json<Vec<BackupRun>>
 ))]
 pub async fn run(State(state): State<Shared>, ApiPath(p): ApiPath<RunPath>) -> ApiResult<Json<BackupRun>> {
     Ok(Json(backups::run(&state, &p.id).await?))
+}
+
+/// The backup schedule, when the last backup succeeded and when the next is due.
+#[utoipa::path(get, operation_id = "get_backup_schedule", tag = "backups", path = "/backups/schedule", security(("bearer" = [])), responses(
+    (status = 200, body = ScheduleStatus),
+))]
+pub async fn schedule(State(state): State<Shared>) -> ApiResult<Json<ScheduleStatus>> {
+    Ok(Json(backups::schedule(&state).await?))
+}
+
+/// Backs every app up on a schedule, keeping the newest `keep` snapshots.
+#[utoipa::path(put, operation_id = "set_backup_schedule", tag = "backups", path = "/backups/schedule", security(("bearer" = [])), request_body = BackupSchedule, responses(
+    (status = 200, body = ScheduleStatus),
+    (status = 409, body = Problem, description = "No repository is set"),
+))]
+pub async fn set_schedule(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(s): ApiJson<BackupSchedule>) -> ApiResult<Json<ScheduleStatus>> {
+    Ok(Json(backups::set_schedule(&state, &who, Some(s)).await?))
+}
+
+/// Stops scheduled backups (the snapshots stay).
+#[utoipa::path(delete, operation_id = "clear_backup_schedule", tag = "backups", path = "/backups/schedule", security(("bearer" = [])), responses(
+    (status = 200, body = ScheduleStatus),
+))]
+pub async fn clear_schedule(State(state): State<Shared>, Extension(who): Extension<Principal>) -> ApiResult<Json<ScheduleStatus>> {
+    Ok(Json(backups::set_schedule(&state, &who, None).await?))
 }

@@ -78,6 +78,7 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(backups::snapshots, backups::create))
         .routes(routes!(backups::restore))
         .routes(routes!(backups::runs))
+        .routes(routes!(backups::schedule, backups::set_schedule, backups::clear_schedule))
         .routes(routes!(backups::run))
         .routes(routes!(proxy::list, proxy::add))
         .routes(routes!(proxy::remove))

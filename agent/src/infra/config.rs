@@ -58,6 +58,8 @@ pub struct Config {
     pub alert_webhook: Option<String>,
     /// How often the alert rules are evaluated (besides at once on an exit or a deployment's end).
     pub alert_check: std::time::Duration,
+    /// How often the backup schedule is checked.
+    pub backup_check: std::time::Duration,
 }
 
 /// A Docker network name: a letter or digit, then letters, digits, `_`, `.`, `-`.
@@ -180,6 +182,8 @@ pub struct Layer {
     pub alert_webhook: Option<String>,
     /// How often the alert rules are evaluated (seconds).
     pub alert_check_secs: Option<u64>,
+    /// How often the backup schedule is checked (seconds).
+    pub backup_check_secs: Option<u64>,
 }
 
 /// A listen address: `HOST:PORT`, or `:PORT` for every interface.
@@ -258,6 +262,7 @@ impl Layer {
             cert_check_secs: num("APPOS_CERT_CHECK_SECS")?,
             alert_webhook: env("APPOS_ALERT_WEBHOOK").filter(|s| !s.is_empty()),
             alert_check_secs: num("APPOS_ALERT_CHECK_SECS")?,
+            backup_check_secs: num("APPOS_BACKUP_CHECK_SECS")?,
         })
     }
 
@@ -294,6 +299,7 @@ impl Layer {
             cert_check_secs: self.cert_check_secs.or(lower.cert_check_secs),
             alert_webhook: self.alert_webhook.or(lower.alert_webhook),
             alert_check_secs: self.alert_check_secs.or(lower.alert_check_secs),
+            backup_check_secs: self.backup_check_secs.or(lower.backup_check_secs),
         }
     }
 }
@@ -385,6 +391,10 @@ impl Config {
         if !(1..=3600).contains(&alert_check) {
             bail!("the alert check interval must be between 1 s and 1 hour, not {alert_check} s");
         }
+        let backup_check = merged.backup_check_secs.unwrap_or(60);
+        if !(1..=3600).contains(&backup_check) {
+            bail!("the backup schedule check interval must be between 1 s and 1 hour, not {backup_check} s");
+        }
         if let Some(w) = &merged.alert_webhook {
             if !(w.starts_with("http://") || w.starts_with("https://")) {
                 bail!("APPOS_ALERT_WEBHOOK must be an http:// or https:// URL");
@@ -395,6 +405,7 @@ impl Config {
             cert_check: std::time::Duration::from_secs(cert_check),
             alert_webhook: merged.alert_webhook,
             alert_check: std::time::Duration::from_secs(alert_check),
+            backup_check: std::time::Duration::from_secs(backup_check),
             max_terminals,
             max_streams_per_token,
             terminal_idle: std::time::Duration::from_secs(idle),

@@ -101,6 +101,15 @@ impl Repo {
         serde_json::from_str(&out).map_err(|e| ResticError::Failed(format!("reading the snapshot list: {e}")))
     }
 
+    /// Keeps the newest `keep` AppOS snapshots of this host and forgets the
+    /// rest, pruning the data nothing refers to any more. (Grouped by host
+    /// alone: each backup's staging path differs, and restic's default
+    /// grouping by paths would keep them all.)
+    pub async fn forget(&self, host: &str, keep: u32) -> Result<(), ResticError> {
+        let k = keep.to_string();
+        self.run(&["forget", "--tag", "appos", "--host", host, "--group-by", "host", "--keep-last", &k, "--prune"]).await.map(drop)
+    }
+
     /// Restores a snapshot under `target` (paths keep their absolute names below it).
     pub async fn restore(&self, snapshot: &str, target: &Path) -> Result<(), ResticError> {
         let t = target.display().to_string();

@@ -12,7 +12,7 @@ use appos_proto::alerts::{Alert, AlertNotice, AlertRule, AlertRuleSettings, Aler
 use appos_proto::ProblemCode;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::alerts::{self as rules, Change, ContainerFact, DeploymentFact, DiskFact, Facts};
+use crate::core::alerts::{self as rules, BackupFact, Change, ContainerFact, DeploymentFact, DiskFact, Facts};
 use crate::error::{AgentError, Result};
 use crate::infra::db;
 use crate::infra::queue::{NewTask, Queue as _};
@@ -77,7 +77,14 @@ async fn gather(state: &Shared) -> Facts {
         Err(error) => tracing::debug!(%error, "reading the data dir's free space"),
     }
     let certs = state.alerts.certs();
-    Facts { deployments, containers, disks, certs }
+    let backups = match db::call(&state.db, |db| Ok((db::backups::schedule(db)?, db::backups::history(db)?))).await {
+        Ok((schedule, h)) => BackupFact { schedule: schedule.map(|(s, since)| (s.every_secs, since)), last_success_ms: h.last_success_ms, last_failed: h.last_failed },
+        Err(error) => {
+            tracing::debug!(%error, "reading the backups for the alert rules");
+            BackupFact::default()
+        }
+    };
+    Facts { deployments, containers, disks, certs, backups }
 }
 
 /// One round of the rules.

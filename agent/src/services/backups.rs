@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use appos_proto::backups::{BackupRequest, BackupRun, Repository, RepositoryRequest, RestoreRequest, RunAccepted, RunKind, RunState, Snapshot};
+use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, Repository, RepositoryRequest, RestoreRequest, RunAccepted, RunKind, RunState, ScheduleStatus, Snapshot};
 use appos_proto::{AppName, ProblemCode};
 
 use crate::error::{AgentError, Result};
@@ -131,12 +131,12 @@ pub async fn set_repository(state: &Shared, who: &Principal, req: RepositoryRequ
     Ok(Repository { location: req.location, created, key: generated.then_some(key) })
 }
 
-async fn queue_run(state: &Shared, who: &Principal, kind: RunKind, app: Option<String>, volumes: bool, snapshot: Option<String>) -> Result<RunAccepted> {
+async fn queue_run(state: &Shared, actor: &str, kind: RunKind, app: Option<String>, volumes: bool, snapshot: Option<String>, scheduled: bool) -> Result<RunAccepted> {
     let now = state.clock.now_ms();
     let id = queue::new_id(now);
-    let run = BackupRun { id: id.clone(), kind, app: app.clone(), volumes, state: RunState::Queued, snapshot, error: None, log: Vec::new(), actor: who.name.clone(), created_ms: now, finished_ms: None };
+    let run = BackupRun { id: id.clone(), kind, app: app.clone(), volumes, state: RunState::Queued, snapshot, error: None, log: Vec::new(), actor: actor.to_string(), created_ms: now, finished_ms: None };
     let r = run.clone();
-    db::call(&state.db, move |db| db::backups::insert(db, &r)).await?;
+    db::call(&state.db, move |db| db::backups::insert(db, &r, scheduled)).await?;
     let task_kind = if kind == RunKind::Backup { BACKUP } else { RESTORE };
     // A restore touches its app; a backup reads and can run beside anything.
     let task_app = if kind == RunKind::Restore { app } else { None };
@@ -156,7 +156,7 @@ pub async fn create(state: &Shared, who: &Principal, req: BackupRequest) -> Resu
             return Err(AgentError::refused(ProblemCode::AppNotFound, format!("AppOS manages no app named {app}")));
         }
     }
-    queue_run(state, who, RunKind::Backup, req.app.map(|a| a.to_string()), req.volumes, None).await
+    queue_run(state, &who.name, RunKind::Backup, req.app.map(|a| a.to_string()), req.volumes, None, false).await
 }
 
 /// Whether a snapshot id is one restic could have printed.
@@ -176,7 +176,7 @@ pub async fn restore(state: &Shared, who: &Principal, snapshot: &str, req: Resto
     if db::call(&state.db, move |db| db::apps::exists(db, &a)).await? {
         return Err(AgentError::refused(ProblemCode::AppExists, format!("{} exists here: a restore never overwrites an app; delete it first", req.app)));
     }
-    queue_run(state, who, RunKind::Restore, Some(req.app.to_string()), true, Some(snapshot.to_string())).await
+    queue_run(state, &who.name, RunKind::Restore, Some(req.app.to_string()), true, Some(snapshot.to_string()), false).await
 }
 
 /// The snapshots in the repository, newest first.
@@ -192,7 +192,7 @@ pub async fn snapshots(state: &Shared) -> Result<Vec<Snapshot>> {
             id: s.short_id,
         })
         .collect();
-    out.sort_by(|a, b| b.time_ms.cmp(&a.time_ms));
+    out.sort_by_key(|s| std::cmp::Reverse(s.time_ms));
     Ok(out)
 }
 
@@ -203,6 +203,55 @@ pub async fn run(state: &Shared, id: &str) -> Result<BackupRun> {
 
 pub async fn runs(state: &Shared) -> Result<Vec<BackupRun>> {
     Ok(db::call(&state.db, |db| db::backups::list(db, 100)).await?)
+}
+
+/// The schedule, the last success and when the next backup is due.
+pub async fn schedule(state: &Shared) -> Result<ScheduleStatus> {
+    let (sched, h) = db::call(&state.db, |db| Ok((db::backups::schedule(db)?, db::backups::history(db)?))).await?;
+    let now = state.clock.now_ms();
+    Ok(ScheduleStatus {
+        next_ms: sched.as_ref().map(|(s, _)| crate::core::backups::next(s.every_secs, h.last_scheduled_ms, now)),
+        schedule: sched.map(|(s, _)| s),
+        last_success_ms: h.last_success_ms,
+    })
+}
+
+/// Sets (or with None, clears) the schedule; the next check applies it.
+pub async fn set_schedule(state: &Shared, who: &Principal, s: Option<BackupSchedule>) -> Result<ScheduleStatus> {
+    admin_only(who, "schedule backups")?;
+    if let Some(s) = &s {
+        crate::core::backups::check_schedule(s).map_err(|(field, why)| AgentError::invalid(field, why))?;
+        repo(state)?;
+    }
+    let (actor, now) = (who.name.clone(), state.clock.now_ms());
+    db::call(&state.db, move |db| db::backups::set_schedule(db, s.as_ref(), &actor, now)).await?;
+    state.backup_wake.notify_one();
+    schedule(state).await
+}
+
+/// Queues the scheduled backup when it is due; checked every
+/// `backup_check`, and at once when the schedule changes.
+pub async fn watch_schedule(state: Shared, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        if let Err(error) = schedule_round(&state).await {
+            tracing::warn!(%error, "cannot check the backup schedule");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(state.config.backup_check) => {}
+            _ = state.backup_wake.notified() => {}
+        }
+    }
+}
+
+async fn schedule_round(state: &Shared) -> Result<()> {
+    let (sched, h) = db::call(&state.db, |db| Ok((db::backups::schedule(db)?, db::backups::history(db)?))).await?;
+    let Some((s, _)) = sched else { return Ok(()) };
+    if crate::core::backups::due(s.every_secs, h.last_scheduled_ms, h.busy, state.clock.now_ms()) {
+        let run = queue_run(state, "schedule", RunKind::Backup, None, s.volumes, None, true).await?;
+        tracing::info!(run = %run.id, "a scheduled backup is queued");
+    }
+    Ok(())
 }
 
 /// An app name from a run's record.

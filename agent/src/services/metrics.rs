@@ -116,6 +116,8 @@ pub struct Snapshot {
     pub cert_days_left: Vec<(String, i64)>,
     /// Firing alerts, by rule.
     pub alerts_firing: Vec<(String, i64)>,
+    /// When the last backup succeeded (seconds since the epoch).
+    pub last_backup: Option<i64>,
 }
 
 impl Metrics {
@@ -182,6 +184,11 @@ impl Metrics {
             alerts.get_or_create(&RuleLabels { rule: rule.clone() }).set(*n);
         }
         scrape.register("alerts_firing", "Alerts firing, by rule", alerts);
+        if let Some(at) = now.last_backup {
+            let last = Gauge::<i64>::default();
+            last.set(at);
+            scrape.register("backup_last_success_timestamp_seconds", "When the last backup succeeded (its age: time() minus this)", last);
+        }
         let terminals = Gauge::<i64>::default();
         terminals.set(now.terminals);
         scrape.register("terminal_sessions", "Terminal sessions open", terminals);
@@ -219,6 +226,7 @@ mod tests {
             exits: vec![("blog".into(), "web".into(), "blog-web-1".into(), 4)],
             cert_days_left: vec![("blog.example.com".into(), 41)],
             alerts_firing: vec![("restart_loop".into(), 1)],
+            last_backup: Some(1_796_000_000),
         });
         for line in [
             "appos_http_requests_total{route=\"/v1/apps\",method=\"GET\",status=\"200\"} 2",
@@ -234,6 +242,7 @@ mod tests {
             "appos_container_exits{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 4",
             "appos_certificate_days_left{subject=\"blog.example.com\"} 41",
             "appos_alerts_firing{rule=\"restart_loop\"} 1",
+            "appos_backup_last_success_timestamp_seconds 1796000000",
             "appos_container_cpu_percent{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 12.5",
             "appos_container_memory_bytes{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 1024",
             "appos_container_network_receive_bytes{app=\"blog\",service=\"web\",container=\"blog-web-1\"} 7",

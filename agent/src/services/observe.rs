@@ -34,7 +34,7 @@ pub async fn metrics(state: &Shared) -> Result<String> {
             }
         }
     }
-    let alerts_firing = db::call(&state.db, |db| db::alerts::open(db)).await?.into_iter().fold(BTreeMap::<String, i64>::new(), |mut m, a| {
+    let alerts_firing = db::call(&state.db, db::alerts::open).await?.into_iter().fold(BTreeMap::<String, i64>::new(), |mut m, a| {
         *m.entry(a.rule.as_str().to_string()).or_default() += 1;
         m
     });
@@ -47,6 +47,7 @@ pub async fn metrics(state: &Shared) -> Result<String> {
         exits,
         cert_days_left: state.alerts.certs().into_iter().map(|c| (c.subject, c.days_left)).collect(),
         alerts_firing: alerts_firing.into_iter().collect(),
+        last_backup: db::call(&state.db, db::backups::history).await?.last_success_ms.map(|ms| ms / 1000),
     };
     Ok(state.metrics.render(&now))
 }

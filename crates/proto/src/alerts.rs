@@ -21,10 +21,23 @@ pub enum AlertRule {
     DiskLow,
     /// A certificate the agent serves or watches expires within `threshold` days.
     CertificateExpiring,
+    /// The latest backup failed; resolves when one succeeds.
+    BackupFailed,
+    /// With a schedule, the last successful backup is older than `threshold` times its interval.
+    BackupStale,
 }
 
 impl AlertRule {
-    pub const ALL: [AlertRule; 6] = [AlertRule::DeploymentFailed, AlertRule::RestartLoop, AlertRule::Unhealthy, AlertRule::MemoryHigh, AlertRule::DiskLow, AlertRule::CertificateExpiring];
+    pub const ALL: [AlertRule; 8] = [
+        AlertRule::DeploymentFailed,
+        AlertRule::RestartLoop,
+        AlertRule::Unhealthy,
+        AlertRule::MemoryHigh,
+        AlertRule::DiskLow,
+        AlertRule::CertificateExpiring,
+        AlertRule::BackupFailed,
+        AlertRule::BackupStale,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +47,8 @@ impl AlertRule {
             AlertRule::MemoryHigh => "memory_high",
             AlertRule::DiskLow => "disk_low",
             AlertRule::CertificateExpiring => "certificate_expiring",
+            AlertRule::BackupFailed => "backup_failed",
+            AlertRule::BackupStale => "backup_stale",
         }
     }
 
@@ -44,7 +59,8 @@ impl AlertRule {
     /// What `threshold` counts, in words (`None`: the rule has no threshold).
     pub fn threshold_unit(self) -> Option<&'static str> {
         match self {
-            AlertRule::DeploymentFailed | AlertRule::Unhealthy => None,
+            AlertRule::DeploymentFailed | AlertRule::Unhealthy | AlertRule::BackupFailed => None,
+            AlertRule::BackupStale => Some("× the schedule"),
             AlertRule::RestartLoop => Some("exits"),
             AlertRule::MemoryHigh => Some("% of the limit"),
             AlertRule::DiskLow => Some("% free"),

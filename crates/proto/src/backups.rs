@@ -133,3 +133,39 @@ pub struct Snapshot {
     /// Their volumes are inside too.
     pub volumes: bool,
 }
+
+/// `PUT /v1/backups/schedule`: back up every app on a schedule, keeping
+/// the newest `keep` snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct BackupSchedule {
+    /// Seconds between backups: 3600 (hourly), 86400 (daily), 604800 (weekly), or any from 3600 up.
+    #[ts(type = "number")]
+    pub every_secs: u64,
+    /// Snapshots kept after each scheduled backup (older ones are forgotten and pruned).
+    pub keep: u32,
+    /// With the apps' volumes.
+    #[serde(default)]
+    pub volumes: bool,
+}
+
+/// `GET /v1/backups/schedule`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct ScheduleStatus {
+    pub schedule: Option<BackupSchedule>,
+    /// When the last backup (scheduled or not) succeeded.
+    #[ts(type = "number | null")]
+    pub last_success_ms: Option<i64>,
+    /// When the next scheduled backup is due.
+    #[ts(type = "number | null")]
+    pub next_ms: Option<i64>,
+}
+
+/// `hourly`, `daily`, `weekly` or a number of seconds, as a schedule's interval.
+pub fn parse_every(s: &str) -> Option<u64> {
+    match s {
+        "hourly" => Some(3600),
+        "daily" => Some(86_400),
+        "weekly" => Some(7 * 86_400),
+        n => n.parse().ok(),
+    }
+}

@@ -359,6 +359,14 @@ pub struct RestoreBackup {
     pub request: backups::RestoreRequest,
 }
 
+/// `GET /v1/backups/schedule`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetBackupSchedule {}
+
+/// `DELETE /v1/backups/schedule`: no more scheduled backups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ClearBackupSchedule {}
+
 /// `GET /v1/backups/runs`: backups and restores, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ListBackupRuns {}
@@ -541,6 +549,9 @@ call!(backups::RepositoryRequest: Put -> backups::Repository, |_c| "/v1/backups/
 call!(ListSnapshots: Get -> Vec<backups::Snapshot>, |_c| "/v1/backups".into());
 call!(backups::BackupRequest: Post -> backups::RunAccepted, |_c| "/v1/backups".into(), body |c| c);
 call!(RestoreBackup: Post -> backups::RunAccepted, |c| format!("/v1/backups/{}/restore", encode(&c.snapshot)), body |c| &c.request);
+call!(GetBackupSchedule: Get -> backups::ScheduleStatus, |_c| "/v1/backups/schedule".into());
+call!(backups::BackupSchedule: Put -> backups::ScheduleStatus, |_c| "/v1/backups/schedule".into(), body |c| c);
+call!(ClearBackupSchedule: Delete -> backups::ScheduleStatus, |_c| "/v1/backups/schedule".into());
 call!(ListBackupRuns: Get -> Vec<backups::BackupRun>, |_c| "/v1/backups/runs".into());
 call!(GetBackupRun: Get -> backups::BackupRun, |c| format!("/v1/backups/runs/{}", encode(&c.id)));
 call!(ListAudit: Get -> Vec<AuditEntry>, |c| format!(
@@ -625,6 +636,9 @@ macro_rules! agent_calls {
             RestoreBackup(RestoreBackup),
             ListBackupRuns(ListBackupRuns),
             GetBackupRun(GetBackupRun),
+            GetBackupSchedule(GetBackupSchedule),
+            SetBackupSchedule(backups::BackupSchedule),
+            ClearBackupSchedule(ClearBackupSchedule),
         }
     };
 }
@@ -704,6 +718,8 @@ pub fn typescript_call_declarations() -> String {
         RestoreBackup::decl(&cfg),
         ListBackupRuns::decl(&cfg),
         GetBackupRun::decl(&cfg),
+        GetBackupSchedule::decl(&cfg),
+        ClearBackupSchedule::decl(&cfg),
         ListDomains::decl(&cfg),
         RemoveDomain::decl(&cfg),
         ReloadProxy::decl(&cfg),
@@ -721,7 +737,7 @@ pub fn typescript_call_declarations() -> String {
         TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  Alert,\n  AlertRule,\n  AlertRuleSettings,\n  AlertRuleUpdate,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  BackupRequest,\n  BackupRun,\n  RestoreRequest,\n  RunAccepted,\n  Snapshot,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  Channel,\n  ChannelRequest,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  Alert,\n  AlertRule,\n  AlertRuleSettings,\n  AlertRuleUpdate,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  BackupRequest,\n  BackupRun,\n  BackupSchedule,\n  ScheduleStatus,\n  RestoreRequest,\n  RunAccepted,\n  Snapshot,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  Channel,\n  ChannelRequest,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");

@@ -845,6 +845,8 @@ pub fn typescript_declarations() -> String {
         backups::BackupRun::decl(&cfg),
         backups::RunAccepted::decl(&cfg),
         backups::Snapshot::decl(&cfg),
+        backups::BackupSchedule::decl(&cfg),
+        backups::ScheduleStatus::decl(&cfg),
     ];
     render_ts(&decls, "")
 }

@@ -548,7 +548,7 @@ export type WatchRequest = {
  */
 endpoint: string, };
 
-export type AlertRule = "deployment_failed" | "restart_loop" | "unhealthy" | "memory_high" | "disk_low" | "certificate_expiring";
+export type AlertRule = "deployment_failed" | "restart_loop" | "unhealthy" | "memory_high" | "disk_low" | "certificate_expiring" | "backup_failed" | "backup_stale";
 
 export type AlertSeverity = "warning" | "critical";
 
@@ -703,3 +703,27 @@ apps: Array<string>,
  * Their volumes are inside too.
  */
 volumes: boolean, };
+
+export type BackupSchedule = { 
+/**
+ * Seconds between backups: 3600 (hourly), 86400 (daily), 604800 (weekly), or any from 3600 up.
+ */
+every_secs: number, 
+/**
+ * Snapshots kept after each scheduled backup (older ones are forgotten and pruned).
+ */
+keep: number, 
+/**
+ * With the apps' volumes.
+ */
+volumes: boolean, };
+
+export type ScheduleStatus = { schedule: BackupSchedule | null, 
+/**
+ * When the last backup (scheduled or not) succeeded.
+ */
+last_success_ms: number | null, 
+/**
+ * When the next scheduled backup is due.
+ */
+next_ms: number | null, };

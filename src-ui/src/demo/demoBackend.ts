@@ -4,7 +4,7 @@ import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCall, AgentCallResponse, CallName, CallOf, TokenInfo } from "../api/calls.gen";
 import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 import { demoTerminals } from "./demoTerminal";
-import type { AgentInfo, Alert, AlertRule, AlertRuleSettings, App, BackupRun, Snapshot, AppFile, AppVersion, AuditEntry, CatalogEntry, Channel, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
+import type { AgentInfo, Alert, AlertRule, AlertRuleSettings, App, BackupRun, BackupSchedule, ScheduleStatus, Snapshot, AppFile, AppVersion, AuditEntry, CatalogEntry, Channel, Deployment, DeploymentStep, Domain, Event, HostAccess, HostAccessNeed, LogLine, PullProgress } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 const now = () => Date.now();
@@ -383,6 +383,8 @@ export function demoBackend(): Backend {
     memory_high: "% of the limit",
     disk_low: "% free",
     certificate_expiring: "days left",
+    backup_failed: null,
+    backup_stale: "× the schedule",
   };
   const alertRules: AlertRuleSettings[] = (
     [
@@ -392,11 +394,18 @@ export function demoBackend(): Backend {
       ["memory_high", 90, 300, 3600],
       ["disk_low", 10, 0, 21600],
       ["certificate_expiring", 30, 0, 86400],
+      ["backup_failed", 0, 0, 86400],
+      ["backup_stale", 2, 0, 86400],
     ] as const
   ).map(([rule, threshold, window_secs, repeat_secs]) => ({ rule, enabled: true, threshold, window_secs, repeat_secs, threshold_unit: unit[rule] }));
   const channels: Channel[] = [];
   const snapshots: Snapshot[] = [];
   const backupRuns: BackupRun[] = [];
+  let schedule: BackupSchedule | null = null;
+  const scheduleStatus = (): ScheduleStatus => {
+    const last = backupRuns.find((r) => r.kind === "backup" && r.state === "succeeded");
+    return { schedule, last_success_ms: last?.finished_ms ?? null, next_ms: schedule ? now() + schedule.every_secs * 1000 : null };
+  };
 
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
@@ -609,6 +618,14 @@ export function demoBackend(): Backend {
       }
       case "list_backup_runs":
         return structuredClone(backupRuns) satisfies Answers["list_backup_runs"];
+      case "get_backup_schedule":
+        return structuredClone(scheduleStatus()) satisfies Answers["get_backup_schedule"];
+      case "set_backup_schedule":
+        schedule = req.args;
+        return structuredClone(scheduleStatus()) satisfies Answers["set_backup_schedule"];
+      case "clear_backup_schedule":
+        schedule = null;
+        return structuredClone(scheduleStatus()) satisfies Answers["clear_backup_schedule"];
       case "get_backup_run": {
         const r = backupRuns.find((x) => x.id === req.args.id);
         if (!r) throw err("not_found", `no backup or restore run ${req.args.id}`);

@@ -15,6 +15,8 @@ const RULE_WORDS: Record<AlertRule, string> = {
   memory_high: "Memory near its limit",
   disk_low: "Disk almost full",
   certificate_expiring: "Certificate expiring",
+  backup_failed: "Backup failed",
+  backup_stale: "Backup overdue",
 };
 
 /** A rule in words, "Restart loop"; a rule of a newer agent as the agent names it. */

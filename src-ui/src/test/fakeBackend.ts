@@ -511,6 +511,8 @@ export function alertRule(rule: AlertRule, over: Partial<AlertRuleSettings> = {}
     memory_high: [90, 300, 3600, "% of the limit"],
     disk_low: [10, 0, 21600, "% free"],
     certificate_expiring: [30, 0, 86400, "days left"],
+    backup_failed: [0, 0, 86400, null],
+    backup_stale: [2, 0, 86400, "× the schedule"],
   };
   const [threshold, window_secs, repeat_secs, threshold_unit] = shipped[rule];
   return { rule, enabled: true, threshold, window_secs, repeat_secs, threshold_unit, ...over };

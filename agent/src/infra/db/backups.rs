@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use appos_proto::backups::{BackupRun, RunKind, RunState};
+use appos_proto::backups::{BackupRun, BackupSchedule, RunKind, RunState};
 use rusqlite::{params, OptionalExtension};
 
 use super::{audit, Db};
@@ -29,8 +29,8 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackupRun> {
     })
 }
 
-/// Records a queued run, with its audit entry.
-pub fn insert(db: &Db, run: &BackupRun) -> rusqlite::Result<()> {
+/// Records a queued run (`scheduled`: the schedule started it), with its audit entry.
+pub fn insert(db: &Db, run: &BackupRun, scheduled: bool) -> rusqlite::Result<()> {
     let mut c = db.conn();
     let tx = c.transaction()?;
     let kind = match run.kind {
@@ -38,8 +38,8 @@ pub fn insert(db: &Db, run: &BackupRun) -> rusqlite::Result<()> {
         RunKind::Restore => "restore",
     };
     tx.execute(
-        "INSERT INTO backup_runs (id, kind, app, volumes, state, snapshot, actor, created_ms) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
-        params![run.id, kind, run.app, run.volumes, run.snapshot, run.actor, run.created_ms],
+        "INSERT INTO backup_runs (id, kind, app, volumes, state, snapshot, actor, created_ms, scheduled) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8)",
+        params![run.id, kind, run.app, run.volumes, run.snapshot, run.actor, run.created_ms, scheduled],
     )?;
     let detail = match (run.kind, &run.snapshot) {
         (RunKind::Restore, Some(s)) => format!("from snapshot {s}"),
@@ -47,6 +47,64 @@ pub fn insert(db: &Db, run: &BackupRun) -> rusqlite::Result<()> {
     };
     audit::record(&tx, run.created_ms / 1000, audit::Entry { actor: &run.actor, action: if run.kind == RunKind::Backup { "backup.create" } else { "backup.restore" }, app: run.app.as_deref(), detail: &detail, host_access: &[] })?;
     tx.commit()
+}
+
+/// Whether the schedule started this run.
+pub fn scheduled(db: &Db, id: &str) -> rusqlite::Result<bool> {
+    db.conn().query_row("SELECT scheduled FROM backup_runs WHERE id = ?1", params![id], |r| r.get(0))
+}
+
+/// The schedule and since when it is set (ms).
+pub fn schedule(db: &Db) -> rusqlite::Result<Option<(BackupSchedule, i64)>> {
+    db.conn()
+        .query_row("SELECT every_secs, keep, volumes, set_ms FROM backup_schedule WHERE id = 1", [], |r| {
+            Ok((BackupSchedule { every_secs: r.get::<_, i64>(0)?.max(0) as u64, keep: r.get(1)?, volumes: r.get(2)? }, r.get(3)?))
+        })
+        .optional()
+}
+
+/// Sets the schedule (None: no schedule), with its audit entry.
+pub fn set_schedule(db: &Db, s: Option<&BackupSchedule>, actor: &str, now_ms: i64) -> rusqlite::Result<()> {
+    let mut c = db.conn();
+    let tx = c.transaction()?;
+    let detail = match s {
+        Some(s) => {
+            tx.execute(
+                "INSERT INTO backup_schedule (id, every_secs, keep, volumes, set_ms) VALUES (1, ?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET every_secs = ?1, keep = ?2, volumes = ?3, set_ms = ?4",
+                params![s.every_secs as i64, s.keep, s.volumes, now_ms],
+            )?;
+            format!("every {} s, keeping {}{}", s.every_secs, s.keep, if s.volumes { ", with volumes" } else { "" })
+        }
+        None => {
+            tx.execute("DELETE FROM backup_schedule", [])?;
+            "off".to_string()
+        }
+    };
+    audit::record(&tx, now_ms / 1000, audit::Entry { actor, action: "backup.schedule", app: None, detail: &detail, host_access: &[] })?;
+    tx.commit()
+}
+
+/// How backups went: when the last one succeeded, the latest backup run
+/// when it failed (id, error), when the schedule last queued one, and
+/// whether one is queued or running.
+pub struct BackupHistory {
+    pub last_success_ms: Option<i64>,
+    pub last_failed: Option<(String, String)>,
+    pub last_scheduled_ms: Option<i64>,
+    pub busy: bool,
+}
+
+pub fn history(db: &Db) -> rusqlite::Result<BackupHistory> {
+    let c = db.conn();
+    let last_success_ms = c.query_row("SELECT MAX(finished_ms) FROM backup_runs WHERE kind = 'backup' AND state = 'succeeded'", [], |r| r.get(0))?;
+    let latest: Option<(String, String, Option<String>)> = c
+        .query_row("SELECT id, state, error FROM backup_runs WHERE kind = 'backup' ORDER BY created_ms DESC, id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let last_scheduled_ms = c.query_row("SELECT MAX(created_ms) FROM backup_runs WHERE kind = 'backup' AND scheduled = 1", [], |r| r.get(0))?;
+    let busy = c.query_row("SELECT EXISTS (SELECT 1 FROM backup_runs WHERE kind = 'backup' AND state IN ('queued', 'running'))", [], |r| r.get(0))?;
+    let last_failed = latest.as_ref().filter(|l| l.1 == "failed").map(|l| (l.0.clone(), l.2.clone().unwrap_or_default()));
+    Ok(BackupHistory { last_success_ms, last_failed, last_scheduled_ms, busy })
 }
 
 pub fn get(db: &Db, id: &str) -> rusqlite::Result<Option<BackupRun>> {

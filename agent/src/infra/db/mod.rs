@@ -195,6 +195,15 @@ const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL,
         finished_ms INTEGER
      );",
+    // 16: the backup schedule (one row), and which runs it started.
+    "CREATE TABLE backup_schedule (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        every_secs INTEGER NOT NULL,
+        keep INTEGER NOT NULL,
+        volumes INTEGER NOT NULL,
+        set_ms INTEGER NOT NULL
+     );
+     ALTER TABLE backup_runs ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A database call that failed.

@@ -96,7 +96,8 @@ async fn run(state: &Shared, task: &Task, _cancel: CancellationToken, backup: bo
     }
     let (i, now) = (id.clone(), state.clock.now_ms());
     db::call(&state.db, move |db| db::backups::set_state(db, &i, end, error.as_deref(), now)).await?;
-    // `backup` events for the desktop; the alert rules see the run's end.
+    // `backup` events for the desktop; the alert rules look at once.
+    state.alerts.wake.notify_one();
     let data = serde_json::json!({ "run": id, "kind": if backup { "backup" } else { "restore" }, "state": end.as_str(), "app": record.app });
     let (s, now) = (state.clone(), state.clock.now_ms());
     let app = record.app.clone();
@@ -170,6 +171,16 @@ async fn take(state: &Shared, run: &BackupRun, staging: &Path) -> Result<(), Str
     let (i, s) = (run.id.clone(), snapshot.clone());
     db::call(&state.db, move |db| db::backups::set_snapshot(db, &i, &s)).await.map_err(|e| e.to_string())?;
     log(state, &run.id, format!("snapshot {snapshot}: {} app(s){}", apps.len(), if run.volumes { " with their volumes" } else { "" })).await;
+
+    // A scheduled backup applies the schedule's retention.
+    let i = run.id.clone();
+    let scheduled = db::call(&state.db, move |db| db::backups::scheduled(db, &i)).await.map_err(|e| e.to_string())?;
+    if let (true, Some((schedule, _))) = (scheduled, db::call(&state.db, db::backups::schedule).await.map_err(|e| e.to_string())?) {
+        let before = repo.snapshots().await.map_err(|e| e.to_string())?.len();
+        repo.forget(&state.alerts.server, schedule.keep).await.map_err(|e| format!("retention: {e}"))?;
+        let after = repo.snapshots().await.map_err(|e| e.to_string())?.len();
+        log(state, &run.id, format!("retention: the newest {} snapshot(s) kept, {} forgotten and pruned", schedule.keep, before.saturating_sub(after))).await;
+    }
     Ok(())
 }
 
@@ -235,7 +246,7 @@ async fn bring_back(state: &Shared, run: &BackupRun, target: &Path) -> Result<()
     let old_data = staged.ancestors().nth(3).map(Path::to_path_buf);
     if let Some(old_data) = old_data {
         let a = app.to_string();
-        let domains = db::call(&state.db, move |db| db::domains::list(db)).await.map_err(|e| e.to_string())?.into_iter().filter(|d| d.app == a);
+        let domains = db::call(&state.db, db::domains::list).await.map_err(|e| e.to_string())?.into_iter().filter(|d| d.app == a);
         for d in domains {
             let from = old_data.join("certs").join(&d.domain);
             if from.is_dir() {
