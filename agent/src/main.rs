@@ -30,6 +30,9 @@ enum Command {
         /// Also listen on this loopback address, e.g. 127.0.0.1:7171.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Serve GET /metrics without a token on this loopback address, for a scraper on this host.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
         /// Docker endpoint, e.g. unix:///var/run/docker.sock.
         #[arg(long)]
         docker_host: Option<String>,
@@ -103,8 +106,8 @@ fn init_tracing(format: LogFormat) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve { listen, docker_host, log_format, watch_pid } => {
-            let flags = Layer { listen: *listen, docker_host: docker_host.clone(), log_format: *log_format, ..Layer::default() };
+        Command::Serve { listen, metrics_listen, docker_host, log_format, watch_pid } => {
+            let flags = Layer { listen: *listen, metrics_listen: *metrics_listen, docker_host: docker_host.clone(), log_format: *log_format, ..Layer::default() };
             let config = resolve(&cli, flags)?;
             init_tracing(config.log_format);
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;

@@ -213,7 +213,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     if let Some(addr) = state.config.listen {
         let tcp = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!(%addr, "listening on loopback TCP");
-        tasks.spawn(axum::serve(tcp, app.into_make_service()).with_graceful_shutdown(wait(stop_rx)).into_future());
+        tasks.spawn(axum::serve(tcp, app.into_make_service()).with_graceful_shutdown(wait(stop_rx.clone())).into_future());
+    }
+    if let Some(addr) = state.config.metrics_listen {
+        let tcp = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!(%addr, "serving GET /metrics without a token on loopback TCP");
+        tasks.spawn(axum::serve(tcp, crate::http::metrics_router(state.clone()).into_make_service()).with_graceful_shutdown(wait(stop_rx)).into_future());
     }
     // Open streams (events, followed logs, terminals) would hold the
     // listeners open: past the grace they are closed.

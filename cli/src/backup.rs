@@ -39,6 +39,13 @@ pub enum BackupCommand {
     List,
     /// Backups and restores run on this server, newest first.
     Runs,
+    /// Download a snapshot as a tar archive to this computer.
+    Download {
+        snapshot: String,
+        /// Where to write it (default: appos-SNAPSHOT.tar here; - for standard output).
+        #[arg(long, short = 'o')]
+        output: Option<std::path::PathBuf>,
+    },
     /// Show the schedule; or set it: hourly, daily, weekly (or seconds), keeping --keep snapshots; or `off`.
     Schedule {
         every: Option<String>,
@@ -134,6 +141,28 @@ pub async fn run(client: &Client, command: BackupCommand, out: Output) -> anyhow
                     Ok(())
                 }
             }
+        }
+        BackupCommand::Download { snapshot, output } => {
+            use std::io::Write as _;
+            let path = appos_proto::calls::backup_archive_path(&snapshot);
+            let to_stdout = output.as_deref() == Some(std::path::Path::new("-"));
+            let file = output.unwrap_or_else(|| format!("appos-{snapshot}.tar").into());
+            let mut sink: Box<dyn std::io::Write> = if to_stdout { Box::new(std::io::stdout().lock()) } else { Box::new(std::io::BufWriter::new(std::fs::File::create(&file)?)) };
+            let n = match client.download(&path, |data| sink.write_all(data)).await {
+                Ok(n) => n,
+                Err(e) => {
+                    drop(sink);
+                    if !to_stdout {
+                        let _ = std::fs::remove_file(&file);
+                    }
+                    return Err(e.into());
+                }
+            };
+            sink.flush()?;
+            if !to_stdout {
+                eprintln!("{} written ({:.1} MB)", file.display(), n as f64 / 1e6);
+            }
+            Ok(())
         }
         BackupCommand::Schedule { every, keep, volumes } => {
             let status = match every.as_deref() {

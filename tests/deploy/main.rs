@@ -1263,9 +1263,10 @@ async fn container_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<appos_pro
 }
 
 /// A real Prometheus scrapes the agent's `/v1/metrics` with a read-scope
-/// token over the loopback listener: after two deployments, its queries
-/// give two succeeded deployments and two succeeded deploy tasks, and the
-/// apps' running containers.
+/// token over the loopback listener, and `/metrics` on the tokenless
+/// loopback metrics listener: after two deployments, its queries give two
+/// succeeded deployments (from both) and two succeeded deploy tasks, and
+/// the apps' running containers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_agent() {
     if support::require("dockerd", support::docker()).is_none() {
@@ -1273,7 +1274,8 @@ async fn prometheus_scrapes_the_agent() {
     }
     let Some(prometheus) = support::require("prometheus", support::which("prometheus")) else { return };
     let port = support::free_port();
-    let agent = support::Agent::start_with(&["--listen", &format!("127.0.0.1:{port}")]).expect("agent");
+    let local = support::free_port();
+    let agent = support::Agent::start_with(&["--listen", &format!("127.0.0.1:{port}"), "--metrics-listen", &format!("127.0.0.1:{local}")]).expect("agent");
     let admin = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("admin", "admin").expect("token")));
     let scraper = agent.issue_token("prometheus", "read").expect("token");
 
@@ -1287,7 +1289,7 @@ async fn prometheus_scrapes_the_agent() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("token"), &scraper).expect("token file");
     let config = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: appos\n    metrics_path: /v1/metrics\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: appos\n    metrics_path: /v1/metrics\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n  - job_name: appos-local\n    static_configs:\n      - targets: ['127.0.0.1:{local}']\n",
         dir.path().join("token").display()
     );
     std::fs::write(dir.path().join("prometheus.yml"), config).expect("config");
@@ -1320,17 +1322,20 @@ async fn prometheus_scrapes_the_agent() {
         v["data"]["result"].as_array().map(|r| r.iter().map(|s| (s["metric"].clone(), s["value"][1].as_str().unwrap_or("").to_string())).collect()).unwrap_or_default()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while query("up{job=\"appos\"}").first().map(|(_, v)| v.as_str()) != Some("1") {
+    while query("sum(up)").first().map(|(_, v)| v.as_str()) != Some("2") {
         assert!(std::time::Instant::now() < deadline, "Prometheus never scraped the agent: {}", std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let values = |q: &str| query(q).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
-    assert_eq!(values("appos_deployments{state=\"succeeded\"}"), ["2"]);
-    assert_eq!(values("appos_tasks_total{kind=\"deploy\",outcome=\"succeeded\"}"), ["2"]);
+    assert_eq!(values("appos_deployments{state=\"succeeded\"}"), ["2", "2"], "both jobs, the token's and the tokenless loopback listener's");
+    // The tokenless listener serves the metrics and nothing else.
+    let body = http_get(local, "/v1/apps");
+    assert!(body.contains("\"code\":\"not_found\""), "{body}");
+    assert_eq!(values("appos_tasks_total{job=\"appos\",kind=\"deploy\",outcome=\"succeeded\"}"), ["2"]);
     for name in &names {
-        assert_eq!(values(&format!("appos_app_containers{{app=\"{name}\",state=\"running\"}}")), ["2"], "{name}");
+        assert_eq!(values(&format!("appos_app_containers{{job=\"appos\",app=\"{name}\",state=\"running\"}}")), ["2"], "{name}");
     }
-    assert_eq!(values("appos_build_info"), ["1"]);
+    assert_eq!(values("appos_build_info{job=\"appos\"}"), ["1"]);
     // The scrapes themselves are counted, under their route, as answered
     // (a scrape is counted once answered, so the next one shows it).
     let counted = |n: &str| n.parse::<u64>().is_ok_and(|n| n >= 1);
@@ -1573,7 +1578,7 @@ async fn backup_with_volumes_delete_and_restore() {
     let _project = Project { name: name.clone(), dir: agent.data.path().join("apps").join(&name) };
 
     // Nothing to back up to yet.
-    assert_eq!(refused(&admin, &BackupRequest { app: None, volumes: false }).await, (409, ProblemCode::NoRepository, "no backup repository is set: `appos backup repository PATH` sets one".into(), vec![]));
+    assert_eq!(refused(&admin, &BackupRequest { app: None, volumes: false }).await, (409, ProblemCode::NoRepository, "set one with `appos backup repository PATH`".into(), vec![]));
     let store = tempfile::tempdir().expect("dir");
     std::fs::create_dir(store.path().join("other")).expect("dir");
     std::fs::write(store.path().join("other/file"), "not a repository").expect("file");
@@ -1608,6 +1613,21 @@ async fn backup_with_volumes_delete_and_restore() {
     assert_eq!(run.log.first().map(String::as_str), Some("the agent's database: copied with SQLite's online backup"), "{run:?}");
     let snaps = admin.call(&ListSnapshots {}).await.expect("snapshots");
     assert_eq!(snaps.iter().map(|s| (s.id.as_str(), s.apps.clone(), s.volumes)).collect::<Vec<_>>(), [(snapshot.as_str(), vec![name.clone()], true)]);
+
+    // The snapshot as a tar, to keep off the server; none for a snapshot that is not there.
+    let tar = store.path().join("download.tar");
+    let mut file = std::fs::File::create(&tar).expect("file");
+    let n = admin.download(&appos_proto::calls::backup_archive_path(&snapshot), |d| std::io::Write::write_all(&mut file, d)).await.expect("download");
+    drop(file);
+    assert_eq!(std::fs::metadata(&tar).expect("tar").len(), n);
+    let listing = String::from_utf8_lossy(&Command::new("tar").arg("-tf").arg(&tar).output().expect("tar").stdout).into_owned();
+    for want in ["/manifest.json", "/state.db", &format!("/volumes/{name}/{name}_data.tar"), &format!("/apps/{name}/compose.yml")] {
+        assert!(listing.lines().any(|l| l.ends_with(want)), "{want} missing from the archive:\n{listing}");
+    }
+    match admin.download(&appos_proto::calls::backup_archive_path("deadbeef"), |_| Ok(())).await {
+        Err(ClientError::Api(p)) => assert_eq!((p.status, p.code, p.detail.as_deref()), (404, ProblemCode::SnapshotNotFound, Some("the repository holds no snapshot deadbeef"))),
+        other => panic!("expected a 404, got {other:?}"),
+    }
 
     // Gone, volume and all.
     let del = admin.call(&DeleteApp { app: app.clone(), volumes: true }).await.expect("delete");

@@ -141,6 +141,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     if only.as_deref() == Some("stats") {
         return stats().await;
     }
+    if only.as_deref() == Some("backup") {
+        return crate::bench_backup::backup().await;
+    }
     if only.as_deref() == Some("inventory") {
         return inventory().await;
     }
@@ -294,6 +297,20 @@ async fn stats() -> anyhow::Result<()> {
     row("  per container, % of a core", format!("{:.3}", (cpu - idle_cpu) / n), "-".into(), "-".into(), "");
     row("agent RSS MB, 100 containers; baseline: 0", format!("{rss:.1}"), format!("{idle_rss:.1}"), format!("{:.2}", rss / idle_rss), "");
     row("  per container, KB", format!("{:.0}", (rss - idle_rss) * 1024.0 / n), "-".into(), "-".into(), "");
+    // The scrape with 100 containers, against the apps list (both from memory).
+    let mut scrape = Vec::new();
+    let mut list = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        c.call(&appos_proto::calls::GetMetrics {}).await?;
+        scrape.push(t.elapsed());
+        let t = Instant::now();
+        c.call(&ListApps {}).await?;
+        list.push(t.elapsed());
+    }
+    let (s50, l50) = (percentile(&mut scrape, 0.5), percentile(&mut list, 0.5));
+    row("GET /v1/metrics p50 ms, 100 containers; baseline: GET /v1/apps", format!("{:.2}", ms(s50)), format!("{:.2}", ms(l50)), format!("{:.2}", s50.as_secs_f64() / l50.as_secs_f64()), "");
+    row("  p99 ms", format!("{:.2}", ms(percentile(&mut scrape, 0.99))), format!("{:.2}", ms(percentile(&mut list, 0.99))), "-".into(), "");
     support::cleanup_docker()?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 mod bench;
+mod bench_backup;
 mod bench_desktop;
 mod dist;
 

@@ -111,3 +111,20 @@ pub async fn set_schedule(State(state): State<Shared>, Extension(who): Extension
 pub async fn clear_schedule(State(state): State<Shared>, Extension(who): Extension<Principal>) -> ApiResult<Json<ScheduleStatus>> {
     Ok(Json(backups::set_schedule(&state, &who, None).await?))
 }
+
+/// The snapshot as a tar archive (`restic dump`), to keep off the server.
+#[utoipa::path(get, operation_id = "download_backup", tag = "backups", path = "/backups/{snapshot}/archive", security(("bearer" = [])), params(SnapshotPath), responses(
+    (status = 200, description = "The snapshot's files as a tar archive, streamed", content_type = "application/x-tar", body = String),
+    (status = 404, body = Problem, description = "No such snapshot"),
+    (status = 409, body = Problem, description = "No repository is set"),
+))]
+pub async fn archive(State(state): State<Shared>, ApiPath(p): ApiPath<SnapshotPath>) -> ApiResult<axum::response::Response> {
+    use axum::http::{header, HeaderValue};
+    let out = backups::archive(&state, &p.snapshot).await?;
+    let mut resp = axum::response::Response::new(axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(out)));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"appos-{}.tar\"", p.snapshot)) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}

@@ -77,6 +77,7 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(backups::set_repository))
         .routes(routes!(backups::snapshots, backups::create))
         .routes(routes!(backups::restore))
+        .routes(routes!(backups::archive))
         .routes(routes!(backups::runs))
         .routes(routes!(backups::schedule, backups::set_schedule, backups::clear_schedule))
         .routes(routes!(backups::run))
@@ -106,6 +107,18 @@ pub fn router(state: Shared) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::request_span))
+        .with_state(state)
+}
+
+/// The tokenless loopback listener's only route: `GET /metrics`, what
+/// `GET /v1/metrics` answers, for a scraper on this host
+/// (`APPOS_METRICS_LISTEN`). Not in the OpenAPI document: it is not the API.
+pub fn metrics_router(state: Shared) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(info::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth::request_span))
         .with_state(state)
 }

@@ -16,6 +16,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Optional loopback TCP listener besides the unix socket.
     pub listen: Option<SocketAddr>,
+    /// Optional loopback listener that answers `GET /metrics` without a token, for a scraper on this host.
+    pub metrics_listen: Option<SocketAddr>,
     /// Docker endpoint (`unix:///var/run/docker.sock` style); default: the local socket.
     pub docker_host: Option<String>,
     /// `text` (default) or `json` logs.
@@ -143,6 +145,8 @@ impl std::str::FromStr for LogFormat {
 pub struct Layer {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    /// A loopback address for the tokenless metrics listener.
+    pub metrics_listen: Option<SocketAddr>,
     pub docker_host: Option<String>,
     pub log_format: Option<LogFormat>,
     pub redis_url: Option<String>,
@@ -207,6 +211,10 @@ impl Layer {
             Some(s) => Some(s.parse().with_context(|| format!("APPOS_LISTEN={s:?} is not an address"))?),
             None => None,
         };
+        let metrics_listen = match env("APPOS_METRICS_LISTEN").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().with_context(|| format!("APPOS_METRICS_LISTEN={s:?} is not an address"))?),
+            None => None,
+        };
         let log_format = match env("APPOS_LOG_FORMAT").filter(|s| !s.is_empty()) {
             Some(s) => Some(s.parse().context("APPOS_LOG_FORMAT")?),
             None => None,
@@ -245,6 +253,7 @@ impl Layer {
             task_lease_secs,
             data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
             listen,
+            metrics_listen,
             docker_host: env("APPOS_DOCKER_HOST").filter(|s| !s.is_empty()),
             log_format,
             redis_url: env("APPOS_REDIS_URL").filter(|s| !s.is_empty()),
@@ -270,6 +279,7 @@ impl Layer {
         Layer {
             data_dir: self.data_dir.or(lower.data_dir),
             listen: self.listen.or(lower.listen),
+            metrics_listen: self.metrics_listen.or(lower.metrics_listen),
             docker_host: self.docker_host.or(lower.docker_host),
             log_format: self.log_format.or(lower.log_format),
             redis_url: self.redis_url.or(lower.redis_url),
@@ -317,6 +327,12 @@ impl Config {
             // would be an inbound port to attack.
             if !addr.ip().is_loopback() {
                 bail!("refusing to listen on {addr}: only loopback addresses are allowed");
+            }
+        }
+        if let Some(addr) = merged.metrics_listen {
+            // Metrics without a token: only for a scraper on this host.
+            if !addr.ip().is_loopback() {
+                bail!("refusing to serve metrics on {addr}: only loopback addresses are allowed");
             }
         }
         let workers = merged.workers.unwrap_or(3);
@@ -417,6 +433,7 @@ impl Config {
             task_lease: std::time::Duration::from_secs(lease),
             data_dir,
             listen: merged.listen,
+            metrics_listen: merged.metrics_listen,
             docker_host: merged.docker_host,
             log_format: merged.log_format.unwrap_or_default(),
             redis_url: merged.redis_url,
@@ -481,6 +498,15 @@ mod tests {
         let flags = Layer { listen: Some("0.0.0.0:8080".parse().expect("addr")), ..Layer::default() };
         let err = Config::resolve(Layer::default(), Layer::default(), flags).expect_err("must refuse");
         assert!(err.to_string().contains("only loopback"), "{err}");
+    }
+
+    #[test]
+    fn a_public_metrics_listener_is_refused() {
+        for (addr, err) in [("0.0.0.0:9464", Some("refusing to serve metrics on 0.0.0.0:9464: only loopback addresses are allowed")), ("[::]:9464", Some("refusing to serve metrics on [::]:9464: only loopback addresses are allowed")), ("127.0.0.1:9464", None)] {
+            let flags = Layer { metrics_listen: Some(addr.parse().expect("addr")), ..Layer::default() };
+            let got = Config::resolve(Layer::default(), Layer::default(), flags).err().map(|e| e.to_string());
+            assert_eq!(got.as_deref(), err, "{addr}");
+        }
     }
 
     #[test]

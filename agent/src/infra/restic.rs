@@ -110,6 +110,23 @@ impl Repo {
         self.run(&["forget", "--tag", "appos", "--host", host, "--group-by", "host", "--keep-last", &k, "--prune"]).await.map(drop)
     }
 
+    /// Whether the repository holds that snapshot.
+    pub async fn has(&self, snapshot: &str) -> Result<bool, ResticError> {
+        match self.run(&["cat", "snapshot", snapshot]).await {
+            Ok(_) => Ok(true),
+            Err(ResticError::Failed(why)) if why.contains("no matching ID found") || why.contains("unable to find") || why.contains("invalid id") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `restic dump SNAPSHOT / --archive tar`: the whole snapshot as a tar
+    /// on the child's stdout.
+    pub fn dump(&self, snapshot: &str) -> Result<tokio::process::Child, ResticError> {
+        let mut c = self.command(&["dump", "--archive", "tar", snapshot, "/"]);
+        c.stderr(Stdio::null());
+        c.spawn().map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { ResticError::NotInstalled } else { ResticError::Failed(e.to_string()) })
+    }
+
     /// Restores a snapshot under `target` (paths keep their absolute names below it).
     pub async fn restore(&self, snapshot: &str, target: &Path) -> Result<(), ResticError> {
         let t = target.display().to_string();

@@ -32,7 +32,7 @@ fn repo_at(state: &Shared, location: &str, key_file: PathBuf) -> Repo {
 pub fn repo(state: &Shared) -> Result<Repo> {
     let location = std::fs::read_to_string(dir(state).join("repository")).map(|s| s.trim().to_string()).unwrap_or_default();
     if location.is_empty() {
-        return Err(AgentError::refused(ProblemCode::NoRepository, "no backup repository is set: `appos backup repository PATH` sets one"));
+        return Err(AgentError::refused(ProblemCode::NoRepository, "set one with `appos backup repository PATH`"));
     }
     Ok(repo_at(state, &location, dir(state).join("key")))
 }
@@ -203,6 +203,22 @@ pub async fn run(state: &Shared, id: &str) -> Result<BackupRun> {
 
 pub async fn runs(state: &Shared) -> Result<Vec<BackupRun>> {
     Ok(db::call(&state.db, |db| db::backups::list(db, 100)).await?)
+}
+
+/// A snapshot as a tar archive, streamed from restic (`restic dump`).
+pub async fn archive(state: &Shared, snapshot: &str) -> Result<tokio::process::ChildStdout> {
+    check_snapshot(snapshot)?;
+    let repo = repo(state)?;
+    if !repo.has(snapshot).await.map_err(restic_error)? {
+        return Err(AgentError::refused(ProblemCode::SnapshotNotFound, format!("the repository holds no snapshot {snapshot}")));
+    }
+    let mut child = repo.dump(snapshot).map_err(restic_error)?;
+    let out = child.stdout.take().ok_or_else(|| AgentError::internal(anyhow::anyhow!("restic dump gave no output")))?;
+    // Reaped when it ends; killed with the answer when the client goes (stdout closes, restic gets SIGPIPE).
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok(out)
 }
 
 /// The schedule, the last success and when the next backup is due.

@@ -207,6 +207,25 @@ impl Client {
 
     /// GETs `path` and hands each JSON line of the answer to `on_item` as it arrives.
     async fn stream_ndjson<T: DeserializeOwned>(&self, path: &str, mut on_item: impl FnMut(T)) -> Result<(), ClientError> {
+        let mut pending: Vec<u8> = Vec::new();
+        self.download(path, |data| {
+            pending.extend_from_slice(data);
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if let Ok(item) = serde_json::from_slice::<T>(&line[..line.len() - 1]) {
+                    on_item(item);
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// GETs `path` and hands each piece of a successful answer's body to
+    /// `on_data` as it arrives (a download, a followed log); returns the
+    /// bytes read. A failed answer is the agent's problem.
+    pub async fn download(&self, path: &str, mut on_data: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<u64, ClientError> {
         let mut sender = self.sender().await?;
         let mut req = Request::builder().method(Method::GET).uri(path).header(header::HOST, "appos-agent");
         if let Some(b) = self.bearer() {
@@ -221,22 +240,17 @@ impl Client {
         let mut body = resp.into_body();
         if !status.is_success() {
             let bytes = body.collect().await.map_err(|e| ClientError::Protocol(e.to_string()))?.to_bytes();
-            return decode::<()>(RawResponse { status, headers: Default::default(), body: bytes });
+            return decode::<()>(RawResponse { status, headers: Default::default(), body: bytes }).map(|()| 0);
         }
-        let mut pending: Vec<u8> = Vec::new();
+        let mut n = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| ClientError::Protocol(format!("reading the stream: {e}")))?;
             let Some(data) = frame.data_ref() else { continue };
-            pending.extend_from_slice(data);
-            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=pos).collect();
-                if let Ok(item) = serde_json::from_slice::<T>(&line[..line.len() - 1]) {
-                    on_item(item);
-                }
-            }
+            n += data.len() as u64;
+            on_data(data).map_err(|e| ClientError::Protocol(format!("writing what the agent sent: {e}")))?;
         }
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
-        Ok(())
+        Ok(n)
     }
 }
 

@@ -359,6 +359,11 @@ pub struct RestoreBackup {
     pub request: backups::RestoreRequest,
 }
 
+/// `GET /v1/backups/{snapshot}/archive`: the path a snapshot's tar is downloaded from.
+pub fn backup_archive_path(snapshot: &str) -> String {
+    format!("/v1/backups/{}/archive", encode(snapshot))
+}
+
 /// `GET /v1/backups/schedule`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct GetBackupSchedule {}

@@ -40,7 +40,7 @@ impl ErrorClass {
             Unauthorized => ErrorClass::Unauthorized,
             Forbidden => ErrorClass::Forbidden,
             DockerUnavailable => ErrorClass::DockerUnavailable,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound => {
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound | SnapshotNotFound => {
                 ErrorClass::NotFound
             }
             AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | RateLimited | DomainTaken

@@ -67,6 +67,8 @@ pub enum ProblemCode {
     RepositoryExists,
     /// 404: no such backup or restore run.
     RunNotFound,
+    /// 404: the repository holds no such snapshot.
+    SnapshotNotFound,
     /// 502: restic failed (the detail says why).
     BackupFailed,
     /// 409: the domain already points at a target.
@@ -89,7 +91,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code an agent sends.
-    pub const ALL: [ProblemCode; 36] = [
+    pub const ALL: [ProblemCode; 37] = [
         ProblemCode::InvalidInput,
         ProblemCode::Unauthorized,
         ProblemCode::Forbidden,
@@ -118,6 +120,7 @@ impl ProblemCode {
         ProblemCode::NoRepository,
         ProblemCode::RepositoryExists,
         ProblemCode::RunNotFound,
+        ProblemCode::SnapshotNotFound,
         ProblemCode::BackupFailed,
         ProblemCode::DomainTaken,
         ProblemCode::ProxyRefused,
@@ -135,7 +138,7 @@ impl ProblemCode {
             InvalidInput => 400,
             Unauthorized => 401,
             Forbidden => 403,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound => 404,
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound | SnapshotNotFound => 404,
             MethodNotAllowed => 405,
             AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy | ChannelExists | NoRepository | RepositoryExists => 409,
             TooLarge => 413,
@@ -178,6 +181,7 @@ impl ProblemCode {
             NoRepository => "No backup repository is set",
             RepositoryExists => "A repository exists there",
             RunNotFound => "No such run",
+            SnapshotNotFound => "No such snapshot",
             BackupFailed => "restic failed",
             DomainTaken => "The domain is taken",
             ProxyRefused => "The proxy refused the configuration",
@@ -221,6 +225,7 @@ impl ProblemCode {
             NoRepository => "no_repository",
             RepositoryExists => "repository_exists",
             RunNotFound => "run_not_found",
+            SnapshotNotFound => "snapshot_not_found",
             BackupFailed => "backup_failed",
             DomainTaken => "domain_taken",
             ProxyRefused => "proxy_refused",

@@ -1,7 +1,7 @@
 import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AppVersion, AuditEntry } from "../api/types.gen";
-import { access, app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
+import { access, app, deployment, FakeBackend, noRepository, snapshot, uiError } from "../test/fakeBackend";
 import { AUDIT_PAGE } from "./Activity";
 import { byId, connected, renderServer } from "../test/render";
 
@@ -15,6 +15,7 @@ function setup(managed = true) {
   b.on("list_versions", [version(1)]);
   b.on("list_audit", []);
   b.on("get_app_stats", { app: "blog", containers: [] });
+  b.on("list_snapshots", []);
   return b;
 }
 
@@ -163,5 +164,51 @@ describe("App detail", () => {
     expect(b.callsOf("list_audit")[1]).toEqual(["local", { app: "blog", before: 100 - AUDIT_PAGE + 1, limit: AUDIT_PAGE }]);
     expect((await screen.findByTestId(`audit-${100 - AUDIT_PAGE}`)).textContent).toContain("the oldest");
     expect(screen.queryByTestId("app-activity-older")).toBeNull();
+  });
+
+  it("says when the app was last backed up, and again after a backup", async () => {
+    const now = Date.now();
+    const b = setup();
+    b.on("list_snapshots", [], [
+      snapshot("1a2b3c4d", { time_ms: now - 27 * 3600_000, apps: ["blog", "shop"] }),
+      snapshot("4f6a2c19", { time_ms: now - 3 * 3600_000 - 5000, apps: ["blog"] }),
+      snapshot("9e8d7c6b", { time_ms: now - 60_000, apps: ["shop"] }),
+    ]);
+    renderServer(b, { view: "app", app: "blog", tab: "overview" });
+    const events = await connected(b);
+    expect((await screen.findByTestId("app-last-backup")).textContent).toBe("Not backed up yet");
+
+    events.event("backup", null, { run: "r1", kind: "backup", state: "succeeded", app: null });
+    await waitFor(() => expect(byId("app-last-backup").textContent).toBe("Last backup: 3 h ago (snapshot 4f6a2c19)"));
+    expect(b.callsOf("list_snapshots")).toEqual([["local", {}], ["local", {}]]);
+
+    await click("app-last-backup-open");
+    expect(byId("nav-backups").dataset.active).toBe("true");
+  });
+
+  it("says nothing of backups without a repository, nor for an app created outside AppOS", async () => {
+    const b = setup();
+    b.on("list_snapshots", noRepository);
+    renderServer(b, { view: "app", app: "blog", tab: "overview" });
+    await screen.findByTestId("app-containers");
+    await waitFor(() => expect(b.callsOf("list_snapshots")).toHaveLength(1));
+    await act(async () => undefined);
+    expect(screen.queryByTestId("app-last-backup")).toBeNull();
+    expect(screen.queryByTestId("app-last-backup-error")).toBeNull();
+    cleanup();
+
+    const u = setup(false);
+    u.on("list_snapshots", [snapshot("4f6a2c19", { apps: ["blog"] })]);
+    renderServer(u, { view: "app", app: "blog", tab: "overview" });
+    await screen.findByTestId("app-unmanaged-note");
+    expect(screen.queryByTestId("app-last-backup")).toBeNull();
+    expect(u.callsOf("list_snapshots")).toHaveLength(0);
+  });
+
+  it("says quietly when the backups cannot be read", async () => {
+    const b = setup();
+    b.on("list_snapshots", uiError("unreachable", "the connection to web-1 broke"));
+    renderServer(b, { view: "app", app: "blog", tab: "overview" });
+    expect((await screen.findByTestId("app-last-backup-error")).textContent).toBe("Could not read the backups: the connection to web-1 broke");
   });
 });

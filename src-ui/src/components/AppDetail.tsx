@@ -1,4 +1,4 @@
-// One app: state, services and containers, resource usage, host access and activity,
+// One app: state, last backup, services and containers, resource usage, host access and activity,
 // actions, and its sub-tabs (logs, compose editor, history, deployments, domains).
 import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "react";
 import { ChevronDown, Download, FileCode, Globe, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
@@ -12,6 +12,7 @@ import { useDebounced, useLoad } from "../lib/hooks";
 import { useServer, useServerEvents, type AppTab } from "../lib/server";
 import { AppActivity } from "./Activity";
 import { AppResources } from "./AppResources";
+import { AppLastBackup } from "./Backups";
 import { DeploymentsList } from "./DeploymentsList";
 import { AppDomains } from "./Domains";
 import { History } from "./History";
@@ -289,6 +290,7 @@ function Overview({ app }: { app: App }) {
   const running = containers.some(({ c }) => c.state === "running");
   return (
     <div className="space-y-5" data-testid="app-overview">
+      {app.managed && <AppLastBackup key={`backup:${app.name}`} app={app.name} />}
       <section>
         <h3 className="mb-2 flex items-center gap-2 text-[13px] font-semibold">
           <LayoutList className="size-4 text-zinc-400" /> Services and containers

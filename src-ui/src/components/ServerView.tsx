@@ -1,10 +1,10 @@
-// The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Domains, Alerts, Settings)
+// The connected server: who answers, a tab bar (Apps, Catalog, Deployments, Domains, Alerts, Backups, Settings)
 // and the view picked there. Owns the server's live event stream: the apps
 // list, app pages and deployment views follow it, and deployments that end
 // and certificates about to expire are notified from it (alerts are not:
 // AlertWatch notifies them for every connected server).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { AlertTriangle, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
+import { AlertTriangle, Archive, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
 import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
@@ -27,6 +27,7 @@ import { isNews, SessionProvider, useSession, useSessionState } from "../lib/ses
 import { AlertsTabLabel, AlertsView } from "./Alerts";
 import { AppDetail } from "./AppDetail";
 import { AppsList } from "./AppsList";
+import { BackupsView } from "./Backups";
 import { CatalogBrowser, TemplatePage } from "./Catalog";
 import { DeploymentView } from "./DeploymentView";
 import { DeploymentsList } from "./DeploymentsList";
@@ -357,6 +358,7 @@ function ServerViewInner({
               { key: "deployments", label: "Deployments", icon: <Rocket className="size-4" />, testId: "nav-deployments" },
               { key: "domains", label: <DomainsTabLabel alerts={certs} />, icon: <Globe className="size-4" />, testId: "nav-domains" },
               { key: "alerts", label: <AlertsTabLabel firing={firing} />, icon: <Bell className="size-4" />, testId: "nav-alerts" },
+              { key: "backups", label: "Backups", icon: <Archive className="size-4" />, testId: "nav-backups" },
               { key: "settings", label: "Settings", icon: <Settings className="size-4" />, testId: "nav-settings" },
             ]}
           />
@@ -442,6 +444,8 @@ function RouteView({
       return <DomainsView apps={apps} />;
     case "alerts":
       return <AlertsView />;
+    case "backups":
+      return <BackupsView local={local} />;
     case "settings":
       return conn ? <ServerSettings conn={conn} local={local} onConnection={onConnection} /> : <LoadingBlock label="Connecting…" />;
   }

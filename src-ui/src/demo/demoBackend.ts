@@ -407,6 +407,36 @@ export function demoBackend(): Backend {
     return { schedule, last_success_ms: last?.finished_ms ?? null, next_ms: schedule ? now() + schedule.every_secs * 1000 : null };
   };
 
+  /** A backup or restore run: queued, a log line every few hundred ms, then done, with a `backup` event as the agent sends. */
+  function backupRun(kind: BackupRun["kind"], app: string | null, volumes: boolean, snapshot: string | null): string {
+    const id = `run-${backupRuns.length + 1}`;
+    const r: BackupRun = { id, kind, app, volumes, state: "queued", snapshot, error: null, log: [], actor: "appos-desktop@demo", created_ms: now(), finished_ms: null };
+    backupRuns.unshift(r);
+    const written = Math.floor(now()).toString(16).slice(-8);
+    const inside = app ? [app] : apps.filter((a) => a.managed).map((a) => a.name);
+    const steps =
+      kind === "backup"
+        ? [
+            "the agent's database: copied with SQLite's online backup",
+            ...(volumes ? inside.map((a) => `volume ${a}_data of ${a}: ${(12 + a.length) * 1_048_576} bytes`) : []),
+            `snapshot ${written}: ${inside.length} app(s)${volumes ? " with their volumes" : ""}`,
+          ]
+        : [`snapshot ${snapshot} read back (${inside.length} app(s) inside, agent 0.1.0)`, `${app}: versions 1 to 3, its deployments and domains are back`, `deployment d-restore of version 3 queued`];
+    let at = 300;
+    setTimeout(() => (r.state = "running"), at);
+    for (const line of steps) setTimeout(() => r.log.push(line), (at += 450));
+    setTimeout(() => {
+      r.state = "succeeded";
+      r.finished_ms = now();
+      if (kind === "backup") {
+        r.snapshot = written;
+        snapshots.unshift({ id: written, time_ms: now(), host: "demo", apps: inside, volumes });
+      }
+      emit("backup", app, { run: id, kind, state: r.state, app });
+    }, at + 300);
+    return id;
+  }
+
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
   async function answer(req: AgentCall): Promise<Answers[CallName]> {
@@ -595,32 +625,22 @@ export function demoBackend(): Backend {
       case "list_snapshots":
         return structuredClone(snapshots) satisfies Answers["list_snapshots"];
       case "create_backup":
+        return { id: backupRun("backup", req.args.app ?? null, req.args.volumes, null) } satisfies Answers["create_backup"];
       case "restore_backup": {
-        const backup = req.call === "create_backup";
-        const app = backup ? (req.args.app ?? null) : req.args.request.app;
-        const id = `run-${backupRuns.length + 1}`;
-        const snapshot = backup ? Math.floor(now()).toString(16).slice(-8) : req.args.snapshot;
-        backupRuns.unshift({
-          id,
-          kind: backup ? "backup" : "restore",
-          app,
-          volumes: backup ? req.args.volumes : true,
-          state: "succeeded",
-          snapshot,
-          error: null,
-          log: [backup ? `snapshot ${snapshot}: ${app ?? "every app"}` : `${app}: versions are back`],
-          actor: "you",
-          created_ms: now(),
-          finished_ms: now(),
-        });
-        if (backup) snapshots.unshift({ id: snapshot, time_ms: now(), host: "demo", apps: app ? [app] : apps.map((a) => a.name), volumes: req.args.volumes });
-        return { id } satisfies Answers["create_backup"];
+        const app = req.args.request.app;
+        // As the agent: a restore never overwrites an app.
+        if (apps.some((a) => a.name === app))
+          throw { ...err("conflict", `The app exists: ${app} exists here: a restore never overwrites an app; delete it first`), problem: "app_exists" } satisfies UiError;
+        const snap = snapshots.find((x) => x.id === req.args.snapshot);
+        if (!snap) throw err("not_found", `No such snapshot: the repository holds no snapshot ${req.args.snapshot}`);
+        return { id: backupRun("restore", app, snap.volumes, snap.id) } satisfies Answers["restore_backup"];
       }
       case "list_backup_runs":
         return structuredClone(backupRuns) satisfies Answers["list_backup_runs"];
       case "get_backup_schedule":
         return structuredClone(scheduleStatus()) satisfies Answers["get_backup_schedule"];
       case "set_backup_schedule":
+        if (req.args.keep < 1 || req.args.keep > 1000) throw err("invalid_input", "Invalid input: keep: from 1 to 1000 snapshots", [{ field: "keep", message: "from 1 to 1000 snapshots" }]);
         schedule = req.args;
         return structuredClone(scheduleStatus()) satisfies Answers["set_backup_schedule"];
       case "clear_backup_schedule":

@@ -1,6 +1,6 @@
 // The UI on made-up data in a plain browser: `npm run dev`, then open
 // /demo.html, optionally with ?theme=dark and a view, e.g.
-// ?view=app&app=blog&tab=compose, ?view=template&id=ghost, ?view=deployment, ?view=alerts.
+// ?view=app&app=blog&tab=compose, ?view=template&id=ghost, ?view=deployment, ?view=alerts, ?view=backups.
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import "../index.css";
@@ -34,6 +34,9 @@ async function start() {
       break;
     case "alerts":
       route = { view: "alerts" };
+      break;
+    case "backups":
+      route = { view: "backups" };
       break;
     case "deployment": {
       const d = await backend.call("local", { call: "run_app_action", args: { app: "blog", action: "update" } });

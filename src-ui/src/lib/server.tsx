@@ -17,9 +17,10 @@ export type Route =
   | { view: "deployment"; id: string; secrets?: Record<string, string> }
   | { view: "domains" }
   | { view: "alerts" }
+  | { view: "backups" }
   | { view: "settings" };
 
-export type Section = "apps" | "catalog" | "deployments" | "domains" | "alerts" | "settings";
+export type Section = "apps" | "catalog" | "deployments" | "domains" | "alerts" | "backups" | "settings";
 
 export function sectionOf(r: Route): Section {
   switch (r.view) {

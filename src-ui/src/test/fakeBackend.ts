@@ -4,7 +4,7 @@ import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
 import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
-import type { Alert, AlertRule, AlertRuleSettings, App, Channel, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed } from "../api/types.gen";
+import type { Alert, AlertRule, AlertRuleSettings, App, BackupRun, Channel, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed, Snapshot } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 export const info = {
@@ -521,4 +521,20 @@ export function alertRule(rule: AlertRule, over: Partial<AlertRuleSettings> = {}
 /** A channel as `list_channels` answers it: a webhook, unless said otherwise. */
 export function channel(name: string, over: Partial<Channel> = {}): Channel {
   return { name, kind: "webhook", target: "hooks.example.com", created_at: Math.floor(Date.now() / 1000) - 3600, configured: false, ...over };
+}
+
+/** What the desktop gets when the agent has no backup repository (its `no_repository` problem). */
+export const noRepository: UiError = {
+  ...uiError("conflict", "No backup repository is set: set one with `appos backup repository PATH`"),
+  problem: "no_repository",
+};
+
+/** A snapshot as `list_snapshots` answers it: blog and shop, taken an hour ago on web-1 without volumes, unless said otherwise. */
+export function snapshot(id: string, over: Partial<Snapshot> = {}): Snapshot {
+  return { id, time_ms: Date.now() - 3600_000, host: "web-1", apps: ["blog", "shop"], volumes: false, ...over };
+}
+
+/** A backup run as `get_backup_run` answers it: a backup of every app, running, unless said otherwise. */
+export function backupRun(id: string, over: Partial<BackupRun> = {}): BackupRun {
+  return { id, kind: "backup", app: null, volumes: false, state: "running", snapshot: null, error: null, log: [], actor: "appos-desktop@laptop", created_ms: Date.now() - 2000, finished_ms: null, ...over };
 }
