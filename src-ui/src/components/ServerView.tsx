@@ -348,7 +348,8 @@ function ServerViewInner({
         <div className="flex shrink-0 items-end gap-3 border-b border-zinc-200 px-6 pt-2 dark:border-zinc-800">
           <Tabs<Section>
             label="Server sections"
-            className="flex-1"
+            // Seven sections: on a narrow window the bar scrolls rather than hiding the last ones.
+            className="min-w-0 flex-1 overflow-x-auto overflow-y-hidden [scrollbar-width:none]"
             underline={false}
             active={section}
             onSelect={openSection}

@@ -301,7 +301,7 @@ export function Tabs<K extends string>({
           data-active={t.key === active}
           onClick={() => onSelect(t.key)}
           className={cx(
-            "-mb-px inline-flex h-9 items-center gap-1.5 border-b-2 px-3 text-[13px] font-medium transition-colors",
+            "-mb-px inline-flex h-9 shrink-0 items-center gap-1.5 border-b-2 px-3 text-[13px] font-medium whitespace-nowrap transition-colors",
             t.key === active
               ? "border-indigo-600 text-zinc-900 dark:border-indigo-400 dark:text-zinc-100"
               : "border-transparent text-zinc-500 hover:border-zinc-300 hover:text-zinc-800 dark:hover:border-zinc-600 dark:hover:text-zinc-200",
