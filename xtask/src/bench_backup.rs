@@ -69,8 +69,8 @@ pub async fn backup() -> anyhow::Result<()> {
     let id = c.call(&req).await?.deployment_id;
     deployed(&c, id).await?;
     let container = c.call(&appos_proto::calls::GetApp { app: app.clone() }).await?.services[0].containers[0].name.clone();
-    let half = MB / 2;
-    sh(&format!("docker exec {container} sh -c 'head -c {half}M /dev/urandom > /data/random && yes \"a line of text, as logs and dumps have\" | head -c {half}M > /data/text'"))?;
+    let bytes = MB / 2 * 1024 * 1024;
+    sh(&format!("docker exec {container} sh -c 'head -c {bytes} /dev/urandom > /data/random && yes \"a line of text, as logs and dumps have\" | head -c {bytes} > /data/text'"))?;
     // The same bytes in a directory, for restic alone.
     let plain = work.path().join("plain");
     std::fs::create_dir(&plain)?;

@@ -41,7 +41,7 @@ pub async fn of_project(docker: &Docker, project: &str) -> Result<Vec<ProjectVol
     Ok(out)
 }
 
-/// A stopped container holding `volume`; removed when dropped... by the caller (`remove`).
+/// A stopped container holding `volume` (the caller removes it: `remove`).
 async fn helper(docker: &Docker, volume: &str, image: &str) -> Result<String, bollard::errors::Error> {
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
@@ -92,8 +92,10 @@ pub async fn import(docker: &Docker, project: &str, v: &ProjectVolume, image: &s
     docker.create_volume(VolumeCreateRequest { name: Some(v.name.clone()), labels: Some(labels), ..Default::default() }).await?;
     let id = helper(docker, &v.name, image).await?;
     let result = async {
-        let bytes = tokio::fs::read(tar).await?;
-        docker.upload_to_container(&id, Some(UploadToContainerOptions { path: "/".into(), ..Default::default() }), bollard::body_full(bytes.into())).await?;
+        // Streamed from the file: a volume's tar never sits in memory whole.
+        let file = tokio::fs::File::open(tar).await?;
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024));
+        docker.upload_to_container(&id, Some(UploadToContainerOptions { path: "/".into(), ..Default::default() }), body).await?;
         anyhow::Ok(())
     }
     .await;
