@@ -241,6 +241,17 @@ enum Command {
     },
 }
 
+/// How to reach a server over SSH: shared by `server add` and `server install`.
+#[derive(clap::Args)]
+struct SshArgs {
+    /// SSH key file to use.
+    #[arg(long)]
+    identity: Option<PathBuf>,
+    /// Accept and record the server's host key if it is not known yet.
+    #[arg(long)]
+    accept_new_host_key: bool,
+}
+
 #[derive(Subcommand)]
 enum ServerCommand {
     /// Connect to a server, verify its host key, get a token and save it.
@@ -248,12 +259,8 @@ enum ServerCommand {
         name: String,
         /// ssh://USER@HOST[:PORT], unix:///PATH, http://HOST:PORT or https://HOST[:PORT].
         url: String,
-        /// SSH key file to use.
-        #[arg(long)]
-        identity: Option<PathBuf>,
-        /// Accept and record the server's host key if it is not known yet.
-        #[arg(long)]
-        accept_new_host_key: bool,
+        #[command(flatten)]
+        ssh: SshArgs,
         /// Path of the agent's socket on the server.
         #[arg(long)]
         agent_socket: Option<String>,
@@ -276,12 +283,8 @@ enum ServerCommand {
         name: String,
         /// ssh://USER@HOST[:PORT]
         url: String,
-        /// SSH key file to use.
-        #[arg(long)]
-        identity: Option<PathBuf>,
-        /// Accept and record the server's host key if it is not known yet.
-        #[arg(long)]
-        accept_new_host_key: bool,
+        #[command(flatten)]
+        ssh: SshArgs,
         /// The agent image as a file (`docker save`), streamed over SSH.
         /// Without this or --image: the image packaged with AppOS, else
         /// appos/agent:VERSION from this computer's Docker (sent unless the
@@ -688,7 +691,7 @@ fn image_source(file: Option<PathBuf>, reference: Option<String>) -> appos_clien
 
 async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
     match command {
-        ServerCommand::Install { name, url, identity, accept_new_host_key, image_file, image, data, container, http_port, https_port, no_proxy, install_docker } => {
+        ServerCommand::Install { name, url, ssh: SshArgs { identity, accept_new_host_key }, image_file, image, data, container, http_port, https_port, no_proxy, install_docker } => {
             let source = image_source(image_file, image);
             let plan = appos_client::install::Plan { data, container, image: source, proxy_ports: (!no_proxy).then_some((http_port, https_port)), install_docker };
             install::run(profiles, name, url, identity, accept_new_host_key, plan, out).await
@@ -698,7 +701,7 @@ async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) ->
             install::upgrade(profiles, &name, &container, source, std::time::Duration::from_secs(health_timeout)).await
         }
         ServerCommand::Uninstall { name, container, purge, confirm } => install::uninstall(profiles, &name, &container, purge, confirm).await,
-        ServerCommand::Add { name, url, identity, accept_new_host_key, agent_socket, bootstrap_cmd, ca_file, token } => {
+        ServerCommand::Add { name, url, ssh: SshArgs { identity, accept_new_host_key }, agent_socket, bootstrap_cmd, ca_file, token } => {
             let req = AddServer {
                 name: name.clone(),
                 url,
