@@ -54,11 +54,14 @@ pub enum BackupCommand {
         #[arg(long)]
         volumes: bool,
     },
-    /// Bring an app back from a snapshot (it must not exist here), then deploy it.
+    /// Bring an app back from a snapshot (it must not exist here), then deploy it;
+    /// with --all, every app of the snapshot that does not exist here.
     Restore {
         snapshot: String,
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        app: Option<AppName>,
         #[arg(long)]
-        app: AppName,
+        all: bool,
         #[arg(long)]
         no_wait: bool,
     },
@@ -119,7 +122,7 @@ pub async fn run(client: &Client, command: BackupCommand, out: Output) -> anyhow
             }
             follow(client, &accepted.id, out).await
         }
-        BackupCommand::Restore { snapshot, app, no_wait } => {
+        BackupCommand::Restore { snapshot, app, all: _, no_wait } => {
             let accepted = client.call(&RestoreBackup { snapshot, request: RestoreRequest { app } }).await?;
             if no_wait {
                 println!("{}", accepted.id);

@@ -1559,8 +1559,10 @@ fn read_in(container: &str, path: &str) -> String {
 
 /// An app with a named volume is backed up with its volume to a real restic
 /// repository, deleted with its volume, and restored: the volume's content
-/// and the app's history are back and it runs again. The repository's key
-/// is checked, and bad requests are refused with the field and why.
+/// and the app's history are back and it runs again; then again, every app
+/// of the snapshot, on a second agent with a fresh data dir. The
+/// repository's key is checked, and bad requests are refused with the
+/// field and why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_with_volumes_delete_and_restore() {
     use appos_proto::backups::{BackupRequest, RepositoryRequest, RestoreRequest, RunState};
@@ -1636,13 +1638,13 @@ async fn backup_with_volumes_delete_and_restore() {
     assert_eq!(String::from_utf8_lossy(&vols.stdout), "", "the volume is gone");
 
     // Bad requests change nothing.
-    let bad = RestoreBackup { snapshot: "../../etc".into(), request: RestoreRequest { app: app.clone() } };
+    let bad = RestoreBackup { snapshot: "../../etc".into(), request: RestoreRequest { app: Some(app.clone()) } };
     assert_eq!(refused(&admin, &bad).await.3, vec![("snapshot".to_string(), "a snapshot id: 8 to 64 lower-case hex digits (see GET /v1/backups)".to_string())]);
 
-    let run = admin.call(&RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: app.clone() } }).await.expect("restore");
+    let run = admin.call(&RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: Some(app.clone()) } }).await.expect("restore");
     let run = run_to_end(&admin, &run.id).await;
     assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
-    assert!(run.log.iter().any(|l| l.starts_with("deployment ") && l.ends_with(" of version 1 queued")), "{run:?}");
+    assert!(run.log.iter().any(|l| l.starts_with("deployment ") && l.ends_with(&format!(" of {name}, version 1, queued"))), "{run:?}");
     // It runs again, with the volume's content of the backup (not a fresh one).
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let container = loop {
@@ -1658,7 +1660,7 @@ async fn backup_with_volumes_delete_and_restore() {
     let versions = admin.call(&ListVersions { app: app.clone() }).await.expect("versions");
     assert_eq!(versions.iter().map(|v| (v.version, v.message.as_str())).collect::<Vec<_>>(), [(1, "with a volume")]);
     // A restore never overwrites an app that exists.
-    let over = RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: app.clone() } };
+    let over = RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: Some(app.clone()) } };
     assert_eq!(refused(&admin, &over).await, (409, ProblemCode::AppExists, format!("{name} exists here: a restore never overwrites an app; delete it first"), vec![]));
 
     // The server died: a second agent with a fresh data dir, given the
@@ -1669,9 +1671,11 @@ async fn backup_with_volumes_delete_and_restore() {
     let admin2 = Client::new(Transport::Unix(fresh.socket()), Some(fresh.issue_token("admin", "admin").expect("token")));
     let opened = admin2.call(&RepositoryRequest { location: location.clone(), key: Some(key) }).await.expect("the repository, with its key");
     assert!(!opened.created);
-    let run = admin2.call(&RestoreBackup { snapshot, request: RestoreRequest { app: app.clone() } }).await.expect("restore");
+    // Every app the snapshot holds (here, one).
+    let run = admin2.call(&RestoreBackup { snapshot, request: RestoreRequest { app: None } }).await.expect("restore");
     let run = run_to_end(&admin2, &run.id).await;
     assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
+    assert_eq!(run.log.last().map(String::as_str), Some("1 of 1 app(s) brought back"), "{run:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let container = loop {
         if let Ok(a) = admin2.call(&GetApp { app: app.clone() }).await {

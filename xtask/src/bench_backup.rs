@@ -92,7 +92,7 @@ pub async fn backup() -> anyhow::Result<()> {
     let snapshot = c.call(&GetBackupRun { id: run.id }).await?.snapshot.context("snapshot")?;
     let del = c.call(&DeleteApp { app: app.clone(), volumes: true }).await?;
     deployed(&c, del.id).await?;
-    let run = c.call(&RestoreBackup { snapshot, request: RestoreRequest { app: app.clone() } }).await?;
+    let run = c.call(&RestoreBackup { snapshot, request: RestoreRequest { app: Some(app.clone()) } }).await?;
     let appos_restore = run_to_end(&c, &run.id).await?;
 
     let rate = |d: Duration| format!("{:.0} MB/s", MB as f64 / d.as_secs_f64());

@@ -172,11 +172,13 @@ pub async fn restore(state: &Shared, who: &Principal, snapshot: &str, req: Resto
     admin_only(who, "restore backups")?;
     check_snapshot(snapshot)?;
     repo(state)?;
-    let a = req.app.to_string();
-    if db::call(&state.db, move |db| db::apps::exists(db, &a)).await? {
-        return Err(AgentError::refused(ProblemCode::AppExists, format!("{} exists here: a restore never overwrites an app; delete it first", req.app)));
+    if let Some(app) = &req.app {
+        let a = app.to_string();
+        if db::call(&state.db, move |db| db::apps::exists(db, &a)).await? {
+            return Err(AgentError::refused(ProblemCode::AppExists, format!("{app} exists here: a restore never overwrites an app; delete it first")));
+        }
     }
-    queue_run(state, &who.name, RunKind::Restore, Some(req.app.to_string()), true, Some(snapshot.to_string()), false).await
+    queue_run(state, &who.name, RunKind::Restore, req.app.map(|a| a.to_string()), true, Some(snapshot.to_string()), false).await
 }
 
 /// The snapshots in the repository, newest first.

@@ -47,9 +47,11 @@ pub struct BackupRequest {
 pub struct RestoreRequest {
     /// The app to bring back, with its versions, domains and volumes; it
     /// must not exist here (delete it first: a restore never overwrites a
-    /// running app).
-    #[schema(value_type = String)]
-    pub app: AppName,
+    /// running app). Without one: every app of the snapshot that does not
+    /// exist here (the others are left as they are, and the log says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub app: Option<AppName>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]

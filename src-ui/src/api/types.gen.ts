@@ -662,9 +662,10 @@ export type RestoreRequest = {
 /**
  * The app to bring back, with its versions, domains and volumes; it
  * must not exist here (delete it first: a restore never overwrites a
- * running app).
+ * running app). Without one: every app of the snapshot that does not
+ * exist here (the others are left as they are, and the log says so).
  */
-app: AppName, };
+app?: AppName | null, };
 
 export type RunKind = "backup" | "restore";
 

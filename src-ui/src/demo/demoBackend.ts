@@ -627,7 +627,7 @@ export function demoBackend(): Backend {
       case "create_backup":
         return { id: backupRun("backup", req.args.app ?? null, req.args.volumes, null) } satisfies Answers["create_backup"];
       case "restore_backup": {
-        const app = req.args.request.app;
+        const app = req.args.request.app ?? null;
         // As the agent: a restore never overwrites an app.
         if (apps.some((a) => a.name === app))
           throw { ...err("conflict", `The app exists: ${app} exists here: a restore never overwrites an app; delete it first`), problem: "app_exists" } satisfies UiError;

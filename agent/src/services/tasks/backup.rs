@@ -4,9 +4,10 @@
 //! of the agent's database (SQLite's online backup), each named volume of
 //! the apps as a tar (read through a helper container) and a manifest with
 //! checksums, then gives restic the staging dir, the apps' directories and
-//! the certificates. A restore reads a snapshot back, creates the app's
-//! volumes from their tars, brings its records back (versions, deployments,
-//! domains) and queues a deployment of its latest version.
+//! the certificates. A restore reads a snapshot back and, for one app or
+//! every app it holds that does not exist here, creates the volumes from
+//! their tars, brings the records back (versions, deployments, domains) and
+//! queues a deployment of the latest version.
 
 use std::path::{Path, PathBuf};
 
@@ -203,14 +204,17 @@ fn find_manifest(root: &Path) -> Option<PathBuf> {
     None
 }
 
-/// The restore itself; the error says what failed.
+/// The restore itself; the error says what failed. One app, or (none
+/// named) every app of the snapshot that does not exist here.
 async fn bring_back(state: &Shared, run: &BackupRun, target: &Path) -> Result<(), String> {
     let repo = svc::repo(state).map_err(|e| e.to_string())?;
     let snapshot = run.snapshot.clone().ok_or("a restore names no snapshot")?;
-    let app = svc::app_name(run).ok_or("a restore names no app")?;
-    let a = app.to_string();
-    if db::call(&state.db, move |db| db::apps::exists(db, &a)).await.map_err(|e| e.to_string())? {
-        return Err(format!("{app} exists here: a restore never overwrites an app; delete it first"));
+    let named = svc::app_name(run);
+    if let Some(app) = &named {
+        let a = app.to_string();
+        if db::call(&state.db, move |db| db::apps::exists(db, &a)).await.map_err(|e| e.to_string())? {
+            return Err(format!("{app} exists here: a restore never overwrites an app; delete it first"));
+        }
     }
     repo.restore(&snapshot, target).await.map_err(|e| e.to_string())?;
     let staged = find_manifest(target).ok_or_else(|| format!("snapshot {snapshot} holds no AppOS backup"))?;
@@ -218,11 +222,38 @@ async fn bring_back(state: &Shared, run: &BackupRun, target: &Path) -> Result<()
     if sha256_file(&staged.join("state.db")).map_err(|e| e.to_string())? != manifest.state_db {
         return Err("the backed-up database does not match its checksum".into());
     }
-    let Some(entry) = manifest.apps.iter().find(|a| a.name == app.as_str()) else {
-        return Err(format!("snapshot {snapshot} does not hold {app}"));
-    };
     log(state, &run.id, format!("snapshot {snapshot} read back ({} app(s) inside, agent {})", manifest.apps.len(), manifest.agent_version)).await;
+    // The backed-up database, migrated to this agent's schema.
+    let old = staged.join("state.db");
+    let o = old.clone();
+    tokio::task::spawn_blocking(move || db::Db::open(&o).map(drop)).await.map_err(|e| e.to_string())?.map_err(|e| format!("opening the backed-up database: {e:#}"))?;
 
+    let entries: Vec<&AppManifest> = match &named {
+        Some(app) => vec![manifest.apps.iter().find(|a| a.name == app.as_str()).ok_or_else(|| format!("snapshot {snapshot} does not hold {app}"))?],
+        None => manifest.apps.iter().collect(),
+    };
+    let mut restored = 0;
+    for entry in entries {
+        let Ok(app) = appos_proto::AppName::parse(&entry.name) else { continue };
+        let a = app.to_string();
+        if named.is_none() && db::call(&state.db, move |db| db::apps::exists(db, &a)).await.map_err(|e| e.to_string())? {
+            log(state, &run.id, format!("{app} exists here: left as it is (a restore never overwrites an app)")).await;
+            continue;
+        }
+        restore_one(state, run, &staged, &old, entry, &app).await?;
+        restored += 1;
+    }
+    if named.is_none() {
+        log(state, &run.id, format!("{restored} of {} app(s) brought back", manifest.apps.len())).await;
+    }
+    if let Err(error) = crate::services::serving::apply(state).await {
+        log(state, &run.id, format!("the proxy did not take the restored domains yet: {error}")).await;
+    }
+    Ok(())
+}
+
+/// One app: its volumes, its rows, its uploaded certificates, then a deployment.
+async fn restore_one(state: &Shared, run: &BackupRun, staged: &Path, old: &Path, entry: &AppManifest, app: &appos_proto::AppName) -> Result<(), String> {
     for v in &entry.volumes {
         let tar = staged.join(&v.file);
         if sha256_file(&tar).map_err(|e| e.to_string())? != v.sha256 {
@@ -234,17 +265,12 @@ async fn bring_back(state: &Shared, run: &BackupRun, target: &Path) -> Result<()
         log(state, &run.id, format!("volume {}: {} bytes written back", v.volume.name, v.bytes)).await;
     }
 
-    // The backed-up database, migrated to this agent's schema, then the app's rows.
-    let old = staged.join("state.db");
-    let o = old.clone();
-    tokio::task::spawn_blocking(move || db::Db::open(&o).map(drop)).await.map_err(|e| e.to_string())?.map_err(|e| format!("opening the backed-up database: {e:#}"))?;
-    let (o, a, actor, now) = (old, app.to_string(), run.actor.clone(), state.clock.now());
+    let (o, a, actor, now) = (old.to_path_buf(), app.to_string(), run.actor.clone(), state.clock.now());
     let latest = db::call(&state.db, move |db| db::backups::restore_app(db, &o, &a, &actor, now)).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("the backup holds no version of {app}"))?;
     log(state, &run.id, format!("{app}: versions 1 to {latest}, its deployments and domains are back")).await;
 
     // Uploaded certificates of its domains.
-    let old_data = staged.ancestors().nth(3).map(Path::to_path_buf);
-    if let Some(old_data) = old_data {
+    if let Some(old_data) = staged.ancestors().nth(3) {
         let a = app.to_string();
         let domains = db::call(&state.db, db::domains::list).await.map_err(|e| e.to_string())?.into_iter().filter(|d| d.app == a);
         for d in domains {
@@ -258,11 +284,8 @@ async fn bring_back(state: &Shared, run: &BackupRun, target: &Path) -> Result<()
     }
 
     let who = Principal { token_id: 0, name: run.actor.clone(), scope: TokenScope::Admin };
-    let deployment = crate::services::deployments::queue(state, &who, &app, latest, Operation::Deploy, false).await.map_err(|e| e.to_string())?;
-    log(state, &run.id, format!("deployment {deployment} of version {latest} queued")).await;
-    if let Err(error) = crate::services::serving::apply(state).await {
-        log(state, &run.id, format!("the proxy did not take the restored domains yet: {error}")).await;
-    }
+    let deployment = crate::services::deployments::queue(state, &who, app, latest, Operation::Deploy, false).await.map_err(|e| e.to_string())?;
+    log(state, &run.id, format!("deployment {deployment} of {app}, version {latest}, queued")).await;
     Ok(())
 }
 
