@@ -158,16 +158,9 @@ pub async fn rules(state: &Shared) -> Result<Vec<AlertRuleSettings>> {
     Ok(db::call(&state.db, db::alerts::rules).await?)
 }
 
-fn admin_only(who: &Principal, what: &str) -> Result<()> {
-    if who.scope != appos_proto::TokenScope::Admin {
-        return Err(AgentError::refused(ProblemCode::Forbidden, format!("only admin tokens may {what}")));
-    }
-    Ok(())
-}
-
 /// Changes a rule's settings; the next round applies them.
 pub async fn set_rule(state: &Shared, who: &Principal, rule: &str, update: AlertRuleUpdate) -> Result<AlertRuleSettings> {
-    admin_only(who, "change alert rules")?;
+    who.require_admin("change alert rules")?;
     let Some(rule) = AlertRule::parse(rule) else {
         let known: Vec<&str> = AlertRule::ALL.iter().map(|r| r.as_str()).collect();
         return Err(AgentError::invalid("rule", format!("no rule {rule:?}; the rules are {}", known.join(", "))));
@@ -206,7 +199,7 @@ pub async fn channels(state: &Shared) -> Result<Vec<Channel>> {
 }
 
 pub async fn add_channel(state: &Shared, who: &Principal, req: ChannelRequest) -> Result<Channel> {
-    admin_only(who, "add alert channels")?;
+    who.require_admin("add alert channels")?;
     rules::check_channel(&req).map_err(|(field, why)| AgentError::invalid(field, why))?;
     if req.name == CONFIGURED {
         return Err(AgentError::invalid("name", format!("{CONFIGURED} is the channel APPOS_ALERT_WEBHOOK sets; choose another name")));
@@ -220,7 +213,7 @@ pub async fn add_channel(state: &Shared, who: &Principal, req: ChannelRequest) -
 }
 
 pub async fn remove_channel(state: &Shared, who: &Principal, name: &str) -> Result<()> {
-    admin_only(who, "remove alert channels")?;
+    who.require_admin("remove alert channels")?;
     if name == CONFIGURED && state.config.alert_webhook.is_some() {
         return Err(AgentError::refused(ProblemCode::Forbidden, format!("{CONFIGURED} is set by APPOS_ALERT_WEBHOOK in the agent's configuration; change it there")));
     }
@@ -233,7 +226,7 @@ pub async fn remove_channel(state: &Shared, who: &Principal, name: &str) -> Resu
 
 /// Sends a test notice through a channel now, and says whether it got through.
 pub async fn test_channel(state: &Shared, who: &Principal, name: &str) -> Result<()> {
-    admin_only(who, "test alert channels")?;
+    who.require_admin("test alert channels")?;
     let Some(config) = channel_config(state, name).await? else {
         return Err(AgentError::refused(ProblemCode::ChannelNotFound, format!("no alert channel named {name}")));
     };

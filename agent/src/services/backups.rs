@@ -37,13 +37,6 @@ pub fn repo(state: &Shared) -> Result<Repo> {
     Ok(repo_at(state, &location, dir(state).join("key")))
 }
 
-fn admin_only(who: &Principal, what: &str) -> Result<()> {
-    if who.scope != appos_proto::TokenScope::Admin {
-        return Err(AgentError::refused(ProblemCode::Forbidden, format!("only admin tokens may {what}")));
-    }
-    Ok(())
-}
-
 pub fn restic_error(e: ResticError) -> AgentError {
     match e {
         ResticError::WrongKey(_) | ResticError::NoRepository(_) => AgentError::invalid("key", e.to_string()),
@@ -75,7 +68,7 @@ fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// Sets the repository: opens it with the key given, or creates it (with
 /// the key given, or one the agent generates and answers once).
 pub async fn set_repository(state: &Shared, who: &Principal, req: RepositoryRequest) -> Result<Repository> {
-    admin_only(who, "set the backup repository")?;
+    who.require_admin("set the backup repository")?;
     check_location(&req.location)?;
     if req.key.as_deref().is_some_and(|k| k.len() < 16) {
         return Err(AgentError::invalid("key", "at least 16 characters"));
@@ -148,7 +141,7 @@ async fn queue_run(state: &Shared, actor: &str, kind: RunKind, app: Option<Strin
 
 /// Queues a backup of one app (or all) and the agent's state.
 pub async fn create(state: &Shared, who: &Principal, req: BackupRequest) -> Result<RunAccepted> {
-    admin_only(who, "take backups")?;
+    who.require_admin("take backups")?;
     repo(state)?;
     if let Some(app) = &req.app {
         let a = app.to_string();
@@ -169,7 +162,7 @@ fn check_snapshot(id: &str) -> Result<()> {
 
 /// Queues bringing an app back from a snapshot.
 pub async fn restore(state: &Shared, who: &Principal, snapshot: &str, req: RestoreRequest) -> Result<RunAccepted> {
-    admin_only(who, "restore backups")?;
+    who.require_admin("restore backups")?;
     check_snapshot(snapshot)?;
     repo(state)?;
     if let Some(app) = &req.app {
@@ -236,7 +229,7 @@ pub async fn schedule(state: &Shared) -> Result<ScheduleStatus> {
 
 /// Sets (or with None, clears) the schedule; the next check applies it.
 pub async fn set_schedule(state: &Shared, who: &Principal, s: Option<BackupSchedule>) -> Result<ScheduleStatus> {
-    admin_only(who, "schedule backups")?;
+    who.require_admin("schedule backups")?;
     if let Some(s) = &s {
         crate::core::backups::check_schedule(s).map_err(|(field, why)| AgentError::invalid(field, why))?;
         repo(state)?;

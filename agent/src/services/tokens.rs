@@ -33,6 +33,17 @@ pub struct Principal {
     pub scope: TokenScope,
 }
 
+impl Principal {
+    /// Refuses (403) unless the token is an admin token; `what` completes
+    /// "only admin tokens may …".
+    pub fn require_admin(&self, what: &str) -> crate::error::Result<()> {
+        if self.scope != TokenScope::Admin {
+            return Err(crate::error::AgentError::refused(appos_proto::ProblemCode::Forbidden, format!("only admin tokens may {what}")));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Valid(Principal),
@@ -87,9 +98,7 @@ pub fn list(db: &Db) -> Result<Vec<TokenInfo>, TokenError> {
 
 /// [`list`], for an admin token only.
 pub async fn list_for(state: &crate::state::Shared, who: &Principal) -> crate::error::Result<Vec<TokenInfo>> {
-    if who.scope != TokenScope::Admin {
-        return Err(crate::error::AgentError::refused(appos_proto::ProblemCode::Forbidden, "only admin tokens may list tokens"));
-    }
+    who.require_admin("list tokens")?;
     let db = state.db.clone();
     tokio::task::spawn_blocking(move || list(&db)).await.map_err(crate::error::AgentError::internal)?.map_err(crate::error::AgentError::internal)
 }
