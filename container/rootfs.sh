@@ -23,7 +23,7 @@ keep() {
 # or http-server helpers, nor the scripts that need perl.
 git_core=$(find /usr/lib/git-core -samefile /usr/lib/git-core/git -o -samefile /usr/lib/git-core/git-remote-http -o -lname git -o -lname git-remote-http)
 tar -C / -c $git_core | tar -C "$root" -x
-programs="/usr/local/bin/appos-agent /usr/libexec/docker/cli-plugins/docker-compose /usr/sbin/nginx /usr/bin/git /usr/bin/ssh /usr/bin/restic /usr/bin/busybox
+programs="/usr/local/bin/appos-agent /usr/libexec/docker/cli-plugins/docker-compose /usr/sbin/nginx /usr/bin/git /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/bin/restic /usr/bin/busybox
   /usr/lib/git-core/git /usr/lib/git-core/git-remote-http"
 for p in $programs; do
   keep "$p"

@@ -4,9 +4,10 @@
 use std::io::Read as _;
 use std::time::Duration;
 
+use appos_client::profile::{self, Profiles, TokenLocation};
 use appos_client::Client;
 use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, RepositoryRequest, RestoreRequest, RunState};
-use appos_proto::calls::{ClearBackupSchedule, GetBackupRun, GetBackupSchedule, ListBackupRuns, ListSnapshots, RestoreBackup};
+use appos_proto::calls::{ClearBackupSchedule, GetBackupRepository, GetBackupRun, GetBackupSchedule, ListBackupRuns, ListSnapshots, RestoreBackup};
 use appos_proto::AppName;
 use clap::Subcommand;
 
@@ -16,14 +17,23 @@ use crate::Output;
 
 #[derive(Subcommand)]
 pub enum BackupCommand {
-    /// Set the restic repository: an absolute path on the server, or sftp:USER@HOST:/PATH.
-    /// Without --key-stdin a new repository is made and its key printed once: keep it.
+    /// Show where backups go and the agent's SSH key; or set the restic
+    /// repository: an absolute path on the server, or sftp:USER@HOST:/PATH
+    /// (sftp://USER@HOST:PORT//PATH for another port) on a host that accepts
+    /// the agent's SSH key. Without --key-stdin a new repository is made and
+    /// its key printed once: keep it.
     Repository {
-        location: String,
+        location: Option<String>,
         /// Read the repository's key from standard input (an existing repository, or a key you chose).
-        #[arg(long)]
+        #[arg(long, requires = "location")]
         key_stdin: bool,
+        /// For SFTP: the host key's fingerprint (SHA256:..., as `ssh-keygen -l` prints it).
+        /// Without it, the key the host shows now is pinned and printed: check it.
+        #[arg(long, requires = "location")]
+        host_key: Option<String>,
     },
+    /// Print the repository's key kept on this computer (set with `backup repository`).
+    Key,
     /// Back up the agent's state and every app (or one), with their volumes if asked.
     Create {
         #[arg(long)]
@@ -62,6 +72,13 @@ pub enum BackupCommand {
         app: Option<AppName>,
         #[arg(long)]
         all: bool,
+        /// Also bring back the backed-up agent's tokens (else only the tokens made there work there).
+        #[arg(long)]
+        keep_tokens: bool,
+        /// Restore on another server you added (a fresh one, after a loss): its repository
+        /// is set to this one's, with the key kept on this computer.
+        #[arg(long, value_name = "SERVER")]
+        to: Option<String>,
         #[arg(long)]
         no_wait: bool,
     },
@@ -91,27 +108,97 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
     }
 }
 
-pub async fn run(client: &Client, command: BackupCommand, out: Output) -> anyhow::Result<()> {
+/// The client of server `to`, its repository set to the one `from` backs
+/// up to (with the key kept on this computer, and the host key `from`
+/// pinned), for a restore there.
+async fn on_other_server(profiles: &Profiles, from: &Client, from_name: &str, to: &str) -> anyhow::Result<Client> {
+    let info = from.call(&GetBackupRepository {}).await?;
+    let location = info.location.ok_or_else(|| anyhow::anyhow!("{from_name} has no backup repository"))?;
+    let there = crate::client(profiles, Some(to)).await?;
+    if there.call(&GetBackupRepository {}).await?.location.as_deref() == Some(location.as_str()) {
+        return Ok(there);
+    }
+    let account = profile::backup_key_account(from_name, &location);
+    let Some(key) = profiles.load_backup_key(&account).await? else {
+        anyhow::bail!("the key of {location} is not kept on this computer: set it on {to} first with `appos --server {to} backup repository {location} --key-stdin`");
+    };
+    there.call(&RepositoryRequest { location: location.clone(), key: Some(key.clone()), host_key: info.host_key }).await?;
+    keep_key(profiles, &profile::backup_key_account(to, &location), &key).await;
+    eprintln!("{to} backs up to {location} too now");
+    Ok(there)
+}
+
+/// Keeps a repository's key on this computer, and says where.
+async fn keep_key(profiles: &Profiles, account: &str, key: &str) {
+    match profiles.save_backup_key(account, key).await {
+        Ok(TokenLocation::Keyring) => eprintln!("the key is kept in this computer's keyring"),
+        Ok(TokenLocation::File { path, why }) => eprintln!("no OS keyring ({why}): the key is kept in {} (mode 0600)", path.display()),
+        Err(e) => eprintln!("warning: the key could not be kept on this computer: {e}"),
+    }
+}
+
+pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupCommand, out: Output) -> anyhow::Result<()> {
+    let (server_name, _) = profiles.pick(server)?;
+    let client = &crate::client(profiles, server).await?;
     match command {
-        BackupCommand::Repository { location, key_stdin } => {
+        BackupCommand::Repository { location: None, .. } => {
+            let r = client.call(&GetBackupRepository {}).await?;
+            match out {
+                Output::Json => output::json(&r),
+                Output::Table => {
+                    match (&r.location, &r.host_key) {
+                        (Some(l), Some(h)) => eprintln!("backups go to {l} (host key {h})"),
+                        (Some(l), None) => eprintln!("backups go to {l}"),
+                        (None, _) => eprintln!("no repository yet: `appos backup repository PATH`"),
+                    }
+                    eprintln!("the agent's SSH key, for an sftp: repository (add it to that user's ~/.ssh/authorized_keys there):");
+                    println!("{}", r.ssh_public_key);
+                    Ok(())
+                }
+            }
+        }
+        BackupCommand::Repository { location: Some(location), key_stdin, host_key } => {
+            let given_host_key = host_key.is_some();
+            let account = profile::backup_key_account(&server_name, &location);
             let key = if key_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
                 Some(s.trim_end_matches(['\n', '\r']).to_string())
             } else {
-                None
+                let kept = profiles.load_backup_key(&account).await?;
+                if kept.is_some() {
+                    eprintln!("using the key kept on this computer for {location}");
+                }
+                kept
             };
-            let r = client.call(&RepositoryRequest { location, key }).await?;
+            let r = client.call(&RepositoryRequest { location, key: key.clone(), host_key }).await?;
+            if let Some(k) = r.key.as_deref().or(key.as_deref().filter(|_| key_stdin)) {
+                keep_key(profiles, &account, k).await;
+            }
             match out {
                 Output::Json => output::json(&r),
                 Output::Table => {
                     eprintln!("backups go to {} ({})", r.location, if r.created { "a new repository" } else { "the repository that was there" });
+                    if let Some(h) = r.host_key.as_deref().filter(|_| !given_host_key) {
+                        eprintln!("its host's SSH key is {h}: pinned now; check it is the host's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there)");
+                    }
                     if let Some(key) = r.key {
-                        eprintln!("the repository's key, shown this once: keep it somewhere safe; a restore on a new server needs it:");
+                        eprintln!("the repository's key, shown this once: keep a copy away from this computer too; a restore on a new server needs it:");
                         println!("{key}");
                     }
                     Ok(())
                 }
+            }
+        }
+        BackupCommand::Key => {
+            let info = client.call(&GetBackupRepository {}).await?;
+            let location = info.location.ok_or_else(|| anyhow::anyhow!("{server_name} has no backup repository: `appos backup repository PATH`"))?;
+            match profiles.load_backup_key(&profile::backup_key_account(&server_name, &location)).await? {
+                Some(k) => {
+                    println!("{k}");
+                    Ok(())
+                }
+                None => anyhow::bail!("the key of {location} is not kept on this computer"),
             }
         }
         BackupCommand::Create { app, volumes, no_wait } => {
@@ -122,13 +209,17 @@ pub async fn run(client: &Client, command: BackupCommand, out: Output) -> anyhow
             }
             follow(client, &accepted.id, out).await
         }
-        BackupCommand::Restore { snapshot, app, all: _, no_wait } => {
-            let accepted = client.call(&RestoreBackup { snapshot, request: RestoreRequest { app } }).await?;
+        BackupCommand::Restore { snapshot, app, all: _, keep_tokens, to, no_wait } => {
+            let target = match &to {
+                Some(to) => &on_other_server(profiles, client, &server_name, to).await?,
+                None => client,
+            };
+            let accepted = target.call(&RestoreBackup { snapshot, request: RestoreRequest { app, keep_tokens } }).await?;
             if no_wait {
                 println!("{}", accepted.id);
                 return Ok(());
             }
-            follow(client, &accepted.id, out).await
+            follow(target, &accepted.id, out).await
         }
         BackupCommand::List => {
             let list = client.call(&ListSnapshots {}).await?;

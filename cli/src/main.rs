@@ -573,7 +573,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domains { command } => domains::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Certs { command } => domains::certs(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
         Command::Proxy { command: ProxyCommand::Reload } => domains::reload(&client(&profiles, cli.server.as_deref()).await?, cli.output).await,
-        Command::Backup { command } => backup::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
+        Command::Backup { command } => backup::run(&profiles, cli.server.as_deref(), command, cli.output).await,
         Command::Alerts { firing, command } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
             match command {
@@ -642,7 +642,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow::Result<Client> {
+pub(crate) async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow::Result<Client> {
     let (name, profile) = profiles.pick(server)?;
     let token = match env("APPOS_TOKEN").filter(|t| !t.is_empty()) {
         Some(t) => Some(t),

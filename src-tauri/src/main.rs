@@ -67,6 +67,20 @@ async fn connect(desktop: State<'_, D>, name: String) -> Result<Connection, UiEr
     desktop.connect(&name).await
 }
 
+/// Sets a server's backup repository, keeping its key on this computer.
+#[tauri::command]
+#[tracing::instrument(skip(desktop, request), err(Debug))]
+async fn set_backup_repository(desktop: State<'_, D>, server: String, request: appos_proto::backups::RepositoryRequest) -> Result<appos_proto::desktop::BackupRepositorySet, UiError> {
+    desktop.set_backup_repository(&server, request).await
+}
+
+/// The key this computer keeps for a server's backup repository.
+#[tauri::command]
+#[tracing::instrument(skip(desktop), err(Debug))]
+async fn backup_key(desktop: State<'_, D>, server: String) -> Result<Option<String>, UiError> {
+    desktop.backup_key(&server).await
+}
+
 /// Every agent call the screens make: one command, typed by `AgentCall`.
 /// Reads a project on this computer for the deploy dialog.
 #[tauri::command]
@@ -189,6 +203,8 @@ fn main() {
             remove_server,
             connect,
             agent_call,
+            set_backup_repository,
+            backup_key,
             read_project,
             open_stream,
             close_stream,

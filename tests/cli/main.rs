@@ -526,3 +526,64 @@ fn alert_rules_and_channels_from_the_cli() {
     let o = user.appos(&["alerts", "channel", "rm", "ops"]);
     assert_eq!((o.status.code(), stderr(&o)), (Some(1), "appos: No such alert channel: no alert channel named ops\n".to_string()));
 }
+
+/// A repository's key is kept on this computer when it is made; `backup
+/// restore --to` sets another server's repository with it (a fresh server,
+/// after a loss) and restores there, bringing the backed-up agent's tokens
+/// with `--keep-tokens` (not those whose name the server has). Without the
+/// key on this computer it says how to give it.
+#[test]
+fn backup_keys_are_kept_and_a_restore_goes_to_another_server() {
+    if support::require("dockerd", support::docker()).is_none() || support::require("restic", support::which("restic")).is_none() {
+        return;
+    }
+    let (a, b) = (support::Agent::start().expect("agent a"), support::Agent::start().expect("agent b"));
+    let (admin_a, admin_b) = (a.issue_token("admin-a", "admin").expect("token"), b.issue_token("admin-b", "admin").expect("token"));
+    let ci_a = a.issue_token("ci", "deploy").expect("token");
+    b.issue_token("ci", "deploy").expect("token");
+    let user = User::new();
+    for (name, agent, token) in [("a", &a, &admin_a), ("b", &b, &admin_b)] {
+        let o = user.appos(&["server", "add", name, &format!("unix://{}", agent.socket().display()), "--token", token]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let store = tempfile::tempdir().expect("dir");
+    let location = store.path().join("repo").display().to_string();
+    let o = user.appos(&["--server", "a", "backup", "repository", &location]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = stdout(&o).trim().to_string();
+    assert_eq!(key.len(), 64, "{}", stderr(&o));
+    let o = user.appos(&["--server", "a", "backup", "key"]);
+    assert_eq!((stdout(&o).trim(), o.status.code()), (key.as_str(), Some(0)), "{}", stderr(&o));
+    let o = user.appos(&["--server", "a", "backup", "create"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = user.appos(&["--server", "a", "backup", "list", "--output", "json"]);
+    let snaps: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let snapshot = snaps[0]["id"].as_str().expect("a snapshot").to_string();
+
+    // A second computer that never kept the key: told how to give it; b is left as it was.
+    let other = User::new();
+    for (name, agent, token) in [("a", &a, &admin_a), ("b", &b, &admin_b)] {
+        let o = other.appos(&["server", "add", name, &format!("unix://{}", agent.socket().display()), "--token", token]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = other.appos(&["--server", "a", "backup", "restore", &snapshot, "--all", "--to", "b"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), format!("appos: the key of {location} is not kept on this computer: set it on b first with `appos --server b backup repository {location} --key-stdin`\n"))
+    );
+    let o = other.appos(&["--server", "b", "backup", "repository", "--output", "json"]);
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(info["location"], serde_json::Value::Null, "{}", stderr(&o));
+
+    let o = user.appos(&["--server", "a", "backup", "restore", &snapshot, "--all", "--keep-tokens", "--to", "b"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!("b backs up to {location} too now\n")), "{err}");
+    assert!(err.contains("tokens kept from the backup: admin-a; left out, a token of that name exists here: ci\n"), "{err}");
+    // a's admin token works on b now; a's `ci` does not (b keeps its own).
+    let with_token = |token: &str| support::appos(user.home.path()).args(["--server", "b", "backup", "runs"]).env("APPOS_TOKEN", token).output().expect("appos");
+    assert_eq!(with_token(&admin_a).status.code(), Some(0));
+    assert_eq!(with_token(&ci_a).status.code(), Some(4));
+    let o = user.appos(&["--server", "b", "backup", "key"]);
+    assert_eq!(stdout(&o).trim(), key, "the key is kept for b too: {}", stderr(&o));
+}

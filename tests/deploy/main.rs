@@ -1585,15 +1585,15 @@ async fn backup_with_volumes_delete_and_restore() {
     std::fs::create_dir(store.path().join("other")).expect("dir");
     std::fs::write(store.path().join("other/file"), "not a repository").expect("file");
     let other = store.path().join("other").display().to_string();
-    let foreign = RepositoryRequest { location: other.clone(), key: None };
+    let foreign = RepositoryRequest { location: other.clone(), key: None, host_key: None };
     assert_eq!(refused(&admin, &foreign).await.3, vec![("location".to_string(), format!("{other} holds other files: choose a new or empty directory, or a restic repository"))]);
     let location = store.path().join("repo").display().to_string();
-    let made = admin.call(&RepositoryRequest { location: location.clone(), key: None }).await.expect("repository");
+    let made = admin.call(&RepositoryRequest { location: location.clone(), key: None, host_key: None }).await.expect("repository");
     let key = made.key.clone().expect("a generated key, shown once");
     assert_eq!((made.location.as_str(), made.created, key.len()), (location.as_str(), true, 64));
-    let wrong = RepositoryRequest { location: location.clone(), key: Some("not-the-key-of-this-repo".into()) };
+    let wrong = RepositoryRequest { location: location.clone(), key: Some("not-the-key-of-this-repo".into()), host_key: None };
     assert_eq!(refused(&admin, &wrong).await, (400, ProblemCode::InvalidInput, String::new(), vec![("key".into(), format!("the key does not open the repository at {location}"))]));
-    let again = admin.call(&RepositoryRequest { location: location.clone(), key: Some(key.clone()) }).await.expect("the right key opens it");
+    let again = admin.call(&RepositoryRequest { location: location.clone(), key: Some(key.clone()), host_key: None }).await.expect("the right key opens it");
     assert_eq!((again.created, again.key), (false, None));
 
     let compose = format!(
@@ -1608,6 +1608,8 @@ async fn backup_with_volumes_delete_and_restore() {
     let o = Command::new("docker").args(["exec", &container, "sh", "-c", &format!("echo {marker} > /data/note")]).output().expect("docker exec");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // A token a pipeline holds, to keep on the second agent below.
+    let ci = agent.issue_token("ci", "deploy").expect("token");
     let run = admin.call(&BackupRequest { app: Some(app.clone()), volumes: true }).await.expect("backup");
     let run = run_to_end(&admin, &run.id).await;
     assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
@@ -1638,10 +1640,10 @@ async fn backup_with_volumes_delete_and_restore() {
     assert_eq!(String::from_utf8_lossy(&vols.stdout), "", "the volume is gone");
 
     // Bad requests change nothing.
-    let bad = RestoreBackup { snapshot: "../../etc".into(), request: RestoreRequest { app: Some(app.clone()) } };
+    let bad = RestoreBackup { snapshot: "../../etc".into(), request: RestoreRequest { app: Some(app.clone()), keep_tokens: false } };
     assert_eq!(refused(&admin, &bad).await.3, vec![("snapshot".to_string(), "a snapshot id: 8 to 64 lower-case hex digits (see GET /v1/backups)".to_string())]);
 
-    let run = admin.call(&RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: Some(app.clone()) } }).await.expect("restore");
+    let run = admin.call(&RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: Some(app.clone()), keep_tokens: false } }).await.expect("restore");
     let run = run_to_end(&admin, &run.id).await;
     assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
     assert!(run.log.iter().any(|l| l.starts_with("deployment ") && l.ends_with(&format!(" of {name}, version 1, queued"))), "{run:?}");
@@ -1660,7 +1662,7 @@ async fn backup_with_volumes_delete_and_restore() {
     let versions = admin.call(&ListVersions { app: app.clone() }).await.expect("versions");
     assert_eq!(versions.iter().map(|v| (v.version, v.message.as_str())).collect::<Vec<_>>(), [(1, "with a volume")]);
     // A restore never overwrites an app that exists.
-    let over = RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: Some(app.clone()) } };
+    let over = RestoreBackup { snapshot: snapshot.clone(), request: RestoreRequest { app: Some(app.clone()), keep_tokens: false } };
     assert_eq!(refused(&admin, &over).await, (409, ProblemCode::AppExists, format!("{name} exists here: a restore never overwrites an app; delete it first"), vec![]));
 
     // The server died: a second agent with a fresh data dir, given the
@@ -1669,13 +1671,18 @@ async fn backup_with_volumes_delete_and_restore() {
     succeeds(&admin, del.id).await;
     let fresh = support::Agent::start().expect("second agent");
     let admin2 = Client::new(Transport::Unix(fresh.socket()), Some(fresh.issue_token("admin", "admin").expect("token")));
-    let opened = admin2.call(&RepositoryRequest { location: location.clone(), key: Some(key) }).await.expect("the repository, with its key");
+    let opened = admin2.call(&RepositoryRequest { location: location.clone(), key: Some(key), host_key: None }).await.expect("the repository, with its key");
     assert!(!opened.created);
-    // Every app the snapshot holds (here, one).
-    let run = admin2.call(&RestoreBackup { snapshot, request: RestoreRequest { app: None } }).await.expect("restore");
+    // Every app the snapshot holds (here, one), and the tokens the old agent
+    // had: `ci` works here now; `admin` is this agent's own.
+    let pipeline = Client::new(Transport::Unix(fresh.socket()), Some(ci));
+    assert!(matches!(pipeline.call(&ListApps {}).await, Err(ClientError::Api(Problem { status: 401, .. }))));
+    let run = admin2.call(&RestoreBackup { snapshot, request: RestoreRequest { app: None, keep_tokens: true } }).await.expect("restore");
     let run = run_to_end(&admin2, &run.id).await;
     assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
-    assert_eq!(run.log.last().map(String::as_str), Some("1 of 1 app(s) brought back"), "{run:?}");
+    let tail: Vec<&str> = run.log.iter().rev().take(2).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["tokens kept from the backup: ci; left out, a token of that name exists here: admin", "1 of 1 app(s) brought back"], "{run:?}");
+    pipeline.call(&ListApps {}).await.expect("the kept token works here");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let container = loop {
         if let Ok(a) = admin2.call(&GetApp { app: app.clone() }).await {
@@ -1692,6 +1699,84 @@ async fn backup_with_volumes_delete_and_restore() {
     let _second = Project { name: name.clone(), dir: fresh.data.path().join("apps").join(&name) };
 }
 
+/// A repository on another host over SFTP (here the test sshd): the agent
+/// shows its own SSH key; a host that does not accept it yet is refused with
+/// the line to add; a host key that is not the one named is refused; the
+/// one named is pinned. A backup and a restore go through SFTP. When the
+/// host's key changes, backups fail saying so and never trust the new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_to_an_sftp_repository_on_another_host() {
+    use appos_proto::backups::{BackupRequest, RepositoryRequest, RestoreRequest, RunState};
+    use appos_proto::calls::{DeleteApp, GetBackupRepository, ListVersions, RestoreBackup};
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    if support::require("restic", support::which("restic")).is_none() {
+        return;
+    }
+    let Some(mut sshd) = support::require("sshd", support::Sshd::start()) else { return };
+    let agent = support::Agent::start().expect("agent");
+    let admin = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("admin", "admin").expect("token")));
+
+    let info = admin.call(&GetBackupRepository {}).await.expect("repository info");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert_eq!((info.location.as_deref(), info.host_key.as_deref()), (None, None));
+    assert!(info.ssh_public_key.starts_with("ssh-ed25519 ") && info.ssh_public_key.ends_with(&format!(" appos-agent@{}", host.trim())), "{}", info.ssh_public_key);
+    let store = tempfile::tempdir().expect("dir");
+    let location = format!("sftp://{}@127.0.0.1:{}/{}", sshd.user, sshd.port, store.path().join("repo").display());
+    let pinned = sshd.host_key.fingerprint().expect("fingerprint");
+    let set = |host_key: Option<&str>| RepositoryRequest { location: location.clone(), key: None, host_key: host_key.map(str::to_string) };
+
+    // The host does not accept the agent's key yet: the answer says what to add, and where.
+    let refusal = refused(&admin, &set(None)).await;
+    assert_eq!(refusal.3, vec![("location".to_string(), format!("127.0.0.1 refused the agent's SSH key: add this line to {}'s ~/.ssh/authorized_keys there: {}", sshd.user, info.ssh_public_key))]);
+    sshd.authorize(&info.ssh_public_key).expect("authorize");
+    // Host keys that are not the host's, or not fingerprints, and locations ssh could read as options.
+    let other = sshd.user_key.fingerprint().expect("fingerprint");
+    assert_eq!(refused(&admin, &set(Some(&other))).await.3, vec![("host_key".to_string(), format!("127.0.0.1:{} shows {pinned} (ssh-ed25519), not {other}", sshd.port))]);
+    assert_eq!(refused(&admin, &set(Some("MD5:16:27:ac:a5"))).await.3, vec![("host_key".to_string(), "a fingerprint as `ssh-keygen -l` prints it: SHA256: and 43 characters".to_string())]);
+    let hostile = RepositoryRequest { location: "sftp:backup@-oProxyCommand=touch:/srv".into(), key: None, host_key: None };
+    assert_eq!(refused(&admin, &hostile).await.3, vec![("location".to_string(), "\"-oProxyCommand=touch\" is not a host name or address".to_string())]);
+    let local = RepositoryRequest { location: store.path().join("local").display().to_string(), key: None, host_key: Some(pinned.clone()) };
+    assert_eq!(refused(&admin, &local).await.3, vec![("host_key".to_string(), "only for an sftp: repository".to_string())]);
+    assert_eq!(admin.call(&GetBackupRepository {}).await.expect("info").location, None, "refusals set nothing");
+
+    let made = admin.call(&set(Some(&pinned))).await.expect("the SFTP repository");
+    assert_eq!((made.created, made.host_key.as_deref(), made.key.as_ref().map(String::len)), (true, Some(pinned.as_str()), Some(64)));
+    assert!(store.path().join("repo/config").is_file(), "restic wrote its repository through SFTP");
+    let info = admin.call(&GetBackupRepository {}).await.expect("info");
+    assert_eq!((info.location.as_deref(), info.host_key.as_deref()), (Some(location.as_str()), Some(pinned.as_str())));
+
+    // A backup and a restore through it.
+    let name = support::unique("far");
+    let app = AppName::parse(&name).expect("name");
+    let _project = Project { name: name.clone(), dir: agent.data.path().join("apps").join(&name) };
+    let compose = format!("services:\n  web:\n    image: {}\n    command: [\"sleep\", \"3600\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n", support::BUSYBOX_IMAGE, support::TEST_LABEL);
+    let req = DeployRequest { name: app.clone(), compose, env: BTreeMap::new(), message: Some("far away".into()), catalog: None, files: Vec::new(), allow_host_access: Vec::new() };
+    deploy_and_wait(&admin, &req).await;
+    let run = admin.call(&BackupRequest { app: Some(app.clone()), volumes: false }).await.expect("backup");
+    let run = run_to_end(&admin, &run.id).await;
+    assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
+    let snapshot = run.snapshot.expect("snapshot");
+    let del = admin.call(&DeleteApp { app: app.clone(), volumes: true }).await.expect("delete");
+    succeeds(&admin, del.id).await;
+    let run = admin.call(&RestoreBackup { snapshot, request: RestoreRequest { app: Some(app.clone()), keep_tokens: false } }).await.expect("restore");
+    let run = run_to_end(&admin, &run.id).await;
+    assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
+    let versions = admin.call(&ListVersions { app: app.clone() }).await.expect("versions");
+    assert_eq!(versions.iter().map(|v| (v.version, v.message.as_str())).collect::<Vec<_>>(), [(1, "far away")]);
+
+    // The host comes back with another key: nothing is sent to it.
+    sshd.restart(true).expect("sshd with a new host key");
+    let run = admin.call(&BackupRequest { app: None, volumes: false }).await.expect("backup");
+    let run = run_to_end(&admin, &run.id).await;
+    assert_eq!(
+        (run.state, run.error.as_deref()),
+        (RunState::Failed, Some("the backup host's SSH key is not the one pinned when the repository was set: if it changed on purpose, set the repository again")),
+        "{run:?}"
+    );
+}
+
 /// A schedule queues a backup when due (at once, the first time) and keeps
 /// only the newest snapshots; backups taken by hand do not move it. Bad
 /// schedules are refused with the field and why.
@@ -1706,7 +1791,7 @@ async fn scheduled_backups_keep_the_newest_snapshots() {
     let admin = Client::new(Transport::Unix(agent.socket()), Some(agent.issue_token("admin", "admin").expect("token")));
     let store = tempfile::tempdir().expect("dir");
     let location = store.path().join("repo").display().to_string();
-    admin.call(&RepositoryRequest { location, key: Some("a key of at least sixteen characters".into()) }).await.expect("repository");
+    admin.call(&RepositoryRequest { location, key: Some("a key of at least sixteen characters".into()), host_key: None }).await.expect("repository");
     for _ in 0..2 {
         let run = admin.call(&BackupRequest { app: None, volumes: false }).await.expect("backup");
         assert_eq!(run_to_end(&admin, &run.id).await.state, RunState::Succeeded);

@@ -86,13 +86,13 @@ pub async fn backup() -> anyhow::Result<()> {
 
     // Through the agent.
     let location = work.path().join("appos-repo").display().to_string();
-    c.call(&RepositoryRequest { location, key: None }).await?;
+    c.call(&RepositoryRequest { location, key: None, host_key: None }).await?;
     let run = c.call(&BackupRequest { app: Some(app.clone()), volumes: true }).await?;
     let appos_backup = run_to_end(&c, &run.id).await?;
     let snapshot = c.call(&GetBackupRun { id: run.id }).await?.snapshot.context("snapshot")?;
     let del = c.call(&DeleteApp { app: app.clone(), volumes: true }).await?;
     deployed(&c, del.id).await?;
-    let run = c.call(&RestoreBackup { snapshot, request: RestoreRequest { app: Some(app.clone()) } }).await?;
+    let run = c.call(&RestoreBackup { snapshot, request: RestoreRequest { app: Some(app.clone()), keep_tokens: false } }).await?;
     let appos_restore = run_to_end(&c, &run.id).await?;
 
     let rate = |d: Duration| format!("{:.0} MB/s", MB as f64 / d.as_secs_f64());

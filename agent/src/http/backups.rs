@@ -1,7 +1,7 @@
 //! `/v1/backups`: the repository, backups and restores (queued runs), and
 //! the snapshots (admin tokens take and restore backups).
 
-use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, Repository, RepositoryRequest, RestoreRequest, RunAccepted, ScheduleStatus, Snapshot};
+use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, Repository, RepositoryInfo, RepositoryRequest, RestoreRequest, RunAccepted, ScheduleStatus, Snapshot};
 use appos_proto::Problem;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,6 +26,15 @@ pub struct SnapshotPath {
 #[into_params(parameter_in = Path)]
 pub struct RunPath {
     pub id: String,
+}
+
+/// Where backups go, and the agent's SSH public key: the line an SFTP
+/// repository's host must accept (made on first use).
+#[utoipa::path(get, operation_id = "get_backup_repository", tag = "backups", path = "/backups/repository", security(("bearer" = [])), responses(
+    (status = 200, body = RepositoryInfo),
+))]
+pub async fn repository(State(state): State<Shared>) -> ApiResult<Json<RepositoryInfo>> {
+    Ok(Json(backups::repository(&state).await?))
 }
 
 /// Sets the restic repository backups go to: opens it with the key given,

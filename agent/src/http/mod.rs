@@ -74,7 +74,7 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(alerts::channels, alerts::add_channel))
         .routes(routes!(alerts::remove_channel))
         .routes(routes!(alerts::test_channel))
-        .routes(routes!(backups::set_repository))
+        .routes(routes!(backups::repository, backups::set_repository))
         .routes(routes!(backups::snapshots, backups::create))
         .routes(routes!(backups::restore))
         .routes(routes!(backups::archive))

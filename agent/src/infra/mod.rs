@@ -19,5 +19,6 @@ pub mod notify;
 pub mod webhook;
 pub mod redis_server;
 pub mod restic;
+pub mod ssh_identity;
 pub mod supervise;
 pub mod zygote;

@@ -19,6 +19,12 @@ pub enum ResticError {
     NoRepository(String),
     #[error("restic is not installed on the server (apt install restic)")]
     NotInstalled,
+    /// The SFTP host refused the agent's SSH key.
+    #[error("the backup host refused the agent's SSH key")]
+    KeyRefused,
+    /// The SFTP host's key is not the one pinned.
+    #[error("the backup host's SSH key is not the one pinned when the repository was set: if it changed on purpose, set the repository again")]
+    HostKeyChanged,
     #[error("restic: {0}")]
     Failed(String),
 }
@@ -26,9 +32,12 @@ pub enum ResticError {
 /// A repository and the file holding its key.
 #[derive(Debug, Clone)]
 pub struct Repo {
+    /// As restic takes it: a path, or `sftp:USER@HOST:PATH`.
     pub location: String,
     pub key_file: PathBuf,
     pub cache_dir: PathBuf,
+    /// For an SFTP repository: the `ssh` command that reaches it.
+    pub sftp_command: Option<String>,
 }
 
 /// What `restic snapshots --json` says of one snapshot (the fields used).
@@ -45,6 +54,9 @@ pub struct SnapshotJson {
 impl Repo {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new("restic");
+        if let Some(ssh) = &self.sftp_command {
+            c.arg("-o").arg(format!("sftp.command={ssh}"));
+        }
         c.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -136,10 +148,18 @@ impl Repo {
 
 /// What restic's error text means.
 fn classify(location: &str, stderr: &str) -> ResticError {
+    // ssh's own words, which restic passes on.
+    let ssh = stderr.lines().filter_map(|l| l.strip_prefix("subprocess ssh: ")).map(str::trim).find(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"));
     if stderr.contains("wrong password") {
         ResticError::WrongKey(location.to_string())
     } else if stderr.contains("Is there a repository at the following location?") || stderr.contains("unable to open config file") {
         ResticError::NoRepository(location.to_string())
+    } else if stderr.contains("Host key verification failed") || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        ResticError::HostKeyChanged
+    } else if stderr.contains("Permission denied (publickey") {
+        ResticError::KeyRefused
+    } else if let Some(line) = ssh {
+        ResticError::Failed(format!("ssh: {}", line.strip_prefix("ssh: ").unwrap_or(line)))
     } else {
         let last = stderr.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("failed");
         ResticError::Failed(last.strip_prefix("Fatal: ").unwrap_or(last).to_string())
@@ -162,6 +182,9 @@ mod tests {
             ("Fatal: wrong password or no key found\n", ResticError::WrongKey(loc.into())),
             ("Fatal: unable to open config file: stat /srv/backups/config: no such file or directory\nIs there a repository at the following location?\n/srv/backups\n", ResticError::NoRepository(loc.into())),
             ("Fatal: create repository at /srv/backups failed: config file already exists\n\n", ResticError::Failed("create repository at /srv/backups failed: config file already exists".into())),
+            ("subprocess ssh: backup@127.0.0.1: Permission denied (publickey).\nFatal: unable to open repository at sftp:backup@127.0.0.1:/srv: unable to start the sftp session, error: EOF\n", ResticError::KeyRefused),
+            ("subprocess ssh: Host key verification failed.\nFatal: unable to open repository at sftp:b@h:/srv: unable to start the sftp session, error: EOF\n", ResticError::HostKeyChanged),
+            ("subprocess ssh: ssh: connect to host 127.0.0.1 port 2222: Connection refused\nFatal: unable to open repository at sftp:b@h:/srv: unable to start the sftp session, error: EOF\n", ResticError::Failed("ssh: connect to host 127.0.0.1 port 2222: Connection refused".into())),
         ] {
             assert_eq!(classify(loc, stderr), want, "{stderr}");
         }

@@ -14,8 +14,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::ClientError;
 
-const KEYRING_SERVICE: &str = "dev.appos.token";
 const PASSPHRASE_SERVICE: &str = "dev.appos.ssh-passphrase";
+
+/// Where a kind of secret is kept: its keyring service, and the 0600 file
+/// used when there is no keyring.
+struct Secrets {
+    service: &'static str,
+    file: &'static str,
+}
+
+/// Servers' API tokens, by server name.
+const TOKENS: Secrets = Secrets { service: "dev.appos.token", file: "tokens.toml" };
+/// Backup repositories' keys, by [`backup_key_account`].
+const BACKUP_KEYS: Secrets = Secrets { service: "dev.appos.backup-key", file: "backup-keys.toml" };
+
+/// Under what name a backup repository's key is kept: an SFTP repository
+/// by its location alone (any server that reaches it needs the same key),
+/// a path by server and path (the same path on two servers is two
+/// repositories).
+pub fn backup_key_account(server: &str, location: &str) -> String {
+    if location.starts_with("sftp:") {
+        location.to_string()
+    } else {
+        format!("{server}:{location}")
+    }
+}
 
 /// Server names: what users type after `--server`.
 pub fn valid_server_name(name: &str) -> bool {
@@ -165,33 +188,57 @@ impl Profiles {
 
     /// Stores a server's token in the keyring, or in the fallback file.
     pub async fn save_token(&self, server: &str, token: &str) -> Result<TokenLocation, ClientError> {
-        let (s, t) = (server.to_string(), token.to_string());
-        let keyring = tokio::task::spawn_blocking(move || keyring::Entry::new(KEYRING_SERVICE, &s)?.set_password(&t))
-            .await
-            .map_err(|e| ClientError::Config(e.to_string()))?;
-        let mut tokens = self.token_file()?;
-        match keyring {
-            Ok(()) => {
-                if tokens.remove(server).is_some() {
-                    self.write_token_file(&tokens)?;
-                }
-                Ok(TokenLocation::Keyring)
-            }
-            Err(e) => {
-                tokens.insert(server.to_string(), token.to_string());
-                self.write_token_file(&tokens)?;
-                Ok(TokenLocation::File { path: self.dir.join("tokens.toml"), why: e.to_string() })
-            }
-        }
+        self.save_secret(&TOKENS, server, token).await
     }
 
     /// The stored token of a server, from the fallback file or the keyring.
     pub async fn load_token(&self, server: &str) -> Result<Option<String>, ClientError> {
-        if let Some(t) = self.token_file()?.remove(server) {
+        self.load_secret(&TOKENS, server).await
+    }
+
+    pub async fn delete_token(&self, server: &str) -> Result<(), ClientError> {
+        let s = server.to_string();
+        let _ = tokio::task::spawn_blocking(move || keyring::Entry::new(PASSPHRASE_SERVICE, &s).and_then(|e| e.delete_credential())).await;
+        self.delete_secret(&TOKENS, server).await
+    }
+
+    /// Keeps a backup repository's key ([`backup_key_account`] names it) in
+    /// the keyring, or in the fallback file.
+    pub async fn save_backup_key(&self, account: &str, key: &str) -> Result<TokenLocation, ClientError> {
+        self.save_secret(&BACKUP_KEYS, account, key).await
+    }
+
+    pub async fn load_backup_key(&self, account: &str) -> Result<Option<String>, ClientError> {
+        self.load_secret(&BACKUP_KEYS, account).await
+    }
+
+    async fn save_secret(&self, kind: &Secrets, account: &str, secret: &str) -> Result<TokenLocation, ClientError> {
+        let (service, a, t) = (kind.service, account.to_string(), secret.to_string());
+        let keyring = tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.set_password(&t))
+            .await
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let mut file = self.secret_file(kind)?;
+        match keyring {
+            Ok(()) => {
+                if file.remove(account).is_some() {
+                    self.write_secret_file(kind, &file)?;
+                }
+                Ok(TokenLocation::Keyring)
+            }
+            Err(e) => {
+                file.insert(account.to_string(), secret.to_string());
+                self.write_secret_file(kind, &file)?;
+                Ok(TokenLocation::File { path: self.dir.join(kind.file), why: e.to_string() })
+            }
+        }
+    }
+
+    async fn load_secret(&self, kind: &Secrets, account: &str) -> Result<Option<String>, ClientError> {
+        if let Some(t) = self.secret_file(kind)?.remove(account) {
             return Ok(Some(t));
         }
-        let s = server.to_string();
-        let got = tokio::task::spawn_blocking(move || keyring::Entry::new(KEYRING_SERVICE, &s)?.get_password())
+        let (service, a) = (kind.service, account.to_string());
+        let got = tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.get_password())
             .await
             .map_err(|e| ClientError::Config(e.to_string()))?;
         match got {
@@ -204,17 +251,13 @@ impl Profiles {
         }
     }
 
-    pub async fn delete_token(&self, server: &str) -> Result<(), ClientError> {
-        let mut tokens = self.token_file()?;
-        if tokens.remove(server).is_some() {
-            self.write_token_file(&tokens)?;
+    async fn delete_secret(&self, kind: &Secrets, account: &str) -> Result<(), ClientError> {
+        let mut file = self.secret_file(kind)?;
+        if file.remove(account).is_some() {
+            self.write_secret_file(kind, &file)?;
         }
-        let s = server.to_string();
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = keyring::Entry::new(PASSPHRASE_SERVICE, &s).and_then(|e| e.delete_credential());
-            keyring::Entry::new(KEYRING_SERVICE, &s)?.delete_credential()
-        })
-        .await;
+        let (service, a) = (kind.service, account.to_string());
+        let _ = tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.delete_credential()).await;
         Ok(())
     }
 
@@ -234,8 +277,8 @@ impl Profiles {
         tokio::task::spawn_blocking(move || keyring::Entry::new(PASSPHRASE_SERVICE, &s)?.get_password()).await.ok()?.ok()
     }
 
-    fn token_file(&self) -> Result<BTreeMap<String, String>, ClientError> {
-        let path = self.dir.join("tokens.toml");
+    fn secret_file(&self, kind: &Secrets) -> Result<BTreeMap<String, String>, ClientError> {
+        let path = self.dir.join(kind.file);
         match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
@@ -243,9 +286,9 @@ impl Profiles {
         }
     }
 
-    fn write_token_file(&self, tokens: &BTreeMap<String, String>) -> Result<(), ClientError> {
-        let text = toml::to_string(tokens).map_err(|e| ClientError::Config(e.to_string()))?;
-        write_private(&self.dir.join("tokens.toml"), text.as_bytes())
+    fn write_secret_file(&self, kind: &Secrets, secrets: &BTreeMap<String, String>) -> Result<(), ClientError> {
+        let text = toml::to_string(secrets).map_err(|e| ClientError::Config(e.to_string()))?;
+        write_private(&self.dir.join(kind.file), text.as_bytes())
     }
 }
 

@@ -21,7 +21,7 @@ use appos_client::profile::{self, Profiles};
 use appos_client::ssh::{ConnectOptions, SshSession, SshTarget};
 use appos_client::{Client, ClientError, Transport};
 use appos_proto::calls::{FollowDeploymentLog, GetAppLogs, GetInfo, ListTerminals, OpenTerminal};
-use appos_proto::desktop::{AddServerForm, Connection, HostKeyPrompt, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
+use appos_proto::desktop::{AddServerForm, BackupRepositorySet, Connection, HostKeyPrompt, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
 use appos_proto::{AgentCall, ErrorClass, LogsQuery, NewTerminal};
 use tokio::sync::Mutex;
 
@@ -343,6 +343,40 @@ impl Desktop {
     #[tracing::instrument(skip(self, req), fields(call = %req.describe()), err(Debug))]
     pub async fn call(&self, server: &str, req: AgentCall) -> Result<serde_json::Value, UiError> {
         self.on_live(server, |c| async move { c.call_any(req).await }).await
+    }
+
+    /// Sets a server's backup repository. Without a key, the one this
+    /// computer keeps for that location is given (when there is one); a key
+    /// the agent generates, or one given, is kept (the OS keyring, else a
+    /// 0600 file), so that a restore on another server can use it.
+    pub async fn set_backup_repository(&self, server: &str, mut req: appos_proto::backups::RepositoryRequest) -> Result<BackupRepositorySet, UiError> {
+        let profiles = self.profiles()?;
+        let account = profile::backup_key_account(server, &req.location);
+        let used_kept_key = req.key.is_none() && {
+            req.key = profiles.load_backup_key(&account).await.map_err(ui_error)?;
+            req.key.is_some()
+        };
+        let given = req.key.clone();
+        let repository = self.on_live(server, |c| async move { c.call(&req).await }).await?;
+        let mut key_kept = None;
+        if let Some(k) = repository.key.as_deref().or(given.as_deref()) {
+            key_kept = match profiles.save_backup_key(&account, k).await {
+                Ok(profile::TokenLocation::Keyring) => Some("keyring".to_string()),
+                Ok(profile::TokenLocation::File { path, .. }) => Some(path.display().to_string()),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot keep the backup repository's key");
+                    None
+                }
+            };
+        }
+        Ok(BackupRepositorySet { repository, key_kept, used_kept_key })
+    }
+
+    /// The key this computer keeps for a server's backup repository.
+    pub async fn backup_key(&self, server: &str) -> Result<Option<String>, UiError> {
+        let info = self.on_live(server, |c| async move { c.call(&appos_proto::calls::GetBackupRepository {}).await }).await?;
+        let Some(location) = info.location else { return Ok(None) };
+        self.profiles()?.load_backup_key(&profile::backup_key_account(server, &location)).await.map_err(ui_error)
     }
 
     /// Opens a stream and hands what it delivers to `sink`, ending with one

@@ -10,9 +10,17 @@ use crate::AppName;
 /// `PUT /v1/backups/repository`: where backups go, and the key that encrypts them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct RepositoryRequest {
-    /// An absolute path on the server (`/var/backups/appos`), or restic's
-    /// `sftp:USER@HOST:/PATH` for another host over SSH.
+    /// An absolute path on the server (`/var/backups/appos`), or
+    /// `sftp:USER@HOST:/PATH` (`sftp://USER@HOST:PORT//PATH` for another
+    /// port) for another host over SSH, reached with the agent's own SSH key
+    /// (`GET /v1/backups/repository` shows it: add it to that user's
+    /// `authorized_keys`).
     pub location: String,
+    /// For SFTP: the fingerprint of the host's SSH key (`SHA256:...`, as
+    /// `ssh-keygen -l` prints it). Without one, the key the host shows now is
+    /// pinned and answered: check it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
     /// The repository's key. Without one, the agent makes a new repository
     /// with a key it generates and answers once: keep it, a restore onto a
     /// fresh server needs it.
@@ -28,6 +36,21 @@ pub struct Repository {
     pub created: bool,
     /// The key, when the agent generated it: shown this once.
     pub key: Option<String>,
+    /// For SFTP: the fingerprint of the host key pinned.
+    pub host_key: Option<String>,
+}
+
+/// `GET /v1/backups/repository`: where backups go, and the agent's SSH key
+/// for an SFTP repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct RepositoryInfo {
+    /// None until one is set.
+    pub location: Option<String>,
+    /// For SFTP: the fingerprint of the host key pinned.
+    pub host_key: Option<String>,
+    /// The agent's SSH public key, one `authorized_keys` line: what an SFTP
+    /// repository's host must accept.
+    pub ssh_public_key: String,
 }
 
 /// `POST /v1/backups`.
@@ -52,6 +75,12 @@ pub struct RestoreRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub app: Option<AppName>,
+    /// Also bring back the backed-up agent's tokens (those not revoked, and
+    /// whose name no token here has), so the clients that held them work
+    /// here too. Without it, the tokens are reissued: only this agent's own
+    /// work here.
+    #[serde(default)]
+    pub keep_tokens: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]

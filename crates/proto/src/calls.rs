@@ -348,6 +348,10 @@ pub struct TestChannel {
     pub name: String,
 }
 
+/// `GET /v1/backups/repository`: where backups go, and the agent's SSH key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GetBackupRepository {}
+
 /// `GET /v1/backups`: the repository's snapshots, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ListSnapshots {}
@@ -550,6 +554,7 @@ call!(ListChannels: Get -> Vec<alerts::Channel>, |_c| "/v1/alerts/channels".into
 call!(alerts::ChannelRequest: Post -> alerts::Channel, |_c| "/v1/alerts/channels".into(), body |c| c);
 call!(RemoveChannel: Delete -> (), |c| format!("/v1/alerts/channels/{}", encode(&c.name)), answer Empty);
 call!(TestChannel: Post -> (), |c| format!("/v1/alerts/channels/{}/test", encode(&c.name)), answer Empty);
+call!(GetBackupRepository: Get -> backups::RepositoryInfo, |_c| "/v1/backups/repository".into());
 call!(backups::RepositoryRequest: Put -> backups::Repository, |_c| "/v1/backups/repository".into(), body |c| c);
 call!(ListSnapshots: Get -> Vec<backups::Snapshot>, |_c| "/v1/backups".into());
 call!(backups::BackupRequest: Post -> backups::RunAccepted, |_c| "/v1/backups".into(), body |c| c);
@@ -636,6 +641,7 @@ macro_rules! agent_calls {
             AddChannel(alerts::ChannelRequest),
             RemoveChannel(RemoveChannel),
             TestChannel(TestChannel),
+            GetBackupRepository(GetBackupRepository),
             ListSnapshots(ListSnapshots),
             CreateBackup(backups::BackupRequest),
             RestoreBackup(RestoreBackup),
@@ -719,6 +725,7 @@ pub fn typescript_call_declarations() -> String {
         ListChannels::decl(&cfg),
         RemoveChannel::decl(&cfg),
         TestChannel::decl(&cfg),
+        GetBackupRepository::decl(&cfg),
         ListSnapshots::decl(&cfg),
         RestoreBackup::decl(&cfg),
         ListBackupRuns::decl(&cfg),
@@ -742,7 +749,7 @@ pub fn typescript_call_declarations() -> String {
         TokenInfo::decl(&cfg),
         AgentCall::decl(&cfg),
     ];
-    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  Alert,\n  AlertRule,\n  AlertRuleSettings,\n  AlertRuleUpdate,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  BackupRequest,\n  BackupRun,\n  BackupSchedule,\n  ScheduleStatus,\n  RestoreRequest,\n  RunAccepted,\n  Snapshot,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  Channel,\n  ChannelRequest,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
+    let imports = "import type {\n  AdoptRequest,\n  AgentInfo,\n  Alert,\n  AlertRule,\n  AlertRuleSettings,\n  AlertRuleUpdate,\n  App,\n  AppName,\n  AppStats,\n  AppVersion,\n  AppVersionDetail,\n  AuditEntry,\n  BackupRequest,\n  BackupRun,\n  BackupSchedule,\n  ScheduleStatus,\n  RepositoryInfo,\n  RestoreRequest,\n  RunAccepted,\n  Snapshot,\n  CatalogEntry,\n  CatalogRefreshed,\n  ComposeCheck,\n  CertEntry,\n  Channel,\n  ChannelRequest,\n  ComposeCheckRequest,\n  DeployAccepted,\n  Domain,\n  DomainRequest,\n  DeployRequest,\n  Deployment,\n  NewTerminal,\n  RollbackRequest,\n  SaveVersionRequest,\n  ServiceName,\n  Terminal,\n  TokenScope,\n  VersionSaved,\n  WatchRequest,\n} from \"./types.gen\";\n\n";
     let mut out = crate::render_ts(&decls, imports);
     out.push('\n');
     out.push_str("/** The answer of each call, by its name. */\n");

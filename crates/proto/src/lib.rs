@@ -838,6 +838,7 @@ pub fn typescript_declarations() -> String {
         alerts::Channel::decl(&cfg),
         backups::RepositoryRequest::decl(&cfg),
         backups::Repository::decl(&cfg),
+        backups::RepositoryInfo::decl(&cfg),
         backups::BackupRequest::decl(&cfg),
         backups::RestoreRequest::decl(&cfg),
         backups::RunKind::decl(&cfg),
@@ -854,6 +855,19 @@ pub fn typescript_declarations() -> String {
 /// Types that cross the desktop app's IPC boundary (Rust ⇄ webview).
 pub mod desktop {
     use super::*;
+
+    /// What the desktop's `set_backup_repository` did: the agent's answer,
+    /// and where this computer keeps the repository's key.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+    pub struct BackupRepositorySet {
+        pub repository: crate::backups::Repository,
+        /// `keyring` (the OS keyring), or the path of the 0600 file used when
+        /// there is none; None when it could not be kept.
+        pub key_kept: Option<String>,
+        /// No key was given and the one kept on this computer for that
+        /// location was used.
+        pub used_kept_key: bool,
+    }
 
     /// A compose file read on this computer with the files it references
     /// in its folder and the `.env` beside it, ready to deploy.
@@ -1064,8 +1078,9 @@ pub fn typescript_desktop_declarations() -> String {
         TerminalTab::decl(&cfg),
         TerminalEvent::decl(&cfg),
         LocalProject::decl(&cfg),
+        BackupRepositorySet::decl(&cfg),
     ];
-    render_ts(&decls, "import type { AgentInfo, AppFile, AppLogLine, AppName, Event, FieldError, LogLine, ProblemCode, ServiceName } from \"./types.gen\";\n\n")
+    render_ts(&decls, "import type { AgentInfo, AppFile, AppLogLine, AppName, Event, FieldError, LogLine, ProblemCode, Repository, ServiceName } from \"./types.gen\";\n\n")
 }
 
 pub(crate) fn render_ts(decls: &[String], imports: &str) -> String {

@@ -219,27 +219,33 @@ fn sshd_binary() -> anyhow::Result<PathBuf> {
 
 impl Sshd {
     pub fn start() -> anyhow::Result<Sshd> {
-        let sshd = sshd_binary()?;
-        std::fs::create_dir_all("/run/sshd").ok();
         let dir = tempfile::Builder::new().prefix("appos-sshd").tempdir()?;
         let host_key = KeyPair::generate(dir.path(), "host_key")?;
         let user_key = KeyPair::generate(dir.path(), "user_key")?;
         std::fs::copy(&user_key.public, dir.path().join("authorized_keys"))?;
         let user = run(Command::new("id").arg("-un"))?.trim().to_string();
         let port = free_port();
-        let config = dir.path().join("sshd_config");
+        let child = Sshd::spawn(dir.path(), port, &host_key)?;
+        Ok(Sshd { dir, port, host_key, user_key, user, child })
+    }
+
+    fn spawn(dir: &Path, port: u16, host_key: &KeyPair) -> anyhow::Result<Child> {
+        let sshd = sshd_binary()?;
+        std::fs::create_dir_all("/run/sshd").ok();
+        let config = dir.join("sshd_config");
         let mut f = std::fs::File::create(&config)?;
         writeln!(
             f,
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
-             AllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100",
+             AllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n\
+             Subsystem sftp internal-sftp",
             hk = host_key.private.display(),
-            ak = dir.path().join("authorized_keys").display(),
-            pid = dir.path().join("sshd.pid").display(),
+            ak = dir.join("authorized_keys").display(),
+            pid = dir.join("sshd.pid").display(),
         )?;
-        let log = std::fs::File::create(dir.path().join("sshd.log"))?;
-        let child = Command::new(sshd)
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("sshd.log"))?;
+        let mut child = Command::new(sshd)
             .args(["-D", "-e", "-f"])
             .arg(&config)
             .stdin(Stdio::null())
@@ -247,15 +253,36 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .context("starting sshd")?;
-        let mut s = Sshd { dir, port, host_key, user_key, user, child };
-        let up = wait_until("sshd to listen", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let up = wait_until("sshd to listen", Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
         if let Err(e) = up {
-            let _ = s.child.kill();
-            bail!("{e}: {}", std::fs::read_to_string(s.dir.path().join("sshd.log")).unwrap_or_default());
+            let _ = child.kill();
+            bail!("{e}: {}", std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default());
         }
-        Ok(s)
+        Ok(child)
+    }
+
+    /// Accepts one more public key (an `authorized_keys` line) for the user.
+    pub fn authorize(&self, public_key_line: &str) -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new().append(true).open(self.dir.path().join("authorized_keys"))?;
+        writeln!(f, "{}", public_key_line.trim())?;
+        Ok(())
+    }
+
+    /// Stops sshd and starts it again on the same port; with a new host
+    /// key, as a host reinstalled (or a machine in the middle) would show.
+    pub fn restart(&mut self, new_host_key: bool) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if new_host_key {
+            std::fs::remove_file(&self.host_key.private)?;
+            std::fs::remove_file(&self.host_key.public)?;
+            self.host_key = KeyPair::generate(self.dir.path(), "host_key")?;
+        }
+        // The port was ours a moment ago; wait for the kernel to give it back.
+        let port = self.port;
+        wait_until("the sshd port to be free", Duration::from_secs(10), || std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())?;
+        self.child = Sshd::spawn(self.dir.path(), self.port, &self.host_key)?;
+        Ok(())
     }
 
     pub fn url(&self) -> String {

@@ -17,6 +17,7 @@ import type {
   BackupRun,
   BackupSchedule,
   ScheduleStatus,
+  RepositoryInfo,
   RestoreRequest,
   RunAccepted,
   Snapshot,
@@ -120,6 +121,8 @@ export type RemoveChannel = { name: string, };
 
 export type TestChannel = { name: string, };
 
+export type GetBackupRepository = Record<symbol, never>;
+
 export type ListSnapshots = Record<symbol, never>;
 
 export type RestoreBackup = { snapshot: string, request: RestoreRequest, };
@@ -206,7 +209,7 @@ last_used_at: number | null,
  */
 revoked_at: number | null, };
 
-export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "get_metrics", "args": GetMetrics } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "get_app_stats", "args": GetAppStats } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy } | { "call": "upload_certificate", "args": UploadCertificate } | { "call": "renew_certificate", "args": RenewCertificate } | { "call": "list_certs", "args": ListCerts } | { "call": "watch_endpoint", "args": WatchRequest } | { "call": "unwatch_endpoint", "args": UnwatchEndpoint } | { "call": "list_alerts", "args": ListAlerts } | { "call": "list_alert_rules", "args": ListAlertRules } | { "call": "update_alert_rule", "args": UpdateAlertRule } | { "call": "list_channels", "args": ListChannels } | { "call": "add_channel", "args": ChannelRequest } | { "call": "remove_channel", "args": RemoveChannel } | { "call": "test_channel", "args": TestChannel } | { "call": "list_snapshots", "args": ListSnapshots } | { "call": "create_backup", "args": BackupRequest } | { "call": "restore_backup", "args": RestoreBackup } | { "call": "list_backup_runs", "args": ListBackupRuns } | { "call": "get_backup_run", "args": GetBackupRun } | { "call": "get_backup_schedule", "args": GetBackupSchedule } | { "call": "set_backup_schedule", "args": BackupSchedule } | { "call": "clear_backup_schedule", "args": ClearBackupSchedule };
+export type AgentCall = { "call": "get_info", "args": GetInfo } | { "call": "get_metrics", "args": GetMetrics } | { "call": "list_apps", "args": ListApps } | { "call": "get_app", "args": GetApp } | { "call": "get_app_stats", "args": GetAppStats } | { "call": "deploy_app", "args": DeployRequest } | { "call": "adopt_app", "args": AdoptRequest } | { "call": "check_compose", "args": ComposeCheckRequest } | { "call": "list_versions", "args": ListVersions } | { "call": "get_version", "args": GetVersion } | { "call": "diff_versions", "args": DiffVersions } | { "call": "save_version", "args": SaveVersion } | { "call": "rollback_app", "args": RollbackApp } | { "call": "redeploy_app", "args": RedeployApp } | { "call": "run_app_action", "args": RunAppAction } | { "call": "delete_app", "args": DeleteApp } | { "call": "list_catalog", "args": ListCatalog } | { "call": "get_template", "args": GetTemplate } | { "call": "refresh_catalog", "args": RefreshCatalog } | { "call": "list_deployments", "args": ListDeployments } | { "call": "get_deployment", "args": GetDeployment } | { "call": "cancel_deployment", "args": CancelDeployment } | { "call": "list_terminals", "args": ListTerminals } | { "call": "open_terminal", "args": OpenTerminal } | { "call": "kill_terminal", "args": KillTerminal } | { "call": "list_tokens", "args": ListTokens } | { "call": "list_audit", "args": ListAudit } | { "call": "list_domains", "args": ListDomains } | { "call": "add_domain", "args": DomainRequest } | { "call": "remove_domain", "args": RemoveDomain } | { "call": "reload_proxy", "args": ReloadProxy } | { "call": "upload_certificate", "args": UploadCertificate } | { "call": "renew_certificate", "args": RenewCertificate } | { "call": "list_certs", "args": ListCerts } | { "call": "watch_endpoint", "args": WatchRequest } | { "call": "unwatch_endpoint", "args": UnwatchEndpoint } | { "call": "list_alerts", "args": ListAlerts } | { "call": "list_alert_rules", "args": ListAlertRules } | { "call": "update_alert_rule", "args": UpdateAlertRule } | { "call": "list_channels", "args": ListChannels } | { "call": "add_channel", "args": ChannelRequest } | { "call": "remove_channel", "args": RemoveChannel } | { "call": "test_channel", "args": TestChannel } | { "call": "get_backup_repository", "args": GetBackupRepository } | { "call": "list_snapshots", "args": ListSnapshots } | { "call": "create_backup", "args": BackupRequest } | { "call": "restore_backup", "args": RestoreBackup } | { "call": "list_backup_runs", "args": ListBackupRuns } | { "call": "get_backup_run", "args": GetBackupRun } | { "call": "get_backup_schedule", "args": GetBackupSchedule } | { "call": "set_backup_schedule", "args": BackupSchedule } | { "call": "clear_backup_schedule", "args": ClearBackupSchedule };
 
 /** The answer of each call, by its name. */
 export type AgentCallResponse = {
@@ -253,6 +256,7 @@ export type AgentCallResponse = {
   add_channel: Channel;
   remove_channel: null;
   test_channel: null;
+  get_backup_repository: RepositoryInfo;
   list_snapshots: Array<Snapshot>;
   create_backup: RunAccepted;
   restore_backup: RunAccepted;

@@ -627,10 +627,19 @@ configured: boolean, };
 
 export type RepositoryRequest = { 
 /**
- * An absolute path on the server (`/var/backups/appos`), or restic's
- * `sftp:USER@HOST:/PATH` for another host over SSH.
+ * An absolute path on the server (`/var/backups/appos`), or
+ * `sftp:USER@HOST:/PATH` (`sftp://USER@HOST:PORT//PATH` for another
+ * port) for another host over SSH, reached with the agent's own SSH key
+ * (`GET /v1/backups/repository` shows it: add it to that user's
+ * `authorized_keys`).
  */
 location: string, 
+/**
+ * For SFTP: the fingerprint of the host's SSH key (`SHA256:...`, as
+ * `ssh-keygen -l` prints it). Without one, the key the host shows now is
+ * pinned and answered: check it.
+ */
+host_key?: string | null, 
 /**
  * The repository's key. Without one, the agent makes a new repository
  * with a key it generates and answers once: keep it, a restore onto a
@@ -646,7 +655,26 @@ created: boolean,
 /**
  * The key, when the agent generated it: shown this once.
  */
-key: string | null, };
+key: string | null, 
+/**
+ * For SFTP: the fingerprint of the host key pinned.
+ */
+host_key: string | null, };
+
+export type RepositoryInfo = { 
+/**
+ * None until one is set.
+ */
+location: string | null, 
+/**
+ * For SFTP: the fingerprint of the host key pinned.
+ */
+host_key: string | null, 
+/**
+ * The agent's SSH public key, one `authorized_keys` line: what an SFTP
+ * repository's host must accept.
+ */
+ssh_public_key: string, };
 
 export type BackupRequest = { 
 /**
@@ -665,7 +693,14 @@ export type RestoreRequest = {
  * running app). Without one: every app of the snapshot that does not
  * exist here (the others are left as they are, and the log says so).
  */
-app?: AppName | null, };
+app?: AppName | null, 
+/**
+ * Also bring back the backed-up agent's tokens (those not revoked, and
+ * whose name no token here has), so the clients that held them work
+ * here too. Without it, the tokens are reissued: only this agent's own
+ * work here.
+ */
+keep_tokens: boolean, };
 
 export type RunKind = "backup" | "restore";
 

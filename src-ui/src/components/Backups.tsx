@@ -514,7 +514,7 @@ function RestoreDialog({ snapshot: s, app, onClose, onChange }: { snapshot: Snap
     setBusy(true);
     setError(null);
     try {
-      const { id } = await backend.call(server, { call: "restore_backup", args: { snapshot: s.id, request: { app } } });
+      const { id } = await backend.call(server, { call: "restore_backup", args: { snapshot: s.id, request: { app, keep_tokens: false } } });
       setRun({ id, succeeded: false });
       onChange();
     } catch (e) {

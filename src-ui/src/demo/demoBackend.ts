@@ -639,6 +639,8 @@ export function demoBackend(): Backend {
         return structuredClone(backupRuns) satisfies Answers["list_backup_runs"];
       case "get_backup_schedule":
         return structuredClone(scheduleStatus()) satisfies Answers["get_backup_schedule"];
+      case "get_backup_repository":
+        return { location: "/var/backups/appos", host_key: null, ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpuxhDRvf8h7Dyb7/fCtVRMMG3gPnFPUtgNlhwY7F6k appos-agent@demo" } satisfies Answers["get_backup_repository"];
       case "set_backup_schedule":
         if (req.args.keep < 1 || req.args.keep > 1000) throw err("invalid_input", "Invalid input: keep: from 1 to 1000 snapshots", [{ field: "keep", message: "from 1 to 1000 snapshots" }]);
         schedule = req.args;

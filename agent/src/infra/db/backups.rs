@@ -143,6 +143,33 @@ pub fn log(db: &Db, id: &str, line: &str) -> rusqlite::Result<()> {
 /// contents, its deployments with their steps and logs, its domains. An
 /// app of that name here is replaced. Returns the latest version, or None
 /// when the backup does not hold the app.
+/// Brings back the backed-up database's tokens that are not revoked and
+/// whose name no active token here has (the hashes only: secrets are never
+/// stored). Returns the names kept and the names left out.
+pub fn restore_tokens(db: &Db, backup: &Path, actor: &str, now: i64) -> rusqlite::Result<(Vec<String>, Vec<String>)> {
+    let mut c = db.conn();
+    c.execute("ATTACH DATABASE ?1 AS old", params![backup.display().to_string()])?;
+    let result = (|| {
+        let tx = c.transaction()?;
+        let names = |sql: &str| -> rusqlite::Result<Vec<String>> { tx.prepare(sql)?.query_map([], |r| r.get(0))?.collect() };
+        let left = names("SELECT name FROM old.tokens WHERE revoked_at IS NULL AND (name IN (SELECT name FROM tokens WHERE revoked_at IS NULL) OR hash IN (SELECT hash FROM tokens)) ORDER BY name")?;
+        let kept = names("SELECT name FROM old.tokens WHERE revoked_at IS NULL AND name NOT IN (SELECT name FROM tokens WHERE revoked_at IS NULL) AND hash NOT IN (SELECT hash FROM tokens) ORDER BY name")?;
+        tx.execute(
+            "INSERT INTO tokens (name, scope, hash, created_at, last_used_at, revoked_at)
+             SELECT name, scope, hash, created_at, last_used_at, NULL FROM old.tokens
+             WHERE revoked_at IS NULL AND name NOT IN (SELECT name FROM tokens WHERE revoked_at IS NULL) AND hash NOT IN (SELECT hash FROM tokens)",
+            [],
+        )?;
+        if !kept.is_empty() {
+            audit::record(&tx, now, audit::Entry { actor, action: "token.restore", app: None, detail: &kept.join(", "), host_access: &[] })?;
+        }
+        tx.commit()?;
+        Ok((kept, left))
+    })();
+    c.execute("DETACH DATABASE old", [])?;
+    result
+}
+
 pub fn restore_app(db: &Db, backup: &Path, app: &str, actor: &str, now: i64) -> rusqlite::Result<Option<u32>> {
     let mut c = db.conn();
     c.execute("ATTACH DATABASE ?1 AS old", params![backup.display().to_string()])?;

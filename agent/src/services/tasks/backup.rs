@@ -82,7 +82,8 @@ async fn run(state: &Shared, task: &Task, _cancel: CancellationToken, backup: bo
     let (i, now) = (id.clone(), state.clock.now_ms());
     db::call(&state.db, move |db| db::backups::set_state(db, &i, RunState::Running, None, now)).await?;
     let work = svc::dir(state).join(if backup { "staging" } else { "restore" }).join(&id);
-    let result = if backup { take(state, &record, &work).await } else { bring_back(state, &record, &work).await };
+    let keep_tokens = task.payload["keep_tokens"].as_bool().unwrap_or(false);
+    let result = if backup { take(state, &record, &work).await } else { bring_back(state, &record, &work, keep_tokens).await };
     if let Err(error) = tokio::fs::remove_dir_all(&work).await {
         if error.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(%error, dir = %work.display(), "cannot remove a backup's work dir");
@@ -112,7 +113,7 @@ async fn run(state: &Shared, task: &Task, _cancel: CancellationToken, backup: bo
 
 /// The backup itself; the error says what failed.
 async fn take(state: &Shared, run: &BackupRun, staging: &Path) -> Result<(), String> {
-    let repo = svc::repo(state).map_err(|e| e.to_string())?;
+    let repo = svc::repo(state).await.map_err(|e| e.to_string())?;
     tokio::fs::create_dir_all(staging.join("volumes")).await.map_err(|e| format!("staging in {}: {e}", staging.display()))?;
 
     let db_copy = staging.join("state.db");
@@ -206,8 +207,8 @@ fn find_manifest(root: &Path) -> Option<PathBuf> {
 
 /// The restore itself; the error says what failed. One app, or (none
 /// named) every app of the snapshot that does not exist here.
-async fn bring_back(state: &Shared, run: &BackupRun, target: &Path) -> Result<(), String> {
-    let repo = svc::repo(state).map_err(|e| e.to_string())?;
+async fn bring_back(state: &Shared, run: &BackupRun, target: &Path, keep_tokens: bool) -> Result<(), String> {
+    let repo = svc::repo(state).await.map_err(|e| e.to_string())?;
     let snapshot = run.snapshot.clone().ok_or("a restore names no snapshot")?;
     let named = svc::app_name(run);
     if let Some(app) = &named {
@@ -242,6 +243,15 @@ async fn bring_back(state: &Shared, run: &BackupRun, target: &Path) -> Result<()
         }
         restore_one(state, run, &staged, &old, entry, &app).await?;
         restored += 1;
+    }
+    if keep_tokens {
+        let (o, actor, now) = (old.clone(), run.actor.clone(), state.clock.now_ms());
+        let (kept, left) = db::call(&state.db, move |db| db::backups::restore_tokens(db, &o, &actor, now)).await.map_err(|e| e.to_string())?;
+        let mut line = format!("tokens kept from the backup: {}", if kept.is_empty() { "none".to_string() } else { kept.join(", ") });
+        if !left.is_empty() {
+            line.push_str(&format!("; left out, a token of that name exists here: {}", left.join(", ")));
+        }
+        log(state, &run.id, line).await;
     }
     if named.is_none() {
         log(state, &run.id, format!("{restored} of {} app(s) brought back", manifest.apps.len())).await;
