@@ -135,6 +135,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     tracing::info!(socket = %socket_path.display(), "listening");
     let app = crate::http::router(state.clone());
     let stop_workers = tokio_util::sync::CancellationToken::new();
+    // Before any task runs: containers a backup paused when the agent stopped run again.
+    crate::services::tasks::backup::resume_left_paused(&state).await;
     let registry = Arc::new(crate::services::tasks::registry());
     let mut workers = crate::services::tasks::start(state.clone(), registry, state.config.workers, stop_workers.clone());
     workers.spawn(crate::services::docker_events::watch(state.clone(), stop_workers.clone()));

@@ -1597,7 +1597,7 @@ async fn backup_with_volumes_delete_and_restore() {
     assert_eq!((again.created, again.key), (false, None));
 
     let compose = format!(
-        "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"test -f /data/note || echo fresh > /data/note; exec /bin/busybox httpd -f -p 8080 -h /data\"]\n    volumes: [\"data:/data\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\nvolumes:\n  data: {{}}\n",
+        "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"test -f /data/note || echo fresh > /data/note; exec /bin/busybox httpd -f -p 8080 -h /data\"]\n    volumes: [\"data:/data\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\", \"dev.appos.backup.pause=true\"]\nvolumes:\n  data: {{}}\n",
         support::BUSYBOX_IMAGE,
         support::TEST_LABEL
     );
@@ -1610,10 +1610,24 @@ async fn backup_with_volumes_delete_and_restore() {
 
     // A token a pipeline holds, to keep on the second agent below.
     let ci = agent.issue_token("ci", "deploy").expect("token");
+    let since = Command::new("date").arg("+%s.%N").output().expect("date");
+    let since = String::from_utf8_lossy(&since.stdout).trim().to_string();
     let run = admin.call(&BackupRequest { app: Some(app.clone()), volumes: true }).await.expect("backup");
     let run = run_to_end(&admin, &run.id).await;
     assert_eq!((run.state, run.error.as_deref()), (RunState::Succeeded, None), "{run:?}");
     let snapshot = run.snapshot.clone().expect("snapshot");
+    // Its service asks to be paused while the volume is read: it was, and runs again.
+    let at = |line: &str| run.log.iter().position(|l| l == line).unwrap_or_else(|| panic!("{line:?} missing: {run:?}"));
+    let volume_line = run.log.iter().position(|l| l.starts_with(&format!("volume {name}_data of {name}: "))).expect("the volume line");
+    assert!(at(&format!("{container} paused while {name}'s volumes are read (its service asks for it: dev.appos.backup.pause=true)")) < volume_line);
+    assert!(at(&format!("{container} running again")) > volume_line);
+    let until = Command::new("date").arg("+%s.%N").output().expect("date");
+    let events = Command::new("docker")
+        .args(["events", "--since", &since, "--until", String::from_utf8_lossy(&until.stdout).trim(), "--filter", &format!("container={container}"), "--filter", "event=pause", "--filter", "event=unpause", "--format", "{{.Action}}"])
+        .output()
+        .expect("docker events");
+    assert_eq!(String::from_utf8_lossy(&events.stdout), "pause\nunpause\n");
+    assert_eq!(admin.call(&GetApp { app: app.clone() }).await.expect("app").services[0].containers[0].state, "running");
     assert_eq!(run.log.first().map(String::as_str), Some("the agent's database: copied with SQLite's online backup"), "{run:?}");
     let snaps = admin.call(&ListSnapshots {}).await.expect("snapshots");
     assert_eq!(snaps.iter().map(|s| (s.id.as_str(), s.apps.clone(), s.volumes)).collect::<Vec<_>>(), [(snapshot.as_str(), vec![name.clone()], true)]);

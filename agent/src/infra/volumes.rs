@@ -19,6 +19,28 @@ pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
 /// Where the helper container mounts the volume.
 const MOUNT_AT: &str = "/appos-volume";
 
+/// The label a service carries (`labels: ["dev.appos.backup.pause=true"]`,
+/// as the catalog's database services do) to be paused while its app's
+/// volumes are read, so the files are read at rest.
+pub const LABEL_PAUSE: &str = "dev.appos.backup.pause";
+
+/// The running containers of `project` whose service asks to be paused
+/// during a backup: (id, name), read from what runs, not from the compose file.
+pub async fn to_pause(docker: &Docker, project: &str) -> Result<Vec<(String, String)>, bollard::errors::Error> {
+    let filters = HashMap::from([
+        ("label".to_string(), vec![format!("{LABEL_PROJECT}={project}"), format!("{LABEL_PAUSE}=true")]),
+        ("status".to_string(), vec!["running".to_string()]),
+    ]);
+    let list = docker.list_containers(Some(bollard::query_parameters::ListContainersOptions { all: false, filters: Some(filters), ..Default::default() })).await?;
+    Ok(list
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+            Some((c.id?, name))
+        })
+        .collect())
+}
+
 /// A project's volume: Docker's name and the compose file's.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectVolume {

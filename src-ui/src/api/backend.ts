@@ -5,6 +5,7 @@ import { isPermissionGranted, requestPermission, sendNotification } from "@tauri
 import { openUrl } from "@tauri-apps/plugin-opener";
 import type {
   AddServerForm,
+  BackupRepositorySet,
   Connection,
   InstallCheck,
   InstallForm,
@@ -19,6 +20,7 @@ import type {
   UiError,
 } from "./desktop.gen";
 import type { AgentCallResponse, CallName, CallOf } from "./calls.gen";
+import type { RepositoryRequest } from "./types.gen";
 
 /** An open stream; `close()` stops it (safe to call twice or after it ended). */
 export interface StreamHandle {
@@ -91,6 +93,17 @@ export interface Backend {
    * message names the problem.
    */
   readProject(path: string): Promise<LocalProject>;
+  /**
+   * Sets a server's backup repository. Without a key, the key this computer
+   * keeps for that location is given (`used_kept_key`); a key the agent
+   * generates (answered once in `repository.key`) or one given is kept on
+   * this computer (`key_kept`: `keyring`, the path of a 0600 file, or null
+   * when it could not be kept). Rejects with a UiError whose `fields` name
+   * `location`, `key` or `host_key`.
+   */
+  setBackupRepository(server: string, request: RepositoryRequest): Promise<BackupRepositorySet>;
+  /** The key this computer keeps for a server's backup repository; null when it keeps none. */
+  backupKey(server: string): Promise<string | null>;
 }
 
 /** Turns whatever a call rejected with into a UiError. */
@@ -180,4 +193,6 @@ export const tauriBackend: Backend = {
   terminalResize: (handle, cols, rows) => invokeCmd("terminal_resize", { handle, cols, rows }),
   terminalClose: (handle) => invokeCmd("terminal_close", { handle }),
   readProject: (path) => invokeCmd("read_project", { path }),
+  setBackupRepository: (server, request) => invokeCmd("set_backup_repository", { server, request }),
+  backupKey: (server) => invokeCmd("backup_key", { server }),
 };

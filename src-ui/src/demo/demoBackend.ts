@@ -215,6 +215,32 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DESKTOP_VERSION = "0.2.0";
 const sshUrl = (f: AddServerForm) => `ssh://${f.user}@${f.host}:${f.port}`;
 
+/** The key of the local server's backup repository, kept on this computer. */
+const DEMO_BACKUP_KEY = "3f9c2a71d84e6b05c7a1e9f2b46d3805a1c7e92f4b6d8035e1a7c9f24b6d8e03";
+
+/** A repository's key as the agent generates it: 32 random bytes in hex. */
+function newBackupKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The user, host and port of an `sftp:` location, or null. */
+function demoSftpTarget(location: string): { user: string; host: string; port: number } | null {
+  const m = /^sftp:\/\/([\w.-]+)@([\w.-]+)(?::(\d+))?\/.+$/.exec(location) ?? /^sftp:([\w.-]+)@([\w.-]+):()[^:]+$/.exec(location);
+  return m ? { user: m[1], host: m[2], port: m[3] ? Number(m[3]) : 22 } : null;
+}
+
+/** The fingerprint a demo SFTP host shows: made up from its name. */
+function demoFingerprint(host: string): string {
+  const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  let h = 2166136261;
+  let out = "";
+  for (let i = 0; i < 43; i++) {
+    h = Math.imul(h ^ host.charCodeAt(i % host.length), 16777619) >>> 0;
+    out += chars[h % 64];
+  }
+  return `SHA256:${out}`;
+}
+
 /** A freshly set-up server that passes every line of the install checklist. */
 function demoChecklist(form: InstallForm): InstallCheck[] {
   const checks: InstallCheck[] = [
@@ -406,6 +432,20 @@ export function demoBackend(): Backend {
     const last = backupRuns.find((r) => r.kind === "backup" && r.state === "succeeded");
     return { schedule, last_success_ms: last?.finished_ms ?? null, next_ms: schedule ? now() + schedule.every_secs * 1000 : null };
   };
+  /** Each server's backup repository: prod has none yet, to show how one is set. */
+  const repositories: Record<string, { location: string; host_key: string | null }> = { local: { location: "/var/backups/appos", host_key: null } };
+  /** The repositories that exist, with their keys: by location over SFTP, by server and path on a server. */
+  const repositoryKeys = new Map<string, string>([["local /var/backups/appos", DEMO_BACKUP_KEY]]);
+  const repositoryAt = (server: string, location: string) => (location.startsWith("sftp:") ? location : `${server} ${location}`);
+  /** The keys this computer keeps (the desktop's keyring), by server and location. */
+  const keptKeys = new Map<string, string>([["local /var/backups/appos", DEMO_BACKUP_KEY]]);
+  /** The SFTP hosts that accept the agent's SSH key: each refuses it once, until its line is "added". */
+  const sftpHosts = new Set<string>();
+  const sshKeyOf = (server: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpuxhDRvf8h7Dyb7/fCtVRMMG3gPnFPUtgNlhwY7F6k appos-agent@${server === "local" ? "demo" : server}`;
+  /** As the agent refuses backup calls without a repository. */
+  const needRepository = (server: string) => {
+    if (!repositories[server]) throw { ...err("conflict", "No backup repository is set: set one with `appos backup repository PATH`"), problem: "no_repository" } satisfies UiError;
+  };
 
   /** A backup or restore run: queued, a log line every few hundred ms, then done, with a `backup` event as the agent sends. */
   function backupRun(kind: BackupRun["kind"], app: string | null, volumes: boolean, snapshot: string | null): string {
@@ -439,7 +479,7 @@ export function demoBackend(): Backend {
 
   type Answers = AgentCallResponse;
   /** One agent call; each answer is checked against its call's answer type. */
-  async function answer(req: AgentCall): Promise<Answers[CallName]> {
+  async function answer(req: AgentCall, server: string): Promise<Answers[CallName]> {
     switch (req.call) {
       case "get_info":
         return structuredClone(info) satisfies Answers["get_info"];
@@ -623,10 +663,13 @@ export function demoBackend(): Backend {
         if (req.call === "remove_channel") channels.splice(channels.findIndex((c) => c.name === req.args.name), 1);
         return null satisfies Answers["remove_channel"];
       case "list_snapshots":
+        needRepository(server);
         return structuredClone(snapshots) satisfies Answers["list_snapshots"];
       case "create_backup":
+        needRepository(server);
         return { id: backupRun("backup", req.args.app ?? null, req.args.volumes, null) } satisfies Answers["create_backup"];
       case "restore_backup": {
+        needRepository(server);
         const app = req.args.request.app ?? null;
         // As the agent: a restore never overwrites an app.
         if (apps.some((a) => a.name === app))
@@ -639,9 +682,12 @@ export function demoBackend(): Backend {
         return structuredClone(backupRuns) satisfies Answers["list_backup_runs"];
       case "get_backup_schedule":
         return structuredClone(scheduleStatus()) satisfies Answers["get_backup_schedule"];
-      case "get_backup_repository":
-        return { location: "/var/backups/appos", host_key: null, ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpuxhDRvf8h7Dyb7/fCtVRMMG3gPnFPUtgNlhwY7F6k appos-agent@demo" } satisfies Answers["get_backup_repository"];
+      case "get_backup_repository": {
+        const r = repositories[server];
+        return { location: r?.location ?? null, host_key: r?.host_key ?? null, ssh_public_key: sshKeyOf(server) } satisfies Answers["get_backup_repository"];
+      }
       case "set_backup_schedule":
+        needRepository(server);
         if (req.args.keep < 1 || req.args.keep > 1000) throw err("invalid_input", "Invalid input: keep: from 1 to 1000 snapshots", [{ field: "keep", message: "from 1 to 1000 snapshots" }]);
         schedule = req.args;
         return structuredClone(scheduleStatus()) satisfies Answers["set_backup_schedule"];
@@ -734,7 +780,7 @@ export function demoBackend(): Backend {
       if (i >= 0) servers.splice(i, 1);
     },
     connect: async (name): Promise<Connection> => connection(name),
-    call: <K extends CallName>(_server: string, req: CallOf<K>) => answer(req) as Promise<AgentCallResponse[K]>,
+    call: <K extends CallName>(server: string, req: CallOf<K>) => answer(req, server) as Promise<AgentCallResponse[K]>,
     openStream: async (_s, req, fn): Promise<StreamHandle> => {
       const entry = { req, fn };
       streams.add(entry);
@@ -787,6 +833,50 @@ export function demoBackend(): Backend {
     readProject: async (path) => {
       await new Promise((r) => setTimeout(r, 300));
       return demoProject(path);
+    },
+    // As the desktop and the agent: a kept key is given when none is; a new
+    // repository's key is generated and answered once; the key is kept.
+    setBackupRepository: async (server, request) => {
+      await sleep(900);
+      const invalid = (field: string, message: string) => err("invalid_input", `Invalid input: ${field}: ${message}`, [{ field, message }]);
+      const location = request.location;
+      const sftp = demoSftpTarget(location);
+      if (!sftp && (!location.startsWith("/") || /\s/.test(location) || location.split("/").includes("..")))
+        throw invalid("location", "an absolute path on the server, or sftp:USER@HOST:/PATH (sftp://USER@HOST:PORT//PATH for another port)");
+      if (request.key && request.key.length < 16) throw invalid("key", "at least 16 characters");
+      if (request.host_key && !sftp) throw invalid("host_key", "only for an sftp: repository");
+      let host_key: string | null = null;
+      if (sftp) {
+        if (request.host_key && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(request.host_key)) throw invalid("host_key", "a fingerprint as `ssh-keygen -l` prints it: SHA256: and 43 characters");
+        const shown = demoFingerprint(sftp.host);
+        if (request.host_key && request.host_key !== shown) throw invalid("host_key", `${sftp.host}:${sftp.port} shows ${shown} (ssh-ed25519), not ${request.host_key}`);
+        if (!sftpHosts.has(sftp.host)) {
+          sftpHosts.add(sftp.host);
+          throw invalid("location", `${sftp.host} refused the agent's SSH key: add this line to ${sftp.user}'s ~/.ssh/authorized_keys there: ${sshKeyOf(server)}`);
+        }
+        host_key = shown;
+      }
+      const account = `${server} ${location}`;
+      const kept = request.key ? null : (keptKeys.get(account) ?? null);
+      const key = request.key ?? kept;
+      const at = repositoryAt(server, location);
+      const existing = repositoryKeys.get(at);
+      let generated: string | null = null;
+      if (existing !== undefined) {
+        if (!key) throw { ...err("conflict", `A repository exists there: a repository exists at ${location}: give its key`), problem: "repository_exists" } satisfies UiError;
+        if (key !== existing) throw invalid("key", `the key does not open the repository at ${location}`);
+      } else {
+        generated = key ? null : newBackupKey();
+        repositoryKeys.set(at, key ?? generated!);
+      }
+      repositories[server] = { location, host_key };
+      const keep = generated ?? key;
+      if (keep) keptKeys.set(account, keep);
+      return { repository: { location, created: existing === undefined, key: generated, host_key }, key_kept: keep ? "keyring" : null, used_kept_key: !!kept };
+    },
+    backupKey: async (server) => {
+      const r = repositories[server];
+      return r ? (keptKeys.get(`${server} ${r.location}`) ?? null) : null;
     },
     ...terminalApi,
   };

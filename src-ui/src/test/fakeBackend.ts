@@ -3,8 +3,8 @@
 import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
-import type { AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
-import type { Alert, AlertRule, AlertRuleSettings, App, BackupRun, Channel, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed, Snapshot } from "../api/types.gen";
+import type { AddServerForm, BackupRepositorySet, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";
+import type { Alert, AlertRule, AlertRuleSettings, App, BackupRun, Channel, Deployment, Domain, Event, HostAccess, HostAccessKind, HostAccessNeed, RepositoryInfo, RepositoryRequest, Snapshot } from "../api/types.gen";
 import { describeHostAccess } from "../lib/hostaccess";
 
 export const info = {
@@ -144,6 +144,12 @@ export class FakeUpgrade extends FakeProgressRun<Connection> {
   }
 }
 
+/** What a scripted `setBackupRepository` answers: a value, a UiError (thrown), or a function of the request and the server giving either. */
+export type RepositoryAnswer = BackupRepositorySet | UiError | ((request: RepositoryRequest, server: string) => BackupRepositorySet | UiError);
+
+/** The agent's SSH key line the fake's `get_backup_repository` answers for a server. */
+export const agentSshKey = (server: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpuxhDRvf8h7Dyb7fCtVRMMG3gPnFPUtgNlhwY7F6k appos-agent@${server}`;
+
 function isUiError(v: unknown): v is UiError {
   return !!v && typeof v === "object" && "code" in v && "message" in v && "fields" in v;
 }
@@ -189,6 +195,22 @@ export class FakeBackend implements Backend {
    * for another Backend method its name and arguments.
    */
   calls: { method: string; args: unknown[] }[] = [];
+  /**
+   * What `get_backup_repository` answers per server, unless scripted with
+   * `on` (no location and `agentSshKey(server)` when unset). A successful
+   * `setBackupRepository` sets its location and host key.
+   */
+  repositories: Record<string, RepositoryInfo> = {};
+  /**
+   * What `setBackupRepository` answers: each answer once in order, the last
+   * one for every further call. Its calls are in `callsOf("setBackupRepository")`.
+   */
+  repositoryAnswers: RepositoryAnswer[] = [];
+  /**
+   * What `backupKey` answers per server: a key, or a UiError (thrown); null
+   * when unset. A successful `setBackupRepository` whose key was kept keeps it here.
+   */
+  backupKeys: Record<string, string | UiError> = {};
   private answers = new Map<CallName, unknown[]>();
 
   /**
@@ -230,6 +252,10 @@ export class FakeBackend implements Backend {
       const a = this.apps[server] ?? [];
       if (isUiError(a)) throw a;
       return structuredClone(a) as AgentCallResponse[K];
+    }
+    if (name === "get_backup_repository" && !this.answers.has(name)) {
+      // Answered from `repositories`, which `setBackupRepository` changes.
+      return structuredClone(this.repositoryOf(server)) as AgentCallResponse[K];
     }
     const list = this.answers.get(name) as Answer<K>[] | undefined;
     if (!list || list.length === 0) throw uiError("other", `unscripted: ${name}`);
@@ -419,6 +445,31 @@ export class FakeBackend implements Backend {
     if (isUiError(p)) throw p;
     return structuredClone(p);
   }
+
+  private repositoryOf(server: string): RepositoryInfo {
+    return this.repositories[server] ?? { location: null, host_key: null, ssh_public_key: agentSshKey(server) };
+  }
+
+  async setBackupRepository(server: string, request: RepositoryRequest): Promise<BackupRepositorySet> {
+    this.calls.push({ method: "setBackupRepository", args: [server, structuredClone(request)] });
+    const list = this.repositoryAnswers;
+    if (list.length === 0) throw uiError("other", "unscripted: setBackupRepository");
+    const a = list.length > 1 ? list.shift()! : list[0];
+    const v = typeof a === "function" ? a(request, server) : a;
+    if (isUiError(v)) throw v;
+    // As the desktop and the agent: the repository is set, and its key kept.
+    this.repositories[server] = { ...this.repositoryOf(server), location: v.repository.location, host_key: v.repository.host_key };
+    const key = v.repository.key ?? request.key;
+    if (key && v.key_kept) this.backupKeys[server] = key;
+    return structuredClone(v);
+  }
+
+  async backupKey(server: string): Promise<string | null> {
+    this.calls.push({ method: "backupKey", args: [server] });
+    const k = this.backupKeys[server];
+    if (isUiError(k)) throw k;
+    return k ?? null;
+  }
 }
 
 // Fixtures.
@@ -528,6 +579,12 @@ export const noRepository: UiError = {
   ...uiError("conflict", "No backup repository is set: set one with `appos backup repository PATH`"),
   problem: "no_repository",
 };
+
+/** A repository as `setBackupRepository` answers it: a new one at `/var/backups/appos` with a key the agent generated, kept in the keyring, unless said otherwise. */
+export function repositorySet(over: { repository?: Partial<BackupRepositorySet["repository"]>; key_kept?: string | null; used_kept_key?: boolean } = {}): BackupRepositorySet {
+  const repository = { location: "/var/backups/appos", created: true, key: "7c1e9a0f4b2d6e8a3c5f7b9d1e3a5c7f9b1d3e5a7c9f1b3d5e7a9c1f3b5d7e9a", host_key: null, ...over.repository };
+  return { repository, key_kept: over.key_kept === undefined ? "keyring" : over.key_kept, used_kept_key: over.used_kept_key ?? false };
+}
 
 /** A snapshot as `list_snapshots` answers it: blog and shop, taken an hour ago on web-1 without volumes, unless said otherwise. */
 export function snapshot(id: string, over: Partial<Snapshot> = {}): Snapshot {

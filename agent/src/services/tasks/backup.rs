@@ -142,15 +142,30 @@ async fn take(state: &Shared, run: &BackupRun, staging: &Path) -> Result<(), Str
             if !found.is_empty() && image.is_none() {
                 return Err(format!("{app} has volumes but no container whose image could read them: start it, then back it up"));
             }
+            let paused = if found.is_empty() { Vec::new() } else { pause(state, run, app).await? };
+            let mut read = Ok(());
             for v in found {
                 let file = format!("volumes/{app}/{}.tar", v.name);
                 let out = staging.join(&file);
-                tokio::fs::create_dir_all(out.parent().unwrap_or(staging)).await.map_err(|e| e.to_string())?;
-                let bytes = volumes::export(&state.docker, &v.name, image.as_deref().unwrap_or_default(), &out).await.map_err(|e| format!("reading volume {}: {e:#}", v.name))?;
-                let sha256 = sha256_file(&out).map_err(|e| e.to_string())?;
-                log(state, &run.id, format!("volume {} of {app}: {bytes} bytes", v.name)).await;
-                vols.push(VolumeManifest { volume: v, file, sha256, bytes });
+                let exported = async {
+                    tokio::fs::create_dir_all(out.parent().unwrap_or(staging)).await.map_err(|e| e.to_string())?;
+                    volumes::export(&state.docker, &v.name, image.as_deref().unwrap_or_default(), &out).await.map_err(|e| format!("reading volume {}: {e:#}", v.name))
+                };
+                match exported.await {
+                    Ok(bytes) => {
+                        let sha256 = sha256_file(&out).map_err(|e| e.to_string())?;
+                        log(state, &run.id, format!("volume {} of {app}: {bytes} bytes", v.name)).await;
+                        vols.push(VolumeManifest { volume: v, file, sha256, bytes });
+                    }
+                    Err(e) => {
+                        read = Err(e);
+                        break;
+                    }
+                }
             }
+            // Running again before anything else, whatever the read gave.
+            resume(state, Some(run), &paused).await;
+            read?;
         }
         manifest.apps.push(AppManifest { name: app.clone(), image, volumes: vols });
     }
@@ -184,6 +199,69 @@ async fn take(state: &Shared, run: &BackupRun, staging: &Path) -> Result<(), Str
         log(state, &run.id, format!("retention: the newest {} snapshot(s) kept, {} forgotten and pruned", schedule.keep, before.saturating_sub(after))).await;
     }
     Ok(())
+}
+
+/// `<data>/backup/paused`: the containers a backup paused, until it resumes
+/// them; an agent that died meanwhile resumes them when it starts.
+fn paused_file(state: &Shared) -> PathBuf {
+    svc::dir(state).join("paused")
+}
+
+/// Pauses the app's services that ask for it while its volumes are read.
+async fn pause(state: &Shared, run: &BackupRun, app: &str) -> Result<Vec<(String, String)>, String> {
+    let list = volumes::to_pause(&state.docker, app).await.map_err(|e| format!("listing {app}'s containers: {e}"))?;
+    if list.is_empty() {
+        return Ok(list);
+    }
+    let ids: String = list.iter().map(|(id, _)| format!("{id}\n")).collect();
+    tokio::fs::write(paused_file(state), ids).await.map_err(|e| format!("recording the paused containers: {e}"))?;
+    let mut paused = Vec::new();
+    for (id, name) in list {
+        match state.docker.pause_container(&id).await {
+            Ok(()) => {
+                log(state, &run.id, format!("{name} paused while {app}'s volumes are read (its service asks for it: {}=true)", volumes::LABEL_PAUSE)).await;
+                paused.push((id, name));
+            }
+            Err(e) => {
+                resume(state, Some(run), &paused).await;
+                return Err(format!("pausing {name}: {e}"));
+            }
+        }
+    }
+    Ok(paused)
+}
+
+/// Resumes paused containers, and forgets the record of them once all run
+/// (else the next start tries again).
+async fn resume(state: &Shared, run: Option<&BackupRun>, paused: &[(String, String)]) {
+    let mut all = true;
+    for (id, name) in paused {
+        match state.docker.unpause_container(id).await {
+            Ok(()) => {
+                if let Some(run) = run {
+                    log(state, &run.id, format!("{name} running again")).await;
+                }
+            }
+            // Gone, or not paused any more: nothing to resume.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+            Err(error) => {
+                all = false;
+                tracing::warn!(%error, container = %name, "cannot resume a container paused for a backup");
+            }
+        }
+    }
+    if all {
+        let _ = tokio::fs::remove_file(paused_file(state)).await;
+    }
+}
+
+/// At start: resumes the containers a backup paused when the agent stopped
+/// in the middle of it.
+pub async fn resume_left_paused(state: &Shared) {
+    let Ok(text) = tokio::fs::read_to_string(paused_file(state)).await else { return };
+    let ids: Vec<(String, String)> = text.lines().filter(|l| !l.is_empty()).map(|id| (id.to_string(), id.to_string())).collect();
+    tracing::info!(containers = ids.len(), "resuming the containers a backup left paused");
+    resume(state, None, &ids).await;
 }
 
 /// The staging dir a backup left in a restored tree: where `manifest.json` is.
