@@ -39,7 +39,7 @@ impl SftpTarget {
     }
 }
 
-const LOCATION_HELP: &str = "an absolute path on the server, or sftp:USER@HOST:/PATH (sftp://USER@HOST:PORT/PATH for another port)";
+const LOCATION_HELP: &str = "an absolute path on the server, or sftp:USER@HOST:/PATH (sftp://USER@HOST:PORT//PATH for another port)";
 
 /// What a repository location says, or why it cannot be taken. User and
 /// host become arguments of `ssh`: neither may start with `-` or hold

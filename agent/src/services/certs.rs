@@ -1,11 +1,9 @@
 //! The certificate inventory: every domain the proxy serves with HTTPS and
 //! every other TLS endpoint added to watch, judged on what is actually
 //! served. A check every `cert_check` gives the alert rules each
-//! certificate's days left (the `certificate_expiring` rule alerts through
-//! the channels), and marks on the event stream (`certificate_expiring`,
-//! for the desktop's domains page) when a certificate enters its alert
-//! window (30 days, or the last third of its life) and again at 7 days,
-//! once per certificate and level.
+//! certificate's days left: the `certificate_expiring` rule alerts through
+//! the channels and on the event stream (`alert` events, which the desktop
+//! notifies).
 
 use appos_proto::{CertEntry, CertSource, CertStatus, ProblemCode, WatchRequest};
 
@@ -66,15 +64,8 @@ pub async fn unwatch(state: &Shared, who: &Principal, input: &str) -> Result<()>
     Ok(())
 }
 
-/// The alert level a status calls for, if any: `expiring`, then `7_days`.
-fn level(status: &CertStatus) -> Option<(&'static str, i64, i64, String)> {
-    match status {
-        CertStatus::Expiring { issuer, not_after, days_left } => Some((if *days_left <= 7 { "7_days" } else { "expiring" }, *not_after, *days_left, issuer.clone())),
-        _ => None,
-    }
-}
 
-/// One round of checks: alerts for certificates that entered a new level.
+/// One round of checks: each certificate's days left, for the alert rules.
 pub async fn check(state: &Shared) {
     let entries = match inventory(state).await {
         Ok(e) => e,
@@ -95,21 +86,4 @@ pub async fn check(state: &Shared) {
         })
         .collect();
     state.alerts.set_certs(facts);
-    // The desktop's domains page marks each certificate once per level.
-    for e in entries {
-        let Some((level, not_after, days_left, issuer)) = level(&e.status) else { continue };
-        let (subject, now) = (e.subject.clone(), state.clock.now());
-        let new = db::call(&state.db, move |db| db::domains::alert_once(db, &subject, not_after, level, now)).await.unwrap_or(false);
-        if !new {
-            continue;
-        }
-        let data = serde_json::json!({ "subject": e.subject, "source": e.source, "level": level, "days_left": days_left, "not_after": not_after, "issuer": issuer });
-        tracing::warn!(subject = %e.subject, days_left, "certificate expiring");
-        let (s, d, now_ms) = (state.clone(), data, state.clock.now_ms());
-        let _ = db::call(&state.db, move |db| {
-            s.events.publish(db, now_ms, "certificate_expiring", None, d);
-            Ok(())
-        })
-        .await;
-    }
 }

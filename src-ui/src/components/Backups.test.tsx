@@ -2,7 +2,7 @@ import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-libra
 import { afterEach, describe, expect, it } from "vitest";
 import type { BackupRun, ScheduleStatus, Snapshot } from "../api/types.gen";
 import { fmtTime } from "../lib/format";
-import { backupRun, FakeBackend, noRepository, snapshot, uiError } from "../test/fakeBackend";
+import { agentSshKey, backupRun, FakeBackend, noRepository, repositorySet, snapshot, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
 
 afterEach(cleanup);
@@ -21,6 +21,18 @@ function setup({ status = { schedule: null, last_success_ms: null, next_ms: null
   b.on("list_backup_runs", () => state.runs);
   return { b, state };
 }
+
+/** A fake without a repository until `setBackupRepository` sets one: then the schedule and snapshots answer. */
+function setupNone() {
+  const { b, state } = setup();
+  const set = () => !!b.repositories.local?.location;
+  b.on("get_backup_schedule", () => (set() ? state.status : noRepository));
+  b.on("list_snapshots", () => (set() ? state.snapshots : noRepository));
+  return { b, state };
+}
+
+const KEY = "7c1e9a0f4b2d6e8a3c5f7b9d1e3a5c7f9b1d3e5a7c9f1b3d5e7a9c1f3b5d7e9a";
+const FP = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
 
 const value = (id: string) => (byId(id) as HTMLInputElement | HTMLSelectElement).value;
 const fill = (id: string, v: string) => fireEvent.change(byId(id), { target: { value: v } });
@@ -284,13 +296,13 @@ describe("Backups tab", () => {
     const refused = await screen.findByTestId("restore-error");
     expect(within(refused).getByText("Could not restore blog")).toBeTruthy();
     expect(within(refused).getByText("The app exists: blog exists here: a restore never overwrites an app; delete it first")).toBeTruthy();
-    expect(b.callsOf("restore_backup")).toEqual([["local", { snapshot: "4f6a2c19", request: { app: "blog" } }]]);
+    expect(b.callsOf("restore_backup")).toEqual([["local", { snapshot: "4f6a2c19", request: { app: "blog", keep_tokens: false } }]]);
 
     // Deleted meanwhile: the second try runs, followed in the dialog.
     await click("restore-confirm");
     await waitFor(() => expect(byId("backup-run").dataset.state).toBe("running"));
     expect(screen.queryByTestId("restore-error")).toBeNull();
-    expect(b.callsOf("restore_backup")[1]).toEqual(["local", { snapshot: "4f6a2c19", request: { app: "blog" } }]);
+    expect(b.callsOf("restore_backup")[1]).toEqual(["local", { snapshot: "4f6a2c19", request: { app: "blog", keep_tokens: false } }]);
     expect(byId("backup-run-title").textContent).toBe("Restore of blog");
     expect(screen.queryByTestId("restore-open-app")).toBeNull();
     await waitFor(() => expect(byId("backup-run").dataset.state).toBe("succeeded"), FOLLOW);
@@ -301,6 +313,206 @@ describe("Backups tab", () => {
     await click("restore-open-app");
     expect(screen.queryByTestId("restore-dialog")).toBeNull();
     expect(byId("nav-apps").dataset.active).toBe("true");
+  });
+
+  it("restores with the backed-up agent's tokens when asked", async () => {
+    const { b } = setup({ snapshots: [snapshot("4f6a2c19", { apps: ["blog"] })] });
+    b.on("restore_backup", { id: "r6" });
+    b.on("get_backup_run", backupRun("r6", { kind: "restore", app: "blog", snapshot: "4f6a2c19" }));
+    renderServer(b, { view: "backups" });
+    await screen.findByTestId("backup-snapshots-table");
+    await click("snapshot-restore-4f6a2c19-blog");
+    const keep = byId("restore-keep-tokens") as HTMLInputElement;
+    expect(keep.checked).toBe(false);
+    expect(keep.closest("label")?.textContent).toBe("Also bring back the backed-up agent's tokens");
+    expect(byId("restore-keep-tokens-hint").textContent).toBe("So the clients that held them work here too; else only this agent's own tokens work here.");
+    fireEvent.click(keep);
+    expect(keep.checked).toBe(true);
+    await click("restore-confirm");
+    expect(b.callsOf("restore_backup")).toEqual([["local", { snapshot: "4f6a2c19", request: { app: "blog", keep_tokens: true } }]]);
+  });
+
+  it("sets a new repository on the server, shows its key once and where it is kept, then the tab", async () => {
+    const { b } = setupNone();
+    b.repositoryAnswers = [repositorySet()];
+    renderServer(b, { view: "backups" });
+    await screen.findByTestId("backup-repository-form");
+    expect(byId("backup-repository-location").getAttribute("placeholder")).toBe("/var/backups/appos or sftp://backup@vault:22//srv/appos");
+    expect((byId("backup-repository-key") as HTMLInputElement).type).toBe("password");
+    expect(byId("backup-repository-form").textContent).toContain("Only to open an existing repository; leave empty to make a new one.");
+    // Not over SFTP: no host key, no SSH key to add.
+    expect(screen.queryByTestId("backup-repository-host-key")).toBeNull();
+    expect(screen.queryByTestId("backup-repository-ssh-key")).toBeNull();
+    expect((byId("backup-repository-set") as HTMLButtonElement).disabled).toBe(true);
+    expect(byId("backup-repository-set").textContent).toBe("Set repository");
+    // The CLI stays as a hint.
+    expect(byId("backups-repository-command").textContent).toBe("appos backup repository /var/backups/appos");
+
+    fill("backup-repository-location", "  /var/backups/appos ");
+    expect((byId("backup-repository-set") as HTMLButtonElement).disabled).toBe(false);
+    const reads = b.callsOf("list_snapshots").length;
+    await click("backup-repository-set");
+    expect(b.callsOf("setBackupRepository")).toEqual([["local", { location: "/var/backups/appos", key: null, host_key: null }]]);
+
+    const notice = await screen.findByTestId("backup-repository-notice");
+    expect(byId("backup-repository-notice-title").textContent).toBe("Backups go to /var/backups/appos");
+    expect(byId("backup-repository-new").textContent).toBe("A new repository. Its key:");
+    expect(byId("backup-repository-new-key").textContent).toBe(KEY);
+    expect(byId("backup-repository-new-key").className).toContain("select-all");
+    expect(byId("backup-repository-key-kept").textContent).toBe("Kept in this computer's keyring.");
+    expect(byId("backup-repository-key-away").textContent).toBe("Keep a copy away from this computer too: a restore on a new server needs it.");
+    expect(within(notice).queryByTestId("backup-repository-pinned")).toBeNull();
+    expect(within(notice).queryByTestId("backup-repository-used-kept-key")).toBeNull();
+
+    // The tab reads everything again: the repository, the schedule and snapshots.
+    await screen.findByTestId("backup-schedule-text");
+    expect(b.callsOf("list_snapshots").length).toBeGreaterThan(reads);
+    expect(screen.queryByTestId("backups-no-repository")).toBeNull();
+    expect(byId("backup-snapshots").textContent).toContain("No snapshots yet");
+    await waitFor(() => expect(byId("backup-repository-info-location").textContent).toBe("/var/backups/appos"));
+    expect(screen.queryByTestId("backup-repository-info-host-key")).toBeNull();
+
+    // It stays until dismissed, also when the tab is left and opened again.
+    await click("nav-apps");
+    await click("nav-backups");
+    expect((await screen.findByTestId("backup-repository-new-key")).textContent).toBe(KEY);
+    await click("backup-repository-notice-dismiss");
+    expect(screen.queryByTestId("backup-repository-notice")).toBeNull();
+
+    // The key was kept on this computer: Show key reads it back.
+    await click("backup-repository-show-key");
+    expect((await screen.findByTestId("backup-repository-kept-key")).textContent).toBe(KEY);
+  });
+
+  it("shows the agent's field error under its input, and nothing else changes", async () => {
+    const { b } = setupNone();
+    const refused = "vault refused the agent's SSH key: add this line to backup's ~/.ssh/authorized_keys there: ssh-ed25519 AAAA... appos-agent@web-1";
+    b.repositoryAnswers = [uiError("invalid_input", `Invalid input: location: ${refused}`, [{ field: "location", message: refused }])];
+    renderServer(b, { view: "backups" });
+    await screen.findByTestId("backup-repository-form");
+    fill("backup-repository-location", "sftp:backup@vault:/srv/appos");
+    fill("backup-repository-key", "correct horse battery staple");
+    const reads = b.callsOf("list_snapshots").length;
+    await click("backup-repository-set");
+    expect(b.callsOf("setBackupRepository")).toEqual([["local", { location: "sftp:backup@vault:/srv/appos", key: "correct horse battery staple", host_key: null }]]);
+
+    expect((await screen.findByTestId("backup-repository-location-error")).textContent).toBe(refused);
+    expect(byId("backup-repository-location").getAttribute("aria-invalid")).toBe("true");
+    expect(byId("backup-repository-location").parentElement?.contains(byId("backup-repository-location-error"))).toBe(true);
+    for (const id of ["backup-repository-error", "backup-repository-key-error", "backup-repository-host-key-error", "backup-repository-notice", "backup-schedule"]) expect(screen.queryByTestId(id)).toBeNull();
+    expect(value("backup-repository-location")).toBe("sftp:backup@vault:/srv/appos");
+    expect(value("backup-repository-key")).toBe("correct horse battery staple");
+    expect(byId("backups-no-repository-message").textContent).toBe("No backup repository is set: set one with appos backup repository PATH");
+    expect(b.callsOf("list_snapshots")).toHaveLength(reads);
+    expect((byId("backup-repository-set") as HTMLButtonElement).disabled).toBe(false);
+
+    // Editing the location clears its error.
+    fill("backup-repository-location", "sftp:backup@vault:/srv/appos2");
+    expect(screen.queryByTestId("backup-repository-location-error")).toBeNull();
+    expect(byId("backup-repository-location").getAttribute("aria-invalid")).toBe("false");
+  });
+
+  it("asks for the host key and shows the agent's SSH key for an sftp location", async () => {
+    const { b } = setupNone();
+    const location = "sftp://backup@vault:22//srv/appos";
+    b.repositoryAnswers = [
+      uiError("invalid_input", `Invalid input: host_key: vault:22 shows ${FP} (ssh-ed25519), not SHA256:xyz`, [{ field: "host_key", message: `vault:22 shows ${FP} (ssh-ed25519), not SHA256:xyz` }]),
+      repositorySet({ repository: { location, host_key: FP } }),
+    ];
+    renderServer(b, { view: "backups" });
+    await screen.findByTestId("backup-repository-form");
+    fill("backup-repository-location", "/srv/appos");
+    expect(screen.queryByTestId("backup-repository-host-key")).toBeNull();
+    fill("backup-repository-location", location);
+    expect(byId("backup-repository-host-key").getAttribute("placeholder")).toBe("SHA256:…");
+    expect(byId("backup-repository-ssh-key").textContent).toBe(agentSshKey("local"));
+    expect(byId("backup-repository-ssh-key").className).toContain("select-all");
+    expect(byId("backup-repository-ssh-key-copy").textContent).toBe("Copy");
+    expect(byId("backup-repository-ssh-hint").textContent).toBe("Add this line to that user's ~/.ssh/authorized_keys on the backup host.");
+
+    fill("backup-repository-host-key", " SHA256:xyz ");
+    await click("backup-repository-set");
+    expect((await screen.findByTestId("backup-repository-host-key-error")).textContent).toBe(`vault:22 shows ${FP} (ssh-ed25519), not SHA256:xyz`);
+    expect(byId("backup-repository-host-key").getAttribute("aria-invalid")).toBe("true");
+    expect(screen.queryByTestId("backup-repository-location-error")).toBeNull();
+    expect(screen.queryByTestId("backup-repository-error")).toBeNull();
+    expect(b.callsOf("setBackupRepository")).toEqual([["local", { location, key: null, host_key: "SHA256:xyz" }]]);
+
+    fill("backup-repository-host-key", FP);
+    await click("backup-repository-set");
+    expect(b.callsOf("setBackupRepository")[1]).toEqual(["local", { location, key: null, host_key: FP }]);
+    expect((await screen.findByTestId("backup-repository-key-kept")).textContent).toBe("Kept in this computer's keyring.");
+    // The host key was given: nothing to check.
+    expect(screen.queryByTestId("backup-repository-pinned")).toBeNull();
+    await waitFor(() => expect(byId("backup-repository-info-location").textContent).toBe(location));
+    expect(byId("backup-repository-info-host-key").textContent).toBe(`Host key pinned: ${FP}`);
+  });
+
+  it("says where a key is kept without a keyring, a key not kept, a kept key used, a host key pinned, and a refusal", async () => {
+    const { b } = setupNone();
+    b.repositoryAnswers = [
+      { ...uiError("conflict", "A repository exists there: a repository exists at /srv/appos: give its key"), problem: "repository_exists" },
+      repositorySet({ repository: { location: "/srv/appos" }, key_kept: "/home/ann/.config/appos/backup-keys/local" }),
+    ];
+    renderServer(b, { view: "backups" });
+    await screen.findByTestId("backup-repository-form");
+    fill("backup-repository-location", "/srv/appos");
+    await click("backup-repository-set");
+    expect((await screen.findByTestId("backup-repository-error")).textContent).toBe("A repository exists there: a repository exists at /srv/appos: give its key");
+    expect(screen.queryByTestId("backup-repository-notice")).toBeNull();
+    await click("backup-repository-set");
+    expect((await screen.findByTestId("backup-repository-key-kept")).textContent).toBe("Kept in /home/ann/.config/appos/backup-keys/local (no OS keyring here).");
+    expect(screen.queryByTestId("backup-repository-error")).toBeNull();
+    await click("backup-repository-notice-dismiss");
+
+    // Another server, each case in turn.
+    const cases: [Parameters<typeof repositorySet>[0], string, string][] = [
+      [{ key_kept: null }, "backup-repository-key-kept", "Not kept on this computer: copy it now."],
+      [{ repository: { created: false, key: null }, used_kept_key: true }, "backup-repository-used-kept-key", "Opened with the key kept on this computer."],
+      [{ repository: { location: "sftp:backup@vault:/srv/appos", host_key: FP } }, "backup-repository-pinned", `Host key pinned: ${FP}; check it is the backup host's.`],
+    ];
+    for (const [over, id, text] of cases) {
+      cleanup();
+      const { b } = setupNone();
+      b.repositoryAnswers = [repositorySet(over)];
+      renderServer(b, { view: "backups" });
+      await screen.findByTestId("backup-repository-form");
+      fill("backup-repository-location", over?.repository?.location ?? "/var/backups/appos");
+      await click("backup-repository-set");
+      expect((await screen.findByTestId(id)).textContent).toBe(text);
+    }
+  });
+
+  it("shows the repository set and, asked, the key this computer keeps for it", async () => {
+    const { b } = setup();
+    b.repositories.local = { location: "sftp:backup@vault:/srv/appos", host_key: FP, ssh_public_key: agentSshKey("local") };
+    b.backupKeys.local = KEY;
+    renderServer(b, { view: "backups" });
+    expect((await screen.findByTestId("backup-repository-info-location")).textContent).toBe("sftp:backup@vault:/srv/appos");
+    expect(byId("backup-repository-info-host-key").textContent).toBe(`Host key pinned: ${FP}`);
+    expect(screen.queryByTestId("backup-repository-kept-key")).toBeNull();
+    expect(b.callsOf("backupKey")).toHaveLength(0);
+
+    await click("backup-repository-show-key");
+    expect((await screen.findByTestId("backup-repository-kept-key")).textContent).toBe(KEY);
+    expect(byId("backup-repository-kept-key").className).toContain("select-all");
+    expect(b.callsOf("backupKey")).toEqual([["local"]]);
+    await click("backup-repository-hide-key");
+    expect(screen.queryByTestId("backup-repository-kept-key")).toBeNull();
+
+    // Not kept here.
+    delete b.backupKeys.local;
+    await click("backup-repository-show-key");
+    expect((await screen.findByTestId("backup-repository-kept-key-none")).textContent).toBe("This computer does not keep this repository's key.");
+    expect(screen.queryByTestId("backup-repository-kept-key")).toBeNull();
+    await click("backup-repository-hide-key");
+
+    // The keyring refused.
+    b.backupKeys.local = uiError("other", "the OS keyring is locked");
+    await click("backup-repository-show-key");
+    const failed = await screen.findByTestId("backup-repository-kept-key-error");
+    expect(within(failed).getByText("Could not read the key")).toBeTruthy();
+    expect(within(failed).getByText("the OS keyring is locked")).toBeTruthy();
   });
 
   it("says how to set a repository when none is set", async () => {

@@ -1,12 +1,14 @@
-// The server's Backups tab: the schedule, edited in place; a backup taken now
-// and followed to its end; the repository's snapshots, each app in one
-// restorable; and the recent backup and restore runs. Also an app page's
-// line saying when the app was last backed up.
+// The server's Backups tab: the repository, set here when there is none
+// (its new key shown once) and its key shown again from this computer; the
+// schedule, edited in place; a backup taken now and followed to its end; the
+// repository's snapshots, each app in one restorable; and the recent backup
+// and restore runs. Also an app page's line saying when the app was last
+// backed up.
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { Archive, ArchiveRestore, Check, CircleX, Loader2, Pencil, RefreshCw } from "lucide-react";
+import { Archive, ArchiveRestore, Check, CircleX, KeyRound, Loader2, Pencil, RefreshCw, X } from "lucide-react";
 import { toUiError } from "../api/backend";
-import type { UiError } from "../api/desktop.gen";
-import type { BackupRun, BackupSchedule, ScheduleStatus, Snapshot } from "../api/types.gen";
+import type { BackupRepositorySet, UiError } from "../api/desktop.gen";
+import type { BackupRun, BackupSchedule, RepositoryInfo, RepositoryRequest, ScheduleStatus, Snapshot } from "../api/types.gen";
 import {
   appBackupWords,
   BACKUP_RUN_POLL_MS,
@@ -27,20 +29,26 @@ import {
   sortSnapshots,
   STALE_INTERVALS,
 } from "../lib/backups";
+import { errorHint } from "../lib/errors";
 import { fmtAgo, fmtDuration, fmtTime } from "../lib/format";
 import { useDebounced, useLatest, useLoad, useStickToBottom, useTick, type Loaded } from "../lib/hooks";
 import { useServer, useServerEvents } from "../lib/server";
-import { Badge, Button, Checkbox, cx, Dialog, EmptyState, ErrorAlert, FieldMessage, Input, LoadingBlock, Select, StateBadge } from "./ui";
+import { useSessionState } from "../lib/session";
+import { Badge, Button, Checkbox, CopyButton, cx, Dialog, EmptyState, ErrorAlert, FieldMessage, Input, LoadingBlock, Select, StateBadge } from "./ui";
 
 export function BackupsView({ local = false }: { local?: boolean }) {
   const { backend, server } = useServer();
   const status = useLoad(() => backend.call(server, { call: "get_backup_schedule", args: {} }), [backend, server]);
   const snapshots = useLoad(() => backend.call(server, { call: "list_snapshots", args: {} }), [backend, server]);
   const runs = useLoad(() => backend.call(server, { call: "list_backup_runs", args: {} }), [backend, server]);
+  const repository = useLoad(() => backend.call(server, { call: "get_backup_repository", args: {} }), [backend, server]);
+  // Kept until dismissed, even when the tab is left: a new key is shown this once.
+  const [notice, setNotice] = useSessionState<RepositoryNotice | null>(`backup-repository-set:${server}`, null);
   const refresh = () => {
     void status.reload();
     void snapshots.reload();
     void runs.reload();
+    void repository.reload();
   };
   const refreshSoon = useDebounced(refresh, 300);
   useServerEvents((e) => {
@@ -61,10 +69,28 @@ export function BackupsView({ local = false }: { local?: boolean }) {
         The agent backs up its database, the apps' directories and certificates and, with volumes, the apps' data to a restic repository, encrypted with a key you keep. A
         restore brings one app back and deploys it.
       </p>
+      {notice && <RepositorySetNotice notice={notice} onDismiss={() => setNotice(null)} />}
       {noRepository ? (
-        <NoRepository error={noRepository} local={local} />
+        <NoRepository
+          error={noRepository}
+          local={local}
+          info={repository}
+          onSet={(set, typedHostKey) => {
+            setNotice({ set, typedHostKey });
+            refresh();
+          }}
+        />
       ) : (
         <div className="space-y-8">
+          {repository.data?.location ? (
+            <RepositoryLine key={repository.data.location} info={repository.data} />
+          ) : (
+            repository.error && (
+              <p className="text-xs text-zinc-500" data-testid="backup-repository-info-error">
+                Could not read the repository: {repository.error.message}
+              </p>
+            )
+          )}
           <ScheduleSection loaded={status} />
           <BackUpNow onChange={refreshSoon} />
           <SnapshotsSection loaded={snapshots} onChange={refreshSoon} />
@@ -88,20 +114,320 @@ function withCode(text: string): ReactNode {
   );
 }
 
-function NoRepository({ error, local }: { error: UiError; local: boolean }) {
-  const { server } = useServer();
-  const command = `appos${local ? "" : ` --server ${server}`} backup repository /var/backups/appos`;
+/** The block a secret or a key line is shown in: selected whole with one click, and copied. */
+function KeyBlock({ value, testId }: { value: string; testId: string }) {
   return (
-    <div data-testid="backups-no-repository">
-      <EmptyState icon={<Archive className="size-10" />} title="Backups are not set up on this server">
-        <p data-testid="backups-no-repository-message">{withCode(refusalWords(error.message))}</p>
-        <p className="mt-3">From a terminal on this computer:</p>
-        <pre className="mt-1 overflow-x-auto rounded-md bg-zinc-100 px-3 py-2 text-left font-mono text-xs text-zinc-800 select-all dark:bg-zinc-800 dark:text-zinc-200" data-testid="backups-repository-command">
+    <div className="flex items-start gap-1 rounded-md bg-zinc-100 py-1 pr-1 pl-3 dark:bg-zinc-800">
+      <pre className="min-w-0 flex-1 py-1 font-mono text-xs break-all whitespace-pre-wrap text-zinc-800 select-all dark:text-zinc-200" data-testid={testId}>
+        {value}
+      </pre>
+      <CopyButton value={value} testId={`${testId}-copy`} />
+    </div>
+  );
+}
+
+/** A repository just set, as the tab tells it until dismissed. */
+interface RepositoryNotice {
+  set: BackupRepositorySet;
+  /** The user gave the SFTP host's key: no need to ask them to check the one pinned. */
+  typedHostKey: boolean;
+}
+
+/** Where this computer keeps a repository's key, in words. */
+function keptWords(keyKept: string | null): string {
+  if (keyKept === "keyring") return "Kept in this computer's keyring.";
+  if (keyKept) return `Kept in ${keyKept} (no OS keyring here).`;
+  return "Not kept on this computer: copy it now.";
+}
+
+function RepositorySetNotice({ notice, onDismiss }: { notice: RepositoryNotice; onDismiss: () => void }) {
+  const { repository: r, key_kept, used_kept_key } = notice.set;
+  const pinned = r.host_key && !notice.typedHostKey ? r.host_key : null;
+  return (
+    <section
+      data-testid="backup-repository-notice"
+      className={cx(
+        "mb-6 rounded-xl border p-4 text-sm",
+        r.key ? "border-amber-300 bg-amber-50 dark:border-amber-700/60 dark:bg-amber-950/30" : "border-emerald-200 bg-emerald-50 dark:border-emerald-900 dark:bg-emerald-950/30",
+      )}
+    >
+      <div className="flex items-start gap-3">
+        {r.key ? <KeyRound className="mt-0.5 size-5 shrink-0 text-amber-600" aria-hidden /> : <Check className="mt-0.5 size-5 shrink-0 text-emerald-600" aria-hidden />}
+        <div className="min-w-0 flex-1 space-y-2">
+          <p className="font-semibold" data-testid="backup-repository-notice-title">
+            Backups go to <span className="font-mono text-[13px] break-all">{r.location}</span>
+          </p>
+          {r.key ? (
+            <>
+              <p data-testid="backup-repository-new">A new repository. Its key:</p>
+              <KeyBlock value={r.key} testId="backup-repository-new-key" />
+              <p className={cx(!key_kept && "font-medium text-amber-800 dark:text-amber-300")} data-testid="backup-repository-key-kept">
+                {keptWords(key_kept)}
+              </p>
+              <p data-testid="backup-repository-key-away">Keep a copy away from this computer too: a restore on a new server needs it.</p>
+            </>
+          ) : used_kept_key ? (
+            <p data-testid="backup-repository-used-kept-key">Opened with the key kept on this computer.</p>
+          ) : (
+            <p data-testid="backup-repository-given-key">
+              {r.created ? "A new repository, with the key given." : "Opened with the key given."} {key_kept ? keptWords(key_kept) : "Not kept on this computer."}
+            </p>
+          )}
+          {pinned && (
+            <p data-testid="backup-repository-pinned">
+              Host key pinned: <span className="font-mono text-xs break-all">{pinned}</span>; check it is the backup host's.
+            </p>
+          )}
+        </div>
+        <Button size="sm" variant="ghost" className="-my-1 shrink-0" aria-label="Dismiss" data-testid="backup-repository-notice-dismiss" onClick={onDismiss}>
+          <X className="size-4" />
+        </Button>
+      </div>
+    </section>
+  );
+}
+
+/** The repository set: where it is, the host key pinned, and the key this computer keeps for it. */
+function RepositoryLine({ info }: { info: RepositoryInfo }) {
+  const { backend, server } = useServer();
+  const [busy, setBusy] = useState(false);
+  const [shown, setShown] = useState<{ key: string | null } | null>(null);
+  const [error, setError] = useState<UiError | null>(null);
+
+  async function showKey() {
+    setBusy(true);
+    setError(null);
+    try {
+      setShown({ key: await backend.backupKey(server) });
+    } catch (e) {
+      setError(toUiError(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section data-testid="backup-repository-info" className="space-y-2 rounded-xl border border-zinc-200 px-4 py-3 text-sm dark:border-zinc-800">
+      <div className="flex flex-wrap items-center gap-x-3 gap-y-1">
+        <Archive className="size-4 shrink-0 text-zinc-400" aria-hidden />
+        <span className="text-zinc-500 dark:text-zinc-400">Repository</span>
+        <span className="min-w-0 font-mono text-[13px] font-medium break-all" data-testid="backup-repository-info-location">
+          {info.location}
+        </span>
+        <div className="flex-1" />
+        {shown ? (
+          <Button size="sm" variant="ghost" data-testid="backup-repository-hide-key" onClick={() => setShown(null)}>
+            Hide key
+          </Button>
+        ) : (
+          <Button size="sm" variant="secondary" busy={busy} data-testid="backup-repository-show-key" onClick={() => void showKey()}>
+            {!busy && <KeyRound className="size-4" />} Show key
+          </Button>
+        )}
+      </div>
+      {info.host_key && (
+        <p className="text-zinc-600 dark:text-zinc-400" data-testid="backup-repository-info-host-key">
+          Host key pinned: <span className="font-mono text-xs break-all">{info.host_key}</span>
+        </p>
+      )}
+      {shown &&
+        (shown.key ? (
+          <KeyBlock value={shown.key} testId="backup-repository-kept-key" />
+        ) : (
+          <p className="text-zinc-600 dark:text-zinc-400" data-testid="backup-repository-kept-key-none">
+            This computer does not keep this repository's key.
+          </p>
+        ))}
+      {error && <ErrorAlert error={error} title="Could not read the key" testId="backup-repository-kept-key-error" />}
+    </section>
+  );
+}
+
+type RepositoryField = "location" | "key" | "host_key";
+const REPOSITORY_FIELDS: readonly string[] = ["location", "key", "host_key"] satisfies RepositoryField[];
+
+/** No repository yet: the form that sets one, and the CLI command that does the same. */
+function NoRepository({
+  error,
+  local,
+  info,
+  onSet,
+}: {
+  error: UiError;
+  local: boolean;
+  info: Loaded<RepositoryInfo>;
+  onSet: (set: BackupRepositorySet, typedHostKey: boolean) => void;
+}) {
+  const { backend, server } = useServer();
+  const command = `appos${local ? "" : ` --server ${server}`} backup repository /var/backups/appos`;
+  const [location, setLocation] = useState("");
+  const [key, setKey] = useState("");
+  const [hostKey, setHostKey] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [errs, setErrs] = useState<Partial<Record<RepositoryField, string>>>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const sftp = location.trim().startsWith("sftp:");
+
+  const edit = (field: RepositoryField, set: (v: string) => void, v: string) => {
+    set(v);
+    setErrs(({ [field]: _, ...rest }) => rest);
+  };
+
+  async function submit(ev: FormEvent) {
+    ev.preventDefault();
+    const where = location.trim();
+    if (!where || busy) return;
+    const typedHostKey = sftp && !!hostKey.trim();
+    const request: RepositoryRequest = { location: where, key: key || null, host_key: typedHostKey ? hostKey.trim() : null };
+    setBusy(true);
+    setErrs({});
+    setFormError(null);
+    try {
+      const set = await backend.setBackupRepository(server, request);
+      setKey("");
+      onSet(set, typedHostKey);
+    } catch (e) {
+      const u = toUiError(e);
+      const mine: Partial<Record<RepositoryField, string>> = {};
+      const rest = u.fields.filter((f) => {
+        if (!REPOSITORY_FIELDS.includes(f.field)) return true;
+        const k = f.field as RepositoryField;
+        mine[k] = mine[k] ? `${mine[k]} ${f.message}` : f.message;
+        return false;
+      });
+      setErrs(mine);
+      if (rest.length || u.fields.length === 0) {
+        const hint = errorHint(u);
+        const words = rest.length ? rest.map((f) => `${f.field}: ${f.message}`).join("; ") : refusalWords(u.message);
+        setFormError(hint ? `${words.replace(/\.$/, "")}. ${hint}` : words);
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const label = (id: string, text: string) => (
+    <label htmlFor={id} className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
+      {text}
+    </label>
+  );
+  const fieldError = (field: RepositoryField) => (
+    <div className="wrap-anywhere">
+      <FieldMessage message={errs[field]} testId={`backup-repository-${field.replace("_", "-")}-error`} />
+    </div>
+  );
+
+  return (
+    <section data-testid="backups-no-repository" className="rounded-xl border border-zinc-200 px-5 py-4 dark:border-zinc-800">
+      <div className="flex items-start gap-3">
+        <Archive className="mt-0.5 size-5 shrink-0 text-zinc-400 dark:text-zinc-500" aria-hidden />
+        <div className="min-w-0 flex-1">
+          <h3 className="text-[15px] font-semibold">Backups are not set up on this server</h3>
+          <p className="mt-0.5 text-sm text-zinc-500 dark:text-zinc-400" data-testid="backups-no-repository-message">
+            {withCode(refusalWords(error.message))}
+          </p>
+        </div>
+      </div>
+      <form noValidate onSubmit={(e) => void submit(e)} className="mt-4 max-w-2xl space-y-4" data-testid="backup-repository-form">
+        <div className="space-y-1.5">
+          {label("backup-repository-location", "Location")}
+          <Input
+            id="backup-repository-location"
+            data-testid="backup-repository-location"
+            spellCheck={false}
+            autoComplete="off"
+            placeholder="/var/backups/appos or sftp://backup@vault:22//srv/appos"
+            aria-invalid={!!errs.location}
+            className={cx("h-8 font-mono text-[13px]", errs.location && "border-red-400 dark:border-red-700")}
+            value={location}
+            onChange={(e) => edit("location", setLocation, e.target.value)}
+          />
+          {!errs.location && (
+            <p className="text-xs text-zinc-500 dark:text-zinc-400">
+              A directory on the server, or sftp:USER@HOST:/PATH on another host over SSH (sftp://USER@HOST:PORT//PATH for another port).
+            </p>
+          )}
+          {fieldError("location")}
+        </div>
+        {sftp && (
+          <>
+            <div className="space-y-1.5" data-testid="backup-repository-ssh">
+              <p className="text-[13px] font-medium text-zinc-700 dark:text-zinc-300">The agent's SSH key</p>
+              {info.data ? (
+                <KeyBlock value={info.data.ssh_public_key} testId="backup-repository-ssh-key" />
+              ) : info.error ? (
+                <p className="text-xs text-red-600 dark:text-red-400" data-testid="backup-repository-ssh-key-error">
+                  Could not read the agent's SSH key: {info.error.message}{" "}
+                  <button type="button" className="font-medium text-indigo-600 hover:underline dark:text-indigo-400" onClick={() => void info.reload()}>
+                    Retry
+                  </button>
+                </p>
+              ) : (
+                <p className="text-xs text-zinc-500" role="status">
+                  Reading the agent's SSH key…
+                </p>
+              )}
+              <p className="text-xs text-zinc-500 dark:text-zinc-400" data-testid="backup-repository-ssh-hint">
+                Add this line to that user's ~/.ssh/authorized_keys on the backup host.
+              </p>
+            </div>
+            <div className="space-y-1.5">
+              {label("backup-repository-host-key", "Host key (optional)")}
+              <Input
+                id="backup-repository-host-key"
+                data-testid="backup-repository-host-key"
+                spellCheck={false}
+                autoComplete="off"
+                placeholder="SHA256:…"
+                aria-invalid={!!errs.host_key}
+                className={cx("h-8 font-mono text-[13px]", errs.host_key && "border-red-400 dark:border-red-700")}
+                value={hostKey}
+                onChange={(e) => edit("host_key", setHostKey, e.target.value)}
+              />
+              {!errs.host_key && (
+                <p className="text-xs text-zinc-500 dark:text-zinc-400">
+                  The backup host's SSH key fingerprint, as ssh-keygen -l prints it. Left empty, the key the host shows now is pinned.
+                </p>
+              )}
+              {fieldError("host_key")}
+            </div>
+          </>
+        )}
+        <div className="space-y-1.5">
+          {label("backup-repository-key", "Key (optional)")}
+          <Input
+            id="backup-repository-key"
+            data-testid="backup-repository-key"
+            type="password"
+            spellCheck={false}
+            autoComplete="off"
+            aria-invalid={!!errs.key}
+            className={cx("h-8 font-mono text-[13px]", errs.key && "border-red-400 dark:border-red-700")}
+            value={key}
+            onChange={(e) => edit("key", setKey, e.target.value)}
+          />
+          {!errs.key && <p className="text-xs text-zinc-500 dark:text-zinc-400">Only to open an existing repository; leave empty to make a new one.</p>}
+          {fieldError("key")}
+        </div>
+        {formError && (
+          <p role="alert" className="text-sm break-words text-red-600 dark:text-red-400" data-testid="backup-repository-error">
+            {withCode(formError)}
+          </p>
+        )}
+        <div className="flex flex-wrap items-center gap-3">
+          <Button type="submit" size="sm" variant="primary" busy={busy} disabled={!location.trim()} data-testid="backup-repository-set">
+            Set repository
+          </Button>
+          {busy && <span className="text-xs text-zinc-500 dark:text-zinc-400">Opening or creating the repository…</span>}
+        </div>
+      </form>
+      <div className="mt-5 border-t border-zinc-100 pt-3 text-xs text-zinc-500 dark:border-zinc-800 dark:text-zinc-400">
+        <p>Or from a terminal on this computer:</p>
+        <pre className="mt-1 overflow-x-auto rounded-md bg-zinc-100 px-3 py-1.5 font-mono text-xs text-zinc-800 select-all dark:bg-zinc-800 dark:text-zinc-200" data-testid="backups-repository-command">
           {command}
         </pre>
-        <p className="mt-3">A path on the server, or sftp:USER@HOST:/PATH for another host. A new repository's key is printed once: keep it, a restore on a new server needs it.</p>
-      </EmptyState>
-    </div>
+      </div>
+    </section>
   );
 }
 
@@ -506,6 +832,7 @@ function SnapshotRow({ snapshot: s, onRestore }: { snapshot: Snapshot; onRestore
 function RestoreDialog({ snapshot: s, app, onClose, onChange }: { snapshot: Snapshot; app: string; onClose: () => void; onChange: () => void }) {
   const { backend, server, nav } = useServer();
   const [busy, setBusy] = useState(false);
+  const [keepTokens, setKeepTokens] = useState(false);
   const [error, setError] = useState<UiError | null>(null);
   const [run, setRun] = useState<{ id: string; succeeded: boolean } | null>(null);
   const short = shortId(s.id);
@@ -514,7 +841,7 @@ function RestoreDialog({ snapshot: s, app, onClose, onChange }: { snapshot: Snap
     setBusy(true);
     setError(null);
     try {
-      const { id } = await backend.call(server, { call: "restore_backup", args: { snapshot: s.id, request: { app, keep_tokens: false } } });
+      const { id } = await backend.call(server, { call: "restore_backup", args: { snapshot: s.id, request: { app, keep_tokens: keepTokens } } });
       setRun({ id, succeeded: false });
       onChange();
     } catch (e) {
@@ -580,6 +907,12 @@ function RestoreDialog({ snapshot: s, app, onClose, onChange }: { snapshot: Snap
               No app named {app} may exist on this server: a restore never overwrites an app. Delete it first to bring this copy back.
             </li>
           </ul>
+          <div className="mt-4 space-y-1">
+            <Checkbox data-testid="restore-keep-tokens" checked={keepTokens} disabled={busy} onChange={(e) => setKeepTokens(e.target.checked)} label="Also bring back the backed-up agent's tokens" />
+            <p className="pl-6 text-xs text-zinc-500 dark:text-zinc-400" data-testid="restore-keep-tokens-hint">
+              So the clients that held them work here too; else only this agent's own tokens work here.
+            </p>
+          </div>
           {error && <ErrorAlert className="mt-4" error={error} title={`Could not restore ${app}`} testId="restore-error" />}
         </>
       )}

@@ -103,25 +103,23 @@ describe("Apps list", () => {
     expect(b.notifications.map((n) => n.title)).toEqual(["blog failed: pull: manifest unknown", "shop restarted"]);
   });
 
-  it("notifies a certificate_expiring event once per certificate and level, not from old history", async () => {
+  it("lists the domains again when a certificate alert arrives, and leaves its notification to the alert watcher", async () => {
     const b = new FakeBackend();
     b.apps.prod = [];
     b.on("list_domains", []);
-    const { session } = renderServer(b, { view: "apps" }, { server: "prod" });
+    renderServer(b, { view: "apps" }, { server: "prod" });
     const events = await connected(b);
-    const notAfter = Math.floor(Date.now() / 1000) + 9 * 86400;
-    const alert = { subject: "blog.example.com", source: "domain", level: "expiring", days_left: 9, not_after: notAfter, issuer: "R11" };
-    // Raised long before this session began: history, not news.
-    events.push({ type: "event", event: { id: 1, at_ms: session.startedMs - 3_600_000, kind: "certificate_expiring", app: null, data: { ...alert, subject: "old.example.com" } } });
-    events.event("certificate_expiring", null, alert);
-    // The same alert again (a replay after a reconnection): nothing more.
-    events.event("certificate_expiring", null, alert);
-    expect(b.notifications).toEqual([{ title: "Certificate expiring on prod", body: "blog.example.com: 9 days left (issuer R11)" }]);
-
-    // The last level is a new alert, in more urgent words.
-    events.event("certificate_expiring", null, { ...alert, subject: "shop.example.com:443", source: "watched", level: "7_days", days_left: 5, issuer: "E6" });
-    expect(b.notifications).toHaveLength(2);
-    expect(b.notifications[1]).toEqual({ title: "Certificate about to expire on prod", body: "shop.example.com:443 expires in 5 days (issuer E6) and has not been renewed." });
+    await waitFor(() => expect(b.callsOf("list_domains").length).toBeGreaterThan(0));
+    const before = b.callsOf("list_domains").length;
+    // (A listing started less than 2 s ago is fresh enough.)
+    await new Promise((r) => setTimeout(r, 2100));
+    events.event("alert", null, { notice: "firing", alert: { rule: "certificate_expiring", subject: "blog.example.com" } });
+    await waitFor(() => expect(b.callsOf("list_domains").length).toBe(before + 1), { timeout: 4000 });
+    // Another rule's alert is not about the domains.
+    events.event("alert", "blog", { notice: "firing", alert: { rule: "restart_loop", subject: "blog_web_1" } });
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(b.callsOf("list_domains").length).toBe(before + 1);
+    expect(b.notifications).toEqual([]);
   });
 
   it("lists deployments and opens one", async () => {

@@ -10,7 +10,7 @@ import { toUiError } from "../api/backend";
 import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
 import type { App, Event } from "../api/types.gen";
 import { useFiringAlerts } from "../lib/alerts";
-import { certAlerts, certificateAlert, certificateNotice, DomainsContext, useDomainsStore, type CertAlerts } from "../lib/domains";
+import { certAlerts, DomainsContext, useDomainsStore, type CertAlerts } from "../lib/domains";
 import { errorHint, errorTitle } from "../lib/errors";
 import { useDebounced, useLatest, useStream } from "../lib/hooks";
 import {
@@ -174,20 +174,14 @@ function ServerViewInner({
   }, [certs, certsKnown, reportCerts]);
   const refreshDomains = useLatest(domains.refresh);
 
-  // Certificate alerts: the agent raises each once per certificate and level; notified once per session too.
-  const certificateExpiring = useCallback(
+  // A certificate alert (AlertWatch notifies it): the badges follow at once
+  // rather than at the next background listing.
+  const certificateAlerted = useCallback(
     (data: unknown) => {
-      const a = certificateAlert(data);
-      if (!a) return;
-      const key = `${server}/certificate/${a.subject}/${a.level}/${a.not_after}`;
-      if (session.notified.has(key)) return;
-      session.notified.add(key);
-      const n = certificateNotice(server, a);
-      void backend.notify(n.title, n.body).catch(() => undefined);
-      // The badges follow at once rather than at the next background listing.
-      if (a.source === "domain") void refreshDomains.current(2000);
+      const d = data && typeof data === "object" ? (data as { alert?: { rule?: unknown } }) : {};
+      if (d.alert?.rule === "certificate_expiring") void refreshDomains.current(2000);
     },
-    [backend, server, session, refreshDomains],
+    [refreshDomains],
   );
 
   // The event stream: resumes after the last event seen when it breaks.
@@ -235,7 +229,7 @@ function ServerViewInner({
               error: typeof d.error === "string" ? d.error : null,
             });
         }
-        if (e.kind === "certificate_expiring" && isNews(session, e.at_ms)) certificateExpiring(e.data);
+        if (e.kind === "alert" && isNews(session, e.at_ms)) certificateAlerted(e.data);
         for (const fn of subscribers.current) fn(e);
       } else if (item.type === "end") {
         // A stream that ran for a while starts over with short delays.
@@ -253,7 +247,7 @@ function ServerViewInner({
         }, wait);
       }
     },
-    [deploymentEnded, certificateExpiring, refreshSoon, session],
+    [deploymentEnded, certificateAlerted, refreshSoon, session],
   );
   const onOpen = useCallback(() => {
     openedAt.current = Date.now();

@@ -68,46 +68,6 @@ export function sameCertAlerts(a: CertAlerts | undefined, b: CertAlerts): boolea
   return !!a && a.failed === b.failed && a.expiring === b.expiring;
 }
 
-/** The `data` of a `certificate_expiring` event, raised by the agent once per certificate and level. */
-export interface CertificateAlert {
-  /** A domain, or host:port for a watched endpoint. */
-  subject: string;
-  source: string;
-  /** `expiring` (the alert window), then `7_days`. */
-  level: string;
-  days_left: number;
-  /** Epoch seconds. */
-  not_after: number;
-  issuer: string;
-}
-
-/** The alert in an event's data, or null when it is not one. */
-export function certificateAlert(data: unknown): CertificateAlert | null {
-  if (!data || typeof data !== "object") return null;
-  const d = data as Record<string, unknown>;
-  if (typeof d.subject !== "string" || !d.subject || typeof d.days_left !== "number") return null;
-  return {
-    subject: d.subject,
-    source: typeof d.source === "string" ? d.source : "domain",
-    level: typeof d.level === "string" ? d.level : d.days_left <= 7 ? "7_days" : "expiring",
-    days_left: d.days_left,
-    not_after: typeof d.not_after === "number" ? d.not_after : 0,
-    issuer: typeof d.issuer === "string" ? d.issuer : "",
-  };
-}
-
-/** The desktop notification for a certificate alert: more urgent at the last level. */
-export function certificateNotice(server: string, a: CertificateAlert): { title: string; body: string } {
-  const n = Math.max(0, a.days_left);
-  const issuer = a.issuer ? ` (issuer ${a.issuer})` : "";
-  if (a.level === "7_days")
-    return {
-      title: `Certificate about to expire on ${server}`,
-      body: `${a.subject} expires ${n === 0 ? "today" : `in ${n === 1 ? "1 day" : `${n} days`}`}${issuer} and has not been renewed.`,
-    };
-  return { title: `Certificate expiring on ${server}`, body: `${a.subject}: ${n === 1 ? "1 day" : `${n} days`} left${issuer}` };
-}
-
 /** The container ports known for a service (TCP, as its containers declare them), ascending. */
 export function servicePorts(app: App | undefined, service: string): number[] {
   const out = new Set<number>();

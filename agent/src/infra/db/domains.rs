@@ -142,11 +142,3 @@ pub fn unwatch(db: &Db, endpoint: &str, actor: &str, now: i64) -> rusqlite::Resu
     Ok(n == 1)
 }
 
-/// Records that an alert of `level` was sent for this certificate; false when it was already.
-pub fn alert_once(db: &Db, subject: &str, not_after: i64, level: &str, now: i64) -> rusqlite::Result<bool> {
-    let n = db.conn().execute(
-        "INSERT OR IGNORE INTO cert_alerts (subject, not_after, level, at) VALUES (?1, ?2, ?3, ?4)",
-        params![subject, not_after, level, now],
-    )?;
-    Ok(n == 1)
-}

@@ -204,6 +204,8 @@ const MIGRATIONS: &[&str] = &[
         set_ms INTEGER NOT NULL
      );
      ALTER TABLE backup_runs ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0;",
+    // 17: certificate notices go through the alerts (rule `certificate_expiring`) alone.
+    "DROP TABLE cert_alerts;",
 ];
 
 /// A database call that failed.
