@@ -92,24 +92,30 @@ impl Drop for Running {
 
 async fn start(kind: ProxyKind) -> Option<Running> {
     support::require(kind.as_str(), support::which(kind.as_str()))?;
-    let data = tempfile::tempdir().expect("data");
-    let (http, https) = (support::free_port(), support::free_port());
-    let config = ProxyConfig {
-        kind,
-        http: format!("127.0.0.1:{http}").parse().expect("addr"),
-        https: format!("127.0.0.1:{https}").parse().expect("addr"),
-        bin: PathBuf::from(kind.as_str()),
-        acme_ca: None,
-        acme_email: None,
-        acme_ca_root: None,
-        dns: None,
-        network: "appos-proxy".into(),
-    };
-    let proxy = Proxy::new(&config, data.path()).expect("proxy");
-    let stop = CancellationToken::new();
-    proxy.start(stop.clone()).await;
-    assert!(proxy.pid().is_some(), "{} did not start", kind.as_str());
-    Some(Running { proxy, http: config.http, https, _data: data, stop })
+    // A free port can be taken by the test beside this one before the proxy binds it: then other ports.
+    for _ in 0..3 {
+        let data = tempfile::tempdir().expect("data");
+        let (http, https) = (support::free_port(), support::free_port());
+        let config = ProxyConfig {
+            kind,
+            http: format!("127.0.0.1:{http}").parse().expect("addr"),
+            https: format!("127.0.0.1:{https}").parse().expect("addr"),
+            bin: PathBuf::from(kind.as_str()),
+            acme_ca: None,
+            acme_email: None,
+            acme_ca_root: None,
+            dns: None,
+            network: "appos-proxy".into(),
+        };
+        let proxy = Proxy::new(&config, data.path()).expect("proxy");
+        let stop = CancellationToken::new();
+        proxy.start(stop.clone()).await;
+        if proxy.pid().is_some() {
+            return Some(Running { proxy, http: config.http, https, _data: data, stop });
+        }
+        stop.cancel();
+    }
+    panic!("{} did not start", kind.as_str());
 }
 
 fn route(domain: &str, upstream: SocketAddr) -> Route {

@@ -81,7 +81,33 @@ impl Repo {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(classify(&self.location, &err))
+        match classify(&self.location, &err) {
+            ResticError::Failed(why) if self.sftp_command.is_some() => Err(self.diagnose_ssh().await.unwrap_or(ResticError::Failed(why))),
+            other => Err(other),
+        }
+    }
+
+    /// Why ssh could not open the SFTP session, asked of ssh itself: restic
+    /// passes ssh's words on only when they reach it before it gives up,
+    /// which is a race. None when ssh gets through (the failure was restic's).
+    async fn diagnose_ssh(&self) -> Option<ResticError> {
+        let mut argv = self.sftp_command.as_deref()?.split_whitespace();
+        let out = Command::new(argv.next()?)
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(30), out).await.ok()?.ok()?;
+        if out.status.success() {
+            return None;
+        }
+        let said: String = String::from_utf8_lossy(&out.stderr).lines().map(|l| format!("subprocess ssh: {l}\n")).collect();
+        match classify(&self.location, &said) {
+            ResticError::Failed(why) if why == "failed" => None,
+            e => Some(e),
+        }
     }
 
     /// Creates the repository.
