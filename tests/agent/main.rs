@@ -473,3 +473,47 @@ async fn requests_per_token_are_limited() {
     tokio::time::sleep(Duration::from_secs(after)).await;
     assert_eq!(busy.request_raw(Method::GET, "/v1/apps", None).await.expect("request").status.as_u16(), 200);
 }
+
+/// A request that changes something, sent again with its `Idempotency-Key`
+/// (a client whose connection broke before the answer came), is done once:
+/// the first answer comes again, marked as replayed. The key is per token;
+/// used for another request it is refused; a malformed one too.
+#[tokio::test]
+async fn a_request_sent_again_with_its_idempotency_key_is_done_once() {
+    let agent = support::Agent::start().expect("agent starts");
+    let (admin, other) = (client(&agent, Some(&agent.issue_token("admin", "admin").expect("token"))), client(&agent, Some(&agent.issue_token("ops", "admin").expect("token"))));
+    let add = |name: &str| serde_json::to_vec(&serde_json::json!({ "name": name, "config": { "kind": "webhook", "url": "http://127.0.0.1:9/hook" } })).expect("json");
+    async fn send(c: &Client, key: &str, body: Vec<u8>) -> appos_client::api::RawResponse {
+        c.request_with(Method::POST, "/v1/alerts/channels", Some(body), &[("Idempotency-Key", key)]).await.expect("request")
+    }
+    let key = "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b";
+    let first = send(&admin, key, add("ops")).await;
+    assert_eq!((first.status.as_u16(), first.headers.get("idempotent-replayed")), (201, None), "{:?}", first.body);
+    let again = send(&admin, key, add("ops")).await;
+    assert_eq!((again.status.as_u16(), again.headers.get("idempotent-replayed").map(|v| v.to_str().expect("ascii"))), (201, Some("true")));
+    assert_eq!((again.body.clone(), again.headers.get("content-type")), (first.body.clone(), first.headers.get("content-type")));
+    let channels: Vec<serde_json::Value> = serde_json::from_slice(&admin.request_raw(Method::GET, "/v1/alerts/channels", None).await.expect("list").body).expect("json");
+    assert_eq!(channels.len(), 1, "one channel, not two: {channels:?}");
+
+    // Without the key (or with another), it is a new request: the channel exists.
+    let p: Problem = serde_json::from_slice(&send(&admin, "another-key-1", add("ops")).await.body).expect("problem");
+    assert_eq!((p.status, p.code), (409, ProblemCode::ChannelExists));
+    // Another token's key of the same text is its own.
+    let p: Problem = serde_json::from_slice(&send(&other, key, add("ops")).await.body).expect("problem");
+    assert_eq!((p.status, p.code), (409, ProblemCode::ChannelExists));
+    // The key with another request: refused, and nothing done.
+    let r = send(&admin, key, add("pager")).await;
+    let p: Problem = serde_json::from_slice(&r.body).expect("problem");
+    assert_eq!(
+        (r.status.as_u16(), p.code, p.detail.as_deref()),
+        (422, ProblemCode::IdempotencyKeyReused, Some("this Idempotency-Key came first with another request (POST /v1/alerts/channels, or another body): a new request needs a new key"))
+    );
+    let r = send(&admin, "not a key", add("pager")).await;
+    let p: Problem = serde_json::from_slice(&r.body).expect("problem");
+    assert_eq!(
+        (r.status.as_u16(), p.errors),
+        (400, vec![FieldError { field: "Idempotency-Key".into(), message: "8 to 128 letters, digits, '-' and '_' (a UUID will do)".into() }])
+    );
+    let channels: Vec<serde_json::Value> = serde_json::from_slice(&admin.request_raw(Method::GET, "/v1/alerts/channels", None).await.expect("list").body).expect("json");
+    assert_eq!(channels.len(), 1, "{channels:?}");
+}

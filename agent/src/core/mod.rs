@@ -9,6 +9,7 @@ pub mod apps;
 pub mod certs;
 pub mod compose;
 pub mod host_access;
+pub mod idempotency;
 pub mod proxy;
 pub mod pull;
 pub mod readiness;

@@ -12,6 +12,7 @@ mod catalog;
 mod deployments;
 mod events;
 pub mod extract;
+mod idempotency;
 mod info;
 pub mod openapi;
 pub mod problem;
@@ -100,6 +101,8 @@ pub fn router(state: Shared) -> Router {
     let (v1, _) = v1_routes()
         .route_layer(middleware::from_fn(auth::record_route))
         .fallback(not_found)
+        // Inside the token gate: a key is remembered per token.
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::remember))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
         .split_for_parts();
     let (open, _) = open_routes().split_for_parts();

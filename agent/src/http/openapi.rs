@@ -3,7 +3,9 @@
 //! shares are added here, once: 401, 429 (with `Retry-After`) and 500 on
 //! every `/v1` operation, 403
 //! (read-scope tokens) on every one that is not a GET, 400 on every one that
-//! takes parameters or a body, 413 on every one with a body. Problems are
+//! takes parameters or a body, 413 on every one with a body, and on every
+//! one that changes something the `Idempotency-Key` header with its 409
+//! and 422. Problems are
 //! documented as `application/problem+json`, as they are sent.
 
 use utoipa::openapi::path::{Operation, PathItem};
@@ -44,6 +46,20 @@ fn amend_operation(path: &str, method: &str, op: &mut Operation) {
             }
         }
     }
+    let changes = path.starts_with("/v1/") && method != "get";
+    if changes {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::Required;
+        let key = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(8)).max_length(Some(128)).pattern(Some("^[A-Za-z0-9_-]+$"))))
+            .description(Some("Makes the request safe to send again: done once per token and key; the same request sent again within a day gets the first answer (with Idempotent-Replayed: true)"))
+            .build();
+        op.parameters.get_or_insert_with(Vec::new).push(key);
+    }
     let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let has_body = op.request_body.is_some();
     let mut add = |status: &str, description: &str| {
@@ -61,6 +77,16 @@ fn amend_operation(path: &str, method: &str, op: &mut Operation) {
     }
     if has_body {
         add("413", "The request body is larger than 16 MiB");
+    }
+    if changes {
+        add("422", "The Idempotency-Key came first with another request (idempotency_key_reused)");
+        const IN_PROGRESS: &str = "The first request with this Idempotency-Key is still being answered (idempotency_in_progress)";
+        match responses.get_mut("409") {
+            Some(RefOr::T(own)) => own.description = format!("{}; or {IN_PROGRESS}", own.description),
+            _ => {
+                responses.insert("409".to_string(), problem_response(IN_PROGRESS));
+            }
+        }
     }
     if path.starts_with("/v1/") {
         match responses.get_mut("429") {

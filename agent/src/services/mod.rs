@@ -15,6 +15,7 @@ pub mod deployments;
 pub mod domains;
 pub mod docker_events;
 pub mod events;
+pub mod idempotency;
 pub mod inflight;
 pub mod inventory;
 pub mod limits;

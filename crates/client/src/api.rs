@@ -68,10 +68,18 @@ impl Client {
 
     /// Sends one request and returns the status and body.
     pub async fn request_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<RawResponse, ClientError> {
+        self.request_with(method, path, body, &[]).await
+    }
+
+    /// [`Client::request_raw`] with more headers.
+    pub async fn request_with(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Result<RawResponse, ClientError> {
         let mut sender = self.sender().await?;
         let mut req = Request::builder().method(method).uri(path).header(header::HOST, "appos-agent");
         if let Some(b) = self.bearer() {
             req = req.header(header::AUTHORIZATION, b);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = match body {
             Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Full::new(Bytes::from(b))),
@@ -108,14 +116,18 @@ impl Client {
             (None, _) => None,
         };
         let path = call.path();
-        let mut resp = self.request_raw(method.clone(), &path, body.clone()).await?;
+        // A call that changes something carries a key of its own, the same
+        // each time it is sent: the agent does it once.
+        let key = (C::METHOD != appos_proto::calls::Method::Get).then(idempotency_key);
+        let headers: Vec<(&str, &str)> = key.iter().map(|k| (appos_proto::IDEMPOTENCY_KEY, k.as_str())).collect();
+        let mut resp = self.request_with(method.clone(), &path, body.clone(), &headers).await?;
         // Over a rate, the agent refused before doing anything: wait as it
         // says and send again, when the wait is short.
         for _ in 0..RATE_RETRIES {
             match short_wait(&resp) {
                 Some(wait) => {
                     tokio::time::sleep(wait).await;
-                    resp = self.request_raw(method.clone(), &path, body.clone()).await?;
+                    resp = self.request_with(method.clone(), &path, body.clone(), &headers).await?;
                 }
                 None => break,
             }
@@ -252,6 +264,14 @@ impl Client {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
         Ok(n)
     }
+}
+
+/// A new `Idempotency-Key`: 128 random bits, hex.
+pub fn idempotency_key() -> String {
+    use rand::RngCore as _;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
 }
 
 /// How many times a call is sent again after a 429 with a short `Retry-After`.

@@ -36,7 +36,7 @@ impl ErrorClass {
     pub fn of_problem(p: &Problem) -> ErrorClass {
         use ProblemCode::*;
         match p.code {
-            InvalidInput | TooLarge => ErrorClass::InvalidInput,
+            InvalidInput | TooLarge | IdempotencyKeyReused => ErrorClass::InvalidInput,
             Unauthorized => ErrorClass::Unauthorized,
             Forbidden => ErrorClass::Forbidden,
             DockerUnavailable => ErrorClass::DockerUnavailable,
@@ -44,7 +44,7 @@ impl ErrorClass {
                 ErrorClass::NotFound
             }
             AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | RateLimited | DomainTaken
-            | NoProxy | ChannelExists | NoRepository | RepositoryExists => {
+            | NoProxy | ChannelExists | NoRepository | RepositoryExists | IdempotencyInProgress => {
                 ErrorClass::Conflict
             }
             MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable | ChannelFailed | BackupFailed => ErrorClass::Other,

@@ -29,6 +29,13 @@ pub use problem::{FieldError, Problem, ProblemCode};
 /// Header prefix for bearer tokens.
 pub const BEARER: &str = "Bearer ";
 
+/// The header that makes a request that changes something safe to send
+/// again: the agent does it once per token and key, and answers the same
+/// request sent again with the first answer.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set (`true`) on an answer given again for an `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
 /// Answer of `GET /health`, the only unauthenticated route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct Health {

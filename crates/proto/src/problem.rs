@@ -22,6 +22,10 @@ pub enum ProblemCode {
     MethodNotAllowed,
     /// 413: the request body is too large.
     TooLarge,
+    /// 422: this `Idempotency-Key` was used for another request (method, path or body).
+    IdempotencyKeyReused,
+    /// 409: a request with this `Idempotency-Key` is still being answered.
+    IdempotencyInProgress,
     /// 404: AppOS manages no app of that name, and Docker has no such compose project.
     AppNotFound,
     /// 409: a compose project of that name runs, but AppOS does not manage it (adopt it first).
@@ -91,7 +95,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code an agent sends.
-    pub const ALL: [ProblemCode; 37] = [
+    pub const ALL: [ProblemCode; 39] = [
         ProblemCode::InvalidInput,
         ProblemCode::Unauthorized,
         ProblemCode::Forbidden,
@@ -129,6 +133,8 @@ impl ProblemCode {
         ProblemCode::TerminalFailed,
         ProblemCode::Internal,
         ProblemCode::DockerUnavailable,
+        ProblemCode::IdempotencyKeyReused,
+        ProblemCode::IdempotencyInProgress,
     ];
 
     /// The HTTP status that goes with the code.
@@ -140,8 +146,9 @@ impl ProblemCode {
             Forbidden => 403,
             NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound | SnapshotNotFound => 404,
             MethodNotAllowed => 405,
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy | ChannelExists | NoRepository | RepositoryExists => 409,
+            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy | ChannelExists | NoRepository | RepositoryExists | IdempotencyInProgress => 409,
             TooLarge => 413,
+            IdempotencyKeyReused => 422,
             TooManyTerminals | TooManyStreams | RateLimited => 429,
             TerminalFailed | Internal | Unknown => 500,
             ProxyRefused | ChannelFailed | BackupFailed => 502,
@@ -180,6 +187,8 @@ impl ProblemCode {
             ChannelFailed => "The message did not get through",
             NoRepository => "No backup repository is set",
             RepositoryExists => "A repository exists there",
+            IdempotencyKeyReused => "This Idempotency-Key was used for another request",
+            IdempotencyInProgress => "A request with this Idempotency-Key is still being answered",
             RunNotFound => "No such run",
             SnapshotNotFound => "No such snapshot",
             BackupFailed => "restic failed",
@@ -224,6 +233,8 @@ impl ProblemCode {
             ChannelFailed => "channel_failed",
             NoRepository => "no_repository",
             RepositoryExists => "repository_exists",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            IdempotencyInProgress => "idempotency_in_progress",
             RunNotFound => "run_not_found",
             SnapshotNotFound => "snapshot_not_found",
             BackupFailed => "backup_failed",

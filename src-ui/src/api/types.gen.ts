@@ -162,7 +162,7 @@ export type AppName = string;
 
 export type ServiceName = string;
 
-export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "rate_limited" | "domain_not_found" | "channel_not_found" | "channel_exists" | "channel_failed" | "no_repository" | "repository_exists" | "run_not_found" | "snapshot_not_found" | "backup_failed" | "domain_taken" | "proxy_refused" | "no_proxy" | "proxy_unavailable" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
+export type ProblemCode = "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "too_large" | "idempotency_key_reused" | "idempotency_in_progress" | "app_not_found" | "app_not_managed" | "version_not_found" | "deployment_not_found" | "template_not_found" | "terminal_not_found" | "project_not_found" | "app_exists" | "project_exists" | "no_digests" | "cannot_adopt" | "no_container" | "too_many_terminals" | "too_many_streams" | "rate_limited" | "domain_not_found" | "channel_not_found" | "channel_exists" | "channel_failed" | "no_repository" | "repository_exists" | "run_not_found" | "snapshot_not_found" | "backup_failed" | "domain_taken" | "proxy_refused" | "no_proxy" | "proxy_unavailable" | "terminal_failed" | "internal" | "docker_unavailable" | "unknown";
 
 export type Problem = { code: ProblemCode, 
 /**

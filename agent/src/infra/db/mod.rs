@@ -12,6 +12,7 @@ pub mod backups;
 pub mod domains;
 pub mod deployments;
 pub mod events;
+pub mod idempotency;
 pub mod tokens;
 pub mod versions;
 
@@ -206,6 +207,20 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE backup_runs ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0;",
     // 17: certificate notices go through the alerts (rule `certificate_expiring`) alone.
     "DROP TABLE cert_alerts;",
+    // 18: answers remembered per token and Idempotency-Key (status NULL: being answered, by run).
+    "CREATE TABLE idempotency (
+        token_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        request TEXT NOT NULL,
+        run TEXT NOT NULL,
+        status INTEGER,
+        content_type TEXT,
+        body BLOB,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (token_id, key)
+     );
+     CREATE INDEX idempotency_at ON idempotency(at_ms);",
 ];
 
 /// A database call that failed.
