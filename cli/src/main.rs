@@ -529,7 +529,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events { after } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
             let json = cli.output == Output::Json;
-            c.events(after, |e| {
+            c.follow_events(after, |e| {
                 if json {
                     println!("{}", serde_json::to_string(&e).unwrap_or_default());
                 } else {
@@ -655,9 +655,37 @@ pub(crate) async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow:
             Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
                 opts.passphrase = Some(passphrase(&path, wrong_passphrase, &mut attempts)?);
             }
-            other => return Ok(other?),
+            other => {
+                let c = other?;
+                tell_link(&c, &name);
+                return Ok(c);
+            }
         }
     }
+}
+
+/// Says on stderr, a line each, when the connection is lost and when it is
+/// back: meanwhile the command waits, it does not fail.
+fn tell_link(c: &Client, server: &str) {
+    let mut link = c.link();
+    let server = server.to_string();
+    tokio::spawn(async move {
+        let mut out = false;
+        while link.changed().await.is_ok() {
+            let now = link.borrow_and_update().clone();
+            match now {
+                appos_client::reconnect::Link::Reconnecting { why, .. } if !out => {
+                    out = true;
+                    eprintln!("appos: the connection to {server} was lost ({why}); reconnecting…");
+                }
+                appos_client::reconnect::Link::Connected if out => {
+                    out = false;
+                    eprintln!("appos: connected to {server} again");
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
 /// A passphrase for an encrypted key: `APPOS_SSH_PASSPHRASE` once, else a

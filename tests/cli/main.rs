@@ -587,3 +587,163 @@ fn backup_keys_are_kept_and_a_restore_goes_to_another_server() {
     let o = user.appos(&["--server", "b", "backup", "key"]);
     assert_eq!(stdout(&o).trim(), key, "the key is kept for b too: {}", stderr(&o));
 }
+
+/// The SSH connection cut from the server side while `appos events` and
+/// `appos deploy` follow a stack that takes seconds to become healthy: both
+/// say the connection was lost and carry on once it is made again (its host
+/// key checked again); the deployment is one, `appos deploy` exits with its
+/// real outcome, and `appos events` prints each event once.
+#[test]
+fn a_cut_connection_is_made_again_and_the_streams_resume() {
+    use std::io::Read as _;
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = support::unique("cut");
+    let project = user.home.path().join(&name);
+    std::fs::create_dir_all(&project).expect("dir");
+    // Healthy after about 6 s.
+    std::fs::write(
+        project.join("compose.yml"),
+        format!(
+            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 6; touch /tmp/ready; exec /bin/busybox httpd -f -p 8080\"]\n    healthcheck:\n      test: [\"CMD\", \"/bin/busybox\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 30\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+            support::BUSYBOX_IMAGE,
+            support::TEST_LABEL
+        ),
+    )
+    .expect("compose");
+    let _down = Down(project.clone(), name.clone());
+    let spawn = |args: &[&str]| {
+        support::appos(user.home.path())
+            .args(args)
+            .env("USER", "nobody-local")
+            .env("APPOS_RECONNECT_SECS", "60")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn appos")
+    };
+    let mut events = spawn(&["events", "--output", "json"]);
+    let deploy = spawn(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    sshd.cut_connections();
+    let done = deploy.wait_with_output().expect("deploy");
+    let err = stderr(&done);
+    assert!(done.status.success(), "{err}");
+    assert!(err.contains("appos: the connection to test was lost (") && err.contains("appos: connected to test again\n"), "{err}");
+    assert!(err.contains(&format!("{name} succeeded in ")), "{err}");
+
+    // One deployment, not two.
+    let o = user.appos(&["deployments", &name, "--output", "json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(list.len(), 1, "{list:?}");
+
+    // The events, each once, the deployment's end among them.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = events.kill();
+    let mut out = String::new();
+    events.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    let mut err = String::new();
+    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let _ = events.wait();
+    let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
+    let ids: Vec<i64> = seen.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "each event once, in order: {ids:?}");
+    assert!(
+        seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"),
+        "the deployment's end is among the events:\n{out}"
+    );
+    assert!(err.contains("appos: connected to test again\n"), "{err}");
+}
+
+/// Takes a compose project down when the test ends.
+struct Down(std::path::PathBuf, String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        support::compose_down(&self.0, &self.1);
+    }
+}
+
+/// The server comes back from a cut with another host key (a machine in
+/// the middle, or a reinstall): the reconnection stops at once with that
+/// error, naming both keys, and does not try again.
+#[test]
+fn a_host_key_changed_during_a_reconnection_stops_it_with_that_error() {
+    use std::io::Read as _;
+    let Some((mut sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let old = sshd.host_key.fingerprint().expect("fp");
+    let mut events = support::appos(user.home.path())
+        .args(["events", "--output", "json"])
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "120")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn appos");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    sshd.restart(true).expect("sshd with another key");
+    let new = sshd.host_key.fingerprint().expect("fp");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = events.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "still trying after 30 s: a changed host key must stop it");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mut err = String::new();
+    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    assert_eq!(status.code(), Some(3), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with(&format!("appos: HOST KEY CHANGED for [127.0.0.1]:{}: the server presented {new}, but ", sshd.port)) && last.contains(&format!(" records {old}.")), "{err}");
+}
+
+/// The agent restarts under `appos events`: it waits for the agent, then
+/// prints what happened meanwhile and after, each event once.
+#[test]
+fn events_carry_on_through_an_agent_restart() {
+    use std::io::Read as _;
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some((sshd, mut agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut events = support::appos(user.home.path())
+        .args(["events", "--output", "json"])
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "60")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn appos");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    agent.crash_and_restart().expect("the agent again");
+    let name = support::unique("again");
+    let project = user.home.path().join(&name);
+    support::busybox_site(&project, "back\n").expect("site");
+    let _down = Down(project.clone(), name.clone());
+    let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = events.kill();
+    let mut out = String::new();
+    events.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    let mut err = String::new();
+    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let _ = events.wait();
+    let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
+    let ids: Vec<i64> = seen.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "each event once, in order: {ids:?}");
+    assert!(seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"), "{out}\n{err}");
+    assert!(err.contains("appos: connected to test again\n"), "{err}");
+}

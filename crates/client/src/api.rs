@@ -12,13 +12,29 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 
+use crate::reconnect::Link;
 use crate::transport::Transport;
 use crate::ClientError;
 
 pub struct Client {
-    transport: Transport,
+    /// Swapped for a new one when a lost connection is made again.
+    transport: std::sync::RwLock<Transport>,
     token: Option<String>,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    redial: Option<Redial>,
+    /// One redial at a time; the others wait for it.
+    redialing: tokio::sync::Mutex<()>,
+    /// Counts transports: a failure seen on an older one needs no new dial.
+    generation: std::sync::atomic::AtomicU64,
+    link: tokio::sync::watch::Sender<Link>,
+}
+
+/// How a lost connection is made again: `dial` makes a new transport (a new
+/// SSH connection, its host key checked again); given up after `give_up_after`.
+#[derive(Clone)]
+pub struct Redial {
+    pub dial: std::sync::Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, Result<Transport, ClientError>> + Send + Sync>,
+    pub give_up_after: std::time::Duration,
 }
 
 /// A raw answer, for callers that do not want a typed one (benchmarks, probes).
@@ -30,7 +46,22 @@ pub struct RawResponse {
 
 impl Client {
     pub fn new(transport: Transport, token: Option<String>) -> Client {
-        Client { transport, token, idle: Mutex::new(Vec::new()) }
+        Client {
+            transport: std::sync::RwLock::new(transport),
+            token,
+            idle: Mutex::new(Vec::new()),
+            redial: None,
+            redialing: tokio::sync::Mutex::new(()),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            link: tokio::sync::watch::channel(Link::Connected).0,
+        }
+    }
+
+    /// A client that makes its connection again when it is lost, and sends
+    /// again what is safe to send again (reads, and calls with their
+    /// `Idempotency-Key`).
+    pub fn with_redial(transport: Transport, token: Option<String>, redial: Redial) -> Client {
+        Client { redial: Some(redial), ..Client::new(transport, token) }
     }
 
     /// The `Authorization` header value, when there is a token.
@@ -38,8 +69,80 @@ impl Client {
         self.token.as_ref().map(|t| format!("{}{t}", appos_proto::BEARER))
     }
 
-    pub fn transport(&self) -> &Transport {
-        &self.transport
+    /// The transport in use now.
+    pub fn transport(&self) -> Transport {
+        self.transport.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Where the connection stands, as it changes.
+    pub fn link(&self) -> tokio::sync::watch::Receiver<Link> {
+        self.link.subscribe()
+    }
+
+    /// Whether failures of this kind are waited out: a connection that is
+    /// made again when lost.
+    pub fn redials(&self) -> bool {
+        self.redial.is_some()
+    }
+
+    /// After `cause` (a lost connection): makes the connection again, with
+    /// backoff, until it is back or `give_up_after` has passed (then one
+    /// error that says what failed), or a failure that trying again cannot
+    /// mend (a changed host key, a refused key) stops it. A failure seen on
+    /// a transport already replaced needs nothing.
+    pub async fn redial(&self, cause: &ClientError, seen_generation: u64) -> Result<(), ClientError> {
+        let Some(redial) = &self.redial else { return Err(cause.clone()) };
+        if crate::reconnect::verdict(cause) == crate::reconnect::Verdict::Final {
+            return Err(cause.clone());
+        }
+        let _one = self.redialing.lock().await;
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) != seen_generation {
+            return Ok(());
+        }
+        let to = self.transport().describe();
+        tracing::info!(%to, cause = %cause, "connection lost: making it again");
+        let started = std::time::Instant::now();
+        let mut attempt = 0u32;
+        let mut last = cause.clone();
+        loop {
+            attempt += 1;
+            let wait = crate::reconnect::backoff(attempt, rand::random::<f64>());
+            if started.elapsed() + wait > redial.give_up_after {
+                let why = format!("{last} (not back within {} s)", redial.give_up_after.as_secs());
+                self.link.send_replace(Link::Failed { why: why.clone() });
+                return Err(match last {
+                    ClientError::AgentMissing(m) => ClientError::AgentMissing(format!("{m} (not back within {} s)", redial.give_up_after.as_secs())),
+                    _ => ClientError::ConnectionLost { to, why },
+                });
+            }
+            self.link.send_replace(Link::Reconnecting { attempt, next_in: wait, why: last.to_string() });
+            tokio::time::sleep(wait).await;
+            // Back when the agent answers through it, not merely the server.
+            let dialed = match (redial.dial)().await {
+                Ok(t) => t.open().await.map(|_| t),
+                Err(e) => Err(e),
+            };
+            match dialed {
+                Ok(t) => {
+                    *self.transport.write().unwrap_or_else(|e| e.into_inner()) = t;
+                    self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                    self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    self.link.send_replace(Link::Connected);
+                    tracing::info!(%to, attempt, "connection made again");
+                    return Ok(());
+                }
+                Err(e) if crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Final => {
+                    self.link.send_replace(Link::Failed { why: e.to_string() });
+                    return Err(e);
+                }
+                Err(e) => last = e,
+            }
+        }
+    }
+
+    /// The transport's generation now (see [`Client::redial`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
@@ -54,7 +157,7 @@ impl Client {
                 None => break,
             }
         }
-        let io = self.transport.open().await?;
+        let io = self.transport().open().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| ClientError::Protocol(format!("HTTP handshake with the agent failed: {e}")))?;
@@ -71,8 +174,21 @@ impl Client {
         self.request_with(method, path, body, &[]).await
     }
 
-    /// [`Client::request_raw`] with more headers.
+    /// [`Client::request_raw`] with more headers. Sent again after a lost
+    /// connection is made again, when that is safe: a read, or a request
+    /// with its `Idempotency-Key`.
     pub async fn request_with(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Result<RawResponse, ClientError> {
+        let again = method == Method::GET || headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(appos_proto::IDEMPOTENCY_KEY));
+        loop {
+            let generation = self.generation();
+            match self.request_once(method.clone(), path, body.clone(), headers).await {
+                Err(e) if again && self.redials() && crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Lost => self.redial(&e, generation).await?,
+                other => return other,
+            }
+        }
+    }
+
+    async fn request_once(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Result<RawResponse, ClientError> {
         let mut sender = self.sender().await?;
         let mut req = Request::builder().method(method).uri(path).header(header::HOST, "appos-agent");
         if let Some(b) = self.bearer() {
@@ -86,17 +202,9 @@ impl Client {
             None => req.body(Full::new(Bytes::new())),
         }
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| ClientError::AgentMissing(format!("the agent closed the connection: {e}")))?;
+        let resp = sender.send_request(req).await.map_err(|e| self.lost(e))?;
         let (status, headers) = (resp.status(), resp.headers().clone());
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Protocol(format!("reading the agent's answer: {e}")))?
-            .to_bytes();
+        let body = resp.into_body().collect().await.map_err(|e| self.lost(e))?.to_bytes();
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
         Ok(RawResponse { status, headers, body })
     }
@@ -165,10 +273,15 @@ impl Client {
         async move { self.stream_ndjson(&path, on_item).await }
     }
 
+    /// A connection that broke under a request or a stream.
+    fn lost(&self, e: impl std::fmt::Display) -> ClientError {
+        ClientError::ConnectionLost { to: self.transport().describe(), why: e.to_string() }
+    }
+
     /// Opens a WebSocket to `path` on the agent, with the token.
     async fn websocket(&self, path: &str) -> Result<tokio_tungstenite::WebSocketStream<crate::transport::BoxIo>, ClientError> {
         use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
-        let io = self.transport.open().await?;
+        let io = self.transport().open().await?;
         let mut req = format!("ws://appos-agent{path}").into_client_request().map_err(|e| ClientError::Protocol(e.to_string()))?;
         if let Some(b) = self.bearer() {
             let v = http::HeaderValue::from_str(&b).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -193,7 +306,7 @@ impl Client {
         use tokio_tungstenite::tungstenite::Message;
         let mut ws = self.websocket(&format!("/v1/events?after={after}")).await?;
         while let Some(msg) = ws.next().await {
-            match msg.map_err(|e| ClientError::Protocol(format!("event stream: {e}")))? {
+            match msg.map_err(|e| self.lost(format!("event stream: {e}")))? {
                 Message::Text(t) => {
                     if let Ok(e) = serde_json::from_str::<appos_proto::Event>(&t) {
                         if !on_event(e) {
@@ -207,6 +320,50 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// The event stream from `after`, through lost connections: each time
+    /// the connection is made again it resumes after the last event seen,
+    /// so that every event is handed over once. Also when the agent ends the
+    /// stream itself (it is restarting). `on_event` returns false to stop.
+    pub async fn follow_events(&self, after: i64, mut on_event: impl FnMut(appos_proto::Event) -> bool) -> Result<(), ClientError> {
+        let mut last = after;
+        loop {
+            let generation = self.generation();
+            let mut stopped = false;
+            let r = self
+                .events(last, |e| {
+                    if e.id <= last {
+                        return true;
+                    }
+                    last = e.id;
+                    stopped = !on_event(e);
+                    !stopped
+                })
+                .await;
+            if stopped || !self.redials() {
+                return r;
+            }
+            let lost = r.err().unwrap_or_else(|| ClientError::ConnectionLost { to: self.transport().describe(), why: "the agent ended the event stream".into() });
+            self.redial(&lost, generation).await?;
+        }
+    }
+
+    /// Runs `attempt` again each time the connection it used was lost and
+    /// made again: for streams that resume where they were (the attempt
+    /// keeps its own place).
+    pub async fn resuming<F, Fut>(&self, mut attempt: F) -> Result<(), ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), ClientError>>,
+    {
+        loop {
+            let generation = self.generation();
+            match attempt().await {
+                Err(e) if self.redials() && crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Lost => self.redial(&e, generation).await?,
+                other => return other,
+            }
+        }
     }
 
     /// Attaches to a terminal session: what the viewer sends goes in through
@@ -244,10 +401,7 @@ impl Client {
             req = req.header(header::AUTHORIZATION, b);
         }
         let req = req.body(Full::new(Bytes::new())).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| ClientError::AgentMissing(format!("the agent closed the connection: {e}")))?;
+        let resp = sender.send_request(req).await.map_err(|e| self.lost(e))?;
         let status = resp.status();
         let mut body = resp.into_body();
         if !status.is_success() {
@@ -256,7 +410,7 @@ impl Client {
         }
         let mut n = 0u64;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ClientError::Protocol(format!("reading the stream: {e}")))?;
+            let frame = frame.map_err(|e| self.lost(e))?;
             let Some(data) = frame.data_ref() else { continue };
             n += data.len() as u64;
             on_data(data).map_err(|e| ClientError::Protocol(format!("writing what the agent sent: {e}")))?;

@@ -16,9 +16,16 @@ pub const DEFAULT_AGENT_SOCKET: &str = "/var/lib/appos/run/agent.sock";
 
 /// Connects to a saved server. `token` is the token to present (from
 /// `APPOS_TOKEN` or the token store).
+/// The client makes the connection again when it is lost (the host key
+/// checked again), for `opts.reconnect_for`.
 pub async fn connect(profile: &ServerProfile, token: Option<String>, opts: &ConnectOptions) -> Result<Client, ClientError> {
     let transport = transport_for(profile, opts).await?;
-    Ok(Client::new(transport, token))
+    let (p, o) = (profile.clone(), opts.clone());
+    let dial = Arc::new(move || {
+        let (p, o) = (p.clone(), o.clone());
+        Box::pin(async move { transport_for(&p, &o).await }) as futures_util::future::BoxFuture<'static, Result<Transport, ClientError>>
+    });
+    Ok(Client::with_redial(transport, token, crate::api::Redial { dial, give_up_after: opts.reconnect_for }))
 }
 
 async fn transport_for(profile: &ServerProfile, opts: &ConnectOptions) -> Result<Transport, ClientError> {

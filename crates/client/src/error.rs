@@ -3,7 +3,7 @@
 
 use appos_proto::{ErrorClass, Problem};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     #[error("the host key of {host} is not known yet: {algorithm} {fingerprint}; check it and accept it to continue")]
     HostKeyUnknown { host: String, algorithm: String, fingerprint: String },
@@ -28,6 +28,12 @@ pub enum ClientError {
 
     #[error("the AppOS agent is not reachable: {0}")]
     AgentMissing(String),
+
+    /// The connection broke under a request or stream (the network, a
+    /// sleeping laptop, sshd or the agent restarting): not the agent's
+    /// absence.
+    #[error("the connection to {to} was lost: {why}")]
+    ConnectionLost { to: String, why: String },
 
     #[error("{0}")]
     Api(Problem),
@@ -62,7 +68,7 @@ impl ClientError {
             ClientError::HostKeyChanged { .. } | ClientError::HostKeyRevoked { .. } => ErrorClass::HostKeyChanged,
             ClientError::AuthRejected { .. } => ErrorClass::AuthRejected,
             ClientError::KeyEncrypted { .. } => ErrorClass::KeyEncrypted,
-            ClientError::Unreachable { .. } => ErrorClass::Unreachable,
+            ClientError::Unreachable { .. } | ClientError::ConnectionLost { .. } => ErrorClass::Unreachable,
             ClientError::AgentMissing(_) => ErrorClass::AgentMissing,
             ClientError::Api(p) => ErrorClass::of_problem(p),
             ClientError::Config(_) => ErrorClass::InvalidInput,

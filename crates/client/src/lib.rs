@@ -13,6 +13,7 @@ pub mod install;
 pub mod error;
 pub mod profile;
 pub mod project;
+pub mod reconnect;
 pub mod ssh;
 pub mod terminal;
 pub mod transport;

@@ -247,9 +247,9 @@ impl Desktop {
         let Transport::Ssh { session, .. } = client.transport() else {
             return Err(invalid(format!("{name} is not reached over SSH: only an agent installed over SSH is upgraded from here")));
         };
-        let facts = install::facts(session, &install::Plan::for_container(install::CONTAINER)).await.map_err(ui_error)?;
+        let facts = install::facts(&session, &install::Plan::for_container(install::CONTAINER)).await.map_err(ui_error)?;
         let report = |p: install::Progress| progress(install_progress(p));
-        install::upgrade(session, &facts, install::CONTAINER, install::default_image(), std::time::Duration::from_secs(90), &report).await.map_err(ui_error)?;
+        install::upgrade(&session, &facts, install::CONTAINER, install::default_image(), std::time::Duration::from_secs(90), &report).await.map_err(ui_error)?;
         self.connect(name).await
     }
 

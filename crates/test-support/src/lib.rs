@@ -261,6 +261,13 @@ impl Sshd {
         Ok(child)
     }
 
+    /// Cuts every connection from the server side, as a network that
+    /// dropped them would: the per-connection sshd processes are killed,
+    /// sshd itself keeps listening.
+    pub fn cut_connections(&self) {
+        let _ = Command::new("pkill").args(["-KILL", "-P", &self.child.id().to_string()]).status();
+    }
+
     /// Accepts one more public key (an `authorized_keys` line) for the user.
     pub fn authorize(&self, public_key_line: &str) -> anyhow::Result<()> {
         let mut f = std::fs::OpenOptions::new().append(true).open(self.dir.path().join("authorized_keys"))?;
@@ -268,11 +275,16 @@ impl Sshd {
         Ok(())
     }
 
-    /// Stops sshd and starts it again on the same port; with a new host
-    /// key, as a host reinstalled (or a machine in the middle) would show.
+    /// Stops sshd and its connections, as a reboot would, and starts it
+    /// again on the same port; with a new host key, as a host reinstalled
+    /// (or a machine in the middle) would show.
     pub fn restart(&mut self, new_host_key: bool) -> anyhow::Result<()> {
+        let children = run(Command::new("pgrep").args(["-P", &self.child.id().to_string()])).unwrap_or_default();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for pid in children.split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
         if new_host_key {
             std::fs::remove_file(&self.host_key.private)?;
             std::fs::remove_file(&self.host_key.public)?;

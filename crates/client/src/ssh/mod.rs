@@ -40,7 +40,13 @@ pub struct ConnectOptions {
     /// The local user's name, the default remote user.
     pub local_user: String,
     pub connect_timeout: Duration,
+    /// A keepalive every `keepalive`; the connection is lost after two go
+    /// unanswered (a sleeping laptop, a dead NAT entry): noticed within
+    /// three intervals. `APPOS_SSH_KEEPALIVE_SECS`, 10 by default.
     pub keepalive: Duration,
+    /// How long a lost connection is tried again before giving up:
+    /// `APPOS_RECONNECT_SECS`, 300 by default.
+    pub reconnect_for: Duration,
 }
 
 impl ConnectOptions {
@@ -63,9 +69,15 @@ impl ConnectOptions {
             local_user,
             home,
             connect_timeout: Duration::from_secs(15),
-            keepalive: Duration::from_secs(15),
+            keepalive: Duration::from_secs(secs_from_env("APPOS_SSH_KEEPALIVE_SECS", 10)),
+            reconnect_for: Duration::from_secs(secs_from_env("APPOS_RECONNECT_SECS", 300)),
         }
     }
+}
+
+/// A number of seconds (at least 1) from the environment, or `default`.
+fn secs_from_env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).filter(|s| *s >= 1).unwrap_or(default)
 }
 
 /// Output of a command run over an exec channel.
@@ -132,7 +144,7 @@ impl SshSession {
             };
             let config = Arc::new(client::Config {
                 keepalive_interval: Some(opts.keepalive),
-                keepalive_max: 3,
+                keepalive_max: 2,
                 nodelay: true,
                 ..Default::default()
             });
@@ -194,6 +206,9 @@ impl SshSession {
 
     /// Opens a new channel to the agent.
     pub async fn open_stream(&self, endpoint: &RemoteEndpoint) -> Result<BoxIo, ClientError> {
+        if self.handle.is_closed() {
+            return Err(ClientError::ConnectionLost { to: self.describe(), why: "the SSH connection closed".into() });
+        }
         let channel = match endpoint {
             RemoteEndpoint::Socket(path) => self
                 .handle
