@@ -613,14 +613,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let c = client(&profiles, cli.server.as_deref()).await?;
             let query = LogsQuery { service, tail: Some(tail), since, follow, grep };
             let json = cli.output == Output::Json;
-            c.stream(&GetAppLogs { app, query }, |l| {
+            let print = |l: appos_proto::AppLogLine| {
                 if json {
                     println!("{}", serde_json::to_string(&l).unwrap_or_default());
                 } else {
                     println!("{:<12} | {}", l.service, l.text);
                 }
-            })
-            .await?;
+            };
+            if follow {
+                c.follow_logs(&app, query, print).await?;
+            } else {
+                c.stream(&GetAppLogs { app, query }, print).await?;
+            }
             Ok(())
         }
         Command::Delete { app, volumes } => {

@@ -747,3 +747,104 @@ fn events_carry_on_through_an_agent_restart() {
     assert!(seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"), "{out}\n{err}");
     assert!(err.contains("appos: connected to test again\n"), "{err}");
 }
+
+/// `appos logs -f` through a cut connection: it resumes where it was, with
+/// no line missing and none repeated.
+#[test]
+fn a_log_follow_resumes_after_a_cut_without_gaps_or_repeats() {
+    use std::io::Read as _;
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = support::unique("count");
+    let project = user.home.path().join(&name);
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(
+        project.join("compose.yml"),
+        format!(
+            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"i=0; while true; do i=$$((i+1)); echo line $$i; /bin/busybox usleep 100000; done\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+            support::BUSYBOX_IMAGE,
+            support::TEST_LABEL
+        ),
+    )
+    .expect("compose");
+    let _down = Down(project.clone(), name.clone());
+    let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut logs = support::appos(user.home.path())
+        .args(["logs", &name, "-f", "--tail", "all", "--output", "json"])
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "60")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn appos");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    sshd.cut_connections();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let _ = logs.kill();
+    let mut out = String::new();
+    logs.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    let mut err = String::new();
+    logs.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let _ = logs.wait();
+    assert!(err.contains("appos: connected to test again\n"), "{err}");
+    let numbers: Vec<u64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a line"))
+        .map(|l| l["text"].as_str().and_then(|t| t.strip_prefix("line ")).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{l}")))
+        .collect();
+    assert!(numbers.len() > 30, "lines before and after the cut: {numbers:?}");
+    let expected: Vec<u64> = (numbers[0]..numbers[0] + numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "every line once, in order");
+}
+
+/// A connection that goes silent (its sshd processes frozen: nothing is
+/// closed, nothing answers) is noticed by the keepalives within three of
+/// them, and made again: `appos events` goes on and prints what happens next.
+#[test]
+fn a_silent_connection_is_noticed_and_made_again() {
+    use std::io::Read as _;
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut events = support::appos(user.home.path())
+        .args(["events", "--output", "json"])
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "60")
+        .env("APPOS_SSH_KEEPALIVE_SECS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn appos");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let frozen = sshd.freeze_connections();
+    assert!(!frozen.is_empty(), "a connection to freeze");
+    // Three keepalive intervals and a little for the new connection.
+    std::thread::sleep(std::time::Duration::from_secs(9));
+    let name = support::unique("quiet");
+    let project = user.home.path().join(&name);
+    support::busybox_site(&project, "after the silence\n").expect("site");
+    let _down = Down(project.clone(), name.clone());
+    let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = events.kill();
+    support::Sshd::thaw(&frozen);
+    let mut out = String::new();
+    events.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    let mut err = String::new();
+    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let _ = events.wait();
+    assert!(err.contains("appos: the connection to test was lost (") && err.contains("appos: connected to test again\n"), "{err}");
+    let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
+    assert!(seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"), "{out}\n{err}");
+}

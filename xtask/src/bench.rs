@@ -144,6 +144,9 @@ async fn bench(only: Option<String>) -> anyhow::Result<()> {
     if only.as_deref() == Some("backup") {
         return crate::bench_backup::backup().await;
     }
+    if only.as_deref() == Some("reconnect") {
+        return crate::bench_reconnect::reconnect().await;
+    }
     if only.as_deref() == Some("inventory") {
         return inventory().await;
     }

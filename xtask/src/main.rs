@@ -11,6 +11,7 @@ use anyhow::Context;
 mod bench;
 mod bench_backup;
 mod bench_desktop;
+mod bench_reconnect;
 mod dist;
 
 fn root() -> PathBuf {

@@ -31,6 +31,17 @@ pub fn parse_since(s: &str, now: i64) -> Option<i64> {
     Some((now - secs).max(0))
 }
 
+/// A line as Docker gives it with `timestamps`: its time (µs since the
+/// epoch; 0 when it has none) and its text.
+fn stamped(line: &str) -> (i64, &str) {
+    line.split_once(' ')
+        .and_then(|(ts, text)| {
+            let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+            Some(((t.unix_timestamp_nanos() / 1000) as i64, text))
+        })
+        .unwrap_or((0, line))
+}
+
 /// The app's logs as a stream of lines, merged over its containers.
 pub async fn stream(state: &Shared, app: &AppName, q: LogsQuery) -> Result<BoxStream<'static, AppLogLine>> {
     let tail = match q.tail.as_deref() {
@@ -63,7 +74,7 @@ pub async fn stream(state: &Shared, app: &AppName, q: LogsQuery) -> Result<BoxSt
     let mut streams = Vec::new();
     for svc in a.services.into_iter().filter(|s| q.service.as_ref().is_none_or(|want| s.name == want.as_str())) {
         for c in svc.containers {
-            let opts = LogsOptions { follow: q.follow, stdout: true, stderr: true, since: since.min(i32::MAX as i64) as i32, tail: tail.clone(), ..Default::default() };
+            let opts = LogsOptions { follow: q.follow, stdout: true, stderr: true, timestamps: true, since: since.min(i32::MAX as i64) as i32, tail: tail.clone(), ..Default::default() };
             let (service, container) = (svc.name.clone(), c.name.clone());
             let grep = grep.clone();
             let s = state.docker.logs(&c.id, Some(opts)).flat_map(move |item| {
@@ -76,11 +87,12 @@ pub async fn stream(state: &Shared, app: &AppName, q: LogsQuery) -> Result<BoxSt
                         };
                         String::from_utf8_lossy(&bytes)
                             .lines()
-                            .filter(|l| grep.as_ref().is_none_or(|re| re.is_match(l)))
-                            .map(|l| AppLogLine { service: service.clone(), container: container.clone(), stream: stream.into(), text: l.to_string() })
+                            .map(stamped)
+                            .filter(|(_, l)| grep.as_ref().is_none_or(|re| re.is_match(l)))
+                            .map(|(at_us, l)| AppLogLine { service: service.clone(), container: container.clone(), stream: stream.into(), text: l.to_string(), at_us })
                             .collect()
                     }
-                    Err(e) => vec![AppLogLine { service: service.clone(), container: container.clone(), stream: "error".into(), text: e.to_string() }],
+                    Err(e) => vec![AppLogLine { service: service.clone(), container: container.clone(), stream: "error".into(), text: e.to_string(), at_us: 0 }],
                 };
                 futures_util::stream::iter(lines)
             });
@@ -93,6 +105,14 @@ pub async fn stream(state: &Shared, app: &AppName, q: LogsQuery) -> Result<BoxSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_timestamps_are_read_off_each_line() {
+        assert_eq!(stamped("2026-12-01T01:29:07.123456789Z GET / 200"), (1_796_088_547_123_456, "GET / 200"));
+        assert_eq!(stamped("2026-12-01T01:29:07Z ready"), (1_796_088_547_000_000, "ready"));
+        assert_eq!(stamped("no timestamp here"), (0, "no timestamp here"));
+        assert_eq!(stamped("2026-12-01T01:29:07.5Z "), (1_796_088_547_500_000, ""));
+    }
 
     #[test]
     fn since_forms() {

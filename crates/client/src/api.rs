@@ -349,6 +349,36 @@ impl Client {
         }
     }
 
+    /// An app's logs followed through lost connections: each time the
+    /// connection is made again, the follow resumes from the last line's
+    /// second and drops the lines already shown, so none is repeated.
+    pub async fn follow_logs(&self, app: &appos_proto::AppName, query: appos_proto::LogsQuery, on_line: impl FnMut(appos_proto::AppLogLine)) -> Result<(), ClientError> {
+        use std::cell::{Cell, RefCell};
+        let (cursor, replay, on_line, first) = (RefCell::new(crate::reconnect::LogCursor::default()), RefCell::new(crate::reconnect::LogReplay::default()), RefCell::new(on_line), Cell::new(true));
+        let (cursor, replay, on_line, first) = (&cursor, &replay, &on_line, &first);
+        self.resuming(|| {
+            let q = if first.replace(false) {
+                query.clone()
+            } else {
+                *replay.borrow_mut() = cursor.borrow_mut().resumed();
+                let since = cursor.borrow().since_secs().map(|s| s.to_string()).or_else(|| query.since.clone());
+                appos_proto::LogsQuery { tail: Some("all".into()), since, ..query.clone() }
+            };
+            let call = appos_proto::calls::GetAppLogs { app: app.clone(), query: q };
+            async move {
+                self.stream(&call, |l| {
+                    if replay.borrow_mut().shown_before(&l.container, l.at_us) {
+                        return;
+                    }
+                    cursor.borrow_mut().fresh(&l.container, l.at_us);
+                    (on_line.borrow_mut())(l);
+                })
+                .await
+            }
+        })
+        .await
+    }
+
     /// Runs `attempt` again each time the connection it used was lost and
     /// made again: for streams that resume where they were (the attempt
     /// keeps its own place).

@@ -51,6 +51,68 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     Duration::from_millis((base * spread).round() as u64)
 }
 
+/// Where a follower of an app's logs is, per container: the time of the
+/// last line shown and how many lines of that very time it showed. A
+/// follow resumed from the second of the earliest of them (Docker's `since`
+/// takes seconds) gets some lines again; this drops them.
+#[derive(Debug, Default)]
+pub struct LogCursor {
+    seen: std::collections::HashMap<String, (i64, usize)>,
+}
+
+impl LogCursor {
+    /// Whether a line is new (then it counts as seen).
+    pub fn fresh(&mut self, container: &str, at_us: i64) -> bool {
+        if at_us == 0 {
+            return true;
+        }
+        match self.seen.get_mut(container) {
+            Some((last, _)) if at_us < *last => false,
+            Some((last, n)) if at_us == *last => {
+                *n += 1;
+                true
+            }
+            _ => {
+                self.seen.insert(container.to_string(), (at_us, 1));
+                true
+            }
+        }
+    }
+
+    /// The lines already shown with that time, to drop when they come again.
+    pub fn resumed(&mut self) -> LogReplay {
+        LogReplay { left: self.seen.iter().map(|(c, (at, n))| (c.clone(), (*at, *n))).collect() }
+    }
+
+    /// The `since` to resume from (epoch seconds), None before any line.
+    pub fn since_secs(&self) -> Option<i64> {
+        self.seen.values().map(|(at, _)| at.div_euclid(1_000_000)).min()
+    }
+}
+
+/// Lines of the last shown time per container that a resumed follow will send again.
+#[derive(Debug, Default)]
+pub struct LogReplay {
+    left: std::collections::HashMap<String, (i64, usize)>,
+}
+
+impl LogReplay {
+    /// Whether a line of a resumed follow was shown before the cut.
+    pub fn shown_before(&mut self, container: &str, at_us: i64) -> bool {
+        if at_us == 0 {
+            return false;
+        }
+        match self.left.get_mut(container) {
+            Some((last, _)) if at_us < *last => true,
+            Some((last, n)) if at_us == *last && *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +137,22 @@ mod tests {
         ] {
             assert_eq!(verdict(&e), want, "{e}");
         }
+    }
+
+    #[test]
+    fn a_resumed_log_follow_drops_what_was_shown() {
+        let mut cursor = LogCursor::default();
+        // Shown before the cut: two lines of one microsecond in `a`, one in `b`.
+        for (c, at) in [("a", 5_000_100), ("a", 5_000_100), ("b", 7_200_000)] {
+            assert!(cursor.fresh(c, at));
+        }
+        assert_eq!(cursor.since_secs(), Some(5));
+        let mut replay = cursor.resumed();
+        // The resumed follow sends from second 5 again.
+        let sent = [("a", 5_000_000), ("a", 5_000_100), ("a", 5_000_100), ("a", 5_000_100), ("b", 7_200_000), ("b", 7_300_000), ("c", 6_000_000), ("a", 0)];
+        let new: Vec<(&str, i64)> = sent.into_iter().filter(|(c, at)| !replay.shown_before(c, *at)).collect();
+        assert_eq!(new, [("a", 5_000_100), ("b", 7_300_000), ("c", 6_000_000), ("a", 0)]);
+        assert_eq!(LogCursor::default().since_secs(), None);
     }
 
     #[test]

@@ -490,6 +490,11 @@ pub struct AppLogLine {
     /// `stdout` or `stderr`.
     pub stream: String,
     pub text: String,
+    /// When Docker took the line, in microseconds since the epoch (0 when
+    /// unknown): where a follower that lost its connection resumes.
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub at_us: i64,
 }
 
 /// An event of `GET /v1/events` (WebSocket, one JSON text message each).

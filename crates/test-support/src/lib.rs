@@ -268,6 +268,30 @@ impl Sshd {
         let _ = Command::new("pkill").args(["-KILL", "-P", &self.child.id().to_string()]).status();
     }
 
+    /// Freezes every connection (SIGSTOP on the per-connection sshd
+    /// processes): they stop answering without closing anything, as a
+    /// sleeping laptop's peer or a dead NAT entry would look. sshd itself
+    /// keeps accepting new connections. Returns the frozen processes.
+    pub fn freeze_connections(&self) -> Vec<String> {
+        let mut frozen = Vec::new();
+        let mut parents = vec![self.child.id().to_string()];
+        while let Some(p) = parents.pop() {
+            for pid in run(Command::new("pgrep").args(["-P", &p])).unwrap_or_default().split_whitespace() {
+                let _ = Command::new("kill").args(["-STOP", pid]).status();
+                frozen.push(pid.to_string());
+                parents.push(pid.to_string());
+            }
+        }
+        frozen
+    }
+
+    /// Lets frozen processes go again (they find their peer gone and end).
+    pub fn thaw(pids: &[String]) {
+        for pid in pids {
+            let _ = Command::new("kill").args(["-CONT", pid]).status();
+        }
+    }
+
     /// Accepts one more public key (an `authorized_keys` line) for the user.
     pub fn authorize(&self, public_key_line: &str) -> anyhow::Result<()> {
         let mut f = std::fs::OpenOptions::new().append(true).open(self.dir.path().join("authorized_keys"))?;

@@ -326,7 +326,12 @@ export type AppLogLine = { service: string, container: string,
 /**
  * `stdout` or `stderr`.
  */
-stream: string, text: string, };
+stream: string, text: string, 
+/**
+ * When Docker took the line, in microseconds since the epoch (0 when
+ * unknown): where a follower that lost its connection resumes.
+ */
+at_us: number, };
 
 export type Event = { id: number, at_ms: number, 
 /**

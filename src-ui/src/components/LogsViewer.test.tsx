@@ -6,7 +6,7 @@ import { byId, renderServer } from "../test/render";
 
 afterEach(cleanup);
 
-const l = (service: string, text: string, stream = "stdout"): AppLogLine => ({ service, container: `blog-${service}-1`, stream, text });
+const l = (service: string, text: string, stream = "stdout"): AppLogLine => ({ service, container: `blog-${service}-1`, stream, text, at_us: 0 });
 
 async function openLogs() {
   const b = new FakeBackend();

@@ -802,7 +802,7 @@ export function demoBackend(): Backend {
           const stderr = n % 7 === 3;
           const text = stderr ? `WARN slow query took ${200 + n} ms` : `GET /posts/${n} 200 ${(n * 7) % 90} ms`;
           n++;
-          return { service, container: `${req.app}-${service}-1`, stream: stderr ? "stderr" : "stdout", text };
+          return { service, container: `${req.app}-${service}-1`, stream: stderr ? "stderr" : "stdout", text, at_us: Date.now() * 1000 };
         };
         setTimeout(() => {
           for (let i = 0; i < 60; i++) {

@@ -42,7 +42,7 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// A keepalive every `keepalive`; the connection is lost after two go
     /// unanswered (a sleeping laptop, a dead NAT entry): noticed within
-    /// three intervals. `APPOS_SSH_KEEPALIVE_SECS`, 10 by default.
+    /// three intervals. `APPOS_SSH_KEEPALIVE_SECS`, 7 by default.
     pub keepalive: Duration,
     /// How long a lost connection is tried again before giving up:
     /// `APPOS_RECONNECT_SECS`, 300 by default.
@@ -69,7 +69,7 @@ impl ConnectOptions {
             local_user,
             home,
             connect_timeout: Duration::from_secs(15),
-            keepalive: Duration::from_secs(secs_from_env("APPOS_SSH_KEEPALIVE_SECS", 10)),
+            keepalive: Duration::from_secs(secs_from_env("APPOS_SSH_KEEPALIVE_SECS", 7)),
             reconnect_for: Duration::from_secs(secs_from_env("APPOS_RECONNECT_SECS", 300)),
         }
     }
