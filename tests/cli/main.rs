@@ -848,3 +848,74 @@ fn a_silent_connection_is_noticed_and_made_again() {
     let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
     assert!(seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"), "{out}\n{err}");
 }
+
+/// A server that does not come back within `APPOS_RECONNECT_SECS`: one
+/// error that says the connection was lost and for how long it was tried,
+/// not "the agent is not reachable".
+#[test]
+fn a_server_that_does_not_come_back_ends_with_one_clear_error() {
+    use std::io::Read as _;
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut events = support::appos(user.home.path())
+        .args(["events"])
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "3")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn appos");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let url = sshd.url();
+    drop(sshd);
+    let status = events.wait().expect("wait");
+    let mut err = String::new();
+    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    assert_eq!(status.code(), Some(5), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    let port = url.rsplit(':').next().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("appos: the connection to {url} → ")) && last.contains(&format!(" was lost: cannot reach [127.0.0.1]:{port}: Connection refused")) && last.ends_with(" (not back within 3 s)"),
+        "{err}"
+    );
+    // While it tried, it said so once, in plain words.
+    assert!(err.starts_with("appos: the connection to test was lost (event stream: "), "{err}");
+}
+
+/// The token is revoked while the connection is down: once back, the
+/// command stops with that error and does not try again.
+#[test]
+fn a_token_revoked_during_an_outage_stops_with_that_error() {
+    use std::io::Read as _;
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut events = support::appos(user.home.path())
+        .args(["events"])
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "60")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn appos");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let tokens = agent.cli(&["token", "list"]).expect("tokens");
+    let name = tokens.lines().find_map(|l| l.split_whitespace().next().filter(|n| n.starts_with("appos-cli"))).expect("the CLI's token").to_string();
+    agent.cli(&["token", "revoke", &name]).expect("revoke");
+    sshd.cut_connections();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = events.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "still trying: a revoked token must stop it");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mut err = String::new();
+    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert_eq!(err.lines().last(), Some("appos: Missing or invalid token: this token was revoked"), "{err}");
+}

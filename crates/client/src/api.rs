@@ -115,7 +115,11 @@ impl Client {
                     _ => ClientError::ConnectionLost { to, why },
                 });
             }
-            self.link.send_replace(Link::Reconnecting { attempt, next_in: wait, why: last.to_string() });
+            let why = match &last {
+                ClientError::ConnectionLost { why, .. } => why.clone(),
+                other => other.to_string(),
+            };
+            self.link.send_replace(Link::Reconnecting { attempt, next_in: wait, why });
             tokio::time::sleep(wait).await;
             // Back when the agent answers through it, not merely the server.
             let dialed = match (redial.dial)().await {

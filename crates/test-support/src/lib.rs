@@ -261,6 +261,16 @@ impl Sshd {
         Ok(child)
     }
 
+    /// Stops sshd and the connections it serves (which would outlive it).
+    fn stop(&mut self) {
+        let children = run(Command::new("pgrep").args(["-P", &self.child.id().to_string()])).unwrap_or_default();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in children.split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+
     /// Cuts every connection from the server side, as a network that
     /// dropped them would: the per-connection sshd processes are killed,
     /// sshd itself keeps listening.
@@ -303,12 +313,7 @@ impl Sshd {
     /// again on the same port; with a new host key, as a host reinstalled
     /// (or a machine in the middle) would show.
     pub fn restart(&mut self, new_host_key: bool) -> anyhow::Result<()> {
-        let children = run(Command::new("pgrep").args(["-P", &self.child.id().to_string()])).unwrap_or_default();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for pid in children.split_whitespace() {
-            let _ = Command::new("kill").args(["-KILL", pid]).status();
-        }
+        self.stop();
         if new_host_key {
             std::fs::remove_file(&self.host_key.private)?;
             std::fs::remove_file(&self.host_key.public)?;
@@ -332,8 +337,7 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
