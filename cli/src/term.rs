@@ -86,7 +86,21 @@ pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Cli
             }
             out = output.recv() => out,
         };
-        let Some(out) = out else { break };
+        let Some(out) = out else {
+            // The connection under the viewer was lost: the session lives on
+            // the agent; once the connection is back, attach again and
+            // redraw the screen from the replay.
+            match again {
+                Some((client, id)) if tty && client.redials() => {
+                    let io = reattach(client, id).await?;
+                    stdout.write_all(b"\x1bc")?;
+                    stdout.flush()?;
+                    (to_session, output) = (io.input, io.output);
+                    continue;
+                }
+                _ => break,
+            }
+        };
         match out {
             TermOut::Bytes(b) if tty => {
                 stdout.write_all(&b)?;
@@ -120,6 +134,21 @@ pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Cli
     }
     drop(raw);
     status.context("the connection to the terminal was lost before the command ended")
+}
+
+/// Attaches to a session again once the connection is back (made again
+/// as many times as it takes, within the client's reconnection time).
+async fn reattach(client: &Client, id: &str) -> anyhow::Result<TerminalIo> {
+    let mut cause = appos_client::ClientError::ConnectionLost { to: client.transport().describe(), why: "the terminal's connection ended".into() };
+    loop {
+        let generation = client.generation();
+        client.redial(&cause, generation).await?;
+        match client.attach_terminal(id).await {
+            Ok(io) => return Ok(io),
+            Err(e) if appos_client::reconnect::verdict(&e) == appos_client::reconnect::Verdict::Lost => cause = e,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Ends the process with a command's exit status (stdin's reader thread
@@ -169,7 +198,12 @@ pub async fn ssh(client: &Client) -> anyhow::Result<()> {
     };
     let (cols, rows) = window_size();
     let io = session.open_shell(cols, rows).await?;
-    exit_with(run(io, true, std::io::stdin().is_terminal(), None).await?)
+    match run(io, true, std::io::stdin().is_terminal(), None).await {
+        Ok(status) => exit_with(status),
+        // A PTY on the SSH connection itself ends with it.
+        Err(_) if session.is_closed() => bail!("the server shell ran on the SSH connection that was lost, and ended with it: `appos ssh` opens a new one (`appos shell` opens one on the agent, which survives a lost connection)"),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {

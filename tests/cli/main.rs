@@ -919,3 +919,63 @@ fn a_token_revoked_during_an_outage_stops_with_that_error() {
     assert_eq!(status.code(), Some(4), "{err}");
     assert_eq!(err.lines().last(), Some("appos: Missing or invalid token: this token was revoked"), "{err}");
 }
+
+/// `appos shell` on a terminal through a cut connection: the session lives
+/// on in the agent; the viewer attaches again by itself once the connection
+/// is back, the screen replayed (what was typed before is there again), and
+/// the shell goes on taking input.
+#[test]
+fn a_terminal_attaches_again_by_itself_after_a_cut() {
+    use std::io::{Read as _, Write as _};
+    if support::require("script", support::which("script")).is_none() {
+        return;
+    }
+    let Some((sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // `script` runs the CLI on a pseudo-terminal, as a user's terminal would.
+    let mut shell = Command::new("script")
+        .args(["-q", "-f", "-e", "-c", &format!("{} shell", support::bin("appos").display()), "/dev/null"])
+        .env("HOME", user.home.path())
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "60")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script");
+    let mut stdin = shell.stdin.take().expect("stdin");
+    let mut stdout = shell.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |want: &str, times: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while seen.matches(want).count() < times {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(b) => seen.push_str(&String::from_utf8_lossy(&b)),
+                Err(_) => panic!("{want:?} ×{times} never came:\n{seen}"),
+            }
+        }
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stdin.write_all(b"echo before-$((20+1))\r").expect("type");
+    wait_for("before-21", 1);
+    sshd.cut_connections();
+    // Back: the screen replayed (before-21 again), and the shell takes input.
+    wait_for("before-21", 2);
+    stdin.write_all(b"echo after-$((40+2))\r").expect("type");
+    wait_for("after-42", 1);
+    stdin.write_all(b"exit\r").expect("type");
+    let _ = shell.wait();
+}
