@@ -979,3 +979,47 @@ fn a_terminal_attaches_again_by_itself_after_a_cut() {
     stdin.write_all(b"exit\r").expect("type");
     let _ = shell.wait();
 }
+
+/// sshd restarts (its connections dropped, as a reboot drops them) under
+/// `appos deploy` following a stack that takes seconds to become healthy:
+/// the deploy exits 0 with one deployment.
+#[test]
+fn a_deploy_follows_through_an_sshd_restart() {
+    if support::require("dockerd", support::docker()).is_none() {
+        return;
+    }
+    let Some((mut sshd, agent)) = env() else { return };
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = support::unique("boot");
+    let project = user.home.path().join(&name);
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(
+        project.join("compose.yml"),
+        format!(
+            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 5; touch /tmp/ready; exec /bin/busybox httpd -f -p 8080\"]\n    healthcheck:\n      test: [\"CMD\", \"/bin/busybox\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 30\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+            support::BUSYBOX_IMAGE,
+            support::TEST_LABEL
+        ),
+    )
+    .expect("compose");
+    let _down = Down(project.clone(), name.clone());
+    let deploy = support::appos(user.home.path())
+        .args(["deploy", "-f", &project.display().to_string(), "--name", &name])
+        .env("USER", "nobody-local")
+        .env("APPOS_RECONNECT_SECS", "60")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn appos");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    sshd.restart(false).expect("sshd again");
+    let done = deploy.wait_with_output().expect("deploy");
+    let err = stderr(&done);
+    assert!(done.status.success(), "{err}");
+    assert!(err.contains("appos: connected to test again\n") && err.contains(&format!("{name} succeeded in ")), "{err}");
+    let o = user.appos(&["deployments", &name, "--output", "json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(list.len(), 1, "{list:?}");
+}
