@@ -1,10 +1,19 @@
-import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { afterEach, describe, expect, it } from "vitest";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { App } from "../App";
 import { app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
 
-afterEach(cleanup);
+afterEach(() => {
+  vi.useRealTimers();
+  cleanup();
+});
+
+/** Fake time passes: the timers due run, and what they started settles. */
+async function pass(ms: number) {
+  await act(() => vi.advanceTimersByTimeAsync(ms));
+  await act(() => vi.advanceTimersByTimeAsync(0));
+}
 
 describe("Apps list", () => {
   it("refreshes on container and deployment events, not on others", async () => {
@@ -48,10 +57,71 @@ describe("Apps list", () => {
     events.event("container", "blog", { action: "start" }, 42);
     events.end(uiError("unreachable", "the SSH connection dropped"));
     expect(byId("live-status").dataset.state).toBe("retrying");
-    expect(byId("live-status").textContent).toContain("the SSH connection dropped");
+    expect(byId("live-status").title).toBe("Live updates interrupted: the SSH connection dropped");
     await waitFor(() => expect(b.streams.filter((s) => s.req.type === "events")).toHaveLength(2), { timeout: 2500 });
     expect(b.stream("events").req).toEqual({ type: "events", after: 42 });
     await waitFor(() => expect(byId("live-status").dataset.state).toBe("live"));
+  });
+
+  it("says when the next try is while reconnecting, counting down, with longer waits while it fails", async () => {
+    const b = new FakeBackend();
+    renderServer(b);
+    const events = await connected(b);
+    await waitFor(() => expect(byId("live-status").dataset.state).toBe("live"));
+    const streams = () => b.streams.filter((s) => s.req.type === "events");
+    vi.useFakeTimers();
+    events.end(uiError("unreachable", "the SSH connection dropped"));
+    expect(byId("live-status").dataset.state).toBe("retrying");
+    expect(byId("live-text").textContent).toBe("Reconnecting in 1 s");
+    expect(byId("live-status").title).toBe("Live updates interrupted: the SSH connection dropped");
+    await pass(999);
+    expect(streams()).toHaveLength(1);
+    await pass(1);
+    expect(streams()).toHaveLength(2);
+    expect(byId("live-text").textContent).toBe("Live");
+
+    // Broken again at once: twice the wait, counted down.
+    b.stream("events").end(uiError("unreachable", "connection refused"));
+    expect(byId("live-text").textContent).toBe("Reconnecting in 2 s");
+    expect(byId("live-status").title).toBe("Live updates interrupted: connection refused");
+    await pass(1000);
+    expect(byId("live-text").textContent).toBe("Reconnecting in 1 s");
+    expect(streams()).toHaveLength(2);
+    await pass(1000);
+    expect(streams()).toHaveLength(3);
+    expect(byId("live-status").dataset.state).toBe("live");
+  });
+
+  it("stops retrying on a changed host key, says why with a Retry, which reconnects", async () => {
+    const b = new FakeBackend();
+    renderServer(b);
+    const events = await connected(b);
+    await waitFor(() => expect(byId("live-status").dataset.state).toBe("live"));
+    events.event("container", "blog", { action: "start" }, 7);
+    const streams = () => b.streams.filter((s) => s.req.type === "events");
+    vi.useFakeTimers();
+    events.end(uiError("host_key_changed", "the host key of local changed: it may be an attack"));
+    expect(byId("live-status").dataset.state).toBe("failed");
+    expect(byId("live-text").textContent).toBe("Disconnected: the host key of local changed: it may be an attack");
+    expect(byId("live-status").title).toBe("Host key changed: the host key of local changed: it may be an attack");
+    expect(byId("live-retry").textContent).toBe("Retry");
+    await pass(120_000);
+    expect(streams()).toHaveLength(1);
+    expect(byId("live-text").textContent).toBe("Disconnected: the host key of local changed: it may be an attack");
+
+    // The user checked the key: Retry opens the stream again, after the last event seen.
+    fireEvent.click(byId("live-retry"));
+    await pass(0);
+    expect(streams()).toHaveLength(2);
+    expect(b.stream("events").req).toEqual({ type: "events", after: 7 });
+    expect(byId("live-status").dataset.state).toBe("live");
+    expect(byId("live-text").textContent).toBe("Live");
+    expect(screen.queryByTestId("live-retry")).toBeNull();
+    // Other errors keep retrying as before.
+    b.stream("events").end(uiError("unreachable", "connection reset"));
+    expect(byId("live-text").textContent).toBe("Reconnecting in 1 s");
+    await pass(1000);
+    expect(streams()).toHaveLength(3);
   });
 
   it("opens an app from its row", async () => {

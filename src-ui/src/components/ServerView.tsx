@@ -7,12 +7,12 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { AlertTriangle, Archive, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
-import type { Connection, StreamItem, UiError } from "../api/desktop.gen";
+import type { Connection, ErrorClass, StreamItem, UiError } from "../api/desktop.gen";
 import type { App, Event } from "../api/types.gen";
 import { useFiringAlerts } from "../lib/alerts";
 import { certAlerts, DomainsContext, useDomainsStore, type CertAlerts } from "../lib/domains";
 import { errorHint, errorTitle } from "../lib/errors";
-import { useDebounced, useLatest, useStream } from "../lib/hooks";
+import { useDebounced, useLatest, useStream, useTick } from "../lib/hooks";
 import {
   deploymentNotice,
   sectionOf,
@@ -45,7 +45,15 @@ export const FALLBACK_REFRESH_MS = 30_000;
 /** Reconnect delays of the event stream: doubling from the first to the last. */
 export const RECONNECT_MS = [1000, 30_000] as const;
 
-export type LiveState = { state: "off" | "connecting" | "live" } | { state: "retrying"; error: UiError | null; delayMs: number };
+/** Errors the event stream cannot get past by trying again: it stops until the user retries. */
+export const FINAL_STREAM_ERRORS: ReadonlySet<ErrorClass> = new Set<ErrorClass>(["host_key_unknown", "host_key_changed", "auth_rejected", "key_encrypted", "unauthorized", "forbidden"]);
+
+export type LiveState =
+  | { state: "off" | "connecting" | "live" }
+  /** The next try is `delayMs` after `since` (ms since the epoch). */
+  | { state: "retrying"; error: UiError | null; delayMs: number; since: number }
+  /** Stopped on an error retrying cannot mend; the user retries. */
+  | { state: "failed"; error: UiError };
 
 interface NavState {
   route: Route;
@@ -232,12 +240,18 @@ function ServerViewInner({
         if (e.kind === "alert" && isNews(session, e.at_ms)) certificateAlerted(e.data);
         for (const fn of subscribers.current) fn(e);
       } else if (item.type === "end") {
+        if (retry.current) clearTimeout(retry.current);
+        retry.current = null;
+        // A changed host key, a refused key or a revoked token: trying again changes nothing.
+        if (item.error && FINAL_STREAM_ERRORS.has(item.error.code)) {
+          setLive({ state: "failed", error: item.error });
+          return;
+        }
         // A stream that ran for a while starts over with short delays.
         if (Date.now() - openedAt.current > 10_000) delay.current = RECONNECT_MS[0];
         const wait = delay.current;
         delay.current = Math.min(wait * 2, RECONNECT_MS[1]);
-        setLive({ state: "retrying", error: item.error, delayMs: wait });
-        if (retry.current) clearTimeout(retry.current);
+        setLive({ state: "retrying", error: item.error, delayMs: wait, since: Date.now() });
         retry.current = setTimeout(() => {
           retry.current = null;
           setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
@@ -254,6 +268,16 @@ function ServerViewInner({
     setLive((l) => (l.state === "connecting" ? { state: "live" } : l));
   }, []);
   useStream(backend, server, conn ? { type: "events", after: stream.after } : null, onItem, stream.epoch, onOpen);
+
+  // The user's Retry after the stream stopped: at once, and with short delays again.
+  const retryNow = useCallback(() => {
+    if (retry.current) clearTimeout(retry.current);
+    retry.current = null;
+    delay.current = RECONNECT_MS[0];
+    setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
+    setLive({ state: "connecting" });
+    refreshSoon();
+  }, [refreshSoon]);
 
   // A new agent answers (after an upgrade): its connection, and its event stream from the last event seen.
   const connectionChanged = useCallback((c: Connection) => {
@@ -357,7 +381,7 @@ function ServerViewInner({
               { key: "settings", label: "Settings", icon: <Settings className="size-4" />, testId: "nav-settings" },
             ]}
           />
-          <LiveIndicator live={live} />
+          <LiveIndicator live={live} onRetry={retryNow} />
         </div>
         {/* Open agent sessions are offered again each time the server's event stream is back. */}
         <TerminalArea backend={backend} server={server} local={local} connected={!!conn && live.state === "live"}>
@@ -446,38 +470,62 @@ function RouteView({
   }
 }
 
-function LiveIndicator({ live }: { live: LiveState }) {
-  const [, setTick] = useState(0);
-  useEffect(() => {
-    if (live.state !== "retrying") return;
-    const t = setInterval(() => setTick((n) => n + 1), 1000);
-    return () => clearInterval(t);
-  }, [live.state]);
+/** Whole seconds left until `at`, at least 1 (the try is due). */
+function secondsUntil(at: number): number {
+  return Math.max(1, Math.ceil((at - Date.now()) / 1000));
+}
+
+/** The server's link: live, reconnecting (and when), or stopped with why and a Retry. */
+function LiveIndicator({ live, onRetry }: { live: LiveState; onRetry: () => void }) {
+  useTick(live.state === "retrying");
   const text =
     live.state === "live"
       ? "Live"
       : live.state === "connecting"
         ? "Connecting to events…"
         : live.state === "retrying"
-          ? `Live updates interrupted${live.error ? `: ${live.error.message}` : ""} — reconnecting`
-          : "Offline";
+          ? `Reconnecting in ${secondsUntil(live.since + live.delayMs)} s`
+          : live.state === "failed"
+            ? `Disconnected: ${live.error.message}`
+            : "Offline";
+  const title =
+    live.state === "retrying"
+      ? `Live updates interrupted${live.error ? `: ${live.error.message}` : ""}`
+      : live.state === "failed"
+        ? [`${errorTitle(live.error)}: ${live.error.message}`, errorHint(live.error)].filter(Boolean).join("\n")
+        : text;
   return (
     <span
       data-testid="live-status"
       data-state={live.state}
-      title={text}
+      title={title}
       className={cx(
-        "mb-2 inline-flex max-w-[22rem] items-center gap-1.5 truncate text-xs",
-        live.state === "retrying" ? "text-amber-700 dark:text-amber-400" : "text-zinc-500",
+        "mb-2 inline-flex max-w-[24rem] min-w-0 items-center gap-1.5 text-xs",
+        live.state === "retrying" ? "text-amber-700 dark:text-amber-400" : live.state === "failed" ? "text-red-700 dark:text-red-400" : "text-zinc-500",
       )}
     >
       <span
         className={cx(
           "size-2 shrink-0 rounded-full",
-          live.state === "live" ? "bg-emerald-500" : live.state === "retrying" ? "bg-amber-500" : live.state === "connecting" ? "animate-pulse bg-zinc-400" : "bg-zinc-300 dark:bg-zinc-600",
+          live.state === "live"
+            ? "bg-emerald-500"
+            : live.state === "retrying"
+              ? "bg-amber-500"
+              : live.state === "failed"
+                ? "bg-red-500"
+                : live.state === "connecting"
+                  ? "animate-pulse bg-zinc-400"
+                  : "bg-zinc-300 dark:bg-zinc-600",
         )}
       />
-      <span className="truncate">{text}</span>
+      <span className="truncate" data-testid="live-text">
+        {text}
+      </span>
+      {live.state === "failed" && (
+        <Button size="sm" variant="secondary" className="h-6 shrink-0 px-2 text-xs" data-testid="live-retry" onClick={onRetry}>
+          Retry
+        </Button>
+      )}
     </span>
   );
 }

@@ -185,6 +185,7 @@ beforeEach(() => {
   vi.stubGlobal("ResizeObserver", fx.FakeResizeObserver);
 });
 afterEach(() => {
+  vi.useRealTimers();
   cleanup();
   vi.unstubAllGlobals();
 });
@@ -220,6 +221,24 @@ async function openFromMenu(item: string, count: number, b: FakeBackend) {
 }
 
 const state = (i: number) => byId(`terminal-tab-${i}`).dataset.state;
+const message = () => byId("terminal-message").textContent;
+
+/** Fake time passes: the timers due run, and what they started settles. */
+async function pass(ms: number) {
+  await act(() => vi.advanceTimersByTimeAsync(ms));
+  await act(() => vi.advanceTimersByTimeAsync(0));
+}
+
+/** An agent shell on "local", live, its xterm loaded; then time is fake. */
+async function liveAgentShell(b: FakeBackend) {
+  renderServer(b);
+  await connected(b);
+  await openFromMenu("terminal-new-agent", 1, b);
+  b.terminals[0].event({ type: "replayed" });
+  await waitFor(() => expect(state(0)).toBe("live"));
+  vi.useFakeTimers();
+  return b.terminals[0];
+}
 
 describe("Terminal panel", () => {
   it("opens a container shell at the fitted size; bytes reach xterm untouched, keys and sizes reach the backend", async () => {
@@ -348,8 +367,9 @@ describe("Terminal panel", () => {
 
     b.terminals[1].event({ type: "lost", error: uiError("invalid_input", "the connection to the terminal was lost; reopen it to reattach") });
     await waitFor(() => expect(state(0)).toBe("lost"));
-    expect(byId("terminal-status").textContent).toContain("the connection to the terminal was lost");
-    expect(byId("terminal-reopen").textContent).toContain("Reattach");
+    // It would reattach by itself in a second; the user does not wait.
+    expect(byId("terminal-message").title).toBe("the connection to the terminal was lost; reopen it to reattach");
+    expect(byId("terminal-reopen").textContent).toBe("Reattach now");
     await click("terminal-reopen");
     await waitFor(() => expect(b.terminals).toHaveLength(3));
     expect(b.terminals[2].kind).toEqual({ type: "attach", id: "term-2" });
@@ -358,6 +378,136 @@ describe("Terminal panel", () => {
     await waitFor(() => expect(b.callsOf("kill_terminal")).toEqual([["local", { id: "term-2" }]]));
     expect(b.terminals[2].closed).toBe(true);
     expect(screen.queryByTestId("terminal-tab-0")).toBeNull();
+  });
+
+  it("reattaches a lost agent session by itself after a second, its screen replayed", async () => {
+    const b = setup();
+    const first = await liveAgentShell(b);
+    first.event({ type: "lost", error: uiError("unreachable", "the SSH connection to local dropped") });
+    expect(state(0)).toBe("lost");
+    expect(message()).toBe("Connection lost — reattaching in 1 s");
+    expect(byId("terminal-message").title).toBe("the SSH connection to local dropped");
+    expect(byId("terminal-reopen").textContent).toBe("Reattach now");
+    await pass(999);
+    expect(b.terminals).toHaveLength(1);
+    await pass(1);
+    expect(b.terminals).toHaveLength(2);
+    expect(b.terminals[1].kind).toEqual({ type: "attach", id: "term-1" });
+    expect(first.closed).toBe(true);
+    expect(state(0)).toBe("connecting");
+    expect(message()).toBe("Reattaching · Shell on this computer, run by the AppOS agent…");
+    // The agent replays the screen: it shows in the tab's new xterm.
+    b.terminals[1].write("\x1b[H\x1b[2Juser@laptop:~$ ");
+    b.terminals[1].event({ type: "replayed" });
+    expect(state(0)).toBe("live");
+    expect(message()).toBe("Shell on this computer, run by the AppOS agentterm-1");
+    expect(new TextDecoder().decode(terms[1].written[0])).toBe("\x1b[H\x1b[2Juser@laptop:~$ ");
+    expect(byId("terminal-tab-0").getAttribute("aria-selected")).toBe("true");
+    await pass(60_000);
+    expect(b.callsOf("openTerminal")).toHaveLength(2);
+
+    // Lost again later: it starts over with a short wait.
+    b.terminals[1].event({ type: "lost", error: uiError("unreachable", "the SSH connection to local dropped") });
+    expect(message()).toBe("Connection lost — reattaching in 1 s");
+    await pass(1000);
+    expect(b.terminals).toHaveLength(3);
+    expect(b.terminals[2].kind).toEqual({ type: "attach", id: "term-1" });
+  });
+
+  it("counts down and tries again with longer waits while the attach fails; stops when the session is gone", async () => {
+    const b = setup();
+    const first = await liveAgentShell(b);
+    const opens = () => b.callsOf("openTerminal").length;
+    first.event({ type: "lost", error: uiError("unreachable", "the SSH connection to local dropped") });
+    expect(message()).toBe("Connection lost — reattaching in 1 s");
+    // Each try fails: the server is still away.
+    const waits = [1000, 2000, 4000, 8000, 10_000, 10_000];
+    for (const [i, wait] of waits.entries()) {
+      b.terminalError = uiError("unreachable", "connection refused");
+      await pass(wait - 1);
+      expect(opens()).toBe(1 + i);
+      await pass(1);
+      expect(opens()).toBe(2 + i);
+      expect(b.callsOf("openTerminal")[1 + i][1]).toEqual({ type: "attach", id: "term-1" });
+      expect(state(0)).toBe("lost");
+      const next = waits[i + 1] ?? 10_000;
+      expect(message()).toBe(`Connection lost — reattaching in ${next / 1000} s`);
+      expect(byId("terminal-message").title).toBe("connection refused");
+    }
+    // Counting down.
+    await pass(1000);
+    expect(message()).toBe("Connection lost — reattaching in 9 s");
+    await pass(7000);
+    expect(message()).toBe("Connection lost — reattaching in 2 s");
+
+    // The agent no longer has the session: nothing more to try.
+    b.terminalError = uiError("not_found", "no terminal session term-1");
+    await pass(2000);
+    expect(opens()).toBe(8);
+    expect(state(0)).toBe("lost");
+    expect(message()).toBe("no terminal session term-1");
+    expect(byId("terminal-reopen").textContent).toBe("Reopen");
+    await pass(120_000);
+    expect(opens()).toBe(8);
+    // Reopen opens what the session was: a new agent shell.
+    await act(async () => fireEvent.click(byId("terminal-reopen")));
+    await pass(0);
+    expect(opens()).toBe(9);
+    expect(b.callsOf("openTerminal")[8][1]).toEqual({ type: "agent_shell" });
+  });
+
+  it("does not try again when the server refuses, and forgets the wait of a closed tab", async () => {
+    const b = setup();
+    const first = await liveAgentShell(b);
+    first.event({ type: "lost", error: uiError("auth_rejected", "the server refused the key") });
+    expect(message()).toBe("the server refused the key");
+    expect(byId("terminal-reopen").textContent).toBe("Reattach");
+    await pass(60_000);
+    expect(b.callsOf("openTerminal")).toHaveLength(1);
+
+    // Waiting to reattach, then closed: nothing is tried.
+    await act(async () => fireEvent.click(byId("terminal-reopen")));
+    await pass(0);
+    expect(b.callsOf("openTerminal")).toHaveLength(2);
+    b.terminals[1].event({ type: "lost", error: uiError("unreachable", "the SSH connection to local dropped") });
+    expect(message()).toBe("Connection lost — reattaching in 2 s");
+    await act(async () => fireEvent.click(byId("terminal-close-0")));
+    await pass(60_000);
+    expect(b.callsOf("openTerminal")).toHaveLength(2);
+    expect(screen.queryByTestId("terminal-tab-0")).toBeNull();
+  });
+
+  it("says a lost server shell ended with the SSH connection, offers a new one, and does not retry", async () => {
+    const b = setup();
+    const { session } = renderServer(b, { view: "apps" }, { server: "prod", local: false });
+    await connected(b);
+    await openFromMenu("terminal-new-server", 1, b);
+    await waitFor(() => expect(state(0)).toBe("live"));
+    // An agent shell beside it, waiting to reattach when the server goes: closing them all forgets its wait.
+    await openFromMenu("terminal-new-agent", 2, b);
+    vi.useFakeTimers();
+    b.terminals[1].event({ type: "replayed" });
+    act(() => terminalsOf(session, b, "prod").select(0));
+    b.terminals[0].event({ type: "lost", error: uiError("unreachable", "the SSH connection to prod dropped") });
+    b.terminals[1].event({ type: "lost", error: uiError("unreachable", "the SSH connection to prod dropped") });
+    expect(state(0)).toBe("lost");
+    expect(message()).toBe("The server shell ended with the SSH connection.");
+    expect(byId("terminal-message").title).toBe("the SSH connection to prod dropped");
+    expect(byId("terminal-reopen").textContent).toBe("Open a new one");
+    expect(screen.queryByTestId("terminal-end")).toBeNull();
+    act(() => closeTerminals(session, "prod"));
+    await pass(60_000);
+    expect(b.callsOf("openTerminal")).toHaveLength(2);
+    vi.useRealTimers();
+
+    await openFromMenu("terminal-new-server", 3, b);
+    await waitFor(() => expect(state(0)).toBe("live"));
+    b.terminals[2].event({ type: "lost", error: uiError("unreachable", "the SSH connection to prod dropped") });
+    expect(message()).toBe("The server shell ended with the SSH connection.");
+    await click("terminal-reopen");
+    await waitFor(() => expect(b.terminals).toHaveLength(4));
+    expect(b.terminals[3].kind).toEqual({ type: "server_shell" });
+    expect(b.terminals[2].closed).toBe(true);
   });
 
   it("shows why a terminal could not be opened, and opens it again", async () => {

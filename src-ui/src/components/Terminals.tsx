@@ -32,8 +32,9 @@ import { toUiError } from "../api/backend";
 import type { TerminalKind, UiError } from "../api/desktop.gen";
 import type { App, Terminal } from "../api/types.gen";
 import { fmtAgo } from "../lib/format";
+import { useTick } from "../lib/hooks";
 import { useSession } from "../lib/session";
-import { loadEngine, terminalsOf, type TabInfo, type TerminalManager } from "./terminal/manager";
+import { canReattach, loadEngine, terminalsOf, type TabInfo, type TerminalManager } from "./terminal/manager";
 import { gpuEnabled, panelHeight, setGpuEnabled, setPanelHeight } from "./terminal/settings";
 import { Button, cx } from "./ui";
 
@@ -217,11 +218,23 @@ export function TerminalArea({ backend, server, local, connected, children }: { 
   );
 }
 
-function stateDot(state: TabInfo["state"]) {
+function stateDot(tab: TabInfo) {
+  const { state } = tab;
   return cx(
     "size-1.5 shrink-0 rounded-full",
-    state === "live" ? "bg-emerald-500" : state === "connecting" ? "animate-pulse bg-amber-400" : state === "lost" ? "bg-red-500" : "bg-zinc-400 dark:bg-zinc-500",
+    state === "live"
+      ? "bg-emerald-500"
+      : state === "connecting" || (state === "lost" && tab.retryAt !== null)
+        ? "animate-pulse bg-amber-400"
+        : state === "lost"
+          ? "bg-red-500"
+          : "bg-zinc-400 dark:bg-zinc-500",
   );
+}
+
+/** Whole seconds left until `at`, at least 1 (the try is due). */
+function secondsUntil(at: number): number {
+  return Math.max(1, Math.ceil((at - Date.now()) / 1000));
 }
 
 function TabButton({ tab, index, label, selected, onSelect, onClose }: { tab: TabInfo; index: number; label: string; selected: boolean; onSelect: () => void; onClose: () => void }) {
@@ -251,7 +264,7 @@ function TabButton({ tab, index, label, selected, onSelect, onClose }: { tab: Ta
         onClick={onSelect}
         className="inline-flex min-w-0 items-center gap-1.5 py-1 pr-1 pl-2"
       >
-        <span className={stateDot(tab.state)} aria-hidden />
+        <span className={stateDot(tab)} aria-hidden />
         <span className="text-zinc-400 dark:text-zinc-500">{kindIcon(tab.origin)}</span>
         <span className="truncate font-medium">{label}</span>
       </button>
@@ -551,8 +564,16 @@ function Offers({ mgr, offers }: { mgr: TerminalManager; offers: Terminal[] }) {
 
 function StatusBar({ mgr, tab, server, local }: { mgr: TerminalManager; tab: TabInfo; server: string; local: boolean }) {
   const agentSession = tab.session !== null && tab.state !== "exited";
-  const tone =
-    tab.state === "lost"
+  // A lost agent session waiting for its automatic reattach: counts down.
+  const waiting = tab.state === "lost" && tab.retryAt !== null;
+  useTick(waiting);
+  // A server shell is a PTY on the SSH connection itself: it went with it.
+  const shellGone = tab.state === "lost" && tab.kind.type === "server_shell" && tab.opened;
+  const reopenLabel =
+    tab.state === "exited" ? "Reopen" : waiting ? "Reattach now" : shellGone ? "Open a new one" : canReattach(tab) ? "Reattach" : "Reopen";
+  const tone = waiting
+    ? "bg-amber-50 text-amber-900 dark:bg-amber-500/10 dark:text-amber-300"
+    : tab.state === "lost"
       ? "bg-red-50 text-red-800 dark:bg-red-950/40 dark:text-red-300"
       : tab.state === "exited"
         ? "bg-zinc-100 text-zinc-700 dark:bg-zinc-900 dark:text-zinc-300"
@@ -564,9 +585,13 @@ function StatusBar({ mgr, tab, server, local }: { mgr: TerminalManager; tab: Tab
       role="status"
       className={cx("flex h-8 shrink-0 items-center gap-2 border-t border-zinc-200 px-3 text-xs dark:border-zinc-800", tone)}
     >
-      <span className={stateDot(tab.state)} aria-hidden />
-      <span className="min-w-0 flex-1 truncate">
-        {tab.state === "connecting" && <>Connecting · {describe(tab, server, local)}…</>}
+      <span className={stateDot(tab)} aria-hidden />
+      <span className="min-w-0 flex-1 truncate" data-testid="terminal-message" title={tab.state === "lost" ? (tab.error?.message ?? undefined) : undefined}>
+        {tab.state === "connecting" && (
+          <>
+            {tab.attempts > 0 ? "Reattaching" : "Connecting"} · {describe(tab, server, local)}…
+          </>
+        )}
         {tab.state === "live" && (
           <>
             {describe(tab, server, local)}
@@ -574,11 +599,27 @@ function StatusBar({ mgr, tab, server, local }: { mgr: TerminalManager; tab: Tab
           </>
         )}
         {tab.state === "exited" && <span className="font-medium">The process exited with status {tab.status}.</span>}
-        {tab.state === "lost" && <span className="font-medium">{tab.error?.message ?? "The connection to the terminal was lost."}</span>}
+        {tab.state === "lost" && (
+          <span className="font-medium">
+            {waiting && tab.retryAt !== null
+              ? `Connection lost — reattaching in ${secondsUntil(tab.retryAt)} s`
+              : shellGone
+                ? "The server shell ended with the SSH connection."
+                : (tab.error?.message ?? "The connection to the terminal was lost.")}
+          </span>
+        )}
       </span>
       {(tab.state === "exited" || tab.state === "lost") && (
-        <Button size="sm" variant={tab.state === "lost" ? "primary" : "secondary"} className="h-6 px-2 text-xs" data-testid="terminal-reopen" onClick={() => mgr.reopen(tab.key)}>
-          <RotateCcw className="size-3" /> {tab.state === "lost" && tab.session ? "Reattach" : "Reopen"}
+        <Button
+          size="sm"
+          variant={tab.state === "lost" ? "primary" : "secondary"}
+          className="h-6 px-2 text-xs"
+          data-testid="terminal-reopen"
+          title={shellGone ? "Open a new server shell in this tab" : undefined}
+          onClick={() => mgr.reopen(tab.key)}
+        >
+          <RotateCcw className="size-3" aria-hidden />
+          {reopenLabel}
         </Button>
       )}
       {tab.searching ? (

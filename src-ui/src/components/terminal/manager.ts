@@ -4,13 +4,27 @@
 // and its screen; the panel only lends its element to the tab it shows.
 import type { Backend } from "../../api/backend";
 import { toUiError } from "../../api/backend";
-import type { TerminalEvent, TerminalKind, UiError } from "../../api/desktop.gen";
+import type { ErrorClass, TerminalEvent, TerminalKind, UiError } from "../../api/desktop.gen";
 import type { Terminal } from "../../api/types.gen";
 import type { Session } from "../../lib/session";
 import type { Engine, SearchResults } from "./engine";
 import { askGpu, type Renderer } from "./settings";
 
 export type TabState = "connecting" | "live" | "exited" | "lost";
+
+/**
+ * The waits before each automatic reattach of a lost agent session: one
+ * after the other, then the last one again until it attaches.
+ */
+export const REATTACH_MS = [1000, 2000, 4000, 8000, 10_000] as const;
+
+/** Errors that trying again cannot mend: the session is gone, or the server refuses us. */
+const FINAL: ReadonlySet<ErrorClass> = new Set<ErrorClass>(["not_found", "unauthorized", "forbidden", "host_key_unknown", "host_key_changed", "auth_rejected", "key_encrypted"]);
+
+/** Whether a lost connection stays lost whatever the retries. */
+export function isFinal(error: UiError | null): boolean {
+  return error !== null && FINAL.has(error.code);
+}
 
 export interface TabInfo {
   /** Stable for the tab's connection (a reopened tab gets a new one). */
@@ -27,6 +41,12 @@ export interface TabInfo {
   status: number | null;
   /** Why the connection was lost, or could not be opened. */
   error: UiError | null;
+  /** Whether the terminal was opened (a server shell that failed to open is not one the SSH connection took along). */
+  opened: boolean;
+  /** When a lost agent session is next reattached by itself (ms since the epoch); null when not waiting. */
+  retryAt: number | null;
+  /** Automatic reattaches tried since the session was last attached; each waits longer. */
+  attempts: number;
   cols: number;
   rows: number;
   renderer: Renderer | null;
@@ -68,6 +88,11 @@ export function titleOf(kind: TerminalKind): string {
 /** What a listed agent session was opened as. */
 export function originOf(t: Terminal): TerminalKind {
   return t.app && t.service ? { type: "container", app: t.app, service: t.service } : { type: "agent_shell" };
+}
+
+/** Whether "Reattach" reattaches the tab's session: lost, and not gone from the agent. */
+export function canReattach(tab: TabInfo): boolean {
+  return tab.state === "lost" && tab.session !== null && tab.error?.code !== "not_found";
 }
 
 const encoder = new TextEncoder();
@@ -127,7 +152,7 @@ class Conn {
       // Whether to draw with WebGL is known before the first terminal draws.
       [this.mod] = await Promise.all([loadEngine(), askGpu(this.mgr.backend)]);
     } catch (e) {
-      this.mgr.patch(this.key, { state: "lost", error: toUiError(e) });
+      this.mgr.lost(this.key, toUiError(e));
       return;
     }
     // xterm measures its font when opened: not in an element out of the
@@ -155,7 +180,8 @@ class Conn {
     };
     const onEvent = (e: TerminalEvent) => {
       if (this.gone) return;
-      if (e.type === "replayed") this.mgr.patch(this.key, (t) => (t.state === "connecting" ? { state: "live" } : {}));
+      // Attached: the next loss starts over with a short wait.
+      if (e.type === "replayed") this.mgr.patch(this.key, (t) => (t.state === "connecting" ? { state: "live", attempts: 0 } : {}));
       else if (e.type === "exit") this.end({ state: "exited", status: e.status });
       else this.end({ state: "lost", error: e.error });
     };
@@ -172,6 +198,7 @@ class Conn {
       const prefix = `${server}: `;
       this.mgr.patch(this.key, (t) => ({
         session: tab.session,
+        opened: true,
         title: tab.title.startsWith(prefix) ? tab.title.slice(prefix.length) : tab.title,
         // The SSH shell has nothing to replay; its event may come first or not at all.
         ...(t.state === "connecting" && this.kind.type === "server_shell" ? { state: "live" as const } : {}),
@@ -187,7 +214,8 @@ class Conn {
   /** The process exited or the connection broke: no more input goes anywhere. */
   private end(patch: Partial<TabInfo>) {
     this.queue = [];
-    this.mgr.patch(this.key, patch);
+    if (patch.state === "lost") this.mgr.lost(this.key, patch.error ?? null);
+    else this.mgr.patch(this.key, patch);
   }
 
   private input(data: string | Uint8Array) {
@@ -250,6 +278,8 @@ export class TerminalManager {
   private state: PanelState = { tabs: [], active: null, shown: false, offers: [] };
   private readonly listeners = new Set<() => void>();
   private readonly conns = new Map<number, Conn>();
+  /** The pending automatic reattaches, by tab. */
+  private readonly timers = new Map<number, ReturnType<typeof setTimeout>>();
   private next = 0;
   private offersAsked = 0;
 
@@ -297,6 +327,9 @@ export class TerminalManager {
       session: kind.type === "attach" ? kind.id : null,
       status: null,
       error: null,
+      opened: false,
+      retryAt: null,
+      attempts: 0,
       cols: 0,
       rows: 0,
       renderer: null,
@@ -316,6 +349,7 @@ export class TerminalManager {
     const tab = this.tab(key);
     if (!tab) return;
     if (end && tab.session && tab.state !== "exited") void this.backend.call(this.server, { call: "kill_terminal", args: { id: tab.session } }).catch(() => undefined);
+    this.cancelRetry(key);
     this.conns.get(key)?.close();
     this.conns.delete(key);
     const i = this.state.tabs.indexOf(tab);
@@ -326,16 +360,54 @@ export class TerminalManager {
 
   /**
    * Opens the tab again in its place: a lost agent session is reattached
-   * (its screen replayed); an exited process or a lost server shell starts anew.
+   * (its screen replayed); an exited process, a lost server shell or a
+   * session the agent no longer has starts anew. `auto`: the automatic
+   * reattach, which leaves the panel and the active tab as they are.
    */
-  reopen(key: number) {
+  reopen(key: number, auto = false) {
     const tab = this.tab(key);
     if (!tab) return;
-    const kind: TerminalKind = tab.state === "lost" && tab.session ? { type: "attach", id: tab.session } : tab.origin;
+    this.cancelRetry(key);
+    const reattach = canReattach(tab);
+    const kind: TerminalKind = reattach && tab.session ? { type: "attach", id: tab.session } : tab.origin;
     this.conns.get(key)?.close();
     this.conns.delete(key);
-    const fresh = this.newTab(kind, tab.origin);
-    this.set({ tabs: this.state.tabs.map((t) => (t.key === key ? fresh : t)), active: fresh.key, shown: true });
+    const fresh = { ...this.newTab(kind, tab.origin), attempts: reattach ? tab.attempts + 1 : 0 };
+    const tabs = this.state.tabs.map((t) => (t.key === key ? fresh : t));
+    if (auto) this.set({ tabs, active: this.state.active === key ? fresh.key : this.state.active });
+    else this.set({ tabs, active: fresh.key, shown: true });
+  }
+
+  /**
+   * The connection of a tab was lost (or could not be made): an agent
+   * session is reattached by itself after a wait, longer at each try,
+   * unless trying again cannot help. A server shell went with its SSH
+   * connection: nothing to reattach.
+   */
+  lost(key: number, error: UiError | null) {
+    this.cancelRetry(key);
+    const tab = this.tab(key);
+    if (!tab) return;
+    if (!tab.session || isFinal(error)) {
+      this.patch(key, { state: "lost", error, retryAt: null });
+      return;
+    }
+    const wait = REATTACH_MS[Math.min(tab.attempts, REATTACH_MS.length - 1)];
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        this.reopen(key, true);
+      }, wait),
+    );
+    this.patch(key, { state: "lost", error, retryAt: Date.now() + wait });
+  }
+
+  private cancelRetry(key: number) {
+    const t = this.timers.get(key);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.timers.delete(key);
   }
 
   select(key: number) {
@@ -400,6 +472,8 @@ export class TerminalManager {
 
   /** Closes every tab (the server was removed, or the window closes). */
   closeAll() {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
     this.set({ tabs: [], active: null });
