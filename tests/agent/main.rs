@@ -517,3 +517,31 @@ async fn a_request_sent_again_with_its_idempotency_key_is_done_once() {
     let channels: Vec<serde_json::Value> = serde_json::from_slice(&admin.request_raw(Method::GET, "/v1/alerts/channels", None).await.expect("list").body).expect("json");
     assert_eq!(channels.len(), 1, "{channels:?}");
 }
+
+/// A client that loses its connection right after sending a request does
+/// not know whether it was done: sent again with its key, it is done once
+/// either way (the first was done and its answer is replayed, or it was cut
+/// before and this one does it).
+#[tokio::test]
+async fn a_request_cut_off_and_sent_again_with_its_key_is_done_once() {
+    use tokio::io::AsyncWriteExt as _;
+    let agent = support::Agent::start().expect("agent starts");
+    let token = agent.issue_token("admin", "admin").expect("token");
+    let c = client(&agent, Some(&token));
+    for (i, pause_ms) in [0u64, 5, 20, 50, 200].into_iter().enumerate() {
+        let body = format!(r#"{{"name":"gone-{i}","config":{{"kind":"webhook","url":"http://127.0.0.1:9/hook"}}}}"#);
+        let key = format!("5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4{i}");
+        let mut raw = tokio::net::UnixStream::connect(agent.socket()).await.expect("connect");
+        let request = format!(
+            "POST /v1/alerts/channels HTTP/1.1\r\nHost: appos-agent\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        raw.write_all(request.as_bytes()).await.expect("send");
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        drop(raw);
+        let again = c.request_with(Method::POST, "/v1/alerts/channels", Some(body.clone().into_bytes()), &[("Idempotency-Key", &key)]).await.expect("again");
+        assert_eq!(again.status.as_u16(), 201, "cut after {pause_ms} ms: {:?}", again.body);
+        let channels: Vec<serde_json::Value> = serde_json::from_slice(&c.request_raw(Method::GET, "/v1/alerts/channels", None).await.expect("list").body).expect("json");
+        assert_eq!(channels.len(), i + 1, "cut after {pause_ms} ms: {channels:?}");
+    }
+}
