@@ -595,7 +595,6 @@ fn backup_keys_are_kept_and_a_restore_goes_to_another_server() {
 /// real outcome, and `appos events` prints each event once.
 #[test]
 fn a_cut_connection_is_made_again_and_the_streams_resume() {
-    use std::io::Read as _;
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
@@ -617,18 +616,9 @@ fn a_cut_connection_is_made_again_and_the_streams_resume() {
     )
     .expect("compose");
     let _down = Down(project.clone(), name.clone());
-    let spawn = |args: &[&str]| {
-        support::appos(user.home.path())
-            .args(args)
-            .env("USER", "nobody-local")
-            .env("APPOS_RECONNECT_SECS", "60")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn appos")
-    };
-    let mut events = spawn(&["events", "--output", "json"]);
-    let deploy = spawn(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
+    let reconnect = [("APPOS_RECONNECT_SECS", "60")];
+    let events = user.follow(&["events", "--output", "json"], &reconnect);
+    let deploy = user.follow(&["deploy", "-f", &project.display().to_string(), "--name", &name], &reconnect);
     std::thread::sleep(std::time::Duration::from_secs(3));
     sshd.cut_connections();
     let done = deploy.wait_with_output().expect("deploy");
@@ -644,12 +634,7 @@ fn a_cut_connection_is_made_again_and_the_streams_resume() {
 
     // The events, each once, the deployment's end among them.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let _ = events.kill();
-    let mut out = String::new();
-    events.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
-    let mut err = String::new();
-    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
-    let _ = events.wait();
+    let (out, err) = stop(events);
     let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
     let ids: Vec<i64> = seen.iter().map(|e| e["id"].as_i64().expect("id")).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "each event once, in order: {ids:?}");
@@ -658,6 +643,50 @@ fn a_cut_connection_is_made_again_and_the_streams_resume() {
         "the deployment's end is among the events:\n{out}"
     );
     assert!(err.contains("appos: connected to test again\n"), "{err}");
+}
+
+impl User {
+    /// `appos ARGS` left running (with `env`), its output kept for [`stop`] or [`ended`].
+    fn follow(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        support::appos(self.home.path())
+            .args(args)
+            .env("USER", "nobody-local")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn appos")
+    }
+}
+
+/// Stops a followed command: what it printed on stdout and on stderr.
+fn stop(mut child: std::process::Child) -> (String, String) {
+    use std::io::Read as _;
+    let _ = child.kill();
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let _ = child.wait();
+    (out, err)
+}
+
+/// Waits for a followed command to end by itself: its status and stderr.
+fn ended(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read as _;
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    (status, err)
+}
+
+/// [`ended`], failing with `why` if it is still running after `within`.
+fn ends_within(mut child: std::process::Child, within: std::time::Duration, why: &str) -> (std::process::ExitStatus, String) {
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        assert!(started.elapsed() < within, "{why}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ended(child)
 }
 
 /// Takes a compose project down when the test ends.
@@ -674,33 +703,16 @@ impl Drop for Down {
 /// error, naming both keys, and does not try again.
 #[test]
 fn a_host_key_changed_during_a_reconnection_stops_it_with_that_error() {
-    use std::io::Read as _;
     let Some((mut sshd, agent)) = env() else { return };
     let user = User::new();
     let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let old = sshd.host_key.fingerprint().expect("fp");
-    let mut events = support::appos(user.home.path())
-        .args(["events", "--output", "json"])
-        .env("USER", "nobody-local")
-        .env("APPOS_RECONNECT_SECS", "120")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn appos");
+    let events = user.follow(&["events", "--output", "json"], &[("APPOS_RECONNECT_SECS", "120")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     sshd.restart(true).expect("sshd with another key");
     let new = sshd.host_key.fingerprint().expect("fp");
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = events.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "still trying after 30 s: a changed host key must stop it");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    let mut err = String::new();
-    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let (status, err) = ends_within(events, std::time::Duration::from_secs(30), "still trying after 30 s: a changed host key must stop it");
     assert_eq!(status.code(), Some(3), "{err}");
     let last = err.lines().last().unwrap_or_default();
     assert!(last.starts_with(&format!("appos: HOST KEY CHANGED for [127.0.0.1]:{}: the server presented {new}, but ", sshd.port)) && last.contains(&format!(" records {old}.")), "{err}");
@@ -710,7 +722,6 @@ fn a_host_key_changed_during_a_reconnection_stops_it_with_that_error() {
 /// prints what happened meanwhile and after, each event once.
 #[test]
 fn events_carry_on_through_an_agent_restart() {
-    use std::io::Read as _;
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
@@ -718,14 +729,7 @@ fn events_carry_on_through_an_agent_restart() {
     let user = User::new();
     let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut events = support::appos(user.home.path())
-        .args(["events", "--output", "json"])
-        .env("USER", "nobody-local")
-        .env("APPOS_RECONNECT_SECS", "60")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn appos");
+    let events = user.follow(&["events", "--output", "json"], &[("APPOS_RECONNECT_SECS", "60")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     agent.crash_and_restart().expect("the agent again");
     let name = support::unique("again");
@@ -735,12 +739,7 @@ fn events_carry_on_through_an_agent_restart() {
     let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
     assert!(o.status.success(), "{}", stderr(&o));
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let _ = events.kill();
-    let mut out = String::new();
-    events.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
-    let mut err = String::new();
-    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
-    let _ = events.wait();
+    let (out, err) = stop(events);
     let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
     let ids: Vec<i64> = seen.iter().map(|e| e["id"].as_i64().expect("id")).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "each event once, in order: {ids:?}");
@@ -752,7 +751,6 @@ fn events_carry_on_through_an_agent_restart() {
 /// no line missing and none repeated.
 #[test]
 fn a_log_follow_resumes_after_a_cut_without_gaps_or_repeats() {
-    use std::io::Read as _;
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
@@ -775,23 +773,11 @@ fn a_log_follow_resumes_after_a_cut_without_gaps_or_repeats() {
     let _down = Down(project.clone(), name.clone());
     let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut logs = support::appos(user.home.path())
-        .args(["logs", &name, "-f", "--tail", "all", "--output", "json"])
-        .env("USER", "nobody-local")
-        .env("APPOS_RECONNECT_SECS", "60")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn appos");
+    let logs = user.follow(&["logs", &name, "-f", "--tail", "all", "--output", "json"], &[("APPOS_RECONNECT_SECS", "60")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     sshd.cut_connections();
     std::thread::sleep(std::time::Duration::from_secs(4));
-    let _ = logs.kill();
-    let mut out = String::new();
-    logs.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
-    let mut err = String::new();
-    logs.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
-    let _ = logs.wait();
+    let (out, err) = stop(logs);
     assert!(err.contains("appos: connected to test again\n"), "{err}");
     let numbers: Vec<u64> = out
         .lines()
@@ -808,7 +794,6 @@ fn a_log_follow_resumes_after_a_cut_without_gaps_or_repeats() {
 /// them, and made again: `appos events` goes on and prints what happens next.
 #[test]
 fn a_silent_connection_is_noticed_and_made_again() {
-    use std::io::Read as _;
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
@@ -816,15 +801,7 @@ fn a_silent_connection_is_noticed_and_made_again() {
     let user = User::new();
     let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut events = support::appos(user.home.path())
-        .args(["events", "--output", "json"])
-        .env("USER", "nobody-local")
-        .env("APPOS_RECONNECT_SECS", "60")
-        .env("APPOS_SSH_KEEPALIVE_SECS", "2")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn appos");
+    let events = user.follow(&["events", "--output", "json"], &[("APPOS_RECONNECT_SECS", "60"), ("APPOS_SSH_KEEPALIVE_SECS", "2")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let frozen = sshd.freeze_connections();
     assert!(!frozen.is_empty(), "a connection to freeze");
@@ -837,13 +814,8 @@ fn a_silent_connection_is_noticed_and_made_again() {
     let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
     assert!(o.status.success(), "{}", stderr(&o));
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let _ = events.kill();
+    let (out, err) = stop(events);
     support::Sshd::thaw(&frozen);
-    let mut out = String::new();
-    events.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
-    let mut err = String::new();
-    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
-    let _ = events.wait();
     assert!(err.contains("appos: the connection to test was lost (") && err.contains("appos: connected to test again\n"), "{err}");
     let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
     assert!(seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"), "{out}\n{err}");
@@ -854,25 +826,15 @@ fn a_silent_connection_is_noticed_and_made_again() {
 /// not "the agent is not reachable".
 #[test]
 fn a_server_that_does_not_come_back_ends_with_one_clear_error() {
-    use std::io::Read as _;
     let Some((sshd, agent)) = env() else { return };
     let user = User::new();
     let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut events = support::appos(user.home.path())
-        .args(["events"])
-        .env("USER", "nobody-local")
-        .env("APPOS_RECONNECT_SECS", "3")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn appos");
+    let events = user.follow(&["events"], &[("APPOS_RECONNECT_SECS", "3")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let url = sshd.url();
     drop(sshd);
-    let status = events.wait().expect("wait");
-    let mut err = String::new();
-    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let (status, err) = ended(events);
     assert_eq!(status.code(), Some(5), "{err}");
     let last = err.lines().last().unwrap_or_default();
     let port = url.rsplit(':').next().unwrap_or_default();
@@ -888,34 +850,17 @@ fn a_server_that_does_not_come_back_ends_with_one_clear_error() {
 /// command stops with that error and does not try again.
 #[test]
 fn a_token_revoked_during_an_outage_stops_with_that_error() {
-    use std::io::Read as _;
     let Some((sshd, agent)) = env() else { return };
     let user = User::new();
     let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut events = support::appos(user.home.path())
-        .args(["events"])
-        .env("USER", "nobody-local")
-        .env("APPOS_RECONNECT_SECS", "60")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn appos");
+    let events = user.follow(&["events"], &[("APPOS_RECONNECT_SECS", "60")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let tokens = agent.cli(&["token", "list"]).expect("tokens");
     let name = tokens.lines().find_map(|l| l.split_whitespace().next().filter(|n| n.starts_with("appos-cli"))).expect("the CLI's token").to_string();
     agent.cli(&["token", "revoke", &name]).expect("revoke");
     sshd.cut_connections();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = events.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "still trying: a revoked token must stop it");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    let mut err = String::new();
-    events.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    let (status, err) = ends_within(events, std::time::Duration::from_secs(20), "still trying: a revoked token must stop it");
     assert_eq!(status.code(), Some(4), "{err}");
     assert_eq!(err.lines().last(), Some("appos: Missing or invalid token: this token was revoked"), "{err}");
 }
@@ -1005,14 +950,7 @@ fn a_deploy_follows_through_an_sshd_restart() {
     )
     .expect("compose");
     let _down = Down(project.clone(), name.clone());
-    let deploy = support::appos(user.home.path())
-        .args(["deploy", "-f", &project.display().to_string(), "--name", &name])
-        .env("USER", "nobody-local")
-        .env("APPOS_RECONNECT_SECS", "60")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn appos");
+    let deploy = user.follow(&["deploy", "-f", &project.display().to_string(), "--name", &name], &[("APPOS_RECONNECT_SECS", "60")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     sshd.restart(false).expect("sshd again");
     let done = deploy.wait_with_output().expect("deploy");
