@@ -306,16 +306,33 @@ function NoRepository({
     }
   }
 
-  const label = (id: string, text: string) => (
-    <label htmlFor={id} className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
-      {text}
-    </label>
-  );
-  const fieldError = (field: RepositoryField) => (
-    <div className="wrap-anywhere">
-      <FieldMessage message={errs[field]} testId={`backup-repository-${field.replace("_", "-")}-error`} />
-    </div>
-  );
+  /** One input of the form: its label, the hint (or the agent's word on it), named for its field. */
+  const field = (name: RepositoryField, text: string, value: string, set: (v: string) => void, hint: string, extra: { placeholder?: string; type?: string }) => {
+    const id = `backup-repository-${name.replace("_", "-")}`;
+    return (
+      <div className="space-y-1.5">
+        <label htmlFor={id} className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
+          {text}
+        </label>
+        <Input
+          id={id}
+          data-testid={id}
+          type={extra.type}
+          spellCheck={false}
+          autoComplete="off"
+          placeholder={extra.placeholder}
+          aria-invalid={!!errs[name]}
+          className={cx("h-8 font-mono text-[13px]", errs[name] && "border-red-400 dark:border-red-700")}
+          value={value}
+          onChange={(e) => edit(name, set, e.target.value)}
+        />
+        {!errs[name] && <p className="text-xs text-zinc-500 dark:text-zinc-400">{hint}</p>}
+        <div className="wrap-anywhere">
+          <FieldMessage message={errs[name]} testId={`${id}-error`} />
+        </div>
+      </div>
+    );
+  };
 
   return (
     <section data-testid="backups-no-repository" className="rounded-xl border border-zinc-200 px-5 py-4 dark:border-zinc-800">
@@ -329,26 +346,7 @@ function NoRepository({
         </div>
       </div>
       <form noValidate onSubmit={(e) => void submit(e)} className="mt-4 max-w-2xl space-y-4" data-testid="backup-repository-form">
-        <div className="space-y-1.5">
-          {label("backup-repository-location", "Location")}
-          <Input
-            id="backup-repository-location"
-            data-testid="backup-repository-location"
-            spellCheck={false}
-            autoComplete="off"
-            placeholder="/var/backups/appos or sftp://backup@vault:22//srv/appos"
-            aria-invalid={!!errs.location}
-            className={cx("h-8 font-mono text-[13px]", errs.location && "border-red-400 dark:border-red-700")}
-            value={location}
-            onChange={(e) => edit("location", setLocation, e.target.value)}
-          />
-          {!errs.location && (
-            <p className="text-xs text-zinc-500 dark:text-zinc-400">
-              A directory on the server, or sftp:USER@HOST:/PATH on another host over SSH (sftp://USER@HOST:PORT//PATH for another port).
-            </p>
-          )}
-          {fieldError("location")}
-        </div>
+        {field("location", "Location", location, setLocation, "A directory on the server, or sftp:USER@HOST:/PATH on another host over SSH (sftp://USER@HOST:PORT//PATH for another port).", { placeholder: "/var/backups/appos or sftp://backup@vault:22//srv/appos" })}
         {sftp && (
           <>
             <div className="space-y-1.5" data-testid="backup-repository-ssh">
@@ -371,44 +369,10 @@ function NoRepository({
                 Add this line to that user's ~/.ssh/authorized_keys on the backup host.
               </p>
             </div>
-            <div className="space-y-1.5">
-              {label("backup-repository-host-key", "Host key (optional)")}
-              <Input
-                id="backup-repository-host-key"
-                data-testid="backup-repository-host-key"
-                spellCheck={false}
-                autoComplete="off"
-                placeholder="SHA256:…"
-                aria-invalid={!!errs.host_key}
-                className={cx("h-8 font-mono text-[13px]", errs.host_key && "border-red-400 dark:border-red-700")}
-                value={hostKey}
-                onChange={(e) => edit("host_key", setHostKey, e.target.value)}
-              />
-              {!errs.host_key && (
-                <p className="text-xs text-zinc-500 dark:text-zinc-400">
-                  The backup host's SSH key fingerprint, as ssh-keygen -l prints it. Left empty, the key the host shows now is pinned.
-                </p>
-              )}
-              {fieldError("host_key")}
-            </div>
+            {field("host_key", "Host key (optional)", hostKey, setHostKey, "The backup host's SSH key fingerprint, as ssh-keygen -l prints it. Left empty, the key the host shows now is pinned.", { placeholder: "SHA256:…" })}
           </>
         )}
-        <div className="space-y-1.5">
-          {label("backup-repository-key", "Key (optional)")}
-          <Input
-            id="backup-repository-key"
-            data-testid="backup-repository-key"
-            type="password"
-            spellCheck={false}
-            autoComplete="off"
-            aria-invalid={!!errs.key}
-            className={cx("h-8 font-mono text-[13px]", errs.key && "border-red-400 dark:border-red-700")}
-            value={key}
-            onChange={(e) => edit("key", setKey, e.target.value)}
-          />
-          {!errs.key && <p className="text-xs text-zinc-500 dark:text-zinc-400">Only to open an existing repository; leave empty to make a new one.</p>}
-          {fieldError("key")}
-        </div>
+        {field("key", "Key (optional)", key, setKey, "Only to open an existing repository; leave empty to make a new one.", { type: "password" })}
         {formError && (
           <p role="alert" className="text-sm break-words text-red-600 dark:text-red-400" data-testid="backup-repository-error">
             {withCode(formError)}
