@@ -588,61 +588,130 @@ fn backup_keys_are_kept_and_a_restore_goes_to_another_server() {
     assert_eq!(stdout(&o).trim(), key, "the key is kept for b too: {}", stderr(&o));
 }
 
-/// The SSH connection cut from the server side while `appos events` and
-/// `appos deploy` follow a stack that takes seconds to become healthy: both
-/// say the connection was lost and carry on once it is made again (its host
-/// key checked again); the deployment is one, `appos deploy` exits with its
-/// real outcome, and `appos events` prints each event once.
-#[test]
-fn a_cut_connection_is_made_again_and_the_streams_resume() {
+/// What happens to the connection between the CLI and the server.
+#[derive(Clone, Copy, Debug)]
+enum Outage {
+    /// The server-side SSH connection killed (a network that drops it).
+    Cut,
+    /// The sshd connection processes frozen with SIGSTOP past the
+    /// keepalive window: nothing closes, nothing answers (a sleeping
+    /// laptop's peer, a dead NAT entry).
+    Frozen,
+    /// sshd restarted, its connections dropped (a reboot drops them).
+    SshdRestart,
+    /// The agent killed and started again; the SSH connection stays.
+    AgentRestart,
+}
+
+/// `appos events`, `appos logs -f` on a running app and `appos deploy -f`
+/// of a stack that takes 6 s to become healthy, all running through
+/// `outage`: the deploy exits 0 with the succeeded deployment and exactly
+/// one deployment exists; the events and the log lines come each once, in
+/// order, with what happened during and after the outage among them; each
+/// command said once that the connection was lost and that it is back.
+fn streams_go_on_through(outage: Outage) {
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
-    let Some((sshd, agent)) = env() else { return };
+    let Some((mut sshd, mut agent)) = env() else { return };
     let user = User::new();
     let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let name = support::unique("cut");
-    let project = user.home.path().join(&name);
-    std::fs::create_dir_all(&project).expect("dir");
-    // Healthy after about 6 s.
-    std::fs::write(
-        project.join("compose.yml"),
-        format!(
-            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 6; touch /tmp/ready; exec /bin/busybox httpd -f -p 8080\"]\n    healthcheck:\n      test: [\"CMD\", \"/bin/busybox\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 30\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
-            support::BUSYBOX_IMAGE,
-            support::TEST_LABEL
-        ),
-    )
-    .expect("compose");
-    let _down = Down(project.clone(), name.clone());
-    let reconnect = [("APPOS_RECONNECT_SECS", "60")];
-    let events = user.follow(&["events", "--output", "json"], &reconnect);
-    let deploy = user.follow(&["deploy", "-f", &project.display().to_string(), "--name", &name], &reconnect);
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    sshd.cut_connections();
-    let done = deploy.wait_with_output().expect("deploy");
-    let err = stderr(&done);
-    assert!(done.status.success(), "{err}");
-    assert!(err.contains("appos: the connection to test was lost (") && err.contains("appos: connected to test again\n"), "{err}");
-    assert!(err.contains(&format!("{name} succeeded in ")), "{err}");
-
-    // One deployment, not two.
-    let o = user.appos(&["deployments", &name, "--output", "json"]);
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(list.len(), 1, "{list:?}");
-
-    // The events, each once, the deployment's end among them.
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let (out, err) = stop(events);
-    let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
-    let ids: Vec<i64> = seen.iter().map(|e| e["id"].as_i64().expect("id")).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "each event once, in order: {ids:?}");
-    assert!(
-        seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"),
-        "the deployment's end is among the events:\n{out}"
+    let app = |prefix: &str, command: &str, extra: &str| {
+        let name = support::unique(prefix);
+        let project = user.home.path().join(&name);
+        std::fs::create_dir_all(&project).expect("dir");
+        std::fs::write(
+            project.join("compose.yml"),
+            format!(
+                "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"{command}\"]\n{extra}    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
+                support::BUSYBOX_IMAGE,
+                support::TEST_LABEL
+            ),
+        )
+        .expect("compose");
+        let down = Down(project.clone(), name.clone());
+        (name, project.display().to_string(), down)
+    };
+    // Ten numbered lines a second, for `logs -f`.
+    let (counter, counter_dir, _counter_down) = app("count", "i=0; while true; do i=$$((i+1)); echo line $$i; /bin/busybox usleep 100000; done", "");
+    let o = user.appos(&["deploy", "-f", &counter_dir, "--name", &counter]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Healthy after about 6 s, for `deploy -f`.
+    let (slow, slow_dir, _slow_down) = app(
+        "slow",
+        "sleep 6; touch /tmp/ready; exec /bin/busybox httpd -f -p 8080",
+        "    healthcheck:\n      test: [\"CMD\", \"/bin/busybox\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 30\n",
     );
-    assert!(err.contains("appos: connected to test again\n"), "{err}");
+
+    let env = [("APPOS_RECONNECT_SECS", "60"), ("APPOS_SSH_KEEPALIVE_SECS", "2")];
+    let events = user.follow(&["events", "--output", "json"], &env);
+    let logs = user.follow(&["logs", &counter, "-f", "--tail", "all", "--output", "json"], &env);
+    let deploy = user.follow(&["deploy", "-f", &slow_dir, "--name", &slow], &env);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut frozen = Vec::new();
+    match outage {
+        Outage::Cut => sshd.cut_connections(),
+        Outage::Frozen => {
+            frozen = sshd.freeze_connections();
+            assert!(!frozen.is_empty(), "a connection to freeze");
+        }
+        Outage::SshdRestart => sshd.restart(false).expect("sshd again"),
+        Outage::AgentRestart => agent.crash_and_restart().expect("the agent again"),
+    }
+    let (status, deploy_err) = ends_within(deploy, std::time::Duration::from_secs(90), "the deploy still follows after 90 s");
+    assert!(status.success(), "{outage:?}: {deploy_err}");
+    assert!(deploy_err.contains(&format!("{slow} succeeded in ")), "{outage:?}: {deploy_err}");
+    let o = user.appos(&["deployments", &slow, "--output", "json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(list.len(), 1, "{outage:?}: one deployment: {list:?}");
+    // A little more, for the streams to show what came after.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (events_out, events_err) = stop(events);
+    let (logs_out, logs_err) = stop(logs);
+    support::Sshd::thaw(&frozen);
+
+    let seen: Vec<serde_json::Value> = events_out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
+    let ids: Vec<i64> = seen.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{outage:?}: each event once, in order: {ids:?}");
+    assert!(
+        seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == slow.as_str() && e["data"]["state"] == "succeeded"),
+        "{outage:?}: the deployment's end is among the events:\n{events_out}\n{events_err}"
+    );
+    let numbers: Vec<u64> = logs_out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a line"))
+        .map(|l| l["text"].as_str().and_then(|t| t.strip_prefix("line ")).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{l}")))
+        .collect();
+    // At ten a second, 2 s before the outage and 3 s after the deploy.
+    assert!(numbers.len() > 50, "{outage:?}: lines before and after the outage: {numbers:?}\n{logs_err}");
+    let expected: Vec<u64> = (numbers[0]..numbers[0] + numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "{outage:?}: every line once, in order\n{logs_err}");
+
+    for (what, err) in [("events", &events_err), ("logs", &logs_err), ("deploy", &deploy_err)] {
+        assert_eq!(err.matches("appos: the connection to test was lost (").count(), 1, "{outage:?}: {what} says once that it was lost:\n{err}");
+        assert_eq!(err.matches("appos: connected to test again\n").count(), 1, "{outage:?}: {what} says once that it is back:\n{err}");
+    }
+}
+
+#[test]
+fn streams_go_on_through_a_cut_connection() {
+    streams_go_on_through(Outage::Cut);
+}
+
+#[test]
+fn streams_go_on_through_a_frozen_connection() {
+    streams_go_on_through(Outage::Frozen);
+}
+
+#[test]
+fn streams_go_on_through_an_sshd_restart() {
+    streams_go_on_through(Outage::SshdRestart);
+}
+
+#[test]
+fn streams_go_on_through_an_agent_restart() {
+    streams_go_on_through(Outage::AgentRestart);
 }
 
 impl User {
@@ -716,109 +785,6 @@ fn a_host_key_changed_during_a_reconnection_stops_it_with_that_error() {
     assert_eq!(status.code(), Some(3), "{err}");
     let last = err.lines().last().unwrap_or_default();
     assert!(last.starts_with(&format!("appos: HOST KEY CHANGED for [127.0.0.1]:{}: the server presented {new}, but ", sshd.port)) && last.contains(&format!(" records {old}.")), "{err}");
-}
-
-/// The agent restarts under `appos events`: it waits for the agent, then
-/// prints what happened meanwhile and after, each event once.
-#[test]
-fn events_carry_on_through_an_agent_restart() {
-    if support::require("dockerd", support::docker()).is_none() {
-        return;
-    }
-    let Some((sshd, mut agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let events = user.follow(&["events", "--output", "json"], &[("APPOS_RECONNECT_SECS", "60")]);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    agent.crash_and_restart().expect("the agent again");
-    let name = support::unique("again");
-    let project = user.home.path().join(&name);
-    support::busybox_site(&project, "back\n").expect("site");
-    let _down = Down(project.clone(), name.clone());
-    let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let (out, err) = stop(events);
-    let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
-    let ids: Vec<i64> = seen.iter().map(|e| e["id"].as_i64().expect("id")).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "each event once, in order: {ids:?}");
-    assert!(seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"), "{out}\n{err}");
-    assert!(err.contains("appos: connected to test again\n"), "{err}");
-}
-
-/// `appos logs -f` through a cut connection: it resumes where it was, with
-/// no line missing and none repeated.
-#[test]
-fn a_log_follow_resumes_after_a_cut_without_gaps_or_repeats() {
-    if support::require("dockerd", support::docker()).is_none() {
-        return;
-    }
-    let Some((sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let name = support::unique("count");
-    let project = user.home.path().join(&name);
-    std::fs::create_dir_all(&project).expect("dir");
-    std::fs::write(
-        project.join("compose.yml"),
-        format!(
-            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"i=0; while true; do i=$$((i+1)); echo line $$i; /bin/busybox usleep 100000; done\"]\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
-            support::BUSYBOX_IMAGE,
-            support::TEST_LABEL
-        ),
-    )
-    .expect("compose");
-    let _down = Down(project.clone(), name.clone());
-    let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let logs = user.follow(&["logs", &name, "-f", "--tail", "all", "--output", "json"], &[("APPOS_RECONNECT_SECS", "60")]);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    sshd.cut_connections();
-    std::thread::sleep(std::time::Duration::from_secs(4));
-    let (out, err) = stop(logs);
-    assert!(err.contains("appos: connected to test again\n"), "{err}");
-    let numbers: Vec<u64> = out
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a line"))
-        .map(|l| l["text"].as_str().and_then(|t| t.strip_prefix("line ")).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{l}")))
-        .collect();
-    assert!(numbers.len() > 30, "lines before and after the cut: {numbers:?}");
-    let expected: Vec<u64> = (numbers[0]..numbers[0] + numbers.len() as u64).collect();
-    assert_eq!(numbers, expected, "every line once, in order");
-}
-
-/// A connection that goes silent (its sshd processes frozen: nothing is
-/// closed, nothing answers) is noticed by the keepalives within three of
-/// them, and made again: `appos events` goes on and prints what happens next.
-#[test]
-fn a_silent_connection_is_noticed_and_made_again() {
-    if support::require("dockerd", support::docker()).is_none() {
-        return;
-    }
-    let Some((sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let events = user.follow(&["events", "--output", "json"], &[("APPOS_RECONNECT_SECS", "60"), ("APPOS_SSH_KEEPALIVE_SECS", "2")]);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let frozen = sshd.freeze_connections();
-    assert!(!frozen.is_empty(), "a connection to freeze");
-    // Three keepalive intervals and a little for the new connection.
-    std::thread::sleep(std::time::Duration::from_secs(9));
-    let name = support::unique("quiet");
-    let project = user.home.path().join(&name);
-    support::busybox_site(&project, "after the silence\n").expect("site");
-    let _down = Down(project.clone(), name.clone());
-    let o = user.appos(&["deploy", "-f", &project.display().to_string(), "--name", &name]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let (out, err) = stop(events);
-    support::Sshd::thaw(&frozen);
-    assert!(err.contains("appos: the connection to test was lost (") && err.contains("appos: connected to test again\n"), "{err}");
-    let seen: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
-    assert!(seen.iter().any(|e| e["kind"] == "deployment" && e["app"] == name.as_str() && e["data"]["state"] == "succeeded"), "{out}\n{err}");
 }
 
 /// A server that does not come back within `APPOS_RECONNECT_SECS`: one
@@ -925,39 +891,3 @@ fn a_terminal_attaches_again_by_itself_after_a_cut() {
     let _ = shell.wait();
 }
 
-/// sshd restarts (its connections dropped, as a reboot drops them) under
-/// `appos deploy` following a stack that takes seconds to become healthy:
-/// the deploy exits 0 with one deployment.
-#[test]
-fn a_deploy_follows_through_an_sshd_restart() {
-    if support::require("dockerd", support::docker()).is_none() {
-        return;
-    }
-    let Some((mut sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let name = support::unique("boot");
-    let project = user.home.path().join(&name);
-    std::fs::create_dir_all(&project).expect("dir");
-    std::fs::write(
-        project.join("compose.yml"),
-        format!(
-            "services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 5; touch /tmp/ready; exec /bin/busybox httpd -f -p 8080\"]\n    healthcheck:\n      test: [\"CMD\", \"/bin/busybox\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 1s\n      retries: 30\n    stop_signal: SIGKILL\n    labels: [\"{}=1\"]\n",
-            support::BUSYBOX_IMAGE,
-            support::TEST_LABEL
-        ),
-    )
-    .expect("compose");
-    let _down = Down(project.clone(), name.clone());
-    let deploy = user.follow(&["deploy", "-f", &project.display().to_string(), "--name", &name], &[("APPOS_RECONNECT_SECS", "60")]);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    sshd.restart(false).expect("sshd again");
-    let done = deploy.wait_with_output().expect("deploy");
-    let err = stderr(&done);
-    assert!(done.status.success(), "{err}");
-    assert!(err.contains("appos: connected to test again\n") && err.contains(&format!("{name} succeeded in ")), "{err}");
-    let o = user.appos(&["deployments", &name, "--output", "json"]);
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(list.len(), 1, "{list:?}");
-}
