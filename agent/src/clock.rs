@@ -44,7 +44,10 @@ impl Clock for FixedClock {
 /// The system time in milliseconds since the epoch, for the few places
 /// that measure real time themselves (queue leases, terminal activity).
 pub fn unix_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -24,7 +24,10 @@ impl AgentError {
     }
 
     pub fn refused(code: ProblemCode, detail: impl Into<String>) -> AgentError {
-        AgentError::Refused { code, detail: detail.into() }
+        AgentError::Refused {
+            code,
+            detail: detail.into(),
+        }
     }
 
     /// Docker did not answer.

@@ -11,7 +11,11 @@ use appos_proto::TokenScope;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "appos-agent", version, about = "The AppOS agent: runs apps on this Docker host")]
+#[command(
+    name = "appos-agent",
+    version,
+    about = "The AppOS agent: runs apps on this Docker host"
+)]
 struct Cli {
     /// Config file (TOML); also APPOS_CONFIG.
     #[arg(long, global = true, env = "APPOS_CONFIG")]
@@ -91,13 +95,22 @@ fn resolve(cli: &Cli, flags: Layer) -> anyhow::Result<Config> {
         None => Layer::default(),
     };
     let env = Layer::from_env(|k| std::env::var(k).ok())?;
-    Config::resolve(file, env, Layer { data_dir: cli.data.clone(), ..flags })
+    Config::resolve(
+        file,
+        env,
+        Layer {
+            data_dir: cli.data.clone(),
+            ..flags
+        },
+    )
 }
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("APPOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -106,8 +119,20 @@ fn init_tracing(format: LogFormat) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve { listen, metrics_listen, docker_host, log_format, watch_pid } => {
-            let flags = Layer { listen: *listen, metrics_listen: *metrics_listen, docker_host: docker_host.clone(), log_format: *log_format, ..Layer::default() };
+        Command::Serve {
+            listen,
+            metrics_listen,
+            docker_host,
+            log_format,
+            watch_pid,
+        } => {
+            let flags = Layer {
+                listen: *listen,
+                metrics_listen: *metrics_listen,
+                docker_host: docker_host.clone(),
+                log_format: *log_format,
+                ..Layer::default()
+            };
             let config = resolve(&cli, flags)?;
             init_tracing(config.log_format);
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -122,11 +147,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Health => {
             let config = resolve(&cli, Layer::default())?;
             let socket = config.socket_path();
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
             let health = rt.block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(5), appos_agent::infra::health::ask(&socket)).await.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within 5 s")))
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    appos_agent::infra::health::ask(&socket),
+                )
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within 5 s")))
             });
-            let h = health.with_context(|| format!("the agent on {} does not answer", socket.display()))?;
+            let h = health
+                .with_context(|| format!("the agent on {} does not answer", socket.display()))?;
             println!("{} {}", h.status, h.version);
             Ok(())
         }
@@ -136,12 +170,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Db::open(&config.db_path())?;
             let now = appos_agent::clock::Clock::now(&appos_agent::clock::SystemClock);
             match command {
-                TokenCommand::Issue { name, scope, replace } => {
+                TokenCommand::Issue {
+                    name,
+                    scope,
+                    replace,
+                } => {
                     let secret = tokens::issue(&db, name, *scope, *replace, now)?;
                     println!("{secret}");
                 }
                 TokenCommand::List => {
-                    println!("{:<32} {:<6} {:<20} {:<20} REVOKED", "NAME", "SCOPE", "CREATED", "LAST USED");
+                    println!(
+                        "{:<32} {:<6} {:<20} {:<20} REVOKED",
+                        "NAME", "SCOPE", "CREATED", "LAST USED"
+                    );
                     for t in tokens::list(&db)? {
                         println!(
                             "{:<32} {:<6} {:<20} {:<20} {}",
@@ -171,7 +212,12 @@ fn fmt_time(t: Option<i64>) -> String {
     let Some(t) = t else { return "-".into() };
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|d| d.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).ok())
+        .and_then(|d| {
+            d.format(&time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]"
+            ))
+            .ok()
+        })
         .unwrap_or_else(|| t.to_string())
 }
 

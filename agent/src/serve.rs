@@ -18,7 +18,11 @@ use crate::state::AgentState;
 
 /// Creates the data layout with restrictive modes.
 pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
-    for (dir, mode) in [(&config.data_dir, 0o750), (&config.data_dir.join("run"), 0o750), (&config.apps_dir(), 0o750)] {
+    for (dir, mode) in [
+        (&config.data_dir, 0o750),
+        (&config.data_dir.join("run"), 0o750),
+        (&config.apps_dir(), 0o750),
+    ] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting mode of {}", dir.display()))?;
@@ -33,9 +37,11 @@ fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!("another agent is already listening on {}", path.display());
         }
-        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("setting mode of {}", path.display()))?;
     Ok(listener)
@@ -60,7 +66,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     }
     let catalog = crate::services::catalog::Live::new(&config);
     let stopping = tokio_util::sync::CancellationToken::new();
-    let (config_max_terminals, config_idle, config_max_streams) = (config.max_terminals, config.terminal_idle, config.max_streams_per_token);
+    let (config_max_terminals, config_idle, config_max_streams) = (
+        config.max_terminals,
+        config.terminal_idle,
+        config.max_streams_per_token,
+    );
     let inventory = crate::services::inventory::Inventory::new(config.inventory);
     let limits = crate::services::limits::Limits::new(&config.rates);
     let redis_url = match &config.redis_server {
@@ -74,9 +84,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
     };
     let queue = match &redis_url {
         Some(url) => crate::infra::queue::AnyQueue::Redis(
-            crate::infra::queue::RedisQueue::connect(url, "appos").await.with_context(|| format!("connecting to Redis at {}", crate::core::redact::urls(url)))?,
+            crate::infra::queue::RedisQueue::connect(url, "appos")
+                .await
+                .with_context(|| {
+                    format!("connecting to Redis at {}", crate::core::redact::urls(url))
+                })?,
         ),
-        None => crate::infra::queue::AnyQueue::Sqlite(crate::infra::queue::SqliteQueue::open(&config.queue_path())?),
+        None => crate::infra::queue::AnyQueue::Sqlite(crate::infra::queue::SqliteQueue::open(
+            &config.queue_path(),
+        )?),
     };
     let proxy = match &config.proxy {
         Some(p) => {
@@ -125,7 +141,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AgentState>> {
 }
 
 /// Runs the agent until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     // rustls's provider for every TLS client the agent makes (ACME, webhooks,
     // certificate probes): chosen here, since the build may carry two.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -138,15 +157,35 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     // Before any task runs: containers a backup paused when the agent stopped run again.
     crate::services::tasks::backup::resume_left_paused(&state).await;
     let registry = Arc::new(crate::services::tasks::registry());
-    let mut workers = crate::services::tasks::start(state.clone(), registry, state.config.workers, stop_workers.clone());
-    workers.spawn(crate::services::docker_events::watch(state.clone(), stop_workers.clone()));
-    workers.spawn(crate::services::observe::follow_stats(state.clone(), stop_workers.clone()));
-    workers.spawn(crate::services::alerts::watch(state.clone(), stop_workers.clone()));
-    workers.spawn(crate::services::backups::watch_schedule(state.clone(), stop_workers.clone()));
+    let mut workers = crate::services::tasks::start(
+        state.clone(),
+        registry,
+        state.config.workers,
+        stop_workers.clone(),
+    );
+    workers.spawn(crate::services::docker_events::watch(
+        state.clone(),
+        stop_workers.clone(),
+    ));
+    workers.spawn(crate::services::observe::follow_stats(
+        state.clone(),
+        stop_workers.clone(),
+    ));
+    workers.spawn(crate::services::alerts::watch(
+        state.clone(),
+        stop_workers.clone(),
+    ));
+    workers.spawn(crate::services::backups::watch_schedule(
+        state.clone(),
+        stop_workers.clone(),
+    ));
     {
         // Idle terminals expire.
         let (s, stop) = (state.clone(), stop_workers.clone());
-        let every = (state.config.terminal_idle / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+        let every = (state.config.terminal_idle / 4).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+        );
         workers.spawn(async move {
             loop {
                 tokio::select! {
@@ -213,14 +252,29 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             .into_future(),
     );
     if let Some(addr) = state.config.listen {
-        let tcp = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
         tracing::info!(%addr, "listening on loopback TCP");
-        tasks.spawn(axum::serve(tcp, app.into_make_service()).with_graceful_shutdown(wait(stop_rx.clone())).into_future());
+        tasks.spawn(
+            axum::serve(tcp, app.into_make_service())
+                .with_graceful_shutdown(wait(stop_rx.clone()))
+                .into_future(),
+        );
     }
     if let Some(addr) = state.config.metrics_listen {
-        let tcp = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
         tracing::info!(%addr, "serving GET /metrics without a token on loopback TCP");
-        tasks.spawn(axum::serve(tcp, crate::http::metrics_router(state.clone()).into_make_service()).with_graceful_shutdown(wait(stop_rx)).into_future());
+        tasks.spawn(
+            axum::serve(
+                tcp,
+                crate::http::metrics_router(state.clone()).into_make_service(),
+            )
+            .with_graceful_shutdown(wait(stop_rx))
+            .into_future(),
+        );
     }
     // Open streams (events, followed logs, terminals) would hold the
     // listeners open: past the grace they are closed.
@@ -240,7 +294,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     }
     // Running tasks end within the grace, or are handed back to the queue
     // for the next agent (every step is idempotent).
-    let _ = tokio::time::timeout(drain_for, async { while workers.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(drain_for, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
     let _ = std::fs::remove_file(&socket_path);
     for t in state.terminals.list() {
         let _ = state.terminals.kill(&t.id);
@@ -269,7 +326,9 @@ pub async fn shutdown_signal() {
 
 /// Completes when process `pid` is gone; never when `pid` is `None`.
 pub async fn process_exit(pid: Option<u32>) {
-    let Some(pid) = pid else { return std::future::pending().await };
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
     let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
     while proc_dir.exists() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -282,13 +341,22 @@ pub async fn process_exit(pid: Option<u32>) {
 /// only the files AppOS wrote, so they are removed at start.
 async fn remove_leftovers(state: &crate::state::Shared) {
     let root = state.config.apps_dir();
-    let Ok(entries) = std::fs::read_dir(&root) else { return };
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return;
+    };
     let known = crate::infra::db::apps::names(&state.db).unwrap_or_default();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         let only_our_files = std::fs::read_dir(&path)
-            .map(|d| d.flatten().all(|f| matches!(f.file_name().to_str(), Some("compose.yml" | ".env" | ".compose.yml.tmp" | "..env.tmp"))))
+            .map(|d| {
+                d.flatten().all(|f| {
+                    matches!(
+                        f.file_name().to_str(),
+                        Some("compose.yml" | ".env" | ".compose.yml.tmp" | "..env.tmp")
+                    )
+                })
+            })
             .unwrap_or(false);
         let orphan = name.starts_with(".staging-") || (!known.contains(&name) && only_our_files);
         if orphan && only_our_files {

@@ -16,7 +16,9 @@ impl AgentState {
     /// the start (running `docker-compose version` can take half a second),
     /// so the socket answers before it is known; a call that needs it waits.
     pub async fn compose(&self) -> &appos_proto::ComposeInfo {
-        self.compose_tool.get_or_init(crate::infra::docker::detect_compose).await
+        self.compose_tool
+            .get_or_init(crate::infra::docker::detect_compose)
+            .await
     }
 }
 

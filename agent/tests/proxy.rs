@@ -36,7 +36,11 @@ fn upstream(body: &'static str) -> SocketAddr {
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = write!(conn, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             });
         }
     });
@@ -45,21 +49,40 @@ fn upstream(body: &'static str) -> SocketAddr {
 
 /// One request on a new connection: the status code and body, or why none.
 fn get(addr: SocketAddr, host: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     s.read_to_end(&mut out).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out).into_owned();
-    let code = text.get(9..12).and_then(|c| c.parse().ok()).ok_or_else(|| format!("no HTTP answer: {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = text
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 
 /// `https://DOMAIN/` through the proxy trusting only `ca`: the body.
 fn https(port: u16, domain: &str, ca: &Path) -> Result<String, String> {
     let o = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "5", "--resolve", &format!("{domain}:{port}:127.0.0.1"), "--cacert"])
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "--resolve",
+            &format!("{domain}:{port}:127.0.0.1"),
+            "--cacert",
+        ])
         .arg(ca)
         .arg(format!("https://{domain}:{port}/"))
         .output()
@@ -84,8 +107,14 @@ impl Drop for Running {
         self.stop.cancel();
         // The runtime may end before the supervisor kills it: nginx's workers go with their group.
         if let Some(pid) = self.proxy.pid() {
-            let _ = std::process::Command::new("kill").args(["-9", "--", &format!("-{pid}")]).stderr(std::process::Stdio::null()).status();
-            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).stderr(std::process::Stdio::null()).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-9", "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
@@ -111,7 +140,13 @@ async fn start(kind: ProxyKind) -> Option<Running> {
         let stop = CancellationToken::new();
         proxy.start(stop.clone()).await;
         if proxy.pid().is_some() {
-            return Some(Running { proxy, http: config.http, https, _data: data, stop });
+            return Some(Running {
+                proxy,
+                http: config.http,
+                https,
+                _data: data,
+                stop,
+            });
         }
         stop.cancel();
     }
@@ -119,7 +154,15 @@ async fn start(kind: ProxyKind) -> Option<Running> {
 }
 
 fn route(domain: &str, upstream: SocketAddr) -> Route {
-    Route { domain: domain.into(), upstream, ssl: false, force_https: false, certificate: None, redirect_to: None, order: false }
+    Route {
+        domain: domain.into(),
+        upstream,
+        ssl: false,
+        force_https: false,
+        certificate: None,
+        redirect_to: None,
+        order: false,
+    }
 }
 
 /// A CA and a certificate it signed for `domain`: (CA file, certificate file, key file).
@@ -127,10 +170,14 @@ fn certificate(dir: &Path, domain: &str) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = rcgen::KeyPair::generate().expect("key");
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "Conformance CA");
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Conformance CA");
     let ca = ca.self_signed(&ca_key).expect("ca");
     let key = rcgen::KeyPair::generate().expect("key");
-    let leaf = rcgen::CertificateParams::new(vec![domain.to_string()]).expect("params").signed_by(&key, &ca, &ca_key).expect("leaf");
+    let leaf = rcgen::CertificateParams::new(vec![domain.to_string()])
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("leaf");
     let p = |f: &str| dir.join(f);
     std::fs::write(p("ca.pem"), ca.pem()).expect("write");
     std::fs::write(p("cert.pem"), format!("{}{}", leaf.pem(), ca.pem())).expect("write");
@@ -145,35 +192,94 @@ async fn conformance(kind: ProxyKind) {
     let other = upstream("app two\n");
 
     // Exactly the routes applied are served, each from its own upstream.
-    p.proxy.apply(&[route("one.test", app), route("two.test", other)]).await.expect("apply");
-    assert_eq!(get(p.http, "one.test"), Ok((200, "app one\n".into())), "{name}");
-    assert_eq!(get(p.http, "two.test"), Ok((200, "app two\n".into())), "{name}");
+    p.proxy
+        .apply(&[route("one.test", app), route("two.test", other)])
+        .await
+        .expect("apply");
+    assert_eq!(
+        get(p.http, "one.test"),
+        Ok((200, "app one\n".into())),
+        "{name}"
+    );
+    assert_eq!(
+        get(p.http, "two.test"),
+        Ok((200, "app two\n".into())),
+        "{name}"
+    );
     let unknown = get(p.http, "unknown.test").expect("an answer");
-    assert!(!unknown.1.contains("app"), "{name} served an unknown name: {unknown:?}");
-    p.proxy.apply(&[route("one.test", app)]).await.expect("apply");
-    assert!(!get(p.http, "two.test").expect("an answer").1.contains("app two"), "{name} still serves a removed domain");
+    assert!(
+        !unknown.1.contains("app"),
+        "{name} served an unknown name: {unknown:?}"
+    );
+    p.proxy
+        .apply(&[route("one.test", app)])
+        .await
+        .expect("apply");
+    assert!(
+        !get(p.http, "two.test")
+            .expect("an answer")
+            .1
+            .contains("app two"),
+        "{name} still serves a removed domain"
+    );
 
     // HTTPS with the certificate files given; plain HTTP redirected.
     let dir = tempfile::tempdir().expect("dir");
     let (ca, cert, key) = certificate(dir.path(), "secure.test");
-    let secure = Route { ssl: true, force_https: true, certificate: Some((cert.clone(), key.clone())), ..route("secure.test", app) };
-    p.proxy.apply(&[route("one.test", app), secure.clone()]).await.expect("apply");
-    assert_eq!(https(p.https, "secure.test", &ca), Ok("app one\n".into()), "{name}");
+    let secure = Route {
+        ssl: true,
+        force_https: true,
+        certificate: Some((cert.clone(), key.clone())),
+        ..route("secure.test", app)
+    };
+    p.proxy
+        .apply(&[route("one.test", app), secure.clone()])
+        .await
+        .expect("apply");
+    assert_eq!(
+        https(p.https, "secure.test", &ca),
+        Ok("app one\n".into()),
+        "{name}"
+    );
     let (code, _) = get(p.http, "secure.test").expect("an answer");
     assert_eq!(code, 308, "{name}");
 
     // A configuration the proxy refuses leaves the running one, and says why.
-    let broken = Route { certificate: Some((dir.path().join("missing.pem"), key.clone())), ..route("broken.test", app) };
-    let broken = Route { ssl: true, ..broken };
-    match p.proxy.apply(&[route("one.test", app), secure.clone(), broken]).await {
+    let broken = Route {
+        certificate: Some((dir.path().join("missing.pem"), key.clone())),
+        ..route("broken.test", app)
+    };
+    let broken = Route {
+        ssl: true,
+        ..broken
+    };
+    match p
+        .proxy
+        .apply(&[route("one.test", app), secure.clone(), broken])
+        .await
+    {
         Err(ProxyError::Refused(why)) => {
-            assert!(why.starts_with("the proxy refused the configuration (the running one stays): "), "{name}: {why}");
-            assert!(why.contains("missing.pem"), "{name} does not say which file: {why}");
+            assert!(
+                why.starts_with("the proxy refused the configuration (the running one stays): "),
+                "{name}: {why}"
+            );
+            assert!(
+                why.contains("missing.pem"),
+                "{name} does not say which file: {why}"
+            );
         }
         other => panic!("{name} took a configuration naming a missing certificate: {other:?}"),
     }
-    assert_eq!(get(p.http, "one.test"), Ok((200, "app one\n".into())), "{name}");
-    assert_eq!(https(p.https, "secure.test", &ca), Ok("app one\n".into()), "{name}");
+    assert_eq!(
+        get(p.http, "one.test"),
+        Ok((200, "app one\n".into())),
+        "{name}"
+    );
+    assert_eq!(
+        https(p.https, "secure.test", &ca),
+        Ok("app one\n".into()),
+        "{name}"
+    );
 
     // No failed request while 50 other domains are added and removed, one load each.
     let stop = Arc::new(AtomicBool::new(false));
@@ -208,7 +314,10 @@ async fn conformance(kind: ProxyKind) {
     // thousand requests over 100 loads, under CI load). nginx, the image's
     // proxy, hands its listener over and may lose none.
     let allowed = if name == "caddy" { 1 } else { 0 };
-    let resets = failed.iter().filter(|f| f.contains("Connection reset by peer")).count();
+    let resets = failed
+        .iter()
+        .filter(|f| f.contains("Connection reset by peer"))
+        .count();
     assert!(
         failed.len() == resets && resets <= allowed,
         "{name}: {} of {} requests failed during 100 loads: {failed:?}",
@@ -218,16 +327,28 @@ async fn conformance(kind: ProxyKind) {
 
     // Killed, the proxy comes back with the last configuration.
     let pid = p.proxy.pid().expect("pid");
-    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if p.proxy.pid().is_some_and(|now| now != pid) && get(p.http, "one.test") == Ok((200, "app one\n".into())) {
+        if p.proxy.pid().is_some_and(|now| now != pid)
+            && get(p.http, "one.test") == Ok((200, "app one\n".into()))
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "{name} did not come back after it was killed");
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not come back after it was killed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(https(p.https, "secure.test", &ca), Ok("app one\n".into()), "{name}");
+    assert_eq!(
+        https(p.https, "secure.test", &ca),
+        Ok("app one\n".into()),
+        "{name}"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// `http/apps.rs` → `http::apps`; `http/mod.rs` → `http`; `lib.rs` → ``.
 fn module_of(rel: &Path) -> String {
-    let mut parts: Vec<String> = rel.with_extension("").components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
         parts.pop();
     }
@@ -34,13 +38,17 @@ fn module_of(rel: &Path) -> String {
 
 /// The source without comments, so that prose never counts as an import.
 fn code_of(text: &str) -> String {
-    text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Every `crate::…` and `super::…` path a file names, braces expanded one level
 /// at a time (`crate::infra::{compose, db::apps}` names both).
 fn referenced_paths(code: &str, module: &str) -> Vec<String> {
-    let path_re = regex::Regex::new(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)*)(::\{)?").expect("regex");
+    let path_re =
+        regex::Regex::new(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)*)(::\{)?").expect("regex");
     let mut out = Vec::new();
     for m in path_re.captures_iter(code) {
         let root = match &m[1] {
@@ -53,7 +61,12 @@ fn referenced_paths(code: &str, module: &str) -> Vec<String> {
             }
         };
         let tail = m[2].trim_start_matches("::");
-        let base = [root.as_str(), tail].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("::");
+        let base = [root.as_str(), tail]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("::");
         if m.get(3).is_some() {
             // The braced list after the path: up to its matching brace.
             let start = m.get(0).map(|x| x.end()).unwrap_or(0);
@@ -85,7 +98,13 @@ fn referenced_paths(code: &str, module: &str) -> Vec<String> {
                         item.push(ch)
                     }
                     ',' if d == 0 => {
-                        let it = item.trim().split(" as ").next().unwrap_or("").trim().to_string();
+                        let it = item
+                            .trim()
+                            .split(" as ")
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
                         let it = it.split("::{").next().unwrap_or("").to_string();
                         if !it.is_empty() && it != "self" {
                             out.push(format!("{base}::{it}"));
@@ -107,7 +126,10 @@ fn referenced_paths(code: &str, module: &str) -> Vec<String> {
 /// The longest known module that `path` starts with.
 fn resolve(path: &str, modules: &BTreeSet<String>) -> Option<String> {
     let parts: Vec<&str> = path.split("::").collect();
-    (1..=parts.len()).rev().map(|n| parts[..n].join("::")).find(|m| modules.contains(m))
+    (1..=parts.len())
+        .rev()
+        .map(|n| parts[..n].join("::"))
+        .find(|m| modules.contains(m))
 }
 
 fn is_within(a: &str, b: &str) -> bool {
@@ -128,7 +150,11 @@ fn sources() -> Vec<Source> {
         .map(|p| {
             let rel = p.strip_prefix(src()).expect("under src").to_path_buf();
             let text = std::fs::read_to_string(&p).expect("read");
-            Source { module: module_of(&rel), rel, code: code_of(&text) }
+            Source {
+                module: module_of(&rel),
+                rel,
+                code: code_of(&text),
+            }
         })
         .collect()
 }
@@ -137,17 +163,26 @@ fn sources() -> Vec<Source> {
 fn only_http_knows_axum() {
     let offenders: Vec<String> = sources()
         .iter()
-        .filter(|s| !s.rel.starts_with("http") && !matches!(s.rel.to_str(), Some("serve.rs" | "main.rs")))
+        .filter(|s| {
+            !s.rel.starts_with("http") && !matches!(s.rel.to_str(), Some("serve.rs" | "main.rs"))
+        })
         .filter(|s| s.code.contains("axum"))
         .map(|s| s.rel.display().to_string())
         .collect();
-    assert!(offenders.is_empty(), "axum used outside agent/src/http: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "axum used outside agent/src/http: {offenders:?}"
+    );
 }
 
 #[test]
 fn layers_only_reach_down() {
     let sources = sources();
-    let modules: BTreeSet<String> = sources.iter().map(|s| s.module.clone()).filter(|m| !m.is_empty()).collect();
+    let modules: BTreeSet<String> = sources
+        .iter()
+        .map(|s| s.module.clone())
+        .filter(|m| !m.is_empty())
+        .collect();
     // (layer, what it may never name)
     let rules: [(&str, &[&str]); 6] = [
         ("infra", &["services", "http", "state", "serve"]),
@@ -160,7 +195,9 @@ fn layers_only_reach_down() {
     let mut broken = Vec::new();
     for s in sources.iter().filter(|s| s.rel != Path::new("main.rs")) {
         for path in referenced_paths(&s.code, &s.module) {
-            let Some(target) = resolve(&path, &modules) else { continue };
+            let Some(target) = resolve(&path, &modules) else {
+                continue;
+            };
             for (layer, never) in rules {
                 if is_within(&s.module, layer) && never.iter().any(|n| is_within(&target, n)) {
                     broken.push(format!("{} ({}) names {path}", s.rel.display(), s.module));
@@ -168,17 +205,30 @@ fn layers_only_reach_down() {
             }
         }
     }
-    assert!(broken.is_empty(), "the layering rule is broken:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "the layering rule is broken:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]
 fn no_import_circles() {
     let sources = sources();
-    let modules: BTreeSet<String> = sources.iter().map(|s| s.module.clone()).filter(|m| !m.is_empty()).collect();
+    let modules: BTreeSet<String> = sources
+        .iter()
+        .map(|s| s.module.clone())
+        .filter(|m| !m.is_empty())
+        .collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for s in sources.iter().filter(|s| !s.module.is_empty() && s.rel != Path::new("main.rs")) {
+    for s in sources
+        .iter()
+        .filter(|s| !s.module.is_empty() && s.rel != Path::new("main.rs"))
+    {
         for path in referenced_paths(&s.code, &s.module) {
-            let Some(target) = resolve(&path, &modules) else { continue };
+            let Some(target) = resolve(&path, &modules) else {
+                continue;
+            };
             // A module and its own submodules are one unit.
             if is_within(&target, &s.module) || is_within(&s.module, &target) {
                 continue;
@@ -186,9 +236,19 @@ fn no_import_circles() {
             edges.entry(s.module.clone()).or_default().insert(target);
         }
     }
-    assert!(edges.get("http::apps").is_some_and(|e| e.contains("services::apps")), "the scan sees imports: {edges:#?}");
+    assert!(
+        edges
+            .get("http::apps")
+            .is_some_and(|e| e.contains("services::apps")),
+        "the scan sees imports: {edges:#?}"
+    );
     // Depth-first search for a back edge; report the circle it closes.
-    fn visit(m: &str, edges: &BTreeMap<String, BTreeSet<String>>, stack: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+    fn visit(
+        m: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if let Some(pos) = stack.iter().position(|x| x == m) {
             let mut circle = stack[pos..].to_vec();
             circle.push(m.to_string());
@@ -210,7 +270,10 @@ fn no_import_circles() {
     let mut done = BTreeSet::new();
     for m in &modules {
         if let Some(circle) = visit(m, &edges, &mut Vec::new(), &mut done) {
-            panic!("modules import each other in a circle: {}", circle.join(" → "));
+            panic!(
+                "modules import each other in a circle: {}",
+                circle.join(" → ")
+            );
         }
     }
 }
@@ -219,7 +282,16 @@ fn no_import_circles() {
 fn the_scanner_reads_imports_as_written() {
     let code = "use crate::infra::{compose, db::{self, apps as store}, docker};\nuse super::extract::ApiJson;\nlet x = crate::core::pull::message(a, b);";
     let got = referenced_paths(code, "http::apps");
-    assert_eq!(got, ["infra::compose", "infra::db", "infra::docker", "http::extract::ApiJson", "core::pull::message"]);
+    assert_eq!(
+        got,
+        [
+            "infra::compose",
+            "infra::db",
+            "infra::docker",
+            "http::extract::ApiJson",
+            "core::pull::message"
+        ]
+    );
     let in_mod = referenced_paths("use super::Registry;", "services::tasks");
     assert_eq!(in_mod, ["services::Registry"]);
 }

@@ -3,8 +3,13 @@
 use std::io::Read as _;
 
 use appos_client::Client;
-use appos_proto::alerts::{AlertRule, AlertRuleUpdate, AlertSeverity, AlertState, ChannelConfig, ChannelRequest, SmtpSecurity};
-use appos_proto::calls::{ListAlertRules, ListAlerts, ListChannels, RemoveChannel, TestChannel, UpdateAlertRule};
+use appos_proto::alerts::{
+    AlertRule, AlertRuleUpdate, AlertSeverity, AlertState, ChannelConfig, ChannelRequest,
+    SmtpSecurity,
+};
+use appos_proto::calls::{
+    ListAlertRules, ListAlerts, ListChannels, RemoveChannel, TestChannel, UpdateAlertRule,
+};
 use clap::{Subcommand, ValueEnum};
 
 use crate::deploy::time_of;
@@ -104,15 +109,31 @@ pub async fn list(client: &Client, firing: bool, out: Output) -> anyhow::Result<
         Output::Json => output::json(&alerts),
         Output::Table => {
             if alerts.is_empty() {
-                eprintln!("{}", if firing { "no alert is firing" } else { "no alerts in the last 30 days" });
+                eprintln!(
+                    "{}",
+                    if firing {
+                        "no alert is firing"
+                    } else {
+                        "no alerts in the last 30 days"
+                    }
+                );
             }
             for a in &alerts {
                 let state = match (a.state, a.resolved_at_ms) {
-                    (AlertState::Firing, _) => format!("FIRING since {}", time_of(a.fired_at_ms / 1000)),
+                    (AlertState::Firing, _) => {
+                        format!("FIRING since {}", time_of(a.fired_at_ms / 1000))
+                    }
                     (AlertState::Resolved, Some(at)) => format!("resolved {}", time_of(at / 1000)),
                     (AlertState::Resolved, None) => "resolved".into(),
                 };
-                println!("{:<6} {:<8} {:<20} {:<28} {}", a.id, severity(a.severity), a.rule.as_str(), state, a.summary);
+                println!(
+                    "{:<6} {:<8} {:<20} {:<28} {}",
+                    a.id,
+                    severity(a.severity),
+                    a.rule.as_str(),
+                    state,
+                    a.summary
+                );
             }
             Ok(())
         }
@@ -122,13 +143,31 @@ pub async fn list(client: &Client, firing: bool, out: Output) -> anyhow::Result<
 pub async fn run(client: &Client, command: AlertsCommand, out: Output) -> anyhow::Result<()> {
     match command {
         AlertsCommand::Rules => rules_table(&client.call(&ListAlertRules {}).await?, out),
-        AlertsCommand::Rule { rule, on, off, threshold, window, repeat } => {
+        AlertsCommand::Rule {
+            rule,
+            on,
+            off,
+            threshold,
+            window,
+            repeat,
+        } => {
             let Some(rule) = AlertRule::parse(&rule) else {
                 let known: Vec<&str> = AlertRule::ALL.iter().map(|r| r.as_str()).collect();
                 anyhow::bail!("no rule {rule:?}; the rules are {}", known.join(", "));
             };
-            let enabled = if on { Some(true) } else if off { Some(false) } else { None };
-            let update = AlertRuleUpdate { enabled, threshold, window_secs: window, repeat_secs: repeat };
+            let enabled = if on {
+                Some(true)
+            } else if off {
+                Some(false)
+            } else {
+                None
+            };
+            let update = AlertRuleUpdate {
+                enabled,
+                threshold,
+                window_secs: window,
+                repeat_secs: repeat,
+            };
             let s = client.call(&UpdateAlertRule { rule, update }).await?;
             rules_table(&[s], out)
         }
@@ -141,7 +180,17 @@ pub async fn run(client: &Client, command: AlertsCommand, out: Output) -> anyhow
                         eprintln!("no channels: alerts reach the event stream and the desktop only; add one with `appos alerts channel add`");
                     }
                     for c in &channels {
-                        println!("{:<20} {:<8} {}{}", c.name, c.kind, c.target, if c.configured { "  (APPOS_ALERT_WEBHOOK)" } else { "" });
+                        println!(
+                            "{:<20} {:<8} {}{}",
+                            c.name,
+                            c.kind,
+                            c.target,
+                            if c.configured {
+                                "  (APPOS_ALERT_WEBHOOK)"
+                            } else {
+                                ""
+                            }
+                        );
                     }
                     Ok(())
                 }
@@ -151,7 +200,10 @@ pub async fn run(client: &Client, command: AlertsCommand, out: Output) -> anyhow
     }
 }
 
-fn rules_table(rules: &[appos_proto::alerts::AlertRuleSettings], out: Output) -> anyhow::Result<()> {
+fn rules_table(
+    rules: &[appos_proto::alerts::AlertRuleSettings],
+    out: Output,
+) -> anyhow::Result<()> {
     match out {
         Output::Json => output::json(rules),
         Output::Table => {
@@ -160,8 +212,19 @@ fn rules_table(rules: &[appos_proto::alerts::AlertRuleSettings], out: Output) ->
                     Some(unit) => format!("{} {unit}", r.threshold),
                     None => "-".into(),
                 };
-                let repeat = if r.repeat_secs == 0 { "once".to_string() } else { format!("every {} s", r.repeat_secs) };
-                println!("{:<22} {:<4} {:<20} window {:<8} {}", r.rule.as_str(), if r.enabled { "on" } else { "off" }, threshold, format!("{} s", r.window_secs), repeat);
+                let repeat = if r.repeat_secs == 0 {
+                    "once".to_string()
+                } else {
+                    format!("every {} s", r.repeat_secs)
+                };
+                println!(
+                    "{:<22} {:<4} {:<20} window {:<8} {}",
+                    r.rule.as_str(),
+                    if r.enabled { "on" } else { "off" },
+                    threshold,
+                    format!("{} s", r.window_secs),
+                    repeat
+                );
             }
             Ok(())
         }
@@ -179,11 +242,26 @@ fn secret(env: &str, stdin: bool) -> anyhow::Result<Option<String>> {
 
 async fn channel(client: &Client, command: ChannelCommand, out: Output) -> anyhow::Result<()> {
     match command {
-        ChannelCommand::Add { name, webhook, ntfy, slack, discord, email, smtp, smtp_security, smtp_user, smtp_password_stdin, from } => {
+        ChannelCommand::Add {
+            name,
+            webhook,
+            ntfy,
+            slack,
+            discord,
+            email,
+            smtp,
+            smtp_security,
+            smtp_user,
+            smtp_password_stdin,
+            from,
+        } => {
             let config = if let Some(url) = webhook {
                 ChannelConfig::Webhook { url }
             } else if let Some(url) = ntfy {
-                ChannelConfig::Ntfy { url, token: secret("APPOS_NTFY_TOKEN", false)? }
+                ChannelConfig::Ntfy {
+                    url,
+                    token: secret("APPOS_NTFY_TOKEN", false)?,
+                }
             } else if let Some(url) = slack {
                 ChannelConfig::Slack { url }
             } else if let Some(url) = discord {
@@ -194,14 +272,41 @@ async fn channel(client: &Client, command: ChannelCommand, out: Output) -> anyho
                     Security::Starttls => SmtpSecurity::Starttls,
                     Security::None => SmtpSecurity::None,
                 };
-                let Some(smtp) = smtp else { anyhow::bail!("--email needs --smtp HOST[:PORT]") };
-                let Some(from) = from else { anyhow::bail!("--email needs --from ADDRESS") };
-                let (host, port) = match smtp.rsplit_once(':') {
-                    Some((h, p)) => (h.to_string(), p.parse().map_err(|_| anyhow::anyhow!("--smtp: {p:?} is not a port"))?),
-                    None => (smtp, if security == SmtpSecurity::Tls { 465 } else { 587 }),
+                let Some(smtp) = smtp else {
+                    anyhow::bail!("--email needs --smtp HOST[:PORT]")
                 };
-                let password = if smtp_user.is_some() { secret("APPOS_SMTP_PASSWORD", smtp_password_stdin)? } else { None };
-                ChannelConfig::Email { host, port, security, username: smtp_user, password, from, to }
+                let Some(from) = from else {
+                    anyhow::bail!("--email needs --from ADDRESS")
+                };
+                let (host, port) = match smtp.rsplit_once(':') {
+                    Some((h, p)) => (
+                        h.to_string(),
+                        p.parse()
+                            .map_err(|_| anyhow::anyhow!("--smtp: {p:?} is not a port"))?,
+                    ),
+                    None => (
+                        smtp,
+                        if security == SmtpSecurity::Tls {
+                            465
+                        } else {
+                            587
+                        },
+                    ),
+                };
+                let password = if smtp_user.is_some() {
+                    secret("APPOS_SMTP_PASSWORD", smtp_password_stdin)?
+                } else {
+                    None
+                };
+                ChannelConfig::Email {
+                    host,
+                    port,
+                    security,
+                    username: smtp_user,
+                    password,
+                    from,
+                    to,
+                }
             } else {
                 anyhow::bail!("say where: --webhook, --ntfy, --slack, --discord or --email");
             };
@@ -209,7 +314,10 @@ async fn channel(client: &Client, command: ChannelCommand, out: Output) -> anyho
             match out {
                 Output::Json => output::json(&c),
                 Output::Table => {
-                    eprintln!("channel {} added: {} {}; try it with `appos alerts channel test {}`", c.name, c.kind, c.target, c.name);
+                    eprintln!(
+                        "channel {} added: {} {}; try it with `appos alerts channel test {}`",
+                        c.name, c.kind, c.target, c.name
+                    );
                     Ok(())
                 }
             }

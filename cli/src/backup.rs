@@ -6,8 +6,13 @@ use std::time::Duration;
 
 use appos_client::profile::{self, Profiles, TokenLocation};
 use appos_client::Client;
-use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, RepositoryRequest, RestoreRequest, RunState};
-use appos_proto::calls::{ClearBackupSchedule, GetBackupRepository, GetBackupRun, GetBackupSchedule, ListBackupRuns, ListSnapshots, RestoreBackup};
+use appos_proto::backups::{
+    BackupRequest, BackupRun, BackupSchedule, RepositoryRequest, RestoreRequest, RunState,
+};
+use appos_proto::calls::{
+    ClearBackupSchedule, GetBackupRepository, GetBackupRun, GetBackupSchedule, ListBackupRuns,
+    ListSnapshots, RestoreBackup,
+};
 use appos_proto::AppName;
 use clap::Subcommand;
 
@@ -111,18 +116,37 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
 /// The client of server `to`, its repository set to the one `from` backs
 /// up to (with the key kept on this computer, and the host key `from`
 /// pinned), for a restore there.
-async fn on_other_server(profiles: &Profiles, from: &Client, from_name: &str, to: &str) -> anyhow::Result<Client> {
+async fn on_other_server(
+    profiles: &Profiles,
+    from: &Client,
+    from_name: &str,
+    to: &str,
+) -> anyhow::Result<Client> {
     let info = from.call(&GetBackupRepository {}).await?;
-    let location = info.location.ok_or_else(|| anyhow::anyhow!("{from_name} has no backup repository"))?;
+    let location = info
+        .location
+        .ok_or_else(|| anyhow::anyhow!("{from_name} has no backup repository"))?;
     let there = crate::client(profiles, Some(to)).await?;
-    if there.call(&GetBackupRepository {}).await?.location.as_deref() == Some(location.as_str()) {
+    if there
+        .call(&GetBackupRepository {})
+        .await?
+        .location
+        .as_deref()
+        == Some(location.as_str())
+    {
         return Ok(there);
     }
     let account = profile::backup_key_account(from_name, &location);
     let Some(key) = profiles.load_backup_key(&account).await? else {
         anyhow::bail!("the key of {location} is not kept on this computer: set it on {to} first with `appos --server {to} backup repository {location} --key-stdin`");
     };
-    there.call(&RepositoryRequest { location: location.clone(), key: Some(key.clone()), host_key: info.host_key }).await?;
+    there
+        .call(&RepositoryRequest {
+            location: location.clone(),
+            key: Some(key.clone()),
+            host_key: info.host_key,
+        })
+        .await?;
     keep_key(profiles, &profile::backup_key_account(to, &location), &key).await;
     eprintln!("{to} backs up to {location} too now");
     Ok(there)
@@ -132,12 +156,20 @@ async fn on_other_server(profiles: &Profiles, from: &Client, from_name: &str, to
 async fn keep_key(profiles: &Profiles, account: &str, key: &str) {
     match profiles.save_backup_key(account, key).await {
         Ok(TokenLocation::Keyring) => eprintln!("the key is kept in this computer's keyring"),
-        Ok(TokenLocation::File { path, why }) => eprintln!("no OS keyring ({why}): the key is kept in {} (mode 0600)", path.display()),
+        Ok(TokenLocation::File { path, why }) => eprintln!(
+            "no OS keyring ({why}): the key is kept in {} (mode 0600)",
+            path.display()
+        ),
         Err(e) => eprintln!("warning: the key could not be kept on this computer: {e}"),
     }
 }
 
-pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupCommand, out: Output) -> anyhow::Result<()> {
+pub async fn run(
+    profiles: &Profiles,
+    server: Option<&str>,
+    command: BackupCommand,
+    out: Output,
+) -> anyhow::Result<()> {
     let (server_name, _) = profiles.pick(server)?;
     let client = &crate::client(profiles, server).await?;
     match command {
@@ -157,7 +189,11 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
                 }
             }
         }
-        BackupCommand::Repository { location: Some(location), key_stdin, host_key } => {
+        BackupCommand::Repository {
+            location: Some(location),
+            key_stdin,
+            host_key,
+        } => {
             let given_host_key = host_key.is_some();
             let account = profile::backup_key_account(&server_name, &location);
             let key = if key_stdin {
@@ -171,14 +207,28 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
                 }
                 kept
             };
-            let r = client.call(&RepositoryRequest { location, key: key.clone(), host_key }).await?;
+            let r = client
+                .call(&RepositoryRequest {
+                    location,
+                    key: key.clone(),
+                    host_key,
+                })
+                .await?;
             if let Some(k) = r.key.as_deref().or(key.as_deref().filter(|_| key_stdin)) {
                 keep_key(profiles, &account, k).await;
             }
             match out {
                 Output::Json => output::json(&r),
                 Output::Table => {
-                    eprintln!("backups go to {} ({})", r.location, if r.created { "a new repository" } else { "the repository that was there" });
+                    eprintln!(
+                        "backups go to {} ({})",
+                        r.location,
+                        if r.created {
+                            "a new repository"
+                        } else {
+                            "the repository that was there"
+                        }
+                    );
                     if let Some(h) = r.host_key.as_deref().filter(|_| !given_host_key) {
                         eprintln!("its host's SSH key is {h}: pinned now; check it is the host's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there)");
                     }
@@ -192,8 +242,15 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
         }
         BackupCommand::Key => {
             let info = client.call(&GetBackupRepository {}).await?;
-            let location = info.location.ok_or_else(|| anyhow::anyhow!("{server_name} has no backup repository: `appos backup repository PATH`"))?;
-            match profiles.load_backup_key(&profile::backup_key_account(&server_name, &location)).await? {
+            let location = info.location.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{server_name} has no backup repository: `appos backup repository PATH`"
+                )
+            })?;
+            match profiles
+                .load_backup_key(&profile::backup_key_account(&server_name, &location))
+                .await?
+            {
                 Some(k) => {
                     println!("{k}");
                     Ok(())
@@ -201,7 +258,11 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
                 None => anyhow::bail!("the key of {location} is not kept on this computer"),
             }
         }
-        BackupCommand::Create { app, volumes, no_wait } => {
+        BackupCommand::Create {
+            app,
+            volumes,
+            no_wait,
+        } => {
             let accepted = client.call(&BackupRequest { app, volumes }).await?;
             if no_wait {
                 println!("{}", accepted.id);
@@ -209,12 +270,24 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
             }
             follow(client, &accepted.id, out).await
         }
-        BackupCommand::Restore { snapshot, app, all: _, keep_tokens, to, no_wait } => {
+        BackupCommand::Restore {
+            snapshot,
+            app,
+            all: _,
+            keep_tokens,
+            to,
+            no_wait,
+        } => {
             let target = match &to {
                 Some(to) => &on_other_server(profiles, client, &server_name, to).await?,
                 None => client,
             };
-            let accepted = target.call(&RestoreBackup { snapshot, request: RestoreRequest { app, keep_tokens } }).await?;
+            let accepted = target
+                .call(&RestoreBackup {
+                    snapshot,
+                    request: RestoreRequest { app, keep_tokens },
+                })
+                .await?;
             if no_wait {
                 println!("{}", accepted.id);
                 return Ok(());
@@ -230,7 +303,14 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
                         eprintln!("no snapshots yet: `appos backup create`");
                     }
                     for s in &list {
-                        println!("{:<10} {}  {:<20} {}{}", s.id, time_of(s.time_ms / 1000), s.host, s.apps.join(","), if s.volumes { " (with volumes)" } else { "" });
+                        println!(
+                            "{:<10} {}  {:<20} {}{}",
+                            s.id,
+                            time_of(s.time_ms / 1000),
+                            s.host,
+                            s.apps.join(","),
+                            if s.volumes { " (with volumes)" } else { "" }
+                        );
                     }
                     Ok(())
                 }
@@ -241,7 +321,11 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
             let path = appos_proto::calls::backup_archive_path(&snapshot);
             let to_stdout = output.as_deref() == Some(std::path::Path::new("-"));
             let file = output.unwrap_or_else(|| format!("appos-{snapshot}.tar").into());
-            let mut sink: Box<dyn std::io::Write> = if to_stdout { Box::new(std::io::stdout().lock()) } else { Box::new(std::io::BufWriter::new(std::fs::File::create(&file)?)) };
+            let mut sink: Box<dyn std::io::Write> = if to_stdout {
+                Box::new(std::io::stdout().lock())
+            } else {
+                Box::new(std::io::BufWriter::new(std::fs::File::create(&file)?))
+            };
             let n = match client.download(&path, |data| sink.write_all(data)).await {
                 Ok(n) => n,
                 Err(e) => {
@@ -258,25 +342,48 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
             }
             Ok(())
         }
-        BackupCommand::Schedule { every, keep, volumes } => {
+        BackupCommand::Schedule {
+            every,
+            keep,
+            volumes,
+        } => {
             let status = match every.as_deref() {
                 None => client.call(&GetBackupSchedule {}).await?,
                 Some("off") => client.call(&ClearBackupSchedule {}).await?,
                 Some(word) => {
                     let Some(every_secs) = appos_proto::backups::parse_every(word) else {
-                        anyhow::bail!("{word:?}: say hourly, daily, weekly, a number of seconds, or off");
+                        anyhow::bail!(
+                            "{word:?}: say hourly, daily, weekly, a number of seconds, or off"
+                        );
                     };
-                    client.call(&BackupSchedule { every_secs, keep, volumes }).await?
+                    client
+                        .call(&BackupSchedule {
+                            every_secs,
+                            keep,
+                            volumes,
+                        })
+                        .await?
                 }
             };
             match out {
                 Output::Json => output::json(&status),
                 Output::Table => {
                     match &status.schedule {
-                        Some(s) => println!("every {} s, keeping {} snapshot(s){}", s.every_secs, s.keep, if s.volumes { ", with volumes" } else { "" }),
+                        Some(s) => println!(
+                            "every {} s, keeping {} snapshot(s){}",
+                            s.every_secs,
+                            s.keep,
+                            if s.volumes { ", with volumes" } else { "" }
+                        ),
                         None => println!("no schedule"),
                     }
-                    println!("last success: {}", status.last_success_ms.map(|ms| time_of(ms / 1000)).unwrap_or_else(|| "never".into()));
+                    println!(
+                        "last success: {}",
+                        status
+                            .last_success_ms
+                            .map(|ms| time_of(ms / 1000))
+                            .unwrap_or_else(|| "never".into())
+                    );
                     if let Some(next) = status.next_ms {
                         println!("next: {}", time_of(next / 1000));
                     }
@@ -294,7 +401,15 @@ pub async fn run(profiles: &Profiles, server: Option<&str>, command: BackupComma
                             appos_proto::backups::RunKind::Backup => "backup",
                             appos_proto::backups::RunKind::Restore => "restore",
                         };
-                        println!("{:<26} {:<8} {:<10} {}  {:<16} {}", r.id, kind, r.state.as_str(), time_of(r.created_ms / 1000), r.app.as_deref().unwrap_or("every app"), r.snapshot.as_deref().or(r.error.as_deref()).unwrap_or(""));
+                        println!(
+                            "{:<26} {:<8} {:<10} {}  {:<16} {}",
+                            r.id,
+                            kind,
+                            r.state.as_str(),
+                            time_of(r.created_ms / 1000),
+                            r.app.as_deref().unwrap_or("every app"),
+                            r.snapshot.as_deref().or(r.error.as_deref()).unwrap_or("")
+                        );
                     }
                     Ok(())
                 }

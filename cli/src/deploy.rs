@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use appos_client::Client;
 use appos_proto::calls::*;
-use appos_proto::{AppAction, AppName, ComposeCheckRequest, DeployRequest, Deployment, DeploymentState, HostAccess, StepState};
+use appos_proto::{
+    AppAction, AppName, ComposeCheckRequest, DeployRequest, Deployment, DeploymentState,
+    HostAccess, StepState,
+};
 use clap::Args;
 
 use crate::{output, Output};
@@ -45,13 +48,30 @@ pub struct DeployArgs {
 
 /// The host access a compose file (or template) asks for and its app does
 /// not hold yet, printed as it is granted; empty unless `allow`.
-pub async fn grant(client: &Client, allow: bool, name: &AppName, project: &Project, catalog: Option<&appos_proto::CatalogDeploy>, env: Option<BTreeMap<String, String>>) -> anyhow::Result<Vec<HostAccess>> {
+pub async fn grant(
+    client: &Client,
+    allow: bool,
+    name: &AppName,
+    project: &Project,
+    catalog: Option<&appos_proto::CatalogDeploy>,
+    env: Option<BTreeMap<String, String>>,
+) -> anyhow::Result<Vec<HostAccess>> {
     if !allow {
         return Ok(Vec::new());
     }
-    let request = ComposeCheckRequest { name: name.clone(), compose: project.compose.clone(), catalog: catalog.cloned(), files: Some(project.files.clone()), env };
+    let request = ComposeCheckRequest {
+        name: name.clone(),
+        compose: project.compose.clone(),
+        catalog: catalog.cloned(),
+        files: Some(project.files.clone()),
+        env,
+    };
     let check = client.call(&request).await?;
-    let new: Vec<_> = check.host_access.into_iter().filter(|n| !n.granted).collect();
+    let new: Vec<_> = check
+        .host_access
+        .into_iter()
+        .filter(|n| !n.granted)
+        .collect();
     if !new.is_empty() {
         eprintln!("granting host access to {name}:");
         for n in &new {
@@ -69,7 +89,11 @@ pub struct Project {
 }
 
 pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::Result<()> {
-    let local = args.file.as_deref().map(appos_client::project::read).transpose()?;
+    let local = args
+        .file
+        .as_deref()
+        .map(appos_client::project::read)
+        .transpose()?;
     // As `docker compose up` does, the .env beside the compose file is read unless one is named.
     let env = match (&args.env_file, &local) {
         (Some(p), _) => appos_client::project::read_env(p)?,
@@ -78,19 +102,55 @@ pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::R
     };
     let mut params = BTreeMap::new();
     for kv in &args.set {
-        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {kv:?}: expected KEY=VALUE"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--set {kv:?}: expected KEY=VALUE"))?;
         params.insert(k.to_string(), v.to_string());
     }
     let (project, catalog) = match (local, &args.catalog_id) {
-        (Some(l), _) => (Project { compose: l.compose, files: l.files }, None),
-        (None, Some(id)) => (Project::default(), Some(appos_proto::CatalogDeploy { id: id.clone(), params })),
+        (Some(l), _) => (
+            Project {
+                compose: l.compose,
+                files: l.files,
+            },
+            None,
+        ),
+        (None, Some(id)) => (
+            Project::default(),
+            Some(appos_proto::CatalogDeploy {
+                id: id.clone(),
+                params,
+            }),
+        ),
         (None, None) => bail!("give a catalog template id or -f compose.yml"),
     };
-    let name = args.name.clone().or_else(|| args.catalog_id.clone()).unwrap_or_default();
+    let name = args
+        .name
+        .clone()
+        .or_else(|| args.catalog_id.clone())
+        .unwrap_or_default();
     let name = AppName::parse(&name).with_context(|| format!("cannot name an app {name:?}"))?;
-    let allow_host_access = grant(client, args.allow_host_access, &name, &project, catalog.as_ref(), Some(env.clone())).await?;
+    let allow_host_access = grant(
+        client,
+        args.allow_host_access,
+        &name,
+        &project,
+        catalog.as_ref(),
+        Some(env.clone()),
+    )
+    .await?;
     let Project { compose, files } = project;
-    let accepted = client.call(&DeployRequest { name, compose, files, env, message: args.message, catalog, allow_host_access }).await?;
+    let accepted = client
+        .call(&DeployRequest {
+            name,
+            compose,
+            files,
+            env,
+            message: args.message,
+            catalog,
+            allow_host_access,
+        })
+        .await?;
     if !accepted.generated.is_empty() && out == Output::Table {
         eprintln!("generated secrets (shown this once; they are in the app's .env on the server):");
         for (k, v) in &accepted.generated {
@@ -107,7 +167,10 @@ pub async fn deploy(client: &Client, args: DeployArgs, out: Output) -> anyhow::R
         };
     }
     if out == Output::Table {
-        eprintln!("deploying {} version {} (deployment {})", accepted.app, accepted.version, accepted.deployment_id);
+        eprintln!(
+            "deploying {} version {} (deployment {})",
+            accepted.app, accepted.version, accepted.deployment_id
+        );
     }
     follow(client, &accepted.deployment_id, out).await
 }
@@ -140,12 +203,23 @@ struct Progress {
 
 impl Progress {
     fn new(show: bool) -> Progress {
-        let target = if show { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() };
+        let target = if show {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        };
         let multi = indicatif::MultiProgress::with_draw_target(target);
         let step = multi.add(indicatif::ProgressBar::new_spinner());
-        step.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        step.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         step.enable_steady_tick(Duration::from_millis(120));
-        Progress { multi, layers: Default::default(), step }
+        Progress {
+            multi,
+            layers: Default::default(),
+            step,
+        }
     }
 
     /// A line above the bars (or plain, when they are hidden).
@@ -162,10 +236,14 @@ impl Progress {
             if let Some(p) = line.pull.as_ref().filter(|p| p.is_layer()) {
                 let mut layers = self.layers.lock().unwrap_or_else(|e| e.into_inner());
                 let bar = layers.entry(p.layer.clone()).or_insert_with(|| {
-                    let b = self.multi.insert_before(&self.step, indicatif::ProgressBar::new(0));
+                    let b = self
+                        .multi
+                        .insert_before(&self.step, indicatif::ProgressBar::new(0));
                     b.set_style(
-                        indicatif::ProgressStyle::with_template("  {prefix:12} {bar:30} {bytes:>10}/{total_bytes:10} {msg}")
-                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                        indicatif::ProgressStyle::with_template(
+                            "  {prefix:12} {bar:30} {bytes:>10}/{total_bytes:10} {msg}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                     );
                     b.set_prefix(p.layer.clone());
                     b
@@ -188,13 +266,24 @@ impl Progress {
         if s.state == StepState::Running {
             self.step.set_message(format!("{} …", s.name));
         } else {
-            self.println(&format!("{} {:<14} {:>6}  {}", step_mark(s.state), s.name, ms_between(s.started_ms, s.finished_ms), s.detail));
+            self.println(&format!(
+                "{} {:<14} {:>6}  {}",
+                step_mark(s.state),
+                s.name,
+                ms_between(s.started_ms, s.finished_ms),
+                s.detail
+            ));
         }
     }
 
     fn finish(&self) {
         self.step.finish_and_clear();
-        for b in self.layers.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        for b in self
+            .layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
             b.finish();
         }
     }
@@ -248,7 +337,12 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
         Output::Table => {
             let took = ms_between(d.created_ms, d.finished_ms);
             match &d.error {
-                Some(e) => eprintln!("{} {} in {took} (attempt {}): {e}", d.app, d.state.as_str(), d.attempt),
+                Some(e) => eprintln!(
+                    "{} {} in {took} (attempt {}): {e}",
+                    d.app,
+                    d.state.as_str(),
+                    d.attempt
+                ),
                 None => eprintln!("{} {} in {took}", d.app, d.state.as_str()),
             }
         }
@@ -267,9 +361,22 @@ pub async fn show(client: &Client, id: &str, follow_it: bool, out: Output) -> an
     match out {
         Output::Json => output::json(&d),
         Output::Table => {
-            println!("{}  {} v{}  {} (attempt {})", d.id, d.app, d.version, d.state.as_str(), d.attempt);
+            println!(
+                "{}  {} v{}  {} (attempt {})",
+                d.id,
+                d.app,
+                d.version,
+                d.state.as_str(),
+                d.attempt
+            );
             for s in &d.steps {
-                println!("{} {:<14} {:>6}  {}", step_mark(s.state), s.name, ms_between(s.started_ms, s.finished_ms), s.detail);
+                println!(
+                    "{} {:<14} {:>6}  {}",
+                    step_mark(s.state),
+                    s.name,
+                    ms_between(s.started_ms, s.finished_ms),
+                    s.detail
+                );
             }
             if let Some(e) = &d.error {
                 println!("error: {e}");
@@ -291,11 +398,20 @@ pub async fn list(client: &Client, app: Option<AppName>, out: Output) -> anyhow:
 }
 
 pub async fn cancel(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
-    let d = client.call(&CancelDeployment { id: id.to_string() }).await?;
+    let d = client
+        .call(&CancelDeployment { id: id.to_string() })
+        .await?;
     match out {
         Output::Json => output::json(&d),
         Output::Table => {
-            eprintln!("deployment {id}: {}", if d.state.is_terminal() { d.state.as_str() } else { "cancel requested" });
+            eprintln!(
+                "deployment {id}: {}",
+                if d.state.is_terminal() {
+                    d.state.as_str()
+                } else {
+                    "cancel requested"
+                }
+            );
             Ok(())
         }
     }
@@ -303,18 +419,42 @@ pub async fn cancel(client: &Client, id: &str, out: Output) -> anyhow::Result<()
 
 pub async fn status(client: &Client, app: &AppName, out: Output) -> anyhow::Result<()> {
     let a = client.call(&GetApp { app: app.clone() }).await?;
-    let last = client.call(&ListDeployments { app: Some(app.clone()) }).await?.into_iter().next();
+    let last = client
+        .call(&ListDeployments {
+            app: Some(app.clone()),
+        })
+        .await?
+        .into_iter()
+        .next();
     match out {
         Output::Json => output::json(&serde_json::json!({ "app": a, "last_deployment": last })),
         Output::Table => {
-            println!("{}  {}  {}", a.name, crate::state_word(&a), if a.managed { "managed by AppOS" } else { "created outside AppOS" });
+            println!(
+                "{}  {}  {}",
+                a.name,
+                crate::state_word(&a),
+                if a.managed {
+                    "managed by AppOS"
+                } else {
+                    "created outside AppOS"
+                }
+            );
             for s in &a.services {
                 for c in &s.containers {
-                    println!("  {:<12} {:<28} {:<10} {}", s.name, c.name, c.state, c.status);
+                    println!(
+                        "  {:<12} {:<28} {:<10} {}",
+                        s.name, c.name, c.state, c.status
+                    );
                 }
             }
             if let Some(d) = last {
-                println!("last deployment: {} v{} {} ({})", d.id, d.version, d.state.as_str(), d.error.unwrap_or_default());
+                println!(
+                    "last deployment: {} v{} {} ({})",
+                    d.id,
+                    d.version,
+                    d.state.as_str(),
+                    d.error.unwrap_or_default()
+                );
             }
             Ok(())
         }
@@ -340,12 +480,26 @@ pub async fn history(client: &Client, app: &AppName, out: Output) -> anyhow::Res
 
 /// The audit log, newest first.
 pub async fn audit(client: &Client, app: Option<AppName>, out: Output) -> anyhow::Result<()> {
-    let entries = client.call(&ListAudit { app, before: None, limit: None }).await?;
+    let entries = client
+        .call(&ListAudit {
+            app,
+            before: None,
+            limit: None,
+        })
+        .await?;
     match out {
         Output::Json => output::json(&entries),
         Output::Table => {
             for e in &entries {
-                println!("{:<6} {}  {:<16} {:<20} {:<16} {}", e.id, time_of(e.at), e.actor, e.action, e.app.as_deref().unwrap_or("-"), e.detail);
+                println!(
+                    "{:<6} {}  {:<16} {:<20} {:<16} {}",
+                    e.id,
+                    time_of(e.at),
+                    e.actor,
+                    e.action,
+                    e.app.as_deref().unwrap_or("-"),
+                    e.detail
+                );
                 for a in &e.host_access {
                     println!("       granted: {}", a.describe());
                 }
@@ -358,18 +512,44 @@ pub async fn audit(client: &Client, app: Option<AppName>, out: Output) -> anyhow
 pub fn time_of(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .ok()
+        })
         .unwrap_or_else(|| secs.to_string())
 }
 
 /// Saves a version; with `deploy`, follows its deployment.
 /// Saves a version: with the files of `project` when it was read from a
 /// folder, keeping the latest version's files otherwise.
-pub async fn save(client: &Client, app: &AppName, project: Project, from_folder: bool, message: Option<String>, deploy: bool, allow: bool, out: Output) -> anyhow::Result<()> {
+pub async fn save(
+    client: &Client,
+    app: &AppName,
+    project: Project,
+    from_folder: bool,
+    message: Option<String>,
+    deploy: bool,
+    allow: bool,
+    out: Output,
+) -> anyhow::Result<()> {
     let allow_host_access = grant(client, allow, app, &project, None, None).await?;
     let files = from_folder.then_some(project.files);
-    let request = appos_proto::SaveVersionRequest { compose: project.compose, files, env: None, message, deploy, allow_host_access };
-    let saved = client.call(&SaveVersion { app: app.clone(), request }).await?;
+    let request = appos_proto::SaveVersionRequest {
+        compose: project.compose,
+        files,
+        env: None,
+        message,
+        deploy,
+        allow_host_access,
+    };
+    let saved = client
+        .call(&SaveVersion {
+            app: app.clone(),
+            request,
+        })
+        .await?;
     if out == Output::Table {
         eprintln!("saved {} version {}", saved.app, saved.version);
     }
@@ -382,17 +562,42 @@ pub async fn save(client: &Client, app: &AppName, project: Project, from_folder:
 
 /// Opens the latest compose file in $EDITOR (else $VISUAL, else vi) and
 /// saves what comes back as a new version, unless nothing changed.
-pub async fn edit(client: &Client, app: &AppName, message: Option<String>, deploy: bool, allow: bool, out: Output) -> anyhow::Result<()> {
-    let latest = client.call(&ListVersions { app: app.clone() }).await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("{app} has no versions"))?;
-    let current = client.call(&GetVersion { app: app.clone(), version: latest.version }).await?.compose;
+pub async fn edit(
+    client: &Client,
+    app: &AppName,
+    message: Option<String>,
+    deploy: bool,
+    allow: bool,
+    out: Output,
+) -> anyhow::Result<()> {
+    let latest = client
+        .call(&ListVersions { app: app.clone() })
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{app} has no versions"))?;
+    let current = client
+        .call(&GetVersion {
+            app: app.clone(),
+            version: latest.version,
+        })
+        .await?
+        .compose;
     let dir = tempfile_dir()?;
     let path = dir.join(format!("{app}.compose.yml"));
     std::fs::write(&path, &current)?;
-    let editor = std::env::var("EDITOR").or_else(|_| std::env::var("VISUAL")).unwrap_or_else(|_| "vi".into());
+    let editor = std::env::var("EDITOR")
+        .or_else(|_| std::env::var("VISUAL"))
+        .unwrap_or_else(|_| "vi".into());
     // $EDITOR may carry arguments ("code -w"): split it into an argv, no shell.
-    let mut argv = shlex::split(&editor).filter(|v| !v.is_empty()).ok_or_else(|| anyhow::anyhow!("cannot parse $EDITOR={editor:?}"))?;
+    let mut argv = shlex::split(&editor)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("cannot parse $EDITOR={editor:?}"))?;
     argv.push(path.display().to_string());
-    let status = std::process::Command::new(&argv[0]).args(&argv[1..]).status().with_context(|| format!("running {}", argv[0]))?;
+    let status = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .with_context(|| format!("running {}", argv[0]))?;
     if !status.success() {
         bail!("the editor exited with {status}; nothing was saved");
     }
@@ -402,7 +607,20 @@ pub async fn edit(client: &Client, app: &AppName, message: Option<String>, deplo
         eprintln!("no change; nothing was saved");
         return Ok(());
     }
-    save(client, app, Project { compose: edited, files: Vec::new() }, false, message, deploy, allow, out).await
+    save(
+        client,
+        app,
+        Project {
+            compose: edited,
+            files: Vec::new(),
+        },
+        false,
+        message,
+        deploy,
+        allow,
+        out,
+    )
+    .await
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -411,17 +629,52 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-pub async fn rollback(client: &Client, app: &AppName, version: u32, pin_digests: bool, allow: bool, out: Output) -> anyhow::Result<()> {
+pub async fn rollback(
+    client: &Client,
+    app: &AppName,
+    version: u32,
+    pin_digests: bool,
+    allow: bool,
+    out: Output,
+) -> anyhow::Result<()> {
     let allow_host_access = if allow {
-        let old = client.call(&GetVersion { app: app.clone(), version }).await?;
-        grant(client, true, app, &Project { compose: old.compose, files: Vec::new() }, None, None).await?
+        let old = client
+            .call(&GetVersion {
+                app: app.clone(),
+                version,
+            })
+            .await?;
+        grant(
+            client,
+            true,
+            app,
+            &Project {
+                compose: old.compose,
+                files: Vec::new(),
+            },
+            None,
+            None,
+        )
+        .await?
     } else {
         Vec::new()
     };
-    let request = appos_proto::RollbackRequest { version, pin_digests, allow_host_access };
-    let saved = client.call(&RollbackApp { app: app.clone(), request }).await?;
+    let request = appos_proto::RollbackRequest {
+        version,
+        pin_digests,
+        allow_host_access,
+    };
+    let saved = client
+        .call(&RollbackApp {
+            app: app.clone(),
+            request,
+        })
+        .await?;
     if out == Output::Table {
-        eprintln!("rolling {app} back to version {version} as version {}", saved.version);
+        eprintln!(
+            "rolling {app} back to version {version} as version {}",
+            saved.version
+        );
     }
     match saved.deployment_id {
         Some(id) => follow(client, &id, out).await,
@@ -434,7 +687,10 @@ pub async fn adopt(client: &Client, project: AppName, out: Output) -> anyhow::Re
     match out {
         Output::Json => output::json(&saved),
         Output::Table => {
-            println!("{} is now managed by AppOS: its compose files are version {} (`appos history {}`)", saved.app, saved.version, saved.app);
+            println!(
+                "{} is now managed by AppOS: its compose files are version {} (`appos history {}`)",
+                saved.app, saved.version, saved.app
+            );
             Ok(())
         }
     }
@@ -449,8 +705,18 @@ pub async fn redeploy(client: &Client, app: &AppName, out: Output) -> anyhow::Re
 }
 
 /// start, stop, restart, update: queued like a deployment and followed.
-pub async fn action(client: &Client, app: &AppName, action: AppAction, out: Output) -> anyhow::Result<()> {
-    let d = client.call(&RunAppAction { app: app.clone(), action }).await?;
+pub async fn action(
+    client: &Client,
+    app: &AppName,
+    action: AppAction,
+    out: Output,
+) -> anyhow::Result<()> {
+    let d = client
+        .call(&RunAppAction {
+            app: app.clone(),
+            action,
+        })
+        .await?;
     follow(client, &d.id, out).await
 }
 
@@ -486,7 +752,10 @@ pub async fn catalog(client: &Client, search: Option<String>, out: Output) -> an
                     (false, false) => " [needs host access]",
                     (false, true) => " [needs host access (more than before)]",
                 };
-                println!("{:<16} {:<24} {:<12} {}{access}", e.id, e.name, e.category, e.description);
+                println!(
+                    "{:<16} {:<24} {:<12} {}{access}",
+                    e.id, e.name, e.category, e.description
+                );
             }
             Ok(())
         }

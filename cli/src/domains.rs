@@ -1,7 +1,10 @@
 //! `appos domains` and `appos proxy reload`.
 
 use appos_client::Client;
-use appos_proto::calls::{ListCerts, ListDomains, ReloadProxy, RemoveDomain, RenewCertificate, UnwatchEndpoint, UploadCertificate};
+use appos_proto::calls::{
+    ListCerts, ListDomains, ReloadProxy, RemoveDomain, RenewCertificate, UnwatchEndpoint,
+    UploadCertificate,
+};
 use appos_proto::{CertSource, CertStatus, CertificateUpload, Domain, DomainRequest, WatchRequest};
 use clap::Subcommand;
 
@@ -59,8 +62,12 @@ fn certificate(c: &CertStatus) -> String {
     match c {
         CertStatus::None => "http only".into(),
         CertStatus::Pending { reason } => format!("pending: {reason}"),
-        CertStatus::Valid { issuer, days_left, .. } => format!("valid, {days_left} days left ({issuer})"),
-        CertStatus::Expiring { issuer, days_left, .. } => format!("EXPIRING in {days_left} days ({issuer})"),
+        CertStatus::Valid {
+            issuer, days_left, ..
+        } => format!("valid, {days_left} days left ({issuer})"),
+        CertStatus::Expiring {
+            issuer, days_left, ..
+        } => format!("EXPIRING in {days_left} days ({issuer})"),
         CertStatus::Failed { reason } => format!("FAILED: {reason}"),
     }
 }
@@ -78,32 +85,76 @@ fn table(domains: &[Domain], out: Output) -> anyhow::Result<()> {
                     Some(t) => format!("→ {t}"),
                     None => format!("{}/{}:{}", d.app, d.service, d.port),
                 };
-                println!("{:<32} {:<28} {:<6} {}", d.domain, to, scheme, certificate(&d.certificate));
+                println!(
+                    "{:<32} {:<28} {:<6} {}",
+                    d.domain,
+                    to,
+                    scheme,
+                    certificate(&d.certificate)
+                );
             }
             Ok(())
         }
     }
 }
 
-pub async fn run(client: &Client, command: Option<DomainsCommand>, out: Output) -> anyhow::Result<()> {
+pub async fn run(
+    client: &Client,
+    command: Option<DomainsCommand>,
+    out: Output,
+) -> anyhow::Result<()> {
     match command {
         None => table(&client.call(&ListDomains {}).await?, out),
-        Some(DomainsCommand::Add { domain, target, redirect_to, ssl, force_https, skip_preflight }) => {
-            let d = client.call(&DomainRequest { domain, target: target.unwrap_or_default(), redirect_to, ssl, force_https, skip_preflight }).await?;
+        Some(DomainsCommand::Add {
+            domain,
+            target,
+            redirect_to,
+            ssl,
+            force_https,
+            skip_preflight,
+        }) => {
+            let d = client
+                .call(&DomainRequest {
+                    domain,
+                    target: target.unwrap_or_default(),
+                    redirect_to,
+                    ssl,
+                    force_https,
+                    skip_preflight,
+                })
+                .await?;
             table(std::slice::from_ref(&d), out)
         }
         Some(DomainsCommand::Cert { domain, cert, key }) => {
-            let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()));
-            let request = CertificateUpload { certificate: read(&cert)?, key: read(&key)? };
+            let read = |p: &std::path::Path| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))
+            };
+            let request = CertificateUpload {
+                certificate: read(&cert)?,
+                key: read(&key)?,
+            };
             let d = client.call(&UploadCertificate { domain, request }).await?;
             table(std::slice::from_ref(&d), out)
         }
-        Some(DomainsCommand::Ssl { domain, skip_preflight }) => {
-            let d = client.call(&RenewCertificate { domain, skip_preflight }).await?;
+        Some(DomainsCommand::Ssl {
+            domain,
+            skip_preflight,
+        }) => {
+            let d = client
+                .call(&RenewCertificate {
+                    domain,
+                    skip_preflight,
+                })
+                .await?;
             table(std::slice::from_ref(&d), out)
         }
         Some(DomainsCommand::Rm { domain }) => {
-            client.call(&RemoveDomain { domain: domain.clone() }).await?;
+            client
+                .call(&RemoveDomain {
+                    domain: domain.clone(),
+                })
+                .await?;
             if out == Output::Table {
                 eprintln!("{domain} is no longer served");
             }
@@ -113,12 +164,22 @@ pub async fn run(client: &Client, command: Option<DomainsCommand>, out: Output) 
 }
 
 /// `appos certs`: the inventory, with days left.
-pub async fn certs(client: &Client, command: Option<CertsCommand>, out: Output) -> anyhow::Result<()> {
+pub async fn certs(
+    client: &Client,
+    command: Option<CertsCommand>,
+    out: Output,
+) -> anyhow::Result<()> {
     let entries = match command {
         None => client.call(&ListCerts {}).await?,
-        Some(CertsCommand::Watch { endpoint }) => vec![client.call(&WatchRequest { endpoint }).await?],
+        Some(CertsCommand::Watch { endpoint }) => {
+            vec![client.call(&WatchRequest { endpoint }).await?]
+        }
         Some(CertsCommand::Unwatch { endpoint }) => {
-            client.call(&UnwatchEndpoint { endpoint: endpoint.clone() }).await?;
+            client
+                .call(&UnwatchEndpoint {
+                    endpoint: endpoint.clone(),
+                })
+                .await?;
             if out == Output::Table {
                 eprintln!("{endpoint} is no longer watched");
             }

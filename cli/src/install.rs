@@ -17,12 +17,22 @@ use crate::Output;
 /// bar while the image is sent.
 fn reporter() -> (indicatif::ProgressBar, impl Fn(Progress) + Sync) {
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template("  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  sending the image {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let shown = bar.clone();
     let report = move |p: Progress| match p {
         Progress::Checked(checks) => shown.suspend(|| {
             for c in &checks {
-                eprintln!("  {} {:<7} {}", if c.ok { "ok  " } else { "FAIL" }, c.item, c.detail);
+                eprintln!(
+                    "  {} {:<7} {}",
+                    if c.ok { "ok  " } else { "FAIL" },
+                    c.item,
+                    c.detail
+                );
             }
         }),
         Progress::Upload { sent, total } => {
@@ -37,12 +47,26 @@ fn reporter() -> (indicatif::ProgressBar, impl Fn(Progress) + Sync) {
 
 /// Connects, asking about an unknown host key as `server add` does.
 async fn session(target: &SshTarget, opts: &mut ConnectOptions) -> anyhow::Result<Arc<SshSession>> {
-    crate::asking(opts, "nothing was changed", async |o| SshSession::connect(target, o).await.map(Arc::new)).await
+    crate::asking(opts, "nothing was changed", async |o| {
+        SshSession::connect(target, o).await.map(Arc::new)
+    })
+    .await
 }
 
-pub async fn run(profiles: &mut Profiles, name: String, url: String, identity: Option<PathBuf>, accept_new_host_key: bool, plan: Plan, out: Output) -> anyhow::Result<()> {
+pub async fn run(
+    profiles: &mut Profiles,
+    name: String,
+    url: String,
+    identity: Option<PathBuf>,
+    accept_new_host_key: bool,
+    plan: Plan,
+    out: Output,
+) -> anyhow::Result<()> {
     profile::check_server_name(&name)?;
-    anyhow::ensure!(url.starts_with("ssh://"), "{url}: install works over SSH (ssh://USER@HOST[:PORT])");
+    anyhow::ensure!(
+        url.starts_with("ssh://"),
+        "{url}: install works over SSH (ssh://USER@HOST[:PORT])"
+    );
     let target = SshTarget::parse(&url)?;
     let mut opts = ConnectOptions::for_user(profiles.dir());
     opts.new_key_policy = connect::new_key_policy(accept_new_host_key, None);
@@ -51,24 +75,47 @@ pub async fn run(profiles: &mut Profiles, name: String, url: String, identity: O
     }
     let session = session(&target, &mut opts).await?;
     eprintln!("checking {}:", session.describe());
-    let req = AddServer { name: name.clone(), url, identity, agent_socket: None, bootstrap_cmd: None, ca_file: None, token: None, token_name: profile::token_name("appos-cli") };
+    let req = AddServer {
+        name: name.clone(),
+        url,
+        identity,
+        agent_socket: None,
+        bootstrap_cmd: None,
+        ca_file: None,
+        token: None,
+        token_name: profile::token_name("appos-cli"),
+    };
     let (bar, report) = reporter();
-    let added = install::install(profiles, &session, &opts, req, &plan, &report, crate::now()).await;
+    let added =
+        install::install(profiles, &session, &opts, req, &plan, &report, crate::now()).await;
     bar.finish_and_clear();
     let added = added?;
     match out {
         Output::Json => crate::output::json(&added.info),
         Output::Table => {
-            eprintln!("installed AppOS {} on {name} and added it", added.info.agent_version);
+            eprintln!(
+                "installed AppOS {} on {name} and added it",
+                added.info.agent_version
+            );
             Ok(())
         }
     }
 }
 
 /// The SSH session and facts of an added server, for upgrade and uninstall.
-async fn reach(profiles: &Profiles, name: &str, container: &str) -> anyhow::Result<(Arc<SshSession>, install::Facts)> {
-    let p = profiles.get(name).ok_or_else(|| anyhow::anyhow!("no server named {name:?} (see appos server list)"))?;
-    anyhow::ensure!(p.url.starts_with("ssh://"), "{name} is reached at {}: upgrade and uninstall work over SSH", p.url);
+async fn reach(
+    profiles: &Profiles,
+    name: &str,
+    container: &str,
+) -> anyhow::Result<(Arc<SshSession>, install::Facts)> {
+    let p = profiles
+        .get(name)
+        .ok_or_else(|| anyhow::anyhow!("no server named {name:?} (see appos server list)"))?;
+    anyhow::ensure!(
+        p.url.starts_with("ssh://"),
+        "{name} is reached at {}: upgrade and uninstall work over SSH",
+        p.url
+    );
     let target = SshTarget::parse(&p.url)?;
     let mut opts = ConnectOptions::for_user(profiles.dir());
     if p.identity.is_some() {
@@ -79,7 +126,13 @@ async fn reach(profiles: &Profiles, name: &str, container: &str) -> anyhow::Resu
     Ok((session, facts))
 }
 
-pub async fn upgrade(profiles: &mut Profiles, name: &str, container: &str, image: install::ImageSource, within: std::time::Duration) -> anyhow::Result<()> {
+pub async fn upgrade(
+    profiles: &mut Profiles,
+    name: &str,
+    container: &str,
+    image: install::ImageSource,
+    within: std::time::Duration,
+) -> anyhow::Result<()> {
     let (session, facts) = reach(profiles, name, container).await?;
     let (bar, report) = reporter();
     let upgraded = install::upgrade(&session, &facts, container, image, within, &report).await;
@@ -89,10 +142,19 @@ pub async fn upgrade(profiles: &mut Profiles, name: &str, container: &str, image
     Ok(())
 }
 
-pub async fn uninstall(profiles: &mut Profiles, name: &str, container: &str, purge: bool, confirm: Option<String>) -> anyhow::Result<()> {
+pub async fn uninstall(
+    profiles: &mut Profiles,
+    name: &str,
+    container: &str,
+    purge: bool,
+    confirm: Option<String>,
+) -> anyhow::Result<()> {
     let (session, facts) = reach(profiles, name, container).await?;
     let Some(old) = install::installed(&session, &facts, container).await? else {
-        anyhow::bail!("{} has no AppOS container named {container:?}", session.describe());
+        anyhow::bail!(
+            "{} has no AppOS container named {container:?}",
+            session.describe()
+        );
     };
     if purge {
         let typed = match confirm {
@@ -105,12 +167,28 @@ pub async fn uninstall(profiles: &mut Profiles, name: &str, container: &str, pur
             }
             None => anyhow::bail!("--purge deletes the agent's data: pass --confirm {name} too"),
         };
-        anyhow::ensure!(typed == name, "{typed:?} is not {name:?}; nothing was changed");
+        anyhow::ensure!(
+            typed == name,
+            "{typed:?} is not {name:?}; nothing was changed"
+        );
     }
-    install::remove(&session, &facts, container, purge.then_some(old.data.as_str())).await?;
+    install::remove(
+        &session,
+        &facts,
+        container,
+        purge.then_some(old.data.as_str()),
+    )
+    .await?;
     profiles.remove(name)?;
     profiles.save()?;
     profiles.delete_token(name).await?;
-    eprintln!("removed AppOS from {name}; {}", if purge { format!("{} is deleted", old.data) } else { format!("its apps keep running and its data stays in {}", old.data) });
+    eprintln!(
+        "removed AppOS from {name}; {}",
+        if purge {
+            format!("{} is deleted", old.data)
+        } else {
+            format!("its apps keep running and its data stays in {}", old.data)
+        }
+    );
     Ok(())
 }

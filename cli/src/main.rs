@@ -8,20 +8,27 @@ use appos_client::connect::{self, AddServer};
 use appos_client::profile::{self, Profiles, ServerProfile, TokenLocation};
 use appos_client::ssh::{ConnectOptions, NewKeyPolicy};
 use appos_client::{Client, ClientError};
-use appos_proto::calls::{DeleteApp, DiffVersions, GetAppLogs, GetInfo, GetMetrics, ListApps, ListTokens};
+use appos_proto::calls::{
+    DeleteApp, DiffVersions, GetAppLogs, GetInfo, GetMetrics, ListApps, ListTokens,
+};
 use appos_proto::{App, AppAction, AppName, AppState, LogsQuery, ServiceName};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod alerts;
 mod backup;
 mod deploy;
-mod install;
 mod domains;
+mod install;
 mod output;
 mod term;
 
 #[derive(Parser)]
-#[command(name = "appos", version, about = "Run self-hosted apps on your servers", propagate_version = true)]
+#[command(
+    name = "appos",
+    version,
+    about = "Run self-hosted apps on your servers",
+    propagate_version = true
+)]
 struct Cli {
     /// Server to talk to (default: the one added last, or set with `appos server use`).
     #[arg(long, global = true, env = "APPOS_SERVER")]
@@ -393,15 +400,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("APPOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("appos: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = rt.block_on(run(cli));
+    // Not waiting for blocking work still running: a terminal's reader of
+    // stdin would hold the process until a key is pressed.
+    rt.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("appos: {}", one_line(&e));
@@ -424,7 +442,9 @@ fn needs_host_access(e: &anyhow::Error) -> bool {
 
 /// Distinct codes for the failures scripts branch on (`ErrorClass::exit_code`).
 fn exit_code(e: &anyhow::Error) -> u8 {
-    e.downcast_ref::<ClientError>().map(|c| c.class().exit_code()).unwrap_or(1)
+    e.downcast_ref::<ClientError>()
+        .map(|c| c.class().exit_code())
+        .unwrap_or(1)
 }
 
 fn env(k: &str) -> Option<String> {
@@ -432,7 +452,10 @@ fn env(k: &str) -> Option<String> {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -478,12 +501,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match cli.output {
                 Output::Json => output::json(&info),
                 Output::Table => {
-                    println!("agent    {} (data in {})", info.agent_version, info.data_dir);
+                    println!(
+                        "agent    {} (data in {})",
+                        info.agent_version, info.data_dir
+                    );
                     println!(
                         "docker   {} (API {}, negotiated {}, {}/{})",
-                        info.docker.version, info.docker.api_version, info.docker.negotiated_api_version, info.docker.os, info.docker.arch
+                        info.docker.version,
+                        info.docker.api_version,
+                        info.docker.negotiated_api_version,
+                        info.docker.os,
+                        info.docker.arch
                     );
-                    println!("compose  {} {:?}", info.compose.command.join(" "), info.compose.version);
+                    println!(
+                        "compose  {} {:?}",
+                        info.compose.command.join(" "),
+                        info.compose.version
+                    );
                     match &info.proxy {
                         Some(p) => println!("proxy    {} on {} (HTTP) and {} (HTTPS)", p.backend, p.http, p.https),
                         None => println!("proxy    none (set APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS on the agent to serve domains)"),
@@ -494,15 +528,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Top { app, once } => {
             let client = client(&profiles, cli.server.as_deref()).await?;
-            let once = once || matches!(cli.output, Output::Json) || !std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let once = once
+                || matches!(cli.output, Output::Json)
+                || !std::io::IsTerminal::is_terminal(&std::io::stdout());
             loop {
                 let names = match &app {
                     Some(a) => vec![a.clone()],
-                    None => client.call(&ListApps {}).await?.into_iter().filter_map(|a| AppName::parse(&a.name).ok()).collect(),
+                    None => client
+                        .call(&ListApps {})
+                        .await?
+                        .into_iter()
+                        .filter_map(|a| AppName::parse(&a.name).ok())
+                        .collect(),
                 };
                 let mut all = Vec::new();
                 for name in names {
-                    all.push(client.call(&appos_proto::calls::GetAppStats { app: name }).await?);
+                    all.push(
+                        client
+                            .call(&appos_proto::calls::GetAppStats { app: name })
+                            .await?,
+                    );
                 }
                 match cli.output {
                     Output::Json => return output::json(&all),
@@ -521,11 +566,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Metrics => {
-            let text = client(&profiles, cli.server.as_deref()).await?.call(&GetMetrics {}).await?;
+            let text = client(&profiles, cli.server.as_deref())
+                .await?
+                .call(&GetMetrics {})
+                .await?;
             print!("{text}");
             Ok(())
         }
-        Command::Deploy(args) => deploy::deploy(&client(&profiles, cli.server.as_deref()).await?, args, cli.output).await,
+        Command::Deploy(args) => {
+            deploy::deploy(
+                &client(&profiles, cli.server.as_deref()).await?,
+                args,
+                cli.output,
+            )
+            .await
+        }
         Command::Events { after } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
             let json = cli.output == Output::Json;
@@ -533,47 +588,166 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if json {
                     println!("{}", serde_json::to_string(&e).unwrap_or_default());
                 } else {
-                    println!("{:>6} {:<16} {:<20} {}", e.id, e.kind, e.app.as_deref().unwrap_or("-"), e.data);
+                    println!(
+                        "{:>6} {:<16} {:<20} {}",
+                        e.id,
+                        e.kind,
+                        e.app.as_deref().unwrap_or("-"),
+                        e.data
+                    );
                 }
                 true
             })
             .await?;
             Ok(())
         }
-        Command::Catalog { command: Some(CatalogCommand::Refresh) } => {
-            deploy::refresh_catalog(&client(&profiles, cli.server.as_deref()).await?, cli.output).await
+        Command::Catalog {
+            command: Some(CatalogCommand::Refresh),
+        } => {
+            deploy::refresh_catalog(&client(&profiles, cli.server.as_deref()).await?, cli.output)
+                .await
         }
         Command::Catalog { command } => {
             let term = match command {
                 Some(CatalogCommand::Search { term }) => Some(term),
                 _ => None,
             };
-            deploy::catalog(&client(&profiles, cli.server.as_deref()).await?, term, cli.output).await
+            deploy::catalog(
+                &client(&profiles, cli.server.as_deref()).await?,
+                term,
+                cli.output,
+            )
+            .await
         }
-        Command::Status { app } => deploy::status(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
-        Command::Deployments { app } => deploy::list(&client(&profiles, cli.server.as_deref()).await?, app, cli.output).await,
-        Command::Deployment { id, follow } => deploy::show(&client(&profiles, cli.server.as_deref()).await?, &id, follow, cli.output).await,
-        Command::Cancel { id } => deploy::cancel(&client(&profiles, cli.server.as_deref()).await?, &id, cli.output).await,
-        Command::History { app } => deploy::history(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
+        Command::Status { app } => {
+            deploy::status(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                cli.output,
+            )
+            .await
+        }
+        Command::Deployments { app } => {
+            deploy::list(
+                &client(&profiles, cli.server.as_deref()).await?,
+                app,
+                cli.output,
+            )
+            .await
+        }
+        Command::Deployment { id, follow } => {
+            deploy::show(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &id,
+                follow,
+                cli.output,
+            )
+            .await
+        }
+        Command::Cancel { id } => {
+            deploy::cancel(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &id,
+                cli.output,
+            )
+            .await
+        }
+        Command::History { app } => {
+            deploy::history(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                cli.output,
+            )
+            .await
+        }
         Command::Diff { app, from, to } => {
-            print!("{}", client(&profiles, cli.server.as_deref()).await?.call(&DiffVersions { app, from, to }).await?);
+            print!(
+                "{}",
+                client(&profiles, cli.server.as_deref())
+                    .await?
+                    .call(&DiffVersions { app, from, to })
+                    .await?
+            );
             Ok(())
         }
-        Command::SetCompose { app, file, message, deploy: d, allow_host_access } => {
+        Command::SetCompose {
+            app,
+            file,
+            message,
+            deploy: d,
+            allow_host_access,
+        } => {
             let l = appos_client::project::read(&file)?;
-            let project = deploy::Project { compose: l.compose, files: l.files };
-            deploy::save(&client(&profiles, cli.server.as_deref()).await?, &app, project, true, message, d, allow_host_access, cli.output).await
+            let project = deploy::Project {
+                compose: l.compose,
+                files: l.files,
+            };
+            deploy::save(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                project,
+                true,
+                message,
+                d,
+                allow_host_access,
+                cli.output,
+            )
+            .await
         }
-        Command::Edit { app, message, deploy: d, allow_host_access } => {
-            deploy::edit(&client(&profiles, cli.server.as_deref()).await?, &app, message, d, allow_host_access, cli.output).await
+        Command::Edit {
+            app,
+            message,
+            deploy: d,
+            allow_host_access,
+        } => {
+            deploy::edit(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                message,
+                d,
+                allow_host_access,
+                cli.output,
+            )
+            .await
         }
-        Command::Rollback { app, to, pin_digests, allow_host_access } => {
-            deploy::rollback(&client(&profiles, cli.server.as_deref()).await?, &app, to, pin_digests, allow_host_access, cli.output).await
+        Command::Rollback {
+            app,
+            to,
+            pin_digests,
+            allow_host_access,
+        } => {
+            deploy::rollback(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                to,
+                pin_digests,
+                allow_host_access,
+                cli.output,
+            )
+            .await
         }
-        Command::Domains { command } => domains::run(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
-        Command::Certs { command } => domains::certs(&client(&profiles, cli.server.as_deref()).await?, command, cli.output).await,
-        Command::Proxy { command: ProxyCommand::Reload } => domains::reload(&client(&profiles, cli.server.as_deref()).await?, cli.output).await,
-        Command::Backup { command } => backup::run(&profiles, cli.server.as_deref(), command, cli.output).await,
+        Command::Domains { command } => {
+            domains::run(
+                &client(&profiles, cli.server.as_deref()).await?,
+                command,
+                cli.output,
+            )
+            .await
+        }
+        Command::Certs { command } => {
+            domains::certs(
+                &client(&profiles, cli.server.as_deref()).await?,
+                command,
+                cli.output,
+            )
+            .await
+        }
+        Command::Proxy {
+            command: ProxyCommand::Reload,
+        } => domains::reload(&client(&profiles, cli.server.as_deref()).await?, cli.output).await,
+        Command::Backup { command } => {
+            backup::run(&profiles, cli.server.as_deref(), command, cli.output).await
+        }
         Command::Alerts { firing, command } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
             match command {
@@ -581,12 +755,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(command) => alerts::run(&c, command, cli.output).await,
             }
         }
-        Command::Audit { app } => deploy::audit(&client(&profiles, cli.server.as_deref()).await?, app, cli.output).await,
-        Command::Exec { app, service, command } => term::exec(&client(&profiles, cli.server.as_deref()).await?, &app, service, command).await,
+        Command::Audit { app } => {
+            deploy::audit(
+                &client(&profiles, cli.server.as_deref()).await?,
+                app,
+                cli.output,
+            )
+            .await
+        }
+        Command::Exec {
+            app,
+            service,
+            command,
+        } => {
+            term::exec(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                service,
+                command,
+            )
+            .await
+        }
         Command::Shell => term::shell(&client(&profiles, cli.server.as_deref()).await?).await,
-        Command::Ssh { server } => term::ssh(&client(&profiles, server.as_deref().or(cli.server.as_deref())).await?).await,
+        Command::Ssh { server } => {
+            term::ssh(&client(&profiles, server.as_deref().or(cli.server.as_deref())).await?).await
+        }
         Command::Tokens => {
-            let tokens = client(&profiles, cli.server.as_deref()).await?.call(&ListTokens {}).await?;
+            let tokens = client(&profiles, cli.server.as_deref())
+                .await?
+                .call(&ListTokens {})
+                .await?;
             match cli.output {
                 Output::Json => output::json(&tokens),
                 Output::Table => {
@@ -603,15 +801,74 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(TerminalsCommand::Kill { id }) => term::kill(&c, &id).await,
             }
         }
-        Command::Adopt { project } => deploy::adopt(&client(&profiles, cli.server.as_deref()).await?, project, cli.output).await,
-        Command::Redeploy { app } => deploy::redeploy(&client(&profiles, cli.server.as_deref()).await?, &app, cli.output).await,
-        Command::Start { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Start, cli.output).await,
-        Command::Stop { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Stop, cli.output).await,
-        Command::Restart { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Restart, cli.output).await,
-        Command::Update { app } => deploy::action(&client(&profiles, cli.server.as_deref()).await?, &app, AppAction::Update, cli.output).await,
-        Command::Logs { app, follow, service, tail, since, grep } => {
+        Command::Adopt { project } => {
+            deploy::adopt(
+                &client(&profiles, cli.server.as_deref()).await?,
+                project,
+                cli.output,
+            )
+            .await
+        }
+        Command::Redeploy { app } => {
+            deploy::redeploy(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                cli.output,
+            )
+            .await
+        }
+        Command::Start { app } => {
+            deploy::action(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                AppAction::Start,
+                cli.output,
+            )
+            .await
+        }
+        Command::Stop { app } => {
+            deploy::action(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                AppAction::Stop,
+                cli.output,
+            )
+            .await
+        }
+        Command::Restart { app } => {
+            deploy::action(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                AppAction::Restart,
+                cli.output,
+            )
+            .await
+        }
+        Command::Update { app } => {
+            deploy::action(
+                &client(&profiles, cli.server.as_deref()).await?,
+                &app,
+                AppAction::Update,
+                cli.output,
+            )
+            .await
+        }
+        Command::Logs {
+            app,
+            follow,
+            service,
+            tail,
+            since,
+            grep,
+        } => {
             let c = client(&profiles, cli.server.as_deref()).await?;
-            let query = LogsQuery { service, tail: Some(tail), since, follow, grep };
+            let query = LogsQuery {
+                service,
+                tail: Some(tail),
+                since,
+                follow,
+                grep,
+            };
             let json = cli.output == Output::Json;
             let print = |l: appos_proto::AppLogLine| {
                 if json {
@@ -656,7 +913,10 @@ pub(crate) async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow:
     let mut attempts = 0;
     loop {
         match connect::connect(&profile, token.clone(), &opts).await {
-            Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
+            Err(ClientError::KeyEncrypted {
+                path,
+                wrong_passphrase,
+            }) => {
                 opts.passphrase = Some(passphrase(&path, wrong_passphrase, &mut attempts)?);
             }
             other => {
@@ -709,11 +969,16 @@ fn passphrase(path: &str, wrong: bool, attempts: &mut u32) -> anyhow::Result<Str
     if wrong {
         eprintln!("That passphrase does not open {path}.");
     }
-    Ok(rpassword::prompt_password(format!("Passphrase for {path}: "))?)
+    Ok(rpassword::prompt_password(format!(
+        "Passphrase for {path}: "
+    ))?)
 }
 
 /// The image an install or upgrade puts on the server.
-fn image_source(file: Option<PathBuf>, reference: Option<String>) -> appos_client::install::ImageSource {
+fn image_source(
+    file: Option<PathBuf>,
+    reference: Option<String>,
+) -> appos_client::install::ImageSource {
     match (file, reference) {
         (Some(f), _) => appos_client::install::ImageSource::File(f),
         (None, Some(r)) => appos_client::install::ImageSource::Pull(r),
@@ -721,19 +986,84 @@ fn image_source(file: Option<PathBuf>, reference: Option<String>) -> appos_clien
     }
 }
 
-async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) -> anyhow::Result<()> {
+async fn server(
+    command: ServerCommand,
+    profiles: &mut Profiles,
+    out: Output,
+) -> anyhow::Result<()> {
     match command {
-        ServerCommand::Install { name, url, ssh: SshArgs { identity, accept_new_host_key }, image_file, image, data, container, http_port, https_port, no_proxy, install_docker } => {
+        ServerCommand::Install {
+            name,
+            url,
+            ssh:
+                SshArgs {
+                    identity,
+                    accept_new_host_key,
+                },
+            image_file,
+            image,
+            data,
+            container,
+            http_port,
+            https_port,
+            no_proxy,
+            install_docker,
+        } => {
             let source = image_source(image_file, image);
-            let plan = appos_client::install::Plan { data, container, image: source, proxy_ports: (!no_proxy).then_some((http_port, https_port)), install_docker };
-            install::run(profiles, name, url, identity, accept_new_host_key, plan, out).await
+            let plan = appos_client::install::Plan {
+                data,
+                container,
+                image: source,
+                proxy_ports: (!no_proxy).then_some((http_port, https_port)),
+                install_docker,
+            };
+            install::run(
+                profiles,
+                name,
+                url,
+                identity,
+                accept_new_host_key,
+                plan,
+                out,
+            )
+            .await
         }
-        ServerCommand::Upgrade { name, image_file, image, container, health_timeout } => {
+        ServerCommand::Upgrade {
+            name,
+            image_file,
+            image,
+            container,
+            health_timeout,
+        } => {
             let source = image_source(image_file, image);
-            install::upgrade(profiles, &name, &container, source, std::time::Duration::from_secs(health_timeout)).await
+            install::upgrade(
+                profiles,
+                &name,
+                &container,
+                source,
+                std::time::Duration::from_secs(health_timeout),
+            )
+            .await
         }
-        ServerCommand::Uninstall { name, container, purge, confirm } => install::uninstall(profiles, &name, &container, purge, confirm).await,
-        ServerCommand::Add { name, url, ssh: SshArgs { identity, accept_new_host_key }, agent_socket, bootstrap_cmd, ca_file, token } => {
+        ServerCommand::Uninstall {
+            name,
+            container,
+            purge,
+            confirm,
+        } => install::uninstall(profiles, &name, &container, purge, confirm).await,
+        ServerCommand::Add {
+            name,
+            url,
+            ssh:
+                SshArgs {
+                    identity,
+                    accept_new_host_key,
+                },
+            agent_socket,
+            bootstrap_cmd,
+            ca_file,
+            token,
+        } => {
             let req = AddServer {
                 name: name.clone(),
                 url,
@@ -746,7 +1076,10 @@ async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) ->
             };
             let mut opts = ConnectOptions::for_user(profiles.dir());
             opts.new_key_policy = connect::new_key_policy(accept_new_host_key, None);
-            let added = asking(&mut opts, "nothing was saved", async |o| connect::add_server(profiles, req.clone(), o, now()).await).await?;
+            let added = asking(&mut opts, "nothing was saved", async |o| {
+                connect::add_server(profiles, req.clone(), o, now()).await
+            })
+            .await?;
             if let TokenLocation::File { path, why } = &added.token_location {
                 eprintln!("warning: no OS keyring available ({why}); the token is stored in {} (mode 0600)", path.display());
             }
@@ -757,7 +1090,10 @@ async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) ->
                         "added server {name:?}: agent {} on Docker {}{}",
                         added.info.agent_version,
                         added.info.docker.version,
-                        added.host_key.map(|k| format!(", host key {k}")).unwrap_or_default()
+                        added
+                            .host_key
+                            .map(|k| format!(", host key {k}"))
+                            .unwrap_or_default()
                     );
                     Ok(())
                 }
@@ -765,7 +1101,10 @@ async fn server(command: ServerCommand, profiles: &mut Profiles, out: Output) ->
         }
         ServerCommand::List => {
             let current = profiles.current().map(str::to_string);
-            let rows: Vec<(String, ServerProfile)> = profiles.servers().map(|(n, p)| (n.clone(), p.clone())).collect();
+            let rows: Vec<(String, ServerProfile)> = profiles
+                .servers()
+                .map(|(n, p)| (n.clone(), p.clone()))
+                .collect();
             match out {
                 Output::Json => output::servers_json(&rows, current.as_deref()),
                 Output::Table => {
@@ -797,19 +1136,28 @@ async fn config(command: ConfigCommand, profiles: &mut Profiles) -> anyhow::Resu
                 anyhow::bail!("for SSH servers use `appos server add NAME {url}`, which verifies the host key and gets a token");
             }
             appos_client::Transport::from_url(&url, None)?;
-            let mut p = profiles.get(DEFAULT_SERVER).cloned().unwrap_or(ServerProfile {
-                url: url.clone(),
-                identity: None,
-                agent_socket: None,
-                bootstrap_cmd: None,
-                ca_file: None,
-                host_key: None,
-                added_at: now(),
-            });
+            let mut p = profiles
+                .get(DEFAULT_SERVER)
+                .cloned()
+                .unwrap_or(ServerProfile {
+                    url: url.clone(),
+                    identity: None,
+                    agent_socket: None,
+                    bootstrap_cmd: None,
+                    ca_file: None,
+                    host_key: None,
+                    added_at: now(),
+                });
             p.url = url;
             profiles.upsert(DEFAULT_SERVER, p)?;
             profiles.save()?;
-            eprintln!("server {DEFAULT_SERVER:?} now points at {}", profiles.get(DEFAULT_SERVER).map(|p| p.url.as_str()).unwrap_or(""));
+            eprintln!(
+                "server {DEFAULT_SERVER:?} now points at {}",
+                profiles
+                    .get(DEFAULT_SERVER)
+                    .map(|p| p.url.as_str())
+                    .unwrap_or("")
+            );
             Ok(())
         }
         ConfigCommand::SetToken { token } => {
@@ -817,7 +1165,9 @@ async fn config(command: ConfigCommand, profiles: &mut Profiles) -> anyhow::Resu
             if profiles.get(&name).is_none() {
                 anyhow::bail!("no server to set a token for: run `appos config set-url URL` first");
             }
-            if let TokenLocation::File { path, why } = profiles.save_token(&name, token.trim()).await? {
+            if let TokenLocation::File { path, why } =
+                profiles.save_token(&name, token.trim()).await?
+            {
                 eprintln!("warning: no OS keyring available ({why}); the token is stored in {} (mode 0600)", path.display());
             }
             eprintln!("token stored for server {name:?}");
@@ -831,11 +1181,19 @@ async fn config(command: ConfigCommand, profiles: &mut Profiles) -> anyhow::Resu
 /// policy is not to ask, it stays an error that says how to go on); an
 /// encrypted key gets its passphrase. `nothing` ends the message of a
 /// refused key ("nothing was saved").
-async fn asking<T>(opts: &mut ConnectOptions, nothing: &str, mut attempt: impl AsyncFnMut(&ConnectOptions) -> Result<T, ClientError>) -> anyhow::Result<T> {
+async fn asking<T>(
+    opts: &mut ConnectOptions,
+    nothing: &str,
+    mut attempt: impl AsyncFnMut(&ConnectOptions) -> Result<T, ClientError>,
+) -> anyhow::Result<T> {
     let mut attempts = 0;
     loop {
         match attempt(opts).await {
-            Err(ClientError::HostKeyUnknown { host, algorithm, fingerprint }) if std::io::stdin().is_terminal() && opts.new_key_policy == NewKeyPolicy::Ask => {
+            Err(ClientError::HostKeyUnknown {
+                host,
+                algorithm,
+                fingerprint,
+            }) if std::io::stdin().is_terminal() && opts.new_key_policy == NewKeyPolicy::Ask => {
                 if !confirm_host_key(&host, &algorithm, &fingerprint)? {
                     anyhow::bail!("host key of {host} not accepted; {nothing}");
                 }
@@ -844,7 +1202,10 @@ async fn asking<T>(opts: &mut ConnectOptions, nothing: &str, mut attempt: impl A
             Err(e @ ClientError::HostKeyUnknown { .. }) => {
                 return Err(anyhow::Error::new(e).context("refusing an unknown host key (check the fingerprint, then run again with --accept-new-host-key)"));
             }
-            Err(ClientError::KeyEncrypted { path, wrong_passphrase }) => {
+            Err(ClientError::KeyEncrypted {
+                path,
+                wrong_passphrase,
+            }) => {
                 opts.passphrase = Some(passphrase(&path, wrong_passphrase, &mut attempts)?);
             }
             other => return Ok(other?),
@@ -865,7 +1226,10 @@ fn confirm_host_key(host: &str, algorithm: &str, fingerprint: &str) -> anyhow::R
 /// Short state words for tables: the containers' state, and for an app
 /// with none, whether its last deployment failed.
 pub fn state_word(app: &App) -> &'static str {
-    let failed = app.last_deployment.as_ref().is_some_and(|d| d.state == appos_proto::DeploymentState::Failed);
+    let failed = app
+        .last_deployment
+        .as_ref()
+        .is_some_and(|d| d.state == appos_proto::DeploymentState::Failed);
     match app.state {
         AppState::Running => "running",
         AppState::Partial => "partial",
@@ -882,7 +1246,10 @@ fn app_ports(app: &App) -> String {
         .iter()
         .flat_map(|s| s.containers.iter())
         .flat_map(|c| c.ports.iter())
-        .filter_map(|p| p.public_port.map(|pp| format!("{pp}->{}/{}", p.private_port, p.protocol)))
+        .filter_map(|p| {
+            p.public_port
+                .map(|pp| format!("{pp}->{}/{}", p.private_port, p.protocol))
+        })
         .collect();
     ports.sort();
     ports.dedup();

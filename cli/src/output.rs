@@ -12,7 +12,8 @@ pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(NOTHING).set_header(header.iter().map(|h| h.to_string()));
+    t.load_preset(NOTHING)
+        .set_header(header.iter().map(|h| h.to_string()));
     t
 }
 
@@ -53,28 +54,52 @@ fn bytes(n: u64) -> String {
 
 /// `appos top`: a row per running container, busiest first.
 pub fn top_table(apps: &[appos_proto::AppStats]) {
-    let mut rows: Vec<(&str, &appos_proto::ContainerStats)> = apps.iter().flat_map(|a| a.containers.iter().map(move |c| (a.app.as_str(), c))).collect();
+    let mut rows: Vec<(&str, &appos_proto::ContainerStats)> = apps
+        .iter()
+        .flat_map(|a| a.containers.iter().map(move |c| (a.app.as_str(), c)))
+        .collect();
     if rows.is_empty() {
         eprintln!("no running containers");
         return;
     }
     let cpu = |c: &appos_proto::ContainerStats| c.latest.as_ref().map_or(-1.0, |l| l.cpu_percent);
-    rows.sort_by(|a, b| cpu(b.1).total_cmp(&cpu(a.1)).then_with(|| (a.0, &a.1.name).cmp(&(b.0, &b.1.name))));
-    let mut t = table(&["APP", "SERVICE", "CONTAINER", "CPU %", "MEMORY", "NET RX / TX"]);
+    rows.sort_by(|a, b| {
+        cpu(b.1)
+            .total_cmp(&cpu(a.1))
+            .then_with(|| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)))
+    });
+    let mut t = table(&[
+        "APP",
+        "SERVICE",
+        "CONTAINER",
+        "CPU %",
+        "MEMORY",
+        "NET RX / TX",
+    ]);
     for (app, c) in rows {
         let (cpu, mem, net) = match &c.latest {
             Some(l) => (
                 format!("{:.1}", l.cpu_percent),
-                format!("{} / {}", bytes(l.memory_bytes), bytes(l.memory_limit_bytes)),
+                format!(
+                    "{} / {}",
+                    bytes(l.memory_bytes),
+                    bytes(l.memory_limit_bytes)
+                ),
                 format!("{} / {}", bytes(l.net_rx_bytes), bytes(l.net_tx_bytes)),
             ),
             None => ("-".into(), "-".into(), "-".into()),
         };
-        t.add_row(vec![app.to_string(), c.service.clone(), c.name.clone(), cpu, mem, net]);
+        t.add_row(vec![
+            app.to_string(),
+            c.service.clone(),
+            c.name.clone(),
+            cpu,
+            mem,
+            net,
+        ]);
     }
     println!("{t}");
 }
-
 
 pub fn servers_table(rows: &[(String, ServerProfile)], current: Option<&str>) {
     if rows.is_empty() {
@@ -84,7 +109,12 @@ pub fn servers_table(rows: &[(String, ServerProfile)], current: Option<&str>) {
     let mut t = table(&["", "NAME", "URL", "HOST KEY"]);
     for (name, p) in rows {
         t.add_row(vec![
-            if Some(name.as_str()) == current { "*" } else { "" }.to_string(),
+            if Some(name.as_str()) == current {
+                "*"
+            } else {
+                ""
+            }
+            .to_string(),
             name.clone(),
             p.url.clone(),
             p.host_key.clone().unwrap_or_else(|| "-".into()),
@@ -115,9 +145,14 @@ pub fn deployments_table(ds: &[appos_proto::Deployment]) {
         eprintln!("no deployments yet");
         return;
     }
-    let mut t = table(&["ID", "APP", "VERSION", "STATE", "ATTEMPT", "DURATION", "ERROR"]);
+    let mut t = table(&[
+        "ID", "APP", "VERSION", "STATE", "ATTEMPT", "DURATION", "ERROR",
+    ]);
     for d in ds {
-        let took = d.finished_ms.map(|f| format!("{:.1}s", (f - d.created_ms) as f64 / 1000.0)).unwrap_or_else(|| "…".into());
+        let took = d
+            .finished_ms
+            .map(|f| format!("{:.1}s", (f - d.created_ms) as f64 / 1000.0))
+            .unwrap_or_else(|| "…".into());
         t.add_row(vec![
             d.id.clone(),
             d.app.clone(),
@@ -125,7 +160,12 @@ pub fn deployments_table(ds: &[appos_proto::Deployment]) {
             d.state.as_str().to_string(),
             d.attempt.to_string(),
             took,
-            d.error.clone().unwrap_or_default().chars().take(60).collect(),
+            d.error
+                .clone()
+                .unwrap_or_default()
+                .chars()
+                .take(60)
+                .collect(),
         ]);
     }
     println!("{t}");
@@ -135,7 +175,13 @@ pub fn tokens_table(tokens: &[appos_proto::calls::TokenInfo]) {
     let when = |t: Option<i64>| t.map(crate::deploy::time_of).unwrap_or_else(|| "-".into());
     let mut t = table(&["NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED"]);
     for k in tokens {
-        t.add_row(vec![k.name.clone(), k.scope.as_str().to_string(), crate::deploy::time_of(k.created_at), when(k.last_used_at), when(k.revoked_at)]);
+        t.add_row(vec![
+            k.name.clone(),
+            k.scope.as_str().to_string(),
+            crate::deploy::time_of(k.created_at),
+            when(k.last_used_at),
+            when(k.revoked_at),
+        ]);
     }
     println!("{t}");
 }
@@ -144,7 +190,14 @@ pub fn tokens_table(tokens: &[appos_proto::calls::TokenInfo]) {
 mod tests {
     #[test]
     fn bytes_read_as_people_read_them() {
-        for (n, s) in [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (48 << 20, "48.0 MiB"), (3 << 30, "3.0 GiB")] {
+        for (n, s) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (48 << 20, "48.0 MiB"),
+            (3 << 30, "3.0 GiB"),
+        ] {
             assert_eq!(super::bytes(n), s, "{n}");
         }
     }

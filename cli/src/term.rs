@@ -38,8 +38,17 @@ fn window_size() -> (u16, u16) {
 /// the session has a TTY (its output is one byte stream; without one, each
 /// frame starts with its stream). `local_tty`: this process runs on a
 /// terminal, which goes raw and forwards its size.
-pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Client, &str)>) -> anyhow::Result<i64> {
-    let raw = if tty && local_tty { Some(RawMode::enable()?) } else { None };
+pub async fn run(
+    io: TerminalIo,
+    tty: bool,
+    local_tty: bool,
+    again: Option<(&Client, &str)>,
+) -> anyhow::Result<i64> {
+    let raw = if tty && local_tty {
+        Some(RawMode::enable()?)
+    } else {
+        None
+    };
     // What is typed goes through here to the current connection, which
     // changes when a viewer that fell behind attaches again.
     let (typed_tx, mut typed) = tokio::sync::mpsc::unbounded_channel::<TermIn>();
@@ -48,7 +57,11 @@ pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Cli
         let _ = typed_tx.send(TermIn::Resize { cols, rows });
         let input = typed_tx.clone();
         tokio::spawn(async move {
-            let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else { return };
+            let Ok(mut winch) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+            else {
+                return;
+            };
             while winch.recv().await.is_some() {
                 let (cols, rows) = window_size();
                 if input.send(TermIn::Resize { cols, rows }).is_err() {
@@ -68,7 +81,10 @@ pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Cli
                     break;
                 }
                 Ok(n) => {
-                    if input.send(TermIn::Bytes(bytes::Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                    if input
+                        .send(TermIn::Bytes(bytes::Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -129,7 +145,9 @@ pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Cli
                 stdout.write_all(b"\x1bc")?;
                 (to_session, output) = (io.input, io.output);
             }
-            TermOut::Lagged => bail!("the output fell behind this connection and was cut off; some of it is lost"),
+            TermOut::Lagged => {
+                bail!("the output fell behind this connection and was cut off; some of it is lost")
+            }
         }
     }
     drop(raw);
@@ -139,13 +157,26 @@ pub async fn run(io: TerminalIo, tty: bool, local_tty: bool, again: Option<(&Cli
 /// Attaches to a session again once the connection is back (made again
 /// as many times as it takes, within the client's reconnection time).
 async fn reattach(client: &Client, id: &str) -> anyhow::Result<TerminalIo> {
-    let mut cause = appos_client::ClientError::ConnectionLost { to: client.transport().describe(), why: "the terminal's connection ended".into() };
+    let mut cause = appos_client::ClientError::ConnectionLost {
+        to: client.transport().describe(),
+        why: "the terminal's connection ended".into(),
+    };
     loop {
         let generation = client.generation();
         client.redial(&cause, generation).await?;
         match client.attach_terminal(id).await {
             Ok(io) => return Ok(io),
-            Err(e) if appos_client::reconnect::verdict(&e) == appos_client::reconnect::Verdict::Lost => cause = e,
+            Err(e)
+                if appos_client::reconnect::verdict(&e)
+                    == appos_client::reconnect::Verdict::Lost =>
+            {
+                cause = e
+            }
+            Err(appos_client::ClientError::Api(p))
+                if p.code == appos_proto::ProblemCode::TerminalNotFound =>
+            {
+                bail!("the terminal was gone when the connection came back: the agent restarted, or the session ended meanwhile; start a new one")
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -155,25 +186,48 @@ async fn reattach(client: &Client, id: &str) -> anyhow::Result<TerminalIo> {
 /// would otherwise keep it alive).
 pub fn exit_with(status: i64) -> ! {
     let _ = std::io::stdout().flush();
-    std::process::exit(if (0..=255).contains(&status) { status as i32 } else { 255 })
+    std::process::exit(if (0..=255).contains(&status) {
+        status as i32
+    } else {
+        255
+    })
 }
 
 /// `appos exec APP [--service S] [-- CMD...]`.
-pub async fn exec(client: &Client, app: &AppName, service: Option<ServiceName>, command: Vec<String>) -> anyhow::Result<()> {
+pub async fn exec(
+    client: &Client,
+    app: &AppName,
+    service: Option<ServiceName>,
+    command: Vec<String>,
+) -> anyhow::Result<()> {
     let service = match service {
         Some(s) => s,
         None => {
             let a = client.call(&GetApp { app: app.clone() }).await?;
             match a.services.as_slice() {
-                [one] => ServiceName::parse(&one.name).with_context(|| format!("{app}'s only service is named {:?}", one.name))?,
+                [one] => ServiceName::parse(&one.name)
+                    .with_context(|| format!("{app}'s only service is named {:?}", one.name))?,
                 [] => bail!("{app} has no services"),
-                many => bail!("{app} has several services ({}): choose one with --service", many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")),
+                many => bail!(
+                    "{app} has several services ({}): choose one with --service",
+                    many.iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             }
         }
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (cols, rows) = window_size();
-    let request = NewTerminal::Exec { app: app.clone(), service, command, tty, cols: Some(cols), rows: Some(rows) };
+    let request = NewTerminal::Exec {
+        app: app.clone(),
+        service,
+        command,
+        tty,
+        cols: Some(cols),
+        rows: Some(rows),
+    };
     let t = client.call(&OpenTerminal { request }).await?;
     let io = client.attach_terminal(&t.id).await?;
     let status = run(io, tty, tty, Some((client, &t.id))).await;
@@ -185,10 +239,28 @@ pub async fn exec(client: &Client, app: &AppName, service: Option<ServiceName>, 
 /// `appos shell`: a shell in the agent's environment.
 pub async fn shell(client: &Client) -> anyhow::Result<()> {
     let (cols, rows) = window_size();
-    let t = client.call(&OpenTerminal { request: NewTerminal::Shell { cols: Some(cols), rows: Some(rows) } }).await?;
-    eprintln!("terminal {} (detach by closing this window; `appos terminals attach {}` brings it back)", t.id, t.id);
+    let t = client
+        .call(&OpenTerminal {
+            request: NewTerminal::Shell {
+                cols: Some(cols),
+                rows: Some(rows),
+            },
+        })
+        .await?;
+    eprintln!(
+        "terminal {} (detach by closing this window; `appos terminals attach {}` brings it back)",
+        t.id, t.id
+    );
     let io = client.attach_terminal(&t.id).await?;
-    exit_with(run(io, true, std::io::stdin().is_terminal(), Some((client, &t.id))).await?)
+    exit_with(
+        run(
+            io,
+            true,
+            std::io::stdin().is_terminal(),
+            Some((client, &t.id)),
+        )
+        .await?,
+    )
 }
 
 /// `appos ssh`: a shell on the server itself, over the SSH connection.
@@ -223,7 +295,14 @@ pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
                     Some(s) => format!("exited {s}"),
                     None => format!("{} viewer(s)", t.viewers),
                 };
-                println!("{:<22} {:<6} {:<24} {:<14} {}", t.id, t.kind, what, state, t.command.join(" "));
+                println!(
+                    "{:<22} {:<6} {:<24} {:<14} {}",
+                    t.id,
+                    t.kind,
+                    what,
+                    state,
+                    t.command.join(" ")
+                );
             }
             Ok(())
         }
@@ -231,9 +310,22 @@ pub async fn list(client: &Client, out: Output) -> anyhow::Result<()> {
 }
 
 pub async fn attach(client: &Client, id: &str) -> anyhow::Result<()> {
-    let t = client.call(&ListTerminals {}).await?.into_iter().find(|t| t.id == id).with_context(|| format!("no terminal {id}"))?;
+    let t = client
+        .call(&ListTerminals {})
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .with_context(|| format!("no terminal {id}"))?;
     let io = client.attach_terminal(id).await?;
-    exit_with(run(io, t.tty, std::io::stdin().is_terminal(), Some((client, id))).await?)
+    exit_with(
+        run(
+            io,
+            t.tty,
+            std::io::stdin().is_terminal(),
+            Some((client, id)),
+        )
+        .await?,
+    )
 }
 
 pub async fn kill(client: &Client, id: &str) -> anyhow::Result<()> {

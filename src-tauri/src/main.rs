@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use appos_desktop_core::rendering::Rendering;
 use appos_desktop_core::{Desktop, Paths};
-use appos_proto::desktop::{AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
+use appos_proto::desktop::{
+    AddServerForm, Connection, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem,
+    StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError,
+};
 use appos_proto::{AgentCall, ErrorClass};
 use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody};
 use tauri::{Manager, RunEvent, State};
@@ -31,22 +34,37 @@ async fn add_server(desktop: State<'_, D>, form: AddServerForm) -> Result<Server
 /// The install checklist of the server in the "Add server" form.
 #[tauri::command]
 #[tracing::instrument(skip(desktop, form), fields(host = %form.server.host), err(Debug))]
-async fn install_check(desktop: State<'_, D>, form: InstallForm) -> Result<Vec<InstallCheck>, UiError> {
+async fn install_check(
+    desktop: State<'_, D>,
+    form: InstallForm,
+) -> Result<Vec<InstallCheck>, UiError> {
     desktop.install_check(form).await
 }
 
 /// Installs AppOS on that server and adds it; its steps go out on `progress`.
 #[tauri::command]
 #[tracing::instrument(skip(desktop, form, progress), fields(name = %form.server.name, host = %form.server.host), err(Debug))]
-async fn install_server(desktop: State<'_, D>, form: InstallForm, progress: Channel<InstallProgress>) -> Result<ServerEntry, UiError> {
-    desktop.install_server(form, move |p| drop(progress.send(p))).await
+async fn install_server(
+    desktop: State<'_, D>,
+    form: InstallForm,
+    progress: Channel<InstallProgress>,
+) -> Result<ServerEntry, UiError> {
+    desktop
+        .install_server(form, move |p| drop(progress.send(p)))
+        .await
 }
 
 /// Upgrades an installed server's agent to this computer's; steps go out on `progress`.
 #[tauri::command]
 #[tracing::instrument(skip(desktop, progress), err(Debug))]
-async fn upgrade_server(desktop: State<'_, D>, name: String, progress: Channel<InstallProgress>) -> Result<Connection, UiError> {
-    desktop.upgrade_server(&name, move |p| drop(progress.send(p))).await
+async fn upgrade_server(
+    desktop: State<'_, D>,
+    name: String,
+    progress: Channel<InstallProgress>,
+) -> Result<Connection, UiError> {
+    desktop
+        .upgrade_server(&name, move |p| drop(progress.send(p)))
+        .await
 }
 
 /// This AppOS's version, which it installs on servers.
@@ -70,7 +88,11 @@ async fn connect(desktop: State<'_, D>, name: String) -> Result<Connection, UiEr
 /// Sets a server's backup repository, keeping its key on this computer.
 #[tauri::command]
 #[tracing::instrument(skip(desktop, request), err(Debug))]
-async fn set_backup_repository(desktop: State<'_, D>, server: String, request: appos_proto::backups::RepositoryRequest) -> Result<appos_proto::desktop::BackupRepositorySet, UiError> {
+async fn set_backup_repository(
+    desktop: State<'_, D>,
+    server: String,
+    request: appos_proto::backups::RepositoryRequest,
+) -> Result<appos_proto::desktop::BackupRepositorySet, UiError> {
     desktop.set_backup_repository(&server, request).await
 }
 
@@ -88,18 +110,37 @@ async fn backup_key(desktop: State<'_, D>, server: String) -> Result<Option<Stri
 async fn read_project(path: String) -> Result<appos_proto::desktop::LocalProject, UiError> {
     tokio::task::spawn_blocking(move || appos_desktop_core::read_project(&path))
         .await
-        .unwrap_or_else(|e| Err(UiError { code: appos_proto::ErrorClass::Other, message: e.to_string(), host_key: None, fields: Vec::new(), problem: None }))
+        .unwrap_or_else(|e| {
+            Err(UiError {
+                code: appos_proto::ErrorClass::Other,
+                message: e.to_string(),
+                host_key: None,
+                fields: Vec::new(),
+                problem: None,
+            })
+        })
 }
 
 #[tauri::command]
-async fn agent_call(desktop: State<'_, D>, server: String, req: AgentCall) -> Result<serde_json::Value, UiError> {
+async fn agent_call(
+    desktop: State<'_, D>,
+    server: String,
+    req: AgentCall,
+) -> Result<serde_json::Value, UiError> {
     desktop.call(&server, req).await
 }
 
 #[tauri::command]
 #[tracing::instrument(skip(desktop, channel), err(Debug))]
-async fn open_stream(desktop: State<'_, D>, server: String, req: StreamRequest, channel: Channel<StreamItem>) -> Result<u64, UiError> {
-    desktop.open_stream(&server, req, move |item| channel.send(item).is_ok()).await
+async fn open_stream(
+    desktop: State<'_, D>,
+    server: String,
+    req: StreamRequest,
+    channel: Channel<StreamItem>,
+) -> Result<u64, UiError> {
+    desktop
+        .open_stream(&server, req, move |item| channel.send(item).is_ok())
+        .await
 }
 
 #[tauri::command]
@@ -115,7 +156,14 @@ async fn open_terminal(
 ) -> Result<TerminalTab, UiError> {
     // Output crosses as raw bytes (an ArrayBuffer in the webview), never as text.
     desktop
-        .open_terminal(&server, kind, cols, rows, move |bytes| data.send(InvokeResponseBody::Raw(bytes)).is_ok(), move |e| events.send(e).is_ok())
+        .open_terminal(
+            &server,
+            kind,
+            cols,
+            rows,
+            move |bytes| data.send(InvokeResponseBody::Raw(bytes)).is_ok(),
+            move |e| events.send(e).is_ok(),
+        )
         .await
 }
 
@@ -127,16 +175,30 @@ fn terminal_input(desktop: State<'_, D>, request: tauri::ipc::Request<'_>) -> Re
         .get("appos-terminal")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| UiError { code: ErrorClass::InvalidInput, message: "no terminal handle".into(), host_key: None, fields: Vec::new(), problem: None })?;
+        .ok_or_else(|| UiError {
+            code: ErrorClass::InvalidInput,
+            message: "no terminal handle".into(),
+            host_key: None,
+            fields: Vec::new(),
+            problem: None,
+        })?;
     let bytes = match request.body() {
         InvokeBody::Raw(b) => b.clone(),
-        InvokeBody::Json(v) => v.as_str().map(|s| s.as_bytes().to_vec()).unwrap_or_default(),
+        InvokeBody::Json(v) => v
+            .as_str()
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_default(),
     };
     desktop.terminal_input(handle, bytes)
 }
 
 #[tauri::command]
-fn terminal_resize(desktop: State<'_, D>, handle: u64, cols: u16, rows: u16) -> Result<(), UiError> {
+fn terminal_resize(
+    desktop: State<'_, D>,
+    handle: u64,
+    cols: u16,
+    rows: u16,
+) -> Result<(), UiError> {
     desktop.terminal_resize(handle, cols, rows)
 }
 
@@ -162,7 +224,10 @@ fn has_gpu(rendering: State<'_, Rendering>) -> bool {
 /// any thread or WebKit process starts, so setting the variable races with nothing.
 fn choose_rendering() -> Rendering {
     use appos_desktop_core::rendering;
-    let chosen = Rendering::decide(std::env::var_os(rendering::NO_COMPOSITING).is_some(), rendering::render_node_present());
+    let chosen = Rendering::decide(
+        std::env::var_os(rendering::NO_COMPOSITING).is_some(),
+        rendering::render_node_present(),
+    );
     if chosen.compositing_off {
         std::env::set_var(rendering::NO_COMPOSITING, "1");
     }
@@ -179,7 +244,10 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if !rendering.gpu {
-        tracing::info!(compositing_off = rendering.compositing_off, "no GPU render node: terminals draw without WebGL");
+        tracing::info!(
+            compositing_off = rendering.compositing_off,
+            "no GPU render node: terminals draw without WebGL"
+        );
     }
     let desktop: D = Arc::new(Desktop::new(Paths::from_env(|k| std::env::var(k).ok())));
     let app = tauri::Builder::default()

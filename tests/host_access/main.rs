@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 
 use appos_client::{Client, ClientError, Transport};
 use appos_proto::calls::{ListAudit, ListDeployments, OpenTerminal};
-use appos_proto::{AppName, ComposeCheckRequest, DeployRequest, FieldError, HostAccess, HostAccessKind, NewTerminal, ProblemCode, ServiceName};
+use appos_proto::{
+    AppName, ComposeCheckRequest, DeployRequest, FieldError, HostAccess, HostAccessKind,
+    NewTerminal, ProblemCode, ServiceName,
+};
 use appos_test_support as support;
 
 struct Env {
@@ -33,11 +36,17 @@ impl Env {
     }
 
     fn appos(&self, args: &[&str]) -> Output {
-        support::appos(self.home.path()).args(args).output().expect("run appos")
+        support::appos(self.home.path())
+            .args(args)
+            .output()
+            .expect("run appos")
     }
 
     fn client(&self) -> Client {
-        Client::new(Transport::Unix(self.agent.socket()), Some(self.token.clone()))
+        Client::new(
+            Transport::Unix(self.agent.socket()),
+            Some(self.token.clone()),
+        )
     }
 }
 
@@ -58,16 +67,28 @@ impl Drop for Down {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
-fn deploy(name: &str, compose: &str, env: &[(&str, &str)], allow: Vec<HostAccess>) -> DeployRequest {
+fn deploy(
+    name: &str,
+    compose: &str,
+    env: &[(&str, &str)],
+    allow: Vec<HostAccess>,
+) -> DeployRequest {
     DeployRequest {
         name: AppName::parse(name).expect("name"),
         compose: compose.to_string(),
         catalog: None,
         files: Vec::new(),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
         message: None,
         allow_host_access: allow,
     }
@@ -82,7 +103,12 @@ const NOT_GRANTED: &str = "needs host access that was not granted: ";
 async fn every_capability_needs_consent() {
     let Some(env) = Env::start() else { return };
     let c = env.client();
-    let svc = |body: &str| format!("services:\n  web:\n    image: {}\n{body}", support::BUSYBOX_IMAGE);
+    let svc = |body: &str| {
+        format!(
+            "services:\n  web:\n    image: {}\n{body}",
+            support::BUSYBOX_IMAGE
+        )
+    };
     let cases: Vec<(String, Vec<(&str, &str)>, &str, String)> = vec![
         // A bind built from a variable.
         (svc("    volumes: [\"${R}:/h\"]\n"), vec![("R", "/")], "services.web.volumes[0]", "web controls Docker through /, which is root on the server".into()),
@@ -125,15 +151,26 @@ async fn every_capability_needs_consent() {
         let name = format!("consent{i}");
         match c.call(&deploy(&name, compose, vars, Vec::new())).await {
             Err(ClientError::Api(p)) => {
-                assert_eq!((p.status, p.code), (400, ProblemCode::InvalidInput), "{compose}: {p:?}");
-                assert_eq!(p.errors, [FieldError::new(*field, format!("{NOT_GRANTED}{words}"))], "{compose}");
+                assert_eq!(
+                    (p.status, p.code),
+                    (400, ProblemCode::InvalidInput),
+                    "{compose}: {p:?}"
+                );
+                assert_eq!(
+                    p.errors,
+                    [FieldError::new(*field, format!("{NOT_GRANTED}{words}"))],
+                    "{compose}"
+                );
             }
             other => panic!("{compose}: expected a refusal, got {other:?}"),
         }
     }
     // The app's own directory, and its .env, are refused even with consent.
     let everything: Vec<HostAccess> = vec![HostAccess::new(HostAccessKind::Bind, "web", "/")];
-    for body in ["    volumes: [\".:/app\"]\n", "    volumes: [\"./.env:/e:ro\"]\n"] {
+    for body in [
+        "    volumes: [\".:/app\"]\n",
+        "    volumes: [\"./.env:/e:ro\"]\n",
+    ] {
         match c.call(&deploy("ownsecrets", &svc(body), &[], everything.clone())).await {
             Err(ClientError::Api(p)) => assert_eq!(
                 p.errors,
@@ -155,9 +192,17 @@ async fn every_capability_needs_consent() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     // Nothing was written, queued or started.
-    let left: Vec<_> = std::fs::read_dir(env.agent.data.path().join("apps")).expect("apps dir").flatten().map(|e| e.file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(env.agent.data.path().join("apps"))
+        .expect("apps dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert!(c.call(&ListDeployments { app: None }).await.expect("deployments").is_empty());
+    assert!(c
+        .call(&ListDeployments { app: None })
+        .await
+        .expect("deployments")
+        .is_empty());
 }
 
 /// Compose files as people write them: plain stacks need nothing; stacks
@@ -166,7 +211,13 @@ async fn every_capability_needs_consent() {
 async fn real_world_files_are_judged_as_they_are() {
     let Some(env) = Env::start() else { return };
     let c = env.client();
-    let check = |name: &str, compose: &str| ComposeCheckRequest { name: AppName::parse(name).expect("name"), compose: compose.to_string(), catalog: None, files: None, env: None };
+    let check = |name: &str, compose: &str| ComposeCheckRequest {
+        name: AppName::parse(name).expect("name"),
+        compose: compose.to_string(),
+        catalog: None,
+        files: None,
+        env: None,
+    };
     let plain = [
         // WordPress with MariaDB: named volumes, a network, restart, limits.
         "services:\n  db:\n    image: mariadb:11\n    restart: unless-stopped\n    environment:\n      MARIADB_ROOT_PASSWORD: example\n    volumes: [db:/var/lib/mysql]\n    networks: [back]\n    deploy:\n      resources:\n        limits: {cpus: '0.5', memory: 512M}\n  wordpress:\n    image: wordpress:6\n    depends_on: [db]\n    ports: [\"8080:80\"]\n    volumes: [wp:/var/www/html]\n    networks: [back, front]\nvolumes:\n  db: {}\n  wp: {}\nnetworks:\n  back: {}\n  front: {}\n",
@@ -174,24 +225,40 @@ async fn real_world_files_are_judged_as_they_are() {
         "version: '3.8'\nservices:\n  app:\n    image: redis:7\n    command: redis-server --appendonly yes\n    expose: [\"6379\"]\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]\n      interval: 10s\n    volumes: [\"./conf:/usr/local/etc/redis:ro\", \"/data\"]\n    logging: {driver: json-file, options: {max-size: 10m}}\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    tmpfs: [/tmp]\n",
     ];
     for compose in plain {
-        let r = c.call(&check("plain", compose)).await.unwrap_or_else(|e| panic!("{compose}: {e}"));
+        let r = c
+            .call(&check("plain", compose))
+            .await
+            .unwrap_or_else(|e| panic!("{compose}: {e}"));
         assert!(r.host_access.is_empty(), "{compose}: {:?}", r.host_access);
     }
     // Portainer: the Docker socket. Pi-hole: host paths, a capability, the host's port 53.
     let portainer = "services:\n  portainer:\n    image: portainer/portainer-ce:2.21\n    ports: [\"9443:9443\"]\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n      - data:/data\nvolumes:\n  data:\n";
     let r = c.call(&check("portainer", portainer)).await.expect("check");
-    let got: Vec<(HostAccess, String, bool)> = r.host_access.into_iter().map(|n| (n.access, n.description, n.granted)).collect();
+    let got: Vec<(HostAccess, String, bool)> = r
+        .host_access
+        .into_iter()
+        .map(|n| (n.access, n.description, n.granted))
+        .collect();
     assert_eq!(
         got,
         [(
-            HostAccess::new(HostAccessKind::DockerSocket, "portainer", "/var/run/docker.sock"),
-            "portainer controls Docker through /var/run/docker.sock, which is root on the server".to_string(),
+            HostAccess::new(
+                HostAccessKind::DockerSocket,
+                "portainer",
+                "/var/run/docker.sock"
+            ),
+            "portainer controls Docker through /var/run/docker.sock, which is root on the server"
+                .to_string(),
             false
         )]
     );
     let pihole = "services:\n  pihole:\n    image: pihole/pihole:2024.07.0\n    network_mode: host\n    environment:\n      TZ: Europe/London\n    volumes:\n      - /etc/pihole:/etc/pihole\n      - /etc/dnsmasq.d:/etc/dnsmasq.d:ro\n    cap_add: [NET_ADMIN]\n    restart: unless-stopped\n";
     let r = c.call(&check("pihole", pihole)).await.expect("check");
-    let got: Vec<String> = r.host_access.iter().map(|n| n.description.clone()).collect();
+    let got: Vec<String> = r
+        .host_access
+        .iter()
+        .map(|n| n.description.clone())
+        .collect();
     assert_eq!(
         got,
         [
@@ -241,12 +308,29 @@ async fn consent_is_granted_kept_and_audited() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains(&format!("granting host access to {name}:\n  - {read_words}\n  - web has the Linux capability NET_ADMIN\n")), "{}", text(&o));
     let id = String::from_utf8_lossy(
-        &Command::new("docker").args(["ps", "-q", "--filter", &format!("label=com.docker.compose.project={name}")]).output().expect("docker ps").stdout,
+        &Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.compose.project={name}"),
+            ])
+            .output()
+            .expect("docker ps")
+            .stdout,
     )
     .trim()
     .to_string();
-    let cat = Command::new("docker").args(["exec", &id, "cat", "/h/secret.txt"]).output().expect("docker exec");
-    assert_eq!(String::from_utf8_lossy(&cat.stdout), "granted-content-42\n", "{}", text(&cat));
+    let cat = Command::new("docker")
+        .args(["exec", &id, "cat", "/h/secret.txt"])
+        .output()
+        .expect("docker exec");
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout),
+        "granted-content-42\n",
+        "{}",
+        text(&cat)
+    );
 
     // The grant is the version's, in its history.
     let o = env.appos(&["history", &name]);
@@ -256,7 +340,11 @@ async fn consent_is_granted_kept_and_audited() {
     std::fs::write(&v2, compose.replace("\"3600\"", "\"3601\"")).expect("write");
     let o = env.appos(&["set-compose", &name, "-f", &v2.display().to_string()]);
     assert!(o.status.success(), "{}", text(&o));
-    std::fs::write(&v2, compose.replace("    cap_add:", "    privileged: true\n    cap_add:")).expect("write");
+    std::fs::write(
+        &v2,
+        compose.replace("    cap_add:", "    privileged: true\n    cap_add:"),
+    )
+    .expect("write");
     let o = env.appos(&["set-compose", &name, "-f", &v2.display().to_string()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
@@ -266,12 +354,24 @@ async fn consent_is_granted_kept_and_audited() {
     );
 
     // A deploy token: plain apps yes; host access, or a shell in an app that has it, no.
-    let ci = Client::new(Transport::Unix(env.agent.socket()), Some(env.agent.issue_token("ci", "deploy").expect("token")));
+    let ci = Client::new(
+        Transport::Unix(env.agent.socket()),
+        Some(env.agent.issue_token("ci", "deploy").expect("token")),
+    );
     let plain = support::unique("plain");
-    let _down_plain = Down(env.agent.data.path().join("apps").join(&plain), plain.clone());
+    let _down_plain = Down(
+        env.agent.data.path().join("apps").join(&plain),
+        plain.clone(),
+    );
     let plain_compose = format!("services:\n  web:\n    image: {}\n    command: [\"/bin/busybox\", \"sleep\", \"3600\"]\n    labels: [\"{}=1\"]\n", support::BUSYBOX_IMAGE, support::TEST_LABEL);
-    ci.call(&deploy(&plain, &plain_compose, &[], Vec::new())).await.expect("a deploy token deploys a plain app");
-    let granted = vec![HostAccess::new(HostAccessKind::ReadOnlyBind, "web", host.path().display().to_string())];
+    ci.call(&deploy(&plain, &plain_compose, &[], Vec::new()))
+        .await
+        .expect("a deploy token deploys a plain app");
+    let granted = vec![HostAccess::new(
+        HostAccessKind::ReadOnlyBind,
+        "web",
+        host.path().display().to_string(),
+    )];
     match ci.call(&deploy("sneaky", &compose, &[], granted)).await {
         Err(ClientError::Api(p)) => {
             assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden), "{p:?}");
@@ -279,7 +379,14 @@ async fn consent_is_granted_kept_and_audited() {
         }
         other => panic!("a deploy token granted host access: {other:?}"),
     }
-    let exec = NewTerminal::Exec { app: AppName::parse(&name).expect("name"), service: ServiceName::parse("web").expect("svc"), command: vec!["id".into()], tty: false, cols: None, rows: None };
+    let exec = NewTerminal::Exec {
+        app: AppName::parse(&name).expect("name"),
+        service: ServiceName::parse("web").expect("svc"),
+        command: vec!["id".into()],
+        tty: false,
+        cols: None,
+        rows: None,
+    };
     match ci.call(&OpenTerminal { request: exec }).await {
         Err(ClientError::Api(p)) => {
             assert_eq!((p.status, p.code), (403, ProblemCode::Forbidden), "{p:?}");
@@ -289,8 +396,19 @@ async fn consent_is_granted_kept_and_audited() {
     }
 
     // The audit log: who deployed what, and what was granted.
-    let entries = env.client().call(&ListAudit { app: Some(AppName::parse(&name).expect("name")), before: None, limit: None }).await.expect("audit");
-    let summary: Vec<(String, String, usize)> = entries.iter().map(|e| (e.actor.clone(), e.action.clone(), e.host_access.len())).collect();
+    let entries = env
+        .client()
+        .call(&ListAudit {
+            app: Some(AppName::parse(&name).expect("name")),
+            before: None,
+            limit: None,
+        })
+        .await
+        .expect("audit");
+    let summary: Vec<(String, String, usize)> = entries
+        .iter()
+        .map(|e| (e.actor.clone(), e.action.clone(), e.host_access.len()))
+        .collect();
     assert_eq!(
         summary,
         [
@@ -300,10 +418,26 @@ async fn consent_is_granted_kept_and_audited() {
         "{entries:?}"
     );
     let o = env.appos(&["audit", "--app", &plain]);
-    assert!(text(&o).contains("ci ") && text(&o).contains("app.deploy"), "{}", text(&o));
+    assert!(
+        text(&o).contains("ci ") && text(&o).contains("app.deploy"),
+        "{}",
+        text(&o)
+    );
     // The refusals are recorded too: who tried what, and why not.
-    let all = env.client().call(&ListAudit { app: None, before: None, limit: None }).await.expect("audit");
-    let denied: Vec<(&str, &str)> = all.iter().filter(|e| e.action == "access.denied").map(|e| (e.actor.as_str(), e.detail.as_str())).collect();
+    let all = env
+        .client()
+        .call(&ListAudit {
+            app: None,
+            before: None,
+            limit: None,
+        })
+        .await
+        .expect("audit");
+    let denied: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|e| e.action == "access.denied")
+        .map(|e| (e.actor.as_str(), e.detail.as_str()))
+        .collect();
     assert_eq!(
         denied,
         [
@@ -312,5 +446,9 @@ async fn consent_is_granted_kept_and_audited() {
         ]
     );
     let o = env.appos(&["audit", "--app", &name]);
-    assert!(text(&o).contains(&format!("       granted: {read_words}\n")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("       granted: {read_words}\n")),
+        "{}",
+        text(&o)
+    );
 }

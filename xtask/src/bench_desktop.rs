@@ -28,17 +28,30 @@ pub(crate) fn tree(root: u32) -> Vec<(u32, String)> {
                 .filter_map(|pid| {
                     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
                     let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-                    let ppid = stat.get(close + 2..)?.split_whitespace().nth(1)?.parse().ok()?;
+                    let ppid = stat
+                        .get(close + 2..)?
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse()
+                        .ok()?;
                     Some((pid, stat.get(open + 1..close)?.to_string(), ppid))
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let mut out: Vec<(u32, String)> = all.iter().filter(|(p, _, _)| *p == root).map(|(p, c, _)| (*p, c.clone())).collect();
+    let mut out: Vec<(u32, String)> = all
+        .iter()
+        .filter(|(p, _, _)| *p == root)
+        .map(|(p, c, _)| (*p, c.clone()))
+        .collect();
     let mut i = 0;
     while i < out.len() {
         let parent = out[i].0;
-        out.extend(all.iter().filter(|(_, _, pp)| *pp == parent).map(|(p, c, _)| (*p, c.clone())));
+        out.extend(
+            all.iter()
+                .filter(|(_, _, pp)| *pp == parent)
+                .map(|(p, c, _)| (*p, c.clone())),
+        );
         i += 1;
     }
     out
@@ -48,7 +61,12 @@ pub(crate) fn tree(root: u32) -> Vec<(u32, String)> {
 /// processes named `apart` (the local agent and what it runs).
 fn tree_pss(root: u32, apart: &str) -> (f64, String) {
     let all = tree(root);
-    let excluded: Vec<u32> = all.iter().filter(|(_, c)| c == apart).flat_map(|(p, _)| tree(*p)).map(|(p, _)| p).collect();
+    let excluded: Vec<u32> = all
+        .iter()
+        .filter(|(_, c)| c == apart)
+        .flat_map(|(p, _)| tree(*p))
+        .map(|(p, _)| p)
+        .collect();
     let mut total = 0;
     let mut parts = Vec::new();
     for (pid, comm) in all.into_iter().filter(|(p, _)| !excluded.contains(p)) {
@@ -60,9 +78,13 @@ fn tree_pss(root: u32, apart: &str) -> (f64, String) {
 }
 
 fn pid_of(name: &str) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).find(|pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
 }
 
 async fn present(c: &Client, css: &str) -> bool {
@@ -80,32 +102,77 @@ async fn wait_for(c: &Client, css: &str, within: Duration) -> anyhow::Result<()>
 
 pub async fn desktop() -> anyhow::Result<()> {
     let root = crate::root();
-    let ok = Command::new("npm").arg("--prefix").arg(root.join("src-ui")).args(["run", "build", "--silent"]).status()?.success();
+    let ok = Command::new("npm")
+        .arg("--prefix")
+        .arg(root.join("src-ui"))
+        .args(["run", "build", "--silent"])
+        .status()?
+        .success();
     ensure!(ok, "building the frontend failed");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = Command::new(&cargo).args(["build", "--release", "-p", "appos-desktop", "-p", "appos-agent"]).current_dir(&root).status()?.success();
+    let ok = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "appos-desktop",
+            "-p",
+            "appos-agent",
+        ])
+        .current_dir(&root)
+        .status()?
+        .success();
     ensure!(ok, "building the desktop failed");
     let xvfb = support::Xvfb::start()?;
-    let home = tempfile::Builder::new().prefix("appos-bench-desktop").tempdir()?;
+    let home = tempfile::Builder::new()
+        .prefix("appos-bench-desktop")
+        .tempdir()?;
     let env = [
         ("HOME", home.path().display().to_string()),
-        ("XDG_CONFIG_HOME", home.path().join(".config").display().to_string()),
-        ("XDG_DATA_HOME", home.path().join(".local/share").display().to_string()),
-        ("APPOS_AGENT_BIN", support::bin("appos-agent").display().to_string()),
+        (
+            "XDG_CONFIG_HOME",
+            home.path().join(".config").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME",
+            home.path().join(".local/share").display().to_string(),
+        ),
+        (
+            "APPOS_AGENT_BIN",
+            support::bin("appos-agent").display().to_string(),
+        ),
     ];
     let driver = support::TauriDriver::start(&xvfb.display, home.path(), &env)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
-    caps.insert("tauri:options".into(), json!({ "application": support::bin("appos-desktop") }));
+    caps.insert(
+        "tauri:options".into(),
+        json!({ "application": support::bin("appos-desktop") }),
+    );
 
     // 1. Cold start: the session starts the app; the apps list of This computer answers.
     let t = Instant::now();
-    let c = ClientBuilder::rustls()?.capabilities(caps).connect(&driver.url()).await.context("WebDriver session")?;
+    let c = ClientBuilder::rustls()?
+        .capabilities(caps)
+        .connect(&driver.url())
+        .await
+        .context("WebDriver session")?;
     let session = t.elapsed();
-    wait_for(&c, "[data-testid=\"apps-summary\"]", Duration::from_secs(30)).await?;
+    wait_for(
+        &c,
+        "[data-testid=\"apps-summary\"]",
+        Duration::from_secs(30),
+    )
+    .await?;
     let cold = t.elapsed();
-    row("desktop cold start to the apps list, ms", format!("{:.0}", cold.as_secs_f64() * 1000.0), format!("{:.0}", session.as_secs_f64() * 1000.0), "-".into(), "≤ 1000 ms (baseline: the WebDriver session alone)");
+    row(
+        "desktop cold start to the apps list, ms",
+        format!("{:.0}", cold.as_secs_f64() * 1000.0),
+        format!("{:.0}", session.as_secs_f64() * 1000.0),
+        "-".into(),
+        "≤ 1000 ms (baseline: the WebDriver session alone)",
+    );
 
     // 2. Memory on the apps list, then with a terminal open, against MiniBrowser.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -116,13 +183,32 @@ pub async fn desktop() -> anyhow::Result<()> {
     let no_compositing = tree(app)
         .into_iter()
         .filter(|(_, c)| c == "WebKitWebProces")
-        .any(|(p, _)| std::fs::read(format!("/proc/{p}/environ")).is_ok_and(|e| e.split(|b| *b == 0).any(|v| v == b"WEBKIT_DISABLE_COMPOSITING_MODE=1")));
-    let local_agent = tree(app).into_iter().find(|(_, c)| c == "appos-agent").map(|(p, _)| p);
+        .any(|(p, _)| {
+            std::fs::read(format!("/proc/{p}/environ")).is_ok_and(|e| {
+                e.split(|b| *b == 0)
+                    .any(|v| v == b"WEBKIT_DISABLE_COMPOSITING_MODE=1")
+            })
+        });
+    let local_agent = tree(app)
+        .into_iter()
+        .find(|(_, c)| c == "appos-agent")
+        .map(|(p, _)| p);
     let (agent, agent_parts) = local_agent.map(|a| tree_pss(a, "")).unwrap_or_default();
 
-    c.find(Locator::Css("[data-testid=\"terminal-toggle\"]")).await?.click().await?;
-    c.find(Locator::Css("[data-testid=\"terminal-empty-agent\"]")).await?.click().await?;
-    wait_for(&c, "[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea", Duration::from_secs(20)).await?;
+    c.find(Locator::Css("[data-testid=\"terminal-toggle\"]"))
+        .await?
+        .click()
+        .await?;
+    c.find(Locator::Css("[data-testid=\"terminal-empty-agent\"]"))
+        .await?
+        .click()
+        .await?;
+    wait_for(
+        &c,
+        "[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea",
+        Duration::from_secs(20),
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (term, term_parts) = tree_pss(app, "appos-agent");
     let renderer = c.execute("return document.querySelector('[data-testid=\"terminal-view\"]').dataset.renderer || null", vec![]).await?;
@@ -173,9 +259,18 @@ pub async fn desktop() -> anyhow::Result<()> {
     }
     let p50 = crate::bench::percentile(&mut samples, 0.5);
     let p95 = crate::bench::percentile(&mut samples, 0.95);
-    let (a50, a95) = (crate::bench::percentile(&mut arrivals, 0.5), crate::bench::percentile(&mut arrivals, 0.95));
+    let (a50, a95) = (
+        crate::bench::percentile(&mut arrivals, 0.5),
+        crate::bench::percentile(&mut arrivals, 0.95),
+    );
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    row("key-to-glyph p50 / p95, ms", format!("{:.1} / {:.1}", ms(p50), ms(p95)), "-".into(), "-".into(), "p95 ≤ 16 ms");
+    row(
+        "key-to-glyph p50 / p95, ms",
+        format!("{:.1} / {:.1}", ms(p50), ms(p95)),
+        "-".into(),
+        "-".into(),
+        "p95 ≤ 16 ms",
+    );
     println!("    (of which key to the echo in the page: p50 {:.1} ms, p95 {:.1} ms; the rest waits for the frame)", ms(a50), ms(a95));
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
     drop(driver);
@@ -188,7 +283,11 @@ pub async fn desktop() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mini = Command::new("dbus-run-session")
-        .args(["--", "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser", "about:blank"])
+        .args([
+            "--",
+            "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser",
+            "about:blank",
+        ])
         .env("DISPLAY", &xvfb.display)
         .env("NO_AT_BRIDGE", "1")
         .envs(no_compositing.then_some(("WEBKIT_DISABLE_COMPOSITING_MODE", "1")))
@@ -200,7 +299,9 @@ pub async fn desktop() -> anyhow::Result<()> {
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
-            let _ = Command::new("pkill").args(["-P", &self.0.id().to_string()]).status();
+            let _ = Command::new("pkill")
+                .args(["-P", &self.0.id().to_string()])
+                .status();
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
@@ -208,8 +309,20 @@ pub async fn desktop() -> anyhow::Result<()> {
     let mini = Kill(mini);
     tokio::time::sleep(Duration::from_secs(6)).await;
     let (blank, blank_parts) = tree_pss(mini.0.id(), "dbus-daemon");
-    row("desktop PSS on the apps list, MB; baseline: MiniBrowser", format!("{idle:.0}"), format!("{blank:.0}"), format!("{:.2}", idle / blank), "≤ 1.3×");
-    row("desktop PSS with a terminal open, MB", format!("{term:.0}"), format!("{blank:.0}"), format!("{:.2}", term / blank), "≤ 1.5×");
+    row(
+        "desktop PSS on the apps list, MB; baseline: MiniBrowser",
+        format!("{idle:.0}"),
+        format!("{blank:.0}"),
+        format!("{:.2}", idle / blank),
+        "≤ 1.3×",
+    );
+    row(
+        "desktop PSS with a terminal open, MB",
+        format!("{term:.0}"),
+        format!("{blank:.0}"),
+        format!("{:.2}", term / blank),
+        "≤ 1.5×",
+    );
     println!("    (apps list: {idle_parts}; terminal: {term_parts}; MiniBrowser: {blank_parts}; the local agent apart: {agent:.0} MB: {agent_parts}; terminal renderer {renderer} (WebGL: {gl}); compositing {})", if no_compositing { "off in both (no GPU render node)" } else { "on" });
     drop(mini);
 

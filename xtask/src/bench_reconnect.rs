@@ -14,7 +14,10 @@ use appos_test_support as support;
 use crate::bench::row;
 
 /// Waits for the client's link to be `Connected` again after it was lost.
-async fn back(link: &mut tokio::sync::watch::Receiver<Link>, within: Duration) -> anyhow::Result<()> {
+async fn back(
+    link: &mut tokio::sync::watch::Receiver<Link>,
+    within: Duration,
+) -> anyhow::Result<()> {
     let mut lost = false;
     tokio::time::timeout(within, async {
         loop {
@@ -51,7 +54,9 @@ pub async fn reconnect() -> anyhow::Result<()> {
     opts.use_agent = false;
 
     // A clean cut under a followed event stream: to the link back and the stream resumed.
-    let client = std::sync::Arc::new(appos_client::connect::connect(&profile, Some(token.clone()), &opts).await?);
+    let client = std::sync::Arc::new(
+        appos_client::connect::connect(&profile, Some(token.clone()), &opts).await?,
+    );
     let follower = client.clone();
     tokio::spawn(async move { follower.follow_events(0, |_| true).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -68,7 +73,13 @@ pub async fn reconnect() -> anyhow::Result<()> {
     }
     times.sort();
     let (p50, max) = (times[times.len() / 2], times[times.len() - 1]);
-    row("reconnect: cut to the stream resumed, ms", format!("{} / {}", p50.as_millis(), max.as_millis()), "-".into(), "-".into(), "p50 / max; ≤ 2000 ms");
+    row(
+        "reconnect: cut to the stream resumed, ms",
+        format!("{} / {}", p50.as_millis(), max.as_millis()),
+        "-".into(),
+        "-".into(),
+        "p50 / max; ≤ 2000 ms",
+    );
 
     // Silence: the default keepalive notices it, then the same.
     let mut link = client.link();

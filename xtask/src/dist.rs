@@ -27,20 +27,30 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 
 fn output(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    ensure!(out.status.success(), "{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(out.stdout)
 }
 
 /// Where cargo puts builds: `CARGO_TARGET_DIR`, else `<root>/target`.
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
     let debug = args.iter().any(|a| a == "--debug");
     let with_image = !args.iter().any(|a| a == "--no-image");
     let build = !args.iter().any(|a| a == "--no-build");
-    if let Some(other) = args.iter().find(|a| !matches!(a.as_str(), "--debug" | "--no-image" | "--no-build")) {
+    if let Some(other) = args
+        .iter()
+        .find(|a| !matches!(a.as_str(), "--debug" | "--no-image" | "--no-build"))
+    {
         anyhow::bail!("cargo xtask dist: unknown argument {other:?} (usage: cargo xtask dist [--debug] [--no-build] [--no-image])");
     }
     let root = root();
@@ -59,9 +69,22 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
         if !ui.join("node_modules").is_dir() {
             run(Command::new("npm").arg("--prefix").arg(&ui).arg("ci"))?;
         }
-        run(Command::new("npm").arg("--prefix").arg(&ui).args(["run", "build"]))?;
+        run(Command::new("npm")
+            .arg("--prefix")
+            .arg(&ui)
+            .args(["run", "build"]))?;
         let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo.args(["build", "-p", "appos-desktop", "-p", "appos-cli", "-p", "appos-agent"]).current_dir(&root);
+        cargo
+            .args([
+                "build",
+                "-p",
+                "appos-desktop",
+                "-p",
+                "appos-cli",
+                "-p",
+                "appos-agent",
+            ])
+            .current_dir(&root);
         if !debug {
             cargo.arg("--release");
         }
@@ -72,12 +95,21 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
     // Man pages (gzip'd, as Debian installs them) and completions, from the CLI itself.
     let man = stage.join("man");
     run(Command::new(&appos).arg("man").arg("--dir").arg(&man))?;
-    let mut files: Vec<(String, PathBuf)> = vec![("/usr/bin/appos".into(), appos.clone()), ("/usr/bin/appos-agent".into(), bins.join("appos-agent"))];
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(&man)?.flatten().map(|e| e.path()).collect();
+    let mut files: Vec<(String, PathBuf)> = vec![
+        ("/usr/bin/appos".into(), appos.clone()),
+        ("/usr/bin/appos-agent".into(), bins.join("appos-agent")),
+    ];
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(&man)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     pages.sort();
     for page in pages {
         run(Command::new("gzip").args(["-9n"]).arg(&page))?;
-        let name = format!("{}.gz", page.file_name().unwrap_or_default().to_string_lossy());
+        let name = format!(
+            "{}.gz",
+            page.file_name().unwrap_or_default().to_string_lossy()
+        );
         files.push((format!("/usr/share/man/man1/{name}"), man.join(&name)));
     }
     for (shell, to) in [
@@ -86,37 +118,72 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
         ("fish", "/usr/share/fish/vendor_completions.d/appos.fish"),
     ] {
         let file = stage.join(format!("completion.{shell}"));
-        std::fs::write(&file, output(Command::new(&appos).args(["completion", shell]))?)?;
+        std::fs::write(
+            &file,
+            output(Command::new(&appos).args(["completion", shell]))?,
+        )?;
         files.push((to.into(), file));
     }
 
     // The agent image: built on the debootstrapped base, saved, gzip'd.
     if with_image {
-        let image = String::from_utf8(output(Command::new("bash").arg(root.join("container/build-image.sh")).arg(bins.join("appos-agent")))?)?;
-        ensure!(image.trim() == "appos/agent:latest", "build-image.sh built {image:?}");
+        let image = String::from_utf8(output(
+            Command::new("bash")
+                .arg(root.join("container/build-image.sh"))
+                .arg(bins.join("appos-agent")),
+        )?)?;
+        ensure!(
+            image.trim() == "appos/agent:latest",
+            "build-image.sh built {image:?}"
+        );
         let file = dist.join(format!("appos-agent-image-{version}.tar.gz"));
-        let mut save = Command::new("docker").args(["save", &format!("appos/agent:{version}")]).stdout(std::process::Stdio::piped()).spawn().context("docker save")?;
+        let mut save = Command::new("docker")
+            .args(["save", &format!("appos/agent:{version}")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("docker save")?;
         let tar = save.stdout.take().context("docker save's output")?;
-        run(Command::new("gzip").arg("-6").stdin(tar).stdout(std::fs::File::create(&file)?))?;
-        ensure!(save.wait()?.success(), "docker save appos/agent:{version} failed");
+        run(Command::new("gzip")
+            .arg("-6")
+            .stdin(tar)
+            .stdout(std::fs::File::create(&file)?))?;
+        ensure!(
+            save.wait()?.success(),
+            "docker save appos/agent:{version} failed"
+        );
         files.push(("/usr/share/appos/appos-agent-image.tar.gz".into(), file));
     }
 
     // The .deb, by Tauri's bundler (the npm CLI pinned in src-ui), from the binaries built above.
-    let files: serde_json::Map<String, serde_json::Value> = files.into_iter().map(|(to, from)| (to, serde_json::Value::String(from.display().to_string()))).collect();
+    let files: serde_json::Map<String, serde_json::Value> = files
+        .into_iter()
+        .map(|(to, from)| (to, serde_json::Value::String(from.display().to_string())))
+        .collect();
     let config = serde_json::json!({
         "productName": "appos",
         "bundle": { "active": true, "targets": ["deb"], "linux": { "deb": { "files": files } } }
     });
     let mut bundle = Command::new(ui.join("node_modules/.bin/tauri"));
-    bundle.args(["bundle", "--bundles", "deb", "--config", &config.to_string()]).current_dir(root.join("src-tauri"));
+    bundle
+        .args([
+            "bundle",
+            "--bundles",
+            "deb",
+            "--config",
+            &config.to_string(),
+        ])
+        .current_dir(root.join("src-tauri"));
     if debug {
         bundle.arg("--debug");
     }
     run(&mut bundle)?;
-    let deb_name = format!("appos_{version}_{}.deb", if arch == "x86_64" { "amd64" } else { "arm64" });
+    let deb_name = format!(
+        "appos_{version}_{}.deb",
+        if arch == "x86_64" { "amd64" } else { "arm64" }
+    );
     let deb = dist.join(&deb_name);
-    std::fs::copy(bins.join("bundle/deb").join(&deb_name), &deb).context("the .deb the bundler made")?;
+    std::fs::copy(bins.join("bundle/deb").join(&deb_name), &deb)
+        .context("the .deb the bundler made")?;
     std::fs::copy(&appos, dist.join(format!("appos-{version}-linux-{arch}")))?;
     let _ = std::fs::remove_dir_all(&stage);
     println!("{}", deb.display());

@@ -15,17 +15,32 @@ mod bench_reconnect;
 mod dist;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Every generated file, with its current content.
 fn generated() -> Vec<(PathBuf, String)> {
     let root = root();
     vec![
-        (root.join("agent/openapi.json"), appos_agent::http::openapi_json()),
-        (root.join("src-ui/src/api/types.gen.ts"), appos_proto::typescript_declarations()),
-        (root.join("src-ui/src/api/desktop.gen.ts"), appos_proto::typescript_desktop_declarations()),
-        (root.join("src-ui/src/api/calls.gen.ts"), appos_proto::calls::typescript_call_declarations()),
+        (
+            root.join("agent/openapi.json"),
+            appos_agent::http::openapi_json(),
+        ),
+        (
+            root.join("src-ui/src/api/types.gen.ts"),
+            appos_proto::typescript_declarations(),
+        ),
+        (
+            root.join("src-ui/src/api/desktop.gen.ts"),
+            appos_proto::typescript_desktop_declarations(),
+        ),
+        (
+            root.join("src-ui/src/api/calls.gen.ts"),
+            appos_proto::calls::typescript_call_declarations(),
+        ),
     ]
 }
 
@@ -34,8 +49,12 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("gen") => {
             for (path, content) in generated() {
-                std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
-                println!("wrote {}", path.strip_prefix(root()).unwrap_or(&path).display());
+                std::fs::write(&path, content)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!(
+                    "wrote {}",
+                    path.strip_prefix(root()).unwrap_or(&path).display()
+                );
             }
             Ok(())
         }

@@ -6,7 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use appos_proto::alerts::{AlertRule, AlertRuleSettings, AlertSeverity, ChannelConfig, ChannelRequest, NoticeKind};
+use appos_proto::alerts::{
+    AlertRule, AlertRuleSettings, AlertSeverity, ChannelConfig, ChannelRequest, NoticeKind,
+};
 use appos_proto::DeploymentState;
 use serde_json::json;
 
@@ -27,7 +29,14 @@ pub fn default_rule(rule: AlertRule) -> AlertRuleSettings {
         AlertRule::BackupFailed => (0.0, 0, 24 * HOUR),
         AlertRule::BackupStale => (2.0, 0, 24 * HOUR),
     };
-    AlertRuleSettings { rule, enabled: true, threshold, window_secs, repeat_secs, threshold_unit: rule.threshold_unit().map(str::to_string) }
+    AlertRuleSettings {
+        rule,
+        enabled: true,
+        threshold,
+        window_secs,
+        repeat_secs,
+        threshold_unit: rule.threshold_unit().map(str::to_string),
+    }
 }
 
 /// Why a rule's new settings cannot be taken, naming the field.
@@ -44,16 +53,29 @@ pub fn check_rule(s: &AlertRuleSettings) -> Result<(), (&'static str, String)> {
         AlertRule::CertificateExpiring => 365.0,
     };
     if s.threshold > max {
-        return Err(("threshold", if max == 0.0 { format!("{} has no threshold", s.rule.as_str()) } else { format!("at most {max} for {}", s.rule.as_str()) }));
+        return Err((
+            "threshold",
+            if max == 0.0 {
+                format!("{} has no threshold", s.rule.as_str())
+            } else {
+                format!("at most {max} for {}", s.rule.as_str())
+            },
+        ));
     }
     if s.rule == AlertRule::RestartLoop && s.threshold < 1.0 {
         return Err(("threshold", "at least 1 exit".into()));
     }
     if s.rule == AlertRule::BackupStale && s.threshold < 1.0 {
-        return Err(("threshold", "at least 1 (one interval of the schedule)".into()));
+        return Err((
+            "threshold",
+            "at least 1 (one interval of the schedule)".into(),
+        ));
     }
     if s.rule == AlertRule::RestartLoop && s.window_secs == 0 {
-        return Err(("window_secs", "restart_loop counts exits within a window: at least 1 s".into()));
+        return Err((
+            "window_secs",
+            "restart_loop counts exits within a window: at least 1 s".into(),
+        ));
     }
     if s.window_secs > WEEK {
         return Err(("window_secs", format!("at most {WEEK} (a week)")));
@@ -151,8 +173,16 @@ pub fn conditions(facts: &Facts, rules: &[AlertRuleSettings], now_ms: i64) -> Ve
     for r in rules.iter().filter(|r| r.enabled) {
         match r.rule {
             AlertRule::DeploymentFailed => {
-                for d in facts.deployments.iter().filter(|d| d.state == DeploymentState::Failed) {
-                    let what = if d.operation == "deploy" { "deployment".to_string() } else { d.operation.clone() };
+                for d in facts
+                    .deployments
+                    .iter()
+                    .filter(|d| d.state == DeploymentState::Failed)
+                {
+                    let what = if d.operation == "deploy" {
+                        "deployment".to_string()
+                    } else {
+                        d.operation.clone()
+                    };
                     out.push(Condition {
                         rule: r.rule,
                         subject: d.app.clone(),
@@ -193,7 +223,9 @@ pub fn conditions(facts: &Facts, rules: &[AlertRuleSettings], now_ms: i64) -> Ve
             }
             AlertRule::MemoryHigh => {
                 for c in &facts.containers {
-                    let Some((used, limit)) = c.memory else { continue };
+                    let Some((used, limit)) = c.memory else {
+                        continue;
+                    };
                     if limit == 0 {
                         continue;
                     }
@@ -229,14 +261,22 @@ pub fn conditions(facts: &Facts, rules: &[AlertRuleSettings], now_ms: i64) -> Ve
                 }
             }
             AlertRule::CertificateExpiring => {
-                for c in facts.certs.iter().filter(|c| (c.days_left as f64) <= r.threshold) {
+                for c in facts
+                    .certs
+                    .iter()
+                    .filter(|c| (c.days_left as f64) <= r.threshold)
+                {
                     let left = match c.days_left {
                         n if n < 0 => "has expired".to_string(),
                         0 => "expires today".to_string(),
                         1 => "expires in 1 day".to_string(),
                         n => format!("expires in {n} days"),
                     };
-                    let issuer = if c.issuer.is_empty() { String::new() } else { format!(" (issuer {})", c.issuer) };
+                    let issuer = if c.issuer.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (issuer {})", c.issuer)
+                    };
                     out.push(Condition {
                         rule: r.rule,
                         subject: c.subject.clone(),
@@ -260,14 +300,27 @@ pub fn conditions(facts: &Facts, rules: &[AlertRuleSettings], now_ms: i64) -> Ve
                 }
             }
             AlertRule::BackupStale => {
-                let Some((every, since)) = facts.backups.schedule else { continue };
+                let Some((every, since)) = facts.backups.schedule else {
+                    continue;
+                };
                 let allowed = (every as f64 * r.threshold * 1000.0) as i64;
                 // A schedule set after the last success counts from when it was set.
-                let from = facts.backups.last_success_ms.map_or(since, |at| at.max(since));
+                let from = facts
+                    .backups
+                    .last_success_ms
+                    .map_or(since, |at| at.max(since));
                 if now_ms - from > allowed {
                     let summary = match facts.backups.last_success_ms {
-                        Some(at) => format!("the last successful backup is {} old; the schedule says every {}", age(now_ms - at), span(every)),
-                        None => format!("no backup has succeeded since the schedule (every {}) was set {} ago", span(every), age(now_ms - since)),
+                        Some(at) => format!(
+                            "the last successful backup is {} old; the schedule says every {}",
+                            age(now_ms - at),
+                            span(every)
+                        ),
+                        None => format!(
+                            "no backup has succeeded since the schedule (every {}) was set {} ago",
+                            span(every),
+                            age(now_ms - since)
+                        ),
                     };
                     out.push(Condition { rule: r.rule, subject: "backup".into(), app: None, severity: AlertSeverity::Critical, summary, details: json!({ "last_success_ms": facts.backups.last_success_ms, "every_secs": every }) });
                 }
@@ -316,7 +369,11 @@ pub enum Change {
     Fire(Condition),
     /// An open alert whose facts changed; `notice` when one is due (it got
     /// worse: `Firing`; its repeat came: `Repeat`).
-    Update { id: i64, condition: Condition, notice: Option<NoticeKind> },
+    Update {
+        id: i64,
+        condition: Condition,
+        notice: Option<NoticeKind>,
+    },
     /// The condition no longer holds: record it and send `Resolved`.
     Resolve { id: i64 },
 }
@@ -326,30 +383,55 @@ pub enum Change {
 pub type Pending = HashMap<(AlertRule, String), i64>;
 
 /// One round: the conditions holding now against the open alerts.
-pub fn step(open: &[Open], pending: &mut Pending, conds: Vec<Condition>, rules: &[AlertRuleSettings], now_ms: i64) -> Vec<Change> {
-    let rule = |r: AlertRule| rules.iter().find(|s| s.rule == r).cloned().unwrap_or_else(|| default_rule(r));
+pub fn step(
+    open: &[Open],
+    pending: &mut Pending,
+    conds: Vec<Condition>,
+    rules: &[AlertRuleSettings],
+    now_ms: i64,
+) -> Vec<Change> {
+    let rule = |r: AlertRule| {
+        rules
+            .iter()
+            .find(|s| s.rule == r)
+            .cloned()
+            .unwrap_or_else(|| default_rule(r))
+    };
     let mut changes = Vec::new();
     let mut holding = HashSet::new();
     for c in conds {
         let key = (c.rule, c.subject.clone());
         holding.insert(key.clone());
         let settings = rule(c.rule);
-        match open.iter().find(|o| o.rule == c.rule && o.subject == c.subject) {
+        match open
+            .iter()
+            .find(|o| o.rule == c.rule && o.subject == c.subject)
+        {
             Some(o) => {
                 let notice = if c.severity > o.severity {
                     Some(NoticeKind::Firing)
-                } else if settings.repeat_secs > 0 && now_ms - o.last_sent_ms >= settings.repeat_secs as i64 * 1000 {
+                } else if settings.repeat_secs > 0
+                    && now_ms - o.last_sent_ms >= settings.repeat_secs as i64 * 1000
+                {
                     Some(NoticeKind::Repeat)
                 } else {
                     None
                 };
                 if notice.is_some() || c.summary != o.summary || c.severity != o.severity {
-                    changes.push(Change::Update { id: o.id, condition: c, notice });
+                    changes.push(Change::Update {
+                        id: o.id,
+                        condition: c,
+                        notice,
+                    });
                 }
             }
             None => {
                 // Restart loops count within their window already: they fire at once.
-                let wait = if c.rule == AlertRule::RestartLoop { 0 } else { settings.window_secs as i64 * 1000 };
+                let wait = if c.rule == AlertRule::RestartLoop {
+                    0
+                } else {
+                    settings.window_secs as i64 * 1000
+                };
                 let since = *pending.entry(key).or_insert(now_ms);
                 if now_ms - since >= wait {
                     changes.push(Change::Fire(c));
@@ -357,7 +439,12 @@ pub fn step(open: &[Open], pending: &mut Pending, conds: Vec<Condition>, rules: 
             }
         }
     }
-    pending.retain(|k, _| holding.contains(k) && !changes.iter().any(|ch| matches!(ch, Change::Fire(c) if c.rule == k.0 && c.subject == k.1)));
+    pending.retain(|k, _| {
+        holding.contains(k)
+            && !changes
+                .iter()
+                .any(|ch| matches!(ch, Change::Fire(c) if c.rule == k.0 && c.subject == k.1))
+    });
     for o in open {
         if !holding.contains(&(o.rule, o.subject.clone())) {
             changes.push(Change::Resolve { id: o.id });
@@ -382,42 +469,88 @@ pub fn channel_kind(c: &ChannelConfig) -> &'static str {
 /// recipients.
 pub fn channel_target(c: &ChannelConfig) -> String {
     let host_of = |url: &str| match url.parse::<hyper::Uri>() {
-        Ok(u) => format!("{}://{}{}/…", u.scheme_str().unwrap_or("?"), u.host().unwrap_or("?"), u.port_u16().map(|p| format!(":{p}")).unwrap_or_default()),
+        Ok(u) => format!(
+            "{}://{}{}/…",
+            u.scheme_str().unwrap_or("?"),
+            u.host().unwrap_or("?"),
+            u.port_u16().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
         Err(_) => "?".into(),
     };
     match c {
-        ChannelConfig::Webhook { url } | ChannelConfig::Ntfy { url, .. } | ChannelConfig::Slack { url } | ChannelConfig::Discord { url } => host_of(url),
-        ChannelConfig::Email { host, port, to, .. } => format!("{} via {host}:{port}", to.join(", ")),
+        ChannelConfig::Webhook { url }
+        | ChannelConfig::Ntfy { url, .. }
+        | ChannelConfig::Slack { url }
+        | ChannelConfig::Discord { url } => host_of(url),
+        ChannelConfig::Email { host, port, to, .. } => {
+            format!("{} via {host}:{port}", to.join(", "))
+        }
     }
 }
 
 /// Why a channel cannot be added, naming the field.
 pub fn check_channel(req: &ChannelRequest) -> Result<(), (&'static str, String)> {
     let n = &req.name;
-    if n.is_empty() || n.len() > 32 || !n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') || n.starts_with('-') {
-        return Err(("name", "1 to 32 lower-case letters, digits and '-', not starting with '-'".into()));
+    if n.is_empty()
+        || n.len() > 32
+        || !n
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || n.starts_with('-')
+    {
+        return Err((
+            "name",
+            "1 to 32 lower-case letters, digits and '-', not starting with '-'".into(),
+        ));
     }
     let check_url = |field: &'static str, url: &str| -> Result<(), (&'static str, String)> {
-        let u: hyper::Uri = url.parse().map_err(|_| (field, format!("{url:?} is not a URL")))?;
+        let u: hyper::Uri = url
+            .parse()
+            .map_err(|_| (field, format!("{url:?} is not a URL")))?;
         if !matches!(u.scheme_str(), Some("http" | "https")) || u.host().is_none_or(str::is_empty) {
             return Err((field, "an http:// or https:// URL with a host".into()));
         }
         Ok(())
     };
     match &req.config {
-        ChannelConfig::Webhook { url } | ChannelConfig::Slack { url } | ChannelConfig::Discord { url } => check_url("config.url", url),
+        ChannelConfig::Webhook { url }
+        | ChannelConfig::Slack { url }
+        | ChannelConfig::Discord { url } => check_url("config.url", url),
         ChannelConfig::Ntfy { url, token } => {
             check_url("config.url", url)?;
-            if url.parse::<hyper::Uri>().map(|u| u.path().trim_matches('/').is_empty()).unwrap_or(true) {
-                return Err(("config.url", "the topic's URL, e.g. https://ntfy.sh/my-topic".into()));
+            if url
+                .parse::<hyper::Uri>()
+                .map(|u| u.path().trim_matches('/').is_empty())
+                .unwrap_or(true)
+            {
+                return Err((
+                    "config.url",
+                    "the topic's URL, e.g. https://ntfy.sh/my-topic".into(),
+                ));
             }
-            if token.as_deref().is_some_and(|t| t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ')) {
+            if token
+                .as_deref()
+                .is_some_and(|t| t.is_empty() || t.chars().any(|c| c.is_control() || c == ' '))
+            {
                 return Err(("config.token", "a token without spaces".into()));
             }
             Ok(())
         }
-        ChannelConfig::Email { host, port, username, password, from, to, .. } => {
-            if host.is_empty() || host.len() > 253 || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':') {
+        ChannelConfig::Email {
+            host,
+            port,
+            username,
+            password,
+            from,
+            to,
+            ..
+        } => {
+            if host.is_empty()
+                || host.len() > 253
+                || !host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':')
+            {
                 return Err(("config.host", "a host name or address".into()));
             }
             if *port == 0 {
@@ -441,13 +574,22 @@ pub fn check_channel(req: &ChannelRequest) -> Result<(), (&'static str, String)>
 }
 
 /// A notice as one line of text, for chat channels and email subjects.
-pub fn headline(notice: NoticeKind, severity: AlertSeverity, server: &str, summary: &str) -> String {
+pub fn headline(
+    notice: NoticeKind,
+    severity: AlertSeverity,
+    server: &str,
+    summary: &str,
+) -> String {
     let tag = match (notice, severity) {
         (NoticeKind::Resolved, _) => "RESOLVED",
         (_, AlertSeverity::Critical) => "CRITICAL",
         (_, AlertSeverity::Warning) => "WARNING",
     };
-    let again = if notice == NoticeKind::Repeat { " (still)" } else { "" };
+    let again = if notice == NoticeKind::Repeat {
+        " (still)"
+    } else {
+        ""
+    };
     format!("[{tag}] {server}: {summary}{again}")
 }
 
@@ -462,11 +604,18 @@ mod tests {
     }
 
     fn container(name: &str) -> ContainerFact {
-        ContainerFact { app: "blog".into(), service: "web".into(), name: name.into(), ..Default::default() }
+        ContainerFact {
+            app: "blog".into(),
+            service: "web".into(),
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     fn subjects(c: &[Condition]) -> Vec<(AlertRule, &str, AlertSeverity)> {
-        c.iter().map(|c| (c.rule, c.subject.as_str(), c.severity)).collect()
+        c.iter()
+            .map(|c| (c.rule, c.subject.as_str(), c.severity))
+            .collect()
     }
 
     #[test]
@@ -487,19 +636,58 @@ mod tests {
         let gib = 1u64 << 30;
         let facts = Facts {
             deployments: vec![
-                DeploymentFact { app: "blog".into(), id: "d1".into(), operation: "deploy".into(), state: DeploymentState::Failed, error: Some("pull: image not found".into()) },
-                DeploymentFact { app: "shop".into(), id: "d2".into(), operation: "deploy".into(), state: DeploymentState::Succeeded, error: None },
+                DeploymentFact {
+                    app: "blog".into(),
+                    id: "d1".into(),
+                    operation: "deploy".into(),
+                    state: DeploymentState::Failed,
+                    error: Some("pull: image not found".into()),
+                },
+                DeploymentFact {
+                    app: "shop".into(),
+                    id: "d2".into(),
+                    operation: "deploy".into(),
+                    state: DeploymentState::Succeeded,
+                    error: None,
+                },
             ],
             containers: vec![loop3, loop2, sick, full, almost, nolimit],
             disks: vec![
-                DiskFact { path: "/data".into(), free_bytes: 9 * gib, total_bytes: 100 * gib },
-                DiskFact { path: "/big".into(), free_bytes: 11 * gib, total_bytes: 100 * gib },
-                DiskFact { path: "/tiny".into(), free_bytes: 4 * gib, total_bytes: 100 * gib },
+                DiskFact {
+                    path: "/data".into(),
+                    free_bytes: 9 * gib,
+                    total_bytes: 100 * gib,
+                },
+                DiskFact {
+                    path: "/big".into(),
+                    free_bytes: 11 * gib,
+                    total_bytes: 100 * gib,
+                },
+                DiskFact {
+                    path: "/tiny".into(),
+                    free_bytes: 4 * gib,
+                    total_bytes: 100 * gib,
+                },
             ],
             certs: vec![
-                CertFact { subject: "a.example".into(), days_left: 30, not_after: 0, issuer: "R3".into() },
-                CertFact { subject: "b.example".into(), days_left: 31, not_after: 0, issuer: "R3".into() },
-                CertFact { subject: "c.example".into(), days_left: 7, not_after: 0, issuer: String::new() },
+                CertFact {
+                    subject: "a.example".into(),
+                    days_left: 30,
+                    not_after: 0,
+                    issuer: "R3".into(),
+                },
+                CertFact {
+                    subject: "b.example".into(),
+                    days_left: 31,
+                    not_after: 0,
+                    issuer: "R3".into(),
+                },
+                CertFact {
+                    subject: "c.example".into(),
+                    days_left: 7,
+                    not_after: 0,
+                    issuer: String::new(),
+                },
             ],
             backups: BackupFact::default(),
         };
@@ -541,19 +729,77 @@ mod tests {
         const H: i64 = 3_600_000;
         let now = 1000 * H;
         let day = 86_400;
-        let summaries = |b: BackupFact| conditions(&Facts { backups: b, ..Default::default() }, &rules(), now).into_iter().map(|c| (c.rule, c.summary)).collect::<Vec<_>>();
+        let summaries = |b: BackupFact| {
+            conditions(
+                &Facts {
+                    backups: b,
+                    ..Default::default()
+                },
+                &rules(),
+                now,
+            )
+            .into_iter()
+            .map(|c| (c.rule, c.summary))
+            .collect::<Vec<_>>()
+        };
         // Daily, last success 47 h ago: within twice the interval.
-        assert_eq!(summaries(BackupFact { schedule: Some((day, now - 100 * H)), last_success_ms: Some(now - 47 * H), last_failed: None }), vec![]);
         assert_eq!(
-            summaries(BackupFact { schedule: Some((day, now - 100 * H)), last_success_ms: Some(now - 49 * H), last_failed: Some(("r1".into(), "restic: repository is locked".into())) }),
-            vec![(BackupFailed, "the backup failed: restic: repository is locked".to_string()), (BackupStale, "the last successful backup is 2 d old; the schedule says every 1 d".to_string())]
+            summaries(BackupFact {
+                schedule: Some((day, now - 100 * H)),
+                last_success_ms: Some(now - 47 * H),
+                last_failed: None
+            }),
+            vec![]
+        );
+        assert_eq!(
+            summaries(BackupFact {
+                schedule: Some((day, now - 100 * H)),
+                last_success_ms: Some(now - 49 * H),
+                last_failed: Some(("r1".into(), "restic: repository is locked".into()))
+            }),
+            vec![
+                (
+                    BackupFailed,
+                    "the backup failed: restic: repository is locked".to_string()
+                ),
+                (
+                    BackupStale,
+                    "the last successful backup is 2 d old; the schedule says every 1 d"
+                        .to_string()
+                )
+            ]
         );
         // Set 49 h ago, never succeeded.
-        assert_eq!(summaries(BackupFact { schedule: Some((day, now - 49 * H)), last_success_ms: None, last_failed: None }), vec![(BackupStale, "no backup has succeeded since the schedule (every 1 d) was set 2 d ago".to_string())]);
+        assert_eq!(
+            summaries(BackupFact {
+                schedule: Some((day, now - 49 * H)),
+                last_success_ms: None,
+                last_failed: None
+            }),
+            vec![(
+                BackupStale,
+                "no backup has succeeded since the schedule (every 1 d) was set 2 d ago"
+                    .to_string()
+            )]
+        );
         // A schedule set an hour ago does not make an old success stale yet.
-        assert_eq!(summaries(BackupFact { schedule: Some((day, now - H)), last_success_ms: Some(now - 300 * H), last_failed: None }), vec![]);
+        assert_eq!(
+            summaries(BackupFact {
+                schedule: Some((day, now - H)),
+                last_success_ms: Some(now - 300 * H),
+                last_failed: None
+            }),
+            vec![]
+        );
         // No schedule: never stale.
-        assert_eq!(summaries(BackupFact { schedule: None, last_success_ms: None, last_failed: None }), vec![]);
+        assert_eq!(
+            summaries(BackupFact {
+                schedule: None,
+                last_success_ms: None,
+                last_failed: None
+            }),
+            vec![]
+        );
     }
 
     #[test]
@@ -562,16 +808,44 @@ mod tests {
         for s in &mut r {
             s.enabled = s.rule != AlertRule::DiskLow;
         }
-        let facts = Facts { disks: vec![DiskFact { path: "/".into(), free_bytes: 1, total_bytes: 100 }], ..Default::default() };
+        let facts = Facts {
+            disks: vec![DiskFact {
+                path: "/".into(),
+                free_bytes: 1,
+                total_bytes: 100,
+            }],
+            ..Default::default()
+        };
         assert_eq!(conditions(&facts, &r, 0), vec![]);
     }
 
     fn cond(rule: AlertRule, subject: &str, severity: AlertSeverity, summary: &str) -> Condition {
-        Condition { rule, subject: subject.into(), app: None, severity, summary: summary.into(), details: json!({}) }
+        Condition {
+            rule,
+            subject: subject.into(),
+            app: None,
+            severity,
+            summary: summary.into(),
+            details: json!({}),
+        }
     }
 
-    fn open(id: i64, rule: AlertRule, subject: &str, severity: AlertSeverity, summary: &str, last_sent_ms: i64) -> Open {
-        Open { id, rule, subject: subject.into(), severity, summary: summary.into(), last_sent_ms }
+    fn open(
+        id: i64,
+        rule: AlertRule,
+        subject: &str,
+        severity: AlertSeverity,
+        summary: &str,
+        last_sent_ms: i64,
+    ) -> Open {
+        Open {
+            id,
+            rule,
+            subject: subject.into(),
+            severity,
+            summary: summary.into(),
+            last_sent_ms,
+        }
     }
 
     #[test]
@@ -588,22 +862,62 @@ mod tests {
         assert_eq!(step(&o, &mut p, vec![c()], &r, 59 * MIN), vec![]);
         // New facts: recorded quietly.
         let c2 = cond(RestartLoop, "w", Critical, "s2");
-        assert_eq!(step(&o, &mut p, vec![c2.clone()], &r, 59 * MIN), vec![Change::Update { id: 1, condition: c2, notice: None }]);
+        assert_eq!(
+            step(&o, &mut p, vec![c2.clone()], &r, 59 * MIN),
+            vec![Change::Update {
+                id: 1,
+                condition: c2,
+                notice: None
+            }]
+        );
         // An hour after the last notice: again.
-        assert_eq!(step(&o, &mut p, vec![c()], &r, 60 * MIN), vec![Change::Update { id: 1, condition: c(), notice: Some(NoticeKind::Repeat) }]);
+        assert_eq!(
+            step(&o, &mut p, vec![c()], &r, 60 * MIN),
+            vec![Change::Update {
+                id: 1,
+                condition: c(),
+                notice: Some(NoticeKind::Repeat)
+            }]
+        );
         // Worse: a firing notice at once.
         let o = [open(2, DiskLow, "/", Warning, "s", 0)];
         let worse = cond(DiskLow, "/", Critical, "s");
-        assert_eq!(step(&o, &mut p, vec![worse.clone()], &r, MIN), vec![Change::Update { id: 2, condition: worse, notice: Some(NoticeKind::Firing) }]);
+        assert_eq!(
+            step(&o, &mut p, vec![worse.clone()], &r, MIN),
+            vec![Change::Update {
+                id: 2,
+                condition: worse,
+                notice: Some(NoticeKind::Firing)
+            }]
+        );
         // Better again: recorded, nobody told.
         let o = [open(2, DiskLow, "/", Critical, "s", MIN)];
         let better = cond(DiskLow, "/", Warning, "s");
-        assert_eq!(step(&o, &mut p, vec![better.clone()], &r, 2 * MIN), vec![Change::Update { id: 2, condition: better, notice: None }]);
+        assert_eq!(
+            step(&o, &mut p, vec![better.clone()], &r, 2 * MIN),
+            vec![Change::Update {
+                id: 2,
+                condition: better,
+                notice: None
+            }]
+        );
         // Gone: resolved.
-        assert_eq!(step(&o, &mut p, vec![], &r, 3 * MIN), vec![Change::Resolve { id: 2 }]);
+        assert_eq!(
+            step(&o, &mut p, vec![], &r, 3 * MIN),
+            vec![Change::Resolve { id: 2 }]
+        );
         // A rule that sends once never repeats.
         let o = [open(3, DeploymentFailed, "blog", Critical, "s", 0)];
-        assert_eq!(step(&o, &mut p, vec![cond(DeploymentFailed, "blog", Critical, "s")], &r, 1000 * MIN), vec![]);
+        assert_eq!(
+            step(
+                &o,
+                &mut p,
+                vec![cond(DeploymentFailed, "blog", Critical, "s")],
+                &r,
+                1000 * MIN
+            ),
+            vec![]
+        );
     }
 
     #[test]
@@ -618,7 +932,10 @@ mod tests {
         assert_eq!(step(&[], &mut p, vec![], &r, 59_500), vec![]);
         assert_eq!(step(&[], &mut p, vec![c()], &r, 60_000), vec![]);
         assert_eq!(step(&[], &mut p, vec![c()], &r, 119_999), vec![]);
-        assert_eq!(step(&[], &mut p, vec![c()], &r, 120_000), vec![Change::Fire(c())]);
+        assert_eq!(
+            step(&[], &mut p, vec![c()], &r, 120_000),
+            vec![Change::Fire(c())]
+        );
         assert!(p.is_empty(), "{p:?}");
     }
 
@@ -635,15 +952,51 @@ mod tests {
         }
         type Edit = Box<dyn Fn(&mut AlertRuleSettings)>;
         let cases: Vec<(AlertRule, Edit, &str)> = vec![
-            (MemoryHigh, Box::new(|s| s.threshold = 101.0), "threshold: at most 100 for memory_high"),
-            (MemoryHigh, Box::new(|s| s.threshold = f64::NAN), "threshold: must be a number, 0 or more"),
-            (DiskLow, Box::new(|s| s.threshold = -1.0), "threshold: must be a number, 0 or more"),
-            (Unhealthy, Box::new(|s| s.threshold = 1.0), "threshold: unhealthy has no threshold"),
-            (RestartLoop, Box::new(|s| s.threshold = 0.0), "threshold: at least 1 exit"),
-            (RestartLoop, Box::new(|s| s.window_secs = 0), "window_secs: restart_loop counts exits within a window: at least 1 s"),
-            (DiskLow, Box::new(|s| s.window_secs = 8 * 86_400), "window_secs: at most 604800 (a week)"),
-            (DiskLow, Box::new(|s| s.repeat_secs = 59), "repeat_secs: 0 (once), or at least 60"),
-            (CertificateExpiring, Box::new(|s| s.threshold = 366.0), "threshold: at most 365 for certificate_expiring"),
+            (
+                MemoryHigh,
+                Box::new(|s| s.threshold = 101.0),
+                "threshold: at most 100 for memory_high",
+            ),
+            (
+                MemoryHigh,
+                Box::new(|s| s.threshold = f64::NAN),
+                "threshold: must be a number, 0 or more",
+            ),
+            (
+                DiskLow,
+                Box::new(|s| s.threshold = -1.0),
+                "threshold: must be a number, 0 or more",
+            ),
+            (
+                Unhealthy,
+                Box::new(|s| s.threshold = 1.0),
+                "threshold: unhealthy has no threshold",
+            ),
+            (
+                RestartLoop,
+                Box::new(|s| s.threshold = 0.0),
+                "threshold: at least 1 exit",
+            ),
+            (
+                RestartLoop,
+                Box::new(|s| s.window_secs = 0),
+                "window_secs: restart_loop counts exits within a window: at least 1 s",
+            ),
+            (
+                DiskLow,
+                Box::new(|s| s.window_secs = 8 * 86_400),
+                "window_secs: at most 604800 (a week)",
+            ),
+            (
+                DiskLow,
+                Box::new(|s| s.repeat_secs = 59),
+                "repeat_secs: 0 (once), or at least 60",
+            ),
+            (
+                CertificateExpiring,
+                Box::new(|s| s.threshold = 366.0),
+                "threshold: at most 365 for certificate_expiring",
+            ),
         ];
         for (rule, f, want) in cases {
             assert_eq!(with(rule, &*f), Err(want.to_string()), "{rule:?}");
@@ -665,36 +1018,140 @@ mod tests {
             f(&mut c);
             c
         };
-        let req = |name: &str, config: ChannelConfig| ChannelRequest { name: name.into(), config };
+        let req = |name: &str, config: ChannelConfig| ChannelRequest {
+            name: name.into(),
+            config,
+        };
         let hook = |url: &str| ChannelConfig::Webhook { url: url.into() };
         let ok: Vec<ChannelRequest> = vec![
             req("ops", hook("https://hooks.example.com/T1/abc")),
-            req("a-1", ChannelConfig::Ntfy { url: "https://ntfy.sh/appos-alerts".into(), token: Some("tk_1".into()) }),
+            req(
+                "a-1",
+                ChannelConfig::Ntfy {
+                    url: "https://ntfy.sh/appos-alerts".into(),
+                    token: Some("tk_1".into()),
+                },
+            ),
             req("mail", email(&|_| {})),
         ];
         for r in &ok {
             assert_eq!(check_channel(r), Ok(()), "{r:?}");
         }
         let bad: Vec<(ChannelRequest, &str, &str)> = vec![
-            (req("", hook("https://x.example")), "name", "1 to 32 lower-case letters, digits and '-', not starting with '-'"),
-            (req("Ops", hook("https://x.example")), "name", "1 to 32 lower-case letters, digits and '-', not starting with '-'"),
-            (req("-x", hook("https://x.example")), "name", "1 to 32 lower-case letters, digits and '-', not starting with '-'"),
-            (req("ops", hook("ftp://files.example/x")), "config.url", "an http:// or https:// URL with a host"),
-            (req("ops", hook("file:///etc/passwd")), "config.url", "\"file:///etc/passwd\" is not a URL"),
-            (req("ops", hook("not a url")), "config.url", "\"not a url\" is not a URL"),
-            (req("ops", ChannelConfig::Ntfy { url: "https://ntfy.sh/".into(), token: None }), "config.url", "the topic's URL, e.g. https://ntfy.sh/my-topic"),
-            (req("ops", email(&|c| if let ChannelConfig::Email { to, .. } = c { to.clear() })), "config.to", "1 to 20 recipients"),
-            (req("ops", email(&|c| if let ChannelConfig::Email { to, .. } = c { to[0] = "ops".into() })), "config.to", "\"ops\" is not an email address"),
-            (req("ops", email(&|c| if let ChannelConfig::Email { from, .. } = c { *from = "x@".into() })), "config.from", "\"x@\" is not an email address"),
-            (req("ops", email(&|c| if let ChannelConfig::Email { username, .. } = c { *username = None })), "config.username", "a password needs a user name"),
-            (req("ops", email(&|c| if let ChannelConfig::Email { host, .. } = c { *host = "smtp;rm -rf".into() })), "config.host", "a host name or address"),
+            (
+                req("", hook("https://x.example")),
+                "name",
+                "1 to 32 lower-case letters, digits and '-', not starting with '-'",
+            ),
+            (
+                req("Ops", hook("https://x.example")),
+                "name",
+                "1 to 32 lower-case letters, digits and '-', not starting with '-'",
+            ),
+            (
+                req("-x", hook("https://x.example")),
+                "name",
+                "1 to 32 lower-case letters, digits and '-', not starting with '-'",
+            ),
+            (
+                req("ops", hook("ftp://files.example/x")),
+                "config.url",
+                "an http:// or https:// URL with a host",
+            ),
+            (
+                req("ops", hook("file:///etc/passwd")),
+                "config.url",
+                "\"file:///etc/passwd\" is not a URL",
+            ),
+            (
+                req("ops", hook("not a url")),
+                "config.url",
+                "\"not a url\" is not a URL",
+            ),
+            (
+                req(
+                    "ops",
+                    ChannelConfig::Ntfy {
+                        url: "https://ntfy.sh/".into(),
+                        token: None,
+                    },
+                ),
+                "config.url",
+                "the topic's URL, e.g. https://ntfy.sh/my-topic",
+            ),
+            (
+                req(
+                    "ops",
+                    email(&|c| {
+                        if let ChannelConfig::Email { to, .. } = c {
+                            to.clear()
+                        }
+                    }),
+                ),
+                "config.to",
+                "1 to 20 recipients",
+            ),
+            (
+                req(
+                    "ops",
+                    email(&|c| {
+                        if let ChannelConfig::Email { to, .. } = c {
+                            to[0] = "ops".into()
+                        }
+                    }),
+                ),
+                "config.to",
+                "\"ops\" is not an email address",
+            ),
+            (
+                req(
+                    "ops",
+                    email(&|c| {
+                        if let ChannelConfig::Email { from, .. } = c {
+                            *from = "x@".into()
+                        }
+                    }),
+                ),
+                "config.from",
+                "\"x@\" is not an email address",
+            ),
+            (
+                req(
+                    "ops",
+                    email(&|c| {
+                        if let ChannelConfig::Email { username, .. } = c {
+                            *username = None
+                        }
+                    }),
+                ),
+                "config.username",
+                "a password needs a user name",
+            ),
+            (
+                req(
+                    "ops",
+                    email(&|c| {
+                        if let ChannelConfig::Email { host, .. } = c {
+                            *host = "smtp;rm -rf".into()
+                        }
+                    }),
+                ),
+                "config.host",
+                "a host name or address",
+            ),
         ];
         for (r, field, why) in bad {
             assert_eq!(check_channel(&r), Err((field, why.to_string())), "{r:?}");
         }
         assert_eq!(channel_target(&ok[0].config), "https://hooks.example.com/…");
-        assert_eq!(channel_target(&hook("http://127.0.0.1:8080/x?token=1")), "http://127.0.0.1:8080/…");
-        assert_eq!(channel_target(&ok[2].config), "ops@example.com via smtp.example.com:587");
+        assert_eq!(
+            channel_target(&hook("http://127.0.0.1:8080/x?token=1")),
+            "http://127.0.0.1:8080/…"
+        );
+        assert_eq!(
+            channel_target(&ok[2].config),
+            "ops@example.com via smtp.example.com:587"
+        );
         assert_eq!(channel_kind(&ok[1].config), "ntfy");
     }
 
@@ -710,10 +1167,24 @@ mod tests {
         ] {
             assert_eq!(headline(n, s, "srv", "x"), want);
         }
-        for (secs, want) in [(600, "10 min"), (3600, "1 h"), (86_400, "1 d"), (90, "90 s"), (0, "0 s")] {
+        for (secs, want) in [
+            (600, "10 min"),
+            (3600, "1 h"),
+            (86_400, "1 d"),
+            (90, "90 s"),
+            (0, "0 s"),
+        ] {
             assert_eq!(span(secs), want);
         }
-        for (ms, want) in [(59_000, "59 s"), (119_000, "119 s"), (120_000, "2 min"), (7_199_000, "119 min"), (7_200_000, "2 h"), (176_400_000, "2 d"), (-5, "0 s")] {
+        for (ms, want) in [
+            (59_000, "59 s"),
+            (119_000, "119 s"),
+            (120_000, "2 min"),
+            (7_199_000, "119 min"),
+            (7_200_000, "2 h"),
+            (176_400_000, "2 d"),
+            (-5, "0 s"),
+        ] {
             assert_eq!(age(ms), want);
         }
     }

@@ -30,7 +30,11 @@ pub fn fold_state<'a>(containers: impl Iterator<Item = &'a Container>) -> AppSta
 /// The apps list: every compose project Docker knows, plus each app AppOS
 /// manages that has no containers now, sorted by name; managed ones carry
 /// their latest deployment.
-pub fn list(projects: Vec<App>, managed: &HashSet<String>, latest: &HashMap<String, DeploymentSummary>) -> Vec<App> {
+pub fn list(
+    projects: Vec<App>,
+    managed: &HashSet<String>,
+    latest: &HashMap<String, DeploymentSummary>,
+) -> Vec<App> {
     let mut out: Vec<App> = projects;
     let present: HashSet<String> = out.iter().map(|a| a.name.clone()).collect();
     for name in managed.iter().filter(|n| !present.contains(*n)) {
@@ -46,7 +50,11 @@ pub fn list(projects: Vec<App>, managed: &HashSet<String>, latest: &HashMap<Stri
     }
     for app in &mut out {
         app.managed = managed.contains(&app.name);
-        app.last_deployment = if app.managed { latest.get(&app.name).cloned() } else { None };
+        app.last_deployment = if app.managed {
+            latest.get(&app.name).cloned()
+        } else {
+            None
+        };
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -58,20 +66,36 @@ mod tests {
     use appos_proto::{DeploymentState, Operation, Service};
 
     fn c(state: &str, status: &str) -> Container {
-        Container { id: String::new(), name: String::new(), image: String::new(), state: state.into(), status: status.into(), ports: vec![] }
+        Container {
+            id: String::new(),
+            name: String::new(),
+            image: String::new(),
+            state: state.into(),
+            status: status.into(),
+            ports: vec![],
+        }
     }
 
     #[test]
     fn state_folding() {
         for (containers, want) in [
             (vec![], AppState::Empty),
-            (vec![c("running", "Up"), c("running", "Up")], AppState::Running),
-            (vec![c("running", "Up"), c("exited", "Exited (0)")], AppState::Partial),
+            (
+                vec![c("running", "Up"), c("running", "Up")],
+                AppState::Running,
+            ),
+            (
+                vec![c("running", "Up"), c("exited", "Exited (0)")],
+                AppState::Partial,
+            ),
             (vec![c("exited", "Exited (1)")], AppState::Stopped),
             (vec![c("created", "Created")], AppState::Stopped),
             (vec![c("running", "Up 1s (unhealthy)")], AppState::Degraded),
             (vec![c("restarting", "Restarting")], AppState::Degraded),
-            (vec![c("dead", "Dead"), c("running", "Up")], AppState::Degraded),
+            (
+                vec![c("dead", "Dead"), c("running", "Up")],
+                AppState::Degraded,
+            ),
         ] {
             assert_eq!(fold_state(containers.iter()), want, "{containers:?}");
         }
@@ -84,25 +108,61 @@ mod tests {
             managed: false,
             working_dir: Some(format!("/srv/{name}")),
             config_files: vec![],
-            services: vec![Service { name: "web".into(), containers: vec![c("running", "Up")] }],
+            services: vec![Service {
+                name: "web".into(),
+                containers: vec![c("running", "Up")],
+            }],
             last_deployment: None,
         }
     }
 
     #[test]
     fn managed_apps_without_containers_are_listed() {
-        let failed = DeploymentSummary { id: "t1".into(), operation: Operation::Deploy, state: DeploymentState::Failed, error: Some("pulling x: image not found".into()) };
-        let ok = DeploymentSummary { id: "t2".into(), operation: Operation::Deploy, state: DeploymentState::Succeeded, error: None };
+        let failed = DeploymentSummary {
+            id: "t1".into(),
+            operation: Operation::Deploy,
+            state: DeploymentState::Failed,
+            error: Some("pulling x: image not found".into()),
+        };
+        let ok = DeploymentSummary {
+            id: "t2".into(),
+            operation: Operation::Deploy,
+            state: DeploymentState::Succeeded,
+            error: None,
+        };
         let managed: HashSet<String> = ["broken", "blog"].map(String::from).into();
-        let latest: HashMap<String, DeploymentSummary> = [("broken".to_string(), failed.clone()), ("blog".to_string(), ok.clone())].into();
+        let latest: HashMap<String, DeploymentSummary> = [
+            ("broken".to_string(), failed.clone()),
+            ("blog".to_string(), ok.clone()),
+        ]
+        .into();
         let apps = list(vec![project("zeta"), project("blog")], &managed, &latest);
-        let seen: Vec<(&str, AppState, bool, Option<DeploymentState>)> =
-            apps.iter().map(|a| (a.name.as_str(), a.state, a.managed, a.last_deployment.as_ref().map(|d| d.state))).collect();
+        let seen: Vec<(&str, AppState, bool, Option<DeploymentState>)> = apps
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    a.state,
+                    a.managed,
+                    a.last_deployment.as_ref().map(|d| d.state),
+                )
+            })
+            .collect();
         assert_eq!(
             seen,
             [
-                ("blog", AppState::Running, true, Some(DeploymentState::Succeeded)),
-                ("broken", AppState::Empty, true, Some(DeploymentState::Failed)),
+                (
+                    "blog",
+                    AppState::Running,
+                    true,
+                    Some(DeploymentState::Succeeded)
+                ),
+                (
+                    "broken",
+                    AppState::Empty,
+                    true,
+                    Some(DeploymentState::Failed)
+                ),
                 ("zeta", AppState::Running, false, None),
             ]
         );

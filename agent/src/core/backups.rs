@@ -25,7 +25,11 @@ pub struct SftpTarget {
 impl SftpTarget {
     /// The location as restic takes it (the port goes in the ssh command).
     pub fn restic_location(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         format!("sftp:{}@{host}:{}", self.user, self.path)
     }
 
@@ -46,7 +50,9 @@ const LOCATION_HELP: &str = "an absolute path on the server, or sftp:USER@HOST:/
 /// anything but the characters names use, so none can be read as an option.
 pub fn parse_location(s: &str) -> Result<Location, String> {
     let help = || LOCATION_HELP.to_string();
-    if s.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '\\')) {
+    if s.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
+    {
         return Err(help());
     }
     // (user@host[:port], path): restic's `sftp://u@h:p//abs` and `sftp://u@h/rel`, or scp's `sftp:u@h:path`.
@@ -54,7 +60,11 @@ pub fn parse_location(s: &str) -> Result<Location, String> {
         let (authority, path) = rest.split_once('/').ok_or_else(help)?;
         (authority, path, true)
     } else if let Some(rest) = s.strip_prefix("sftp:") {
-        let cut = if rest.contains("@[") { rest.find("]:").map(|i| i + 1) } else { rest.find(':') };
+        let cut = if rest.contains("@[") {
+            rest.find("]:").map(|i| i + 1)
+        } else {
+            rest.find(':')
+        };
         let cut = cut.ok_or_else(help)?;
         (&rest[..cut], &rest[cut + 1..], false)
     } else {
@@ -63,7 +73,9 @@ pub fn parse_location(s: &str) -> Result<Location, String> {
         }
         return Ok(Location::Local(s.to_string()));
     };
-    let (user, host_port) = authority.split_once('@').ok_or_else(|| "name the user: sftp:USER@HOST:/PATH".to_string())?;
+    let (user, host_port) = authority
+        .split_once('@')
+        .ok_or_else(|| "name the user: sftp:USER@HOST:/PATH".to_string())?;
     let (host, port) = match host_port.strip_prefix('[') {
         Some(bracketed) => {
             let (host, after) = bracketed.split_once(']').ok_or_else(help)?;
@@ -76,26 +88,47 @@ pub fn parse_location(s: &str) -> Result<Location, String> {
     };
     let port = match port {
         None => 22,
-        Some(p) if port_allowed => p.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("{p:?} is not a port"))?,
+        Some(p) if port_allowed => p
+            .parse()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{p:?} is not a port"))?,
         Some(_) => return Err(help()),
     };
-    let name_ok = |x: &str, extra: &str| !x.is_empty() && !x.starts_with('-') && x.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c));
+    let name_ok = |x: &str, extra: &str| {
+        !x.is_empty()
+            && !x.starts_with('-')
+            && x.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c))
+    };
     if !name_ok(user, "") {
-        return Err(format!("{user:?} is not a user name: letters, digits, '.', '_' and '-' (not first)"));
+        return Err(format!(
+            "{user:?} is not a user name: letters, digits, '.', '_' and '-' (not first)"
+        ));
     }
     if !name_ok(host, ":") {
         return Err(format!("{host:?} is not a host name or address"));
     }
     if path.is_empty() || path == "/" || path.split('/').any(|p| p == "..") {
-        return Err(format!("give the repository's directory on {host}: {LOCATION_HELP}"));
+        return Err(format!(
+            "give the repository's directory on {host}: {LOCATION_HELP}"
+        ));
     }
-    Ok(Location::Sftp(SftpTarget { user: user.to_string(), host: host.to_string(), port, path: path.to_string() }))
+    Ok(Location::Sftp(SftpTarget {
+        user: user.to_string(),
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    }))
 }
 
 /// Why a schedule cannot be taken, naming the field.
 pub fn check_schedule(s: &BackupSchedule) -> Result<(), (&'static str, String)> {
     if !(3600..=30 * 86_400).contains(&s.every_secs) {
-        return Err(("every_secs", "from 3600 (hourly) to 2592000 (30 days)".into()));
+        return Err((
+            "every_secs",
+            "from 3600 (hourly) to 2592000 (30 days)".into(),
+        ));
     }
     if !(1..=1000).contains(&s.keep) {
         return Err(("keep", "from 1 to 1000 snapshots".into()));
@@ -122,8 +155,18 @@ mod tests {
     #[test]
     fn a_backup_is_due_an_interval_after_the_last_and_never_twice_at_once() {
         const H: i64 = 3_600_000;
-        for (last, busy, now, want) in [(None, false, 0, true), (None, true, 0, false), (Some(0), false, H - 1, false), (Some(0), false, H, true), (Some(0), true, 2 * H, false)] {
-            assert_eq!(due(3600, last, busy, now), want, "last {last:?} busy {busy} now {now}");
+        for (last, busy, now, want) in [
+            (None, false, 0, true),
+            (None, true, 0, false),
+            (Some(0), false, H - 1, false),
+            (Some(0), false, H, true),
+            (Some(0), true, 2 * H, false),
+        ] {
+            assert_eq!(
+                due(3600, last, busy, now),
+                want,
+                "last {last:?} busy {busy} now {now}"
+            );
         }
         assert_eq!(next(3600, None, 5), 5);
         assert_eq!(next(3600, Some(0), 5), H);
@@ -132,7 +175,14 @@ mod tests {
 
     #[test]
     fn repository_locations_are_parsed_and_hostile_ones_refused() {
-        let sftp = |user: &str, host: &str, port, path: &str| Ok(Location::Sftp(SftpTarget { user: user.into(), host: host.into(), port, path: path.into() }));
+        let sftp = |user: &str, host: &str, port, path: &str| {
+            Ok(Location::Sftp(SftpTarget {
+                user: user.into(),
+                host: host.into(),
+                port,
+                path: path.into(),
+            }))
+        };
         let help = Err(LOCATION_HELP.to_string());
         for (text, want) in [
             ("/var/backups/appos", Ok(Location::Local("/var/backups/appos".into()))),
@@ -162,19 +212,56 @@ mod tests {
         ] {
             assert_eq!(parse_location(text), want, "{text:?}");
         }
-        let t = SftpTarget { user: "b".into(), host: "fd00::1".into(), port: 2222, path: "/srv".into() };
-        assert_eq!((t.restic_location(), t.known_hosts_name()), ("sftp:b@[fd00::1]:/srv".to_string(), "[fd00::1]:2222".to_string()));
-        let t = SftpTarget { port: 22, host: "vault".into(), ..t };
-        assert_eq!((t.restic_location(), t.known_hosts_name()), ("sftp:b@vault:/srv".to_string(), "vault".to_string()));
+        let t = SftpTarget {
+            user: "b".into(),
+            host: "fd00::1".into(),
+            port: 2222,
+            path: "/srv".into(),
+        };
+        assert_eq!(
+            (t.restic_location(), t.known_hosts_name()),
+            (
+                "sftp:b@[fd00::1]:/srv".to_string(),
+                "[fd00::1]:2222".to_string()
+            )
+        );
+        let t = SftpTarget {
+            port: 22,
+            host: "vault".into(),
+            ..t
+        };
+        assert_eq!(
+            (t.restic_location(), t.known_hosts_name()),
+            ("sftp:b@vault:/srv".to_string(), "vault".to_string())
+        );
     }
 
     #[test]
     fn schedules_are_checked_field_by_field() {
-        let s = |every_secs, keep| BackupSchedule { every_secs, keep, volumes: false };
+        let s = |every_secs, keep| BackupSchedule {
+            every_secs,
+            keep,
+            volumes: false,
+        };
         assert_eq!(check_schedule(&s(86_400, 7)), Ok(()));
-        assert_eq!(check_schedule(&s(60, 7)), Err(("every_secs", "from 3600 (hourly) to 2592000 (30 days)".to_string())));
-        assert_eq!(check_schedule(&s(86_400, 0)), Err(("keep", "from 1 to 1000 snapshots".to_string())));
-        for (word, secs) in [("hourly", Some(3600)), ("daily", Some(86_400)), ("weekly", Some(604_800)), ("7200", Some(7200)), ("often", None)] {
+        assert_eq!(
+            check_schedule(&s(60, 7)),
+            Err((
+                "every_secs",
+                "from 3600 (hourly) to 2592000 (30 days)".to_string()
+            ))
+        );
+        assert_eq!(
+            check_schedule(&s(86_400, 0)),
+            Err(("keep", "from 1 to 1000 snapshots".to_string()))
+        );
+        for (word, secs) in [
+            ("hourly", Some(3600)),
+            ("daily", Some(86_400)),
+            ("weekly", Some(604_800)),
+            ("7200", Some(7200)),
+            ("often", None),
+        ] {
             assert_eq!(appos_proto::backups::parse_every(word), secs, "{word}");
         }
     }

@@ -23,7 +23,12 @@ pub struct ComposeSummary {
 impl ComposeSummary {
     /// The images to pull: those of the services not built here, each once, sorted.
     pub fn images(&self) -> Vec<&String> {
-        let mut v: Vec<&String> = self.services.iter().filter(|(s, _)| !self.builds.contains(*s)).map(|(_, i)| i).collect();
+        let mut v: Vec<&String> = self
+            .services
+            .iter()
+            .filter(|(s, _)| !self.builds.contains(*s))
+            .map(|(_, i)| i)
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -31,18 +36,26 @@ impl ComposeSummary {
 }
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), message: message.into() }
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
-
 
 /// Checks `.env` variables: shell-style names, single-line values.
 pub fn check_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
     let mut out = Vec::new();
     for (k, v) in env {
         let b = k.as_bytes();
-        let name_ok = !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphabetic() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let name_ok = !b.is_empty()
+            && b.len() <= 128
+            && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
         if !name_ok {
-            out.push(err(format!("env.{k}"), "variable names use letters, digits and _, and do not start with a digit"));
+            out.push(err(
+                format!("env.{k}"),
+                "variable names use letters, digits and _, and do not start with a digit",
+            ));
         } else if steers_the_tool(k) {
             out.push(err(format!("env.{k}"), "this name steers the compose tool itself (COMPOSE_*, DOCKER_HOST, ...) or is AppOS's (APPOS_*); choose another"));
         }
@@ -61,20 +74,35 @@ pub fn check_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
 /// the server is judged on the resolved model (`core::host_access`).
 pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
     if yaml.len() > MAX_COMPOSE_BYTES {
-        return Err(vec![err("compose", format!("the compose file is {} bytes; the limit is {MAX_COMPOSE_BYTES}", yaml.len()))]);
+        return Err(vec![err(
+            "compose",
+            format!(
+                "the compose file is {} bytes; the limit is {MAX_COMPOSE_BYTES}",
+                yaml.len()
+            ),
+        )]);
     }
     let mut doc: Value = match serde_yaml_ng::from_str(yaml) {
         Ok(v) => v,
         Err(e) => return Err(vec![err("compose", format!("not valid YAML: {e}"))]),
     };
     if let Err(e) = doc.apply_merge() {
-        return Err(vec![err("compose", format!("the merge keys (<<) cannot be applied: {e}"))]);
+        return Err(vec![err(
+            "compose",
+            format!("the merge keys (<<) cannot be applied: {e}"),
+        )]);
     }
     let Some(top) = doc.as_mapping() else {
-        return Err(vec![err("compose", "a compose file is a YAML mapping with a `services` key")]);
+        return Err(vec![err(
+            "compose",
+            "a compose file is a YAML mapping with a `services` key",
+        )]);
     };
     let Some(services) = top.get("services").and_then(Value::as_mapping) else {
-        return Err(vec![err("compose.services", "a compose file needs a `services` mapping")]);
+        return Err(vec![err(
+            "compose.services",
+            "a compose file needs a `services` mapping",
+        )]);
     };
     if services.is_empty() {
         return Err(vec![err("compose.services", "no services")]);
@@ -107,11 +135,17 @@ pub fn inspect(yaml: &str) -> Result<ComposeSummary, Vec<FieldError>> {
             None if built => {
                 summary.insert(name.to_string(), String::new());
             }
-            _ => errors.push(err(format!("{field}.image"), "each service needs an image, e.g. `nginx:1.27`, or a `build`")),
+            _ => errors.push(err(
+                format!("{field}.image"),
+                "each service needs an image, e.g. `nginx:1.27`, or a `build`",
+            )),
         }
     }
     if errors.is_empty() {
-        Ok(ComposeSummary { services: summary, builds })
+        Ok(ComposeSummary {
+            services: summary,
+            builds,
+        })
     } else {
         Err(errors)
     }
@@ -137,7 +171,11 @@ impl EnvSyntax {
 }
 
 /// Variables v1's `.env` defines for the characters it cannot quote.
-const V1_HELPERS: [(&str, char, &str); 3] = [("APPOS_SQ", '\'', "\"'\""), ("APPOS_BS", '\\', "\\"), ("APPOS_DL", '$', "$")];
+const V1_HELPERS: [(&str, char, &str); 3] = [
+    ("APPOS_SQ", '\'', "\"'\""),
+    ("APPOS_BS", '\\', "\\"),
+    ("APPOS_DL", '$', "$"),
+];
 
 /// One value as the tool reads it back exactly (values are single lines).
 ///
@@ -151,12 +189,25 @@ fn env_value(v: &str, syntax: EnvSyntax) -> String {
     match syntax {
         EnvSyntax::V1 if plain && !v.contains("${") => format!("'{v}'"),
         EnvSyntax::V1 => {
-            let spelled: String =
-                v.chars().map(|c| V1_HELPERS.iter().find(|(_, h, _)| *h == c).map(|(n, _, _)| format!("${{{n}}}")).unwrap_or_else(|| c.to_string())).collect();
+            let spelled: String = v
+                .chars()
+                .map(|c| {
+                    V1_HELPERS
+                        .iter()
+                        .find(|(_, h, _)| *h == c)
+                        .map(|(n, _, _)| format!("${{{n}}}"))
+                        .unwrap_or_else(|| c.to_string())
+                })
+                .collect();
             format!("'{spelled}'")
         }
         EnvSyntax::V2 if !v.contains('\'') && !v.ends_with('\\') => format!("'{v}'"),
-        EnvSyntax::V2 => format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "$$")),
+        EnvSyntax::V2 => format!(
+            "\"{}\"",
+            v.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "$$")
+        ),
     }
 }
 
@@ -164,7 +215,11 @@ fn env_value(v: &str, syntax: EnvSyntax) -> String {
 /// (`$`, `#`, quotes, spaces, backslashes; values were checked to be single lines).
 pub fn render_env(env: &BTreeMap<String, String>, syntax: EnvSyntax) -> String {
     let mut out = String::new();
-    if syntax == EnvSyntax::V1 && env.values().any(|v| v.contains(['\'', '\\']) || v.contains("${")) {
+    if syntax == EnvSyntax::V1
+        && env
+            .values()
+            .any(|v| v.contains(['\'', '\\']) || v.contains("${"))
+    {
         for (name, _, spelled) in V1_HELPERS {
             out.push_str(&format!("{name}={spelled}\n"));
         }
@@ -178,7 +233,17 @@ pub fn render_env(env: &BTreeMap<String, String>, syntax: EnvSyntax) -> String {
 /// Variables that steer the compose tool itself (which daemon, which
 /// files, which project) rather than the app, or that AppOS writes.
 fn steers_the_tool(k: &str) -> bool {
-    k.starts_with("COMPOSE_") || k.starts_with("APPOS_") || matches!(k, "DOCKER_HOST" | "DOCKER_CONTEXT" | "DOCKER_TLS_VERIFY" | "DOCKER_CERT_PATH" | "DOCKER_CONFIG" | "DOCKER_DEFAULT_PLATFORM")
+    k.starts_with("COMPOSE_")
+        || k.starts_with("APPOS_")
+        || matches!(
+            k,
+            "DOCKER_HOST"
+                | "DOCKER_CONTEXT"
+                | "DOCKER_TLS_VERIFY"
+                | "DOCKER_CERT_PATH"
+                | "DOCKER_CONFIG"
+                | "DOCKER_DEFAULT_PLATFORM"
+        )
 }
 
 /// Replaces each service's image by the reference in `pins` (service →
@@ -187,14 +252,22 @@ fn steers_the_tool(k: &str) -> bool {
 /// whose images are not plain `image:` lines is re-serialised instead.
 pub fn pin_images(yaml: &str, pins: &BTreeMap<String, String>) -> Result<String, String> {
     let summary = inspect(yaml).map_err(|e| format!("{e:?}"))?;
-    let wanted: BTreeMap<&String, &String> = summary.services.keys().filter_map(|s| pins.get(s).map(|p| (s, p))).collect();
+    let wanted: BTreeMap<&String, &String> = summary
+        .services
+        .keys()
+        .filter_map(|s| pins.get(s).map(|p| (s, p)))
+        .collect();
     if let Some(missing) = summary.services.keys().find(|s| !pins.contains_key(*s)) {
         return Err(format!("no digest is recorded for service {missing:?}"));
     }
     let indent = |l: &str| l.len() - l.trim_start().len();
     let meaningful = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
     let mut out = Vec::new();
-    let (mut in_services, mut service_indent, mut current): (bool, Option<usize>, Option<(String, usize)>) = (false, None, None);
+    let (mut in_services, mut service_indent, mut current): (
+        bool,
+        Option<usize>,
+        Option<(String, usize)>,
+    ) = (false, None, None);
     let mut child_indent: Option<usize> = None;
     for line in yaml.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
@@ -208,18 +281,30 @@ pub fn pin_images(yaml: &str, pins: &BTreeMap<String, String>) -> Result<String,
             } else if in_services {
                 let si = *service_indent.get_or_insert(ind);
                 if ind == si {
-                    let key = body.trim().trim_end_matches(':').trim_matches(['"', '\'']).to_string();
+                    let key = body
+                        .trim()
+                        .trim_end_matches(':')
+                        .trim_matches(['"', '\''])
+                        .to_string();
                     current = Some((key, ind));
                     child_indent = None;
                 } else if let Some((svc, _)) = &current {
                     let ci = *child_indent.get_or_insert(ind);
                     if ind == ci {
                         if let Some(rest) = body.trim_start().strip_prefix("image:") {
-                            let value = rest.split(" #").next().unwrap_or("").trim().trim_matches(['"', '\'']);
-                            if let Some(pin) = wanted.get(svc).filter(|_| summary.services.get(svc).map(String::as_str) == Some(value)) {
+                            let value = rest
+                                .split(" #")
+                                .next()
+                                .unwrap_or("")
+                                .trim()
+                                .trim_matches(['"', '\'']);
+                            if let Some(pin) = wanted.get(svc).filter(|_| {
+                                summary.services.get(svc).map(String::as_str) == Some(value)
+                            }) {
                                 let comment = rest.find(" #").map(|i| &rest[i..]).unwrap_or("");
                                 let eol = &line[body.len()..];
-                                replaced = Some(format!("{}image: {pin}{comment}{eol}", &body[..ind]));
+                                replaced =
+                                    Some(format!("{}image: {pin}{comment}{eol}", &body[..ind]));
                             }
                         }
                     }
@@ -229,7 +314,9 @@ pub fn pin_images(yaml: &str, pins: &BTreeMap<String, String>) -> Result<String,
         out.push(replaced.unwrap_or_else(|| line.to_string()));
     }
     let text: String = out.concat();
-    let pinned_ok = inspect(&text).map(|s| s.services.iter().all(|(k, v)| pins.get(k) == Some(v))).unwrap_or(false);
+    let pinned_ok = inspect(&text)
+        .map(|s| s.services.iter().all(|(k, v)| pins.get(k) == Some(v)))
+        .unwrap_or(false);
     if pinned_ok {
         return Ok(text);
     }
@@ -237,7 +324,10 @@ pub fn pin_images(yaml: &str, pins: &BTreeMap<String, String>) -> Result<String,
     let mut doc: Value = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
     if let Some(services) = doc.get_mut("services").and_then(Value::as_mapping_mut) {
         for (name, svc) in services.iter_mut() {
-            if let (Some(pin), Some(m)) = (name.as_str().and_then(|n| pins.get(n)), svc.as_mapping_mut()) {
+            if let (Some(pin), Some(m)) = (
+                name.as_str().and_then(|n| pins.get(n)),
+                svc.as_mapping_mut(),
+            ) {
                 m.insert(Value::from("image"), Value::from(pin.as_str()));
             }
         }
@@ -276,14 +366,22 @@ mod tests {
             ("services: 3\n", "compose.services"),
             ("services: {}\n", "compose.services"),
             ("services:\n  web: [1]\n", "services.web"),
-            ("services:\n  'bad name!':\n    image: x\n", "services.bad name!"),
+            (
+                "services:\n  'bad name!':\n    image: x\n",
+                "services.bad name!",
+            ),
             ("services: [\n", "compose"),
         ] {
             let e = inspect(yaml).expect_err(yaml);
             assert_eq!(e[0].field, field, "{yaml:?}: {e:?}");
         }
-        let big = format!("services:\n  web:\n    image: x\n# {}\n", "x".repeat(MAX_COMPOSE_BYTES));
-        assert!(inspect(&big).expect_err("too big")[0].message.contains("limit"));
+        let big = format!(
+            "services:\n  web:\n    image: x\n# {}\n",
+            "x".repeat(MAX_COMPOSE_BYTES)
+        );
+        assert!(inspect(&big).expect_err("too big")[0]
+            .message
+            .contains("limit"));
     }
 
     #[test]
@@ -297,11 +395,18 @@ mod tests {
         yaml.push_str("services:\n  web:\n    image: nginx\n    command: *a9\n");
         let started = std::time::Instant::now();
         let e = inspect(&yaml).expect_err("refused");
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
         assert_eq!(e[0].field, "compose");
         assert!(e[0].message.starts_with("not valid YAML: "), "{e:?}");
         // A big file of ordinary anchors is fine.
-        let many = format!("x: &a {{k: v}}\n{}services:\n  web:\n    image: nginx\n    labels: *a\n", "# padding\n".repeat(50_000));
+        let many = format!(
+            "x: &a {{k: v}}\n{}services:\n  web:\n    image: nginx\n    labels: *a\n",
+            "# padding\n".repeat(50_000)
+        );
         assert!(inspect(&many).is_ok());
     }
 
@@ -318,7 +423,11 @@ mod tests {
             let e = check_env(&BTreeMap::from([(k.to_string(), "x".to_string())]));
             assert_eq!(e, [err(format!("env.{k}"), "this name steers the compose tool itself (COMPOSE_*, DOCKER_HOST, ...) or is AppOS's (APPOS_*); choose another")]);
         }
-        assert!(check_env(&BTreeMap::from([("DOCKER_INFLUXDB_INIT_MODE".to_string(), "setup".to_string())])).is_empty());
+        assert!(check_env(&BTreeMap::from([(
+            "DOCKER_INFLUXDB_INIT_MODE".to_string(),
+            "setup".to_string()
+        )]))
+        .is_empty());
     }
 
     #[test]
@@ -341,13 +450,24 @@ mod tests {
             ("db".to_string(), "sha256:bbb".to_string()),
         ]);
         let out = pin_images(yaml, &pins).expect("pinned");
-        assert_eq!(out, yaml.replace("image: nginx:1.27 # front", "image: nginx@sha256:aaa # front").replace("image: 'mariadb:11'", "image: sha256:bbb"));
+        assert_eq!(
+            out,
+            yaml.replace(
+                "image: nginx:1.27 # front",
+                "image: nginx@sha256:aaa # front"
+            )
+            .replace("image: 'mariadb:11'", "image: sha256:bbb")
+        );
         // Flow style falls back to a rewritten document with the same meaning.
         let flow = "services: {web: {image: nginx:1.27}, db: {image: mariadb}}\n";
         let out = pin_images(flow, &pins).expect("pinned");
         assert_eq!(inspect(&out).expect("valid").services, pins);
         // A service without a recorded digest cannot be pinned.
-        let e = pin_images("services:\n  web:\n    image: x\n  cache:\n    image: redis\n", &pins).expect_err("unpinned");
+        let e = pin_images(
+            "services:\n  web:\n    image: x\n  cache:\n    image: redis\n",
+            &pins,
+        )
+        .expect_err("unpinned");
         assert!(e.contains("cache"), "{e}");
     }
 }

@@ -36,7 +36,9 @@ pub enum Decision {
 pub fn decide(known: Option<&Known>, fingerprint: &str) -> Decision {
     match known {
         None => Decision::Run,
-        Some(k) if k.fingerprint != fingerprint => Decision::Reused { first: k.request.clone() },
+        Some(k) if k.fingerprint != fingerprint => Decision::Reused {
+            first: k.request.clone(),
+        },
         Some(k) if k.answered => Decision::Replay,
         Some(k) if k.this_run => Decision::Wait,
         Some(_) => Decision::Run,
@@ -45,7 +47,10 @@ pub fn decide(known: Option<&Known>, fingerprint: &str) -> Decision {
 
 /// A key as clients make them: 8 to 128 letters, digits, `-` and `_` (a UUID fits).
 pub fn valid_key(key: &str) -> bool {
-    (8..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (8..=128).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Whether an answer is remembered: not a failure of the agent (5xx),
@@ -60,15 +65,32 @@ mod tests {
 
     #[test]
     fn a_key_runs_once_replays_and_refuses_another_request() {
-        let known = |fingerprint: &str, answered, this_run| Known { fingerprint: fingerprint.into(), request: "POST /v1/apps".into(), answered, this_run };
+        let known = |fingerprint: &str, answered, this_run| Known {
+            fingerprint: fingerprint.into(),
+            request: "POST /v1/apps".into(),
+            answered,
+            this_run,
+        };
         for (k, fp, want) in [
             (None, "a", Decision::Run),
             (Some(known("a", true, true)), "a", Decision::Replay),
             (Some(known("a", true, false)), "a", Decision::Replay),
             (Some(known("a", false, true)), "a", Decision::Wait),
             (Some(known("a", false, false)), "a", Decision::Run),
-            (Some(known("a", true, true)), "b", Decision::Reused { first: "POST /v1/apps".into() }),
-            (Some(known("a", false, true)), "b", Decision::Reused { first: "POST /v1/apps".into() }),
+            (
+                Some(known("a", true, true)),
+                "b",
+                Decision::Reused {
+                    first: "POST /v1/apps".into(),
+                },
+            ),
+            (
+                Some(known("a", false, true)),
+                "b",
+                Decision::Reused {
+                    first: "POST /v1/apps".into(),
+                },
+            ),
         ] {
             assert_eq!(decide(k.as_ref(), fp), want, "{k:?} {fp}");
         }
@@ -76,10 +98,27 @@ mod tests {
 
     #[test]
     fn keys_and_remembered_answers() {
-        for (k, ok) in [("0b6f5c1e-7d2a-4c3b-9e8f-1a2b3c4d5e6f", true), ("deploy_42x", true), ("short", false), ("has space1", false), ("semi;colon", false), (&"x".repeat(129), false), (&"x".repeat(128), true)] {
+        for (k, ok) in [
+            ("0b6f5c1e-7d2a-4c3b-9e8f-1a2b3c4d5e6f", true),
+            ("deploy_42x", true),
+            ("short", false),
+            ("has space1", false),
+            ("semi;colon", false),
+            (&"x".repeat(129), false),
+            (&"x".repeat(128), true),
+        ] {
             assert_eq!(valid_key(k), ok, "{k:?}");
         }
-        for (status, kept) in [(200, true), (202, true), (204, true), (400, true), (409, true), (422, true), (500, false), (503, false)] {
+        for (status, kept) in [
+            (200, true),
+            (202, true),
+            (204, true),
+            (400, true),
+            (409, true),
+            (422, true),
+            (500, false),
+            (503, false),
+        ] {
             assert_eq!(remembered(status), kept, "{status}");
         }
     }

@@ -4,8 +4,8 @@
 
 pub mod alerts;
 pub mod appfiles;
-pub mod backups;
 pub mod apps;
+pub mod backups;
 pub mod certs;
 pub mod compose;
 pub mod host_access;
@@ -14,5 +14,5 @@ pub mod proxy;
 pub mod pull;
 pub mod readiness;
 pub mod reconcile;
-pub mod stats;
 pub mod redact;
+pub mod stats;

@@ -15,7 +15,12 @@ impl PullFailure {
     pub fn of(docker: &str) -> PullFailure {
         let m = docker.to_ascii_lowercase();
         let any = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
-        if any(&["no such host", "server misbehaving", "temporary failure in name resolution", "name or service not known"]) {
+        if any(&[
+            "no such host",
+            "server misbehaving",
+            "temporary failure in name resolution",
+            "name or service not known",
+        ]) {
             PullFailure::DnsFailed
         } else if any(&[
             "connection refused",
@@ -29,11 +34,22 @@ impl PullFailure {
             "server gave http response to https client",
         ]) {
             PullFailure::RegistryUnreachable
-        } else if any(&["may require 'docker login'", "authentication required", "unauthorized", "denied: requested access"]) {
+        } else if any(&[
+            "may require 'docker login'",
+            "authentication required",
+            "unauthorized",
+            "denied: requested access",
+        ]) {
             // "pull access denied ... repository does not exist or may require 'docker login'":
             // the registry will not say which, and logging in is what the user can try.
             PullFailure::AuthenticationRequired
-        } else if any(&["manifest unknown", "not found", "repository does not exist", "no such image", "invalid reference format"]) {
+        } else if any(&[
+            "manifest unknown",
+            "not found",
+            "repository does not exist",
+            "no such image",
+            "invalid reference format",
+        ]) {
             PullFailure::ImageNotFound
         } else {
             PullFailure::Other
@@ -55,7 +71,9 @@ impl PullFailure {
 /// The registry an image reference names (`docker.io` when it names none).
 pub fn registry_of(image: &str) -> &str {
     match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first
+        }
         _ => "docker.io",
     }
 }
@@ -63,10 +81,15 @@ pub fn registry_of(image: &str) -> &str {
 /// The message a deployment shows for a failed pull: the image, plain
 /// words, then Docker's text.
 pub fn message(image: &str, docker: &str) -> String {
-    let docker = docker.trim().trim_start_matches("Docker responded with status code 500: ");
+    let docker = docker
+        .trim()
+        .trim_start_matches("Docker responded with status code 500: ");
     match PullFailure::of(docker) {
         PullFailure::Other => format!("pulling {image} failed: {docker}"),
-        f => format!("pulling {image}: {} ({docker})", f.explain(image, registry_of(image))),
+        f => format!(
+            "pulling {image}: {} ({docker})",
+            f.explain(image, registry_of(image))
+        ),
     }
 }
 
@@ -107,6 +130,9 @@ mod tests {
             message("127.0.0.1:1/x:1", "Docker responded with status code 500: dial tcp 127.0.0.1:1: connect: connection refused\n"),
             "pulling 127.0.0.1:1/x:1: registry unreachable: this server cannot connect to 127.0.0.1:1 (dial tcp 127.0.0.1:1: connect: connection refused)"
         );
-        assert_eq!(message("x:1", "Docker responded with status code 500: disk full"), "pulling x:1 failed: disk full");
+        assert_eq!(
+            message("x:1", "Docker responded with status code 500: disk full"),
+            "pulling x:1 failed: disk full"
+        );
     }
 }

@@ -14,15 +14,27 @@ pub enum Readiness {
 
 /// Judges the project as Docker lists it now, for a compose file of `services` services.
 pub fn readiness(project: Option<&App>, services: usize) -> Readiness {
-    let Some(a) = project else { return Readiness::Waiting };
-    let containers: Vec<_> = a.services.iter().flat_map(|s| s.containers.iter()).collect();
-    if let Some(bad) = containers.iter().find(|c| c.status.contains("(unhealthy)") || c.state == "dead") {
+    let Some(a) = project else {
+        return Readiness::Waiting;
+    };
+    let containers: Vec<_> = a
+        .services
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .collect();
+    if let Some(bad) = containers
+        .iter()
+        .find(|c| c.status.contains("(unhealthy)") || c.state == "dead")
+    {
         return Readiness::Failed(format!("{} is {}", bad.name, bad.status));
     }
     if let Some(exited) = containers.iter().find(|c| c.state == "exited") {
         return Readiness::Failed(format!("{} exited: {}", exited.name, exited.status));
     }
-    let ready = containers.iter().filter(|c| c.state == "running" && !c.status.contains("health: starting")).count();
+    let ready = containers
+        .iter()
+        .filter(|c| c.state == "running" && !c.status.contains("health: starting"))
+        .count();
     if a.services.len() >= services && ready == containers.len() && !containers.is_empty() {
         Readiness::Ready(ready)
     } else {
@@ -77,14 +89,34 @@ mod tests {
             (None, 1, Readiness::Waiting),
             (Some(app(&[])), 1, Readiness::Waiting),
             (Some(app(&[("web", running)])), 1, Readiness::Ready(1)),
-            (Some(app(&[("web", running), ("db", healthy)])), 2, Readiness::Ready(2)),
+            (
+                Some(app(&[("web", running), ("db", healthy)])),
+                2,
+                Readiness::Ready(2),
+            ),
             // A service of the file has no container yet.
             (Some(app(&[("web", running)])), 2, Readiness::Waiting),
-            (Some(app(&[("web", running), ("db", starting)])), 2, Readiness::Waiting),
+            (
+                Some(app(&[("web", running), ("db", starting)])),
+                2,
+                Readiness::Waiting,
+            ),
             (Some(app(&[("web", created)])), 1, Readiness::Waiting),
-            (Some(app(&[("web", running), ("db", unhealthy)])), 2, Readiness::Failed("blog-db-0 is Up 40 seconds (unhealthy)".into())),
-            (Some(app(&[("web", exited)])), 1, Readiness::Failed("blog-web-0 exited: Exited (1) 2 seconds ago".into())),
-            (Some(app(&[("web", dead)])), 1, Readiness::Failed("blog-web-0 is Dead".into())),
+            (
+                Some(app(&[("web", running), ("db", unhealthy)])),
+                2,
+                Readiness::Failed("blog-db-0 is Up 40 seconds (unhealthy)".into()),
+            ),
+            (
+                Some(app(&[("web", exited)])),
+                1,
+                Readiness::Failed("blog-web-0 exited: Exited (1) 2 seconds ago".into()),
+            ),
+            (
+                Some(app(&[("web", dead)])),
+                1,
+                Readiness::Failed("blog-web-0 is Dead".into()),
+            ),
         ] {
             assert_eq!(readiness(project.as_ref(), services), want, "{project:?}");
         }

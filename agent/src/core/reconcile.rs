@@ -36,7 +36,10 @@ pub fn verdict(task: &TaskSeen, age_ms: i64) -> Verdict {
     match task {
         TaskSeen::Missing if age_ms < QUEUE_GRACE_MS => Verdict::Leave,
         TaskSeen::Missing => Verdict::Requeue,
-        TaskSeen::Dead(error) => Verdict::Close(DeploymentState::Failed, error.clone().unwrap_or_else(|| "failed".into())),
+        TaskSeen::Dead(error) => Verdict::Close(
+            DeploymentState::Failed,
+            error.clone().unwrap_or_else(|| "failed".into()),
+        ),
         TaskSeen::Cancelled => Verdict::Close(DeploymentState::Cancelled, "cancelled".into()),
         TaskSeen::Queued | TaskSeen::Running | TaskSeen::Succeeded => Verdict::Leave,
     }
@@ -52,9 +55,21 @@ mod tests {
         for (task, age, want) in [
             (TaskSeen::Missing, old, Verdict::Requeue),
             (TaskSeen::Missing, 500, Verdict::Leave),
-            (TaskSeen::Dead(Some("pulling x: image not found".into())), old, Verdict::Close(DeploymentState::Failed, "pulling x: image not found".into())),
-            (TaskSeen::Dead(None), old, Verdict::Close(DeploymentState::Failed, "failed".into())),
-            (TaskSeen::Cancelled, 0, Verdict::Close(DeploymentState::Cancelled, "cancelled".into())),
+            (
+                TaskSeen::Dead(Some("pulling x: image not found".into())),
+                old,
+                Verdict::Close(DeploymentState::Failed, "pulling x: image not found".into()),
+            ),
+            (
+                TaskSeen::Dead(None),
+                old,
+                Verdict::Close(DeploymentState::Failed, "failed".into()),
+            ),
+            (
+                TaskSeen::Cancelled,
+                0,
+                Verdict::Close(DeploymentState::Cancelled, "cancelled".into()),
+            ),
             (TaskSeen::Queued, old, Verdict::Leave),
             (TaskSeen::Running, old, Verdict::Leave),
             (TaskSeen::Succeeded, old, Verdict::Leave),

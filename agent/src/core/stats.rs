@@ -26,7 +26,11 @@ pub struct Reading {
 pub fn sample(at_ms: i64, r: &Reading) -> StatSample {
     let cpu = r.cpu_total.saturating_sub(r.pre_cpu_total) as f64;
     let system = r.system.saturating_sub(r.pre_system) as f64;
-    let cpu_percent = if cpu > 0.0 && system > 0.0 { cpu / system * f64::from(r.online_cpus.max(1)) * 100.0 } else { 0.0 };
+    let cpu_percent = if cpu > 0.0 && system > 0.0 {
+        cpu / system * f64::from(r.online_cpus.max(1)) * 100.0
+    } else {
+        0.0
+    };
     StatSample {
         at_ms,
         cpu_percent,
@@ -54,7 +58,8 @@ impl History {
         let minute = s.at_ms - s.at_ms.rem_euclid(MINUTE_MS);
         match &mut self.open {
             Some((acc, n)) if acc.at_ms == minute => {
-                acc.cpu_percent = (acc.cpu_percent * f64::from(*n) + s.cpu_percent) / f64::from(*n + 1);
+                acc.cpu_percent =
+                    (acc.cpu_percent * f64::from(*n) + s.cpu_percent) / f64::from(*n + 1);
                 acc.memory_bytes = acc.memory_bytes.max(s.memory_bytes);
                 acc.memory_limit_bytes = s.memory_limit_bytes;
                 acc.net_rx_bytes = s.net_rx_bytes;
@@ -68,14 +73,24 @@ impl History {
                         self.points.pop_front();
                     }
                 }
-                self.open = Some((StatSample { at_ms: minute, ..s.clone() }, 1));
+                self.open = Some((
+                    StatSample {
+                        at_ms: minute,
+                        ..s.clone()
+                    },
+                    1,
+                ));
             }
         }
     }
 
     /// The points, oldest first, the current minute last.
     pub fn points(&self) -> Vec<StatSample> {
-        self.points.iter().cloned().chain(self.open.as_ref().map(|(s, _)| s.clone())).collect()
+        self.points
+            .iter()
+            .cloned()
+            .chain(self.open.as_ref().map(|(s, _)| s.clone()))
+            .collect()
     }
 }
 
@@ -85,7 +100,14 @@ mod tests {
 
     #[test]
     fn samples_use_docker_stats_formulas() {
-        let r = |cpu: u64, pre: u64, sys: u64, presys: u64, cpus: u32| Reading { cpu_total: cpu, pre_cpu_total: pre, system: sys, pre_system: presys, online_cpus: cpus, ..Default::default() };
+        let r = |cpu: u64, pre: u64, sys: u64, presys: u64, cpus: u32| Reading {
+            cpu_total: cpu,
+            pre_cpu_total: pre,
+            system: sys,
+            pre_system: presys,
+            online_cpus: cpus,
+            ..Default::default()
+        };
         for (reading, percent) in [
             // One CPU of two busy over the interval: 100 %.
             (r(1_500, 500, 12_000, 10_000, 2), 100.0),
@@ -98,16 +120,52 @@ mod tests {
             (r(100, 500, 12_000, 10_000, 2), 0.0),
             (r(1_500, 500, 10_000, 10_000, 2), 0.0),
         ] {
-            assert!((sample(0, &reading).cpu_percent - percent).abs() < 1e-9, "{reading:?}");
+            assert!(
+                (sample(0, &reading).cpu_percent - percent).abs() < 1e-9,
+                "{reading:?}"
+            );
         }
-        let m = sample(7, &Reading { mem_usage: 100 << 20, mem_inactive_file: 30 << 20, mem_limit: 1 << 30, net_rx: 5, net_tx: 6, ..Default::default() });
-        assert_eq!((m.at_ms, m.memory_bytes, m.memory_limit_bytes, m.net_rx_bytes, m.net_tx_bytes), (7, 70 << 20, 1 << 30, 5, 6));
-        let odd = sample(0, &Reading { mem_usage: 10, mem_inactive_file: 20, ..Default::default() });
+        let m = sample(
+            7,
+            &Reading {
+                mem_usage: 100 << 20,
+                mem_inactive_file: 30 << 20,
+                mem_limit: 1 << 30,
+                net_rx: 5,
+                net_tx: 6,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (
+                m.at_ms,
+                m.memory_bytes,
+                m.memory_limit_bytes,
+                m.net_rx_bytes,
+                m.net_tx_bytes
+            ),
+            (7, 70 << 20, 1 << 30, 5, 6)
+        );
+        let odd = sample(
+            0,
+            &Reading {
+                mem_usage: 10,
+                mem_inactive_file: 20,
+                ..Default::default()
+            },
+        );
         assert_eq!(odd.memory_bytes, 0);
     }
 
     fn s(at_ms: i64, cpu: f64, mem: u64, rx: u64) -> StatSample {
-        StatSample { at_ms, cpu_percent: cpu, memory_bytes: mem, memory_limit_bytes: 100, net_rx_bytes: rx, net_tx_bytes: 0 }
+        StatSample {
+            at_ms,
+            cpu_percent: cpu,
+            memory_bytes: mem,
+            memory_limit_bytes: 100,
+            net_rx_bytes: rx,
+            net_tx_bytes: 0,
+        }
     }
 
     #[test]
@@ -119,14 +177,28 @@ mod tests {
         h.push(&s(120_000, 50.0, 1, 4));
         let p = h.points();
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].at_ms, p[0].cpu_percent, p[0].memory_bytes, p[0].net_rx_bytes), (60_000, 20.0, 9, 3));
-        assert_eq!((p[1].at_ms, p[1].cpu_percent, p[1].memory_bytes), (120_000, 50.0, 1));
+        assert_eq!(
+            (
+                p[0].at_ms,
+                p[0].cpu_percent,
+                p[0].memory_bytes,
+                p[0].net_rx_bytes
+            ),
+            (60_000, 20.0, 9, 3)
+        );
+        assert_eq!(
+            (p[1].at_ms, p[1].cpu_percent, p[1].memory_bytes),
+            (120_000, 50.0, 1)
+        );
         for m in 3..(HISTORY_POINTS as i64 + 10) {
             h.push(&s(m * 60_000, 1.0, 1, 1));
         }
         let p = h.points();
         assert_eq!(p.len(), HISTORY_POINTS);
-        assert_eq!(p.last().map(|x| x.at_ms), Some((HISTORY_POINTS as i64 + 9) * 60_000));
+        assert_eq!(
+            p.last().map(|x| x.at_ms),
+            Some((HISTORY_POINTS as i64 + 9) * 60_000)
+        );
         assert!(p.windows(2).all(|w| w[1].at_ms - w[0].at_ms == 60_000));
     }
 }

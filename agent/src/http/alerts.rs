@@ -34,7 +34,10 @@ pub struct ChannelPath {
 #[utoipa::path(get, operation_id = "list_alerts", tag = "alerts", path = "/alerts", security(("bearer" = [])), params(ListAlerts), responses(
     (status = 200, body = [Alert]),
 ))]
-pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListAlerts>) -> ApiResult<Json<Vec<Alert>>> {
+pub async fn list(
+    State(state): State<Shared>,
+    ApiQuery(q): ApiQuery<ListAlerts>,
+) -> ApiResult<Json<Vec<Alert>>> {
     Ok(Json(alerts::list(&state, q.firing).await?))
 }
 
@@ -50,7 +53,12 @@ pub async fn rules(State(state): State<Shared>) -> ApiResult<Json<Vec<AlertRuleS
 #[utoipa::path(put, operation_id = "update_alert_rule", tag = "alerts", path = "/alerts/rules/{rule}", security(("bearer" = [])), params(RulePath), request_body = AlertRuleUpdate, responses(
     (status = 200, body = AlertRuleSettings),
 ))]
-pub async fn update_rule(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<RulePath>, ApiJson(update): ApiJson<AlertRuleUpdate>) -> ApiResult<Json<AlertRuleSettings>> {
+pub async fn update_rule(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<RulePath>,
+    ApiJson(update): ApiJson<AlertRuleUpdate>,
+) -> ApiResult<Json<AlertRuleSettings>> {
     Ok(Json(alerts::set_rule(&state, &who, &p.rule, update).await?))
 }
 
@@ -67,8 +75,15 @@ pub async fn channels(State(state): State<Shared>) -> ApiResult<Json<Vec<Channel
     (status = 201, body = Channel),
     (status = 409, body = Problem, description = "A channel of that name exists"),
 ))]
-pub async fn add_channel(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<ChannelRequest>) -> ApiResult<(StatusCode, Json<Channel>)> {
-    Ok((StatusCode::CREATED, Json(alerts::add_channel(&state, &who, req).await?)))
+pub async fn add_channel(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<ChannelRequest>,
+) -> ApiResult<(StatusCode, Json<Channel>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(alerts::add_channel(&state, &who, req).await?),
+    ))
 }
 
 /// Removes a channel; notices queued for it are dropped.
@@ -76,7 +91,11 @@ pub async fn add_channel(State(state): State<Shared>, Extension(who): Extension<
     (status = 204, description = "Removed"),
     (status = 404, body = Problem, description = "No such channel"),
 ))]
-pub async fn remove_channel(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<ChannelPath>) -> ApiResult<StatusCode> {
+pub async fn remove_channel(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<ChannelPath>,
+) -> ApiResult<StatusCode> {
     alerts::remove_channel(&state, &who, &p.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -87,7 +106,11 @@ pub async fn remove_channel(State(state): State<Shared>, Extension(who): Extensi
     (status = 404, body = Problem, description = "No such channel"),
     (status = 502, body = Problem, description = "The message did not get through; the detail says why"),
 ))]
-pub async fn test_channel(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<ChannelPath>) -> ApiResult<StatusCode> {
+pub async fn test_channel(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<ChannelPath>,
+) -> ApiResult<StatusCode> {
     alerts::test_channel(&state, &who, &p.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,8 @@
 
 use appos_proto::calls::{AppAction, DeleteQuery};
 use appos_proto::{
-    AdoptRequest, App, AppLogLine, AppName, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, Deployment, LogsQuery, Problem, VersionSaved,
+    AdoptRequest, App, AppLogLine, AppName, ComposeCheck, ComposeCheckRequest, DeployAccepted,
+    DeployRequest, Deployment, LogsQuery, Problem, VersionSaved,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -50,7 +51,10 @@ pub async fn list(State(state): State<Shared>) -> ApiResult<Json<Vec<App>>> {
     (status = 404, body = Problem, description = "No such app"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]
-pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> ApiResult<Json<App>> {
+pub async fn get(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<AppPath>,
+) -> ApiResult<Json<App>> {
     Ok(Json(apps::get(&state, &p.app).await?))
 }
 
@@ -61,8 +65,13 @@ pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> A
     (status = 404, body = Problem, description = "No such app"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]
-pub async fn stats(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> ApiResult<Json<appos_proto::AppStats>> {
-    Ok(Json(crate::services::observe::app_stats(&state, &p.app).await?))
+pub async fn stats(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<AppPath>,
+) -> ApiResult<Json<appos_proto::AppStats>> {
+    Ok(Json(
+        crate::services::observe::app_stats(&state, &p.app).await?,
+    ))
 }
 
 /// Deploys a new app from a compose file or a catalog template. Everything
@@ -73,8 +82,15 @@ pub async fn stats(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) ->
     (status = 409, body = Problem, description = "An app or compose project of that name exists"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]
-pub async fn deploy(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<DeployRequest>) -> ApiResult<(StatusCode, Json<DeployAccepted>)> {
-    Ok((StatusCode::ACCEPTED, Json(apps::deploy(&state, &who, req).await?)))
+pub async fn deploy(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<DeployRequest>,
+) -> ApiResult<(StatusCode, Json<DeployAccepted>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(apps::deploy(&state, &who, req).await?),
+    ))
 }
 
 /// Runs every check of a deploy (name, `.env`, YAML shape, images, bind
@@ -83,7 +99,10 @@ pub async fn deploy(State(state): State<Shared>, Extension(who): Extension<Princ
 #[utoipa::path(post, operation_id = "check_compose", tag = "apps", path = "/compose/check", security(("bearer" = [])), request_body = ComposeCheckRequest, responses(
     (status = 200, body = ComposeCheck),
 ))]
-pub async fn check(State(state): State<Shared>, ApiJson(req): ApiJson<ComposeCheckRequest>) -> ApiResult<Json<ComposeCheck>> {
+pub async fn check(
+    State(state): State<Shared>,
+    ApiJson(req): ApiJson<ComposeCheckRequest>,
+) -> ApiResult<Json<ComposeCheck>> {
     Ok(Json(apps::check(&state, req).await?))
 }
 
@@ -95,8 +114,15 @@ pub async fn check(State(state): State<Shared>, ApiJson(req): ApiJson<ComposeChe
     (status = 409, body = Problem, description = "Already an app, or its compose files cannot be read"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]
-pub async fn adopt(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<AdoptRequest>) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
-    Ok((StatusCode::CREATED, Json(adopt::adopt(&state, &who, req).await?)))
+pub async fn adopt(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<AdoptRequest>,
+) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(adopt::adopt(&state, &who, req).await?),
+    ))
 }
 
 /// Deploys the latest version again (e.g. after a failed deployment).
@@ -105,8 +131,15 @@ pub async fn adopt(State(state): State<Shared>, Extension(who): Extension<Princi
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn redeploy(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<AppPath>) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
-    Ok((StatusCode::ACCEPTED, Json(versions::redeploy(&state, &who, &p.app).await?)))
+pub async fn redeploy(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<AppPath>,
+) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(versions::redeploy(&state, &who, &p.app).await?),
+    ))
 }
 
 /// `start`, `stop`, `restart` or `update` (pull newer images, recreate), queued like a deployment.
@@ -115,8 +148,15 @@ pub async fn redeploy(State(state): State<Shared>, Extension(who): Extension<Pri
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn action(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<ActionPath>) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    Ok((StatusCode::ACCEPTED, Json(versions::action(&state, &who, &p.app, p.action).await?)))
+pub async fn action(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<ActionPath>,
+) -> ApiResult<(StatusCode, Json<Deployment>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(versions::action(&state, &who, &p.app, p.action).await?),
+    ))
 }
 
 /// Takes the app down and forgets it; its volumes are kept unless `volumes=true`.
@@ -125,8 +165,16 @@ pub async fn action(State(state): State<Shared>, Extension(who): Extension<Princ
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn delete(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<AppPath>, ApiQuery(q): ApiQuery<DeleteQuery>) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    Ok((StatusCode::ACCEPTED, Json(versions::delete(&state, &who, &p.app, q.volumes).await?)))
+pub async fn delete(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<AppPath>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
+) -> ApiResult<(StatusCode, Json<Deployment>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(versions::delete(&state, &who, &p.app, q.volumes).await?),
+    ))
 }
 
 /// What the app's containers print, as JSON lines: from all services or
@@ -138,12 +186,24 @@ pub async fn delete(State(state): State<Shared>, Extension(who): Extension<Princ
     (status = 429, body = Problem, description = "Following: the token holds as many streams open as the agent allows"),
     (status = 503, body = Problem, description = "Docker is not reachable"),
 ))]
-pub async fn logs(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<AppPath>, ApiQuery(q): ApiQuery<LogsQuery>) -> ApiResult<Response> {
+pub async fn logs(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<AppPath>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
+) -> ApiResult<Response> {
     // Only a followed log stays open.
-    let place = if q.follow { Some(state.streams.acquire(&who.name)?) } else { None };
+    let place = if q.follow {
+        Some(state.streams.acquire(&who.name)?)
+    } else {
+        None
+    };
     let lines = logs::stream(&state, &p.app, q).await?;
-    Ok(super::ndjson(futures_util::StreamExt::map(lines, move |l| {
-        let _held = &place;
-        vec![l]
-    })))
+    Ok(super::ndjson(futures_util::StreamExt::map(
+        lines,
+        move |l| {
+            let _held = &place;
+            vec![l]
+        },
+    )))
 }

@@ -15,6 +15,9 @@ use crate::state::Shared;
 #[utoipa::path(get, operation_id = "list_audit", tag = "audit", path = "/audit", security(("bearer" = [])), params(ListAudit), responses(
     (status = 200, body = [AuditEntry]),
 ))]
-pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListAudit>) -> ApiResult<Json<Vec<AuditEntry>>> {
+pub async fn list(
+    State(state): State<Shared>,
+    ApiQuery(q): ApiQuery<ListAudit>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
     Ok(Json(audit::list(&state, q).await?))
 }

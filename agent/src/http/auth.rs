@@ -20,9 +20,19 @@ pub async fn request_span(State(state): State<Shared>, req: Request, next: Next)
     let id = format!("{:016x}", rand::random::<u64>());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = tracing::field::Empty, token = tracing::field::Empty);
     let (method, started) = (req.method().clone(), std::time::Instant::now());
-    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span)).await;
-    let route = resp.extensions().get::<RouteName>().map_or("-", |r| r.0.as_str());
-    state.metrics.request(route, method.as_str(), resp.status().as_u16(), started.elapsed());
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), next.run(req).instrument(span))
+        .await;
+    let route = resp
+        .extensions()
+        .get::<RouteName>()
+        .map_or("-", |r| r.0.as_str());
+    state.metrics.request(
+        route,
+        method.as_str(),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -36,7 +46,10 @@ struct RouteName(String);
 /// Records the matched route (`/v1/apps/{app}`, never the values) in the
 /// span, and on the answer for the request metrics.
 pub async fn record_route(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|r| r.as_str().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|r| r.as_str().to_string());
     if let Some(route) = &route {
         tracing::Span::current().record("route", route.as_str());
     }
@@ -49,7 +62,10 @@ pub async fn record_route(req: Request, next: Next) -> Response {
 
 /// The request's path as the client sent it (inside `/v1`, the router sees less).
 fn full_path(req: &Request) -> String {
-    req.extensions().get::<axum::extract::OriginalUri>().map(|u| u.path().to_string()).unwrap_or_else(|| req.uri().path().to_string())
+    req.extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string())
 }
 
 /// A request without a valid token: 401 while the failed-authentication
@@ -58,7 +74,10 @@ fn refuse(state: &Shared, why: &str) -> Result<Response, ApiError> {
     match state.limits.failed_authentication() {
         Ok(()) => Err(ApiError::new(ProblemCode::Unauthorized, why)),
         Err(wait) => {
-            let detail = format!("too many requests without a valid token lately; try again in {} s", retry_after_secs(wait));
+            let detail = format!(
+                "too many requests without a valid token lately; try again in {} s",
+                retry_after_secs(wait)
+            );
             Ok(too_many(detail, wait))
         }
     }
@@ -67,12 +86,19 @@ fn refuse(state: &Shared, why: &str) -> Result<Response, ApiError> {
 /// A 429 problem with its `Retry-After`.
 fn too_many(detail: String, wait: std::time::Duration) -> Response {
     let mut resp = ApiError::new(ProblemCode::RateLimited, detail).into_response();
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(wait)),
+    );
     resp
 }
 
 /// The gate in front of every `/v1` route.
-pub async fn require_token(State(state): State<Shared>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_token(
+    State(state): State<Shared>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -85,10 +111,12 @@ pub async fn require_token(State(state): State<Shared>, mut req: Request, next: 
     };
     let verdict = {
         let state = state.clone();
-        tokio::task::spawn_blocking(move || tokens::verify(&state.db, &presented, state.clock.now()))
-            .await
-            .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))?
-            .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))?
+        tokio::task::spawn_blocking(move || {
+            tokens::verify(&state.db, &presented, state.clock.now())
+        })
+        .await
+        .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))?
+        .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))?
     };
     let principal = match verdict {
         Verdict::Valid(p) => p,
@@ -97,14 +125,26 @@ pub async fn require_token(State(state): State<Shared>, mut req: Request, next: 
     };
     tracing::Span::current().record("token", principal.name.as_str());
     if let Err(wait) = state.limits.token_request(principal.token_id) {
-        let detail = format!("token {:?} sends more requests than the agent takes from one token; try again in {} s", principal.name, retry_after_secs(wait));
+        let detail = format!(
+            "token {:?} sends more requests than the agent takes from one token; try again in {} s",
+            principal.name,
+            retry_after_secs(wait)
+        );
         return Ok(too_many(detail, wait));
     }
     let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
     if principal.scope == TokenScope::Read && !read_only {
         let detail = format!("{} {}: read scope", req.method(), full_path(&req));
-        let _ = crate::services::audit::record(&state, &principal.name, "access.denied", None, detail).await;
-        return Err(ApiError::new(ProblemCode::Forbidden, format!("token {:?} has the read scope: it may only look", principal.name)));
+        let _ =
+            crate::services::audit::record(&state, &principal.name, "access.denied", None, detail)
+                .await;
+        return Err(ApiError::new(
+            ProblemCode::Forbidden,
+            format!(
+                "token {:?} has the read scope: it may only look",
+                principal.name
+            ),
+        ));
     }
     let (method, path) = (req.method().clone(), full_path(&req));
     let who = principal.name.clone();
@@ -112,10 +152,25 @@ pub async fn require_token(State(state): State<Shared>, mut req: Request, next: 
     let resp = next.run(req).await;
     if resp.status() == axum::http::StatusCode::FORBIDDEN {
         // A scope said no: who tried what is worth keeping.
-        let why = resp.extensions().get::<Refusal>().map(|r| r.0.clone()).unwrap_or_default();
-        let app = path.strip_prefix("/v1/apps/").and_then(|rest| rest.split('/').next()).filter(|a| appos_proto::AppName::parse(a).is_ok() && *a != "deploy" && *a != "adopt");
+        let why = resp
+            .extensions()
+            .get::<Refusal>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let app = path
+            .strip_prefix("/v1/apps/")
+            .and_then(|rest| rest.split('/').next())
+            .filter(|a| appos_proto::AppName::parse(a).is_ok() && *a != "deploy" && *a != "adopt");
         let detail = format!("{method} {path}: {why}");
-        if let Err(e) = crate::services::audit::record(&state, &who, "access.denied", app.map(str::to_string), detail).await {
+        if let Err(e) = crate::services::audit::record(
+            &state,
+            &who,
+            "access.denied",
+            app.map(str::to_string),
+            detail,
+        )
+        .await
+        {
             tracing::warn!(error = %e, "cannot record a refusal in the audit log");
         }
     }

@@ -1,7 +1,10 @@
 //! `/v1/backups`: the repository, backups and restores (queued runs), and
 //! the snapshots (admin tokens take and restore backups).
 
-use appos_proto::backups::{BackupRequest, BackupRun, BackupSchedule, Repository, RepositoryInfo, RepositoryRequest, RestoreRequest, RunAccepted, ScheduleStatus, Snapshot};
+use appos_proto::backups::{
+    BackupRequest, BackupRun, BackupSchedule, Repository, RepositoryInfo, RepositoryRequest,
+    RestoreRequest, RunAccepted, ScheduleStatus, Snapshot,
+};
 use appos_proto::Problem;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -44,7 +47,11 @@ pub async fn repository(State(state): State<Shared>) -> ApiResult<Json<Repositor
     (status = 409, body = Problem, description = "A repository exists there and no key was given"),
     (status = 502, body = Problem, description = "restic failed"),
 ))]
-pub async fn set_repository(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<RepositoryRequest>) -> ApiResult<Json<Repository>> {
+pub async fn set_repository(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<RepositoryRequest>,
+) -> ApiResult<Json<Repository>> {
     Ok(Json(backups::set_repository(&state, &who, req).await?))
 }
 
@@ -65,8 +72,15 @@ pub async fn snapshots(State(state): State<Shared>) -> ApiResult<Json<Vec<Snapsh
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "No repository is set"),
 ))]
-pub async fn create(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<BackupRequest>) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
-    Ok((StatusCode::ACCEPTED, Json(backups::create(&state, &who, req).await?)))
+pub async fn create(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<BackupRequest>,
+) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(backups::create(&state, &who, req).await?),
+    ))
 }
 
 /// Queues bringing an app back from a snapshot: its volumes, versions,
@@ -75,8 +89,16 @@ pub async fn create(State(state): State<Shared>, Extension(who): Extension<Princ
     (status = 202, body = RunAccepted),
     (status = 409, body = Problem, description = "The app exists here, or no repository is set"),
 ))]
-pub async fn restore(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<SnapshotPath>, ApiJson(req): ApiJson<RestoreRequest>) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
-    Ok((StatusCode::ACCEPTED, Json(backups::restore(&state, &who, &p.snapshot, req).await?)))
+pub async fn restore(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<SnapshotPath>,
+    ApiJson(req): ApiJson<RestoreRequest>,
+) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(backups::restore(&state, &who, &p.snapshot, req).await?),
+    ))
 }
 
 /// Backup and restore runs, newest first.
@@ -92,7 +114,10 @@ pub async fn runs(State(state): State<Shared>) -> ApiResult<Json<Vec<BackupRun>>
     (status = 200, body = BackupRun),
     (status = 404, body = Problem, description = "No such run"),
 ))]
-pub async fn run(State(state): State<Shared>, ApiPath(p): ApiPath<RunPath>) -> ApiResult<Json<BackupRun>> {
+pub async fn run(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<RunPath>,
+) -> ApiResult<Json<BackupRun>> {
     Ok(Json(backups::run(&state, &p.id).await?))
 }
 
@@ -109,7 +134,11 @@ pub async fn schedule(State(state): State<Shared>) -> ApiResult<Json<ScheduleSta
     (status = 200, body = ScheduleStatus),
     (status = 409, body = Problem, description = "No repository is set"),
 ))]
-pub async fn set_schedule(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(s): ApiJson<BackupSchedule>) -> ApiResult<Json<ScheduleStatus>> {
+pub async fn set_schedule(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(s): ApiJson<BackupSchedule>,
+) -> ApiResult<Json<ScheduleStatus>> {
     Ok(Json(backups::set_schedule(&state, &who, Some(s)).await?))
 }
 
@@ -117,7 +146,10 @@ pub async fn set_schedule(State(state): State<Shared>, Extension(who): Extension
 #[utoipa::path(delete, operation_id = "clear_backup_schedule", tag = "backups", path = "/backups/schedule", security(("bearer" = [])), responses(
     (status = 200, body = ScheduleStatus),
 ))]
-pub async fn clear_schedule(State(state): State<Shared>, Extension(who): Extension<Principal>) -> ApiResult<Json<ScheduleStatus>> {
+pub async fn clear_schedule(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<ScheduleStatus>> {
     Ok(Json(backups::set_schedule(&state, &who, None).await?))
 }
 
@@ -127,12 +159,23 @@ pub async fn clear_schedule(State(state): State<Shared>, Extension(who): Extensi
     (status = 404, body = Problem, description = "No such snapshot"),
     (status = 409, body = Problem, description = "No repository is set"),
 ))]
-pub async fn archive(State(state): State<Shared>, ApiPath(p): ApiPath<SnapshotPath>) -> ApiResult<axum::response::Response> {
+pub async fn archive(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<SnapshotPath>,
+) -> ApiResult<axum::response::Response> {
     use axum::http::{header, HeaderValue};
     let out = backups::archive(&state, &p.snapshot).await?;
-    let mut resp = axum::response::Response::new(axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(out)));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"appos-{}.tar\"", p.snapshot)) {
+    let mut resp = axum::response::Response::new(axum::body::Body::from_stream(
+        tokio_util::io::ReaderStream::new(out),
+    ));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"appos-{}.tar\"",
+        p.snapshot
+    )) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)

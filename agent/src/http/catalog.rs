@@ -19,7 +19,10 @@ pub struct TemplatePath {
 
 /// The app templates this agent can deploy.
 #[utoipa::path(get, operation_id = "list_catalog", tag = "catalog", path = "/catalog", security(("bearer" = [])), params(ListCatalog), responses((status = 200, body = [CatalogEntry])))]
-pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListCatalog>) -> Json<Vec<CatalogEntry>> {
+pub async fn list(
+    State(state): State<Shared>,
+    ApiQuery(q): ApiQuery<ListCatalog>,
+) -> Json<Vec<CatalogEntry>> {
     Json(state.catalog.get().list(q.search.as_deref()))
 }
 
@@ -35,11 +38,19 @@ pub async fn refresh(State(state): State<Shared>) -> Json<CatalogRefreshed> {
     (status = 200, body = CatalogEntry),
     (status = 404, body = Problem, description = "No such template"),
 ))]
-pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<TemplatePath>) -> ApiResult<Json<CatalogEntry>> {
+pub async fn get(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<TemplatePath>,
+) -> ApiResult<Json<CatalogEntry>> {
     state
         .catalog
         .get()
         .get(&p.id)
         .map(|t| Json(t.entry.clone()))
-        .ok_or_else(|| ApiError::new(ProblemCode::TemplateNotFound, format!("no template {:?} in the catalog", p.id)))
+        .ok_or_else(|| {
+            ApiError::new(
+                ProblemCode::TemplateNotFound,
+                format!("no template {:?} in the catalog", p.id),
+            )
+        })
 }

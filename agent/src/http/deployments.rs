@@ -24,7 +24,10 @@ pub struct IdPath {
 #[utoipa::path(get, operation_id = "list_deployments", tag = "deployments", path = "/deployments", security(("bearer" = [])), params(ListDeployments), responses(
     (status = 200, body = [Deployment]),
 ))]
-pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListDeployments>) -> ApiResult<Json<Vec<Deployment>>> {
+pub async fn list(
+    State(state): State<Shared>,
+    ApiQuery(q): ApiQuery<ListDeployments>,
+) -> ApiResult<Json<Vec<Deployment>>> {
     Ok(Json(deployments::list(&state, q.app.as_ref()).await?))
 }
 
@@ -33,7 +36,10 @@ pub async fn list(State(state): State<Shared>, ApiQuery(q): ApiQuery<ListDeploym
     (status = 200, body = Deployment),
     (status = 404, body = Problem, description = "No such deployment"),
 ))]
-pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<IdPath>) -> ApiResult<Json<Deployment>> {
+pub async fn get(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> ApiResult<Json<Deployment>> {
     Ok(Json(deployments::find(&state, &p.id).await?))
 }
 
@@ -44,13 +50,20 @@ pub async fn get(State(state): State<Shared>, ApiPath(p): ApiPath<IdPath>) -> Ap
     (status = 404, body = Problem, description = "No such deployment"),
     (status = 429, body = Problem, description = "The token holds as many streams open as the agent allows"),
 ))]
-pub async fn log(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<IdPath>) -> ApiResult<Response> {
+pub async fn log(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> ApiResult<Response> {
     deployments::find(&state, &p.id).await?;
     let place = state.streams.acquire(&who.name)?;
-    Ok(super::ndjson(futures_util::StreamExt::map(deployments::follow_log(state, p.id), move |lines| {
-        let _held = &place;
-        lines
-    })))
+    Ok(super::ndjson(futures_util::StreamExt::map(
+        deployments::follow_log(state, p.id),
+        move |lines| {
+            let _held = &place;
+            lines
+        },
+    )))
 }
 
 /// Cancels a deployment: a queued one at once, a running one at its next step.
@@ -58,6 +71,9 @@ pub async fn log(State(state): State<Shared>, Extension(who): Extension<Principa
     (status = 200, body = Deployment),
     (status = 404, body = Problem, description = "No such deployment"),
 ))]
-pub async fn cancel(State(state): State<Shared>, ApiPath(p): ApiPath<IdPath>) -> ApiResult<Json<Deployment>> {
+pub async fn cancel(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<IdPath>,
+) -> ApiResult<Json<Deployment>> {
     Ok(Json(deployments::cancel(&state, &p.id).await?))
 }

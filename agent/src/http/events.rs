@@ -4,8 +4,8 @@ use appos_proto::{Event, Problem};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::Extension;
 use axum::response::Response;
+use axum::Extension;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 use utoipa::IntoParams;
@@ -37,10 +37,12 @@ pub async fn stream(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let place = state.streams.acquire(&who.name)?;
-    Ok(super::extract::websocket(ws)?.on_upgrade(move |socket| async move {
-        serve(state, socket, q.after).await;
-        drop(place);
-    }))
+    Ok(
+        super::extract::websocket(ws)?.on_upgrade(move |socket| async move {
+            serve(state, socket, q.after).await;
+            drop(place);
+        }),
+    )
 }
 
 fn text(e: &Event) -> Message {
@@ -50,7 +52,9 @@ fn text(e: &Event) -> Message {
 async fn serve(state: Shared, mut socket: WebSocket, after: i64) {
     // Subscribe before replaying, so that nothing falls between the two.
     let mut live = state.events.subscribe();
-    let Ok(events::Resume { replay, mut last }) = events::resume(&state.db, after).await else { return };
+    let Ok(events::Resume { replay, mut last }) = events::resume(&state.db, after).await else {
+        return;
+    };
     for e in &replay {
         if socket.send(text(e)).await.is_err() {
             return;

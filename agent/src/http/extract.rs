@@ -27,7 +27,11 @@ fn without_position(message: String) -> String {
 fn field_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
     let path = e.path().to_string();
     // `.` is the whole document, `?` a key that could not be read.
-    let field = if matches!(path.as_str(), "." | "?" | "") { whole.to_string() } else { path };
+    let field = if matches!(path.as_str(), "." | "?" | "") {
+        whole.to_string()
+    } else {
+        path
+    };
     FieldError::new(field, without_position(e.into_inner().to_string()))
 }
 
@@ -39,7 +43,13 @@ const LINGER_BYTES: u64 = 64 << 20;
 const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn too_large() -> ApiError {
-    ApiError(Problem::new(ProblemCode::TooLarge, Some(format!("request bodies are limited to {} MiB", MAX_BODY >> 20))))
+    ApiError(Problem::new(
+        ProblemCode::TooLarge,
+        Some(format!(
+            "request bodies are limited to {} MiB",
+            MAX_BODY >> 20
+        )),
+    ))
 }
 
 /// Reads and discards the rest of a refused body in the background while the
@@ -64,7 +74,10 @@ fn linger(mut body: axum::body::Body) {
 /// The whole body, at most `MAX_BODY` bytes.
 async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
     use http_body_util::BodyExt;
-    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let mut body = req.into_body();
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         linger(body);
@@ -72,7 +85,12 @@ async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
     }
     let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError(Problem::invalid(vec![FieldError::new("body", format!("the body could not be read: {e}"))])))?;
+        let frame = frame.map_err(|e| {
+            ApiError(Problem::invalid(vec![FieldError::new(
+                "body",
+                format!("the body could not be read: {e}"),
+            )]))
+        })?;
         if let Some(data) = frame.data_ref() {
             if buf.len() + data.len() > MAX_BODY {
                 linger(body);
@@ -93,8 +111,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let bytes = read_body(req).await?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError(Problem::invalid(vec![field_error(e, "body")])))?;
-        de.end().map_err(|e| ApiError(Problem::invalid(vec![FieldError::new("body", without_position(e.to_string()))])))?;
+        let value = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| ApiError(Problem::invalid(vec![field_error(e, "body")])))?;
+        de.end().map_err(|e| {
+            ApiError(Problem::invalid(vec![FieldError::new(
+                "body",
+                without_position(e.to_string()),
+            )]))
+        })?;
         Ok(ApiJson(value))
     }
 }
@@ -108,7 +132,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| ApiError(Problem::invalid(vec![field_error(e, "query")])))
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| ApiError(Problem::invalid(vec![field_error(e, "query")])))
     }
 }
 
@@ -125,21 +151,40 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
                 let error = match e.into_kind() {
-                    ErrorKind::DeserializeError { key, message, .. } => FieldError::new(key, message),
-                    ErrorKind::ParseErrorAtKey { key, expected_type, .. } => FieldError::new(key, format!("expected {expected_type}")),
-                    ErrorKind::InvalidUtf8InPathParam { key } => FieldError::new(key, "not valid UTF-8"),
+                    ErrorKind::DeserializeError { key, message, .. } => {
+                        FieldError::new(key, message)
+                    }
+                    ErrorKind::ParseErrorAtKey {
+                        key, expected_type, ..
+                    } => FieldError::new(key, format!("expected {expected_type}")),
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        FieldError::new(key, "not valid UTF-8")
+                    }
                     other => FieldError::new("path", other.to_string()),
                 };
                 Err(ApiError(Problem::invalid(vec![error])))
             }
-            Err(other) => Err(ApiError(Problem::new(ProblemCode::Internal, Some(other.body_text())))),
+            Err(other) => Err(ApiError(Problem::new(
+                ProblemCode::Internal,
+                Some(other.body_text()),
+            ))),
         }
     }
 }
 
 /// A WebSocket upgrade, or a problem answer saying why the request is none.
-pub fn websocket(ws: Result<axum::extract::ws::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Result<axum::extract::ws::WebSocketUpgrade, ApiError> {
-    ws.map_err(|e| ApiError(Problem::invalid(vec![FieldError::new("upgrade", format!("this route is a WebSocket: {}", e.body_text()))])))
+pub fn websocket(
+    ws: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Result<axum::extract::ws::WebSocketUpgrade, ApiError> {
+    ws.map_err(|e| {
+        ApiError(Problem::invalid(vec![FieldError::new(
+            "upgrade",
+            format!("this route is a WebSocket: {}", e.body_text()),
+        )]))
+    })
 }
 
 #[cfg(test)]
@@ -148,7 +193,13 @@ mod tests {
 
     #[test]
     fn positions_are_dropped() {
-        assert_eq!(without_position("invalid type: string \"x\", expected u32 at line 1 column 9".into()), "invalid type: string \"x\", expected u32");
-        assert_eq!(without_position("app names match ^x$".into()), "app names match ^x$");
+        assert_eq!(
+            without_position("invalid type: string \"x\", expected u32 at line 1 column 9".into()),
+            "invalid type: string \"x\", expected u32"
+        );
+        assert_eq!(
+            without_position("app names match ^x$".into()),
+            "app names match ^x$"
+        );
     }
 }

@@ -23,21 +23,52 @@ use crate::state::Shared;
 /// Answers larger than this are not remembered (none of the API's are).
 const MAX_REMEMBERED: usize = 1 << 20;
 
-pub async fn remember(State(state): State<Shared>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn remember(
+    State(state): State<Shared>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return Ok(next.run(req).await);
     }
-    let Some(raw) = req.headers().get(IDEMPOTENCY_KEY) else { return Ok(next.run(req).await) };
-    let Some(key) = raw.to_str().ok().filter(|k| valid_key(k)).map(str::to_string) else {
+    let Some(raw) = req.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(next.run(req).await);
+    };
+    let Some(key) = raw
+        .to_str()
+        .ok()
+        .filter(|k| valid_key(k))
+        .map(str::to_string)
+    else {
         let mut p = Problem::new(ProblemCode::InvalidInput, None);
-        p.errors.push(FieldError { field: "Idempotency-Key".into(), message: "8 to 128 letters, digits, '-' and '_' (a UUID will do)".into() });
+        p.errors.push(FieldError {
+            field: "Idempotency-Key".into(),
+            message: "8 to 128 letters, digits, '-' and '_' (a UUID will do)".into(),
+        });
         return Err(ApiError(p));
     };
-    let Some(token_id) = req.extensions().get::<Principal>().map(|p| p.token_id) else { return Ok(next.run(req).await) };
+    let Some(token_id) = req.extensions().get::<Principal>().map(|p| p.token_id) else {
+        return Ok(next.run(req).await);
+    };
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, super::extract::MAX_BODY).await.map_err(|_| ApiError::new(ProblemCode::TooLarge, "the request body is larger than 16 MiB"))?;
-    let path = parts.extensions.get::<axum::extract::OriginalUri>().map(|u| u.to_string()).unwrap_or_else(|| parts.uri.to_string());
-    let request = format!("{} {}", parts.method, path.split('?').next().unwrap_or_default());
+    let bytes = axum::body::to_bytes(body, super::extract::MAX_BODY)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ProblemCode::TooLarge,
+                "the request body is larger than 16 MiB",
+            )
+        })?;
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| parts.uri.to_string());
+    let request = format!(
+        "{} {}",
+        parts.method,
+        path.split('?').next().unwrap_or_default()
+    );
     let fingerprint = {
         let mut h = sha2::Sha256::new();
         h.update(format!("{} {path}\n", parts.method));
@@ -63,8 +94,22 @@ pub async fn remember(State(state): State<Shared>, req: Request, next: Next) -> 
                     }
                 };
                 let kept = if remembered(status) {
-                    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-                    idempotency::answer(&state, token_id, &key, Answer { status, content_type, body: bytes.to_vec() }).await
+                    let content_type = parts
+                        .headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    idempotency::answer(
+                        &state,
+                        token_id,
+                        &key,
+                        Answer {
+                            status,
+                            content_type,
+                            body: bytes.to_vec(),
+                        },
+                    )
+                    .await
                 } else {
                     idempotency::release(&state, token_id, &key).await
                 };
@@ -73,13 +118,18 @@ pub async fn remember(State(state): State<Shared>, req: Request, next: Next) -> 
                 }
                 Response::from_parts(parts, Body::from(bytes))
             });
-            work.await.map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))
+            work.await
+                .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))
         }
     }
 }
 
 fn replayed(a: Answer) -> Response {
-    let mut resp = (StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK), a.body).into_response();
+    let mut resp = (
+        StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK),
+        a.body,
+    )
+        .into_response();
     let h = resp.headers_mut();
     h.remove(header::CONTENT_TYPE);
     if let Some(ct) = a.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {

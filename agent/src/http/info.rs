@@ -11,7 +11,10 @@ use crate::state::Shared;
 /// Liveness probe; the only route that needs no token.
 #[utoipa::path(get, operation_id = "get_health", tag = "agent", path = "/health", responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
-    Json(Health { status: "ok".into(), version: crate::VERSION.into() })
+    Json(Health {
+        status: "ok".into(),
+        version: crate::VERSION.into(),
+    })
 }
 
 /// Versions of the agent, the Docker engine and the compose tool.
@@ -34,10 +37,16 @@ pub async fn info(State(state): State<Shared>) -> ApiResult<Json<AgentInfo>> {
         compose: state.compose().await.clone(),
         queue: match (&state.queue, &state.config.redis_server) {
             (crate::infra::queue::AnyQueue::Sqlite(_), _) => "sqlite".into(),
-            (crate::infra::queue::AnyQueue::Redis(_), Some(_)) => "redis (run by the agent, AOF)".into(),
+            (crate::infra::queue::AnyQueue::Redis(_), Some(_)) => {
+                "redis (run by the agent, AOF)".into()
+            }
             (crate::infra::queue::AnyQueue::Redis(_), None) => "redis".into(),
         },
-        proxy: state.config.proxy.as_ref().map(|p| appos_proto::ProxyInfo { backend: p.kind.as_str().into(), http: p.http.to_string(), https: p.https.to_string() }),
+        proxy: state.config.proxy.as_ref().map(|p| appos_proto::ProxyInfo {
+            backend: p.kind.as_str().into(),
+            http: p.http.to_string(),
+            https: p.https.to_string(),
+        }),
     }))
 }
 
@@ -52,6 +61,9 @@ pub async fn metrics(State(state): State<Shared>) -> ApiResult<axum::response::R
     use axum::response::IntoResponse as _;
     let text = crate::services::observe::metrics(&state).await?;
     let mut resp = text.into_response();
-    resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(crate::services::metrics::CONTENT_TYPE));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(crate::services::metrics::CONTENT_TYPE),
+    );
     Ok(resp)
 }

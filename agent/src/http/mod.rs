@@ -6,8 +6,8 @@
 mod alerts;
 mod apps;
 mod audit;
-mod backups;
 mod auth;
+mod backups;
 mod catalog;
 mod deployments;
 mod events;
@@ -27,10 +27,10 @@ use axum::http::{header, HeaderValue};
 use axum::middleware;
 use axum::response::Response;
 use axum::Router;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use futures_util::{Stream, StreamExt as _};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::Shared;
 use problem::ApiError;
@@ -80,7 +80,11 @@ fn v1_routes() -> OpenApiRouter<Shared> {
         .routes(routes!(backups::restore))
         .routes(routes!(backups::archive))
         .routes(routes!(backups::runs))
-        .routes(routes!(backups::schedule, backups::set_schedule, backups::clear_schedule))
+        .routes(routes!(
+            backups::schedule,
+            backups::set_schedule,
+            backups::clear_schedule
+        ))
         .routes(routes!(backups::run))
         .routes(routes!(proxy::list, proxy::add))
         .routes(routes!(proxy::remove))
@@ -102,15 +106,24 @@ pub fn router(state: Shared) -> Router {
         .route_layer(middleware::from_fn(auth::record_route))
         .fallback(not_found)
         // Inside the token gate: a key is remembered per token.
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::remember))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::remember,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .split_for_parts();
     let (open, _) = open_routes().split_for_parts();
     open.nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::request_span))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::request_span,
+        ))
         .with_state(state)
 }
 
@@ -122,7 +135,10 @@ pub fn metrics_router(state: Shared) -> Router {
         .route("/metrics", axum::routing::get(info::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::request_span))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::request_span,
+        ))
         .with_state(state)
 }
 
@@ -140,11 +156,16 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError(appos_proto::Problem::new(ProblemCode::MethodNotAllowed, None))
+    ApiError(appos_proto::Problem::new(
+        ProblemCode::MethodNotAllowed,
+        None,
+    ))
 }
 
 /// A streamed answer of JSON lines, one per item of each batch.
-fn ndjson<T: Serialize + Send + 'static>(batches: impl Stream<Item = Vec<T>> + Send + 'static) -> Response {
+fn ndjson<T: Serialize + Send + 'static>(
+    batches: impl Stream<Item = Vec<T>> + Send + 'static,
+) -> Response {
     let body = batches.map(|batch| {
         let mut chunk = String::new();
         for item in &batch {
@@ -154,6 +175,9 @@ fn ndjson<T: Serialize + Send + 'static>(batches: impl Stream<Item = Vec<T>> + S
         Ok::<_, std::convert::Infallible>(chunk)
     });
     let mut resp = Response::new(axum::body::Body::from_stream(body));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     resp
 }

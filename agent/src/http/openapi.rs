@@ -15,7 +15,15 @@ use utoipa::OpenApi;
 struct Amend;
 
 fn problem_response(description: &str) -> RefOr<Response> {
-    RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem")))).build())
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build(),
+    )
 }
 
 /// 429 with `Retry-After`; a route that has its own 429 (too many
@@ -23,7 +31,14 @@ fn problem_response(description: &str) -> RefOr<Response> {
 fn rate_limited() -> RefOr<Response> {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let seconds = HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))).description(Some("Seconds to wait before trying again")).build();
+    let seconds = HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .description(Some("Seconds to wait before trying again"))
+        .build();
     RefOr::T(
         ResponseBuilder::new()
             .description("Too many requests without a valid token lately, or too many from this token (rate_limited)")
@@ -41,7 +56,11 @@ fn amend_operation(path: &str, method: &str, op: &mut Operation) {
         if let RefOr::T(r) = resp {
             if let Some(content) = r.content.shift_remove("application/json") {
                 let is_problem = matches!(&content.schema, Some(RefOr::Ref(rf)) if rf.ref_location.ends_with("/Problem"));
-                let key = if is_problem { "application/problem+json" } else { "application/json" };
+                let key = if is_problem {
+                    "application/problem+json"
+                } else {
+                    "application/json"
+                };
                 r.content.insert(key.to_string(), content);
             }
         }
@@ -63,7 +82,9 @@ fn amend_operation(path: &str, method: &str, op: &mut Operation) {
     let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let has_body = op.request_body.is_some();
     let mut add = |status: &str, description: &str| {
-        responses.entry(status.to_string()).or_insert_with(|| problem_response(description));
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| problem_response(description));
     };
     if has_params || has_body {
         add("400", "Invalid input, with an error per field");
@@ -73,16 +94,24 @@ fn amend_operation(path: &str, method: &str, op: &mut Operation) {
         if method != "get" {
             add("403", "The token's scope does not allow this");
         }
-        add("500", "The agent failed; the problem's request_id names it in the agent's log");
+        add(
+            "500",
+            "The agent failed; the problem's request_id names it in the agent's log",
+        );
     }
     if has_body {
         add("413", "The request body is larger than 16 MiB");
     }
     if changes {
-        add("422", "The Idempotency-Key came first with another request (idempotency_key_reused)");
+        add(
+            "422",
+            "The Idempotency-Key came first with another request (idempotency_key_reused)",
+        );
         const IN_PROGRESS: &str = "The first request with this Idempotency-Key is still being answered (idempotency_in_progress)";
         match responses.get_mut("409") {
-            Some(RefOr::T(own)) => own.description = format!("{}; or {IN_PROGRESS}", own.description),
+            Some(RefOr::T(own)) => {
+                own.description = format!("{}; or {IN_PROGRESS}", own.description)
+            }
             _ => {
                 responses.insert("409".to_string(), problem_response(IN_PROGRESS));
             }
@@ -108,10 +137,24 @@ impl utoipa::Modify for Amend {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let PathItem { get, post, put, delete, .. } = item;
-            for (method, op) in [("get", get), ("post", post), ("put", put), ("delete", delete)] {
+            let PathItem {
+                get,
+                post,
+                put,
+                delete,
+                ..
+            } = item;
+            for (method, op) in [
+                ("get", get),
+                ("post", post),
+                ("put", put),
+                ("delete", delete),
+            ] {
                 if let Some(op) = op {
                     amend_operation(path, method, op);
                 }
@@ -123,8 +166,16 @@ impl utoipa::Modify for Amend {
 /// The document's frame; the operations come from the routes (`super::openapi`).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "AppOS agent API", description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."),
-    components(schemas(appos_proto::Problem, appos_proto::ProblemCode, appos_proto::FieldError, appos_proto::AppAction)),
+    info(
+        title = "AppOS agent API",
+        description = "Reached through an SSH tunnel to the agent's unix socket. Every /v1 route needs a bearer token."
+    ),
+    components(schemas(
+        appos_proto::Problem,
+        appos_proto::ProblemCode,
+        appos_proto::FieldError,
+        appos_proto::AppAction
+    ))
 )]
 pub struct ApiDoc;
 
@@ -149,7 +200,10 @@ mod tests {
     fn committed_openapi_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
         let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(committed == openapi_json(), "agent/openapi.json is out of date: run `cargo xtask gen` and commit the result");
+        assert!(
+            committed == openapi_json(),
+            "agent/openapi.json is out of date: run `cargo xtask gen` and commit the result"
+        );
     }
 
     #[test]
@@ -162,15 +216,25 @@ mod tests {
                     let content = resp["content"].as_object().cloned().unwrap_or_default();
                     if status.starts_with('4') || status.starts_with('5') {
                         problems += 1;
-                        assert_eq!(content.keys().collect::<Vec<_>>(), ["application/problem+json"], "{method} {path} {status}");
+                        assert_eq!(
+                            content.keys().collect::<Vec<_>>(),
+                            ["application/problem+json"],
+                            "{method} {path} {status}"
+                        );
                     }
                 }
                 if path.starts_with("/v1/") {
                     for status in ["401", "500"] {
-                        assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
+                        assert!(
+                            op["responses"].get(status).is_some(),
+                            "{method} {path} lacks {status}"
+                        );
                     }
                     if method != "get" {
-                        assert!(op["responses"].get("403").is_some(), "{method} {path} lacks 403");
+                        assert!(
+                            op["responses"].get("403").is_some(),
+                            "{method} {path} lacks 403"
+                        );
                     }
                 }
             }

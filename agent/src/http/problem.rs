@@ -37,13 +37,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut problem = self.0;
         problem.request_id = request_id();
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let detail = Refusal(problem.detail.clone().unwrap_or_default());
         let mut resp = (status, Json(problem)).into_response();
         resp.extensions_mut().insert(detail);
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -58,7 +63,12 @@ impl From<AgentError> for ApiError {
                 // The details stay in the log; the caller gets the id to find them.
                 let id = request_id().unwrap_or_default();
                 tracing::error!(request_id = %id, error = format!("{error:#}"), "request failed");
-                ApiError(Problem::new(ProblemCode::Internal, Some(format!("the agent failed to answer; its log has the details under request id {id}"))))
+                ApiError(Problem::new(
+                    ProblemCode::Internal,
+                    Some(format!(
+                        "the agent failed to answer; its log has the details under request id {id}"
+                    )),
+                ))
             }
         }
     }
@@ -67,7 +77,12 @@ impl From<AgentError> for ApiError {
 impl From<TerminalError> for ApiError {
     fn from(e: TerminalError) -> ApiError {
         let code = match &e {
-            TerminalError::Invalid(m) => return ApiError(Problem::invalid(vec![appos_proto::FieldError::new("command", m.clone())])),
+            TerminalError::Invalid(m) => {
+                return ApiError(Problem::invalid(vec![appos_proto::FieldError::new(
+                    "command",
+                    m.clone(),
+                )]))
+            }
             TerminalError::NotFound(_) => ProblemCode::TerminalNotFound,
             TerminalError::TooMany(_) => ProblemCode::TooManyTerminals,
             TerminalError::NoContainer(_) => ProblemCode::NoContainer,
@@ -87,7 +102,12 @@ mod tests {
     #[tokio::test]
     async fn internal_errors_keep_their_details_in_the_log() {
         let problem = REQUEST_ID
-            .scope("0123456789abcdef".to_string(), async { ApiError::from(AgentError::Internal(anyhow::anyhow!("disk I/O error at /var/lib/appos/agent.db"))).0 })
+            .scope("0123456789abcdef".to_string(), async {
+                ApiError::from(AgentError::Internal(anyhow::anyhow!(
+                    "disk I/O error at /var/lib/appos/agent.db"
+                )))
+                .0
+            })
             .await;
         assert_eq!((problem.status, problem.code), (500, ProblemCode::Internal));
         assert_eq!(problem.detail.as_deref(), Some("the agent failed to answer; its log has the details under request id 0123456789abcdef"));
@@ -96,17 +116,53 @@ mod tests {
     #[test]
     fn domain_errors_become_problems() {
         for (e, status, code, detail, fields) in [
-            (AgentError::invalid("name", "too long"), 400, ProblemCode::InvalidInput, None, vec!["name"]),
-            (AgentError::refused(ProblemCode::AppExists, "blog exists"), 409, ProblemCode::AppExists, Some("blog exists"), vec![]),
-            (AgentError::refused(ProblemCode::DockerUnavailable, "no socket"), 503, ProblemCode::DockerUnavailable, Some("no socket"), vec![]),
+            (
+                AgentError::invalid("name", "too long"),
+                400,
+                ProblemCode::InvalidInput,
+                None,
+                vec!["name"],
+            ),
+            (
+                AgentError::refused(ProblemCode::AppExists, "blog exists"),
+                409,
+                ProblemCode::AppExists,
+                Some("blog exists"),
+                vec![],
+            ),
+            (
+                AgentError::refused(ProblemCode::DockerUnavailable, "no socket"),
+                503,
+                ProblemCode::DockerUnavailable,
+                Some("no socket"),
+                vec![],
+            ),
         ] {
             let p = ApiError::from(e).0;
-            assert_eq!((p.status, p.code, p.detail.as_deref()), (status, code, detail));
-            assert_eq!(p.errors.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), fields);
+            assert_eq!(
+                (p.status, p.code, p.detail.as_deref()),
+                (status, code, detail)
+            );
+            assert_eq!(
+                p.errors
+                    .iter()
+                    .map(|f| f.field.as_str())
+                    .collect::<Vec<_>>(),
+                fields
+            );
         }
         let p = ApiError::from(TerminalError::TooMany(2)).0;
         assert_eq!((p.status, p.code), (429, ProblemCode::TooManyTerminals));
-        let p = ApiError::from(TerminalError::Invalid("the command is too long or contains NUL".into())).0;
-        assert_eq!(p.errors, [appos_proto::FieldError::new("command", "the command is too long or contains NUL")]);
+        let p = ApiError::from(TerminalError::Invalid(
+            "the command is too long or contains NUL".into(),
+        ))
+        .0;
+        assert_eq!(
+            p.errors,
+            [appos_proto::FieldError::new(
+                "command",
+                "the command is too long or contains NUL"
+            )]
+        );
     }
 }

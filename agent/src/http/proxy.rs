@@ -9,8 +9,8 @@ use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::problem::ApiResult;
-use crate::services::{certs, domains};
 use crate::services::tokens::Principal;
+use crate::services::{certs, domains};
 use crate::state::Shared;
 
 #[derive(Deserialize, IntoParams)]
@@ -35,8 +35,15 @@ pub async fn list(State(state): State<Shared>) -> ApiResult<Json<Vec<Domain>>> {
     (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
     (status = 503, body = Problem, description = "The reverse proxy does not answer"),
 ))]
-pub async fn add(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<DomainRequest>) -> ApiResult<(StatusCode, Json<Domain>)> {
-    Ok((StatusCode::CREATED, Json(domains::add(&state, &who, req).await?)))
+pub async fn add(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<DomainRequest>,
+) -> ApiResult<(StatusCode, Json<Domain>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(domains::add(&state, &who, req).await?),
+    ))
 }
 
 /// Stops serving a domain.
@@ -47,7 +54,11 @@ pub async fn add(State(state): State<Shared>, Extension(who): Extension<Principa
     (status = 409, body = Problem, description = "No reverse proxy runs here"),
     (status = 503, body = Problem, description = "The reverse proxy does not answer"),
 ))]
-pub async fn remove(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>) -> ApiResult<StatusCode> {
+pub async fn remove(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<DomainPath>,
+) -> ApiResult<StatusCode> {
     domains::remove(&state, &who, &p.domain).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -72,7 +83,12 @@ pub async fn reload(State(state): State<Shared>) -> ApiResult<Json<Vec<Domain>>>
     (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
     (status = 503, body = Problem, description = "The reverse proxy does not answer"),
 ))]
-pub async fn upload(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>, ApiJson(req): ApiJson<CertificateUpload>) -> ApiResult<Json<Domain>> {
+pub async fn upload(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<DomainPath>,
+    ApiJson(req): ApiJson<CertificateUpload>,
+) -> ApiResult<Json<Domain>> {
     Ok(Json(domains::upload(&state, &who, &p.domain, req).await?))
 }
 
@@ -88,8 +104,15 @@ pub async fn certs_list(State(state): State<Shared>) -> ApiResult<Json<Vec<CertE
 #[utoipa::path(post, operation_id = "watch_endpoint", tag = "proxy", path = "/certs/watch", security(("bearer" = [])), request_body = WatchRequest, responses(
     (status = 201, body = CertEntry),
 ))]
-pub async fn watch(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<WatchRequest>) -> ApiResult<(StatusCode, Json<CertEntry>)> {
-    Ok((StatusCode::CREATED, Json(certs::watch(&state, &who, req).await?)))
+pub async fn watch(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<WatchRequest>,
+) -> ApiResult<(StatusCode, Json<CertEntry>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(certs::watch(&state, &who, req).await?),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -104,7 +127,11 @@ pub struct EndpointPath {
     (status = 204, description = "No longer watched"),
     (status = 404, body = Problem, description = "Not watched"),
 ))]
-pub async fn unwatch(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<EndpointPath>) -> ApiResult<StatusCode> {
+pub async fn unwatch(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<EndpointPath>,
+) -> ApiResult<StatusCode> {
     certs::unwatch(&state, &who, &p.endpoint).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -117,8 +144,15 @@ pub async fn unwatch(State(state): State<Shared>, Extension(who): Extension<Prin
     (status = 502, body = Problem, description = "The proxy refused the configuration; the running one stays"),
     (status = 503, body = Problem, description = "The reverse proxy does not answer"),
 ))]
-pub async fn renew(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<DomainPath>, ApiQuery(q): ApiQuery<RenewQuery>) -> ApiResult<Json<Domain>> {
-    Ok(Json(domains::renew(&state, &who, &p.domain, q.skip_preflight).await?))
+pub async fn renew(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<DomainPath>,
+    ApiQuery(q): ApiQuery<RenewQuery>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        domains::renew(&state, &who, &p.domain, q.skip_preflight).await?,
+    ))
 }
 
 /// How to order.

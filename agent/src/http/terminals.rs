@@ -33,8 +33,19 @@ pub struct TerminalPath {
     (status = 409, body = Problem, description = "The app's service has no running container, or no shell"),
     (status = 429, body = Problem, description = "As many terminals as allowed are open"),
 ))]
-pub async fn open(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiJson(req): ApiJson<NewTerminal>) -> ApiResult<(StatusCode, Json<Terminal>)> {
-    terminals::may_use(who.scope, if matches!(req, NewTerminal::Shell { .. }) { "shell" } else { "exec" })?;
+pub async fn open(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiJson(req): ApiJson<NewTerminal>,
+) -> ApiResult<(StatusCode, Json<Terminal>)> {
+    terminals::may_use(
+        who.scope,
+        if matches!(req, NewTerminal::Shell { .. }) {
+            "shell"
+        } else {
+            "exec"
+        },
+    )?;
     if let NewTerminal::Exec { app, .. } = &req {
         // A shell in a container that reaches the host reaches the host.
         crate::services::apps::may_enter(&state, &who, app).await?;
@@ -45,14 +56,25 @@ pub async fn open(State(state): State<Shared>, Extension(who): Extension<Princip
         (Some(a), Some(s)) => format!("{} in {s} of {a}", t.kind),
         _ => format!("{} next to the agent", t.kind),
     };
-    crate::services::audit::record(&state, &who.name, "terminal.open", t.app.clone(), detail).await?;
+    crate::services::audit::record(&state, &who.name, "terminal.open", t.app.clone(), detail)
+        .await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
 /// The open terminal sessions.
 #[utoipa::path(get, operation_id = "list_terminals", tag = "terminals", path = "/terminals", security(("bearer" = [])), responses((status = 200, body = [Terminal])))]
-pub async fn list(State(state): State<Shared>, Extension(who): Extension<Principal>) -> Json<Vec<Terminal>> {
-    Json(state.terminals.list().into_iter().map(|t| terminals::seen_by(t, who.scope)).collect())
+pub async fn list(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+) -> Json<Vec<Terminal>> {
+    Json(
+        state
+            .terminals
+            .list()
+            .into_iter()
+            .map(|t| terminals::seen_by(t, who.scope))
+            .collect(),
+    )
 }
 
 /// Attaches to a session (WebSocket). Binary frames carry bytes both ways;
@@ -73,7 +95,10 @@ pub async fn attach(
     terminals::may_use(who.scope, &state.terminals.info(&p.id)?.kind)?;
     let session = state.terminals.get(&p.id)?;
     let ws = super::extract::websocket(ws)?;
-    Ok(ws.max_message_size(1 << 20).on_upgrade(move |socket| serve_viewer(session, socket)).into_response())
+    Ok(ws
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket| serve_viewer(session, socket))
+        .into_response())
 }
 
 /// Ends a session and its process.
@@ -82,7 +107,11 @@ pub async fn attach(
     (status = 403, body = Problem, description = "A deploy token for a shell next to the agent"),
     (status = 404, body = Problem, description = "No such terminal"),
 ))]
-pub async fn kill(State(state): State<Shared>, Extension(who): Extension<Principal>, ApiPath(p): ApiPath<TerminalPath>) -> ApiResult<StatusCode> {
+pub async fn kill(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+    ApiPath(p): ApiPath<TerminalPath>,
+) -> ApiResult<StatusCode> {
     terminals::may_use(who.scope, &state.terminals.info(&p.id)?.kind)?;
     state.terminals.kill(&p.id)?;
     Ok(StatusCode::NO_CONTENT)
@@ -94,15 +123,24 @@ async fn serve_viewer(session: Arc<Session>, mut socket: WebSocket) {
     let _guard = session.attach();
     let tty = session.is_tty();
     let (replayed, mut rx) = session.subscribe();
-    let control = |c: &TerminalControl| Message::Text(serde_json::to_string(c).unwrap_or_default().into());
+    let control =
+        |c: &TerminalControl| Message::Text(serde_json::to_string(c).unwrap_or_default().into());
     for chunk in replayed {
         for part in chunk.chunks(64 << 10) {
-            if socket.send(Message::Binary(Bytes::copy_from_slice(part))).await.is_err() {
+            if socket
+                .send(Message::Binary(Bytes::copy_from_slice(part)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
     }
-    if socket.send(control(&TerminalControl::Replayed)).await.is_err() {
+    if socket
+        .send(control(&TerminalControl::Replayed))
+        .await
+        .is_err()
+    {
         return;
     }
     let mut exit = session.exit_status();
@@ -116,7 +154,9 @@ async fn serve_viewer(session: Arc<Session>, mut socket: WebSocket) {
                 }
             }
             let status = exit.borrow().unwrap_or(-1);
-            let _ = socket.send(control(&TerminalControl::Exit { status })).await;
+            let _ = socket
+                .send(control(&TerminalControl::Exit { status }))
+                .await;
             let _ = socket.send(Message::Close(None)).await;
             return;
         }
@@ -166,4 +206,3 @@ async fn serve_viewer(session: Arc<Session>, mut socket: WebSocket) {
         }
     }
 }
-

@@ -15,6 +15,9 @@ use crate::state::Shared;
     (status = 200, body = [TokenInfo]),
     (status = 403, body = Problem, description = "Not an admin token"),
 ))]
-pub async fn list(State(state): State<Shared>, Extension(who): Extension<Principal>) -> ApiResult<Json<Vec<TokenInfo>>> {
+pub async fn list(
+    State(state): State<Shared>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
     Ok(Json(tokens::list_for(&state, &who).await?))
 }

@@ -1,7 +1,10 @@
 //! `/v1/apps/{app}/versions`, `/diff` and `/rollback`: an app's history.
 
 use appos_proto::calls::DiffQuery;
-use appos_proto::{AppName, AppVersion, AppVersionDetail, Problem, RollbackRequest, SaveVersionRequest, VersionSaved};
+use appos_proto::{
+    AppName, AppVersion, AppVersionDetail, Problem, RollbackRequest, SaveVersionRequest,
+    VersionSaved,
+};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +33,10 @@ pub struct VersionPath {
     (status = 404, body = Problem, description = "No such app"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn list(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> ApiResult<Json<Vec<AppVersion>>> {
+pub async fn list(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<AppPath>,
+) -> ApiResult<Json<Vec<AppVersion>>> {
     Ok(Json(versions::list(&state, &p.app).await?))
 }
 
@@ -40,7 +46,10 @@ pub async fn list(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>) -> 
     (status = 404, body = Problem, description = "No such app or version"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn show(State(state): State<Shared>, ApiPath(p): ApiPath<VersionPath>) -> ApiResult<Json<AppVersionDetail>> {
+pub async fn show(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<VersionPath>,
+) -> ApiResult<Json<AppVersionDetail>> {
     Ok(Json(versions::show(&state, &p.app, p.version).await?))
 }
 
@@ -51,10 +60,17 @@ pub async fn show(State(state): State<Shared>, ApiPath(p): ApiPath<VersionPath>)
     (status = 404, body = Problem, description = "No such app or version"),
     (status = 409, body = Problem, description = "AppOS does not manage this compose project"),
 ))]
-pub async fn diff(State(state): State<Shared>, ApiPath(p): ApiPath<AppPath>, ApiQuery(q): ApiQuery<DiffQuery>) -> ApiResult<Response> {
+pub async fn diff(
+    State(state): State<Shared>,
+    ApiPath(p): ApiPath<AppPath>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> ApiResult<Response> {
     let text = versions::diff(&state, &p.app, q.from, q.to).await?;
     let mut resp = text.into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     Ok(resp)
 }
 
@@ -70,7 +86,10 @@ pub async fn create(
     ApiPath(p): ApiPath<AppPath>,
     ApiJson(req): ApiJson<SaveVersionRequest>,
 ) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
-    Ok((StatusCode::CREATED, Json(versions::create(&state, &who, &p.app, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(versions::create(&state, &who, &p.app, req).await?),
+    ))
 }
 
 /// Rolls back to version N: its compose file and `.env` become a new version,
@@ -87,5 +106,8 @@ pub async fn rollback(
     ApiPath(p): ApiPath<AppPath>,
     ApiJson(req): ApiJson<RollbackRequest>,
 ) -> ApiResult<(StatusCode, Json<VersionSaved>)> {
-    Ok((StatusCode::ACCEPTED, Json(versions::rollback(&state, &who, &p.app, req).await?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(versions::rollback(&state, &who, &p.app, req).await?),
+    ))
 }

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use instant_acme::{Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy};
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::core::proxy::Http01;
@@ -33,7 +36,11 @@ fn classify(e: instant_acme::Error) -> OrderError {
 }
 
 fn problem(p: &instant_acme::Problem) -> String {
-    let mut s = p.detail.clone().or_else(|| p.r#type.clone()).unwrap_or_else(|| "no reason given".into());
+    let mut s = p
+        .detail
+        .clone()
+        .or_else(|| p.r#type.clone())
+        .unwrap_or_else(|| "no reason given".into());
     for sub in &p.subproblems {
         if let Some(d) = &sub.detail {
             s.push_str("; ");
@@ -61,7 +68,10 @@ pub struct Acme {
 impl Acme {
     pub fn new(config: &ProxyConfig, data_dir: &Path) -> Acme {
         Acme {
-            directory: config.acme_ca.clone().unwrap_or_else(|| instant_acme::LetsEncrypt::Production.url().to_string()),
+            directory: config
+                .acme_ca
+                .clone()
+                .unwrap_or_else(|| instant_acme::LetsEncrypt::Production.url().to_string()),
             email: config.acme_email.clone(),
             root: config.acme_ca_root.clone(),
             saved: data_dir.join("acme").join("account.json"),
@@ -70,8 +80,12 @@ impl Acme {
 
     fn builder(&self) -> Result<instant_acme::AccountBuilder, OrderError> {
         match &self.root {
-            Some(root) => Account::builder_with_root(root).map_err(|e| OrderError::Failed(format!("the ACME CA's root {}: {e}", root.display()))),
-            None => Account::builder().map_err(|e| OrderError::Failed(format!("the ACME client: {e}"))),
+            Some(root) => Account::builder_with_root(root).map_err(|e| {
+                OrderError::Failed(format!("the ACME CA's root {}: {e}", root.display()))
+            }),
+            None => {
+                Account::builder().map_err(|e| OrderError::Failed(format!("the ACME client: {e}")))
+            }
         }
     }
 
@@ -80,17 +94,35 @@ impl Acme {
         if let Ok(bytes) = std::fs::read(&self.saved) {
             if let Ok(saved) = serde_json::from_slice::<Saved>(&bytes) {
                 if saved.directory == self.directory {
-                    return self.builder()?.from_credentials(saved.credentials).await.map_err(classify);
+                    return self
+                        .builder()?
+                        .from_credentials(saved.credentials)
+                        .await
+                        .map_err(classify);
                 }
             }
         }
         let contact = self.email.as_ref().map(|e| format!("mailto:{e}"));
         let contact: Vec<&str> = contact.iter().map(String::as_str).collect();
-        let new = NewAccount { contact: &contact, terms_of_service_agreed: true, only_return_existing: false };
-        let (account, credentials) = self.builder()?.create(&new, self.directory.clone(), None).await.map_err(classify)?;
-        let text = serde_json::to_vec(&Saved { directory: self.directory.clone(), credentials }).map_err(|e| OrderError::Failed(e.to_string()))?;
+        let new = NewAccount {
+            contact: &contact,
+            terms_of_service_agreed: true,
+            only_return_existing: false,
+        };
+        let (account, credentials) = self
+            .builder()?
+            .create(&new, self.directory.clone(), None)
+            .await
+            .map_err(classify)?;
+        let text = serde_json::to_vec(&Saved {
+            directory: self.directory.clone(),
+            credentials,
+        })
+        .map_err(|e| OrderError::Failed(e.to_string()))?;
         let dir = self.saved.parent().unwrap_or(Path::new("."));
-        let kept = std::fs::create_dir_all(dir).and_then(|()| crate::infra::compose::write_atomically(dir, "account.json", &text, 0o600));
+        let kept = std::fs::create_dir_all(dir).and_then(|()| {
+            crate::infra::compose::write_atomically(dir, "account.json", &text, 0o600)
+        });
         if let Err(error) = kept {
             tracing::warn!(%error, "cannot keep the ACME account; a new one is made next time");
         }
@@ -101,17 +133,27 @@ impl Acme {
     /// through `nginx`: the PEM chain and its new key.
     pub async fn order(&self, domain: &str, nginx: &Nginx) -> Result<(String, String), OrderError> {
         // The ACME client's requests have no deadline of their own.
-        match tokio::time::timeout(Duration::from_secs(300), self.order_inner(domain, nginx)).await {
+        match tokio::time::timeout(Duration::from_secs(300), self.order_inner(domain, nginx)).await
+        {
             Ok(r) => r,
-            Err(_) => Err(OrderError::Failed(format!("the order for {domain} took longer than 5 minutes"))),
+            Err(_) => Err(OrderError::Failed(format!(
+                "the order for {domain} took longer than 5 minutes"
+            ))),
         }
     }
 
-    async fn order_inner(&self, domain: &str, nginx: &Nginx) -> Result<(String, String), OrderError> {
+    async fn order_inner(
+        &self,
+        domain: &str,
+        nginx: &Nginx,
+    ) -> Result<(String, String), OrderError> {
         let account = self.account().await?;
         tracing::info!(domain, directory = %self.directory, "new order");
         let ids = [Identifier::Dns(domain.to_string())];
-        let mut order = account.new_order(&NewOrder::new(&ids)).await.map_err(classify)?;
+        let mut order = account
+            .new_order(&NewOrder::new(&ids))
+            .await
+            .map_err(classify)?;
         let mut answered = Vec::new();
         let result = async {
             let mut authorizations = order.authorizations();
@@ -120,12 +162,22 @@ impl Acme {
                 match a.status {
                     AuthorizationStatus::Pending => {}
                     AuthorizationStatus::Valid => continue,
-                    other => return Err(OrderError::Refused(format!("the CA's authorization for {domain} is {other:?}"))),
+                    other => {
+                        return Err(OrderError::Refused(format!(
+                            "the CA's authorization for {domain} is {other:?}"
+                        )))
+                    }
                 }
-                let mut challenge = a.challenge(ChallengeType::Http01).ok_or_else(|| OrderError::Refused("the CA offers no HTTP-01 challenge".into()))?;
-                let answer = Http01::new(&challenge.token, challenge.key_authorization().as_str()).map_err(OrderError::Refused)?;
+                let mut challenge = a.challenge(ChallengeType::Http01).ok_or_else(|| {
+                    OrderError::Refused("the CA offers no HTTP-01 challenge".into())
+                })?;
+                let answer = Http01::new(&challenge.token, challenge.key_authorization().as_str())
+                    .map_err(OrderError::Refused)?;
                 answered.push(answer.token().to_string());
-                nginx.answer_challenge(answer).await.map_err(|e| OrderError::Failed(e.to_string()))?;
+                nginx
+                    .answer_challenge(answer)
+                    .await
+                    .map_err(|e| OrderError::Failed(e.to_string()))?;
                 challenge.set_ready().await.map_err(classify)?;
                 tracing::info!(domain, "HTTP-01 challenge answered; the CA is checking it");
             }
@@ -154,7 +206,10 @@ impl Acme {
 
 /// How an order's state is polled: soon, then every few seconds at most, for two minutes.
 fn poll() -> RetryPolicy {
-    RetryPolicy::new().initial_delay(Duration::from_millis(250)).backoff(1.25).timeout(Duration::from_secs(120))
+    RetryPolicy::new()
+        .initial_delay(Duration::from_millis(250))
+        .backoff(1.25)
+        .timeout(Duration::from_secs(120))
 }
 
 /// The CA's reason an order became invalid: its challenges' errors.

@@ -17,7 +17,10 @@ fn dir_flags() -> OFlags {
 fn io(e: rustix::io::Errno, what: &str) -> std::io::Error {
     let kind = std::io::Error::from(e);
     if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
-        return std::io::Error::new(kind.kind(), format!("{what} is a symbolic link or not a folder; AppOS does not write through it"));
+        return std::io::Error::new(
+            kind.kind(),
+            format!("{what} is a symbolic link or not a folder; AppOS does not write through it"),
+        );
     }
     std::io::Error::new(kind.kind(), format!("{what}: {kind}"))
 }
@@ -26,11 +29,18 @@ fn io(e: rustix::io::Errno, what: &str) -> std::io::Error {
 /// creating missing folders when `create`.
 fn parent(root: &OwnedFd, path: &str, create: bool) -> std::io::Result<(OwnedFd, String)> {
     let parts: Vec<&str> = path.split('/').collect();
-    let (name, dirs) = parts.split_last().ok_or_else(|| std::io::Error::other("empty path"))?;
-    let mut fd = rustix::fs::openat(root, ".", dir_flags(), Mode::empty()).map_err(|e| io(e, "the app's folder"))?;
+    let (name, dirs) = parts
+        .split_last()
+        .ok_or_else(|| std::io::Error::other("empty path"))?;
+    let mut fd = rustix::fs::openat(root, ".", dir_flags(), Mode::empty())
+        .map_err(|e| io(e, "the app's folder"))?;
     let mut walked = String::new();
     for d in dirs {
-        walked = if walked.is_empty() { d.to_string() } else { format!("{walked}/{d}") };
+        walked = if walked.is_empty() {
+            d.to_string()
+        } else {
+            format!("{walked}/{d}")
+        };
         if create {
             match rustix::fs::mkdirat(&fd, *d, Mode::from_raw_mode(0o755)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -43,15 +53,28 @@ fn parent(root: &OwnedFd, path: &str, create: bool) -> std::io::Result<(OwnedFd,
 }
 
 fn open_root(dir: &Path) -> std::io::Result<OwnedFd> {
-    rustix::fs::openat(CWD, dir, dir_flags(), Mode::empty()).map_err(|e| io(e, &dir.display().to_string()))
+    rustix::fs::openat(CWD, dir, dir_flags(), Mode::empty())
+        .map_err(|e| io(e, &dir.display().to_string()))
 }
 
 /// Whether the regular file `name` in `parent` holds exactly `bytes` with `mode`.
 fn same(parent: &OwnedFd, name: &str, bytes: &[u8], mode: Mode) -> bool {
     use std::io::Read as _;
-    let Ok(fd) = rustix::fs::openat(parent, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty()) else { return false };
-    let Ok(st) = rustix::fs::fstat(&fd) else { return false };
-    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile || st.st_size as usize != bytes.len() || (st.st_mode & 0o777) != mode.as_raw_mode() {
+    let Ok(fd) = rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let Ok(st) = rustix::fs::fstat(&fd) else {
+        return false;
+    };
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+        || st.st_size as usize != bytes.len()
+        || (st.st_mode & 0o777) != mode.as_raw_mode()
+    {
         return false;
     }
     let mut have = Vec::with_capacity(bytes.len());
@@ -62,7 +85,10 @@ fn same(parent: &OwnedFd, name: &str, bytes: &[u8], mode: Mode) -> bool {
 /// 0755), leaving a file that already holds that content as it is (a
 /// container that bind-mounts it keeps seeing it). Returns whether any
 /// file changed.
-pub fn write<'a>(dir: &Path, files: impl IntoIterator<Item = (&'a str, &'a [u8], bool)>) -> std::io::Result<bool> {
+pub fn write<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8], bool)>,
+) -> std::io::Result<bool> {
     let root = open_root(dir)?;
     let mut changed = false;
     for (path, bytes, executable) in files {
@@ -74,14 +100,20 @@ pub fn write<'a>(dir: &Path, files: impl IntoIterator<Item = (&'a str, &'a [u8],
         changed = true;
         let tmp = format!(".{name}.appos-tmp");
         let _ = rustix::fs::unlinkat(&parent, tmp.as_str(), AtFlags::empty());
-        let fd = rustix::fs::openat(&parent, tmp.as_str(), OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, mode)
-            .map_err(|e| io(e, path))?;
+        let fd = rustix::fs::openat(
+            &parent,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            mode,
+        )
+        .map_err(|e| io(e, path))?;
         let mut f = std::fs::File::from(fd);
         f.write_all(bytes)?;
         f.sync_all()?;
         // The umask may have narrowed the mode.
         rustix::fs::fchmod(&f, mode).map_err(|e| io(e, path))?;
-        rustix::fs::renameat(&parent, tmp.as_str(), &parent, name.as_str()).map_err(|e| io(e, path))?;
+        rustix::fs::renameat(&parent, tmp.as_str(), &parent, name.as_str())
+            .map_err(|e| io(e, path))?;
     }
     Ok(changed)
 }
@@ -112,29 +144,76 @@ mod tests {
     fn writes_files_and_never_follows_links() {
         let app = tempfile::tempdir().expect("app");
         let outside = tempfile::tempdir().expect("outside");
-        assert!(write(app.path(), [("conf/nginx.conf", &b"server {}"[..], false), ("run.sh", &b"#!/bin/sh"[..], true)]).expect("write"));
+        assert!(write(
+            app.path(),
+            [
+                ("conf/nginx.conf", &b"server {}"[..], false),
+                ("run.sh", &b"#!/bin/sh"[..], true)
+            ]
+        )
+        .expect("write"));
         // The same content again changes nothing, not even the inode a bind mount holds.
         use std::os::unix::fs::MetadataExt as _;
-        let inode = std::fs::metadata(app.path().join("conf/nginx.conf")).expect("meta").ino();
-        assert!(!write(app.path(), [("conf/nginx.conf", &b"server {}"[..], false)]).expect("write"));
-        assert_eq!(std::fs::metadata(app.path().join("conf/nginx.conf")).expect("meta").ino(), inode);
-        assert_eq!(std::fs::read(app.path().join("conf/nginx.conf")).expect("read"), b"server {}");
+        let inode = std::fs::metadata(app.path().join("conf/nginx.conf"))
+            .expect("meta")
+            .ino();
+        assert!(
+            !write(app.path(), [("conf/nginx.conf", &b"server {}"[..], false)]).expect("write")
+        );
+        assert_eq!(
+            std::fs::metadata(app.path().join("conf/nginx.conf"))
+                .expect("meta")
+                .ino(),
+            inode
+        );
+        assert_eq!(
+            std::fs::read(app.path().join("conf/nginx.conf")).expect("read"),
+            b"server {}"
+        );
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(app.path().join("run.sh")).expect("meta").permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            std::fs::metadata(app.path().join("run.sh"))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755
+        );
         // A container replaced a file by a link to a server file: the link is replaced, the target untouched.
         std::fs::write(outside.path().join("shadow"), "root:x").expect("write");
         std::fs::remove_file(app.path().join("conf/nginx.conf")).expect("rm");
-        std::os::unix::fs::symlink(outside.path().join("shadow"), app.path().join("conf/nginx.conf")).expect("link");
+        std::os::unix::fs::symlink(
+            outside.path().join("shadow"),
+            app.path().join("conf/nginx.conf"),
+        )
+        .expect("link");
         assert!(write(app.path(), [("conf/nginx.conf", &b"new"[..], false)]).expect("write"));
-        assert_eq!(std::fs::read_to_string(outside.path().join("shadow")).expect("read"), "root:x");
-        assert_eq!(std::fs::read(app.path().join("conf/nginx.conf")).expect("read"), b"new");
-        assert!(!std::fs::symlink_metadata(app.path().join("conf/nginx.conf")).expect("meta").file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("shadow")).expect("read"),
+            "root:x"
+        );
+        assert_eq!(
+            std::fs::read(app.path().join("conf/nginx.conf")).expect("read"),
+            b"new"
+        );
+        assert!(
+            !std::fs::symlink_metadata(app.path().join("conf/nginx.conf"))
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
         // A folder replaced by a link: refused, nothing written outside.
         std::fs::remove_dir_all(app.path().join("conf")).expect("rm");
         std::os::unix::fs::symlink(outside.path(), app.path().join("conf")).expect("link");
         let e = write(app.path(), [("conf/shadow", &b"pwned"[..], false)]).expect_err("refused");
-        assert_eq!(e.to_string(), "conf is a symbolic link or not a folder; AppOS does not write through it");
-        assert_eq!(std::fs::read_to_string(outside.path().join("shadow")).expect("read"), "root:x");
+        assert_eq!(
+            e.to_string(),
+            "conf is a symbolic link or not a folder; AppOS does not write through it"
+        );
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("shadow")).expect("read"),
+            "root:x"
+        );
         // Removing goes through no link either.
         assert!(remove(app.path(), ["conf/shadow", "run.sh", "missing/file"]).expect("remove"));
         assert!(outside.path().join("shadow").exists());

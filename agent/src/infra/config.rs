@@ -67,8 +67,13 @@ pub struct Config {
 /// A Docker network name: a letter or digit, then letters, digits, `_`, `.`, `-`.
 fn network_name(name: &str) -> anyhow::Result<String> {
     let ok = name.len() <= 64
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
     if !ok {
         bail!("APPOS_PROXY_NETWORK {name:?} is not a Docker network name (a letter or digit, then letters, digits, _ . -)");
     }
@@ -192,8 +197,13 @@ pub struct Layer {
 
 /// A listen address: `HOST:PORT`, or `:PORT` for every interface.
 fn listen_addr(key: &str, s: &str) -> anyhow::Result<SocketAddr> {
-    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
-    full.parse().with_context(|| format!("{key}={s:?} is not an address such as :443 or 127.0.0.1:8443"))
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .with_context(|| format!("{key}={s:?} is not an address such as :443 or 127.0.0.1:8443"))
 }
 
 impl Layer {
@@ -208,11 +218,17 @@ impl Layer {
     /// tests never touch the process environment.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Layer> {
         let listen = match env("APPOS_LISTEN").filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.parse().with_context(|| format!("APPOS_LISTEN={s:?} is not an address"))?),
+            Some(s) => Some(
+                s.parse()
+                    .with_context(|| format!("APPOS_LISTEN={s:?} is not an address"))?,
+            ),
             None => None,
         };
         let metrics_listen = match env("APPOS_METRICS_LISTEN").filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.parse().with_context(|| format!("APPOS_METRICS_LISTEN={s:?} is not an address"))?),
+            Some(s) => Some(
+                s.parse()
+                    .with_context(|| format!("APPOS_METRICS_LISTEN={s:?} is not an address"))?,
+            ),
             None => None,
         };
         let log_format = match env("APPOS_LOG_FORMAT").filter(|s| !s.is_empty()) {
@@ -220,16 +236,25 @@ impl Layer {
             None => None,
         };
         let workers = match env("APPOS_WORKERS").filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.parse().with_context(|| format!("APPOS_WORKERS={s:?} is not a number"))?),
+            Some(s) => Some(
+                s.parse()
+                    .with_context(|| format!("APPOS_WORKERS={s:?} is not a number"))?,
+            ),
             None => None,
         };
         let task_lease_secs = match env("APPOS_TASK_LEASE_SECS").filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.parse().with_context(|| format!("APPOS_TASK_LEASE_SECS={s:?} is not a number"))?),
+            Some(s) => Some(
+                s.parse()
+                    .with_context(|| format!("APPOS_TASK_LEASE_SECS={s:?} is not a number"))?,
+            ),
             None => None,
         };
         let num = |key: &str| -> anyhow::Result<Option<u64>> {
             match env(key).filter(|s| !s.is_empty()) {
-                Some(s) => Ok(Some(s.parse().with_context(|| format!("{key}={s:?} is not a number"))?)),
+                Some(s) => Ok(Some(
+                    s.parse()
+                        .with_context(|| format!("{key}={s:?} is not a number"))?,
+                )),
                 None => Ok(None),
             }
         };
@@ -248,24 +273,34 @@ impl Layer {
                 Some("off") => Some(false),
                 Some(other) => bail!("APPOS_INVENTORY={other:?}: it is on or off"),
             },
-            catalog_dir: env("APPOS_CATALOG_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
+            catalog_dir: env("APPOS_CATALOG_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             catalog_git: env("APPOS_CATALOG_GIT").filter(|s| !s.is_empty()),
             task_lease_secs,
-            data_dir: env("APPOS_DATA").filter(|s| !s.is_empty()).map(PathBuf::from),
+            data_dir: env("APPOS_DATA")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             listen,
             metrics_listen,
             docker_host: env("APPOS_DOCKER_HOST").filter(|s| !s.is_empty()),
             log_format,
             redis_url: env("APPOS_REDIS_URL").filter(|s| !s.is_empty()),
-            redis_server: env("APPOS_REDIS_SERVER").filter(|s| !s.is_empty()).map(PathBuf::from),
+            redis_server: env("APPOS_REDIS_SERVER")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             workers,
             proxy: env("APPOS_PROXY").filter(|s| !s.is_empty()),
             proxy_http: env("APPOS_PROXY_HTTP").filter(|s| !s.is_empty()),
             proxy_https: env("APPOS_PROXY_HTTPS").filter(|s| !s.is_empty()),
-            proxy_bin: env("APPOS_PROXY_BIN").filter(|s| !s.is_empty()).map(PathBuf::from),
+            proxy_bin: env("APPOS_PROXY_BIN")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             acme_ca: env("APPOS_ACME_CA").filter(|s| !s.is_empty()),
             acme_email: env("APPOS_ACME_EMAIL").filter(|s| !s.is_empty()),
-            acme_ca_root: env("APPOS_ACME_CA_ROOT").filter(|s| !s.is_empty()).map(PathBuf::from),
+            acme_ca_root: env("APPOS_ACME_CA_ROOT")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             dns: env("APPOS_DNS").filter(|s| !s.is_empty()),
             proxy_network: env("APPOS_PROXY_NETWORK").filter(|s| !s.is_empty()),
             cert_check_secs: num("APPOS_CERT_CHECK_SECS")?,
@@ -318,7 +353,9 @@ impl Config {
     /// Merges file, environment and flags (highest last) and validates the result.
     pub fn resolve(file: Layer, env: Layer, flags: Layer) -> anyhow::Result<Config> {
         let merged = flags.over(env.over(file));
-        let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = merged
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         if !data_dir.is_absolute() {
             bail!("data dir {} must be an absolute path", data_dir.display());
         }
@@ -374,10 +411,25 @@ impl Config {
             Ok(n as u32)
         };
         let rates = RateConfig {
-            auth_failure_burst: rate(merged.auth_failure_burst, 30, "the failed-authentication burst", 1)?,
-            auth_failures_per_min: rate(merged.auth_failures_per_min, 60, "failed authentications per minute", 1)?,
+            auth_failure_burst: rate(
+                merged.auth_failure_burst,
+                30,
+                "the failed-authentication burst",
+                1,
+            )?,
+            auth_failures_per_min: rate(
+                merged.auth_failures_per_min,
+                60,
+                "failed authentications per minute",
+                1,
+            )?,
             token_burst: rate(merged.token_burst, 1000, "the burst per token", 1)?,
-            token_requests_per_sec: rate(merged.token_requests_per_sec, 100, "requests per second per token (0: no limit)", 0)?,
+            token_requests_per_sec: rate(
+                merged.token_requests_per_sec,
+                100,
+                "requests per second per token (0: no limit)",
+                0,
+            )?,
         };
         let kind = match merged.proxy.as_deref().unwrap_or("caddy") {
             "caddy" => ProxyKind::Caddy,
@@ -390,18 +442,31 @@ impl Config {
                 kind,
                 http: listen_addr("APPOS_PROXY_HTTP", http)?,
                 https: listen_addr("APPOS_PROXY_HTTPS", https)?,
-                bin: merged.proxy_bin.clone().unwrap_or_else(|| PathBuf::from(kind.as_str())),
+                bin: merged
+                    .proxy_bin
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(kind.as_str())),
                 acme_ca: merged.acme_ca.clone(),
                 acme_email: merged.acme_email.clone(),
                 acme_ca_root: merged.acme_ca_root.clone(),
-                dns: merged.dns.as_deref().map(|d| d.parse().with_context(|| format!("APPOS_DNS {d:?} is not IP:PORT, such as 127.0.0.1:53"))).transpose()?,
+                dns: merged
+                    .dns
+                    .as_deref()
+                    .map(|d| {
+                        d.parse().with_context(|| {
+                            format!("APPOS_DNS {d:?} is not IP:PORT, such as 127.0.0.1:53")
+                        })
+                    })
+                    .transpose()?,
                 network: network_name(merged.proxy_network.as_deref().unwrap_or("appos-proxy"))?,
             }),
             _ => bail!("the proxy needs both APPOS_PROXY_HTTP and APPOS_PROXY_HTTPS"),
         };
         let cert_check = merged.cert_check_secs.unwrap_or(6 * 3600);
         if !(1..=7 * 86400).contains(&cert_check) {
-            bail!("the certificate check interval must be between 1 s and 7 days, not {cert_check} s");
+            bail!(
+                "the certificate check interval must be between 1 s and 7 days, not {cert_check} s"
+            );
         }
         let alert_check = merged.alert_check_secs.unwrap_or(15);
         if !(1..=3600).contains(&alert_check) {
@@ -465,8 +530,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -476,9 +543,15 @@ mod tests {
             "data_dir = \"/srv/file\"\nlisten = \"127.0.0.1:7000\"\nlog_format = \"json\"",
         )
         .expect("valid toml");
-        let envl = Layer::from_env(env(&[("APPOS_DATA", "/srv/env"), ("APPOS_LISTEN", "127.0.0.1:7001")]))
-            .expect("valid env");
-        let flags = Layer { data_dir: Some("/srv/flag".into()), ..Layer::default() };
+        let envl = Layer::from_env(env(&[
+            ("APPOS_DATA", "/srv/env"),
+            ("APPOS_LISTEN", "127.0.0.1:7001"),
+        ]))
+        .expect("valid env");
+        let flags = Layer {
+            data_dir: Some("/srv/flag".into()),
+            ..Layer::default()
+        };
         let cfg = Config::resolve(file, envl, flags).expect("valid config");
         assert_eq!(cfg.data_dir, PathBuf::from("/srv/flag"));
         assert_eq!(cfg.listen, Some("127.0.0.1:7001".parse().expect("addr")));
@@ -488,15 +561,20 @@ mod tests {
 
     #[test]
     fn defaults_apply() {
-        let cfg = Config::resolve(Layer::default(), Layer::default(), Layer::default()).expect("ok");
+        let cfg =
+            Config::resolve(Layer::default(), Layer::default(), Layer::default()).expect("ok");
         assert_eq!(cfg.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(cfg.listen, None);
     }
 
     #[test]
     fn public_listen_is_refused() {
-        let flags = Layer { listen: Some("0.0.0.0:8080".parse().expect("addr")), ..Layer::default() };
-        let err = Config::resolve(Layer::default(), Layer::default(), flags).expect_err("must refuse");
+        let flags = Layer {
+            listen: Some("0.0.0.0:8080".parse().expect("addr")),
+            ..Layer::default()
+        };
+        let err =
+            Config::resolve(Layer::default(), Layer::default(), flags).expect_err("must refuse");
         assert!(err.to_string().contains("only loopback"), "{err}");
     }
 
@@ -511,7 +589,10 @@ mod tests {
 
     #[test]
     fn relative_data_dir_is_refused() {
-        let flags = Layer { data_dir: Some("data".into()), ..Layer::default() };
+        let flags = Layer {
+            data_dir: Some("data".into()),
+            ..Layer::default()
+        };
         assert!(Config::resolve(Layer::default(), Layer::default(), flags).is_err());
     }
 

@@ -64,7 +64,11 @@ pub async fn detect_compose() -> ComposeInfo {
             }
         }
     }
-    ComposeInfo { flavour: ComposeFlavour::Missing, version: String::new(), command: Vec::new() }
+    ComposeInfo {
+        flavour: ComposeFlavour::Missing,
+        version: String::new(),
+        command: Vec::new(),
+    }
 }
 
 /// One compose project, if Docker knows it.
@@ -75,7 +79,9 @@ pub async fn project(docker: &Docker, name: &str) -> Result<Option<App>, bollard
 /// Lists every compose project on the host, newest Docker state, sorted by
 /// name (`managed` is false: the services decide that).
 pub async fn projects(docker: &Docker) -> Result<Vec<App>, bollard::errors::Error> {
-    Ok(fold_projects(compose_containers(docker, Which::All).await?.iter()))
+    Ok(fold_projects(
+        compose_containers(docker, Which::All).await?.iter(),
+    ))
 }
 
 /// Which compose containers to list.
@@ -89,7 +95,10 @@ pub enum Which<'a> {
 }
 
 /// The containers of compose projects, stopped ones too, as Docker lists them.
-pub async fn compose_containers(docker: &Docker, which: Which<'_>) -> Result<Vec<ContainerSummary>, bollard::errors::Error> {
+pub async fn compose_containers(
+    docker: &Docker,
+    which: Which<'_>,
+) -> Result<Vec<ContainerSummary>, bollard::errors::Error> {
     let mut filters = HashMap::new();
     let label = match which {
         Which::Project(p) => format!("{LABEL_PROJECT}={p}"),
@@ -99,7 +108,13 @@ pub async fn compose_containers(docker: &Docker, which: Which<'_>) -> Result<Vec
     if let Which::Container(id) = which {
         filters.insert("id".to_string(), vec![id.to_string()]);
     }
-    docker.list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() })).await
+    docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
 }
 
 /// Waits until Docker's container list reflects the last change to a
@@ -108,7 +123,12 @@ pub async fn compose_containers(docker: &Docker, which: Which<'_>) -> Result<Vec
 /// listing right after the event may show the old state. Inspecting takes
 /// that lock, so it returns once the change is complete everywhere.
 pub async fn settle(docker: &Docker, id: &str) {
-    let _ = docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await;
+    let _ = docker
+        .inspect_container(
+            id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await;
 }
 
 /// Compose projects from their containers, sorted by name; the agent's own
@@ -116,11 +136,15 @@ pub async fn settle(docker: &Docker, id: &str) {
 pub fn fold_projects<'a>(containers: impl Iterator<Item = &'a ContainerSummary>) -> Vec<App> {
     let mut projects: BTreeMap<String, ProjectAcc> = BTreeMap::new();
     for c in containers {
-        let Some(labels) = c.labels.as_ref() else { continue };
+        let Some(labels) = c.labels.as_ref() else {
+            continue;
+        };
         if labels.contains_key(LABEL_AGENT) {
             continue;
         }
-        let Some(project) = labels.get(LABEL_PROJECT).cloned() else { continue };
+        let Some(project) = labels.get(LABEL_PROJECT).cloned() else {
+            continue;
+        };
         let acc = projects.entry(project).or_default();
         if acc.working_dir.is_none() {
             acc.working_dir = labels.get(LABEL_WORKING_DIR).cloned();
@@ -144,9 +168,17 @@ pub fn fold_projects<'a>(containers: impl Iterator<Item = &'a ContainerSummary>)
                 protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
             })
             .collect();
-        ports.sort_by(|a, b| (a.private_port, a.public_port, &a.ip).cmp(&(b.private_port, b.public_port, &b.ip)));
+        ports.sort_by(|a, b| {
+            (a.private_port, a.public_port, &a.ip).cmp(&(b.private_port, b.public_port, &b.ip))
+        });
         ports.dedup();
-        let name = c.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+        let name = c
+            .names
+            .iter()
+            .flatten()
+            .next()
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default();
         acc.services.entry(service).or_default().push(Container {
             id: c.id.clone().unwrap_or_default(),
             name,
@@ -169,7 +201,9 @@ pub fn fold_projects<'a>(containers: impl Iterator<Item = &'a ContainerSummary>)
                 })
                 .collect();
             App {
-                state: crate::core::apps::fold_state(services.iter().flat_map(|s| s.containers.iter())),
+                state: crate::core::apps::fold_state(
+                    services.iter().flat_map(|s| s.containers.iter()),
+                ),
                 managed: false,
                 last_deployment: None,
                 name,
@@ -202,11 +236,16 @@ pub enum SamePathError {
 /// When the agent runs in a container, its data root must be a bind mount of
 /// the very same host path. Outside a container there is nothing to check;
 /// when Docker cannot say, the agent warns and goes on.
-pub async fn check_same_path(docker: &Docker, data_dir: &std::path::Path) -> Result<(), SamePathError> {
+pub async fn check_same_path(
+    docker: &Docker,
+    data_dir: &std::path::Path,
+) -> Result<(), SamePathError> {
     if !std::path::Path::new("/.dockerenv").exists() {
         return Ok(());
     }
-    let Ok(id) = std::fs::read_to_string("/etc/hostname") else { return Ok(()) };
+    let Ok(id) = std::fs::read_to_string("/etc/hostname") else {
+        return Ok(());
+    };
     let info = match docker.inspect_container(id.trim(), None).await {
         Ok(i) => i,
         Err(error) => {
@@ -215,10 +254,17 @@ pub async fn check_same_path(docker: &Docker, data_dir: &std::path::Path) -> Res
         }
     };
     let data = data_dir.display().to_string();
-    let mount = info.mounts.unwrap_or_default().into_iter().find(|m| m.destination.as_deref() == Some(data.as_str()));
+    let mount = info
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some(data.as_str()));
     match mount.and_then(|m| m.source) {
         Some(source) if source == data => Ok(()),
-        Some(source) => Err(SamePathError::Different { data, source_path: source }),
+        Some(source) => Err(SamePathError::Different {
+            data,
+            source_path: source,
+        }),
         None => Err(SamePathError::NotMounted { data }),
     }
 }
@@ -226,16 +272,32 @@ pub async fn check_same_path(docker: &Docker, data_dir: &std::path::Path) -> Res
 /// Creates the network the proxy reaches apps on, unless it exists.
 pub async fn ensure_network(docker: &Docker, name: &str) -> Result<(), bollard::errors::Error> {
     use bollard::errors::Error::DockerResponseServerError;
-    match docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
+    match docker
+        .inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+    {
         Ok(_) => return Ok(()),
-        Err(DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
         Err(e) => return Err(e),
     }
     let labels = HashMap::from([("dev.appos.proxy-network".to_string(), "1".to_string())]);
-    let request = bollard::models::NetworkCreateRequest { name: name.to_string(), driver: Some("bridge".into()), labels: Some(labels), ..Default::default() };
+    let request = bollard::models::NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("bridge".into()),
+        labels: Some(labels),
+        ..Default::default()
+    };
     match docker.create_network(request).await {
         // Another agent may have made it meanwhile.
-        Ok(_) | Err(DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+        Ok(_)
+        | Err(DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -256,7 +318,13 @@ pub async fn proxy_addresses(
         let mut filters = HashMap::new();
         filters.insert("label".to_string(), vec![LABEL_PROJECT.to_string()]);
         filters.insert("status".to_string(), vec!["running".to_string()]);
-        docker.list_containers(Some(ListContainersOptions { all: false, filters: Some(filters), ..Default::default() })).await
+        docker
+            .list_containers(Some(ListContainersOptions {
+                all: false,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
     };
     let mut changed = false;
     let first = list().await?;
@@ -265,17 +333,33 @@ pub async fn proxy_addresses(
         if labels.contains_key(LABEL_AGENT) {
             continue;
         }
-        let (Some(project), Some(service), Some(id)) = (labels.get(LABEL_PROJECT), labels.get(LABEL_SERVICE), c.id.clone()) else { continue };
-        let on = c.network_settings.as_ref().and_then(|n| n.networks.as_ref()).is_some_and(|n| n.contains_key(network));
+        let (Some(project), Some(service), Some(id)) = (
+            labels.get(LABEL_PROJECT),
+            labels.get(LABEL_SERVICE),
+            c.id.clone(),
+        ) else {
+            continue;
+        };
+        let on = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .is_some_and(|n| n.contains_key(network));
         let want = wanted.contains(&(project.clone(), service.clone()));
         if want && !on {
-            let request = bollard::models::NetworkConnectRequest { container: id.clone(), ..Default::default() };
+            let request = bollard::models::NetworkConnectRequest {
+                container: id.clone(),
+                ..Default::default()
+            };
             if let Err(error) = docker.connect_network(network, request).await {
                 tracing::warn!(%error, container = %id, network, "cannot attach a domain's container to the proxy's network");
             }
             changed = true;
         } else if !want && on && ours.contains(project) {
-            let request = bollard::models::NetworkDisconnectRequest { container: id.clone(), force: Some(false) };
+            let request = bollard::models::NetworkDisconnectRequest {
+                container: id.clone(),
+                force: Some(false),
+            };
             if let Err(error) = docker.disconnect_network(network, request).await {
                 tracing::warn!(%error, container = %id, network, "cannot detach a container from the proxy's network");
             }
@@ -286,11 +370,20 @@ pub async fn proxy_addresses(
     let mut out = HashMap::new();
     for c in containers {
         let labels = c.labels.unwrap_or_default();
-        let (Some(project), Some(service)) = (labels.get(LABEL_PROJECT), labels.get(LABEL_SERVICE)) else { continue };
+        let (Some(project), Some(service)) = (labels.get(LABEL_PROJECT), labels.get(LABEL_SERVICE))
+        else {
+            continue;
+        };
         if !wanted.contains(&(project.clone(), service.clone())) {
             continue;
         }
-        let ip = c.network_settings.and_then(|n| n.networks).and_then(|mut n| n.remove(network)).and_then(|e| e.ip_address).filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok());
+        let ip = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|e| e.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .and_then(|ip| ip.parse().ok());
         if let Some(ip) = ip {
             out.entry((project.clone(), service.clone())).or_insert(ip);
         }

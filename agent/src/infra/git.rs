@@ -18,7 +18,9 @@ impl GitSource {
             Some((u, r)) => (u, Some(r)),
             None => (s, None),
         };
-        let remote = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|p| url.starts_with(p))
+        let remote = ["https://", "http://", "ssh://", "git://", "file://"]
+            .iter()
+            .any(|p| url.starts_with(p))
             || url.starts_with('/')
             || (url.contains('@') && url.contains(':') && !url.contains(' '));
         if !remote || url.starts_with('-') || url.contains(char::is_whitespace) {
@@ -28,12 +30,16 @@ impl GitSource {
             let ok = !r.is_empty()
                 && !r.starts_with('-')
                 && !r.contains("..")
-                && r.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
             if !ok {
                 anyhow::bail!("catalog git ref {r:?}: expected a branch or tag name");
             }
         }
-        Ok(GitSource { url: url.to_string(), reference: reference.map(str::to_string) })
+        Ok(GitSource {
+            url: url.to_string(),
+            reference: reference.map(str::to_string),
+        })
     }
 }
 
@@ -56,7 +62,13 @@ async fn git(args: &[&str], cwd: &Path) -> Result<String, String> {
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
         // git quotes the remote's URL in its errors, credentials and all.
-        Err(crate::core::redact::urls(err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("git failed").trim()))
+        Err(crate::core::redact::urls(
+            err.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("git failed")
+                .trim(),
+        ))
     }
 }
 
@@ -64,14 +76,24 @@ async fn git(args: &[&str], cwd: &Path) -> Result<String, String> {
 /// of its ref (a shallow fetch and a hard reset: the clone is the agent's,
 /// nobody edits it). Returns that commit.
 pub async fn sync(src: &GitSource, dir: &Path) -> Result<String, String> {
-    let parent = dir.parent().ok_or("the catalog clone needs a parent directory")?;
+    let parent = dir
+        .parent()
+        .ok_or("the catalog clone needs a parent directory")?;
     std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
     let d = dir.display().to_string();
     let updated = if dir.join(".git").is_dir() {
         let fetch = async {
-            git(&["-C", &d, "remote", "set-url", "origin", "--", &src.url], parent).await?;
+            git(
+                &["-C", &d, "remote", "set-url", "origin", "--", &src.url],
+                parent,
+            )
+            .await?;
             let r = src.reference.as_deref().unwrap_or("HEAD");
-            git(&["-C", &d, "fetch", "--depth", "1", "origin", "--", r], parent).await?;
+            git(
+                &["-C", &d, "fetch", "--depth", "1", "origin", "--", r],
+                parent,
+            )
+            .await?;
             git(&["-C", &d, "reset", "--hard", "FETCH_HEAD"], parent).await
         };
         fetch.await.is_ok()
@@ -94,11 +116,11 @@ pub async fn sync(src: &GitSource, dir: &Path) -> Result<String, String> {
             return Err(e);
         }
         let _ = std::fs::remove_dir_all(dir);
-        std::fs::rename(&fresh, dir).map_err(|e| format!("moving the new clone into {}: {e}", dir.display()))?;
+        std::fs::rename(&fresh, dir)
+            .map_err(|e| format!("moving the new clone into {}: {e}", dir.display()))?;
     }
     git(&["-C", &d, "rev-parse", "HEAD"], parent).await
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -107,12 +129,28 @@ mod tests {
     #[test]
     fn git_sources() {
         let g = GitSource::parse("https://github.com/acme/templates.git#v2").expect("ok");
-        assert_eq!((g.url.as_str(), g.reference.as_deref()), ("https://github.com/acme/templates.git", Some("v2")));
-        for ok in ["git@github.com:acme/t.git", "/srv/catalog", "file:///srv/catalog", "ssh://git@h/t#release/1.0"] {
+        assert_eq!(
+            (g.url.as_str(), g.reference.as_deref()),
+            ("https://github.com/acme/templates.git", Some("v2"))
+        );
+        for ok in [
+            "git@github.com:acme/t.git",
+            "/srv/catalog",
+            "file:///srv/catalog",
+            "ssh://git@h/t#release/1.0",
+        ] {
             assert!(GitSource::parse(ok).is_ok(), "{ok}");
         }
         // Option injection, other schemes, spaces and odd refs are refused.
-        for bad in ["-oProxyCommand=touch /tmp/x", "ext::sh -c id", "relative/dir", "https://h/x y", "https://h/x#--upload-pack=x", "https://h/x#a..b", "https://h/x#"] {
+        for bad in [
+            "-oProxyCommand=touch /tmp/x",
+            "ext::sh -c id",
+            "relative/dir",
+            "https://h/x y",
+            "https://h/x#--upload-pack=x",
+            "https://h/x#a..b",
+            "https://h/x#",
+        ] {
             assert!(GitSource::parse(bad).is_err(), "{bad}");
         }
     }

@@ -12,7 +12,12 @@ use crate::core::proxy::{PreflightAnswer, PREFLIGHT_PATH};
 /// The addresses `domain` resolves to.
 pub async fn resolve(domain: &str, dns: Option<SocketAddr>) -> Result<Vec<IpAddr>, String> {
     match dns {
-        None => match tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host((domain, 80))).await {
+        None => match tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::net::lookup_host((domain, 80)),
+        )
+        .await
+        {
             Ok(Ok(addrs)) => {
                 let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
                 ips.dedup();
@@ -27,14 +32,28 @@ pub async fn resolve(domain: &str, dns: Option<SocketAddr>) -> Result<Vec<IpAddr
             udp.port = server.port();
             let mut tcp = ConnectionConfig::tcp();
             tcp.port = server.port();
-            let config = ResolverConfig::from_name_servers(vec![NameServerConfig::new(server.ip(), true, vec![udp, tcp])]);
-            let resolver = hickory_resolver::Resolver::builder_with_config(config, hickory_resolver::net::runtime::TokioRuntimeProvider::default())
-                .build()
-                .map_err(|e| format!("DNS resolver {server}: {e}"))?;
-            match tokio::time::timeout(Duration::from_secs(10), resolver.lookup_ip(format!("{domain}."))).await {
+            let config = ResolverConfig::from_name_servers(vec![NameServerConfig::new(
+                server.ip(),
+                true,
+                vec![udp, tcp],
+            )]);
+            let resolver = hickory_resolver::Resolver::builder_with_config(
+                config,
+                hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+            )
+            .build()
+            .map_err(|e| format!("DNS resolver {server}: {e}"))?;
+            match tokio::time::timeout(
+                Duration::from_secs(10),
+                resolver.lookup_ip(format!("{domain}.")),
+            )
+            .await
+            {
                 Ok(Ok(found)) => Ok(found.iter().collect()),
                 Ok(Err(_)) => Ok(Vec::new()),
-                Err(_) => Err(format!("looking up {domain} at {server} took longer than 10 s")),
+                Err(_) => Err(format!(
+                    "looking up {domain} at {server} took longer than 10 s"
+                )),
             }
         }
     }
@@ -43,13 +62,29 @@ pub async fn resolve(domain: &str, dns: Option<SocketAddr>) -> Result<Vec<IpAddr
 /// What `addr` answers for `domain` at the preflight path, judged against `token`.
 pub async fn ask(addr: SocketAddr, domain: &str, token: &str) -> PreflightAnswer {
     let attempt = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
         tokio::spawn(conn);
-        let req = hyper::Request::get(PREFLIGHT_PATH).header(hyper::header::HOST, domain).body(http_body_util::Empty::<bytes::Bytes>::new()).map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
-        let resp = sender.send_request(req).await.map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
+        let req = hyper::Request::get(PREFLIGHT_PATH)
+            .header(hyper::header::HOST, domain)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| PreflightAnswer::Unreachable(e.to_string()))?
+            .to_bytes();
         if status.is_success() && body.as_ref() == token.as_bytes() {
             Ok(PreflightAnswer::Ours)
         } else {

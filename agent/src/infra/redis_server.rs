@@ -21,7 +21,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// Where its files go: `<data>/redis/` (AOF) and `<data>/run/redis.sock`.
     pub fn new(bin: &Path, data_dir: &Path) -> RedisServer {
-        RedisServer { bin: bin.to_path_buf(), dir: data_dir.join("redis"), socket: data_dir.join("run/redis.sock") }
+        RedisServer {
+            bin: bin.to_path_buf(),
+            dir: data_dir.join("redis"),
+            socket: data_dir.join("run/redis.sock"),
+        }
     }
 
     /// The URL the queue connects to.
@@ -33,7 +37,13 @@ impl RedisServer {
     /// running until `stop`, restarting it when it exits.
     pub async fn start(self, stop: CancellationToken) -> anyhow::Result<()> {
         let socket = self.socket.clone();
-        supervise(std::sync::Arc::new(self), Default::default(), AtStart::Required, stop).await?;
+        supervise(
+            std::sync::Arc::new(self),
+            Default::default(),
+            AtStart::Required,
+            stop,
+        )
+        .await?;
         tracing::info!(socket = %socket.display(), "redis-server running (AOF, fsync always)");
         Ok(())
     }
@@ -45,7 +55,8 @@ impl Supervised for RedisServer {
     }
 
     fn spawn(&self) -> anyhow::Result<Child> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
         let mut cmd = Command::new(&self.bin);
@@ -53,11 +64,23 @@ impl Supervised for RedisServer {
             .arg(&self.socket)
             .args(["--unixsocketperm", "600", "--dir"])
             .arg(&self.dir)
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--loglevel", "warning"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ])
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
-        cmd.spawn().with_context(|| format!("starting {}", self.bin.display()))
+        cmd.spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))
     }
 
     async fn ready(&self, child: &mut Child) -> anyhow::Result<()> {
@@ -70,7 +93,9 @@ impl Supervised for RedisServer {
                 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
                 let mut buf = [0u8; 64];
                 if s.write_all(b"PING\r\n").await.is_ok() {
-                    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+                    if let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await
+                    {
                         // "+PONG", or "-LOADING" while it replays the AOF.
                         if buf[..n].starts_with(b"+PONG") {
                             return Ok(());
@@ -79,7 +104,10 @@ impl Supervised for RedisServer {
                 }
             }
             if std::time::Instant::now() > deadline {
-                bail!("redis-server did not answer on {} within 15 s", self.socket.display());
+                bail!(
+                    "redis-server did not answer on {} within 15 s",
+                    self.socket.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

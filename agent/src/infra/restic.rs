@@ -60,7 +60,10 @@ impl Repo {
         c.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .env(
+                "HOME",
+                std::env::var_os("HOME").unwrap_or_else(|| "/root".into()),
+            )
             .env("RESTIC_REPOSITORY", &self.location)
             .env("RESTIC_PASSWORD_FILE", &self.key_file)
             .env("RESTIC_CACHE_DIR", &self.cache_dir)
@@ -74,7 +77,9 @@ impl Repo {
     async fn run(&self, args: &[&str]) -> Result<String, ResticError> {
         let out = match self.command(args).output().await {
             Ok(o) => o,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ResticError::NotInstalled),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ResticError::NotInstalled)
+            }
             Err(e) => return Err(ResticError::Failed(e.to_string())),
         };
         if out.status.success() {
@@ -82,7 +87,10 @@ impl Repo {
         }
         let err = String::from_utf8_lossy(&out.stderr);
         match classify(&self.location, &err) {
-            ResticError::Failed(why) if self.sftp_command.is_some() => Err(self.diagnose_ssh().await.unwrap_or(ResticError::Failed(why))),
+            ResticError::Failed(why) if self.sftp_command.is_some() => Err(self
+                .diagnose_ssh()
+                .await
+                .unwrap_or(ResticError::Failed(why))),
             other => Err(other),
         }
     }
@@ -99,11 +107,17 @@ impl Repo {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .output();
-        let out = tokio::time::timeout(std::time::Duration::from_secs(30), out).await.ok()?.ok()?;
+        let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
+            .await
+            .ok()?
+            .ok()?;
         if out.status.success() {
             return None;
         }
-        let said: String = String::from_utf8_lossy(&out.stderr).lines().map(|l| format!("subprocess ssh: {l}\n")).collect();
+        let said: String = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| format!("subprocess ssh: {l}\n"))
+            .collect();
         match classify(&self.location, &said) {
             ResticError::Failed(why) if why == "failed" => None,
             e => Some(e),
@@ -121,8 +135,18 @@ impl Repo {
     }
 
     /// Backs `paths` up with `tags`; returns the new snapshot's short id.
-    pub async fn backup(&self, host: &str, tags: &[String], paths: &[&Path]) -> Result<String, ResticError> {
-        let mut args: Vec<String> = vec!["backup".into(), "--json".into(), "--host".into(), host.into()];
+    pub async fn backup(
+        &self,
+        host: &str,
+        tags: &[String],
+        paths: &[&Path],
+    ) -> Result<String, ResticError> {
+        let mut args: Vec<String> = vec![
+            "backup".into(),
+            "--json".into(),
+            "--host".into(),
+            host.into(),
+        ];
         for t in tags {
             args.push("--tag".into());
             args.push(t.clone());
@@ -130,13 +154,15 @@ impl Repo {
         args.extend(paths.iter().map(|p| p.display().to_string()));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.run(&argv).await?;
-        summary_snapshot(&out).ok_or_else(|| ResticError::Failed("the backup wrote no snapshot".into()))
+        summary_snapshot(&out)
+            .ok_or_else(|| ResticError::Failed("the backup wrote no snapshot".into()))
     }
 
     /// The snapshots AppOS wrote, oldest first.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotJson>, ResticError> {
         let out = self.run(&["snapshots", "--json", "--tag", "appos"]).await?;
-        serde_json::from_str(&out).map_err(|e| ResticError::Failed(format!("reading the snapshot list: {e}")))
+        serde_json::from_str(&out)
+            .map_err(|e| ResticError::Failed(format!("reading the snapshot list: {e}")))
     }
 
     /// Keeps the newest `keep` AppOS snapshots of this host and forgets the
@@ -145,14 +171,33 @@ impl Repo {
     /// grouping by paths would keep them all.)
     pub async fn forget(&self, host: &str, keep: u32) -> Result<(), ResticError> {
         let k = keep.to_string();
-        self.run(&["forget", "--tag", "appos", "--host", host, "--group-by", "host", "--keep-last", &k, "--prune"]).await.map(drop)
+        self.run(&[
+            "forget",
+            "--tag",
+            "appos",
+            "--host",
+            host,
+            "--group-by",
+            "host",
+            "--keep-last",
+            &k,
+            "--prune",
+        ])
+        .await
+        .map(drop)
     }
 
     /// Whether the repository holds that snapshot.
     pub async fn has(&self, snapshot: &str) -> Result<bool, ResticError> {
         match self.run(&["cat", "snapshot", snapshot]).await {
             Ok(_) => Ok(true),
-            Err(ResticError::Failed(why)) if why.contains("no matching ID found") || why.contains("unable to find") || why.contains("invalid id") => Ok(false),
+            Err(ResticError::Failed(why))
+                if why.contains("no matching ID found")
+                    || why.contains("unable to find")
+                    || why.contains("invalid id") =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -162,39 +207,69 @@ impl Repo {
     pub fn dump(&self, snapshot: &str) -> Result<tokio::process::Child, ResticError> {
         let mut c = self.command(&["dump", "--archive", "tar", snapshot, "/"]);
         c.stderr(Stdio::null());
-        c.spawn().map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { ResticError::NotInstalled } else { ResticError::Failed(e.to_string()) })
+        c.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ResticError::NotInstalled
+            } else {
+                ResticError::Failed(e.to_string())
+            }
+        })
     }
 
     /// Restores a snapshot under `target` (paths keep their absolute names below it).
     pub async fn restore(&self, snapshot: &str, target: &Path) -> Result<(), ResticError> {
         let t = target.display().to_string();
-        self.run(&["restore", snapshot, "--target", &t]).await.map(drop)
+        self.run(&["restore", snapshot, "--target", &t])
+            .await
+            .map(drop)
     }
 }
 
 /// What restic's error text means.
 fn classify(location: &str, stderr: &str) -> ResticError {
     // ssh's own words, which restic passes on.
-    let ssh = stderr.lines().filter_map(|l| l.strip_prefix("subprocess ssh: ")).map(str::trim).find(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"));
+    let ssh = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("subprocess ssh: "))
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"));
     if stderr.contains("wrong password") {
         ResticError::WrongKey(location.to_string())
-    } else if stderr.contains("Is there a repository at the following location?") || stderr.contains("unable to open config file") {
+    } else if stderr.contains("Is there a repository at the following location?")
+        || stderr.contains("unable to open config file")
+    {
         ResticError::NoRepository(location.to_string())
-    } else if stderr.contains("Host key verification failed") || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+    } else if stderr.contains("Host key verification failed")
+        || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+    {
         ResticError::HostKeyChanged
     } else if stderr.contains("Permission denied (publickey") {
         ResticError::KeyRefused
     } else if let Some(line) = ssh {
-        ResticError::Failed(format!("ssh: {}", line.strip_prefix("ssh: ").unwrap_or(line)))
+        ResticError::Failed(format!(
+            "ssh: {}",
+            line.strip_prefix("ssh: ").unwrap_or(line)
+        ))
     } else {
-        let last = stderr.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("failed");
+        let last = stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("failed");
         ResticError::Failed(last.strip_prefix("Fatal: ").unwrap_or(last).to_string())
     }
 }
 
 /// The snapshot id in `restic backup --json`'s summary line.
 fn summary_snapshot(out: &str) -> Option<String> {
-    out.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["message_type"] == "summary").and_then(|v| v["snapshot_id"].as_str().map(|s| s.chars().take(8).collect()))
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message_type"] == "summary")
+        .and_then(|v| {
+            v["snapshot_id"]
+                .as_str()
+                .map(|s| s.chars().take(8).collect())
+        })
 }
 
 #[cfg(test)]

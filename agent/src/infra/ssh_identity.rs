@@ -25,8 +25,13 @@ impl HostKey {
     pub fn fingerprint(&self) -> Option<String> {
         use base64::Engine as _;
         use sha2::Digest as _;
-        let raw = base64::engine::general_purpose::STANDARD.decode(&self.blob).ok()?;
-        Some(format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(raw))))
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&self.blob)
+            .ok()?;
+        Some(format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(raw))
+        ))
     }
 }
 
@@ -37,7 +42,10 @@ pub fn parse_scan(out: &str) -> Vec<HostKey> {
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             let (_name, kind, blob) = (f.next()?, f.next()?, f.next()?);
-            Some(HostKey { kind: kind.to_string(), blob: blob.to_string() })
+            Some(HostKey {
+                kind: kind.to_string(),
+                blob: blob.to_string(),
+            })
         })
         .collect()
 }
@@ -46,7 +54,10 @@ pub fn parse_scan(out: &str) -> Vec<HostKey> {
 /// the strongest the host offers (Ed25519, then ECDSA, then RSA).
 pub fn pick(keys: &[HostKey], want: Option<&str>) -> Option<HostKey> {
     if let Some(want) = want {
-        return keys.iter().find(|k| k.fingerprint().as_deref() == Some(want)).cloned();
+        return keys
+            .iter()
+            .find(|k| k.fingerprint().as_deref() == Some(want))
+            .cloned();
     }
     let rank = |k: &HostKey| match k.kind.as_str() {
         "ssh-ed25519" => 0,
@@ -75,7 +86,10 @@ impl Identity {
                 .await
                 .map_err(|e| std::io::Error::new(e.kind(), format!("ssh-keygen: {e}")))?;
             if !out.status.success() {
-                return Err(std::io::Error::other(format!("ssh-keygen: {}", String::from_utf8_lossy(&out.stderr).trim())));
+                return Err(std::io::Error::other(format!(
+                    "ssh-keygen: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
             }
         }
         Ok(Identity { private })
@@ -83,14 +97,23 @@ impl Identity {
 
     /// The public key, one line for `authorized_keys`.
     pub fn public(&self) -> std::io::Result<String> {
-        Ok(std::fs::read_to_string(self.private.with_extension("pub"))?.trim().to_string())
+        Ok(std::fs::read_to_string(self.private.with_extension("pub"))?
+            .trim()
+            .to_string())
     }
 }
 
 /// The host keys `target` offers, read with `ssh-keyscan`.
 pub async fn scan(target: &SftpTarget) -> Result<Vec<HostKey>, String> {
     let out = Command::new("ssh-keyscan")
-        .args(["-T", "10", "-p", &target.port.to_string(), "--", &target.host])
+        .args([
+            "-T",
+            "10",
+            "-p",
+            &target.port.to_string(),
+            "--",
+            &target.host,
+        ])
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -98,15 +121,26 @@ pub async fn scan(target: &SftpTarget) -> Result<Vec<HostKey>, String> {
         .map_err(|e| format!("ssh-keyscan: {e}"))?;
     let keys = parse_scan(&String::from_utf8_lossy(&out.stdout));
     if keys.is_empty() {
-        let why = String::from_utf8_lossy(&out.stderr).lines().map(str::trim).rfind(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("no answer").to_string();
-        return Err(format!("cannot read the SSH host key of {}:{} ({why})", target.host, target.port));
+        let why = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+            .unwrap_or("no answer")
+            .to_string();
+        return Err(format!(
+            "cannot read the SSH host key of {}:{} ({why})",
+            target.host, target.port
+        ));
     }
     Ok(keys)
 }
 
 /// Writes `known_hosts` pinning `key` for `target`.
 pub fn pin(known_hosts: &Path, target: &SftpTarget, key: &HostKey) -> std::io::Result<()> {
-    std::fs::write(known_hosts, format!("{} {} {}\n", target.known_hosts_name(), key.kind, key.blob))
+    std::fs::write(
+        known_hosts,
+        format!("{} {} {}\n", target.known_hosts_name(), key.kind, key.blob),
+    )
 }
 
 /// The `ssh` command that opens an SFTP session on `target` with the
@@ -136,21 +170,41 @@ mod tests {
             [127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpuxhDRvf8h7Dyb7/fCtVRMMG3gPnFPUtgNlhwY7F6k\n\
             [127.0.0.1]:2222 ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY=\n";
         let keys = parse_scan(scan);
-        assert_eq!(keys.iter().map(|k| k.kind.as_str()).collect::<Vec<_>>(), ["ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256"]);
+        assert_eq!(
+            keys.iter().map(|k| k.kind.as_str()).collect::<Vec<_>>(),
+            ["ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256"]
+        );
         let ed = &keys[1];
-        assert_eq!(ed.fingerprint().as_deref(), Some("SHA256:7xIKylC1f2mmgFtuB0LmfhVJOy6SfFyh+AzYDvny+UE"));
+        assert_eq!(
+            ed.fingerprint().as_deref(),
+            Some("SHA256:7xIKylC1f2mmgFtuB0LmfhVJOy6SfFyh+AzYDvny+UE")
+        );
         assert_eq!(pick(&keys, None).as_ref(), Some(ed));
         let rsa_fp = keys[0].fingerprint().expect("fingerprint");
         assert_eq!(pick(&keys, Some(&rsa_fp)).as_ref(), Some(&keys[0]));
         assert_eq!(pick(&keys, Some("SHA256:nope")), None);
         assert_eq!(pick(&keys[..1], None).as_ref(), Some(&keys[0]));
-        assert_eq!(HostKey { kind: "ssh-ed25519".into(), blob: "not base64!".into() }.fingerprint(), None);
+        assert_eq!(
+            HostKey {
+                kind: "ssh-ed25519".into(),
+                blob: "not base64!".into()
+            }
+            .fingerprint(),
+            None
+        );
     }
 
     #[test]
     fn the_ssh_command_pins_the_key_and_never_asks() {
-        let target = SftpTarget { user: "backup".into(), host: "vault".into(), port: 2222, path: "/srv".into() };
-        let id = Identity { private: "/var/lib/appos/backup/ssh/id_ed25519".into() };
+        let target = SftpTarget {
+            user: "backup".into(),
+            host: "vault".into(),
+            port: 2222,
+            path: "/srv".into(),
+        };
+        let id = Identity {
+            private: "/var/lib/appos/backup/ssh/id_ed25519".into(),
+        };
         assert_eq!(
             sftp_command(&id, Path::new("/var/lib/appos/backup/ssh/known_hosts"), &target),
             "ssh -F /dev/null -i /var/lib/appos/backup/ssh/id_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=/var/lib/appos/backup/ssh/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -p 2222 -l backup -s vault sftp"

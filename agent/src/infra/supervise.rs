@@ -17,7 +17,10 @@ pub trait Supervised: Send + Sync + 'static {
     /// Starts it.
     fn spawn(&self) -> anyhow::Result<Child>;
     /// Waits until the started child answers (or fails saying why).
-    fn ready<'a>(&'a self, child: &'a mut Child) -> impl Future<Output = anyhow::Result<()>> + Send + 'a;
+    fn ready<'a>(
+        &'a self,
+        child: &'a mut Child,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'a;
     /// Whether the child leads a process group (`process_group(0)` at
     /// spawn) whose other members go with it: processes it forked (nginx's
     /// workers) outlive a killed master otherwise, serving and holding its ports.
@@ -43,7 +46,8 @@ impl Pid {
     }
 
     fn set(&self, child: Option<&Child>) {
-        self.0.store(child.and_then(Child::id).unwrap_or(0), Ordering::Release);
+        self.0
+            .store(child.and_then(Child::id).unwrap_or(0), Ordering::Release);
     }
 }
 
@@ -72,7 +76,12 @@ async fn start_once<S: Supervised>(s: &S) -> anyhow::Result<Child> {
 }
 
 /// Starts `s` and keeps it running until `stop`; `pid` follows the running child.
-pub async fn supervise<S: Supervised>(s: Arc<S>, pid: Arc<Pid>, at_start: AtStart, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn supervise<S: Supervised>(
+    s: Arc<S>,
+    pid: Arc<Pid>,
+    at_start: AtStart,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let name = s.name();
     let mut child = match at_start {
         AtStart::Required => Some(start_once(&*s).await?),

@@ -60,7 +60,9 @@ pub async fn start(tool: &[String], dir: &Path) {
 /// The interpreter of a Python script on PATH, from its `#!` line.
 fn python_of(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    let script = std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())?;
+    let script = std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())?;
     let head = std::fs::read(&script).ok()?;
     let first = head.split(|b| *b == b'\n').next()?;
     let interp = std::str::from_utf8(first).ok()?.strip_prefix("#!")?.trim();
@@ -103,14 +105,23 @@ async fn spawn(tool: &[String], dir: &Path) -> Result<Zygote, String> {
     let (p, a) = (pending.clone(), alive.clone());
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-            let Some(id) = v.get("id").and_then(|i| i.as_u64()) else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let Some(id) = v.get("id").and_then(|i| i.as_u64()) else {
+                continue;
+            };
             let reply = if let Some(pid) = v.get("pid").and_then(|x| x.as_i64()) {
                 Reply::Pid(pid)
             } else if let Some(code) = v.get("code").and_then(|x| x.as_i64()) {
                 Reply::Code(code as i32)
             } else {
-                Reply::Error(v.get("error").and_then(|e| e.as_str()).unwrap_or("unknown").to_string())
+                Reply::Error(
+                    v.get("error")
+                        .and_then(|e| e.as_str())
+                        .unwrap_or("unknown")
+                        .to_string(),
+                )
             };
             let done = !matches!(reply, Reply::Pid(_));
             let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
@@ -127,7 +138,14 @@ async fn spawn(tool: &[String], dir: &Path) -> Result<Zygote, String> {
         let _ = child.kill().await;
         tracing::warn!("the warm docker-compose exited; commands run cold from now on");
     });
-    Ok(Zygote { tool: tool.to_vec(), dir: dir.to_path_buf(), lines: tx, pending, next: AtomicU64::new(1), alive })
+    Ok(Zygote {
+        tool: tool.to_vec(),
+        dir: dir.to_path_buf(),
+        lines: tx,
+        pending,
+        next: AtomicU64::new(1),
+        alive,
+    })
 }
 
 /// Kills the command's process group if its future is dropped before it ends
@@ -140,7 +158,10 @@ struct KillOnDrop<'a> {
 impl Drop for KillOnDrop<'_> {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
-            let _ = self.zygote.lines.send(format!("{}\n", serde_json::json!({ "kill": pid })));
+            let _ = self
+                .zygote
+                .lines
+                .send(format!("{}\n", serde_json::json!({ "kill": pid })));
         }
     }
 }
@@ -154,9 +175,15 @@ impl Zygote {
     /// Runs `argv` (which starts with the tool) in `cwd`.
     pub async fn run(&self, argv: &[String], cwd: &Path) -> Result<std::process::Output, String> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (out, err) = (self.dir.join(format!("{id}.out")), self.dir.join(format!("{id}.err")));
+        let (out, err) = (
+            self.dir.join(format!("{id}.out")),
+            self.dir.join(format!("{id}.err")),
+        );
         let (tx, mut rx) = mpsc::unbounded_channel();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
         let req = serde_json::json!({
             "id": id,
             "argv": &argv[self.tool.len()..],
@@ -164,8 +191,13 @@ impl Zygote {
             "out": out,
             "err": err,
         });
-        self.lines.send(format!("{req}\n")).map_err(|_| "the warm docker-compose is gone".to_string())?;
-        let mut guard = KillOnDrop { zygote: self, pid: None };
+        self.lines
+            .send(format!("{req}\n"))
+            .map_err(|_| "the warm docker-compose is gone".to_string())?;
+        let mut guard = KillOnDrop {
+            zygote: self,
+            pid: None,
+        };
         let code = loop {
             match rx.recv().await {
                 Some(Reply::Pid(pid)) => guard.pid = Some(pid),
@@ -180,6 +212,10 @@ impl Zygote {
             let _ = std::fs::remove_file(p);
             b
         };
-        Ok(std::process::Output { status: std::process::ExitStatus::from_raw((code & 0xff) << 8), stdout: read(&out), stderr: read(&err) })
+        Ok(std::process::Output {
+            status: std::process::ExitStatus::from_raw((code & 0xff) << 8),
+            stdout: read(&out),
+            stderr: read(&err),
+        })
     }
 }

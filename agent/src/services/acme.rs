@@ -20,7 +20,12 @@ pub async fn enqueue(state: &Shared, domain: &str, renew: bool) -> crate::error:
     if !state.certificates.take(domain) {
         return Ok(());
     }
-    let task = NewTask { kind: KIND.into(), app: None, payload: serde_json::json!({ "domain": domain, "renew": renew }), max_attempts: 3 };
+    let task = NewTask {
+        kind: KIND.into(),
+        app: None,
+        payload: serde_json::json!({ "domain": domain, "renew": renew }),
+        max_attempts: 3,
+    };
     if let Err(e) = state.queue.enqueue(task).await {
         state.certificates.release(domain);
         return Err(e.into());
@@ -31,11 +36,18 @@ pub async fn enqueue(state: &Shared, domain: &str, renew: bool) -> crate::error:
 
 /// Whether `domain` reaches this proxy: `Err` with the reason when not.
 pub async fn preflight(state: &Shared, proxy: &Proxy, domain: &str) -> Result<(), String> {
-    let Some(cfg) = &state.config.proxy else { return Err("this agent runs no proxy".into()) };
+    let Some(cfg) = &state.config.proxy else {
+        return Err("this agent runs no proxy".into());
+    };
     let ips = crate::infra::preflight::resolve(domain, cfg.dns).await?;
     let mut answers = Vec::new();
     for ip in ips {
-        let answer = crate::infra::preflight::ask(std::net::SocketAddr::new(ip, cfg.http.port()), domain, proxy.preflight().as_str()).await;
+        let answer = crate::infra::preflight::ask(
+            std::net::SocketAddr::new(ip, cfg.http.port()),
+            domain,
+            proxy.preflight().as_str(),
+        )
+        .await;
         answers.push((ip, answer));
     }
     preflight_verdict(domain, cfg.http.port(), &answers)
@@ -44,8 +56,15 @@ pub async fn preflight(state: &Shared, proxy: &Proxy, domain: &str) -> Result<()
 /// Whether the certificate the agent ordered for `domain` is missing or in
 /// the last third of its life.
 pub fn ordered_due(state: &Shared, domain: &str) -> bool {
-    let chain = std::fs::read_to_string(crate::services::serving::ordered_dir(state).join(domain).join("cert.pem"));
-    chain.ok().and_then(|c| crate::core::certs::leaf_validity(&c)).is_none_or(|(nb, na)| crate::core::certs::renewal_due(nb, na, state.clock.now()))
+    let chain = std::fs::read_to_string(
+        crate::services::serving::ordered_dir(state)
+            .join(domain)
+            .join("cert.pem"),
+    );
+    chain
+        .ok()
+        .and_then(|c| crate::core::certs::leaf_validity(&c))
+        .is_none_or(|(nb, na)| crate::core::certs::renewal_due(nb, na, state.clock.now()))
 }
 
 /// Queues a certificate task for every domain that needs one: a preflight
@@ -53,7 +72,9 @@ pub fn ordered_due(state: &Shared, domain: &str) -> bool {
 /// missing or in the last third of its life.
 pub async fn queue_due(state: &Shared) {
     let Some(proxy) = &state.proxy else { return };
-    let rows = db::call(&state.db, db::domains::list).await.unwrap_or_default();
+    let rows = db::call(&state.db, db::domains::list)
+        .await
+        .unwrap_or_default();
     for r in rows.iter().filter(|r| r.ssl && !r.custom_cert) {
         let due = !r.order_ok || (!proxy.orders_certificates() && ordered_due(state, &r.domain));
         if due {

@@ -31,7 +31,9 @@ fn read_project_env(dir: &Path) -> Result<BTreeMap<String, String>, String> {
         return Ok(BTreeMap::new());
     }
     let mut env = BTreeMap::new();
-    for item in dotenvy::from_path_iter(&path).map_err(|e| format!("reading {}: {e}", path.display()))? {
+    for item in
+        dotenvy::from_path_iter(&path).map_err(|e| format!("reading {}: {e}", path.display()))?
+    {
         let (k, v) = item.map_err(|e| format!("parsing {}: {e}", path.display()))?;
         env.insert(k, v);
     }
@@ -44,19 +46,36 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
     let name = req.project;
     let dir = compose::app_dir(&state.config.apps_dir(), &name);
     if crate::services::apps::is_managed(state, &name).await? || dir.exists() {
-        return Err(AgentError::refused(ProblemCode::AppExists, format!("AppOS already manages an app named {name:?}")));
+        return Err(AgentError::refused(
+            ProblemCode::AppExists,
+            format!("AppOS already manages an app named {name:?}"),
+        ));
     }
-    let Some(project) = docker::project(&state.docker, &name).await.map_err(AgentError::docker)? else {
-        return Err(AgentError::refused(ProblemCode::ProjectNotFound, format!("no containers carry com.docker.compose.project={name}")));
+    let Some(project) = docker::project(&state.docker, &name)
+        .await
+        .map_err(AgentError::docker)?
+    else {
+        return Err(AgentError::refused(
+            ProblemCode::ProjectNotFound,
+            format!("no containers carry com.docker.compose.project={name}"),
+        ));
     };
     let Some(workdir) = project.working_dir.clone().map(PathBuf::from) else {
-        return Err(refuse(format!("{name}'s containers do not say which directory the project was started from")));
+        return Err(refuse(format!(
+            "{name}'s containers do not say which directory the project was started from"
+        )));
     };
     if project.config_files.is_empty() {
-        return Err(refuse(format!("{name}'s containers do not say which compose files started them")));
+        return Err(refuse(format!(
+            "{name}'s containers do not say which compose files started them"
+        )));
     }
     // docker-compose v1 records them relative to the project directory.
-    let files: Vec<PathBuf> = project.config_files.iter().map(|f| workdir.join(f)).collect();
+    let files: Vec<PathBuf> = project
+        .config_files
+        .iter()
+        .map(|f| workdir.join(f))
+        .collect();
     for f in &files {
         if let Err(e) = std::fs::metadata(f) {
             return Err(refuse(format!("cannot read {} ({e}); an agent in a container sees only directories mounted at the same path", f.display())));
@@ -64,21 +83,35 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
     }
 
     // The compose tool merges the files and resolves relative paths.
-    let argv = compose::merged_config_command(&state.compose().await.command, &name, &files, &workdir);
-    let compose_text = compose::run_stdout(&argv, &workdir)
-        .await
-        .map_err(|out| refuse(format!("the compose tool cannot read {name}'s files: {out}")))?;
+    let argv =
+        compose::merged_config_command(&state.compose().await.command, &name, &files, &workdir);
+    let compose_text = compose::run_stdout(&argv, &workdir).await.map_err(|out| {
+        refuse(format!(
+            "the compose tool cannot read {name}'s files: {out}"
+        ))
+    })?;
     let env = read_project_env(&workdir).map_err(refuse)?;
 
     // Checked like a deploy; the host access it already has is granted as
     // it stands (by an admin: what runs already reaches the host).
-    let checked = crate::services::apps::check_files(state, &name, &compose_text, &env, crate::services::apps::Files::Checked(Vec::new()), Vec::new()).await?;
+    let checked = crate::services::apps::check_files(
+        state,
+        &name,
+        &compose_text,
+        &env,
+        crate::services::apps::Files::Checked(Vec::new()),
+        Vec::new(),
+    )
+    .await?;
     let held: Vec<_> = checked.needs.iter().map(|n| n.access.clone()).collect();
     crate::services::apps::consent(who, &checked.needs, &held, &[])?;
     let host_access = checked.host_access();
     let services = checked.summary.services.clone();
     if let Err(e) = checked.install(&dir) {
-        return Err(AgentError::refused(ProblemCode::AppExists, format!("cannot create {}: {e}", dir.display())));
+        return Err(AgentError::refused(
+            ProblemCode::AppExists,
+            format!("cannot create {}: {e}", dir.display()),
+        ));
     }
     let digests = crate::services::tasks::deploy::image_digests(&state.docker, &services).await;
 
@@ -108,5 +141,9 @@ pub async fn adopt(state: &Shared, who: &Principal, req: AdoptRequest) -> Result
         return Err(e.into());
     }
     tracing::info!(app = %name, from = %workdir.display(), "adopted");
-    Ok(VersionSaved { app: name.to_string(), version: 1, deployment_id: None })
+    Ok(VersionSaved {
+        app: name.to_string(),
+        version: 1,
+        deployment_id: None,
+    })
 }

@@ -33,8 +33,17 @@ pub struct AlertMemory {
 
 impl Default for AlertMemory {
     fn default() -> AlertMemory {
-        let server = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        AlertMemory { exits: Default::default(), pending: Default::default(), certs: Default::default(), round: Default::default(), wake: Default::default(), server }
+        let server = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        AlertMemory {
+            exits: Default::default(),
+            pending: Default::default(),
+            certs: Default::default(),
+            round: Default::default(),
+            wake: Default::default(),
+            server,
+        }
     }
 }
 
@@ -54,12 +63,20 @@ impl AlertMemory {
 
     /// The container is gone: its exits no longer count.
     pub fn removed(&self, id: &str) {
-        self.exits.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.exits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     /// Exits seen since the agent started, by container id.
     pub fn exit_counts(&self) -> HashMap<String, u64> {
-        self.exits.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(id, e)| (id.clone(), e.total)).collect()
+        self.exits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, e)| (id.clone(), e.total))
+            .collect()
     }
 
     /// The certificates' latest check.
@@ -69,7 +86,12 @@ impl AlertMemory {
     }
 
     pub fn exits_of(&self, id: &str) -> Vec<i64> {
-        self.exits.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|e| e.times.iter().copied().collect()).unwrap_or_default()
+        self.exits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .map(|e| e.times.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The certificates of the latest check.

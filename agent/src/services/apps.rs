@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use appos_proto::{
-    App, AppName, CatalogDeploy, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest, FieldError, HostAccess, HostAccessNeed, Operation, ProblemCode, TokenScope,
+    App, AppName, CatalogDeploy, ComposeCheck, ComposeCheckRequest, DeployAccepted, DeployRequest,
+    FieldError, HostAccess, HostAccessNeed, Operation, ProblemCode, TokenScope,
 };
 
 use crate::core::appfiles::File;
@@ -23,9 +24,20 @@ pub const MAX_MESSAGE: usize = 1000;
 /// Every app: those AppOS manages (with their latest deployment, with or
 /// without containers) and every compose project Docker knows.
 pub async fn list(state: &Shared) -> Result<Vec<App>> {
-    let (managed, latest) = db::call(&state.db, |db| Ok((store::names(db)?, db::deployments::latest_by_app(db)?))).await?;
-    let projects = state.inventory.projects(&state.docker).await.map_err(AgentError::docker)?;
-    Ok(crate::core::apps::list(projects.as_ref().clone(), &managed, &latest))
+    let (managed, latest) = db::call(&state.db, |db| {
+        Ok((store::names(db)?, db::deployments::latest_by_app(db)?))
+    })
+    .await?;
+    let projects = state
+        .inventory
+        .projects(&state.docker)
+        .await
+        .map_err(AgentError::docker)?;
+    Ok(crate::core::apps::list(
+        projects.as_ref().clone(),
+        &managed,
+        &latest,
+    ))
 }
 
 pub async fn get(state: &Shared, app: &AppName) -> Result<App> {
@@ -33,7 +45,12 @@ pub async fn get(state: &Shared, app: &AppName) -> Result<App> {
         .await?
         .into_iter()
         .find(|a| a.name == app.as_str())
-        .ok_or_else(|| AgentError::refused(ProblemCode::AppNotFound, format!("no app or compose project is named {app:?}")))
+        .ok_or_else(|| {
+            AgentError::refused(
+                ProblemCode::AppNotFound,
+                format!("no app or compose project is named {app:?}"),
+            )
+        })
 }
 
 /// Whether AppOS manages an app of this name.
@@ -104,8 +121,16 @@ pub async fn env_syntax(state: &Shared) -> crate::core::compose::EnvSyntax {
 
 /// Docker API sockets on the server: the usual paths and the one the agent uses.
 fn docker_sockets(state: &Shared) -> Vec<PathBuf> {
-    let mut v = vec![PathBuf::from("/var/run/docker.sock"), PathBuf::from("/run/docker.sock")];
-    if let Some(p) = state.config.docker_host.as_deref().and_then(|h| h.strip_prefix("unix://")) {
+    let mut v = vec![
+        PathBuf::from("/var/run/docker.sock"),
+        PathBuf::from("/run/docker.sock"),
+    ];
+    if let Some(p) = state
+        .config
+        .docker_host
+        .as_deref()
+        .and_then(|h| h.strip_prefix("unix://"))
+    {
         v.push(PathBuf::from(p));
     }
     v
@@ -123,7 +148,14 @@ pub enum Files {
 /// tool resolves in a staging directory, judged by the host-access policy.
 /// Nothing else is written; on any error the staging directory is gone and
 /// the error lists every problem.
-pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env: &BTreeMap<String, String>, files: Files, mut errors: Vec<FieldError>) -> Result<Checked> {
+pub async fn check_files(
+    state: &Shared,
+    app: &AppName,
+    compose_text: &str,
+    env: &BTreeMap<String, String>,
+    files: Files,
+    mut errors: Vec<FieldError>,
+) -> Result<Checked> {
     errors.extend(crate::core::compose::check_env(env));
     let files = match files {
         Files::Sent(sent) => crate::core::appfiles::check(&sent).unwrap_or_else(|e| {
@@ -139,8 +171,15 @@ pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env:
             None
         }
     };
-    let staging = state.config.apps_dir().join(format!(".staging-{:016x}", rand::random::<u64>()));
-    let layout = Layout { app_dir: staging.clone(), also_own: vec![compose::app_dir(&state.config.apps_dir(), app)], docker_sockets: docker_sockets(state) };
+    let staging = state
+        .config
+        .apps_dir()
+        .join(format!(".staging-{:016x}", rand::random::<u64>()));
+    let layout = Layout {
+        app_dir: staging.clone(),
+        also_own: vec![compose::app_dir(&state.config.apps_dir(), app)],
+        docker_sockets: docker_sockets(state),
+    };
     // The files the tool reads while resolving are judged before it runs.
     let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(compose_text).unwrap_or_default();
     let mut needs = match host_access::file_refs(&raw, &layout) {
@@ -150,28 +189,65 @@ pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env:
             Vec::new()
         }
     };
-    let Some(summary) = summary.filter(|_| errors.is_empty()) else { return Err(AgentError::Invalid(errors)) };
-    compose::write_app_files(&staging, compose_text, env, env_syntax(state).await).map_err(AgentError::internal)?;
-    let mut checked = Checked { staging: Some(staging.clone()), summary, needs: Vec::new(), files: Vec::new() };
-    crate::infra::appfiles::write(&staging, files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable))).map_err(AgentError::internal)?;
+    let Some(summary) = summary.filter(|_| errors.is_empty()) else {
+        return Err(AgentError::Invalid(errors));
+    };
+    compose::write_app_files(&staging, compose_text, env, env_syntax(state).await)
+        .map_err(AgentError::internal)?;
+    let mut checked = Checked {
+        staging: Some(staging.clone()),
+        summary,
+        needs: Vec::new(),
+        files: Vec::new(),
+    };
+    crate::infra::appfiles::write(
+        &staging,
+        files
+            .iter()
+            .map(|f| (f.path.as_str(), f.bytes.as_slice(), f.executable)),
+    )
+    .map_err(AgentError::internal)?;
     checked.files = files;
     // The tool resolves a copy without `env_file` (judged above as written),
     // so that it never reads a server file before the policy has judged it.
     let copy = staging.join(RESOLVE_COPY);
     let mut stripped = raw;
     let _ = stripped.apply_merge();
-    for svc in stripped.get_mut("services").and_then(serde_yaml_ng::Value::as_mapping_mut).into_iter().flat_map(|m| m.values_mut()) {
+    for svc in stripped
+        .get_mut("services")
+        .and_then(serde_yaml_ng::Value::as_mapping_mut)
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+    {
         if let Some(m) = svc.as_mapping_mut() {
             m.remove("env_file");
         }
     }
-    std::fs::write(&copy, serde_yaml_ng::to_string(&stripped).map_err(AgentError::internal)?).map_err(AgentError::internal)?;
-    let argv = compose::resolve_command(&state.compose().await.command, app, &copy, &staging.join(".env"));
+    std::fs::write(
+        &copy,
+        serde_yaml_ng::to_string(&stripped).map_err(AgentError::internal)?,
+    )
+    .map_err(AgentError::internal)?;
+    let argv = compose::resolve_command(
+        &state.compose().await.command,
+        app,
+        &copy,
+        &staging.join(".env"),
+    );
     let resolved = compose::run_stdout(&argv, &staging).await;
     let _ = std::fs::remove_file(&copy);
-    let resolved = resolved.map_err(|out| AgentError::invalid("compose", format!("the compose tool refused the file: {}", out.replace(RESOLVE_COPY, "compose.yml"))))?;
-    let model: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&resolved).map_err(|e| AgentError::internal(format!("reading the compose tool's resolved model: {e}")))?;
+    let resolved = resolved.map_err(|out| {
+        AgentError::invalid(
+            "compose",
+            format!(
+                "the compose tool refused the file: {}",
+                out.replace(RESOLVE_COPY, "compose.yml")
+            ),
+        )
+    })?;
+    let model: serde_yaml_ng::Value = serde_yaml_ng::from_str(&resolved).map_err(|e| {
+        AgentError::internal(format!("reading the compose tool's resolved model: {e}"))
+    })?;
     for n in host_access::judge(&model, &layout).map_err(AgentError::Invalid)? {
         if !needs.iter().any(|m| m.access == n.access) {
             needs.push(n);
@@ -185,12 +261,20 @@ pub async fn check_files(state: &Shared, app: &AppName, compose_text: &str, env:
 /// Only admin tokens run anything that reaches the host; what is neither
 /// held nor granted is refused with one field error per capability.
 /// Returns what this grants anew, for the audit log.
-pub fn consent(who: &Principal, needs: &[Need], before: &[HostAccess], allowed: &[HostAccess]) -> Result<Vec<HostAccess>> {
+pub fn consent(
+    who: &Principal,
+    needs: &[Need],
+    before: &[HostAccess],
+    allowed: &[HostAccess],
+) -> Result<Vec<HostAccess>> {
     if who.scope != TokenScope::Admin {
         if let Some(n) = needs.first() {
             return Err(AgentError::refused(
                 ProblemCode::Forbidden,
-                format!("this compose file reaches the server ({}); only an admin token may deploy it", n.access.describe()),
+                format!(
+                    "this compose file reaches the server ({}); only an admin token may deploy it",
+                    n.access.describe()
+                ),
             ));
         }
     }
@@ -198,7 +282,11 @@ pub fn consent(who: &Principal, needs: &[Need], before: &[HostAccess], allowed: 
     if !missing.is_empty() {
         return Err(AgentError::Invalid(missing));
     }
-    let mut granted: Vec<HostAccess> = needs.iter().filter(|n| !before.iter().any(|b| b.covers(&n.access))).map(|n| n.access.clone()).collect();
+    let mut granted: Vec<HostAccess> = needs
+        .iter()
+        .filter(|n| !before.iter().any(|b| b.covers(&n.access)))
+        .map(|n| n.access.clone())
+        .collect();
     granted.sort();
     granted.dedup();
     Ok(granted)
@@ -206,9 +294,15 @@ pub fn consent(who: &Principal, needs: &[Need], before: &[HostAccess], allowed: 
 
 /// An app's latest version, and the bind-mount sources it was adopted with
 /// before grants were recorded per version.
-async fn current_grant(state: &Shared, app: &AppName) -> Result<(Option<db::versions::Version>, Vec<String>)> {
+async fn current_grant(
+    state: &Shared,
+    app: &AppName,
+) -> Result<(Option<db::versions::Version>, Vec<String>)> {
     let a = app.to_string();
-    Ok(db::call(&state.db, move |db| Ok((db::versions::latest(db, &a)?, store::bind_allow(db, &a)?))).await?)
+    Ok(db::call(&state.db, move |db| {
+        Ok((db::versions::latest(db, &a)?, store::bind_allow(db, &a)?))
+    })
+    .await?)
 }
 
 /// What an app's current version holds: its recorded grant, and for an app
@@ -221,7 +315,12 @@ pub async fn held(state: &Shared, app: &AppName, needs: &[Need]) -> Result<Vec<H
     held.extend(
         needs
             .iter()
-            .filter(|n| matches!(n.access.kind, appos_proto::HostAccessKind::Bind | appos_proto::HostAccessKind::ReadOnlyBind))
+            .filter(|n| {
+                matches!(
+                    n.access.kind,
+                    appos_proto::HostAccessKind::Bind | appos_proto::HostAccessKind::ReadOnlyBind
+                )
+            })
             .filter(|n| legacy.iter().any(|l| same(l, &n.access.target)))
             .map(|n| n.access.clone()),
     );
@@ -236,24 +335,39 @@ pub async fn may_enter(state: &Shared, who: &Principal, app: &AppName) -> Result
     }
     let (latest, legacy) = current_grant(state, app).await?;
     let Some(latest) = latest else {
-        return Err(AgentError::refused(ProblemCode::Forbidden, format!("AppOS does not manage {app}; only an admin token may open a shell in it")));
+        return Err(AgentError::refused(
+            ProblemCode::Forbidden,
+            format!("AppOS does not manage {app}; only an admin token may open a shell in it"),
+        ));
     };
     match latest.meta.host_access.into_iter().next() {
         Some(access) => Err(AgentError::refused(
             ProblemCode::Forbidden,
-            format!("{app} has host access ({}); only an admin token may open a shell in it", access.describe()),
+            format!(
+                "{app} has host access ({}); only an admin token may open a shell in it",
+                access.describe()
+            ),
         )),
-        None if !legacy.is_empty() => Err(AgentError::refused(ProblemCode::Forbidden, format!("{app} mounts server folders; only an admin token may open a shell in it"))),
+        None if !legacy.is_empty() => Err(AgentError::refused(
+            ProblemCode::Forbidden,
+            format!("{app} mounts server folders; only an admin token may open a shell in it"),
+        )),
         None => Ok(()),
     }
 }
 
 /// A catalog template rendered to a compose file, `.env` additions and the
 /// values generated for it.
-fn render_template(state: &Shared, cat: &CatalogDeploy) -> Result<crate::services::catalog::Rendered> {
+fn render_template(
+    state: &Shared,
+    cat: &CatalogDeploy,
+) -> Result<crate::services::catalog::Rendered> {
     let catalog = state.catalog.get();
     match catalog.get(&cat.id) {
-        None => Err(AgentError::invalid("catalog.id", format!("no template {:?} in the catalog", cat.id))),
+        None => Err(AgentError::invalid(
+            "catalog.id",
+            format!("no template {:?} in the catalog", cat.id),
+        )),
         Some(t) => crate::services::catalog::render(t, &cat.params).map_err(AgentError::Invalid),
     }
 }
@@ -278,7 +392,10 @@ pub async fn check(state: &Shared, req: ComposeCheckRequest) -> Result<ComposeCh
     let mut compose_text = req.compose;
     if let Some(cat) = &req.catalog {
         if !compose_text.is_empty() {
-            return Err(AgentError::invalid("compose", "give a compose file or a catalog template, not both"));
+            return Err(AgentError::invalid(
+                "compose",
+                "give a compose file or a catalog template, not both",
+            ));
         }
         let r = render_template(state, cat)?;
         compose_text = r.compose;
@@ -293,24 +410,41 @@ pub async fn check(state: &Shared, req: ComposeCheckRequest) -> Result<ComposeCh
     let host_access = checked
         .needs
         .iter()
-        .map(|n| HostAccessNeed { access: n.access.clone(), description: n.access.describe(), granted: held.iter().any(|h| h.covers(&n.access)) })
+        .map(|n| HostAccessNeed {
+            access: n.access.clone(),
+            description: n.access.describe(),
+            granted: held.iter().any(|h| h.covers(&n.access)),
+        })
         .collect();
-    Ok(ComposeCheck { services: checked.summary.services.clone(), host_access })
+    Ok(ComposeCheck {
+        services: checked.summary.services.clone(),
+        host_access,
+    })
 }
 
 /// Deploys a new app from a compose file or a catalog template. Everything
 /// is checked before anything is written; then version 1 and its deployment
 /// are recorded and the deployment queued.
-pub async fn deploy(state: &Shared, who: &Principal, mut req: DeployRequest) -> Result<DeployAccepted> {
+pub async fn deploy(
+    state: &Shared,
+    who: &Principal,
+    mut req: DeployRequest,
+) -> Result<DeployAccepted> {
     let mut errors = Vec::new();
     if req.message.as_ref().is_some_and(|m| m.len() > MAX_MESSAGE) {
-        errors.push(FieldError::new("message", format!("at most {MAX_MESSAGE} characters")));
+        errors.push(FieldError::new(
+            "message",
+            format!("at most {MAX_MESSAGE} characters"),
+        ));
     }
     // A catalog template renders to a compose file and an .env.
     let mut generated = BTreeMap::new();
     if let Some(cat) = req.catalog.take() {
         if !req.compose.is_empty() {
-            errors.push(FieldError::new("compose", "give a compose file or a catalog template, not both"));
+            errors.push(FieldError::new(
+                "compose",
+                "give a compose file or a catalog template, not both",
+            ));
         }
         match render_template(state, &cat) {
             Ok(r) => {
@@ -326,13 +460,24 @@ pub async fn deploy(state: &Shared, who: &Principal, mut req: DeployRequest) -> 
         }
     }
     let name = req.name.clone();
-    let checked = check_files(state, &name, &req.compose, &req.env, Files::Sent(std::mem::take(&mut req.files)), errors).await?;
+    let checked = check_files(
+        state,
+        &name,
+        &req.compose,
+        &req.env,
+        Files::Sent(std::mem::take(&mut req.files)),
+        errors,
+    )
+    .await?;
     consent(who, &checked.needs, &[], &req.allow_host_access)?;
     let host_access = checked.host_access();
     let files = checked.files.clone();
     let dir = compose::app_dir(&state.config.apps_dir(), &name);
     let taken = if is_managed(state, &name).await? || dir.exists() {
-        Some(AgentError::refused(ProblemCode::AppExists, format!("an app named {name:?} exists; change it with a new version instead")))
+        Some(AgentError::refused(
+            ProblemCode::AppExists,
+            format!("an app named {name:?} exists; change it with a new version instead"),
+        ))
     } else {
         match docker::project(&state.docker, &name).await {
             Ok(Some(_)) => Some(AgentError::refused(
@@ -347,13 +492,22 @@ pub async fn deploy(state: &Shared, who: &Principal, mut req: DeployRequest) -> 
         return Err(e);
     }
     if let Err(e) = checked.install(&dir) {
-        return Err(AgentError::refused(ProblemCode::AppExists, format!("cannot create {}: {e}", dir.display())));
+        return Err(AgentError::refused(
+            ProblemCode::AppExists,
+            format!("cannot create {}: {e}", dir.display()),
+        ));
     }
 
     let now_ms = state.clock.now_ms();
     let id = crate::infra::queue::new_id(now_ms);
-    let (n, i, compose_text, env, author, message) =
-        (name.to_string(), id.clone(), req.compose.clone(), req.env.clone(), who.name.clone(), req.message.clone().unwrap_or_default());
+    let (n, i, compose_text, env, author, message) = (
+        name.to_string(),
+        id.clone(),
+        req.compose.clone(),
+        req.env.clone(),
+        who.name.clone(),
+        req.message.clone().unwrap_or_default(),
+    );
     let recorded = db::call(&state.db, move |db| {
         store::insert(
             db,
@@ -378,5 +532,10 @@ pub async fn deploy(state: &Shared, who: &Principal, mut req: DeployRequest) -> 
         return Err(e.into());
     }
     crate::services::deployments::enqueue(state, &id, &name, Operation::Deploy).await?;
-    Ok(DeployAccepted { deployment_id: id, app: name.to_string(), version: 1, generated })
+    Ok(DeployAccepted {
+        deployment_id: id,
+        app: name.to_string(),
+        version: 1,
+        generated,
+    })
 }

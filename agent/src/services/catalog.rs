@@ -18,14 +18,23 @@ use crate::core::host_access::{self, Layout};
 const BUILTIN: &[(&str, &str)] = &[
     ("adminer", include_str!("../../catalog/adminer.toml")),
     ("bookstack", include_str!("../../catalog/bookstack.toml")),
-    ("code-server", include_str!("../../catalog/code-server.toml")),
+    (
+        "code-server",
+        include_str!("../../catalog/code-server.toml"),
+    ),
     ("drupal", include_str!("../../catalog/drupal.toml")),
     ("excalidraw", include_str!("../../catalog/excalidraw.toml")),
-    ("filebrowser", include_str!("../../catalog/filebrowser.toml")),
+    (
+        "filebrowser",
+        include_str!("../../catalog/filebrowser.toml"),
+    ),
     ("ghost", include_str!("../../catalog/ghost.toml")),
     ("gitea", include_str!("../../catalog/gitea.toml")),
     ("grafana", include_str!("../../catalog/grafana.toml")),
-    ("home-assistant", include_str!("../../catalog/home-assistant.toml")),
+    (
+        "home-assistant",
+        include_str!("../../catalog/home-assistant.toml"),
+    ),
     ("jellyfin", include_str!("../../catalog/jellyfin.toml")),
     ("joomla", include_str!("../../catalog/joomla.toml")),
     ("mariadb", include_str!("../../catalog/mariadb.toml")),
@@ -36,14 +45,23 @@ const BUILTIN: &[(&str, &str)] = &[
     ("mongodb", include_str!("../../catalog/mongodb.toml")),
     ("n8n", include_str!("../../catalog/n8n.toml")),
     ("nextcloud", include_str!("../../catalog/nextcloud.toml")),
-    ("nginx-static", include_str!("../../catalog/nginx-static.toml")),
+    (
+        "nginx-static",
+        include_str!("../../catalog/nginx-static.toml"),
+    ),
     ("nocodb", include_str!("../../catalog/nocodb.toml")),
     ("odoo", include_str!("../../catalog/odoo.toml")),
     ("postgresql", include_str!("../../catalog/postgresql.toml")),
     ("prometheus", include_str!("../../catalog/prometheus.toml")),
     ("redis", include_str!("../../catalog/redis.toml")),
-    ("uptime-kuma", include_str!("../../catalog/uptime-kuma.toml")),
-    ("vaultwarden", include_str!("../../catalog/vaultwarden.toml")),
+    (
+        "uptime-kuma",
+        include_str!("../../catalog/uptime-kuma.toml"),
+    ),
+    (
+        "vaultwarden",
+        include_str!("../../catalog/vaultwarden.toml"),
+    ),
     ("wikijs", include_str!("../../catalog/wikijs.toml")),
     ("wordpress", include_str!("../../catalog/wordpress.toml")),
 ];
@@ -74,7 +92,10 @@ struct TemplateFile {
 
 fn valid_key(k: &str) -> bool {
     let b = k.as_bytes();
-    !b.is_empty() && (b[0].is_ascii_uppercase() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+    !b.is_empty()
+        && (b[0].is_ascii_uppercase() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// Parses and checks one template file.
@@ -85,7 +106,10 @@ pub fn parse(text: &str) -> Result<Template, String> {
     }
     for p in &f.params {
         if !valid_key(&p.key) {
-            return Err(format!("parameter {:?}: keys are UPPER_CASE variable names", p.key));
+            return Err(format!(
+                "parameter {:?}: keys are UPPER_CASE variable names",
+                p.key
+            ));
         }
         if let Some(d) = &p.default {
             check_value(p, d).map_err(|e| format!("parameter {}: default {d:?}: {e}", p.key))?;
@@ -97,13 +121,34 @@ pub fn parse(text: &str) -> Result<Template, String> {
     crate::core::compose::inspect(&f.compose).map_err(|e| format!("compose: {e:?}"))?;
     // What it asks for, as written, must be declared (a deploy judges the
     // resolved file again, with the parameters filled in).
-    let mut raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&f.compose).map_err(|e| format!("compose: {e}"))?;
+    let mut raw: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&f.compose).map_err(|e| format!("compose: {e}"))?;
     raw.apply_merge().map_err(|e| format!("compose: {e}"))?;
-    let layout = Layout { app_dir: Path::new(crate::infra::config::DEFAULT_DATA_DIR).join("apps").join(&f.id), also_own: Vec::new(), docker_sockets: Vec::new() };
-    let unknown = |e: Vec<FieldError>| format!("compose: {}", e.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "));
+    let layout = Layout {
+        app_dir: Path::new(crate::infra::config::DEFAULT_DATA_DIR)
+            .join("apps")
+            .join(&f.id),
+        also_own: Vec::new(),
+        docker_sockets: Vec::new(),
+    };
+    let unknown = |e: Vec<FieldError>| {
+        format!(
+            "compose: {}",
+            e.iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
     let needs = host_access::judge(&raw, &layout).map_err(unknown)?;
-    if let Some(n) = needs.iter().find(|n| !f.host_access.iter().any(|d| d.covers(&n.access))) {
-        return Err(format!("the compose file asks for host access the template does not declare: {}", n.access.describe()));
+    if let Some(n) = needs
+        .iter()
+        .find(|n| !f.host_access.iter().any(|d| d.covers(&n.access)))
+    {
+        return Err(format!(
+            "the compose file asks for host access the template does not declare: {}",
+            n.access.describe()
+        ));
     }
     Ok(Template {
         entry: CatalogEntry {
@@ -127,10 +172,22 @@ fn check_value(p: &CatalogParam, v: &str) -> Result<(), String> {
     }
     match p.kind {
         ParamKind::String | ParamKind::Password => Ok(()),
-        ParamKind::Int => v.parse::<i64>().map(drop).map_err(|_| "must be a whole number".into()),
-        ParamKind::Bool => matches!(v, "true" | "false").then_some(()).ok_or_else(|| "must be true or false".into()),
-        ParamKind::Port => v.parse::<u16>().ok().filter(|p| *p > 0).map(drop).ok_or_else(|| "must be a port from 1 to 65535".into()),
-        ParamKind::Domain => valid_domain(v).then_some(()).ok_or_else(|| "must be a domain name such as app.example.com".into()),
+        ParamKind::Int => v
+            .parse::<i64>()
+            .map(drop)
+            .map_err(|_| "must be a whole number".into()),
+        ParamKind::Bool => matches!(v, "true" | "false")
+            .then_some(())
+            .ok_or_else(|| "must be true or false".into()),
+        ParamKind::Port => v
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .map(drop)
+            .ok_or_else(|| "must be a port from 1 to 65535".into()),
+        ParamKind::Domain => valid_domain(v)
+            .then_some(())
+            .ok_or_else(|| "must be a domain name such as app.example.com".into()),
     }
 }
 
@@ -148,7 +205,11 @@ pub fn valid_domain(d: &str) -> bool {
 }
 
 fn secret(len: u32) -> String {
-    rand::rng().sample_iter(rand::distr::Alphanumeric).take(len as usize).map(char::from).collect()
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(len as usize)
+        .map(char::from)
+        .collect()
 }
 
 /// What rendering a template gives: the compose file, the `.env`, and the
@@ -165,7 +226,10 @@ pub fn render(t: &Template, given: &BTreeMap<String, String>) -> Result<Rendered
     let mut errors = Vec::new();
     for k in given.keys() {
         if !t.entry.params.iter().any(|p| &p.key == k) {
-            errors.push(FieldError { field: format!("catalog.params.{k}"), message: format!("{} has no parameter {k}", t.entry.id) });
+            errors.push(FieldError {
+                field: format!("catalog.params.{k}"),
+                message: format!("{} has no parameter {k}", t.entry.id),
+            });
         }
     }
     let (mut env, mut generated) = (BTreeMap::new(), BTreeMap::new());
@@ -180,7 +244,10 @@ pub fn render(t: &Template, given: &BTreeMap<String, String>) -> Result<Rendered
                 s
             }
             (None, None, None) if p.required || p.kind != ParamKind::String => {
-                errors.push(FieldError { field, message: format!("{} is required", p.label) });
+                errors.push(FieldError {
+                    field,
+                    message: format!("{} is required", p.label),
+                });
                 continue;
             }
             (None, None, None) => String::new(),
@@ -192,7 +259,11 @@ pub fn render(t: &Template, given: &BTreeMap<String, String>) -> Result<Rendered
         env.insert(p.key.clone(), value);
     }
     if errors.is_empty() {
-        Ok(Rendered { compose: t.compose.clone(), env, generated })
+        Ok(Rendered {
+            compose: t.compose.clone(),
+            env,
+            generated,
+        })
     } else {
         Err(errors)
     }
@@ -229,7 +300,13 @@ impl Live {
             .and_then(|g| crate::infra::git::GitSource::parse(g).ok())
             .map(|src| (src, config.data_dir.join("catalog-git")));
         let seen_file = config.data_dir.join("catalog-seen.json");
-        let live = Live { current: Default::default(), git, dir: config.catalog_dir.clone(), refreshing: Default::default(), seen_file };
+        let live = Live {
+            current: Default::default(),
+            git,
+            dir: config.catalog_dir.clone(),
+            refreshing: Default::default(),
+            seen_file,
+        };
         let seen = live.seen();
         let c = live.reload(&seen);
         if seen.is_empty() {
@@ -239,7 +316,10 @@ impl Live {
     }
 
     fn seen(&self) -> Seen {
-        std::fs::read(&self.seen_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(&self.seen_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     /// Records what each template declares now; with `compare`, marks those
@@ -250,11 +330,17 @@ impl Live {
             .values()
             .map(|t| {
                 let old = before.get(&t.entry.id).map(|(d, _)| d.as_slice());
-                let grew = compare && old.is_some_and(|old| !appos_proto::host_access::all_covered(old, &t.entry.host_access));
+                let grew = compare
+                    && old.is_some_and(|old| {
+                        !appos_proto::host_access::all_covered(old, &t.entry.host_access)
+                    });
                 (t.entry.id.clone(), (t.entry.host_access.clone(), grew))
             })
             .collect();
-        if let Err(e) = serde_json::to_vec(&now).map_err(std::io::Error::other).and_then(|b| std::fs::write(&self.seen_file, b)) {
+        if let Err(e) = serde_json::to_vec(&now)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&self.seen_file, b))
+        {
             tracing::warn!(file = %self.seen_file.display(), error = %e, "cannot record the catalog's host access");
         }
         now
@@ -262,7 +348,12 @@ impl Live {
 
     /// The directories templates are read from: the git clone, then the custom directory.
     fn dirs(&self) -> Vec<PathBuf> {
-        self.git.iter().map(|(_, d)| d.clone()).filter(|d| d.join(".git").is_dir()).chain(self.dir.clone()).collect()
+        self.git
+            .iter()
+            .map(|(_, d)| d.clone())
+            .filter(|d| d.join(".git").is_dir())
+            .chain(self.dir.clone())
+            .collect()
     }
 
     fn reload(&self, seen: &Seen) -> std::sync::Arc<Catalog> {
@@ -273,7 +364,9 @@ impl Live {
     fn publish(&self, mut c: Catalog, seen: &Seen) -> std::sync::Arc<Catalog> {
         for t in c.templates.values_mut() {
             // Marked while it still declares what it declared when it grew.
-            t.entry.host_access_grew = seen.get(&t.entry.id).is_some_and(|(d, grew)| *grew && *d == t.entry.host_access);
+            t.entry.host_access_grew = seen
+                .get(&t.entry.id)
+                .is_some_and(|(d, grew)| *grew && *d == t.entry.host_access);
         }
         let c = std::sync::Arc::new(c);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = c.clone();
@@ -282,7 +375,10 @@ impl Live {
 
     /// The catalog as it is now.
     pub fn get(&self) -> std::sync::Arc<Catalog> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn has_git(&self) -> bool {
@@ -330,11 +426,20 @@ fn read_template(path: &Path) -> Result<String, String> {
         return Err("not a regular file (symbolic links are not followed)".into());
     }
     if meta.len() > MAX_TEMPLATE_BYTES {
-        return Err(format!("{} bytes; templates are limited to {MAX_TEMPLATE_BYTES}", meta.len()));
+        return Err(format!(
+            "{} bytes; templates are limited to {MAX_TEMPLATE_BYTES}",
+            meta.len()
+        ));
     }
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
     let mut text = String::new();
-    file.take(MAX_TEMPLATE_BYTES + 1).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    file.take(MAX_TEMPLATE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
     if text.len() as u64 > MAX_TEMPLATE_BYTES {
         return Err(format!("more than {MAX_TEMPLATE_BYTES} bytes"));
     }
@@ -359,7 +464,11 @@ impl Catalog {
         for dir in dirs {
             match std::fs::read_dir(dir) {
                 Ok(entries) => {
-                    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+                    let mut paths: Vec<_> = entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                        .collect();
                     paths.sort();
                     for path in paths {
                         match read_template(&path).and_then(|t| parse(&t)) {
@@ -394,7 +503,14 @@ impl Catalog {
             .values()
             .filter(|t| {
                 needle.as_ref().is_none_or(|n| {
-                    [&t.entry.id, &t.entry.name, &t.entry.description, &t.entry.category].iter().any(|f| f.to_lowercase().contains(n))
+                    [
+                        &t.entry.id,
+                        &t.entry.name,
+                        &t.entry.description,
+                        &t.entry.category,
+                    ]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(n))
                 })
             })
             .map(|t| t.entry.clone())
@@ -420,11 +536,18 @@ mod tests {
         let mut on_disk: Vec<String> = std::fs::read_dir(dir)
             .expect("catalog dir")
             .flatten()
-            .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .filter_map(|e| {
+                e.path()
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
             .collect();
         on_disk.sort();
         let listed: Vec<String> = BUILTIN.iter().map(|(id, _)| id.to_string()).collect();
-        assert_eq!(listed, on_disk, "BUILTIN must list every file in agent/catalog");
+        assert_eq!(
+            listed, on_disk,
+            "BUILTIN must list every file in agent/catalog"
+        );
         for (id, text) in BUILTIN {
             let t = parse(text).unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(&t.entry.id, id);
@@ -440,7 +563,10 @@ mod tests {
         assert_eq!(r.generated.len(), 2);
         assert_eq!(r.env["DB_PASSWORD"].len(), 24);
         assert_ne!(r.env["DB_PASSWORD"], r.env["DB_ROOT_PASSWORD"]);
-        let bad = BTreeMap::from([("HTTP_PORT".to_string(), "99999".to_string()), ("NOPE".to_string(), "x".to_string())]);
+        let bad = BTreeMap::from([
+            ("HTTP_PORT".to_string(), "99999".to_string()),
+            ("NOPE".to_string(), "x".to_string()),
+        ]);
         let errs = render(wp, &bad).expect_err("invalid");
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["catalog.params.NOPE", "catalog.params.HTTP_PORT"]);
@@ -453,10 +579,20 @@ mod tests {
     #[test]
     fn search_and_domains() {
         let c = Catalog::load(&[]);
-        assert!(c.list(Some("DATABASE")).iter().any(|e| e.id == "postgresql"));
+        assert!(c
+            .list(Some("DATABASE"))
+            .iter()
+            .any(|e| e.id == "postgresql"));
         assert!(c.list(Some("zzz-nothing")).is_empty());
         assert!(valid_domain("app.example.com"));
-        for bad in ["localhost", "-a.com", "a..com", "a_b.com", "a.com/x", &format!("{}.com", "a".repeat(64))] {
+        for bad in [
+            "localhost",
+            "-a.com",
+            "a..com",
+            "a_b.com",
+            "a.com/x",
+            &format!("{}.com", "a".repeat(64)),
+        ] {
             assert!(!valid_domain(bad), "{bad}");
         }
     }

@@ -14,7 +14,12 @@ use crate::state::Shared;
 
 /// Checks a `host:port` endpoint; returns the host (the name asked for) and the address to dial.
 fn endpoint(input: &str) -> Result<(String, String)> {
-    let bad = || AgentError::invalid("endpoint", format!("{input:?}: an endpoint is HOST:PORT, such as mail.example.com:993"));
+    let bad = || {
+        AgentError::invalid(
+            "endpoint",
+            format!("{input:?}: an endpoint is HOST:PORT, such as mail.example.com:993"),
+        )
+    };
     let (host, port) = input.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
     let host = crate::core::proxy::domain(host).map_err(|e| AgentError::invalid("endpoint", e))?;
@@ -22,13 +27,29 @@ fn endpoint(input: &str) -> Result<(String, String)> {
 }
 
 async fn probe(state: &Shared, ep: &str) -> CertStatus {
-    let Ok((host, norm)) = endpoint(ep) else { return CertStatus::Failed { reason: format!("{ep} is not HOST:PORT") } };
+    let Ok((host, norm)) = endpoint(ep) else {
+        return CertStatus::Failed {
+            reason: format!("{ep} is not HOST:PORT"),
+        };
+    };
     let addr = match tokio::net::lookup_host(&norm).await.map(|mut a| a.next()) {
         Ok(Some(a)) => a,
-        Ok(None) | Err(_) => return CertStatus::Failed { reason: format!("{host} does not resolve") },
+        Ok(None) | Err(_) => {
+            return CertStatus::Failed {
+                reason: format!("{host} does not resolve"),
+            }
+        }
     };
     match crate::infra::tls_probe::served(addr, &host).await {
-        Ok(s) => crate::core::proxy::cert_status(&host, &s.issuer, &s.names, s.not_before, s.not_after, state.clock.now(), crate::services::domains::ALERT_DAYS),
+        Ok(s) => crate::core::proxy::cert_status(
+            &host,
+            &s.issuer,
+            &s.names,
+            s.not_before,
+            s.not_after,
+            state.clock.now(),
+            crate::services::domains::ALERT_DAYS,
+        ),
         Err(e) => CertStatus::Failed { reason: e },
     }
 }
@@ -38,11 +59,19 @@ pub async fn inventory(state: &Shared) -> Result<Vec<CertEntry>> {
     let mut out: Vec<CertEntry> = crate::services::domains::served_status(state)
         .await?
         .into_iter()
-        .map(|(subject, status)| CertEntry { subject, source: CertSource::Domain, status })
+        .map(|(subject, status)| CertEntry {
+            subject,
+            source: CertSource::Domain,
+            status,
+        })
         .collect();
     for ep in db::call(&state.db, db::domains::watched).await? {
         let status = probe(state, &ep).await;
-        out.push(CertEntry { subject: ep, source: CertSource::Watched, status });
+        out.push(CertEntry {
+            subject: ep,
+            source: CertSource::Watched,
+            status,
+        });
     }
     Ok(out)
 }
@@ -52,18 +81,28 @@ pub async fn watch(state: &Shared, who: &Principal, req: WatchRequest) -> Result
     let (e, actor, now) = (ep.clone(), who.name.clone(), state.clock.now());
     db::call(&state.db, move |db| db::domains::watch(db, &e, &actor, now)).await?;
     let status = probe(state, &ep).await;
-    Ok(CertEntry { subject: ep, source: CertSource::Watched, status })
+    Ok(CertEntry {
+        subject: ep,
+        source: CertSource::Watched,
+        status,
+    })
 }
 
 pub async fn unwatch(state: &Shared, who: &Principal, input: &str) -> Result<()> {
     let (_, ep) = endpoint(input)?;
     let (e, actor, now) = (ep.clone(), who.name.clone(), state.clock.now());
-    if !db::call(&state.db, move |db| db::domains::unwatch(db, &e, &actor, now)).await? {
-        return Err(AgentError::refused(ProblemCode::DomainNotFound, format!("{ep} is not watched")));
+    if !db::call(&state.db, move |db| {
+        db::domains::unwatch(db, &e, &actor, now)
+    })
+    .await?
+    {
+        return Err(AgentError::refused(
+            ProblemCode::DomainNotFound,
+            format!("{ep} is not watched"),
+        ));
     }
     Ok(())
 }
-
 
 /// One round of checks: each certificate's days left, for the alert rules.
 pub async fn check(state: &Shared) {
@@ -79,9 +118,21 @@ pub async fn check(state: &Shared) {
     let facts = entries
         .iter()
         .filter_map(|e| match &e.status {
-            CertStatus::Valid { issuer, not_after, days_left } | CertStatus::Expiring { issuer, not_after, days_left } => {
-                Some(crate::core::alerts::CertFact { subject: e.subject.clone(), days_left: *days_left, not_after: *not_after, issuer: issuer.clone() })
+            CertStatus::Valid {
+                issuer,
+                not_after,
+                days_left,
             }
+            | CertStatus::Expiring {
+                issuer,
+                not_after,
+                days_left,
+            } => Some(crate::core::alerts::CertFact {
+                subject: e.subject.clone(),
+                days_left: *days_left,
+                not_after: *not_after,
+                issuer: issuer.clone(),
+            }),
             _ => None,
         })
         .collect();

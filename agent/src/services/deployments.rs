@@ -12,11 +12,21 @@ use crate::services::tokens::Principal;
 use crate::state::{AgentState, Shared};
 
 /// Records a deployment of `version` that `who` asked for, and queues it.
-pub async fn queue(state: &Shared, who: &Principal, app: &AppName, version: u32, op: Operation, remove_volumes: bool) -> Result<String> {
+pub async fn queue(
+    state: &Shared,
+    who: &Principal,
+    app: &AppName,
+    version: u32,
+    op: Operation,
+    remove_volumes: bool,
+) -> Result<String> {
     let now = state.clock.now_ms();
     let id = queue::new_id(now);
     let (i, a, actor) = (id.clone(), app.to_string(), who.name.clone());
-    db::call(&state.db, move |db| store::insert(db, &i, &a, version, op, remove_volumes, &actor, now)).await?;
+    db::call(&state.db, move |db| {
+        store::insert(db, &i, &a, version, op, remove_volumes, &actor, now)
+    })
+    .await?;
     enqueue(state, &id, app, op).await?;
     Ok(id)
 }
@@ -59,7 +69,12 @@ pub async fn find(state: &AgentState, id: &str) -> Result<Deployment> {
     let i = id.to_string();
     db::call(&state.db, move |db| store::get(db, &i))
         .await?
-        .ok_or_else(|| AgentError::refused(ProblemCode::DeploymentNotFound, format!("no deployment {id}")))
+        .ok_or_else(|| {
+            AgentError::refused(
+                ProblemCode::DeploymentNotFound,
+                format!("no deployment {id}"),
+            )
+        })
 }
 
 /// Recent deployments, newest first.
@@ -77,7 +92,17 @@ pub async fn cancel(state: &Shared, id: &str) -> Result<Deployment> {
     match state.queue.cancel(id).await {
         Ok(TaskState::Cancelled) => {
             let (i, now) = (id.to_string(), state.clock.now_ms());
-            db::call(&state.db, move |db| store::set_state(db, &i, DeploymentState::Cancelled, Some("cancelled before it started"), None, now)).await?;
+            db::call(&state.db, move |db| {
+                store::set_state(
+                    db,
+                    &i,
+                    DeploymentState::Cancelled,
+                    Some("cancelled before it started"),
+                    None,
+                    now,
+                )
+            })
+            .await?;
             emit(state, id).await;
         }
         Ok(_) | Err(QueueError::NotFound(_)) => {}
@@ -89,27 +114,34 @@ pub async fn cancel(state: &Shared, id: &str) -> Result<Deployment> {
 /// The deployment's log: what is stored, then new lines as they come, in
 /// batches, until the deployment ends.
 pub fn follow_log(state: Shared, id: String) -> impl Stream<Item = Vec<LogLine>> {
-    futures_util::stream::unfold((state, id, 0u64, false), |(state, id, after, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let (i, a) = (id.clone(), after);
-            let lines = db::call(&state.db, move |db| store::log_after(db, &i, a)).await.ok()?;
-            if let Some(last) = lines.last() {
-                let next = last.seq;
-                return Some((lines, (state, id, next, false)));
+    futures_util::stream::unfold(
+        (state, id, 0u64, false),
+        |(state, id, after, done)| async move {
+            if done {
+                return None;
             }
-            let i = id.clone();
-            let finished = matches!(db::call(&state.db, move |db| store::get(db, &i)).await, Ok(Some(d)) if d.state.is_terminal());
-            if finished {
-                // One last look: lines written just before the end.
+            loop {
                 let (i, a) = (id.clone(), after);
-                let tail = db::call(&state.db, move |db| store::log_after(db, &i, a)).await.unwrap_or_default();
-                let next = tail.last()?.seq;
-                return Some((tail, (state, id, next, false)));
+                let lines = db::call(&state.db, move |db| store::log_after(db, &i, a))
+                    .await
+                    .ok()?;
+                if let Some(last) = lines.last() {
+                    let next = last.seq;
+                    return Some((lines, (state, id, next, false)));
+                }
+                let i = id.clone();
+                let finished = matches!(db::call(&state.db, move |db| store::get(db, &i)).await, Ok(Some(d)) if d.state.is_terminal());
+                if finished {
+                    // One last look: lines written just before the end.
+                    let (i, a) = (id.clone(), after);
+                    let tail = db::call(&state.db, move |db| store::log_after(db, &i, a))
+                        .await
+                        .unwrap_or_default();
+                    let next = tail.last()?.seq;
+                    return Some((tail, (state, id, next, false)));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    })
+        },
+    )
 }

@@ -13,7 +13,19 @@ use crate::state::Shared;
 
 /// The container actions that change an app's state (exec_* and similar are noise).
 pub fn is_state_change(action: &str) -> bool {
-    matches!(action, "create" | "start" | "stop" | "die" | "kill" | "pause" | "unpause" | "restart" | "destroy" | "oom") || action.starts_with("health_status")
+    matches!(
+        action,
+        "create"
+            | "start"
+            | "stop"
+            | "die"
+            | "kill"
+            | "pause"
+            | "unpause"
+            | "restart"
+            | "destroy"
+            | "oom"
+    ) || action.starts_with("health_status")
 }
 
 /// Whether an event changes what the inventory holds for a container
@@ -31,12 +43,17 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
         // falls between the read and the subscription (a container read
         // twice is harmless).
         let since = (state.clock.now() - 1).to_string();
-        let opts = EventsOptions { filters: Some(filters), since: Some(since), ..Default::default() };
+        let opts = EventsOptions {
+            filters: Some(filters),
+            since: Some(since),
+            ..Default::default()
+        };
         let mut events = state.docker.events(Some(opts));
         if let Err(error) = state.inventory.resync(&state.docker).await {
             tracing::debug!(%error, "reading Docker's containers");
         }
-        let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + RESYNC_EVERY, RESYNC_EVERY);
+        let mut resync =
+            tokio::time::interval_at(tokio::time::Instant::now() + RESYNC_EVERY, RESYNC_EVERY);
         loop {
             let next = tokio::select! {
                 n = events.next() => n,
@@ -58,7 +75,12 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
                     // the change lists it (with the inventory off too).
                     if let Some(id) = ev.actor.as_ref().and_then(|a| a.id.as_deref()) {
                         match action.as_str() {
-                            "die" => state.alerts.exited(id, ev.time_nano.map(|ns| ns / 1_000_000).unwrap_or_else(|| state.clock.now_ms())),
+                            "die" => state.alerts.exited(
+                                id,
+                                ev.time_nano
+                                    .map(|ns| ns / 1_000_000)
+                                    .unwrap_or_else(|| state.clock.now_ms()),
+                            ),
                             "destroy" => state.alerts.removed(id),
                             _ => {}
                         }
@@ -80,12 +102,18 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
                     let s = state.clone();
                     let started = action == "start";
                     let a = app.clone();
-                    let _ = tokio::task::spawn_blocking(move || s.events.publish(&s.db, s.clock.now_ms(), "container", app.as_deref(), data)).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        s.events
+                            .publish(&s.db, s.clock.now_ms(), "container", app.as_deref(), data)
+                    })
+                    .await;
                     // A container started outside AppOS (by hand, or by Docker's
                     // restart policy) may have a new address: the proxy follows.
                     if let (true, Some(a)) = (started, a) {
                         let s = state.clone();
-                        tokio::spawn(async move { crate::services::serving::refresh_app(&s, &a).await });
+                        tokio::spawn(
+                            async move { crate::services::serving::refresh_app(&s, &a).await },
+                        );
                     }
                 }
                 Some(Err(error)) => {
@@ -108,14 +136,29 @@ pub async fn watch(state: Shared, stop: tokio_util::sync::CancellationToken) {
 mod tests {
     #[test]
     fn state_changes() {
-        for (action, yes) in [("start", true), ("die", true), ("health_status: healthy", true), ("exec_start: sh", false), ("exec_die", false), ("attach", false)] {
+        for (action, yes) in [
+            ("start", true),
+            ("die", true),
+            ("health_status: healthy", true),
+            ("exec_start: sh", false),
+            ("exec_die", false),
+            ("attach", false),
+        ] {
             assert_eq!(super::is_state_change(action), yes, "{action}");
         }
     }
 
     #[test]
     fn inventory_changes() {
-        for (action, yes) in [("start", true), ("destroy", true), ("rename", true), ("update", true), ("exec_start: sh", false), ("attach", false), ("top", false)] {
+        for (action, yes) in [
+            ("start", true),
+            ("destroy", true),
+            ("rename", true),
+            ("update", true),
+            ("exec_start: sh", false),
+            ("attach", false),
+            ("top", false),
+        ] {
             assert_eq!(super::changes_inventory(action), yes, "{action}");
         }
     }

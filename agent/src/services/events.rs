@@ -13,16 +13,31 @@ pub struct Events {
 
 impl Default for Events {
     fn default() -> Self {
-        Events { tx: broadcast::channel(1024).0 }
+        Events {
+            tx: broadcast::channel(1024).0,
+        }
     }
 }
 
 impl Events {
     /// Stores an event and sends it to live subscribers. Blocking (SQLite).
-    pub fn publish(&self, db: &Db, at_ms: i64, kind: &str, app: Option<&str>, data: serde_json::Value) {
+    pub fn publish(
+        &self,
+        db: &Db,
+        at_ms: i64,
+        kind: &str,
+        app: Option<&str>,
+        data: serde_json::Value,
+    ) {
         match db::events::insert(db, at_ms, kind, app, &data) {
             Ok(id) => {
-                let _ = self.tx.send(Event { id, at_ms, kind: kind.to_string(), app: app.map(str::to_string), data });
+                let _ = self.tx.send(Event {
+                    id,
+                    at_ms,
+                    kind: kind.to_string(),
+                    app: app.map(str::to_string),
+                    data,
+                });
             }
             Err(error) => tracing::warn!(%error, "cannot store an event"),
         }
@@ -46,6 +61,10 @@ pub struct Resume {
 pub async fn resume(db: &std::sync::Arc<Db>, after: i64) -> Result<Resume, db::DbError> {
     let from = if after < 0 { i64::MAX } else { after };
     let (replay, newest) = db::call(db, move |db| db::events::after(db, from)).await?;
-    let last = replay.last().map(|e| e.id).unwrap_or(if after < 0 { newest } else { after.min(newest) });
+    let last =
+        replay
+            .last()
+            .map(|e| e.id)
+            .unwrap_or(if after < 0 { newest } else { after.min(newest) });
     Ok(Resume { replay, last })
 }

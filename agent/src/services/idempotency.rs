@@ -35,15 +35,33 @@ fn this_run() -> &'static str {
     })
 }
 
-pub async fn begin(state: &Shared, token_id: i64, key: &str, fingerprint: &str, request: &str) -> Result<Begin> {
+pub async fn begin(
+    state: &Shared,
+    token_id: i64,
+    key: &str,
+    fingerprint: &str,
+    request: &str,
+) -> Result<Begin> {
     let deadline = Instant::now() + WAIT;
     loop {
         let (k, now) = (key.to_string(), state.clock.now_ms());
-        let known = db::call(&state.db, move |db| db::idempotency::get(db, token_id, &k, this_run(), now)).await?;
+        let known = db::call(&state.db, move |db| {
+            db::idempotency::get(db, token_id, &k, this_run(), now)
+        })
+        .await?;
         match decide(known.as_ref().map(|(k, _)| k), fingerprint) {
             Decision::Run => {
-                let (k, f, r, now) = (key.to_string(), fingerprint.to_string(), request.to_string(), state.clock.now_ms());
-                if db::call(&state.db, move |db| db::idempotency::claim(db, token_id, &k, &f, &r, this_run(), now)).await? {
+                let (k, f, r, now) = (
+                    key.to_string(),
+                    fingerprint.to_string(),
+                    request.to_string(),
+                    state.clock.now_ms(),
+                );
+                if db::call(&state.db, move |db| {
+                    db::idempotency::claim(db, token_id, &k, &f, &r, this_run(), now)
+                })
+                .await?
+                {
                     return Ok(Begin::Run);
                 }
             }
@@ -69,11 +87,17 @@ pub async fn begin(state: &Shared, token_id: i64, key: &str, fingerprint: &str, 
 /// Remembers the answer to a request that ran.
 pub async fn answer(state: &Shared, token_id: i64, key: &str, answer: Answer) -> Result<()> {
     let k = key.to_string();
-    Ok(db::call(&state.db, move |db| db::idempotency::answer(db, token_id, &k, &answer)).await?)
+    Ok(db::call(&state.db, move |db| {
+        db::idempotency::answer(db, token_id, &k, &answer)
+    })
+    .await?)
 }
 
 /// Forgets a request that ran without an answer worth keeping: sent again, it runs again.
 pub async fn release(state: &Shared, token_id: i64, key: &str) -> Result<()> {
     let k = key.to_string();
-    Ok(db::call(&state.db, move |db| db::idempotency::release(db, token_id, &k)).await?)
+    Ok(db::call(&state.db, move |db| {
+        db::idempotency::release(db, token_id, &k)
+    })
+    .await?)
 }

@@ -10,11 +10,17 @@ pub struct InFlight(std::sync::Mutex<HashSet<String>>);
 impl InFlight {
     /// Marks `name` as on its way; false when it already was.
     pub fn take(&self, name: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string())
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string())
     }
 
     pub fn release(&self, name: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 }
 

@@ -55,7 +55,10 @@ struct Record {
 
 impl Inventory {
     pub fn new(on: bool) -> Inventory {
-        Inventory { off: !on, ..Default::default() }
+        Inventory {
+            off: !on,
+            ..Default::default()
+        }
     }
 
     /// Every compose project, from memory once the inventory is synced,
@@ -68,7 +71,12 @@ impl Inventory {
             return Ok(Arc::new(docker::projects(docker).await?));
         }
         let mut inner = self.write();
-        let apps = Arc::new(docker::fold_projects(inner.containers.values().filter_map(|r| r.container.as_ref())));
+        let apps = Arc::new(docker::fold_projects(
+            inner
+                .containers
+                .values()
+                .filter_map(|r| r.container.as_ref()),
+        ));
         if inner.synced {
             inner.apps = Some(apps.clone());
         }
@@ -92,7 +100,9 @@ impl Inventory {
         inner.apply(ticket, found, |_| true);
         inner.synced = true;
         let now = Instant::now();
-        inner.containers.retain(|_, r| r.container.is_some() || now.duration_since(r.at) < TOMBSTONE_FOR);
+        inner
+            .containers
+            .retain(|_, r| r.container.is_some() || now.duration_since(r.at) < TOMBSTONE_FOR);
         Ok(())
     }
 
@@ -109,7 +119,9 @@ impl Inventory {
         }
         let ticket = self.ticket();
         match docker::compose_containers(docker, Which::Project(project)).await {
-            Ok(found) => self.write().apply(ticket, found, |c| project_of(c) == Some(project)),
+            Ok(found) => self
+                .write()
+                .apply(ticket, found, |c| project_of(c) == Some(project)),
             // The next event or resync corrects it; listings until then may lag.
             Err(error) => tracing::debug!(%error, project, "refreshing a project in the inventory"),
         }
@@ -122,7 +134,9 @@ impl Inventory {
         }
         let ticket = self.ticket();
         match docker::compose_containers(docker, Which::Container(id)).await {
-            Ok(found) => self.write().apply(ticket, found, |c| c.id.as_deref() == Some(id)),
+            Ok(found) => self
+                .write()
+                .apply(ticket, found, |c| c.id.as_deref() == Some(id)),
             Err(error) => tracing::debug!(%error, id, "refreshing a container in the inventory"),
         }
     }
@@ -141,27 +155,48 @@ impl Inventory {
 }
 
 fn project_of(c: &ContainerSummary) -> Option<&str> {
-    c.labels.as_ref()?.get(docker::LABEL_PROJECT).map(String::as_str)
+    c.labels
+        .as_ref()?
+        .get(docker::LABEL_PROJECT)
+        .map(String::as_str)
 }
 
 impl Inner {
     /// What a read with `ticket` found, for the containers `covers` says it
     /// looked at: those found are recorded, those it covered and did not
     /// find are gone; older records give way, newer ones stay.
-    fn apply(&mut self, ticket: u64, found: Vec<ContainerSummary>, covers: impl Fn(&ContainerSummary) -> bool) {
+    fn apply(
+        &mut self,
+        ticket: u64,
+        found: Vec<ContainerSummary>,
+        covers: impl Fn(&ContainerSummary) -> bool,
+    ) {
         let now = Instant::now();
         let mut seen = std::collections::HashSet::new();
         for c in found {
             let Some(id) = c.id.clone() else { continue };
             seen.insert(id.clone());
             if self.containers.get(&id).is_none_or(|r| r.ticket < ticket) {
-                self.containers.insert(id, Record { ticket, container: Some(c), at: now });
+                self.containers.insert(
+                    id,
+                    Record {
+                        ticket,
+                        container: Some(c),
+                        at: now,
+                    },
+                );
             }
         }
         for (id, r) in self.containers.iter_mut() {
-            let gone = !seen.contains(id) && r.ticket < ticket && r.container.as_ref().is_some_and(&covers);
+            let gone = !seen.contains(id)
+                && r.ticket < ticket
+                && r.container.as_ref().is_some_and(&covers);
             if gone {
-                *r = Record { ticket, container: None, at: now };
+                *r = Record {
+                    ticket,
+                    container: None,
+                    at: now,
+                };
             }
         }
         self.apps = None;
@@ -173,7 +208,10 @@ mod tests {
     use super::*;
 
     fn c(id: &str, project: &str, state: &str) -> ContainerSummary {
-        let labels = [(docker::LABEL_PROJECT.to_string(), project.to_string()), (docker::LABEL_SERVICE.to_string(), "web".to_string())];
+        let labels = [
+            (docker::LABEL_PROJECT.to_string(), project.to_string()),
+            (docker::LABEL_SERVICE.to_string(), "web".to_string()),
+        ];
         ContainerSummary {
             id: Some(id.into()),
             names: Some(vec![format!("/{project}-web-{id}")]),
@@ -184,7 +222,11 @@ mod tests {
     }
 
     fn listed(i: &Inner) -> Vec<(String, String)> {
-        let mut v: Vec<_> = i.containers.iter().filter_map(|(id, r)| Some((id.clone(), r.container.as_ref()?.status.clone()?))).collect();
+        let mut v: Vec<_> = i
+            .containers
+            .iter()
+            .filter_map(|(id, r)| Some((id.clone(), r.container.as_ref()?.status.clone()?)))
+            .collect();
         v.sort();
         v
     }
@@ -198,7 +240,9 @@ mod tests {
         let mut i = Inner::default();
         i.apply(1, vec![c("a", "p", "Up"), c("b", "q", "Up")], |_| true);
         // An event's refresh of `a` (ticket 3) lands before a resync that started earlier (ticket 2).
-        i.apply(3, vec![c("a", "p", "Exited")], |x| x.id.as_deref() == Some("a"));
+        i.apply(3, vec![c("a", "p", "Exited")], |x| {
+            x.id.as_deref() == Some("a")
+        });
         i.apply(2, vec![c("a", "p", "Up"), c("b", "q", "Up")], |_| true);
         assert_eq!(listed(&i), [pair("a", "Exited"), pair("b", "Up")]);
     }
@@ -206,17 +250,28 @@ mod tests {
     #[test]
     fn a_container_found_gone_stays_gone_for_older_reads() {
         let mut i = Inner::default();
-        i.apply(1, vec![c("a", "p", "Up"), c("b", "p", "Up"), c("x", "other", "Up")], |_| true);
+        i.apply(
+            1,
+            vec![c("a", "p", "Up"), c("b", "p", "Up"), c("x", "other", "Up")],
+            |_| true,
+        );
         // Project p read again (ticket 3): only `b` is left; `x` is another project, untouched.
         i.apply(3, vec![c("b", "p", "Up")], |x| project_of(x) == Some("p"));
         assert_eq!(listed(&i), [pair("b", "Up"), pair("x", "Up")]);
         // A resync that started before (ticket 2) still saw `a`: it does not come back.
-        i.apply(2, vec![c("a", "p", "Up"), c("b", "p", "Up"), c("x", "other", "Up")], |_| true);
+        i.apply(
+            2,
+            vec![c("a", "p", "Up"), c("b", "p", "Up"), c("x", "other", "Up")],
+            |_| true,
+        );
         assert_eq!(listed(&i), [pair("b", "Up"), pair("x", "Up")]);
         // A newer read that sees it again (recreated with the same id is impossible, but a
         // container listed by a newer read is real) records it.
         i.apply(4, vec![c("a", "p", "Up")], |x| x.id.as_deref() == Some("a"));
-        assert_eq!(listed(&i), [pair("a", "Up"), pair("b", "Up"), pair("x", "Up")]);
+        assert_eq!(
+            listed(&i),
+            [pair("a", "Up"), pair("b", "Up"), pair("x", "Up")]
+        );
     }
 
     #[test]
@@ -226,7 +281,9 @@ mod tests {
         i.apply(2, vec![], |x| x.id.as_deref() == Some("a"));
         assert_eq!(listed(&i), [pair("b", "Up")]);
         i.apps = Some(Arc::new(Vec::new()));
-        i.apply(3, vec![c("b", "p", "Exited")], |x| x.id.as_deref() == Some("b"));
+        i.apply(3, vec![c("b", "p", "Exited")], |x| {
+            x.id.as_deref() == Some("b")
+        });
         assert!(i.apps.is_none(), "a change drops the folded list");
     }
 }

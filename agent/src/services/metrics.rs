@@ -89,15 +89,41 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("appos");
         let requests = Family::<RequestLabels, Counter>::default();
         // 0.5 ms to about 16 s.
-        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
         let tasks = Family::<TaskLabels, Counter>::default();
         // 50 ms to about 27 min.
-        let task_durations = Family::<TaskLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.05, 2.0, 16)));
-        registry.register("http_requests", "HTTP requests answered, by route, method and status", requests.clone());
-        registry.register("http_request_duration_seconds", "Time to the answer's head, by route and method", durations.clone());
-        registry.register("tasks", "Queue tasks run, by kind and outcome", tasks.clone());
-        registry.register("task_duration_seconds", "How long queue tasks ran, by kind and outcome", task_durations.clone());
-        Metrics { registry, requests, durations, tasks, task_durations }
+        let task_durations = Family::<TaskLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.05, 2.0, 16))
+        });
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the answer's head, by route and method",
+            durations.clone(),
+        );
+        registry.register(
+            "tasks",
+            "Queue tasks run, by kind and outcome",
+            tasks.clone(),
+        );
+        registry.register(
+            "task_duration_seconds",
+            "How long queue tasks ran, by kind and outcome",
+            task_durations.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            tasks,
+            task_durations,
+        }
     }
 }
 
@@ -123,71 +149,144 @@ pub struct Snapshot {
 impl Metrics {
     pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
         let (route, method) = (route.to_string(), method.to_string());
-        self.requests.get_or_create(&RequestLabels { route: route.clone(), method: method.clone(), status }).inc();
-        self.durations.get_or_create(&RouteLabels { route, method }).observe(took.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                method: method.clone(),
+                status,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&RouteLabels { route, method })
+            .observe(took.as_secs_f64());
     }
 
     pub fn task(&self, kind: &str, outcome: &str, took: Duration) {
-        let labels = TaskLabels { kind: kind.to_string(), outcome: outcome.to_string() };
+        let labels = TaskLabels {
+            kind: kind.to_string(),
+            outcome: outcome.to_string(),
+        };
         self.tasks.get_or_create(&labels).inc();
-        self.task_durations.get_or_create(&labels).observe(took.as_secs_f64());
+        self.task_durations
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
     }
 
     /// The whole answer: the counted metrics, then the snapshot's.
     pub fn render(&self, now: &Snapshot) -> String {
         let mut scrape = Registry::with_prefix("appos");
         let info = Family::<VersionLabels, Gauge>::default();
-        info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);
+        info.get_or_create(&VersionLabels {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .set(1);
         scrape.register("build_info", "The agent's version", info);
         let deployments = Family::<StateLabels, Gauge>::default();
         for (state, n) in &now.deployments {
-            deployments.get_or_create(&StateLabels { state: state.clone() }).set(*n);
+            deployments
+                .get_or_create(&StateLabels {
+                    state: state.clone(),
+                })
+                .set(*n);
         }
         scrape.register("deployments", "Deployment records, by state", deployments);
         let queue = Family::<StateLabels, Gauge>::default();
         for (state, n) in &now.queued_tasks {
-            queue.get_or_create(&StateLabels { state: state.clone() }).set(*n);
+            queue
+                .get_or_create(&StateLabels {
+                    state: state.clone(),
+                })
+                .set(*n);
         }
         scrape.register("queue_tasks", "Tasks in the queue, by state", queue);
         let containers = Family::<ContainerLabels, Gauge>::default();
         for (app, state, n) in &now.containers {
-            containers.get_or_create(&ContainerLabels { app: app.clone(), state: state.clone() }).set(*n);
+            containers
+                .get_or_create(&ContainerLabels {
+                    app: app.clone(),
+                    state: state.clone(),
+                })
+                .set(*n);
         }
-        scrape.register("app_containers", "Containers of each compose project, by state", containers);
+        scrape.register(
+            "app_containers",
+            "Containers of each compose project, by state",
+            containers,
+        );
         let cpu = Family::<ResourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let memory = Family::<ResourceLabels, Gauge>::default();
         let rx = Family::<ResourceLabels, Gauge>::default();
         let tx = Family::<ResourceLabels, Gauge>::default();
         for (app, service, container, s) in &now.resources {
-            let l = ResourceLabels { app: app.clone(), service: service.clone(), container: container.clone() };
+            let l = ResourceLabels {
+                app: app.clone(),
+                service: service.clone(),
+                container: container.clone(),
+            };
             cpu.get_or_create(&l).set(s.cpu_percent);
             memory.get_or_create(&l).set(s.memory_bytes as i64);
             rx.get_or_create(&l).set(s.net_rx_bytes as i64);
             tx.get_or_create(&l).set(s.net_tx_bytes as i64);
         }
-        scrape.register("container_cpu_percent", "CPU of each running container, in percent of one CPU", cpu);
-        scrape.register("container_memory_bytes", "Memory of each running container, less reclaimable page cache", memory);
-        scrape.register("container_network_receive_bytes", "Bytes received since the container started", rx);
-        scrape.register("container_network_transmit_bytes", "Bytes sent since the container started", tx);
+        scrape.register(
+            "container_cpu_percent",
+            "CPU of each running container, in percent of one CPU",
+            cpu,
+        );
+        scrape.register(
+            "container_memory_bytes",
+            "Memory of each running container, less reclaimable page cache",
+            memory,
+        );
+        scrape.register(
+            "container_network_receive_bytes",
+            "Bytes received since the container started",
+            rx,
+        );
+        scrape.register(
+            "container_network_transmit_bytes",
+            "Bytes sent since the container started",
+            tx,
+        );
         let exits = Family::<ResourceLabels, Gauge>::default();
         for (app, service, container, n) in &now.exits {
-            exits.get_or_create(&ResourceLabels { app: app.clone(), service: service.clone(), container: container.clone() }).set(*n as i64);
+            exits
+                .get_or_create(&ResourceLabels {
+                    app: app.clone(),
+                    service: service.clone(),
+                    container: container.clone(),
+                })
+                .set(*n as i64);
         }
         scrape.register("container_exits", "Exits Docker reported for each container since the agent started (a restart loop climbs)", exits);
         let certs = Family::<SubjectLabels, Gauge>::default();
         for (subject, days) in &now.cert_days_left {
-            certs.get_or_create(&SubjectLabels { subject: subject.clone() }).set(*days);
+            certs
+                .get_or_create(&SubjectLabels {
+                    subject: subject.clone(),
+                })
+                .set(*days);
         }
-        scrape.register("certificate_days_left", "Days until each served or watched certificate expires, at the last check", certs);
+        scrape.register(
+            "certificate_days_left",
+            "Days until each served or watched certificate expires, at the last check",
+            certs,
+        );
         let alerts = Family::<RuleLabels, Gauge>::default();
         for (rule, n) in &now.alerts_firing {
-            alerts.get_or_create(&RuleLabels { rule: rule.clone() }).set(*n);
+            alerts
+                .get_or_create(&RuleLabels { rule: rule.clone() })
+                .set(*n);
         }
         scrape.register("alerts_firing", "Alerts firing, by rule", alerts);
         if let Some(at) = now.last_backup {
             let last = Gauge::<i64>::default();
             last.set(at);
-            scrape.register("backup_last_success_timestamp_seconds", "When the last backup succeeded (its age: time() minus this)", last);
+            scrape.register(
+                "backup_last_success_timestamp_seconds",
+                "When the last backup succeeded (its age: time() minus this)",
+                last,
+            );
         }
         let terminals = Gauge::<i64>::default();
         terminals.set(now.terminals);
@@ -221,7 +320,14 @@ mod tests {
                 "blog".into(),
                 "web".into(),
                 "blog-web-1".into(),
-                appos_proto::StatSample { at_ms: 0, cpu_percent: 12.5, memory_bytes: 1024, memory_limit_bytes: 0, net_rx_bytes: 7, net_tx_bytes: 8 },
+                appos_proto::StatSample {
+                    at_ms: 0,
+                    cpu_percent: 12.5,
+                    memory_bytes: 1024,
+                    memory_limit_bytes: 0,
+                    net_rx_bytes: 7,
+                    net_tx_bytes: 8,
+                },
             )],
             exits: vec![("blog".into(), "web".into(), "blog-web-1".into(), 4)],
             cert_days_left: vec![("blog.example.com".into(), 41)],

@@ -23,17 +23,27 @@ pub fn cert_dir(state: &Shared, domain: &str) -> std::path::PathBuf {
 
 /// The routes the proxy serves now: each domain whose target container runs.
 async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
-    let Some(cfg) = &state.config.proxy else { return Vec::new() };
-    let wanted: std::collections::HashSet<(String, String)> = rows.iter().map(|r| (r.app.clone(), r.service.clone())).collect();
-    let mut ours = db::call(&state.db, db::apps::names).await.unwrap_or_default();
-    ours.extend(rows.iter().map(|r| r.app.clone()));
-    let addresses = match crate::infra::docker::proxy_addresses(&state.docker, &cfg.network, &wanted, &ours).await {
-        Ok(a) => a,
-        Err(error) => {
-            tracing::warn!(%error, "cannot find the targets' addresses");
-            Default::default()
-        }
+    let Some(cfg) = &state.config.proxy else {
+        return Vec::new();
     };
+    let wanted: std::collections::HashSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.app.clone(), r.service.clone()))
+        .collect();
+    let mut ours = db::call(&state.db, db::apps::names)
+        .await
+        .unwrap_or_default();
+    ours.extend(rows.iter().map(|r| r.app.clone()));
+    let addresses =
+        match crate::infra::docker::proxy_addresses(&state.docker, &cfg.network, &wanted, &ours)
+            .await
+        {
+            Ok(a) => a,
+            Err(error) => {
+                tracing::warn!(%error, "cannot find the targets' addresses");
+                Default::default()
+            }
+        };
     let ordered = ordered_dir(state);
     let mut out = Vec::new();
     for r in rows {
@@ -44,9 +54,15 @@ async fn routes(state: &Shared, rows: &[Row]) -> Vec<Route> {
         let certificate = if r.custom_cert {
             let dir = cert_dir(state, &r.domain);
             Some((dir.join("cert.pem"), dir.join("key.pem")))
-        } else if r.ssl && !state.proxy.as_ref().is_some_and(|p| p.orders_certificates()) {
+        } else if r.ssl
+            && !state
+                .proxy
+                .as_ref()
+                .is_some_and(|p| p.orders_certificates())
+        {
             // Ordered by the agent: served once both files are there.
-            crate::core::proxy::nginx::certificate_files(&ordered, &r.domain).filter(|(c, k)| c.exists() && k.exists())
+            crate::core::proxy::nginx::certificate_files(&ordered, &r.domain)
+                .filter(|(c, k)| c.exists() && k.exists())
         } else {
             None
         };
@@ -84,11 +100,12 @@ pub async fn refresh_app(state: &Shared, app: &str) {
     if state.proxy.is_none() {
         return;
     }
-    let rows = db::call(&state.db, db::domains::list).await.unwrap_or_default();
+    let rows = db::call(&state.db, db::domains::list)
+        .await
+        .unwrap_or_default();
     if rows.iter().any(|r| r.app == app) {
         if let Err(error) = apply(state).await {
             tracing::warn!(%error, app, "cannot apply the proxy configuration after a deployment");
         }
     }
 }
-

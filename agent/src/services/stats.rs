@@ -42,7 +42,9 @@ impl Drop for Tracked {
     }
 }
 
-fn lock(m: &Mutex<HashMap<String, Tracked>>) -> std::sync::MutexGuard<'_, HashMap<String, Tracked>> {
+fn lock(
+    m: &Mutex<HashMap<String, Tracked>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Tracked>> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -53,14 +55,25 @@ impl Stats {
         let mut tracked = lock(&self.tracked);
         tracked.retain(|id, _| ids.contains(id.as_str()));
         for who in running {
-            let spawn = || tokio::spawn(read(docker.clone(), who.id.clone(), self.tracked.clone())).abort_handle();
+            let spawn = || {
+                tokio::spawn(read(docker.clone(), who.id.clone(), self.tracked.clone()))
+                    .abort_handle()
+            };
             match tracked.get_mut(&who.id) {
                 // Its stream broke (Docker restarted, say) while it runs: read again, keep the history.
                 Some(t) if t.reader.is_finished() => t.reader = spawn(),
                 Some(_) => {}
                 None => {
                     let reader = spawn();
-                    tracked.insert(who.id.clone(), Tracked { who, latest: None, history: History::default(), reader });
+                    tracked.insert(
+                        who.id.clone(),
+                        Tracked {
+                            who,
+                            latest: None,
+                            history: History::default(),
+                            reader,
+                        },
+                    );
                 }
             }
         }
@@ -72,23 +85,43 @@ impl Stats {
         let mut containers: Vec<ContainerStats> = tracked
             .values()
             .filter(|t| t.who.app == app)
-            .map(|t| ContainerStats { id: t.who.id.clone(), name: t.who.name.clone(), service: t.who.service.clone(), latest: t.latest.clone(), history: t.history.points() })
+            .map(|t| ContainerStats {
+                id: t.who.id.clone(),
+                name: t.who.name.clone(),
+                service: t.who.service.clone(),
+                latest: t.latest.clone(),
+                history: t.history.points(),
+            })
             .collect();
         containers.sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
-        AppStats { app: app.to_string(), containers }
+        AppStats {
+            app: app.to_string(),
+            containers,
+        }
     }
 
     /// Every container's latest reading, with who it is (for `/metrics`).
     pub fn latest(&self) -> Vec<(Running, StatSample)> {
-        lock(&self.tracked).values().filter_map(|t| Some((t.who.clone(), t.latest.clone()?))).collect()
+        lock(&self.tracked)
+            .values()
+            .filter_map(|t| Some((t.who.clone(), t.latest.clone()?)))
+            .collect()
     }
 }
 
 /// Follows one container's stats stream until it ends or is aborted.
 async fn read(docker: Docker, id: String, tracked: Arc<Mutex<HashMap<String, Tracked>>>) {
-    let mut stream = docker.stats(&id, Some(StatsOptions { stream: true, one_shot: false }));
+    let mut stream = docker.stats(
+        &id,
+        Some(StatsOptions {
+            stream: true,
+            one_shot: false,
+        }),
+    );
     while let Some(Ok(answer)) = stream.next().await {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         let s = sample(now, &reading(&answer));
         let mut t = lock(&tracked);
         let Some(entry) = t.get_mut(&id) else { return };
@@ -103,16 +136,28 @@ fn reading(a: &ContainerStatsResponse) -> Reading {
     let pre = a.precpu_stats.as_ref();
     let mem = a.memory_stats.as_ref();
     let stat = |k: &str| mem.and_then(|m| m.stats.as_ref()?.get(k).copied());
-    let (rx, tx) = a.networks.iter().flatten().fold((0, 0), |(rx, tx), (_, n)| (rx + n.rx_bytes.unwrap_or(0), tx + n.tx_bytes.unwrap_or(0)));
+    let (rx, tx) = a
+        .networks
+        .iter()
+        .flatten()
+        .fold((0, 0), |(rx, tx), (_, n)| {
+            (rx + n.rx_bytes.unwrap_or(0), tx + n.tx_bytes.unwrap_or(0))
+        });
     Reading {
-        cpu_total: cpu.and_then(|c| c.cpu_usage.as_ref()?.total_usage).unwrap_or(0),
-        pre_cpu_total: pre.and_then(|c| c.cpu_usage.as_ref()?.total_usage).unwrap_or(0),
+        cpu_total: cpu
+            .and_then(|c| c.cpu_usage.as_ref()?.total_usage)
+            .unwrap_or(0),
+        pre_cpu_total: pre
+            .and_then(|c| c.cpu_usage.as_ref()?.total_usage)
+            .unwrap_or(0),
         system: cpu.and_then(|c| c.system_cpu_usage).unwrap_or(0),
         pre_system: pre.and_then(|c| c.system_cpu_usage).unwrap_or(0),
         online_cpus: cpu.and_then(|c| c.online_cpus).unwrap_or(1),
         mem_usage: mem.and_then(|m| m.usage).unwrap_or(0),
         // cgroup v2 names it inactive_file, v1 total_inactive_file.
-        mem_inactive_file: stat("inactive_file").or_else(|| stat("total_inactive_file")).unwrap_or(0),
+        mem_inactive_file: stat("inactive_file")
+            .or_else(|| stat("total_inactive_file"))
+            .unwrap_or(0),
         mem_limit: mem.and_then(|m| m.limit).unwrap_or(0),
         net_rx: rx,
         net_tx: tx,

@@ -22,7 +22,10 @@ pub struct StreamGuard {
 
 impl StreamLimits {
     pub fn new(max: usize) -> StreamLimits {
-        StreamLimits { max, open: Default::default() }
+        StreamLimits {
+            max,
+            open: Default::default(),
+        }
     }
 
     /// Takes a place for a stream of `token`, or refuses when it holds the most allowed.
@@ -36,12 +39,20 @@ impl StreamLimits {
             ));
         }
         *n += 1;
-        Ok(StreamGuard { token: token.to_string(), open: self.open.clone() })
+        Ok(StreamGuard {
+            token: token.to_string(),
+            open: self.open.clone(),
+        })
     }
 
     /// Streams open now for `token`.
     pub fn open(&self, token: &str) -> usize {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).get(token).copied().unwrap_or(0)
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -69,7 +80,9 @@ mod tests {
         let e = limits.acquire("a").err().expect("third refused");
         assert_eq!(e.code(), ProblemCode::TooManyStreams);
         assert_eq!(e.to_string(), "too_many_streams: token \"a\" holds 2 streams open, the most this agent allows; close one first");
-        let _b = limits.acquire("b").expect("another token has its own places");
+        let _b = limits
+            .acquire("b")
+            .expect("another token has its own places");
         drop(a1);
         assert_eq!(limits.open("a"), 1);
         let _a3 = limits.acquire("a").expect("a place was freed");

@@ -38,7 +38,10 @@ impl Principal {
     /// "only admin tokens may …".
     pub fn require_admin(&self, what: &str) -> crate::error::Result<()> {
         if self.scope != TokenScope::Admin {
-            return Err(crate::error::AgentError::refused(appos_proto::ProblemCode::Forbidden, format!("only admin tokens may {what}")));
+            return Err(crate::error::AgentError::refused(
+                appos_proto::ProblemCode::Forbidden,
+                format!("only admin tokens may {what}"),
+            ));
         }
         Ok(())
     }
@@ -64,13 +67,22 @@ fn hash(token: &str) -> String {
 
 /// Issues a new token and returns its secret, which is never stored.
 /// With `replace`, an active token of the same name is revoked first.
-pub fn issue(db: &Db, name: &str, scope: TokenScope, replace: bool, now: i64) -> Result<String, TokenError> {
+pub fn issue(
+    db: &Db,
+    name: &str,
+    scope: TokenScope,
+    replace: bool,
+    now: i64,
+) -> Result<String, TokenError> {
     if !valid_name(name) {
         return Err(TokenError::InvalidName(name.to_string()));
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let secret = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     match store::insert(db, name, scope, &hash(&secret), replace, "local", now) {
         Ok(()) => Ok(secret),
         Err(store::InsertError::NameTaken) => Err(TokenError::NameTaken(name.to_string())),
@@ -92,15 +104,27 @@ pub fn revoke(db: &Db, name: &str, now: i64) -> Result<(), TokenError> {
 pub fn list(db: &Db) -> Result<Vec<TokenInfo>, TokenError> {
     Ok(store::list(db)?
         .into_iter()
-        .map(|t| TokenInfo { name: t.name, scope: t.scope, created_at: t.created_at, last_used_at: t.last_used_at, revoked_at: t.revoked_at })
+        .map(|t| TokenInfo {
+            name: t.name,
+            scope: t.scope,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        })
         .collect())
 }
 
 /// [`list`], for an admin token only.
-pub async fn list_for(state: &crate::state::Shared, who: &Principal) -> crate::error::Result<Vec<TokenInfo>> {
+pub async fn list_for(
+    state: &crate::state::Shared,
+    who: &Principal,
+) -> crate::error::Result<Vec<TokenInfo>> {
     who.require_admin("list tokens")?;
     let db = state.db.clone();
-    tokio::task::spawn_blocking(move || list(&db)).await.map_err(crate::error::AgentError::internal)?.map_err(crate::error::AgentError::internal)
+    tokio::task::spawn_blocking(move || list(&db))
+        .await
+        .map_err(crate::error::AgentError::internal)?
+        .map_err(crate::error::AgentError::internal)
 }
 
 /// Checks a presented token. The lookup is by hash, so the secret itself is
@@ -123,7 +147,11 @@ pub fn verify(db: &Db, presented: &str, now: i64) -> Result<Verdict, TokenError>
     if row.last_used_at.is_none_or(|t| now - t >= 60) {
         store::touch(db, row.id, now)?;
     }
-    Ok(Verdict::Valid(Principal { token_id: row.id, name: row.name, scope: row.scope }))
+    Ok(Verdict::Valid(Principal {
+        token_id: row.id,
+        name: row.name,
+        scope: row.scope,
+    }))
 }
 
 #[cfg(test)]
@@ -142,21 +170,33 @@ mod tests {
             }
             other => panic!("expected valid, got {other:?}"),
         }
-        assert_eq!(verify(&db, "appos_wrong", 101).expect("verify"), Verdict::Unknown);
+        assert_eq!(
+            verify(&db, "appos_wrong", 101).expect("verify"),
+            Verdict::Unknown
+        );
         assert_eq!(verify(&db, "", 101).expect("verify"), Verdict::Unknown);
         revoke(&db, "laptop", 102).expect("revoke");
         assert_eq!(verify(&db, &t, 103).expect("verify"), Verdict::Revoked);
-        assert!(matches!(revoke(&db, "laptop", 104), Err(TokenError::NotFound(_))));
+        assert!(matches!(
+            revoke(&db, "laptop", 104),
+            Err(TokenError::NotFound(_))
+        ));
     }
 
     #[test]
     fn names_are_unique_among_active_tokens() {
         let db = Db::open_in_memory().expect("db");
         let first = issue(&db, "ci", TokenScope::Read, false, 1).expect("issue");
-        assert!(matches!(issue(&db, "ci", TokenScope::Read, false, 2), Err(TokenError::NameTaken(_))));
+        assert!(matches!(
+            issue(&db, "ci", TokenScope::Read, false, 2),
+            Err(TokenError::NameTaken(_))
+        ));
         let second = issue(&db, "ci", TokenScope::Admin, true, 3).expect("replace");
         assert_eq!(verify(&db, &first, 4).expect("v"), Verdict::Revoked);
-        assert!(matches!(verify(&db, &second, 4).expect("v"), Verdict::Valid(_)));
+        assert!(matches!(
+            verify(&db, &second, 4).expect("v"),
+            Verdict::Valid(_)
+        ));
         let all = list(&db).expect("list");
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].revoked_at, Some(3));
@@ -167,7 +207,13 @@ mod tests {
     fn hostile_names_are_refused() {
         let db = Db::open_in_memory().expect("db");
         for bad in ["", "a b", "x;rm -rf /", "\n", &"a".repeat(65)] {
-            assert!(matches!(issue(&db, bad, TokenScope::Admin, false, 1), Err(TokenError::InvalidName(_))), "{bad:?}");
+            assert!(
+                matches!(
+                    issue(&db, bad, TokenScope::Admin, false, 1),
+                    Err(TokenError::InvalidName(_))
+                ),
+                "{bad:?}"
+            );
         }
         assert!(list(&db).expect("list").is_empty());
     }
@@ -176,7 +222,10 @@ mod tests {
     fn only_hashes_are_stored() {
         let db = Db::open_in_memory().expect("db");
         let t = issue(&db, "a", TokenScope::Admin, false, 1).expect("issue");
-        let stored: String = db.conn().query_row("SELECT hash FROM tokens", [], |r| r.get(0)).expect("row");
+        let stored: String = db
+            .conn()
+            .query_row("SELECT hash FROM tokens", [], |r| r.get(0))
+            .expect("row");
         assert_ne!(stored, t);
         assert_eq!(stored.len(), 64);
     }

@@ -33,7 +33,11 @@ pub struct Client {
 /// SSH connection, its host key checked again); given up after `give_up_after`.
 #[derive(Clone)]
 pub struct Redial {
-    pub dial: std::sync::Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, Result<Transport, ClientError>> + Send + Sync>,
+    pub dial: std::sync::Arc<
+        dyn Fn() -> futures_util::future::BoxFuture<'static, Result<Transport, ClientError>>
+            + Send
+            + Sync,
+    >,
     pub give_up_after: std::time::Duration,
 }
 
@@ -61,17 +65,25 @@ impl Client {
     /// again what is safe to send again (reads, and calls with their
     /// `Idempotency-Key`).
     pub fn with_redial(transport: Transport, token: Option<String>, redial: Redial) -> Client {
-        Client { redial: Some(redial), ..Client::new(transport, token) }
+        Client {
+            redial: Some(redial),
+            ..Client::new(transport, token)
+        }
     }
 
     /// The `Authorization` header value, when there is a token.
     fn bearer(&self) -> Option<String> {
-        self.token.as_ref().map(|t| format!("{}{t}", appos_proto::BEARER))
+        self.token
+            .as_ref()
+            .map(|t| format!("{}{t}", appos_proto::BEARER))
     }
 
     /// The transport in use now.
     pub fn transport(&self) -> Transport {
-        self.transport.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.transport
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Where the connection stands, as it changes.
@@ -90,8 +102,14 @@ impl Client {
     /// error that says what failed), or a failure that trying again cannot
     /// mend (a changed host key, a refused key) stops it. A failure seen on
     /// a transport already replaced needs nothing.
-    pub async fn redial(&self, cause: &ClientError, seen_generation: u64) -> Result<(), ClientError> {
-        let Some(redial) = &self.redial else { return Err(cause.clone()) };
+    pub async fn redial(
+        &self,
+        cause: &ClientError,
+        seen_generation: u64,
+    ) -> Result<(), ClientError> {
+        let Some(redial) = &self.redial else {
+            return Err(cause.clone());
+        };
         if crate::reconnect::verdict(cause) == crate::reconnect::Verdict::Final {
             return Err(cause.clone());
         }
@@ -108,10 +126,16 @@ impl Client {
             attempt += 1;
             let wait = crate::reconnect::backoff(attempt, rand::random::<f64>());
             if started.elapsed() + wait > redial.give_up_after {
-                let why = format!("{last} (not back within {} s)", redial.give_up_after.as_secs());
+                let why = format!(
+                    "{last} (not back within {} s)",
+                    redial.give_up_after.as_secs()
+                );
                 self.link.send_replace(Link::Failed { why: why.clone() });
                 return Err(match last {
-                    ClientError::AgentMissing(m) => ClientError::AgentMissing(format!("{m} (not back within {} s)", redial.give_up_after.as_secs())),
+                    ClientError::AgentMissing(m) => ClientError::AgentMissing(format!(
+                        "{m} (not back within {} s)",
+                        redial.give_up_after.as_secs()
+                    )),
                     _ => ClientError::ConnectionLost { to, why },
                 });
             }
@@ -119,7 +143,11 @@ impl Client {
                 ClientError::ConnectionLost { why, .. } => why.clone(),
                 other => other.to_string(),
             };
-            self.link.send_replace(Link::Reconnecting { attempt, next_in: wait, why });
+            self.link.send_replace(Link::Reconnecting {
+                attempt,
+                next_in: wait,
+                why,
+            });
             tokio::time::sleep(wait).await;
             // Back when the agent answers through it, not merely the server.
             let dialed = match (redial.dial)().await {
@@ -130,7 +158,8 @@ impl Client {
                 Ok(t) => {
                     *self.transport.write().unwrap_or_else(|e| e.into_inner()) = t;
                     self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                    self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    self.generation
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     self.link.send_replace(Link::Connected);
                     tracing::info!(%to, attempt, "connection made again");
                     return Ok(());
@@ -164,7 +193,9 @@ impl Client {
         let io = self.transport().open().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
-            .map_err(|e| ClientError::Protocol(format!("HTTP handshake with the agent failed: {e}")))?;
+            .map_err(|e| {
+                ClientError::Protocol(format!("HTTP handshake with the agent failed: {e}"))
+            })?;
         tokio::spawn(async move {
             if let Err(error) = conn.await {
                 tracing::debug!(%error, "agent connection closed");
@@ -174,27 +205,59 @@ impl Client {
     }
 
     /// Sends one request and returns the status and body.
-    pub async fn request_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<RawResponse, ClientError> {
+    pub async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, ClientError> {
         self.request_with(method, path, body, &[]).await
     }
 
     /// [`Client::request_raw`] with more headers. Sent again after a lost
     /// connection is made again, when that is safe: a read, or a request
     /// with its `Idempotency-Key`.
-    pub async fn request_with(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Result<RawResponse, ClientError> {
-        let again = method == Method::GET || headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(appos_proto::IDEMPOTENCY_KEY));
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse, ClientError> {
+        let again = method == Method::GET
+            || headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(appos_proto::IDEMPOTENCY_KEY));
         loop {
             let generation = self.generation();
-            match self.request_once(method.clone(), path, body.clone(), headers).await {
-                Err(e) if again && self.redials() && crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Lost => self.redial(&e, generation).await?,
+            match self
+                .request_once(method.clone(), path, body.clone(), headers)
+                .await
+            {
+                Err(e)
+                    if again
+                        && self.redials()
+                        && crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Lost =>
+                {
+                    self.redial(&e, generation).await?
+                }
                 other => return other,
             }
         }
     }
 
-    async fn request_once(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Result<RawResponse, ClientError> {
+    async fn request_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse, ClientError> {
         let mut sender = self.sender().await?;
-        let mut req = Request::builder().method(method).uri(path).header(header::HOST, "appos-agent");
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "appos-agent");
         if let Some(b) = self.bearer() {
             req = req.header(header::AUTHORIZATION, b);
         }
@@ -202,15 +265,29 @@ impl Client {
             req = req.header(*name, *value);
         }
         let req = match body {
-            Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Full::new(Bytes::from(b))),
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(b))),
             None => req.body(Full::new(Bytes::new())),
         }
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let resp = sender.send_request(req).await.map_err(|e| self.lost(e))?;
         let (status, headers) = (resp.status(), resp.headers().clone());
-        let body = resp.into_body().collect().await.map_err(|e| self.lost(e))?.to_bytes();
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
-        Ok(RawResponse { status, headers, body })
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| self.lost(e))?
+            .to_bytes();
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sender);
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Sends one call and decodes its answer (or the agent's problem).
@@ -223,7 +300,9 @@ impl Client {
         };
         // A POST always carries a JSON body, `{}` when the call has none.
         let body = match (call.body(), C::METHOD) {
-            (Some(v), _) => Some(serde_json::to_vec(&v).map_err(|e| ClientError::Protocol(e.to_string()))?),
+            (Some(v), _) => {
+                Some(serde_json::to_vec(&v).map_err(|e| ClientError::Protocol(e.to_string()))?)
+            }
             (None, appos_proto::calls::Method::Post) => Some(b"{}".to_vec()),
             (None, _) => None,
         };
@@ -231,15 +310,22 @@ impl Client {
         // A call that changes something carries a key of its own, the same
         // each time it is sent: the agent does it once.
         let key = (C::METHOD != appos_proto::calls::Method::Get).then(idempotency_key);
-        let headers: Vec<(&str, &str)> = key.iter().map(|k| (appos_proto::IDEMPOTENCY_KEY, k.as_str())).collect();
-        let mut resp = self.request_with(method.clone(), &path, body.clone(), &headers).await?;
+        let headers: Vec<(&str, &str)> = key
+            .iter()
+            .map(|k| (appos_proto::IDEMPOTENCY_KEY, k.as_str()))
+            .collect();
+        let mut resp = self
+            .request_with(method.clone(), &path, body.clone(), &headers)
+            .await?;
         // Over a rate, the agent refused before doing anything: wait as it
         // says and send again, when the wait is short.
         for _ in 0..RATE_RETRIES {
             match short_wait(&resp) {
                 Some(wait) => {
                     tokio::time::sleep(wait).await;
-                    resp = self.request_with(method.clone(), &path, body.clone(), &headers).await?;
+                    resp = self
+                        .request_with(method.clone(), &path, body.clone(), &headers)
+                        .await?;
                 }
                 None => break,
             }
@@ -249,10 +335,13 @@ impl Client {
         }
         let value = match C::ANSWER {
             Answer::Json => return decode(resp),
-            Answer::Text => serde_json::Value::String(String::from_utf8_lossy(&resp.body).into_owned()),
+            Answer::Text => {
+                serde_json::Value::String(String::from_utf8_lossy(&resp.body).into_owned())
+            }
             Answer::Empty => serde_json::Value::Null,
         };
-        serde_json::from_value(value).map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")))
     }
 
     /// Any call, answered as JSON: what the desktop's one IPC command runs.
@@ -269,7 +358,11 @@ impl Client {
 
     /// Streams a call's JSON lines, handing each to `on_item` as it arrives,
     /// until the agent ends the answer.
-    pub fn stream<'a, C: StreamCall>(&'a self, call: &C, on_item: impl FnMut(C::Item) + 'a) -> impl std::future::Future<Output = Result<(), ClientError>> + 'a
+    pub fn stream<'a, C: StreamCall>(
+        &'a self,
+        call: &C,
+        on_item: impl FnMut(C::Item) + 'a,
+    ) -> impl std::future::Future<Output = Result<(), ClientError>> + 'a
     where
         C::Item: 'a,
     {
@@ -279,33 +372,57 @@ impl Client {
 
     /// A connection that broke under a request or a stream.
     fn lost(&self, e: impl std::fmt::Display) -> ClientError {
-        ClientError::ConnectionLost { to: self.transport().describe(), why: e.to_string() }
+        ClientError::ConnectionLost {
+            to: self.transport().describe(),
+            why: e.to_string(),
+        }
     }
 
     /// Opens a WebSocket to `path` on the agent, with the token.
-    async fn websocket(&self, path: &str) -> Result<tokio_tungstenite::WebSocketStream<crate::transport::BoxIo>, ClientError> {
+    async fn websocket(
+        &self,
+        path: &str,
+    ) -> Result<tokio_tungstenite::WebSocketStream<crate::transport::BoxIo>, ClientError> {
         use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
         let io = self.transport().open().await?;
-        let mut req = format!("ws://appos-agent{path}").into_client_request().map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut req = format!("ws://appos-agent{path}")
+            .into_client_request()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         if let Some(b) = self.bearer() {
-            let v = http::HeaderValue::from_str(&b).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let v = http::HeaderValue::from_str(&b)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
             req.headers_mut().insert(header::AUTHORIZATION, v);
         }
-        let config = tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(4 << 20));
-        let (ws, _) = tokio_tungstenite::client_async_with_config(req, io, Some(config)).await.map_err(|e| match e {
-            tungstenite::Error::Http(resp) => {
-                let status = resp.status();
-                let body = Bytes::from(resp.into_body().unwrap_or_default());
-                decode::<()>(RawResponse { status, headers: Default::default(), body }).err().unwrap_or_else(|| ClientError::Protocol(format!("the agent answered {status}")))
-            }
-            other => ClientError::Protocol(format!("websocket: {other}")),
-        })?;
+        let config =
+            tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(4 << 20));
+        let (ws, _) = tokio_tungstenite::client_async_with_config(req, io, Some(config))
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Http(resp) => {
+                    let status = resp.status();
+                    let body = Bytes::from(resp.into_body().unwrap_or_default());
+                    decode::<()>(RawResponse {
+                        status,
+                        headers: Default::default(),
+                        body,
+                    })
+                    .err()
+                    .unwrap_or_else(|| {
+                        ClientError::Protocol(format!("the agent answered {status}"))
+                    })
+                }
+                other => ClientError::Protocol(format!("websocket: {other}")),
+            })?;
         Ok(ws)
     }
 
     /// Subscribes to the event stream from `after` (0: the stored history).
     /// `on_event` returns false to stop.
-    pub async fn events(&self, after: i64, mut on_event: impl FnMut(appos_proto::Event) -> bool) -> Result<(), ClientError> {
+    pub async fn events(
+        &self,
+        after: i64,
+        mut on_event: impl FnMut(appos_proto::Event) -> bool,
+    ) -> Result<(), ClientError> {
         use futures_util::StreamExt as _;
         use tokio_tungstenite::tungstenite::Message;
         let mut ws = self.websocket(&format!("/v1/events?after={after}")).await?;
@@ -330,7 +447,11 @@ impl Client {
     /// the connection is made again it resumes after the last event seen,
     /// so that every event is handed over once. Also when the agent ends the
     /// stream itself (it is restarting). `on_event` returns false to stop.
-    pub async fn follow_events(&self, after: i64, mut on_event: impl FnMut(appos_proto::Event) -> bool) -> Result<(), ClientError> {
+    pub async fn follow_events(
+        &self,
+        after: i64,
+        mut on_event: impl FnMut(appos_proto::Event) -> bool,
+    ) -> Result<(), ClientError> {
         let mut last = after;
         loop {
             let generation = self.generation();
@@ -348,7 +469,10 @@ impl Client {
             if stopped || !self.redials() {
                 return r;
             }
-            let lost = r.err().unwrap_or_else(|| ClientError::ConnectionLost { to: self.transport().describe(), why: "the agent ended the event stream".into() });
+            let lost = r.err().unwrap_or_else(|| ClientError::ConnectionLost {
+                to: self.transport().describe(),
+                why: "the agent ended the event stream".into(),
+            });
             self.redial(&lost, generation).await?;
         }
     }
@@ -356,19 +480,40 @@ impl Client {
     /// An app's logs followed through lost connections: each time the
     /// connection is made again, the follow resumes from the last line's
     /// second and drops the lines already shown, so none is repeated.
-    pub async fn follow_logs(&self, app: &appos_proto::AppName, query: appos_proto::LogsQuery, on_line: impl FnMut(appos_proto::AppLogLine)) -> Result<(), ClientError> {
+    pub async fn follow_logs(
+        &self,
+        app: &appos_proto::AppName,
+        query: appos_proto::LogsQuery,
+        on_line: impl FnMut(appos_proto::AppLogLine),
+    ) -> Result<(), ClientError> {
         use std::cell::{Cell, RefCell};
-        let (cursor, replay, on_line, first) = (RefCell::new(crate::reconnect::LogCursor::default()), RefCell::new(crate::reconnect::LogReplay::default()), RefCell::new(on_line), Cell::new(true));
+        let (cursor, replay, on_line, first) = (
+            RefCell::new(crate::reconnect::LogCursor::default()),
+            RefCell::new(crate::reconnect::LogReplay::default()),
+            RefCell::new(on_line),
+            Cell::new(true),
+        );
         let (cursor, replay, on_line, first) = (&cursor, &replay, &on_line, &first);
         self.resuming(|| {
             let q = if first.replace(false) {
                 query.clone()
             } else {
                 *replay.borrow_mut() = cursor.borrow_mut().resumed();
-                let since = cursor.borrow().since_secs().map(|s| s.to_string()).or_else(|| query.since.clone());
-                appos_proto::LogsQuery { tail: Some("all".into()), since, ..query.clone() }
+                let since = cursor
+                    .borrow()
+                    .since_secs()
+                    .map(|s| s.to_string())
+                    .or_else(|| query.since.clone());
+                appos_proto::LogsQuery {
+                    tail: Some("all".into()),
+                    since,
+                    ..query.clone()
+                }
             };
-            let call = appos_proto::calls::GetAppLogs { app: app.clone(), query: q };
+            let call = appos_proto::calls::GetAppLogs {
+                app: app.clone(),
+                query: q,
+            };
             async move {
                 self.stream(&call, |l| {
                     if replay.borrow_mut().shown_before(&l.container, l.at_us) {
@@ -394,7 +539,12 @@ impl Client {
         loop {
             let generation = self.generation();
             match attempt().await {
-                Err(e) if self.redials() && crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Lost => self.redial(&e, generation).await?,
+                Err(e)
+                    if self.redials()
+                        && crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Lost =>
+                {
+                    self.redial(&e, generation).await?
+                }
                 other => return other,
             }
         }
@@ -403,13 +553,22 @@ impl Client {
     /// Attaches to a terminal session: what the viewer sends goes in through
     /// the returned sender; output, the end of the replay and the exit
     /// status come out of the receiver (which ends when the session does).
-    pub async fn attach_terminal(&self, id: &str) -> Result<crate::terminal::TerminalIo, ClientError> {
-        let ws = self.websocket(&format!("/v1/terminals/{}/attach", encode_segment(id))).await?;
+    pub async fn attach_terminal(
+        &self,
+        id: &str,
+    ) -> Result<crate::terminal::TerminalIo, ClientError> {
+        let ws = self
+            .websocket(&format!("/v1/terminals/{}/attach", encode_segment(id)))
+            .await?;
         Ok(crate::terminal::TerminalIo::pump(ws))
     }
 
     /// GETs `path` and hands each JSON line of the answer to `on_item` as it arrives.
-    async fn stream_ndjson<T: DeserializeOwned>(&self, path: &str, mut on_item: impl FnMut(T)) -> Result<(), ClientError> {
+    async fn stream_ndjson<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        mut on_item: impl FnMut(T),
+    ) -> Result<(), ClientError> {
         let mut pending: Vec<u8> = Vec::new();
         self.download(path, |data| {
             pending.extend_from_slice(data);
@@ -428,28 +587,52 @@ impl Client {
     /// GETs `path` and hands each piece of a successful answer's body to
     /// `on_data` as it arrives (a download, a followed log); returns the
     /// bytes read. A failed answer is the agent's problem.
-    pub async fn download(&self, path: &str, mut on_data: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<u64, ClientError> {
+    pub async fn download(
+        &self,
+        path: &str,
+        mut on_data: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, ClientError> {
         let mut sender = self.sender().await?;
-        let mut req = Request::builder().method(Method::GET).uri(path).header(header::HOST, "appos-agent");
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::HOST, "appos-agent");
         if let Some(b) = self.bearer() {
             req = req.header(header::AUTHORIZATION, b);
         }
-        let req = req.body(Full::new(Bytes::new())).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let resp = sender.send_request(req).await.map_err(|e| self.lost(e))?;
         let status = resp.status();
         let mut body = resp.into_body();
         if !status.is_success() {
-            let bytes = body.collect().await.map_err(|e| ClientError::Protocol(e.to_string()))?.to_bytes();
-            return decode::<()>(RawResponse { status, headers: Default::default(), body: bytes }).map(|()| 0);
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+                .to_bytes();
+            return decode::<()>(RawResponse {
+                status,
+                headers: Default::default(),
+                body: bytes,
+            })
+            .map(|()| 0);
         }
         let mut n = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| self.lost(e))?;
-            let Some(data) = frame.data_ref() else { continue };
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
             n += data.len() as u64;
-            on_data(data).map_err(|e| ClientError::Protocol(format!("writing what the agent sent: {e}")))?;
+            on_data(data)
+                .map_err(|e| ClientError::Protocol(format!("writing what the agent sent: {e}")))?;
         }
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sender);
         Ok(n)
     }
 }
@@ -471,13 +654,21 @@ fn short_wait(resp: &RawResponse) -> Option<std::time::Duration> {
     if resp.status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
-    let secs: u64 = resp.headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = resp
+        .headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (secs <= 2).then(|| std::time::Duration::from_secs(secs))
 }
 
 fn decode<T: DeserializeOwned>(resp: RawResponse) -> Result<T, ClientError> {
     if resp.status.is_success() {
-        return serde_json::from_slice(&resp.body).map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")));
+        return serde_json::from_slice(&resp.body)
+            .map_err(|e| ClientError::Protocol(format!("unexpected answer from the agent: {e}")));
     }
     Err(problem(resp))
 }
@@ -487,7 +678,15 @@ fn problem(resp: RawResponse) -> ClientError {
     let problem = serde_json::from_slice::<Problem>(&resp.body).unwrap_or_else(|_| Problem {
         title: format!("The agent answered {}", resp.status),
         status: resp.status.as_u16(),
-        ..Problem::new(appos_proto::ProblemCode::Unknown, Some(String::from_utf8_lossy(&resp.body).chars().take(200).collect()))
+        ..Problem::new(
+            appos_proto::ProblemCode::Unknown,
+            Some(
+                String::from_utf8_lossy(&resp.body)
+                    .chars()
+                    .take(200)
+                    .collect(),
+            ),
+        )
     });
     ClientError::Api(problem)
 }
@@ -505,10 +704,26 @@ mod rate_tests {
             if let Some(a) = after {
                 headers.insert(header::RETRY_AFTER, a.parse().expect("header"));
             }
-            RawResponse { status: StatusCode::from_u16(status).expect("status"), headers, body: Bytes::new() }
+            RawResponse {
+                status: StatusCode::from_u16(status).expect("status"),
+                headers,
+                body: Bytes::new(),
+            }
         };
-        for (status, after, wait) in [(429, Some("1"), Some(1)), (429, Some("2"), Some(2)), (429, Some("3"), None), (429, None, None), (429, Some("soon"), None), (503, Some("1"), None), (200, None, None)] {
-            assert_eq!(short_wait(&resp(status, after)), wait.map(std::time::Duration::from_secs), "{status} {after:?}");
+        for (status, after, wait) in [
+            (429, Some("1"), Some(1)),
+            (429, Some("2"), Some(2)),
+            (429, Some("3"), None),
+            (429, None, None),
+            (429, Some("soon"), None),
+            (503, Some("1"), None),
+            (200, None, None),
+        ] {
+            assert_eq!(
+                short_wait(&resp(status, after)),
+                wait.map(std::time::Duration::from_secs),
+                "{status} {after:?}"
+            );
         }
     }
 }
@@ -527,9 +742,19 @@ mod tests {
     #[test]
     fn problems_are_decoded() {
         let body = br#"{"code":"unauthorized","title":"Missing or invalid token","status":401}"#;
-        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::UNAUTHORIZED, headers: Default::default(), body: Bytes::from_static(body) }).expect_err("error");
+        let err = decode::<appos_proto::Health>(RawResponse {
+            status: StatusCode::UNAUTHORIZED,
+            headers: Default::default(),
+            body: Bytes::from_static(body),
+        })
+        .expect_err("error");
         assert_eq!(err.class(), appos_proto::ErrorClass::Unauthorized);
-        let err = decode::<appos_proto::Health>(RawResponse { status: StatusCode::BAD_GATEWAY, headers: Default::default(), body: Bytes::from_static(b"<html>") }).expect_err("error");
+        let err = decode::<appos_proto::Health>(RawResponse {
+            status: StatusCode::BAD_GATEWAY,
+            headers: Default::default(),
+            body: Bytes::from_static(b"<html>"),
+        })
+        .expect_err("error");
         assert!(err.to_string().contains("502"), "{err}");
         assert_eq!(err.class(), appos_proto::ErrorClass::Other);
     }

@@ -18,17 +18,32 @@ pub const DEFAULT_AGENT_SOCKET: &str = "/var/lib/appos/run/agent.sock";
 /// `APPOS_TOKEN` or the token store).
 /// The client makes the connection again when it is lost (the host key
 /// checked again), for `opts.reconnect_for`.
-pub async fn connect(profile: &ServerProfile, token: Option<String>, opts: &ConnectOptions) -> Result<Client, ClientError> {
+pub async fn connect(
+    profile: &ServerProfile,
+    token: Option<String>,
+    opts: &ConnectOptions,
+) -> Result<Client, ClientError> {
     let transport = transport_for(profile, opts).await?;
     let (p, o) = (profile.clone(), opts.clone());
     let dial = Arc::new(move || {
         let (p, o) = (p.clone(), o.clone());
-        Box::pin(async move { transport_for(&p, &o).await }) as futures_util::future::BoxFuture<'static, Result<Transport, ClientError>>
+        Box::pin(async move { transport_for(&p, &o).await })
+            as futures_util::future::BoxFuture<'static, Result<Transport, ClientError>>
     });
-    Ok(Client::with_redial(transport, token, crate::api::Redial { dial, give_up_after: opts.reconnect_for }))
+    Ok(Client::with_redial(
+        transport,
+        token,
+        crate::api::Redial {
+            dial,
+            give_up_after: opts.reconnect_for,
+        },
+    ))
 }
 
-async fn transport_for(profile: &ServerProfile, opts: &ConnectOptions) -> Result<Transport, ClientError> {
+async fn transport_for(
+    profile: &ServerProfile,
+    opts: &ConnectOptions,
+) -> Result<Transport, ClientError> {
     if profile.url.starts_with("ssh://") {
         let target = SshTarget::parse(&profile.url)?;
         let mut opts = opts.clone();
@@ -36,8 +51,14 @@ async fn transport_for(profile: &ServerProfile, opts: &ConnectOptions) -> Result
             opts.identity = profile.identity.clone();
         }
         let session = SshSession::connect(&target, &opts).await?;
-        let socket = profile.agent_socket.clone().unwrap_or_else(|| DEFAULT_AGENT_SOCKET.to_string());
-        Ok(Transport::Ssh { session: Arc::new(session), endpoint: RemoteEndpoint::Socket(socket) })
+        let socket = profile
+            .agent_socket
+            .clone()
+            .unwrap_or_else(|| DEFAULT_AGENT_SOCKET.to_string());
+        Ok(Transport::Ssh {
+            session: Arc::new(session),
+            endpoint: RemoteEndpoint::Socket(socket),
+        })
     } else {
         Transport::from_url(&profile.url, profile.ca_file.as_deref())
     }
@@ -69,7 +90,12 @@ pub struct Added {
 /// Connects, verifies the host key (per `opts.new_key_policy`), bootstraps a
 /// token over SSH if none was given, checks that the agent answers with it,
 /// and only then saves the server and its token. Nothing is saved on failure.
-pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectOptions, now: i64) -> Result<Added, ClientError> {
+pub async fn add_server(
+    profiles: &mut Profiles,
+    req: AddServer,
+    opts: &ConnectOptions,
+    now: i64,
+) -> Result<Added, ClientError> {
     crate::profile::check_server_name(&req.name)?;
     let mut profile = ServerProfile {
         url: req.url.clone(),
@@ -89,11 +115,19 @@ pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectO
         let session = Arc::new(SshSession::connect(&target, &opts).await?);
         let token = match req.token.clone() {
             Some(t) => t,
-            None => match session.bootstrap_token(req.bootstrap_cmd.as_deref(), &req.token_name).await {
+            None => match session
+                .bootstrap_token(req.bootstrap_cmd.as_deref(), &req.token_name)
+                .await
+            {
                 // No agent on the server's PATH: an agent installed in its
                 // container (`appos server install`) is found and used.
-                Err(e @ ClientError::AgentMissing(_)) if req.bootstrap_cmd.is_none() && req.agent_socket.is_none() => {
-                    let Some((cmd, socket)) = crate::install::installed_agent(&session).await? else { return Err(e) };
+                Err(e @ ClientError::AgentMissing(_))
+                    if req.bootstrap_cmd.is_none() && req.agent_socket.is_none() =>
+                {
+                    let Some((cmd, socket)) = crate::install::installed_agent(&session).await?
+                    else {
+                        return Err(e);
+                    };
                     let token = session.bootstrap_token(Some(&cmd), &req.token_name).await?;
                     profile.bootstrap_cmd = Some(cmd);
                     profile.agent_socket = Some(socket);
@@ -102,22 +136,46 @@ pub async fn add_server(profiles: &mut Profiles, req: AddServer, opts: &ConnectO
                 r => r?,
             },
         };
-        let socket = profile.agent_socket.clone().unwrap_or_else(|| DEFAULT_AGENT_SOCKET.to_string());
+        let socket = profile
+            .agent_socket
+            .clone()
+            .unwrap_or_else(|| DEFAULT_AGENT_SOCKET.to_string());
         let host_key = session.host_key_fingerprint().to_string();
-        let transport = Transport::Ssh { session, endpoint: RemoteEndpoint::Socket(socket) };
-        (Client::new(transport, Some(token.clone())), token, Some(host_key))
+        let transport = Transport::Ssh {
+            session,
+            endpoint: RemoteEndpoint::Socket(socket),
+        };
+        (
+            Client::new(transport, Some(token.clone())),
+            token,
+            Some(host_key),
+        )
     } else {
         let token = req.token.clone().ok_or_else(|| {
-            ClientError::Config(format!("{} needs a token: pass --token (or set APPOS_TOKEN)", req.url))
+            ClientError::Config(format!(
+                "{} needs a token: pass --token (or set APPOS_TOKEN)",
+                req.url
+            ))
         })?;
-        (Client::new(Transport::from_url(&req.url, req.ca_file.as_deref())?, Some(token.clone())), token, None)
+        (
+            Client::new(
+                Transport::from_url(&req.url, req.ca_file.as_deref())?,
+                Some(token.clone()),
+            ),
+            token,
+            None,
+        )
     };
     let info = client.call(&appos_proto::calls::GetInfo {}).await?;
     profile.host_key = host_key.clone();
     profiles.upsert(&req.name, profile)?;
     profiles.save()?;
     let token_location = profiles.save_token(&req.name, &token).await?;
-    Ok(Added { info, token_location, host_key })
+    Ok(Added {
+        info,
+        token_location,
+        host_key,
+    })
 }
 
 /// The policy for a new host key from the two ways a user can confirm one.

@@ -62,13 +62,21 @@ fn translate(pattern: &str) -> Result<Regex, String> {
             '?' => re.push_str("[^/]"),
             '\\' => {
                 i += 1;
-                let next = chars.get(i).ok_or_else(|| format!("{pattern:?} ends with a backslash"))?;
+                let next = chars
+                    .get(i)
+                    .ok_or_else(|| format!("{pattern:?} ends with a backslash"))?;
                 re.push_str(&regex::escape(&next.to_string()));
             }
             '[' => {
-                let end = chars[i + 1..].iter().position(|c| *c == ']').ok_or_else(|| format!("{pattern:?} has an unterminated ["))?;
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|c| *c == ']')
+                    .ok_or_else(|| format!("{pattern:?} has an unterminated ["))?;
                 let class: String = chars[i + 1..i + 1 + end].iter().collect();
-                let class = class.strip_prefix('^').map(|c| format!("^{}", c.replace('\\', "\\\\"))).unwrap_or_else(|| class.replace('\\', "\\\\"));
+                let class = class
+                    .strip_prefix('^')
+                    .map(|c| format!("^{}", c.replace('\\', "\\\\")))
+                    .unwrap_or_else(|| class.replace('\\', "\\\\"));
                 re.push('[');
                 re.push_str(&class);
                 re.push(']');
@@ -99,7 +107,10 @@ impl DockerIgnore {
                 return Err("a line holds only `!`".into());
             }
             let pattern = clean(pattern.trim_start_matches('/'));
-            rules.push(Rule { re: translate(&pattern)?, exception });
+            rules.push(Rule {
+                re: translate(&pattern)?,
+                exception,
+            });
         }
         Ok(DockerIgnore { rules })
     }
@@ -152,8 +163,13 @@ mod tests {
         ] {
             assert_eq!(ig.excludes(path), excluded, "{path}");
         }
-        assert!(!ig.prunes("node_modules"), "an exception might bring a file back");
-        assert!(DockerIgnore::parse("target\n").expect("parse").prunes("target"));
+        assert!(
+            !ig.prunes("node_modules"),
+            "an exception might bring a file back"
+        );
+        assert!(DockerIgnore::parse("target\n")
+            .expect("parse")
+            .prunes("target"));
         assert!(DockerIgnore::parse("!\n").is_err());
         assert!(DockerIgnore::parse("[abc\n").is_err());
         assert_eq!(clean("./a/../b/./c/"), "b/c");

@@ -6,22 +6,44 @@ use appos_proto::{ErrorClass, Problem};
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     #[error("the host key of {host} is not known yet: {algorithm} {fingerprint}; check it and accept it to continue")]
-    HostKeyUnknown { host: String, algorithm: String, fingerprint: String },
+    HostKeyUnknown {
+        host: String,
+        algorithm: String,
+        fingerprint: String,
+    },
 
     #[error(
         "HOST KEY CHANGED for {host}: the server presented {presented}, but {recorded_in} records {expected}. \
          Someone may be intercepting the connection. If the server was reinstalled, remove the old entry from {recorded_in} and connect again"
     )]
-    HostKeyChanged { host: String, presented: String, expected: String, recorded_in: String },
+    HostKeyChanged {
+        host: String,
+        presented: String,
+        expected: String,
+        recorded_in: String,
+    },
 
-    #[error("the host key of {host} ({presented}) is REVOKED in {recorded_in}: refusing to connect")]
-    HostKeyRevoked { host: String, presented: String, recorded_in: String },
+    #[error(
+        "the host key of {host} ({presented}) is REVOKED in {recorded_in}: refusing to connect"
+    )]
+    HostKeyRevoked {
+        host: String,
+        presented: String,
+        recorded_in: String,
+    },
 
     #[error("{user}@{host} refused authentication (tried {tried})")]
-    AuthRejected { user: String, host: String, tried: String },
+    AuthRejected {
+        user: String,
+        host: String,
+        tried: String,
+    },
 
     #[error("the SSH key {path} is encrypted: {}", if *.wrong_passphrase { "the passphrase given does not open it" } else { "its passphrase is needed" })]
-    KeyEncrypted { path: String, wrong_passphrase: bool },
+    KeyEncrypted {
+        path: String,
+        wrong_passphrase: bool,
+    },
 
     #[error("cannot reach {addr}: {reason}")]
     Unreachable { addr: String, reason: String },
@@ -65,14 +87,20 @@ impl ClientError {
     pub fn class(&self) -> ErrorClass {
         match self {
             ClientError::HostKeyUnknown { .. } => ErrorClass::HostKeyUnknown,
-            ClientError::HostKeyChanged { .. } | ClientError::HostKeyRevoked { .. } => ErrorClass::HostKeyChanged,
+            ClientError::HostKeyChanged { .. } | ClientError::HostKeyRevoked { .. } => {
+                ErrorClass::HostKeyChanged
+            }
             ClientError::AuthRejected { .. } => ErrorClass::AuthRejected,
             ClientError::KeyEncrypted { .. } => ErrorClass::KeyEncrypted,
-            ClientError::Unreachable { .. } | ClientError::ConnectionLost { .. } => ErrorClass::Unreachable,
+            ClientError::Unreachable { .. } | ClientError::ConnectionLost { .. } => {
+                ErrorClass::Unreachable
+            }
             ClientError::AgentMissing(_) => ErrorClass::AgentMissing,
             ClientError::Api(p) => ErrorClass::of_problem(p),
             ClientError::Config(_) => ErrorClass::InvalidInput,
-            ClientError::Ssh(_) | ClientError::Protocol(_) | ClientError::Server(_) => ErrorClass::Other,
+            ClientError::Ssh(_) | ClientError::Protocol(_) | ClientError::Server(_) => {
+                ErrorClass::Other
+            }
         }
     }
 }
@@ -86,16 +114,56 @@ mod tests {
     fn classes() {
         let api = |code: ProblemCode| ClientError::Api(Problem::new(code, None));
         for (e, class) in [
-            (ClientError::HostKeyUnknown { host: "h".into(), algorithm: "a".into(), fingerprint: "f".into() }, ErrorClass::HostKeyUnknown),
-            (ClientError::HostKeyChanged { host: "h".into(), presented: "p".into(), expected: "e".into(), recorded_in: "r".into() }, ErrorClass::HostKeyChanged),
-            (ClientError::AuthRejected { user: "u".into(), host: "h".into(), tried: "t".into() }, ErrorClass::AuthRejected),
-            (ClientError::KeyEncrypted { path: "k".into(), wrong_passphrase: false }, ErrorClass::KeyEncrypted),
-            (ClientError::Unreachable { addr: "a".into(), reason: "r".into() }, ErrorClass::Unreachable),
-            (ClientError::AgentMissing("x".into()), ErrorClass::AgentMissing),
+            (
+                ClientError::HostKeyUnknown {
+                    host: "h".into(),
+                    algorithm: "a".into(),
+                    fingerprint: "f".into(),
+                },
+                ErrorClass::HostKeyUnknown,
+            ),
+            (
+                ClientError::HostKeyChanged {
+                    host: "h".into(),
+                    presented: "p".into(),
+                    expected: "e".into(),
+                    recorded_in: "r".into(),
+                },
+                ErrorClass::HostKeyChanged,
+            ),
+            (
+                ClientError::AuthRejected {
+                    user: "u".into(),
+                    host: "h".into(),
+                    tried: "t".into(),
+                },
+                ErrorClass::AuthRejected,
+            ),
+            (
+                ClientError::KeyEncrypted {
+                    path: "k".into(),
+                    wrong_passphrase: false,
+                },
+                ErrorClass::KeyEncrypted,
+            ),
+            (
+                ClientError::Unreachable {
+                    addr: "a".into(),
+                    reason: "r".into(),
+                },
+                ErrorClass::Unreachable,
+            ),
+            (
+                ClientError::AgentMissing("x".into()),
+                ErrorClass::AgentMissing,
+            ),
             (api(ProblemCode::Unauthorized), ErrorClass::Unauthorized),
             (api(ProblemCode::Forbidden), ErrorClass::Forbidden),
             (api(ProblemCode::InvalidInput), ErrorClass::InvalidInput),
-            (api(ProblemCode::DockerUnavailable), ErrorClass::DockerUnavailable),
+            (
+                api(ProblemCode::DockerUnavailable),
+                ErrorClass::DockerUnavailable,
+            ),
             (api(ProblemCode::VersionNotFound), ErrorClass::NotFound),
             (ClientError::Config("x".into()), ErrorClass::InvalidInput),
             (ClientError::Ssh("x".into()), ErrorClass::Other),

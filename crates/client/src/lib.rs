@@ -9,8 +9,8 @@
 pub mod api;
 pub mod connect;
 pub mod dockerignore;
-pub mod install;
 pub mod error;
+pub mod install;
 pub mod profile;
 pub mod project;
 pub mod reconnect;

@@ -24,9 +24,15 @@ struct Secrets {
 }
 
 /// Servers' API tokens, by server name.
-const TOKENS: Secrets = Secrets { service: "dev.appos.token", file: "tokens.toml" };
+const TOKENS: Secrets = Secrets {
+    service: "dev.appos.token",
+    file: "tokens.toml",
+};
 /// Backup repositories' keys, by [`backup_key_account`].
-const BACKUP_KEYS: Secrets = Secrets { service: "dev.appos.backup-key", file: "backup-keys.toml" };
+const BACKUP_KEYS: Secrets = Secrets {
+    service: "dev.appos.backup-key",
+    file: "backup-keys.toml",
+};
 
 /// Under what name a backup repository's key is kept: an SFTP repository
 /// by its location alone (any server that reaches it needs the same key),
@@ -46,7 +52,8 @@ pub fn valid_server_name(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// [`valid_server_name`] as an error a user can act on.
@@ -107,7 +114,10 @@ struct ProfilesFile {
 pub enum TokenLocation {
     Keyring,
     /// The fallback file, with the reason the keyring could not be used.
-    File { path: PathBuf, why: String },
+    File {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 pub struct Profiles {
@@ -119,11 +129,20 @@ impl Profiles {
     pub fn load(dir: &Path) -> Result<Profiles, ClientError> {
         let path = dir.join("servers.toml");
         let file = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?,
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProfilesFile::default(),
-            Err(e) => return Err(ClientError::Config(format!("reading {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(ClientError::Config(format!(
+                    "reading {}: {e}",
+                    path.display()
+                )))
+            }
         };
-        Ok(Profiles { dir: dir.to_path_buf(), file })
+        Ok(Profiles {
+            dir: dir.to_path_buf(),
+            file,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -139,7 +158,10 @@ impl Profiles {
     }
 
     pub fn current(&self) -> Option<&str> {
-        self.file.current.as_deref().filter(|c| self.file.servers.contains_key(*c))
+        self.file
+            .current
+            .as_deref()
+            .filter(|c| self.file.servers.contains_key(*c))
     }
 
     /// The server to use: the one named, else the current one.
@@ -147,11 +169,16 @@ impl Profiles {
         let name = match named {
             Some(n) => n.to_string(),
             None => self.current().map(str::to_string).ok_or_else(|| {
-                ClientError::Config("no server configured: add one with `appos server add NAME ssh://USER@HOST`".into())
+                ClientError::Config(
+                    "no server configured: add one with `appos server add NAME ssh://USER@HOST`"
+                        .into(),
+                )
             })?,
         };
         let profile = self.get(&name).cloned().ok_or_else(|| {
-            ClientError::Config(format!("unknown server {name:?}: `appos server list` shows the servers you added"))
+            ClientError::Config(format!(
+                "unknown server {name:?}: `appos server list` shows the servers you added"
+            ))
         })?;
         Ok((name, profile))
     }
@@ -165,10 +192,19 @@ impl Profiles {
     }
 
     pub fn remove(&mut self, name: &str) -> Result<ServerProfile, ClientError> {
-        let removed = self.file.servers.remove(name).ok_or_else(|| ClientError::Config(format!("unknown server {name:?}")))?;
+        let removed = self
+            .file
+            .servers
+            .remove(name)
+            .ok_or_else(|| ClientError::Config(format!("unknown server {name:?}")))?;
         if self.file.current.as_deref() == Some(name) {
             // Fall back to the most recently added remaining server.
-            self.file.current = self.file.servers.iter().max_by_key(|(_, p)| p.added_at).map(|(n, _)| n.clone());
+            self.file.current = self
+                .file
+                .servers
+                .iter()
+                .max_by_key(|(_, p)| p.added_at)
+                .map(|(n, _)| n.clone());
         }
         Ok(removed)
     }
@@ -182,12 +218,17 @@ impl Profiles {
     }
 
     pub fn save(&self) -> Result<(), ClientError> {
-        let text = toml::to_string_pretty(&self.file).map_err(|e| ClientError::Config(e.to_string()))?;
+        let text =
+            toml::to_string_pretty(&self.file).map_err(|e| ClientError::Config(e.to_string()))?;
         write_private(&self.dir.join("servers.toml"), text.as_bytes())
     }
 
     /// Stores a server's token in the keyring, or in the fallback file.
-    pub async fn save_token(&self, server: &str, token: &str) -> Result<TokenLocation, ClientError> {
+    pub async fn save_token(
+        &self,
+        server: &str,
+        token: &str,
+    ) -> Result<TokenLocation, ClientError> {
         self.save_secret(&TOKENS, server, token).await
     }
 
@@ -198,13 +239,20 @@ impl Profiles {
 
     pub async fn delete_token(&self, server: &str) -> Result<(), ClientError> {
         let s = server.to_string();
-        let _ = tokio::task::spawn_blocking(move || keyring::Entry::new(PASSPHRASE_SERVICE, &s).and_then(|e| e.delete_credential())).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            keyring::Entry::new(PASSPHRASE_SERVICE, &s).and_then(|e| e.delete_credential())
+        })
+        .await;
         self.delete_secret(&TOKENS, server).await
     }
 
     /// Keeps a backup repository's key ([`backup_key_account`] names it) in
     /// the keyring, or in the fallback file.
-    pub async fn save_backup_key(&self, account: &str, key: &str) -> Result<TokenLocation, ClientError> {
+    pub async fn save_backup_key(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> Result<TokenLocation, ClientError> {
         self.save_secret(&BACKUP_KEYS, account, key).await
     }
 
@@ -212,11 +260,17 @@ impl Profiles {
         self.load_secret(&BACKUP_KEYS, account).await
     }
 
-    async fn save_secret(&self, kind: &Secrets, account: &str, secret: &str) -> Result<TokenLocation, ClientError> {
+    async fn save_secret(
+        &self,
+        kind: &Secrets,
+        account: &str,
+        secret: &str,
+    ) -> Result<TokenLocation, ClientError> {
         let (service, a, t) = (kind.service, account.to_string(), secret.to_string());
-        let keyring = tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.set_password(&t))
-            .await
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let keyring =
+            tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.set_password(&t))
+                .await
+                .map_err(|e| ClientError::Config(e.to_string()))?;
         let mut file = self.secret_file(kind)?;
         match keyring {
             Ok(()) => {
@@ -228,19 +282,27 @@ impl Profiles {
             Err(e) => {
                 file.insert(account.to_string(), secret.to_string());
                 self.write_secret_file(kind, &file)?;
-                Ok(TokenLocation::File { path: self.dir.join(kind.file), why: e.to_string() })
+                Ok(TokenLocation::File {
+                    path: self.dir.join(kind.file),
+                    why: e.to_string(),
+                })
             }
         }
     }
 
-    async fn load_secret(&self, kind: &Secrets, account: &str) -> Result<Option<String>, ClientError> {
+    async fn load_secret(
+        &self,
+        kind: &Secrets,
+        account: &str,
+    ) -> Result<Option<String>, ClientError> {
         if let Some(t) = self.secret_file(kind)?.remove(account) {
             return Ok(Some(t));
         }
         let (service, a) = (kind.service, account.to_string());
-        let got = tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.get_password())
-            .await
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let got =
+            tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.get_password())
+                .await
+                .map_err(|e| ClientError::Config(e.to_string()))?;
         match got {
             Ok(t) => Ok(Some(t)),
             Err(keyring::Error::NoEntry) => Ok(None),
@@ -257,7 +319,10 @@ impl Profiles {
             self.write_secret_file(kind, &file)?;
         }
         let (service, a) = (kind.service, account.to_string());
-        let _ = tokio::task::spawn_blocking(move || keyring::Entry::new(service, &a)?.delete_credential()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            keyring::Entry::new(service, &a)?.delete_credential()
+        })
+        .await;
         Ok(())
     }
 
@@ -267,26 +332,42 @@ impl Profiles {
     pub async fn save_passphrase(&self, server: &str, passphrase: &str) -> bool {
         let (s, p) = (server.to_string(), passphrase.to_string());
         matches!(
-            tokio::task::spawn_blocking(move || keyring::Entry::new(PASSPHRASE_SERVICE, &s)?.set_password(&p)).await,
+            tokio::task::spawn_blocking(
+                move || keyring::Entry::new(PASSPHRASE_SERVICE, &s)?.set_password(&p)
+            )
+            .await,
             Ok(Ok(()))
         )
     }
 
     pub async fn load_passphrase(&self, server: &str) -> Option<String> {
         let s = server.to_string();
-        tokio::task::spawn_blocking(move || keyring::Entry::new(PASSPHRASE_SERVICE, &s)?.get_password()).await.ok()?.ok()
+        tokio::task::spawn_blocking(move || {
+            keyring::Entry::new(PASSPHRASE_SERVICE, &s)?.get_password()
+        })
+        .await
+        .ok()?
+        .ok()
     }
 
     fn secret_file(&self, kind: &Secrets) -> Result<BTreeMap<String, String>, ClientError> {
         let path = self.dir.join(kind.file);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| ClientError::Config(format!("{}: {e}", path.display()))),
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(ClientError::Config(format!("reading {}: {e}", path.display()))),
+            Err(e) => Err(ClientError::Config(format!(
+                "reading {}: {e}",
+                path.display()
+            ))),
         }
     }
 
-    fn write_secret_file(&self, kind: &Secrets, secrets: &BTreeMap<String, String>) -> Result<(), ClientError> {
+    fn write_secret_file(
+        &self,
+        kind: &Secrets,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<(), ClientError> {
         let text = toml::to_string(secrets).map_err(|e| ClientError::Config(e.to_string()))?;
         write_private(&self.dir.join(kind.file), text.as_bytes())
     }
@@ -299,7 +380,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
     std::fs::create_dir_all(dir).map_err(err)?;
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(err)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
     f.write_all(bytes).map_err(err)?;
     f.sync_all().map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
@@ -315,7 +401,13 @@ pub fn token_name(client: &str) -> String {
         .unwrap_or_else(|| "unknown".into());
     let clean: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     format!("{client}@{clean}")
@@ -327,7 +419,15 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     fn profile(url: &str, at: i64) -> ServerProfile {
-        ServerProfile { url: url.into(), identity: None, agent_socket: None, bootstrap_cmd: None, ca_file: None, host_key: None, added_at: at }
+        ServerProfile {
+            url: url.into(),
+            identity: None,
+            agent_socket: None,
+            bootstrap_cmd: None,
+            ca_file: None,
+            host_key: None,
+            added_at: at,
+        }
     }
 
     #[test]
@@ -344,8 +444,15 @@ mod tests {
         assert_eq!(p.current(), Some("a"));
         p.remove("a").expect("rm");
         assert_eq!(p.current(), Some("b"));
-        assert!(p.pick(Some("zzz")).expect_err("unknown").to_string().contains("unknown server"));
-        let mode = std::fs::metadata(dir.path().join("servers.toml")).expect("meta").permissions().mode();
+        assert!(p
+            .pick(Some("zzz"))
+            .expect_err("unknown")
+            .to_string()
+            .contains("unknown server"));
+        let mode = std::fs::metadata(dir.path().join("servers.toml"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -361,9 +468,25 @@ mod tests {
 
     #[test]
     fn config_dir_order() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-        assert_eq!(config_dir(env(&[("APPOS_CONFIG_DIR", "/c"), ("HOME", "/h")])), PathBuf::from("/c"));
-        assert_eq!(config_dir(env(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")])), PathBuf::from("/x/appos"));
-        assert_eq!(config_dir(env(&[("HOME", "/h")])), PathBuf::from("/h/.config/appos"));
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            config_dir(env(&[("APPOS_CONFIG_DIR", "/c"), ("HOME", "/h")])),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            config_dir(env(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")])),
+            PathBuf::from("/x/appos")
+        );
+        assert_eq!(
+            config_dir(env(&[("HOME", "/h")])),
+            PathBuf::from("/h/.config/appos")
+        );
     }
 }

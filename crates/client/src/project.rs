@@ -54,13 +54,26 @@ fn refs(doc: &Value) -> Vec<Ref> {
             out.push(Ref { field, path, kind });
         }
     };
-    for (name, svc) in doc.get("services").and_then(Value::as_mapping).into_iter().flatten() {
+    for (name, svc) in doc
+        .get("services")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+    {
         let name = name.as_str().unwrap_or_default();
-        for (i, v) in svc.get("volumes").and_then(Value::as_sequence).into_iter().flatten().enumerate() {
+        for (i, v) in svc
+            .get("volumes")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let field = format!("services.{name}.volumes[{i}]");
             match v {
                 Value::String(s) => {
-                    if let Some((src, _)) = s.split_once(':').filter(|(src, _)| src.starts_with('.')) {
+                    if let Some((src, _)) =
+                        s.split_once(':').filter(|(src, _)| src.starts_with('.'))
+                    {
                         push(field, src.to_string(), Kind::Bind);
                     }
                 }
@@ -73,7 +86,10 @@ fn refs(doc: &Value) -> Vec<Ref> {
             }
         }
         let env_files: Vec<String> = match svc.get("env_file") {
-            Some(Value::Sequence(seq)) => seq.iter().filter_map(|e| e.get("path").and_then(text).or_else(|| text(e))).collect(),
+            Some(Value::Sequence(seq)) => seq
+                .iter()
+                .filter_map(|e| e.get("path").and_then(text).or_else(|| text(e)))
+                .collect(),
             Some(other) => text(other).into_iter().collect(),
             None => Vec::new(),
         };
@@ -81,21 +97,43 @@ fn refs(doc: &Value) -> Vec<Ref> {
             push(format!("services.{name}.env_file"), f, Kind::File);
         }
         match svc.get("build") {
-            Some(Value::String(c)) => push(format!("services.{name}.build"), c.clone(), Kind::Context),
+            Some(Value::String(c)) => {
+                push(format!("services.{name}.build"), c.clone(), Kind::Context)
+            }
             Some(b @ Value::Mapping(_)) => {
-                let ctx = b.get("context").and_then(text).unwrap_or_else(|| ".".into());
-                push(format!("services.{name}.build.context"), ctx.clone(), Kind::Context);
+                let ctx = b
+                    .get("context")
+                    .and_then(text)
+                    .unwrap_or_else(|| ".".into());
+                push(
+                    format!("services.{name}.build.context"),
+                    ctx.clone(),
+                    Kind::Context,
+                );
                 if let Some(df) = b.get("dockerfile").and_then(text) {
-                    push(format!("services.{name}.build.dockerfile"), format!("{ctx}/{df}"), Kind::File);
+                    push(
+                        format!("services.{name}.build.dockerfile"),
+                        format!("{ctx}/{df}"),
+                        Kind::File,
+                    );
                 }
             }
             _ => {}
         }
     }
     for key in ["secrets", "configs"] {
-        for (name, def) in doc.get(key).and_then(Value::as_mapping).into_iter().flatten() {
+        for (name, def) in doc
+            .get(key)
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+        {
             if let Some(f) = def.get("file").and_then(text) {
-                push(format!("{key}.{}.file", name.as_str().unwrap_or_default()), f, Kind::File);
+                push(
+                    format!("{key}.{}.file", name.as_str().unwrap_or_default()),
+                    f,
+                    Kind::File,
+                );
             }
         }
     }
@@ -135,30 +173,49 @@ impl Collected {
             return Ok(());
         }
         let full = self.root.join(rel);
-        let meta = std::fs::symlink_metadata(&full).map_err(|e| ProjectError(format!("{key} ({field}): {e}")))?;
+        let meta = std::fs::symlink_metadata(&full)
+            .map_err(|e| ProjectError(format!("{key} ({field}): {e}")))?;
         if meta.len() as usize > MAX_APP_FILE_BYTES {
             return Err(ProjectError(format!("{key} ({field}) is {} bytes; a file sent with a compose file may hold at most {MAX_APP_FILE_BYTES}", meta.len())));
         }
-        let bytes = std::fs::read(&full).map_err(|e| ProjectError(format!("reading {key} ({field}): {e}")))?;
+        let bytes = std::fs::read(&full)
+            .map_err(|e| ProjectError(format!("reading {key} ({field}): {e}")))?;
         self.total += bytes.len();
         if self.total > MAX_APP_FILES_BYTES {
             return Err(ProjectError(format!("the files to send pass {MAX_APP_FILES_BYTES} bytes at {key} ({field}); leave large data out (a .dockerignore, or a named volume)")));
         }
         if self.files.len() >= MAX_APP_FILES {
-            return Err(ProjectError(format!("more than {MAX_APP_FILES} files to send, at {key} ({field})")));
+            return Err(ProjectError(format!(
+                "more than {MAX_APP_FILES} files to send, at {key} ({field})"
+            )));
         }
-        self.files.insert(key, (bytes, meta.permissions().mode() & 0o111 != 0));
+        self.files
+            .insert(key, (bytes, meta.permissions().mode() & 0o111 != 0));
         Ok(())
     }
 
     /// Adds `rel` (a file, or a folder walked whole), leaving out what `ignore` excludes.
-    fn add(&mut self, rel: &Path, field: &str, ignore: Option<(&Path, &DockerIgnore)>) -> Result<(), ProjectError> {
+    fn add(
+        &mut self,
+        rel: &Path,
+        field: &str,
+        ignore: Option<(&Path, &DockerIgnore)>,
+    ) -> Result<(), ProjectError> {
         let full = self.root.join(rel);
         let key = rel.to_string_lossy().into_owned();
-        let meta = std::fs::symlink_metadata(&full).map_err(|e| ProjectError(format!("{key} ({field}): {e}")))?;
-        let within = |p: &Path| ignore.and_then(|(ctx, ig)| p.strip_prefix(ctx).ok().map(|r| (r.to_string_lossy().into_owned(), ig)));
+        let meta = std::fs::symlink_metadata(&full)
+            .map_err(|e| ProjectError(format!("{key} ({field}): {e}")))?;
+        let within = |p: &Path| {
+            ignore.and_then(|(ctx, ig)| {
+                p.strip_prefix(ctx)
+                    .ok()
+                    .map(|r| (r.to_string_lossy().into_owned(), ig))
+            })
+        };
         if meta.file_type().is_symlink() {
-            return Err(ProjectError(format!("{key} ({field}) is a symbolic link; AppOS sends regular files and folders only")));
+            return Err(ProjectError(format!(
+                "{key} ({field}) is a symbolic link; AppOS sends regular files and folders only"
+            )));
         }
         if meta.is_file() {
             if within(rel).is_some_and(|(r, ig)| !r.is_empty() && ig.excludes(&r)) {
@@ -167,12 +224,18 @@ impl Collected {
             return self.add_file(rel, field);
         }
         if !meta.is_dir() {
-            return Err(ProjectError(format!("{key} ({field}) is neither a file nor a folder")));
+            return Err(ProjectError(format!(
+                "{key} ({field}) is neither a file nor a folder"
+            )));
         }
         if within(rel).is_some_and(|(r, ig)| !r.is_empty() && ig.prunes(&r)) {
             return Ok(());
         }
-        let mut entries: Vec<_> = std::fs::read_dir(&full).map_err(|e| ProjectError(format!("{key} ({field}): {e}")))?.flatten().map(|e| e.file_name()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(&full)
+            .map_err(|e| ProjectError(format!("{key} ({field}): {e}")))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         entries.sort();
         for name in entries {
             self.add(&rel.join(name), field, ignore)?;
@@ -185,14 +248,27 @@ impl Collected {
 /// folder, ready to send. A reference outside the folder, a missing file,
 /// a symbolic link or a file over the limits is an error naming it.
 pub fn files(compose_path: &Path, compose: &str) -> Result<Vec<AppFile>, ProjectError> {
-    let mut doc: Value = serde_yaml_ng::from_str(compose).map_err(|e| ProjectError(format!("{}: not valid YAML: {e}", compose_path.display())))?;
-    doc.apply_merge().map_err(|e| ProjectError(format!("{}: {e}", compose_path.display())))?;
-    let root = compose_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let mut doc: Value = serde_yaml_ng::from_str(compose)
+        .map_err(|e| ProjectError(format!("{}: not valid YAML: {e}", compose_path.display())))?;
+    doc.apply_merge()
+        .map_err(|e| ProjectError(format!("{}: {e}", compose_path.display())))?;
+    let root = compose_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let own = compose_path.file_name().map(PathBuf::from);
-    let mut c = Collected { root: root.clone(), files: BTreeMap::new(), total: 0 };
+    let mut c = Collected {
+        root: root.clone(),
+        files: BTreeMap::new(),
+        total: 0,
+    };
     for r in refs(&doc) {
         let Some(rel) = normalise(Path::new(&r.path)) else {
-            return Err(ProjectError(format!("{} ({}) is outside the project folder; AppOS sends only what is inside it", r.path, r.field)));
+            return Err(ProjectError(format!(
+                "{} ({}) is outside the project folder; AppOS sends only what is inside it",
+                r.path, r.field
+            )));
         };
         if rel.as_os_str().is_empty() && r.kind == Kind::Bind {
             continue; // The app's folder itself: the agent refuses it, with the reason.
@@ -200,11 +276,19 @@ pub fn files(compose_path: &Path, compose: &str) -> Result<Vec<AppFile>, Project
         let exists = std::fs::symlink_metadata(root.join(&rel)).is_ok();
         match (r.kind, exists) {
             (Kind::Bind, false) => continue,
-            (_, false) => return Err(ProjectError(format!("{} ({}) does not exist in {}", r.path, r.field, root.display()))),
+            (_, false) => {
+                return Err(ProjectError(format!(
+                    "{} ({}) does not exist in {}",
+                    r.path,
+                    r.field,
+                    root.display()
+                )))
+            }
             (Kind::Context, true) => {
                 let ignore_file = root.join(&rel).join(".dockerignore");
                 let ig = match std::fs::read_to_string(&ignore_file) {
-                    Ok(t) => DockerIgnore::parse(&t).map_err(|e| ProjectError(format!("{}: {e}", ignore_file.display())))?,
+                    Ok(t) => DockerIgnore::parse(&t)
+                        .map_err(|e| ProjectError(format!("{}: {e}", ignore_file.display())))?,
                     Err(_) => DockerIgnore::parse("").map_err(ProjectError)?,
                 };
                 c.add(&rel, &r.field, Some((&rel, &ig)))?;
@@ -216,11 +300,23 @@ pub fn files(compose_path: &Path, compose: &str) -> Result<Vec<AppFile>, Project
         c.files.remove(&own.to_string_lossy().into_owned());
     }
     let b64 = base64::engine::general_purpose::STANDARD;
-    Ok(c.files.into_iter().map(|(path, (bytes, executable))| AppFile { path, content: b64.encode(bytes), executable }).collect())
+    Ok(c.files
+        .into_iter()
+        .map(|(path, (bytes, executable))| AppFile {
+            path,
+            content: b64.encode(bytes),
+            executable,
+        })
+        .collect())
 }
 
 /// The names a compose file has in a folder, in the order `docker compose` looks for them.
-const COMPOSE_NAMES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+const COMPOSE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
 
 /// Reads a project: `path` is a compose file, or a folder holding one.
 /// Returns the compose file, the files it references, and the `.env`
@@ -231,21 +327,43 @@ pub fn read(path: &Path) -> Result<LocalProject, ProjectError> {
             .iter()
             .map(|n| path.join(n))
             .find(|p| p.is_file())
-            .ok_or_else(|| ProjectError(format!("{} holds no compose file ({})", path.display(), COMPOSE_NAMES.join(", "))))?
+            .ok_or_else(|| {
+                ProjectError(format!(
+                    "{} holds no compose file ({})",
+                    path.display(),
+                    COMPOSE_NAMES.join(", ")
+                ))
+            })?
     } else {
         path.to_path_buf()
     };
-    let compose = std::fs::read_to_string(&file).map_err(|e| ProjectError(format!("reading {}: {e}", file.display())))?;
+    let compose = std::fs::read_to_string(&file)
+        .map_err(|e| ProjectError(format!("reading {}: {e}", file.display())))?;
     let files = files(&file, &compose)?;
-    let beside = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(".env");
-    let env = if beside.is_file() { read_env(&beside)? } else { BTreeMap::new() };
-    Ok(LocalProject { compose_path: file.display().to_string(), compose, files, env })
+    let beside = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(".env");
+    let env = if beside.is_file() {
+        read_env(&beside)?
+    } else {
+        BTreeMap::new()
+    };
+    Ok(LocalProject {
+        compose_path: file.display().to_string(),
+        compose,
+        files,
+        env,
+    })
 }
 
 /// `KEY=VALUE` lines as `docker compose` reads a `.env`.
 pub fn read_env(path: &Path) -> Result<BTreeMap<String, String>, ProjectError> {
     let mut env = BTreeMap::new();
-    for item in dotenvy::from_path_iter(path).map_err(|e| ProjectError(format!("reading {}: {e}", path.display())))? {
+    for item in dotenvy::from_path_iter(path)
+        .map_err(|e| ProjectError(format!("reading {}: {e}", path.display())))?
+    {
         let (k, v) = item.map_err(|e| ProjectError(format!("parsing {}: {e}", path.display())))?;
         env.insert(k, v);
     }
@@ -280,19 +398,43 @@ mod tests {
         write(d.path(), "unrelated.txt", "not sent");
         let files = files(&d.path().join("compose.yml"), compose).expect("collected");
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["app/.dockerignore", "app/Dockerfile", "app/index.html", "conf/site.conf", "initdb/01.sql", "pw.txt", "web.env"]);
-        assert_eq!(files[3].content, base64::engine::general_purpose::STANDARD.encode("listen 80;"));
+        assert_eq!(
+            paths,
+            [
+                "app/.dockerignore",
+                "app/Dockerfile",
+                "app/index.html",
+                "conf/site.conf",
+                "initdb/01.sql",
+                "pw.txt",
+                "web.env"
+            ]
+        );
+        assert_eq!(
+            files[3].content,
+            base64::engine::general_purpose::STANDARD.encode("listen 80;")
+        );
     }
 
     #[test]
     fn a_folder_is_read_like_docker_compose_reads_it() {
         let d = tempfile::tempdir().expect("dir");
-        write(d.path(), "docker-compose.yml", "services:\n  web:\n    image: x\n    volumes: [\"./conf:/c\"]\n");
+        write(
+            d.path(),
+            "docker-compose.yml",
+            "services:\n  web:\n    image: x\n    volumes: [\"./conf:/c\"]\n",
+        );
         write(d.path(), "conf/a.conf", "a");
         write(d.path(), ".env", "PASSWORD='p#s s$'\n");
         let p = read(d.path()).expect("read");
-        assert_eq!(p.compose_path, d.path().join("docker-compose.yml").display().to_string());
-        assert_eq!(p.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["conf/a.conf"]);
+        assert_eq!(
+            p.compose_path,
+            d.path().join("docker-compose.yml").display().to_string()
+        );
+        assert_eq!(
+            p.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["conf/a.conf"]
+        );
         assert_eq!(p.env.get("PASSWORD").map(String::as_str), Some("p#s s$"));
         let empty = tempfile::tempdir().expect("dir");
         assert_eq!(read(empty.path()).expect_err("none").to_string(), format!("{} holds no compose file (compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml)", empty.path().display()));
@@ -305,7 +447,10 @@ mod tests {
         let err = |compose: &str| files(&path, compose).expect_err("refused").to_string();
         assert_eq!(
             err("services:\n  web:\n    image: x\n    env_file: ./missing.env\n"),
-            format!("./missing.env (services.web.env_file) does not exist in {}", d.path().display())
+            format!(
+                "./missing.env (services.web.env_file) does not exist in {}",
+                d.path().display()
+            )
         );
         assert_eq!(
             err("services:\n  web:\n    image: x\n    volumes: [\"../shared:/s\"]\n"),
@@ -322,6 +467,11 @@ mod tests {
             format!("big.bin (services.web.volumes[0]) is {} bytes; a file sent with a compose file may hold at most {MAX_APP_FILE_BYTES}", MAX_APP_FILE_BYTES + 1)
         );
         // A missing bind source is made by the compose tool on the server.
-        assert!(files(&path, "services:\n  web:\n    image: x\n    volumes: [\"./data:/d\"]\n").expect("ok").is_empty());
+        assert!(files(
+            &path,
+            "services:\n  web:\n    image: x\n    volumes: [\"./data:/d\"]\n"
+        )
+        .expect("ok")
+        .is_empty());
     }
 }

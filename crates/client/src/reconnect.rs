@@ -13,9 +13,15 @@ use crate::ClientError;
 pub enum Link {
     Connected,
     /// Lost; trying again (`attempt` from 1) in `next_in`.
-    Reconnecting { attempt: u32, next_in: Duration, why: String },
+    Reconnecting {
+        attempt: u32,
+        next_in: Duration,
+        why: String,
+    },
     /// Given up: `why` says what failed.
-    Failed { why: String },
+    Failed {
+        why: String,
+    },
 }
 
 /// What a failure means for the connection.
@@ -33,7 +39,10 @@ pub enum Verdict {
 /// at once; a broken network, a server or agent not back yet are waited for.
 pub fn verdict(e: &ClientError) -> Verdict {
     match e {
-        ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. } | ClientError::AgentMissing(_) | ClientError::Ssh(_) => Verdict::Lost,
+        ClientError::ConnectionLost { .. }
+        | ClientError::Unreachable { .. }
+        | ClientError::AgentMissing(_)
+        | ClientError::Ssh(_) => Verdict::Lost,
         ClientError::Api(_) => Verdict::Final,
         other => match other.class() {
             ErrorClass::Unreachable | ErrorClass::AgentMissing => Verdict::Lost,
@@ -46,7 +55,9 @@ pub fn verdict(e: &ClientError) -> Verdict {
 /// spread by `jitter` (0 to 1) over ±20 %, so that many clients cut at once
 /// do not all come back at once.
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let base = 250u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(5)).min(5_000) as f64;
+    let base = 250u64
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(5))
+        .min(5_000) as f64;
     let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
     Duration::from_millis((base * spread).round() as u64)
 }
@@ -81,12 +92,21 @@ impl LogCursor {
 
     /// The lines already shown with that time, to drop when they come again.
     pub fn resumed(&mut self) -> LogReplay {
-        LogReplay { left: self.seen.iter().map(|(c, (at, n))| (c.clone(), (*at, *n))).collect() }
+        LogReplay {
+            left: self
+                .seen
+                .iter()
+                .map(|(c, (at, n))| (c.clone(), (*at, *n)))
+                .collect(),
+        }
     }
 
     /// The `since` to resume from (epoch seconds), None before any line.
     pub fn since_secs(&self) -> Option<i64> {
-        self.seen.values().map(|(at, _)| at.div_euclid(1_000_000)).min()
+        self.seen
+            .values()
+            .map(|(at, _)| at.div_euclid(1_000_000))
+            .min()
     }
 }
 
@@ -122,14 +142,57 @@ mod tests {
     fn lost_connections_are_made_again_and_refusals_stop() {
         let api = |code| ClientError::Api(Problem::new(code, None));
         for (e, want) in [
-            (ClientError::ConnectionLost { to: "ssh://root@h:22".into(), why: "reset".into() }, Verdict::Lost),
-            (ClientError::Unreachable { addr: "h:22".into(), reason: "connection refused".into() }, Verdict::Lost),
-            (ClientError::AgentMissing("cannot open the socket".into()), Verdict::Lost),
+            (
+                ClientError::ConnectionLost {
+                    to: "ssh://root@h:22".into(),
+                    why: "reset".into(),
+                },
+                Verdict::Lost,
+            ),
+            (
+                ClientError::Unreachable {
+                    addr: "h:22".into(),
+                    reason: "connection refused".into(),
+                },
+                Verdict::Lost,
+            ),
+            (
+                ClientError::AgentMissing("cannot open the socket".into()),
+                Verdict::Lost,
+            ),
             (ClientError::Ssh("keepalive timeout".into()), Verdict::Lost),
-            (ClientError::HostKeyChanged { host: "h".into(), presented: "p".into(), expected: "e".into(), recorded_in: "r".into() }, Verdict::Final),
-            (ClientError::HostKeyUnknown { host: "h".into(), algorithm: "a".into(), fingerprint: "f".into() }, Verdict::Final),
-            (ClientError::AuthRejected { user: "u".into(), host: "h".into(), tried: "t".into() }, Verdict::Final),
-            (ClientError::KeyEncrypted { path: "k".into(), wrong_passphrase: false }, Verdict::Final),
+            (
+                ClientError::HostKeyChanged {
+                    host: "h".into(),
+                    presented: "p".into(),
+                    expected: "e".into(),
+                    recorded_in: "r".into(),
+                },
+                Verdict::Final,
+            ),
+            (
+                ClientError::HostKeyUnknown {
+                    host: "h".into(),
+                    algorithm: "a".into(),
+                    fingerprint: "f".into(),
+                },
+                Verdict::Final,
+            ),
+            (
+                ClientError::AuthRejected {
+                    user: "u".into(),
+                    host: "h".into(),
+                    tried: "t".into(),
+                },
+                Verdict::Final,
+            ),
+            (
+                ClientError::KeyEncrypted {
+                    path: "k".into(),
+                    wrong_passphrase: false,
+                },
+                Verdict::Final,
+            ),
             (api(ProblemCode::Unauthorized), Verdict::Final),
             (api(ProblemCode::InvalidInput), Verdict::Final),
             (ClientError::Config("x".into()), Verdict::Final),
@@ -149,17 +212,43 @@ mod tests {
         assert_eq!(cursor.since_secs(), Some(5));
         let mut replay = cursor.resumed();
         // The resumed follow sends from second 5 again.
-        let sent = [("a", 5_000_000), ("a", 5_000_100), ("a", 5_000_100), ("a", 5_000_100), ("b", 7_200_000), ("b", 7_300_000), ("c", 6_000_000), ("a", 0)];
-        let new: Vec<(&str, i64)> = sent.into_iter().filter(|(c, at)| !replay.shown_before(c, *at)).collect();
-        assert_eq!(new, [("a", 5_000_100), ("b", 7_300_000), ("c", 6_000_000), ("a", 0)]);
+        let sent = [
+            ("a", 5_000_000),
+            ("a", 5_000_100),
+            ("a", 5_000_100),
+            ("a", 5_000_100),
+            ("b", 7_200_000),
+            ("b", 7_300_000),
+            ("c", 6_000_000),
+            ("a", 0),
+        ];
+        let new: Vec<(&str, i64)> = sent
+            .into_iter()
+            .filter(|(c, at)| !replay.shown_before(c, *at))
+            .collect();
+        assert_eq!(
+            new,
+            [
+                ("a", 5_000_100),
+                ("b", 7_300_000),
+                ("c", 6_000_000),
+                ("a", 0)
+            ]
+        );
         assert_eq!(LogCursor::default().since_secs(), None);
     }
 
     #[test]
     fn waits_double_to_five_seconds_spread_by_jitter() {
         let ms = |a, j| backoff(a, j).as_millis();
-        assert_eq!([1, 2, 3, 4, 5, 6, 7, 40].map(|a| ms(a, 0.5)), [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
-        assert_eq!((ms(1, 0.0), ms(1, 1.0), ms(6, 0.0), ms(6, 1.0)), (200, 300, 4000, 6000));
+        assert_eq!(
+            [1, 2, 3, 4, 5, 6, 7, 40].map(|a| ms(a, 0.5)),
+            [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]
+        );
+        assert_eq!(
+            (ms(1, 0.0), ms(1, 1.0), ms(6, 0.0), ms(6, 1.0)),
+            (200, 300, 4000, 6000)
+        );
         assert_eq!(ms(0, 0.5), 250);
     }
 }

@@ -11,7 +11,10 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TermIn {
     Bytes(Bytes),
-    Resize { cols: u16, rows: u16 },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
     /// No more input (closes the command's stdin).
     Eof,
 }
@@ -47,7 +50,9 @@ impl TerminalIo {
             while let Some(i) = in_rx.recv().await {
                 let msg = match i {
                     TermIn::Bytes(b) => Message::Binary(b),
-                    TermIn::Resize { cols, rows } => control(&TerminalControl::Resize { cols, rows }),
+                    TermIn::Resize { cols, rows } => {
+                        control(&TerminalControl::Resize { cols, rows })
+                    }
                     TermIn::Eof => control(&TerminalControl::Eof),
                 };
                 if sink.send(msg).await.is_err() {
@@ -74,7 +79,10 @@ impl TerminalIo {
                 }
             }
         });
-        TerminalIo { input: in_tx, output: out_rx }
+        TerminalIo {
+            input: in_tx,
+            output: out_rx,
+        }
     }
 }
 

@@ -32,9 +32,16 @@ pub enum Transport {
     /// HTTPS to a host and port (`https://host:port`), e.g. an agent behind a
     /// TLS-terminating proxy. The certificate is checked against the system
     /// roots plus an optional CA file.
-    Https { host: String, port: u16, tls: tokio_rustls::TlsConnector },
+    Https {
+        host: String,
+        port: u16,
+        tls: tokio_rustls::TlsConnector,
+    },
     /// Through one SSH connection; every stream is a new channel on it.
-    Ssh { session: Arc<SshSession>, endpoint: RemoteEndpoint },
+    Ssh {
+        session: Arc<SshSession>,
+        endpoint: RemoteEndpoint,
+    },
 }
 
 impl Transport {
@@ -50,8 +57,9 @@ impl Transport {
         }
         if let Some(rest) = url.strip_prefix("http://") {
             let hostport = rest.trim_end_matches('/');
-            let (host, port) = split_host_port(hostport)
-                .ok_or_else(|| ClientError::Config(format!("{url:?}: expected http://HOST:PORT")))?;
+            let (host, port) = split_host_port(hostport).ok_or_else(|| {
+                ClientError::Config(format!("{url:?}: expected http://HOST:PORT"))
+            })?;
             // The bearer token would cross the network in the clear.
             if !is_loopback(&host) {
                 return Err(ClientError::Config(format!(
@@ -64,12 +72,24 @@ impl Transport {
             let hostport = rest.trim_end_matches('/');
             let (host, port) = match split_host_port(hostport) {
                 Some(hp) => hp,
-                None if !hostport.is_empty() && !hostport.contains(['/', ':', '@']) => (hostport.to_string(), 443),
-                None => return Err(ClientError::Config(format!("{url:?}: expected https://HOST[:PORT]"))),
+                None if !hostport.is_empty() && !hostport.contains(['/', ':', '@']) => {
+                    (hostport.to_string(), 443)
+                }
+                None => {
+                    return Err(ClientError::Config(format!(
+                        "{url:?}: expected https://HOST[:PORT]"
+                    )))
+                }
             };
-            return Ok(Transport::Https { host, port, tls: tls_connector(ca_file)? });
+            return Ok(Transport::Https {
+                host,
+                port,
+                tls: tls_connector(ca_file)?,
+            });
         }
-        Err(ClientError::Config(format!("{url:?}: expected unix:///PATH, http://HOST:PORT or ssh://USER@HOST[:PORT]")))
+        Err(ClientError::Config(format!(
+            "{url:?}: expected unix:///PATH, http://HOST:PORT or ssh://USER@HOST[:PORT]"
+        )))
     }
 
     /// Opens a new stream to the agent.
@@ -82,9 +102,12 @@ impl Transport {
                 Ok(Box::new(s))
             }
             Transport::Tcp { host, port } => {
-                let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await.map_err(|e| {
-                    ClientError::Unreachable { addr: format!("{host}:{port}"), reason: e.to_string() }
-                })?;
+                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| ClientError::Unreachable {
+                        addr: format!("{host}:{port}"),
+                        reason: e.to_string(),
+                    })?;
                 let _ = s.set_nodelay(true);
                 Ok(Box::new(s))
             }
@@ -92,14 +115,21 @@ impl Transport {
                 let addr = format!("{host}:{port}");
                 let tcp = tokio::net::TcpStream::connect((host.as_str(), *port))
                     .await
-                    .map_err(|e| ClientError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
+                    .map_err(|e| ClientError::Unreachable {
+                        addr: addr.clone(),
+                        reason: e.to_string(),
+                    })?;
                 let _ = tcp.set_nodelay(true);
-                let name = rustls::pki_types::ServerName::try_from(host.clone())
-                    .map_err(|e| ClientError::Config(format!("{host:?} is not a valid TLS server name: {e}")))?;
-                let s = tls.connect(name, tcp).await.map_err(|e| ClientError::Unreachable {
-                    addr,
-                    reason: format!("TLS handshake failed: {e}"),
+                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                    ClientError::Config(format!("{host:?} is not a valid TLS server name: {e}"))
                 })?;
+                let s = tls
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| ClientError::Unreachable {
+                        addr,
+                        reason: format!("TLS handshake failed: {e}"),
+                    })?;
                 Ok(Box::new(s))
             }
             Transport::Ssh { session, endpoint } => session.open_stream(endpoint).await,
@@ -114,7 +144,9 @@ impl Transport {
             Transport::Https { host, port, .. } => format!("https://{host}:{port}"),
             Transport::Ssh { session, endpoint } => match endpoint {
                 RemoteEndpoint::Socket(p) => format!("{} → {p}", session.describe()),
-                RemoteEndpoint::Tcp { host, port } => format!("{} → {host}:{port}", session.describe()),
+                RemoteEndpoint::Tcp { host, port } => {
+                    format!("{} → {host}:{port}", session.describe())
+                }
             },
         }
     }
@@ -129,15 +161,21 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, C
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| ClientError::Config(format!("reading CA file {}: {e}", path.display())))?;
+        let pem = std::fs::read(path)
+            .map_err(|e| ClientError::Config(format!("reading CA file {}: {e}", path.display())))?;
         let mut n = 0;
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
             let cert = cert.map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-            roots.add(cert).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
             n += 1;
         }
         if n == 0 {
-            return Err(ClientError::Config(format!("{} holds no PEM certificate", path.display())));
+            return Err(ClientError::Config(format!(
+                "{} holds no PEM certificate",
+                path.display()
+            )));
         }
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -146,7 +184,9 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, C
         .map_err(|e| ClientError::Config(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
 }
 
 /// Splits `host:port`, `[v6]:port`.
@@ -165,7 +205,10 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
 /// A host that names this machine without asking DNS: `localhost`, or a
 /// loopback address.
 fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -174,10 +217,25 @@ mod tests {
 
     #[test]
     fn plain_http_only_to_loopback() {
-        for ok in ["http://127.0.0.1:7171", "http://127.9.9.9:1", "http://[::1]:7171", "http://localhost:7171", "http://LOCALHOST:1/"] {
-            assert!(matches!(Transport::from_url(ok, None), Ok(Transport::Tcp { .. })), "{ok}");
+        for ok in [
+            "http://127.0.0.1:7171",
+            "http://127.9.9.9:1",
+            "http://[::1]:7171",
+            "http://localhost:7171",
+            "http://LOCALHOST:1/",
+        ] {
+            assert!(
+                matches!(Transport::from_url(ok, None), Ok(Transport::Tcp { .. })),
+                "{ok}"
+            );
         }
-        for bad in ["http://10.0.0.5:7171", "http://agent.example.com:80", "http://0.0.0.0:7171", "http://[::ffff:10.0.0.1]:1", "http://localhost.example.com:1"] {
+        for bad in [
+            "http://10.0.0.5:7171",
+            "http://agent.example.com:80",
+            "http://0.0.0.0:7171",
+            "http://[::ffff:10.0.0.1]:1",
+            "http://localhost.example.com:1",
+        ] {
             match Transport::from_url(bad, None) {
                 Err(ClientError::Config(m)) => assert_eq!(
                     m,
@@ -191,10 +249,21 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(matches!(Transport::from_url("unix:///run/a.sock", None), Ok(Transport::Unix(p)) if p == std::path::Path::new("/run/a.sock")));
-        assert!(matches!(Transport::from_url("http://127.0.0.1:7171/", None), Ok(Transport::Tcp { port: 7171, .. })));
-        assert!(matches!(Transport::from_url("https://agent.example.com", None), Ok(Transport::Https { port: 443, .. })));
-        assert!(matches!(Transport::from_url("https://agent.example.com:8443", None), Ok(Transport::Https { port: 8443, .. })));
+        assert!(
+            matches!(Transport::from_url("unix:///run/a.sock", None), Ok(Transport::Unix(p)) if p == std::path::Path::new("/run/a.sock"))
+        );
+        assert!(matches!(
+            Transport::from_url("http://127.0.0.1:7171/", None),
+            Ok(Transport::Tcp { port: 7171, .. })
+        ));
+        assert!(matches!(
+            Transport::from_url("https://agent.example.com", None),
+            Ok(Transport::Https { port: 443, .. })
+        ));
+        assert!(matches!(
+            Transport::from_url("https://agent.example.com:8443", None),
+            Ok(Transport::Https { port: 8443, .. })
+        ));
         assert!(Transport::from_url("https://", None).is_err());
         assert!(Transport::from_url("https://a:b:c", None).is_err());
         assert!(Transport::from_url("https://h", Some(Path::new("/nonexistent/ca.pem"))).is_err());

@@ -23,7 +23,10 @@ impl Coalescer {
     /// Adds output that arrived at `now`; returns what to send now: all of
     /// it after a quiet spell, a full batch, or nothing (it waits).
     pub fn push(&mut self, bytes: &[u8], now: Instant) -> Option<Vec<u8>> {
-        let quiet = self.pending.is_empty() && self.last_sent.is_none_or(|t| now.duration_since(t) >= COALESCE_FOR);
+        let quiet = self.pending.is_empty()
+            && self
+                .last_sent
+                .is_none_or(|t| now.duration_since(t) >= COALESCE_FOR);
         self.pending.extend_from_slice(bytes);
         (quiet || self.pending.len() >= MAX_BATCH).then(|| self.sent(now))
     }
@@ -59,16 +62,60 @@ mod tests {
         use Step::{Push, Take};
         let big = vec![b'x'; MAX_BATCH - 1];
         for (name, steps, want) in [
-            ("a keystroke's echo after a quiet spell goes at once", vec![Push(0, b"a".to_vec())], vec![b"a".to_vec()]),
-            ("output right after it waits for the timer", vec![Push(0, b"a".to_vec()), Push(1, b"b".to_vec()), Push(2, b"c".to_vec()), Take(6)], vec![b"a".to_vec(), b"bc".to_vec()]),
-            ("the timer sends what waits, once", vec![Push(0, b"a".to_vec()), Push(1, b"b".to_vec()), Take(5), Take(9)], vec![b"a".to_vec(), b"b".to_vec()]),
-            ("quiet again after the wait: at once", vec![Push(0, b"a".to_vec()), Push(10, b"b".to_vec())], vec![b"a".to_vec(), b"b".to_vec()]),
+            (
+                "a keystroke's echo after a quiet spell goes at once",
+                vec![Push(0, b"a".to_vec())],
+                vec![b"a".to_vec()],
+            ),
+            (
+                "output right after it waits for the timer",
+                vec![
+                    Push(0, b"a".to_vec()),
+                    Push(1, b"b".to_vec()),
+                    Push(2, b"c".to_vec()),
+                    Take(6),
+                ],
+                vec![b"a".to_vec(), b"bc".to_vec()],
+            ),
+            (
+                "the timer sends what waits, once",
+                vec![
+                    Push(0, b"a".to_vec()),
+                    Push(1, b"b".to_vec()),
+                    Take(5),
+                    Take(9),
+                ],
+                vec![b"a".to_vec(), b"b".to_vec()],
+            ),
+            (
+                "quiet again after the wait: at once",
+                vec![Push(0, b"a".to_vec()), Push(10, b"b".to_vec())],
+                vec![b"a".to_vec(), b"b".to_vec()],
+            ),
             ("nothing waiting sends nothing", vec![Take(5)], vec![]),
-            ("a full batch goes at once", vec![Push(0, b"a".to_vec()), Push(1, big.clone()), Push(2, b"yz".to_vec())], vec![b"a".to_vec(), [big.as_slice(), b"yz"].concat()]),
+            (
+                "a full batch goes at once",
+                vec![
+                    Push(0, b"a".to_vec()),
+                    Push(1, big.clone()),
+                    Push(2, b"yz".to_vec()),
+                ],
+                vec![b"a".to_vec(), [big.as_slice(), b"yz"].concat()],
+            ),
             (
                 "after a full batch the next one starts empty and waits",
-                vec![Push(0, b"a".to_vec()), Push(1, big.clone()), Push(2, b"y".to_vec()), Push(3, b"z".to_vec()), Take(8)],
-                vec![b"a".to_vec(), [big.as_slice(), b"y"].concat(), b"z".to_vec()],
+                vec![
+                    Push(0, b"a".to_vec()),
+                    Push(1, big.clone()),
+                    Push(2, b"y".to_vec()),
+                    Push(3, b"z".to_vec()),
+                    Take(8),
+                ],
+                vec![
+                    b"a".to_vec(),
+                    [big.as_slice(), b"y"].concat(),
+                    b"z".to_vec(),
+                ],
             ),
         ] {
             let start = Instant::now();

@@ -21,7 +21,11 @@ use appos_client::profile::{self, Profiles};
 use appos_client::ssh::{ConnectOptions, SshSession, SshTarget};
 use appos_client::{Client, ClientError, Transport};
 use appos_proto::calls::{FollowDeploymentLog, GetAppLogs, GetInfo, ListTerminals, OpenTerminal};
-use appos_proto::desktop::{AddServerForm, BackupRepositorySet, Connection, HostKeyPrompt, InstallCheck, InstallForm, InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError};
+use appos_proto::desktop::{
+    AddServerForm, BackupRepositorySet, Connection, HostKeyPrompt, InstallCheck, InstallForm,
+    InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind,
+    TerminalTab, UiError,
+};
 use appos_proto::{AgentCall, ErrorClass, LogsQuery, NewTerminal};
 use tokio::sync::Mutex;
 
@@ -47,21 +51,32 @@ impl Paths {
     /// environment (passed in so that tests control it).
     pub fn from_env(env: impl Fn(&str) -> Option<String> + Copy) -> Paths {
         let config_dir = profile::config_dir(env);
-        let data_home = env("APPOS_DESKTOP_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| {
-            env("XDG_DATA_HOME")
-                .filter(|d| d.starts_with('/'))
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env("HOME").unwrap_or_else(|| "/".into())).join(".local/share"))
-                .join("appos")
-        });
-        let agent_bin = env("APPOS_AGENT_BIN").map(PathBuf::from).unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|exe| exe.parent().map(|d| d.join("appos-agent")))
-                .filter(|p| p.exists())
-                .unwrap_or_else(|| PathBuf::from("appos-agent"))
-        });
-        Paths { config_dir, local_agent_data: data_home.join("local-agent"), agent_bin }
+        let data_home = env("APPOS_DESKTOP_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                env("XDG_DATA_HOME")
+                    .filter(|d| d.starts_with('/'))
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        PathBuf::from(env("HOME").unwrap_or_else(|| "/".into()))
+                            .join(".local/share")
+                    })
+                    .join("appos")
+            });
+        let agent_bin = env("APPOS_AGENT_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|d| d.join("appos-agent")))
+                    .filter(|p| p.exists())
+                    .unwrap_or_else(|| PathBuf::from("appos-agent"))
+            });
+        Paths {
+            config_dir,
+            local_agent_data: data_home.join("local-agent"),
+            agent_bin,
+        }
     }
 }
 
@@ -123,13 +138,18 @@ impl Desktop {
             host_key: None,
             connected: live.contains_key(LOCAL),
         }];
-        out.extend(profiles.servers().filter(|(n, _)| n.as_str() != LOCAL).map(|(name, p)| ServerEntry {
-            name: name.clone(),
-            url: p.url.clone(),
-            local: false,
-            host_key: p.host_key.clone(),
-            connected: live.contains_key(name),
-        }));
+        out.extend(
+            profiles
+                .servers()
+                .filter(|(n, _)| n.as_str() != LOCAL)
+                .map(|(name, p)| ServerEntry {
+                    name: name.clone(),
+                    url: p.url.clone(),
+                    local: false,
+                    host_key: p.host_key.clone(),
+                    connected: live.contains_key(name),
+                }),
+        );
         Ok(out)
     }
 
@@ -138,7 +158,9 @@ impl Desktop {
     fn ssh_form(&self, form: &AddServerForm) -> Result<(String, String, ConnectOptions), UiError> {
         let name = form.name.trim().to_string();
         if name == LOCAL {
-            return Err(invalid(format!("{LOCAL:?} is reserved for this computer; choose another name")));
+            return Err(invalid(format!(
+                "{LOCAL:?} is reserved for this computer; choose another name"
+            )));
         }
         profile::check_server_name(&name).map_err(ui_error)?;
         let host = form.host.trim();
@@ -146,7 +168,11 @@ impl Desktop {
         if host.is_empty() || user.is_empty() {
             return Err(invalid("host and user are required".into()));
         }
-        let target = SshTarget { host: host.to_string(), user: Some(user.to_string()), port: Some(form.port) };
+        let target = SshTarget {
+            host: host.to_string(),
+            user: Some(user.to_string()),
+            port: Some(form.port),
+        };
         let url = target.to_url();
         SshTarget::parse(&url).map_err(ui_error)?;
         let mut opts = ConnectOptions::for_user(&self.paths.config_dir);
@@ -159,20 +185,34 @@ impl Desktop {
     }
 
     /// After a server was added: its key passphrase kept, its old connection forgotten.
-    async fn added(&self, name: &str, url: String, passphrase: Option<String>, added: connect::Added) -> ServerEntry {
+    async fn added(
+        &self,
+        name: &str,
+        url: String,
+        passphrase: Option<String>,
+        added: connect::Added,
+    ) -> ServerEntry {
         if let profile::TokenLocation::File { path, why } = &added.token_location {
             tracing::warn!(path = %path.display(), %why, "no OS keyring; token stored in a 0600 file");
         }
         if let Some(p) = passphrase {
             if let Ok(profiles) = self.profiles() {
                 if !profiles.save_passphrase(name, &p).await {
-                    tracing::warn!("no OS keyring; the key passphrase is kept for this session only");
+                    tracing::warn!(
+                        "no OS keyring; the key passphrase is kept for this session only"
+                    );
                 }
             }
             self.passphrases.lock().await.insert(name.to_string(), p);
         }
         self.live.lock().await.remove(name);
-        ServerEntry { name: name.to_string(), url, local: false, host_key: added.host_key, connected: false }
+        ServerEntry {
+            name: name.to_string(),
+            url,
+            local: false,
+            host_key: added.host_key,
+            connected: false,
+        }
     }
 
     /// Adds an SSH server: connects, checks the host key (a new key needs
@@ -185,23 +225,36 @@ impl Desktop {
         let req = AddServer {
             name: name.clone(),
             url: url.clone(),
-            identity: form.identity.filter(|s| !s.trim().is_empty()).map(PathBuf::from),
+            identity: form
+                .identity
+                .filter(|s| !s.trim().is_empty())
+                .map(PathBuf::from),
             agent_socket: form.agent_socket.filter(|s| !s.trim().is_empty()),
             bootstrap_cmd: form.bootstrap_cmd.filter(|s| !s.trim().is_empty()),
             ca_file: None,
             token: None,
             token_name: profile::token_name("appos-desktop"),
         };
-        let added = connect::add_server(&mut profiles, req, &opts, unix_now()).await.map_err(ui_error)?;
+        let added = connect::add_server(&mut profiles, req, &opts, unix_now())
+            .await
+            .map_err(ui_error)?;
         Ok(self.added(&name, url, opts.passphrase.clone(), added).await)
     }
 
     fn install_plan(form: &InstallForm) -> Result<install::Plan, UiError> {
         let data = form.data.trim();
         if !data.starts_with('/') || data.contains(['\n', '\0']) {
-            return Err(invalid(format!("the data root must be an absolute path on the server, not {data:?}")));
+            return Err(invalid(format!(
+                "the data root must be an absolute path on the server, not {data:?}"
+            )));
         }
-        Ok(install::Plan { data: data.to_string(), container: install::CONTAINER.into(), image: install::default_image(), proxy_ports: form.proxy_ports, install_docker: false })
+        Ok(install::Plan {
+            data: data.to_string(),
+            container: install::CONTAINER.into(),
+            image: install::default_image(),
+            proxy_ports: form.proxy_ports,
+            install_docker: false,
+        })
     }
 
     /// Connects to the server of "Add server" and reads its install
@@ -210,19 +263,30 @@ impl Desktop {
     pub async fn install_check(&self, form: InstallForm) -> Result<Vec<InstallCheck>, UiError> {
         let (_, url, opts) = self.ssh_form(&form.server)?;
         let plan = Self::install_plan(&form)?;
-        let session = SshSession::connect(&SshTarget::parse(&url).map_err(ui_error)?, &opts).await.map_err(ui_error)?;
+        let session = SshSession::connect(&SshTarget::parse(&url).map_err(ui_error)?, &opts)
+            .await
+            .map_err(ui_error)?;
         let facts = install::facts(&session, &plan).await.map_err(ui_error)?;
-        Ok(install::checklist(&facts, &plan).into_iter().map(check).collect())
+        Ok(install::checklist(&facts, &plan)
+            .into_iter()
+            .map(check)
+            .collect())
     }
 
     /// Installs the agent on the server of "Add server" (checklist first;
     /// nothing changes unless every line passes), reporting each step and
     /// the image's upload to `progress`, then adds the server.
-    pub async fn install_server(&self, form: InstallForm, progress: impl Fn(InstallProgress) + Send + Sync) -> Result<ServerEntry, UiError> {
+    pub async fn install_server(
+        &self,
+        form: InstallForm,
+        progress: impl Fn(InstallProgress) + Send + Sync,
+    ) -> Result<ServerEntry, UiError> {
         let (name, url, opts) = self.ssh_form(&form.server)?;
         let plan = Self::install_plan(&form)?;
         let mut profiles = self.profiles()?;
-        let session = SshSession::connect(&SshTarget::parse(&url).map_err(ui_error)?, &opts).await.map_err(ui_error)?;
+        let session = SshSession::connect(&SshTarget::parse(&url).map_err(ui_error)?, &opts)
+            .await
+            .map_err(ui_error)?;
         let req = AddServer {
             name: name.clone(),
             url: url.clone(),
@@ -234,7 +298,17 @@ impl Desktop {
             token_name: profile::token_name("appos-desktop"),
         };
         let report = |p: install::Progress| progress(install_progress(p));
-        let added = install::install(&mut profiles, &session, &opts, req, &plan, &report, unix_now()).await.map_err(ui_error)?;
+        let added = install::install(
+            &mut profiles,
+            &session,
+            &opts,
+            req,
+            &plan,
+            &report,
+            unix_now(),
+        )
+        .await
+        .map_err(ui_error)?;
         Ok(self.added(&name, url, opts.passphrase.clone(), added).await)
     }
 
@@ -242,14 +316,29 @@ impl Desktop {
     /// computer's agent image (data, apps, versions and tokens kept; back
     /// to the old image if the new one does not answer), reporting its steps
     /// to `progress`; the connection as it is afterwards.
-    pub async fn upgrade_server(&self, name: &str, progress: impl Fn(InstallProgress) + Send + Sync) -> Result<Connection, UiError> {
+    pub async fn upgrade_server(
+        &self,
+        name: &str,
+        progress: impl Fn(InstallProgress) + Send + Sync,
+    ) -> Result<Connection, UiError> {
         let client = self.client(name).await?;
         let Transport::Ssh { session, .. } = client.transport() else {
             return Err(invalid(format!("{name} is not reached over SSH: only an agent installed over SSH is upgraded from here")));
         };
-        let facts = install::facts(&session, &install::Plan::for_container(install::CONTAINER)).await.map_err(ui_error)?;
+        let facts = install::facts(&session, &install::Plan::for_container(install::CONTAINER))
+            .await
+            .map_err(ui_error)?;
         let report = |p: install::Progress| progress(install_progress(p));
-        install::upgrade(&session, &facts, install::CONTAINER, install::default_image(), std::time::Duration::from_secs(90), &report).await.map_err(ui_error)?;
+        install::upgrade(
+            &session,
+            &facts,
+            install::CONTAINER,
+            install::default_image(),
+            std::time::Duration::from_secs(90),
+            &report,
+        )
+        .await
+        .map_err(ui_error)?;
         self.connect(name).await
     }
 
@@ -279,15 +368,21 @@ impl Desktop {
         let client = if name == LOCAL {
             let mut local = self.local.lock().await;
             if local.as_mut().is_none_or(|l| !l.is_running()) {
-                *local = Some(LocalAgent::start(&self.paths.agent_bin, &self.paths.local_agent_data).await.map_err(|e| UiError {
-                    code: ErrorClass::AgentMissing,
-                    message: format!("cannot start the local agent: {e:#}"),
-                    host_key: None,
-                    fields: Vec::new(),
-                    problem: None,
-                })?);
+                *local = Some(
+                    LocalAgent::start(&self.paths.agent_bin, &self.paths.local_agent_data)
+                        .await
+                        .map_err(|e| UiError {
+                            code: ErrorClass::AgentMissing,
+                            message: format!("cannot start the local agent: {e:#}"),
+                            host_key: None,
+                            fields: Vec::new(),
+                            problem: None,
+                        })?,
+                );
             }
-            let l = local.as_ref().ok_or_else(|| invalid("local agent vanished".into()))?;
+            let l = local
+                .as_ref()
+                .ok_or_else(|| invalid("local agent vanished".into()))?;
             Client::new(Transport::Unix(l.socket()), Some(l.token().to_string()))
         } else {
             let profiles = self.profiles()?;
@@ -299,10 +394,17 @@ impl Desktop {
                 Some(p) => Some(p),
                 None => profiles.load_passphrase(&name).await,
             };
-            connect::connect(&profile, token, &opts).await.map_err(ui_error)?
+            connect::connect(&profile, token, &opts)
+                .await
+                .map_err(ui_error)?
         };
         let client = Arc::new(client);
-        self.live.lock().await.insert(name.to_string(), Live { client: client.clone() });
+        self.live.lock().await.insert(
+            name.to_string(),
+            Live {
+                client: client.clone(),
+            },
+        );
         Ok(client)
     }
 
@@ -316,7 +418,11 @@ impl Desktop {
                 return Err(ui_error(e));
             }
         };
-        Ok(Connection { server: name.to_string(), via: client.transport().describe(), info })
+        Ok(Connection {
+            server: name.to_string(),
+            via: client.transport().describe(),
+            info,
+        })
     }
 
     /// Runs `f` on a server's live connection; a connection the agent
@@ -342,14 +448,19 @@ impl Desktop {
     /// entry point of every screen's agent calls.
     #[tracing::instrument(skip(self, req), fields(call = %req.describe()), err(Debug))]
     pub async fn call(&self, server: &str, req: AgentCall) -> Result<serde_json::Value, UiError> {
-        self.on_live(server, |c| async move { c.call_any(req).await }).await
+        self.on_live(server, |c| async move { c.call_any(req).await })
+            .await
     }
 
     /// Sets a server's backup repository. Without a key, the one this
     /// computer keeps for that location is given (when there is one); a key
     /// the agent generates, or one given, is kept (the OS keyring, else a
     /// 0600 file), so that a restore on another server can use it.
-    pub async fn set_backup_repository(&self, server: &str, mut req: appos_proto::backups::RepositoryRequest) -> Result<BackupRepositorySet, UiError> {
+    pub async fn set_backup_repository(
+        &self,
+        server: &str,
+        mut req: appos_proto::backups::RepositoryRequest,
+    ) -> Result<BackupRepositorySet, UiError> {
         let profiles = self.profiles()?;
         let account = profile::backup_key_account(server, &req.location);
         let used_kept_key = req.key.is_none() && {
@@ -357,7 +468,9 @@ impl Desktop {
             req.key.is_some()
         };
         let given = req.key.clone();
-        let repository = self.on_live(server, |c| async move { c.call(&req).await }).await?;
+        let repository = self
+            .on_live(server, |c| async move { c.call(&req).await })
+            .await?;
         let mut key_kept = None;
         if let Some(k) = repository.key.as_deref().or(given.as_deref()) {
             key_kept = match profiles.save_backup_key(&account, k).await {
@@ -369,14 +482,27 @@ impl Desktop {
                 }
             };
         }
-        Ok(BackupRepositorySet { repository, key_kept, used_kept_key })
+        Ok(BackupRepositorySet {
+            repository,
+            key_kept,
+            used_kept_key,
+        })
     }
 
     /// The key this computer keeps for a server's backup repository.
     pub async fn backup_key(&self, server: &str) -> Result<Option<String>, UiError> {
-        let info = self.on_live(server, |c| async move { c.call(&appos_proto::calls::GetBackupRepository {}).await }).await?;
-        let Some(location) = info.location else { return Ok(None) };
-        self.profiles()?.load_backup_key(&profile::backup_key_account(server, &location)).await.map_err(ui_error)
+        let info = self
+            .on_live(server, |c| async move {
+                c.call(&appos_proto::calls::GetBackupRepository {}).await
+            })
+            .await?;
+        let Some(location) = info.location else {
+            return Ok(None);
+        };
+        self.profiles()?
+            .load_backup_key(&profile::backup_key_account(server, &location))
+            .await
+            .map_err(ui_error)
     }
 
     /// Opens a stream and hands what it delivers to `sink`, ending with one
@@ -390,14 +516,20 @@ impl Desktop {
         sink: impl Fn(StreamItem) -> bool + Send + Sync + 'static,
     ) -> Result<u64, UiError> {
         let client = self.client(server).await?;
-        let id = self.next_stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .next_stream
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sink = Arc::new(sink);
         let me = Arc::downgrade(self);
         let task_sink = sink.clone();
         let task = tokio::spawn(async move {
             let sink = task_sink;
             let result = match req {
-                StreamRequest::Events { after } => client.events(after, |event| sink(StreamItem::Event { event })).await,
+                StreamRequest::Events { after } => {
+                    client
+                        .events(after, |event| sink(StreamItem::Event { event }))
+                        .await
+                }
                 StreamRequest::DeploymentLog { id } => {
                     client
                         .stream(&FollowDeploymentLog { id }, |line| {
@@ -405,8 +537,20 @@ impl Desktop {
                         })
                         .await
                 }
-                StreamRequest::AppLogs { app, service, tail, grep, follow } => {
-                    let query = LogsQuery { service, tail: tail.map(|t| t.to_string()), since: None, follow, grep };
+                StreamRequest::AppLogs {
+                    app,
+                    service,
+                    tail,
+                    grep,
+                    follow,
+                } => {
+                    let query = LogsQuery {
+                        service,
+                        tail: tail.map(|t| t.to_string()),
+                        since: None,
+                        follow,
+                        grep,
+                    };
                     client
                         .stream(&GetAppLogs { app, query }, |line| {
                             sink(StreamItem::AppLog { line });
@@ -414,18 +558,31 @@ impl Desktop {
                         .await
                 }
             };
-            sink(StreamItem::End { error: result.err().map(ui_error) });
+            sink(StreamItem::End {
+                error: result.err().map(ui_error),
+            });
             if let Some(me) = me.upgrade() {
-                me.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                me.streams
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
             }
         });
-        self.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(id, task.abort_handle());
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, task.abort_handle());
         Ok(id)
     }
 
     /// Closes a stream the UI no longer shows; closing an ended one is fine.
     pub fn close_stream(&self, id: u64) {
-        if let Some(h) = self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+        if let Some(h) = self
+            .streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+        {
             h.abort();
         }
     }
@@ -448,22 +605,66 @@ impl Desktop {
         let (io, session, title) = match kind {
             TerminalKind::ServerShell => {
                 let Transport::Ssh { session, .. } = client.transport() else {
-                    return Err(invalid("a server shell needs an SSH server; on this computer, open an agent shell".into()));
+                    return Err(invalid(
+                        "a server shell needs an SSH server; on this computer, open an agent shell"
+                            .into(),
+                    ));
                 };
                 let io = session.open_shell(cols, rows).await.map_err(ui_error)?;
                 (io, None, format!("{server}: server shell"))
             }
             TerminalKind::AgentShell => {
-                let t = client.call(&OpenTerminal { request: NewTerminal::Shell { cols: Some(cols), rows: Some(rows) } }).await.map_err(ui_error)?;
-                (client.attach_terminal(&t.id).await.map_err(ui_error)?, Some(t.id), format!("{server}: agent shell"))
+                let t = client
+                    .call(&OpenTerminal {
+                        request: NewTerminal::Shell {
+                            cols: Some(cols),
+                            rows: Some(rows),
+                        },
+                    })
+                    .await
+                    .map_err(ui_error)?;
+                (
+                    client.attach_terminal(&t.id).await.map_err(ui_error)?,
+                    Some(t.id),
+                    format!("{server}: agent shell"),
+                )
             }
             TerminalKind::Container { app, service } => {
-                let request = NewTerminal::Exec { app: app.clone(), service: service.clone(), command: Vec::new(), tty: true, cols: Some(cols), rows: Some(rows) };
-                let t = client.call(&OpenTerminal { request }).await.map_err(ui_error)?;
-                (client.attach_terminal(&t.id).await.map_err(ui_error)?, Some(t.id), format!("{app}/{service}"))
+                let request = NewTerminal::Exec {
+                    app: app.clone(),
+                    service: service.clone(),
+                    command: Vec::new(),
+                    tty: true,
+                    cols: Some(cols),
+                    rows: Some(rows),
+                };
+                let t = client
+                    .call(&OpenTerminal { request })
+                    .await
+                    .map_err(ui_error)?;
+                (
+                    client.attach_terminal(&t.id).await.map_err(ui_error)?,
+                    Some(t.id),
+                    format!("{app}/{service}"),
+                )
             }
             TerminalKind::Attach { id } => {
-                let t = client.call(&ListTerminals {}).await.map_err(ui_error)?.into_iter().find(|t| t.id == id).ok_or_else(|| invalid(format!("no terminal {id} on {server}")))?;
+                let t = client
+                    .call(&ListTerminals {})
+                    .await
+                    .map_err(ui_error)?
+                    .into_iter()
+                    .find(|t| t.id == id)
+                    .ok_or_else(|| UiError {
+                        // Gone: it ended, or went with an agent that restarted.
+                        code: ErrorClass::NotFound,
+                        message: format!(
+                            "no terminal {id} on {server}: it ended, or the agent restarted"
+                        ),
+                        host_key: None,
+                        fields: Vec::new(),
+                        problem: None,
+                    })?;
                 let title = match (&t.app, &t.service) {
                     (Some(a), Some(s)) => format!("{a}/{s}"),
                     _ => format!("{server}: agent shell"),
@@ -475,7 +676,9 @@ impl Desktop {
                 (io, Some(id), title)
             }
         };
-        let handle = self.next_stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let handle = self
+            .next_stream
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The tab's input goes through here to the current connection, which
         // changes when a viewer that fell behind attaches again.
         let (input, mut typed) = tokio::sync::mpsc::unbounded_channel::<TermIn>();
@@ -524,7 +727,10 @@ impl Desktop {
                         if let Some(b) = batch.take(std::time::Instant::now()) {
                             on_data(b);
                         }
-                        match client.attach_terminal(reattach.as_deref().unwrap_or_default()).await {
+                        match client
+                            .attach_terminal(reattach.as_deref().unwrap_or_default())
+                            .await
+                        {
                             Ok(io) => {
                                 listening = on_data(b"\x1bc".to_vec());
                                 (to_session, output) = (io.input, io.output);
@@ -552,11 +758,24 @@ impl Desktop {
                 }
             }
             if let Some(me) = me.upgrade() {
-                me.terms.lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
+                me.terms
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&handle);
             }
         });
-        self.terms.lock().unwrap_or_else(|e| e.into_inner()).insert(handle, TermConn { input, task: task.abort_handle() });
-        Ok(TerminalTab { handle, session, title })
+        self.terms.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            handle,
+            TermConn {
+                input,
+                task: task.abort_handle(),
+            },
+        );
+        Ok(TerminalTab {
+            handle,
+            session,
+            title,
+        })
     }
 
     /// Bytes typed or pasted into a tab.
@@ -565,18 +784,30 @@ impl Desktop {
     }
 
     pub fn terminal_resize(&self, handle: u64, cols: u16, rows: u16) -> Result<(), UiError> {
-        self.term_send(handle, appos_client::terminal::TermIn::Resize { cols, rows })
+        self.term_send(
+            handle,
+            appos_client::terminal::TermIn::Resize { cols, rows },
+        )
     }
 
     fn term_send(&self, handle: u64, msg: appos_client::terminal::TermIn) -> Result<(), UiError> {
         let terms = self.terms.lock().unwrap_or_else(|e| e.into_inner());
-        let t = terms.get(&handle).ok_or_else(|| invalid("this terminal is closed".into()))?;
-        t.input.send(msg).map_err(|_| invalid("this terminal is closed".into()))
+        let t = terms
+            .get(&handle)
+            .ok_or_else(|| invalid("this terminal is closed".into()))?;
+        t.input
+            .send(msg)
+            .map_err(|_| invalid("this terminal is closed".into()))
     }
 
     /// Closes a tab's connection; an agent session lives on (reattach it later).
     pub fn terminal_close(&self, handle: u64) {
-        if let Some(t) = self.terms.lock().unwrap_or_else(|e| e.into_inner()).remove(&handle) {
+        if let Some(t) = self
+            .terms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&handle)
+        {
             t.task.abort();
         }
     }
@@ -595,7 +826,10 @@ impl Desktop {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Reads a compose file on this computer (or the one in a folder), with
@@ -603,10 +837,14 @@ fn unix_now() -> i64 {
 pub fn read_project(path: &str) -> Result<appos_proto::desktop::LocalProject, UiError> {
     let path = path.trim();
     if path.is_empty() {
-        return Err(invalid("give the path of a compose file or of the folder that holds one".into()));
+        return Err(invalid(
+            "give the path of a compose file or of the folder that holds one".into(),
+        ));
     }
     let expanded = match path.strip_prefix("~/") {
-        Some(rest) => std::env::var("HOME").map(|h| std::path::Path::new(&h).join(rest)).unwrap_or_else(|_| path.into()),
+        Some(rest) => std::env::var("HOME")
+            .map(|h| std::path::Path::new(&h).join(rest))
+            .unwrap_or_else(|_| path.into()),
         None => path.into(),
     };
     appos_client::project::read(&expanded).map_err(|e| invalid(e.to_string()))
@@ -621,18 +859,28 @@ async fn sleep_or_never(d: Option<std::time::Duration>) {
 }
 
 fn invalid(message: String) -> UiError {
-    UiError { code: ErrorClass::InvalidInput, message, host_key: None, fields: Vec::new(), problem: None }
+    UiError {
+        code: ErrorClass::InvalidInput,
+        message,
+        host_key: None,
+        fields: Vec::new(),
+        problem: None,
+    }
 }
 
-/// The one conversion from client errors to what the UI branches on: the
-/// client's classification, plus the host key and field errors to show.
 fn check(c: install::Check) -> InstallCheck {
-    InstallCheck { item: c.item.to_string(), ok: c.ok, detail: c.detail }
+    InstallCheck {
+        item: c.item.to_string(),
+        ok: c.ok,
+        detail: c.detail,
+    }
 }
 
 fn install_progress(p: install::Progress) -> InstallProgress {
     match p {
-        install::Progress::Checked(checks) => InstallProgress::Checked { checks: checks.into_iter().map(check).collect() },
+        install::Progress::Checked(checks) => InstallProgress::Checked {
+            checks: checks.into_iter().map(check).collect(),
+        },
         install::Progress::Upload { sent, total } => InstallProgress::Upload { sent, total },
         install::Progress::Step(message) => InstallProgress::Step { message },
     }
@@ -643,15 +891,35 @@ pub fn own_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// The one conversion from client errors to what the UI branches on: the
+/// client's classification, plus the host key and field errors to show.
 pub fn ui_error(e: ClientError) -> UiError {
     let message = e.to_string();
     let code = e.class();
     let (host_key, fields, problem) = match e {
-        ClientError::HostKeyUnknown { host, algorithm, fingerprint } => (Some(HostKeyPrompt { host, algorithm, fingerprint }), Vec::new(), None),
+        ClientError::HostKeyUnknown {
+            host,
+            algorithm,
+            fingerprint,
+        } => (
+            Some(HostKeyPrompt {
+                host,
+                algorithm,
+                fingerprint,
+            }),
+            Vec::new(),
+            None,
+        ),
         ClientError::Api(p) => (None, p.errors, Some(p.code)),
         _ => (None, Vec::new(), None),
     };
-    UiError { code, message, host_key, fields, problem }
+    UiError {
+        code,
+        message,
+        host_key,
+        fields,
+        problem,
+    }
 }
 
 #[cfg(test)]
@@ -661,18 +929,51 @@ mod tests {
 
     #[test]
     fn client_errors_reach_the_ui_classified() {
-        let unknown = ClientError::HostKeyUnknown { host: "box:22".into(), algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:abc".into() };
+        let unknown = ClientError::HostKeyUnknown {
+            host: "box:22".into(),
+            algorithm: "ssh-ed25519".into(),
+            fingerprint: "SHA256:abc".into(),
+        };
         let u = ui_error(unknown);
         assert_eq!(u.code, ErrorClass::HostKeyUnknown);
-        assert_eq!(u.host_key, Some(HostKeyPrompt { host: "box:22".into(), algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:abc".into() }));
+        assert_eq!(
+            u.host_key,
+            Some(HostKeyPrompt {
+                host: "box:22".into(),
+                algorithm: "ssh-ed25519".into(),
+                fingerprint: "SHA256:abc".into()
+            })
+        );
 
-        let invalid = Problem::invalid(vec![FieldError::new("name", "app names match ^[a-z0-9][a-z0-9_-]{0,62}$")]);
+        let invalid = Problem::invalid(vec![FieldError::new(
+            "name",
+            "app names match ^[a-z0-9][a-z0-9_-]{0,62}$",
+        )]);
         let u = ui_error(ClientError::Api(invalid));
-        assert_eq!((u.code, u.fields.len(), u.host_key, u.problem), (ErrorClass::InvalidInput, 1, None, Some(ProblemCode::InvalidInput)));
-        assert_eq!(u.message, "Invalid input: name: app names match ^[a-z0-9][a-z0-9_-]{0,62}$");
+        assert_eq!(
+            (u.code, u.fields.len(), u.host_key, u.problem),
+            (
+                ErrorClass::InvalidInput,
+                1,
+                None,
+                Some(ProblemCode::InvalidInput)
+            )
+        );
+        assert_eq!(
+            u.message,
+            "Invalid input: name: app names match ^[a-z0-9][a-z0-9_-]{0,62}$"
+        );
 
-        for (code, class) in [(ProblemCode::Unauthorized, ErrorClass::Unauthorized), (ProblemCode::Forbidden, ErrorClass::Forbidden), (ProblemCode::AppNotFound, ErrorClass::NotFound)] {
-            assert_eq!(ui_error(ClientError::Api(Problem::new(code, None))).code, class, "{code}");
+        for (code, class) in [
+            (ProblemCode::Unauthorized, ErrorClass::Unauthorized),
+            (ProblemCode::Forbidden, ErrorClass::Forbidden),
+            (ProblemCode::AppNotFound, ErrorClass::NotFound),
+        ] {
+            assert_eq!(
+                ui_error(ClientError::Api(Problem::new(code, None))).code,
+                class,
+                "{code}"
+            );
         }
     }
 
@@ -688,7 +989,16 @@ mod tests {
         assert_eq!(p.local_agent_data, PathBuf::from("/data/appos/local-agent"));
         assert_eq!(p.agent_bin, PathBuf::from("/opt/appos-agent"));
         // A relative XDG_DATA_HOME is ignored, as the spec says.
-        let p = Paths::from_env(|k| if k == "XDG_DATA_HOME" { Some("rel".into()) } else { env(k).filter(|_| k != "XDG_DATA_HOME") });
-        assert_eq!(p.local_agent_data, PathBuf::from("/home/ada/.local/share/appos/local-agent"));
+        let p = Paths::from_env(|k| {
+            if k == "XDG_DATA_HOME" {
+                Some("rel".into())
+            } else {
+                env(k).filter(|_| k != "XDG_DATA_HOME")
+            }
+        });
+        assert_eq!(
+            p.local_agent_data,
+            PathBuf::from("/home/ada/.local/share/appos/local-agent")
+        );
     }
 }

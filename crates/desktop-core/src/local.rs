@@ -25,7 +25,8 @@ impl LocalAgent {
             tracing::info!(socket = %socket.display(), "reusing the local agent that is already running");
             None
         } else {
-            let log = std::fs::File::create(data.join("agent.log")).context("creating agent.log")?;
+            let log =
+                std::fs::File::create(data.join("agent.log")).context("creating agent.log")?;
             let child = Command::new(bin)
                 .arg("--data")
                 .arg(data)
@@ -41,13 +42,20 @@ impl LocalAgent {
                 .with_context(|| format!("running {}", bin.display()))?;
             Some(child)
         };
-        let mut agent = LocalAgent { child, data: data.to_path_buf(), token: String::new() };
+        let mut agent = LocalAgent {
+            child,
+            data: data.to_path_buf(),
+            token: String::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while tokio::net::UnixStream::connect(&socket).await.is_err() {
             if let Some(c) = agent.child.as_mut() {
                 if let Some(status) = c.try_wait()? {
                     let log = std::fs::read_to_string(data.join("agent.log")).unwrap_or_default();
-                    bail!("the agent exited ({status}): {}", log.lines().last().unwrap_or(""));
+                    bail!(
+                        "the agent exited ({status}): {}",
+                        log.lines().last().unwrap_or("")
+                    );
                 }
             }
             if Instant::now() > deadline {
@@ -58,13 +66,24 @@ impl LocalAgent {
         let out = Command::new(bin)
             .arg("--data")
             .arg(data)
-            .args(["token", "issue", "--name", "appos-desktop-local", "--scope", "admin", "--replace"])
+            .args([
+                "token",
+                "issue",
+                "--name",
+                "appos-desktop-local",
+                "--scope",
+                "admin",
+                "--replace",
+            ])
             .stdin(Stdio::null())
             .output()
             .await
             .with_context(|| format!("running {} token issue", bin.display()))?;
         if !out.status.success() {
-            bail!("issuing a local token failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "issuing a local token failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         agent.token = String::from_utf8_lossy(&out.stdout).trim().to_string();
         Ok(agent)
@@ -89,8 +108,14 @@ impl LocalAgent {
         if let Some(mut c) = self.child.take() {
             if let Some(pid) = c.id() {
                 // SIGTERM first so the agent removes its socket.
-                let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-                if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_ok() {
+                let _ = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
+                if tokio::time::timeout(Duration::from_secs(5), c.wait())
+                    .await
+                    .is_ok()
+                {
                     return;
                 }
             }

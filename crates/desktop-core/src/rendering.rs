@@ -37,18 +37,27 @@ impl Rendering {
     /// The decision for a machine with or without a render node, given
     /// whether the user set [`NO_COMPOSITING`] themselves.
     pub fn decide(already_set: bool, has_render_node: bool) -> Self {
-        Self { gpu: has_render_node, compositing_off: disable_compositing(already_set, has_render_node) }
+        Self {
+            gpu: has_render_node,
+            compositing_off: disable_compositing(already_set, has_render_node),
+        }
     }
 }
 
 /// Whether this machine has a GPU render node (`/dev/dri/renderD*`).
 pub fn render_node_present() -> bool {
-    std::fs::read_dir("/dev/dri").map(|d| d.flatten().any(|e| e.file_name().to_str().is_some_and(is_render_node))).unwrap_or(false)
+    std::fs::read_dir("/dev/dri")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_str().is_some_and(is_render_node))
+        })
+        .unwrap_or(false)
 }
 
 /// Whether a `/dev/dri` entry name is a GPU render node.
 pub fn is_render_node(name: &str) -> bool {
-    name.strip_prefix("renderD").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    name.strip_prefix("renderD")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -57,21 +66,49 @@ mod tests {
 
     #[test]
     fn compositing_is_turned_off_only_without_a_gpu_and_without_a_choice() {
-        for (already_set, has_render_node, off) in [(false, false, true), (false, true, false), (true, false, false), (true, true, false)] {
-            assert_eq!(disable_compositing(already_set, has_render_node), off, "set {already_set}, render node {has_render_node}");
+        for (already_set, has_render_node, off) in [
+            (false, false, true),
+            (false, true, false),
+            (true, false, false),
+            (true, true, false),
+        ] {
+            assert_eq!(
+                disable_compositing(already_set, has_render_node),
+                off,
+                "set {already_set}, render node {has_render_node}"
+            );
         }
     }
 
     #[test]
     fn terminals_draw_with_webgl_only_on_a_gpu_whatever_the_user_set() {
-        for (already_set, has_render_node, gpu, off) in [(false, false, false, true), (false, true, true, false), (true, false, false, false), (true, true, true, false)] {
-            assert_eq!(Rendering::decide(already_set, has_render_node), Rendering { gpu, compositing_off: off }, "set {already_set}, render node {has_render_node}");
+        for (already_set, has_render_node, gpu, off) in [
+            (false, false, false, true),
+            (false, true, true, false),
+            (true, false, false, false),
+            (true, true, true, false),
+        ] {
+            assert_eq!(
+                Rendering::decide(already_set, has_render_node),
+                Rendering {
+                    gpu,
+                    compositing_off: off
+                },
+                "set {already_set}, render node {has_render_node}"
+            );
         }
     }
 
     #[test]
     fn render_nodes_are_named_render_d_and_a_number() {
-        for (name, is) in [("renderD128", true), ("renderD1", true), ("card0", false), ("renderD", false), ("renderDx", false), ("by-path", false)] {
+        for (name, is) in [
+            ("renderD128", true),
+            ("renderD1", true),
+            ("card0", false),
+            ("renderD", false),
+            ("renderDx", false),
+            ("by-path", false),
+        ] {
             assert_eq!(is_render_node(name), is, "{name}");
         }
     }

@@ -77,7 +77,10 @@ pub fn encode(s: &str) -> String {
 
 /// `?a=1&b=x` from the pairs that have a value; empty when none has.
 fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
     if parts.is_empty() {
         String::new()
     } else {
@@ -111,7 +114,10 @@ impl<'de> Deserialize<'de> for AppAction {
                 f.write_str("start, stop, restart or update")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AppAction, E> {
-                AppAction::ALL.into_iter().find(|a| a.as_str() == v).ok_or_else(|| E::unknown_variant(v, NAMES))
+                AppAction::ALL
+                    .into_iter()
+                    .find(|a| a.as_str() == v)
+                    .ok_or_else(|| E::unknown_variant(v, NAMES))
             }
         }
         d.deserialize_str(Visitor)
@@ -119,7 +125,12 @@ impl<'de> Deserialize<'de> for AppAction {
 }
 
 impl AppAction {
-    pub const ALL: [AppAction; 4] = [AppAction::Start, AppAction::Stop, AppAction::Restart, AppAction::Update];
+    pub const ALL: [AppAction; 4] = [
+        AppAction::Start,
+        AppAction::Stop,
+        AppAction::Restart,
+        AppAction::Update,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -453,7 +464,6 @@ pub struct TokenInfo {
     pub revoked_at: Option<i64>,
 }
 
-
 /// `GET /v1/deployments/{id}/log`: stored lines, then new ones until the deployment ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct FollowDeploymentLog {
@@ -778,28 +788,82 @@ mod tests {
     fn paths_are_encoded() {
         let app = AppName::parse("blog").expect("name");
         assert_eq!(GetApp { app: app.clone() }.path(), "/v1/apps/blog");
-        assert_eq!(DiffVersions { app: app.clone(), from: 1, to: 2 }.path(), "/v1/apps/blog/diff?from=1&to=2");
-        assert_eq!(RunAppAction { app: app.clone(), action: AppAction::Restart }.path(), "/v1/apps/blog/restart");
-        assert_eq!(DeleteApp { app: app.clone(), volumes: true }.path(), "/v1/apps/blog?volumes=true");
-        assert_eq!(ListCatalog { search: Some("a b;c".into()) }.path(), "/v1/catalog?search=a%20b%3Bc");
+        assert_eq!(
+            DiffVersions {
+                app: app.clone(),
+                from: 1,
+                to: 2
+            }
+            .path(),
+            "/v1/apps/blog/diff?from=1&to=2"
+        );
+        assert_eq!(
+            RunAppAction {
+                app: app.clone(),
+                action: AppAction::Restart
+            }
+            .path(),
+            "/v1/apps/blog/restart"
+        );
+        assert_eq!(
+            DeleteApp {
+                app: app.clone(),
+                volumes: true
+            }
+            .path(),
+            "/v1/apps/blog?volumes=true"
+        );
+        assert_eq!(
+            ListCatalog {
+                search: Some("a b;c".into())
+            }
+            .path(),
+            "/v1/catalog?search=a%20b%3Bc"
+        );
         assert_eq!(ListCatalog { search: None }.path(), "/v1/catalog");
-        assert_eq!(GetTemplate { id: "../x".into() }.path(), "/v1/catalog/..%2Fx");
-        assert_eq!(ListDeployments { app: Some(app.clone()) }.path(), "/v1/deployments?app=blog");
+        assert_eq!(
+            GetTemplate { id: "../x".into() }.path(),
+            "/v1/catalog/..%2Fx"
+        );
+        assert_eq!(
+            ListDeployments {
+                app: Some(app.clone())
+            }
+            .path(),
+            "/v1/deployments?app=blog"
+        );
         let logs = GetAppLogs {
             app,
-            query: LogsQuery { service: ServiceName::parse("db").ok(), tail: Some("all".into()), grep: Some("err|warn".into()), follow: true, since: None },
+            query: LogsQuery {
+                service: ServiceName::parse("db").ok(),
+                tail: Some("all".into()),
+                grep: Some("err|warn".into()),
+                follow: true,
+                since: None,
+            },
         };
-        assert_eq!(logs.path(), "/v1/apps/blog/logs?service=db&tail=all&follow=true&grep=err%7Cwarn");
+        assert_eq!(
+            logs.path(),
+            "/v1/apps/blog/logs?service=db&tail=all&follow=true&grep=err%7Cwarn"
+        );
     }
 
     #[test]
     fn agent_calls_travel_as_tagged_json() {
-        let c: AgentCall = serde_json::from_value(serde_json::json!({"call": "get_version", "args": {"app": "blog", "version": 3}})).expect("call");
+        let c: AgentCall = serde_json::from_value(
+            serde_json::json!({"call": "get_version", "args": {"app": "blog", "version": 3}}),
+        )
+        .expect("call");
         assert_eq!(c.describe(), "GET /v1/apps/blog/versions/3");
         assert_eq!(c.name(), "get_version");
-        let e = serde_json::from_value::<AgentCall>(serde_json::json!({"call": "get_app", "args": {"app": "../etc"}})).expect_err("invalid");
+        let e = serde_json::from_value::<AgentCall>(
+            serde_json::json!({"call": "get_app", "args": {"app": "../etc"}}),
+        )
+        .expect_err("invalid");
         assert!(e.to_string().contains(AppName::RULE), "{e}");
-        let unit: AgentCall = serde_json::from_value(serde_json::json!({"call": "list_apps", "args": {}})).expect("call");
+        let unit: AgentCall =
+            serde_json::from_value(serde_json::json!({"call": "list_apps", "args": {}}))
+                .expect("call");
         assert_eq!(unit.describe(), "GET /v1/apps");
         // The name the enum carries is the one serde puts on the wire.
         let wire = serde_json::to_value(&unit).expect("json");
@@ -809,7 +873,12 @@ mod tests {
     #[test]
     fn every_call_has_an_answer_type() {
         let ts = typescript_call_responses();
-        for line in ["  list_apps: Array<App>;", "  diff_versions: string;", "  kill_terminal: null;", "  deploy_app: DeployAccepted;"] {
+        for line in [
+            "  list_apps: Array<App>;",
+            "  diff_versions: string;",
+            "  kill_terminal: null;",
+            "  deploy_app: DeployAccepted;",
+        ] {
             assert!(ts.contains(line), "{line} missing from\n{ts}");
         }
     }

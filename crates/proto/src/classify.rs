@@ -40,14 +40,26 @@ impl ErrorClass {
             Unauthorized => ErrorClass::Unauthorized,
             Forbidden => ErrorClass::Forbidden,
             DockerUnavailable => ErrorClass::DockerUnavailable,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound | SnapshotNotFound => {
-                ErrorClass::NotFound
-            }
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | TooManyTerminals | TooManyStreams | RateLimited | DomainTaken
-            | NoProxy | ChannelExists | NoRepository | RepositoryExists | IdempotencyInProgress => {
-                ErrorClass::Conflict
-            }
-            MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable | ChannelFailed | BackupFailed => ErrorClass::Other,
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound
+            | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound
+            | RunNotFound | SnapshotNotFound => ErrorClass::NotFound,
+            AppNotManaged
+            | AppExists
+            | ProjectExists
+            | NoDigests
+            | CannotAdopt
+            | NoContainer
+            | TooManyTerminals
+            | TooManyStreams
+            | RateLimited
+            | DomainTaken
+            | NoProxy
+            | ChannelExists
+            | NoRepository
+            | RepositoryExists
+            | IdempotencyInProgress => ErrorClass::Conflict,
+            MethodNotAllowed | TerminalFailed | Internal | ProxyRefused | ProxyUnavailable
+            | ChannelFailed | BackupFailed => ErrorClass::Other,
             // Not a problem this build knows: go by the status.
             Unknown => match p.status {
                 400 | 413 | 422 => ErrorClass::InvalidInput,
@@ -66,10 +78,17 @@ impl ErrorClass {
     pub fn exit_code(self) -> u8 {
         match self {
             ErrorClass::HostKeyUnknown | ErrorClass::HostKeyChanged => 3,
-            ErrorClass::AuthRejected | ErrorClass::KeyEncrypted | ErrorClass::Unauthorized | ErrorClass::Forbidden => 4,
+            ErrorClass::AuthRejected
+            | ErrorClass::KeyEncrypted
+            | ErrorClass::Unauthorized
+            | ErrorClass::Forbidden => 4,
             ErrorClass::Unreachable => 5,
             ErrorClass::AgentMissing => 6,
-            ErrorClass::DockerUnavailable | ErrorClass::InvalidInput | ErrorClass::NotFound | ErrorClass::Conflict | ErrorClass::Other => 1,
+            ErrorClass::DockerUnavailable
+            | ErrorClass::InvalidInput
+            | ErrorClass::NotFound
+            | ErrorClass::Conflict
+            | ErrorClass::Other => 1,
         }
     }
 }
@@ -80,16 +99,35 @@ mod tests {
 
     #[test]
     fn problems_by_code_then_status() {
-        let p = |code: ProblemCode, status: u16| Problem { status, ..Problem::new(code, None) };
+        let p = |code: ProblemCode, status: u16| Problem {
+            status,
+            ..Problem::new(code, None)
+        };
         for (problem, class, exit) in [
-            (p(ProblemCode::InvalidInput, 400), ErrorClass::InvalidInput, 1),
+            (
+                p(ProblemCode::InvalidInput, 400),
+                ErrorClass::InvalidInput,
+                1,
+            ),
             (p(ProblemCode::TooLarge, 413), ErrorClass::InvalidInput, 1),
-            (p(ProblemCode::Unauthorized, 401), ErrorClass::Unauthorized, 4),
+            (
+                p(ProblemCode::Unauthorized, 401),
+                ErrorClass::Unauthorized,
+                4,
+            ),
             (p(ProblemCode::Forbidden, 403), ErrorClass::Forbidden, 4),
             (p(ProblemCode::AppNotFound, 404), ErrorClass::NotFound, 1),
             (p(ProblemCode::AppNotManaged, 409), ErrorClass::Conflict, 1),
-            (p(ProblemCode::TooManyTerminals, 429), ErrorClass::Conflict, 1),
-            (p(ProblemCode::DockerUnavailable, 503), ErrorClass::DockerUnavailable, 1),
+            (
+                p(ProblemCode::TooManyTerminals, 429),
+                ErrorClass::Conflict,
+                1,
+            ),
+            (
+                p(ProblemCode::DockerUnavailable, 503),
+                ErrorClass::DockerUnavailable,
+                1,
+            ),
             (p(ProblemCode::Internal, 500), ErrorClass::Other, 1),
             (p(ProblemCode::Unknown, 403), ErrorClass::Forbidden, 4),
             (p(ProblemCode::Unknown, 401), ErrorClass::Unauthorized, 4),

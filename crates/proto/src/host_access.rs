@@ -7,7 +7,9 @@ use ts_rs::TS;
 use utoipa::ToSchema;
 
 /// The kind of a host-reaching capability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema, TS)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema, TS,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum HostAccessKind {
     /// A server path mounted read-write (`target` is the path).
@@ -42,7 +44,9 @@ pub enum HostAccessKind {
 }
 
 /// One capability a compose file asks for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema, TS)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema, TS,
+)]
 pub struct HostAccess {
     pub kind: HostAccessKind,
     /// The service that gets it (for `volume_device`, the volume).
@@ -53,8 +57,16 @@ pub struct HostAccess {
 }
 
 impl HostAccess {
-    pub fn new(kind: HostAccessKind, service: impl Into<String>, target: impl Into<String>) -> HostAccess {
-        HostAccess { kind, service: service.into(), target: target.into() }
+    pub fn new(
+        kind: HostAccessKind,
+        service: impl Into<String>,
+        target: impl Into<String>,
+    ) -> HostAccess {
+        HostAccess {
+            kind,
+            service: service.into(),
+            target: target.into(),
+        }
     }
 
     /// What it means, in plain words, for a confirmation.
@@ -86,7 +98,10 @@ impl HostAccess {
     /// a read-write mount of the path a read-only one needs.
     pub fn covers(&self, need: &HostAccess) -> bool {
         self == need
-            || (self.kind == HostAccessKind::Bind && need.kind == HostAccessKind::ReadOnlyBind && self.service == need.service && self.target == need.target)
+            || (self.kind == HostAccessKind::Bind
+                && need.kind == HostAccessKind::ReadOnlyBind
+                && self.service == need.service
+                && self.target == need.target)
     }
 }
 
@@ -102,8 +117,13 @@ pub struct HostAccessNeed {
 }
 
 /// Whether every capability in `needs` is covered by one in `granted`.
-pub fn all_covered<'a>(granted: &[HostAccess], needs: impl IntoIterator<Item = &'a HostAccess>) -> bool {
-    needs.into_iter().all(|n| granted.iter().any(|g| g.covers(n)))
+pub fn all_covered<'a>(
+    granted: &[HostAccess],
+    needs: impl IntoIterator<Item = &'a HostAccess>,
+) -> bool {
+    needs
+        .into_iter()
+        .all(|n| granted.iter().any(|g| g.covers(n)))
 }
 
 #[cfg(test)]
@@ -113,15 +133,32 @@ mod tests {
     #[test]
     fn words_and_coverage() {
         let rw = HostAccess::new(HostAccessKind::Bind, "pihole", "/etc/pihole");
-        assert_eq!(rw.describe(), "pihole can read and write /etc/pihole on the server");
+        assert_eq!(
+            rw.describe(),
+            "pihole can read and write /etc/pihole on the server"
+        );
         let ro = HostAccess::new(HostAccessKind::ReadOnlyBind, "pihole", "/etc/pihole");
         assert!(rw.covers(&ro) && !ro.covers(&rw));
-        assert!(!rw.covers(&HostAccess::new(HostAccessKind::ReadOnlyBind, "other", "/etc/pihole")));
-        let sock = HostAccess::new(HostAccessKind::DockerSocket, "portainer", "/var/run/docker.sock");
-        assert_eq!(sock.describe(), "portainer controls Docker through /var/run/docker.sock, which is root on the server");
+        assert!(!rw.covers(&HostAccess::new(
+            HostAccessKind::ReadOnlyBind,
+            "other",
+            "/etc/pihole"
+        )));
+        let sock = HostAccess::new(
+            HostAccessKind::DockerSocket,
+            "portainer",
+            "/var/run/docker.sock",
+        );
+        assert_eq!(
+            sock.describe(),
+            "portainer controls Docker through /var/run/docker.sock, which is root on the server"
+        );
         assert!(all_covered(&[rw.clone(), sock.clone()], [&ro, &sock]));
         assert!(!all_covered(&[ro], [&rw]));
         let json = serde_json::to_string(&sock).expect("json");
-        assert_eq!(json, r#"{"kind":"docker_socket","service":"portainer","target":"/var/run/docker.sock"}"#);
+        assert_eq!(
+            json,
+            r#"{"kind":"docker_socket","service":"portainer","target":"/var/run/docker.sock"}"#
+        );
     }
 }

@@ -165,11 +165,32 @@ mod tests {
     fn app_names() {
         let long = "a".repeat(63);
         for ok in ["a", "wordpress", "my-app_2", "0x", long.as_str()] {
-            assert_eq!(AppName::parse(ok).map(String::from), Ok(ok.to_string()), "{ok:?}");
+            assert_eq!(
+                AppName::parse(ok).map(String::from),
+                Ok(ok.to_string()),
+                "{ok:?}"
+            );
         }
         let (too_long, far_too_long) = ("a".repeat(64), "a".repeat(300));
-        for bad in ["", "../x", "a;b", "A B", "Abc", "-a", "_a", "a/b", "a.b", "a\n", too_long.as_str(), far_too_long.as_str()] {
-            assert_eq!(AppName::parse(bad), Err(InvalidName(AppName::RULE)), "{bad:?}");
+        for bad in [
+            "",
+            "../x",
+            "a;b",
+            "A B",
+            "Abc",
+            "-a",
+            "_a",
+            "a/b",
+            "a.b",
+            "a\n",
+            too_long.as_str(),
+            far_too_long.as_str(),
+        ] {
+            assert_eq!(
+                AppName::parse(bad),
+                Err(InvalidName(AppName::RULE)),
+                "{bad:?}"
+            );
         }
     }
 
@@ -179,7 +200,11 @@ mod tests {
             assert!(ServiceName::parse(ok).is_ok(), "{ok:?}");
         }
         for bad in ["", ".x", "-x", "a b", "a/b", "a;b", "$(x)"] {
-            assert_eq!(ServiceName::parse(bad), Err(InvalidName(ServiceName::RULE)), "{bad:?}");
+            assert_eq!(
+                ServiceName::parse(bad),
+                Err(InvalidName(ServiceName::RULE)),
+                "{bad:?}"
+            );
         }
     }
 

@@ -144,9 +144,22 @@ impl ProblemCode {
             InvalidInput => 400,
             Unauthorized => 401,
             Forbidden => 403,
-            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound | RunNotFound | SnapshotNotFound => 404,
+            NotFound | AppNotFound | VersionNotFound | DeploymentNotFound | TemplateNotFound
+            | TerminalNotFound | ProjectNotFound | DomainNotFound | ChannelNotFound
+            | RunNotFound | SnapshotNotFound => 404,
             MethodNotAllowed => 405,
-            AppNotManaged | AppExists | ProjectExists | NoDigests | CannotAdopt | NoContainer | DomainTaken | NoProxy | ChannelExists | NoRepository | RepositoryExists | IdempotencyInProgress => 409,
+            AppNotManaged
+            | AppExists
+            | ProjectExists
+            | NoDigests
+            | CannotAdopt
+            | NoContainer
+            | DomainTaken
+            | NoProxy
+            | ChannelExists
+            | NoRepository
+            | RepositoryExists
+            | IdempotencyInProgress => 409,
             TooLarge => 413,
             IdempotencyKeyReused => 422,
             TooManyTerminals | TooManyStreams | RateLimited => 429,
@@ -254,7 +267,10 @@ impl ProblemCode {
 impl<'de> Deserialize<'de> for ProblemCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ProblemCode, D::Error> {
         let s = String::deserialize(d)?;
-        Ok(ProblemCode::ALL.into_iter().find(|c| c.as_str() == s).unwrap_or(ProblemCode::Unknown))
+        Ok(ProblemCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(ProblemCode::Unknown))
     }
 }
 
@@ -288,12 +304,22 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(code: ProblemCode, detail: Option<String>) -> Problem {
-        Problem { code, title: code.title().into(), status: code.status(), detail, errors: Vec::new(), request_id: None }
+        Problem {
+            code,
+            title: code.title().into(),
+            status: code.status(),
+            detail,
+            errors: Vec::new(),
+            request_id: None,
+        }
     }
 
     /// A 400 with one error per field.
     pub fn invalid(errors: Vec<FieldError>) -> Problem {
-        Problem { errors, ..Problem::new(ProblemCode::InvalidInput, None) }
+        Problem {
+            errors,
+            ..Problem::new(ProblemCode::InvalidInput, None)
+        }
     }
 }
 
@@ -304,7 +330,13 @@ impl std::fmt::Display for Problem {
             write!(f, ": {d}")?;
         }
         for (i, e) in self.errors.iter().enumerate() {
-            write!(f, "{} {}: {}", if i == 0 { ":" } else { ";" }, e.field, e.message)?;
+            write!(
+                f,
+                "{} {}: {}",
+                if i == 0 { ":" } else { ";" },
+                e.field,
+                e.message
+            )?;
         }
         Ok(())
     }
@@ -320,7 +352,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -333,10 +368,16 @@ mod tests {
         for code in ProblemCode::ALL {
             let json = serde_json::to_string(&code).expect("json");
             assert_eq!(json, format!("\"{}\"", code.as_str()));
-            assert_eq!(serde_json::from_str::<ProblemCode>(&json).expect("back"), code);
+            assert_eq!(
+                serde_json::from_str::<ProblemCode>(&json).expect("back"),
+                code
+            );
             assert!((400..600).contains(&code.status()), "{code}");
         }
-        assert_eq!(serde_json::from_str::<ProblemCode>("\"from_the_future\"").expect("read"), ProblemCode::Unknown);
+        assert_eq!(
+            serde_json::from_str::<ProblemCode>("\"from_the_future\"").expect("read"),
+            ProblemCode::Unknown
+        );
     }
 
     #[test]

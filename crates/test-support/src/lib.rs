@@ -24,7 +24,9 @@ pub const BUSYBOX_IMAGE: &str = "appos-test/busybox:latest";
 pub fn require<T>(service: &str, probe: anyhow::Result<T>) -> Option<T> {
     match probe {
         Ok(v) => Some(v),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("{service} is required under CI but unavailable: {e:#}"),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("{service} is required under CI but unavailable: {e:#}")
+        }
         Err(e) => {
             eprintln!("\n*** SKIPPED: {service} is not available ({e:#}); run the README's test command to start it ***\n");
             None
@@ -39,7 +41,10 @@ pub fn unique(prefix: &str) -> String {
 
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
 }
 
 /// An HTTP server on loopback that answers every request 200 and passes on
@@ -51,7 +56,9 @@ pub fn webhook_sink() -> (u16, std::sync::mpsc::Receiver<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for conn in l.incoming().flatten() {
-            let Ok(read_half) = conn.try_clone() else { continue };
+            let Ok(read_half) = conn.try_clone() else {
+                continue;
+            };
             let mut r = std::io::BufReader::new(read_half);
             let mut len = 0usize;
             loop {
@@ -66,7 +73,8 @@ pub fn webhook_sink() -> (u16, std::sync::mpsc::Receiver<String>) {
             let mut body = vec![0u8; len];
             let _ = r.read_exact(&mut body);
             let mut w = conn;
-            let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ =
+                w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
         }
     });
@@ -85,13 +93,26 @@ impl SmtpSink {
     pub fn start() -> anyhow::Result<SmtpSink> {
         // Debian's package is for the system's Python, whatever else PATH holds.
         let python = PathBuf::from("/usr/bin/python3");
-        let probe = Command::new(&python).args(["-c", "import aiosmtpd"]).output()?;
-        anyhow::ensure!(probe.status.success(), "aiosmtpd is not installed (apt install python3-aiosmtpd)");
+        let probe = Command::new(&python)
+            .args(["-c", "import aiosmtpd"])
+            .output()?;
+        anyhow::ensure!(
+            probe.status.success(),
+            "aiosmtpd is not installed (apt install python3-aiosmtpd)"
+        );
         let dir = tempfile::tempdir()?;
         let maildir = dir.path().join("mail");
         let port = free_port();
         let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(&maildir)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("smtp.log"))?)
@@ -100,9 +121,15 @@ impl SmtpSink {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = sink.child.try_wait()? {
-                anyhow::bail!("aiosmtpd exited ({status}): {}", std::fs::read_to_string(sink.dir.path().join("smtp.log")).unwrap_or_default());
+                anyhow::bail!(
+                    "aiosmtpd exited ({status}): {}",
+                    std::fs::read_to_string(sink.dir.path().join("smtp.log")).unwrap_or_default()
+                );
             }
-            anyhow::ensure!(Instant::now() < deadline, "aiosmtpd never listened on {port}");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "aiosmtpd never listened on {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Ok(sink)
@@ -110,11 +137,26 @@ impl SmtpSink {
 
     /// Every message received so far, raw, oldest first.
     pub fn messages(&self) -> Vec<String> {
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(self.dir.path().join("mail").join("new"))
-            .map(|d| d.flatten().map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path())).collect())
-            .unwrap_or_default();
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.dir.path().join("mail").join("new"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| {
+                            (
+                                e.metadata()
+                                    .and_then(|m| m.modified())
+                                    .unwrap_or(std::time::UNIX_EPOCH),
+                                e.path(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
         files.sort();
-        files.into_iter().filter_map(|(_, p)| std::fs::read_to_string(p).ok()).collect()
+        files
+            .into_iter()
+            .filter_map(|(_, p)| std::fs::read_to_string(p).ok())
+            .collect()
     }
 
     /// Waits until a message matching `want` arrived, and returns it.
@@ -124,7 +166,11 @@ impl SmtpSink {
             if let Some(m) = self.messages().into_iter().find(|m| want(m)) {
                 return m;
             }
-            assert!(Instant::now() < deadline, "no email {what} arrived; received: {:#?}", self.messages());
+            assert!(
+                Instant::now() < deadline,
+                "no email {what} arrived; received: {:#?}",
+                self.messages()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -142,10 +188,16 @@ impl Drop for SmtpSink {
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    let candidates = [dir.join(name), dir.parent().map(|d| d.join(name)).unwrap_or_default()];
+    let candidates = [
+        dir.join(name),
+        dir.parent().map(|d| d.join(name)).unwrap_or_default(),
+    ];
     match candidates.iter().find(|p| p.is_file()) {
         Some(p) => p.clone(),
-        None => panic!("{name} is not built next to {}: run `cargo build --workspace --bins` first", exe.display()),
+        None => panic!(
+            "{name} is not built next to {}: run `cargo build --workspace --bins` first",
+            exe.display()
+        ),
     }
 }
 
@@ -154,7 +206,10 @@ pub fn bin(name: &str) -> PathBuf {
 /// arguments and variables.
 pub fn appos(home: &Path) -> Command {
     let mut c = Command::new(bin("appos"));
-    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", home).stdin(Stdio::null());
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .stdin(Stdio::null());
     c
 }
 
@@ -170,9 +225,16 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> an
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("running {cmd:?}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -186,14 +248,24 @@ pub struct KeyPair {
 impl KeyPair {
     pub fn generate(dir: &Path, name: &str) -> anyhow::Result<KeyPair> {
         let private = dir.join(name);
-        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&private))?;
-        Ok(KeyPair { public: private.with_extension("pub"), private })
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&private))?;
+        Ok(KeyPair {
+            public: private.with_extension("pub"),
+            private,
+        })
     }
 
     /// `SHA256:...` as OpenSSH prints it.
     pub fn fingerprint(&self) -> anyhow::Result<String> {
-        let out = run(Command::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(&self.public))?;
-        out.split_whitespace().nth(1).map(str::to_string).context("ssh-keygen -l printed no fingerprint")
+        let out = run(Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(&self.public))?;
+        out.split_whitespace()
+            .nth(1)
+            .map(str::to_string)
+            .context("ssh-keygen -l printed no fingerprint")
     }
 }
 
@@ -226,7 +298,14 @@ impl Sshd {
         let user = run(Command::new("id").arg("-un"))?.trim().to_string();
         let port = free_port();
         let child = Sshd::spawn(dir.path(), port, &host_key)?;
-        Ok(Sshd { dir, port, host_key, user_key, user, child })
+        Ok(Sshd {
+            dir,
+            port,
+            host_key,
+            user_key,
+            user,
+            child,
+        })
     }
 
     fn spawn(dir: &Path, port: u16, host_key: &KeyPair) -> anyhow::Result<Child> {
@@ -244,7 +323,10 @@ impl Sshd {
             ak = dir.join("authorized_keys").display(),
             pid = dir.join("sshd.pid").display(),
         )?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("sshd.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("sshd.log"))?;
         let mut child = Command::new(sshd)
             .args(["-D", "-e", "-f"])
             .arg(&config)
@@ -253,17 +335,23 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .context("starting sshd")?;
-        let up = wait_until("sshd to listen", Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        let up = wait_until("sshd to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         if let Err(e) = up {
             let _ = child.kill();
-            bail!("{e}: {}", std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default());
+            bail!(
+                "{e}: {}",
+                std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+            );
         }
         Ok(child)
     }
 
     /// Stops sshd and the connections it serves (which would outlive it).
     fn stop(&mut self) {
-        let children = run(Command::new("pgrep").args(["-P", &self.child.id().to_string()])).unwrap_or_default();
+        let children = run(Command::new("pgrep").args(["-P", &self.child.id().to_string()]))
+            .unwrap_or_default();
         let _ = self.child.kill();
         let _ = self.child.wait();
         for pid in children.split_whitespace() {
@@ -275,7 +363,9 @@ impl Sshd {
     /// dropped them would: the per-connection sshd processes are killed,
     /// sshd itself keeps listening.
     pub fn cut_connections(&self) {
-        let _ = Command::new("pkill").args(["-KILL", "-P", &self.child.id().to_string()]).status();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-P", &self.child.id().to_string()])
+            .status();
     }
 
     /// Freezes every connection (SIGSTOP on the per-connection sshd
@@ -286,7 +376,10 @@ impl Sshd {
         let mut frozen = Vec::new();
         let mut parents = vec![self.child.id().to_string()];
         while let Some(p) = parents.pop() {
-            for pid in run(Command::new("pgrep").args(["-P", &p])).unwrap_or_default().split_whitespace() {
+            for pid in run(Command::new("pgrep").args(["-P", &p]))
+                .unwrap_or_default()
+                .split_whitespace()
+            {
                 let _ = Command::new("kill").args(["-STOP", pid]).status();
                 frozen.push(pid.to_string());
                 parents.push(pid.to_string());
@@ -304,7 +397,9 @@ impl Sshd {
 
     /// Accepts one more public key (an `authorized_keys` line) for the user.
     pub fn authorize(&self, public_key_line: &str) -> anyhow::Result<()> {
-        let mut f = std::fs::OpenOptions::new().append(true).open(self.dir.path().join("authorized_keys"))?;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))?;
         writeln!(f, "{}", public_key_line.trim())?;
         Ok(())
     }
@@ -321,7 +416,9 @@ impl Sshd {
         }
         // The port was ours a moment ago; wait for the kernel to give it back.
         let port = self.port;
-        wait_until("the sshd port to be free", Duration::from_secs(10), || std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())?;
+        wait_until("the sshd port to be free", Duration::from_secs(10), || {
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        })?;
         self.child = Sshd::spawn(self.dir.path(), self.port, &self.host_key)?;
         Ok(())
     }
@@ -363,15 +460,26 @@ impl Agent {
     pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Agent> {
         let data = tempfile::Builder::new().prefix("appos-agent").tempdir()?;
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let child = Self::spawn(data.path(), &args, &env)?;
-        let agent = Agent { data, child, args, env };
+        let agent = Agent {
+            data,
+            child,
+            args,
+            env,
+        };
         agent.wait_ready()?;
         Ok(agent)
     }
 
     fn spawn(data: &Path, args: &[String], env: &[(String, String)]) -> anyhow::Result<Child> {
-        let log = std::fs::File::options().create(true).append(true).open(data.join("agent.log"))?;
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(data.join("agent.log"))?;
         Command::new(bin("appos-agent"))
             .arg("--data")
             .arg(data)
@@ -388,8 +496,10 @@ impl Agent {
 
     fn wait_ready(&self) -> anyhow::Result<()> {
         let sock = self.socket();
-        wait_until("the agent socket", Duration::from_secs(20), || std::os::unix::net::UnixStream::connect(&sock).is_ok())
-            .with_context(|| self.log())
+        wait_until("the agent socket", Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        })
+        .with_context(|| self.log())
     }
 
     /// Kills the agent with SIGKILL, as a crash would, and starts it again on
@@ -408,16 +518,26 @@ impl Agent {
     /// The command that runs this agent's CLI on its data dir, as a
     /// `--bootstrap-cmd` value.
     pub fn bootstrap_cmd(&self) -> String {
-        format!("{} --data {}", bin("appos-agent").display(), self.data.path().display())
+        format!(
+            "{} --data {}",
+            bin("appos-agent").display(),
+            self.data.path().display()
+        )
     }
 
     /// Runs `appos-agent --data DIR ARGS...` and returns its stdout.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
-        run(Command::new(bin("appos-agent")).arg("--data").arg(self.data.path()).args(args))
+        run(Command::new(bin("appos-agent"))
+            .arg("--data")
+            .arg(self.data.path())
+            .args(args))
     }
 
     pub fn issue_token(&self, name: &str, scope: &str) -> anyhow::Result<String> {
-        Ok(self.cli(&["token", "issue", "--name", name, "--scope", scope])?.trim().to_string())
+        Ok(self
+            .cli(&["token", "issue", "--name", name, "--scope", scope])?
+            .trim()
+            .to_string())
     }
 
     pub fn log(&self) -> String {
@@ -452,7 +572,8 @@ pub fn docker() -> anyhow::Result<()> {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     READY
         .get_or_init(|| {
-            run(Command::new(docker_cli()).args(["info", "--format", "{{.ServerVersion}}"])).map_err(|e| format!("{e:#}"))?;
+            run(Command::new(docker_cli()).args(["info", "--format", "{{.ServerVersion}}"]))
+                .map_err(|e| format!("{e:#}"))?;
             remove_leftover_networks();
             build_busybox_image().map_err(|e| format!("{e:#}"))
         })
@@ -465,17 +586,29 @@ pub fn docker() -> anyhow::Result<()> {
 /// (`unique()` names) with nothing attached. Docker has about 30 address
 /// pools, so leftovers would make later deployments fail.
 fn remove_leftover_networks() {
-    let Ok(out) = run(Command::new(docker_cli()).args(["network", "ls", "--filter", "label=com.docker.compose.project", "--format", "{{.Name}}"])) else {
+    let Ok(out) = run(Command::new(docker_cli()).args([
+        "network",
+        "ls",
+        "--filter",
+        "label=com.docker.compose.project",
+        "--format",
+        "{{.Name}}",
+    ])) else {
         return;
     };
     let test_named = |n: &str| {
         let project = n.strip_suffix("_default").unwrap_or(n);
         let (prefix, suffix) = project.split_at(project.len().saturating_sub(8));
-        !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()) && suffix.len() == 8 && suffix.bytes().all(|b| b.is_ascii_hexdigit())
+        !prefix.is_empty()
+            && prefix.bytes().all(|b| b.is_ascii_lowercase())
+            && suffix.len() == 8
+            && suffix.bytes().all(|b| b.is_ascii_hexdigit())
     };
     for name in out.lines().map(str::trim).filter(|n| test_named(n)) {
         // Fails, harmlessly, for a network still in use.
-        let _ = Command::new(docker_cli()).args(["network", "rm", name]).output();
+        let _ = Command::new(docker_cli())
+            .args(["network", "rm", name])
+            .output();
     }
 }
 
@@ -493,7 +626,20 @@ fn build_busybox_image() -> anyhow::Result<()> {
     let bin_dir = root.path().join("bin");
     std::fs::create_dir_all(&bin_dir)?;
     std::fs::copy(busybox, bin_dir.join("busybox"))?;
-    for applet in ["sh", "sleep", "httpd", "echo", "cat", "ls", "env", "stty", "sha256sum", "head", "true", "false"] {
+    for applet in [
+        "sh",
+        "sleep",
+        "httpd",
+        "echo",
+        "cat",
+        "ls",
+        "env",
+        "stty",
+        "sha256sum",
+        "head",
+        "true",
+        "false",
+    ] {
         std::os::unix::fs::symlink("busybox", bin_dir.join(applet))?;
     }
     std::fs::create_dir_all(root.path().join("tmp"))?;
@@ -506,19 +652,34 @@ fn build_busybox_image() -> anyhow::Result<()> {
         .context("running tar")?;
     let stdout = tar.stdout.context("tar stdout")?;
     let out = Command::new(docker_cli())
-        .args(["import", "--change", "CMD [\"/bin/sh\"]", "--change", "ENV PATH=/bin", "-", BUSYBOX_IMAGE])
+        .args([
+            "import",
+            "--change",
+            "CMD [\"/bin/sh\"]",
+            "--change",
+            "ENV PATH=/bin",
+            "-",
+            BUSYBOX_IMAGE,
+        ])
         .stdin(stdout)
         .output()
         .context("running docker import")?;
     if !out.status.success() {
-        bail!("docker import failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "docker import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
 
 /// The compose tool on this machine: the v2 plugin or docker-compose.
 pub fn compose_cmd() -> Vec<String> {
-    if Command::new(docker_cli()).args(["compose", "version"]).output().is_ok_and(|o| o.status.success()) {
+    if Command::new(docker_cli())
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         vec![docker_cli().display().to_string(), "compose".into()]
     } else {
         vec!["docker-compose".into()]
@@ -529,7 +690,13 @@ pub fn compose_cmd() -> Vec<String> {
 /// (`<data>/apps/<project>`), whatever happened to the test.
 pub fn compose_down(dir: &Path, project: &str) {
     let cmd = compose_cmd();
-    let _ = Command::new(&cmd[0]).args(&cmd[1..]).args(["-p", project, "-f"]).arg(dir.join("compose.yml")).args(["down", "-t", "1"]).current_dir(dir).output();
+    let _ = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .args(["-p", project, "-f"])
+        .arg(dir.join("compose.yml"))
+        .args(["down", "-t", "1"])
+        .current_dir(dir)
+        .output();
 }
 
 /// A compose project in `dir` whose one service, `web`, serves `body` with
@@ -557,7 +724,10 @@ impl ComposeStack {
     pub fn up(name: &str, compose_yaml: &str) -> anyhow::Result<ComposeStack> {
         let dir = tempfile::Builder::new().prefix("appos-stack").tempdir()?;
         std::fs::write(dir.path().join("compose.yml"), compose_yaml)?;
-        let stack = ComposeStack { name: name.to_string(), dir };
+        let stack = ComposeStack {
+            name: name.to_string(),
+            dir,
+        };
         stack.compose(&["up", "-d"])?;
         Ok(stack)
     }
@@ -603,7 +773,12 @@ services:
 
 /// Removes every container that tests created (by label), for a clean slate.
 pub fn cleanup_docker() -> anyhow::Result<()> {
-    let ids = run(Command::new(docker_cli()).args(["ps", "-aq", "--filter", &format!("label={TEST_LABEL}")]))?;
+    let ids = run(Command::new(docker_cli()).args([
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label={TEST_LABEL}"),
+    ]))?;
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if !ids.is_empty() {
         run(Command::new(docker_cli()).args(["rm", "-f"]).args(&ids))?;
@@ -614,7 +789,9 @@ pub fn cleanup_docker() -> anyhow::Result<()> {
 /// Kills a whole process group (the child was spawned as its leader).
 fn kill_group(child: &mut Child) {
     let pid = child.id();
-    let _ = Command::new("kill").args(["-s", "TERM", "--", &format!("-{pid}")]).status();
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", "--", &format!("-{pid}")])
+        .status();
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -622,7 +799,9 @@ fn kill_group(child: &mut Child) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status();
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .status();
     let _ = child.wait();
 }
 
@@ -635,12 +814,21 @@ pub struct Xvfb {
 impl Xvfb {
     pub fn start() -> anyhow::Result<Xvfb> {
         use std::os::unix::process::CommandExt as _;
-        if Command::new("Xvfb").arg("-help").stderr(Stdio::null()).stdout(Stdio::null()).status().is_err() {
+        if Command::new("Xvfb")
+            .arg("-help")
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
             bail!("Xvfb not found (apt-get install xvfb)");
         }
         let n = (90..400)
             .map(|i| i + (rand::random::<u16>() % 200) as u32)
-            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            })
             .context("no free X display number")?;
         let child = Command::new("Xvfb")
             .arg(format!(":{n}"))
@@ -651,8 +839,13 @@ impl Xvfb {
             .process_group(0)
             .spawn()
             .context("starting Xvfb")?;
-        let mut x = Xvfb { display: format!(":{n}"), child };
-        if let Err(e) = wait_until("Xvfb", Duration::from_secs(10), || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()) {
+        let mut x = Xvfb {
+            display: format!(":{n}"),
+            child,
+        };
+        if let Err(e) = wait_until("Xvfb", Duration::from_secs(10), || {
+            Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        }) {
             kill_group(&mut x.child);
             return Err(e);
         }
@@ -689,9 +882,14 @@ pub struct TauriDriver {
 }
 
 pub fn tauri_driver_binary() -> anyhow::Result<PathBuf> {
-    let home_bin = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver"));
+    let home_bin =
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver"));
     let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("tauri-driver")).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("tauri-driver"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     candidates
         .into_iter()
@@ -701,7 +899,11 @@ pub fn tauri_driver_binary() -> anyhow::Result<PathBuf> {
 }
 
 impl TauriDriver {
-    pub fn start(display: &str, log_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<TauriDriver> {
+    pub fn start(
+        display: &str,
+        log_dir: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<TauriDriver> {
         use std::os::unix::process::CommandExt as _;
         let driver = tauri_driver_binary()?;
         if !Path::new("/usr/bin/WebKitWebDriver").exists() {
@@ -719,7 +921,12 @@ impl TauriDriver {
             .arg(&bus_config)
             .arg("--")
             .arg(driver)
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
             .env("DISPLAY", display)
             .env("NO_AT_BRIDGE", "1")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -733,9 +940,14 @@ impl TauriDriver {
         // Both tauri-driver and the WebKitWebDriver it starts must listen:
         // a session asked for before the second does fails to connect.
         let listening = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
-        if let Err(e) = wait_until("tauri-driver", Duration::from_secs(15), || listening(port) && listening(native)) {
+        if let Err(e) = wait_until("tauri-driver", Duration::from_secs(15), || {
+            listening(port) && listening(native)
+        }) {
             kill_group(&mut d.child);
-            bail!("{e}: {}", std::fs::read_to_string(&d.log).unwrap_or_default());
+            bail!(
+                "{e}: {}",
+                std::fs::read_to_string(&d.log).unwrap_or_default()
+            );
         }
         Ok(d)
     }
@@ -771,14 +983,56 @@ impl TestCa {
     pub fn new() -> anyhow::Result<TestCa> {
         let dir = tempfile::Builder::new().prefix("appos-ca").tempdir()?;
         let p = |f: &str| dir.path().join(f);
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        run(Command::new("openssl").args(["req", "-x509"]).args(ec).arg("-keyout").arg(p("ca.key")).arg("-out").arg(p("ca.pem"))
-            .args(["-days", "2", "-subj", "/CN=AppOS test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]))?;
-        run(Command::new("openssl").arg("req").args(ec).arg("-keyout").arg(p("leaf.key")).arg("-out").arg(p("leaf.csr")).args(["-subj", "/CN=localhost"]))?;
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        run(Command::new("openssl")
+            .args(["req", "-x509"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(p("ca.key"))
+            .arg("-out")
+            .arg(p("ca.pem"))
+            .args([
+                "-days",
+                "2",
+                "-subj",
+                "/CN=AppOS test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]))?;
+        run(Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .arg("-keyout")
+            .arg(p("leaf.key"))
+            .arg("-out")
+            .arg(p("leaf.csr"))
+            .args(["-subj", "/CN=localhost"]))?;
         std::fs::write(p("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")?;
-        run(Command::new("openssl").args(["x509", "-req", "-in"]).arg(p("leaf.csr")).arg("-CA").arg(p("ca.pem")).arg("-CAkey").arg(p("ca.key"))
-            .args(["-CAcreateserial", "-days", "2", "-out"]).arg(p("leaf.pem")).arg("-extfile").arg(p("ext")))?;
-        Ok(TestCa { ca_pem: p("ca.pem"), leaf_pem: p("leaf.pem"), leaf_key: p("leaf.key"), dir })
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-in"])
+            .arg(p("leaf.csr"))
+            .arg("-CA")
+            .arg(p("ca.pem"))
+            .arg("-CAkey")
+            .arg(p("ca.key"))
+            .args(["-CAcreateserial", "-days", "2", "-out"])
+            .arg(p("leaf.pem"))
+            .arg("-extfile")
+            .arg(p("ext")))?;
+        Ok(TestCa {
+            ca_pem: p("ca.pem"),
+            leaf_pem: p("leaf.pem"),
+            leaf_key: p("leaf.key"),
+            dir,
+        })
     }
 }
 
@@ -821,9 +1075,14 @@ impl TlsProxy {
             .spawn()
             .context("starting nginx")?;
         let mut proxy = TlsProxy { dir, port, child };
-        if let Err(e) = wait_until("nginx", Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+        if let Err(e) = wait_until("nginx", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }) {
             let _ = proxy.child.kill();
-            bail!("{e}: {}", std::fs::read_to_string(proxy.dir.path().join("error.log")).unwrap_or_default());
+            bail!(
+                "{e}: {}",
+                std::fs::read_to_string(proxy.dir.path().join("error.log")).unwrap_or_default()
+            );
         }
         Ok(proxy)
     }
@@ -843,7 +1102,8 @@ pub fn agent_image() -> anyhow::Result<String> {
     IMAGE
         .get_or_init(|| {
             docker().map_err(|e| format!("{e:#}"))?;
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../container/build-image.sh");
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../container/build-image.sh");
             run(Command::new("bash").arg(script).arg(bin("appos-agent")))
                 .map(|out| out.trim().to_string())
                 .map_err(|e| format!("{e:#}"))
@@ -865,13 +1125,24 @@ impl AgentContainer {
     }
 
     /// [`AgentContainer::run`] with more `docker run` options (`--network host`).
-    pub fn run_with(mounts: &[String], env: &[String], options: &[&str]) -> anyhow::Result<AgentContainer> {
+    pub fn run_with(
+        mounts: &[String],
+        env: &[String],
+        options: &[&str],
+    ) -> anyhow::Result<AgentContainer> {
         let image = agent_image()?;
         let name = unique("appos-agent-");
         let mut cmd = Command::new(docker_cli());
-        cmd.args(["run", "-d", "--name", &name, "--label", &format!("{TEST_LABEL}=1")])
-            .args(options)
-            .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"]);
+        cmd.args([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            &format!("{TEST_LABEL}=1"),
+        ])
+        .args(options)
+        .args(["-v", "/var/run/docker.sock:/var/run/docker.sock"]);
         for m in mounts {
             cmd.args(["-v", m]);
         }
@@ -879,14 +1150,21 @@ impl AgentContainer {
             cmd.args(["-e", e]);
         }
         run(cmd.arg(&image))?;
-        Ok(AgentContainer { name, data: PathBuf::new() })
+        Ok(AgentContainer {
+            name,
+            data: PathBuf::new(),
+        })
     }
 
     /// Waits (30 s at most) until the agent answers on `sock`; panics with the container's log if not.
     pub fn wait_socket(&self, sock: &Path) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::os::unix::net::UnixStream::connect(sock).is_err() {
-            assert!(std::time::Instant::now() < deadline, "agent socket never appeared:\n{}", self.logs());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "agent socket never appeared:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -895,7 +1173,13 @@ impl AgentContainer {
         Command::new(docker_cli())
             .args(["logs", &self.name])
             .output()
-            .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
             .unwrap_or_default()
     }
 
@@ -903,7 +1187,12 @@ impl AgentContainer {
     pub fn wait_exit(&self, timeout: Duration) -> anyhow::Result<i32> {
         let mut code = None;
         wait_until("the container to exit", timeout, || {
-            let out = run(Command::new(docker_cli()).args(["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", &self.name]));
+            let out = run(Command::new(docker_cli()).args([
+                "inspect",
+                "-f",
+                "{{.State.Running}} {{.State.ExitCode}}",
+                &self.name,
+            ]));
             match out.as_deref().map(str::trim) {
                 Ok(s) if s.starts_with("false") => {
                     code = s.split_whitespace().nth(1).and_then(|c| c.parse().ok());
@@ -918,7 +1207,9 @@ impl AgentContainer {
 
 impl Drop for AgentContainer {
     fn drop(&mut self) {
-        let _ = Command::new(docker_cli()).args(["rm", "-f", &self.name]).output();
+        let _ = Command::new(docker_cli())
+            .args(["rm", "-f", &self.name])
+            .output();
     }
 }
 
@@ -936,15 +1227,29 @@ impl Redis {
             bail!("/usr/bin/redis-server not found (apt-get install redis-server)");
         }
         let dir = tempfile::Builder::new().prefix("appos-redis").tempdir()?;
-        let mut r = Redis { dir, port: free_port(), child: None };
+        let mut r = Redis {
+            dir,
+            port: free_port(),
+            child: None,
+        };
         r.spawn()?;
         Ok(r)
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("redis.log"))?;
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("redis.log"))?;
         let child = Command::new("/usr/bin/redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -956,9 +1261,14 @@ impl Redis {
         let port = self.port;
         wait_until("redis-server", Duration::from_secs(10), || {
             use std::io::{Read as _, Write as _};
-            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
             let mut buf = [0u8; 16];
-            s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).map(|n| buf[..n].starts_with(b"+PONG")).unwrap_or(false)
+            s.write_all(b"PING\r\n").is_ok()
+                && s.read(&mut buf)
+                    .map(|n| buf[..n].starts_with(b"+PONG"))
+                    .unwrap_or(false)
         })
     }
 
@@ -970,7 +1280,9 @@ impl Redis {
     /// and starts it again on the same port and data.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-s", "TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", &c.id().to_string()])
+                .status();
             let _ = c.wait();
         }
         self.spawn()
@@ -1002,7 +1314,9 @@ impl Registry {
             bail!("/usr/bin/docker-registry not found (apt-get install docker-registry)");
         }
         docker()?;
-        let dir = tempfile::Builder::new().prefix("appos-registry").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("appos-registry")
+            .tempdir()?;
         let port = free_port();
         let config = dir.path().join("config.yml");
         std::fs::write(
@@ -1021,12 +1335,21 @@ impl Registry {
             .stderr(log)
             .spawn()
             .context("starting docker-registry")?;
-        let r = Registry { dir, port, child: Some(child) };
+        let r = Registry {
+            dir,
+            port,
+            child: Some(child),
+        };
         wait_until("docker-registry", Duration::from_secs(15), || {
             use std::io::{Read as _, Write as _};
-            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
             let mut buf = [0u8; 32];
-            s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").is_ok() && s.read(&mut buf).map(|n| buf[..n].starts_with(b"HTTP/1.0 200")).unwrap_or(false)
+            s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").is_ok()
+                && s.read(&mut buf)
+                    .map(|n| buf[..n].starts_with(b"HTTP/1.0 200"))
+                    .unwrap_or(false)
         })?;
         Ok(r)
     }
@@ -1044,7 +1367,13 @@ impl Registry {
         }
         let blob: Vec<u8> = (0..blob_bytes).map(|_| rand::random::<u8>()).collect();
         std::fs::write(root.path().join("blob"), blob)?;
-        let tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().context("running tar")?;
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(root.path())
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("running tar")?;
         let stdout = tar.stdout.context("tar stdout")?;
         let out = Command::new(docker_cli())
             .args(["import", "--change", "ENV PATH=/bin", "-", &reference])
@@ -1052,7 +1381,10 @@ impl Registry {
             .output()
             .context("running docker import")?;
         if !out.status.success() {
-            bail!("docker import failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "docker import failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         run(Command::new(docker_cli()).args(["push", &reference]))?;
         run(Command::new(docker_cli()).args(["rmi", &reference]))?;
@@ -1099,10 +1431,54 @@ impl Pebble {
         }
         let dir = tempfile::tempdir()?;
         let p = |f: &str| dir.path().join(f).display().to_string();
-        run(Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7", "-subj", "/CN=appos test ACME CA", "-keyout", &p("ca.key"), "-out", &p("ca.pem")]))?;
-        run(Command::new("openssl").args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &p("acme.key"), "-out", &p("acme.csr")]))?;
-        std::fs::write(dir.path().join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")?;
-        run(Command::new("openssl").args(["x509", "-req", "-days", "7", "-in", &p("acme.csr"), "-CA", &p("ca.pem"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-out", &p("acme.pem"), "-extfile", &p("ext.cnf")]))?;
+        run(Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "7",
+            "-subj",
+            "/CN=appos test ACME CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ]))?;
+        run(Command::new("openssl").args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &p("acme.key"),
+            "-out",
+            &p("acme.csr"),
+        ]))?;
+        std::fs::write(
+            dir.path().join("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )?;
+        run(Command::new("openssl").args([
+            "x509",
+            "-req",
+            "-days",
+            "7",
+            "-in",
+            &p("acme.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &p("acme.pem"),
+            "-extfile",
+            &p("ext.cnf"),
+        ]))?;
         let (acme, management, dns, chall) = (free_port(), free_port(), free_port(), free_port());
         let config = serde_json::json!({ "pebble": {
             "listenAddress": format!("127.0.0.1:{acme}"), "managementListenAddress": format!("127.0.0.1:{management}"),
@@ -1112,35 +1488,72 @@ impl Pebble {
         std::fs::write(dir.path().join("pebble.json"), config.to_string())?;
         let log = |name: &str| std::fs::File::create(dir.path().join(name));
         let challtest = Command::new("pebble-challtestsrv")
-            .args(["-dns01", &format!("127.0.0.1:{dns}"), "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", &format!("127.0.0.1:{chall}"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .args([
+                "-dns01",
+                &format!("127.0.0.1:{dns}"),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-management",
+                &format!("127.0.0.1:{chall}"),
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-defaultIPv6",
+                "",
+            ])
             .stdout(log("challtestsrv.log")?)
             .stderr(Stdio::null())
             .spawn()?;
         let pebble = Command::new("pebble")
-            .args(["-config", &p("pebble.json"), "-dnsserver", &format!("127.0.0.1:{dns}")])
+            .args([
+                "-config",
+                &p("pebble.json"),
+                "-dnsserver",
+                &format!("127.0.0.1:{dns}"),
+            ])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             .stdout(log("pebble.log")?)
             .stderr(Stdio::null())
             .spawn()?;
-        let me = Pebble { directory: format!("https://127.0.0.1:{acme}/dir"), management, dns, challtestsrv: chall, children: vec![challtest, pebble], dir };
+        let me = Pebble {
+            directory: format!("https://127.0.0.1:{acme}/dir"),
+            management,
+            dns,
+            challtestsrv: chall,
+            children: vec![challtest, pebble],
+            dir,
+        };
         // Each listener comes up on its own: the ACME directory, pebble's
         // management API (the issuing root) and challtestsrv's (DNS answers).
         let up = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        wait_until("pebble", Duration::from_secs(20), || up(acme) && up(management) && up(chall)).map_err(|e| anyhow::anyhow!("{e}\n{}", me.log()))?;
+        wait_until("pebble", Duration::from_secs(20), || {
+            up(acme) && up(management) && up(chall)
+        })
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", me.log()))?;
         Ok(me)
     }
 
     /// What pebble and its DNS logged so far.
     pub fn log(&self) -> String {
         let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
-        format!("--- pebble ---\n{}\n--- pebble-challtestsrv ---\n{}", read("pebble.log"), read("challtestsrv.log"))
+        format!(
+            "--- pebble ---\n{}\n--- pebble-challtestsrv ---\n{}",
+            read("pebble.log"),
+            read("challtestsrv.log")
+        )
     }
 
     /// Makes `host` resolve to `ip` (instead of 127.0.0.1) for pebble and anyone asking its DNS.
     pub fn set_a(&self, host: &str, ip: &str) -> anyhow::Result<()> {
         let body = serde_json::json!({ "host": format!("{host}."), "addresses": [ip] }).to_string();
-        run(Command::new("curl").args(["-sSf", "-d", &body]).arg(format!("http://127.0.0.1:{}/add-a", self.challtestsrv))).map(drop)
+        run(Command::new("curl")
+            .args(["-sSf", "-d", &body])
+            .arg(format!("http://127.0.0.1:{}/add-a", self.challtestsrv)))
+        .map(drop)
     }
 
     /// The CA that pebble's own HTTPS (the ACME directory) is signed by.
@@ -1152,7 +1565,12 @@ impl Pebble {
     pub fn issuing_root(&self) -> anyhow::Result<PathBuf> {
         let path = self.dir.path().join("issuing-root.pem");
         let url = format!("https://127.0.0.1:{}/roots/0", self.management);
-        run(Command::new("curl").args(["-sSf", "--cacert"]).arg(self.acme_ca()).arg("-o").arg(&path).arg(url))?;
+        run(Command::new("curl")
+            .args(["-sSf", "--cacert"])
+            .arg(self.acme_ca())
+            .arg("-o")
+            .arg(&path)
+            .arg(url))?;
         Ok(path)
     }
 }
@@ -1169,10 +1587,22 @@ pub fn which(bin: &str) -> anyhow::Result<PathBuf> {
 
 /// Builds `tag` from a Dockerfile given as text (no build context).
 pub fn docker_build(tag: &str, dockerfile: &str) -> anyhow::Result<()> {
-    let mut build = Command::new(docker_cli()).args(["build", "-q", "-t", tag, "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
-    std::io::Write::write_all(build.stdin.as_mut().context("stdin")?, dockerfile.as_bytes())?;
+    let mut build = Command::new(docker_cli())
+        .args(["build", "-q", "-t", tag, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    std::io::Write::write_all(
+        build.stdin.as_mut().context("stdin")?,
+        dockerfile.as_bytes(),
+    )?;
     let out = build.wait_with_output()?;
-    anyhow::ensure!(out.status.success(), "building {tag}: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "building {tag}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 
@@ -1194,7 +1624,12 @@ impl BareServer {
         docker()?;
         agent_image()?; // builds the base
         let cli = docker_cli();
-        if !Command::new(&cli).args(["image", "inspect", Self::IMAGE]).output()?.status.success() {
+        if !Command::new(&cli)
+            .args(["image", "inspect", Self::IMAGE])
+            .output()?
+            .status
+            .success()
+        {
             docker_build(
                 Self::IMAGE,
                 "FROM appos/debian:trixie\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server iproute2 \\\n && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m -s /bin/sh admin\n",
@@ -1206,14 +1641,41 @@ impl BareServer {
         let mount = format!("{}:/keys/authorized_keys:ro", key.public.display());
         let setup = "install -d -m 700 /root/.ssh /home/admin/.ssh && cp /keys/authorized_keys /root/.ssh/ && cp /keys/authorized_keys /home/admin/.ssh/ \
                      && chown -R admin /home/admin/.ssh && ssh-keygen -A && exec /usr/sbin/sshd -D -e";
-        run(Command::new(&cli).args(["run", "-d", "--name", &name, "--label", &format!("{TEST_LABEL}=1"), "-p", "127.0.0.1::22", "-v", &mount, Self::IMAGE, "sh", "-c", setup]))?;
-        let mut server = BareServer { port: 0, key, _dir: dir, name };
+        run(Command::new(&cli).args([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            &format!("{TEST_LABEL}=1"),
+            "-p",
+            "127.0.0.1::22",
+            "-v",
+            &mount,
+            Self::IMAGE,
+            "sh",
+            "-c",
+            setup,
+        ]))?;
+        let mut server = BareServer {
+            port: 0,
+            key,
+            _dir: dir,
+            name,
+        };
         let port = run(Command::new(&cli).args(["port", &server.name, "22"]))?;
-        let port = port.lines().next().and_then(|l| l.rsplit(':').next()).and_then(|p| p.trim().parse().ok()).context("the published ssh port")?;
+        let port = port
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok())
+            .context("the published ssh port")?;
         server.port = port;
         wait_until("the bare server's sshd", Duration::from_secs(20), || {
             use std::io::Read as _;
-            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let mut buf = [0u8; 4];
             s.read_exact(&mut buf).is_ok() && &buf == b"SSH-"
@@ -1227,12 +1689,17 @@ impl BareServer {
 
     /// Runs `sh -c script` on the server as root; its exit status and output.
     pub fn sh(&self, script: &str) -> std::process::Output {
-        Command::new(docker_cli()).args(["exec", &self.name, "sh", "-c", script]).output().expect("docker exec")
+        Command::new(docker_cli())
+            .args(["exec", &self.name, "sh", "-c", script])
+            .output()
+            .expect("docker exec")
     }
 }
 
 impl Drop for BareServer {
     fn drop(&mut self) {
-        let _ = Command::new(docker_cli()).args(["rm", "-f", &self.name]).output();
+        let _ = Command::new(docker_cli())
+            .args(["rm", "-f", &self.name])
+            .output();
     }
 }

@@ -4,7 +4,7 @@ import { App } from "../App";
 import { app, FakeBackend, localServer, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
 import { newSession } from "../lib/session";
-import { closeTerminals, loadEngine, terminalsOf } from "./terminal/manager";
+import { closeTerminals, loadEngine, REVIVED, terminalsOf } from "./terminal/manager";
 import { forgetGpu } from "./terminal/settings";
 
 // xterm.js needs a canvas and real layout: recording stand-ins instead, which
@@ -49,6 +49,12 @@ const fx = vi.hoisted(() => {
       this.opened = el;
     }
     focus() {}
+    resets = 0;
+    /** Clears the screen: what was written is gone. */
+    reset() {
+      this.resets++;
+      this.written = [];
+    }
     refresh() {
       this.refreshed++;
     }
@@ -396,12 +402,19 @@ describe("Terminal panel", () => {
     expect(first.closed).toBe(true);
     expect(state(0)).toBe("connecting");
     expect(message()).toBe("Reattaching · Shell on this computer, run by the AppOS agent…");
-    // The agent replays the screen: it shows in the tab's new xterm.
+    // The old screen stays until the agent's replay comes, which replaces it in the same xterm.
+    expect(terms).toHaveLength(1);
+    expect(terms[0].resets).toBe(0);
     b.terminals[1].write("\x1b[H\x1b[2Juser@laptop:~$ ");
+    expect(terms[0].resets).toBe(1);
     b.terminals[1].event({ type: "replayed" });
+    expect(terms[0].resets).toBe(1);
     expect(state(0)).toBe("live");
     expect(message()).toBe("Shell on this computer, run by the AppOS agentterm-1");
-    expect(new TextDecoder().decode(terms[1].written[0])).toBe("\x1b[H\x1b[2Juser@laptop:~$ ");
+    expect(terms[0].written.map((w) => new TextDecoder().decode(w))).toEqual(["\x1b[H\x1b[2Juser@laptop:~$ "]);
+    // What the old connection still says goes nowhere.
+    first.write("stale");
+    expect(terms[0].written).toHaveLength(1);
     expect(byId("terminal-tab-0").getAttribute("aria-selected")).toBe("true");
     await pass(60_000);
     expect(b.callsOf("openTerminal")).toHaveLength(2);
@@ -414,7 +427,7 @@ describe("Terminal panel", () => {
     expect(b.terminals[2].kind).toEqual({ type: "attach", id: "term-1" });
   });
 
-  it("counts down and tries again with longer waits while the attach fails; stops when the session is gone", async () => {
+  it("counts down and tries again with longer waits while the attach fails; a new shell in the same screen when the session is gone", async () => {
     const b = setup();
     const first = await liveAgentShell(b);
     const opens = () => b.callsOf("openTerminal").length;
@@ -440,20 +453,42 @@ describe("Terminal panel", () => {
     await pass(7000);
     expect(message()).toBe("Connection lost — reattaching in 2 s");
 
-    // The agent no longer has the session: nothing more to try.
-    b.terminalError = uiError("not_found", "no terminal session term-1");
+    // The agent no longer has the session (it restarted): a new shell of the
+    // same kind opens in the tab, below the old screen and a line saying so.
+    const before = terms[0].written.length;
+    b.terminalError = uiError("not_found", "no terminal term-1 on local: it ended, or the agent restarted");
     await pass(2000);
-    expect(opens()).toBe(8);
-    expect(state(0)).toBe("lost");
-    expect(message()).toBe("no terminal session term-1");
-    expect(byId("terminal-reopen").textContent).toBe("Reopen");
-    await pass(120_000);
-    expect(opens()).toBe(8);
-    // Reopen opens what the session was: a new agent shell.
-    await act(async () => fireEvent.click(byId("terminal-reopen")));
+    b.terminalError = null;
     await pass(0);
     expect(opens()).toBe(9);
     expect(b.callsOf("openTerminal")[8][1]).toEqual({ type: "agent_shell" });
+    expect(terms).toHaveLength(1);
+    expect(terms[0].resets).toBe(0);
+    expect(new TextDecoder().decode(terms[0].written[before])).toBe(REVIVED);
+    expect(state(0)).toBe("connecting");
+    b.terminals[b.terminals.length - 1].write("$ ");
+    b.terminals[b.terminals.length - 1].event({ type: "replayed" });
+    expect(state(0)).toBe("live");
+    expect(terms[0].resets).toBe(0);
+    await pass(120_000);
+    expect(opens()).toBe(9);
+  });
+
+  it("a session gone when first attached is not replaced: the tab says so and offers Reopen", async () => {
+    const b = setup();
+    const open = { id: "term-9", kind: "shell", app: null, service: null, command: ["/bin/sh"], tty: true, cols: 80, rows: 24, viewers: 0, created_ms: 1, active_ms: 1, exit_status: null };
+    b.on("list_terminals", [open]);
+    renderServer(b);
+    await connected(b);
+    await screen.findByTestId("terminal-reattach");
+    b.terminalError = uiError("not_found", "no terminal term-9 on local: it ended, or the agent restarted");
+    await click("terminal-reattach");
+    await waitFor(() => expect(state(0)).toBe("lost"));
+    vi.useFakeTimers();
+    expect(message()).toBe("no terminal term-9 on local: it ended, or the agent restarted");
+    expect(byId("terminal-reopen").textContent).toBe("Reopen");
+    await pass(120_000);
+    expect(b.callsOf("openTerminal")).toHaveLength(1);
   });
 
   it("does not try again when the server refuses, and forgets the wait of a closed tab", async () => {

@@ -22,20 +22,35 @@ pub fn domain(input: &str) -> Result<String, String> {
         return Err("a domain name is needed, such as blog.example.com".into());
     }
     if trimmed.len() > 253 {
-        return Err(format!("{} characters; a domain name has at most 253", trimmed.len()));
+        return Err(format!(
+            "{} characters; a domain name has at most 253",
+            trimmed.len()
+        ));
     }
-    let ascii = idna::domain_to_ascii_strict(trimmed).map_err(|_| format!("{input:?} is not a valid domain name"))?;
+    let ascii = idna::domain_to_ascii_strict(trimmed)
+        .map_err(|_| format!("{input:?} is not a valid domain name"))?;
     let labels: Vec<&str> = ascii.split('.').collect();
     if labels.len() < 2 {
-        return Err(format!("{ascii:?} needs at least two labels, such as blog.example.com"));
+        return Err(format!(
+            "{ascii:?} needs at least two labels, such as blog.example.com"
+        ));
     }
     for l in &labels {
-        let ok = (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
+        let ok = (1..=63).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-');
         if !ok {
-            return Err(format!("{ascii:?}: each label has 1 to 63 letters, digits or inner hyphens"));
+            return Err(format!(
+                "{ascii:?}: each label has 1 to 63 letters, digits or inner hyphens"
+            ));
         }
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(format!("{ascii:?} is an IP address, not a domain name"));
     }
     if ascii.len() > 253 {
@@ -53,14 +68,22 @@ pub struct Target {
 }
 
 pub fn target(input: &str) -> Result<Target, String> {
-    let (left, port) = input.rsplit_once(':').ok_or_else(|| format!("{input:?}: a target is APP[/SERVICE]:PORT, such as blog/web:80"))?;
-    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("{input:?}: the port is a number from 1 to 65535"))?;
+    let (left, port) = input
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{input:?}: a target is APP[/SERVICE]:PORT, such as blog/web:80"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("{input:?}: the port is a number from 1 to 65535"))?;
     let (app, service) = match left.split_once('/') {
         Some((a, s)) => (a, Some(s)),
         None => (left, None),
     };
     let app = AppName::parse(app).map_err(|_| format!("{input:?}: {}", AppName::RULE))?;
-    let service = service.map(|s| ServiceName::parse(s).map_err(|_| format!("{input:?}: {}", ServiceName::RULE))).transpose()?;
+    let service = service
+        .map(|s| ServiceName::parse(s).map_err(|_| format!("{input:?}: {}", ServiceName::RULE)))
+        .transpose()?;
     Ok(Target { app, service, port })
 }
 
@@ -86,7 +109,10 @@ pub struct Route {
 /// between them: what an ACME token and key authorization are made of, and
 /// so safe to put in a configuration file as they are.
 fn base64url_word(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 512 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    !s.is_empty()
+        && s.len() <= 512
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// An HTTP-01 challenge answer the proxy serves at
@@ -101,12 +127,19 @@ impl Http01 {
     /// Checks what the CA sent: a token without dots, and a key authorization `TOKEN.THUMBPRINT`.
     pub fn new(token: &str, key_authorization: &str) -> Result<Http01, String> {
         if !base64url_word(token) || token.contains('.') {
-            return Err(format!("the CA sent a challenge token that is not base64url: {token:?}"));
+            return Err(format!(
+                "the CA sent a challenge token that is not base64url: {token:?}"
+            ));
         }
-        if !base64url_word(key_authorization) || !key_authorization.starts_with(&format!("{token}.")) {
+        if !base64url_word(key_authorization)
+            || !key_authorization.starts_with(&format!("{token}."))
+        {
             return Err("the challenge's key authorization is not TOKEN.THUMBPRINT".into());
         }
-        Ok(Http01 { token: token.into(), key_authorization: key_authorization.into() })
+        Ok(Http01 {
+            token: token.into(),
+            key_authorization: key_authorization.into(),
+        })
     }
 
     pub fn token(&self) -> &str {
@@ -149,7 +182,11 @@ pub enum PreflightAnswer {
 
 /// Whether a domain reaches this server: it resolves, and every address it
 /// resolves to answers with this proxy's token (a CA may try any of them).
-pub fn preflight_verdict(domain: &str, port: u16, answers: &[(std::net::IpAddr, PreflightAnswer)]) -> Result<(), String> {
+pub fn preflight_verdict(
+    domain: &str,
+    port: u16,
+    answers: &[(std::net::IpAddr, PreflightAnswer)],
+) -> Result<(), String> {
     if answers.is_empty() {
         return Err(format!("{domain} does not resolve to any address; point its DNS A/AAAA record at this server, or skip the preflight"));
     }
@@ -167,40 +204,85 @@ pub fn preflight_verdict(domain: &str, port: u16, answers: &[(std::net::IpAddr, 
 /// The status of a domain with HTTPS whose handshake gave no certificate
 /// (`probe`: why): failed with the recorded reason (the preflight's or the
 /// CA's), else pending, saying what it waits for.
-pub fn unserved_status(order_ok: bool, tls_error: Option<&str>, domain: &str, probe: &str) -> appos_proto::CertStatus {
+pub fn unserved_status(
+    order_ok: bool,
+    tls_error: Option<&str>,
+    domain: &str,
+    probe: &str,
+) -> appos_proto::CertStatus {
     use appos_proto::CertStatus;
     match (tls_error, order_ok) {
-        (Some(e), _) => CertStatus::Failed { reason: e.to_string() },
-        (None, false) => CertStatus::Pending { reason: format!("checking that {domain} reaches this server before ordering") },
-        (None, true) => CertStatus::Pending { reason: format!("ordering a certificate ({probe})") },
+        (Some(e), _) => CertStatus::Failed {
+            reason: e.to_string(),
+        },
+        (None, false) => CertStatus::Pending {
+            reason: format!("checking that {domain} reaches this server before ordering"),
+        },
+        (None, true) => CertStatus::Pending {
+            reason: format!("ordering a certificate ({probe})"),
+        },
     }
 }
 
 /// Whether a certificate's `names` cover `domain` (a wildcard covers one label).
 pub fn covers(names: &[String], domain: &str) -> bool {
-    names.iter().any(|n| n == domain || n.strip_prefix("*.").is_some_and(|rest| domain.split_once('.').is_some_and(|(_, d)| d == rest)))
+    names.iter().any(|n| {
+        n == domain
+            || n.strip_prefix("*.")
+                .is_some_and(|rest| domain.split_once('.').is_some_and(|(_, d)| d == rest))
+    })
 }
 
 /// Judges the certificate a domain is served with, at `now` (seconds):
 /// failed when it does not cover the name or has expired, expiring within
 /// `alert_days` or the last third of its life (whichever is nearer the
 /// end: by then the proxy should have renewed it), valid otherwise.
-pub fn cert_status(domain: &str, issuer: &str, names: &[String], not_before: i64, not_after: i64, now: i64, alert_days: i64) -> appos_proto::CertStatus {
+pub fn cert_status(
+    domain: &str,
+    issuer: &str,
+    names: &[String],
+    not_before: i64,
+    not_after: i64,
+    now: i64,
+    alert_days: i64,
+) -> appos_proto::CertStatus {
     use appos_proto::CertStatus;
     if !covers(names, domain) {
-        return CertStatus::Failed { reason: format!("the certificate served is for {}, not {domain}", if names.is_empty() { "no name".into() } else { names.join(", ") }) };
+        return CertStatus::Failed {
+            reason: format!(
+                "the certificate served is for {}, not {domain}",
+                if names.is_empty() {
+                    "no name".into()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        };
     }
     if now >= not_after {
-        return CertStatus::Failed { reason: format!("the certificate served expired {} days ago", (now - not_after) / 86400) };
+        return CertStatus::Failed {
+            reason: format!(
+                "the certificate served expired {} days ago",
+                (now - not_after) / 86400
+            ),
+        };
     }
     let left = not_after - now;
     let days_left = left / 86400;
     let window = (alert_days * 86400).min((not_after - not_before) / 3);
     let issuer = issuer.to_string();
     if left <= window {
-        CertStatus::Expiring { issuer, not_after, days_left }
+        CertStatus::Expiring {
+            issuer,
+            not_after,
+            days_left,
+        }
     } else {
-        CertStatus::Valid { issuer, not_after, days_left }
+        CertStatus::Valid {
+            issuer,
+            not_after,
+            days_left,
+        }
     }
 }
 
@@ -210,7 +292,11 @@ mod tests {
 
     #[test]
     fn domains_as_dns_takes_them() {
-        for (input, out) in [("Blog.Example.com", "blog.example.com"), ("bücher.example", "xn--bcher-kva.example"), ("a-b.c0.io.", "a-b.c0.io")] {
+        for (input, out) in [
+            ("Blog.Example.com", "blog.example.com"),
+            ("bücher.example", "xn--bcher-kva.example"),
+            ("a-b.c0.io.", "a-b.c0.io"),
+        ] {
             assert_eq!(domain(input).as_deref(), Ok(out), "{input}");
         }
         let long = format!("{}.com", "a".repeat(64));
@@ -239,38 +325,119 @@ mod tests {
         use appos_proto::CertStatus;
         let day = 86400;
         let names = vec!["blog.test".to_string(), "*.shop.test".to_string()];
-        let judge = |d: &str, life: i64, left: i64| cert_status(d, "R3", &names, 1000 * day - (life - left) * day, 1000 * day + left * day, 1000 * day, 30);
-        assert_eq!(judge("blog.test", 90, 60), CertStatus::Valid { issuer: "R3".into(), not_after: 1060 * day, days_left: 60 });
-        assert_eq!(judge("a.shop.test", 90, 29), CertStatus::Expiring { issuer: "R3".into(), not_after: 1029 * day, days_left: 29 });
+        let judge = |d: &str, life: i64, left: i64| {
+            cert_status(
+                d,
+                "R3",
+                &names,
+                1000 * day - (life - left) * day,
+                1000 * day + left * day,
+                1000 * day,
+                30,
+            )
+        };
+        assert_eq!(
+            judge("blog.test", 90, 60),
+            CertStatus::Valid {
+                issuer: "R3".into(),
+                not_after: 1060 * day,
+                days_left: 60
+            }
+        );
+        assert_eq!(
+            judge("a.shop.test", 90, 29),
+            CertStatus::Expiring {
+                issuer: "R3".into(),
+                not_after: 1029 * day,
+                days_left: 29
+            }
+        );
         // A short-lived certificate alerts in its last third only.
         assert!(matches!(judge("blog.test", 6, 3), CertStatus::Valid { .. }));
-        assert!(matches!(judge("blog.test", 6, 1), CertStatus::Expiring { .. }));
-        assert_eq!(judge("other.test", 90, 60), CertStatus::Failed { reason: "the certificate served is for blog.test, *.shop.test, not other.test".into() });
-        assert_eq!(judge("a.b.shop.test", 90, 60), CertStatus::Failed { reason: "the certificate served is for blog.test, *.shop.test, not a.b.shop.test".into() });
-        assert_eq!(judge("blog.test", 90, -2), CertStatus::Failed { reason: "the certificate served expired 2 days ago".into() });
+        assert!(matches!(
+            judge("blog.test", 6, 1),
+            CertStatus::Expiring { .. }
+        ));
+        assert_eq!(
+            judge("other.test", 90, 60),
+            CertStatus::Failed {
+                reason: "the certificate served is for blog.test, *.shop.test, not other.test"
+                    .into()
+            }
+        );
+        assert_eq!(
+            judge("a.b.shop.test", 90, 60),
+            CertStatus::Failed {
+                reason: "the certificate served is for blog.test, *.shop.test, not a.b.shop.test"
+                    .into()
+            }
+        );
+        assert_eq!(
+            judge("blog.test", 90, -2),
+            CertStatus::Failed {
+                reason: "the certificate served expired 2 days ago".into()
+            }
+        );
     }
 
     #[test]
     fn challenge_answers_are_base64url() {
         let ok = Http01::new("tok-EN_1", "tok-EN_1.thumb-PRINT_2").expect("ok");
-        assert_eq!((ok.token(), ok.key_authorization()), ("tok-EN_1", "tok-EN_1.thumb-PRINT_2"));
+        assert_eq!(
+            (ok.token(), ok.key_authorization()),
+            ("tok-EN_1", "tok-EN_1.thumb-PRINT_2")
+        );
         for (token, ka, why) in [
-            ("a;b", "a;b.x", "the CA sent a challenge token that is not base64url: \"a;b\""),
-            ("a.b", "a.b.x", "the CA sent a challenge token that is not base64url: \"a.b\""),
-            ("", ".x", "the CA sent a challenge token that is not base64url: \"\""),
-            ("abc", "abc.x\"; return 200 x", "the challenge's key authorization is not TOKEN.THUMBPRINT"),
-            ("abc", "abd.x", "the challenge's key authorization is not TOKEN.THUMBPRINT"),
+            (
+                "a;b",
+                "a;b.x",
+                "the CA sent a challenge token that is not base64url: \"a;b\"",
+            ),
+            (
+                "a.b",
+                "a.b.x",
+                "the CA sent a challenge token that is not base64url: \"a.b\"",
+            ),
+            (
+                "",
+                ".x",
+                "the CA sent a challenge token that is not base64url: \"\"",
+            ),
+            (
+                "abc",
+                "abc.x\"; return 200 x",
+                "the challenge's key authorization is not TOKEN.THUMBPRINT",
+            ),
+            (
+                "abc",
+                "abd.x",
+                "the challenge's key authorization is not TOKEN.THUMBPRINT",
+            ),
         ] {
-            assert_eq!(Http01::new(token, ka), Err(why.to_string()), "{token:?} {ka:?}");
+            assert_eq!(
+                Http01::new(token, ka),
+                Err(why.to_string()),
+                "{token:?} {ka:?}"
+            );
         }
-        assert_eq!(PreflightToken::new([0xab; 16]).as_str(), "abababababababababababababababab");
+        assert_eq!(
+            PreflightToken::new([0xab; 16]).as_str(),
+            "abababababababababababababababab"
+        );
     }
 
     #[test]
     fn preflight_passes_only_when_every_address_is_this_server() {
         use PreflightAnswer::*;
         let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
-        assert_eq!(preflight_verdict("a.test", 80, &[(ip("192.0.2.1"), Ours), (ip("2001:db8::1"), Ours)]), Ok(()));
+        assert_eq!(
+            preflight_verdict(
+                "a.test",
+                80,
+                &[(ip("192.0.2.1"), Ours), (ip("2001:db8::1"), Ours)]
+            ),
+            Ok(())
+        );
         for (answers, why) in [
             (vec![], "a.test does not resolve to any address; point its DNS A/AAAA record at this server, or skip the preflight"),
             (
@@ -289,21 +456,57 @@ mod tests {
     #[test]
     fn a_domain_without_a_certificate_says_why() {
         use appos_proto::CertStatus;
-        assert_eq!(unserved_status(false, Some("preflight: x"), "a.test", "no cert"), CertStatus::Failed { reason: "preflight: x".into() });
-        assert_eq!(unserved_status(true, Some("the CA refused: y"), "a.test", "no cert"), CertStatus::Failed { reason: "the CA refused: y".into() });
-        assert_eq!(unserved_status(false, None, "a.test", "no cert"), CertStatus::Pending { reason: "checking that a.test reaches this server before ordering".into() });
-        assert_eq!(unserved_status(true, None, "a.test", "no cert"), CertStatus::Pending { reason: "ordering a certificate (no cert)".into() });
+        assert_eq!(
+            unserved_status(false, Some("preflight: x"), "a.test", "no cert"),
+            CertStatus::Failed {
+                reason: "preflight: x".into()
+            }
+        );
+        assert_eq!(
+            unserved_status(true, Some("the CA refused: y"), "a.test", "no cert"),
+            CertStatus::Failed {
+                reason: "the CA refused: y".into()
+            }
+        );
+        assert_eq!(
+            unserved_status(false, None, "a.test", "no cert"),
+            CertStatus::Pending {
+                reason: "checking that a.test reaches this server before ordering".into()
+            }
+        );
+        assert_eq!(
+            unserved_status(true, None, "a.test", "no cert"),
+            CertStatus::Pending {
+                reason: "ordering a certificate (no cert)".into()
+            }
+        );
     }
 
     #[test]
     fn targets() {
-        assert_eq!(target("blog/web:80").expect("ok"), Target { app: AppName::parse("blog").expect("n"), service: Some(ServiceName::parse("web").expect("s")), port: 80 });
+        assert_eq!(
+            target("blog/web:80").expect("ok"),
+            Target {
+                app: AppName::parse("blog").expect("n"),
+                service: Some(ServiceName::parse("web").expect("s")),
+                port: 80
+            }
+        );
         assert_eq!(target("blog:8080").expect("ok").service, None);
         for (input, why) in [
-            ("blog", "\"blog\": a target is APP[/SERVICE]:PORT, such as blog/web:80"),
+            (
+                "blog",
+                "\"blog\": a target is APP[/SERVICE]:PORT, such as blog/web:80",
+            ),
             ("blog:0", "\"blog:0\": the port is a number from 1 to 65535"),
-            ("blog:http", "\"blog:http\": the port is a number from 1 to 65535"),
-            ("../x:80", "\"../x:80\": app names match ^[a-z0-9][a-z0-9_-]{0,62}$"),
+            (
+                "blog:http",
+                "\"blog:http\": the port is a number from 1 to 65535",
+            ),
+            (
+                "../x:80",
+                "\"../x:80\": app names match ^[a-z0-9][a-z0-9_-]{0,62}$",
+            ),
         ] {
             assert_eq!(target(input), Err(why.to_string()), "{input}");
         }

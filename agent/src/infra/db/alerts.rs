@@ -1,7 +1,9 @@
 //! Alerts (open and resolved), the rules' settings an admin changed, and
 //! the channels alerts are sent to.
 
-use appos_proto::alerts::{Alert, AlertRule, AlertRuleSettings, AlertSeverity, AlertState, ChannelConfig};
+use appos_proto::alerts::{
+    Alert, AlertRule, AlertRuleSettings, AlertSeverity, AlertState, ChannelConfig,
+};
 use rusqlite::{params, OptionalExtension};
 
 use super::{audit, Db};
@@ -26,7 +28,9 @@ const SELECT: &str = "SELECT id, rule, subject, app, severity, state, summary, d
 
 fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Alert>> {
     let rule: String = r.get(1)?;
-    let Some(rule) = AlertRule::parse(&rule) else { return Ok(None) };
+    let Some(rule) = AlertRule::parse(&rule) else {
+        return Ok(None);
+    };
     let severity: String = r.get(4)?;
     let state: String = r.get(5)?;
     let details: String = r.get(7)?;
@@ -36,7 +40,11 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Alert>> {
         subject: r.get(2)?,
         app: r.get(3)?,
         severity: parse_severity(&severity),
-        state: if state == "firing" { AlertState::Firing } else { AlertState::Resolved },
+        state: if state == "firing" {
+            AlertState::Firing
+        } else {
+            AlertState::Resolved
+        },
         summary: r.get(6)?,
         details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
         fired_at_ms: r.get(8)?,
@@ -53,22 +61,45 @@ pub fn open(db: &Db) -> rusqlite::Result<Vec<Open>> {
         let rule: String = r.get(1)?;
         let severity: String = r.get(3)?;
         let (id, subject, summary, last_sent_ms) = (r.get(0)?, r.get(2)?, r.get(4)?, r.get(5)?);
-        Ok(AlertRule::parse(&rule).map(|rule| Open { id, rule, subject, severity: parse_severity(&severity), summary, last_sent_ms }))
+        Ok(AlertRule::parse(&rule).map(|rule| Open {
+            id,
+            rule,
+            subject,
+            severity: parse_severity(&severity),
+            summary,
+            last_sent_ms,
+        }))
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().flatten().collect())
+    Ok(rows
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// Firing alerts first (newest first), then resolved ones unless `firing_only`; at most `limit`.
 pub fn list(db: &Db, firing_only: bool, limit: u32) -> rusqlite::Result<Vec<Alert>> {
     let c = db.conn();
-    let filter = if firing_only { "WHERE state = 'firing'" } else { "" };
+    let filter = if firing_only {
+        "WHERE state = 'firing'"
+    } else {
+        ""
+    };
     let mut stmt = c.prepare(&format!("{SELECT} {filter} ORDER BY state = 'firing' DESC, COALESCE(resolved_at_ms, fired_at_ms) DESC, id DESC LIMIT ?1"))?;
     let rows = stmt.query_map(params![limit], read)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().flatten().collect())
+    Ok(rows
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 pub fn get(db: &Db, id: i64) -> rusqlite::Result<Option<Alert>> {
-    Ok(db.conn().query_row(&format!("{SELECT} WHERE id = ?1"), params![id], read).optional()?.flatten())
+    Ok(db
+        .conn()
+        .query_row(&format!("{SELECT} WHERE id = ?1"), params![id], read)
+        .optional()?
+        .flatten())
 }
 
 /// Records a new firing alert (its first notice counted); returns it.
@@ -85,12 +116,25 @@ pub fn fire(db: &Db, c: &Condition, now_ms: i64) -> rusqlite::Result<Option<Aler
 }
 
 /// Records an open alert's new facts; `notify`: a notice goes out now.
-pub fn update(db: &Db, id: i64, c: &Condition, notify: bool, now_ms: i64) -> rusqlite::Result<Option<Alert>> {
+pub fn update(
+    db: &Db,
+    id: i64,
+    c: &Condition,
+    notify: bool,
+    now_ms: i64,
+) -> rusqlite::Result<Option<Alert>> {
     db.conn().execute(
         "UPDATE alerts SET severity = ?2, summary = ?3, details = ?4,
            last_sent_ms = CASE WHEN ?5 THEN ?6 ELSE last_sent_ms END, notices = notices + ?5
          WHERE id = ?1 AND state = 'firing'",
-        params![id, severity_str(c.severity), c.summary, c.details.to_string(), notify, now_ms],
+        params![
+            id,
+            severity_str(c.severity),
+            c.summary,
+            c.details.to_string(),
+            notify,
+            now_ms
+        ],
     )?;
     get(db, id)
 }
@@ -109,18 +153,31 @@ pub fn resolve(db: &Db, id: i64, now_ms: i64) -> rusqlite::Result<Option<Alert>>
 
 /// Drops resolved alerts older than `before_ms`.
 pub fn prune(db: &Db, before_ms: i64) -> rusqlite::Result<usize> {
-    db.conn().execute("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at_ms < ?1", params![before_ms])
+    db.conn().execute(
+        "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at_ms < ?1",
+        params![before_ms],
+    )
 }
 
 /// Every rule: the shipped defaults, with what an admin changed.
 pub fn rules(db: &Db) -> rusqlite::Result<Vec<AlertRuleSettings>> {
     let c = db.conn();
-    let mut stmt = c.prepare("SELECT rule, enabled, threshold, window_secs, repeat_secs FROM alert_rules")?;
+    let mut stmt =
+        c.prepare("SELECT rule, enabled, threshold, window_secs, repeat_secs FROM alert_rules")?;
     let mut out: Vec<AlertRuleSettings> = AlertRule::ALL.into_iter().map(default_rule).collect();
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, f64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, f64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
     for row in rows {
         let (rule, enabled, threshold, window, repeat) = row?;
-        if let Some(s) = AlertRule::parse(&rule).and_then(|r| out.iter_mut().find(|s| s.rule == r)) {
+        if let Some(s) = AlertRule::parse(&rule).and_then(|r| out.iter_mut().find(|s| s.rule == r))
+        {
             s.enabled = enabled;
             s.threshold = threshold;
             s.window_secs = window.max(0) as u64;
@@ -147,7 +204,17 @@ pub fn set_rule(db: &Db, s: &AlertRuleSettings, actor: &str, now: i64) -> rusqli
         s.window_secs,
         s.repeat_secs
     );
-    audit::record(&tx, now, audit::Entry { actor, action: "alert.rule", app: None, detail: &detail, host_access: &[] })?;
+    audit::record(
+        &tx,
+        now,
+        audit::Entry {
+            actor,
+            action: "alert.rule",
+            app: None,
+            detail: &detail,
+            host_access: &[],
+        },
+    )?;
     tx.commit()
 }
 
@@ -160,13 +227,24 @@ pub struct ChannelRow {
 
 pub fn channels(db: &Db) -> rusqlite::Result<Vec<ChannelRow>> {
     let c = db.conn();
-    let mut stmt = c.prepare("SELECT name, config, created_at FROM alert_channels ORDER BY name")?;
+    let mut stmt =
+        c.prepare("SELECT name, config, created_at FROM alert_channels ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
         let config: String = r.get(1)?;
         let (name, created_at) = (r.get(0)?, r.get(2)?);
-        Ok(serde_json::from_str::<ChannelConfig>(&config).ok().map(|config| ChannelRow { name, config, created_at }))
+        Ok(serde_json::from_str::<ChannelConfig>(&config)
+            .ok()
+            .map(|config| ChannelRow {
+                name,
+                config,
+                created_at,
+            }))
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().flatten().collect())
+    Ok(rows
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 pub fn channel(db: &Db, name: &str) -> rusqlite::Result<Option<ChannelRow>> {
@@ -175,13 +253,30 @@ pub fn channel(db: &Db, name: &str) -> rusqlite::Result<Option<ChannelRow>> {
 
 /// Adds a channel (false when the name is taken), with its audit entry
 /// (`target`: where it sends, without secrets).
-pub fn add_channel(db: &Db, name: &str, config: &ChannelConfig, target: &str, actor: &str, now: i64) -> rusqlite::Result<bool> {
+pub fn add_channel(
+    db: &Db,
+    name: &str,
+    config: &ChannelConfig,
+    target: &str,
+    actor: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
     let mut c = db.conn();
     let tx = c.transaction()?;
     let json = serde_json::to_string(config).unwrap_or_default();
     let n = tx.execute("INSERT OR IGNORE INTO alert_channels (name, config, created_at, created_by) VALUES (?1, ?2, ?3, ?4)", params![name, json, now, actor])?;
     if n == 1 {
-        audit::record(&tx, now, audit::Entry { actor, action: "alert.channel.add", app: None, detail: &format!("{name} → {target}"), host_access: &[] })?;
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "alert.channel.add",
+                app: None,
+                detail: &format!("{name} → {target}"),
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()?;
     Ok(n == 1)
@@ -193,7 +288,17 @@ pub fn remove_channel(db: &Db, name: &str, actor: &str, now: i64) -> rusqlite::R
     let tx = c.transaction()?;
     let n = tx.execute("DELETE FROM alert_channels WHERE name = ?1", params![name])?;
     if n == 1 {
-        audit::record(&tx, now, audit::Entry { actor, action: "alert.channel.remove", app: None, detail: name, host_access: &[] })?;
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "alert.channel.remove",
+                app: None,
+                detail: name,
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()?;
     Ok(n == 1)

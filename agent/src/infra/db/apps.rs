@@ -46,17 +46,45 @@ pub struct NewApp<'a> {
 pub fn insert(db: &Db, app: NewApp<'_>) -> rusqlite::Result<()> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    tx.execute("INSERT INTO apps (name, created_at, origin) VALUES (?1, ?2, ?3)", params![app.name, app.now, app.origin.as_str()])?;
-    let v1 = super::versions::New { compose: app.compose, env: app.env, host_access: app.host_access, files: app.files, author: app.author, message: app.message };
+    tx.execute(
+        "INSERT INTO apps (name, created_at, origin) VALUES (?1, ?2, ?3)",
+        params![app.name, app.now, app.origin.as_str()],
+    )?;
+    let v1 = super::versions::New {
+        compose: app.compose,
+        env: app.env,
+        host_access: app.host_access,
+        files: app.files,
+        author: app.author,
+        message: app.message,
+    };
     super::versions::insert_in(&tx, app.name, 1, &v1, app.digests, app.now)?;
     if let Some((id, created_ms)) = app.deployment {
-        super::deployments::insert_in(&tx, id, app.name, 1, appos_proto::Operation::Deploy, false, created_ms)?;
+        super::deployments::insert_in(
+            &tx,
+            id,
+            app.name,
+            1,
+            appos_proto::Operation::Deploy,
+            false,
+            created_ms,
+        )?;
     }
     let action = match app.origin {
         Origin::Deployed => "app.deploy",
         Origin::Adopted => "app.adopt",
     };
-    audit::record(&tx, app.now, audit::Entry { actor: app.author, action, app: Some(app.name), detail: app.message, host_access: app.host_access })?;
+    audit::record(
+        &tx,
+        app.now,
+        audit::Entry {
+            actor: app.author,
+            action,
+            app: Some(app.name),
+            detail: app.message,
+            host_access: app.host_access,
+        },
+    )?;
     tx.commit()
 }
 
@@ -70,15 +98,28 @@ pub fn names(db: &Db) -> rusqlite::Result<HashSet<String>> {
 
 /// Whether AppOS manages an app of this name.
 pub fn exists(db: &Db, name: &str) -> rusqlite::Result<bool> {
-    let n: i64 = db.conn().query_row("SELECT COUNT(*) FROM apps WHERE name = ?1", params![name], |r| r.get(0))?;
+    let n: i64 = db.conn().query_row(
+        "SELECT COUNT(*) FROM apps WHERE name = ?1",
+        params![name],
+        |r| r.get(0),
+    )?;
     Ok(n > 0)
 }
 
 /// The bind-mount sources an app adopted before host access was recorded
 /// per version may keep outside its directory.
 pub fn bind_allow(db: &Db, app: &str) -> rusqlite::Result<Vec<String>> {
-    let json: Option<String> = db.conn().query_row("SELECT bind_allow FROM apps WHERE name = ?1", params![app], |r| r.get(0)).optional()?;
-    Ok(json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+    let json: Option<String> = db
+        .conn()
+        .query_row(
+            "SELECT bind_allow FROM apps WHERE name = ?1",
+            params![app],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(json
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default())
 }
 
 /// Forgets an app and its versions (deployment records stay), with the audit entry.
@@ -88,6 +129,16 @@ pub fn delete(db: &Db, app: &str, actor: &str, now: i64) -> rusqlite::Result<()>
     tx.execute("DELETE FROM apps WHERE name = ?1", params![app])?;
     tx.execute("DELETE FROM app_versions WHERE app = ?1", params![app])?;
     super::versions::collect_blobs(&tx)?;
-    audit::record(&tx, now, audit::Entry { actor, action: "app.delete", app: Some(app), detail: "", host_access: &[] })?;
+    audit::record(
+        &tx,
+        now,
+        audit::Entry {
+            actor,
+            action: "app.delete",
+            app: Some(app),
+            detail: "",
+            host_access: &[],
+        },
+    )?;
     tx.commit()
 }

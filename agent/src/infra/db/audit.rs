@@ -32,7 +32,12 @@ pub fn add(db: &Db, at: i64, e: Entry<'_>) -> rusqlite::Result<()> {
 }
 
 /// Entries newest first, of one app or of all, older than `before` (an id) when given.
-pub fn list(db: &Db, app: Option<&str>, before: Option<i64>, limit: u32) -> rusqlite::Result<Vec<AuditEntry>> {
+pub fn list(
+    db: &Db,
+    app: Option<&str>,
+    before: Option<i64>,
+    limit: u32,
+) -> rusqlite::Result<Vec<AuditEntry>> {
     let c = db.conn();
     let mut stmt = c.prepare_cached(
         "SELECT id, at, actor, action, app, detail, host_access FROM audit

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use appos_proto::{Deployment, DeploymentState, DeploymentStep, DeploymentSummary, LogLine, Operation, PullProgress, StepState};
+use appos_proto::{
+    Deployment, DeploymentState, DeploymentStep, DeploymentSummary, LogLine, Operation,
+    PullProgress, StepState,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Db;
@@ -37,7 +40,15 @@ fn parse_step(s: &str) -> StepState {
     }
 }
 
-pub(super) fn insert_in(c: &Connection, id: &str, app: &str, version: u32, op: Operation, remove_volumes: bool, now_ms: i64) -> rusqlite::Result<()> {
+pub(super) fn insert_in(
+    c: &Connection,
+    id: &str,
+    app: &str,
+    version: u32,
+    op: Operation,
+    remove_volumes: bool,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO deployments (id, app, version, state, created_ms, operation, remove_volumes) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6)",
         params![id, app, version, now_ms, op.as_str(), remove_volumes],
@@ -47,22 +58,61 @@ pub(super) fn insert_in(c: &Connection, id: &str, app: &str, version: u32, op: O
 
 /// Records a deployment `actor` asked for, with its audit entry.
 #[allow(clippy::too_many_arguments)] // one column each
-pub fn insert(db: &Db, id: &str, app: &str, version: u32, op: Operation, remove_volumes: bool, actor: &str, now_ms: i64) -> rusqlite::Result<()> {
+pub fn insert(
+    db: &Db,
+    id: &str,
+    app: &str,
+    version: u32,
+    op: Operation,
+    remove_volumes: bool,
+    actor: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     let mut c = db.conn();
     let tx = c.transaction()?;
     insert_in(&tx, id, app, version, op, remove_volumes, now_ms)?;
     let action = format!("deployment.{}", op.as_str());
-    let detail = format!("version {version}, deployment {id}{}", if remove_volumes { ", removing its volumes" } else { "" });
-    super::audit::record(&tx, now_ms / 1000, super::audit::Entry { actor, action: &action, app: Some(app), detail: &detail, host_access: &[] })?;
+    let detail = format!(
+        "version {version}, deployment {id}{}",
+        if remove_volumes {
+            ", removing its volumes"
+        } else {
+            ""
+        }
+    );
+    super::audit::record(
+        &tx,
+        now_ms / 1000,
+        super::audit::Entry {
+            actor,
+            action: &action,
+            app: Some(app),
+            detail: &detail,
+            host_access: &[],
+        },
+    )?;
     tx.commit()
 }
 
 /// Whether a delete should remove the app's volumes.
 pub fn removes_volumes(db: &Db, id: &str) -> rusqlite::Result<bool> {
-    db.conn().query_row("SELECT remove_volumes FROM deployments WHERE id = ?1", params![id], |r| r.get::<_, i64>(0)).map(|v| v != 0)
+    db.conn()
+        .query_row(
+            "SELECT remove_volumes FROM deployments WHERE id = ?1",
+            params![id],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|v| v != 0)
 }
 
-pub fn set_state(db: &Db, id: &str, state: DeploymentState, error: Option<&str>, attempt: Option<u32>, now_ms: i64) -> rusqlite::Result<()> {
+pub fn set_state(
+    db: &Db,
+    id: &str,
+    state: DeploymentState,
+    error: Option<&str>,
+    attempt: Option<u32>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     let finished = state.is_terminal().then_some(now_ms);
     db.conn().execute(
         "UPDATE deployments SET state = ?1, error = ?2, attempt = COALESCE(?3, attempt), finished_ms = ?4 WHERE id = ?5",
@@ -73,7 +123,12 @@ pub fn set_state(db: &Db, id: &str, state: DeploymentState, error: Option<&str>,
 
 /// Ends the steps of an earlier attempt that never ended (its agent died)
 /// as interrupted, saying why. Returns how many there were.
-pub fn interrupt_running_steps(db: &Db, id: &str, why: &str, now_ms: i64) -> rusqlite::Result<usize> {
+pub fn interrupt_running_steps(
+    db: &Db,
+    id: &str,
+    why: &str,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
     db.conn().execute(
         "UPDATE deployment_steps SET state = 'interrupted', detail = ?1, finished_ms = ?2 WHERE deployment_id = ?3 AND state = 'running'",
         params![why, now_ms, id],
@@ -82,7 +137,11 @@ pub fn interrupt_running_steps(db: &Db, id: &str, why: &str, now_ms: i64) -> rus
 
 pub fn step_start(db: &Db, id: &str, name: &str, now_ms: i64) -> rusqlite::Result<i64> {
     let c = db.conn();
-    let idx: i64 = c.query_row("SELECT COALESCE(MAX(idx), -1) + 1 FROM deployment_steps WHERE deployment_id = ?1", params![id], |r| r.get(0))?;
+    let idx: i64 = c.query_row(
+        "SELECT COALESCE(MAX(idx), -1) + 1 FROM deployment_steps WHERE deployment_id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
     c.execute(
         "INSERT INTO deployment_steps (deployment_id, idx, name, state, started_ms) VALUES (?1, ?2, ?3, 'running', ?4)",
         params![id, idx, name, now_ms],
@@ -90,7 +149,14 @@ pub fn step_start(db: &Db, id: &str, name: &str, now_ms: i64) -> rusqlite::Resul
     Ok(idx)
 }
 
-pub fn step_end(db: &Db, id: &str, idx: i64, state: StepState, detail: &str, now_ms: i64) -> rusqlite::Result<()> {
+pub fn step_end(
+    db: &Db,
+    id: &str,
+    idx: i64,
+    state: StepState,
+    detail: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     db.conn().execute(
         "UPDATE deployment_steps SET state = ?1, detail = ?2, finished_ms = ?3 WHERE deployment_id = ?4 AND idx = ?5",
         params![step_str(state), detail, now_ms, id, idx],
@@ -98,7 +164,14 @@ pub fn step_end(db: &Db, id: &str, idx: i64, state: StepState, detail: &str, now
     Ok(())
 }
 
-pub fn log(db: &Db, id: &str, step: &str, text: &str, pull: Option<&PullProgress>, now_ms: i64) -> rusqlite::Result<()> {
+pub fn log(
+    db: &Db,
+    id: &str,
+    step: &str,
+    text: &str,
+    pull: Option<&PullProgress>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     let pull = pull.and_then(|p| serde_json::to_string(p).ok());
     db.conn().execute(
         "INSERT INTO deployment_log (deployment_id, seq, at_ms, step, text, pull)
@@ -166,7 +239,8 @@ pub fn list(db: &Db, app: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Depl
 /// How many deployments are in each state.
 pub fn count_by_state(db: &Db) -> rusqlite::Result<Vec<(String, i64)>> {
     let c = db.conn();
-    let mut stmt = c.prepare("SELECT state, COUNT(*) FROM deployments GROUP BY state ORDER BY state")?;
+    let mut stmt =
+        c.prepare("SELECT state, COUNT(*) FROM deployments GROUP BY state ORDER BY state")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
@@ -181,7 +255,12 @@ pub fn latest_by_app(db: &Db) -> rusqlite::Result<HashMap<String, DeploymentSumm
     let rows = stmt.query_map([], |r| {
         let op: String = r.get(2)?;
         let state: String = r.get(3)?;
-        let summary = DeploymentSummary { id: r.get(1)?, operation: Operation::parse(&op).unwrap_or(Operation::Deploy), state: parse_state(&state), error: r.get(4)? };
+        let summary = DeploymentSummary {
+            id: r.get(1)?,
+            operation: Operation::parse(&op).unwrap_or(Operation::Deploy),
+            state: parse_state(&state),
+            error: r.get(4)?,
+        };
         Ok((r.get::<_, String>(0)?, summary))
     })?;
     rows.collect()

@@ -52,7 +52,13 @@ pub fn list(db: &Db) -> rusqlite::Result<Vec<Row>> {
 }
 
 pub fn get(db: &Db, domain: &str) -> rusqlite::Result<Option<Row>> {
-    db.conn().query_row(&format!("{SELECT} WHERE domain = ?1"), params![domain], read).optional()
+    db.conn()
+        .query_row(
+            &format!("{SELECT} WHERE domain = ?1"),
+            params![domain],
+            read,
+        )
+        .optional()
 }
 
 /// Records a domain (false when it exists), with its audit entry.
@@ -68,8 +74,27 @@ pub fn insert(db: &Db, r: &Row, actor: &str, now: i64) -> rusqlite::Result<bool>
             Some(d) => format!("redirect to {d}"),
             None => format!("{}/{}:{}", r.app, r.service, r.port),
         };
-        let detail = format!("{} → {to}{}{}", r.domain, if r.ssl { ", HTTPS" } else { "" }, if r.force_https { ", HTTP redirected" } else { "" });
-        audit::record(&tx, now, audit::Entry { actor, action: "domain.add", app: Some(&r.app), detail: &detail, host_access: &[] })?;
+        let detail = format!(
+            "{} → {to}{}{}",
+            r.domain,
+            if r.ssl { ", HTTPS" } else { "" },
+            if r.force_https {
+                ", HTTP redirected"
+            } else {
+                ""
+            }
+        );
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "domain.add",
+                app: Some(&r.app),
+                detail: &detail,
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()?;
     Ok(n == 1)
@@ -80,35 +105,87 @@ pub fn insert(db: &Db, r: &Row, actor: &str, now: i64) -> rusqlite::Result<bool>
 pub fn delete(db: &Db, domain: &str, actor: Option<&str>, now: i64) -> rusqlite::Result<bool> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    let app: Option<String> = tx.query_row("SELECT app FROM domains WHERE domain = ?1", params![domain], |r| r.get(0)).optional()?;
+    let app: Option<String> = tx
+        .query_row(
+            "SELECT app FROM domains WHERE domain = ?1",
+            params![domain],
+            |r| r.get(0),
+        )
+        .optional()?;
     tx.execute("DELETE FROM domains WHERE domain = ?1", params![domain])?;
     if let (Some(app), Some(actor)) = (&app, actor) {
-        audit::record(&tx, now, audit::Entry { actor, action: "domain.remove", app: Some(app), detail: domain, host_access: &[] })?;
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "domain.remove",
+                app: Some(app),
+                detail: domain,
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()?;
     Ok(app.is_some())
 }
 
 /// Records whether a domain's certificate may be ordered, and why not (or why it failed).
-pub fn set_tls(db: &Db, domain: &str, order_ok: bool, tls_error: Option<&str>) -> rusqlite::Result<()> {
-    db.conn().execute("UPDATE domains SET order_ok = ?2, tls_error = ?3 WHERE domain = ?1", params![domain, order_ok, tls_error])?;
+pub fn set_tls(
+    db: &Db,
+    domain: &str,
+    order_ok: bool,
+    tls_error: Option<&str>,
+) -> rusqlite::Result<()> {
+    db.conn().execute(
+        "UPDATE domains SET order_ok = ?2, tls_error = ?3 WHERE domain = ?1",
+        params![domain, order_ok, tls_error],
+    )?;
     Ok(())
 }
 
 /// Records whether a domain's certificate is ordered without a preflight.
 pub fn set_skip_preflight(db: &Db, domain: &str, skip: bool) -> rusqlite::Result<()> {
-    db.conn().execute("UPDATE domains SET skip_preflight = ?2 WHERE domain = ?1", params![domain, skip])?;
+    db.conn().execute(
+        "UPDATE domains SET skip_preflight = ?2 WHERE domain = ?1",
+        params![domain, skip],
+    )?;
     Ok(())
 }
 
 /// Marks a domain as served with an uploaded certificate (it gets HTTPS), with the audit entry.
-pub fn set_custom_cert(db: &Db, domain: &str, actor: &str, detail: &str, now: i64) -> rusqlite::Result<bool> {
+pub fn set_custom_cert(
+    db: &Db,
+    domain: &str,
+    actor: &str,
+    detail: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    let app: Option<String> = tx.query_row("SELECT app FROM domains WHERE domain = ?1", params![domain], |r| r.get(0)).optional()?;
-    tx.execute("UPDATE domains SET custom_cert = 1, ssl = 1 WHERE domain = ?1", params![domain])?;
+    let app: Option<String> = tx
+        .query_row(
+            "SELECT app FROM domains WHERE domain = ?1",
+            params![domain],
+            |r| r.get(0),
+        )
+        .optional()?;
+    tx.execute(
+        "UPDATE domains SET custom_cert = 1, ssl = 1 WHERE domain = ?1",
+        params![domain],
+    )?;
     if let Some(app) = &app {
-        audit::record(&tx, now, audit::Entry { actor, action: "domain.certificate", app: Some(app), detail, host_access: &[] })?;
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "domain.certificate",
+                app: Some(app),
+                detail,
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()?;
     Ok(app.is_some())
@@ -125,8 +202,22 @@ pub fn watched(db: &Db) -> rusqlite::Result<Vec<String>> {
 pub fn watch(db: &Db, endpoint: &str, actor: &str, now: i64) -> rusqlite::Result<()> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    if tx.execute("INSERT OR IGNORE INTO cert_watch (endpoint, created_at) VALUES (?1, ?2)", params![endpoint, now])? == 1 {
-        audit::record(&tx, now, audit::Entry { actor, action: "cert.watch", app: None, detail: endpoint, host_access: &[] })?;
+    if tx.execute(
+        "INSERT OR IGNORE INTO cert_watch (endpoint, created_at) VALUES (?1, ?2)",
+        params![endpoint, now],
+    )? == 1
+    {
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "cert.watch",
+                app: None,
+                detail: endpoint,
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()
 }
@@ -134,11 +225,23 @@ pub fn watch(db: &Db, endpoint: &str, actor: &str, now: i64) -> rusqlite::Result
 pub fn unwatch(db: &Db, endpoint: &str, actor: &str, now: i64) -> rusqlite::Result<bool> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    let n = tx.execute("DELETE FROM cert_watch WHERE endpoint = ?1", params![endpoint])?;
+    let n = tx.execute(
+        "DELETE FROM cert_watch WHERE endpoint = ?1",
+        params![endpoint],
+    )?;
     if n == 1 {
-        audit::record(&tx, now, audit::Entry { actor, action: "cert.unwatch", app: None, detail: endpoint, host_access: &[] })?;
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "cert.unwatch",
+                app: None,
+                detail: endpoint,
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()?;
     Ok(n == 1)
 }
-

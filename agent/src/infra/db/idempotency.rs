@@ -16,9 +16,18 @@ pub struct Answer {
 
 /// What is known of a key, and its answer when there is one. Forgets the
 /// keys older than a day first.
-pub fn get(db: &Db, token_id: i64, key: &str, run: &str, now_ms: i64) -> rusqlite::Result<Option<(Known, Option<Answer>)>> {
+pub fn get(
+    db: &Db,
+    token_id: i64,
+    key: &str,
+    run: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Option<(Known, Option<Answer>)>> {
     let c = db.conn();
-    c.execute("DELETE FROM idempotency WHERE at_ms < ?1", params![now_ms - KEEP_MS])?;
+    c.execute(
+        "DELETE FROM idempotency WHERE at_ms < ?1",
+        params![now_ms - KEEP_MS],
+    )?;
     c.query_row(
         "SELECT fingerprint, request, run, status, content_type, body FROM idempotency WHERE token_id = ?1 AND key = ?2",
         params![token_id, key],
@@ -35,9 +44,20 @@ pub fn get(db: &Db, token_id: i64, key: &str, run: &str, now_ms: i64) -> rusqlit
 /// Claims a key for a request about to run (replacing an unanswered claim
 /// of an earlier run of the agent). False when another request claimed it
 /// meanwhile.
-pub fn claim(db: &Db, token_id: i64, key: &str, fingerprint: &str, request: &str, run: &str, now_ms: i64) -> rusqlite::Result<bool> {
+pub fn claim(
+    db: &Db,
+    token_id: i64,
+    key: &str,
+    fingerprint: &str,
+    request: &str,
+    run: &str,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
     let c = db.conn();
-    c.execute("DELETE FROM idempotency WHERE token_id = ?1 AND key = ?2 AND status IS NULL AND run <> ?3", params![token_id, key, run])?;
+    c.execute(
+        "DELETE FROM idempotency WHERE token_id = ?1 AND key = ?2 AND status IS NULL AND run <> ?3",
+        params![token_id, key, run],
+    )?;
     let n = c.execute(
         "INSERT OR IGNORE INTO idempotency (token_id, key, fingerprint, request, run, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![token_id, key, fingerprint, request, run, now_ms],
@@ -56,6 +76,9 @@ pub fn answer(db: &Db, token_id: i64, key: &str, a: &Answer) -> rusqlite::Result
 
 /// Lets a claimed key go unanswered (the agent failed): the request sent again runs.
 pub fn release(db: &Db, token_id: i64, key: &str) -> rusqlite::Result<()> {
-    db.conn().execute("DELETE FROM idempotency WHERE token_id = ?1 AND key = ?2 AND status IS NULL", params![token_id, key])?;
+    db.conn().execute(
+        "DELETE FROM idempotency WHERE token_id = ?1 AND key = ?2 AND status IS NULL",
+        params![token_id, key],
+    )?;
     Ok(())
 }

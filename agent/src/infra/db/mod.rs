@@ -9,8 +9,8 @@ pub mod alerts;
 pub mod apps;
 pub mod audit;
 pub mod backups;
-pub mod domains;
 pub mod deployments;
+pub mod domains;
 pub mod events;
 pub mod idempotency;
 pub mod tokens;
@@ -266,7 +266,9 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Db { conn: Mutex::new(conn) })
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// A consistent copy of the whole database at `path`, taken with
@@ -286,9 +288,15 @@ impl Db {
 }
 
 /// Runs `f` on the database off the async runtime.
-pub async fn call<T: Send + 'static>(db: &Arc<Db>, f: impl FnOnce(&Db) -> rusqlite::Result<T> + Send + 'static) -> Result<T, DbError> {
+pub async fn call<T: Send + 'static>(
+    db: &Arc<Db>,
+    f: impl FnOnce(&Db) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, DbError> {
     let db = db.clone();
-    tokio::task::spawn_blocking(move || f(&db)).await.map_err(|e| DbError::Join(e.to_string()))?.map_err(DbError::from)
+    tokio::task::spawn_blocking(move || f(&db))
+        .await
+        .map_err(|e| DbError::Join(e.to_string()))?
+        .map_err(DbError::from)
 }
 
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
@@ -301,7 +309,8 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).with_context(|| format!("applying migration {}", i + 1))?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {}", i + 1))?;
         tx.pragma_update(None, "user_version", i + 1)?;
         tx.commit()?;
     }
@@ -318,7 +327,10 @@ mod tests {
         let path = dir.path().join("a.db");
         drop(Db::open(&path).expect("first open"));
         let db = Db::open(&path).expect("second open");
-        let v: usize = db.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("v");
+        let v: usize = db
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("v");
         assert_eq!(v, MIGRATIONS.len());
     }
 
@@ -330,7 +342,8 @@ mod tests {
             let mut c = Connection::open(&path).expect("open");
             for (i, sql) in MIGRATIONS.iter().enumerate().take(6) {
                 c.execute_batch(sql).expect("migration");
-                c.pragma_update(None, "user_version", i + 1).expect("version");
+                c.pragma_update(None, "user_version", i + 1)
+                    .expect("version");
             }
             let tx = c.transaction().expect("tx");
             tx.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('laptop', 'admin', 'h1', 1)", []).expect("token");
@@ -338,10 +351,25 @@ mod tests {
         }
         let db = Db::open(&path).expect("migrated");
         let c = db.conn();
-        let (name, scope): (String, String) = c.query_row("SELECT name, scope FROM tokens", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("kept");
+        let (name, scope): (String, String) = c
+            .query_row("SELECT name, scope FROM tokens", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("kept");
         assert_eq!((name.as_str(), scope.as_str()), ("laptop", "admin"));
-        c.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('ci', 'deploy', 'h2', 2)", []).expect("deploy scope");
-        assert!(c.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('x', 'root', 'h3', 3)", []).is_err(), "other scopes are refused");
+        c.execute(
+            "INSERT INTO tokens (name, scope, hash, created_at) VALUES ('ci', 'deploy', 'h2', 2)",
+            [],
+        )
+        .expect("deploy scope");
+        assert!(
+            c.execute(
+                "INSERT INTO tokens (name, scope, hash, created_at) VALUES ('x', 'root', 'h3', 3)",
+                []
+            )
+            .is_err(),
+            "other scopes are refused"
+        );
         assert!(c.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES ('laptop', 'read', 'h4', 4)", []).is_err(), "one active token per name");
     }
 

@@ -37,7 +37,8 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     })
 }
 
-const SELECT: &str = "SELECT id, name, scope, hash, created_at, last_used_at, revoked_at FROM tokens";
+const SELECT: &str =
+    "SELECT id, name, scope, hash, created_at, last_used_at, revoked_at FROM tokens";
 
 /// Why a token could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -50,20 +51,48 @@ pub enum InsertError {
 
 /// Stores a token's hash (revoking an active one of the same name first
 /// when `replace`), with its audit entry.
-pub fn insert(db: &Db, name: &str, scope: TokenScope, hash: &str, replace: bool, actor: &str, now: i64) -> Result<(), InsertError> {
+pub fn insert(
+    db: &Db,
+    name: &str,
+    scope: TokenScope,
+    hash: &str,
+    replace: bool,
+    actor: &str,
+    now: i64,
+) -> Result<(), InsertError> {
     let mut conn = db.conn();
     let tx = conn.transaction()?;
     if replace {
-        tx.execute("UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL", params![now, name])?;
+        tx.execute(
+            "UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+            params![now, name],
+        )?;
     }
-    let inserted = tx.execute("INSERT INTO tokens (name, scope, hash, created_at) VALUES (?1, ?2, ?3, ?4)", params![name, scope.as_str(), hash, now]);
+    let inserted = tx.execute(
+        "INSERT INTO tokens (name, scope, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![name, scope.as_str(), hash, now],
+    );
     match inserted {
         Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => return Err(InsertError::NameTaken),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(InsertError::NameTaken)
+        }
         Err(e) => return Err(e.into()),
     }
     let detail = format!("{name} ({})", scope.as_str());
-    audit::record(&tx, now, audit::Entry { actor, action: "token.issue", app: None, detail: &detail, host_access: &[] })?;
+    audit::record(
+        &tx,
+        now,
+        audit::Entry {
+            actor,
+            action: "token.issue",
+            app: None,
+            detail: &detail,
+            host_access: &[],
+        },
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -72,9 +101,22 @@ pub fn insert(db: &Db, name: &str, scope: TokenScope, hash: &str, replace: bool,
 pub fn revoke(db: &Db, name: &str, actor: &str, now: i64) -> rusqlite::Result<bool> {
     let mut conn = db.conn();
     let tx = conn.transaction()?;
-    let n = tx.execute("UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL", params![now, name])?;
+    let n = tx.execute(
+        "UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+        params![now, name],
+    )?;
     if n > 0 {
-        audit::record(&tx, now, audit::Entry { actor, action: "token.revoke", app: None, detail: name, host_access: &[] })?;
+        audit::record(
+            &tx,
+            now,
+            audit::Entry {
+                actor,
+                action: "token.revoke",
+                app: None,
+                detail: name,
+                host_access: &[],
+            },
+        )?;
     }
     tx.commit()?;
     Ok(n > 0)
@@ -89,10 +131,15 @@ pub fn list(db: &Db) -> rusqlite::Result<Vec<TokenRow>> {
 }
 
 pub fn by_hash(db: &Db, hash: &str) -> rusqlite::Result<Option<TokenRow>> {
-    db.conn().query_row(&format!("{SELECT} WHERE hash = ?1"), params![hash], read).optional()
+    db.conn()
+        .query_row(&format!("{SELECT} WHERE hash = ?1"), params![hash], read)
+        .optional()
 }
 
 pub fn touch(db: &Db, id: i64, now: i64) -> rusqlite::Result<()> {
-    db.conn().execute("UPDATE tokens SET last_used_at = ?1 WHERE id = ?2", params![now, id])?;
+    db.conn().execute(
+        "UPDATE tokens SET last_used_at = ?1 WHERE id = ?2",
+        params![now, id],
+    )?;
     Ok(())
 }

@@ -37,16 +37,22 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
     let env: String = r.get(5)?;
     let digests: Option<String> = r.get(6)?;
     let access: String = r.get(7)?;
-    let files: BTreeMap<String, (String, bool)> = serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default();
+    let files: BTreeMap<String, (String, bool)> =
+        serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default();
     Ok(Version {
         meta: AppVersion {
             version: r.get(0)?,
             author: r.get(1)?,
             message: r.get(2)?,
             created_at: r.get(3)?,
-            digests: digests.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
+            digests: digests
+                .and_then(|d| serde_json::from_str(&d).ok())
+                .unwrap_or_default(),
             host_access: serde_json::from_str(&access).unwrap_or_default(),
-            files: files.iter().map(|(p, (sha, _))| (p.clone(), sha.clone())).collect(),
+            files: files
+                .iter()
+                .map(|(p, (sha, _))| (p.clone(), sha.clone()))
+                .collect(),
         },
         compose: r.get(4)?,
         env: serde_json::from_str(&env).unwrap_or_default(),
@@ -54,14 +60,24 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
     })
 }
 
-pub(super) fn insert_in(c: &Connection, app: &str, version: u32, v: &New<'_>, digests: Option<&BTreeMap<String, String>>, now: i64) -> rusqlite::Result<()> {
+pub(super) fn insert_in(
+    c: &Connection,
+    app: &str,
+    version: u32,
+    v: &New<'_>,
+    digests: Option<&BTreeMap<String, String>>,
+    now: i64,
+) -> rusqlite::Result<()> {
     let env = serde_json::to_string(v.env).unwrap_or_else(|_| "{}".into());
     let access = serde_json::to_string(v.host_access).unwrap_or_else(|_| "[]".into());
     let digests = digests.map(|d| serde_json::to_string(d).unwrap_or_default());
     let mut files = BTreeMap::new();
     for f in v.files {
         let sha = digest(&f.bytes);
-        c.execute("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)", params![sha, f.bytes])?;
+        c.execute(
+            "INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)",
+            params![sha, f.bytes],
+        )?;
         files.insert(f.path.as_str(), (sha, f.executable));
     }
     let files = serde_json::to_string(&files).unwrap_or_else(|_| "{}".into());
@@ -74,23 +90,59 @@ pub(super) fn insert_in(c: &Connection, app: &str, version: u32, v: &New<'_>, di
 
 /// Saves the next version of an app (with its audit entry, which names the
 /// host access `granted` by this save) and returns its number.
-pub fn save(db: &Db, app: &str, v: &New<'_>, granted: &[HostAccess], now: i64) -> rusqlite::Result<u32> {
+pub fn save(
+    db: &Db,
+    app: &str,
+    v: &New<'_>,
+    granted: &[HostAccess],
+    now: i64,
+) -> rusqlite::Result<u32> {
     let mut c = db.conn();
     let tx = c.transaction()?;
-    let n: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM app_versions WHERE app = ?1", params![app], |r| r.get(0))?;
+    let n: u32 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM app_versions WHERE app = ?1",
+        params![app],
+        |r| r.get(0),
+    )?;
     insert_in(&tx, app, n, v, None, now)?;
-    let detail = if v.message.is_empty() { format!("version {n}") } else { format!("version {n}: {}", v.message) };
-    audit::record(&tx, now, audit::Entry { actor: v.author, action: "app.version", app: Some(app), detail: &detail, host_access: granted })?;
+    let detail = if v.message.is_empty() {
+        format!("version {n}")
+    } else {
+        format!("version {n}: {}", v.message)
+    };
+    audit::record(
+        &tx,
+        now,
+        audit::Entry {
+            actor: v.author,
+            action: "app.version",
+            app: Some(app),
+            detail: &detail,
+            host_access: granted,
+        },
+    )?;
     tx.commit()?;
     Ok(n)
 }
 
 pub fn get(db: &Db, app: &str, version: u32) -> rusqlite::Result<Option<Version>> {
-    db.conn().query_row(&format!("{SELECT} WHERE app = ?1 AND version = ?2"), params![app, version], read).optional()
+    db.conn()
+        .query_row(
+            &format!("{SELECT} WHERE app = ?1 AND version = ?2"),
+            params![app, version],
+            read,
+        )
+        .optional()
 }
 
 pub fn latest(db: &Db, app: &str) -> rusqlite::Result<Option<Version>> {
-    db.conn().query_row(&format!("{SELECT} WHERE app = ?1 ORDER BY version DESC LIMIT 1"), params![app], read).optional()
+    db.conn()
+        .query_row(
+            &format!("{SELECT} WHERE app = ?1 ORDER BY version DESC LIMIT 1"),
+            params![app],
+            read,
+        )
+        .optional()
 }
 
 /// Newest first.
@@ -101,20 +153,36 @@ pub fn list(db: &Db, app: &str) -> rusqlite::Result<Vec<AppVersion>> {
     rows.map(|r| r.map(|v| v.meta)).collect()
 }
 
-pub fn set_digests(db: &Db, app: &str, version: u32, digests: &BTreeMap<String, String>) -> rusqlite::Result<()> {
+pub fn set_digests(
+    db: &Db,
+    app: &str,
+    version: u32,
+    digests: &BTreeMap<String, String>,
+) -> rusqlite::Result<()> {
     let json = serde_json::to_string(digests).unwrap_or_default();
-    db.conn().execute("UPDATE app_versions SET digests = ?1 WHERE app = ?2 AND version = ?3", params![json, app, version])?;
+    db.conn().execute(
+        "UPDATE app_versions SET digests = ?1 WHERE app = ?2 AND version = ?3",
+        params![json, app, version],
+    )?;
     Ok(())
 }
 
 /// The files of a version, with their contents.
 pub fn files(db: &Db, app: &str, version: u32) -> rusqlite::Result<Vec<File>> {
-    let Some(v) = get(db, app, version)? else { return Ok(Vec::new()) };
+    let Some(v) = get(db, app, version)? else {
+        return Ok(Vec::new());
+    };
     let c = db.conn();
     let mut stmt = c.prepare_cached("SELECT content FROM blobs WHERE sha256 = ?1")?;
     v.files
         .into_iter()
-        .map(|(path, (sha, executable))| Ok(File { path, bytes: stmt.query_row(params![sha], |r| r.get(0))?, executable }))
+        .map(|(path, (sha, executable))| {
+            Ok(File {
+                path,
+                bytes: stmt.query_row(params![sha], |r| r.get(0))?,
+                executable,
+            })
+        })
         .collect()
 }
 

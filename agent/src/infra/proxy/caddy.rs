@@ -42,9 +42,14 @@ impl Caddy {
             acme_ca_root: config.acme_ca_root.clone(),
             preflight,
         };
-        Caddy { bin: config.bin.clone(), settings, saved: dir.join("config.json"), loading: Default::default(), pid: Default::default() }
+        Caddy {
+            bin: config.bin.clone(),
+            settings,
+            saved: dir.join("config.json"),
+            loading: Default::default(),
+            pid: Default::default(),
+        }
     }
-
 }
 
 impl Supervised for Caddy {
@@ -65,7 +70,9 @@ impl Supervised for Caddy {
         }
         let _ = std::fs::remove_file(&self.settings.admin_socket);
         let mut cmd = Command::new(&self.bin);
-        cmd.arg("run").arg("--config").arg(&self.saved)
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.saved)
             // Caddy's own files (autosave, locks) stay in the data dir.
             .env("HOME", dir)
             .env("XDG_DATA_HOME", dir.join("data"))
@@ -74,20 +81,28 @@ impl Supervised for Caddy {
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
-        cmd.spawn().with_context(|| format!("starting {}", self.bin.display()))
+        cmd.spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))
     }
 
     async fn ready(&self, child: &mut Child) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = child.try_wait()? {
-                anyhow::bail!("caddy exited at start ({status}); is {} or {} in use?", self.settings.http, self.settings.https);
+                anyhow::bail!(
+                    "caddy exited at start ({status}); is {} or {} in use?",
+                    self.settings.http,
+                    self.settings.https
+                );
             }
             if self.request("GET", "/config/", None).await.is_ok() {
                 return Ok(());
             }
             if std::time::Instant::now() > deadline {
-                anyhow::bail!("caddy did not answer on {} within 15 s", self.settings.admin_socket.display());
+                anyhow::bail!(
+                    "caddy did not answer on {} within 15 s",
+                    self.settings.admin_socket.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -95,7 +110,6 @@ impl Supervised for Caddy {
 }
 
 impl Caddy {
-
     /// Starts Caddy and keeps it running until `stop` (see [`super::Proxy::start`]).
     pub async fn start(self: &std::sync::Arc<Self>, stop: CancellationToken) {
         // Optional: this cannot fail.
@@ -107,10 +121,25 @@ impl Caddy {
     }
 
     /// One request to the admin API; the status and body.
-    async fn request(&self, method: &str, path: &str, body: Option<String>) -> Result<(u16, String), ProxyError> {
-        let unavailable = |e: &dyn std::fmt::Display| ProxyError::Unavailable(format!("the proxy's admin API at {} does not answer: {e}", self.settings.admin_socket.display()));
-        let stream = tokio::net::UnixStream::connect(&self.settings.admin_socket).await.map_err(|e| unavailable(&e))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| unavailable(&e))?;
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, String), ProxyError> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            ProxyError::Unavailable(format!(
+                "the proxy's admin API at {} does not answer: {e}",
+                self.settings.admin_socket.display()
+            ))
+        };
+        let stream = tokio::net::UnixStream::connect(&self.settings.admin_socket)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| unavailable(&e))?;
         tokio::spawn(conn);
         // Caddy answers a request on its socket only with an empty Host.
         let req = hyper::Request::builder()
@@ -118,11 +147,21 @@ impl Caddy {
             .uri(path)
             .header(hyper::header::HOST, "")
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(http_body_util::Full::new(bytes::Bytes::from(body.unwrap_or_default())))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.unwrap_or_default(),
+            )))
             .map_err(|e| unavailable(&e))?;
-        let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req)).await.map_err(|e| unavailable(&e))?.map_err(|e| unavailable(&e))?;
+        let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
+            .await
+            .map_err(|e| unavailable(&e))?
+            .map_err(|e| unavailable(&e))?;
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.map_err(|e| unavailable(&e))?.to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unavailable(&e))?
+            .to_bytes();
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 }
@@ -131,7 +170,9 @@ impl Caddy {
     /// Sets aside the stored certificate of `domain` (so that the next load orders a new one).
     pub fn forget_certificate(&self, domain: &str) -> std::io::Result<()> {
         let issuers = self.settings.storage.join("certificates");
-        let Ok(entries) = std::fs::read_dir(&issuers) else { return Ok(()) };
+        let Ok(entries) = std::fs::read_dir(&issuers) else {
+            return Ok(());
+        };
         for issuer in entries.flatten() {
             let dir = issuer.path().join(domain);
             if dir.is_dir() {
@@ -148,8 +189,13 @@ impl ProxyBackend for Caddy {
         let config = caddy_config(routes, &self.settings).to_string();
         let (status, body) = self.request("POST", "/load", Some(config.clone())).await?;
         if status != 200 {
-            let reason = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string)).unwrap_or(body);
-            return Err(ProxyError::Refused(format!("the proxy refused the configuration (the running one stays): {reason}")));
+            let reason = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(body);
+            return Err(ProxyError::Refused(format!(
+                "the proxy refused the configuration (the running one stays): {reason}"
+            )));
         }
         if let Err(e) = std::fs::write(&self.saved, config) {
             tracing::warn!(error = %e, "cannot keep the proxy configuration for a restart");

@@ -111,9 +111,13 @@ pub fn keep_queued_connections() {
             if let Err(error) = std::fs::write(PATH, "1") {
                 tracing::warn!(%error, "cannot set net.ipv4.tcp_migrate_req=1: a connection arriving just as the proxy reloads may be reset; set it on the server (sysctl -w net.ipv4.tcp_migrate_req=1)");
             } else {
-                tracing::info!("set net.ipv4.tcp_migrate_req=1 so that proxy reloads drop no connection");
+                tracing::info!(
+                    "set net.ipv4.tcp_migrate_req=1 so that proxy reloads drop no connection"
+                );
             }
         }
-        Err(error) => tracing::warn!(%error, "this kernel cannot keep queued connections across proxy reloads (net.ipv4.tcp_migrate_req needs Linux 5.14)"),
+        Err(error) => {
+            tracing::warn!(%error, "this kernel cannot keep queued connections across proxy reloads (net.ipv4.tcp_migrate_req needs Linux 5.14)")
+        }
     }
 }

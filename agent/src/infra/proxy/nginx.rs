@@ -35,9 +35,22 @@ pub struct Nginx {
 
 impl Nginx {
     /// nginx's files go under `<data>/nginx/`.
-    pub fn new(config: &ProxyConfig, data_dir: &Path, preflight: PreflightToken) -> anyhow::Result<Nginx> {
-        let settings = NginxSettings::new(data_dir.join("nginx"), config.http, config.https, preflight).map_err(anyhow::Error::msg)?;
-        Ok(Nginx { bin: config.bin.clone(), settings, pid: Default::default(), loading: Default::default(), challenges: Default::default(), routes: Default::default() })
+    pub fn new(
+        config: &ProxyConfig,
+        data_dir: &Path,
+        preflight: PreflightToken,
+    ) -> anyhow::Result<Nginx> {
+        let settings =
+            NginxSettings::new(data_dir.join("nginx"), config.http, config.https, preflight)
+                .map_err(anyhow::Error::msg)?;
+        Ok(Nginx {
+            bin: config.bin.clone(),
+            settings,
+            pid: Default::default(),
+            loading: Default::default(),
+            challenges: Default::default(),
+            routes: Default::default(),
+        })
     }
 
     pub fn settings(&self) -> &NginxSettings {
@@ -57,7 +70,10 @@ impl Nginx {
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         // `-e stderr`: nginx opens its error log before reading the configuration.
-        cmd.arg("-e").arg("stderr").arg("-p").arg(format!("{}/", self.settings.dir().display()));
+        cmd.arg("-e")
+            .arg("stderr")
+            .arg("-p")
+            .arg(format!("{}/", self.settings.dir().display()));
         cmd
     }
 
@@ -72,13 +88,22 @@ impl Nginx {
             .stdin(std::process::Stdio::null())
             .output()
             .await
-            .map_err(|e| ProxyError::Unavailable(format!("cannot run {}: {e}", self.bin.display())))?;
+            .map_err(|e| {
+                ProxyError::Unavailable(format!("cannot run {}: {e}", self.bin.display()))
+            })?;
         if out.status.success() {
             return Ok(());
         }
         let said = String::from_utf8_lossy(&out.stderr);
-        let reason = said.lines().filter(|l| !l.contains("configuration file") || l.contains("[emerg]")).map(|l| l.trim_start_matches("nginx: ")).collect::<Vec<_>>().join("; ");
-        Err(ProxyError::Refused(format!("the proxy refused the configuration (the running one stays): {reason}")))
+        let reason = said
+            .lines()
+            .filter(|l| !l.contains("configuration file") || l.contains("[emerg]"))
+            .map(|l| l.trim_start_matches("nginx: "))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(ProxyError::Refused(format!(
+            "the proxy refused the configuration (the running one stays): {reason}"
+        )))
     }
 
     /// Writes the configuration for `routes`, tests it, puts it in place and reloads.
@@ -88,14 +113,20 @@ impl Nginx {
             nginx_config(routes, &challenges, &self.settings)
         };
         let dir = self.settings.dir();
-        prepare(dir).map_err(|e| ProxyError::Unavailable(format!("cannot prepare {}: {e}", dir.display())))?;
+        prepare(dir).map_err(|e| {
+            ProxyError::Unavailable(format!("cannot prepare {}: {e}", dir.display()))
+        })?;
         let next = dir.join("nginx.conf.next");
-        std::fs::write(&next, text).map_err(|e| ProxyError::Unavailable(format!("cannot write {}: {e}", next.display())))?;
+        std::fs::write(&next, text).map_err(|e| {
+            ProxyError::Unavailable(format!("cannot write {}: {e}", next.display()))
+        })?;
         if let Err(e) = self.test(&next).await {
             let _ = std::fs::remove_file(&next);
             return Err(e);
         }
-        std::fs::rename(&next, self.conf()).map_err(|e| ProxyError::Unavailable(format!("cannot put nginx's configuration in place: {e}")))?;
+        std::fs::rename(&next, self.conf()).map_err(|e| {
+            ProxyError::Unavailable(format!("cannot put nginx's configuration in place: {e}"))
+        })?;
         *self.routes.lock().unwrap_or_else(|p| p.into_inner()) = routes.to_vec();
         self.reload().await
     }
@@ -105,11 +136,17 @@ impl Nginx {
     async fn reload(&self) -> Result<(), ProxyError> {
         let Some(master) = self.pid.get() else {
             // The file is in place: nginx starts with it when it comes back.
-            return Err(ProxyError::Unavailable("nginx is not running; it is restarted with this configuration".into()));
+            return Err(ProxyError::Unavailable(
+                "nginx is not running; it is restarted with this configuration".into(),
+            ));
         };
         let before = workers(master);
-        rustix::process::kill_process(rustix::process::Pid::from_raw(master as i32).ok_or_else(|| ProxyError::Unavailable("no nginx".into()))?, rustix::process::Signal::HUP)
-            .map_err(|e| ProxyError::Unavailable(format!("cannot signal nginx: {e}")))?;
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(master as i32)
+                .ok_or_else(|| ProxyError::Unavailable("no nginx".into()))?,
+            rustix::process::Signal::HUP,
+        )
+        .map_err(|e| ProxyError::Unavailable(format!("cannot signal nginx: {e}")))?;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let now = workers(master);
@@ -117,7 +154,9 @@ impl Nginx {
                 return Ok(());
             }
             if std::time::Instant::now() > deadline {
-                return Err(ProxyError::Refused("nginx kept its running configuration (its log says why)".into()));
+                return Err(ProxyError::Refused(
+                    "nginx kept its running configuration (its log says why)".into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -125,18 +164,28 @@ impl Nginx {
 
     /// Answers an HTTP-01 challenge (until [`Nginx::forget_challenge`]).
     pub async fn answer_challenge(&self, c: Http01) -> Result<(), ProxyError> {
-        self.challenges.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+        self.challenges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(c);
         self.reapply().await
     }
 
     pub async fn forget_challenge(&self, token: &str) -> Result<(), ProxyError> {
-        self.challenges.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| c.token() != token);
+        self.challenges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|c| c.token() != token);
         self.reapply().await
     }
 
     async fn reapply(&self) -> Result<(), ProxyError> {
         let _one = self.loading.lock().await;
-        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         self.load(&routes).await
     }
 }
@@ -149,14 +198,24 @@ fn prepare(dir: &Path) -> std::io::Result<()> {
 /// The pids of the master's workers that take connections (not those
 /// finishing their last ones after a reload: nginx renames those).
 fn workers(master: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat.rfind(')').and_then(|end| stat.get(end + 2..)).and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
-            ppid == Some(master) && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"nginx: worker process") && !c.windows(13).any(|w| w == b"shutting down"))
+            let ppid = stat
+                .rfind(')')
+                .and_then(|end| stat.get(end + 2..))
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            ppid == Some(master)
+                && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    c.starts_with(b"nginx: worker process")
+                        && !c.windows(13).any(|w| w == b"shutting down")
+                })
         })
         .collect()
 }
@@ -179,9 +238,15 @@ impl Supervised for Nginx {
         }
         let mut cmd = self.command();
         // Its workers in its process group, killed with it (see `Supervised::group`).
-        cmd.arg("-c").arg(&conf).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).process_group(0).kill_on_drop(true);
+        cmd.arg("-c")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true);
         die_with_parent(&mut cmd);
-        cmd.spawn().with_context(|| format!("starting {}", self.bin.display()))
+        cmd.spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))
     }
 
     async fn ready(&self, child: &mut Child) -> anyhow::Result<()> {
@@ -192,7 +257,11 @@ impl Supervised for Nginx {
         }
         loop {
             if let Some(status) = child.try_wait()? {
-                anyhow::bail!("nginx exited at start ({status}); is {} or {} in use?", self.settings.http, self.settings.https);
+                anyhow::bail!(
+                    "nginx exited at start ({status}); is {} or {} in use?",
+                    self.settings.http,
+                    self.settings.https
+                );
             }
             let master = child.id().unwrap_or(0);
             if !workers(master).is_empty() && tokio::net::TcpStream::connect(http).await.is_ok() {

@@ -60,7 +60,10 @@ impl TaskState {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, TaskState::Succeeded | TaskState::Dead | TaskState::Cancelled)
+        matches!(
+            self,
+            TaskState::Succeeded | TaskState::Dead | TaskState::Cancelled
+        )
     }
 }
 
@@ -127,7 +130,11 @@ pub trait Queue: Send + Sync {
     /// Queues a task under an id the caller chose (so that a record such as
     /// a deployment can share it). Ids must be unique and should come from
     /// [`new_id`], which keeps them in time order.
-    fn enqueue_with_id(&self, id: &str, task: NewTask) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn enqueue_with_id(
+        &self,
+        id: &str,
+        task: NewTask,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
     fn enqueue(&self, task: NewTask) -> impl Future<Output = Result<String, QueueError>> + Send {
         async move {
             let id = new_id(now_ms());
@@ -135,21 +142,49 @@ pub trait Queue: Send + Sync {
         }
     }
     /// Takes the oldest claimable task whose app has no running task.
-    fn claim(&self, worker: &str, lease: Duration) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
-    fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> impl Future<Output = Result<Heartbeat, QueueError>> + Send;
-    fn complete(&self, id: &str, worker: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
+    fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Heartbeat, QueueError>> + Send;
+    fn complete(
+        &self,
+        id: &str,
+        worker: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
     /// Records a failed attempt: retried after `retry_in`, or dead when out of
     /// attempts or when `retry_in` is `None` (a failure that retrying cannot fix).
-    fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> impl Future<Output = Result<Failure, QueueError>> + Send;
+    fn fail(
+        &self,
+        id: &str,
+        worker: &str,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> impl Future<Output = Result<Failure, QueueError>> + Send;
     /// Hands a running task back (its agent is stopping): at once what an
     /// expired lease does later, with `why` as its last error. Queued again,
     /// claimable now, or dead when it was on its last attempt.
-    fn release(&self, id: &str, worker: &str, why: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn release(
+        &self,
+        id: &str,
+        worker: &str,
+        why: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
     /// Cancels: a queued task at once, a running one at its next heartbeat.
     /// Returns the state after the call.
     fn cancel(&self, id: &str) -> impl Future<Output = Result<TaskState, QueueError>> + Send;
     /// The worker's answer to [`Heartbeat::CancelRequested`]: it stopped.
-    fn acknowledge_cancel(&self, id: &str, worker: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn acknowledge_cancel(
+        &self,
+        id: &str,
+        worker: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Task>, QueueError>> + Send;
     /// Tasks in `state`, oldest first.
     fn list(&self, state: TaskState) -> impl Future<Output = Result<Vec<Task>, QueueError>> + Send;
@@ -201,13 +236,24 @@ impl Queue for AnyQueue {
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, QueueError> {
         delegate!(self, q => q.claim(worker, lease).await)
     }
-    async fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> Result<Heartbeat, QueueError> {
+    async fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Heartbeat, QueueError> {
         delegate!(self, q => q.heartbeat(id, worker, lease).await)
     }
     async fn complete(&self, id: &str, worker: &str) -> Result<(), QueueError> {
         delegate!(self, q => q.complete(id, worker).await)
     }
-    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
+    async fn fail(
+        &self,
+        id: &str,
+        worker: &str,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<Failure, QueueError> {
         delegate!(self, q => q.fail(id, worker, error, retry_in).await)
     }
     async fn release(&self, id: &str, worker: &str, why: &str) -> Result<(), QueueError> {

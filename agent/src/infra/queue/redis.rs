@@ -183,7 +183,15 @@ impl RedisQueue {
     /// Ends a running task held by `worker` in state `to`.
     async fn end_running(&self, id: &str, worker: &str, to: TaskState) -> Result<(), QueueError> {
         let mut c = self.conn.clone();
-        let r: i64 = self.complete.key(&self.prefix).arg(id).arg(worker).arg(to.as_str()).invoke_async(&mut c).await.map_err(backend)?;
+        let r: i64 = self
+            .complete
+            .key(&self.prefix)
+            .arg(id)
+            .arg(worker)
+            .arg(to.as_str())
+            .invoke_async(&mut c)
+            .await
+            .map_err(backend)?;
         if r == 0 {
             return Err(QueueError::LeaseLost(id.to_string()));
         }
@@ -192,8 +200,11 @@ impl RedisQueue {
 
     async fn fetch(&self, id: &str) -> Result<Option<Task>, QueueError> {
         let mut c = self.conn.clone();
-        let h: HashMap<String, String> =
-            redis::cmd("HGETALL").arg(format!("{}:task:{id}", self.prefix)).query_async(&mut c).await.map_err(backend)?;
+        let h: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("{}:task:{id}", self.prefix))
+            .query_async(&mut c)
+            .await
+            .map_err(backend)?;
         if h.is_empty() {
             return Ok(None);
         }
@@ -240,17 +251,36 @@ impl Queue for RedisQueue {
 
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, QueueError> {
         let mut c = self.conn.clone();
-        let id: Option<String> =
-            self.claim.key(&self.prefix).arg(worker).arg(ms(lease)).invoke_async(&mut c).await.map_err(backend)?;
+        let id: Option<String> = self
+            .claim
+            .key(&self.prefix)
+            .arg(worker)
+            .arg(ms(lease))
+            .invoke_async(&mut c)
+            .await
+            .map_err(backend)?;
         match id {
             Some(id) => self.fetch(&id).await,
             None => Ok(None),
         }
     }
 
-    async fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> Result<Heartbeat, QueueError> {
+    async fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Heartbeat, QueueError> {
         let mut c = self.conn.clone();
-        let r: i64 = self.heartbeat.key(&self.prefix).arg(id).arg(worker).arg(ms(lease)).invoke_async(&mut c).await.map_err(backend)?;
+        let r: i64 = self
+            .heartbeat
+            .key(&self.prefix)
+            .arg(id)
+            .arg(worker)
+            .arg(ms(lease))
+            .invoke_async(&mut c)
+            .await
+            .map_err(backend)?;
         Ok(match r {
             -1 => Heartbeat::Lost,
             0 => Heartbeat::Extended,
@@ -262,10 +292,24 @@ impl Queue for RedisQueue {
         self.end_running(id, worker, TaskState::Succeeded).await
     }
 
-    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
+    async fn fail(
+        &self,
+        id: &str,
+        worker: &str,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<Failure, QueueError> {
         let mut c = self.conn.clone();
-        let r: Option<i64> =
-            self.fail.key(&self.prefix).arg(id).arg(worker).arg(error).arg(retry_in.map(ms).unwrap_or(-1)).invoke_async(&mut c).await.map_err(backend)?;
+        let r: Option<i64> = self
+            .fail
+            .key(&self.prefix)
+            .arg(id)
+            .arg(worker)
+            .arg(error)
+            .arg(retry_in.map(ms).unwrap_or(-1))
+            .invoke_async(&mut c)
+            .await
+            .map_err(backend)?;
         match r {
             None => Err(QueueError::LeaseLost(id.to_string())),
             Some(-1) => Ok(Failure::Dead),
@@ -275,7 +319,15 @@ impl Queue for RedisQueue {
 
     async fn release(&self, id: &str, worker: &str, why: &str) -> Result<(), QueueError> {
         let mut c = self.conn.clone();
-        let r: i64 = self.release.key(&self.prefix).arg(id).arg(worker).arg(why).invoke_async(&mut c).await.map_err(backend)?;
+        let r: i64 = self
+            .release
+            .key(&self.prefix)
+            .arg(id)
+            .arg(worker)
+            .arg(why)
+            .invoke_async(&mut c)
+            .await
+            .map_err(backend)?;
         if r == 0 {
             return Err(QueueError::LeaseLost(id.to_string()));
         }
@@ -284,7 +336,13 @@ impl Queue for RedisQueue {
 
     async fn cancel(&self, id: &str) -> Result<TaskState, QueueError> {
         let mut c = self.conn.clone();
-        let r: Option<String> = self.cancel.key(&self.prefix).arg(id).invoke_async(&mut c).await.map_err(backend)?;
+        let r: Option<String> = self
+            .cancel
+            .key(&self.prefix)
+            .arg(id)
+            .invoke_async(&mut c)
+            .await
+            .map_err(backend)?;
         match r {
             None => Err(QueueError::NotFound(id.to_string())),
             Some(s) => TaskState::parse(&s),
@@ -301,8 +359,13 @@ impl Queue for RedisQueue {
 
     async fn list(&self, state: TaskState) -> Result<Vec<Task>, QueueError> {
         let mut c = self.conn.clone();
-        let ids: Vec<String> =
-            redis::cmd("ZRANGE").arg(format!("{}:s:{}", self.prefix, state.as_str())).arg(0).arg(-1).query_async(&mut c).await.map_err(backend)?;
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(format!("{}:s:{}", self.prefix, state.as_str()))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut c)
+            .await
+            .map_err(backend)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(t) = self.fetch(&id).await? {

@@ -78,12 +78,17 @@ impl SqliteQueue {
     }
 
     fn setup(conn: Connection) -> Result<SqliteQueue, QueueError> {
-        conn.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
         // Every committed state change survives a crash of the process or the host.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
-        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteQueue {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Ends a running task held by `worker` in state `to`.
@@ -121,7 +126,13 @@ impl SqliteQueue {
 }
 
 fn get_task(c: &Connection, id: &str) -> Result<Option<Task>, QueueError> {
-    c.query_row(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), params![id], row_to_task).optional().map_err(backend)
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"),
+        params![id],
+        row_to_task,
+    )
+    .optional()
+    .map_err(backend)
 }
 
 impl Queue for SqliteQueue {
@@ -188,7 +199,12 @@ impl Queue for SqliteQueue {
         .await
     }
 
-    async fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> Result<Heartbeat, QueueError> {
+    async fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Heartbeat, QueueError> {
         let (id, worker) = (id.to_string(), worker.to_string());
         self.with(move |c| {
             let now = now_ms();
@@ -213,7 +229,13 @@ impl Queue for SqliteQueue {
         self.end_running(id, worker, TaskState::Succeeded).await
     }
 
-    async fn fail(&self, id: &str, worker: &str, error: &str, retry_in: Option<Duration>) -> Result<Failure, QueueError> {
+    async fn fail(
+        &self,
+        id: &str,
+        worker: &str,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<Failure, QueueError> {
         let (id, worker, error) = (id.to_string(), worker.to_string(), error.to_string());
         self.with(move |c| {
             let now = now_ms();
@@ -277,15 +299,25 @@ impl Queue for SqliteQueue {
         let id = id.to_string();
         self.with(move |c| {
             let now = now_ms();
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             let task = get_task(&tx, &id)?.ok_or_else(|| QueueError::NotFound(id.clone()))?;
             let state = match task.state {
                 TaskState::Queued => {
-                    tx.execute("UPDATE tasks SET state = 'cancelled', updated = ?1 WHERE id = ?2", params![now, id]).map_err(backend)?;
+                    tx.execute(
+                        "UPDATE tasks SET state = 'cancelled', updated = ?1 WHERE id = ?2",
+                        params![now, id],
+                    )
+                    .map_err(backend)?;
                     TaskState::Cancelled
                 }
                 TaskState::Running => {
-                    tx.execute("UPDATE tasks SET cancel_requested = 1, updated = ?1 WHERE id = ?2", params![now, id]).map_err(backend)?;
+                    tx.execute(
+                        "UPDATE tasks SET cancel_requested = 1, updated = ?1 WHERE id = ?2",
+                        params![now, id],
+                    )
+                    .map_err(backend)?;
                     TaskState::Running
                 }
                 terminal => terminal,
@@ -307,8 +339,14 @@ impl Queue for SqliteQueue {
 
     async fn list(&self, state: TaskState) -> Result<Vec<Task>, QueueError> {
         self.with(move |c| {
-            let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM tasks WHERE state = ?1 ORDER BY rowid")).map_err(backend)?;
-            let rows = stmt.query_map(params![state.as_str()], row_to_task).map_err(backend)?;
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM tasks WHERE state = ?1 ORDER BY rowid"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![state.as_str()], row_to_task)
+                .map_err(backend)?;
             rows.map(|r| r.map_err(backend)).collect()
         })
         .await

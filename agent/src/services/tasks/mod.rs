@@ -48,7 +48,11 @@ impl From<crate::infra::db::DbError> for TaskError {
 }
 
 /// What runs a task of one kind.
-pub type Handler = for<'a> fn(&'a Shared, &'a Task, CancellationToken) -> Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send + 'a>>;
+pub type Handler = for<'a> fn(
+    &'a Shared,
+    &'a Task,
+    CancellationToken,
+) -> Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send + 'a>>;
 
 /// The handlers of the task kinds this agent runs.
 #[derive(Default)]
@@ -67,10 +71,18 @@ impl Registry {
         k
     }
 
-    async fn run(&self, state: &Shared, task: &Task, cancel: CancellationToken) -> Result<(), TaskError> {
+    async fn run(
+        &self,
+        state: &Shared,
+        task: &Task,
+        cancel: CancellationToken,
+    ) -> Result<(), TaskError> {
         match self.handlers.get(&task.kind) {
             Some(handler) => handler(state, task, cancel).await,
-            None => Err(TaskError::Permanent(format!("unknown task kind {:?}", task.kind))),
+            None => Err(TaskError::Permanent(format!(
+                "unknown task kind {:?}",
+                task.kind
+            ))),
         }
     }
 }
@@ -85,18 +97,35 @@ pub fn registry() -> Registry {
     r
 }
 
-pub fn start(state: Shared, registry: Arc<Registry>, workers: usize, stop: CancellationToken) -> tokio::task::JoinSet<()> {
+pub fn start(
+    state: Shared,
+    registry: Arc<Registry>,
+    workers: usize,
+    stop: CancellationToken,
+) -> tokio::task::JoinSet<()> {
     let mut set = tokio::task::JoinSet::new();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
     for n in 0..workers {
         let name = format!("{host}/{}/{n}", std::process::id());
-        set.spawn(worker_loop(state.clone(), registry.clone(), name, stop.clone()));
+        set.spawn(worker_loop(
+            state.clone(),
+            registry.clone(),
+            name,
+            stop.clone(),
+        ));
     }
     set.spawn(reconcile::run_loop(state, stop));
     set
 }
 
-async fn worker_loop(state: Shared, registry: Arc<Registry>, name: String, stop: CancellationToken) {
+async fn worker_loop(
+    state: Shared,
+    registry: Arc<Registry>,
+    name: String,
+    stop: CancellationToken,
+) {
     while !stop.is_cancelled() {
         match state.queue.claim(&name, state.config.task_lease).await {
             Ok(Some(task)) => run_task(&state, &registry, &name, task, &stop).await,
@@ -121,11 +150,23 @@ async fn worker_loop(state: Shared, registry: Arc<Registry>, name: String, stop:
 /// to the queue, for the next agent to take at once, as it would take the
 /// task of an agent that died, without waiting for the lease to run out.
 #[tracing::instrument(skip(state, registry, task, stop), fields(task = %task.id, kind = %task.kind, app = ?task.app, attempt = task.attempts))]
-async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task, stop: &CancellationToken) {
+async fn run_task(
+    state: &Shared,
+    registry: &Registry,
+    worker: &str,
+    task: Task,
+    stop: &CancellationToken,
+) {
     let (cancel, started) = (CancellationToken::new(), std::time::Instant::now());
     let lost = Arc::new(AtomicBool::new(false));
     let beat = {
-        let (state, id, worker, cancel, lost) = (state.clone(), task.id.clone(), worker.to_string(), cancel.clone(), lost.clone());
+        let (state, id, worker, cancel, lost) = (
+            state.clone(),
+            task.id.clone(),
+            worker.to_string(),
+            cancel.clone(),
+            lost.clone(),
+        );
         tokio::spawn(async move {
             let lease = state.config.task_lease;
             loop {
@@ -148,7 +189,8 @@ async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task,
         cancel.cancel();
     }
     // A handler that panics fails its task (and keeps its worker, and stops the heartbeat).
-    let handler = std::panic::AssertUnwindSafe(registry.run(state, &task, cancel.clone())).catch_unwind();
+    let handler =
+        std::panic::AssertUnwindSafe(registry.run(state, &task, cancel.clone())).catch_unwind();
     let grace = state.config.stop_grace;
     let ran = tokio::select! {
         r = handler => r,
@@ -166,9 +208,15 @@ async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task,
     let result = match ran {
         Ok(r) => r,
         Err(panic) => {
-            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
             tracing::error!(panic = %what, "the task's handler panicked");
-            Err(TaskError::Permanent(format!("the agent failed while running this task (a bug; its log has more): {what}")))
+            Err(TaskError::Permanent(format!(
+                "the agent failed while running this task (a bug; its log has more): {what}"
+            )))
         }
     };
     beat.abort();
@@ -192,7 +240,11 @@ async fn run_task(state: &Shared, registry: &Registry, worker: &str, task: Task,
         Err(TaskError::Cancelled) => q.acknowledge_cancel(&task.id, worker).await,
         Err(TaskError::Permanent(e)) => q.fail(&task.id, worker, &e, None).await.map(drop),
         Err(TaskError::Transient(e)) => {
-            let wait = backoff(task.attempts, Duration::from_secs(5), Duration::from_secs(300));
+            let wait = backoff(
+                task.attempts,
+                Duration::from_secs(5),
+                Duration::from_secs(300),
+            );
             q.fail(&task.id, worker, &e, Some(wait)).await.map(drop)
         }
     };
@@ -208,6 +260,20 @@ mod tests {
 
     #[test]
     fn every_deployment_operation_certificates_and_notices_are_registered_kinds() {
-        assert_eq!(registry().kinds(), ["backup", "certificate", "delete", "deploy", "notify", "restart", "restore", "start", "stop", "update"]);
+        assert_eq!(
+            registry().kinds(),
+            [
+                "backup",
+                "certificate",
+                "delete",
+                "deploy",
+                "notify",
+                "restart",
+                "restore",
+                "start",
+                "stop",
+                "update"
+            ]
+        );
     }
 }

@@ -14,12 +14,19 @@ pub fn register(registry: &mut Registry) {
 }
 
 async fn run(state: &Shared, task: &Task) -> Result<(), TaskError> {
-    let name = task.payload["channel"].as_str().ok_or_else(|| TaskError::Permanent("a notify task names no channel".into()))?;
-    let notice: AlertNotice = serde_json::from_value(task.payload["notice"].clone()).map_err(|e| TaskError::Permanent(format!("a notify task's notice: {e}")))?;
-    let config = channel_config(state, name).await.map_err(|e| TaskError::Transient(e.to_string()))?;
+    let name = task.payload["channel"]
+        .as_str()
+        .ok_or_else(|| TaskError::Permanent("a notify task names no channel".into()))?;
+    let notice: AlertNotice = serde_json::from_value(task.payload["notice"].clone())
+        .map_err(|e| TaskError::Permanent(format!("a notify task's notice: {e}")))?;
+    let config = channel_config(state, name)
+        .await
+        .map_err(|e| TaskError::Transient(e.to_string()))?;
     let Some(config) = config else { return Ok(()) };
-    crate::infra::notify::send(&config, &notice).await.map_err(|why| {
-        tracing::warn!(channel = name, %why, "an alert notice did not get through");
-        TaskError::Transient(format!("channel {name}: {why}"))
-    })
+    crate::infra::notify::send(&config, &notice)
+        .await
+        .map_err(|why| {
+            tracing::warn!(channel = name, %why, "an alert notice did not get through");
+            TaskError::Transient(format!("channel {name}: {why}"))
+        })
 }

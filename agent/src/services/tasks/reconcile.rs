@@ -30,7 +30,11 @@ pub async fn run_loop(state: Shared, stop: CancellationToken) {
 pub async fn reconcile(state: &Shared) -> Result<(), TaskError> {
     let ids = db::call(&state.db, store::unfinished).await?;
     for id in ids {
-        let task = state.queue.get(&id).await.map_err(|e| TaskError::Transient(e.to_string()))?;
+        let task = state
+            .queue
+            .get(&id)
+            .await
+            .map_err(|e| TaskError::Transient(e.to_string()))?;
         let seen = match task {
             None => TaskSeen::Missing,
             Some(t) => match t.state {
@@ -42,13 +46,19 @@ pub async fn reconcile(state: &Shared) -> Result<(), TaskError> {
             },
         };
         let i = id.clone();
-        let Some(d) = db::call(&state.db, move |db| store::get(db, &i)).await? else { continue };
+        let Some(d) = db::call(&state.db, move |db| store::get(db, &i)).await? else {
+            continue;
+        };
         match verdict(&seen, state.clock.now_ms() - d.created_ms) {
             Verdict::Leave => {}
             Verdict::Requeue => {
-                let Ok(app) = appos_proto::AppName::parse(&d.app) else { continue };
+                let Ok(app) = appos_proto::AppName::parse(&d.app) else {
+                    continue;
+                };
                 tracing::warn!(deployment = %id, app = %app, "a recorded deployment had no task; queuing it again");
-                crate::services::deployments::enqueue(state, &id, &app, d.operation).await.map_err(|e| TaskError::Transient(e.to_string()))?;
+                crate::services::deployments::enqueue(state, &id, &app, d.operation)
+                    .await
+                    .map_err(|e| TaskError::Transient(e.to_string()))?;
             }
             Verdict::Close(st, why) => {
                 let (i, now) = (id.clone(), state.clock.now_ms());
@@ -56,7 +66,12 @@ pub async fn reconcile(state: &Shared) -> Result<(), TaskError> {
                     // Only if still unfinished: a worker may have just finished it.
                     match store::get(db, &i)? {
                         Some(d) if !d.state.is_terminal() => {
-                            store::interrupt_running_steps(db, &i, &format!("interrupted: {why}"), now)?;
+                            store::interrupt_running_steps(
+                                db,
+                                &i,
+                                &format!("interrupted: {why}"),
+                                now,
+                            )?;
                             store::set_state(db, &i, st, Some(&why), None, now)
                         }
                         _ => Ok(()),

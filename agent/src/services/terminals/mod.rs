@@ -66,8 +66,12 @@ pub fn may_use(scope: appos_proto::TokenScope, kind: &str) -> Result<(), Termina
     use appos_proto::TokenScope::*;
     match (scope, kind) {
         (Admin, _) | (Deploy, "exec") => Ok(()),
-        (Deploy, _) => Err(TerminalError::Forbidden("a shell next to the agent needs an admin token".into())),
-        (Read, _) => Err(TerminalError::Forbidden("terminals need an admin or deploy token".into())),
+        (Deploy, _) => Err(TerminalError::Forbidden(
+            "a shell next to the agent needs an admin token".into(),
+        )),
+        (Read, _) => Err(TerminalError::Forbidden(
+            "terminals need an admin or deploy token".into(),
+        )),
     }
 }
 
@@ -82,7 +86,10 @@ pub fn seen_by(mut t: Terminal, scope: appos_proto::TokenScope) -> Terminal {
 
 enum Resizer {
     Pty(Mutex<Box<dyn portable_pty::MasterPty + Send>>),
-    Exec { docker: bollard::Docker, exec_id: String },
+    Exec {
+        docker: bollard::Docker,
+        exec_id: String,
+    },
     None,
 }
 
@@ -90,7 +97,10 @@ enum Resizer {
 /// (stream byte first) of a session without one.
 enum Kept {
     Tty(Replay),
-    Frames { frames: std::collections::VecDeque<Bytes>, bytes: usize },
+    Frames {
+        frames: std::collections::VecDeque<Bytes>,
+        bytes: usize,
+    },
 }
 
 impl Kept {
@@ -184,7 +194,10 @@ impl Session {
     /// viewer is behind (up to [`STUCK`]).
     async fn emit(&self, frame: Bytes) {
         let deadline = tokio::time::Instant::now() + STUCK;
-        while self.all_behind() && tokio::time::Instant::now() < deadline && !self.stop.is_cancelled() {
+        while self.all_behind()
+            && tokio::time::Instant::now() < deadline
+            && !self.stop.is_cancelled()
+        {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         self.publish(frame);
@@ -210,14 +223,18 @@ impl Session {
     /// The same as [`Session::emit`], for the PTY's reader thread.
     fn emit_blocking(&self, frame: Bytes) {
         let deadline = std::time::Instant::now() + STUCK;
-        while self.all_behind() && std::time::Instant::now() < deadline && !self.stop.is_cancelled() {
+        while self.all_behind() && std::time::Instant::now() < deadline && !self.stop.is_cancelled()
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         self.publish(frame);
     }
 
     fn finish(&self, status: i64) {
-        self.info.lock().unwrap_or_else(|e| e.into_inner()).exit_status = Some(status);
+        self.info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .exit_status = Some(status);
         let _ = self.exit.send(Some(status));
         self.touch();
     }
@@ -227,7 +244,10 @@ impl Session {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let (tx, rx) = mpsc::channel(QUEUE);
         let lagged = Arc::new(AtomicBool::new(false));
-        out.feeds.push(Feed { tx, lagged: lagged.clone() });
+        out.feeds.push(Feed {
+            tx,
+            lagged: lagged.clone(),
+        });
         (out.kept.snapshot(), Output { rx, lagged })
     }
 
@@ -257,13 +277,21 @@ impl Session {
         }
         match &self.resizer {
             Resizer::Pty(m) => {
-                let size = portable_pty::PtySize { rows, cols, pixel_width: 0, pixel_height: 0 };
+                let size = portable_pty::PtySize {
+                    rows,
+                    cols,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                };
                 if let Err(error) = m.lock().unwrap_or_else(|e| e.into_inner()).resize(size) {
                     tracing::warn!(%error, "cannot resize a PTY");
                 }
             }
             Resizer::Exec { docker, exec_id } => {
-                let opts = bollard::query_parameters::ResizeExecOptions { h: rows.into(), w: cols.into() };
+                let opts = bollard::query_parameters::ResizeExecOptions {
+                    h: rows.into(),
+                    w: cols.into(),
+                };
                 if let Err(error) = docker.resize_exec(exec_id, opts).await {
                     tracing::debug!(%error, "cannot resize an exec");
                 }
@@ -308,17 +336,32 @@ pub struct Terminals {
 
 impl Terminals {
     pub fn new(max: usize, idle: Duration) -> Terminals {
-        Terminals { sessions: Mutex::new(HashMap::new()), max, idle }
+        Terminals {
+            sessions: Mutex::new(HashMap::new()),
+            max,
+            idle,
+        }
     }
 
     pub fn list(&self) -> Vec<Terminal> {
-        let mut v: Vec<Terminal> = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).values().map(|s| s.snapshot()).collect();
+        let mut v: Vec<Terminal> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|s| s.snapshot())
+            .collect();
         v.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
         v
     }
 
     pub fn get(&self, id: &str) -> Result<Arc<Session>, TerminalError> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned().ok_or_else(|| TerminalError::NotFound(id.to_string()))
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| TerminalError::NotFound(id.to_string()))
     }
 
     pub fn info(&self, id: &str) -> Result<Terminal, TerminalError> {
@@ -327,7 +370,12 @@ impl Terminals {
 
     /// Ends a session: its process is killed and its viewers are told.
     pub fn kill(&self, id: &str) -> Result<(), TerminalError> {
-        let s = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(id).ok_or_else(|| TerminalError::NotFound(id.to_string()))?;
+        let s = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .ok_or_else(|| TerminalError::NotFound(id.to_string()))?;
         s.stop.cancel();
         if s.exit.borrow().is_none() {
             s.finish(-1);
@@ -347,7 +395,9 @@ impl Terminals {
             .iter()
             .filter(|(_, s)| {
                 let quiet = now - s.active_ms.load(Ordering::Relaxed);
-                s.viewers.load(Ordering::Relaxed) == 0 && (quiet > idle_ms || (s.exit.borrow().is_some() && quiet > 60_000.min(idle_ms)))
+                s.viewers.load(Ordering::Relaxed) == 0
+                    && (quiet > idle_ms
+                        || (s.exit.borrow().is_some() && quiet > 60_000.min(idle_ms)))
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -359,16 +409,31 @@ impl Terminals {
     }
 
     /// Opens a session.
-    pub async fn open(&self, docker: &bollard::Docker, req: NewTerminal) -> Result<Terminal, TerminalError> {
-        if self.sessions.lock().unwrap_or_else(|e| e.into_inner()).len() >= self.max {
+    pub async fn open(
+        &self,
+        docker: &bollard::Docker,
+        req: NewTerminal,
+    ) -> Result<Terminal, TerminalError> {
+        if self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            >= self.max
+        {
             return Err(TerminalError::TooMany(self.max));
         }
         let id = format!("term-{:016x}", rand::random::<u64>());
         let session = match req {
             NewTerminal::Shell { cols, rows } => open_shell(&id, size(cols, rows))?,
-            NewTerminal::Exec { app, service, command, tty, cols, rows } => {
-                open_exec(docker, &id, &app, &service, command, tty, size(cols, rows)).await?
-            }
+            NewTerminal::Exec {
+                app,
+                service,
+                command,
+                tty,
+                cols,
+                rows,
+            } => open_exec(docker, &id, &app, &service, command, tty, size(cols, rows)).await?,
         };
         let info = session.snapshot();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -382,11 +447,21 @@ impl Terminals {
 }
 
 fn size(cols: Option<u16>, rows: Option<u16>) -> (u16, u16) {
-    (cols.filter(|c| (1..=1000).contains(c)).unwrap_or(80), rows.filter(|r| (1..=1000).contains(r)).unwrap_or(24))
+    (
+        cols.filter(|c| (1..=1000).contains(c)).unwrap_or(80),
+        rows.filter(|r| (1..=1000).contains(r)).unwrap_or(24),
+    )
 }
 
 /// A new session's description: nobody attached, no exit yet.
-fn new_info(id: &str, kind: &str, app_service: Option<(&str, &str)>, command: Vec<String>, tty: bool, (cols, rows): (u16, u16)) -> Terminal {
+fn new_info(
+    id: &str,
+    kind: &str,
+    app_service: Option<(&str, &str)>,
+    command: Vec<String>,
+    tty: bool,
+    (cols, rows): (u16, u16),
+) -> Terminal {
     Terminal {
         id: id.to_string(),
         kind: kind.to_string(),
@@ -403,12 +478,20 @@ fn new_info(id: &str, kind: &str, app_service: Option<(&str, &str)>, command: Ve
     }
 }
 
-fn new_session(info: Terminal, kept: Kept, resizer: Resizer, input: mpsc::Sender<Input>) -> Arc<Session> {
+fn new_session(
+    info: Terminal,
+    kept: Kept,
+    resizer: Resizer,
+    input: mpsc::Sender<Input>,
+) -> Arc<Session> {
     let (exit, _) = watch::channel(None);
     let active = info.created_ms;
     Arc::new(Session {
         info: Mutex::new(info),
-        out: Mutex::new(Out { kept, feeds: Vec::new() }),
+        out: Mutex::new(Out {
+            kept,
+            feeds: Vec::new(),
+        }),
         input,
         resizer,
         exit,
@@ -424,31 +507,58 @@ fn agent_shell() -> String {
     std::env::var("SHELL")
         .ok()
         .filter(|s| std::path::Path::new(s).is_file())
-        .or_else(|| ["/bin/bash", "/usr/bin/bash", "/bin/sh"].iter().find(|p| std::path::Path::new(p).is_file()).map(|s| s.to_string()))
+        .or_else(|| {
+            ["/bin/bash", "/usr/bin/bash", "/bin/sh"]
+                .iter()
+                .find(|p| std::path::Path::new(p).is_file())
+                .map(|s| s.to_string())
+        })
         .unwrap_or_else(|| "/bin/sh".into())
 }
 
 fn open_shell(id: &str, (cols, rows): (u16, u16)) -> Result<Arc<Session>, TerminalError> {
     use portable_pty::{CommandBuilder, PtySize};
     let pty = portable_pty::native_pty_system()
-        .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+        .openpty(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
         .map_err(|e| TerminalError::Start(e.to_string()))?;
     let shell = agent_shell();
     let mut cmd = CommandBuilder::new(&shell);
     cmd.env("TERM", "xterm-256color");
     cmd.env("COLORTERM", "truecolor");
-    let home = std::env::var("HOME").ok().filter(|h| std::path::Path::new(h).is_dir()).unwrap_or_else(|| "/".into());
+    let home = std::env::var("HOME")
+        .ok()
+        .filter(|h| std::path::Path::new(h).is_dir())
+        .unwrap_or_else(|| "/".into());
     cmd.cwd(&home);
-    let mut child = pty.slave.spawn_command(cmd).map_err(|e| TerminalError::Start(e.to_string()))?;
+    let mut child = pty
+        .slave
+        .spawn_command(cmd)
+        .map_err(|e| TerminalError::Start(e.to_string()))?;
     // The slave belongs to the shell now; keeping it open would hide its exit.
     drop(pty.slave);
-    let mut reader = pty.master.try_clone_reader().map_err(|e| TerminalError::Start(e.to_string()))?;
-    let mut writer = pty.master.take_writer().map_err(|e| TerminalError::Start(e.to_string()))?;
+    let mut reader = pty
+        .master
+        .try_clone_reader()
+        .map_err(|e| TerminalError::Start(e.to_string()))?;
+    let mut writer = pty
+        .master
+        .take_writer()
+        .map_err(|e| TerminalError::Start(e.to_string()))?;
     let mut killer = child.clone_killer();
 
     let info = new_info(id, "shell", None, vec![shell], true, (cols, rows));
     let (tx, mut rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    let session = new_session(info, Kept::Tty(Replay::default()), Resizer::Pty(Mutex::new(pty.master)), tx);
+    let session = new_session(
+        info,
+        Kept::Tty(Replay::default()),
+        Resizer::Pty(Mutex::new(pty.master)),
+        tx,
+    );
 
     // Three blocking loops (output, input, exit) tied by the session's stop token.
     let s = session.clone();
@@ -475,7 +585,10 @@ fn open_shell(id: &str, (cols, rows): (u16, u16)) -> Result<Arc<Session>, Termin
             while let Some(input) = rx.blocking_recv() {
                 match input {
                     Input::Bytes(b) => {
-                        if std::io::Write::write_all(&mut writer, &b).and_then(|_| std::io::Write::flush(&mut writer)).is_err() {
+                        if std::io::Write::write_all(&mut writer, &b)
+                            .and_then(|_| std::io::Write::flush(&mut writer))
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -506,20 +619,38 @@ fn open_shell(id: &str, (cols, rows): (u16, u16)) -> Result<Arc<Session>, Termin
 }
 
 /// The running container of `app`'s `service`.
-async fn find_container(docker: &bollard::Docker, app: &str, service: &str) -> Result<String, TerminalError> {
+async fn find_container(
+    docker: &bollard::Docker,
+    app: &str,
+    service: &str,
+) -> Result<String, TerminalError> {
     let mut filters = HashMap::new();
     filters.insert(
         "label".to_string(),
-        vec![format!("{}={app}", crate::infra::docker::LABEL_PROJECT), format!("com.docker.compose.service={service}")],
+        vec![
+            format!("{}={app}", crate::infra::docker::LABEL_PROJECT),
+            format!("com.docker.compose.service={service}"),
+        ],
     );
     filters.insert("status".to_string(), vec!["running".to_string()]);
-    let opts = bollard::query_parameters::ListContainersOptions { all: false, filters: Some(filters), ..Default::default() };
-    let found = docker.list_containers(Some(opts)).await.map_err(|e| TerminalError::Start(e.to_string()))?;
+    let opts = bollard::query_parameters::ListContainersOptions {
+        all: false,
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let found = docker
+        .list_containers(Some(opts))
+        .await
+        .map_err(|e| TerminalError::Start(e.to_string()))?;
     found
         .into_iter()
         .filter_map(|c| c.id)
         .next()
-        .ok_or_else(|| TerminalError::NoContainer(format!("{app} has no running container for service {service:?}")))
+        .ok_or_else(|| {
+            TerminalError::NoContainer(format!(
+                "{app} has no running container for service {service:?}"
+            ))
+        })
 }
 
 /// Runs a short command in the container and returns its output, if it succeeded.
@@ -533,7 +664,9 @@ async fn probe(docker: &bollard::Docker, container: &str, cmd: &[&str]) -> Optio
     };
     let exec = docker.create_exec(container, config).await.ok()?;
     let mut out = String::new();
-    if let Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) = docker.start_exec(&exec.id, None).await {
+    if let Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) =
+        docker.start_exec(&exec.id, None).await
+    {
         while let Some(Ok(chunk)) = output.next().await {
             if let bollard::container::LogOutput::StdOut { message } = chunk {
                 out.push_str(&String::from_utf8_lossy(&message));
@@ -555,14 +688,28 @@ async fn open_exec(
     (cols, rows): (u16, u16),
 ) -> Result<Arc<Session>, TerminalError> {
     if command.len() > 256 || command.iter().any(|a| a.len() > 8192 || a.contains('\0')) {
-        return Err(TerminalError::Invalid("the command is too long or contains NUL".into()));
+        return Err(TerminalError::Invalid(
+            "the command is too long or contains NUL".into(),
+        ));
     }
     let container = find_container(docker, app, service).await?;
     let command = if command.is_empty() {
         // The first of bash and sh the container has (a fixed probe, no user input).
-        match probe(docker, &container, &["/bin/sh", "-c", "command -v bash || command -v sh"]).await {
-            Some(found) if !found.trim().is_empty() => vec![found.lines().next().unwrap_or("/bin/sh").trim().to_string()],
-            _ => return Err(TerminalError::NoContainer(format!("{app}/{service} has no shell (bash or sh); give a command"))),
+        match probe(
+            docker,
+            &container,
+            &["/bin/sh", "-c", "command -v bash || command -v sh"],
+        )
+        .await
+        {
+            Some(found) if !found.trim().is_empty() => {
+                vec![found.lines().next().unwrap_or("/bin/sh").trim().to_string()]
+            }
+            _ => {
+                return Err(TerminalError::NoContainer(format!(
+                    "{app}/{service} has no shell (bash or sh); give a command"
+                )))
+            }
         }
     } else {
         command
@@ -577,11 +724,28 @@ async fn open_exec(
         cmd: Some(command.clone()),
         ..Default::default()
     };
-    let exec = docker.create_exec(&container, config).await.map_err(|e| TerminalError::Start(e.to_string()))?;
+    let exec = docker
+        .create_exec(&container, config)
+        .await
+        .map_err(|e| TerminalError::Start(e.to_string()))?;
     let info = new_info(id, "exec", Some((app, service)), command, tty, (cols, rows));
-    let kept = if tty { Kept::Tty(Replay::default()) } else { Kept::Frames { frames: Default::default(), bytes: 0 } };
+    let kept = if tty {
+        Kept::Tty(Replay::default())
+    } else {
+        Kept::Frames {
+            frames: Default::default(),
+            bytes: 0,
+        }
+    };
     let (tx, mut rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    let resizer = if tty { Resizer::Exec { docker: docker.clone(), exec_id: exec.id.clone() } } else { Resizer::None };
+    let resizer = if tty {
+        Resizer::Exec {
+            docker: docker.clone(),
+            exec_id: exec.id.clone(),
+        }
+    } else {
+        Resizer::None
+    };
     let session = new_session(info, kept, resizer, tx);
     let (go_tx, go_rx) = tokio::sync::oneshot::channel();
     if !tty {
@@ -599,7 +763,11 @@ async fn open_exec(
             _ = s.stop.cancelled() => return,
             r = go_rx => if r.is_err() { return },
         }
-        let opts = bollard::exec::StartExecOptions { detach: false, tty, output_capacity: Some(64 << 10) };
+        let opts = bollard::exec::StartExecOptions {
+            detach: false,
+            tty,
+            output_capacity: Some(64 << 10),
+        };
         let (mut output, mut input) = match docker.start_exec(&exec_id, Some(opts)).await {
             Ok(bollard::exec::StartExecResults::Attached { output, input }) => (output, input),
             Ok(bollard::exec::StartExecResults::Detached) => {
@@ -608,7 +776,10 @@ async fn open_exec(
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot start an exec");
-                s.emit(Bytes::from(format!("appos: cannot start the command: {error}\r\n"))).await;
+                s.emit(Bytes::from(format!(
+                    "appos: cannot start the command: {error}\r\n"
+                )))
+                .await;
                 s.finish(-1);
                 return;
             }
@@ -639,8 +810,12 @@ async fn open_exec(
             while let Some(Ok(chunk)) = output.next().await {
                 use bollard::container::LogOutput::*;
                 let frame = match (tty, chunk) {
-                    (true, Console { message } | StdOut { message } | StdErr { message }) => message,
-                    (false, StdOut { message } | Console { message }) => [&[1u8][..], &message].concat().into(),
+                    (true, Console { message } | StdOut { message } | StdErr { message }) => {
+                        message
+                    }
+                    (false, StdOut { message } | Console { message }) => {
+                        [&[1u8][..], &message].concat().into()
+                    }
                     (false, StdErr { message }) => [&[2u8][..], &message].concat().into(),
                     (_, StdIn { .. }) => continue,
                 };

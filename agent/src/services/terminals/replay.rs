@@ -104,7 +104,13 @@ pub struct Replay {
 
 impl Default for Replay {
     fn default() -> Self {
-        Replay { data: VecDeque::new(), start: 0, safe: VecDeque::new(), state: Vt::Ground, last_mark: 0 }
+        Replay {
+            data: VecDeque::new(),
+            start: 0,
+            safe: VecDeque::new(),
+            state: Vt::Ground,
+            last_mark: 0,
+        }
     }
 }
 
@@ -115,7 +121,10 @@ impl Replay {
         while i < bytes.len() {
             if self.state == Vt::Ground {
                 // Fast path: plain ASCII and controls keep the parser in the ground state.
-                let run = bytes[i..].iter().position(|&b| b >= 0x80 || b == 0x1b).unwrap_or(bytes.len() - i);
+                let run = bytes[i..]
+                    .iter()
+                    .position(|&b| b >= 0x80 || b == 0x1b)
+                    .unwrap_or(bytes.len() - i);
                 if run > 0 {
                     i += run;
                     self.mark(base + i as u64);
@@ -214,7 +223,9 @@ mod tests {
         let mut r = Replay::default();
         // Colourful output with multi-byte characters, written in odd-sized
         // chunks that split characters and escape sequences.
-        let line = "\x1b[1;32mgrün\x1b[0m \x1b]0;title\x07ünïcødé ✓ \x1b[38;5;208morange\x1b[0m\r\n".repeat(20_000);
+        let line =
+            "\x1b[1;32mgrün\x1b[0m \x1b]0;title\x07ünïcødé ✓ \x1b[38;5;208morange\x1b[0m\r\n"
+                .repeat(20_000);
         let all = line.as_bytes();
         let mut at = 0;
         let mut i = 0;
@@ -227,8 +238,15 @@ mod tests {
         let snap = r.snapshot();
         assert!(snap.len() >= KEEP && snap.len() <= HIGH, "{}", snap.len());
         assert!(all.ends_with(&snap), "the snapshot is the newest output");
-        assert!(std::str::from_utf8(&snap).is_ok(), "no UTF-8 character is cut");
-        assert!(starts_clean(&snap), "{:?}", String::from_utf8_lossy(&snap[..40]));
+        assert!(
+            std::str::from_utf8(&snap).is_ok(),
+            "no UTF-8 character is cut"
+        );
+        assert!(
+            starts_clean(&snap),
+            "{:?}",
+            String::from_utf8_lossy(&snap[..40])
+        );
         // Starting at the cut, the parser is in the ground state.
         let mut vt = Vt::Ground;
         let cut = all.len() - snap.len();

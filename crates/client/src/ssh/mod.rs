@@ -52,8 +52,13 @@ pub struct ConnectOptions {
 impl ConnectOptions {
     /// The defaults of a user whose AppOS files live in `app_dir`.
     pub fn for_user(app_dir: &Path) -> ConnectOptions {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-        let local_user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into());
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let local_user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".into());
         ConnectOptions {
             identity: None,
             passphrase: None,
@@ -77,7 +82,11 @@ impl ConnectOptions {
 
 /// A number of seconds (at least 1) from the environment, or `default`.
 fn secs_from_env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).filter(|s| *s >= 1).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|s| *s >= 1)
+        .unwrap_or(default)
 }
 
 /// Output of a command run over an exec channel.
@@ -99,11 +108,15 @@ struct Verifier {
 impl client::Handler for Verifier {
     type Error = ClientError;
 
-    async fn check_server_key(&mut self, presented: &russh::keys::PublicKeyOrCertificate) -> Result<bool, ClientError> {
+    async fn check_server_key(
+        &mut self,
+        presented: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, ClientError> {
         // A host certificate is checked as the key it certifies: AppOS pins
         // keys, it does not trust certificate authorities.
         let key = &presented.public_key();
-        self.known_hosts.decide(&self.host, self.port, key, &self.policy)?;
+        self.known_hosts
+            .decide(&self.host, self.port, key, &self.policy)?;
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint(key));
         Ok(true)
     }
@@ -121,7 +134,10 @@ pub struct SshSession {
 
 impl SshSession {
     /// Resolves, connects, verifies the host key and authenticates.
-    pub async fn connect(target: &SshTarget, opts: &ConnectOptions) -> Result<SshSession, ClientError> {
+    pub async fn connect(
+        target: &SshTarget,
+        opts: &ConnectOptions,
+    ) -> Result<SshSession, ClientError> {
         Self::connect_hop(target, opts, 0).await
     }
 
@@ -129,9 +145,16 @@ impl SshSession {
         target: &'a SshTarget,
         opts: &'a ConnectOptions,
         depth: usize,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<SshSession, ClientError>> + Send + 'a>> {
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<SshSession, ClientError>> + Send + 'a>,
+    > {
         Box::pin(async move {
-            let resolved = config::resolve(target, opts.ssh_config.as_deref(), &opts.home, &opts.local_user)?;
+            let resolved = config::resolve(
+                target,
+                opts.ssh_config.as_deref(),
+                &opts.home,
+                &opts.local_user,
+            )?;
             let addr = known_hosts::display_host(&resolved.host_name, resolved.port);
             let seen = Arc::new(std::sync::Mutex::new(None));
             let verifier = Verifier {
@@ -152,43 +175,90 @@ impl SshSession {
             let (jump, connecting) = match &resolved.proxy_jump {
                 Some(jump_spec) => {
                     if depth >= MAX_JUMPS {
-                        return Err(ClientError::Config(format!("ProxyJump chain to {addr} is longer than {MAX_JUMPS} hops")));
+                        return Err(ClientError::Config(format!(
+                            "ProxyJump chain to {addr} is longer than {MAX_JUMPS} hops"
+                        )));
                     }
-                    let jump = Arc::new(Self::connect_hop(&SshTarget::parse(jump_spec)?, opts, depth + 1).await?);
+                    let jump = Arc::new(
+                        Self::connect_hop(&SshTarget::parse(jump_spec)?, opts, depth + 1).await?,
+                    );
                     let channel = jump
                         .handle
-                        .channel_open_direct_tcpip(resolved.host_name.clone(), resolved.port as u32, "127.0.0.1", 0)
+                        .channel_open_direct_tcpip(
+                            resolved.host_name.clone(),
+                            resolved.port as u32,
+                            "127.0.0.1",
+                            0,
+                        )
                         .await
-                        .map_err(|e| ClientError::Unreachable { addr: addr.clone(), reason: format!("through {}: {e}", jump.describe()) })?;
+                        .map_err(|e| ClientError::Unreachable {
+                            addr: addr.clone(),
+                            reason: format!("through {}: {e}", jump.describe()),
+                        })?;
                     let fut = client::connect_stream(config, channel.into_stream(), verifier);
-                    (Some(jump), tokio::time::timeout(opts.connect_timeout, fut).await)
+                    (
+                        Some(jump),
+                        tokio::time::timeout(opts.connect_timeout, fut).await,
+                    )
                 }
                 None => {
-                    let tcp = tokio::time::timeout(opts.connect_timeout, tokio::net::TcpStream::connect((resolved.host_name.as_str(), resolved.port)))
-                        .await
-                        .map_err(|_| ClientError::Unreachable { addr: addr.clone(), reason: "timed out".into() })?
-                        .map_err(|e| ClientError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
+                    let tcp = tokio::time::timeout(
+                        opts.connect_timeout,
+                        tokio::net::TcpStream::connect((
+                            resolved.host_name.as_str(),
+                            resolved.port,
+                        )),
+                    )
+                    .await
+                    .map_err(|_| ClientError::Unreachable {
+                        addr: addr.clone(),
+                        reason: "timed out".into(),
+                    })?
+                    .map_err(|e| ClientError::Unreachable {
+                        addr: addr.clone(),
+                        reason: e.to_string(),
+                    })?;
                     let _ = tcp.set_nodelay(true);
                     let fut = client::connect_stream(config, QuickAck(tcp), verifier);
                     (None, tokio::time::timeout(opts.connect_timeout, fut).await)
                 }
             };
             let mut handle = connecting
-                .map_err(|_| ClientError::Unreachable { addr: addr.clone(), reason: "SSH handshake timed out".into() })?
+                .map_err(|_| ClientError::Unreachable {
+                    addr: addr.clone(),
+                    reason: "SSH handshake timed out".into(),
+                })?
                 .map_err(|e| match e {
-                    ClientError::Ssh(reason) => ClientError::Unreachable { addr: addr.clone(), reason },
+                    ClientError::Ssh(reason) => ClientError::Unreachable {
+                        addr: addr.clone(),
+                        reason,
+                    },
                     other => other,
                 })?;
             authenticate(&mut handle, &resolved, opts).await?;
-            let host_key = seen.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+            let host_key = seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_default();
             tracing::info!(host = %addr, user = %resolved.user, "ssh session established");
-            Ok(SshSession { handle, resolved, host_key, _jump: jump })
+            Ok(SshSession {
+                handle,
+                resolved,
+                host_key,
+                _jump: jump,
+            })
         })
     }
 
     /// `ssh://user@host:port` of the resolved target.
     pub fn describe(&self) -> String {
-        SshTarget { host: self.resolved.host_name.clone(), user: Some(self.resolved.user.clone()), port: Some(self.resolved.port) }.to_url()
+        SshTarget {
+            host: self.resolved.host_name.clone(),
+            user: Some(self.resolved.user.clone()),
+            port: Some(self.resolved.port),
+        }
+        .to_url()
     }
 
     /// SHA256 fingerprint of the key the server proved it holds.
@@ -207,19 +277,32 @@ impl SshSession {
     /// Opens a new channel to the agent.
     pub async fn open_stream(&self, endpoint: &RemoteEndpoint) -> Result<BoxIo, ClientError> {
         if self.handle.is_closed() {
-            return Err(ClientError::ConnectionLost { to: self.describe(), why: "the SSH connection closed".into() });
+            return Err(ClientError::ConnectionLost {
+                to: self.describe(),
+                why: "the SSH connection closed".into(),
+            });
         }
         let channel = match endpoint {
             RemoteEndpoint::Socket(path) => self
                 .handle
                 .channel_open_direct_streamlocal(path.clone())
                 .await
-                .map_err(|e| ClientError::AgentMissing(format!("cannot open {path} on {}: {e} (is the agent running?)", self.describe())))?,
+                .map_err(|e| {
+                    ClientError::AgentMissing(format!(
+                        "cannot open {path} on {}: {e} (is the agent running?)",
+                        self.describe()
+                    ))
+                })?,
             RemoteEndpoint::Tcp { host, port } => self
                 .handle
                 .channel_open_direct_tcpip(host.clone(), *port as u32, "127.0.0.1", 0)
                 .await
-                .map_err(|e| ClientError::AgentMissing(format!("cannot open {host}:{port} on {}: {e} (is the agent running?)", self.describe())))?,
+                .map_err(|e| {
+                    ClientError::AgentMissing(format!(
+                        "cannot open {host}:{port} on {}: {e} (is the agent running?)",
+                        self.describe()
+                    ))
+                })?,
         };
         Ok(Box::new(channel.into_stream()))
     }
@@ -234,7 +317,12 @@ impl SshSession {
     /// Runs `argv` on the server (quoted as [`SshSession::exec`] does) with
     /// `input` as its standard input (sent as fast as the channel takes it,
     /// then end of file); `sent` is told how many bytes have gone so far.
-    pub async fn exec_with_input(&self, argv: &[String], mut input: impl tokio::io::AsyncRead + Unpin, sent: impl Fn(u64)) -> Result<ExecOutput, ClientError> {
+    pub async fn exec_with_input(
+        &self,
+        argv: &[String],
+        mut input: impl tokio::io::AsyncRead + Unpin,
+        sent: impl Fn(u64),
+    ) -> Result<ExecOutput, ClientError> {
         use tokio::io::AsyncReadExt as _;
         let command = shlex::try_join(argv.iter().map(String::as_str))
             .map_err(|e| ClientError::Config(format!("cannot quote command {argv:?}: {e}")))?;
@@ -242,11 +330,17 @@ impl SshSession {
         channel.exec(true, command).await?;
         let (mut read, write) = channel.split();
         let collect = async move {
-            let mut out = ExecOutput { status: None, stdout: Vec::new(), stderr: Vec::new() };
+            let mut out = ExecOutput {
+                status: None,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            };
             while let Some(msg) = read.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        out.stderr.extend_from_slice(&data)
+                    }
                     ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
                     _ => {}
                 }
@@ -278,10 +372,16 @@ impl SshSession {
 
     /// A login shell on the server itself on a PTY of `cols`×`rows`
     /// (`xterm-256color`): no agent involved.
-    pub async fn open_shell(&self, cols: u16, rows: u16) -> Result<crate::terminal::TerminalIo, ClientError> {
+    pub async fn open_shell(
+        &self,
+        cols: u16,
+        rows: u16,
+    ) -> Result<crate::terminal::TerminalIo, ClientError> {
         use crate::terminal::{TermIn, TermOut};
         let channel = self.handle.channel_open_session().await?;
-        channel.request_pty(true, "xterm-256color", cols.into(), rows.into(), 0, 0, &[]).await?;
+        channel
+            .request_pty(true, "xterm-256color", cols.into(), rows.into(), 0, 0, &[])
+            .await?;
         channel.request_shell(true).await?;
         let (mut read, write) = channel.split();
         let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<TermIn>();
@@ -290,7 +390,9 @@ impl SshSession {
             while let Some(i) = in_rx.recv().await {
                 let sent = match i {
                     TermIn::Bytes(b) => write.data_bytes(b).await,
-                    TermIn::Resize { cols, rows } => write.window_change(cols.into(), rows.into(), 0, 0).await,
+                    TermIn::Resize { cols, rows } => {
+                        write.window_change(cols.into(), rows.into(), 0, 0).await
+                    }
                     TermIn::Eof => write.eof().await,
                 };
                 if sent.is_err() {
@@ -303,7 +405,9 @@ impl SshSession {
             let mut status = None;
             while let Some(msg) = read.wait().await {
                 let out = match msg {
-                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => TermOut::Bytes(data),
+                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                        TermOut::Bytes(data)
+                    }
                     ChannelMsg::ExitStatus { exit_status } => {
                         status = Some(exit_status as i64);
                         continue;
@@ -317,26 +421,49 @@ impl SshSession {
             }
             // The exit status may arrive after EOF.
             while status.is_none() {
-                match tokio::time::timeout(std::time::Duration::from_millis(500), read.wait()).await {
-                    Ok(Some(ChannelMsg::ExitStatus { exit_status })) => status = Some(exit_status as i64),
+                match tokio::time::timeout(std::time::Duration::from_millis(500), read.wait()).await
+                {
+                    Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
+                        status = Some(exit_status as i64)
+                    }
                     Ok(Some(_)) => {}
                     _ => break,
                 }
             }
             let _ = out_tx.send(TermOut::Exit(status.unwrap_or(-1))).await;
         });
-        Ok(crate::terminal::TerminalIo { input: in_tx, output: out_rx })
+        Ok(crate::terminal::TerminalIo {
+            input: in_tx,
+            output: out_rx,
+        })
     }
 
     /// First contact: runs `<agent_cmd> token issue --name NAME --scope admin --replace`
     /// over an exec channel and returns the token it prints. `agent_cmd` is
     /// `appos-agent` by default, or e.g. `docker exec appos appos-agent`.
-    pub async fn bootstrap_token(&self, agent_cmd: Option<&str>, token_name: &str) -> Result<String, ClientError> {
+    pub async fn bootstrap_token(
+        &self,
+        agent_cmd: Option<&str>,
+        token_name: &str,
+    ) -> Result<String, ClientError> {
         let prefix = agent_cmd.unwrap_or("appos-agent");
         let mut argv = shlex::split(prefix)
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| ClientError::Config(format!("cannot parse bootstrap command {prefix:?}")))?;
-        argv.extend(["token", "issue", "--name", token_name, "--scope", "admin", "--replace"].map(String::from));
+            .ok_or_else(|| {
+                ClientError::Config(format!("cannot parse bootstrap command {prefix:?}"))
+            })?;
+        argv.extend(
+            [
+                "token",
+                "issue",
+                "--name",
+                token_name,
+                "--scope",
+                "admin",
+                "--replace",
+            ]
+            .map(String::from),
+        );
         let out = self.exec(&argv).await?;
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         match out.status {
@@ -357,7 +484,9 @@ impl SshSession {
         }
         let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !token.starts_with("appos_") || token.contains(char::is_whitespace) {
-            return Err(ClientError::Protocol(format!("`{prefix} token issue` printed something that is not a token")));
+            return Err(ClientError::Protocol(format!(
+                "`{prefix} token issue` printed something that is not a token"
+            )));
         }
         Ok(token)
     }
@@ -384,29 +513,51 @@ impl tokio::io::AsyncRead for QuickAck {
 }
 
 impl tokio::io::AsyncWrite for QuickAck {
-    fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
         std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
     }
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_flush(cx)
     }
-    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
 fn default_identity_files(home: &Path) -> Vec<PathBuf> {
-    ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|f| home.join(".ssh").join(f)).collect()
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|f| home.join(".ssh").join(f))
+        .collect()
 }
 
-async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &ConnectOptions) -> Result<(), ClientError> {
+async fn authenticate(
+    handle: &mut Handle<Verifier>,
+    r: &Resolved,
+    opts: &ConnectOptions,
+) -> Result<(), ClientError> {
     let mut tried: Vec<String> = Vec::new();
     // The first encrypted key we could not open, and whether a passphrase was wrong.
     let mut locked: Option<(String, bool)> = None;
 
     let files: Vec<PathBuf> = match &opts.identity {
         Some(path) => vec![path.clone()],
-        None => r.identity_files.iter().cloned().chain(default_identity_files(&opts.home)).collect(),
+        None => r
+            .identity_files
+            .iter()
+            .cloned()
+            .chain(default_identity_files(&opts.home))
+            .collect(),
     };
     let explicit = opts.identity.is_some();
 
@@ -419,7 +570,10 @@ async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &Connec
                     let key = identity.public_key().into_owned();
                     tried.push(format!("agent key {}", fingerprint(&key)));
                     let hash = rsa_hash(handle, &key).await?;
-                    match handle.authenticate_publickey_with(&r.user, key, hash, &mut agent).await {
+                    match handle
+                        .authenticate_publickey_with(&r.user, key, hash, &mut agent)
+                        .await
+                    {
                         Ok(AuthResult::Success) => return Ok(()),
                         Ok(_) => {}
                         Err(error) => tracing::debug!(%error, "agent signing failed"),
@@ -433,7 +587,10 @@ async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &Connec
     for path in files {
         if !path.exists() {
             if explicit {
-                return Err(ClientError::Config(format!("identity file {} does not exist", path.display())));
+                return Err(ClientError::Config(format!(
+                    "identity file {} does not exist",
+                    path.display()
+                )));
             }
             continue;
         }
@@ -442,11 +599,17 @@ async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &Connec
             Err(e) => {
                 let encrypted = matches!(e, russh::keys::Error::KeyIsEncrypted)
                     || (opts.passphrase.is_some()
-                        && matches!(russh::keys::load_secret_key(&path, None), Err(russh::keys::Error::KeyIsEncrypted)));
+                        && matches!(
+                            russh::keys::load_secret_key(&path, None),
+                            Err(russh::keys::Error::KeyIsEncrypted)
+                        ));
                 if encrypted {
                     let wrong_passphrase = opts.passphrase.is_some();
                     if explicit {
-                        return Err(ClientError::KeyEncrypted { path: path.display().to_string(), wrong_passphrase });
+                        return Err(ClientError::KeyEncrypted {
+                            path: path.display().to_string(),
+                            wrong_passphrase,
+                        });
                     }
                     // Ask for it only if nothing else gets us in, as OpenSSH does.
                     tracing::debug!(path = %path.display(), "skipping an encrypted key for now");
@@ -454,14 +617,19 @@ async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &Connec
                     continue;
                 }
                 if explicit {
-                    return Err(ClientError::Config(format!("cannot read key {}: {e}", path.display())));
+                    return Err(ClientError::Config(format!(
+                        "cannot read key {}: {e}",
+                        path.display()
+                    )));
                 }
                 continue;
             }
         };
         tried.push(path.display().to_string());
         let hash = rsa_hash(handle, key.public_key()).await?;
-        let res = handle.authenticate_publickey(&r.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash)).await?;
+        let res = handle
+            .authenticate_publickey(&r.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .await?;
         if res.success() {
             return Ok(());
         }
@@ -469,22 +637,36 @@ async fn authenticate(handle: &mut Handle<Verifier>, r: &Resolved, opts: &Connec
 
     if let Some(password) = &opts.password {
         tried.push("password".into());
-        if handle.authenticate_password(&r.user, password).await?.success() {
+        if handle
+            .authenticate_password(&r.user, password)
+            .await?
+            .success()
+        {
             return Ok(());
         }
     }
 
     if let Some((path, wrong_passphrase)) = locked {
-        return Err(ClientError::KeyEncrypted { path, wrong_passphrase });
+        return Err(ClientError::KeyEncrypted {
+            path,
+            wrong_passphrase,
+        });
     }
     Err(ClientError::AuthRejected {
         user: r.user.clone(),
         host: known_hosts::display_host(&r.host_name, r.port),
-        tried: if tried.is_empty() { "no key: none found".into() } else { tried.join(", ") },
+        tried: if tried.is_empty() {
+            "no key: none found".into()
+        } else {
+            tried.join(", ")
+        },
     })
 }
 
-async fn rsa_hash(handle: &Handle<Verifier>, key: &PublicKey) -> Result<Option<russh::keys::HashAlg>, ClientError> {
+async fn rsa_hash(
+    handle: &Handle<Verifier>,
+    key: &PublicKey,
+) -> Result<Option<russh::keys::HashAlg>, ClientError> {
     if key.algorithm().is_rsa() {
         Ok(handle.best_supported_rsa_hash().await?.flatten())
     } else {

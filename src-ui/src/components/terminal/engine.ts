@@ -229,6 +229,11 @@ export class Engine {
     if (!this.disposed) this.term.focus();
   }
 
+  /** Clears the screen and its scrollback (a reattached session's replay draws it again). */
+  reset() {
+    if (!this.disposed) this.term.reset();
+  }
+
   /**
    * Fits the grid to the element; nothing while it has no size (a hidden
    * panel), so a hidden terminal never shrinks to nothing.

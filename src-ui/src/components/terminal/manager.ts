@@ -27,7 +27,7 @@ export function isFinal(error: UiError | null): boolean {
 }
 
 export interface TabInfo {
-  /** Stable for the tab's connection (a reopened tab gets a new one). */
+  /** Stable while the tab shows one screen (reattached or revived in place); a tab reopened anew gets a new one. */
   key: number;
   /** What this connection opened. */
   kind: TerminalKind;
@@ -110,6 +110,13 @@ function join(parts: (string | Uint8Array)[]): string | Uint8Array {
   return out;
 }
 
+/**
+ * What a tab shows when the session it reattaches to was gone (the agent
+ * restarted, or the session ended while the connection was down): the old
+ * screen stays above, and a new shell opens in the same place.
+ */
+export const REVIVED = "\r\n\x1b[2m── The session was gone when the connection came back; this is a new shell ──\x1b[0m\r\n";
+
 /** One tab's xterm and its connection. */
 class Conn {
   /** Where xterm draws; moved into whichever panel shows the tab. */
@@ -123,11 +130,15 @@ class Conn {
   private sent: [number, number] | null = null;
   private queue: (string | Uint8Array)[] = [];
   private sending = false;
+  /** Counts the connections made; what an earlier one still says is ignored. */
+  private generation = 0;
+  /** The screen is kept until a reattached session's replay comes, which replaces it. */
+  private replacing = false;
 
   constructor(
     private readonly mgr: TerminalManager,
     readonly key: number,
-    readonly kind: TerminalKind,
+    private kind: TerminalKind,
   ) {
     this.host = document.createElement("div");
     this.host.className = "appos-term h-full w-full";
@@ -160,13 +171,12 @@ class Conn {
     if (!this.gone && this.host.isConnected) void this.connect(this.mod);
   }
 
-  private async connect(mod: typeof import("./engine")) {
+  private connect(mod: typeof import("./engine")) {
     if (this.engine || this.gone) return;
-    const { backend, server } = this.mgr;
     const engine = new mod.Engine(this.host, {
       input: (d) => this.input(d),
       resized: (cols, rows) => this.resized(cols, rows),
-      openLink: (url) => void backend.openUrl(url).catch(() => undefined),
+      openLink: (url) => void this.mgr.backend.openUrl(url).catch(() => undefined),
       find: () => this.mgr.setSearching(this.key, true),
       renderer: (r) => this.mgr.patch(this.key, { renderer: r }),
     });
@@ -174,22 +184,62 @@ class Conn {
     engine.fit();
     this.mgr.patch(this.key, { cols: engine.cols, rows: engine.rows });
     if (this.mgr.snapshot().active === this.key) engine.focus();
+    void this.open(engine);
+  }
 
+  /**
+   * Connects the tab again, to `kind`, in the same screen: a reattached
+   * session's replay replaces what it shows; anything else goes below it,
+   * after `notice`.
+   */
+  restart(kind: TerminalKind, notice?: string) {
+    if (this.gone) return;
+    this.drop();
+    this.kind = kind;
+    this.replacing = kind.type === "attach";
+    if (notice) this.engine?.write(new TextEncoder().encode(notice));
+    if (this.engine) void this.open(this.engine);
+    else if (this.mod && this.host.isConnected) this.connect(this.mod);
+  }
+
+  /** Lets go of the current connection (an agent session lives on). */
+  private drop() {
+    this.generation++;
+    this.queue = [];
+    this.sent = null;
+    if (this.handle !== null) void this.mgr.backend.terminalClose(this.handle).catch(() => undefined);
+    this.handle = null;
+  }
+
+  private async open(engine: Engine) {
+    const { backend, server } = this.mgr;
+    const generation = ++this.generation;
+    const current = () => !this.gone && generation === this.generation;
+    const replace = () => {
+      if (!this.replacing) return;
+      this.replacing = false;
+      engine.reset();
+    };
     const onData = (bytes: Uint8Array) => {
-      if (!this.gone) engine.write(bytes);
+      if (!current()) return;
+      replace();
+      engine.write(bytes);
     };
     const onEvent = (e: TerminalEvent) => {
-      if (this.gone) return;
+      if (!current()) return;
       // Attached: the next loss starts over with a short wait.
-      if (e.type === "replayed") this.mgr.patch(this.key, (t) => (t.state === "connecting" ? { state: "live", attempts: 0 } : {}));
-      else if (e.type === "exit") this.end({ state: "exited", status: e.status });
+      if (e.type === "replayed") {
+        replace();
+        this.mgr.patch(this.key, (t) => (t.state === "connecting" ? { state: "live", attempts: 0 } : {}));
+      } else if (e.type === "exit") this.end({ state: "exited", status: e.status });
       else this.end({ state: "lost", error: e.error });
     };
+    const kind = this.kind;
     const cols = engine.cols;
     const rows = engine.rows;
     try {
-      const tab = await backend.openTerminal(server, this.kind, cols, rows, onData, onEvent);
-      if (this.gone) {
+      const tab = await backend.openTerminal(server, kind, cols, rows, onData, onEvent);
+      if (!current()) {
         void backend.terminalClose(tab.handle).catch(() => undefined);
         return;
       }
@@ -201,13 +251,13 @@ class Conn {
         opened: true,
         title: tab.title.startsWith(prefix) ? tab.title.slice(prefix.length) : tab.title,
         // The SSH shell has nothing to replay; its event may come first or not at all.
-        ...(t.state === "connecting" && this.kind.type === "server_shell" ? { state: "live" as const } : {}),
+        ...(t.state === "connecting" && kind.type === "server_shell" ? { state: "live" as const } : {}),
       }));
       // The panel may have changed size while connecting.
       this.resized(engine.cols, engine.rows);
       this.flush();
     } catch (e) {
-      if (!this.gone) this.end({ state: "lost", error: toUiError(e) });
+      if (current()) this.end({ state: "lost", error: toUiError(e) });
     }
   }
 
@@ -264,10 +314,8 @@ class Conn {
 
   close() {
     if (this.gone) return;
+    this.drop();
     this.gone = true;
-    this.queue = [];
-    if (this.handle !== null) void this.mgr.backend.terminalClose(this.handle).catch(() => undefined);
-    this.handle = null;
     this.engine?.dispose();
     this.engine = null;
     this.host.remove();
@@ -368,14 +416,34 @@ export class TerminalManager {
     const tab = this.tab(key);
     if (!tab) return;
     this.cancelRetry(key);
-    const reattach = canReattach(tab);
-    const kind: TerminalKind = reattach && tab.session ? { type: "attach", id: tab.session } : tab.origin;
-    this.conns.get(key)?.close();
+    const conn = this.conns.get(key);
+    if (canReattach(tab) && tab.session && conn) {
+      // The same screen until the session's replay comes to replace it.
+      const kind: TerminalKind = { type: "attach", id: tab.session };
+      this.patch(key, { kind, state: "connecting", error: null, retryAt: null, attempts: tab.attempts + 1 });
+      conn.restart(kind);
+      if (!auto) this.set({ active: key, shown: true });
+      return;
+    }
+    conn?.close();
     this.conns.delete(key);
-    const fresh = { ...this.newTab(kind, tab.origin), attempts: reattach ? tab.attempts + 1 : 0 };
+    const fresh = this.newTab(tab.origin, tab.origin);
     const tabs = this.state.tabs.map((t) => (t.key === key ? fresh : t));
     if (auto) this.set({ tabs, active: this.state.active === key ? fresh.key : this.state.active });
     else this.set({ tabs, active: fresh.key, shown: true });
+  }
+
+  /**
+   * A session being reattached after a loss was gone from the agent (it
+   * restarted, or the session ended meanwhile): a new one of the same kind
+   * opens in the tab, below the old screen and a line that says so.
+   */
+  private revive(key: number) {
+    const tab = this.tab(key);
+    const conn = this.conns.get(key);
+    if (!tab || !conn) return;
+    this.patch(key, { kind: tab.origin, state: "connecting", session: null, error: null, retryAt: null, attempts: 0, opened: false });
+    conn.restart(tab.origin, REVIVED);
   }
 
   /**
@@ -388,6 +456,10 @@ export class TerminalManager {
     this.cancelRetry(key);
     const tab = this.tab(key);
     if (!tab) return;
+    if (error?.code === "not_found" && tab.kind.type === "attach" && tab.attempts > 0) {
+      this.revive(key);
+      return;
+    }
     if (!tab.session || isFinal(error)) {
       this.patch(key, { state: "lost", error, retryAt: null });
       return;
