@@ -5,16 +5,19 @@ import type { ServerEntry, UiError } from "./api/desktop.gen";
 import { AddServerDialog } from "./components/AddServerDialog";
 import { AlertWatch } from "./components/AlertWatch";
 import { ServerView } from "./components/ServerView";
-import { Sidebar, type ServerStatus } from "./components/Sidebar";
+import { Sidebar } from "./components/Sidebar";
 import { EmptyState } from "./components/ui";
 import { closeTerminals } from "./components/terminal/manager";
 import { sameCertAlerts, type CertAlerts } from "./lib/domains";
+import type { LiveState } from "./lib/liveLink";
 import { newSession, SessionProvider, type Session } from "./lib/session";
 
 export function App({ backend, session: given }: { backend: Backend; session?: Session }) {
   const [servers, setServers] = useState<ServerEntry[]>([]);
   const [selected, setSelected] = useState<string | null>(null);
-  const [status, setStatus] = useState<Record<string, ServerStatus>>({});
+  // Each server's link as its alert watcher follows it, and the selected one's as its view does.
+  const [watchLinks, setWatchLinks] = useState<Record<string, LiveState>>({});
+  const [viewLink, setViewLink] = useState<{ server: string; live: LiveState } | null>(null);
   // Certificates needing attention per server, as last listed while it was open.
   const [certs, setCerts] = useState<Record<string, CertAlerts>>({});
   // Servers whose view connected in this session: their alerts are notified, on screen or not.
@@ -46,10 +49,15 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
     });
   }, [refresh]);
 
-  const onStatus = useCallback((s: ServerStatus) => {
-    setStatus((prev) => (selected && prev[selected] !== s ? { ...prev, [selected]: s } : prev));
-    if (s === "connected" && selected) setReached((prev) => (prev.has(selected) ? prev : new Set(prev).add(selected)));
+  const onLink = useCallback((l: LiveState) => {
+    if (!selected) return;
+    setViewLink({ server: selected, live: l });
+    if (l.state === "live") setReached((prev) => (prev.has(selected) ? prev : new Set(prev).add(selected)));
   }, [selected]);
+
+  const onWatchLink = useCallback((server: string, l: LiveState) => {
+    setWatchLinks((prev) => (prev[server] === l ? prev : { ...prev, [server]: l }));
+  }, []);
 
   const onCerts = useCallback((a: CertAlerts) => {
     setCerts((prev) => (selected && !sameCertAlerts(prev[selected], a) ? { ...prev, [selected]: a } : prev));
@@ -58,22 +66,26 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
   const current = servers.find((s) => s.name === selected);
   // One watcher per server: names are unique.
   const watched = servers.filter((s) => s.connected || reached.has(s.name));
+  // The server on screen: its view says where its link is, as its live indicator does.
+  const onScreen = viewLink && viewLink.server === selected ? viewLink : null;
+  const links = onScreen ? { ...watchLinks, [onScreen.server]: onScreen.live } : watchLinks;
 
   return (
     <SessionProvider session={session}>
       <div className="flex h-full">
-        <Sidebar servers={servers} selected={selected} status={status} certs={certs} onSelect={setSelected} onAdd={() => setAdding(true)} />
+        <Sidebar servers={servers} selected={selected} links={links} certs={certs} onSelect={setSelected} onAdd={() => setAdding(true)} />
         {current ? (
           <ServerView
             key={current.name}
             backend={backend}
             server={current.name}
             local={current.local}
-            onStatus={onStatus}
+            onLink={onLink}
             onCerts={onCerts}
             onRemove={async () => {
               await backend.removeServer(current.name);
               setCerts(({ [current.name]: _, ...rest }) => rest);
+              setWatchLinks(({ [current.name]: _, ...rest }) => rest);
               setReached((prev) => new Set([...prev].filter((n) => n !== current.name)));
               await refresh();
               setSelected("local");
@@ -87,7 +99,7 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
           </main>
         )}
         {watched.map((s) => (
-          <AlertWatch key={s.name} backend={backend} server={s.name} />
+          <AlertWatch key={s.name} backend={backend} server={s.name} viewLive={onScreen?.server === s.name && onScreen.live.state === "live"} onLink={onWatchLink} />
         ))}
         <AddServerDialog
           backend={backend}

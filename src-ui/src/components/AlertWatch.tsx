@@ -1,59 +1,53 @@
 // Notifies the alerts of one connected server, on screen or not: App renders
-// one per server. Keeps the server's event stream open, resuming after the
-// last event seen when it breaks, and notifies each notice once per session.
-import { useCallback, useEffect, useRef, useState } from "react";
+// one per server. Follows the server's event stream as a live link (which
+// the sidebar shows while the server is off screen), and notifies each
+// notice once per session.
+import { useCallback, useEffect } from "react";
 import type { Backend } from "../api/backend";
-import type { StreamItem } from "../api/desktop.gen";
+import type { Event } from "../api/types.gen";
 import { alertNotice, alertNoticeKey, alertNoticeOf } from "../lib/alerts";
-import { useStream } from "../lib/hooks";
+import { useLatest } from "../lib/hooks";
+import { useLiveLink, type LiveState } from "../lib/liveLink";
 import { isNews, useSession } from "../lib/session";
-import { RECONNECT_MS } from "./ServerView";
 
-export function AlertWatch({ backend, server }: { backend: Backend; server: string }) {
+export function AlertWatch({
+  backend,
+  server,
+  viewLive = false,
+  onLink,
+}: {
+  backend: Backend;
+  server: string;
+  /** The server's view follows its own stream, and it is live. */
+  viewLive?: boolean;
+  /** The watcher's link each time it changes. */
+  onLink?: (server: string, l: LiveState) => void;
+}) {
   const session = useSession();
-  const [stream, setStream] = useState({ after: -1, epoch: 0 });
-  const lastId = useRef(-1);
-  const delay = useRef<number>(RECONNECT_MS[0]);
-  const openedAt = useRef(0);
-  const retry = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(
-    () => () => {
-      if (retry.current) clearTimeout(retry.current);
-    },
-    [],
-  );
-
-  const onItem = useCallback(
-    (item: StreamItem) => {
-      if (item.type === "event") {
-        const e = item.event;
-        lastId.current = Math.max(lastId.current, e.id);
-        delay.current = RECONNECT_MS[0];
-        if (e.kind !== "alert" || !isNews(session, e.at_ms)) return;
-        const n = alertNoticeOf(e.data);
-        if (!n) return;
-        const key = alertNoticeKey(server, n);
-        if (session.notified.has(key)) return;
-        session.notified.add(key);
-        const shown = alertNotice(server, n);
-        if (shown) void backend.notify(shown.title, shown.body).catch(() => undefined);
-      } else if (item.type === "end") {
-        // As the server view's stream: doubling delays, short again after a stream that ran a while.
-        if (Date.now() - openedAt.current > 10_000) delay.current = RECONNECT_MS[0];
-        const wait = delay.current;
-        delay.current = Math.min(wait * 2, RECONNECT_MS[1]);
-        if (retry.current) clearTimeout(retry.current);
-        retry.current = setTimeout(() => {
-          retry.current = null;
-          setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
-        }, wait);
-      }
+  const onEvent = useCallback(
+    (e: Event) => {
+      if (e.kind !== "alert" || !isNews(session, e.at_ms)) return;
+      const n = alertNoticeOf(e.data);
+      if (!n) return;
+      const key = alertNoticeKey(server, n);
+      if (session.notified.has(key)) return;
+      session.notified.add(key);
+      const shown = alertNotice(server, n);
+      if (shown) void backend.notify(shown.title, shown.body).catch(() => undefined);
     },
     [backend, server, session],
   );
-  const onOpen = useCallback(() => {
-    openedAt.current = Date.now();
-  }, []);
-  useStream(backend, server, { type: "events", after: stream.after }, onItem, stream.epoch, onOpen);
+  const { live, reconnect } = useLiveLink(backend, server, { onEvent });
+
+  const report = useLatest(onLink);
+  useEffect(() => report.current?.(server, live), [server, live, report]);
+
+  // Stopped on an error retrying cannot mend: once the view gets through
+  // (the user mended it), so can this. On the view's way up only, so a
+  // watcher that keeps failing is not retried in a loop.
+  const failed = useLatest(live.state === "failed");
+  useEffect(() => {
+    if (viewLive && failed.current) reconnect();
+  }, [viewLive, failed, reconnect]);
   return null;
 }

@@ -3,16 +3,17 @@
 // list, app pages and deployment views follow it, and deployments that end
 // and certificates about to expire are notified from it (alerts are not:
 // AlertWatch notifies them for every connected server).
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { AlertTriangle, Archive, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
-import type { Connection, ErrorClass, StreamItem, UiError } from "../api/desktop.gen";
+import type { Connection, UiError } from "../api/desktop.gen";
 import type { App, Event } from "../api/types.gen";
 import { useFiringAlerts } from "../lib/alerts";
 import { certAlerts, DomainsContext, useDomainsStore, type CertAlerts } from "../lib/domains";
 import { errorHint, errorTitle } from "../lib/errors";
-import { useDebounced, useLatest, useStream, useTick } from "../lib/hooks";
+import { useDebounced, useLatest, useTick } from "../lib/hooks";
+import { retryInSeconds, useLiveLink, type LiveState } from "../lib/liveLink";
 import {
   deploymentNotice,
   sectionOf,
@@ -36,24 +37,11 @@ import { ServerSettings } from "./ServerSettings";
 import { closeTerminals } from "./terminal/manager";
 import { TerminalArea } from "./Terminals";
 import { Badge, Button, cx, LoadingBlock, Tabs } from "./ui";
-import type { ServerStatus } from "./Sidebar";
 
 /** The apps list refreshes this long after the last container or deployment event. */
 export const EVENT_REFRESH_MS = 300;
 /** ...and this often anyway, in case an event was lost. */
 export const FALLBACK_REFRESH_MS = 30_000;
-/** Reconnect delays of the event stream: doubling from the first to the last. */
-export const RECONNECT_MS = [1000, 30_000] as const;
-
-/** Errors the event stream cannot get past by trying again: it stops until the user retries. */
-export const FINAL_STREAM_ERRORS: ReadonlySet<ErrorClass> = new Set<ErrorClass>(["host_key_unknown", "host_key_changed", "auth_rejected", "key_encrypted", "unauthorized", "forbidden"]);
-
-export type LiveState =
-  | { state: "off" | "connecting" | "live" }
-  /** The next try is `delayMs` after `since` (ms since the epoch). */
-  | { state: "retrying"; error: UiError | null; delayMs: number; since: number }
-  /** Stopped on an error retrying cannot mend; the user retries. */
-  | { state: "failed"; error: UiError };
 
 interface NavState {
   route: Route;
@@ -66,7 +54,8 @@ export function ServerView(props: {
   backend: Backend;
   server: string;
   local: boolean;
-  onStatus: (s: ServerStatus) => void;
+  /** The server's link each time it changes: its connection, then its event stream (for the sidebar). */
+  onLink?: (l: LiveState) => void;
   /** The server's certificates needing attention, each time the domains list changes (for the sidebar). */
   onCerts?: (a: CertAlerts) => void;
   onRemove: () => void;
@@ -83,14 +72,14 @@ function ServerViewInner({
   backend,
   server,
   local,
-  onStatus,
+  onLink,
   onCerts,
   onRemove,
 }: {
   backend: Backend;
   server: string;
   local: boolean;
-  onStatus: (s: ServerStatus) => void;
+  onLink?: (l: LiveState) => void;
   onCerts?: (a: CertAlerts) => void;
   onRemove: () => void;
 }) {
@@ -110,7 +99,6 @@ function ServerViewInner({
         setApps(null);
         setError(null);
         setConnError(null);
-        onStatus("connecting");
       }
       setRefreshing(true);
       let c: Connection | null = null;
@@ -122,7 +110,6 @@ function ServerViewInner({
         setConnError(err);
         setError(err);
         setRefreshing(false);
-        onStatus("error");
         return;
       }
       try {
@@ -131,17 +118,15 @@ function ServerViewInner({
         if (c) setConn(c);
         setApps(a);
         setError(null);
-        onStatus("connected");
       } catch (e) {
         if (my !== gen.current) return;
         if (c) setConn(c);
         setError(toUiError(e));
-        onStatus("error");
       } finally {
         if (my === gen.current) setRefreshing(false);
       }
     },
-    [backend, server, onStatus],
+    [backend, server],
   );
 
   useEffect(() => {
@@ -192,7 +177,7 @@ function ServerViewInner({
     [refreshDomains],
   );
 
-  // The event stream: resumes after the last event seen when it breaks.
+  // The views following the event stream.
   const subscribers = useRef(new Set<(e: Event) => void>());
   const subscribe = useCallback((fn: (e: Event) => void) => {
     subscribers.current.add(fn);
@@ -202,91 +187,49 @@ function ServerViewInner({
   }, []);
   // The tab bar's count of firing alerts.
   const firing = useFiringAlerts(backend, server, conn, subscribe);
-  const [live, setLive] = useState<LiveState>({ state: "off" });
-  const [stream, setStream] = useState({ after: -1, epoch: 0 });
-  const lastId = useRef(-1);
-  const delay = useRef<number>(RECONNECT_MS[0]);
-  const openedAt = useRef(0);
-  const retry = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(
-    () => () => {
-      if (retry.current) clearTimeout(retry.current);
-    },
-    [],
-  );
-  useEffect(() => {
-    setLive(conn ? { state: "connecting" } : { state: "off" });
-  }, [conn]);
-
-  const onItem = useCallback(
-    (item: StreamItem) => {
-      if (item.type === "event") {
-        const e = item.event;
-        lastId.current = Math.max(lastId.current, e.id);
-        delay.current = RECONNECT_MS[0];
-        if (e.kind === "container" || e.kind === "deployment") refreshSoon();
-        if (e.kind === "deployment" && isNews(session, e.at_ms)) {
-          const d = e.data as Record<string, unknown>;
-          if (typeof d.deployment === "string" && typeof d.state === "string")
-            deploymentEnded({
-              id: d.deployment,
-              app: e.app ?? "?",
-              operation: typeof d.operation === "string" ? d.operation : "deploy",
-              state: d.state,
-              version: typeof d.version === "number" ? d.version : null,
-              error: typeof d.error === "string" ? d.error : null,
-            });
-        }
-        if (e.kind === "alert" && isNews(session, e.at_ms)) certificateAlerted(e.data);
-        for (const fn of subscribers.current) fn(e);
-      } else if (item.type === "end") {
-        if (retry.current) clearTimeout(retry.current);
-        retry.current = null;
-        // A changed host key, a refused key or a revoked token: trying again changes nothing.
-        if (item.error && FINAL_STREAM_ERRORS.has(item.error.code)) {
-          setLive({ state: "failed", error: item.error });
-          return;
-        }
-        // A stream that ran for a while starts over with short delays.
-        if (Date.now() - openedAt.current > 10_000) delay.current = RECONNECT_MS[0];
-        const wait = delay.current;
-        delay.current = Math.min(wait * 2, RECONNECT_MS[1]);
-        setLive({ state: "retrying", error: item.error, delayMs: wait, since: Date.now() });
-        retry.current = setTimeout(() => {
-          retry.current = null;
-          setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
-          setLive({ state: "connecting" });
-          // Whatever happened meanwhile: the replay covers events, a refresh covers the rest.
-          refreshSoon();
-        }, wait);
+  const onEvent = useCallback(
+    (e: Event) => {
+      if (e.kind === "container" || e.kind === "deployment") refreshSoon();
+      if (e.kind === "deployment" && isNews(session, e.at_ms)) {
+        const d = e.data as Record<string, unknown>;
+        if (typeof d.deployment === "string" && typeof d.state === "string")
+          deploymentEnded({
+            id: d.deployment,
+            app: e.app ?? "?",
+            operation: typeof d.operation === "string" ? d.operation : "deploy",
+            state: d.state,
+            version: typeof d.version === "number" ? d.version : null,
+            error: typeof d.error === "string" ? d.error : null,
+          });
       }
+      if (e.kind === "alert" && isNews(session, e.at_ms)) certificateAlerted(e.data);
+      for (const fn of subscribers.current) fn(e);
     },
     [deploymentEnded, certificateAlerted, refreshSoon, session],
   );
-  const onOpen = useCallback(() => {
-    openedAt.current = Date.now();
-    setLive((l) => (l.state === "connecting" ? { state: "live" } : l));
-  }, []);
-  useStream(backend, server, conn ? { type: "events", after: stream.after } : null, onItem, stream.epoch, onOpen);
+  // After a break, whatever happened meanwhile: the replay covers events, a refresh covers the rest.
+  const { live, reconnect } = useLiveLink(backend, server, { on: !!conn, onEvent, onResume: refreshSoon });
 
   // The user's Retry after the stream stopped: at once, and with short delays again.
   const retryNow = useCallback(() => {
-    if (retry.current) clearTimeout(retry.current);
-    retry.current = null;
-    delay.current = RECONNECT_MS[0];
-    setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
-    setLive({ state: "connecting" });
+    reconnect();
     refreshSoon();
-  }, [refreshSoon]);
+  }, [reconnect, refreshSoon]);
 
   // A new agent answers (after an upgrade): its connection, and its event stream from the last event seen.
-  const connectionChanged = useCallback((c: Connection) => {
-    if (retry.current) clearTimeout(retry.current);
-    retry.current = null;
-    delay.current = RECONNECT_MS[0];
-    setConn(c);
-    setStream((s) => ({ after: lastId.current, epoch: s.epoch + 1 }));
-  }, []);
+  const connectionChanged = useCallback(
+    (c: Connection) => {
+      setConn(c);
+      reconnect();
+    },
+    [reconnect],
+  );
+
+  // The sidebar's dot: a connection that failed, one under way, else the event stream;
+  // in the same paint as the view, so the two never disagree.
+  const link = useMemo<LiveState>(() => (connError ? { state: "failed", error: connError } : live.state === "off" ? { state: "connecting" } : live), [connError, live]);
+  const reportLink = useLatest(onLink);
+  useLayoutEffect(() => reportLink.current?.(link), [link, reportLink]);
 
   // Navigation, remembered per server for the whole session.
   const [navState, setNavState] = useSessionState<NavState>(`nav:${server}`, { route: { view: "apps" }, stack: [], last: {} });
@@ -470,11 +413,6 @@ function RouteView({
   }
 }
 
-/** Whole seconds left until `at`, at least 1 (the try is due). */
-function secondsUntil(at: number): number {
-  return Math.max(1, Math.ceil((at - Date.now()) / 1000));
-}
-
 /** The server's link: live, reconnecting (and when), or stopped with why and a Retry. */
 function LiveIndicator({ live, onRetry }: { live: LiveState; onRetry: () => void }) {
   useTick(live.state === "retrying");
@@ -484,7 +422,7 @@ function LiveIndicator({ live, onRetry }: { live: LiveState; onRetry: () => void
       : live.state === "connecting"
         ? "Connecting to events…"
         : live.state === "retrying"
-          ? `Reconnecting in ${secondsUntil(live.since + live.delayMs)} s`
+          ? `Reconnecting in ${retryInSeconds(live, Date.now())} s`
           : live.state === "failed"
             ? `Disconnected: ${live.error.message}`
             : "Offline";

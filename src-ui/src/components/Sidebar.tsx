@@ -2,36 +2,42 @@ import { Laptop, Moon, Plus, Server, Sun } from "lucide-react";
 import { useState } from "react";
 import type { ServerEntry } from "../api/desktop.gen";
 import type { CertAlerts } from "../lib/domains";
+import { useTick } from "../lib/hooks";
+import { linkStatus, linkWords, type LiveState, type ServerStatus } from "../lib/liveLink";
 import { currentTheme, setTheme, type Theme } from "../lib/theme";
 import { CertAlertsBadge } from "./Domains";
 import { Button, cx } from "./ui";
-
-export type ServerStatus = "idle" | "connecting" | "connected" | "error";
 
 const dot: Record<ServerStatus, string> = {
   idle: "bg-zinc-300 dark:bg-zinc-600",
   connecting: "bg-amber-400 animate-pulse",
   connected: "bg-emerald-500",
+  reconnecting: "bg-amber-500",
   error: "bg-red-500",
 };
+
+const off: LiveState = { state: "off" };
 
 export function Sidebar({
   servers,
   selected,
-  status,
+  links,
   certs = {},
   onSelect,
   onAdd,
 }: {
   servers: ServerEntry[];
   selected: string | null;
-  status: Record<string, ServerStatus>;
+  /** Each server's link; a server missing is not followed. */
+  links: Record<string, LiveState>;
   /** Certificates needing attention per server, as its Domains tab counts them. */
   certs?: Record<string, CertAlerts>;
   onSelect: (name: string) => void;
   onAdd: () => void;
 }) {
   const [theme, setThemeState] = useState<Theme>(currentTheme());
+  // The dots' titles count down to the next try.
+  useTick(Object.values(links).some((l) => l.state === "retrying"));
   const toggle = () => {
     const t = theme === "dark" ? "light" : "dark";
     setTheme(t);
@@ -48,7 +54,8 @@ export function Sidebar({
         <ul className="space-y-0.5" data-testid="server-list">
           {servers.map((s) => {
             const Icon = s.local ? Laptop : Server;
-            const st = status[s.name] ?? "idle";
+            const link = links[s.name] ?? off;
+            const st = linkStatus(link);
             return (
               <li key={s.name}>
                 <button
@@ -67,7 +74,7 @@ export function Sidebar({
                     {!s.local && <span className="block truncate text-xs font-normal text-zinc-500">{s.url.replace(/^ssh:\/\//, "")}</span>}
                   </span>
                   {certs[s.name] && <CertAlertsBadge alerts={certs[s.name]} testId={`server-certs-${s.name}`} />}
-                  <span className={cx("size-2 shrink-0 rounded-full", dot[st])} title={st} data-testid={`server-status-${s.name}`} data-status={st} />
+                  <span className={cx("size-2 shrink-0 rounded-full", dot[st])} title={linkWords(link, Date.now())} data-testid={`server-status-${s.name}`} data-status={st} />
                 </button>
               </li>
             );

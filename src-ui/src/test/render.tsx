@@ -14,7 +14,7 @@ export function renderServer(b: FakeBackend, route: Route = { view: "apps" }, op
   if (!opts.session) session.store.set(`nav:${server}`, { route, stack: [], last: {} });
   const r = render(
     <SessionProvider session={session}>
-      <ServerView backend={b} server={server} local={opts.local ?? server === "local"} onStatus={noop} onRemove={noop} />
+      <ServerView backend={b} server={server} local={opts.local ?? server === "local"} onRemove={noop} />
     </SessionProvider>,
   );
   return { ...r, session };
