@@ -391,6 +391,7 @@ async fn reconnect_scenario(c: &Client, w: &mut World) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("{outage:?}: the list shows it started again"))?;
             wait_attr(c, "live-status", "data-state", "live").await?;
+            wait_attr(c, "server-status-e2e", "data-status", "connected").await?;
             let screen = echo_until_seen(c, before + 1)
                 .await
                 .with_context(|| format!("{outage:?}: the shell takes input again"))?;
