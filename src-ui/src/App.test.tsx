@@ -89,6 +89,8 @@ describe("App", () => {
     ];
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
+    // The dialog's code loads when first opened.
+    await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "10.0.0.5");
     fill("srv-port", "2222");
@@ -106,6 +108,8 @@ describe("App", () => {
     b.addAnswers = [() => ({ code: "host_key_changed", message: "HOST KEY CHANGED: SHA256:new vs SHA256:old", host_key: null, fields: [] })];
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
+    // The dialog's code loads when first opened.
+    await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "10.0.0.5");
     await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
@@ -118,6 +122,8 @@ describe("App", () => {
     const b = new FakeBackend();
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
+    // The dialog's code loads when first opened.
+    await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "h");
     fill("srv-port", "70000");
@@ -134,6 +140,8 @@ describe("App", () => {
     ];
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
+    // The dialog's code loads when first opened.
+    await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "h");
     await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
@@ -164,6 +172,8 @@ describe("App", () => {
     ];
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
+    // The dialog's code loads when first opened.
+    await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "h");
     await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
@@ -182,6 +192,8 @@ describe("App", () => {
     b.addAnswers = [() => ({ code: "auth_rejected", message: "root@h refused authentication (tried /k)", host_key: null, fields: [] })];
     render(<App backend={b} />);
     fireEvent.click(await screen.findByTestId("add-server"));
+    // The dialog's code loads when first opened.
+    await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "h");
     await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));

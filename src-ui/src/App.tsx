@@ -1,8 +1,7 @@
-import { useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { Server } from "lucide-react";
 import type { Backend } from "./api/backend";
 import type { ServerEntry, UiError } from "./api/desktop.gen";
-import { AddServerDialog } from "./components/AddServerDialog";
 import { AlertWatch } from "./components/AlertWatch";
 import { ServerView } from "./components/ServerView";
 import { Sidebar } from "./components/Sidebar";
@@ -11,6 +10,9 @@ import { closeTerminals } from "./components/terminal/manager";
 import { sameCertAlerts, type CertAlerts } from "./lib/domains";
 import type { LiveState } from "./lib/liveLink";
 import { newSession, SessionProvider, type Session } from "./lib/session";
+
+/** Loaded when first opened: most starts never add a server. */
+const AddServerDialog = lazy(() => import("./components/AddServerDialog").then((m) => ({ default: m.AddServerDialog })));
 
 export function App({ backend, session: given }: { backend: Backend; session?: Session }) {
   const [servers, setServers] = useState<ServerEntry[]>([]);
@@ -32,6 +34,7 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
   const refresh = useCallback(async () => {
     try {
       const list = await backend.listServers();
+      performance.mark("appos:servers");
       setServers(list);
       setLoadError(null);
       return list;
@@ -101,15 +104,19 @@ export function App({ backend, session: given }: { backend: Backend; session?: S
         {watched.map((s) => (
           <AlertWatch key={s.name} backend={backend} server={s.name} viewLive={onScreen?.server === s.name && onScreen.live.state === "live"} onLink={onWatchLink} />
         ))}
-        <AddServerDialog
-          backend={backend}
-          open={adding}
-          onClose={() => setAdding(false)}
-          onAdded={async (s) => {
-            await refresh();
-            setSelected(s.name);
-          }}
-        />
+        {adding && (
+          <Suspense fallback={null}>
+            <AddServerDialog
+              backend={backend}
+              open={adding}
+              onClose={() => setAdding(false)}
+              onAdded={async (s) => {
+                await refresh();
+                setSelected(s.name);
+              }}
+            />
+          </Suspense>
+        )}
       </div>
     </SessionProvider>
   );

@@ -5,6 +5,8 @@ import { App } from "./App";
 import { tauriBackend } from "./api/backend";
 import { initTheme } from "./lib/theme";
 
+// Start-up milestones (User Timing), read by `cargo xtask bench desktop`.
+performance.mark("appos:script");
 initTheme();
 const root = document.getElementById("root");
 if (root) {

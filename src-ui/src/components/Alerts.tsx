@@ -13,28 +13,6 @@ import { useDebounced, useLoad, useTick, type Loaded } from "../lib/hooks";
 import { useServer, useServerEvents } from "../lib/server";
 import { Badge, Button, Checkbox, cx, Dialog, EmptyState, ErrorAlert, FieldMessage, Input, LoadingBlock, Select } from "./ui";
 
-/** The tab bar's label: "Alerts", with the count of firing ones (red when one is critical). */
-export function AlertsTabLabel({ firing }: { firing: Alert[] | null }) {
-  const n = firing?.length ?? 0;
-  const critical = firing?.filter((a) => a.severity === "critical").length ?? 0;
-  return (
-    <>
-      Alerts
-      {n > 0 && (
-        <span
-          data-testid="nav-alerts-firing"
-          data-tone={critical ? "red" : "amber"}
-          title={`${n} firing${critical ? `, ${critical} critical` : ""}`}
-          aria-label={`${n} ${n === 1 ? "alert" : "alerts"} firing`}
-          className={cx("rounded-full px-1.5 text-[11px] font-semibold text-white tabular-nums", critical ? "bg-red-600" : "bg-amber-500")}
-        >
-          {n}
-        </span>
-      )}
-    </>
-  );
-}
-
 export function AlertsView() {
   const { backend, server } = useServer();
   const alerts = useLoad(() => backend.call(server, { call: "list_alerts", args: { firing: false } }), [backend, server]);

@@ -311,7 +311,7 @@ describe("Backups tab", () => {
 
     b.on("get_app", uiError("not_found", "no app blog"));
     await click("restore-open-app");
-    expect(screen.queryByTestId("restore-dialog")).toBeNull();
+    await waitFor(() => expect(screen.queryByTestId("restore-dialog")).toBeNull());
     expect(byId("nav-apps").dataset.active).toBe("true");
   });
 

@@ -5,7 +5,7 @@ import { ExternalLink, Globe, Plus, RefreshCw, ServerCog, ShieldAlert, Trash2 } 
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { App, CertStatus, Domain, ProxyInfo } from "../api/types.gen";
-import { certAlerts, domainTarget, domainUrl, proxyListens, servicePorts, useDomains, useDomainsPolling, type CertAlerts } from "../lib/domains";
+import { certAlerts, domainTarget, domainUrl, proxyListens, servicePorts, useDomains, useDomainsPolling } from "../lib/domains";
 import { fmtTime } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { useServer } from "../lib/server";
@@ -89,34 +89,6 @@ export function CertBadge({ cert, testId }: { cert: CertStatus; testId?: string 
         </span>
       )}
     </div>
-  );
-}
-
-/** The tab bar's label: "Domains", with the count of certificates expiring or failed. */
-export function DomainsTabLabel({ alerts }: { alerts: CertAlerts }) {
-  return (
-    <>
-      Domains
-      <CertAlertsBadge alerts={alerts} testId="nav-domains-alerts" />
-    </>
-  );
-}
-
-/** The count of certificates expiring or failed (nothing when none): the tab bar's and the sidebar's. */
-export function CertAlertsBadge({ alerts, testId }: { alerts: CertAlerts; testId?: string }) {
-  if (alerts.total === 0) return null;
-  const { failed, expiring, total } = alerts;
-  const words = [failed && `${failed} failed`, expiring && `${expiring} expiring`].filter(Boolean).join(", ");
-  return (
-    <span
-      data-testid={testId}
-      data-tone={failed ? "red" : "amber"}
-      title={`Certificates: ${words}`}
-      aria-label={`${total} ${total === 1 ? "certificate needs" : "certificates need"} attention`}
-      className={cx("rounded-full px-1.5 text-[11px] font-semibold text-white tabular-nums", failed ? "bg-red-600" : "bg-amber-500")}
-    >
-      {total}
-    </span>
   );
 }
 

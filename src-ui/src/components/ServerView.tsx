@@ -3,7 +3,7 @@
 // list, app pages and deployment views follow it, and deployments that end
 // and certificates about to expire are notified from it (alerts are not:
 // AlertWatch notifies them for every connected server).
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { AlertTriangle, Archive, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
@@ -25,15 +25,20 @@ import {
   type ServerCtx,
 } from "../lib/server";
 import { isNews, SessionProvider, useSession, useSessionState } from "../lib/session";
-import { AlertsTabLabel, AlertsView } from "./Alerts";
-import { AppDetail } from "./AppDetail";
 import { AppsList } from "./AppsList";
-import { BackupsView } from "./Backups";
-import { CatalogBrowser, TemplatePage } from "./Catalog";
-import { DeploymentView } from "./DeploymentView";
-import { DeploymentsList } from "./DeploymentsList";
-import { DomainsTabLabel, DomainsView } from "./Domains";
-import { ServerSettings } from "./ServerSettings";
+import { AlertsTabLabel, DomainsTabLabel } from "./TabLabels";
+
+// The apps list is what opens; every other view is loaded when first
+// shown, so starting parses and keeps less script.
+const AlertsView = lazy(() => import("./Alerts").then((m) => ({ default: m.AlertsView })));
+const AppDetail = lazy(() => import("./AppDetail").then((m) => ({ default: m.AppDetail })));
+const BackupsView = lazy(() => import("./Backups").then((m) => ({ default: m.BackupsView })));
+const CatalogBrowser = lazy(() => import("./Catalog").then((m) => ({ default: m.CatalogBrowser })));
+const TemplatePage = lazy(() => import("./Catalog").then((m) => ({ default: m.TemplatePage })));
+const DeploymentView = lazy(() => import("./DeploymentView").then((m) => ({ default: m.DeploymentView })));
+const DeploymentsList = lazy(() => import("./DeploymentsList").then((m) => ({ default: m.DeploymentsList })));
+const DomainsView = lazy(() => import("./Domains").then((m) => ({ default: m.DomainsView })));
+const ServerSettings = lazy(() => import("./ServerSettings").then((m) => ({ default: m.ServerSettings })));
 import { closeTerminals } from "./terminal/manager";
 import { TerminalArea } from "./Terminals";
 import { Badge, Button, cx, LoadingBlock, Tabs } from "./ui";
@@ -104,6 +109,7 @@ function ServerViewInner({
       let c: Connection | null = null;
       try {
         c = first ? await backend.connect(server) : null;
+        if (first) performance.mark("appos:connected");
       } catch (e) {
         if (my !== gen.current) return;
         const err = toUiError(e);
@@ -114,6 +120,7 @@ function ServerViewInner({
       }
       try {
         const a = await backend.call(server, { call: "list_apps", args: {} });
+        if (first) performance.mark("appos:apps");
         if (my !== gen.current) return;
         if (c) setConn(c);
         setApps(a);
@@ -344,17 +351,19 @@ function ServerViewInner({
           ) : !conn && route.view !== "apps" ? (
             <LoadingBlock label="Connecting…" />
           ) : (
-            <RouteView
-              route={route}
-              apps={apps}
-              appsError={error}
-              onRetry={() => void load(!conn)}
-              refreshing={refreshing}
-              live={live}
-              conn={conn}
-              local={local}
-              onConnection={connectionChanged}
-            />
+            <Suspense fallback={<LoadingBlock label="Loading…" />}>
+              <RouteView
+                route={route}
+                apps={apps}
+                appsError={error}
+                onRetry={() => void load(!conn)}
+                refreshing={refreshing}
+                live={live}
+                conn={conn}
+                local={local}
+                onConnection={connectionChanged}
+              />
+            </Suspense>
           )}
         </div>
         </TerminalArea>

@@ -5,7 +5,7 @@ import type { CertAlerts } from "../lib/domains";
 import { useTick } from "../lib/hooks";
 import { linkStatus, linkWords, type LiveState, type ServerStatus } from "../lib/liveLink";
 import { currentTheme, setTheme, type Theme } from "../lib/theme";
-import { CertAlertsBadge } from "./Domains";
+import { CertAlertsBadge } from "./TabLabels";
 import { Button, cx } from "./ui";
 
 const dot: Record<ServerStatus, string> = {
