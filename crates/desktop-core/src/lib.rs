@@ -92,6 +92,9 @@ struct TermConn {
 pub struct Desktop {
     paths: Paths,
     live: Mutex<HashMap<String, Live>>,
+    /// One connection being made per server at a time: calls that come
+    /// together while there is none share the one that is made.
+    making: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Passphrases given this session, by server (also kept in the keyring when there is one).
     passphrases: Mutex<HashMap<String, String>>,
     local: Mutex<Option<LocalAgent>>,
@@ -107,6 +110,7 @@ impl Desktop {
         Desktop {
             paths,
             live: Mutex::new(HashMap::new()),
+            making: Mutex::new(HashMap::new()),
             passphrases: Mutex::new(HashMap::new()),
             local: Mutex::new(None),
             streams: std::sync::Mutex::new(HashMap::new()),
@@ -355,15 +359,26 @@ impl Desktop {
         Ok(())
     }
 
+    /// The server's connection when there is one that is not closed.
+    async fn healthy(&self, name: &str) -> Option<Arc<Client>> {
+        let live = self.live.lock().await;
+        let l = live.get(name)?;
+        let open = match l.client.transport() {
+            Transport::Ssh { session, .. } => !session.is_closed(),
+            _ => true,
+        };
+        open.then(|| l.client.clone())
+    }
+
     async fn client(&self, name: &str) -> Result<Arc<Client>, UiError> {
-        if let Some(l) = self.live.lock().await.get(name) {
-            let healthy = match l.client.transport() {
-                Transport::Ssh { session, .. } => !session.is_closed(),
-                _ => true,
-            };
-            if healthy {
-                return Ok(l.client.clone());
-            }
+        if let Some(c) = self.healthy(name).await {
+            return Ok(c);
+        }
+        let gate = self.making.lock().await.entry(name.to_string()).or_default().clone();
+        let _one = gate.lock().await;
+        // Made by the call that held the gate before this one.
+        if let Some(c) = self.healthy(name).await {
+            return Ok(c);
         }
         let client = if name == LOCAL {
             let mut local = self.local.lock().await;

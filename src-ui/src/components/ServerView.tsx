@@ -106,32 +106,34 @@ function ServerViewInner({
         setConnError(null);
       }
       setRefreshing(true);
-      let c: Connection | null = null;
-      try {
-        c = first ? await backend.connect(server) : null;
-        if (first) performance.mark("appos:connected");
-      } catch (e) {
-        if (my !== gen.current) return;
-        const err = toUiError(e);
-        setConnError(err);
-        setError(err);
-        setRefreshing(false);
-        return;
+      // The list does not wait for the agent's versions: both are asked at
+      // once, and each shows when it comes.
+      const listed = backend.call(server, { call: "list_apps", args: {} }).then(
+        (a) => {
+          if (first) performance.mark("appos:apps");
+          if (my !== gen.current) return;
+          setApps(a);
+          setError(null);
+        },
+        (e: unknown) => {
+          if (my === gen.current) setError(toUiError(e));
+        },
+      );
+      if (first) {
+        try {
+          const c = await backend.connect(server);
+          performance.mark("appos:connected");
+          if (my === gen.current) setConn(c);
+        } catch (e) {
+          if (my === gen.current) {
+            const err = toUiError(e);
+            setConnError(err);
+            setError(err);
+          }
+        }
       }
-      try {
-        const a = await backend.call(server, { call: "list_apps", args: {} });
-        if (first) performance.mark("appos:apps");
-        if (my !== gen.current) return;
-        if (c) setConn(c);
-        setApps(a);
-        setError(null);
-      } catch (e) {
-        if (my !== gen.current) return;
-        if (c) setConn(c);
-        setError(toUiError(e));
-      } finally {
-        if (my === gen.current) setRefreshing(false);
-      }
+      await listed;
+      if (my === gen.current) setRefreshing(false);
     },
     [backend, server],
   );
