@@ -166,7 +166,11 @@ pub async fn desktop() -> anyhow::Result<()> {
     )
     .await?;
     let cold = t.elapsed();
-    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64() * 1000.0 - cold.as_secs_f64() * 1000.0;
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64()
+        * 1000.0
+        - cold.as_secs_f64() * 1000.0;
     row(
         "desktop cold start to the apps list, ms",
         format!("{:.0}", cold.as_secs_f64() * 1000.0),
@@ -184,7 +188,11 @@ pub async fn desktop() -> anyhow::Result<()> {
         )
         .await?;
     if let Some(origin) = marks[0].as_f64() {
-        let since = |i: usize| marks[i].as_f64().map_or("-".to_string(), |v| format!("{:.0}", origin + v - started_ms));
+        let since = |i: usize| {
+            marks[i].as_f64().map_or("-".to_string(), |v| {
+                format!("{:.0}", origin + v - started_ms)
+            })
+        };
         println!(
             "    (from the start, ms: page requested {:.0}, loaded {}, script running {}, DOM ready {}, servers listed {}, connected {}, apps listed {})",
             origin - started_ms,

@@ -484,23 +484,27 @@ impl Client {
         &self,
         app: &appos_proto::AppName,
         query: appos_proto::LogsQuery,
-        on_line: impl FnMut(appos_proto::AppLogLine),
+        on_line: impl FnMut(appos_proto::AppLogLine) + Send,
     ) -> Result<(), ClientError> {
-        use std::cell::{Cell, RefCell};
+        // Mutexes, not cells: the future is Send, for callers that spawn it.
+        use std::sync::Mutex;
+        fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+            m.lock().unwrap_or_else(|e| e.into_inner())
+        }
         let (cursor, replay, on_line, first) = (
-            RefCell::new(crate::reconnect::LogCursor::default()),
-            RefCell::new(crate::reconnect::LogReplay::default()),
-            RefCell::new(on_line),
-            Cell::new(true),
+            Mutex::new(crate::reconnect::LogCursor::default()),
+            Mutex::new(crate::reconnect::LogReplay::default()),
+            Mutex::new(on_line),
+            std::sync::atomic::AtomicBool::new(true),
         );
         let (cursor, replay, on_line, first) = (&cursor, &replay, &on_line, &first);
         self.resuming(|| {
-            let q = if first.replace(false) {
+            let q = if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
                 query.clone()
             } else {
-                *replay.borrow_mut() = cursor.borrow_mut().resumed();
-                let since = cursor
-                    .borrow()
+                let mut c = lock(cursor);
+                *lock(replay) = c.resumed();
+                let since = c
                     .since_secs()
                     .map(|s| s.to_string())
                     .or_else(|| query.since.clone());
@@ -516,11 +520,11 @@ impl Client {
             };
             async move {
                 self.stream(&call, |l| {
-                    if replay.borrow_mut().shown_before(&l.container, l.at_us) {
+                    if lock(replay).shown_before(&l.container, l.at_us) {
                         return;
                     }
-                    cursor.borrow_mut().fresh(&l.container, l.at_us);
-                    (on_line.borrow_mut())(l);
+                    lock(cursor).fresh(&l.container, l.at_us);
+                    (lock(on_line))(l);
                 })
                 .await
             }

@@ -374,7 +374,13 @@ impl Desktop {
         if let Some(c) = self.healthy(name).await {
             return Ok(c);
         }
-        let gate = self.making.lock().await.entry(name.to_string()).or_default().clone();
+        let gate = self
+            .making
+            .lock()
+            .await
+            .entry(name.to_string())
+            .or_default()
+            .clone();
         let _one = gate.lock().await;
         // Made by the call that held the gate before this one.
         if let Some(c) = self.healthy(name).await {
@@ -545,10 +551,21 @@ impl Desktop {
                         .events(after, |event| sink(StreamItem::Event { event }))
                         .await
                 }
+                // Both logs go on through a lost connection (the client
+                // makes it again), from where they were: no line twice.
                 StreamRequest::DeploymentLog { id } => {
+                    // The next line to show (its seq); a replay's earlier lines are dropped.
+                    let next = std::sync::atomic::AtomicU64::new(0);
                     client
-                        .stream(&FollowDeploymentLog { id }, |line| {
-                            sink(StreamItem::DeploymentLog { line });
+                        .resuming(|| {
+                            client.stream(&FollowDeploymentLog { id: id.clone() }, |line| {
+                                use std::sync::atomic::Ordering::Relaxed;
+                                if line.seq < next.load(Relaxed) {
+                                    return;
+                                }
+                                next.store(line.seq + 1, Relaxed);
+                                sink(StreamItem::DeploymentLog { line });
+                            })
                         })
                         .await
                 }
@@ -566,11 +583,14 @@ impl Desktop {
                         follow,
                         grep,
                     };
-                    client
-                        .stream(&GetAppLogs { app, query }, |line| {
-                            sink(StreamItem::AppLog { line });
-                        })
-                        .await
+                    let on_line = |line| {
+                        sink(StreamItem::AppLog { line });
+                    };
+                    if query.follow {
+                        client.follow_logs(&app, query, on_line).await
+                    } else {
+                        client.stream(&GetAppLogs { app, query }, on_line).await
+                    }
                 }
             };
             sink(StreamItem::End {
