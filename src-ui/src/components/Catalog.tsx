@@ -6,6 +6,7 @@ import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { CatalogEntry, CatalogParam } from "../api/types.gen";
 import { useDebouncedValue } from "../lib/hooks";
+import { NAME_RE } from "../lib/format";
 import { useServer } from "../lib/server";
 import { useSessionState } from "../lib/session";
 import { described, HostAccessList, useHostAccessConsent, type HostAccessItem } from "./HostAccess";
@@ -215,8 +216,6 @@ export function TemplatePage({ id }: { id: string }) {
   );
 }
 
-/** An app name: also its compose project name. */
-export const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 interface InstallDraft {

@@ -9,7 +9,7 @@ import type { ComposeCheck, ComposeCheckRequest } from "../api/types.gen";
 import { base64Size, fmtBytes } from "../lib/format";
 import { useDebouncedValue } from "../lib/hooks";
 import { useServer } from "../lib/server";
-import { NAME_RE } from "./Catalog";
+import { NAME_RE } from "../lib/format";
 import { HostAccessList, useHostAccessConsent } from "./HostAccess";
 import { Badge, Button, cx, Dialog, ErrorAlert, FieldMessage, Input, Skeleton, Spinner } from "./ui";
 

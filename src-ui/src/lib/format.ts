@@ -126,3 +126,6 @@ export function fmtClock(ms: number): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
+
+/** An app name: also its compose project name. */
+export const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
