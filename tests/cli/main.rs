@@ -77,6 +77,15 @@ fn env() -> Option<(support::Sshd, support::Agent)> {
     Some((sshd, agent))
 }
 
+/// [`env`] with a user who added its server as `test`, its host key accepted.
+fn connected() -> Option<(support::Sshd, support::Agent, User)> {
+    let (sshd, agent) = env()?;
+    let user = User::new();
+    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    Some((sshd, agent, user))
+}
+
 #[test]
 fn add_server_over_ssh_then_info_and_list() {
     let Some((sshd, agent)) = env() else { return };
@@ -222,10 +231,9 @@ fn a_changed_host_key_is_refused_naming_both_fingerprints() {
 
 #[test]
 fn a_changed_key_in_the_app_known_hosts_is_refused() {
-    let Some((sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let Some((sshd, _agent, user)) = connected() else {
+        return;
+    };
     // Simulate a reinstalled (or impersonated) server: swap the recorded key.
     let other = support::KeyPair::generate(user.home.path(), "other").expect("key");
     let other_pub = std::fs::read_to_string(&other.public).expect("pub");
@@ -773,10 +781,9 @@ fn completion_scripts_for_bash_zsh_and_fish() {
 /// and removed.
 #[test]
 fn alert_rules_and_channels_from_the_cli() {
-    let Some((sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let Some((_sshd, _agent, user)) = connected() else {
+        return;
+    };
 
     let o = user.appos(&["alerts", "rules"]);
     assert_eq!(
@@ -1029,12 +1036,9 @@ fn streams_go_on_through(outage: Outage) {
     if support::require("dockerd", support::docker()).is_none() {
         return;
     }
-    let Some((mut sshd, mut agent)) = env() else {
+    let Some((mut sshd, mut agent, user)) = connected() else {
         return;
     };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let app = |prefix: &str, command: &str, extra: &str| {
         let name = support::unique(prefix);
         let project = user.home.path().join(&name);
@@ -1259,12 +1263,9 @@ impl Drop for Down {
 /// error, naming both keys, and does not try again.
 #[test]
 fn a_host_key_changed_during_a_reconnection_stops_it_with_that_error() {
-    let Some((mut sshd, agent)) = env() else {
+    let Some((mut sshd, _agent, user)) = connected() else {
         return;
     };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let old = sshd.host_key.fingerprint().expect("fp");
     let events = user.follow(
         &["events", "--output", "json"],
@@ -1294,10 +1295,9 @@ fn a_host_key_changed_during_a_reconnection_stops_it_with_that_error() {
 /// not "the agent is not reachable".
 #[test]
 fn a_server_that_does_not_come_back_ends_with_one_clear_error() {
-    let Some((sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let Some((sshd, _agent, user)) = connected() else {
+        return;
+    };
     let events = user.follow(&["events"], &[("APPOS_RECONNECT_SECS", "3")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let url = sshd.url();
@@ -1325,10 +1325,9 @@ fn a_server_that_does_not_come_back_ends_with_one_clear_error() {
 /// command stops with that error and does not try again.
 #[test]
 fn a_token_revoked_during_an_outage_stops_with_that_error() {
-    let Some((sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let Some((sshd, agent, user)) = connected() else {
+        return;
+    };
     let events = user.follow(&["events"], &[("APPOS_RECONNECT_SECS", "60")]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let tokens = agent.cli(&["token", "list"]).expect("tokens");
@@ -1438,10 +1437,9 @@ impl Tty {
 /// the shell goes on taking input.
 #[test]
 fn a_terminal_attaches_again_by_itself_after_a_cut() {
-    let Some((sshd, agent)) = env() else { return };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let Some((sshd, _agent, user)) = connected() else {
+        return;
+    };
     let Some(mut shell) = Tty::start(&user, "shell") else {
         return;
     };
@@ -1461,12 +1459,9 @@ fn a_terminal_attaches_again_by_itself_after_a_cut() {
 /// agent, so there is nothing to attach to; it says so and ends.
 #[test]
 fn a_terminal_gone_with_a_restarted_agent_ends_saying_so() {
-    let Some((sshd, mut agent)) = env() else {
+    let Some((_sshd, mut agent, user)) = connected() else {
         return;
     };
-    let user = User::new();
-    let o = user.add(&sshd, &agent, &["--accept-new-host-key"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let Some(mut shell) = Tty::start(&user, "shell") else {
         return;
     };
