@@ -295,17 +295,10 @@ async fn follow(client: &Client, id: &str, out: Output) -> anyhow::Result<()> {
     let table = out == Output::Table;
     let progress = Progress::new(table && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // Resumed after a lost connection from the line after the last one shown.
-    let last_seq = std::cell::Cell::new(None::<u64>);
-    let log = client.resuming(|| {
-        client.stream(&FollowDeploymentLog { id: id.to_string() }, |line| {
-            if last_seq.get().is_some_and(|l| line.seq <= l) {
-                return;
-            }
-            last_seq.set(Some(line.seq));
-            if table {
-                progress.log(&line);
-            }
-        })
+    let log = client.follow_deployment_log(id, |line| {
+        if table {
+            progress.log(&line);
+        }
     });
     let steps = async {
         let mut shown: BTreeMap<(usize, String), StepState> = BTreeMap::new();

@@ -477,6 +477,33 @@ impl Client {
         }
     }
 
+    /// A deployment's log followed through lost connections: each time the
+    /// connection is made again, the log is read again and the lines
+    /// already handed to `on_line` (by `seq`) are dropped.
+    pub async fn follow_deployment_log(
+        &self,
+        id: &str,
+        mut on_line: impl FnMut(appos_proto::LogLine) + Send,
+    ) -> Result<(), ClientError> {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        // The seq of the next line to hand on; the future stays Send.
+        let next = AtomicU64::new(0);
+        let on_line = std::sync::Mutex::new(&mut on_line);
+        self.resuming(|| {
+            self.stream(
+                &appos_proto::calls::FollowDeploymentLog { id: id.to_string() },
+                |line| {
+                    if line.seq < next.load(Relaxed) {
+                        return;
+                    }
+                    next.store(line.seq + 1, Relaxed);
+                    (on_line.lock().unwrap_or_else(|e| e.into_inner()))(line);
+                },
+            )
+        })
+        .await
+    }
+
     /// An app's logs followed through lost connections: each time the
     /// connection is made again, the follow resumes from the last line's
     /// second and drops the lines already shown, so none is repeated.

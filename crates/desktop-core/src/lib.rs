@@ -20,7 +20,7 @@ use appos_client::install;
 use appos_client::profile::{self, Profiles};
 use appos_client::ssh::{ConnectOptions, SshSession, SshTarget};
 use appos_client::{Client, ClientError, Transport};
-use appos_proto::calls::{FollowDeploymentLog, GetAppLogs, GetInfo, ListTerminals, OpenTerminal};
+use appos_proto::calls::{GetAppLogs, GetInfo, ListTerminals, OpenTerminal};
 use appos_proto::desktop::{
     AddServerForm, BackupRepositorySet, Connection, HostKeyPrompt, InstallCheck, InstallForm,
     InstallProgress, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind,
@@ -554,18 +554,9 @@ impl Desktop {
                 // Both logs go on through a lost connection (the client
                 // makes it again), from where they were: no line twice.
                 StreamRequest::DeploymentLog { id } => {
-                    // The next line to show (its seq); a replay's earlier lines are dropped.
-                    let next = std::sync::atomic::AtomicU64::new(0);
                     client
-                        .resuming(|| {
-                            client.stream(&FollowDeploymentLog { id: id.clone() }, |line| {
-                                use std::sync::atomic::Ordering::Relaxed;
-                                if line.seq < next.load(Relaxed) {
-                                    return;
-                                }
-                                next.store(line.seq + 1, Relaxed);
-                                sink(StreamItem::DeploymentLog { line });
-                            })
+                        .follow_deployment_log(&id, |line| {
+                            sink(StreamItem::DeploymentLog { line });
                         })
                         .await
                 }
