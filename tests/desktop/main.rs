@@ -161,12 +161,8 @@ async fn terminal_text(c: &Client) -> anyhow::Result<String> {
         .context("the terminal has no DOM rows to read (WebGL renderer?)")
 }
 
-/// Types into the visible terminal and waits for `expect` on its screen.
-async fn type_in_terminal(
-    c: &Client,
-    keys: &str,
-    expect: impl Fn(&str) -> bool,
-) -> anyhow::Result<String> {
+/// Sends keys to the visible terminal (xterm's input element, focused).
+async fn send_to_terminal(c: &Client, keys: &str) -> anyhow::Result<()> {
     let input = c
         .wait()
         .at_most(WAIT)
@@ -178,6 +174,16 @@ async fn type_in_terminal(
     if input.send_keys(keys).await.is_err() {
         c.active_element().await?.send_keys(keys).await?;
     }
+    Ok(())
+}
+
+/// Types into the visible terminal and waits for `expect` on its screen.
+async fn type_in_terminal(
+    c: &Client,
+    keys: &str,
+    expect: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    send_to_terminal(c, keys).await?;
     let deadline = Instant::now() + WAIT;
     loop {
         let t = terminal_text(c).await?;
@@ -213,15 +219,7 @@ async fn terminal_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
         "dom"
     };
     wait_attr(c, "terminal-view", "data-renderer", want_renderer).await?;
-    let input = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(
-            "[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea",
-        ))
-        .await?;
-    c.execute("document.querySelector('[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea').focus();", vec![]).await?;
-    input.send_keys(&format!("echo gpu-$(({n}*2))\n")).await?;
+    send_to_terminal(c, &format!("echo gpu-$(({n}*2))\n")).await?;
     let session = api
         .call(&ListTerminals {})
         .await?
@@ -316,15 +314,7 @@ async fn echo_until_seen(c: &Client, n: u64) -> anyhow::Result<String> {
     let want = n.to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let input = c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(
-                "[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea",
-            ))
-            .await?;
-        c.execute("document.querySelector('[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea').focus();", vec![]).await?;
-        let _ = input.send_keys(&format!("echo $(({} + 1))\n", n - 1)).await;
+        send_to_terminal(c, &format!("echo $(({} + 1))\n", n - 1)).await?;
         let tried = Instant::now();
         while tried.elapsed() < Duration::from_secs(3) {
             let t = terminal_text(c).await?;
@@ -367,8 +357,6 @@ async fn reconnect_scenario(c: &Client, w: &mut World) -> anyhow::Result<()> {
     .enumerate()
     {
         let before = n + 2 * i as u64 + 1;
-        c.execute("document.querySelector('[data-testid=\"terminal-view\"] textarea.xterm-helper-textarea').focus();", vec![]).await?;
-        el(c, "terminal-view").await?;
         type_in_terminal(c, &format!("clear; echo $(({} + 1))\n", before - 1), |t| {
             t.lines().any(|l| l.trim() == before.to_string())
         })
