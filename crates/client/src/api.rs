@@ -224,10 +224,11 @@ impl Client {
         body: Option<Vec<u8>>,
         headers: &[(&str, &str)],
     ) -> Result<RawResponse, ClientError> {
-        let again = method == Method::GET
-            || headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(appos_proto::IDEMPOTENCY_KEY));
+        let keyed = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(appos_proto::IDEMPOTENCY_KEY));
+        let again = method == Method::GET || keyed;
+        let mut in_progress = 0;
         loop {
             let generation = self.generation();
             match self
@@ -240,6 +241,20 @@ impl Client {
                         && crate::reconnect::verdict(&e) == crate::reconnect::Verdict::Lost =>
                 {
                     self.redial(&e, generation).await?
+                }
+                // Its first copy (cut off from us) is still running: its
+                // outcome is the answer, in a moment.
+                Ok(r)
+                    if keyed
+                        && in_progress + 1 < crate::reconnect::IN_PROGRESS_TRIES
+                        && crate::reconnect::still_answering(r.status.as_u16(), &r.body) =>
+                {
+                    in_progress += 1;
+                    tokio::time::sleep(crate::reconnect::backoff(
+                        in_progress,
+                        rand::random::<f64>(),
+                    ))
+                    .await;
                 }
                 other => return other,
             }

@@ -62,6 +62,19 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     Duration::from_millis((base * spread).round() as u64)
 }
 
+/// Tries of a keyed request the agent is still answering (409
+/// `idempotency_in_progress`: its first copy, cut off from this client, is
+/// still running), at most: with [`backoff`], about 20 s.
+pub const IN_PROGRESS_TRIES: u32 = 8;
+
+/// Whether an answer says the first copy of this keyed request is still
+/// being answered, so that sending it again in a moment gets its outcome.
+pub fn still_answering(status: u16, body: &[u8]) -> bool {
+    status == 409
+        && serde_json::from_slice::<appos_proto::Problem>(body)
+            .is_ok_and(|p| p.code == appos_proto::ProblemCode::IdempotencyInProgress)
+}
+
 /// Where a follower of an app's logs is, per container: the time of the
 /// last line shown and how many lines of that very time it showed. A
 /// follow resumed from the second of the earliest of them (Docker's `since`
@@ -137,6 +150,25 @@ impl LogReplay {
 mod tests {
     use super::*;
     use appos_proto::{Problem, ProblemCode};
+
+    #[test]
+    fn only_a_request_still_being_answered_is_sent_again() {
+        let body = |code| serde_json::to_vec(&Problem::new(code, None)).expect("json");
+        for (status, answer, want) in [
+            (409, body(ProblemCode::IdempotencyInProgress), true),
+            (409, body(ProblemCode::AppNotManaged), false),
+            (422, body(ProblemCode::IdempotencyKeyReused), false),
+            (201, b"{}".to_vec(), false),
+            (409, b"not json".to_vec(), false),
+        ] {
+            assert_eq!(
+                still_answering(status, &answer),
+                want,
+                "{status} {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
 
     #[test]
     fn lost_connections_are_made_again_and_refusals_stop() {
