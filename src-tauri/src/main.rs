@@ -255,9 +255,27 @@ fn main() {
         .plugin(tauri_plugin_opener::init())
         .manage(desktop.clone())
         .manage(rendering)
-        .setup(move |_| {
+        .setup(move |app| {
             // The local agent starts while the window loads, not after the first screen asks.
             tauri::async_runtime::spawn(async move { desktop.warm_up().await });
+            // SIGTERM or SIGINT (a logout, `kill`, Ctrl-C where it was started)
+            // ends the app as closing its window does, local agent included.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tracing::info!("asked to stop: closing");
+                handle.exit(0);
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

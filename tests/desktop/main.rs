@@ -723,6 +723,68 @@ async fn install_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every process as (pid, parent, name), from /proc.
+fn processes() -> Vec<(u32, u32, String)> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    let (open, close) = (st.find('(')?, st.rfind(')')?);
+                    let mut rest = st.get(close + 2..)?.split_whitespace();
+                    if rest.next()? == "Z" {
+                        return None;
+                    }
+                    let parent = rest.next()?.parse().ok()?;
+                    Some((pid, parent, st.get(open + 1..close)?.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A logout or `kill` (SIGTERM) closes the app as closing its window does:
+/// the app exits, and the local agent it started for This computer stops
+/// with it instead of running on alone.
+async fn stop_scenario(w: &World) -> anyhow::Result<()> {
+    let home = format!("HOME={}", w.home.display());
+    let app = processes()
+        .into_iter()
+        .find(|(pid, _, name)| {
+            name == "appos-desktop"
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|e| e.split(|b| *b == 0).any(|v| v == home.as_bytes()))
+        })
+        .map(|(pid, _, _)| pid)
+        .context("the app's process")?;
+    let agent = processes()
+        .into_iter()
+        .find(|(_, parent, name)| *parent == app && name == "appos-agent")
+        .map(|(pid, _, _)| pid)
+        .context("the local agent the app started")?;
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &app.to_string()])
+        .status()?;
+    ensure!(sent.success(), "kill -TERM {app}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let alive: Vec<u32> = processes()
+            .into_iter()
+            .map(|(pid, _, _)| pid)
+            .filter(|pid| *pid == app || *pid == agent)
+            .collect();
+        if alive.is_empty() {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "still running 15 s after SIGTERM: {alive:?} (app {app}, local agent {agent})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     // First screen: "This computer" runs a local agent and lists the same Docker host.
     el(c, "server-list").await?;
@@ -885,7 +947,8 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
         domain_scenario(&c, &world).await?;
         terminal_scenario(&c, &world).await?;
         reconnect_scenario(&c, &mut world).await?;
-        install_scenario(&c, &world).await
+        install_scenario(&c, &world).await?;
+        stop_scenario(&world).await
     }
     .await;
     // Take the installed app down (and wait: an agent that stops first would leave it running).
