@@ -87,6 +87,15 @@ fn pid_of(name: &str) -> Option<u32> {
         })
 }
 
+/// Whether `pid` is alive (not gone, not a zombie waiting for its parent).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+        st.rfind(')')
+            .and_then(|i| st.get(i + 2..i + 3))
+            .is_some_and(|state| state != "Z")
+    })
+}
+
 async fn present(c: &Client, css: &str) -> bool {
     c.find(Locator::Css(css)).await.is_ok()
 }
@@ -100,6 +109,19 @@ async fn wait_for(c: &Client, css: &str, within: Duration) -> anyhow::Result<()>
     Ok(())
 }
 
+/// What one session measured, for the report beside the baseline.
+pub struct Memory {
+    idle: f64,
+    idle_parts: String,
+    term: f64,
+    term_parts: String,
+    agent: f64,
+    agent_parts: String,
+    no_compositing: bool,
+    renderer: serde_json::Value,
+    gl: serde_json::Value,
+}
+
 pub async fn desktop() -> anyhow::Result<()> {
     let root = crate::root();
     let ok = Command::new("npm")
@@ -111,18 +133,89 @@ pub async fn desktop() -> anyhow::Result<()> {
     ensure!(ok, "building the frontend failed");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let ok = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "appos-desktop",
-            "-p",
-            "appos-agent",
-        ])
+        .args(["build", "--release", "-p", "appos-agent"])
         .current_dir(&root)
         .status()?
         .success();
-    ensure!(ok, "building the desktop failed");
+    ensure!(ok, "building the agent failed");
+    // The desktop as `cargo xtask dist` ships it, optimised with a profile of this same session.
+    let desktop = crate::pgo::build_desktop(&root, &crate::target_dir()).await?;
+    let Memory {
+        idle,
+        idle_parts,
+        term,
+        term_parts,
+        agent,
+        agent_parts,
+        no_compositing,
+        renderer,
+        gl,
+    } = session(&desktop, &[], true).await?;
+    let xvfb = support::Xvfb::start()?;
+
+    // 4. The baseline alone: PSS splits a shared page among the processes
+    // mapping it, so MiniBrowser measured beside the desktop would look
+    // smaller than it is (WebKit's libraries are shared by both).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pid_of("WebKitWebProces").is_some() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mini = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser",
+            "about:blank",
+        ])
+        .env("DISPLAY", &xvfb.display)
+        .env("NO_AT_BRIDGE", "1")
+        .envs(no_compositing.then_some(("WEBKIT_DISABLE_COMPOSITING_MODE", "1")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting MiniBrowser")?;
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("pkill")
+                .args(["-P", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mini = Kill(mini);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (blank, blank_parts) = tree_pss(mini.0.id(), "dbus-daemon");
+    row(
+        "desktop PSS on the apps list, MB; baseline: MiniBrowser",
+        format!("{idle:.0}"),
+        format!("{blank:.0}"),
+        format!("{:.2}", idle / blank),
+        "≤ 1.3×",
+    );
+    row(
+        "desktop PSS with a terminal open, MB",
+        format!("{term:.0}"),
+        format!("{blank:.0}"),
+        format!("{:.2}", term / blank),
+        "≤ 1.5×",
+    );
+    println!("    (apps list: {idle_parts}; terminal: {term_parts}; MiniBrowser: {blank_parts}; the local agent apart: {agent:.0} MB: {agent_parts}; terminal renderer {renderer} (WebGL: {gl}); compositing {})", if no_compositing { "off in both (no GPU render node)" } else { "on" });
+    drop(mini);
+
+    Ok(())
+}
+
+/// One session of the desktop at `binary` (with `extra` variables), under
+/// its own Xvfb and driven through WebDriver: cold start to the apps list,
+/// memory there, a terminal opened, memory again, then 60 keys typed.
+/// Prints its rows when `report`; the profile training runs it silently.
+pub async fn session(
+    binary: &std::path::Path,
+    extra: &[(&str, String)],
+    report: bool,
+) -> anyhow::Result<Memory> {
     let xvfb = support::Xvfb::start()?;
     let home = tempfile::Builder::new()
         .prefix("appos-bench-desktop")
@@ -142,14 +235,12 @@ pub async fn desktop() -> anyhow::Result<()> {
             support::bin("appos-agent").display().to_string(),
         ),
     ];
+    let env: Vec<(&str, String)> = env.into_iter().chain(extra.iter().cloned()).collect();
     let driver = support::TauriDriver::start(&xvfb.display, home.path(), &env)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
-    caps.insert(
-        "tauri:options".into(),
-        json!({ "application": support::bin("appos-desktop") }),
-    );
+    caps.insert("tauri:options".into(), json!({ "application": binary }));
 
     // 1. Cold start: the session starts the app; the apps list of This computer answers.
     let t = Instant::now();
@@ -171,15 +262,16 @@ pub async fn desktop() -> anyhow::Result<()> {
         .as_secs_f64()
         * 1000.0
         - cold.as_secs_f64() * 1000.0;
-    row(
-        "desktop cold start to the apps list, ms",
-        format!("{:.0}", cold.as_secs_f64() * 1000.0),
-        format!("{:.0}", session.as_secs_f64() * 1000.0),
-        "-".into(),
-        "≤ 1000 ms (baseline: the WebDriver session alone)",
-    );
-    // Where the time went: the page's own milestones, from the bench's start.
-    let marks = c
+    if report {
+        row(
+            "desktop cold start to the apps list, ms",
+            format!("{:.0}", cold.as_secs_f64() * 1000.0),
+            format!("{:.0}", session.as_secs_f64() * 1000.0),
+            "-".into(),
+            "≤ 1000 ms (baseline: the WebDriver session alone)",
+        );
+        // Where the time went: the page's own milestones, from the bench's start.
+        let marks = c
         .execute(
             "const n = performance.getEntriesByType('navigation')[0];\
              const at = (name) => { const m = performance.getEntriesByName(name)[0]; return m ? m.startTime : null; };\
@@ -187,13 +279,13 @@ pub async fn desktop() -> anyhow::Result<()> {
             vec![],
         )
         .await?;
-    if let Some(origin) = marks[0].as_f64() {
-        let since = |i: usize| {
-            marks[i].as_f64().map_or("-".to_string(), |v| {
-                format!("{:.0}", origin + v - started_ms)
-            })
-        };
-        println!(
+        if let Some(origin) = marks[0].as_f64() {
+            let since = |i: usize| {
+                marks[i].as_f64().map_or("-".to_string(), |v| {
+                    format!("{:.0}", origin + v - started_ms)
+                })
+            };
+            println!(
             "    (from the start, ms: page requested {:.0}, loaded {}, script running {}, DOM ready {}, servers listed {}, connected {}, apps listed {})",
             origin - started_ms,
             since(1),
@@ -203,6 +295,7 @@ pub async fn desktop() -> anyhow::Result<()> {
             since(5),
             since(6)
         );
+        }
     }
 
     // 2. Memory on the apps list, then with a terminal open, against MiniBrowser.
@@ -295,67 +388,41 @@ pub async fn desktop() -> anyhow::Result<()> {
         crate::bench::percentile(&mut arrivals, 0.95),
     );
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    row(
-        "key-to-glyph p50 / p95, ms",
-        format!("{:.1} / {:.1}", ms(p50), ms(p95)),
-        "-".into(),
-        "-".into(),
-        "p95 ≤ 16 ms",
-    );
-    println!("    (of which key to the echo in the page: p50 {:.1} ms, p95 {:.1} ms; the rest waits for the frame)", ms(a50), ms(a95));
+    if report {
+        row(
+            "key-to-glyph p50 / p95, ms",
+            format!("{:.1} / {:.1}", ms(p50), ms(p95)),
+            "-".into(),
+            "-".into(),
+            "p95 ≤ 16 ms",
+        );
+        println!("    (of which key to the echo in the page: p50 {:.1} ms, p95 {:.1} ms; the rest waits for the frame)", ms(a50), ms(a95));
+    }
+    // End the app as a logout would (SIGTERM): it exits through its own
+    // shutdown, which stops the local agent and writes a training build's profile.
+    let app = pid_of("appos-desktop").context("the appos-desktop process")?;
+    let _ = Command::new("kill")
+        .args(["-TERM", &app.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(app) {
+        ensure!(
+            Instant::now() < deadline,
+            "the desktop did not exit on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
     drop(driver);
-
-    // 4. The baseline alone: PSS splits a shared page among the processes
-    // mapping it, so MiniBrowser measured beside the desktop would look
-    // smaller than it is (WebKit's libraries are shared by both).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pid_of("WebKitWebProces").is_some() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mini = Command::new("dbus-run-session")
-        .args([
-            "--",
-            "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser",
-            "about:blank",
-        ])
-        .env("DISPLAY", &xvfb.display)
-        .env("NO_AT_BRIDGE", "1")
-        .envs(no_compositing.then_some(("WEBKIT_DISABLE_COMPOSITING_MODE", "1")))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting MiniBrowser")?;
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = Command::new("pkill")
-                .args(["-P", &self.0.id().to_string()])
-                .status();
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mini = Kill(mini);
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let (blank, blank_parts) = tree_pss(mini.0.id(), "dbus-daemon");
-    row(
-        "desktop PSS on the apps list, MB; baseline: MiniBrowser",
-        format!("{idle:.0}"),
-        format!("{blank:.0}"),
-        format!("{:.2}", idle / blank),
-        "≤ 1.3×",
-    );
-    row(
-        "desktop PSS with a terminal open, MB",
-        format!("{term:.0}"),
-        format!("{blank:.0}"),
-        format!("{:.2}", term / blank),
-        "≤ 1.5×",
-    );
-    println!("    (apps list: {idle_parts}; terminal: {term_parts}; MiniBrowser: {blank_parts}; the local agent apart: {agent:.0} MB: {agent_parts}; terminal renderer {renderer} (WebGL: {gl}); compositing {})", if no_compositing { "off in both (no GPU render node)" } else { "on" });
-    drop(mini);
-
-    Ok(())
+    Ok(Memory {
+        idle,
+        idle_parts,
+        term,
+        term_parts,
+        agent,
+        agent_parts,
+        no_compositing,
+        renderer,
+        gl,
+    })
 }

@@ -8,6 +8,10 @@
 //! - `appos-agent-image-VERSION.tar.gz`: the agent image alone (`docker load`
 //!   reads it as it is).
 //!
+//! The release desktop is built with a profile of a session of its own
+//! (`pgo.rs`: profile-guided optimisation), which needs `llvm-profdata`
+//! (`rustup component add llvm-tools`), Xvfb, tauri-driver and Docker.
+//!
 //! `--debug` packages the debug build (what the tests check); `--no-build`
 //! packages the binaries as they are built already; `--no-image` leaves the
 //! image out.
@@ -17,7 +21,7 @@ use std::process::Command;
 
 use anyhow::{ensure, Context as _};
 
-use crate::root;
+use crate::{root, target_dir};
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
@@ -34,13 +38,6 @@ fn output(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(out.stdout)
-}
-
-/// Where cargo puts builds: `CARGO_TARGET_DIR`, else `<root>/target`.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
 }
 
 pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
@@ -75,20 +72,23 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
             .args(["run", "build"]))?;
         let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cargo
-            .args([
-                "build",
-                "-p",
-                "appos-desktop",
-                "-p",
-                "appos-cli",
-                "-p",
-                "appos-agent",
-            ])
+            .args(["build", "-p", "appos-cli", "-p", "appos-agent"])
             .current_dir(&root);
-        if !debug {
+        if debug {
+            cargo.args(["-p", "appos-desktop"]);
+        } else {
             cargo.arg("--release");
         }
         run(&mut cargo)?;
+    }
+    // The release desktop is optimised with a profile of a session of its own
+    // (see pgo.rs), built for the host triple in its own target dir.
+    let pgo = (!debug).then(|| target_dir().join("pgo"));
+    if let (Some(_), true) = (&pgo, build) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(crate::pgo::build_desktop(&root, &target_dir()))?;
     }
     let appos = bins.join("appos");
 
@@ -173,8 +173,16 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
             &config.to_string(),
         ])
         .current_dir(root.join("src-tauri"));
+    let mut made = bins.join("bundle/deb");
     if debug {
         bundle.arg("--debug");
+    }
+    if let Some(pgo) = &pgo {
+        let host = crate::pgo::host()?;
+        bundle
+            .args(["--target", &host])
+            .env("CARGO_TARGET_DIR", pgo);
+        made = pgo.join(&host).join("release/bundle/deb");
     }
     run(&mut bundle)?;
     let deb_name = format!(
@@ -182,8 +190,7 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
         if arch == "x86_64" { "amd64" } else { "arm64" }
     );
     let deb = dist.join(&deb_name);
-    std::fs::copy(bins.join("bundle/deb").join(&deb_name), &deb)
-        .context("the .deb the bundler made")?;
+    std::fs::copy(made.join(&deb_name), &deb).context("the .deb the bundler made")?;
     std::fs::copy(&appos, dist.join(format!("appos-{version}-linux-{arch}")))?;
     let _ = std::fs::remove_dir_all(&stage);
     println!("{}", deb.display());
