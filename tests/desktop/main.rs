@@ -723,33 +723,12 @@ async fn install_scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every process as (pid, parent, name), from /proc.
-fn processes() -> Vec<(u32, u32, String)> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .filter_map(|pid| {
-                    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                    let (open, close) = (st.find('(')?, st.rfind(')')?);
-                    let mut rest = st.get(close + 2..)?.split_whitespace();
-                    if rest.next()? == "Z" {
-                        return None;
-                    }
-                    let parent = rest.next()?.parse().ok()?;
-                    Some((pid, parent, st.get(open + 1..close)?.to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A logout or `kill` (SIGTERM) closes the app as closing its window does:
 /// the app exits, and the local agent it started for This computer stops
 /// with it instead of running on alone.
 async fn stop_scenario(w: &World) -> anyhow::Result<()> {
     let home = format!("HOME={}", w.home.display());
-    let app = processes()
+    let app = support::processes()
         .into_iter()
         .find(|(pid, _, name)| {
             name == "appos-desktop"
@@ -758,7 +737,7 @@ async fn stop_scenario(w: &World) -> anyhow::Result<()> {
         })
         .map(|(pid, _, _)| pid)
         .context("the app's process")?;
-    let agent = processes()
+    let agent = support::processes()
         .into_iter()
         .find(|(_, parent, name)| *parent == app && name == "appos-agent")
         .map(|(pid, _, _)| pid)
@@ -769,7 +748,7 @@ async fn stop_scenario(w: &World) -> anyhow::Result<()> {
     ensure!(sent.success(), "kill -TERM {app}");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let alive: Vec<u32> = processes()
+        let alive: Vec<u32> = support::processes()
             .into_iter()
             .map(|(pid, _, _)| pid)
             .filter(|pid| *pid == app || *pid == agent)

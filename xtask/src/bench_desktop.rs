@@ -19,38 +19,21 @@ use serde_json::json;
 
 use crate::bench::{pss_kib, row};
 
-/// Every process under `root` (itself included), with its name.
+/// Every live process under `root` (itself included), with its name.
 pub(crate) fn tree(root: u32) -> Vec<(u32, String)> {
-    let all: Vec<(u32, String, u32)> = std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .filter_map(|pid| {
-                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-                    let ppid = stat
-                        .get(close + 2..)?
-                        .split_whitespace()
-                        .nth(1)?
-                        .parse()
-                        .ok()?;
-                    Some((pid, stat.get(open + 1..close)?.to_string(), ppid))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let all = support::processes();
     let mut out: Vec<(u32, String)> = all
         .iter()
         .filter(|(p, _, _)| *p == root)
-        .map(|(p, c, _)| (*p, c.clone()))
+        .map(|(p, _, c)| (*p, c.clone()))
         .collect();
     let mut i = 0;
     while i < out.len() {
         let parent = out[i].0;
         out.extend(
             all.iter()
-                .filter(|(_, _, pp)| *pp == parent)
-                .map(|(p, c, _)| (*p, c.clone())),
+                .filter(|(_, pp, _)| *pp == parent)
+                .map(|(p, _, c)| (*p, c.clone())),
         );
         i += 1;
     }
@@ -85,15 +68,6 @@ fn pid_of(name: &str) -> Option<u32> {
         .find(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
         })
-}
-
-/// Whether `pid` is alive (not gone, not a zombie waiting for its parent).
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
-        st.rfind(')')
-            .and_then(|i| st.get(i + 2..i + 3))
-            .is_some_and(|state| state != "Z")
-    })
 }
 
 async fn present(c: &Client, css: &str) -> bool {
@@ -140,17 +114,7 @@ pub async fn desktop() -> anyhow::Result<()> {
     ensure!(ok, "building the agent failed");
     // The desktop as `cargo xtask dist` ships it, optimised with a profile of this same session.
     let desktop = crate::pgo::build_desktop(&root, &crate::target_dir()).await?;
-    let Memory {
-        idle,
-        idle_parts,
-        term,
-        term_parts,
-        agent,
-        agent_parts,
-        no_compositing,
-        renderer,
-        gl,
-    } = session(&desktop, &[], true).await?;
+    let m = session(&desktop, &[], true).await?;
     let xvfb = support::Xvfb::start()?;
 
     // 4. The baseline alone: PSS splits a shared page among the processes
@@ -168,7 +132,10 @@ pub async fn desktop() -> anyhow::Result<()> {
         ])
         .env("DISPLAY", &xvfb.display)
         .env("NO_AT_BRIDGE", "1")
-        .envs(no_compositing.then_some(("WEBKIT_DISABLE_COMPOSITING_MODE", "1")))
+        .envs(
+            m.no_compositing
+                .then_some(("WEBKIT_DISABLE_COMPOSITING_MODE", "1")),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -189,19 +156,19 @@ pub async fn desktop() -> anyhow::Result<()> {
     let (blank, blank_parts) = tree_pss(mini.0.id(), "dbus-daemon");
     row(
         "desktop PSS on the apps list, MB; baseline: MiniBrowser",
-        format!("{idle:.0}"),
+        format!("{:.0}", m.idle),
         format!("{blank:.0}"),
-        format!("{:.2}", idle / blank),
+        format!("{:.2}", m.idle / blank),
         "≤ 1.3×",
     );
     row(
         "desktop PSS with a terminal open, MB",
-        format!("{term:.0}"),
+        format!("{:.0}", m.term),
         format!("{blank:.0}"),
-        format!("{:.2}", term / blank),
+        format!("{:.2}", m.term / blank),
         "≤ 1.5×",
     );
-    println!("    (apps list: {idle_parts}; terminal: {term_parts}; MiniBrowser: {blank_parts}; the local agent apart: {agent:.0} MB: {agent_parts}; terminal renderer {renderer} (WebGL: {gl}); compositing {})", if no_compositing { "off in both (no GPU render node)" } else { "on" });
+    println!("    (apps list: {}; terminal: {}; MiniBrowser: {blank_parts}; the local agent apart: {:.0} MB: {}; terminal renderer {} (WebGL: {}); compositing {})", m.idle_parts, m.term_parts, m.agent, m.agent_parts, m.renderer, m.gl, if m.no_compositing { "off in both (no GPU render node)" } else { "on" });
     drop(mini);
 
     Ok(())
@@ -405,7 +372,7 @@ pub async fn session(
         .args(["-TERM", &app.to_string()])
         .status();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while running(app) {
+    while support::processes().iter().any(|(p, _, _)| *p == app) {
         ensure!(
             Instant::now() < deadline,
             "the desktop did not exit on SIGTERM"

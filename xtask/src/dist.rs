@@ -80,16 +80,16 @@ pub fn run_dist(args: &[String]) -> anyhow::Result<()> {
             cargo.arg("--release");
         }
         run(&mut cargo)?;
+        if !debug {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(crate::pgo::build_desktop(&root, &target_dir()))?;
+        }
     }
     // The release desktop is optimised with a profile of a session of its own
     // (see pgo.rs), built for the host triple in its own target dir.
-    let pgo = (!debug).then(|| target_dir().join("pgo"));
-    if let (Some(_), true) = (&pgo, build) {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(crate::pgo::build_desktop(&root, &target_dir()))?;
-    }
+    let pgo = (!debug).then(|| crate::pgo::out_dir(&target_dir()));
     let appos = bins.join("appos");
 
     // Man pages (gzip'd, as Debian installs them) and completions, from the CLI itself.

@@ -74,6 +74,11 @@ fn cargo_build(root: &Path, target_dir: &Path, host: &str, rustflags: &str) -> a
     Ok(())
 }
 
+/// Where the optimised build goes, under cargo's target dir `target`.
+pub fn out_dir(target: &Path) -> PathBuf {
+    target.join("pgo")
+}
+
 /// Builds the desktop with a fresh profile of its start; returns its binary.
 /// The frontend must be built already (the binary embeds it).
 pub async fn build_desktop(root: &Path, target: &Path) -> anyhow::Result<PathBuf> {
@@ -119,7 +124,7 @@ pub async fn build_desktop(root: &Path, target: &Path) -> anyhow::Result<PathBuf
         .success();
     ensure!(ok, "llvm-profdata merge failed");
 
-    let out_dir = target.join("pgo");
+    let out_dir = out_dir(target);
     cargo_build(
         root,
         &out_dir,

@@ -39,6 +39,28 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}", rand::random::<u32>())
 }
 
+/// Every live process as (pid, parent pid, name), from /proc; zombies
+/// (gone, waiting for their parent to reap them) are left out.
+pub fn processes() -> Vec<(u32, u32, String)> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    let (open, close) = (st.find('(')?, st.rfind(')')?);
+                    let mut rest = st.get(close + 2..)?.split_whitespace();
+                    if rest.next()? == "Z" {
+                        return None;
+                    }
+                    let parent = rest.next()?.parse().ok()?;
+                    Some((pid, parent, st.get(open + 1..close)?.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
