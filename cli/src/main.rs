@@ -416,6 +416,7 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(run(cli));
+    link_notices_end();
     // Not waiting for blocking work still running: a terminal's reader of
     // stdin would hold the process until a key is pressed.
     rt.shutdown_background();
@@ -931,25 +932,61 @@ pub(crate) async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow:
 /// Says on stderr, a line each, when the connection is lost and when it is
 /// back: meanwhile the command waits, it does not fail.
 fn tell_link(c: &Client, server: &str) {
-    let mut link = c.link();
-    let server = server.to_string();
+    let mut changes = c.link();
+    *LINK.lock().unwrap_or_else(|p| p.into_inner()) = Some(LinkNotices {
+        server: server.to_string(),
+        link: c.link(),
+        out: false,
+    });
     tokio::spawn(async move {
-        let mut out = false;
-        while link.changed().await.is_ok() {
-            let now = link.borrow_and_update().clone();
-            match now {
-                appos_client::reconnect::Link::Reconnecting { why, .. } if !out => {
-                    out = true;
-                    eprintln!("appos: the connection to {server} was lost ({why}); reconnecting…");
-                }
-                appos_client::reconnect::Link::Connected if out => {
-                    out = false;
-                    eprintln!("appos: connected to {server} again");
-                }
-                _ => {}
-            }
+        while changes.changed().await.is_ok() {
+            changes.borrow_and_update();
+            link_caught_up(false);
         }
     });
+}
+
+/// The connection's notices still to say: the task watching the link and
+/// the end of the command both go through it, so that a notice never comes
+/// after the command's last word.
+static LINK: std::sync::Mutex<Option<LinkNotices>> = std::sync::Mutex::new(None);
+
+struct LinkNotices {
+    server: String,
+    link: tokio::sync::watch::Receiver<appos_client::reconnect::Link>,
+    /// "lost" was said and "again" not yet.
+    out: bool,
+}
+
+/// Says what changed on the link since the last notice; `last`: the
+/// command ends, nothing is said after this.
+fn link_caught_up(last: bool) {
+    let mut guard = LINK.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(n) = guard.as_mut() else { return };
+    let now = n.link.borrow().clone();
+    match now {
+        appos_client::reconnect::Link::Reconnecting { why, .. } if !n.out => {
+            n.out = true;
+            eprintln!(
+                "appos: the connection to {} was lost ({why}); reconnecting…",
+                n.server
+            );
+        }
+        appos_client::reconnect::Link::Connected if n.out => {
+            n.out = false;
+            eprintln!("appos: connected to {} again", n.server);
+        }
+        _ => {}
+    }
+    if last {
+        *guard = None;
+    }
+}
+
+/// The command ends: the connection's last notice is said now, and none
+/// after (a command's error or exit status is the last line it prints).
+pub(crate) fn link_notices_end() {
+    link_caught_up(true);
 }
 
 /// A passphrase for an encrypted key: `APPOS_SSH_PASSPHRASE` once, else a

@@ -185,6 +185,7 @@ async fn reattach(client: &Client, id: &str) -> anyhow::Result<TerminalIo> {
 /// Ends the process with a command's exit status (stdin's reader thread
 /// would otherwise keep it alive).
 pub fn exit_with(status: i64) -> ! {
+    crate::link_notices_end();
     let _ = std::io::stdout().flush();
     std::process::exit(if (0..=255).contains(&status) {
         status as i32
