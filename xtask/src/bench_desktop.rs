@@ -98,6 +98,11 @@ pub struct Memory {
 
 pub async fn desktop() -> anyhow::Result<()> {
     let root = crate::root();
+    // APPOS_BENCH_DESKTOP_BIN: measure that build as it is (no frontend or
+    // PGO builds), to compare one change quickly; the figures are that build's.
+    if let Some(bin) = std::env::var_os("APPOS_BENCH_DESKTOP_BIN") {
+        return measure(std::path::Path::new(&bin)).await;
+    }
     let ok = Command::new("npm")
         .arg("--prefix")
         .arg(root.join("src-ui"))
@@ -114,7 +119,12 @@ pub async fn desktop() -> anyhow::Result<()> {
     ensure!(ok, "building the agent failed");
     // The desktop as `cargo xtask dist` ships it, optimised with a profile of this same session.
     let desktop = crate::pgo::build_desktop(&root, &crate::target_dir()).await?;
-    let m = session(&desktop, &[], true).await?;
+    measure(&desktop).await
+}
+
+/// The session's rows, then the baseline's.
+async fn measure(desktop: &std::path::Path) -> anyhow::Result<()> {
+    let m = session(desktop, &[], true).await?;
     let xvfb = support::Xvfb::start()?;
 
     // 4. The baseline alone: PSS splits a shared page among the processes
@@ -365,6 +375,57 @@ pub async fn session(
         );
         println!("    (of which key to the echo in the page: p50 {:.1} ms, p95 {:.1} ms; the rest waits for the frame)", ms(a50), ms(a95));
     }
+    // 4. Output: a burst of lines through the terminal, from Enter to its
+    // last line drawn (read from the DOM renderer's rows; another renderer
+    // keeps its text out of the DOM, and the row says so).
+    let lines = 100_000u64;
+    let bytes: u64 = (1..=lines)
+        .map(|n| format!("output line {n}\n").len() as u64)
+        .sum();
+    input
+        .send_keys(&format!(
+            "\u{0015}seq -f 'output line %g' 1 {lines}; echo end-of-$((6*7))"
+        ))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let throughput = if renderer.as_str() == Some("dom") {
+        let t = Instant::now();
+        input.send_keys("\u{e007}").await?;
+        let deadline = t + Duration::from_secs(120);
+        loop {
+            let drawn = c
+                .execute(
+                    "const r = document.querySelector('[data-testid=\"terminal-view\"] .xterm-rows'); return !!r && r.textContent.includes('end-of-42');",
+                    vec![],
+                )
+                .await?;
+            if drawn.as_bool() == Some(true) {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the output's last line was never drawn"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Some(bytes as f64 / 1e6 / t.elapsed().as_secs_f64())
+    } else {
+        input.send_keys("\u{e007}").await?;
+        None
+    };
+    if report {
+        row(
+            "terminal output drawn, MB/s",
+            throughput.map_or("-".into(), |v| format!("{v:.1}")),
+            "-".into(),
+            "-".into(),
+            &format!(
+                "{lines} lines of `seq`, {:.1} MB, from Enter to the last on screen",
+                bytes as f64 / 1e6
+            ),
+        );
+    }
+
     // End the app as a logout would (SIGTERM): it exits through its own
     // shutdown, which stops the local agent and writes a training build's profile.
     let app = pid_of("appos-desktop").context("the appos-desktop process")?;
