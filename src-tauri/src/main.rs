@@ -220,7 +220,8 @@ fn has_gpu(rendering: State<'_, Rendering>) -> bool {
 }
 
 /// Looks for a GPU render node and turns WebKit's compositing off when there
-/// is none (see `appos_desktop_core::rendering`). Runs first in `main`, before
+/// is none, and sets when the page's JavaScript gets compiled (see
+/// `appos_desktop_core::rendering`). Runs first in `main`, before
 /// any thread or WebKit process starts, so setting the variable races with nothing.
 fn choose_rendering() -> Rendering {
     use appos_desktop_core::rendering;
@@ -230,6 +231,9 @@ fn choose_rendering() -> Rendering {
     );
     if chosen.compositing_off {
         std::env::set_var(rendering::NO_COMPOSITING, "1");
+    }
+    for (k, v) in rendering::js_tiers_to_set(|k| std::env::var_os(k).is_some()) {
+        std::env::set_var(k, v);
     }
     chosen
 }
