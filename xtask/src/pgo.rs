@@ -9,6 +9,12 @@
 //! for size (17 MB of code in all) and lays out what it runs tighter: 7.5 MB
 //! mapped, and a faster start.
 //!
+//! The training also records the order in which functions first run
+//! (LLVM's temporal profiling), and the linker lays the code out in that
+//! order (`--symbol-ordering-file`): what the start runs sits together at
+//! the front. 5.8 MB of the 17.7 MB of code is mapped on the apps list,
+//! against 7.5 MB without the order.
+//!
 //! Not done: linking with `-z keep-text-section-prefix`, which puts LLVM's
 //! `.text.unlikely` apart. Code run once at start counts as cold too, so it
 //! landed among the never-run code and 11.7 MB got mapped.
@@ -18,7 +24,8 @@
 //!    when it exits (the training ends it with SIGTERM, which it handles);
 //! 2. the training: the bench's own session (start, apps list, a terminal,
 //!    keys typed) against that build, under Xvfb;
-//! 3. `llvm-profdata merge` (from `rustup component add llvm-tools`);
+//! 3. `llvm-profdata merge` (from `rustup component add llvm-tools`), then
+//!    `llvm-profdata order` for the functions' first-run order;
 //! 4. the optimised build (`<target>/pgo`), which `dist` packages and
 //!    `bench desktop` measures.
 
@@ -93,7 +100,10 @@ pub async fn build_desktop(root: &Path, target: &Path) -> anyhow::Result<PathBuf
         root,
         &train_dir,
         &host,
-        &format!("-Cprofile-generate={}", profiles.display()),
+        &format!(
+            "-Cprofile-generate={} -Cllvm-args=-pgo-temporal-instrumentation",
+            profiles.display()
+        ),
     )?;
     let trainee = train_dir.join(&host).join("release/appos-desktop");
     println!("pgo: training {}", trainee.display());
@@ -115,21 +125,36 @@ pub async fn build_desktop(root: &Path, target: &Path) -> anyhow::Result<PathBuf
         .collect();
     ensure!(!raw.is_empty(), "the training wrote no profile");
     let merged = profiles.join("desktop.profdata");
-    let ok = Command::new(profdata)
+    let ok = Command::new(&profdata)
         .arg("merge")
+        // The whole start's first calls, not the default first 10,000.
+        .arg("--temporal-profile-max-trace-length=1000000")
         .arg("-o")
         .arg(&merged)
         .args(&raw)
         .status()?
         .success();
     ensure!(ok, "llvm-profdata merge failed");
+    let order = profiles.join("desktop.order");
+    let ok = Command::new(&profdata)
+        .arg("order")
+        .arg(&merged)
+        .arg("-o")
+        .arg(&order)
+        .status()?
+        .success();
+    ensure!(ok, "llvm-profdata order failed");
 
     let out_dir = out_dir(target);
     cargo_build(
         root,
         &out_dir,
         &host,
-        &format!("-Cprofile-use={}", merged.display()),
+        &format!(
+            "-Cprofile-use={} -Clink-arg=-Wl,--symbol-ordering-file={} -Clink-arg=-Wl,--no-warn-symbol-ordering",
+            merged.display(),
+            order.display()
+        ),
     )?;
     Ok(out_dir.join(&host).join("release/appos-desktop"))
 }
