@@ -355,6 +355,7 @@ impl Desktop {
         profiles.save().map_err(ui_error)?;
         profiles.delete_token(name).await.map_err(ui_error)?;
         self.live.lock().await.remove(name);
+        self.making.lock().await.remove(name);
         self.passphrases.lock().await.remove(name);
         Ok(())
     }
