@@ -491,6 +491,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let dir = profile::config_dir(env);
     let mut profiles = Profiles::load(&dir)?;
+    // start, stop, restart and update: one call, the action named.
+    let app_action = async |app: &AppName, action: AppAction| {
+        deploy::action(
+            &client(&profiles, cli.server.as_deref()).await?,
+            app,
+            action,
+            cli.output,
+        )
+        .await
+    };
     match cli.command {
         // Answered before anything is read (see the top of `run`).
         Command::Completion { .. } | Command::Man { .. } => Ok(()),
@@ -818,42 +828,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Start { app } => {
-            deploy::action(
-                &client(&profiles, cli.server.as_deref()).await?,
-                &app,
-                AppAction::Start,
-                cli.output,
-            )
-            .await
-        }
-        Command::Stop { app } => {
-            deploy::action(
-                &client(&profiles, cli.server.as_deref()).await?,
-                &app,
-                AppAction::Stop,
-                cli.output,
-            )
-            .await
-        }
-        Command::Restart { app } => {
-            deploy::action(
-                &client(&profiles, cli.server.as_deref()).await?,
-                &app,
-                AppAction::Restart,
-                cli.output,
-            )
-            .await
-        }
-        Command::Update { app } => {
-            deploy::action(
-                &client(&profiles, cli.server.as_deref()).await?,
-                &app,
-                AppAction::Update,
-                cli.output,
-            )
-            .await
-        }
+        Command::Start { app } => app_action(&app, AppAction::Start).await,
+        Command::Stop { app } => app_action(&app, AppAction::Stop).await,
+        Command::Restart { app } => app_action(&app, AppAction::Restart).await,
+        Command::Update { app } => app_action(&app, AppAction::Update).await,
         Command::Logs {
             app,
             follow,
