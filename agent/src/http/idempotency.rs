@@ -75,12 +75,15 @@ pub async fn remember(
         h.update(&bytes);
         hex::encode(h.finalize())
     };
-    match idempotency::begin(&state, token_id, &key, &fingerprint, &request).await? {
-        Begin::Replay(a) => Ok(replayed(a)),
-        Begin::Run => {
-            let req = Request::from_parts(parts, Body::from(bytes));
-            // Its own task: finished and remembered even when the client is gone.
-            let work = tokio::spawn(async move {
+    let req = Request::from_parts(parts, Body::from(bytes));
+    // Its own task from the claim on: a key claimed is answered (or
+    // released) even when the client is gone meanwhile. Claimed in the
+    // connection's task, a cut connection could drop it between the claim
+    // and the work, and the key would stay "being answered" for good.
+    let work = tokio::spawn(async move {
+        match idempotency::begin(&state, token_id, &key, &fingerprint, &request).await? {
+            Begin::Replay(a) => Ok::<_, crate::error::AgentError>(replayed(a)),
+            Begin::Run => {
                 let resp = next.run(req).await;
                 let (mut parts, body) = resp.into_parts();
                 let status = parts.status.as_u16();
@@ -90,7 +93,7 @@ pub async fn remember(
                         tracing::warn!(%error, "an answer too large to remember");
                         let _ = idempotency::release(&state, token_id, &key).await;
                         parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-                        return Response::from_parts(parts, Body::empty());
+                        return Ok(Response::from_parts(parts, Body::empty()));
                     }
                 };
                 let kept = if remembered(status) {
@@ -116,12 +119,13 @@ pub async fn remember(
                 if let Err(error) = kept {
                     tracing::warn!(%error, "cannot remember an answer for its Idempotency-Key");
                 }
-                Response::from_parts(parts, Body::from(bytes))
-            });
-            work.await
-                .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))
+                Ok(Response::from_parts(parts, Body::from(bytes)))
+            }
         }
-    }
+    });
+    work.await
+        .map_err(|e| ApiError::from(crate::error::AgentError::internal(e)))?
+        .map_err(ApiError::from)
 }
 
 fn replayed(a: Answer) -> Response {
