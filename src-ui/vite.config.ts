@@ -1,9 +1,9 @@
 import { defineConfig } from "vitest/config";
-import preact from "@preact/preset-vite";
+import react from "@vitejs/plugin-react";
 import tailwindcss from "@tailwindcss/vite";
 
 export default defineConfig({
-  plugins: [preact(), tailwindcss()],
+  plugins: [react(), tailwindcss()],
   clearScreen: false,
   server: { port: 5173, strictPort: true },
   build: { outDir: "dist", target: "es2022", emptyOutDir: true },

@@ -1,9 +1,8 @@
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import { App } from "./App";
 import type { App as AppT } from "./api/types.gen";
 import { domain, FakeBackend } from "./test/fakeBackend";
-import { change } from "./test/events";
 
 const blog: AppT = {
   name: "blog",
@@ -25,7 +24,7 @@ const blog: AppT = {
 afterEach(cleanup);
 
 function fill(testId: string, value: string) {
-  change(screen.getByTestId(testId), value);
+  fireEvent.change(screen.getByTestId(testId), { target: { value } });
 }
 
 describe("App", () => {
@@ -95,9 +94,9 @@ describe("App", () => {
     fill("srv-name", "prod");
     fill("srv-host", "10.0.0.5");
     fill("srv-port", "2222");
-    await act(async () => { await fireEvent.click(screen.getByTestId("add-server-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
     expect((await screen.findByTestId("host-key-fingerprint")).textContent).toBe(fp);
-    await act(async () => { await fireEvent.click(screen.getByTestId("host-key-accept")); });
+    await act(async () => fireEvent.click(screen.getByTestId("host-key-accept")));
     await screen.findByTestId("server-prod");
     expect(b.added.map((f) => f.accept_fingerprint)).toEqual([null, fp]);
     expect(b.added[1]).toMatchObject({ name: "prod", host: "10.0.0.5", port: 2222, user: "root", identity: null });
@@ -113,7 +112,7 @@ describe("App", () => {
     await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "10.0.0.5");
-    await act(async () => { await fireEvent.click(screen.getByTestId("add-server-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
     const d = await screen.findByTestId("host-key-changed-dialog");
     expect(d.textContent).toContain("SHA256:old");
     expect(screen.queryByTestId("server-prod")).toBeNull();
@@ -128,7 +127,7 @@ describe("App", () => {
     fill("srv-name", "prod");
     fill("srv-host", "h");
     fill("srv-port", "70000");
-    await act(async () => { await fireEvent.click(screen.getByTestId("add-server-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
     expect((await screen.findByTestId("add-server-error")).textContent).toContain("1 to 65535");
     expect(b.added).toHaveLength(0);
   });
@@ -145,10 +144,10 @@ describe("App", () => {
     await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "h");
-    await act(async () => { await fireEvent.click(screen.getByTestId("add-server-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
     expect((await screen.findByTestId("add-server-error")).textContent).toContain("Key passphrase needed");
     fill("srv-passphrase", "s3cret");
-    await act(async () => { await fireEvent.click(screen.getByTestId("add-server-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
     await screen.findByTestId("server-prod");
     expect(b.added.map((f) => f.passphrase)).toEqual([null, "s3cret"]);
   });
@@ -177,11 +176,11 @@ describe("App", () => {
     await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "h");
-    await act(async () => { await fireEvent.click(screen.getByTestId("add-server-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
     expect((await screen.findByTestId("agent-missing")).textContent).toContain("`appos-agent` was not found on root@h:22");
-    await act(async () => { await fireEvent.click(screen.getByTestId("install-offer")); });
+    await act(async () => fireEvent.click(screen.getByTestId("install-offer")));
     await screen.findByTestId("install-check-docker");
-    await act(async () => { await fireEvent.click(screen.getByTestId("install-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("install-submit")));
     await screen.findByTestId("server-prod");
     await waitFor(() => expect(screen.getByTestId("server-title").textContent).toBe("prod"));
     expect(screen.queryByTestId("install-dialog")).toBeNull();
@@ -197,7 +196,7 @@ describe("App", () => {
     await screen.findByTestId("srv-name");
     fill("srv-name", "prod");
     fill("srv-host", "h");
-    await act(async () => { await fireEvent.click(screen.getByTestId("add-server-submit")); });
+    await act(async () => fireEvent.click(screen.getByTestId("add-server-submit")));
     const e = await screen.findByTestId("add-server-error");
     expect(e.textContent).toContain("Authentication refused");
     expect(e.textContent).toContain("ssh-agent");

@@ -1,5 +1,5 @@
 import { lazy, Suspense, useCallback, useEffect, useState } from "react";
-import { Server } from "lucide-preact";
+import { Server } from "lucide-react";
 import type { Backend } from "./api/backend";
 import type { ServerEntry, UiError } from "./api/desktop.gen";
 import { AlertWatch } from "./components/AlertWatch";

@@ -1,7 +1,7 @@
 // An app's activity: the agent's audit log for it, newest first, with the
 // host access each change granted; older entries a page at a time.
 import { useState } from "react";
-import { ScrollText } from "lucide-preact";
+import { ScrollText } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { AuditEntry } from "../api/types.gen";

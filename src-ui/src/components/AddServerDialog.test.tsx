@@ -1,10 +1,9 @@
-import { act, cleanup, fireEvent, render, screen, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, render, screen, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { InstallCheck, InstallForm, ServerEntry } from "../api/desktop.gen";
 import { FakeBackend, uiError } from "../test/fakeBackend";
 import { byId } from "../test/render";
 import { AddServerDialog } from "./AddServerDialog";
-import { change } from "../test/events";
 
 afterEach(cleanup);
 
@@ -40,10 +39,10 @@ const server = (over: Partial<InstallForm["server"]> = {}): InstallForm["server"
 });
 
 function fill(testId: string, value: string) {
-  change(byId(testId), value);
+  fireEvent.change(byId(testId), { target: { value } });
 }
 
-const click = (testId: string) => act(async () => { await fireEvent.click(byId(testId)); });
+const click = (testId: string) => act(async () => fireEvent.click(byId(testId)));
 
 function renderDialog(b: FakeBackend) {
   const onAdded = vi.fn();
@@ -111,7 +110,7 @@ describe("Add server: installing AppOS", () => {
     expect(isDisabled("install-submit")).toBe(true);
     expect(isDisabled("install-recheck")).toBe(true);
 
-    await act(async () => { await release(); });
+    await act(async () => release());
     await screen.findByTestId("install-checklist");
     expect(b.callsOf("installCheck")).toEqual([[{ server: server(), data: "/var/lib/appos", proxy_ports: [80, 443] }]]);
     expect(rows().map((r) => r.dataset.testid)).toEqual([
@@ -399,7 +398,7 @@ describe("Add server: installing AppOS", () => {
     // Closed while checking: the late answer is dropped, nothing is left.
     fireEvent.click(within(byId("install-dialog")).getByText("Cancel"));
     expect(onClose).toHaveBeenCalledTimes(1);
-    await act(async () => { await release(); });
+    await act(async () => release());
     expect(screen.queryByTestId("install-dialog")).toBeNull();
     expect(screen.queryByTestId("agent-missing")).toBeNull();
     expect((byId("srv-name") as HTMLInputElement).value).toBe("");

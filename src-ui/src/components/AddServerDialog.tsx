@@ -2,7 +2,7 @@
 // or a blocking error for a changed key. A server without the AppOS agent
 // gets an offer to install it: its checklist, then the install's progress.
 import { useRef, useState, type FormEvent } from "react";
-import { CircleCheck, ChevronRight, CircleX, Download, ShieldAlert, ShieldQuestion } from "lucide-preact";
+import { CircleCheck, ChevronRight, CircleX, Download, ShieldAlert, ShieldQuestion } from "lucide-react";
 import { toUiError, type Backend } from "../api/backend";
 import type { AddServerForm, HostKeyPrompt, InstallCheck, InstallForm, ServerEntry, UiError } from "../api/desktop.gen";
 import { errorHint, errorTitle } from "../lib/errors";
@@ -74,8 +74,8 @@ export function AddServerDialog({
   // Bumped by every check, install and close: answers of an older one are dropped.
   const run = useRef(0);
 
-  const set = (k: keyof typeof empty) => (e: { currentTarget: { value: string } }) => {
-    setF({ ...f, [k]: e.currentTarget.value });
+  const set = (k: keyof typeof empty) => (e: { target: { value: string } }) => {
+    setF({ ...f, [k]: e.target.value });
     // Another server: the key trusted and the agent found missing were another's.
     if (k === "host" || k === "port") setAccepted(null);
     if (k === "host" || k === "port" || k === "user") setMissing(null);
@@ -401,7 +401,7 @@ export function AddServerDialog({
                 value={opts.data}
                 disabled={installing}
                 aria-invalid={!!problems.data}
-                onChange={(e) => setOpt("data", e.currentTarget.value)}
+                onChange={(e) => setOpt("data", e.target.value)}
               />
             </Field>
             <FieldMessage message={problems.data} testId="install-data-error" />
@@ -411,7 +411,7 @@ export function AddServerDialog({
                 data-testid="install-proxy"
                 checked={opts.proxy}
                 disabled={installing}
-                onChange={(e) => setOpt("proxy", e.currentTarget.checked)}
+                onChange={(e) => setOpt("proxy", e.target.checked)}
               />
               <div className={cx("flex items-center gap-3 pl-6 text-[13px] text-zinc-600 dark:text-zinc-400", !opts.proxy && "opacity-60")}>
                 {(["http", "https"] as const).map((k) => (
@@ -425,7 +425,7 @@ export function AddServerDialog({
                       value={opts[k]}
                       disabled={!opts.proxy || installing}
                       aria-invalid={!!problems.ports}
-                      onChange={(e) => setOpt(k, e.currentTarget.value)}
+                      onChange={(e) => setOpt(k, e.target.value)}
                     />
                   </label>
                 ))}

@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import { App } from "../App";
 import type { Event } from "../api/types.gen";
@@ -66,7 +66,7 @@ describe("Alert notifications", () => {
     expect(b.notifications).toEqual([{ title: "Memory near its limit on prod: shop-worker-1", body: "shop-worker-1 (shop/worker) uses 470 MiB of its 512 MiB memory limit (92%)" }]);
 
     // Another server on screen: prod's watcher stays, alone; this computer gets its own.
-    await act(async () => { await fireEvent.click(screen.getByTestId("server-local")); });
+    await act(async () => fireEvent.click(screen.getByTestId("server-local")));
     await waitFor(() => expect(screen.getByTestId("server-status-local").dataset.status).toBe("connected"));
     await waitFor(() => expect(eventStreams(b, "local")).toHaveLength(2));
     expect(eventStreams(b, "prod")).toHaveLength(1);
@@ -77,7 +77,7 @@ describe("Alert notifications", () => {
     expect(b.notifications[1]).toEqual({ title: "Critical: memory near its limit on prod: shop-worker-1 (still)", body: "at 99%" });
 
     // Back on prod: still one watcher, and the notice seen is not notified again.
-    await act(async () => { await fireEvent.click(screen.getByTestId("server-prod")); });
+    await act(async () => fireEvent.click(screen.getByTestId("server-prod")));
     await waitFor(() => expect(eventStreams(b, "prod")).toHaveLength(2));
     expect(eventStreams(b, "local")).toHaveLength(1);
     for (const s of eventStreams(b, "prod")) s.push({ type: "event", event: e });

@@ -1,9 +1,8 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Alert, AlertRuleSettings, Channel } from "../api/types.gen";
 import { alert, alertRule, channel, FakeBackend, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
-import { change } from "../test/events";
 
 afterEach(cleanup);
 
@@ -22,8 +21,8 @@ function setup({ alerts = [] as Alert[], rules = RULES, channels = [] as Channel
 }
 
 const value = (id: string) => (byId(id) as HTMLInputElement | HTMLSelectElement).value;
-const fill = (id: string, v: string) => change(byId(id), v);
-const click = (id: string) => act(async () => { await fireEvent.click(byId(id)); });
+const fill = (id: string, v: string) => fireEvent.change(byId(id), { target: { value: v } });
+const click = (id: string) => act(async () => fireEvent.click(byId(id)));
 
 describe("Alerts tab", () => {
   it("lists firing alerts first, critical ones before warnings, then the resolved ones greyed", async () => {

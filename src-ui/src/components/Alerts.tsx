@@ -2,7 +2,7 @@
 // the rules that raise them, edited in place; the channels the agent sends
 // them through, each with a test message; and the tab bar's firing count.
 import { useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { BellOff, Check, Pencil, Plus, RefreshCw, Send, Trash2 } from "lucide-preact";
+import { BellOff, Check, Pencil, Plus, RefreshCw, Send, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { Alert, AlertRule, AlertRuleSettings, AlertRuleUpdate, Channel, ChannelConfig, SmtpSecurity } from "../api/types.gen";
@@ -264,7 +264,7 @@ function RuleEditor({ rule: r, onDone }: { rule: AlertRuleSettings; onDone: (sav
         aria-invalid={bad.has(field)}
         className={cx("h-8 w-20 font-mono text-[13px]", bad.has(field) && "border-red-400 dark:border-red-700")}
         value={value}
-        onChange={(e) => set(e.currentTarget.value)}
+        onChange={(e) => set(e.target.value)}
       />
       <span className="text-xs whitespace-nowrap text-zinc-500">{suffix}</span>
     </span>
@@ -275,7 +275,7 @@ function RuleEditor({ rule: r, onDone }: { rule: AlertRuleSettings; onDone: (sav
       <tr data-testid={`rule-${r.rule}`} data-editing="true" className="bg-zinc-50/60 dark:bg-zinc-900/40">
         <td className="px-4 py-2.5 font-medium">{words}</td>
         <td className="px-4 py-2.5">
-          <Checkbox form={form} data-testid={`rule-input-enabled-${r.rule}`} checked={enabled} onChange={(e) => setEnabled(e.currentTarget.checked)} label="on" />
+          <Checkbox form={form} data-testid={`rule-input-enabled-${r.rule}`} checked={enabled} onChange={(e) => setEnabled(e.target.checked)} label="on" />
         </td>
         <td className="px-4 py-2.5">{r.threshold_unit ? number("threshold", threshold, setThreshold, r.threshold_unit) : "—"}</td>
         <td className="px-4 py-2.5">{number("window_secs", windowSecs, setWindowSecs, "s")}</td>
@@ -630,13 +630,13 @@ function AddChannelDialog({ onClose, onAdded }: { onClose: () => void; onAdded: 
       data-testid={`add-channel-${name}`}
       type={props.type ?? "text"}
       autoFocus={props.autoFocus}
-      spellcheck={false}
+      spellCheck={false}
       autoComplete="off"
       placeholder={props.placeholder}
       aria-invalid={!!errs[name]}
       className={cx("h-8 text-[13px]", props.mono && "font-mono", errs[name] && "border-red-400 dark:border-red-700")}
       value={f[name]}
-      onChange={(e) => set(name, e.currentTarget.value)}
+      onChange={(e) => set(name, e.target.value)}
     />
   );
 
@@ -667,7 +667,7 @@ function AddChannelDialog({ onClose, onAdded }: { onClose: () => void; onAdded: 
             <label htmlFor="add-channel-kind" className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
               Kind
             </label>
-            <Select id="add-channel-kind" data-testid="add-channel-kind" className="w-full" value={f.kind} onChange={(e) => setF((p) => ({ ...p, kind: e.currentTarget.value as Kind }))}>
+            <Select id="add-channel-kind" data-testid="add-channel-kind" className="w-full" value={f.kind} onChange={(e) => setF((p) => ({ ...p, kind: e.target.value as Kind }))}>
               {(Object.keys(CHANNEL_KINDS) as Kind[]).map((k) => (
                 <option key={k} value={k}>
                   {CHANNEL_KINDS[k]}
@@ -691,7 +691,7 @@ function AddChannelDialog({ onClose, onAdded }: { onClose: () => void; onAdded: 
                 <label htmlFor="add-channel-security" className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
                   Security
                 </label>
-                <Select id="add-channel-security" data-testid="add-channel-security" className="w-full" value={f.security} onChange={(e) => pickSecurity(e.currentTarget.value as SmtpSecurity)}>
+                <Select id="add-channel-security" data-testid="add-channel-security" className="w-full" value={f.security} onChange={(e) => pickSecurity(e.target.value as SmtpSecurity)}>
                   {SECURITY.map((s) => (
                     <option key={s.value} value={s.value}>
                       {s.label}

@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AppVersion, AuditEntry } from "../api/types.gen";
 import { access, app, deployment, FakeBackend, noRepository, snapshot, uiError } from "../test/fakeBackend";
@@ -33,7 +33,7 @@ const entry = (id: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
 
 async function click(testId: string) {
   const el = await screen.findByTestId(testId);
-  await act(async () => { await fireEvent.click(el); });
+  await act(async () => fireEvent.click(el));
 }
 
 describe("App detail", () => {
@@ -160,7 +160,7 @@ describe("App detail", () => {
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     expect((await screen.findByTestId("app-host-access-none")).textContent).toBe("None: this app reaches only its own folder and volumes.");
     await screen.findByTestId("audit-100");
-    await act(async () => { await fireEvent.click(byId("app-activity-older")); });
+    await act(async () => fireEvent.click(byId("app-activity-older")));
     expect(b.callsOf("list_audit")[1]).toEqual(["local", { app: "blog", before: 100 - AUDIT_PAGE + 1, limit: AUDIT_PAGE }]);
     expect((await screen.findByTestId(`audit-${100 - AUDIT_PAGE}`)).textContent).toContain("the oldest");
     expect(screen.queryByTestId("app-activity-older")).toBeNull();
@@ -192,7 +192,7 @@ describe("App detail", () => {
     renderServer(b, { view: "app", app: "blog", tab: "overview" });
     await screen.findByTestId("app-containers");
     await waitFor(() => expect(b.callsOf("list_snapshots")).toHaveLength(1));
-    await act(async () => { await undefined; });
+    await act(async () => undefined);
     expect(screen.queryByTestId("app-last-backup")).toBeNull();
     expect(screen.queryByTestId("app-last-backup-error")).toBeNull();
     cleanup();

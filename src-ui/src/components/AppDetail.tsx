@@ -1,7 +1,7 @@
 // One app: state, last backup, services and containers, resource usage, host access and activity,
 // actions, and its sub-tabs (logs, compose editor, history, deployments, domains).
 import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "react";
-import { ChevronDown, Download, FileCode, Globe, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-preact";
+import { ChevronDown, Download, FileCode, Globe, History as HistoryIcon, Import, Info, LayoutList, Play, RotateCw, Rocket, ScrollText, Square, SquareTerminal, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { AppAction } from "../api/calls.gen";
@@ -207,7 +207,7 @@ export function AppDetail({ name, tab }: { name: string; tab: AppTab }) {
           </>
         }
       >
-        <Checkbox data-testid="delete-volumes" checked={deleteVolumes} onChange={(e) => setDeleteVolumes(e.currentTarget.checked)} label={<>Also remove volumes (data) — <b>cannot be undone</b></>} />
+        <Checkbox data-testid="delete-volumes" checked={deleteVolumes} onChange={(e) => setDeleteVolumes(e.target.checked)} label={<>Also remove volumes (data) — <b>cannot be undone</b></>} />
         <p className="mt-1 pl-6 text-xs text-zinc-500">Unchecked, the named volumes stay on the server and a new app of the same name finds its data again.</p>
       </Dialog>
     </div>

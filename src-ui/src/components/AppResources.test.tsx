@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AppStats, ContainerStats, StatSample } from "../api/types.gen";
 import { app, FakeBackend, uiError, type Answer } from "../test/fakeBackend";
@@ -55,7 +55,7 @@ const alertLines = (el: HTMLElement) => [...el.querySelectorAll("p")].map((p) =>
 function poll(every: { mock: { calls: unknown[][]; results: { value: unknown }[] } }) {
   const i = every.mock.calls.flatMap((c, n) => (c[1] === STATS_POLL_MS ? [n] : []));
   expect(i).toHaveLength(1);
-  return { run: () => act(async () => { await (every.mock.calls[i[0]][0] as () => void)(); }), id: every.mock.results[i[0]].value };
+  return { run: () => act(async () => (every.mock.calls[i[0]][0] as () => void)()), id: every.mock.results[i[0]].value };
 }
 
 describe("App resources", () => {
@@ -126,7 +126,7 @@ describe("App resources", () => {
     expect(b.callsOf("get_app_stats")).toHaveLength(3);
     await p.run();
     expect(b.callsOf("get_app_stats")).toHaveLength(3);
-    await act(async () => { await release(); });
+    await act(async () => release());
     await waitFor(() => expect(text("resources-cpu-blog-web-1")).toBe("7.3%"));
 
     // Not while the window is hidden.
@@ -140,7 +140,7 @@ describe("App resources", () => {
 
     // Another tab: the section is gone and its poll stopped.
     expect(stop).not.toHaveBeenCalledWith(p.id);
-    await act(async () => { await fireEvent.click(byId("tab-logs")); });
+    await act(async () => fireEvent.click(byId("tab-logs")));
     expect(screen.queryByTestId("app-resources")).toBeNull();
     expect(stop).toHaveBeenCalledWith(p.id);
   });

@@ -1,7 +1,7 @@
 // An app's resource usage: CPU, memory and network of each running
 // container, from the agent's readings, with a small chart of the history.
 import { useEffect } from "react";
-import { Gauge } from "lucide-preact";
+import { Gauge } from "lucide-react";
 import type { ContainerStats } from "../api/types.gen";
 import { fmtBytesIEC, fmtCpu, sparkPoints } from "../lib/format";
 import { useLatest, useLoad } from "../lib/hooks";

@@ -1,6 +1,6 @@
 // The server's apps with live state; a row opens the app.
 import { useState } from "react";
-import { Boxes, ChevronRight, FolderUp, Plus, Search } from "lucide-preact";
+import { Boxes, ChevronRight, FolderUp, Plus, Search } from "lucide-react";
 import type { UiError } from "../api/desktop.gen";
 import type { App, AppState } from "../api/types.gen";
 import { appStateWord } from "../lib/format";
@@ -43,7 +43,7 @@ export function AppsList({ apps, error, refreshing, live }: { apps: App[] | null
         {apps && apps.length > 5 && (
           <div className="relative w-56">
             <Search className="pointer-events-none absolute top-2 left-2.5 size-4 text-zinc-400" />
-            <Input data-testid="apps-filter" aria-label="Filter apps" className="h-8 pl-8 text-[13px]" placeholder="Filter" value={filter} onChange={(e) => setFilter(e.currentTarget.value)} />
+            <Input data-testid="apps-filter" aria-label="Filter apps" className="h-8 pl-8 text-[13px]" placeholder="Filter" value={filter} onChange={(e) => setFilter(e.target.value)} />
           </div>
         )}
         <Button size="sm" variant="secondary" data-testid="apps-deploy-folder" onClick={() => setDeployFolder(true)}>

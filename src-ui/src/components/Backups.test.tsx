@@ -1,10 +1,9 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BackupRun, ScheduleStatus, Snapshot } from "../api/types.gen";
 import { fmtTime } from "../lib/format";
 import { agentSshKey, backupRun, FakeBackend, noRepository, repositorySet, snapshot, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
-import { change } from "../test/events";
 
 afterEach(cleanup);
 
@@ -36,8 +35,8 @@ const KEY = "7c1e9a0f4b2d6e8a3c5f7b9d1e3a5c7f9b1d3e5a7c9f1b3d5e7a9c1f3b5d7e9a";
 const FP = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
 
 const value = (id: string) => (byId(id) as HTMLInputElement | HTMLSelectElement).value;
-const fill = (id: string, v: string) => change(byId(id), v);
-const click = (id: string) => act(async () => { await fireEvent.click(byId(id)); });
+const fill = (id: string, v: string) => fireEvent.change(byId(id), { target: { value: v } });
+const click = (id: string) => act(async () => fireEvent.click(byId(id)));
 const cells = (id: string) => within(byId(id)).getAllByRole("cell").map((c) => c.textContent);
 const lines = () => screen.queryAllByTestId("backup-run-line").map((l) => l.textContent);
 

@@ -5,7 +5,7 @@
 // and restore runs. Also an app page's line saying when the app was last
 // backed up.
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { Archive, ArchiveRestore, Check, CircleX, KeyRound, Loader2, Pencil, RefreshCw, X } from "lucide-preact";
+import { Archive, ArchiveRestore, Check, CircleX, KeyRound, Loader2, Pencil, RefreshCw, X } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { BackupRepositorySet, UiError } from "../api/desktop.gen";
 import type { BackupRun, BackupSchedule, RepositoryInfo, RepositoryRequest, ScheduleStatus, Snapshot } from "../api/types.gen";
@@ -318,13 +318,13 @@ function NoRepository({
           id={id}
           data-testid={id}
           type={extra.type}
-          spellcheck={false}
+          spellCheck={false}
           autoComplete="off"
           placeholder={extra.placeholder}
           aria-invalid={!!errs[name]}
           className={cx("h-8 font-mono text-[13px]", errs[name] && "border-red-400 dark:border-red-700")}
           value={value}
-          onChange={(e) => edit(name, set, e.currentTarget.value)}
+          onChange={(e) => edit(name, set, e.target.value)}
         />
         {!errs[name] && <p className="text-xs text-zinc-500 dark:text-zinc-400">{hint}</p>}
         <div className="wrap-anywhere">
@@ -515,7 +515,7 @@ function ScheduleEditor({ status, onDone }: { status: ScheduleStatus; onDone: (s
           <label htmlFor="backup-schedule-every" className="block text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
             Interval
           </label>
-          <Select id="backup-schedule-every" data-testid="backup-schedule-every" className="w-36" aria-invalid={!!errs.every_secs} value={every} onChange={(e) => setEvery(e.currentTarget.value)}>
+          <Select id="backup-schedule-every" data-testid="backup-schedule-every" className="w-36" aria-invalid={!!errs.every_secs} value={every} onChange={(e) => setEvery(e.target.value)}>
             {intervals.map((i) => (
               <option key={i.secs} value={String(i.secs)}>
                 {i.label}
@@ -536,14 +536,14 @@ function ScheduleEditor({ status, onDone }: { status: ScheduleStatus; onDone: (s
             className={cx("h-8 w-24 font-mono text-[13px]", errs.keep && "border-red-400 dark:border-red-700")}
             value={keep}
             onChange={(e) => {
-              setKeep(e.currentTarget.value);
+              setKeep(e.target.value);
               setErrs(({ keep: _, ...rest }) => rest);
             }}
           />
           <FieldMessage message={errs.keep} testId="backup-schedule-keep-error" />
         </div>
         <div className="space-y-1.5 pt-7">
-          <Checkbox data-testid="backup-schedule-volumes" checked={volumes} onChange={(e) => setVolumes(e.currentTarget.checked)} label="with volumes" />
+          <Checkbox data-testid="backup-schedule-volumes" checked={volumes} onChange={(e) => setVolumes(e.target.checked)} label="with volumes" />
         </div>
       </div>
       <p className="text-xs text-zinc-500 dark:text-zinc-400">With volumes, each backup also holds the apps' data; it takes longer and needs more room.</p>
@@ -683,7 +683,7 @@ function BackUpNow({ onChange }: { onChange: () => void }) {
         <Button variant="primary" size="sm" busy={starting} disabled={running} data-testid="backup-now-start" onClick={() => void start()}>
           {!starting && <Archive className="size-4" />} Back up now
         </Button>
-        <Checkbox data-testid="backup-now-volumes" checked={volumes} disabled={starting || running} onChange={(e) => setVolumes(e.currentTarget.checked)} label="with volumes" />
+        <Checkbox data-testid="backup-now-volumes" checked={volumes} disabled={starting || running} onChange={(e) => setVolumes(e.target.checked)} label="with volumes" />
         <span className="text-sm text-zinc-500 dark:text-zinc-400">Every app, at once; the apps keep running meanwhile.</span>
       </div>
       {error && <ErrorAlert className="mb-3" error={error} title="Could not start a backup" testId="backup-now-error" />}
@@ -872,7 +872,7 @@ function RestoreDialog({ snapshot: s, app, onClose, onChange }: { snapshot: Snap
             </li>
           </ul>
           <div className="mt-4 space-y-1">
-            <Checkbox data-testid="restore-keep-tokens" checked={keepTokens} disabled={busy} onChange={(e) => setKeepTokens(e.currentTarget.checked)} label="Also bring back the backed-up agent's tokens" />
+            <Checkbox data-testid="restore-keep-tokens" checked={keepTokens} disabled={busy} onChange={(e) => setKeepTokens(e.target.checked)} label="Also bring back the backed-up agent's tokens" />
             <p className="pl-6 text-xs text-zinc-500 dark:text-zinc-400" data-testid="restore-keep-tokens-hint">
               So the clients that held them work here too; else only this agent's own tokens work here.
             </p>

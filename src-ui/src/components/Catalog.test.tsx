@@ -1,9 +1,8 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CatalogEntry, DeployRequest } from "../api/types.gen";
 import { access, deployment, FakeBackend, need, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
-import { change } from "../test/events";
 
 afterEach(cleanup);
 
@@ -49,11 +48,11 @@ describe("Catalog", () => {
     expect(screen.getByTestId("catalog-item-redis").querySelector("img")?.getAttribute("src")).toBe("https://x/redis.png");
     expect(byId("catalog-item-ghost").textContent).toContain("G"); // initial instead of a logo
 
-    change(byId("catalog-search"), "monitor");
+    fireEvent.change(byId("catalog-search"), { target: { value: "monitor" } });
     expect(screen.queryByTestId("catalog-item-ghost")).toBeNull();
     expect(screen.getByTestId("catalog-item-uptime-kuma")).toBeTruthy();
 
-    change(byId("catalog-search"), "");
+    fireEvent.change(byId("catalog-search"), { target: { value: "" } });
     fireEvent.click(byId("catalog-category-database"));
     expect(screen.getAllByTestId(/^catalog-item-/).map((e) => e.dataset.testid)).toEqual(["catalog-item-redis"]);
     fireEvent.click(byId("catalog-category-all"));
@@ -104,17 +103,17 @@ describe("Catalog", () => {
     ]));
     await openGhost(b);
 
-    change(byId("install-name"), "My Blog");
+    fireEvent.change(byId("install-name"), { target: { value: "My Blog" } });
     expect(byId("field-error-name").textContent).toContain("lowercase");
-    await act(async () => { await fireEvent.click(byId("install-submit")); });
+    await act(async () => fireEvent.click(byId("install-submit")));
     expect(byId("field-error-params.ADMIN_EMAIL").textContent).toBe("Required.");
     expect(screen.queryByTestId("field-error-params.DB_PASSWORD")).toBeNull(); // generated when empty
     expect(b.callsOf("deploy_app")).toHaveLength(0);
 
-    change(byId("install-name"), "blog2");
-    change(byId("param-ADMIN_EMAIL"), "me@example.com");
+    fireEvent.change(byId("install-name"), { target: { value: "blog2" } });
+    fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
     fireEvent.click(byId("param-SIGNUP"));
-    await act(async () => { await fireEvent.click(byId("install-submit")); });
+    await act(async () => fireEvent.click(byId("install-submit")));
     await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
     const [server, req]: [string, DeployRequest] = b.callsOf("deploy_app")[0];
     expect(server).toBe("local");
@@ -141,13 +140,13 @@ describe("Catalog", () => {
     b.on("deploy_app", { deployment_id: "d-1", app: "ghost", version: 1, generated: { DB_PASSWORD: "s3cr3t-generated" } });
     b.on("get_deployment", deployment("d-1", { app: "ghost", state: "queued" }));
     await openGhost(b);
-    change(byId("param-ADMIN_EMAIL"), "me@example.com");
-    await act(async () => { await fireEvent.click(byId("install-submit")); });
+    fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
+    await act(async () => fireEvent.click(byId("install-submit")));
 
     const panel = await screen.findByTestId("generated-secrets");
     expect(panel.textContent).toContain("shown only once");
     expect(byId("generated-DB_PASSWORD").textContent).toBe("s3cr3t-generated");
-    await act(async () => { await fireEvent.click(byId("copy-DB_PASSWORD")); });
+    await act(async () => fireEvent.click(byId("copy-DB_PASSWORD")));
     expect(writeText).toHaveBeenCalledWith("s3cr3t-generated");
     expect(byId("copy-DB_PASSWORD").textContent).toContain("Copied");
     expect(byId("deployment-view").dataset.id).toBe("d-1");
@@ -199,7 +198,7 @@ describe("Catalog", () => {
       expect(preview.textContent).toContain("portainer controls Docker through /var/run/docker.sock, which is root on the server");
       expect(b.callsOf("check_compose")[0]).toEqual(["local", { name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, files: [], env: {} }]);
 
-      await act(async () => { await fireEvent.click(byId("install-submit")); });
+      await act(async () => fireEvent.click(byId("install-submit")));
       const dialog = await screen.findByTestId("host-access-dialog");
       expect(dialog.textContent).toContain("This app needs access to the server");
       expect(within(dialog).getAllByTestId("host-access-item").map((e) => e.querySelector("p")?.textContent)).toEqual([
@@ -211,7 +210,7 @@ describe("Catalog", () => {
       expect(b.callsOf("deploy_app")).toHaveLength(0);
 
       expect(byId("host-access-allow").textContent).toBe("Allow and deploy");
-      await act(async () => { await fireEvent.click(byId("host-access-allow")); });
+      await act(async () => fireEvent.click(byId("host-access-allow")));
       await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
       expect(b.callsOf("deploy_app")[0][1]).toEqual({ name: "portainer", compose: "", catalog: { id: "portainer", params: {} }, files: [], env: {}, message: null, allow_host_access: [sock, data] });
       await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-p"));
@@ -226,9 +225,9 @@ describe("Catalog", () => {
       expect(preview.textContent).toContain("portainer controls Docker through /var/run/docker.sock");
       expect(preview.textContent).not.toContain("/srv/portainer");
 
-      await act(async () => { await fireEvent.click(byId("install-submit")); });
+      await act(async () => fireEvent.click(byId("install-submit")));
       await screen.findByTestId("host-access-dialog");
-      await act(async () => { await fireEvent.click(byId("host-access-cancel")); });
+      await act(async () => fireEvent.click(byId("host-access-cancel")));
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       expect(b.callsOf("deploy_app")).toHaveLength(0);
       expect(byId("install-form")).toBeTruthy();
@@ -241,8 +240,8 @@ describe("Catalog", () => {
       b.on("get_deployment", deployment("d-1", { app: "ghost", state: "queued" }));
       await openGhost(b);
       expect(screen.queryByTestId("install-host-access")).toBeNull();
-      change(byId("param-ADMIN_EMAIL"), "me@example.com");
-      await act(async () => { await fireEvent.click(byId("install-submit")); });
+      fireEvent.change(byId("param-ADMIN_EMAIL"), { target: { value: "me@example.com" } });
+      await act(async () => fireEvent.click(byId("install-submit")));
       await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       expect(b.callsOf("deploy_app")[0][1].allow_host_access).toEqual([]);

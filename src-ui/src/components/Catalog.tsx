@@ -1,7 +1,7 @@
 // The server's app catalog: search, categories, cards; a template page with
 // an install form generated from the template's parameters.
 import { useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
-import { ExternalLink, Eye, EyeOff, LayoutGrid, RefreshCw, Rocket, Search, ShieldAlert, Sparkles } from "lucide-preact";
+import { ExternalLink, Eye, EyeOff, LayoutGrid, RefreshCw, Rocket, Search, ShieldAlert, Sparkles } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { CatalogEntry, CatalogParam } from "../api/types.gen";
@@ -70,7 +70,7 @@ export function CatalogBrowser() {
             className="pl-8"
             placeholder="Search apps, e.g. blog, database…"
             value={q}
-            onChange={(e) => setQ(e.currentTarget.value)}
+            onChange={(e) => setQ(e.target.value)}
           />
         </div>
         <Button size="sm" variant="ghost" aria-label="Reload the catalog" data-testid="catalog-reload" onClick={() => void load()}>
@@ -354,7 +354,7 @@ function InstallForm({ entry }: { entry: CatalogEntry }) {
               aria-invalid={!!nameErr}
               className={cx("max-w-sm font-mono", nameErr && "border-red-400 dark:border-red-700")}
               onChange={(e) => {
-                const name = e.currentTarget.value;
+                const name = e.target.value;
                 setDraft((d) => ({ ...d, name }));
                 setFieldErrs(({ name: _, ...rest }) => (NAME_RE.test(name) ? rest : { ...rest, name: "Use 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit." }));
               }}
@@ -422,7 +422,7 @@ function ParamInput({ param: p, value, error, onChange }: { param: CatalogParam;
     return (
       <div className="space-y-1 sm:pt-6">
         <label className="inline-flex cursor-pointer items-center gap-2 text-[13px] font-medium text-zinc-700 dark:text-zinc-300">
-          <input id={id} data-testid={id} type="checkbox" className="size-4 accent-indigo-600" checked={value === "true"} onChange={(e) => onChange(e.currentTarget.checked ? "true" : "false")} />
+          <input id={id} data-testid={id} type="checkbox" className="size-4 accent-indigo-600" checked={value === "true"} onChange={(e) => onChange(e.target.checked ? "true" : "false")} />
           {label}
         </label>
         {hint}
@@ -441,12 +441,12 @@ function ParamInput({ param: p, value, error, onChange }: { param: CatalogParam;
             data-testid={id}
             type={reveal ? "text" : "password"}
             autoComplete="new-password"
-            spellcheck={false}
+            spellCheck={false}
             aria-invalid={!!error}
             className={cx("font-mono", invalid)}
             placeholder={placeholder}
             value={value}
-            onChange={(e) => onChange(e.currentTarget.value)}
+            onChange={(e) => onChange(e.target.value)}
           />
           <Button type="button" size="md" variant="secondary" className="px-2.5" data-testid={`${id}-reveal`} aria-label={reveal ? "Hide" : "Show"} aria-pressed={reveal} onClick={() => setReveal(!reveal)}>
             {reveal ? <EyeOff className="size-4" /> : <Eye className="size-4" />}
@@ -461,12 +461,12 @@ function ParamInput({ param: p, value, error, onChange }: { param: CatalogParam;
           min={p.type === "port" ? 1 : undefined}
           max={p.type === "port" ? 65535 : undefined}
           step={p.type === "int" || p.type === "port" ? 1 : undefined}
-          spellcheck={false}
+          spellCheck={false}
           aria-invalid={!!error}
           className={cx(p.type !== "string" && "font-mono", invalid)}
           placeholder={placeholder}
           value={value}
-          onChange={(e) => onChange(e.currentTarget.value)}
+          onChange={(e) => onChange(e.target.value)}
         />
       )}
       {hint}

@@ -1,10 +1,9 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AppVersion } from "../api/types.gen";
 import { access, app, deployment, FakeBackend, need, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
 import { editorViewIn } from "./CodeEditor";
-import { change } from "../test/events";
 
 afterEach(cleanup);
 
@@ -31,7 +30,7 @@ async function openEditor(b: FakeBackend) {
 
 function type(host: HTMLElement, text: string) {
   const view = editorViewIn(host)!;
-  act(() => { view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }); });
+  act(() => view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }));
 }
 
 describe("Compose editor", () => {
@@ -81,10 +80,10 @@ describe("Compose editor", () => {
     const next = compose2.replace("nginx:1.27", "nginx:1.28");
     type(host, next);
     expect(byId("compose-dirty")).toBeTruthy();
-    change(byId("compose-message"), "nginx 1.28");
+    fireEvent.change(byId("compose-message"), { target: { value: "nginx 1.28" } });
     const save = byId("compose-save") as HTMLButtonElement;
     expect(save.disabled).toBe(false);
-    await act(async () => { await fireEvent.click(save); });
+    await act(async () => fireEvent.click(save));
     expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: next, files: null, env: null, message: "nginx 1.28", deploy: true, allow_host_access: [] } }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-save"));
   });
@@ -100,13 +99,13 @@ describe("Compose editor", () => {
     const text = compose2 + "    volumes: [/etc:/etc]\n";
     type(host, text);
     fireEvent.click(byId("compose-deploy"));
-    await act(async () => { await fireEvent.click(byId("compose-save")); });
+    await act(async () => fireEvent.click(byId("compose-save")));
     expect(b.callsOf("save_version")[0][1].request).toMatchObject({ deploy: false, message: null });
     expect((await screen.findByTestId("compose-errors")).textContent).toContain("bind mount outside the app directory");
 
     b.on("list_versions", [v(1), v(2), v(3)]);
     b.on("get_version", ({ version: n }) => ({ version: v(n), compose: n === 3 ? text : compose2, env_keys: [] }));
-    await act(async () => { await fireEvent.click(byId("compose-save")); });
+    await act(async () => fireEvent.click(byId("compose-save")));
     expect((await screen.findByTestId("compose-saved")).textContent).toContain("Saved version 3");
     expect(screen.getByTestId("compose-tab")).toBeTruthy();
   });
@@ -139,7 +138,7 @@ describe("Compose editor", () => {
       expect(panel.textContent).toContain("web can use the server's device /dev/net/tun");
       expect(panel.textContent).not.toContain("/srv/www");
       if (!deploy) fireEvent.click(byId("compose-deploy"));
-      await act(async () => { await fireEvent.click(byId("compose-save")); });
+      await act(async () => fireEvent.click(byId("compose-save")));
       return screen.findByTestId("host-access-dialog");
     }
 
@@ -156,7 +155,7 @@ describe("Compose editor", () => {
       expect(b.callsOf("save_version")).toHaveLength(0);
       expect(byId("host-access-allow").textContent).toBe("Allow and save");
 
-      await act(async () => { await fireEvent.click(byId("host-access-allow")); });
+      await act(async () => fireEvent.click(byId("host-access-allow")));
       expect(b.callsOf("save_version")).toEqual([["local", { app: "blog", request: { compose: text, files: null, env: null, message: null, deploy: false, allow_host_access: [sock, tun] } }]]);
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       // The check right before saving was of the very text saved.
@@ -168,7 +167,7 @@ describe("Compose editor", () => {
       b.on("save_version", { app: "blog", version: 3, deployment_id: "d-save" });
       await saveNeeding(b, true);
       expect(byId("host-access-allow").textContent).toBe("Allow and deploy");
-      await act(async () => { await fireEvent.click(byId("host-access-cancel")); });
+      await act(async () => fireEvent.click(byId("host-access-cancel")));
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       expect(b.callsOf("save_version")).toHaveLength(0);
       expect(byId("compose-dirty")).toBeTruthy();
@@ -181,7 +180,7 @@ describe("Compose editor", () => {
       b.on("save_version", { app: "blog", version: 3, deployment_id: "d-save" });
       const host = await openEditor(b);
       type(host, compose2 + "    volumes: [/srv/www:/usr/share/nginx/html]\n");
-      await act(async () => { await fireEvent.click(byId("compose-save")); });
+      await act(async () => fireEvent.click(byId("compose-save")));
       await waitFor(() => expect(b.callsOf("save_version")).toHaveLength(1));
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       expect(b.callsOf("save_version")[0][1].request.allow_host_access).toEqual([]);

@@ -1,7 +1,7 @@
 // The app's compose file in CodeMirror: YAML checked on each change, the
 // agent's check a moment later, and "save (and deploy)" as a new version.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { CircleCheck, CircleX, FileCode, LoaderCircle, RotateCcw, Save } from "lucide-preact";
+import { CircleCheck, CircleX, FileCode, LoaderCircle, RotateCcw, Save } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { AppVersionDetail, ComposeCheck, FieldError } from "../api/types.gen";
@@ -201,9 +201,9 @@ export function ComposeEditor({ app }: { app: string }) {
           className="h-8 max-w-md flex-1 text-[13px]"
           placeholder="What changed? (for the history)"
           value={message}
-          onChange={(e) => setMessage(e.currentTarget.value)}
+          onChange={(e) => setMessage(e.target.value)}
         />
-        <Checkbox data-testid="compose-deploy" checked={deploy} onChange={(e) => setDeploy(e.currentTarget.checked)} label="Deploy after saving" />
+        <Checkbox data-testid="compose-deploy" checked={deploy} onChange={(e) => setDeploy(e.target.checked)} label="Deploy after saving" />
         <div className="flex-1" />
         <Button
           variant="primary"

@@ -1,11 +1,10 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { LocalProject } from "../api/desktop.gen";
 import type { DeployRequest } from "../api/types.gen";
 import { access, deployment, FakeBackend, need, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
 import { appNameFrom, folderName } from "./DeployFolder";
-import { change, leave } from "../test/events";
 
 afterEach(cleanup);
 
@@ -38,8 +37,8 @@ async function openDialog(b: FakeBackend) {
 }
 
 async function readPath(path = PATH) {
-  change(byId("deploy-folder-path"), path);
-  await act(async () => { await fireEvent.click(byId("deploy-folder-read")); });
+  fireEvent.change(byId("deploy-folder-path"), { target: { value: path } });
+  await act(async () => fireEvent.click(byId("deploy-folder-read")));
 }
 
 describe("Deploy a compose file from this computer", () => {
@@ -57,11 +56,11 @@ describe("Deploy a compose file from this computer", () => {
   it("shows the files, services and .env names read, never the .env's values", async () => {
     const b = setup();
     const dialog = await openDialog(b);
-    change(byId("deploy-folder-path"), PATH);
+    fireEvent.change(byId("deploy-folder-path"), { target: { value: PATH } });
     // Prefilled from the folder's name as typed.
     expect((byId("deploy-folder-name") as HTMLInputElement).value).toBe("my_blog");
     expect((byId("deploy-folder-submit") as HTMLButtonElement).disabled).toBe(true);
-    await act(async () => { await fireEvent.click(byId("deploy-folder-read")); });
+    await act(async () => fireEvent.click(byId("deploy-folder-read")));
 
     expect(b.callsOf("readProject")).toEqual([[PATH]]);
     expect((await screen.findByTestId("deploy-folder-compose-path")).textContent).toBe("/home/me/projects/My_Blog/compose.yaml");
@@ -118,21 +117,21 @@ describe("Deploy a compose file from this computer", () => {
     const b = setup();
     await openDialog(b);
     const input = byId("deploy-folder-path");
-    change(input, PATH);
-    leave(input);
+    fireEvent.change(input, { target: { value: PATH } });
+    await act(async () => fireEvent.blur(input));
     await screen.findByTestId("deploy-folder-compose-path");
-    leave(input);
+    await act(async () => fireEvent.blur(input));
     expect(b.callsOf("readProject")).toHaveLength(1);
-    await act(async () => { await fireEvent.keyDown(input, { key: "Enter" }); });
+    await act(async () => fireEvent.keyDown(input, { key: "Enter" }));
     expect(b.callsOf("readProject")).toHaveLength(2);
   });
 
   it("keeps a name the user typed", async () => {
     const b = setup();
     await openDialog(b);
-    change(byId("deploy-folder-name"), "Bad Name");
+    fireEvent.change(byId("deploy-folder-name"), { target: { value: "Bad Name" } });
     expect(byId("deploy-folder-name-error").textContent).toContain("lowercase");
-    change(byId("deploy-folder-name"), "journal");
+    fireEvent.change(byId("deploy-folder-name"), { target: { value: "journal" } });
     await readPath();
     await screen.findByTestId("deploy-folder-compose-path");
     expect((byId("deploy-folder-name") as HTMLInputElement).value).toBe("journal");
@@ -147,7 +146,7 @@ describe("Deploy a compose file from this computer", () => {
     await openDialog(b);
     await readPath();
     await screen.findByTestId("deploy-folder-service-web");
-    await act(async () => { await fireEvent.click(byId("deploy-folder-submit")); });
+    await act(async () => fireEvent.click(byId("deploy-folder-submit")));
 
     await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
     const [server, req]: [string, DeployRequest] = b.callsOf("deploy_app")[0];
@@ -164,7 +163,7 @@ describe("Deploy a compose file from this computer", () => {
     await openDialog(b);
     await readPath();
     await screen.findByTestId("deploy-folder-service-web");
-    await act(async () => { await fireEvent.click(byId("deploy-folder-submit")); });
+    await act(async () => fireEvent.click(byId("deploy-folder-submit")));
     const err = await screen.findByTestId("deploy-folder-deploy-error");
     expect(err.textContent).toContain("an app named my_blog exists");
     expect(byId("deploy-folder-dialog")).toBeTruthy();
@@ -183,19 +182,19 @@ describe("Deploy a compose file from this computer", () => {
       // Shown before deploying, in the agent's words.
       expect((await screen.findByTestId("deploy-folder-host-access")).textContent).toContain("web controls Docker through /var/run/docker.sock");
 
-      await act(async () => { await fireEvent.click(byId("deploy-folder-submit")); });
+      await act(async () => fireEvent.click(byId("deploy-folder-submit")));
       const dialog = await screen.findByTestId("host-access-dialog");
       expect(dialog.textContent).toContain("my_blog");
-      await act(async () => { await fireEvent.click(byId("host-access-cancel")); });
+      await act(async () => fireEvent.click(byId("host-access-cancel")));
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       expect(b.callsOf("deploy_app")).toHaveLength(0);
       expect(byId("deploy-folder-dialog")).toBeTruthy();
       expect((byId("deploy-folder-submit") as HTMLButtonElement).disabled).toBe(false);
 
       // Allowed: exactly that is granted.
-      await act(async () => { await fireEvent.click(byId("deploy-folder-submit")); });
+      await act(async () => fireEvent.click(byId("deploy-folder-submit")));
       await screen.findByTestId("host-access-dialog");
-      await act(async () => { await fireEvent.click(byId("host-access-allow")); });
+      await act(async () => fireEvent.click(byId("host-access-allow")));
       await waitFor(() => expect(b.callsOf("deploy_app")).toHaveLength(1));
       expect(b.callsOf("deploy_app")[0][1].allow_host_access).toEqual([sock]);
       expect(b.callsOf("deploy_app")[0][1].files).toEqual(project.files);

@@ -2,7 +2,7 @@
 // compose file, the files it references and its .env, the agent checks them,
 // and they are sent to the server as a new app.
 import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
-import { FileCode, FolderOpen, KeyRound, Rocket } from "lucide-preact";
+import { FileCode, FolderOpen, KeyRound, Rocket } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { LocalProject, UiError } from "../api/desktop.gen";
 import type { ComposeCheck, ComposeCheckRequest } from "../api/types.gen";
@@ -203,12 +203,12 @@ export function DeployFolderDialog({ onClose }: { onClose: () => void }) {
                 id="deploy-folder-path"
                 data-testid="deploy-folder-path"
                 autoFocus
-                spellcheck={false}
+                spellCheck={false}
                 autoComplete="off"
                 className="font-mono"
                 placeholder="~/projects/blog or ~/projects/blog/compose.yml"
                 value={path}
-                onChange={(e) => changePath(e.currentTarget.value)}
+                onChange={(e) => changePath(e.target.value)}
                 onBlur={() => {
                   // Reads once per path; the Read button reads again.
                   if (path.trim() !== lastTried.current) readNow();
@@ -233,14 +233,14 @@ export function DeployFolderDialog({ onClose }: { onClose: () => void }) {
             <Input
               id="deploy-folder-name"
               data-testid="deploy-folder-name"
-              spellcheck={false}
+              spellCheck={false}
               autoComplete="off"
               aria-invalid={!!nameError}
               className={cx("max-w-sm font-mono", nameError && "border-red-400 dark:border-red-700")}
               value={name}
               onChange={(e) => {
                 nameEdited.current = true;
-                setName(e.currentTarget.value);
+                setName(e.target.value);
               }}
             />
             {nameError ? (

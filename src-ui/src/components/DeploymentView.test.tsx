@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, screen, waitFor } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { LogLine } from "../api/types.gen";
 import { deployment, FakeBackend, uiError } from "../test/fakeBackend";
@@ -76,7 +76,7 @@ describe("Deployment view", () => {
     b.on("cancel_deployment", deployment("d-2", { steps, state: "cancelled", error: "cancelled by the user", finished_ms: Date.now() }));
     renderServer(b, { view: "deployment", id: "d-2" });
     const cancel = await screen.findByTestId("deployment-cancel");
-    await act(async () => { await fireEvent.click(cancel); });
+    await act(async () => fireEvent.click(cancel));
     expect(b.callsOf("cancel_deployment")).toEqual([["local", { id: "d-2" }]]);
     await waitFor(() => expect(byId("deployment-state").textContent).toBe("cancelled"));
     expect(screen.queryByTestId("deployment-cancel")).toBeNull();
@@ -89,7 +89,7 @@ describe("Deployment view", () => {
     b.on("cancel_deployment", uiError("other", "already finished"));
     renderServer(b, { view: "deployment", id: "d-3" });
     const cancel = await screen.findByTestId("deployment-cancel");
-    await act(async () => { await fireEvent.click(cancel); });
+    await act(async () => fireEvent.click(cancel));
     expect((await screen.findByTestId("deployment-cancel-error")).textContent).toContain("already finished");
   });
 
@@ -119,7 +119,7 @@ describe("Deployment view", () => {
     b.stream("deployment_log").end();
     await waitFor(() => expect(byId("deployment-state").textContent).toBe("failed"));
     expect(byId("deployment-failure").textContent).toContain("web exited");
-    await waitFor(() => expect(b.notifications).toEqual([{ title: "blog failed: web exited: Exited (1)", body: expect.any(String) }]));
+    expect(b.notifications).toEqual([{ title: "blog failed: web exited: Exited (1)", body: expect.any(String) }]);
   });
 
   it("shows a broken log stream and reconnects on demand", async () => {

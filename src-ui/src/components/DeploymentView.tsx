@@ -1,6 +1,6 @@
 // One deployment, live: state, steps, per-layer pull progress and the log.
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { Ban, CircleCheck, CircleDashed, CircleMinus, CircleX, KeyRound, LoaderCircle, ShieldAlert, Zap } from "lucide-preact";
+import { Ban, CircleCheck, CircleDashed, CircleMinus, CircleX, KeyRound, LoaderCircle, ShieldAlert, Zap } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { StreamItem, UiError } from "../api/desktop.gen";
 import type { Deployment, DeploymentStep, LogLine, StepState } from "../api/types.gen";

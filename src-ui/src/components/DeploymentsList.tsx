@@ -1,5 +1,5 @@
 // Deployments of the server (or of one app), newest first, live.
-import { Rocket, RefreshCw } from "lucide-preact";
+import { Rocket, RefreshCw } from "lucide-react";
 import type { Deployment } from "../api/types.gen";
 import { fmtAgo, fmtDuration, fmtTime } from "../lib/format";
 import { useDebounced, useLoad, useTick } from "../lib/hooks";

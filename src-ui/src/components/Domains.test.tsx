@@ -1,11 +1,10 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { App, Domain } from "../api/types.gen";
 import type { UiError } from "../api/desktop.gen";
 import { DOMAINS_POLL_MS } from "../lib/domains";
 import { app, domain, FakeBackend, info, uiError } from "../test/fakeBackend";
 import { byId, connected, renderServer } from "../test/render";
-import { change } from "../test/events";
 
 afterEach(() => {
   cleanup();
@@ -76,7 +75,7 @@ function setup(initial: Domain[] = []) {
 
 async function openAdd() {
   const add = await screen.findByTestId("domains-add");
-  await act(async () => { await fireEvent.click(add); });
+  await act(async () => fireEvent.click(add));
   return screen.findByTestId("add-domain-dialog");
 }
 
@@ -176,7 +175,7 @@ describe("Domains tab", () => {
 
     // Every app, created outside AppOS or not.
     await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option").map((o) => o.textContent)).toEqual(["Pick an app", "blog", "shop (created outside AppOS)"]));
-    change(byId("add-domain-app"), "blog");
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
     // The service with a known port, and that port.
     expect(value("add-domain-service")).toBe("web");
     expect(within(byId("add-domain-service")).getAllByRole("option").map((o) => o.textContent)).toEqual(["web", "db"]);
@@ -184,10 +183,10 @@ describe("Domains tab", () => {
     expect(value("add-domain-port")).toBe("2368");
     expect((byId("add-domain-ssl") as HTMLInputElement).checked).toBe(true);
     expect((byId("add-domain-force-https") as HTMLInputElement).checked).toBe(true);
-    change(byId("add-domain-domain"), " blog.example.com ");
+    fireEvent.change(byId("add-domain-domain"), { target: { value: " blog.example.com " } });
     expect(byId("add-domain-target").textContent).toContain("blog/web:2368");
 
-    await act(async () => { await fireEvent.click(within(dialog).getByTestId("add-domain-submit")); });
+    await act(async () => fireEvent.click(within(dialog).getByTestId("add-domain-submit")));
     expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true, skip_preflight: false }]]);
     await waitFor(() => expect(screen.queryByTestId("add-domain-dialog")).toBeNull());
     const row = await screen.findByTestId("domain-row-blog.example.com");
@@ -201,35 +200,35 @@ describe("Domains tab", () => {
     renderServer(b, { view: "domains" });
     await openAdd();
     await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
-    change(byId("add-domain-app"), "shop");
+    fireEvent.change(byId("add-domain-app"), { target: { value: "shop" } });
     // TCP ports only, ascending.
     expect(within(byId("add-domain-port")).getAllByRole("option").map((o) => o.textContent)).toEqual(["80", "443", "other…"]);
     expect(value("add-domain-port")).toBe("80");
     expect(screen.queryByTestId("add-domain-port-other")).toBeNull();
-    change(byId("add-domain-port"), "other");
-    change(byId("add-domain-port-other"), "8443");
+    fireEvent.change(byId("add-domain-port"), { target: { value: "other" } });
+    fireEvent.change(byId("add-domain-port-other"), { target: { value: "8443" } });
 
     // A service with no known port: free entry only.
-    change(byId("add-domain-app"), "blog");
-    change(byId("add-domain-service"), "db");
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
+    fireEvent.change(byId("add-domain-service"), { target: { value: "db" } });
     expect(screen.queryByTestId("add-domain-port")).toBeNull();
     expect(value("add-domain-port-other")).toBe("8443");
-    change(byId("add-domain-service"), "web");
-    change(byId("add-domain-port"), "other");
-    change(byId("add-domain-port-other"), "70000");
-    change(byId("add-domain-domain"), "https://blog.example.com/");
-    await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+    fireEvent.change(byId("add-domain-service"), { target: { value: "web" } });
+    fireEvent.change(byId("add-domain-port"), { target: { value: "other" } });
+    fireEvent.change(byId("add-domain-port-other"), { target: { value: "70000" } });
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "https://blog.example.com/" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
     expect(byId("add-domain-domain-error").textContent).toContain("no https://");
     expect(byId("add-domain-port-error").textContent).toBe("A port is a number from 1 to 65535.");
     expect(b.callsOf("add_domain")).toHaveLength(0);
 
-    change(byId("add-domain-domain"), "blog.example.com");
-    change(byId("add-domain-port-other"), "2369");
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
+    fireEvent.change(byId("add-domain-port-other"), { target: { value: "2369" } });
     fireEvent.click(byId("add-domain-ssl"));
     const redirect = byId("add-domain-force-https") as HTMLInputElement;
     expect(redirect.disabled).toBe(true);
     expect(redirect.checked).toBe(false);
-    await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
     expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2369", redirect_to: null, ssl: false, force_https: false, skip_preflight: false }]]);
     await screen.findByTestId("domain-row-blog.example.com");
     expect(byId("domain-cert-blog.example.com").textContent).toBe("pending");
@@ -240,7 +239,7 @@ describe("Domains tab", () => {
     renderServer(b, { view: "domains" });
     await openAdd();
     await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
-    change(byId("add-domain-app"), "blog");
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
     const skip = byId("add-domain-skip-preflight") as HTMLInputElement;
     // Off by default, with HTTPS on.
     expect(skip.checked).toBe(false);
@@ -252,15 +251,15 @@ describe("Domains tab", () => {
 
     fireEvent.click(skip);
     expect(skip.checked).toBe(true);
-    change(byId("add-domain-domain"), "blog.example.com");
-    await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
     expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true, skip_preflight: true }]]);
     await screen.findByTestId("domain-row-blog.example.com");
 
     // Checked, then HTTPS turned off: disabled, unchecked, and not sent.
     await openAdd();
     await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
-    change(byId("add-domain-app"), "blog");
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
     const again = byId("add-domain-skip-preflight") as HTMLInputElement;
     expect(again.checked).toBe(false);
     fireEvent.click(again);
@@ -268,8 +267,8 @@ describe("Domains tab", () => {
     fireEvent.click(byId("add-domain-ssl"));
     expect(again.disabled).toBe(true);
     expect(again.checked).toBe(false);
-    change(byId("add-domain-domain"), "plain.example.com");
-    await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "plain.example.com" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
     expect(b.callsOf("add_domain")[1]).toEqual(["local", { domain: "plain.example.com", target: "blog/web:2368", redirect_to: null, ssl: false, force_https: false, skip_preflight: false }]);
     await screen.findByTestId("domain-row-plain.example.com");
   });
@@ -295,19 +294,19 @@ describe("Domains tab", () => {
     for (const d of ["refused.example.com", "checking.example.com", "fine.example.com"]) expect(within(byId(`domain-row-${d}`)).queryByTestId("domain-order-anyway")).toBeNull();
 
     // Cancelled: nothing ordered.
-    await act(async () => { await fireEvent.click(buttons[0]); });
+    await act(async () => fireEvent.click(buttons[0]));
     const dialog = byId("order-anyway-dialog");
     expect(dialog.textContent).toContain("Order a certificate for blog.example.com anyway?");
     expect(byId("order-anyway-reason").textContent).toBe(`The check that blog.example.com reaches this server failed: ${why}.`);
     expect(dialog.textContent).not.toContain("preflight:");
     expect(dialog.textContent).toContain("Ordering anyway may fail at the certificate authority, and a failed order counts against its rate limits.");
-    await act(async () => { await fireEvent.click(byId("order-anyway-cancel")); });
+    await act(async () => fireEvent.click(byId("order-anyway-cancel")));
     expect(screen.queryByTestId("order-anyway-dialog")).toBeNull();
     expect(b.callsOf("renew_certificate")).toHaveLength(0);
 
     // Confirmed: ordered without the check, and the row shows what the agent answered.
-    await act(async () => { await fireEvent.click(byId("domain-order-anyway")); });
-    await act(async () => { await fireEvent.click(byId("order-anyway-confirm")); });
+    await act(async () => fireEvent.click(byId("domain-order-anyway")));
+    await act(async () => fireEvent.click(byId("order-anyway-confirm")));
     expect(b.callsOf("renew_certificate")).toEqual([["local", { domain: "blog.example.com", skip_preflight: true }]]);
     await waitFor(() => expect(screen.queryByTestId("order-anyway-dialog")).toBeNull());
     expect(byId("domain-cert-blog.example.com").textContent).toBe("pending");
@@ -320,9 +319,9 @@ describe("Domains tab", () => {
     b.on("renew_certificate", uiError("other", "The proxy refused the configuration: admin endpoint unavailable"));
     renderServer(b, { view: "domains" });
     const order = await screen.findByTestId("domain-order-anyway");
-    await act(async () => { await fireEvent.click(order); });
+    await act(async () => fireEvent.click(order));
     expect(byId("order-anyway-reason").textContent).toBe("The check that blog.example.com reaches this server failed: 203.0.113.7 did not answer on port 80.");
-    await act(async () => { await fireEvent.click(byId("order-anyway-confirm")); });
+    await act(async () => fireEvent.click(byId("order-anyway-confirm")));
     const err = await screen.findByTestId("order-anyway-error");
     expect(err.textContent).toContain("Could not order a certificate for blog.example.com");
     expect(err.textContent).toContain("admin endpoint unavailable");
@@ -342,9 +341,9 @@ describe("Domains tab", () => {
     renderServer(b, { view: "domains" });
     await openAdd();
     await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
-    change(byId("add-domain-app"), "blog");
-    change(byId("add-domain-domain"), "localhost");
-    await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "localhost" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
 
     expect((await screen.findByTestId("add-domain-domain-error")).textContent).toBe('"localhost" needs at least two labels, such as blog.example.com');
     expect(byId("add-domain-target-error").textContent).toBe('blog has no service "web" (it has app, db)');
@@ -355,7 +354,7 @@ describe("Domains tab", () => {
     expect(byId("add-domain-dialog")).toBeTruthy();
 
     // Typing a new name clears its message.
-    change(byId("add-domain-domain"), "blog.example.com");
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
     expect(screen.queryByTestId("add-domain-domain-error")).toBeNull();
   });
 
@@ -365,9 +364,9 @@ describe("Domains tab", () => {
     renderServer(b, { view: "domains" });
     await openAdd();
     await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
-    change(byId("add-domain-app"), "blog");
-    change(byId("add-domain-domain"), "blog.example.com");
-    await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+    fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
     const err = await screen.findByTestId("add-domain-error");
     expect(err.textContent).toContain("Could not add the domain");
     expect(err.textContent).toContain("already points at shop/front:80");
@@ -378,16 +377,16 @@ describe("Domains tab", () => {
     const { b } = setup([domain("blog.example.com"), domain("www.example.com")]);
     renderServer(b, { view: "domains" });
     const remove = await screen.findByTestId("domain-remove-blog.example.com");
-    await act(async () => { await fireEvent.click(remove); });
+    await act(async () => fireEvent.click(remove));
     const dialog = byId("remove-domain-dialog");
     expect(dialog.textContent).toContain("Remove blog.example.com?");
     expect(dialog.textContent).toContain("blog/web:2368 keeps running");
-    await act(async () => { await fireEvent.click(byId("remove-domain-cancel")); });
+    await act(async () => fireEvent.click(byId("remove-domain-cancel")));
     expect(screen.queryByTestId("remove-domain-dialog")).toBeNull();
     expect(b.callsOf("remove_domain")).toHaveLength(0);
 
-    await act(async () => { await fireEvent.click(byId("domain-remove-blog.example.com")); });
-    await act(async () => { await fireEvent.click(byId("remove-domain-confirm")); });
+    await act(async () => fireEvent.click(byId("domain-remove-blog.example.com")));
+    await act(async () => fireEvent.click(byId("remove-domain-confirm")));
     expect(b.callsOf("remove_domain")).toEqual([["local", { domain: "blog.example.com" }]]);
     await waitFor(() => expect(screen.queryByTestId("domain-row-blog.example.com")).toBeNull());
     expect(screen.queryByTestId("remove-domain-dialog")).toBeNull();
@@ -399,8 +398,8 @@ describe("Domains tab", () => {
     b.on("remove_domain", uiError("other", "The proxy refused the configuration: loading new config: admin endpoint unavailable"));
     renderServer(b, { view: "domains" });
     const remove = await screen.findByTestId("domain-remove-blog.example.com");
-    await act(async () => { await fireEvent.click(remove); });
-    await act(async () => { await fireEvent.click(byId("remove-domain-confirm")); });
+    await act(async () => fireEvent.click(remove));
+    await act(async () => fireEvent.click(byId("remove-domain-confirm")));
     expect((await screen.findByTestId("remove-domain-error")).textContent).toContain("The proxy refused the configuration");
     expect(byId("domain-row-blog.example.com")).toBeTruthy();
   });
@@ -411,7 +410,7 @@ describe("Domains tab", () => {
     renderServer(b, { view: "domains" });
     await screen.findByTestId("domain-row-blog.example.com");
     expect(byId("domain-cert-blog.example.com").textContent).toBe("pending");
-    await act(async () => { await fireEvent.click(byId("domains-reload-proxy")); });
+    await act(async () => fireEvent.click(byId("domains-reload-proxy")));
     expect(b.callsOf("reload_proxy")).toEqual([["local", {}]]);
     await waitFor(() => expect(byId("domain-cert-blog.example.com").textContent).toBe("valid · 61 days left"));
   });
@@ -426,13 +425,13 @@ describe("Domains tab", () => {
     const before = b.callsOf("list_domains").length;
 
     served[0] = domain("blog.example.com");
-    await act(async () => { await (polls[0][0] as () => void)(); });
+    await act(async () => (polls[0][0] as () => void)());
     expect(b.callsOf("list_domains")).toHaveLength(before + 1);
     await waitFor(() => expect(byId("domain-cert-blog.example.com").textContent).toBe("valid · 61 days left"));
 
     // Not while the window is hidden.
     const hidden = vi.spyOn(document, "hidden", "get").mockReturnValue(true);
-    await act(async () => { await (polls[0][0] as () => void)(); });
+    await act(async () => (polls[0][0] as () => void)());
     expect(b.callsOf("list_domains")).toHaveLength(before + 1);
     hidden.mockRestore();
   });
@@ -524,19 +523,19 @@ describe("Domains tab", () => {
       renderServer(b, { view: "domains" });
       await openAdd();
       await waitFor(() => expect(within(byId("add-domain-app")).getAllByRole("option")).toHaveLength(3));
-      change(byId("add-domain-app"), "blog");
-      change(byId("add-domain-domain"), "blog.example.com");
-      await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+      fireEvent.change(byId("add-domain-app"), { target: { value: "blog" } });
+      fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
+      await act(async () => fireEvent.click(byId("add-domain-submit")));
 
       expect(await screen.findByTestId("domains-no-proxy")).toBeTruthy();
       expect(screen.queryByTestId("add-domain-dialog")).toBeNull();
       expect(screen.queryByTestId("add-domain-error")).toBeNull();
 
       // Still none.
-      await act(async () => { await fireEvent.click(byId("domains-no-proxy-check")); });
+      await act(async () => fireEvent.click(byId("domains-no-proxy-check")));
       expect(byId("domains-no-proxy")).toBeTruthy();
       // Set up and restarted: the list is back.
-      await act(async () => { await fireEvent.click(byId("domains-no-proxy-check")); });
+      await act(async () => fireEvent.click(byId("domains-no-proxy-check")));
       expect(await screen.findByTestId("domain-row-blog.example.com")).toBeTruthy();
       expect(screen.queryByTestId("domains-no-proxy")).toBeNull();
       expect(b.callsOf("reload_proxy")).toHaveLength(2);
@@ -574,8 +573,8 @@ describe("An app's Domains tab", () => {
     expect(value("add-domain-app")).toBe("blog");
     await waitFor(() => expect(value("add-domain-service")).toBe("web"));
     expect(value("add-domain-port")).toBe("2368");
-    change(byId("add-domain-domain"), "blog.example.com");
-    await act(async () => { await fireEvent.click(byId("add-domain-submit")); });
+    fireEvent.change(byId("add-domain-domain"), { target: { value: "blog.example.com" } });
+    await act(async () => fireEvent.click(byId("add-domain-submit")));
     expect(b.callsOf("add_domain")).toEqual([["local", { domain: "blog.example.com", target: "blog/web:2368", redirect_to: null, ssl: true, force_https: true, skip_preflight: false }]]);
     expect(await screen.findByTestId("domain-row-blog.example.com")).toBeTruthy();
     expect(byId("tab-domains").textContent).toBe("Domains1");

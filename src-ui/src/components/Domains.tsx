@@ -1,7 +1,7 @@
 // Domains served by the agent's reverse proxy: the server's Domains tab, an
 // app's Domains tab, the certificate badge and the add form they share.
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { ExternalLink, Globe, Plus, RefreshCw, ServerCog, ShieldAlert, Trash2 } from "lucide-preact";
+import { ExternalLink, Globe, Plus, RefreshCw, ServerCog, ShieldAlert, Trash2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { App, CertStatus, Domain, ProxyInfo } from "../api/types.gen";
@@ -604,14 +604,14 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
             id="add-domain-domain"
             data-testid="add-domain-domain"
             autoFocus
-            spellcheck={false}
+            spellCheck={false}
             autoComplete="off"
             placeholder="blog.example.com"
             aria-invalid={!!errs.domain}
             className={cx("font-mono", invalid("domain"))}
             value={domain}
             onChange={(e) => {
-              setDomain(e.currentTarget.value);
+              setDomain(e.target.value);
               setErrs(({ domain: _, ...rest }) => rest);
             }}
           />
@@ -628,7 +628,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
                 className={cx("w-full", invalid("target"))}
                 aria-invalid={!!errs.target}
                 value={appName}
-                onChange={(e) => pickApp(e.currentTarget.value)}
+                onChange={(e) => pickApp(e.target.value)}
               >
                 {!appName && <option value="">{listed.loading && !apps.length ? "Loading apps…" : "Pick an app"}</option>}
                 {appOptions.map((a) => (
@@ -647,7 +647,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
                 aria-invalid={!!errs.target}
                 disabled={!current || current.services.length === 0}
                 value={service}
-                onChange={(e) => pickService(current, e.currentTarget.value)}
+                onChange={(e) => pickService(current, e.target.value)}
               >
                 {!service && <option value="">{current ? "no services" : "—"}</option>}
                 {current?.services.map((s) => (
@@ -666,7 +666,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
                     className={cx(portChoice === OTHER ? "w-24 shrink-0" : "w-full", invalid("port"))}
                     value={portChoice}
                     onChange={(e) => {
-                      setPortChoice(e.currentTarget.value);
+                      setPortChoice(e.target.value);
                       setErrs(({ port: _, ...rest }) => rest);
                     }}
                   >
@@ -684,13 +684,13 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
                     data-testid="add-domain-port-other"
                     aria-label="Container port"
                     inputMode="numeric"
-                    spellcheck={false}
+                    spellCheck={false}
                     placeholder="e.g. 8080"
                     aria-invalid={!!errs.port}
                     className={cx("h-8 font-mono text-[13px]", invalid("port"))}
                     value={otherPort}
                     onChange={(e) => {
-                      setOtherPort(e.currentTarget.value);
+                      setOtherPort(e.target.value);
                       setErrs(({ port: _, ...rest }) => rest);
                     }}
                   />
@@ -718,7 +718,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
           <Checkbox
             data-testid="add-domain-ssl"
             checked={ssl}
-            onChange={(e) => setSsl(e.currentTarget.checked)}
+            onChange={(e) => setSsl(e.target.checked)}
             label={
               <>
                 HTTPS <span className="text-zinc-500">— with a certificate AppOS orders and renews</span>
@@ -731,7 +731,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
               checked={ssl && forceHttps}
               disabled={!ssl}
               onChange={(e) => {
-                setForceHttps(e.currentTarget.checked);
+                setForceHttps(e.target.checked);
                 setErrs(({ force_https: _, ...rest }) => rest);
               }}
               label="Redirect HTTP to HTTPS"
@@ -742,7 +742,7 @@ export function AddDomainDialog({ apps: known, app: preset, onClose }: { apps: A
               data-testid="add-domain-skip-preflight"
               checked={ssl && skipPreflight}
               disabled={!ssl}
-              onChange={(e) => setSkipPreflight(e.currentTarget.checked)}
+              onChange={(e) => setSkipPreflight(e.target.checked)}
               label="Order even if the domain does not point here yet"
             />
             <p className="mt-0.5 pl-6 text-xs text-zinc-500" data-testid="add-domain-skip-preflight-help">

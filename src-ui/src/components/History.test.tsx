@@ -1,9 +1,8 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AppVersion } from "../api/types.gen";
 import { access, app, deployment, FakeBackend, need, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
-import { change } from "../test/events";
 
 afterEach(cleanup);
 
@@ -41,7 +40,7 @@ describe("History", () => {
     expect(kinds("added")).toEqual(["    image: nginx:1.27"]);
     expect(kinds("same")).toContain("    restart: always");
 
-    change(byId("diff-from"), "1");
+    fireEvent.change(byId("diff-from"), { target: { value: "1" } });
     await waitFor(() => expect(kinds("removed")).toEqual(["    image: nginx:1.25"]));
     expect(kinds("added")).toEqual(["    image: nginx:1.27", "    restart: always"]);
     expect(b.callsOf("get_version").map(([, a]) => a.version).sort()).toEqual([1, 2, 3]);
@@ -56,8 +55,8 @@ describe("History", () => {
     const pin = byId("rollback-pin") as HTMLInputElement;
     expect(pin.disabled).toBe(false);
     fireEvent.click(pin);
-    await act(async () => { await fireEvent.click(byId("rollback-confirm")); });
-    await waitFor(() => expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 1, pin_digests: true, allow_host_access: [] } }]]));
+    await act(async () => fireEvent.click(byId("rollback-confirm")));
+    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 1, pin_digests: true, allow_host_access: [] } }]]);
     await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-rb"));
   });
 
@@ -67,8 +66,8 @@ describe("History", () => {
     await screen.findByTestId("version-row-2");
     fireEvent.click(byId("version-rollback-2"));
     expect((byId("rollback-pin") as HTMLInputElement).disabled).toBe(true);
-    await act(async () => { await fireEvent.click(byId("rollback-confirm")); });
-    await waitFor(() => expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 2, pin_digests: false, allow_host_access: [] } }]]));
+    await act(async () => fireEvent.click(byId("rollback-confirm")));
+    expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 2, pin_digests: false, allow_host_access: [] } }]]);
     expect((await screen.findByTestId("rollback-error")).textContent).toContain("the agent is busy");
   });
 
@@ -96,7 +95,7 @@ describe("History", () => {
       b.on("rollback_app", { app: "blog", version: 4, deployment_id: "d-rb" });
       await screen.findByTestId("version-row-3");
       fireEvent.click(byId("version-rollback-1"));
-      await act(async () => { await fireEvent.click(byId("rollback-confirm")); });
+      await act(async () => fireEvent.click(byId("rollback-confirm")));
       const dialog = await screen.findByTestId("host-access-dialog");
       expect(screen.queryByTestId("rollback-dialog")).toBeNull();
       expect(b.callsOf("check_compose")).toEqual([["local", { name: "blog", compose: composes[1], catalog: null, files: null, env: null }]]);
@@ -105,7 +104,7 @@ describe("History", () => {
       ]);
       expect(within(dialog).getByTestId("host-access-root")).toBeTruthy();
       expect(b.callsOf("rollback_app")).toHaveLength(0);
-      await act(async () => { await fireEvent.click(byId("host-access-allow")); });
+      await act(async () => fireEvent.click(byId("host-access-allow")));
       expect(b.callsOf("rollback_app")).toEqual([["local", { app: "blog", request: { version: 1, pin_digests: false, allow_host_access: [priv] } }]]);
       await waitFor(() => expect(byId("deployment-view").dataset.id).toBe("d-rb"));
     });
@@ -116,9 +115,9 @@ describe("History", () => {
       b.on("rollback_app", { app: "blog", version: 4, deployment_id: "d-rb" });
       await screen.findByTestId("version-row-3");
       fireEvent.click(byId("version-rollback-1"));
-      await act(async () => { await fireEvent.click(byId("rollback-confirm")); });
+      await act(async () => fireEvent.click(byId("rollback-confirm")));
       await screen.findByTestId("host-access-dialog");
-      await act(async () => { await fireEvent.click(byId("host-access-cancel")); });
+      await act(async () => fireEvent.click(byId("host-access-cancel")));
       expect(screen.queryByTestId("host-access-dialog")).toBeNull();
       expect(screen.queryByTestId("rollback-dialog")).toBeNull();
       expect(b.callsOf("rollback_app")).toHaveLength(0);

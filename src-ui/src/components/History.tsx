@@ -1,7 +1,7 @@
 // An app's versions: who saved what when, a side-by-side diff of any two,
 // and rollback (optionally pinned to the image digests a version ran with).
 import { Fragment, useMemo, useRef, useState } from "react";
-import { GitCompare, History as HistoryIcon, Undo2 } from "lucide-preact";
+import { GitCompare, History as HistoryIcon, Undo2 } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { UiError } from "../api/desktop.gen";
 import type { AppVersion } from "../api/types.gen";
@@ -145,7 +145,7 @@ export function History({ app }: { app: string }) {
       <section>
         <div className="mb-2 flex flex-wrap items-center gap-2 text-[13px]">
           <h3 className="font-semibold">Compare</h3>
-          <Select data-testid="diff-from" aria-label="Old version" value={from ?? ""} onChange={(e) => setFrom(Number(e.currentTarget.value))}>
+          <Select data-testid="diff-from" aria-label="Old version" value={from ?? ""} onChange={(e) => setFrom(Number(e.target.value))}>
             {versions.map((v) => (
               <option key={v.version} value={v.version}>
                 v{v.version}
@@ -153,7 +153,7 @@ export function History({ app }: { app: string }) {
             ))}
           </Select>
           <span className="text-zinc-400">→</span>
-          <Select data-testid="diff-to" aria-label="New version" value={to ?? ""} onChange={(e) => setTo(Number(e.currentTarget.value))}>
+          <Select data-testid="diff-to" aria-label="New version" value={to ?? ""} onChange={(e) => setTo(Number(e.target.value))}>
             {versions.map((v) => (
               <option key={v.version} value={v.version}>
                 v{v.version}
@@ -187,7 +187,7 @@ export function History({ app }: { app: string }) {
               data-testid="rollback-pin"
               checked={pin}
               disabled={Object.keys(rollback.digests).length === 0}
-              onChange={(e) => setPin(e.currentTarget.checked)}
+              onChange={(e) => setPin(e.target.checked)}
               label="Pin images to the digests this version ran with"
             />
             {Object.keys(rollback.digests).length === 0 ? (

@@ -2,7 +2,7 @@
 // consent asked before a deploy, save or rollback that needs more than the
 // app holds. One hook serves every place that sends a compose file.
 import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
-import { ShieldAlert } from "lucide-preact";
+import { ShieldAlert } from "lucide-react";
 import type { AppVersion, ComposeCheckRequest, HostAccess, HostAccessNeed } from "../api/types.gen";
 import { useDebounced, useLoad } from "../lib/hooks";
 import { describeHostAccess, hostAccessKey, isRootAccess, newHostAccess } from "../lib/hostaccess";

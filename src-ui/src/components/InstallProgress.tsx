@@ -1,6 +1,6 @@
 // The progress of an install or an upgrade of the agent: its steps, the
 // newest one running, and the agent image's upload.
-import { CircleCheck, CircleX, LoaderCircle } from "lucide-preact";
+import { CircleCheck, CircleX, LoaderCircle } from "lucide-react";
 import { fmtBytes } from "../lib/format";
 import { cx, Spinner } from "./ui";
 

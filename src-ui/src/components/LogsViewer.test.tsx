@@ -1,9 +1,8 @@
-import { cleanup, fireEvent, screen, waitFor } from "@testing-library/preact";
+import { cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AppLogLine } from "../api/types.gen";
 import { app, FakeBackend, uiError } from "../test/fakeBackend";
 import { byId, renderServer } from "../test/render";
-import { change } from "../test/events";
 
 afterEach(cleanup);
 
@@ -40,14 +39,14 @@ describe("Logs viewer", () => {
     first.push({ type: "app_log", line: l("web", "old line") });
     await waitFor(() => expect(byId("logs-output").textContent).toContain("old line"));
 
-    change(byId("logs-service"), "web");
+    fireEvent.change(byId("logs-service"), { target: { value: "web" } });
     await waitFor(() => expect(first.closed).toBe(true));
     const second = b.stream("app_logs");
     expect(second.req).toMatchObject({ service: "web", grep: null, follow: true });
     expect(byId("logs-output").textContent).not.toContain("old line");
 
-    change(byId("logs-grep"), "err");
-    change(byId("logs-grep"), "error|warn");
+    fireEvent.change(byId("logs-grep"), { target: { value: "err" } });
+    fireEvent.change(byId("logs-grep"), { target: { value: "error|warn" } });
     await waitFor(() => expect(second.closed).toBe(true));
     const third = b.stream("app_logs");
     expect(third.req).toMatchObject({ service: "web", grep: "error|warn", follow: true });

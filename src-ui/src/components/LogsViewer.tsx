@@ -1,6 +1,6 @@
 // An app's container logs, streamed: service filter, server-side grep, follow.
 import { memo, useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { Eraser, Pause, Play, RefreshCw, Search } from "lucide-preact";
+import { Eraser, Pause, Play, RefreshCw, Search } from "lucide-react";
 import type { StreamItem, UiError } from "../api/desktop.gen";
 import type { AppLogLine } from "../api/types.gen";
 import { useDebouncedValue, useStickToBottom, useStream } from "../lib/hooks";
@@ -101,7 +101,7 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
   return (
     <div data-testid="logs-view" className="flex flex-col gap-2">
       <div className="flex flex-wrap items-center gap-2">
-        <Select data-testid="logs-service" aria-label="Service" value={opts.service} onChange={(e) => setOpts((o) => ({ ...o, service: e.currentTarget.value }))}>
+        <Select data-testid="logs-service" aria-label="Service" value={opts.service} onChange={(e) => setOpts((o) => ({ ...o, service: e.target.value }))}>
           <option value="">All services</option>
           {services.map((s) => (
             <option key={s} value={s}>
@@ -117,7 +117,7 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
             className="h-8 pl-8 font-mono text-[13px]"
             placeholder="grep (regex)"
             value={opts.grep}
-            onChange={(e) => setOpts((o) => ({ ...o, grep: e.currentTarget.value }))}
+            onChange={(e) => setOpts((o) => ({ ...o, grep: e.target.value }))}
           />
         </div>
         <label
@@ -129,7 +129,7 @@ export function LogsViewer({ app, services }: { app: string; services: string[] 
               : "border-zinc-300 text-zinc-700 dark:border-zinc-700 dark:text-zinc-300",
           )}
         >
-          <input type="checkbox" data-testid="logs-follow" className="size-3.5 accent-indigo-600" checked={opts.follow} onChange={(e) => setOpts((o) => ({ ...o, follow: e.currentTarget.checked }))} />
+          <input type="checkbox" data-testid="logs-follow" className="size-3.5 accent-indigo-600" checked={opts.follow} onChange={(e) => setOpts((o) => ({ ...o, follow: e.target.checked }))} />
           {opts.follow ? <Pause className="size-3.5" /> : <Play className="size-3.5" />}
           Follow
         </label>

@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/preact";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TokenInfo } from "../api/calls.gen";
 import type { Connection } from "../api/desktop.gen";
@@ -76,7 +76,7 @@ async function openSettings(agent: string, desktop: string, server = "prod") {
 const text = (id: string) => byId(id).textContent;
 const newAgent: Connection = { server: "prod", via: "via-prod", info: { ...info, agent_version: "0.2.0" } };
 const stepTexts = () => within(byId("upgrade-steps")).getAllByRole("listitem").map((li) => [li.textContent, li.dataset.state]);
-const click = (id: string) => act(async () => { await fireEvent.click(byId(id)); });
+const click = (id: string) => act(async () => fireEvent.click(byId(id)));
 
 describe("Server settings: the agent", () => {
   it("shows the agent's version and this computer's, and offers the upgrade of an older agent", async () => {
@@ -185,7 +185,7 @@ describe("Server settings: the agent", () => {
     expect(screen.getByText("agent 0.2.0")).toBeTruthy();
     // The event stream starts again, with the new agent.
     await waitFor(() => expect(b.openStreams("events")).toHaveLength(1));
-    await waitFor(() => expect(events.closed).toBe(true));
+    expect(events.closed).toBe(true);
     expect(b.stream("events")).not.toBe(events);
 
     await click("upgrade-close");

@@ -2,7 +2,7 @@
 // the upgrade of an SSH server's agent to this computer's. Access: the
 // agent's API tokens, active ones first.
 import { useRef, useState } from "react";
-import { ArrowUpCircle, CircleCheck, KeyRound, RefreshCw } from "lucide-preact";
+import { ArrowUpCircle, CircleCheck, KeyRound, RefreshCw } from "lucide-react";
 import { toUiError } from "../api/backend";
 import type { TokenInfo } from "../api/calls.gen";
 import type { Connection, UiError } from "../api/desktop.gen";

@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { App } from "../App";
 import { app, deployment, FakeBackend, uiError } from "../test/fakeBackend";
@@ -11,8 +11,8 @@ afterEach(() => {
 
 /** Fake time passes: the timers due run, and what they started settles. */
 async function pass(ms: number) {
-  await act(async () => { await vi.advanceTimersByTimeAsync(ms); });
-  await act(async () => { await vi.advanceTimersByTimeAsync(0); });
+  await act(() => vi.advanceTimersByTimeAsync(ms));
+  await act(() => vi.advanceTimersByTimeAsync(0));
 }
 
 describe("Apps list", () => {
@@ -131,7 +131,7 @@ describe("Apps list", () => {
     renderServer(b);
     fireEvent.click(await screen.findByTestId("app-row-blog"));
     expect((await screen.findByTestId("app-title")).textContent).toBe("blog");
-    await waitFor(() => expect(b.callsOf("get_app")).toEqual([["local", { app: "blog" }]]));
+    expect(b.callsOf("get_app")).toEqual([["local", { app: "blog" }]]);
   });
 
   it("says why an app with no containers is not running, in the list and on its page", async () => {

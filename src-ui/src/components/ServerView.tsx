@@ -4,7 +4,7 @@
 // and certificates about to expire are notified from it (alerts are not:
 // AlertWatch notifies them for every connected server).
 import { lazy, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
-import { AlertTriangle, Archive, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-preact";
+import { AlertTriangle, Archive, ArrowLeft, Bell, Boxes, Globe, LayoutGrid, RefreshCw, Rocket, Settings, Trash2 } from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
 import type { Connection, UiError } from "../api/desktop.gen";

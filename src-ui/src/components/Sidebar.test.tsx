@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { App } from "../App";
 import { FakeBackend, localServer, uiError } from "../test/fakeBackend";
@@ -11,8 +11,8 @@ afterEach(() => {
 
 /** Fake time passes: the timers due run, and what they started settles. */
 async function pass(ms: number) {
-  await act(async () => { await vi.advanceTimersByTimeAsync(ms); });
-  await act(async () => { await vi.advanceTimersByTimeAsync(0); });
+  await act(() => vi.advanceTimersByTimeAsync(ms));
+  await act(() => vi.advanceTimersByTimeAsync(0));
 }
 
 const remote = (name: string, connected: boolean) => ({ name, url: `ssh://root@${name}.example.com:22`, local: false, host_key: "SHA256:x", connected });
@@ -71,10 +71,10 @@ describe("Sidebar link status", () => {
     vi.useRealTimers();
 
     // The user opens it and its view connects (the key was mended): the watcher follows.
-    await act(async () => { await fireEvent.click(byId("server-staging")); });
+    await act(async () => fireEvent.click(byId("server-staging")));
     await waitFor(() => expect(byId("live-status").dataset.state).toBe("live"));
     await waitFor(() => expect(eventStreams(b, "staging")).toHaveLength(3));
-    await act(async () => { await fireEvent.click(byId("server-local")); });
+    await act(async () => fireEvent.click(byId("server-local")));
     await waitFor(() => expect(byId("server-title").textContent).toBe("This computer"));
     expect(dot("staging").dataset.status).toBe("connected");
   });

@@ -1,4 +1,4 @@
-import { Laptop, Moon, Plus, Server, Sun } from "lucide-preact";
+import { Laptop, Moon, Plus, Server, Sun } from "lucide-react";
 import { useState } from "react";
 import type { ServerEntry } from "../api/desktop.gen";
 import type { CertAlerts } from "../lib/domains";

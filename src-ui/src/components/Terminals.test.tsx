@@ -1,4 +1,4 @@
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "../App";
 import { app, FakeBackend, localServer, uiError } from "../test/fakeBackend";
@@ -6,7 +6,6 @@ import { byId, connected, renderServer } from "../test/render";
 import { newSession } from "../lib/session";
 import { closeTerminals, loadEngine, REVIVED, terminalsOf } from "./terminal/manager";
 import { forgetGpu } from "./terminal/settings";
-import { change } from "../test/events";
 
 // xterm.js needs a canvas and real layout: recording stand-ins instead, which
 // keep what xterm would get and let a test type, select and resize.
@@ -199,14 +198,14 @@ afterEach(() => {
 
 async function click(testId: string) {
   const el = await screen.findByTestId(testId);
-  await act(async () => { await fireEvent.click(el); });
+  await act(async () => fireEvent.click(el));
 }
 
 /** The panel's size changed: every observer fires, and the 50 ms debounce passes. */
 async function resizeTo(cols: number, rows: number) {
   fx.state.fit = { cols, rows };
-  act(() => { fx.observers.forEach((o) => o.cb()); });
-  await act(async () => { await new Promise((r) => setTimeout(r, 80)); });
+  act(() => fx.observers.forEach((o) => o.cb()));
+  await act(() => new Promise((r) => setTimeout(r, 80)));
 }
 
 function setup() {
@@ -232,8 +231,8 @@ const message = () => byId("terminal-message").textContent;
 
 /** Fake time passes: the timers due run, and what they started settles. */
 async function pass(ms: number) {
-  await act(async () => { await vi.advanceTimersByTimeAsync(ms); });
-  await act(async () => { await vi.advanceTimersByTimeAsync(0); });
+  await act(() => vi.advanceTimersByTimeAsync(ms));
+  await act(() => vi.advanceTimersByTimeAsync(0));
 }
 
 /** An agent shell on "local", live, its xterm loaded; then time is fake. */
@@ -300,10 +299,10 @@ describe("Terminal panel", () => {
     delete w.__apposTermProbe;
     delete w.__apposTermArrivals;
 
-    act(() => { terms[0].type("ls\r"); });
+    act(() => terms[0].type("ls\r"));
     await waitFor(() => expect(b.callsOf("terminalInput")).toEqual([[1, "ls\r"]]));
     // A mouse report above 0x7f goes out as bytes, not as UTF-8 of them.
-    act(() => { terms[0].sendBinary("\x1b[M\xe0\x21\x21"); });
+    act(() => terms[0].sendBinary("\x1b[M\xe0\x21\x21"));
     await waitFor(() => expect(t.input[1]).toEqual(new Uint8Array([0x1b, 0x5b, 0x4d, 0xe0, 0x21, 0x21])));
 
     await resizeTo(120, 35);
@@ -314,8 +313,8 @@ describe("Terminal panel", () => {
     expect(b.callsOf("terminalResize")).toHaveLength(1);
     // A hidden panel measures nothing: the terminal keeps its size.
     fx.state.fit = undefined;
-    act(() => { fx.observers.forEach((o) => o.cb()); });
-    await act(async () => { await new Promise((r) => setTimeout(r, 80)); });
+    act(() => fx.observers.forEach((o) => o.cb()));
+    await act(() => new Promise((r) => setTimeout(r, 80)));
     expect(b.callsOf("terminalResize")).toHaveLength(1);
   });
 
@@ -333,7 +332,7 @@ describe("Terminal panel", () => {
       terms[0].type("ho\r");
     });
     expect(b.callsOf("terminalInput")).toEqual([]);
-    await act(async () => { await open(); });
+    await act(async () => open());
     await waitFor(() => expect(b.callsOf("terminalInput")).toEqual([[1, "echo\r"]]));
   });
 
@@ -362,7 +361,7 @@ describe("Terminal panel", () => {
     await waitFor(() => expect(state(0)).toBe("exited"));
     expect(byId("terminal-status").textContent).toContain("exited with status 3");
     // Keys go nowhere after the end.
-    act(() => { terms[0].type("x"); });
+    act(() => terms[0].type("x"));
     expect(b.callsOf("terminalInput")).toEqual([]);
     expect(byId("terminal-reopen").textContent).toContain("Reopen");
     await click("terminal-reopen");
@@ -502,12 +501,12 @@ describe("Terminal panel", () => {
     expect(b.callsOf("openTerminal")).toHaveLength(1);
 
     // Waiting to reattach, then closed: nothing is tried.
-    await act(async () => { await fireEvent.click(byId("terminal-reopen")); });
+    await act(async () => fireEvent.click(byId("terminal-reopen")));
     await pass(0);
     expect(b.callsOf("openTerminal")).toHaveLength(2);
     b.terminals[1].event({ type: "lost", error: uiError("unreachable", "the SSH connection to local dropped") });
     expect(message()).toBe("Connection lost — reattaching in 2 s");
-    await act(async () => { await fireEvent.click(byId("terminal-close-0")); });
+    await act(async () => fireEvent.click(byId("terminal-close-0")));
     await pass(60_000);
     expect(b.callsOf("openTerminal")).toHaveLength(2);
     expect(screen.queryByTestId("terminal-tab-0")).toBeNull();
@@ -523,7 +522,7 @@ describe("Terminal panel", () => {
     await openFromMenu("terminal-new-agent", 2, b);
     vi.useFakeTimers();
     b.terminals[1].event({ type: "replayed" });
-    act(() => { terminalsOf(session, b, "prod").select(0); });
+    act(() => terminalsOf(session, b, "prod").select(0));
     b.terminals[0].event({ type: "lost", error: uiError("unreachable", "the SSH connection to prod dropped") });
     b.terminals[1].event({ type: "lost", error: uiError("unreachable", "the SSH connection to prod dropped") });
     expect(state(0)).toBe("lost");
@@ -531,7 +530,7 @@ describe("Terminal panel", () => {
     expect(byId("terminal-message").title).toBe("the SSH connection to prod dropped");
     expect(byId("terminal-reopen").textContent).toBe("Open a new one");
     expect(screen.queryByTestId("terminal-end")).toBeNull();
-    act(() => { closeTerminals(session, "prod"); });
+    act(() => closeTerminals(session, "prod"));
     await pass(60_000);
     expect(b.callsOf("openTerminal")).toHaveLength(2);
     vi.useRealTimers();
@@ -604,7 +603,7 @@ describe("Terminal panel", () => {
     expect(new TextDecoder().decode(terms[0].written[0])).toContain("root@db");
     // After an exit, Reopen opens what the session was: a shell in blog/db.
     b.terminals[0].event({ type: "exit", status: 0 });
-    act(() => { byId("terminal-tab-0").click(); });
+    act(() => byId("terminal-tab-0").click());
     await click("terminal-reopen");
     await waitFor(() => expect(b.terminals).toHaveLength(3));
     expect(b.terminals[2].kind).toEqual({ type: "container", app: "blog", service: "db" });
@@ -660,7 +659,7 @@ describe("Terminal panel", () => {
     expect(byId("terminal-view").querySelector(".xterm")).toBeTruthy();
     expect(terms[0].written).toHaveLength(1);
     expect(terms[0].refreshed).toBeGreaterThan(0);
-    act(() => { closeTerminals(session); });
+    act(() => closeTerminals(session));
     expect(b.terminals[0].closed).toBe(true);
     expect(terms[0].disposed).toBe(true);
   });
@@ -670,7 +669,7 @@ describe("Terminal panel", () => {
     const session = newSession();
     session.store.set("nav:local", { route: { view: "apps" }, stack: [], last: {} });
     terminalsOf(session, b, "local").open({ type: "agent_shell" });
-    await act(async () => { await loadEngine(); });
+    await act(() => loadEngine());
     expect(terms).toHaveLength(0);
     expect(b.terminals).toHaveLength(0);
     renderServer(b, { view: "apps" }, { session });
@@ -684,9 +683,9 @@ describe("Terminal panel", () => {
     const other = newSession();
     const first = renderServer(b, { view: "apps" }, { session: other });
     await connected(b);
-    act(() => { void terminalsOf(other, b, "local").open({ type: "agent_shell" }); });
+    act(() => void terminalsOf(other, b, "local").open({ type: "agent_shell" }));
     first.unmount();
-    await act(async () => { await loadEngine(); });
+    await act(() => loadEngine());
     expect(terms).toHaveLength(1);
     renderServer(b, { view: "apps" }, { session: other });
     await waitFor(() => expect(b.terminals).toHaveLength(2));
@@ -742,7 +741,7 @@ describe("Terminal rendering and keys", () => {
     await connected(b);
     await openFromMenu("terminal-new-agent", 1, b);
     await waitFor(() => expect(byId("terminal-view").dataset.renderer).toBe("webgl"));
-    act(() => { fx.gl[0].lose?.(); });
+    act(() => fx.gl[0].lose?.());
     await waitFor(() => expect(byId("terminal-view").dataset.renderer).toBe("dom"));
     expect(fx.gl[0].disposed).toBe(true);
 
@@ -816,13 +815,13 @@ describe("Terminal rendering and keys", () => {
     await connected(b);
     await openFromMenu("terminal-new-agent", 1, b);
     await waitFor(() => expect(terms[0]?.keyHandler).toBeTruthy());
-    act(() => { void terms[0].key({ key: "F", code: "KeyF", ctrlKey: true, shiftKey: true }); });
+    act(() => void terms[0].key({ key: "F", code: "KeyF", ctrlKey: true, shiftKey: true }));
     const box = await screen.findByTestId("terminal-search");
-    change(box, "error");
+    fireEvent.change(box, { target: { value: "error" } });
     expect(fx.searches.at(-1)).toEqual({ dir: "next", query: "error" });
     fireEvent.keyDown(box, { key: "Enter", shiftKey: true });
     expect(fx.searches.at(-1)).toEqual({ dir: "prev", query: "error" });
-    change(box, "nothing");
+    fireEvent.change(box, { target: { value: "nothing" } });
     expect(byId("terminal-search-count").textContent).toBe("none");
     fireEvent.keyDown(box, { key: "Escape" });
     expect(screen.queryByTestId("terminal-search")).toBeNull();

@@ -26,7 +26,7 @@ import {
   Server,
   SquareTerminal,
   X,
-} from "lucide-preact";
+} from "lucide-react";
 import type { Backend } from "../api/backend";
 import { toUiError } from "../api/backend";
 import type { TerminalKind, UiError } from "../api/desktop.gen";
@@ -161,7 +161,7 @@ export function TerminalArea({ backend, server, local, connected, children }: { 
                 window.addEventListener("pointermove", move);
                 window.addEventListener("pointerup", up);
               }}
-              onDblClick={() => setMaximized((m) => !m)}
+              onDoubleClick={() => setMaximized((m) => !m)}
             />
           )}
           <div className="flex h-9 shrink-0 items-center gap-1 pr-2 pl-2">
@@ -449,7 +449,7 @@ function NewTerminalMenu({ mgr, backend, server, local, onWarm, compact }: { mgr
                   aria-label="Filter containers"
                   placeholder="Filter app/service"
                   value={filter}
-                  onChange={(e) => setFilter(e.currentTarget.value)}
+                  onChange={(e) => setFilter(e.target.value)}
                   onKeyDown={(e) => {
                     if (e.key === "Enter" && shownRunning.length > 0) pick({ type: "container", ...shownRunning[0] });
                   }}
@@ -688,9 +688,9 @@ function SearchBox({ mgr, tab }: { mgr: TerminalManager; tab: TabInfo }) {
           placeholder="Find"
           value={query}
           onChange={(e) => {
-            setQuery(e.currentTarget.value);
-            const found = conn?.find(e.currentTarget.value, false, true) ?? false;
-            setMissed(!!e.currentTarget.value && !found);
+            setQuery(e.target.value);
+            const found = conn?.find(e.target.value, false, true) ?? false;
+            setMissed(!!e.target.value && !found);
           }}
           onKeyDown={(e) => {
             if (e.key === "Enter") find(e.shiftKey);

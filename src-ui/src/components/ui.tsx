@@ -1,15 +1,12 @@
 // Small shadcn/ui-style building blocks: one look for every screen.
-import { useEffect, useState, type ButtonHTMLAttributes, type CSSProperties, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from "react";
-import { AlertTriangle, Check, Copy, Loader2 } from "lucide-preact";
+import { useEffect, useState, type ButtonHTMLAttributes, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from "react";
+import { AlertTriangle, Check, Copy, Loader2 } from "lucide-react";
 import type { UiError } from "../api/desktop.gen";
 import { errorHint, errorTitle } from "../lib/errors";
 
 export function cx(...classes: (string | false | null | undefined)[]) {
   return classes.filter(Boolean).join(" ");
 }
-
-/** An element's props with a plain class and style (the views never pass signals). */
-type Attrs<A> = Omit<A, "className" | "style"> & { className?: string; style?: CSSProperties };
 
 type Variant = "primary" | "secondary" | "ghost" | "danger";
 const variants: Record<Variant, string> = {
@@ -27,7 +24,7 @@ export function Button({
   className,
   children,
   ...rest
-}: Attrs<ButtonHTMLAttributes<HTMLButtonElement>> & { variant?: Variant; size?: "sm" | "md"; busy?: boolean }) {
+}: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: Variant; size?: "sm" | "md"; busy?: boolean }) {
   return (
     <button
       className={cx(
@@ -45,7 +42,7 @@ export function Button({
   );
 }
 
-export function Input({ className, ...rest }: Attrs<InputHTMLAttributes<HTMLInputElement>>) {
+export function Input({ className, ...rest }: InputHTMLAttributes<HTMLInputElement>) {
   return (
     <input
       className={cx(
@@ -241,7 +238,7 @@ export function FieldMessage({ message, testId }: { message?: string; testId?: s
 
 const CHEVRON = `url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16' fill='none' stroke='%2371717a' stroke-width='2'%3E%3Cpath d='M4 6l4 4 4-4'/%3E%3C/svg%3E")`;
 
-export function Select({ className, children, style, ...rest }: Attrs<SelectHTMLAttributes<HTMLSelectElement>>) {
+export function Select({ className, children, style, ...rest }: SelectHTMLAttributes<HTMLSelectElement>) {
   return (
     <select
       className={cx(
@@ -258,7 +255,7 @@ export function Select({ className, children, style, ...rest }: Attrs<SelectHTML
   );
 }
 
-export function Checkbox({ label, className, ...rest }: Attrs<InputHTMLAttributes<HTMLInputElement>> & { label: ReactNode }) {
+export function Checkbox({ label, className, ...rest }: InputHTMLAttributes<HTMLInputElement> & { label: ReactNode }) {
   return (
     <label className={cx("inline-flex cursor-pointer items-center gap-2 text-[13px] select-none", rest.disabled && "cursor-not-allowed opacity-60", className)}>
       <input type="checkbox" className="size-4 rounded border-zinc-300 accent-indigo-600" {...rest} />

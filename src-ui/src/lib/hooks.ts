@@ -1,9 +1,6 @@
 // Small hooks shared by the views: latest-value refs, debouncing, loading
 // with stale-answer protection, and backend streams tied to a component's life.
-import { useCallback, useEffect, useRef, useState } from "react";
-
-/** The values an effect or load depends on. */
-type DependencyList = readonly unknown[];
+import { useCallback, useEffect, useRef, useState, type DependencyList } from "react";
 import { toUiError, type Backend } from "../api/backend";
 import type { StreamItem, StreamRequest, UiError } from "../api/desktop.gen";
 

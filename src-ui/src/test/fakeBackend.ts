@@ -1,6 +1,6 @@
 // A scripted Backend for tests: each test says what each call answers, sees
 // every call made, and drives streams by pushing items into them.
-import { act } from "@testing-library/preact";
+import { act } from "@testing-library/react";
 import type { Backend, StreamHandle } from "../api/backend";
 import type { AgentCallResponse, CallName, CallOf } from "../api/calls.gen";
 import type { AddServerForm, BackupRepositorySet, Connection, InstallCheck, InstallForm, InstallProgress, LocalProject, ServerEntry, StreamItem, StreamRequest, TerminalEvent, TerminalKind, TerminalTab, UiError } from "../api/desktop.gen";

@@ -1,5 +1,5 @@
 // Renders a connected server's view on a given route, with a fresh session.
-import { render, screen, waitFor } from "@testing-library/preact";
+import { render, screen, waitFor } from "@testing-library/react";
 import { expect } from "vitest";
 import { ServerView } from "../components/ServerView";
 import type { Route } from "../lib/server";
