@@ -60,14 +60,12 @@ fn tree_pss(root: u32, apart: &str) -> (f64, String) {
     (total as f64 / 1024.0, parts.join(", "))
 }
 
+/// The first live process named `name`.
 fn pid_of(name: &str) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
-        })
+    support::processes()
+        .into_iter()
+        .find(|(_, _, n)| n == name)
+        .map(|(pid, _, _)| pid)
 }
 
 async fn present(c: &Client, css: &str) -> bool {
@@ -438,7 +436,6 @@ pub async fn session(
 
     // End the app as a logout would (SIGTERM): it exits through its own
     // shutdown, which stops the local agent and writes a training build's profile.
-    let app = pid_of("appos-desktop").context("the appos-desktop process")?;
     let _ = Command::new("kill")
         .args(["-TERM", &app.to_string()])
         .status();

@@ -68,9 +68,10 @@ pub fn is_render_node(name: &str) -> bool {
 /// output stay in the web process. Ten and twenty times later, start-up code
 /// stays interpreted and only what runs hot is compiled (a terminal's parser
 /// under a burst of output tiers up within it). Measured with `cargo xtask
-/// bench desktop`: the web process holds 12 MB less on the apps list, and a
-/// burst of terminal output draws as fast. Turning the JIT off instead saves
-/// 18 MB but draws that output four times slower.
+/// bench desktop` (debug build): the web process holds 122 MB on the apps
+/// list against 130 to 135, and a burst of terminal output draws as fast
+/// (4.6 MB/s against 4.2 to 4.8). Turning the JIT off instead holds 113 MB
+/// but draws that output four times slower (1.1 MB/s).
 pub const JS_TIERS: [(&str, &str); 4] = [
     ("JSC_thresholdForJITAfterWarmUp", "5000"),
     ("JSC_thresholdForJITSoon", "5000"),
