@@ -58,8 +58,23 @@ const fx = vi.hoisted(() => {
     refresh() {
       this.refreshed++;
     }
+    /** xterm's frame debouncer, as `terminal/frames` reaches it: parsing output asks for a frame. */
+    atOnce = 0;
+    _core = {
+      _renderService: {
+        _renderDebouncer: {
+          _animationFrame: undefined as number | undefined,
+          _innerRefresh: () => {
+            this._core._renderService._renderDebouncer._animationFrame = undefined;
+            this.atOnce++;
+            this.drawn();
+          },
+        },
+      },
+    };
     write(b: Uint8Array, parsed?: () => void) {
       this.written.push(b);
+      this._core._renderService._renderDebouncer._animationFrame = 1;
       parsed?.();
     }
     /** xterm drew a frame. */
@@ -294,10 +309,19 @@ describe("Terminal panel", () => {
     t.write(new Uint8Array([0x61]));
     expect(w.__apposTermArrivals).toHaveLength(1);
     terms[0].drawn();
-    terms[0].drawn();
     expect(w.__apposTermProbe).toHaveLength(1);
     delete w.__apposTermProbe;
     delete w.__apposTermArrivals;
+
+    // An echo is drawn as soon as it is parsed, not at the next frame; a
+    // burst's chunk waits for the frame.
+    const before = terms[0].atOnce;
+    await new Promise((r) => setTimeout(r, 10));
+    t.write(new Uint8Array([0x62]));
+    expect(terms[0].atOnce).toBe(before + 1);
+    await new Promise((r) => setTimeout(r, 10));
+    t.write(new Uint8Array(4096));
+    expect(terms[0].atOnce).toBe(before + 1);
 
     act(() => terms[0].type("ls\r"));
     await waitFor(() => expect(b.callsOf("terminalInput")).toEqual([[1, "ls\r"]]));

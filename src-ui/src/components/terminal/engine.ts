@@ -8,6 +8,7 @@ import { SearchAddon, type ISearchOptions } from "@xterm/addon-search";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import { WebglAddon } from "@xterm/addon-webgl";
 import "@xterm/xterm/css/xterm.css";
+import { drawPendingFrame, drawsAtOnce } from "./frames";
 import { fontSize, gpuEnabled, hasGpu, isDark, setFontSizeSetting, type Renderer } from "./settings";
 
 /** What a terminal tells its tab. */
@@ -133,6 +134,8 @@ export class Engine {
   private webgl: WebglAddon | null = null;
   /** Output was parsed since the last frame (for the benchmark's probe). */
   private wrote = false;
+  /** When a write was last drawn as soon as it was parsed (see `frames`). */
+  private lastAtOnce = -Infinity;
   private readonly cleanups: (() => void)[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private dark = isDark();
@@ -222,6 +225,10 @@ export class Engine {
     if (w.__apposTermProbe) (w.__apposTermArrivals ??= []).push(performance.now());
     this.term.write(bytes, () => {
       this.wrote = true;
+      // An echo is drawn now, not at the next frame (see `frames`).
+      const now = performance.now();
+      const win = this.host.ownerDocument.defaultView;
+      if (win && drawsAtOnce(bytes.length, now - this.lastAtOnce) && drawPendingFrame(this.term, win)) this.lastAtOnce = now;
     });
   }
 
