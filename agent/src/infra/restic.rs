@@ -166,25 +166,27 @@ impl Repo {
     }
 
     /// Keeps the newest `keep` AppOS snapshots of this host and forgets the
-    /// rest, pruning the data nothing refers to any more. (Grouped by host
-    /// alone: each backup's staging path differs, and restic's default
-    /// grouping by paths would keep them all.)
-    pub async fn forget(&self, host: &str, keep: u32) -> Result<(), ResticError> {
+    /// rest, pruning the data nothing refers to any more; answers how many
+    /// were forgotten. (Grouped by host alone: each backup's staging path
+    /// differs, and restic's default grouping by paths would keep them all.)
+    pub async fn forget(&self, host: &str, keep: u32) -> Result<usize, ResticError> {
         let k = keep.to_string();
-        self.run(&[
-            "forget",
-            "--tag",
-            "appos",
-            "--host",
-            host,
-            "--group-by",
-            "host",
-            "--keep-last",
-            &k,
-            "--prune",
-        ])
-        .await
-        .map(drop)
+        let out = self
+            .run(&[
+                "forget",
+                "--json",
+                "--tag",
+                "appos",
+                "--host",
+                host,
+                "--group-by",
+                "host",
+                "--keep-last",
+                &k,
+                "--prune",
+            ])
+            .await?;
+        forgotten(&out)
     }
 
     /// Whether the repository holds that snapshot.
@@ -272,6 +274,28 @@ fn summary_snapshot(out: &str) -> Option<String> {
         })
 }
 
+/// How many snapshots `restic forget --json` removed: its groups, as the
+/// first line of JSON on stdout (prune's progress lines may follow it).
+fn forgotten(stdout: &str) -> Result<usize, ResticError> {
+    #[derive(serde::Deserialize)]
+    struct Group {
+        #[serde(default)]
+        remove: Option<Vec<serde::de::IgnoredAny>>,
+    }
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with('['))
+        .ok_or_else(|| {
+            ResticError::Failed("restic forget gave no list of what it removed".into())
+        })?;
+    let groups: Vec<Group> = serde_json::from_str(line)
+        .map_err(|e| ResticError::Failed(format!("reading what restic forget removed: {e}")))?;
+    Ok(groups
+        .iter()
+        .map(|g| g.remove.as_ref().map_or(0, Vec::len))
+        .sum())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +312,26 @@ mod tests {
             ("subprocess ssh: ssh: connect to host 127.0.0.1 port 2222: Connection refused\nFatal: unable to open repository at sftp:b@h:/srv: unable to start the sftp session, error: EOF\n", ResticError::Failed("ssh: connect to host 127.0.0.1 port 2222: Connection refused".into())),
         ] {
             assert_eq!(classify(loc, stderr), want, "{stderr}");
+        }
+    }
+
+    #[test]
+    fn what_forget_removed_is_counted() {
+        // restic 0.14 with --prune: the JSON, then prune's own lines.
+        let pruned = "[{\"tags\":null,\"host\":\"h\",\"keep\":[{\"id\":\"a1\"}],\"remove\":[{\"id\":\"59\"},{\"id\":\"83\"}],\"reasons\":[]}]\nloading indexes...\nloading all snapshots...\n";
+        for (stdout, want) in [
+            (pruned, Ok(2)),
+            // Nothing to remove: restic writes null, or leaves the field out.
+            ("[{\"host\":\"h\",\"keep\":[{\"id\":\"a1\"}],\"remove\":null}]\n", Ok(0)),
+            ("[{\"host\":\"h\",\"keep\":[]}]\n", Ok(0)),
+            // No snapshot of this host at all.
+            ("[]\n", Ok(0)),
+            // Two groups.
+            ("[{\"remove\":[{}]},{\"remove\":[{},{},{}]}]\n", Ok(4)),
+            ("", Err(ResticError::Failed("restic forget gave no list of what it removed".into()))),
+            ("[{\"remove\":", Err(ResticError::Failed("reading what restic forget removed: EOF while parsing a value at line 1 column 11".into()))),
+        ] {
+            assert_eq!(forgotten(stdout), want, "{stdout}");
         }
     }
 

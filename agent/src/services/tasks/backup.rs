@@ -304,18 +304,16 @@ async fn take(state: &Shared, run: &BackupRun, staging: &Path) -> Result<(), Str
             .await
             .map_err(|e| e.to_string())?,
     ) {
-        let before = repo.snapshots().await.map_err(|e| e.to_string())?.len();
-        repo.forget(&state.alerts.server, schedule.keep)
+        let forgotten = repo
+            .forget(&state.alerts.server, schedule.keep)
             .await
             .map_err(|e| format!("retention: {e}"))?;
-        let after = repo.snapshots().await.map_err(|e| e.to_string())?.len();
         log(
             state,
             &run.id,
             format!(
                 "retention: the newest {} snapshot(s) kept, {} forgotten and pruned",
-                schedule.keep,
-                before.saturating_sub(after)
+                schedule.keep, forgotten
             ),
         )
         .await;
