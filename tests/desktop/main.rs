@@ -823,6 +823,9 @@ async fn scenario(c: &Client, w: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long every desktop scenario together may take.
+const SCENARIOS_LIMIT: Duration = Duration::from_secs(20 * 60);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_a_server_accept_its_key_and_see_its_apps() {
     let Some(xvfb) = support::require("Xvfb", support::Xvfb::start()) else {
@@ -920,16 +923,35 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
         https,
         acme_root,
     };
-    let result = async {
+    // Each scenario says when it starts, so a run cut short by the limit
+    // names the one that never ended.
+    let scenarios = async {
+        eprintln!("desktop scenario: servers, deploy, history");
         scenario(&c, &world).await?;
+        eprintln!("desktop scenario: catalog");
         catalog_scenario(&c, &world).await?;
+        eprintln!("desktop scenario: domains");
         domain_scenario(&c, &world).await?;
+        eprintln!("desktop scenario: terminals");
         terminal_scenario(&c, &world).await?;
+        eprintln!("desktop scenario: reconnect");
         reconnect_scenario(&c, &mut world).await?;
+        eprintln!("desktop scenario: install");
         install_scenario(&c, &world).await?;
+        eprintln!("desktop scenario: stop");
         stop_scenario(&world).await
-    }
-    .await;
+    };
+    // A page that stops answering (a script that never yields) would hold
+    // every WebDriver call, and CI, for good: the whole run has a limit,
+    // about four times what it takes (4 to 5 minutes on two cores).
+    let result = tokio::time::timeout(SCENARIOS_LIMIT, scenarios)
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow!(
+                "the desktop scenarios did not end within {} minutes (the last one started is above)",
+                SCENARIOS_LIMIT.as_secs() / 60
+            ))
+        });
     // Take the installed app down (and wait: an agent that stops first would leave it running).
     let api = appos_client::Client::new(
         appos_client::Transport::Unix(world.agent.socket()),
@@ -949,7 +971,7 @@ async fn add_a_server_accept_its_key_and_see_its_apps() {
         }
     }
     if result.is_err() {
-        let _ = shot(&c, "failed").await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), shot(&c, "failed")).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
     drop(driver);
