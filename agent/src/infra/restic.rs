@@ -275,19 +275,17 @@ fn summary_snapshot(out: &str) -> Option<String> {
 }
 
 /// How many snapshots `restic forget --json` removed: its groups, as the
-/// first line of JSON on stdout (prune's progress lines may follow it).
+/// first line of JSON on stdout (prune's progress lines may follow it;
+/// restic 0.14 to 0.18 print nothing at all when no snapshot matches).
 fn forgotten(stdout: &str) -> Result<usize, ResticError> {
     #[derive(serde::Deserialize)]
     struct Group {
         #[serde(default)]
         remove: Option<Vec<serde::de::IgnoredAny>>,
     }
-    let line = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with('['))
-        .ok_or_else(|| {
-            ResticError::Failed("restic forget gave no list of what it removed".into())
-        })?;
+    let Some(line) = stdout.lines().find(|l| l.trim_start().starts_with('[')) else {
+        return Ok(0);
+    };
     let groups: Vec<Group> = serde_json::from_str(line)
         .map_err(|e| ResticError::Failed(format!("reading what restic forget removed: {e}")))?;
     Ok(groups
@@ -324,11 +322,11 @@ mod tests {
             // Nothing to remove: restic writes null, or leaves the field out.
             ("[{\"host\":\"h\",\"keep\":[{\"id\":\"a1\"}],\"remove\":null}]\n", Ok(0)),
             ("[{\"host\":\"h\",\"keep\":[]}]\n", Ok(0)),
-            // No snapshot of this host at all.
             ("[]\n", Ok(0)),
             // Two groups.
             ("[{\"remove\":[{}]},{\"remove\":[{},{},{}]}]\n", Ok(4)),
-            ("", Err(ResticError::Failed("restic forget gave no list of what it removed".into()))),
+            // No snapshot of this host matched.
+            ("", Ok(0)),
             ("[{\"remove\":", Err(ResticError::Failed("reading what restic forget removed: EOF while parsing a value at line 1 column 11".into()))),
         ] {
             assert_eq!(forgotten(stdout), want, "{stdout}");
