@@ -911,11 +911,14 @@ pub(crate) async fn client(profiles: &Profiles, server: Option<&str>) -> anyhow:
 /// back: meanwhile the command waits, it does not fail.
 fn tell_link(c: &Client, server: &str) {
     let mut changes = c.link();
-    *LINK.lock().unwrap_or_else(|p| p.into_inner()) = Some(LinkNotices {
-        server: server.to_string(),
-        link: c.link(),
-        out: false,
-    });
+    LINKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(LinkNotices {
+            server: server.to_string(),
+            link: c.link(),
+            out: false,
+        });
     tokio::spawn(async move {
         while changes.changed().await.is_ok() {
             changes.borrow_and_update();
@@ -924,10 +927,10 @@ fn tell_link(c: &Client, server: &str) {
     });
 }
 
-/// The connection's notices still to say: the task watching the link and
-/// the end of the command both go through it, so that a notice never comes
-/// after the command's last word.
-static LINK: std::sync::Mutex<Option<LinkNotices>> = std::sync::Mutex::new(None);
+/// The notices still to say of each connection the command made: the tasks
+/// watching the links and the end of the command all go through it, so
+/// that a notice never comes after the command's last word.
+static LINKS: std::sync::Mutex<Vec<LinkNotices>> = std::sync::Mutex::new(Vec::new());
 
 struct LinkNotices {
     server: String,
@@ -936,28 +939,29 @@ struct LinkNotices {
     out: bool,
 }
 
-/// Says what changed on the link since the last notice; `last`: the
+/// Says what changed on the links since the last notices; `last`: the
 /// command ends, nothing is said after this.
 fn link_caught_up(last: bool) {
-    let mut guard = LINK.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(n) = guard.as_mut() else { return };
-    let now = n.link.borrow().clone();
-    match now {
-        appos_client::reconnect::Link::Reconnecting { why, .. } if !n.out => {
-            n.out = true;
-            eprintln!(
-                "appos: the connection to {} was lost ({why}); reconnecting…",
-                n.server
-            );
+    let mut links = LINKS.lock().unwrap_or_else(|p| p.into_inner());
+    for n in links.iter_mut() {
+        let now = n.link.borrow().clone();
+        match now {
+            appos_client::reconnect::Link::Reconnecting { why, .. } if !n.out => {
+                n.out = true;
+                eprintln!(
+                    "appos: the connection to {} was lost ({why}); reconnecting…",
+                    n.server
+                );
+            }
+            appos_client::reconnect::Link::Connected if n.out => {
+                n.out = false;
+                eprintln!("appos: connected to {} again", n.server);
+            }
+            _ => {}
         }
-        appos_client::reconnect::Link::Connected if n.out => {
-            n.out = false;
-            eprintln!("appos: connected to {} again", n.server);
-        }
-        _ => {}
     }
     if last {
-        *guard = None;
+        links.clear();
     }
 }
 
