@@ -282,8 +282,9 @@ pub async fn session(
     let (idle, idle_parts) = tree_pss(app, "appos-agent");
     // The baseline draws the way the desktop chose to (without compositing
     // when there is no GPU), read from what its web process actually got.
-    let no_compositing = tree(app)
-        .into_iter()
+    let processes = tree(app);
+    let no_compositing = processes
+        .iter()
         .filter(|(_, c)| c == "WebKitWebProces")
         .any(|(p, _)| {
             std::fs::read(format!("/proc/{p}/environ")).is_ok_and(|e| {
@@ -291,10 +292,10 @@ pub async fn session(
                     .any(|v| v == b"WEBKIT_DISABLE_COMPOSITING_MODE=1")
             })
         });
-    let local_agent = tree(app)
-        .into_iter()
+    let local_agent = processes
+        .iter()
         .find(|(_, c)| c == "appos-agent")
-        .map(|(p, _)| p);
+        .map(|(p, _)| *p);
     let (agent, agent_parts) = local_agent.map(|a| tree_pss(a, "")).unwrap_or_default();
 
     c.find(Locator::Css("[data-testid=\"terminal-toggle\"]"))
