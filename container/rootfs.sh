@@ -31,6 +31,11 @@ for p in $programs; do
   ldd "$p" 2>/dev/null | awk '/=> \// {print $3} /^\t\/[^ ]+ \(/ {print $1}' | while read -r lib; do keep "$lib"; done
 done
 ln -s ../libexec/docker/cli-plugins/docker-compose "$root/usr/bin/docker-compose"
+# Debian ships git twice, the same program at /usr/bin/git and in git-core:
+# one copy, hard-linked at both paths, is enough (4 MB less).
+if cmp -s "$root/usr/bin/git" "$root/usr/lib/git-core/git"; then
+  ln -f "$root/usr/lib/git-core/git" "$root/usr/bin/git"
+fi
 cp -a --parents /usr/share/git-core/templates "$root/"
 
 # A shell and the usual tools for the agent's own terminal.
