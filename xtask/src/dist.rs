@@ -21,13 +21,7 @@ use std::process::Command;
 
 use anyhow::{ensure, Context as _};
 
-use crate::{root, target_dir};
-
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    ensure!(status.success(), "{cmd:?} failed ({status})");
-    Ok(())
-}
+use crate::{root, run, target_dir};
 
 fn output(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;

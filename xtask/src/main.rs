@@ -22,6 +22,13 @@ fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Runs a command to its end, an error unless it succeeded.
+fn run(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    anyhow::ensure!(status.success(), "{cmd:?} failed ({status})");
+    Ok(())
+}
+
 /// Where cargo puts builds: `CARGO_TARGET_DIR`, else `<root>/target`.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

@@ -125,25 +125,23 @@ pub async fn build_desktop(root: &Path, target: &Path) -> anyhow::Result<PathBuf
         .collect();
     ensure!(!raw.is_empty(), "the training wrote no profile");
     let merged = profiles.join("desktop.profdata");
-    let ok = Command::new(&profdata)
-        .arg("merge")
-        // The whole start's first calls, not the default first 10,000.
-        .arg("--temporal-profile-max-trace-length=1000000")
-        .arg("-o")
-        .arg(&merged)
-        .args(&raw)
-        .status()?
-        .success();
-    ensure!(ok, "llvm-profdata merge failed");
+    crate::run(
+        Command::new(&profdata)
+            .arg("merge")
+            // The whole start's first calls, not the default first 10,000.
+            .arg("--temporal-profile-max-trace-length=1000000")
+            .arg("-o")
+            .arg(&merged)
+            .args(&raw),
+    )?;
     let order = profiles.join("desktop.order");
-    let ok = Command::new(&profdata)
-        .arg("order")
-        .arg(&merged)
-        .arg("-o")
-        .arg(&order)
-        .status()?
-        .success();
-    ensure!(ok, "llvm-profdata order failed");
+    crate::run(
+        Command::new(&profdata)
+            .arg("order")
+            .arg(&merged)
+            .arg("-o")
+            .arg(&order),
+    )?;
 
     let out_dir = out_dir(target);
     cargo_build(
